@@ -1,0 +1,52 @@
+"""policylab: evaluate policies from panel data, from raw statistics to the report.
+
+Top-level names are imported lazily so that ``import policylab`` stays fast.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+__version__ = "0.1.0"
+
+# public name -> module that defines it
+_LAZY: dict[str, str] = {
+    "Panel": "policylab.data.panel",
+    "read": "policylab.data.readers",
+    "feols": "policylab.estimators.feols",
+    "PolicyLabError": "policylab.errors",
+    "DataError": "policylab.errors",
+    "SpecError": "policylab.errors",
+    "EstimationError": "policylab.errors",
+    "ConvergenceError": "policylab.errors",
+    "PolicyLabWarning": "policylab.errors",
+}
+
+# sub-packages reachable as attributes (policylab.datasets, policylab.accounting, ...)
+_SUBMODULES = {
+    "accounting": "policylab.accounting",
+    "datasets": "policylab.data.datasets",
+    "engine": "policylab.engine",
+    "estimators": "policylab.estimators",
+    "inference": "policylab.inference",
+    "report": "policylab.report",
+    "study": "policylab.study",
+}
+
+__all__ = sorted([*_LAZY, *_SUBMODULES, "__version__"])
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+    elif name in _SUBMODULES:
+        value = importlib.import_module(_SUBMODULES[name])
+    else:
+        raise AttributeError(f"module 'policylab' has no attribute {name!r}")
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__

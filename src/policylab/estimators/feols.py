@@ -1,0 +1,327 @@
+"""``feols``: OLS with absorbed fixed effects and fixest-compatible inference."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from policylab.data.panel import Panel, as_pandas, require_columns
+from policylab.engine import fixed_effects as dm
+from policylab.engine import vcov as vc
+from policylab.engine.ols import ols
+from policylab.errors import EstimationError, SpecError
+from policylab.estimators.formula import Formula, build_matrix, fe_codes, parse_formula
+from policylab.estimators.result import CoefResult, ResultList
+
+__all__ = ["feols", "FeolsResult", "parse_vcov"]
+
+
+@dataclass
+class FeolsResult(CoefResult):
+    """Result of :func:`feols` (the Result protocol plus regression fit statistics).
+
+    Attributes
+    ----------
+    r2, adj_r2, r2_within, adj_r2_within : float
+        Goodness of fit (within: after absorbing the fixed effects).
+    rss : float
+        Residual sum of squares.
+    f_stat, f_pvalue : float
+        Classic F test that all slopes are zero (iid, as fixest's ``fitstat f``).
+    n_clusters : dict[str, int]
+        Clusters per clustering variable.
+    depvar_mean : float
+        Mean of the outcome on the estimation sample.
+    """
+
+    r2: float = np.nan
+    adj_r2: float = np.nan
+    r2_within: float = np.nan
+    adj_r2_within: float = np.nan
+    rss: float = np.nan
+    f_stat: float = np.nan
+    f_pvalue: float = np.nan
+    n_clusters: dict[str, int] = field(default_factory=dict)
+    depvar_mean: float = np.nan
+    model: dict[str, Any] = field(default_factory=dict, repr=False)
+
+
+def parse_vcov(vcov: Any, fe: list[str]) -> tuple[str, list[str]]:
+    """Normalise a vcov argument to (kind, cluster columns).
+
+    Accepts "iid", "hetero"/"HC1"/"robust", {"CRV1": "unit"}, {"CRV1": "unit+year"},
+    {"CRV3": "unit"}, or None (CRV1 by the first fixed effect, else iid, as fixest).
+    """
+    if vcov is None:
+        return ("CRV1", [fe[0].split("^")[0]]) if fe and "^" not in fe[0] else (
+            ("CRV1", [fe[0]]) if fe else ("iid", [])
+        )
+    if isinstance(vcov, str):
+        key = vcov.strip().lower()
+        if key == "iid":
+            return "iid", []
+        if key in ("hetero", "hc1", "robust"):
+            return "hetero", []
+        raise SpecError(
+            f"vcov={vcov!r} is not known; use 'iid', 'hetero' (= 'HC1', Stata 'robust'), "
+            "{'CRV1': 'unit'} or {'CRV1': 'unit+year'} (two-way), or {'CRV3': 'unit'}"
+        )
+    if isinstance(vcov, dict) and len(vcov) == 1:
+        (kind, cl), = vcov.items()
+        kind = str(kind).upper()
+        if kind not in ("CRV1", "CRV3"):
+            raise SpecError(f"vcov={vcov!r}: the key must be 'CRV1' or 'CRV3'")
+        cols = [c.strip() for c in str(cl).split("+") if c.strip()]
+        if not 1 <= len(cols) <= 2:
+            raise SpecError(f"vcov={vcov!r}: give one or two clustering columns, e.g. 'unit+year'")
+        if kind == "CRV3" and len(cols) > 1:
+            raise SpecError("CRV3 supports one-way clustering only")
+        return kind, cols
+    raise SpecError(f"vcov={vcov!r} is not understood; e.g. vcov={{'CRV1': 'province'}}")
+
+
+def _ssc(ssc: Any) -> vc.SSC:
+    if ssc is None:
+        return vc.SSC()
+    if isinstance(ssc, vc.SSC):
+        return ssc
+    if isinstance(ssc, str):
+        if ssc not in vc.PRESETS:
+            raise SpecError(f"ssc={ssc!r} is not a preset; choose from {sorted(vc.PRESETS)}")
+        return vc.PRESETS[ssc]
+    if isinstance(ssc, dict):
+        return vc.SSC(**ssc)
+    raise SpecError(f"ssc must be a preset name, a dict or policylab.engine.SSC, got {ssc!r}")
+
+
+def feols(
+    fml: str,
+    data: Any,
+    vcov: str | dict[str, str] | None = None,
+    weights: str | None = None,
+    *,
+    ssc: str | vc.SSC | dict[str, Any] | None = None,
+    drop_singletons: bool = True,
+    collin_tol: float = 1e-10,
+    fixef_tol: float = 1e-12,
+) -> FeolsResult | ResultList:
+    """Linear regression with absorbed fixed effects (fixest / reghdfe style).
+
+    Parameters
+    ----------
+    fml : str
+        ``"y ~ x1 + x2 | unit + year"``; several outcomes as ``"y1 + y2 ~ ..."``;
+        ``i(var, ref=...)`` dummies; ``log(x)``-style transforms; FE interactions
+        ``a^b``.
+    data : DataFrame or Panel
+    vcov : str or dict, optional
+        "iid", "hetero" (HC1, Stata ``robust``), ``{"CRV1": "unit"}``,
+        ``{"CRV1": "unit+year"}`` (two-way), ``{"CRV3": "unit"}``. Default: clustered
+        by the first fixed effect, iid without fixed effects (as fixest).
+    weights : str, optional
+        Column of analytic (precision) weights.
+    ssc : str or SSC, optional
+        Small-sample correction: "fixest" (default), "reghdfe", "plm", "none", or an
+        :class:`policylab.engine.SSC`.
+    drop_singletons : bool
+        Drop observations alone in a fixed-effect group (default, as reghdfe/pyfixest).
+    collin_tol : float
+        Relative tolerance for dropping collinear or absorbed regressors.
+    fixef_tol : float
+        Convergence tolerance of the iterative demeaning.
+
+    Returns
+    -------
+    FeolsResult, or a ResultList with one result per outcome.
+    """
+    df = data.df if isinstance(data, Panel) else as_pandas(data)
+    f = parse_formula(fml)
+    kind, cl_cols = parse_vcov(vcov, f.fe)
+    s = _ssc(ssc)
+    results = [
+        _fit_one(df, f, y, kind, cl_cols, weights, s, drop_singletons, collin_tol, fixef_tol)
+        for y in f.depvars
+    ]
+    return results[0] if len(results) == 1 else ResultList(results)
+
+
+def _fit_one(
+    df: pd.DataFrame, f: Formula, yname: str, kind: str, cl_cols: list[str],
+    weights: str | None, ssc: vc.SSC, drop_singletons: bool, collin_tol: float,
+    fixef_tol: float,
+) -> FeolsResult:
+    y, _ = build_matrix(df, [yname], intercept=False)
+    y = y[:, 0]
+    X, names = build_matrix(df, f.terms, f.intercept)
+    n0 = len(df)
+    bad = ~np.isfinite(y) | ~np.isfinite(X).all(axis=1)
+    codes = np.empty((n0, 0), dtype=np.int64)
+    if f.fe:
+        codes, miss_fe = fe_codes(df, f.fe)
+        bad |= miss_fe
+    cl = np.empty((n0, 0), dtype=np.int64)
+    if cl_cols:
+        cl, miss_cl = fe_codes(df, cl_cols)
+        bad |= miss_cl
+    w = None
+    if weights is not None:
+        require_columns(df, [weights], "weights column")
+        w = pd.to_numeric(df[weights], errors="coerce").to_numpy(float)
+        bad |= ~np.isfinite(w)
+        neg = np.isfinite(w) & (w < 0)
+        if neg.any():
+            raise SpecError(f"weights column {weights!r} has {int(neg.sum())} negative values")
+        bad |= w == 0
+    dropped = {"missing values": int(bad.sum())}
+    keep = ~bad
+    if f.fe and drop_singletons and keep.any():
+        sub = np.column_stack([dm.densify(codes[keep, j])[0] for j in range(codes.shape[1])])
+        ok = dm.drop_singletons(sub)
+        dropped["singletons"] = int((~ok).sum())
+        idx = np.flatnonzero(keep)
+        keep[idx[~ok]] = False
+    rows = np.flatnonzero(keep)
+    N = rows.size
+    if N == 0:
+        raise EstimationError(f"no observations left for {yname!r} after dropping {dropped}")
+    y, X = y[rows], X[rows]
+    w = None if w is None else w[rows]
+    fe_k = (
+        np.column_stack([dm.densify(codes[rows, j])[0] for j in range(codes.shape[1])])
+        if f.fe else None
+    )
+    cl_k = [dm.densify(cl[rows, j])[0] for j in range(cl.shape[1])]
+
+    Z = np.column_stack([y, X])
+    Zd, info = dm.demean(Z, fe_k, w, tol=fixef_tol, return_info=True)
+    if not info.converged:
+        raise EstimationError(
+            f"demeaning did not converge in {info.iterations} sweeps; raise fixef_tol "
+            "or check for nearly-disconnected fixed effects"
+        )
+    yd, Xd = Zd[:, 0], Zd[:, 1:]
+    wv = np.ones(N) if w is None else w
+    if fe_k is not None:
+        ref = ((X - np.average(X, axis=0, weights=wv)) ** 2 * wv[:, None]).sum(axis=0)
+    else:
+        ref = (X**2 * wv[:, None]).sum(axis=0)
+    fit = ols(Xd, yd, w, ref_norm=ref, tol=collin_tol)
+    kept_names = [n for n, k in zip(names, fit.kept) if k]
+    warnings_: list[str] = []
+    for j, why in fit.dropped.items():
+        msg = (
+            f"{names[j]!r} was dropped: absorbed by the fixed effects ({' + '.join(f.fe)})"
+            if why == "no variation" and f.fe
+            else f"{names[j]!r} was dropped: {'no variation' if why == 'no variation' else 'collinear with other regressors'}"
+        )
+        warnings_.append(msg)
+    Xk = Xd[:, fit.kept]
+    u = fit.resid
+    k = Xk.shape[1]
+    fe_levels = dm.fe_dof(fe_k) if fe_k is not None else np.zeros(0, dtype=np.int64)
+
+    # --- variance
+    n_clusters: dict[str, int] = {}
+    scores = Xk * (u * wv)[:, None]
+    if kind == "iid":
+        K = vc.df_k(k, fe_levels, None, ssc)
+        V = vc.vcov_iid(fit.bread, u, w, N, K, ssc)
+        df_t: float | None = N - K
+        label = "iid"
+    elif kind == "hetero":
+        K = vc.df_k(k, fe_levels, None, ssc)
+        V = vc.vcov_hc1(fit.bread, scores, vc.small_sample_factor("hetero", N, K, ssc=ssc))
+        df_t = N - K
+        label = "heteroskedasticity-robust (HC1)"
+    else:
+        Gs = [int(c.max()) + 1 for c in cl_k]
+        n_clusters = dict(zip(cl_cols, Gs))
+        nested = None
+        if fe_k is not None:
+            nested = np.array(
+                [any(vc.nested_in(fe_k[:, j], c) for c in cl_k) for j in range(fe_k.shape[1])]
+            )
+        K = vc.df_k(k, fe_levels, nested, ssc)
+        if kind == "CRV3":
+            fac = vc.small_sample_factor("CRV", N, K, Gs[0], ssc)
+            V = vc.vcov_crv3(Xk, yd, fit.beta, cl_k[0], w, fac)
+        elif len(cl_k) == 1:
+            V = vc.vcov_crv1(fit.bread, scores, cl_k[0],
+                             vc.small_sample_factor("CRV", N, K, Gs[0], ssc))
+        else:
+            inter = dm.densify(cl_k[0] * (int(cl_k[1].max()) + 1) + cl_k[1])[0]
+            Gi = int(inter.max()) + 1
+            gmin = min(Gs + [Gi]) if ssc.G_df == "min" else None
+            V = np.zeros((k, k))
+            for c, G, sign in ((cl_k[0], Gs[0], 1), (cl_k[1], Gs[1], 1), (inter, Gi, -1)):
+                fac = vc.small_sample_factor("CRV", N, K, gmin or G, ssc)
+                V += sign * vc.vcov_crv1(fit.bread, scores, c, fac)
+        df_t = min(Gs) - 1
+        label = f"{kind} clustered by {' and '.join(cl_cols)}"
+        if min(Gs) < 30:
+            warnings_.append(
+                f"only {min(Gs)} clusters in {cl_cols}: cluster-robust SEs are unreliable "
+                "with few clusters; consider wild_bootstrap() or placebo_test()"
+            )
+
+    # --- fit statistics (pyfixest / fixest conventions)
+    rss = float((wv * u**2).sum())
+    ybar = float(np.average(y, weights=wv))
+    tss = float((wv * (y - ybar) ** 2).sum())
+    r2 = 1 - rss / tss if tss > 0 else np.nan
+    if fe_k is not None:
+        k_fe = int((fe_levels - 1).sum() + 1)
+        adj_r2 = 1 - (rss / tss) * (N - 1) / (N - k - k_fe)
+        tss_w = float((wv * yd**2).sum())
+        r2_w = 1 - rss / tss_w if tss_w > 0 else np.nan
+        adj_r2_w = 1 - (rss / tss_w) * (N - k_fe) / (N - k - k_fe)
+        k_total = k + k_fe
+    else:
+        k_fe = 0
+        adj_r2 = 1 - (rss / tss) * (N - int(f.intercept)) / (N - k)
+        r2_w = adj_r2_w = np.nan
+        k_total = k
+    q = k - int(f.intercept and fe_k is None)
+    f_stat = f_p = np.nan
+    if q > 0 and N > k_total:
+        from scipy import stats
+
+        ess = (tss_w if fe_k is not None else tss) - rss
+        f_stat = (ess / q) / (rss / (N - k_total))
+        f_p = float(stats.f.sf(f_stat, q, N - k_total))
+
+    dropped_rows = {kk: v for kk, v in dropped.items() if v}
+    res = FeolsResult(
+        nobs=N,
+        meta={
+            "formula": f.raw,
+            "depvar": yname,
+            "fe": list(f.fe),
+            "vcov": kind,
+            "vcov_label": label,
+            "cluster": list(cl_cols),
+            "ssc": ssc,
+            "weights": weights,
+            "dropped": dropped_rows,
+            "dropped_terms": {names[j]: why for j, why in fit.dropped.items()},
+            "demean": info.method,
+        },
+        terms=kept_names,
+        beta=np.asarray(fit.beta, dtype=float),
+        vcov_matrix=V,
+        df_t=df_t,
+        r2=r2, adj_r2=adj_r2, r2_within=r2_w, adj_r2_within=adj_r2_w, rss=rss,
+        f_stat=float(f_stat), f_pvalue=float(f_p), n_clusters=n_clusters,
+        depvar_mean=ybar,
+        model={
+            "rows": df.index[rows], "y": yd, "X": Xk, "weights": w, "fe_codes": fe_k,
+            "cluster_codes": cl_k, "resid": u, "bread": fit.bread, "df_k": K,
+            "fe_levels": fe_levels,
+        },
+    )
+    for msg in warnings_:
+        res.warn(msg)
+    return res

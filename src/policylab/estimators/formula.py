@@ -1,0 +1,215 @@
+"""fixest-style formulas: ``y1 + y2 ~ x1 + log(x2) + i(rel, ref=-1) | unit + year``.
+
+Plain column names are read directly; ``i()`` terms are expanded here (fixest
+semantics: one dummy per level except ``ref``, optionally times a continuous
+variable); anything else (``log(x)``, ``I(x**2)``, ``a:b``) goes to formulaic.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from policylab.data.panel import require_columns
+from policylab.errors import SpecError
+
+__all__ = ["Formula", "parse_formula", "build_matrix", "split_terms"]
+
+_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_.]*$")
+
+
+@dataclass
+class Formula:
+    """A parsed formula."""
+
+    raw: str
+    depvars: list[str]
+    terms: list[str]
+    fe: list[str] = field(default_factory=list)
+    intercept: bool = True
+
+
+def split_terms(expr: str) -> list[str]:
+    """Split on top-level '+' (not inside brackets or quotes)."""
+    out, depth, cur, quote = [], 0, [], None
+    for ch in expr:
+        if quote:
+            cur.append(ch)
+            if ch == quote:
+                quote = None
+            continue
+        if ch in "'\"":
+            quote = ch
+        elif ch in "([{":
+            depth += 1
+        elif ch in ")]}":
+            depth -= 1
+        if ch == "+" and depth == 0:
+            out.append("".join(cur).strip())
+            cur = []
+        else:
+            cur.append(ch)
+    out.append("".join(cur).strip())
+    return [t for t in out if t]
+
+
+def parse_formula(fml: str) -> Formula:
+    """Parse ``lhs ~ rhs | fe``; raises SpecError with the offending part named."""
+    if not isinstance(fml, str) or "~" not in fml:
+        raise SpecError(f"formula must look like 'y ~ x1 + x2 | unit + year', got {fml!r}")
+    lhs, rest = fml.split("~", 1)
+    parts = rest.split("|")
+    if len(parts) > 2:
+        raise SpecError(f"formula {fml!r} has more than one '|'; IV parts are not supported")
+    depvars = split_terms(lhs)
+    if not depvars:
+        raise SpecError(f"formula {fml!r} has no outcome before '~'")
+    terms = split_terms(parts[0])
+    intercept = True
+    cleaned = []
+    for t in terms:
+        if t in ("0", "-1"):
+            intercept = False
+        elif t == "1":
+            continue
+        else:
+            cleaned.append(t)
+    fe = split_terms(parts[1]) if len(parts) == 2 else []
+    if fe == ["0"]:
+        fe = []
+    for f in fe:
+        for piece in f.split("^"):
+            if not _IDENT.match(piece.strip()):
+                raise SpecError(
+                    f"fixed effect {f!r} in {fml!r} must be a column name or an "
+                    "interaction like 'province^year'"
+                )
+    return Formula(raw=fml, depvars=depvars, terms=cleaned, fe=fe, intercept=intercept and not fe)
+
+
+def _parse_i(term: str) -> tuple[str, str | None, list[object] | None]:
+    try:
+        call = ast.parse(term, mode="eval").body
+    except SyntaxError as exc:
+        raise SpecError(f"cannot parse term {term!r}: {exc.msg}") from exc
+    if not isinstance(call, ast.Call) or not call.args:
+        raise SpecError(f"i() needs a variable: {term!r}, e.g. i(rel_year, ref=-1)")
+    names = []
+    for a in call.args:
+        if not isinstance(a, ast.Name):
+            raise SpecError(f"arguments of {term!r} must be column names")
+        names.append(a.id)
+    ref = None
+    for kw in call.keywords:
+        if kw.arg != "ref":
+            raise SpecError(f"i() accepts ref= only, got {kw.arg!r} in {term!r}")
+        val = ast.literal_eval(kw.value)
+        ref = list(val) if isinstance(val, (list, tuple)) else [val]
+    return names[0], (names[1] if len(names) > 1 else None), ref
+
+
+def _expand_i(df: pd.DataFrame, term: str) -> tuple[np.ndarray, list[str]]:
+    var, x, ref = _parse_i(term)
+    require_columns(df, [var] + ([x] if x else []), f"column of {term!r}")
+    s = df[var]
+    levels = pd.unique(s.dropna())
+    try:
+        levels = np.sort(levels)
+    except TypeError:
+        pass
+    if ref is not None:
+        unknown = [r for r in ref if r not in set(levels.tolist())]
+        if unknown:
+            raise SpecError(
+                f"ref={unknown} in {term!r} is not a level of {var!r}; levels: "
+                f"{list(levels)[:10]}"
+            )
+        levels = [v for v in levels if v not in ref]
+    xv = None if x is None else pd.to_numeric(df[x], errors="coerce").to_numpy(float)
+    cols, names = [], []
+    miss = s.isna().to_numpy()
+    vals = s.to_numpy()
+    for lv in levels:
+        d = (vals == lv).astype(float)
+        d[miss] = np.nan
+        if xv is not None:
+            d = d * xv
+        cols.append(d)
+        names.append(f"{var}::{lv}" + (f":{x}" if x else ""))
+    if not cols:
+        raise SpecError(f"{term!r} leaves no levels after removing ref")
+    return np.column_stack(cols), names
+
+
+def build_matrix(
+    df: pd.DataFrame, terms: list[str], intercept: bool
+) -> tuple[np.ndarray, list[str]]:
+    """Evaluate right-hand-side terms to a float matrix (NaN where undefined)."""
+    blocks: list[np.ndarray] = []
+    names: list[str] = []
+    if intercept:
+        blocks.append(np.ones((len(df), 1)))
+        names.append("Intercept")
+    simple = [t for t in terms if _IDENT.match(t)]
+    require_columns(df, simple, "regressor")
+    pending: list[str] = []
+
+    def flush() -> None:
+        if not pending:
+            return
+        import formulaic
+
+        try:
+            mm = formulaic.model_matrix("0 + " + " + ".join(pending), df, na_action="ignore")
+        except Exception as exc:  # formulaic raises many types for user typos
+            raise SpecError(f"cannot evaluate terms {pending}: {exc}") from exc
+        blocks.append(np.asarray(mm, dtype=float))
+        names.extend(str(c) for c in mm.columns)
+        pending.clear()
+
+    for t in terms:
+        if _IDENT.match(t):
+            flush()
+            col = df[t]
+            if not (pd.api.types.is_numeric_dtype(col) or pd.api.types.is_bool_dtype(col)):
+                from policylab.data.panel import require_numeric
+
+                require_numeric(df, [t])
+            blocks.append(pd.to_numeric(col).to_numpy(dtype=float, na_value=np.nan)[:, None])
+            names.append(t)
+        elif t.startswith("i("):
+            flush()
+            m, nm = _expand_i(df, t)
+            blocks.append(m)
+            names.extend(nm)
+        else:
+            pending.append(t)
+    flush()
+    if not blocks:
+        return np.empty((len(df), 0)), []
+    return np.column_stack(blocks), names
+
+
+def fe_codes(df: pd.DataFrame, fe: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Integer codes (n, m) of each fixed effect and a mask of rows with missing keys."""
+    cols = sorted({p.strip() for f in fe for p in f.split("^")})
+    require_columns(df, cols, "fixed-effect column")
+    n = len(df)
+    codes = np.empty((n, len(fe)), dtype=np.int64)
+    miss = np.zeros(n, dtype=bool)
+    for j, f in enumerate(fe):
+        pieces = [p.strip() for p in f.split("^")]
+        c, _ = pd.factorize(df[pieces[0]], use_na_sentinel=True)
+        for p in pieces[1:]:
+            c2, u2 = pd.factorize(df[p], use_na_sentinel=True)
+            bad = (c < 0) | (c2 < 0)
+            c = np.where(bad, -1, c.astype(np.int64) * max(len(u2), 1) + c2)
+            c = pd.factorize(c)[0]
+            c[bad] = -1
+        miss |= c < 0
+        codes[:, j] = c
+    return codes, miss

@@ -1,0 +1,164 @@
+"""The Result protocol every estimator returns.
+
+``.tidy()`` gives the coefficient table (term, estimate, std_error, statistic,
+p_value, conf_low, conf_high); ``.summary()`` a plain-text view; ``.plot()`` a figure
+where one exists; ``nobs``; and metadata (formula, fixed effects, vcov, clusters,
+seed, dropped observations and why, warnings). Tables and reports consume only this.
+"""
+
+from __future__ import annotations
+
+import warnings as _warnings
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from policylab.errors import PolicyLabWarning, SpecError
+
+__all__ = ["Result", "CoefResult", "ResultList", "TIDY_COLUMNS"]
+
+TIDY_COLUMNS = ["term", "estimate", "std_error", "statistic", "p_value", "conf_low", "conf_high"]
+
+
+@dataclass
+class Result:
+    """Base of every estimator's result: metadata, warnings and the protocol methods.
+
+    Subclasses implement :meth:`tidy`; the rest has sensible defaults.
+    """
+
+    nobs: int = 0
+    meta: dict[str, Any] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+
+    def tidy(self, level: float = 0.95) -> pd.DataFrame:  # pragma: no cover - abstract
+        """Coefficient table with the columns of :data:`TIDY_COLUMNS`."""
+        raise NotImplementedError
+
+    def summary(self) -> str:
+        """A plain-text summary: the tidy table, N, metadata and warnings."""
+        lines = [f"{type(self).__name__}  (N = {self.nobs:,})"]
+        for k in ("formula", "estimator", "fe", "vcov_label"):
+            if self.meta.get(k):
+                lines.append(f"  {k}: {self.meta[k]}")
+        tab = self.tidy()
+        with pd.option_context("display.width", 120, "display.max_columns", 20):
+            lines.append(tab.to_string(index=False, float_format=lambda v: f"{v:.6g}"))
+        dropped = self.meta.get("dropped") or {}
+        for why, n in dropped.items():
+            if n:
+                lines.append(f"  dropped {n} observations: {why}")
+        for w in self.warnings:
+            lines.append(f"  warning: {w}")
+        return "\n".join(lines)
+
+    def __str__(self) -> str:
+        return self.summary()
+
+    def plot(self, *args: Any, **kwargs: Any) -> Any:
+        """Draw the result's figure, where one exists."""
+        raise NotImplementedError(f"{type(self).__name__} has no figure")
+
+    def warn(self, message: str) -> None:
+        """Record a referee-style warning and emit it as a PolicyLabWarning."""
+        if message not in self.warnings:
+            self.warnings.append(message)
+            _warnings.warn(message, PolicyLabWarning, stacklevel=3)
+
+
+@dataclass
+class CoefResult(Result):
+    """A result with named coefficients and a covariance matrix.
+
+    Inference uses the t distribution with ``df_t`` degrees of freedom (None: normal).
+    """
+
+    terms: list[str] = field(default_factory=list)
+    beta: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    vcov_matrix: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
+    df_t: float | None = None
+
+    def coef(self) -> pd.Series:
+        """Estimates as a Series indexed by term."""
+        return pd.Series(self.beta, index=self.terms, name="estimate")
+
+    def se(self) -> pd.Series:
+        """Standard errors as a Series indexed by term."""
+        return pd.Series(np.sqrt(np.diag(self.vcov_matrix)), index=self.terms, name="std_error")
+
+    def vcov(self) -> pd.DataFrame:
+        """The covariance matrix, labelled by term."""
+        return pd.DataFrame(self.vcov_matrix, index=self.terms, columns=self.terms)
+
+    def tstat(self) -> pd.Series:
+        """t statistics."""
+        return (self.coef() / self.se()).rename("statistic")
+
+    def pvalue(self) -> pd.Series:
+        """Two-sided p-values."""
+        t = self.tstat().to_numpy()
+        p = 2 * (stats.t.sf(np.abs(t), self.df_t) if self.df_t else stats.norm.sf(np.abs(t)))
+        return pd.Series(p, index=self.terms, name="p_value")
+
+    def confint(self, level: float = 0.95) -> pd.DataFrame:
+        """Confidence intervals (columns conf_low, conf_high)."""
+        if not 0 < level < 1:
+            raise SpecError(f"level must be in (0, 1), got {level}")
+        q = stats.t.ppf(0.5 + level / 2, self.df_t) if self.df_t else stats.norm.ppf(
+            0.5 + level / 2
+        )
+        b, s = self.coef(), self.se()
+        return pd.DataFrame({"conf_low": b - q * s, "conf_high": b + q * s})
+
+    def tidy(self, level: float = 0.95) -> pd.DataFrame:
+        """Coefficient table: term, estimate, std_error, statistic, p_value, CI."""
+        ci = self.confint(level)
+        return pd.DataFrame(
+            {
+                "term": self.terms,
+                "estimate": self.beta,
+                "std_error": self.se().to_numpy(),
+                "statistic": self.tstat().to_numpy(),
+                "p_value": self.pvalue().to_numpy(),
+                "conf_low": ci["conf_low"].to_numpy(),
+                "conf_high": ci["conf_high"].to_numpy(),
+            }
+        )
+
+    def wald_test(self, terms: list[str], value: np.ndarray | None = None) -> dict[str, float]:
+        """Joint Wald test that ``terms`` equal ``value`` (default 0).
+
+        Returns the F statistic (Wald / q), its p-value with (q, df_t) degrees of
+        freedom (chi-square / q when df_t is None), and q.
+        """
+        missing = [t for t in terms if t not in self.terms]
+        if missing:
+            raise SpecError(f"terms not in the model: {missing}; model terms: {self.terms}")
+        idx = [self.terms.index(t) for t in terms]
+        b = self.beta[idx] - (0.0 if value is None else np.asarray(value, float))
+        V = self.vcov_matrix[np.ix_(idx, idx)]
+        q = len(idx)
+        w = float(b @ np.linalg.solve(V, b))
+        f = w / q
+        p = float(stats.f.sf(f, q, self.df_t) if self.df_t else stats.chi2.sf(w, q))
+        return {"statistic": f, "p_value": p, "df1": q, "df2": self.df_t or np.inf}
+
+
+class ResultList(list):
+    """Several results (e.g. one per outcome of ``y1 + y2 ~ x``), indexable by position."""
+
+    def tidy(self, level: float = 0.95) -> pd.DataFrame:
+        """Stacked tidy tables with a ``model`` column."""
+        frames = []
+        for i, r in enumerate(self):
+            t = r.tidy(level)
+            t.insert(0, "model", r.meta.get("depvar", i))
+            frames.append(t)
+        return pd.concat(frames, ignore_index=True)
+
+    def summary(self) -> str:
+        """Summaries of every result, one after the other."""
+        return "\n\n".join(r.summary() for r in self)
