@@ -317,7 +317,7 @@ def _fit_one(
         f_stat=float(f_stat), f_pvalue=float(f_p), n_clusters=n_clusters,
         depvar_mean=ybar,
         model={
-            "rows": df.index[rows], "y": yd, "X": Xk, "weights": w, "fe_codes": fe_k,
+            "data": df, "rows": df.index[rows], "y": yd, "X": Xk, "weights": w, "fe_codes": fe_k,
             "cluster_codes": cl_k, "resid": u, "bread": fit.bread, "df_k": K,
             "fe_levels": fe_levels,
         },
