@@ -1,0 +1,389 @@
+"""The study spec: one TOML (or YAML) file that describes a whole evaluation.
+
+The schema is a set of pydantic models; unknown keys are errors (a typo must not be
+silently ignored). :func:`load_spec` reports every problem at once, each naming the key
+(with its line number) and the fix; :func:`check_columns` then checks every column the
+spec names against the data, suggesting the closest names.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from policylab.errors import SpecError
+
+__all__ = [
+    "StudySpec",
+    "load_spec",
+    "parse_spec_text",
+    "check_columns",
+    "SpecProblems",
+]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Merge(_Strict):
+    """Another file joined onto the main data."""
+
+    path: str
+    on: list[str]
+    how: Literal["left", "inner"] = "left"
+
+
+class DataSpec(_Strict):
+    """Where the data are and how the panel is keyed."""
+
+    path: str | None = Field(None, description="CSV, Excel, .dta or Parquet file, relative to the spec")
+    dataset: Literal["carbon_pilot", "energy_rights_pilot"] | None = Field(
+        None, description="a bundled synthetic study instead of a file"
+    )
+    seed: int = Field(2011, description="seed of the bundled synthetic study")
+    unit: str
+    time: str
+    merges: list[Merge] = []
+    query: str | None = Field(None, description="row filter, pandas query syntax")
+
+
+class Transform(_Strict):
+    """One step of data preparation, applied in order."""
+
+    kind: Literal[
+        "co2", "log", "log1p", "lag", "lead", "diff", "winsorize", "per_capita", "deflate",
+        "ratio", "intensity",
+    ]
+    columns: list[str] = []
+    name: str | None = None
+    k: int = 1
+    lower: float = 0.01
+    upper: float = 0.99
+    population: str | None = None
+    scale: float = 1.0
+    price_index: str | None = None
+    base: int | None = None
+    numerator: str | None = None
+    denominator: str | None = None
+    factors: str = "carbon_trading_study"
+    output: Literal["co2", "carbon"] = "co2"
+
+
+class TreatmentSpec(_Strict):
+    """Who is treated when: a 0/1 column, a cohort column, or a roster plus a date."""
+
+    column: str | None = Field(None, description="ready 0/1 treatment column")
+    cohort: str | None = Field(None, description="first treated period; never-treated coded 0 or missing")
+    roster: str | None = Field(None, description="bundled roster name, e.g. carbon_trading")
+    date: Literal["announcement", "market_opening"] = "announcement"
+    assign: str | None = Field(None, description="level at which treatment is assigned (default: unit)")
+    group: str | None = Field(None, description="0/1 treated-group column (for descriptives and trends)")
+
+    def kind(self) -> str:
+        given = [k for k in ("column", "cohort", "roster") if getattr(self, k)]
+        if len(given) != 1:
+            raise ValueError("give exactly one of treatment.column, treatment.cohort, treatment.roster")
+        return given[0]
+
+
+class ModelSpec(_Strict):
+    """The baseline model."""
+
+    outcomes: list[str] = Field(..., min_length=1)
+    controls: list[str] = []
+    fe: list[str] | None = Field(None, description="fixed effects (default: unit and time)")
+    cluster: str | None = Field(None, description="cluster column (default: assignment level)")
+    weights: str | None = None
+    labels: dict[str, str] = {}
+
+
+class Step(_Strict):
+    enabled: bool = True
+    required: bool = False
+
+
+class Descriptives(Step):
+    columns: list[str] = []
+    by: str | None = None
+
+
+class Baseline(Step):
+    required: bool = True
+    without_controls: bool = True
+
+
+class EventStudy(Step):
+    window: tuple[int, int] = (-5, 5)
+    ref: int = -1
+    normalize_trends: bool = False
+
+
+class Staggered(Step):
+    estimators: list[Literal["att_gt", "sun_abraham", "did_imputation", "bacon"]] = [
+        "att_gt", "sun_abraham", "did_imputation", "bacon",
+    ]
+    control_group: Literal["never", "notyet"] = "notyet"
+
+
+class Pretrends(Step):
+    power: bool = True
+    honest: bool = True
+
+
+class PsmDid(Step):
+    covariates: list[str] = []
+    method: Literal["kernel", "nearest", "radius"] = "kernel"
+    kernel: str = "epan"
+    bwidth: float = 0.06
+    mode: Literal["base_year", "period", "pooled"] = "base_year"
+    sample: Literal["matched", "support", "weighted"] = "weighted"
+
+
+class Placebo(Step):
+    kind: Literal["units", "timing", "both"] = "units"
+    draws: int = 1000
+    exact: Literal["auto", "yes", "no"] = "auto"
+
+
+class WildBootstrap(Step):
+    draws: int = 9999
+    weights: Literal["rademacher", "webb", "mammen"] = "webb"
+    cluster: str | None = None
+
+
+class Sample(_Strict):
+    """An alternative sample for robustness."""
+
+    name: str
+    query: str | None = Field(None, description="keep rows matching this pandas query")
+    drop_units: list[Any] = []
+    years: tuple[int, int] | None = None
+    winsorize: list[str] = []
+    extra_controls: list[str] = []
+
+
+class Mediation(Step):
+    mediators: list[str] = []
+    lags: dict[str, int] = {}
+    bootstrap: int = 500
+
+
+class Moderation(Step):
+    moderators: list[str] = []
+
+
+class Heterogeneity(Step):
+    by: list[str] = []
+    permutations: int = 500
+
+
+class Battery(_Strict):
+    """Which steps run; each may be switched off or made required."""
+
+    descriptives: Descriptives = Descriptives()
+    baseline: Baseline = Baseline()
+    event_study: EventStudy = EventStudy()
+    staggered: Staggered = Staggered(enabled=False)
+    pretrends: Pretrends = Pretrends()
+    psm_did: PsmDid = PsmDid(enabled=False)
+    placebo: Placebo = Placebo()
+    wild_bootstrap: WildBootstrap = WildBootstrap()
+    samples: list[Sample] = []
+    mediation: Mediation = Mediation(enabled=False)
+    moderation: Moderation = Moderation(enabled=False)
+    heterogeneity: Heterogeneity = Heterogeneity(enabled=False)
+
+
+class Output(_Strict):
+    language: Literal["en", "zh"] = "en"
+    formats: list[Literal["html", "docx", "xlsx", "tex", "md", "csv"]] = ["html", "docx", "md"]
+    figure_formats: list[Literal["png", "pdf", "svg"]] = ["png"]
+    digits: int = 3
+
+
+class StudyMeta(_Strict):
+    title: str = "Policy evaluation"
+    description: str = ""
+    seed: int = 2011
+
+
+class StudySpec(_Strict):
+    """A whole study."""
+
+    study: StudyMeta = StudyMeta()
+    data: DataSpec
+    transforms: list[Transform] = []
+    treatment: TreatmentSpec
+    model: ModelSpec
+    battery: Battery = Battery()
+    output: Output = Output()
+
+    @field_validator("treatment")
+    @classmethod
+    def _one_treatment(cls, v: TreatmentSpec) -> TreatmentSpec:
+        v.kind()
+        return v
+
+
+class SpecProblems(SpecError):
+    """Every problem found in a spec, each naming the key or column and the fix."""
+
+    def __init__(self, problems: list[str], source: str = "spec") -> None:
+        self.problems = problems
+        lines = "\n".join(f"  - {p}" for p in problems)
+        super().__init__(f"{source}: {len(problems)} problem(s)\n{lines}")
+
+
+def _line_of(text: str, loc: tuple[Any, ...]) -> int | None:
+    """Best-effort line number of a key path in TOML or YAML text."""
+    keys = [str(k) for k in loc if not isinstance(k, int)]
+    if not keys:
+        return None
+    lines = text.splitlines()
+    last = keys[-1]
+    pat = re.compile(rf"^\s*(\"?{re.escape(last)}\"?)\s*[=:]")
+    start = 0
+    # narrow the search to the section of the first key when possible
+    for i, line in enumerate(lines):
+        s = line.strip()
+        if s.startswith("[") and keys[0] in s:
+            start = i
+            break
+    for i in range(start, len(lines)):
+        if pat.search(lines[i]) or re.search(rf"\b{re.escape(last)}\s*=", lines[i]):
+            return i + 1
+    return None
+
+
+def parse_spec_text(text: str, fmt: str = "toml", source: str = "spec") -> StudySpec:
+    """Parse and validate spec text; raises :class:`SpecProblems` listing every problem."""
+    try:
+        if fmt == "toml":
+            import tomllib
+
+            raw = tomllib.loads(text)
+        else:
+            import yaml
+
+            raw = yaml.safe_load(text) or {}
+    except Exception as exc:  # syntax errors from either parser
+        raise SpecProblems([f"syntax error: {exc}"], source) from exc
+    try:
+        return StudySpec.model_validate(raw)
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            loc = tuple(err["loc"])
+            key = ".".join(str(p) for p in loc) or "(top level)"
+            line = _line_of(text, loc)
+            where = f"{key}" + (f" (line {line})" if line else "")
+            msg = err["msg"]
+            if err["type"] == "extra_forbidden":
+                parent = StudySpec
+                for p in loc[:-1]:
+                    if isinstance(p, int):
+                        continue
+                    fld = getattr(parent, "model_fields", {}).get(str(p))
+                    ann = getattr(fld, "annotation", None) if fld else None
+                    parent = _model_of(ann) or parent
+                known = list(getattr(parent, "model_fields", {}))
+                close = difflib.get_close_matches(str(loc[-1]), known, n=2)
+                msg = "unknown key" + (f"; did you mean {' or '.join(close)}?" if close else
+                                       f"; allowed: {', '.join(known)}")
+            elif err["type"] == "missing":
+                msg = "required key is missing"
+            problems.append(f"{where}: {msg}")
+        raise SpecProblems(problems, source) from None
+
+
+def _model_of(ann: Any) -> Any:
+    if isinstance(ann, type) and issubclass(ann, BaseModel):
+        return ann
+    for a in getattr(ann, "__args__", ()) or ():
+        m = _model_of(a)
+        if m is not None:
+            return m
+    return None
+
+
+def load_spec(path: str | Path) -> StudySpec:
+    """Read a study spec from a .toml, .yaml or .yml file."""
+    p = Path(path)
+    if not p.exists():
+        raise SpecError(f"spec file not found: {str(p)!r}; create one with `policylab init DATA`")
+    fmt = "yaml" if p.suffix.lower() in (".yaml", ".yml") else "toml"
+    return parse_spec_text(p.read_text(encoding="utf-8"), fmt, source=p.name)
+
+
+_PRODUCED = {"log": "ln_{c}", "log1p": "ln1p_{c}", "lag": "{c}_lag{k}", "lead": "{c}_lead{k}",
+             "diff": "d_{c}", "winsorize": "{c}_w", "per_capita": "{c}_pc", "deflate": "{c}_real"}
+
+
+def produced_columns(t: Transform) -> list[str]:
+    """Column names a transform adds."""
+    if t.kind in ("co2",):
+        return [t.name or "co2"]
+    if t.kind in ("ratio", "intensity"):
+        return [t.name or f"{t.numerator}_per_{t.denominator}"]
+    if t.name and len(t.columns) == 1:
+        return [t.name]
+    return [_PRODUCED[t.kind].format(c=c, k=t.k) for c in t.columns]
+
+
+def check_columns(spec: StudySpec, columns: list[str]) -> list[str]:
+    """Every column the spec names that the data (after transforms) lack, with hints."""
+    avail = list(columns)
+    problems: list[str] = []
+
+    def need(col: str | None, key: str) -> None:
+        if col is None or col in avail:
+            return
+        close = difflib.get_close_matches(col, avail, n=3)
+        hint = f"; did you mean {', '.join(map(repr, close))}?" if close else ""
+        problems.append(f"{key}: column {col!r} is not in the data{hint}")
+
+    need(spec.data.unit, "data.unit")
+    need(spec.data.time, "data.time")
+    for i, t in enumerate(spec.transforms):
+        for c in t.columns:
+            need(c, f"transforms[{i}].columns")
+        for attr in ("population", "price_index", "numerator", "denominator"):
+            need(getattr(t, attr), f"transforms[{i}].{attr}")
+        avail.extend(produced_columns(t))
+    tr = spec.treatment
+    need(tr.column, "treatment.column")
+    need(tr.cohort, "treatment.cohort")
+    need(tr.assign, "treatment.assign")
+    need(tr.group, "treatment.group")
+    m = spec.model
+    for c in m.outcomes:
+        need(c, "model.outcomes")
+    for c in m.controls:
+        need(c, "model.controls")
+    for c in m.fe or []:
+        for piece in c.split("^"):
+            need(piece, "model.fe")
+    need(m.cluster, "model.cluster")
+    need(m.weights, "model.weights")
+    b = spec.battery
+    for c in b.descriptives.columns:
+        need(c, "battery.descriptives.columns")
+    need(b.descriptives.by, "battery.descriptives.by")
+    for c in b.psm_did.covariates:
+        need(c, "battery.psm_did.covariates")
+    for c in b.mediation.mediators:
+        need(c, "battery.mediation.mediators")
+    for c in b.moderation.moderators:
+        need(c, "battery.moderation.moderators")
+    for c in b.heterogeneity.by:
+        need(c, "battery.heterogeneity.by")
+    need(b.wild_bootstrap.cluster, "battery.wild_bootstrap.cluster")
+    for i, s in enumerate(b.samples):
+        for c in s.winsorize + s.extra_controls:
+            need(c, f"battery.samples[{i}]")
+    return problems
