@@ -387,3 +387,43 @@ def check_columns(spec: StudySpec, columns: list[str]) -> list[str]:
         for c in s.winsorize + s.extra_controls:
             need(c, f"battery.samples[{i}]")
     return problems
+
+
+def spec_reference() -> str:
+    """Markdown reference of every spec key, generated from the schema."""
+    lines = ["# Study spec reference", "",
+             "Generated from the schema (`policylab.study.spec`); do not edit by hand.", ""]
+
+    def walk(model: type[BaseModel], prefix: str) -> None:
+        rows = []
+        nested = []
+        for name, fld in model.model_fields.items():
+            key = f"{prefix}{name}"
+            sub = _model_of(fld.annotation)
+            ann = str(fld.annotation).replace("typing.", "").replace("policylab.study.spec.", "")
+            ann = re.sub(r"<class '(\w+)'>", r"\1", ann).replace("|", "or")
+            if getattr(fld.annotation, "__origin__", None) is list and sub is not None:
+                key += "[]"
+            if fld.is_required():
+                default = "required"
+            elif sub is not None:
+                default = "(table)"
+            else:
+                default = f"`{fld.default!r}`"
+            rows.append(f"| `{key}` | {ann} | {default} | {fld.description or ''} |")
+            if sub is not None:
+                nested.append((sub, f"{key}."))
+        lines.append(f"## `{prefix.rstrip('.') or 'top level'}`")
+        lines.append("")
+        if model.__doc__:
+            lines.append(model.__doc__.strip().splitlines()[0])
+            lines.append("")
+        lines.append("| key | type | default | meaning |")
+        lines.append("|---|---|---|---|")
+        lines.extend(rows)
+        lines.append("")
+        for sub, p in nested:
+            walk(sub, p)
+
+    walk(StudySpec, "")
+    return "\n".join(lines) + "\n"

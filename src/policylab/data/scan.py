@@ -1,0 +1,104 @@
+"""Scan Parquet/CSV files (or globs) through DuckDB, pushing column selection and row
+filters down so only what a model uses is read."""
+
+from __future__ import annotations
+
+import glob as _glob
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from policylab.errors import DataError, SpecError
+
+__all__ = ["scan_source", "scan_batches", "read_scan", "distinct_values", "scan_columns"]
+
+
+def _quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def scan_source(path: str | Path | list[str]) -> str:
+    """DuckDB table function for a file, glob or list of files (Parquet or CSV)."""
+    paths = [str(p) for p in path] if isinstance(path, (list, tuple)) else [str(path)]
+    matched = [m for p in paths for m in (_glob.glob(p) if any(c in p for c in "*?[") else [p])]
+    missing = [p for p in matched if not Path(p).exists()]
+    if not matched or missing:
+        raise DataError(f"no data files match {paths if not missing else missing}")
+    lower = {Path(p).suffix.lower() for p in matched}
+    if lower <= {".parquet", ".pq"}:
+        fn = "read_parquet"
+    elif lower <= {".csv", ".txt"}:
+        fn = "read_csv_auto"
+    else:
+        raise DataError(f"scans read Parquet or CSV files, got extensions {sorted(lower)}")
+    files = "[" + ", ".join("'" + p.replace("'", "''") + "'" for p in matched) + "]"
+    return f"{fn}({files})"
+
+
+def _connect() -> Any:
+    import duckdb
+
+    return duckdb.connect()
+
+
+def scan_columns(path: str | Path | list[str]) -> list[str]:
+    """Column names of the scanned source."""
+    con = _connect()
+    return [d[0] for d in con.execute(f"SELECT * FROM {scan_source(path)} LIMIT 0").description]
+
+
+def _check(path: Any, columns: list[str]) -> None:
+    import difflib
+
+    have = scan_columns(path)
+    bad = [c for c in columns if c not in have]
+    if bad:
+        hints = [f"{c!r}" + (f" (did you mean {difflib.get_close_matches(c, have, 1)[0]!r}?)"
+                             if difflib.get_close_matches(c, have, 1) else "") for c in bad]
+        raise DataError(f"columns not in the scanned data: {', '.join(hints)}")
+
+
+def _query(path: Any, columns: list[str], where: str | None, order_by: list[str] | None) -> str:
+    sel = ", ".join(_quote(c) for c in columns)
+    q = f"SELECT {sel} FROM {scan_source(path)}"
+    if where:
+        q += f" WHERE {where}"
+    if order_by:
+        q += " ORDER BY " + ", ".join(_quote(c) for c in order_by)
+    return q
+
+
+def read_scan(path: Any, columns: list[str], where: str | None = None) -> pd.DataFrame:
+    """Load only ``columns`` of the rows matching ``where`` (SQL) into pandas."""
+    _check(path, columns)
+    try:
+        return _connect().execute(_query(path, columns, where, None)).df()
+    except Exception as exc:  # duckdb raises its own error types for bad SQL
+        raise SpecError(f"scan failed (check where={where!r}): {exc}") from exc
+
+
+def distinct_values(path: Any, column: str, where: str | None = None) -> np.ndarray:
+    """Sorted distinct values of one column."""
+    q = f"SELECT DISTINCT {_quote(column)} FROM {scan_source(path)}"
+    if where:
+        q += f" WHERE {where}"
+    q += " ORDER BY 1"
+    return _connect().execute(q).fetchnumpy()[column]
+
+
+def scan_batches(path: Any, columns: list[str], *, where: str | None = None,
+                 order_by: list[str] | None = None,
+                 batch_rows: int = 1_000_000) -> Iterator[dict[str, np.ndarray]]:
+    """Yield column arrays in batches of about ``batch_rows`` rows (ordered if asked)."""
+    _check(path, columns)
+    con = _connect()
+    rel = con.sql(_query(path, columns, where, order_by))
+    # duckdb >= 1.4 streams relations with to_arrow_reader (older: record_batch)
+    fetch = getattr(rel, "to_arrow_reader", None) or rel.record_batch
+    reader = fetch(batch_rows)
+    for batch in reader:
+        yield {name: batch.column(i).to_numpy(zero_copy_only=False)
+               for i, name in enumerate(batch.schema.names)}

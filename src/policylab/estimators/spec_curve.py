@@ -1,0 +1,317 @@
+"""Specification-curve (multiverse) analysis with joint permutation inference.
+
+A grid of specifications (outcomes x control sets x samples x fixed-effect sets x
+clustering) is estimated with the fixed effects absorbed once per distinct
+(sample, fixed-effect set): the outcomes, the treatment and the union of all controls
+are demeaned together, and each specification is then a small least-squares problem on
+those columns (Frisch-Waugh-Lovell). The joint test of Simonsohn, Simmons and Nelson
+(2020) permutes the treatment across assignment units, re-estimates every specification
+under each permutation in batch, and compares the observed median estimate and the
+share of significant estimates with their permutation distributions.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import sparse, stats
+
+from policylab.data.panel import Panel, as_pandas, require_columns
+from policylab.engine import fixed_effects as fx
+from policylab.engine import vcov as vc
+from policylab.errors import EstimationError, SpecError
+from policylab.estimators.result import Result
+
+__all__ = ["spec_curve", "SpecCurveResult"]
+
+
+@dataclass
+class SpecCurveResult(Result):
+    """Every specification's estimate, with the curve's summary and joint test.
+
+    ``specs`` has one row per specification: outcome, controls, sample, fe, cluster,
+    estimate, std_error, statistic, p_value, conf_low, conf_high, nobs.
+    """
+
+    specs: pd.DataFrame = field(default_factory=pd.DataFrame)
+    joint: dict[str, Any] = field(default_factory=dict)
+
+    def tidy(self, level: float = 0.95) -> pd.DataFrame:
+        """One row per specification (term = a readable label of its choices)."""
+        t = self.specs.copy()
+        t.insert(0, "term", t["outcome"] + " | " + t["controls"] + " | " + t["sample"] + " | "
+                 + t["fe"] + " | " + t["cluster"])
+        return t
+
+    @property
+    def share_significant(self) -> float:
+        """Share of specifications significant at the chosen level."""
+        return float((self.specs["p_value"] < self.meta["alpha"]).mean())
+
+    @property
+    def median_estimate(self) -> float:
+        """Median estimate across specifications."""
+        return float(self.specs["estimate"].median())
+
+    def summary(self) -> str:
+        """Counts, median, share significant and the joint test."""
+        lines = [
+            f"Specification curve: {len(self.specs)} specifications (N rows up to {self.nobs:,})",
+            f"  median estimate: {self.median_estimate:.6g}",
+            f"  share significant at {self.meta['alpha']:g}: {self.share_significant:.3f}",
+        ]
+        for k, v in self.joint.items():
+            lines.append(f"  joint test {k}: {v}")
+        lines.extend(f"  warning: {w}" for w in self.warnings)
+        return "\n".join(lines)
+
+    def plot(self, lang: str = "en", **kwargs: Any) -> Any:
+        """The specification-curve figure: sorted estimates over the indicator panel."""
+        from policylab.report.figures.spec_curve import spec_curve_figure
+
+        return spec_curve_figure(self.specs, alpha=self.meta["alpha"], lang=lang, **kwargs)
+
+
+def _as_named(x: Any, what: str) -> dict[str, Any]:
+    if isinstance(x, dict):
+        return dict(x)
+    if isinstance(x, (list, tuple)):
+        return {(" + ".join(v) if isinstance(v, (list, tuple)) else str(v)) or "none": v
+                for v in x}
+    raise SpecError(f"{what} must be a dict of name -> choice or a list of choices")
+
+
+def _codes(df: pd.DataFrame, cols: list[str]) -> np.ndarray:
+    from policylab.estimators.formula import fe_codes
+
+    c, miss = fe_codes(df, cols)
+    if miss.any():  # callers pass complete rows
+        raise EstimationError("missing values in fixed-effect or cluster columns")
+    return np.column_stack([fx.densify(c[:, j])[0] for j in range(c.shape[1])])
+
+
+def _treat_paths(df: pd.DataFrame, treat: str, assign: str, time: str) -> pd.DataFrame:
+    return df.pivot_table(index=assign, columns=time, values=treat, aggfunc="max")
+
+
+def spec_curve(
+    data: Any,
+    y: str | list[str],
+    treat: str,
+    *,
+    unit: str | None = None,
+    time: str | None = None,
+    controls: dict[str, list[str]] | list[list[str]] | None = None,
+    samples: dict[str, str | None] | None = None,
+    fe: dict[str, list[str]] | list[list[str]] | None = None,
+    cluster: list[str] | None = None,
+    assign: str | None = None,
+    level: float = 0.95,
+    inference: str = "none",
+    draws: int = 500,
+    seed: int | None = None,
+    ssc: vc.SSC = vc.SSC(),
+    executor: Any = None,
+    chunk_size: int = 100,
+    progress: bool = False,
+) -> SpecCurveResult:
+    """Estimate every specification of a grid and summarise the curve.
+
+    Parameters
+    ----------
+    data : Panel or DataFrame
+    y : str or list of str
+        Outcome(s).
+    treat : str
+        0/1 treatment column.
+    unit, time : str
+        Panel keys (taken from a Panel).
+    controls : dict or list
+        Control sets, e.g. ``{"none": [], "economic": ["gdp", "pop"]}``.
+    samples : dict
+        Sample name -> pandas query (None = all rows).
+    fe : dict or list
+        Fixed-effect sets, e.g. ``{"unit+year": ["unit", "year"]}`` (default unit+time).
+    cluster : list of str
+        Clustering columns, one specification each (default: ``assign`` or unit).
+    assign : str
+        Level at which treatment is assigned (permutation unit; default unit).
+    level : float
+        Confidence level; significance uses alpha = 1 - level.
+    inference : {"none", "permutation"}
+        Joint test by permuting treatment across assignment units (``draws`` times).
+    executor : optional
+        Where permutation chunks run: None/"serial", "processes", "dask", a Dask
+        scheduler address or Client (see :mod:`policylab.execution`); the numbers are
+        identical whatever the executor for the same ``seed`` and ``chunk_size``.
+    """
+    if isinstance(data, Panel):
+        unit, time = unit or data.unit, time or data.time
+    if unit is None or time is None:
+        raise SpecError("spec_curve needs unit= and time= (or a Panel)")
+    df = as_pandas(data)
+    ys = [y] if isinstance(y, str) else list(y)
+    controls_d = _as_named(controls if controls is not None else {"none": []}, "controls")
+    samples_d = dict(samples) if samples else {"full": None}
+    fe_d = _as_named(fe, "fe") if fe is not None else {f"{unit}+{time}": [unit, time]}
+    assign = assign or unit
+    clusters = list(cluster) if cluster else [assign]
+    all_controls = sorted({c for v in controls_d.values() for c in v})
+    require_columns(df, ys + [treat, unit, time, assign] + all_controls + clusters
+                    + sorted({c for v in fe_d.values() for c in v}))
+    alpha = 1 - level
+    if inference not in ("none", "permutation"):
+        raise SpecError("inference must be 'none' or 'permutation'")
+    groups = df[assign].dropna().unique()
+    blocks: list[dict[str, Any]] = []
+    rows: list[dict[str, Any]] = []
+    max_n = 0
+    for (s_name, query), (fe_name, fe_cols) in itertools.product(samples_d.items(), fe_d.items()):
+        sub = df.query(query) if query else df
+        cols = ys + [treat] + all_controls
+        ok = sub[cols].notna().all(axis=1) & sub[fe_cols + clusters + [assign]].notna().all(axis=1)
+        sub = sub[ok]
+        fe_k = _codes(sub, fe_cols)
+        keep = fx.drop_singletons(fe_k)
+        sub, fe_k = sub[keep], np.column_stack([fx.densify(fe_k[keep, j])[0]
+                                                for j in range(fe_k.shape[1])])
+        if len(sub) == 0:
+            raise EstimationError(f"sample {s_name!r} with FE {fe_name!r} has no observations")
+        max_n = max(max_n, len(sub))
+        Zd = fx.demean(sub[ys + [treat] + all_controls].to_numpy(float), fe_k)
+        blk = {"name": (s_name, fe_name), "fe_k": fe_k, "yd": Zd[:, :len(ys)],
+               "Bd": Zd[:, len(ys):], "fe_levels": fx.fe_dof(fe_k), "n": len(sub),
+               "clusters": {c: _codes(sub, [c])[:, 0] for c in clusters}}
+        if inference == "permutation":
+            paths = _treat_paths(sub, treat, assign, time)
+            gidx = pd.Index(paths.index)
+            full_pos = {g: i for i, g in enumerate(groups)}
+            blk.update(
+                P=np.nan_to_num(paths.to_numpy(float)),
+                g_of_row=gidx.get_indexer(sub[assign]),
+                t_of_row=pd.Index(paths.columns).get_indexer(sub[time]),
+                present=np.array(sorted(full_pos[g] for g in gidx)),
+                local={full_pos[g]: i for i, g in enumerate(gidx)},
+            )
+        blocks.append(blk)
+        for b, se, p, ci, meta in _estimate(blk, None, ys, all_controls, controls_d, alpha, ssc):
+            rows.append({**meta, "sample": s_name, "fe": fe_name, "estimate": b,
+                         "std_error": se, "statistic": b / se, "p_value": p,
+                         "conf_low": ci[0], "conf_high": ci[1], "nobs": blk["n"]})
+    specs = pd.DataFrame(rows)
+    res = SpecCurveResult(nobs=max_n, specs=specs,
+                          meta={"alpha": alpha, "treat": treat, "assign": assign,
+                                "n_specs": len(specs), "inference": inference,
+                                "draws": draws if inference == "permutation" else 0,
+                                "seed": seed})
+    if inference == "permutation":
+        from policylab.execution import run_chunks
+
+        shared = {"blocks": blocks, "ys": ys, "controls": all_controls, "sets": controls_d,
+                  "alpha": alpha, "ssc": ssc, "n_groups": len(groups),
+                  "sign": np.sign(specs["estimate"].to_numpy())}
+        parts = run_chunks(_permutation_chunk, draws, shared=shared, seed=seed,
+                           chunk_size=chunk_size, executor=executor,
+                           progress="permutations" if progress else None)
+        E = np.hstack([p[0] for p in parts])
+        SIG = np.hstack([p[1] for p in parts])
+        sig_obs = (specs["p_value"] < alpha).to_numpy()
+        obs_med = float(np.median(specs["estimate"]))
+        null_med = np.median(E, axis=0)
+        share_obs = float(sig_obs.mean())
+        null_share = SIG.mean(axis=0)
+        res.joint = {
+            "median_estimate_p": float((1 + (np.abs(null_med) >= abs(obs_med)).sum())
+                                       / (1 + draws)),
+            "share_significant_p": float((1 + (null_share >= share_obs).sum()) / (1 + draws)),
+            "draws": draws,
+        }
+        res.meta["permutation_estimates"] = E
+    if len(groups) < 10:
+        res.warn(f"only {len(groups)} assignment units: permutation p-values are coarse")
+    return res
+
+
+def _estimate(blk: dict[str, Any], fake_d: np.ndarray | None, ys: list[str],
+              all_controls: list[str], sets: dict[str, list[str]], alpha: float,
+              ssc: vc.SSC) -> list[Any]:
+    """Estimates of every (cluster, control set, outcome) spec of one block.
+
+    With ``fake_d`` (demeaned fake treatments, n x draws) returns, per spec, the draws'
+    estimates and p-values instead of the real estimate.
+    """
+    out = []
+    Bd, yd, n = blk["Bd"], blk["yd"], blk["n"]
+    for cl_name, cl in blk["clusters"].items():
+        G = int(cl.max()) + 1
+        fe_k = blk["fe_k"]
+        nested = np.array([vc.nested_in(fe_k[:, j], cl) for j in range(fe_k.shape[1])])
+        S = sparse.csr_matrix((np.ones(n), (cl, np.arange(n))), shape=(G, n))
+        q = stats.t.ppf(1 - alpha / 2, G - 1)
+        for c_name, c_cols in sets.items():
+            idx = [0] + [1 + all_controls.index(c) for c in c_cols]
+            X = Bd[:, idx]
+            K = vc.df_k(X.shape[1], blk["fe_levels"], nested, ssc)
+            fac = vc.small_sample_factor("CRV", n, K, G, ssc)
+            C = X[:, 1:]
+            if C.shape[1]:
+                # Frisch-Waugh-Lovell: partial the controls out of everything else
+                CtC = C.T @ C
+
+                def proj(A: np.ndarray, C: np.ndarray = C, CtC: np.ndarray = CtC) -> np.ndarray:
+                    return A - C @ np.linalg.lstsq(CtC, C.T @ A, rcond=None)[0]
+            else:
+                def proj(A: np.ndarray) -> np.ndarray:
+                    return A
+            yc = proj(yd)
+            D = proj(X[:, :1] if fake_d is None else fake_d)
+            dd = (D**2).sum(axis=0)
+            if fake_d is None and dd[0] <= 1e-12 * max((X[:, 0] ** 2).sum(), 1e-300):
+                raise EstimationError(
+                    f"the treatment is absorbed by the fixed effects in block {blk['name']}"
+                )
+            for j, yname in enumerate(ys):
+                b = (D.T @ yc[:, j]) / dd
+                U = yc[:, j][:, None] - D * b
+                Sg = S @ (D * U)
+                se = np.sqrt(fac * (Sg**2).sum(axis=0)) / dd
+                p = 2 * stats.t.sf(np.abs(b / se), G - 1)
+                if fake_d is None:
+                    meta = {"outcome": yname, "controls": c_name, "cluster": cl_name}
+                    out.append((float(b[0]), float(se[0]), float(p[0]),
+                                (float(b[0] - q * se[0]), float(b[0] + q * se[0])), meta))
+                else:
+                    out.append((b, p))
+    return out
+
+
+def _permutation_chunk(chunk: tuple[int, int, Any], shared: dict[str, Any]) -> tuple[Any, Any]:
+    """Estimates of every spec under ``size`` random reassignments of treatment."""
+    _, size, seedseq = chunk
+    rng = np.random.default_rng(seedseq)
+    perms = [rng.permutation(shared["n_groups"]) for _ in range(size)]
+    est, sig = [], []
+    for blk in shared["blocks"]:
+        in_sub = np.zeros(shared["n_groups"], dtype=bool)
+        in_sub[blk["present"]] = True
+        targets = [blk["local"][t] for t in blk["present"]]
+        fake = np.empty((blk["n"], size))
+        for d, p in enumerate(perms):
+            # the k-th group present in this sample receives the path of the k-th
+            # present source in p
+            src = np.empty(len(targets), dtype=np.int64)
+            src[targets] = [blk["local"][q] for q in p[in_sub[p]]]
+            fake[:, d] = blk["P"][src[blk["g_of_row"]], blk["t_of_row"]]
+        fd = fx.demean(fake, blk["fe_k"])
+        for b, p in _estimate(blk, fd, shared["ys"], shared["controls"], shared["sets"],
+                              shared["alpha"], shared["ssc"]):
+            est.append(b)
+            sig.append(p)
+    E = np.vstack(est)
+    Pv = np.vstack(sig)
+    SIG = (Pv < shared["alpha"]) & (np.sign(E) == shared["sign"][:, None])
+    return E, SIG

@@ -1,0 +1,212 @@
+"""One execution layer for embarrassingly parallel work.
+
+Placebo and bootstrap draws, specification grids and Monte Carlo replications are cut
+into *chunks* (each a batch of draws or specifications worth 100 ms or more, never one
+small regression: per-task overhead is ~0.4 ms for local processes and ~4 ms for Dask).
+Chunk boundaries and per-chunk random streams depend only on the seed and the chunk
+size, never on the number of workers, so every executor returns identical numbers.
+
+Executors: ``"serial"`` (default), ``"processes"`` (local worker processes), or a Dask
+distributed cluster (``executor="tcp://host:8786"``, a ``dask.distributed.Client``, or
+``DaskExecutor(...)``). Shared data reach each worker once: forked workers inherit it,
+Dask workers receive it by ``scatter(broadcast=True)``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from contextlib import nullcontext
+from typing import Any, Protocol
+
+import numpy as np
+
+from policylab.errors import SpecError
+
+__all__ = [
+    "Executor",
+    "SerialExecutor",
+    "ProcessExecutor",
+    "DaskExecutor",
+    "get_executor",
+    "chunk_plan",
+    "run_chunks",
+]
+
+_SHARED: Any = None  # set in each worker process by the pool initializer
+
+
+class Executor(Protocol):
+    """Runs ``fn(task, shared)`` for each task and returns results in task order."""
+
+    n_workers: int
+
+    def map(self, fn: Callable[[Any, Any], Any], tasks: Sequence[Any], shared: Any = None,
+            progress: str | None = None) -> list[Any]: ...
+
+
+def _progress(description: str | None, total: int) -> Any:
+    if not description or total < 2:
+        return nullcontext(None)
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    p = Progress(TextColumn(description), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+                 TimeElapsedColumn(), transient=True)
+    p.add_task(description, total=total)
+    return p
+
+
+def _advance(bar: Any) -> None:
+    if bar is not None:
+        bar.advance(bar.task_ids[0])
+
+
+class SerialExecutor:
+    """Run every chunk in this process (the reference for identical results)."""
+
+    n_workers = 1
+
+    def map(self, fn: Callable[[Any, Any], Any], tasks: Sequence[Any], shared: Any = None,
+            progress: str | None = None) -> list[Any]:
+        out = []
+        with _progress(progress, len(tasks)) as bar:
+            for t in tasks:
+                out.append(fn(t, shared))
+                _advance(bar)
+        return out
+
+
+def _init_worker(shared: Any) -> None:
+    global _SHARED
+    _SHARED = shared
+
+
+def _call_with_shared(fn: Callable[[Any, Any], Any], task: Any) -> Any:
+    return fn(task, _SHARED)
+
+
+class ProcessExecutor:
+    """Local worker processes; shared data are passed once per worker at start-up."""
+
+    def __init__(self, n_workers: int | None = None) -> None:
+        self.n_workers = int(n_workers or os.cpu_count() or 1)
+
+    def map(self, fn: Callable[[Any, Any], Any], tasks: Sequence[Any], shared: Any = None,
+            progress: str | None = None) -> list[Any]:
+        import multiprocessing as mp
+
+        ctx = mp.get_context("fork") if hasattr(os, "fork") else mp.get_context()
+        results: list[Any] = [None] * len(tasks)
+        with ProcessPoolExecutor(self.n_workers, mp_context=ctx, initializer=_init_worker,
+                                 initargs=(shared,)) as pool, \
+                _progress(progress, len(tasks)) as bar:
+            futs = {pool.submit(_call_with_shared, fn, t): i for i, t in enumerate(tasks)}
+            for f in as_completed(futs):
+                results[futs[f]] = f.result()
+                _advance(bar)
+        return results
+
+
+class DaskExecutor:
+    """A Dask distributed cluster (scheduler address, Client, or a LocalCluster)."""
+
+    def __init__(self, address: Any = None, n_workers: int | None = None) -> None:
+        try:
+            from dask.distributed import Client
+        except ImportError as exc:  # pragma: no cover - optional dependency
+            raise SpecError(
+                "the Dask executor needs dask.distributed: pip install 'policylab[distributed]'"
+            ) from exc
+        self._own = False
+        if address is None:
+            from dask.distributed import LocalCluster
+
+            cluster = LocalCluster(n_workers=n_workers or 2, threads_per_worker=1,
+                                   processes=True, dashboard_address=None)
+            self.client = Client(cluster)
+            self._own = True
+        elif isinstance(address, str):
+            self.client = Client(address)
+            self._own = True
+        else:
+            self.client = address
+        self.n_workers = len(self.client.scheduler_info().get("workers", {})) or 1
+
+    def map(self, fn: Callable[[Any, Any], Any], tasks: Sequence[Any], shared: Any = None,
+            progress: str | None = None) -> list[Any]:
+        from dask.distributed import as_completed as dask_completed
+
+        shared_f = self.client.scatter(shared, broadcast=True) if shared is not None else None
+        futs = [self.client.submit(fn, t, shared_f, pure=False) for t in tasks]
+        index = {f.key: i for i, f in enumerate(futs)}
+        results: list[Any] = [None] * len(tasks)
+        with _progress(progress, len(tasks)) as bar:
+            for f in dask_completed(futs):
+                results[index[f.key]] = f.result()
+                _advance(bar)
+        return results
+
+    def close(self) -> None:
+        """Shut down a client (and cluster) this executor created."""
+        if self._own:
+            cluster = getattr(self.client, "cluster", None)
+            self.client.close()
+            if cluster is not None:
+                cluster.close()
+
+    def __enter__(self) -> DaskExecutor:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+
+def get_executor(executor: Any = None, n_workers: int | None = None) -> Any:
+    """Resolve an ``executor=`` argument.
+
+    None or "serial"; "processes"; "dask" (a new LocalCluster); a scheduler address
+    such as "tcp://host:8786"; a dask Client; or any object with a ``map`` method.
+    """
+    if executor is None or executor == "serial":
+        return SerialExecutor()
+    if executor == "processes":
+        return ProcessExecutor(n_workers)
+    if executor == "dask":
+        return DaskExecutor(None, n_workers)
+    if isinstance(executor, str):
+        if "://" in executor:
+            return DaskExecutor(executor)
+        raise SpecError(
+            f"executor={executor!r} is not known; use 'serial', 'processes', 'dask' or a "
+            "Dask scheduler address like 'tcp://host:8786'"
+        )
+    if hasattr(executor, "map") and hasattr(executor, "n_workers"):
+        return executor
+    if type(executor).__name__ == "Client":
+        return DaskExecutor(executor)
+    raise SpecError(f"executor={executor!r} is not an executor")
+
+
+def chunk_plan(total: int, chunk_size: int, seed: int | None) -> list[tuple[int, int, Any]]:
+    """(start, size, SeedSequence) of each chunk; depends only on total, size and seed."""
+    if total < 0 or chunk_size < 1:
+        raise SpecError(f"need total >= 0 and chunk_size >= 1, got {total}, {chunk_size}")
+    starts = list(range(0, total, chunk_size))
+    seeds = np.random.SeedSequence(seed).spawn(len(starts))
+    return [(s, min(chunk_size, total - s), ss) for s, ss in zip(starts, seeds)]
+
+
+def run_chunks(
+    fn: Callable[[Any, Any], Any],
+    total: int,
+    *,
+    shared: Any = None,
+    seed: int | None = None,
+    chunk_size: int = 250,
+    executor: Any = None,
+    progress: str | None = None,
+) -> list[Any]:
+    """Run ``fn((start, size, seedseq), shared)`` over all chunks; results in chunk order."""
+    ex = get_executor(executor)
+    return ex.map(fn, chunk_plan(total, chunk_size, seed), shared=shared, progress=progress)

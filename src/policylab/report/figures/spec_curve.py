@@ -1,0 +1,67 @@
+"""The specification-curve figure (Simonsohn, Simmons and Nelson 2020 layout)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+_LABELS = {
+    "en": {"estimate": "Estimate", "spec": "Specification (sorted by estimate)",
+           "sig": "significant", "nonsig": "not significant"},
+    "zh": {"estimate": "估计系数", "spec": "模型设定（按估计值排序）",
+           "sig": "显著", "nonsig": "不显著"},
+}
+_DIMS = ["outcome", "controls", "sample", "fe", "cluster"]
+
+
+def _figure(lang: str, nrows: int, heights: list[float]) -> tuple[Any, Any]:
+    try:
+        from policylab.report.style import new_figure
+
+        return new_figure(lang=lang, nrows=nrows, ncols=1, size=(8, 6),
+                          gridspec_kw={"height_ratios": heights}, sharex=True)
+    except (ImportError, TypeError):
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        return plt.subplots(nrows, 1, figsize=(8, 6), sharex=True,
+                            gridspec_kw={"height_ratios": heights})
+
+
+def spec_curve_figure(specs: pd.DataFrame, alpha: float = 0.05, lang: str = "en") -> Any:
+    """Sorted estimates with CIs (top) over the indicator panel of choices (bottom)."""
+    lab = _LABELS.get(lang, _LABELS["en"])
+    s = specs.sort_values("estimate").reset_index(drop=True)
+    dims = [d for d in _DIMS if s[d].nunique() > 1] or ["controls"]
+    n_ind = sum(s[d].nunique() for d in dims)
+    fig, axes = _figure(lang, 2, [2.0, max(1.0, 0.25 * n_ind)])
+    top, bottom = axes[0], axes[1]
+    x = np.arange(len(s))
+    sig = (s["p_value"] < alpha).to_numpy()
+    for mask, color, name in ((sig, "#1f4e79", lab["sig"]), (~sig, "#a6a6a6", lab["nonsig"])):
+        top.vlines(x[mask], s["conf_low"][mask], s["conf_high"][mask], color=color, lw=0.8,
+                   alpha=0.6)
+        top.scatter(x[mask], s["estimate"][mask], color=color, s=10, label=name, zorder=3)
+    top.axhline(0, color="black", lw=0.8)
+    top.axhline(float(s["estimate"].median()), color="#c00000", lw=0.8, ls="--")
+    top.set_ylabel(lab["estimate"])
+    top.legend(frameon=False, fontsize=8, loc="upper left")
+    ticks, labels = [], []
+    row = 0
+    for d in dims:
+        for level in sorted(s[d].unique(), key=str):
+            on = (s[d] == level).to_numpy()
+            bottom.scatter(x[on], np.full(on.sum(), row), marker="|", s=40, color="#1f4e79")
+            ticks.append(row)
+            labels.append(f"{d}: {level}")
+            row += 1
+    bottom.set_yticks(ticks)
+    bottom.set_yticklabels(labels, fontsize=7)
+    bottom.invert_yaxis()
+    bottom.set_xlabel(lab["spec"])
+    fig.tight_layout()
+    return fig
