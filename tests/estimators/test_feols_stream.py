@@ -1,10 +1,10 @@
 import numpy as np
 import pytest
 
+from conftest import make_panel
 from policylab import feols
 from policylab.errors import SpecError
 from policylab.estimators.feols_stream import feols_stream
-from conftest import make_panel
 
 
 @pytest.fixture(scope="module")
