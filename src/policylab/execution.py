@@ -197,6 +197,25 @@ def chunk_plan(total: int, chunk_size: int, seed: int | None) -> list[tuple[int,
     return [(s, min(chunk_size, total - s), ss) for s, ss in zip(starts, seeds)]
 
 
+class _SingleThreaded:
+    """Call ``fn`` with BLAS limited to one thread.
+
+    Multi-threaded BLAS sums in an order that depends on the thread count, so the same
+    chunk could differ in the last bits between this process and a worker; with one
+    thread per chunk every executor returns bit-identical numbers (parallelism comes
+    from running chunks side by side).
+    """
+
+    def __init__(self, fn: Callable[[Any, Any], Any]) -> None:
+        self.fn = fn
+
+    def __call__(self, task: Any, shared: Any) -> Any:
+        from threadpoolctl import threadpool_limits
+
+        with threadpool_limits(1):
+            return self.fn(task, shared)
+
+
 def run_chunks(
     fn: Callable[[Any, Any], Any],
     total: int,
@@ -209,4 +228,5 @@ def run_chunks(
 ) -> list[Any]:
     """Run ``fn((start, size, seedseq), shared)`` over all chunks; results in chunk order."""
     ex = get_executor(executor)
-    return ex.map(fn, chunk_plan(total, chunk_size, seed), shared=shared, progress=progress)
+    return ex.map(_SingleThreaded(fn), chunk_plan(total, chunk_size, seed), shared=shared,
+                  progress=progress)
