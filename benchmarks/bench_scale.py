@@ -122,7 +122,7 @@ def bench_executors(draws: int, n_specs_target: int) -> None:
         (f"{draws:,} placebo draws", lambda ex: spec_curve(df, "y0", "treat", executor=ex,
                                                           **placebo).meta["permutation_estimates"]),
         (f"{len(ys) * 10 * 5 * 2} specifications", lambda ex: spec_curve(
-            df, ys, "treat", **grid).specs["estimate"].to_numpy()),
+            df, ys, "treat", executor=ex, **grid).specs["estimate"].to_numpy()),
     ):
         times, outs = [], []
         for ex in ("serial", "processes", "dask"):

@@ -32,6 +32,7 @@ __all__ = [
     "get_executor",
     "chunk_plan",
     "run_chunks",
+    "map_tasks",
 ]
 
 _SHARED: Any = None  # set in each worker process by the pool initializer
@@ -230,3 +231,16 @@ def run_chunks(
     ex = get_executor(executor)
     return ex.map(_SingleThreaded(fn), chunk_plan(total, chunk_size, seed), shared=shared,
                   progress=progress)
+
+
+def map_tasks(
+    fn: Callable[[Any, Any], Any],
+    tasks: Sequence[Any],
+    *,
+    shared: Any = None,
+    executor: Any = None,
+    progress: str | None = None,
+) -> list[Any]:
+    """Run ``fn(task, shared)`` for each task (e.g. a block of specifications) in order."""
+    return get_executor(executor).map(_SingleThreaded(fn), list(tasks), shared=shared,
+                                      progress=progress)

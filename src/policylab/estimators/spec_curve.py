@@ -170,39 +170,18 @@ def spec_curve(
     blocks: list[dict[str, Any]] = []
     rows: list[dict[str, Any]] = []
     max_n = 0
-    for (s_name, query), (fe_name, fe_cols) in itertools.product(samples_d.items(), fe_d.items()):
-        sub = df.query(query) if query else df
-        cols = ys + [treat] + all_controls
-        ok = sub[cols].notna().all(axis=1) & sub[fe_cols + clusters + [assign]].notna().all(axis=1)
-        sub = sub[ok]
-        fe_k = _codes(sub, fe_cols)
-        keep = fx.drop_singletons(fe_k)
-        sub, fe_k = sub[keep], np.column_stack([fx.densify(fe_k[keep, j])[0]
-                                                for j in range(fe_k.shape[1])])
-        if len(sub) == 0:
-            raise EstimationError(f"sample {s_name!r} with FE {fe_name!r} has no observations")
-        max_n = max(max_n, len(sub))
-        Zd = fx.demean(sub[ys + [treat] + all_controls].to_numpy(float), fe_k)
-        blk = {"name": (s_name, fe_name), "fe_k": fe_k, "yd": Zd[:, :len(ys)],
-               "Bd": Zd[:, len(ys):], "fe_levels": fx.fe_dof(fe_k), "n": len(sub),
-               "clusters": {c: _codes(sub, [c])[:, 0] for c in clusters}}
-        if inference == "permutation":
-            paths = _treat_paths(sub, treat, assign, time)
-            gidx = pd.Index(paths.index)
-            full_pos = {g: i for i, g in enumerate(groups)}
-            blk.update(
-                P=np.nan_to_num(paths.to_numpy(float)),
-                g_of_row=gidx.get_indexer(sub[assign]),
-                t_of_row=pd.Index(paths.columns).get_indexer(sub[time]),
-                present=np.array(sorted(full_pos[g] for g in gidx)),
-                local={full_pos[g]: i for i, g in enumerate(gidx)},
-            )
-            _add_path_basis(blk)
+    from policylab.execution import get_executor, map_tasks
+
+    ex = get_executor(executor)
+    cfg = {"df": df, "ys": ys, "treat": treat, "controls": all_controls, "sets": controls_d,
+           "clusters": clusters, "assign": assign, "time": time, "alpha": alpha, "ssc": ssc,
+           "groups": groups, "permutation": inference == "permutation"}
+    tasks = list(itertools.product(samples_d.items(), fe_d.items()))
+    for blk, blk_rows in map_tasks(_prepare_block, tasks, shared=cfg, executor=ex,
+                                   progress="specifications" if progress else None):
         blocks.append(blk)
-        for b, se, p, ci, meta in _estimate(blk, None, ys, all_controls, controls_d, alpha, ssc):
-            rows.append({**meta, "sample": s_name, "fe": fe_name, "estimate": b,
-                         "std_error": se, "statistic": b / se, "p_value": p,
-                         "conf_low": ci[0], "conf_high": ci[1], "nobs": blk["n"]})
+        rows.extend(blk_rows)
+        max_n = max(max_n, blk["n"])
     specs = pd.DataFrame(rows)
     res = SpecCurveResult(nobs=max_n, specs=specs,
                           meta={"alpha": alpha, "treat": treat, "assign": assign,
@@ -212,14 +191,11 @@ def spec_curve(
     if inference == "permutation":
         from policylab.execution import run_chunks
 
-        for blk in blocks:
-            if "basis" in blk:
-                _add_fast_stats(blk, ys, all_controls, controls_d, ssc)
         shared = {"blocks": blocks, "ys": ys, "controls": all_controls, "sets": controls_d,
                   "alpha": alpha, "ssc": ssc, "n_groups": len(groups),
                   "sign": np.sign(specs["estimate"].to_numpy())}
         parts = run_chunks(_permutation_chunk, draws, shared=shared, seed=seed,
-                           chunk_size=chunk_size, executor=executor,
+                           chunk_size=chunk_size, executor=ex,
                            progress="permutations" if progress else None)
         E = np.hstack([p[0] for p in parts])
         SIG = np.hstack([p[1] for p in parts])
@@ -307,14 +283,15 @@ def _permutation_chunk(chunk: tuple[int, int, Any], shared: dict[str, Any]) -> t
         in_sub[blk["present"]] = True
         targets = [blk["local"][t] for t in blk["present"]]
         basis = blk.get("basis")
-        fake = np.zeros((blk["n"], size)) if basis is None else None
-        sel = None if basis is None else np.zeros((basis.shape[1], size))
+        by_selection = "n_paths" in blk  # draws are 0/1 selections of basis columns
+        fake = None if by_selection else np.zeros((blk["n"], size))
+        sel = np.zeros((len(targets) * blk["n_paths"], size)) if by_selection else None
         for d, p in enumerate(perms):
             # the k-th group present in this sample receives the path of the k-th
             # present source in p
             src = np.empty(len(targets), dtype=np.int64)
             src[targets] = [blk["local"][q] for q in p[in_sub[p]]]
-            if basis is None:
+            if not by_selection:
                 fake[:, d] = blk["P"][src[blk["g_of_row"]], blk["t_of_row"]]
             else:
                 pid = blk["path_id"][src]
@@ -323,7 +300,7 @@ def _permutation_chunk(chunk: tuple[int, int, Any], shared: dict[str, Any]) -> t
         if "fast" in blk:
             stats_ = _fast_estimates(blk["fast"], sel)
         else:
-            fd = fx.demean(fake, blk["fe_k"]) if basis is None else basis @ sel
+            fd = basis @ sel if by_selection else fx.demean(fake, blk["fe_k"])
             stats_ = _estimate(blk, fd, shared["ys"], shared["controls"], shared["sets"],
                                shared["alpha"], shared["ssc"])
         for b, p in stats_:
@@ -412,3 +389,56 @@ def _fast_estimates(entries: list[dict[str, Any]], sel: np.ndarray) -> list[Any]
         se = np.sqrt(e["fac"] * (sg**2).sum(axis=0)) / dd
         out.append((b, 2 * stats.t.sf(np.abs(b / se), e["G"] - 1)))
     return out
+
+
+def _prepare_block(task: Any, cfg: dict[str, Any]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Absorb one (sample, FE set)'s fixed effects and estimate all its specifications.
+
+    With permutation inference the block also carries what the draws need; the large
+    demeaned arrays are dropped when the per-cluster statistics make them unnecessary.
+    """
+    (s_name, query), (fe_name, fe_cols) = task
+    df, ys, treat = cfg["df"], cfg["ys"], cfg["treat"]
+    all_controls, clusters, assign = cfg["controls"], cfg["clusters"], cfg["assign"]
+    sub = df.query(query) if query else df
+    cols = ys + [treat] + all_controls
+    ok = sub[cols].notna().all(axis=1) & sub[fe_cols + clusters + [assign]].notna().all(axis=1)
+    sub = sub[ok]
+    fe_k = _codes(sub, fe_cols)
+    keep = fx.drop_singletons(fe_k)
+    sub, fe_k = sub[keep], np.column_stack([fx.densify(fe_k[keep, j])[0]
+                                            for j in range(fe_k.shape[1])])
+    if len(sub) == 0:
+        raise EstimationError(f"sample {s_name!r} with FE {fe_name!r} has no observations")
+    Zd = fx.demean(sub[cols].to_numpy(float), fe_k)
+    blk = {"name": (s_name, fe_name), "fe_k": fe_k, "yd": Zd[:, :len(ys)],
+           "Bd": Zd[:, len(ys):], "fe_levels": fx.fe_dof(fe_k), "n": len(sub),
+           "clusters": {c: _codes(sub, [c])[:, 0] for c in clusters}}
+    rows = [
+        {**meta, "sample": s_name, "fe": fe_name, "estimate": b, "std_error": se,
+         "statistic": b / se, "p_value": p, "conf_low": ci[0], "conf_high": ci[1],
+         "nobs": blk["n"]}
+        for b, se, p, ci, meta in _estimate(blk, None, ys, all_controls, cfg["sets"],
+                                            cfg["alpha"], cfg["ssc"])
+    ]
+    if cfg["permutation"]:
+        paths = _treat_paths(sub, treat, assign, cfg["time"])
+        gidx = pd.Index(paths.index)
+        full_pos = {g: i for i, g in enumerate(cfg["groups"])}
+        blk.update(
+            P=np.nan_to_num(paths.to_numpy(float)),
+            g_of_row=gidx.get_indexer(sub[assign]),
+            t_of_row=pd.Index(paths.columns).get_indexer(sub[cfg["time"]]),
+            present=np.array(sorted(full_pos[g] for g in gidx)),
+            local={full_pos[g]: i for i, g in enumerate(gidx)},
+        )
+        _add_path_basis(blk)
+        if "basis" in blk:
+            _add_fast_stats(blk, ys, all_controls, cfg["sets"], cfg["ssc"])
+        if "fast" in blk:
+            for big in ("basis", "Bd", "yd", "g_of_row", "t_of_row"):
+                blk.pop(big, None)
+    else:
+        for big in ("Bd", "yd"):
+            blk.pop(big, None)
+    return blk, rows
