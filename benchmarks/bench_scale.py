@@ -70,7 +70,7 @@ def run_child(which: str, path: Path) -> tuple[float, float, np.ndarray]:
                          text=True)
     if out.returncode != 0:
         return float("nan"), float("nan"), np.array([])
-    vals = [float(v) for v in out.stdout.split()]
+    vals = [float(v) for v in out.stdout.strip().splitlines()[-1].split()]
     return vals[0], vals[1], np.array(vals[2:])
 
 

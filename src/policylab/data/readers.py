@@ -50,21 +50,37 @@ def read_table(path: str | Path, columns: list[str] | None = None, **kwargs: Any
 
 
 def read(
-    path: str | Path, unit: str, time: str, columns: list[str] | None = None, **kwargs: Any
+    path: str | Path | list[str],
+    unit: str,
+    time: str,
+    columns: list[str] | None = None,
+    *,
+    where: str | None = None,
+    **kwargs: Any,
 ) -> Panel:
     """Read a CSV, Excel, Stata (.dta) or Parquet file into a validated :class:`Panel`.
 
     Parameters
     ----------
-    path : str or Path
-        The file; its extension selects the reader.
+    path : str, Path or list
+        The file; its extension selects the reader. A glob (``"firms/*.parquet"``), a list
+        of files, or ``where=`` reads Parquet/CSV through DuckDB, which pushes the column
+        selection and the row filter down so only what is asked for is loaded.
     unit, time : str
         Unit and time column names.
     columns : list of str, optional
         Only these columns (plus unit and time) are loaded.
+    where : str, optional
+        SQL row filter for DuckDB scans, e.g. ``"year >= 2005 AND province <> 'Tibet'"``.
     **kwargs
         Passed to the pandas reader.
     """
     if columns is not None:
         columns = list(dict.fromkeys([unit, time, *columns]))
+    text = str(path) if not isinstance(path, list) else ""
+    if isinstance(path, list) or where is not None or any(c in text for c in "*?["):
+        from policylab.data import scan
+
+        cols = columns or scan.scan_columns(path)
+        return Panel(scan.read_scan(path, cols, where), unit=unit, time=time)
     return Panel(read_table(path, columns=columns, **kwargs), unit=unit, time=time)

@@ -41,7 +41,10 @@ def scan_source(path: str | Path | list[str]) -> str:
 def _connect() -> Any:
     import duckdb
 
-    return duckdb.connect()
+    con = duckdb.connect()
+    # the progress bar would write to stdout in the middle of a user's output
+    con.execute("SET enable_progress_bar = false")
+    return con
 
 
 def scan_columns(path: str | Path | list[str]) -> list[str]:
