@@ -1,0 +1,152 @@
+"""CO2 from fuel use by the emission-factor method, and emission intensities."""
+
+from __future__ import annotations
+
+from importlib import resources
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from policylab.data.panel import Panel, as_pandas, require_columns
+from policylab.errors import DataError, SpecError
+
+__all__ = ["FUELS", "CO2_PER_C", "factor_table", "carbon_per_unit", "co2_emissions", "intensity"]
+
+FUELS = ("coal", "coke", "crude_oil", "gasoline", "kerosene", "diesel", "fuel_oil",
+         "natural_gas")
+CO2_PER_C = 44.0 / 12.0  # molar masses: the carbon-to-CO2 conversion, never implicit
+_UNITS = {"10k t", "100 million m3"}
+
+
+def factor_table(name: str) -> pd.DataFrame:
+    """A bundled factor table ("carbon_trading_study" or "ipcc2006"), indexed by fuel.
+
+    Sources and units are documented in ``policylab/accounting/factors/SOURCES.md``.
+    """
+    files = {"carbon_trading_study": "carbon_trading_study.csv", "ipcc2006": "ipcc2006.csv"}
+    if name not in files:
+        raise SpecError(f"unknown factor set {name!r}; choose {sorted(files)} or pass a DataFrame")
+    path = resources.files("policylab.accounting").joinpath("factors", files[name])
+    with path.open("r", encoding="utf-8") as fh:
+        return pd.read_csv(fh).set_index("fuel")
+
+
+def carbon_per_unit(table: pd.DataFrame) -> pd.Series:
+    """10k t of carbon per unit of consumption (10k t, or 100 million m3 for gas).
+
+    Accepts a standard-coal table (``coal_coefficient`` x ``carbon_factor``) or a
+    calorific table (``ncv`` x ``carbon_content`` x ``oxidation``), or a ready
+    ``carbon_per_unit`` column.
+    """
+    t = table.copy()
+    if "unit" not in t.columns:
+        raise SpecError("factor table needs a 'unit' column ('10k t' or '100 million m3')")
+    bad = sorted(set(t["unit"]) - _UNITS)
+    if bad:
+        raise SpecError(f"factor table units {bad} are not supported; use '10k t' for solids "
+                        "and liquids, '100 million m3' for gas (convert your data first)")
+    gas = (t["unit"] == "100 million m3").to_numpy()
+    if "carbon_per_unit" in t.columns:
+        out = t["carbon_per_unit"].astype(float)
+    elif {"coal_coefficient", "carbon_factor"} <= set(t.columns):
+        # 10^4 t x kgce/kg = 10^4 tce; 10^8 m3 x kgce/m3 = 10^5 tce = 10 x 10^4 tce
+        out = t["coal_coefficient"] * t["carbon_factor"] * np.where(gas, 10.0, 1.0)
+    elif {"ncv", "carbon_content"} <= set(t.columns):
+        ox = t["oxidation"] if "oxidation" in t.columns else 1.0
+        # 10^4 t = 10 Gg -> 10 x NCV TJ; 10^8 m3 = 100 x 10^6 m3 -> 100 x NCV TJ;
+        # TJ x kg C/GJ = t C; / 10^4 -> 10k t C
+        scale = np.where(gas, 100.0, 10.0)
+        out = scale * t["ncv"] * t["carbon_content"] * ox / 1e4
+    else:
+        raise SpecError(
+            "factor table needs coal_coefficient + carbon_factor, ncv + carbon_content, or "
+            "carbon_per_unit columns"
+        )
+    return pd.Series(np.asarray(out, dtype=float), index=t.index, name="carbon_per_unit")
+
+
+def co2_emissions(
+    data: Any,
+    factors: str | pd.DataFrame = "carbon_trading_study",
+    output: str = "co2",
+    fuels: list[str] | dict[str, str] | None = None,
+) -> pd.DataFrame:
+    """Emissions from fuel consumption, one column per fuel plus ``total``.
+
+    Parameters
+    ----------
+    data : DataFrame or Panel
+        Fuel consumption: 10k tonnes for solids and liquids, 100 million m3 for gas.
+    factors : str or DataFrame
+        "carbon_trading_study" (the reference study's standard-coal coefficients and
+        carbon factors), "ipcc2006" (IPCC default NCV x carbon content x oxidation), or
+        your own table indexed (or with a ``fuel`` column) by fuel.
+    output : {"co2", "carbon"}
+        10k tonnes of CO2 (carbon x 44/12) or of carbon.
+    fuels : list or dict, optional
+        Which fuels to use (default: every fuel of the table present in the data), or a
+        mapping {fuel in the table: column in the data} for your own column names.
+
+    Returns
+    -------
+    DataFrame aligned with the data's rows, columns = fuels + ["total"].
+    """
+    df = data.df if isinstance(data, Panel) else as_pandas(data)
+    table = factor_table(factors) if isinstance(factors, str) else factors.copy()
+    if "fuel" in table.columns:
+        table = table.set_index("fuel")
+    per_unit = carbon_per_unit(table)
+    if output not in ("co2", "carbon"):
+        raise SpecError(f"output must be 'co2' or 'carbon', got {output!r}")
+    if fuels is None:
+        mapping = {f: f for f in per_unit.index if f in df.columns}
+        if not mapping:
+            raise DataError(
+                f"no fuel columns found; expected some of {list(per_unit.index)}, or pass "
+                "fuels={'coal': 'your_coal_column', ...}"
+            )
+    elif isinstance(fuels, dict):
+        mapping = dict(fuels)
+    else:
+        mapping = {f: f for f in fuels}
+    unknown = [f for f in mapping if f not in per_unit.index]
+    if unknown:
+        raise SpecError(f"no emission factor for fuels {unknown}; the table has "
+                        f"{list(per_unit.index)}")
+    require_columns(df, list(mapping.values()), "fuel column")
+    out = pd.DataFrame(index=df.index)
+    conv = CO2_PER_C if output == "co2" else 1.0
+    for fuel, col in mapping.items():
+        x = pd.to_numeric(df[col], errors="coerce")
+        bad = df[col].notna() & x.isna()
+        if bad.any():
+            raise DataError(f"fuel column {col!r} has non-numeric values, e.g. "
+                            f"{df.loc[bad, col].iloc[0]!r}")
+        neg = x < 0
+        if neg.any():
+            raise DataError(f"fuel column {col!r} has {int(neg.sum())} negative values "
+                            f"(rows {list(df.index[neg][:5])}); consumption cannot be negative")
+        out[fuel] = x.to_numpy(float) * per_unit[fuel] * conv
+    out["total"] = out[list(mapping)].sum(axis=1, min_count=len(mapping))
+    out.attrs["unit"] = f"10k t {'CO2' if output == 'co2' else 'C'}"
+    return out
+
+
+def intensity(
+    emissions: Any, gdp: Any, price_index: Any = None, *, base_value: float | None = None
+) -> pd.Series:
+    """Emissions per unit of real GDP.
+
+    ``gdp`` is nominal when ``price_index`` is given: real GDP = gdp / (index /
+    base_value), with base_value the index level of the base year (default: the index is
+    already 1 in the base year, as after :meth:`Panel.deflate`).
+    """
+    e = pd.Series(np.asarray(emissions, dtype=float))
+    g = pd.Series(np.asarray(gdp, dtype=float))
+    if price_index is not None:
+        p = np.asarray(price_index, dtype=float)
+        g = g / (p / (base_value if base_value is not None else 1.0))
+    if (g <= 0).any():
+        raise DataError(f"GDP has {int((g <= 0).sum())} values <= 0; intensity is undefined")
+    return e / g
