@@ -1,0 +1,200 @@
+"""Event studies (leads and lags of adoption) and raw parallel-trend means."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from policylab.data.panel import Panel, as_pandas, require_columns
+from policylab.errors import EstimationError, SpecError
+from policylab.estimators.design import COHORT_COL, build_design
+from policylab.estimators.feols import feols
+from policylab.estimators.result import CoefResult, Result
+
+__all__ = ["event_study", "EventStudyResult", "parallel_trends", "ParallelTrendsResult",
+           "rel_name"]
+
+
+def rel_name(e: int) -> str:
+    """Column name of the relative-time dummy for event time ``e`` (pre_3, post_0 ...)."""
+    return f"pre_{-e}" if e < 0 else f"post_{e}"
+
+
+@dataclass
+class EventStudyResult(CoefResult):
+    """Leads and lags relative to adoption; the reference period is omitted.
+
+    ``meta["rel_times"]`` lists the event times of ``terms`` in order; ``meta["ref"]``
+    the omitted period; ``n_by_period`` the treated observations behind each event time.
+    """
+
+    n_by_period: dict[int, int] = field(default_factory=dict)
+    regression: Any = None
+
+    def tidy(self, level: float = 0.95) -> pd.DataFrame:
+        """One row per event time (the reference period included with estimate 0)."""
+        t = super().tidy(level)
+        t.insert(1, "rel_time", self.meta["rel_times"])
+        ref = pd.DataFrame({"term": [rel_name(self.meta["ref"])], "rel_time": [self.meta["ref"]],
+                            "estimate": [0.0], "std_error": [np.nan], "statistic": [np.nan],
+                            "p_value": [np.nan], "conf_low": [0.0], "conf_high": [0.0]})
+        t = pd.concat([t, ref], ignore_index=True).sort_values("rel_time", ignore_index=True)
+        t["n_obs"] = t["rel_time"].map(self.n_by_period).fillna(0).astype(int)
+        return t
+
+    @property
+    def lead_terms(self) -> list[str]:
+        """Terms of the leads (event times before adoption, reference excluded)."""
+        return [t for t, e in zip(self.terms, self.meta["rel_times"]) if e < 0]
+
+    def pretrend_test(self) -> dict[str, float]:
+        """Joint Wald test that every lead is zero (Stata ``testparm``)."""
+        if not self.lead_terms:
+            raise EstimationError("no leads in the window; widen window=(-k, m)")
+        return self.wald_test(self.lead_terms)
+
+    def plot(self, kind: str = "band", lang: str = "en", level: float = 0.95, **kw: Any) -> Any:
+        """Coefficient plot with CIs (``kind="bars"`` or ``"band"``), zero line and a
+        dashed line at adoption."""
+        from policylab.report.figures.event_study import event_study_figure
+
+        return event_study_figure(self.tidy(level), kind=kind, lang=lang,
+                                  ref=self.meta["ref"], **kw)
+
+
+def event_study(
+    data: Any,
+    y: str,
+    unit: str | None = None,
+    time: str | None = None,
+    *,
+    cohort: str | None = None,
+    treat: str | None = None,
+    roster: str | None = None,
+    date: str = "announcement",
+    assign: str | None = None,
+    window: tuple[int, int] = (-5, 5),
+    ref: int = -1,
+    bin_endpoints: bool = True,
+    controls: Sequence[str] = (),
+    fe: Sequence[str] | None = None,
+    cluster: str | None = None,
+    vcov: Any = None,
+) -> EventStudyResult:
+    """Dynamic DID: ``y ~ sum_e 1[t - cohort = e] + controls | unit + time``.
+
+    Parameters
+    ----------
+    window : (int, int)
+        Event times (-k, m) estimated. With ``bin_endpoints`` (default) earlier and
+        later times are pooled into the endpoints; otherwise treated observations outside
+        the window are dropped (and counted in ``meta["dropped"]``).
+    ref : int
+        Omitted reference period (default -1; e.g. ``-k`` to use the first period).
+    Other parameters as in :func:`policylab.did`; never-treated units have every dummy 0.
+    """
+    lo, hi = window
+    if not (lo < 0 <= hi) or not lo <= ref <= hi:
+        raise SpecError(f"window={window} must satisfy -k < 0 <= m and contain ref={ref}")
+    design = build_design(data, unit=unit, time=time, treat=treat, cohort=cohort,
+                          roster=roster, date=date, assign=assign)
+    df = design.df
+    require_columns(df, [y], "outcome")
+    c = df[COHORT_COL].to_numpy()
+    rel = np.where(c > 0, df[design.time].to_numpy() - c, np.nan)
+    dropped = 0
+    if bin_endpoints:
+        rel = np.where(np.isnan(rel), np.nan, np.clip(rel, lo, hi))
+    else:
+        outside = ~np.isnan(rel) & ((rel < lo) | (rel > hi))
+        dropped = int(outside.sum())
+        df = df.loc[~outside].copy()
+        rel = rel[~outside]
+    times = [e for e in range(lo, hi + 1) if e != ref]
+    names = [rel_name(e) for e in times]
+    clash = [n for n in names if n in df.columns]
+    if clash:
+        raise SpecError(f"columns {clash} exist in the data; rename them (event-study dummies "
+                        "use these names)")
+    df = df.assign(**{n: (rel == e).astype(float) for n, e in zip(names, times)})
+    n_by = {int(e): int(np.sum(rel == e)) for e in range(lo, hi + 1)}
+    empty = [e for e in times if n_by[e] == 0]
+    if empty:
+        raise EstimationError(f"no treated observations at event times {empty}; narrow the "
+                              f"window={window}")
+    fe_ = list(fe) if fe is not None else [design.unit, design.time]
+    if vcov is None:
+        vcov = {"CRV1": cluster or design.assign}
+    fml = f"{y} ~ {' + '.join(names + list(controls))} | {' + '.join(fe_)}"
+    reg = feols(fml, df, vcov=vcov)
+    kept = [n for n in names if n in reg.terms]
+    idx = [reg.terms.index(n) for n in kept]
+    res = EventStudyResult(
+        nobs=reg.nobs,
+        meta={**reg.meta, "rel_times": [times[names.index(n)] for n in kept], "ref": ref,
+              "window": window, "binned": bin_endpoints, "treat_design": design.facts,
+              "unit": design.unit, "time": design.time, "assign": design.assign},
+        warnings=list(reg.warnings),
+        terms=kept, beta=reg.beta[idx], vcov_matrix=reg.vcov_matrix[np.ix_(idx, idx)],
+        df_t=reg.df_t, n_by_period=n_by, regression=reg,
+    )
+    if dropped:
+        res.meta["dropped"] = {**res.meta.get("dropped", {}),
+                               "treated outside the window": dropped}
+    if design.facts["staggered"]:
+        res.warn("staggered adoption: TWFE event-study leads/lags can be contaminated by "
+                 "other periods' effects (Sun and Abraham 2021); compare with sun_abraham() "
+                 "or att_gt()")
+    return res
+
+
+@dataclass
+class ParallelTrendsResult(Result):
+    """Mean outcome by group and period (``means``: group, time, mean, sd, n)."""
+
+    means: pd.DataFrame = field(default_factory=pd.DataFrame)
+
+    def tidy(self, level: float = 0.95) -> pd.DataFrame:
+        """The group means by period."""
+        return self.means.copy()
+
+    def plot(self, lang: str = "en", **kw: Any) -> Any:
+        """Treated vs control means by period, with a dashed line at adoption."""
+        from policylab.report.figures.event_study import parallel_trends_figure
+
+        return parallel_trends_figure(self.means, lang=lang, policy_time=self.meta.get(
+            "policy_time"), normalized=self.meta.get("normalize"), **kw)
+
+
+def parallel_trends(
+    data: Any, y: str, treat_group: str, time: str | None = None, *,
+    normalize: int | None = None, policy_time: int | None = None, lang: str = "en",
+) -> ParallelTrendsResult:
+    """Raw parallel-trend check: mean of ``y`` by treated group and period.
+
+    ``normalize=base_year`` subtracts each group's mean in that year, so both lines start
+    from zero there.
+    """
+    time = time or (data.time if isinstance(data, Panel) else None)
+    if time is None:
+        raise SpecError("parallel_trends needs time= (or a Panel)")
+    df = data.df if isinstance(data, Panel) else as_pandas(data)
+    require_columns(df, [y, treat_group, time])
+    g = df.groupby([treat_group, time])[y]
+    means = pd.DataFrame({"mean": g.mean(), "sd": g.std(), "n": g.count()}).reset_index()
+    means = means.rename(columns={treat_group: "group", time: "time"})
+    if normalize is not None:
+        base = means[means["time"] == normalize].set_index("group")["mean"]
+        if len(base) < means["group"].nunique():
+            raise SpecError(f"normalize={normalize} is not a period of every group")
+        means["mean"] = means["mean"] - means["group"].map(base)
+    if policy_time is None and "did" in df.columns and df["did"].isin([0, 1]).all():
+        treated = df.loc[df["did"] == 1, time]
+        policy_time = int(treated.min()) if len(treated) else None
+    return ParallelTrendsResult(nobs=len(df), means=means,
+                                meta={"depvar": y, "group": treat_group, "normalize": normalize,
+                                      "policy_time": policy_time, "lang": lang})

@@ -1,0 +1,71 @@
+"""Event-study coefficient plot and raw parallel-trend plot."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from policylab.report.style import PALETTE, new_figure
+
+_T = {
+    "en": {"x": "Years relative to the policy", "y": "Estimate (95% CI)",
+           "time": "Year", "mean": "Mean outcome", "treated": "Treated", "control": "Control",
+           "norm": "Mean outcome (relative to {b})"},
+    "zh": {"x": "相对政策实施年份", "y": "估计系数（95%置信区间）", "time": "年份",
+           "mean": "均值", "treated": "处理组", "control": "对照组",
+           "norm": "均值（相对于{b}年）"},
+}
+
+
+def event_study_figure(tidy: pd.DataFrame, kind: str = "band", lang: str = "en",
+                       ref: int = -1, title: str | None = None) -> Any:
+    """Coefficients against event time with CIs, zero line and a dashed line at adoption.
+
+    ``tidy`` needs rel_time, estimate, conf_low, conf_high (the reference period at 0).
+    """
+    t = _T.get(lang, _T["en"])
+    fig, ax = new_figure(lang)
+    x = tidy["rel_time"].to_numpy()
+    b = tidy["estimate"].to_numpy()
+    lo, hi = tidy["conf_low"].to_numpy(), tidy["conf_high"].to_numpy()
+    if kind == "band":
+        ax.fill_between(x, lo, hi, color=PALETTE[0], alpha=0.15, lw=0)
+        ax.plot(x, b, color=PALETTE[0], marker="o", ms=4, lw=1.2)
+    elif kind == "bars":
+        ax.errorbar(x, b, yerr=[b - lo, hi - b], fmt="o", color=PALETTE[0], ms=4, capsize=3,
+                    lw=1)
+    else:
+        raise ValueError(f"kind must be 'band' or 'bars', got {kind!r}")
+    ax.axhline(0, color="black", lw=0.8)
+    ax.axvline(-0.5 if ref == -1 else 0, color=PALETTE[2], lw=0.8, ls="--")
+    ax.set_xticks(x)
+    ax.set_xlabel(t["x"])
+    ax.set_ylabel(t["y"])
+    if title:
+        ax.set_title(title)
+    fig.tight_layout()
+    return fig
+
+
+def parallel_trends_figure(means: pd.DataFrame, lang: str = "en", policy_time: int | None = None,
+                           normalized: int | None = None) -> Any:
+    """Treated vs control group means by period."""
+    t = _T.get(lang, _T["en"])
+    fig, ax = new_figure(lang)
+    for g, style in ((1, ("o", PALETTE[1], "-")), (0, ("s", PALETTE[0], "--"))):
+        m = means[means["group"] == g].sort_values("time")
+        if len(m):
+            ax.plot(m["time"], m["mean"], marker=style[0], color=style[1], ls=style[2], ms=4,
+                    lw=1.2, label=t["treated"] if g == 1 else t["control"])
+    if policy_time is not None:
+        ax.axvline(policy_time - 0.5, color=PALETTE[2], lw=0.8, ls="--")
+    ax.set_xlabel(t["time"])
+    ax.set_ylabel(t["norm"].format(b=normalized) if normalized is not None else t["mean"])
+    years = np.sort(means["time"].unique())
+    step = int(np.ceil(len(years) / 8))
+    ax.set_xticks(years[::step])
+    ax.legend()
+    fig.tight_layout()
+    return fig
