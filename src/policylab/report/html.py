@@ -1,0 +1,65 @@
+"""The study report as one self-contained HTML file (figures embedded, no network)."""
+
+from __future__ import annotations
+
+import base64
+import io
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+__all__ = ["write_report", "render_report"]
+
+_WORDS = {
+    "en": {"contents": "Contents", "diagnostics": "Diagnostics and warnings",
+           "provenance": "Provenance", "failed": "This step failed", "none": "None raised."},
+    "zh": {"contents": "目录", "diagnostics": "诊断与警示", "provenance": "运行信息",
+           "failed": "此步骤运行失败", "none": "无。"},
+}
+
+
+def _png_base64(fig: Any = None, png: str | Path | None = None) -> str:
+    if png is not None and Path(png).exists():
+        return base64.b64encode(Path(png).read_bytes()).decode("ascii")
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110)
+    return base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def render_report(sections: list[dict[str, Any]], *, lang: str = "en", title: str = "Report",
+                  provenance: dict[str, Any] | None = None, overview: str = "") -> str:
+    """HTML text of the report.
+
+    Each section is a dict with key, title, status, error, text (list of paragraphs),
+    tables (Table objects), figures (dicts with ``figure`` and/or ``png``), warnings.
+    """
+    from jinja2 import Environment, PackageLoader, select_autoescape
+
+    env = Environment(loader=PackageLoader("policylab.report", "templates"),
+                      autoescape=select_autoescape(["html", "j2"]))
+    prepared = []
+    all_warnings: list[str] = []
+    for s in sections:
+        images = [{"data": _png_base64(f.get("figure"), f.get("png")),
+                   "alt": f.get("name", "figure")} for f in s.get("figures", [])]
+        prepared.append({**s, "tables_html": [t.to_html() for t in s.get("tables", [])],
+                         "images": images})
+        for w in s.get("warnings", []):
+            if w not in all_warnings:
+                all_warnings.append(w)
+    tpl = env.get_template("report.html.j2")
+    return tpl.render(sections=prepared, lang=lang, title=title, overview=overview,
+                      provenance=provenance or {}, all_warnings=all_warnings,
+                      words=_WORDS.get(lang, _WORDS["en"]))
+
+
+def write_report(sections: list[dict[str, Any]], path: str | Path, **kw: Any) -> Path:
+    """Write the report atomically to ``path``; returns the path."""
+    text = render_report(sections, **kw)
+    target = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, suffix=".html")
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(text)
+    os.replace(tmp, target)
+    return target

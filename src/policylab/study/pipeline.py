@@ -1,0 +1,284 @@
+"""Run a study's whole battery and write tables, figures, report and manifest.
+
+Outputs are assembled in a temporary folder next to the destination and moved into
+place only when the run has finished, so a failed run never leaves a half-written
+report behind. An optional step that fails is recorded (in the report and the
+manifest) and the run goes on; a required step that fails stops the run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import platform
+import shutil
+import sys
+import time
+import traceback
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from policylab.errors import PolicyLabError, PolicyLabWarning
+from policylab.study.spec import SpecProblems, StudySpec, check_columns, load_spec
+
+__all__ = ["StepOutput", "Context", "RunSummary", "run_study", "StudyFailed"]
+
+
+class StudyFailed(PolicyLabError):
+    """A required step failed; nothing was written."""
+
+
+@dataclass
+class StepOutput:
+    """What one battery step produced."""
+
+    key: str
+    title: str
+    results: dict[str, Any] = field(default_factory=dict)
+    tables: list[tuple[str, Any]] = field(default_factory=list)
+    figures: list[tuple[str, Any]] = field(default_factory=list)
+    text: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    numbers: dict[str, Any] = field(default_factory=dict)
+    status: str = "ok"
+    error: str | None = None
+    seconds: float = 0.0
+
+
+@dataclass
+class Context:
+    """Everything a step needs: the spec, the prepared panel, shared results."""
+
+    spec: StudySpec
+    panel: Any
+    base_dir: Path
+    lang: str
+    seed: int
+    cache: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class RunSummary:
+    """Where a run wrote its outputs and how each step went."""
+
+    out_dir: Path
+    report_html: Path | None
+    report_docx: Path | None
+    steps: list[StepOutput]
+    seconds: float
+
+    @property
+    def failed(self) -> list[str]:
+        return [s.key for s in self.steps if s.status == "failed"]
+
+
+def _versions() -> dict[str, str]:
+    out = {"python": sys.version.split()[0], "platform": platform.platform()}
+    for pkg in ("policylab", "numpy", "pandas", "scipy", "statsmodels", "numba", "matplotlib",
+                "formulaic", "pydantic", "python-docx", "openpyxl", "jinja2"):
+        try:
+            out[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            out[pkg] = "not installed"
+    return out
+
+
+def _jsonable(obj: Any) -> Any:
+    if isinstance(obj, dict):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, pd.DataFrame):
+        return _jsonable(obj.to_dict(orient="records"))
+    if isinstance(obj, pd.Series):
+        return _jsonable(obj.to_dict())
+    if isinstance(obj, np.ndarray):
+        return _jsonable(obj.tolist())
+    if isinstance(obj, (np.integer,)):
+        return int(obj)
+    if isinstance(obj, (np.floating, float)):
+        v = float(obj)
+        return None if math.isnan(v) or math.isinf(v) else v
+    if isinstance(obj, (np.bool_,)):
+        return bool(obj)
+    if isinstance(obj, (str, int, bool)) or obj is None:
+        return obj
+    return str(obj)
+
+
+def result_record(res: Any) -> dict[str, Any]:
+    """Every number a Result contributes to the report, machine-readable."""
+    rec: dict[str, Any] = {"type": type(res).__name__}
+    try:
+        rec["tidy"] = res.tidy()
+    except Exception:  # some results (tables) have no tidy
+        pass
+    for attr in ("nobs", "r2", "r2_within", "adj_r2", "depvar_mean", "n_clusters", "p_value",
+                 "f_stat"):
+        if hasattr(res, attr) and not callable(getattr(res, attr)):
+            rec[attr] = getattr(res, attr)
+    meta = getattr(res, "meta", None) or {}
+    rec["meta"] = {k: v for k, v in meta.items() if k not in ("ssc",)}
+    rec["warnings"] = list(getattr(res, "warnings", []) or [])
+    return _jsonable(rec)
+
+
+def _write_json(path: Path, obj: Any) -> None:
+    path.write_text(json.dumps(_jsonable(obj), indent=2, ensure_ascii=False, sort_keys=True),
+                    encoding="utf-8")
+
+
+def _peak_mb() -> float:
+    try:
+        import resource
+
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    except Exception:  # pragma: no cover - non-POSIX
+        return float("nan")
+
+
+def run_study(
+    spec_path: str | Path,
+    out_dir: str | Path,
+    *,
+    progress: bool = True,
+    spec: StudySpec | None = None,
+    on_step: Callable[[StepOutput], None] | None = None,
+) -> RunSummary:
+    """Run the battery a spec describes and write everything into ``out_dir``.
+
+    Parameters
+    ----------
+    spec_path : path
+        The TOML/YAML spec (relative data paths are resolved against its folder).
+    out_dir : path
+        Destination folder; replaced as a whole when the run succeeds.
+    progress : bool
+        Show a live progress bar.
+    spec : StudySpec, optional
+        An already-parsed spec (then ``spec_path`` only locates relative files).
+    on_step : callable, optional
+        Called with each finished step (for logging).
+    """
+    from policylab.study.prepare import prepare
+    from policylab.study.steps import STEPS, planned_steps
+
+    t_start = time.perf_counter()
+    spec_path = Path(spec_path)
+    if spec is None:
+        spec = load_spec(spec_path)
+    spec_text = spec_path.read_bytes() if spec_path.is_file() else spec.model_dump_json().encode()
+    base_dir = spec_path.parent if spec_path.is_file() else Path.cwd()
+    out_dir = Path(out_dir)
+
+    t0 = time.perf_counter()
+    panel, provenance = prepare(spec, base_dir)
+    problems = check_columns(spec, list(panel.df.columns))
+    if problems:
+        raise SpecProblems(problems, spec_path.name)
+    prep_seconds = time.perf_counter() - t0
+
+    ctx = Context(spec=spec, panel=panel, base_dir=base_dir, lang=spec.output.language,
+                  seed=spec.study.seed)
+    plan = planned_steps(spec)
+    outputs: list[StepOutput] = []
+
+    bar = None
+    if progress:
+        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+        bar = Progress(TextColumn("[bold]{task.description:<28}"), BarColumn(),
+                       TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn())
+        bar.start()
+        task = bar.add_task("preparing", total=len(plan))
+    try:
+        for key, required in plan:
+            if bar is not None:
+                bar.update(task, description=key)
+            t1 = time.perf_counter()
+            try:
+                # referee warnings are collected into the report, not printed mid-run
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", PolicyLabWarning)
+                    out = STEPS[key](ctx)
+            except Exception as exc:
+                if required:
+                    raise StudyFailed(
+                        f"required step {key!r} failed: {type(exc).__name__}: {exc}"
+                    ) from exc
+                out = StepOutput(key=key, title=key.replace("_", " ").capitalize(),
+                                 status="failed", error=f"{type(exc).__name__}: {exc}")
+                out.text.append(
+                    f"This step failed and was skipped: {type(exc).__name__}: {exc}"
+                )
+                out.numbers["traceback"] = traceback.format_exc(limit=6)
+            out.seconds = time.perf_counter() - t1
+            outputs.append(out)
+            if on_step:
+                on_step(out)
+            if bar is not None:
+                bar.advance(task)
+    finally:
+        if bar is not None:
+            bar.stop()
+
+    tmp = out_dir.parent / f".{out_dir.name}.partial-{os.getpid()}"
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    tmp.mkdir(parents=True)
+    try:
+        html_path, docx_path = _write_outputs(tmp, spec, outputs, ctx)
+        results = {
+            o.key: {
+                "status": o.status,
+                "error": o.error,
+                "results": {name: result_record(r) for name, r in o.results.items()},
+                "numbers": {k: v for k, v in o.numbers.items() if k != "traceback"},
+                "warnings": o.warnings,
+            }
+            for o in outputs
+        }
+        _write_json(tmp / "results.json", results)
+        manifest = {
+            "spec": str(spec_path),
+            "spec_sha256": hashlib.sha256(spec_text).hexdigest(),
+            "versions": _versions(),
+            "data": provenance,
+            "seeds": {"study": spec.study.seed, "data": spec.data.seed},
+            "timings_seconds": {"prepare": prep_seconds,
+                                **{o.key: round(o.seconds, 4) for o in outputs}},
+            "steps": {o.key: {"status": o.status, "error": o.error,
+                              "traceback": o.numbers.get("traceback")} for o in outputs},
+            "warnings": sorted({w for o in outputs for w in o.warnings}),
+            "peak_memory_mb": _peak_mb(),
+            "total_seconds": time.perf_counter() - t_start,
+        }
+        _write_json(tmp / "manifest.json", manifest)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    old = out_dir.parent / f".{out_dir.name}.old-{os.getpid()}"
+    if out_dir.exists():
+        out_dir.rename(old)
+    tmp.rename(out_dir)
+    shutil.rmtree(old, ignore_errors=True)
+    rel = lambda p: None if p is None else out_dir / p.relative_to(tmp)  # noqa: E731
+    return RunSummary(out_dir=out_dir, report_html=rel(html_path), report_docx=rel(docx_path),
+                      steps=outputs, seconds=time.perf_counter() - t_start)
+
+
+def _write_outputs(
+    tmp: Path, spec: StudySpec, outputs: list[StepOutput], ctx: Context
+) -> tuple[Path | None, Path | None]:
+    from policylab.study.render import write_all
+
+    return write_all(tmp, spec, outputs, ctx)

@@ -1,0 +1,410 @@
+"""The battery: one function per step, each returning a StepOutput.
+
+Steps call only the public estimator API and hand Results, tables and figures to the
+renderer; they compute nothing themselves.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pandas as pd
+
+from policylab.study.pipeline import Context, StepOutput
+from policylab.study.spec import StudySpec
+
+__all__ = ["STEPS", "planned_steps"]
+
+_ORDER = [
+    "descriptives", "baseline", "event_study", "pretrends", "staggered", "psm_did",
+    "placebo", "wild_bootstrap", "samples", "mediation", "moderation", "heterogeneity",
+]
+
+TITLES = {
+    "en": {
+        "descriptives": "Descriptive statistics",
+        "baseline": "Baseline difference-in-differences",
+        "event_study": "Parallel trends and event study",
+        "pretrends": "Credibility of the parallel-trend assumption",
+        "staggered": "Heterogeneity-robust (staggered) estimators",
+        "psm_did": "PSM-DID",
+        "placebo": "Placebo test (randomization inference)",
+        "wild_bootstrap": "Wild cluster bootstrap",
+        "samples": "Robustness: alternative samples and overlapping policies",
+        "mediation": "Mechanisms: mediation",
+        "moderation": "Mechanisms: moderation",
+        "heterogeneity": "Heterogeneity",
+    },
+    "zh": {
+        "descriptives": "描述性统计",
+        "baseline": "基准回归（双重差分）",
+        "event_study": "平行趋势检验与事件研究",
+        "pretrends": "平行趋势假设的可信度",
+        "staggered": "异质性稳健估计（多期DID）",
+        "psm_did": "PSM-DID",
+        "placebo": "安慰剂检验（随机化推断）",
+        "wild_bootstrap": "野自助法（聚类）",
+        "samples": "稳健性检验：替换样本与排除其他政策",
+        "mediation": "机制检验：中介效应",
+        "moderation": "机制检验：调节效应",
+        "heterogeneity": "异质性分析",
+    },
+}
+
+
+def planned_steps(spec: StudySpec) -> list[tuple[str, bool]]:
+    """(step key, required) for every enabled step, in battery order."""
+    b = spec.battery
+    out = []
+    for key in _ORDER:
+        if key == "samples":
+            if b.samples:
+                out.append((key, False))
+            continue
+        step = getattr(b, key)
+        if step.enabled:
+            out.append((key, step.required))
+    return out
+
+
+def _title(ctx: Context, key: str) -> str:
+    return TITLES.get(ctx.lang, TITLES["en"])[key]
+
+
+def treat_kwargs(ctx: Context) -> dict[str, Any]:
+    """The treatment arguments shared by every estimator call."""
+    t = ctx.spec.treatment
+    kw: dict[str, Any] = {}
+    if t.column:
+        kw["treat"] = t.column
+    elif t.cohort:
+        kw["cohort"] = t.cohort
+    else:
+        kw["roster"] = t.roster
+        kw["date"] = t.date
+    if t.assign:
+        kw["assign"] = t.assign
+    return kw
+
+
+def model_kwargs(ctx: Context, controls: bool = True) -> dict[str, Any]:
+    """Controls, fixed effects, cluster and weights of the baseline model."""
+    m = ctx.spec.model
+    kw: dict[str, Any] = {"controls": list(m.controls) if controls else []}
+    if m.fe:
+        kw["fe"] = list(m.fe)
+    if m.cluster:
+        kw["cluster"] = m.cluster
+    if m.weights:
+        kw["weights"] = m.weights
+    return kw
+
+
+def _labels(ctx: Context) -> dict[str, str]:
+    return dict(ctx.spec.model.labels)
+
+
+def _etable(ctx: Context, results: list[Any], **kw: Any) -> Any:
+    from policylab.report.tables import etable
+
+    return etable(results, labels=_labels(ctx), lang=ctx.lang, digits=ctx.spec.output.digits,
+                  **kw)
+
+
+def _frame_table(ctx: Context, df: pd.DataFrame, title: str, **kw: Any) -> Any:
+    from policylab.report.tables import table_from_frame
+
+    return table_from_frame(df, title=title, lang=ctx.lang, digits=ctx.spec.output.digits, **kw)
+
+
+def _baseline(ctx: Context) -> list[Any]:
+    """Baseline DID results with controls, one per outcome (cached)."""
+    if "baseline_full" not in ctx.cache:
+        from policylab.estimators.did import did
+
+        ctx.cache["baseline_full"] = [
+            did(ctx.panel, y=y, **treat_kwargs(ctx), **model_kwargs(ctx))
+            for y in ctx.spec.model.outcomes
+        ]
+    return ctx.cache["baseline_full"]
+
+
+def _collect_warnings(out: StepOutput, *results: Any) -> None:
+    for r in results:
+        for w in getattr(r, "warnings", []) or []:
+            if w not in out.warnings:
+                out.warnings.append(w)
+
+
+# ----------------------------------------------------------------------------- steps
+def step_descriptives(ctx: Context) -> StepOutput:
+    from policylab.estimators.descriptives import descriptives
+
+    b = ctx.spec.battery.descriptives
+    m = ctx.spec.model
+    cols = b.columns or list(dict.fromkeys(m.outcomes + m.controls))
+    by = b.by or ctx.spec.treatment.group
+    res = descriptives(ctx.panel, cols, by=by, labels=_labels(ctx))
+    out = StepOutput("descriptives", _title(ctx, "descriptives"), results={"descriptives": res})
+    names = ({0: "control", 1: "treated", "all": "all"} if ctx.lang == "en"
+             else {0: "对照组", 1: "处理组", "all": "全样本"})
+    out.tables.append(("descriptives", _frame_table(ctx, res.wide(names),
+                                                    _title(ctx, "descriptives"))))
+    return out
+
+
+def step_baseline(ctx: Context) -> StepOutput:
+    from policylab.estimators.did import did
+
+    out = StepOutput("baseline", _title(ctx, "baseline"))
+    models = []
+    for y in ctx.spec.model.outcomes:
+        if ctx.spec.battery.baseline.without_controls and ctx.spec.model.controls:
+            r0 = did(ctx.panel, y=y, **treat_kwargs(ctx), **model_kwargs(ctx, controls=False))
+            out.results[f"{y} (no controls)"] = r0
+            models.append(r0)
+        r1 = _baseline(ctx)[ctx.spec.model.outcomes.index(y)]
+        out.results[f"{y}"] = r1
+        models.append(r1)
+    _collect_warnings(out, *models)
+    out.tables.append(("baseline", _etable(ctx, models, title=out.title)))
+    return out
+
+
+def step_event_study(ctx: Context) -> StepOutput:
+    from policylab.estimators.event_study import event_study, parallel_trends
+
+    es_spec = ctx.spec.battery.event_study
+    out = StepOutput("event_study", _title(ctx, "event_study"))
+    y = ctx.spec.model.outcomes[0]
+    tk = treat_kwargs(ctx)
+    mk = model_kwargs(ctx)
+    mk.pop("weights", None)
+    es = event_study(ctx.panel, y=y, window=tuple(es_spec.window), ref=es_spec.ref, **tk, **mk)
+    ctx.cache["event_study"] = es
+    out.results["event_study"] = es
+    test = es.pretrend_test()
+    out.numbers["pretrend_test"] = test
+    out.figures.append(("event_study", es.plot(lang=ctx.lang)))
+    out.tables.append(("event_study", _frame_table(ctx, es.tidy(), out.title)))
+    group = ctx.spec.treatment.group
+    if group:
+        pt = parallel_trends(ctx.panel, y=y, treat_group=group, time=ctx.spec.data.time,
+                             lang=ctx.lang)
+        out.results["parallel_trends"] = pt
+        out.figures.append(("parallel_trends", pt.plot(lang=ctx.lang)))
+    _collect_warnings(out, es)
+    return out
+
+
+def step_pretrends(ctx: Context) -> StepOutput:
+    from policylab.inference.pretrends import honest_did, pretrend_power
+
+    out = StepOutput("pretrends", _title(ctx, "pretrends"))
+    es = ctx.cache.get("event_study")
+    if es is None:
+        raise RuntimeError("the pre-trend checks need the event_study step")
+    p = ctx.spec.battery.pretrends
+    if p.power:
+        pw = pretrend_power(es)
+        out.results["pretrend_power"] = pw
+        out.tables.append(("pretrend_power", _frame_table(ctx, pw.tidy(), "Pre-trend power")))
+    if p.honest:
+        hd = honest_did(es)
+        out.results["honest_did"] = hd
+        out.tables.append(("honest_did", _frame_table(ctx, hd.tidy(), "Honest DiD")))
+        out.figures.append(("honest_did", hd.plot(lang=ctx.lang)))
+    return out
+
+
+def step_staggered(ctx: Context) -> StepOutput:
+    out = StepOutput("staggered", _title(ctx, "staggered"))
+    s = ctx.spec.battery.staggered
+    y = ctx.spec.model.outcomes[0]
+    t = ctx.spec.treatment
+    unit, time_ = ctx.spec.data.unit, ctx.spec.data.time
+    cohort = t.cohort
+    if cohort is None:
+        raise RuntimeError("staggered estimators need treatment.cohort (first treated period)")
+    if "att_gt" in s.estimators:
+        from policylab.estimators.staggered import att_gt
+
+        cs = att_gt(ctx.panel, y=y, unit=unit, time=time_, cohort=cohort,
+                    control_group=s.control_group)
+        out.results["att_gt_simple"] = cs.aggregate("simple")
+        dyn = cs.aggregate("dynamic")
+        out.results["att_gt_dynamic"] = dyn
+        out.tables.append(("att_gt", _frame_table(ctx, dyn.tidy(), "Callaway-Sant'Anna")))
+    if "sun_abraham" in s.estimators:
+        from policylab.estimators.staggered import sun_abraham
+
+        out.results["sun_abraham"] = sun_abraham(ctx.panel, y=y, unit=unit, time=time_,
+                                                 cohort=cohort)
+    if "did_imputation" in s.estimators:
+        from policylab.estimators.imputation import did_imputation
+
+        out.results["did_imputation"] = did_imputation(ctx.panel, y=y, unit=unit, time=time_,
+                                                       cohort=cohort)
+    if "bacon" in s.estimators:
+        from policylab.estimators.bacon import bacon_decomposition
+
+        bd = bacon_decomposition(ctx.panel, y=y, unit=unit, time=time_, cohort=cohort)
+        out.results["bacon"] = bd
+        out.figures.append(("bacon", bd.plot(lang=ctx.lang)))
+    _collect_warnings(out, *out.results.values())
+    return out
+
+
+def step_psm_did(ctx: Context) -> StepOutput:
+    from policylab.estimators.psm import psm_did
+
+    p = ctx.spec.battery.psm_did
+    out = StepOutput("psm_did", _title(ctx, "psm_did"))
+    models = []
+    for y in ctx.spec.model.outcomes:
+        r = psm_did(ctx.panel, y=y, covariates=p.covariates or list(ctx.spec.model.controls),
+                    mode=p.mode, method=p.method, sample=p.sample,
+                    **treat_kwargs(ctx), **model_kwargs(ctx))
+        out.results[y] = r
+        models.append(r)
+    _collect_warnings(out, *models)
+    first = models[0]
+    out.tables.append(("psm_did", _etable(ctx, [m.did for m in models], title=out.title)))
+    out.tables.append(("balance", _frame_table(ctx, first.balance.tidy(), "Balance")))
+    try:
+        out.figures.append(("psm", first.plot(lang=ctx.lang)))
+    except NotImplementedError:
+        pass
+    return out
+
+
+def step_placebo(ctx: Context) -> StepOutput:
+    from policylab.inference.placebo import placebo_test
+
+    p = ctx.spec.battery.placebo
+    out = StepOutput("placebo", _title(ctx, "placebo"))
+    exact = {"auto": "auto", "yes": True, "no": False}[p.exact]
+    base = _baseline(ctx)[0]
+    res = placebo_test(base, kind=p.kind, draws=p.draws, exact=exact, seed=ctx.seed,
+                       progress=False)
+    out.results["placebo"] = res
+    out.tables.append(("placebo", _frame_table(ctx, res.tidy(), out.title)))
+    out.figures.append(("placebo", res.plot(lang=ctx.lang)))
+    _collect_warnings(out, res)
+    return out
+
+
+def step_wild_bootstrap(ctx: Context) -> StepOutput:
+    from policylab.inference.wild import wild_bootstrap
+
+    w = ctx.spec.battery.wild_bootstrap
+    out = StepOutput("wild_bootstrap", _title(ctx, "wild_bootstrap"))
+    for r in _baseline(ctx):
+        kw: dict[str, Any] = {}
+        if w.cluster:
+            kw["cluster"] = w.cluster
+        res = wild_bootstrap(r, param=r.meta["treat_term"], draws=w.draws, weights=w.weights,
+                             seed=ctx.seed, **kw)
+        out.results[r.meta["depvar"]] = res
+    frame = pd.concat([v.tidy().assign(outcome=k) for k, v in out.results.items()],
+                      ignore_index=True)
+    out.tables.append(("wild_bootstrap", _frame_table(ctx, frame, out.title)))
+    return out
+
+
+def step_samples(ctx: Context) -> StepOutput:
+    from policylab.data.panel import Panel
+    from policylab.estimators.did import did
+
+    out = StepOutput("samples", _title(ctx, "samples"))
+    models, headers = [], []
+    y = ctx.spec.model.outcomes[0]
+    for s in ctx.spec.battery.samples:
+        df = ctx.panel.df
+        if s.query:
+            df = df.query(s.query)
+        if s.drop_units:
+            df = df[~df[ctx.spec.data.unit].isin(s.drop_units)]
+        if s.years:
+            tcol = ctx.spec.data.time
+            df = df[(df[tcol] >= s.years[0]) & (df[tcol] <= s.years[1])]
+        panel = Panel(df, ctx.spec.data.unit, ctx.spec.data.time)
+        if s.winsorize:
+            panel = panel.winsorize(s.winsorize, suffix="")
+        mk = model_kwargs(ctx)
+        mk["controls"] = mk["controls"] + list(s.extra_controls)
+        r = did(panel, y=y, **treat_kwargs(ctx), **mk)
+        out.results[s.name] = r
+        models.append(r)
+        headers.append(s.name)
+    _collect_warnings(out, *models)
+    out.tables.append(("samples", _etable(ctx, models, headers=headers, title=out.title)))
+    return out
+
+
+def step_mediation(ctx: Context) -> StepOutput:
+    from policylab.estimators.mediation import mediation
+
+    m = ctx.spec.battery.mediation
+    out = StepOutput("mediation", _title(ctx, "mediation"))
+    y = ctx.spec.model.outcomes[0]
+    res = mediation(ctx.panel, y=y, mediators=list(m.mediators), lags=dict(m.lags),
+                    bootstrap=m.bootstrap, seed=ctx.seed, **treat_kwargs(ctx),
+                    **model_kwargs(ctx))
+    out.results["mediation"] = res
+    out.tables.append(("mediation_effects", _frame_table(ctx, res.tidy(), out.title)))
+    for name, steps in getattr(res, "step_results", {}).items():
+        out.tables.append((f"mediation_{name}", _etable(ctx, list(steps), title=f"{name}")))
+    out.text.extend(getattr(res, "notes", []) or [])
+    _collect_warnings(out, res)
+    return out
+
+
+def step_moderation(ctx: Context) -> StepOutput:
+    from policylab.estimators.moderation import moderation
+
+    m = ctx.spec.battery.moderation
+    out = StepOutput("moderation", _title(ctx, "moderation"))
+    y = ctx.spec.model.outcomes[0]
+    for mod in m.moderators:
+        r = moderation(ctx.panel, y=y, moderator=mod, **treat_kwargs(ctx), **model_kwargs(ctx))
+        out.results[mod] = r
+        try:
+            out.figures.append((f"moderation_{mod}", r.plot(lang=ctx.lang)))
+        except NotImplementedError:
+            pass
+    frame = pd.concat([v.tidy().assign(moderator=k) for k, v in out.results.items()],
+                      ignore_index=True)
+    out.tables.append(("moderation", _frame_table(ctx, frame, out.title)))
+    return out
+
+
+def step_heterogeneity(ctx: Context) -> StepOutput:
+    from policylab.estimators.heterogeneity import heterogeneity
+
+    h = ctx.spec.battery.heterogeneity
+    out = StepOutput("heterogeneity", _title(ctx, "heterogeneity"))
+    y = ctx.spec.model.outcomes[0]
+    res = heterogeneity(ctx.panel, y=y, by=list(h.by), permutations=h.permutations,
+                        seed=ctx.seed, **treat_kwargs(ctx), **model_kwargs(ctx))
+    out.results["heterogeneity"] = res
+    out.tables.append(("heterogeneity", _frame_table(ctx, res.tidy(), out.title)))
+    _collect_warnings(out, res)
+    return out
+
+
+STEPS: dict[str, Callable[[Context], StepOutput]] = {
+    "descriptives": step_descriptives,
+    "baseline": step_baseline,
+    "event_study": step_event_study,
+    "pretrends": step_pretrends,
+    "staggered": step_staggered,
+    "psm_did": step_psm_did,
+    "placebo": step_placebo,
+    "wild_bootstrap": step_wild_bootstrap,
+    "samples": step_samples,
+    "mediation": step_mediation,
+    "moderation": step_moderation,
+    "heterogeneity": step_heterogeneity,
+}
