@@ -19,6 +19,7 @@ __all__ = [
     "drop_singletons",
     "fe_dof",
     "is_balanced_twoway",
+    "nested_in_check",
 ]
 
 
@@ -59,6 +60,13 @@ def is_balanced_twoway(g1: np.ndarray, g2: np.ndarray) -> bool:
         return False
     counts = np.bincount(g1.astype(np.int64) * n2 + g2, minlength=n1 * n2)
     return bool((counts == 1).all())
+
+
+def nested_in_check(inner: np.ndarray, outer: np.ndarray) -> bool:
+    """True when every level of ``inner`` lies inside one level of ``outer``."""
+    first = np.full(int(inner.max()) + 1, -1, dtype=np.int64)
+    first[inner[::-1]] = outer[::-1]
+    return bool((first[inner] == outer).all())
 
 
 def drop_singletons(fe: np.ndarray) -> np.ndarray:

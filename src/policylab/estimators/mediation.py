@@ -1,0 +1,257 @@
+"""Mediation analysis in the DID design: the stepwise (Baron-Kenny) system with the
+same fixed effects, controls and clustering as the DID, Sobel-family tests, and a
+batched cluster bootstrap resampling whole clusters."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from policylab.data.panel import Panel, require_columns
+from policylab.engine import bootstrap_kernels as bk
+from policylab.engine import fixed_effects as fx
+from policylab.errors import SpecError
+from policylab.estimators.did import did
+from policylab.estimators.result import Result
+
+__all__ = ["mediation", "MediationResult", "CRITIQUE"]
+
+CRITIQUE = {
+    "en": ("The stepwise mediation is descriptive: the mediator is itself affected by the "
+           "policy, so the outcome equation does not identify the mediator's causal effect and "
+           "a*b and the share mediated have no causal meaning unless M -> Y is identified "
+           "separately (see Jiang Ting 2022 on mediation in causal empirical work). Sobel or "
+           "bootstrap tests do not fix this. The recommended evidence is the policy's effect "
+           "on each mechanism variable estimated with the full DID design and its "
+           "robustness checks (the 'a' column)."),
+    "zh": ("逐步法中介效应仅具描述意义：中介变量本身受政策影响，第三步方程无法识别中介变量对结果的"
+           "因果效应，除非另行识别 M→Y，否则 a×b 与中介效应占比不具因果含义（参见江艇，2022）。"
+           "Sobel 检验或自助法检验不能解决这一问题。建议以完整的 DID 设计（及其稳健性检验）估计政策"
+           "对机制变量的影响（即 a 列）作为机制证据。"),
+}
+
+
+@dataclass
+class MediationResult(Result):
+    """Indirect effects per mediator (and jointly), with each step's regression.
+
+    ``step_results[m]`` = [total effect c, D -> M (a), Y on D and M (b, c')]; each is a
+    DIDResult usable in :func:`policylab.etable`.
+    """
+
+    effects: pd.DataFrame = field(default_factory=pd.DataFrame)
+    step_results: dict[str, list[Any]] = field(default_factory=dict)
+    boot_draws: dict[str, np.ndarray] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    def tidy(self, level: float = 0.95) -> pd.DataFrame:
+        """One row per mediator (and ``joint:`` rows): a, b, c, c', indirect a*b (the
+        estimate), its Sobel SE and p-value, Aroian/Goodman p, bootstrap CIs, share."""
+        return self.effects.copy()
+
+
+def _sobel_family(a: float, sa: float, b: float, sb: float) -> dict[str, float]:
+    base = b**2 * sa**2 + a**2 * sb**2
+    out = {}
+    for name, var in (("sobel", base), ("aroian", base + sa**2 * sb**2),
+                      ("goodman", base - sa**2 * sb**2)):
+        se = np.sqrt(var) if var > 0 else np.nan
+        z = a * b / se if se and np.isfinite(se) else np.nan
+        out[f"{name}_se"] = se
+        out[f"{name}_p"] = float(2 * stats.norm.sf(abs(z))) if np.isfinite(z) else np.nan
+    return out
+
+
+def _coef(gram: np.ndarray, dep: int, regs: list[int]) -> np.ndarray:
+    A = gram[np.ix_(regs, regs)]
+    # a draw without any treated cluster leaves the treatment without variation
+    if np.linalg.cond(A) > 1e12:
+        return np.full(len(regs), np.nan)
+    return np.linalg.solve(A, gram[regs, dep])
+
+
+def mediation(
+    data: Any,
+    y: str,
+    mediators: Sequence[str],
+    treat: str | None = None,
+    unit: str | None = None,
+    time: str | None = None,
+    controls: Sequence[str] = (),
+    fe: Sequence[str] | None = None,
+    cluster: str | None = None,
+    weights: str | None = None,
+    *,
+    cohort: str | None = None,
+    roster: str | None = None,
+    date: str = "announcement",
+    assign: str | None = None,
+    lags: dict[str, int] | None = None,
+    bootstrap: int = 500,
+    seed: int | None = None,
+    level: float = 0.95,
+    joint: bool = True,
+    lang: str = "en",
+) -> MediationResult:
+    """Stepwise mediation with DID fixed effects, controls and clustering.
+
+    For each mediator M: total effect c (Y on D), a (M on D), b and c' (Y on D and M);
+    the indirect effect a*b with Sobel, Aroian and Goodman tests, cluster-bootstrap
+    percentile and bias-corrected CIs (whole clusters resampled, all draws batched), and
+    the share a*b/c where it is meaningful. With several mediators, ``joint`` adds the
+    system with all mediators in the outcome equation.
+
+    Parameters
+    ----------
+    mediators : list of str
+        Mediator columns.
+    lags : dict, optional
+        Mediator -> lag order; e.g. ``{"tech": 2}`` uses tech two periods earlier
+        (within unit, never across gaps) and reports the observations lost.
+    bootstrap : int
+        Cluster bootstrap draws (0 to skip).
+    Other parameters as in :func:`policylab.did`.
+    """
+    if not mediators:
+        raise SpecError("mediation needs at least one mediator")
+    panel = data if isinstance(data, Panel) else Panel(data, unit=unit, time=time)
+    unit, time = panel.unit, panel.time
+    meds = list(mediators)
+    notes: list[str] = []
+    for mname, k in (lags or {}).items():
+        if mname not in meds:
+            raise SpecError(f"lags: {mname!r} is not one of the mediators {meds}")
+        before = int(panel.df[mname].notna().sum())
+        panel = panel.lag(mname, k)
+        lagged = f"{mname}_lag{k}"
+        lost = before - int(panel.df[lagged].notna().sum())
+        meds[meds.index(mname)] = lagged
+        notes.append(f"{mname} enters with a {k}-period lag ({lagged}); {lost} observations "
+                     "lost at the start of each unit's series")
+    tkw = dict(treat=treat, cohort=cohort, roster=roster, date=date, assign=assign)
+    require_columns(panel.df, [y, *meds, *controls])
+    # one estimation sample for every equation
+    sample = panel.df.dropna(subset=[y, *meds, *controls])
+    dropped = len(panel.df) - len(sample)
+    if dropped:
+        notes.append(f"{dropped} observations with missing outcome, mediator or control values "
+                     "are dropped from every equation")
+    sp = Panel(sample, unit=unit, time=time)
+    common = dict(unit=unit, time=time, fe=fe, cluster=cluster, weights=weights, **tkw)
+    total = did(sp, y=y, controls=list(controls), **common)
+    D = total.meta["treat_term"]
+    c, sc = float(total.coef()[D]), float(total.se()[D])
+    rows, steps = [], {}
+    a_eq = {m: did(sp, y=m, controls=list(controls), **common) for m in meds}
+    for m in meds:
+        full = did(sp, y=y, controls=[m, *controls], **common)
+        a, sa = float(a_eq[m].coef()[D]), float(a_eq[m].se()[D])
+        b, sb = float(full.coef()[m]), float(full.se()[m])
+        steps[m] = [total, a_eq[m], full]
+        rows.append({"term": m, "a": a, "a_se": sa, "a_p": float(a_eq[m].pvalue()[D]),
+                     "b": b, "b_se": sb, "b_p": float(full.pvalue()[m]), "c": c, "c_se": sc,
+                     "c_prime": float(full.coef()[D]), "estimate": a * b,
+                     **_sobel_family(a, sa, b, sb)})
+    if joint and len(meds) > 1:
+        fullj = did(sp, y=y, controls=[*meds, *controls], **common)
+        steps["joint"] = [total, *[a_eq[m] for m in meds], fullj]
+        for m in meds:
+            a, sa = rows[meds.index(m)]["a"], rows[meds.index(m)]["a_se"]
+            b, sb = float(fullj.coef()[m]), float(fullj.se()[m])
+            rows.append({"term": f"joint:{m}", "a": a, "a_se": sa, "a_p": rows[meds.index(m)]["a_p"],
+                         "b": b, "b_se": sb, "b_p": float(fullj.pvalue()[m]), "c": c,
+                         "c_se": sc, "c_prime": float(fullj.coef()[D]), "estimate": a * b,
+                         **_sobel_family(a, sa, b, sb)})
+    eff = pd.DataFrame(rows)
+    eff["std_error"] = eff["sobel_se"]
+    eff["statistic"] = eff["estimate"] / eff["sobel_se"]
+    eff["p_value"] = eff["sobel_p"]
+    meaningful = (np.sign(eff["estimate"]) == np.sign(c)) & (abs(c) > 2 * sc)
+    eff["share"] = np.where(meaningful, eff["estimate"] / c, np.nan)
+    if not meaningful.all():
+        bad = eff.loc[~meaningful, "term"].tolist()
+        notes.append(f"share mediated not reported for {bad}: a*b and c differ in sign or the "
+                     "total effect c is not distinguishable from zero")
+    res = MediationResult(nobs=total.nobs, effects=eff, step_results=steps, notes=notes,
+                          meta={"depvar": y, "treat_term": D, "mediators": meds,
+                                "controls": list(controls), "cluster": total.meta["cluster"],
+                                "bootstrap": bootstrap, "seed": seed, "level": level})
+    if bootstrap:
+        _bootstrap(res, total, meds, list(controls), joint and len(meds) > 1, bootstrap,
+                   seed, level)
+    res.notes.append(CRITIQUE.get(lang, CRITIQUE["en"]))
+    for w in total.warnings:
+        res.warn(w)
+    return res
+
+
+def _bootstrap(res: MediationResult, total: Any, meds: list[str], controls: list[str],
+               joint: bool, draws: int, seed: int | None, level: float) -> None:
+    m = total.model
+    df = m["data"].loc[m["rows"]]
+    D = total.meta["treat_term"]
+    y = total.meta["depvar"]
+    cols = [y, D, *meds, *controls]
+    Z = df[cols].to_numpy(float)
+    cl = m["cluster_codes"][0] if len(m["cluster_codes"]) == 1 else None
+    if cl is None:
+        raise SpecError("the mediation bootstrap resamples one clustering variable")
+    G = int(cl.max()) + 1
+    rng = np.random.default_rng(seed)
+    Wc = bk.cluster_weights(G, draws, rng)  # draws x G
+    unit_codes = pd.factorize(df[total.meta["unit"]])[0]
+    time_codes = pd.factorize(df[total.meta["time"]])[0]
+    fe_names = total.meta["fe"]
+    balanced = (m["weights"] is None and sorted(fe_names) == sorted(
+        [total.meta["unit"], total.meta["time"]])
+        and fx.is_balanced_twoway(unit_codes, time_codes)
+        and fx.nested_in_check(unit_codes, cl))
+    if balanced:
+        unit_cl = np.zeros(int(unit_codes.max()) + 1, dtype=np.int64)
+        unit_cl[unit_codes] = cl
+        grams = bk.balanced_grams(Z, unit_codes, time_codes, Wc[:, unit_cl])
+    else:
+        row_w = Wc[:, cl] * (1.0 if m["weights"] is None else m["weights"][None, :])
+        grams = bk.weighted_grams(Z, m["fe_codes"], row_w)
+    iy, iD = 0, 1
+    ictrl = list(range(2 + len(meds), len(cols)))
+    draws_out = {}
+    for j, med in enumerate(meds):
+        im = 2 + j
+        a = np.array([_coef(g, im, [iD, *ictrl])[0] for g in grams])
+        b = np.array([_coef(g, iy, [iD, im, *ictrl])[1] for g in grams])
+        draws_out[med] = a * b
+    if joint:
+        ims = list(range(2, 2 + len(meds)))
+        for j, med in enumerate(meds):
+            a = np.array([_coef(g, 2 + j, [iD, *ictrl])[0] for g in grams])
+            b = np.array([_coef(g, iy, [iD, *ims, *ictrl])[1 + j] for g in grams])
+            draws_out[f"joint:{med}"] = a * b
+    alpha = 1 - level
+    eff = res.effects
+    for key in ("boot_low", "boot_high", "bc_low", "bc_high", "boot_se"):
+        eff[key] = np.nan
+    bad = np.zeros(draws, dtype=bool)
+    for d in draws_out.values():
+        bad |= ~np.isfinite(d)
+    if bad.any():
+        res.warn(f"{int(bad.sum())} of {draws} bootstrap draws contained no treated (or no "
+                 "control) cluster and were discarded")
+        draws_out = {k: v[~bad] for k, v in draws_out.items()}
+    for i, term in enumerate(eff["term"]):
+        d = draws_out[term]
+        est = eff.loc[i, "estimate"]
+        eff.loc[i, ["boot_low", "boot_high"]] = np.quantile(d, [alpha / 2, 1 - alpha / 2])
+        prop = np.clip(np.mean(d < est), 1 / (len(d) + 1), len(d) / (len(d) + 1))
+        z0 = stats.norm.ppf(prop)
+        zq = stats.norm.ppf([alpha / 2, 1 - alpha / 2])
+        eff.loc[i, ["bc_low", "bc_high"]] = np.quantile(d, stats.norm.cdf(2 * z0 + zq))
+        eff.loc[i, "boot_se"] = np.std(d, ddof=1)
+    res.boot_draws = draws_out
+    res.meta["bootstrap_method"] = ("closed-form balanced two-way" if balanced
+                                    else "weighted demeaning per draw")
