@@ -126,7 +126,7 @@ def _split_tests(df: pd.DataFrame, y: str, D: str, col: str, levels: list[Any],
     g = pd.Categorical(df[col], categories=levels)
     work = df.assign(_grp=g.codes)
     names = []
-    for j, lv in enumerate(levels[1:], 1):
+    for j in range(1, len(levels)):
         n = f"_Dx{j}"
         work[n] = work[D] * (work["_grp"] == j)
         names.append(n)
