@@ -1,0 +1,182 @@
+"""Propensity-score matching kernels on sorted scores (numbers only).
+
+Kernel matching never builds the n_treated x n_control weight matrix: controls are
+sorted by score and each treated unit only looks at the window of controls within one
+bandwidth (the kernels have compact support; the Gaussian is cut at 8 bandwidths,
+where its weight is below 1e-13). The Epanechnikov kernel uses prefix sums of
+score powers, so a treated unit costs O(log n) whatever the window size.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+__all__ = ["KERNELS", "kernel_match", "nearest_match"]
+
+KERNELS = ("epan", "uniform", "biweight", "tricube", "gaussian")
+_CODE = {k: i for i, k in enumerate(KERNELS)}
+
+
+@njit(cache=True)
+def _k(code, u):  # pragma: no cover - compiled
+    a = abs(u)
+    if code == 4:
+        return np.exp(-0.5 * u * u) if a < 8.0 else 0.0
+    if a >= 1.0:
+        return 0.0
+    if code == 0:
+        return 0.75 * (1.0 - u * u)
+    if code == 1:
+        return 0.5
+    if code == 2:
+        return 0.9375 * (1.0 - u * u) ** 2
+    return 70.0 / 81.0 * (1.0 - a * a * a) ** 3
+
+
+@njit(cache=True)
+def _window_sums(pt, pc_sorted, yc_sorted, code, h, reach):  # pragma: no cover
+    # For each treated score: sum_j K_ij and sum_j K_ij y_j over controls in the window.
+    nt = pt.shape[0]
+    s0 = np.zeros(nt)
+    s1 = np.zeros(nt)
+    n = pc_sorted.shape[0]
+    for i in range(nt):
+        lo = np.searchsorted(pc_sorted, pt[i] - reach * h, side="left")
+        hi = np.searchsorted(pc_sorted, pt[i] + reach * h, side="right")
+        a = 0.0
+        b = 0.0
+        for j in range(lo, min(hi, n)):
+            kk = _k(code, (pc_sorted[j] - pt[i]) / h)
+            a += kk
+            b += kk * yc_sorted[j]
+        s0[i] = a
+        s1[i] = b
+    return s0, s1
+
+
+@njit(cache=True)
+def _control_weights(pc, pt_sorted, inv_s0_sorted, code, h, reach):  # pragma: no cover
+    # For each control: sum over treated i of K_ij / S_i (its psmatch2 _weight).
+    nc = pc.shape[0]
+    out = np.zeros(nc)
+    n = pt_sorted.shape[0]
+    for j in range(nc):
+        lo = np.searchsorted(pt_sorted, pc[j] - reach * h, side="left")
+        hi = np.searchsorted(pt_sorted, pc[j] + reach * h, side="right")
+        acc = 0.0
+        for i in range(lo, min(hi, n)):
+            if inv_s0_sorted[i] > 0.0:
+                acc += _k(code, (pc[j] - pt_sorted[i]) / h) * inv_s0_sorted[i]
+        out[j] = acc
+    return out
+
+
+def _poly_prefix(p: np.ndarray, f: np.ndarray, deg: int) -> np.ndarray:
+    # P[s, m] = sum_{j < m} p_j^s f_j
+    pw = np.vstack([p**s * f for s in range(deg + 1)])
+    return np.concatenate([np.zeros((deg + 1, 1)), np.cumsum(pw, axis=1)], axis=1)
+
+
+def _fast_sums(pt: np.ndarray, pc: np.ndarray, fc: np.ndarray, code: int, h: float
+               ) -> np.ndarray:
+    """sum_j K((pc_j - pt_i)/h) f_j for epan (code 0) or uniform (code 1), pc sorted."""
+    lo = np.searchsorted(pc, pt - h, side="right")
+    hi = np.searchsorted(pc, pt + h, side="left")
+    if code == 1:
+        P = _poly_prefix(pc, fc, 0)
+        return 0.5 * (P[0, hi] - P[0, lo])
+    P = _poly_prefix(pc, fc, 2)
+    s0, s1, s2 = (P[s, hi] - P[s, lo] for s in range(3))
+    # sum (1 - (p - t)^2 / h^2) f = s0 - (s2 - 2 t s1 + t^2 s0) / h^2
+    return 0.75 * (s0 - (s2 - 2 * pt * s1 + pt**2 * s0) / h**2)
+
+
+def kernel_match(pt: np.ndarray, pc: np.ndarray, kernel: str = "epan", bwidth: float = 0.06,
+                 yc: np.ndarray | None = None, fast: bool = True
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Kernel matching of treated scores ``pt`` on control scores ``pc``.
+
+    Returns (s0, counterfactual, control_weight): s0 = sum of kernel weights per treated
+    (0 = no control within the bandwidth), the kernel-weighted control mean of ``yc``
+    per treated (NaN where s0 = 0), and each control's total weight sum_i K_ij / s0_i
+    (psmatch2's ``_weight`` for controls).
+    """
+    if kernel not in _CODE:
+        raise ValueError(f"kernel must be one of {KERNELS}, got {kernel!r}")
+    if bwidth <= 0:
+        raise ValueError("bwidth must be positive")
+    code = _CODE[kernel]
+    reach = 8.0 if kernel == "gaussian" else 1.0
+    order = np.argsort(pc, kind="stable")
+    pcs = np.ascontiguousarray(pc[order], dtype=np.float64)
+    ycs = np.zeros_like(pcs) if yc is None else np.ascontiguousarray(yc[order], dtype=float)
+    pt = np.ascontiguousarray(pt, dtype=np.float64)
+    # the uniform kernel jumps at the window edge, where rounding decides membership:
+    # only the (continuous) Epanechnikov kernel takes the prefix-sum path
+    if fast and code == 0:
+        s0 = _fast_sums(pt, pcs, np.ones_like(pcs), code, bwidth)
+        s1 = _fast_sums(pt, pcs, ycs, code, bwidth)
+        s0 = np.where(s0 < 1e-12 * 0.75, 0.0, s0)  # an empty window, up to rounding
+    else:
+        s0, s1 = _window_sums(pt, pcs, ycs, code, bwidth, reach)
+    cf = np.where(s0 > 0, s1 / np.where(s0 > 0, s0, 1.0), np.nan)
+    ot = np.argsort(pt, kind="stable")
+    inv = np.where(s0 > 0, 1.0 / np.where(s0 > 0, s0, 1.0), 0.0)
+    if fast and code == 0:
+        w = _fast_sums(np.ascontiguousarray(pc, dtype=float), pt[ot], inv[ot], code, bwidth)
+        w = np.maximum(w, 0.0)
+    else:
+        w = _control_weights(np.ascontiguousarray(pc, dtype=float), pt[ot], inv[ot], code,
+                             bwidth, reach)
+    return s0, cf, w
+
+
+def nearest_match(pt: np.ndarray, pc: np.ndarray, k: int = 1, caliper: float | None = None,
+                  replace: bool = True, ties: bool = True) -> list[np.ndarray]:
+    """Indices of the k nearest controls of each treated (by |score difference|).
+
+    ``ties``: controls tied with the k-th distance are all kept (as R Matching's
+    ties=TRUE), sharing the weight. Without replacement, treated units are matched in
+    order of decreasing score and a control is used once. Beyond ``caliper`` nothing is
+    matched (an empty array).
+    """
+    order = np.argsort(pc, kind="stable")
+    pcs = pc[order]
+    used = np.zeros(len(pc), dtype=bool)
+    out: list[np.ndarray] = [np.zeros(0, dtype=np.int64)] * len(pt)
+    seq = np.argsort(-pt, kind="stable") if not replace else np.arange(len(pt))
+    for i in seq:
+        pos = np.searchsorted(pcs, pt[i])
+        lo, hi = max(0, pos - k - 1), min(len(pcs), pos + k + 1)
+        # widen until k unused candidates are inside
+        while True:
+            cand = np.arange(lo, hi)
+            if not replace:
+                cand = cand[~used[order[cand]]]
+            if len(cand) >= k or (lo == 0 and hi == len(pcs)):
+                break
+            lo, hi = max(0, lo - k - 1), min(len(pcs), hi + k + 1)
+        if len(cand) == 0:
+            continue
+        d = np.abs(pcs[cand] - pt[i])
+        srt = np.argsort(d, kind="stable")
+        kth = d[srt[min(k, len(srt)) - 1]]
+        # a candidate outside the window could tie with the k-th: widen once more
+        lo2 = np.searchsorted(pcs, pt[i] - kth, side="left")
+        hi2 = np.searchsorted(pcs, pt[i] + kth, side="right")
+        cand = np.arange(lo2, hi2)
+        if not replace:
+            cand = cand[~used[order[cand]]]
+        d = np.abs(pcs[cand] - pt[i])
+        keep = d <= kth * (1 + 1e-12) + 1e-15 if ties else np.isin(
+            np.arange(len(cand)), np.argsort(d, kind="stable")[:k])
+        sel = cand[keep]
+        if caliper is not None:
+            sel = sel[np.abs(pcs[sel] - pt[i]) <= caliper]
+        idx = order[sel]
+        if not replace:
+            idx = idx[: k] if not ties else idx
+            used[idx] = True
+        out[i] = idx
+    return out

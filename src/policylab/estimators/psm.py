@@ -1,0 +1,466 @@
+"""Propensity scores, matching (kernel, nearest neighbour, radius, Mahalanobis),
+balance diagnostics (pstest) and PSM-DID (psmatch2 semantics)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from policylab.data.panel import Panel, as_pandas, require_columns, require_numeric
+from policylab.engine import matching as mk
+from policylab.errors import DataError, EstimationError, SpecError
+from policylab.estimators.result import Result
+
+__all__ = ["propensity_score", "match", "balance_table", "psm_did", "PropensityResult",
+           "MatchResult", "BalanceResult", "PsmDidResult"]
+
+
+@dataclass
+class PropensityResult(Result):
+    """A fitted logit/probit score model; ``score`` and ``index`` (x'b) per row."""
+
+    score: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    index: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    table: pd.DataFrame = field(default_factory=pd.DataFrame)
+
+    def tidy(self, level: float = 0.95) -> pd.DataFrame:
+        """The score model's coefficient table."""
+        return self.table.copy()
+
+
+def propensity_score(data: Any, treat: str, covariates: Sequence[str],
+                     method: str = "logit") -> PropensityResult:
+    """Logit (default) or probit of ``treat`` on ``covariates`` (statsmodels fit).
+
+    Note: Stata's psmatch2 uses probit unless ``logit`` is given; here logit is the
+    default, as in most applied work.
+    """
+    import statsmodels.api as sm
+
+    df = data.df if isinstance(data, Panel) else as_pandas(data)
+    cov = list(covariates)
+    require_columns(df, [treat, *cov])
+    require_numeric(df, [treat, *cov])
+    sub = df[[treat, *cov]].dropna()
+    if len(sub) < len(df):
+        raise DataError(f"{len(df) - len(sub)} rows have missing {treat!r} or covariates; "
+                        "drop or impute them before matching")
+    d = sub[treat].to_numpy(float)
+    if not set(np.unique(d)) <= {0.0, 1.0} or d.min() == d.max():
+        raise DataError(f"treatment {treat!r} must be 0/1 with both values present")
+    X = sm.add_constant(sub[cov].to_numpy(float), has_constant="add")
+    model = {"logit": sm.Logit, "probit": sm.Probit}.get(method)
+    if model is None:
+        raise SpecError(f"method must be 'logit' or 'probit', got {method!r}")
+    try:
+        fit = model(d, X).fit(disp=0, maxiter=200)
+    except Exception as exc:  # perfect separation and friends
+        raise EstimationError(f"the {method} score model failed: {exc}") from exc
+    names = ["_cons", *cov]
+    ci = fit.conf_int()
+    table = pd.DataFrame({"term": names, "estimate": fit.params, "std_error": fit.bse,
+                          "statistic": fit.tvalues, "p_value": fit.pvalues,
+                          "conf_low": ci[:, 0], "conf_high": ci[:, 1]})
+    idx = X @ fit.params
+    return PropensityResult(nobs=len(sub), score=fit.predict(X), index=idx, table=table,
+                            meta={"method": method, "covariates": cov, "treat": treat,
+                                  "pseudo_r2": float(fit.prsquared)})
+
+
+@dataclass
+class MatchResult(Result):
+    """Per-row matching output (psmatch2's ``_pscore``, ``_treated``, ``_support``,
+    ``_weight``) in ``rows``; the ATT when an outcome was given."""
+
+    rows: pd.DataFrame = field(default_factory=pd.DataFrame)
+    att: float = np.nan
+    att_se: float = np.nan
+    score_model: PropensityResult | None = None
+    matches: list[np.ndarray] | None = None
+
+    def tidy(self, level: float = 0.95) -> pd.DataFrame:
+        """The ATT on the cross-section (when an outcome was matched)."""
+        z = stats.norm.ppf(0.5 + level / 2)
+        return pd.DataFrame([{"term": "ATT", "estimate": self.att, "std_error": self.att_se,
+                              "statistic": self.att / self.att_se if self.att_se else np.nan,
+                              "p_value": float(2 * stats.norm.sf(abs(self.att / self.att_se)))
+                              if self.att_se else np.nan,
+                              "conf_low": self.att - z * self.att_se,
+                              "conf_high": self.att + z * self.att_se,
+                              "n_treated_on_support": int(((self.rows["_treated"] == 1)
+                                                           & (self.rows["_support"] == 1)).sum())}])
+
+    def plot(self, lang: str = "en", **kw: Any) -> Any:
+        """Propensity-score densities of treated and controls, before and after."""
+        from policylab.report.figures.psm import score_density_figure
+
+        return score_density_figure(self.rows, lang=lang, **kw)
+
+
+def match(
+    data: Any,
+    treat: str,
+    covariates: Sequence[str] | None = None,
+    *,
+    outcome: str | None = None,
+    score: str | np.ndarray | None = None,
+    method: str = "kernel",
+    kernel: str = "epan",
+    bwidth: float = 0.06,
+    k: int = 1,
+    caliper: float | None = None,
+    replace: bool = True,
+    ties: bool = True,
+    common: bool = True,
+    trim: float | None = None,
+    model: str = "logit",
+) -> MatchResult:
+    """Match treated to control rows on the propensity score (psmatch2 semantics).
+
+    Parameters
+    ----------
+    method : {"kernel", "nearest", "radius", "mahalanobis"}
+        Kernel matching (``kernel`` in epan/gaussian/biweight/uniform/tricube,
+        ``bwidth``, default 0.06 as psmatch2); ``k``-nearest neighbours (``replace``,
+        ``caliper``, ``ties``: controls tied at the k-th distance share the weight);
+        radius (all controls within ``caliper``); nearest neighbours on the Mahalanobis
+        distance of the covariates.
+    common : bool
+        psmatch2's ``common``: treated rows with a score above the controls' maximum or
+        below their minimum are off support.
+    trim : float, optional
+        Also drop the treated with the lowest control density (share, e.g. 0.02).
+    outcome : str, optional
+        Outcome for the cross-sectional ATT; its SE is psmatch2's approximation (which
+        ignores that the score is estimated).
+    """
+    df = data.df if isinstance(data, Panel) else as_pandas(data)
+    require_columns(df, [treat])
+    d = df[treat].to_numpy()
+    ps_model = None
+    if score is None:
+        if not covariates:
+            raise SpecError("give covariates= (to fit a score) or score=")
+        ps_model = propensity_score(df, treat, covariates, model)
+        p = ps_model.score
+    else:
+        p = df[score].to_numpy(float) if isinstance(score, str) else np.asarray(score, float)
+    t_idx, c_idx = np.flatnonzero(d == 1), np.flatnonzero(d == 0)
+    pt, pc = p[t_idx], p[c_idx]
+    support_t = np.ones(len(t_idx), dtype=bool)
+    if common:
+        support_t &= (pt >= pc.min()) & (pt <= pc.max())
+    if trim:
+        dens = stats.gaussian_kde(pc)(pt)
+        support_t &= dens > np.quantile(dens, trim)
+    w_c = np.zeros(len(c_idx))
+    cf = np.full(len(t_idx), np.nan)
+    y = df[outcome].to_numpy(float) if outcome else None
+    matches: list[np.ndarray] | None = None
+    if method == "kernel":
+        s0, cf_all, _ = mk.kernel_match(pt[support_t], pc, kernel, bwidth,
+                                        None if y is None else y[c_idx])
+        has = s0 > 0
+        sup_pos = np.flatnonzero(support_t)
+        support_t[sup_pos[~has]] = False  # no control within the bandwidth
+        _, cf_on, w = mk.kernel_match(pt[support_t], pc, kernel, bwidth,
+                                      None if y is None else y[c_idx])
+        w_c = w
+        cf[support_t] = cf_on
+    elif method in ("nearest", "radius", "mahalanobis"):
+        if method == "mahalanobis":
+            if not covariates:
+                raise SpecError("Mahalanobis matching needs covariates=")
+            Xc = df[list(covariates)].to_numpy(float)
+            Vinv = np.linalg.pinv(np.cov(Xc.T))
+            matches = []
+            for i in t_idx:
+                diff = Xc[c_idx] - Xc[i]
+                dist = np.einsum("ij,jk,ik->i", diff, Vinv, diff)
+                order = np.argsort(dist, kind="stable")
+                kth = dist[order[k - 1]]
+                matches.append(np.flatnonzero(dist <= kth * (1 + 1e-12)) if ties
+                               else order[:k])
+        elif method == "nearest":
+            matches = mk.nearest_match(pt, pc, k=k, caliper=caliper, replace=replace,
+                                       ties=ties)
+        else:
+            if caliper is None:
+                raise SpecError("radius matching needs caliper=")
+            order = np.argsort(pc, kind="stable")
+            pcs = pc[order]
+            matches = [order[np.searchsorted(pcs, v - caliper, "left"):
+                             np.searchsorted(pcs, v + caliper, "right")] for v in pt]
+        for i, mset in enumerate(matches):
+            if not support_t[i] or len(mset) == 0:
+                support_t[i] = False
+                continue
+            w_c[mset] += 1.0 / len(mset)
+            if y is not None:
+                cf[i] = y[c_idx][mset].mean()
+    else:
+        raise SpecError(f"method must be kernel, nearest, radius or mahalanobis, got {method!r}")
+    rows = pd.DataFrame(index=df.index)
+    rows["_pscore"] = p
+    rows["_treated"] = d.astype(int)
+    rows["_support"] = 1
+    rows.iloc[t_idx[~support_t], rows.columns.get_loc("_support")] = 0
+    rows["_weight"] = np.nan
+    rows.iloc[t_idx[support_t], rows.columns.get_loc("_weight")] = 1.0
+    wc = np.where(w_c > 0, w_c, np.nan)
+    rows.iloc[c_idx, rows.columns.get_loc("_weight")] = wc
+    res = MatchResult(nobs=len(df), rows=rows, score_model=ps_model, matches=matches,
+                      meta={"method": method, "kernel": kernel, "bwidth": bwidth, "k": k,
+                            "caliper": caliper, "replace": replace, "ties": ties,
+                            "common": common, "treat": treat,
+                            "covariates": list(covariates or []), "outcome": outcome})
+    if y is not None:
+        yt = y[t_idx][support_t]
+        res.att = float(np.mean(yt - cf[support_t]))
+        # psmatch2's approximate SE: var(y_t)/N1 + sum_j w_j^2 var(y_c) / N1^2
+        n1 = support_t.sum()
+        used = w_c > 0
+        res.att_se = float(np.sqrt(np.var(yt, ddof=1) / n1
+                                   + (w_c[used] ** 2).sum() * np.var(y[c_idx][used], ddof=1)
+                                   / n1**2)) if n1 > 1 and used.sum() > 1 else np.nan
+    off = int((~support_t).sum())
+    if off:
+        res.meta["off_support_treated"] = off
+        if off / len(t_idx) > 0.1:
+            res.warn(f"{off} of {len(t_idx)} treated rows are off the common support: overlap "
+                     "is poor; the matched estimate describes a different population")
+    return res
+
+
+@dataclass
+class BalanceResult(Result):
+    """pstest-style balance table before and after matching."""
+
+    table: pd.DataFrame = field(default_factory=pd.DataFrame)
+    summary_stats: dict[str, float] = field(default_factory=dict)
+
+    def tidy(self, level: float = 0.95) -> pd.DataFrame:
+        """Per covariate: means, %bias before/after, % reduction, t-test p, variance
+        ratio, and whether |bias| < 10% after matching."""
+        return self.table.copy()
+
+    def plot(self, lang: str = "en", **kw: Any) -> Any:
+        """Standardized % bias of each covariate before and after matching."""
+        from policylab.report.figures.psm import bias_figure
+
+        return bias_figure(self.table, lang=lang, **kw)
+
+
+def balance_table(matched: MatchResult, data: Any,
+                  covariates: Sequence[str] | None = None) -> BalanceResult:
+    """Balance before and after matching, as Stata's ``pstest, both``.
+
+    Standardized % bias = 100 (mean_t - mean_c) / sqrt((var_t + var_c) / 2), with the
+    *unmatched* variances in the denominator both before and after (as pstest);
+    after matching, control means use the matching weights and only treated rows on
+    support count. Rubin's B and R use the score model's linear index.
+    """
+    df = data.df if isinstance(data, Panel) else as_pandas(data)
+    cov = list(covariates or matched.meta["covariates"])
+    require_columns(df, cov)
+    r = matched.rows
+    t = (r["_treated"] == 1).to_numpy()
+    c = ~t
+    on = t & (r["_support"] == 1).to_numpy()
+    wc = r["_weight"].fillna(0).to_numpy()
+    mc_after = c & (wc > 0)
+    out = []
+    for v in cov:
+        x = df[v].to_numpy(float)
+        mt0, mc0 = x[t].mean(), x[c].mean()
+        vt0, vc0 = x[t].var(ddof=1), x[c].var(ddof=1)
+        sd0 = np.sqrt((vt0 + vc0) / 2)
+        b0 = 100 * (mt0 - mc0) / sd0
+        mt1 = x[on].mean()
+        mc1 = np.average(x[mc_after], weights=wc[mc_after])
+        b1 = 100 * (mt1 - mc1) / sd0
+        p0 = float(stats.ttest_ind(x[t], x[c]).pvalue)
+        # after: weighted regression of x on treatment in the matched sample
+        xs = np.r_[x[on], x[mc_after]]
+        ds = np.r_[np.ones(on.sum()), np.zeros(mc_after.sum())]
+        ws = np.r_[np.ones(on.sum()), wc[mc_after]]
+        p1 = _weighted_t_p(xs, ds, ws)
+        vt1 = x[on].var(ddof=1)
+        mcw = mc1
+        vc1 = np.sum(wc[mc_after] * (x[mc_after] - mcw) ** 2) / wc[mc_after].sum() * (
+            mc_after.sum() / max(mc_after.sum() - 1, 1))
+        out.append({"variable": v, "mean_treated_before": mt0, "mean_control_before": mc0,
+                    "bias_before": b0, "mean_treated_after": mt1, "mean_control_after": mc1,
+                    "bias_after": b1,
+                    "bias_reduction": 100 * (1 - abs(b1) / abs(b0)) if b0 else np.nan,
+                    "p_before": p0, "p_after": p1, "var_ratio_before": vt0 / vc0,
+                    "var_ratio_after": vt1 / vc1 if vc1 > 0 else np.nan,
+                    "balanced": abs(b1) < 10})
+    table = pd.DataFrame(out)
+    summ: dict[str, float] = {}
+    sm = matched.score_model
+    if sm is not None:
+        idx = sm.index
+        bt = 100 * abs(idx[t].mean() - idx[c].mean()) / np.sqrt((idx[t].var(ddof=1)
+                                                                   + idx[c].var(ddof=1)) / 2)
+        mc1 = np.average(idx[mc_after], weights=wc[mc_after])
+        vc1 = np.sum(wc[mc_after] * (idx[mc_after] - mc1) ** 2) / wc[mc_after].sum()
+        ba = 100 * abs(idx[on].mean() - mc1) / np.sqrt((idx[on].var(ddof=1) + vc1) / 2)
+        summ = {"B_before": float(bt), "R_before": float(idx[t].var(ddof=1) / idx[c].var(ddof=1)),
+                "B_after": float(ba), "R_after": float(idx[on].var(ddof=1) / vc1)}
+    res = BalanceResult(nobs=len(df), table=table, summary_stats=summ,
+                        meta={"covariates": cov})
+    bad = table.loc[~table["balanced"], "variable"].tolist()
+    if bad:
+        res.warn(f"balance not reached (|standardized bias| >= 10% after matching) for {bad}")
+    if summ and (summ["B_after"] >= 25 or not 0.5 <= summ["R_after"] <= 2):
+        res.warn(f"Rubin's B = {summ['B_after']:.1f} (want < 25) and R = {summ['R_after']:.2f} "
+                 "(want 0.5-2) after matching")
+    return res
+
+
+def _weighted_t_p(x: np.ndarray, d: np.ndarray, w: np.ndarray) -> float:
+    X = np.column_stack([np.ones_like(d), d])
+    W = w / w.mean()
+    XtWX = (X * W[:, None]).T @ X
+    beta = np.linalg.solve(XtWX, (X * W[:, None]).T @ x)
+    u = x - X @ beta
+    s2 = np.sum(W * u**2) / (len(x) - 2)
+    se = np.sqrt(s2 * np.linalg.inv(XtWX)[1, 1])
+    return float(2 * stats.t.sf(abs(beta[1] / se), len(x) - 2))
+
+
+@dataclass
+class PsmDidResult(Result):
+    """PSM-DID: the DID on the matched panel, the matching and its balance table."""
+
+    did: Any = None
+    matching: MatchResult | None = None
+    balance: BalanceResult | None = None
+
+    def tidy(self, level: float = 0.95) -> pd.DataFrame:
+        """The matched DID's coefficient table."""
+        return self.did.tidy(level)
+
+    def plot(self, lang: str = "en", **kw: Any) -> Any:
+        """Score densities before and after matching."""
+        return self.matching.plot(lang=lang, **kw)
+
+
+def psm_did(
+    data: Any,
+    y: str,
+    covariates: Sequence[str],
+    treat: str | None = None,
+    unit: str | None = None,
+    time: str | None = None,
+    controls: Sequence[str] = (),
+    fe: Sequence[str] | None = None,
+    cluster: str | None = None,
+    *,
+    cohort: str | None = None,
+    roster: str | None = None,
+    date: str = "announcement",
+    assign: str | None = None,
+    mode: str = "base_year",
+    base_year: int | None = None,
+    method: str = "kernel",
+    sample: str = "weighted",
+    **match_kw: Any,
+) -> PsmDidResult:
+    """PSM-DID: match treated and control units, then run the DID on the matched panel.
+
+    Parameters
+    ----------
+    mode : {"base_year", "period", "pooled"}
+        "base_year" (default, recommended): match units once on their covariates in a
+        pre-treatment base year (default: the year before the first adoption) and keep
+        the matched units in every year. "period": match year by year (controls change
+        across years); "pooled": match all unit-years at once (a unit can match itself
+        in another year). Both warn.
+    sample : {"weighted", "matched", "support"}
+        DID weighted by the matching weights (psmatch2 ``[aw=_weight]``), on rows with a
+        positive weight, or on the common-support sample (``_support == 1``).
+    **match_kw
+        Passed to :func:`match` (kernel, bwidth, k, caliper, ...).
+    """
+    from policylab.estimators.design import build_design
+    from policylab.estimators.did import did
+
+    panel = data if isinstance(data, Panel) else Panel(data, unit=unit, time=time)
+    unit, time = panel.unit, panel.time
+    design = build_design(panel, treat=treat, cohort=cohort, roster=roster, date=date,
+                          assign=assign)
+    df = design.df.copy()
+    require_columns(df, [y, *covariates, *controls])
+    ever = (df.groupby(unit)[design.treat_col].transform("max") > 0).astype(int)
+    df["_ever_treated"] = ever
+    warn: list[str] = []
+    if mode == "base_year":
+        first = int(df.loc[df[design.treat_col] == 1, time].min())
+        by = base_year if base_year is not None else max(t for t in df[time].unique()
+                                                         if t < first)
+        cross = df[df[time] == by]
+        if cross[unit].nunique() < df[unit].nunique():
+            warn.append(f"{df[unit].nunique() - cross[unit].nunique()} units are not observed in "
+                        f"the base year {by} and are dropped from the matched sample")
+        m = match(cross, "_ever_treated", covariates, method=method, **match_kw)
+        unit_w = pd.Series(m.rows["_weight"].to_numpy(), index=cross[unit].to_numpy())
+        unit_sup = pd.Series(m.rows["_support"].to_numpy(), index=cross[unit].to_numpy())
+        df["_weight"] = df[unit].map(unit_w)
+        df["_support"] = df[unit].map(unit_sup)
+        match_data = cross
+    elif mode in ("period", "pooled"):
+        if mode == "period":
+            parts = []
+            for _, g in df.groupby(time):
+                mm = match(g, "_ever_treated", covariates, method=method, **match_kw)
+                parts.append(mm.rows)
+            rows = pd.concat(parts).reindex(df.index)
+            m = MatchResult(nobs=len(df), rows=rows, meta={"method": method, "mode": mode,
+                                                           "covariates": list(covariates)})
+            warn.append("period-by-period matching: the matched controls change from year to "
+                        "year, so the DID no longer compares fixed groups")
+        else:
+            m = match(df, "_ever_treated", covariates, method=method, **match_kw)
+            warn.append("pooled matching: a unit can be matched with itself in another year; "
+                        "prefer mode='base_year'")
+        df["_weight"] = m.rows["_weight"].to_numpy()
+        df["_support"] = m.rows["_support"].to_numpy()
+        match_data = df
+    else:
+        raise SpecError(f"mode must be base_year, period or pooled, got {mode!r}")
+    n_before = len(df)
+    if sample == "weighted":
+        used = df[df["_weight"].fillna(0) > 0]
+        weights = "_weight"
+    elif sample == "matched":
+        used = df[df["_weight"].fillna(0) > 0]
+        weights = None
+    elif sample == "support":
+        used = df[df["_support"].fillna(0) == 1]
+        weights = None
+    else:
+        raise SpecError(f"sample must be weighted, matched or support, got {sample!r}")
+    if used.empty or used["_ever_treated"].nunique() < 2:
+        raise EstimationError("no matched treated and control units remain")
+    res_did = did(Panel(used, unit=unit, time=time), y=y, treat=design.treat_col,
+                  controls=list(controls), fe=fe, cluster=cluster, weights=weights,
+                  assign=design.assign)
+    bal = balance_table(m, match_data, covariates) if m.score_model is not None else None
+    res = PsmDidResult(nobs=res_did.nobs, did=res_did, matching=m, balance=bal,
+                       meta={"mode": mode, "sample": sample, "n_before": n_before,
+                             "n_after": res_did.nobs, "depvar": y,
+                             "treat_term": res_did.meta["treat_term"]})
+    n_treated = int(df.loc[df["_ever_treated"] == 1, unit].nunique())
+    if n_treated < 10:
+        res.warn(f"matching {n_treated} treated units is nearly meaningless: the score model "
+                 "rests on a handful of observations and balance tests have no power")
+    for w in warn + m.warnings + (bal.warnings if bal else []):
+        res.warn(w)
+    return res

@@ -1,0 +1,65 @@
+"""PSM figures: score densities before and after matching, standardized bias plot."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from policylab.report.style import PALETTE, new_figure
+
+_T = {"en": {"before": "Before matching", "after": "After matching", "treated": "Treated",
+             "control": "Control", "score": "Propensity score", "density": "Density",
+             "bias": "Standardized % bias", "unmatched": "Unmatched", "matched": "Matched"},
+      "zh": {"before": "匹配前", "after": "匹配后", "treated": "处理组", "control": "对照组",
+             "score": "倾向得分", "density": "核密度", "bias": "标准化偏差（%）",
+             "unmatched": "匹配前", "matched": "匹配后"}}
+
+
+def _kde(ax: Any, x: np.ndarray, w: np.ndarray | None, color: str, ls: str, label: str) -> None:
+    if len(x) < 2 or np.std(x) == 0:
+        return
+    grid = np.linspace(0, 1, 200)
+    ax.plot(grid, stats.gaussian_kde(x, weights=w)(grid), color=color, ls=ls, lw=1.3,
+            label=label)
+
+
+def score_density_figure(rows: pd.DataFrame, lang: str = "en") -> Any:
+    """Two panels: score densities of treated and controls before / after matching."""
+    t = _T.get(lang, _T["en"])
+    fig, axes = new_figure(lang, size=(9, 3.6), ncols=2, sharey=True)
+    tr = rows["_treated"] == 1
+    p = rows["_pscore"].to_numpy()
+    w = rows["_weight"].fillna(0).to_numpy()
+    for ax, after in zip(axes, (False, True)):
+        mt = tr & ((rows["_support"] == 1) if after else True)
+        mc = ~tr & ((w > 0) if after else True)
+        _kde(ax, p[mt.to_numpy()], None, PALETTE[1], "-", t["treated"])
+        _kde(ax, p[mc.to_numpy()], w[mc.to_numpy()] if after else None, PALETTE[0], "--",
+             t["control"])
+        ax.set_title(t["after"] if after else t["before"])
+        ax.set_xlabel(t["score"])
+    axes[0].set_ylabel(t["density"])
+    axes[0].legend()
+    fig.tight_layout()
+    return fig
+
+
+def bias_figure(table: pd.DataFrame, lang: str = "en") -> Any:
+    """Dot plot of each covariate's standardized bias before and after matching."""
+    t = _T.get(lang, _T["en"])
+    fig, ax = new_figure(lang, size=(6, 0.5 * len(table) + 1.5))
+    y = np.arange(len(table))
+    ax.scatter(table["bias_before"], y, marker="o", color=PALETTE[2], label=t["unmatched"])
+    ax.scatter(table["bias_after"], y, marker="x", color=PALETTE[0], label=t["matched"])
+    ax.axvline(0, color="black", lw=0.8)
+    for v in (-10, 10):
+        ax.axvline(v, color=PALETTE[2], lw=0.6, ls="--")
+    ax.set_yticks(y)
+    ax.set_yticklabels(table["variable"])
+    ax.set_xlabel(t["bias"])
+    ax.legend()
+    fig.tight_layout()
+    return fig
