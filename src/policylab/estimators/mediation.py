@@ -15,7 +15,7 @@ from scipy import stats
 from policylab.data.panel import Panel, require_columns
 from policylab.engine import bootstrap_kernels as bk
 from policylab.engine import fixed_effects as fx
-from policylab.errors import SpecError
+from policylab.errors import EstimationError, SpecError
 from policylab.estimators.did import did
 from policylab.estimators.result import Result
 
@@ -194,6 +194,8 @@ def _bootstrap(res: MediationResult, total: Any, meds: list[str], controls: list
                joint: bool, draws: int, seed: int | None, level: float) -> None:
     m = total.model
     df = m["data"].loc[m["rows"]]
+    # controls absorbed by the fixed effects were dropped from the regressions
+    controls = [c for c in controls if c in total.terms]
     D = total.meta["treat_term"]
     y = total.meta["depvar"]
     cols = [y, D, *meds, *controls]
@@ -239,6 +241,8 @@ def _bootstrap(res: MediationResult, total: Any, meds: list[str], controls: list
     bad = np.zeros(draws, dtype=bool)
     for d in draws_out.values():
         bad |= ~np.isfinite(d)
+    if bad.all():
+        raise EstimationError("every bootstrap draw was singular; check the controls")
     if bad.any():
         res.warn(f"{int(bad.sum())} of {draws} bootstrap draws contained no treated (or no "
                  "control) cluster and were discarded")

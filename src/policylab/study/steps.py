@@ -149,8 +149,9 @@ def step_descriptives(ctx: Context) -> StepOutput:
     out = StepOutput("descriptives", _title(ctx, "descriptives"), results={"descriptives": res})
     names = ({0: "control", 1: "treated", "all": "all"} if ctx.lang == "en"
              else {0: "对照组", 1: "处理组", "all": "全样本"})
-    out.tables.append(("descriptives", _frame_table(ctx, res.wide(names),
-                                                    _title(ctx, "descriptives"))))
+    wide = res.wide(names)
+    wide = wide[[c for c in wide.columns if not str(c).startswith(names["all"] + ":")]]
+    out.tables.append(("descriptives", _frame_table(ctx, wide, _title(ctx, "descriptives"))))
     return out
 
 
