@@ -76,3 +76,16 @@ def test_bacon_weights_sum_to_one_and_recover_twfe(small):
                      .astype(float))
     assert row.estimate == pytest.approx(pl.feols("lemp ~ D | countyreal + year",
                                                   sub).coef()["D"], rel=1e-10)
+
+
+def test_compare_estimators_collects_each_estimator(small):
+    c = pl.compare_estimators(small, y="lemp", unit="countyreal", time="year",
+                              cohort="first.treat", window=(-3, 3))
+    est = c.tidy()
+    assert set(est.estimator) == {"TWFE", "Sun-Abraham", "Callaway-Sant'Anna",
+                                  "Imputation (BJS)"}
+    sa = pl.sun_abraham(small, y="lemp", unit="countyreal", time="year", cohort="first.treat")
+    got = est[est.estimator == "Sun-Abraham"].set_index("rel_time")["estimate"]
+    for e, b in zip(sa.meta["rel_times"], sa.beta):
+        if -3 <= e <= 3:
+            assert got[e] == pytest.approx(b, rel=1e-12)
