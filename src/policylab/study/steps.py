@@ -223,35 +223,47 @@ def step_staggered(ctx: Context) -> StepOutput:
     out = StepOutput("staggered", _title(ctx, "staggered"))
     s = ctx.spec.battery.staggered
     y = ctx.spec.model.outcomes[0]
-    t = ctx.spec.treatment
-    unit, time_ = ctx.spec.data.unit, ctx.spec.data.time
-    cohort = t.cohort
+    cohort = ctx.spec.treatment.cohort
+    panel = ctx.panel
     if cohort is None:
-        raise RuntimeError("staggered estimators need treatment.cohort (first treated period)")
-    if "att_gt" in s.estimators:
-        from policylab.estimators.staggered import att_gt
+        # first treated period from the design (0/1 column or roster)
+        from policylab.data.panel import Panel
+        from policylab.estimators.design import COHORT_COL, build_design
 
-        cs = att_gt(ctx.panel, y=y, unit=unit, time=time_, cohort=cohort,
-                    control_group=s.control_group)
-        out.results["att_gt_simple"] = cs.aggregate("simple")
-        dyn = cs.aggregate("dynamic")
-        out.results["att_gt_dynamic"] = dyn
-        out.tables.append(("att_gt", _frame_table(ctx, dyn.tidy(), "Callaway-Sant'Anna")))
-    if "sun_abraham" in s.estimators:
-        from policylab.estimators.staggered import sun_abraham
+        design = build_design(ctx.panel, **treat_kwargs(ctx))
+        panel = Panel(design.df, unit=design.unit, time=design.time)
+        cohort = COHORT_COL
+    kw = {"unit": ctx.spec.data.unit, "time": ctx.spec.data.time, "cohort": cohort}
+    window = tuple(ctx.spec.battery.event_study.window)
+    robust = [e for e in s.estimators if e != "bacon"]
+    if robust:
+        from policylab.estimators.compare import compare_estimators
 
-        out.results["sun_abraham"] = sun_abraham(ctx.panel, y=y, unit=unit, time=time_,
-                                                 cohort=cohort)
-    if "did_imputation" in s.estimators:
-        from policylab.estimators.imputation import did_imputation
+        cmp_ = compare_estimators(panel, y=y, window=window, estimators=("twfe", *robust),
+                                  control_group=s.control_group, **kw)
+        out.results["comparison"] = cmp_
+        wide = cmp_.tidy().pivot(index="rel_time", columns="estimator",
+                                 values="estimate").reset_index()
+        out.tables.append(("comparison", _frame_table(ctx, wide, out.title)))
+        out.figures.append(("comparison", cmp_.plot(lang=ctx.lang)))
+        if "att_gt" in robust:
+            from policylab.estimators.staggered import att_gt
 
-        out.results["did_imputation"] = did_imputation(ctx.panel, y=y, unit=unit, time=time_,
-                                                       cohort=cohort)
+            cs = att_gt(panel, y=y, control_group=s.control_group, **kw)
+            simple = cs.aggregate("simple")
+            out.results["att_gt_simple"] = simple
+            out.results["att_gt_group"] = cs.aggregate("group")
+            out.numbers["att_gt_pretest"] = cs.pretest
+            out.tables.append(("att_gt", _frame_table(
+                ctx, pd.concat([simple.tidy(), cs.aggregate("group").tidy().iloc[1:]]),
+                "Callaway-Sant'Anna")))
     if "bacon" in s.estimators:
         from policylab.estimators.bacon import bacon_decomposition
 
-        bd = bacon_decomposition(ctx.panel, y=y, unit=unit, time=time_, cohort=cohort)
+        bd = bacon_decomposition(panel, y=y, **kw)
         out.results["bacon"] = bd
+        out.tables.append(("bacon", _frame_table(ctx, bd.by_type().reset_index(),
+                                                 "Goodman-Bacon")))
         out.figures.append(("bacon", bd.plot(lang=ctx.lang)))
     _collect_warnings(out, *out.results.values())
     return out
