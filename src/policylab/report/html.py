@@ -54,9 +54,44 @@ def render_report(sections: list[dict[str, Any]], *, lang: str = "en", title: st
                       words=_WORDS.get(lang, _WORDS["en"]))
 
 
+def _cjk_font_face(text: str) -> str:
+    """An @font-face rule embedding just the CJK glyphs the report uses.
+
+    Readers without a Chinese font (a bare Linux box) would otherwise see empty boxes;
+    subsetting the bundled Noto Sans CJK font keeps the file small (tens of kB).
+    """
+    chars = {ch for ch in text if ord(ch) > 0x2E7F}
+    if not chars:
+        return ""
+    try:
+        from importlib import resources
+
+        from fontTools import subset
+
+        src = resources.files("notojp_matplotlib").joinpath("fonts", "NotoSansCJKjp-Regular.otf")
+        opts = subset.Options()
+        opts.flavor = None
+        opts.desubroutinize = True
+        font = subset.load_font(str(src), opts)
+        sub = subset.Subsetter(opts)
+        sub.populate(text="".join(sorted(chars)) + "0123456789")
+        sub.subset(font)
+        buf = io.BytesIO()
+        font.save(buf)
+    except Exception:  # no bundled font or fontTools: fall back to the reader's fonts
+        return ""
+    data = base64.b64encode(buf.getvalue()).decode("ascii")
+    return ("@font-face { font-family: 'PolicylabCJK'; "
+            f"src: url(data:font/otf;base64,{data}) format('opentype'); }}")
+
+
 def write_report(sections: list[dict[str, Any]], path: str | Path, **kw: Any) -> Path:
     """Write the report atomically to ``path``; returns the path."""
     text = render_report(sections, **kw)
+    face = _cjk_font_face(text)
+    if face:
+        text = text.replace("<style>", "<style>\n" + face, 1).replace(
+            'font-family: "Noto Sans CJK SC"', "font-family: \"PolicylabCJK\", \"Noto Sans CJK SC\"", 1)
     target = Path(path)
     fd, tmp = tempfile.mkstemp(dir=target.parent, suffix=".html")
     with os.fdopen(fd, "w", encoding="utf-8") as fh:

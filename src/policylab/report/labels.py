@@ -30,3 +30,19 @@ def word(key: str, lang: str = "en", **kw: object) -> str:
     """A label in the chosen language."""
     table = WORDS.get(lang, WORDS["en"])
     return table.get(key, WORDS["en"].get(key, key)).format(**kw)
+
+
+COLUMNS_ZH = {
+    "term": "变量", "label": "变量", "variable": "变量", "estimate": "估计值",
+    "std_error": "标准误", "statistic": "统计量", "p_value": "p值", "conf_low": "置信下限",
+    "conf_high": "置信上限", "rel_time": "相对时间", "n_obs": "观测值", "n": "样本量",
+    "mean": "均值", "sd": "标准差", "min": "最小值", "max": "最大值", "nobs": "观测值",
+    "group": "组别", "by": "分组", "weight": "权重", "type": "类型", "draws": "抽样次数",
+    "p_left": "左侧p值", "p_right": "右侧p值", "p_value_coef": "p值（系数）",
+    "p_value_t": "p值（t统计量）", "exact": "精确枚举", "kind": "类型", "weights": "权重类型",
+    "enumerated": "完全枚举", "clusters": "聚类数", "outcome": "被解释变量", "power": "检验功效",
+    "slope": "斜率", "restriction": "约束", "M": "M", "excludes_zero": "不含零",
+    "a": "a", "b": "b", "c": "c", "c_prime": "c'", "share": "中介效应占比",
+    "boot_low": "自助法下限", "boot_high": "自助法上限", "moderator": "调节变量",
+    "estimator": "估计方法", "n_treated_units": "处理组个体数",
+}

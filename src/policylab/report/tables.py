@@ -442,6 +442,10 @@ def table_from_frame(
     """Any DataFrame as a paper Table: numbers with ``digits`` decimals per column
     (integers without), labels applied to column names and string cells."""
     labels = dict(labels or {})
+    if lang == "zh":
+        from policylab.report.labels import COLUMNS_ZH
+
+        labels = {**COLUMNS_ZH, **labels}
     d = df.reset_index() if index else df
     cols = [str(c) for c in d.columns]
     body = []

@@ -102,7 +102,10 @@ def model_kwargs(ctx: Context, controls: bool = True) -> dict[str, Any]:
 
 
 def _labels(ctx: Context) -> dict[str, str]:
-    return dict(ctx.spec.model.labels)
+    lab = dict(ctx.spec.model.labels)
+    # the design names its treatment column "_did" when the data already hold "did"
+    lab.setdefault("_did", lab.get("did", "DID"))
+    return lab
 
 
 def _etable(ctx: Context, results: list[Any], **kw: Any) -> Any:
@@ -150,6 +153,13 @@ def step_descriptives(ctx: Context) -> StepOutput:
     names = ({0: "control", 1: "treated", "all": "all"} if ctx.lang == "en"
              else {0: "对照组", 1: "处理组", "all": "全样本"})
     wide = res.wide(names)
+    if ctx.lang == "zh":
+        from policylab.report.labels import COLUMNS_ZH
+
+        wide.columns = [
+            ": ".join([c.split(": ")[0], COLUMNS_ZH.get(c.split(": ")[1], c.split(": ")[1])])
+            if ": " in str(c) else c for c in wide.columns
+        ]
     wide = wide[[c for c in wide.columns if not str(c).startswith(names["all"] + ":")]]
     out.tables.append(("descriptives", _frame_table(ctx, wide, _title(ctx, "descriptives"))))
     return out
