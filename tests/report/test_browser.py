@@ -3,9 +3,7 @@
 import re
 import shutil
 import subprocess
-from pathlib import Path
 
-import numpy as np
 import pytest
 
 from policylab.report.html import write_report
