@@ -47,12 +47,15 @@ class SSC:
         Apply G / (G - 1) to cluster-robust variances.
     G_df : {"min", "conventional"}
         Multi-way clustering: one min(G) factor for all terms, or each its own G.
+    n_form : bool
+        Use N / (N - K) instead of (N - 1) / (N - K) for clustered variances too (R plm).
     """
 
     k_adj: bool = True
     k_fixef: str = "nonnested"
     G_adj: bool = True
     G_df: str = "min"
+    n_form: bool = False
 
     def __post_init__(self) -> None:
         if self.k_fixef not in ("nonnested", "full", "none"):
@@ -67,9 +70,11 @@ PRESETS: dict[str, SSC] = {
     "fixest": SSC(),
     "pyfixest": SSC(),
     "reghdfe": SSC(),
-    # R plm vcovHC(type = "HC1", cluster = "group"): (N-1)/(N-K) style K without the
-    # absorbed effects and no G/(G-1).
-    "plm": SSC(k_adj=True, k_fixef="none", G_adj=False),
+    # R plm vcovHC(method = "arellano", type = "HC1", cluster = "group"): N / (N - K)
+    # with K the slopes only, and no G/(G-1)
+    "plm": SSC(k_adj=True, k_fixef="none", G_adj=False, n_form=True),
+    # R lm with explicit dummies + sandwich::vcovCL(type = "HC1"): every dummy counts
+    "sandwich": SSC(k_fixef="full", G_df="conventional"),
     # no correction at all (the textbook sandwich)
     "none": SSC(k_adj=False, k_fixef="none", G_adj=False),
 }
@@ -107,7 +112,7 @@ def small_sample_factor(
     """
     adj = 1.0
     if ssc.k_adj:
-        adj = N / (N - K) if vcov_type == "hetero" else (N - 1) / (N - K)
+        adj = N / (N - K) if vcov_type == "hetero" or ssc.n_form else (N - 1) / (N - K)
     if vcov_type == "CRV" and ssc.G_adj:
         if G is None or G < 2:
             raise ValueError("cluster-robust variance needs at least two clusters")
