@@ -39,3 +39,19 @@ def test_drop_singletons_iterates():
     g2 = np.array([0, 1, 0, 1, 9])
     keep = drop_singletons(np.column_stack([g1, g2]))
     assert keep.tolist() == [True, True, True, True, False]
+
+
+def test_exact_unbalanced_two_way_matches_dummies_and_iterations():
+    rng = np.random.default_rng(5)
+    n = 700
+    g1, g2 = rng.integers(0, 120, n), rng.integers(0, 9, n)
+    g1 = np.unique(g1, return_inverse=True)[1]
+    X = rng.normal(size=(n, 3))
+    fe = np.column_stack([g1, g2])
+    got, info = demean(X, fe, return_info=True)
+    assert info.method == "two-way-exact"
+    np.testing.assert_allclose(got, _dummies_resid(X, [g1, g2]), atol=1e-10)
+    from policylab.engine.fixed_effects import _iterative
+
+    it, _ = _iterative(X, np.ascontiguousarray(fe.T), None, 1e-13, 100_000)
+    np.testing.assert_allclose(got, it, atol=1e-9)

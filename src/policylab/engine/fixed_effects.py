@@ -143,6 +143,8 @@ def demean(
         out, info = _oneway(X2, codes[0], w), DemeanInfo("one-way")
     elif m == 2 and w is None and is_balanced_twoway(codes[0], codes[1]):
         out, info = _balanced_twoway(X2, codes[0], codes[1]), DemeanInfo("balanced-two-way")
+    elif m == 2 and w is None and min(codes[0].max(), codes[1].max()) < 2000:
+        out, info = _twoway_exact(X2, codes[0], codes[1]), DemeanInfo("two-way-exact")
     else:
         out, info = _iterative(X2, codes, w, tol, maxiter)
     out = out[:, 0] if squeeze else out
@@ -171,7 +173,37 @@ def _oneway(X: np.ndarray, g: np.ndarray, w: np.ndarray | None) -> np.ndarray:
 
 def _balanced_twoway(X: np.ndarray, g1: np.ndarray, g2: np.ndarray) -> np.ndarray:
     # In a balanced panel the two projections commute: x - xbar_i - xbar_t + xbar.
-    return X - _group_means(X, g1, None)[g1] - _group_means(X, g2, None)[g2] + X.mean(axis=0)
+    if X.shape[0] * X.shape[1] < 200_000:
+        return X - _group_means(X, g1, None)[g1] - _group_means(X, g2, None)[g2] + X.mean(axis=0)
+    from policylab.engine._kernels import balanced_twoway
+
+    return balanced_twoway(np.ascontiguousarray(X), g1, g2, int(g1.max()) + 1,
+                           int(g2.max()) + 1)
+
+
+def _twoway_exact(X: np.ndarray, g1: np.ndarray, g2: np.ndarray) -> np.ndarray:
+    """Exact two-way demeaning of an unbalanced panel when one effect has few levels.
+
+    Demean within the large effect a, then partial out the within-demeaned dummies of the
+    small effect b through their Gram matrix, which the a x b count table gives directly:
+    D~'D~ = diag(n_b) - C' diag(1/n_a) C and D~'X~ = (b-sums of X) - C' xbar_a. Two
+    passes over the data, no iterations, no n x T matrix.
+    """
+    from policylab.engine._kernels import group_sums_two, subtract_two
+
+    if g1.max() < g2.max():
+        g1, g2 = g2, g1
+    na, nb = int(g1.max()) + 1, int(g2.max()) + 1
+    Xc = np.ascontiguousarray(X)
+    C = np.bincount(g1 * nb + g2, minlength=na * nb).reshape(na, nb).astype(np.float64)
+    n_a = C.sum(axis=1)
+    sa, sb = group_sums_two(Xc, g1, g2, na, nb)
+    ma = sa / n_a[:, None]
+    A = np.diag(C.sum(axis=0)) - C.T @ (C / n_a[:, None])
+    B = sb - C.T @ ma
+    gamma = np.linalg.lstsq(A, B, rcond=None)[0]
+    mg = (C @ gamma) / n_a[:, None]  # unit means of gamma[b]
+    return subtract_two(Xc, g1, g2, ma - mg, gamma)
 
 
 def _iterative(

@@ -137,7 +137,9 @@ def feols(
     -------
     FeolsResult, or a ResultList with one result per outcome.
     """
-    df = data.df if isinstance(data, Panel) else as_pandas(data)
+    # read-only use: a pandas input is not copied (feols never writes to it)
+    df = data.df if isinstance(data, Panel) else (
+        data if isinstance(data, pd.DataFrame) else as_pandas(data))
     f = parse_formula(fml)
     kind, cl_cols = parse_vcov(vcov, f.fe)
     s = _ssc(ssc)
@@ -187,13 +189,17 @@ def _fit_one(
     N = rows.size
     if N == 0:
         raise EstimationError(f"no observations left for {yname!r} after dropping {dropped}")
-    y, X = y[rows], X[rows]
-    w = None if w is None else w[rows]
-    fe_k = (
-        np.column_stack([dm.densify(codes[rows, j])[0] for j in range(codes.shape[1])])
-        if f.fe else None
-    )
-    cl_k = [dm.densify(cl[rows, j])[0] for j in range(cl.shape[1])]
+    if N == n0:  # nothing dropped: codes are already dense, no copies needed
+        fe_k = codes if f.fe else None
+        cl_k = [cl[:, j] for j in range(cl.shape[1])]
+    else:
+        y, X = y[rows], X[rows]
+        w = None if w is None else w[rows]
+        fe_k = (
+            np.column_stack([dm.densify(codes[rows, j])[0] for j in range(codes.shape[1])])
+            if f.fe else None
+        )
+        cl_k = [dm.densify(cl[rows, j])[0] for j in range(cl.shape[1])]
 
     Z = np.column_stack([y, X])
     Zd, info = dm.demean(Z, fe_k, w, tol=fixef_tol, return_info=True)
@@ -204,10 +210,16 @@ def _fit_one(
         )
     yd, Xd = Zd[:, 0], Zd[:, 1:]
     wv = np.ones(N) if w is None else w
-    if fe_k is not None:
-        ref = ((X - np.average(X, axis=0, weights=wv)) ** 2 * wv[:, None]).sum(axis=0)
+    # sum of squares before absorbing the FE (centred when FE are present): tells a
+    # regressor absorbed by the fixed effects from a merely small one
+    if w is None:
+        ref = np.einsum("ij,ij->j", X, X)
+        if fe_k is not None:
+            ref = ref - X.sum(axis=0) ** 2 / N
     else:
-        ref = (X**2 * wv[:, None]).sum(axis=0)
+        ref = np.einsum("ij,ij,i->j", X, X, w)
+        if fe_k is not None:
+            ref = ref - (w @ X) ** 2 / w.sum()
     fit = ols(Xd, yd, w, ref_norm=ref, tol=collin_tol)
     kept_names = [n for n, k in zip(names, fit.kept) if k]
     warnings_: list[str] = []
@@ -225,7 +237,7 @@ def _fit_one(
 
     # --- variance
     n_clusters: dict[str, int] = {}
-    scores = Xk * (u * wv)[:, None]
+    scores = Xk * (u if w is None else u * w)[:, None]
     if kind == "iid":
         K = vc.df_k(k, fe_levels, None, ssc)
         V = vc.vcov_iid(fit.bread, u, w, N, K, ssc)
@@ -268,14 +280,14 @@ def _fit_one(
             )
 
     # --- fit statistics (pyfixest / fixest conventions)
-    rss = float((wv * u**2).sum())
-    ybar = float(np.average(y, weights=wv))
-    tss = float((wv * (y - ybar) ** 2).sum())
+    rss = float(u @ u) if w is None else float(w @ u**2)
+    ybar = float(y.mean()) if w is None else float(w @ y / w.sum())
+    tss = float(((y - ybar) ** 2).sum()) if w is None else float(w @ (y - ybar) ** 2)
     r2 = 1 - rss / tss if tss > 0 else np.nan
     if fe_k is not None:
         k_fe = int((fe_levels - 1).sum() + 1)
         adj_r2 = 1 - (rss / tss) * (N - 1) / (N - k - k_fe)
-        tss_w = float((wv * yd**2).sum())
+        tss_w = float(yd @ yd) if w is None else float(w @ yd**2)
         r2_w = 1 - rss / tss_w if tss_w > 0 else np.nan
         adj_r2_w = 1 - (rss / tss_w) * (N - k_fe) / (N - k - k_fe)
         k_total = k + k_fe

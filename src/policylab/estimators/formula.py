@@ -194,6 +194,21 @@ def build_matrix(
     return np.column_stack(blocks), names
 
 
+def _factorize(s: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """Integer codes (-1 for missing); integer columns with a compact range skip hashing."""
+    if pd.api.types.is_integer_dtype(s.dtype) and not isinstance(s.dtype, pd.CategoricalDtype):
+        v = s.to_numpy()
+        if v.size:
+            lo, hi = int(v.min()), int(v.max())
+            if hi - lo < 4 * v.size + 1024:
+                present = np.zeros(hi - lo + 1, dtype=bool)
+                present[v - lo] = True
+                remap = np.cumsum(present) - 1
+                return remap[v - lo].astype(np.int64), np.flatnonzero(present) + lo
+    codes, uniques = pd.factorize(s, use_na_sentinel=True)
+    return codes.astype(np.int64), np.asarray(uniques)
+
+
 def fe_codes(df: pd.DataFrame, fe: list[str]) -> tuple[np.ndarray, np.ndarray]:
     """Integer codes (n, m) of each fixed effect and a mask of rows with missing keys."""
     cols = sorted({p.strip() for f in fe for p in f.split("^")})
@@ -203,9 +218,9 @@ def fe_codes(df: pd.DataFrame, fe: list[str]) -> tuple[np.ndarray, np.ndarray]:
     miss = np.zeros(n, dtype=bool)
     for j, f in enumerate(fe):
         pieces = [p.strip() for p in f.split("^")]
-        c, _ = pd.factorize(df[pieces[0]], use_na_sentinel=True)
+        c, _ = _factorize(df[pieces[0]])
         for p in pieces[1:]:
-            c2, u2 = pd.factorize(df[p], use_na_sentinel=True)
+            c2, u2 = _factorize(df[p])
             bad = (c < 0) | (c2 < 0)
             c = np.where(bad, -1, c.astype(np.int64) * max(len(u2), 1) + c2)
             c = pd.factorize(c)[0]
