@@ -81,8 +81,9 @@ def main() -> None:
     ap.add_argument("--sizes", type=float, nargs="*", default=[3584, 1e5, 1e6])
     ap.add_argument("--no-fresh", action="store_true", help="skip fresh-process runs")
     args = ap.parse_args()
-    import policylab as pl
     import pyfixest as pf
+
+    import policylab as pl
 
     print("| rows | panel | policylab warm (s) | pyfixest warm (s) | ratio | first call "
           "policylab / pyfixest (s) | extra peak MB policylab / pyfixest (x data) | max rel diff |")
