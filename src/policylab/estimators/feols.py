@@ -209,7 +209,6 @@ def _fit_one(
             "or check for nearly-disconnected fixed effects"
         )
     yd, Xd = Zd[:, 0], Zd[:, 1:]
-    wv = np.ones(N) if w is None else w
     # sum of squares before absorbing the FE (centred when FE are present): tells a
     # regressor absorbed by the fixed effects from a merely small one
     if w is None:
