@@ -46,13 +46,18 @@ def best(f, reps: int = 3) -> float:
 
 
 CHILD = """
-import sys, time, resource
+import sys, time
 n, drop, which = int(sys.argv[1]), float(sys.argv[2]), sys.argv[3]
 sys.path.insert(0, "benchmarks")
 from bench_feols import make, FML
 df = make(n, drop)
-import gc; gc.collect()
-base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+cols = df[["y", "x1", "x2", "x3", "x4", "x5", "unit", "year"]].memory_usage(index=False).sum()
+def status(key):
+    for line in open("/proc/self/status"):
+        if line.startswith(key):
+            return int(line.split()[1]) / 1024
+open("/proc/self/clear_refs", "w").write("5")  # reset the peak to the current RSS
+base = status("VmRSS")
 t = time.perf_counter()
 if which == "policylab":
     import policylab as pl
@@ -61,9 +66,7 @@ else:
     import pyfixest as pf
     pf.feols(FML, df, vcov={"CRV1": "unit"})
 el = time.perf_counter() - t
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-cols = df[["y", "x1", "x2", "x3", "x4", "x5", "unit", "year"]].memory_usage(index=False).sum()
-print(el, (peak - base) / 1024, cols / 2**20)
+print(el, status("VmHWM") - base, cols / 2**20)
 """
 
 

@@ -37,13 +37,16 @@ def run(
     out: Path = typer.Option(Path("policylab-out"), "--out", "-o", help="output folder"),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress, only errors"),
     as_json: bool = typer.Option(False, "--json", help="print a JSON summary on stdout"),
+    scheduler: str = typer.Option(None, "--scheduler",
+                                  help="Dask scheduler address (tcp://host:8786), or "
+                                       "'processes' for local worker processes"),
 ) -> None:
     """Run the whole battery a study spec describes; write tables, figures and report."""
     from policylab.errors import PolicyLabError
     from policylab.study.pipeline import StudyFailed, run_study
 
     try:
-        summary = run_study(spec, out, progress=not (quiet or as_json))
+        summary = run_study(spec, out, progress=not (quiet or as_json), executor=scheduler)
     except StudyFailed as exc:
         _fail(exc, EXIT_FAILED)
     except PolicyLabError as exc:
@@ -150,7 +153,7 @@ def demo(
     except FileNotFoundError as exc:
         _fail(exc)
     console.print(f"running the {study} example ({spec})")
-    run(spec, out, quiet, False)
+    run(spec, out, quiet, False, None)
 
 
 def main() -> None:  # pragma: no cover

@@ -153,6 +153,7 @@ def run_study(
     progress: bool = True,
     spec: StudySpec | None = None,
     on_step: Callable[[StepOutput], None] | None = None,
+    executor: Any = None,
 ) -> RunSummary:
     """Run the battery a spec describes and write everything into ``out_dir``.
 
@@ -168,6 +169,9 @@ def run_study(
         An already-parsed spec (then ``spec_path`` only locates relative files).
     on_step : callable, optional
         Called with each finished step (for logging).
+    executor : optional
+        Where parallel steps run (see :mod:`policylab.execution`), e.g. a Dask scheduler
+        address "tcp://host:8786"; the numbers do not depend on it.
     """
     from policylab.study.prepare import prepare
     from policylab.study.steps import STEPS, planned_steps
@@ -189,6 +193,7 @@ def run_study(
 
     ctx = Context(spec=spec, panel=panel, base_dir=base_dir, lang=spec.output.language,
                   seed=spec.study.seed)
+    ctx.cache["executor"] = executor
     plan = planned_steps(spec)
     outputs: list[StepOutput] = []
 

@@ -182,6 +182,13 @@ class Heterogeneity(Step):
     permutations: int = 500
 
 
+class SpecCurve(Step):
+    control_sets: dict[str, list[str]] = Field(
+        {}, description="name -> controls; default: none and the model's controls")
+    inference: Literal["none", "permutation"] = "permutation"
+    draws: int = 500
+
+
 class Battery(_Strict):
     """Which steps run; each may be switched off or made required."""
 
@@ -197,6 +204,7 @@ class Battery(_Strict):
     mediation: Mediation = Mediation(enabled=False)
     moderation: Moderation = Moderation(enabled=False)
     heterogeneity: Heterogeneity = Heterogeneity(enabled=False)
+    spec_curve: SpecCurve = SpecCurve(enabled=False)
 
 
 class Output(_Strict):
@@ -382,6 +390,9 @@ def check_columns(spec: StudySpec, columns: list[str]) -> list[str]:
         need(c, "battery.moderation.moderators")
     for c in b.heterogeneity.by:
         need(c, "battery.heterogeneity.by")
+    for name, cols in b.spec_curve.control_sets.items():
+        for c in cols:
+            need(c, f"battery.spec_curve.control_sets.{name}")
     need(b.wild_bootstrap.cluster, "battery.wild_bootstrap.cluster")
     for i, s in enumerate(b.samples):
         for c in s.winsorize + s.extra_controls:

@@ -19,6 +19,7 @@ __all__ = ["STEPS", "planned_steps"]
 _ORDER = [
     "descriptives", "baseline", "event_study", "pretrends", "staggered", "psm_did",
     "placebo", "wild_bootstrap", "samples", "mediation", "moderation", "heterogeneity",
+    "spec_curve",
 ]
 
 TITLES = {
@@ -35,6 +36,7 @@ TITLES = {
         "mediation": "Mechanisms: mediation",
         "moderation": "Mechanisms: moderation",
         "heterogeneity": "Heterogeneity",
+        "spec_curve": "Specification curve",
     },
     "zh": {
         "descriptives": "描述性统计",
@@ -49,6 +51,7 @@ TITLES = {
         "mediation": "机制检验：中介效应",
         "moderation": "机制检验：调节效应",
         "heterogeneity": "异质性分析",
+        "spec_curve": "设定曲线（多重设定）",
     },
 }
 
@@ -417,6 +420,37 @@ def step_heterogeneity(ctx: Context) -> StepOutput:
     return out
 
 
+def step_spec_curve(ctx: Context) -> StepOutput:
+    from policylab.data.panel import Panel
+    from policylab.estimators.design import build_design
+    from policylab.estimators.spec_curve import spec_curve
+
+    sc = ctx.spec.battery.spec_curve
+    out = StepOutput("spec_curve", _title(ctx, "spec_curve"))
+    design = build_design(ctx.panel, **treat_kwargs(ctx))
+    panel = Panel(design.df, unit=design.unit, time=design.time)
+    sets = dict(sc.control_sets) or {"none": [], "baseline": list(ctx.spec.model.controls)}
+    samples: dict[str, str | None] = {"full": None}
+    for s in ctx.spec.battery.samples:
+        if s.query:
+            samples[s.name] = s.query
+    m = ctx.spec.model
+    fe = {"+".join(m.fe): list(m.fe)} if m.fe else None
+    res = spec_curve(panel, list(m.outcomes), design.treat_col, controls=sets,
+                     samples=samples, fe=fe, cluster=[m.cluster or design.assign],
+                     assign=design.assign, inference=sc.inference, draws=sc.draws,
+                     seed=ctx.seed, executor=ctx.cache.get("executor"))
+    out.results["spec_curve"] = res
+    out.numbers["joint_test"] = res.joint
+    out.numbers["median_estimate"] = res.median_estimate
+    out.numbers["share_significant"] = res.share_significant
+    out.tables.append(("spec_curve", _frame_table(ctx, res.tidy().drop(columns=["term"]),
+                                                  out.title)))
+    out.figures.append(("spec_curve", res.plot(lang=ctx.lang)))
+    _collect_warnings(out, res)
+    return out
+
+
 STEPS: dict[str, Callable[[Context], StepOutput]] = {
     "descriptives": step_descriptives,
     "baseline": step_baseline,
@@ -430,4 +464,5 @@ STEPS: dict[str, Callable[[Context], StepOutput]] = {
     "mediation": step_mediation,
     "moderation": step_moderation,
     "heterogeneity": step_heterogeneity,
+    "spec_curve": step_spec_curve,
 }
