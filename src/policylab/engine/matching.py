@@ -133,11 +133,13 @@ def kernel_match(pt: np.ndarray, pc: np.ndarray, kernel: str = "epan", bwidth: f
 
 
 def nearest_match(pt: np.ndarray, pc: np.ndarray, k: int = 1, caliper: float | None = None,
-                  replace: bool = True, ties: bool = True) -> list[np.ndarray]:
+                  replace: bool = True, ties: bool = True, tol: float = 1e-12,
+                  tol_sq: float | None = None) -> list[np.ndarray]:
     """Indices of the k nearest controls of each treated (by |score difference|).
 
-    ``ties``: controls tied with the k-th distance are all kept (as R Matching's
-    ties=TRUE), sharing the weight. Without replacement, treated units are matched in
+    ``ties``: controls within ``tol`` of the k-th distance are all kept, sharing the
+    weight. ``tol_sq`` instead compares squared distances: d^2 <= d_k^2 + tol_sq (R
+    Matching's rule is tol_sq = 1e-5 x the score variance). Without replacement, treated units are matched in
     order of decreasing score and a control is used once. Beyond ``caliper`` nothing is
     matched (an empty array).
     """
@@ -162,14 +164,16 @@ def nearest_match(pt: np.ndarray, pc: np.ndarray, k: int = 1, caliper: float | N
         d = np.abs(pcs[cand] - pt[i])
         srt = np.argsort(d, kind="stable")
         kth = d[srt[min(k, len(srt)) - 1]]
+        if tol_sq is not None:
+            tol = np.sqrt(kth**2 + tol_sq) - kth
         # a candidate outside the window could tie with the k-th: widen once more
-        lo2 = np.searchsorted(pcs, pt[i] - kth, side="left")
-        hi2 = np.searchsorted(pcs, pt[i] + kth, side="right")
+        lo2 = np.searchsorted(pcs, pt[i] - kth - tol, side="left")
+        hi2 = np.searchsorted(pcs, pt[i] + kth + tol, side="right")
         cand = np.arange(lo2, hi2)
         if not replace:
             cand = cand[~used[order[cand]]]
         d = np.abs(pcs[cand] - pt[i])
-        keep = d <= kth * (1 + 1e-12) + 1e-15 if ties else np.isin(
+        keep = d <= kth + tol if ties else np.isin(
             np.arange(len(cand)), np.argsort(d, kind="stable")[:k])
         sel = cand[keep]
         if caliper is not None:

@@ -116,6 +116,8 @@ def match(
     caliper: float | None = None,
     replace: bool = True,
     ties: bool = True,
+    tie_tol: float = 1e-12,
+    tie_rule: str = "exact",
     common: bool = True,
     trim: float | None = None,
     model: str = "logit",
@@ -127,7 +129,9 @@ def match(
     method : {"kernel", "nearest", "radius", "mahalanobis"}
         Kernel matching (``kernel`` in epan/gaussian/biweight/uniform/tricube,
         ``bwidth``, default 0.06 as psmatch2); ``k``-nearest neighbours (``replace``,
-        ``caliper``, ``ties``: controls tied at the k-th distance share the weight);
+        ``caliper``, ``ties``: controls within ``tie_tol`` of the k-th distance share the
+        weight; ``tie_rule="matching"`` reproduces R Matching's rule: squared
+        variance-standardized distances within 1e-5 of the k-th);
         radius (all controls within ``caliper``); nearest neighbours on the Mahalanobis
         distance of the covariates.
     common : bool
@@ -187,8 +191,11 @@ def match(
                 matches.append(np.flatnonzero(dist <= kth * (1 + 1e-12)) if ties
                                else order[:k])
         elif method == "nearest":
+            if tie_rule not in ("exact", "matching"):
+                raise SpecError("tie_rule must be 'exact' or 'matching'")
+            tol_sq = 1e-5 * np.var(p, ddof=1) if tie_rule == "matching" else None
             matches = mk.nearest_match(pt, pc, k=k, caliper=caliper, replace=replace,
-                                       ties=ties)
+                                       ties=ties, tol=tie_tol, tol_sq=tol_sq)
         else:
             if caliper is None:
                 raise SpecError("radius matching needs caliper=")
