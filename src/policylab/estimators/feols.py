@@ -155,9 +155,13 @@ def _fit_one(
     weights: str | None, ssc: vc.SSC, drop_singletons: bool, collin_tol: float,
     fixef_tol: float,
 ) -> FeolsResult:
-    y, _ = build_matrix(df, [yname], intercept=False)
-    y = y[:, 0]
-    X, names = build_matrix(df, f.terms, f.intercept)
+    # one matrix [y, X] (views below) so the data are copied once
+    Z, names = build_matrix(df, [yname, *f.terms], intercept=False)
+    names = names[1:]
+    if f.intercept:
+        Z = np.column_stack([Z[:, :1], np.ones(len(df)), Z[:, 1:]])
+        names = ["Intercept", *names]
+    y, X = Z[:, 0], Z[:, 1:]
     n0 = len(df)
     bad = ~np.isfinite(y) | ~np.isfinite(X).all(axis=1)
     codes = np.empty((n0, 0), dtype=np.int64)
@@ -193,7 +197,8 @@ def _fit_one(
         fe_k = codes if f.fe else None
         cl_k = [cl[:, j] for j in range(cl.shape[1])]
     else:
-        y, X = y[rows], X[rows]
+        Z = Z[rows]
+        y, X = Z[:, 0], Z[:, 1:]
         w = None if w is None else w[rows]
         fe_k = (
             np.column_stack([dm.densify(codes[rows, j])[0] for j in range(codes.shape[1])])
@@ -201,7 +206,6 @@ def _fit_one(
         )
         cl_k = [dm.densify(cl[rows, j])[0] for j in range(cl.shape[1])]
 
-    Z = np.column_stack([y, X])
     Zd, info = dm.demean(Z, fe_k, w, tol=fixef_tol, return_info=True)
     if not info.converged:
         raise EstimationError(
@@ -229,7 +233,7 @@ def _fit_one(
             else f"{names[j]!r} was dropped: {'no variation' if why == 'no variation' else 'collinear with other regressors'}"
         )
         warnings_.append(msg)
-    Xk = Xd[:, fit.kept]
+    Xk = Xd if fit.kept.all() else Xd[:, fit.kept]
     u = fit.resid
     k = Xk.shape[1]
     fe_levels = dm.fe_dof(fe_k) if fe_k is not None else np.zeros(0, dtype=np.int64)

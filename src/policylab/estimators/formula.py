@@ -149,6 +149,18 @@ def build_matrix(
     df: pd.DataFrame, terms: list[str], intercept: bool
 ) -> tuple[np.ndarray, list[str]]:
     """Evaluate right-hand-side terms to a float matrix (NaN where undefined)."""
+    if not intercept and terms and all(_IDENT.match(t) for t in terms):
+        # plain columns: fill one preallocated matrix (no per-block copies)
+        require_columns(df, terms, "regressor")
+        out = np.empty((len(df), len(terms)))
+        for j, t in enumerate(terms):
+            col = df[t]
+            if not (pd.api.types.is_numeric_dtype(col) or pd.api.types.is_bool_dtype(col)):
+                from policylab.data.panel import require_numeric
+
+                require_numeric(df, [t])
+            out[:, j] = pd.to_numeric(col).to_numpy(dtype=float, na_value=np.nan)
+        return out, list(terms)
     blocks: list[np.ndarray] = []
     names: list[str] = []
     if intercept:
