@@ -97,9 +97,10 @@ def ols(
     dropped = collinear_columns(XtX, ref_norm, tol)
     kept = np.ones(X.shape[1], dtype=bool)
     kept[list(dropped)] = False
-    Xk = X[:, kept]
+    idx = np.flatnonzero(kept)
     A = XtX[np.ix_(kept, kept)]
-    XtY = Xw[:, kept].T @ Y
+    XtY_all = Xw.T @ Y  # one pass over all columns; no copy of the kept ones
+    XtY = XtY_all[idx]
     if kept.any():
         cho = linalg.cho_factor(A, lower=False, check_finite=False)
         beta = linalg.cho_solve(cho, XtY, check_finite=False)
@@ -107,5 +108,11 @@ def ols(
     else:
         beta = np.zeros((0,) + Y.shape[1:])
         bread = np.zeros((0, 0))
-    resid = Y - Xk @ beta
+    # column by column: a matrix-vector product on a strided view is slow in numpy
+    resid = np.array(Y, dtype=np.float64, copy=True)
+    for j, col in enumerate(idx):
+        if resid.ndim == 1:
+            resid -= X[:, col] * beta[j]
+        else:
+            resid -= np.outer(X[:, col], beta[j])
     return OLSFit(beta=beta, kept=kept, dropped=dropped, bread=bread, resid=resid)
