@@ -53,26 +53,14 @@ def test_three_fixed_effects_coefficients_against_r():
         assert r.coef()[t] == pytest.approx(R["bal_threefe_hc1"]["coef"][t], rel=1e-8)
 
 
-PF_CASES = {
-    "bal_crv1_unit": ("feols_balanced.csv", "y ~ x1 + x2 | unit + year", {"CRV1": "unit"}, None),
-    "bal_twoway": ("feols_balanced.csv", "y ~ x1 + x2 | unit + year", {"CRV1": "unit+year"}, None),
-    "bal_threefe_hc1": ("feols_balanced.csv", "y ~ x1 + x2 | unit + year + region^year",
-                        "hetero", None),
-    "bal_threefe_crv1": ("feols_balanced.csv", "y ~ x1 + x2 | unit + year + region^year",
-                         {"CRV1": "grp"}, None),
-    "bal_weighted": ("feols_balanced.csv", "y ~ x1 + x2 | unit + year", {"CRV1": "unit"}, "w"),
-    "unbal_singleton_collinear": ("feols_unbalanced.csv", "y ~ x1 + x2 + x3 | unit + year",
-                                  {"CRV1": "unit"}, None),
-    "few_crv3": ("feols_fewclusters.csv", "y ~ x1 + x2 | unit", {"CRV3": "unit"}, None),
-    "few_crv1": ("feols_fewclusters.csv", "y ~ x1 + x2 | unit + year", {"CRV1": "unit"}, None),
-    "nofe_iid": ("feols_balanced.csv", "y ~ x1 + x2", "iid", None),
-}
+# the cases are stored with the oracle numbers by scripts/feols_pyfixest.py
+PF_CASES = [k for k in PF if k != "pyfixest"]
 
 
-@pytest.mark.parametrize("name", list(PF_CASES))
+@pytest.mark.parametrize("name", PF_CASES)
 def test_against_pyfixest(name):
-    f, fml, vcov, w = PF_CASES[name]
-    r = pl.feols(fml, DATA[f], vcov=vcov, weights=w)
+    case = PF[name]["case"]
+    r = pl.feols(case["fml"], DATA[case["data"]], vcov=case["vcov"], weights=case["weights"])
     ref = PF[name]
     assert r.nobs == ref["nobs"]
     for t, b in ref["coef"].items():

@@ -34,7 +34,8 @@ def main() -> None:
     for name, (f, fml, vcov, w) in CASES.items():
         df = pd.read_csv(HERE / "data" / f)
         m = pf.feols(fml, df, vcov=vcov, weights=w, fixef_tol=1e-13)
-        out[name] = {"coef": m.coef().to_dict(), "se": m.se().to_dict(), "nobs": int(m._N),
+        out[name] = {"case": {"data": f, "fml": fml, "vcov": vcov, "weights": w},
+                     "coef": m.coef().to_dict(), "se": m.se().to_dict(), "nobs": int(m._N),
                      "r2": float(m._r2), "r2_within": float(getattr(m, "_r2_within", float("nan")))}
     (HERE / "oracles" / "feols_pyfixest.json").write_text(json.dumps(out, indent=2))
 
