@@ -50,7 +50,8 @@ def main() -> None:
     # ritest needs numeric cluster ids
     dfi = df.assign(prov_id=df["province"].astype("category").cat.codes.astype(int),
                     city_id=df["city"].astype("category").cat.codes.astype(int))
-    fit = pf.feols("ln_ntt ~ did + " + " + ".join(ctrl) + " | city_id + year", dfi,
+    # (ritest splits the formula on "|" and keeps the spaces, so none here)
+    fit = pf.feols("ln_ntt~did+" + "+".join(ctrl) + "|city_id+year", dfi,
                    vcov={"CRV1": "prov_id"})
     t = time.perf_counter()
     try:
