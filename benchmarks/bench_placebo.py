@@ -48,7 +48,7 @@ def main() -> None:
     t_loop = (time.perf_counter() - t) / args.loop * args.draws
 
     # ritest needs numeric cluster ids
-    dfi = df.assign(prov_id=df["province"].astype("category").cat.codes.astype(int),
+    dfi = df.assign(did=df["did"].astype(float), prov_id=df["province"].astype("category").cat.codes.astype(int),
                     city_id=df["city"].astype("category").cat.codes.astype(int))
     # (ritest splits the formula on "|" and keeps the spaces, so none here)
     fit = pf.feols("ln_ntt~did+" + "+".join(ctrl) + "|city_id+year", dfi,
