@@ -38,3 +38,12 @@ def test_dask_local_cluster_gives_identical_draws():
         dask = run_chunks(_draw_chunk, 600, shared=shared, seed=11, chunk_size=100, executor=ex)
     np.testing.assert_array_equal(np.concatenate([d for _, d in serial]),
                                   np.concatenate([d for _, d in dask]))
+
+
+def test_every_public_name_resolves():
+    import policylab as pl
+
+    for name in pl._LAZY:
+        assert callable(getattr(pl, name)) or isinstance(getattr(pl, name), type), name
+    for mod in pl._SUBMODULES:
+        assert getattr(pl, mod).__name__.startswith("policylab")
