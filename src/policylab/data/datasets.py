@@ -342,7 +342,13 @@ def energy_rights_pilot(
     df["did"] = D.astype(int)
     df = _degrade(df, rng, unbalanced, missing, ["ln_pgdp", "urban", "fiscal", "tertiary"])
     treated_cities = treat_c
+    on = df["did"].to_numpy() == 1
+    tau_obs = (np.array([dict(zip(cities["city"], tau_c))[c] for c in df.loc[on, "city"]])
+               + dynamic * (df.loc[on, "year"].to_numpy() - df.loc[on, "cohort"].to_numpy()))
     truth = {
+        # average effect over treated city-years: the estimand of imputation / CS "simple"
+        # style averages (with dynamic effects TWFE weights these cells differently)
+        "att_treated_obs": float(tau_obs.mean()),
         "att": float(np.mean(tau_c[treated_cities])) if not staggered and dynamic == 0 else None,
         "effect_by_city": dict(zip(cities["city"], np.where(treated_cities, tau_c, 0.0))),
         "effect_old_industrial": {0: float(np.mean(tau_c[treated_cities & (old == 0)])),
