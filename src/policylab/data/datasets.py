@@ -318,7 +318,7 @@ def energy_rights_pilot(
               + 0.3 * ln_pgdp + 0.5 * urban + 0.8 * fiscal + 0.4 * tertiary
               + tau_c[i] * D + dynamic * since + pre + 0.05 * cp
               + rng.normal(0, 0.06, len(df)))
-    ntt = np.expm1(np.clip(ln_ntt, 0, None) + 0.0) if False else np.exp(ln_ntt)
+    ntt = np.exp(ln_ntt)
     abroad_share = np.clip(0.25 + rng.normal(0, 0.05, n)[i] + 0.02 * D, 0.05, 0.6)
     df["ntt"] = ntt
     df["ntt_domestic"] = ntt * (1 - abroad_share)

@@ -56,9 +56,7 @@ def parse_vcov(vcov: Any, fe: list[str]) -> tuple[str, list[str]]:
     {"CRV3": "unit"}, or None (CRV1 by the first fixed effect, else iid, as fixest).
     """
     if vcov is None:
-        return ("CRV1", [fe[0].split("^")[0]]) if fe and "^" not in fe[0] else (
-            ("CRV1", [fe[0]]) if fe else ("iid", [])
-        )
+        return ("CRV1", [fe[0]]) if fe else ("iid", [])
     if isinstance(vcov, str):
         key = vcov.strip().lower()
         if key == "iid":

@@ -188,7 +188,7 @@ def honest_did(result: Any = None, *, e: int = 0, M: Any = None, Mbar: Any = Non
     for m in Ms:
         bias = m * s * (s + 1) / 2  # |delta_e - linear extrapolation| under |2nd diff| <= M
         cv = _folded_cv(bias / sd, alpha) if sd > 0 else z
-        lo, hi = est - cv * sd - 0.0, est + cv * sd
+        lo, hi = est - cv * sd, est + cv * sd
         rows.append({"restriction": "smoothness", "M": float(m), "estimate": est,
                      "conf_low": lo, "conf_high": hi, "excludes_zero": lo > 0 or hi < 0})
     # --- relative magnitudes: Bonferroni over the largest pre-period change

@@ -183,19 +183,13 @@ def wild_bootstrap(
     se_obs = np.sqrt(s_obs @ s_obs)  # FWL: the full residuals are already FE-free
 
     def boot_t(theta: float) -> tuple[float, np.ndarray]:
-        if impose_null:
-            c, M = c0 - theta * c1, M0 - theta * M1
-        else:
-            c, M = cu, Mu
+        # WCR imposes b_k = theta in the bootstrap DGP; WCU resamples the unrestricted
+        # residuals, so its bootstrap t is centred on the estimate (c'v has mean zero)
+        c, M = (c0 - theta * c1, M0 - theta * M1) if impose_null else (cu, Mu)
         num = c @ V
         S = M @ V
-        den = np.sqrt(np.einsum("gb,gb->b", S, S))
-        t_star = num / den if impose_null else (num - 0.0) / den
-        t_obs = (b_hat - theta) / se_obs
-        if not impose_null:
-            # WCU: the bootstrap distribution is centred on the estimate
-            t_star = num / den
-        return t_obs, t_star
+        t_star = num / np.sqrt(np.einsum("gb,gb->b", S, S))
+        return (b_hat - theta) / se_obs, t_star
 
     def pval(theta: float) -> float:
         t_obs, t_star = boot_t(theta)
