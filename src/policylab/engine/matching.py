@@ -81,8 +81,13 @@ def _poly_prefix(p: np.ndarray, f: np.ndarray, deg: int) -> np.ndarray:
 def _fast_sums(pt: np.ndarray, pc: np.ndarray, fc: np.ndarray, code: int, h: float
                ) -> np.ndarray:
     """sum_j K((pc_j - pt_i)/h) f_j for epan (code 0) or uniform (code 1), pc sorted."""
-    lo = np.searchsorted(pc, pt - h, side="right")
-    hi = np.searchsorted(pc, pt + h, side="left")
+    # sorted queries make the binary searches cache-friendly (several times faster)
+    order = np.argsort(pt, kind="stable")
+    ps = pt[order]
+    lo = np.empty(len(pt), dtype=np.int64)
+    hi = np.empty(len(pt), dtype=np.int64)
+    lo[order] = np.searchsorted(pc, ps - h, side="right")
+    hi[order] = np.searchsorted(pc, ps + h, side="left")
     if code == 1:
         P = _poly_prefix(pc, fc, 0)
         return 0.5 * (P[0, hi] - P[0, lo])

@@ -42,7 +42,8 @@ def propensity_score(data: Any, treat: str, covariates: Sequence[str],
     """
     import statsmodels.api as sm
 
-    df = data.df if isinstance(data, Panel) else as_pandas(data)
+    df = data.df if isinstance(data, Panel) else (
+        data if isinstance(data, pd.DataFrame) else as_pandas(data))  # read only
     cov = list(covariates)
     require_columns(df, [treat, *cov])
     require_numeric(df, [treat, *cov])
@@ -67,9 +68,13 @@ def propensity_score(data: Any, treat: str, covariates: Sequence[str],
                           "statistic": fit.tvalues, "p_value": fit.pvalues,
                           "conf_low": ci[:, 0], "conf_high": ci[:, 1]})
     idx = X @ fit.params
+    # McFadden's pseudo R2 with the intercept-only log likelihood in closed form
+    # (statsmodels' prsquared refits the null model)
+    pbar = d.mean()
+    llnull = len(d) * (pbar * np.log(pbar) + (1 - pbar) * np.log(1 - pbar))
     return PropensityResult(nobs=len(sub), score=fit.predict(X), index=idx, table=table,
                             meta={"method": method, "covariates": cov, "treat": treat,
-                                  "pseudo_r2": float(fit.prsquared)})
+                                  "pseudo_r2": float(1 - fit.llf / llnull)})
 
 
 @dataclass
@@ -143,7 +148,8 @@ def match(
         Outcome for the cross-sectional ATT; its SE is psmatch2's approximation (which
         ignores that the score is estimated).
     """
-    df = data.df if isinstance(data, Panel) else as_pandas(data)
+    df = data.df if isinstance(data, Panel) else (
+        data if isinstance(data, pd.DataFrame) else as_pandas(data))  # read only
     require_columns(df, [treat])
     d = df[treat].to_numpy()
     ps_model = None
