@@ -95,7 +95,8 @@ def test_logit_scores_match_statsmodels():
     ps = pl.propensity_score(df, "d", ["x1", "x2"])
     ref = sm.Logit(df.d, sm.add_constant(df[["x1", "x2"]])).fit(disp=0)
     np.testing.assert_allclose(ps.score, ref.predict(), rtol=1e-10)
-    assert ps.meta["pseudo_r2"] == pytest.approx(ref.prsquared, rel=1e-10)
+    # statsmodels refits the null model iteratively; the closed form is exact
+    assert ps.meta["pseudo_r2"] == pytest.approx(ref.prsquared, rel=1e-7)
 
 
 def test_psm_did_warns_about_few_treated_units():
