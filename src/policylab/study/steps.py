@@ -415,7 +415,20 @@ def step_heterogeneity(ctx: Context) -> StepOutput:
     res = heterogeneity(ctx.panel, y=y, by=list(h.by), permutations=h.permutations,
                         seed=ctx.seed, **treat_kwargs(ctx), **model_kwargs(ctx))
     out.results["heterogeneity"] = res
-    out.tables.append(("heterogeneity", _frame_table(ctx, res.tidy(), out.title)))
+    lab = _labels(ctx)
+    for col in h.by:
+        subs = [(lv, r) for (c, lv), r in res.subgroup_results.items() if c == col]
+        tests = res.tests[res.tests["by"] == col]
+        notes = [f"{t.test}: p = {t.p_value:.3f}" for t in tests.itertuples()]
+        if ctx.lang == "zh":
+            names = {"interaction": "交互项检验", "suest": "似无相关检验（SUEST）",
+                     "permutation": "费舍尔组合检验（置换）"}
+            notes = [f"{names.get(t.test, t.test)}：p = {t.p_value:.3f}"
+                     for t in tests.itertuples()]
+        out.tables.append((f"heterogeneity_{col}", _etable(
+            ctx, [r for _, r in subs], headers=[f"{lab.get(col, col)}={lv}" for lv, _ in subs],
+            title=f"{out.title}: {lab.get(col, col)}", notes=notes)))
+    out.tables.append(("heterogeneity_tests", _frame_table(ctx, res.tests, out.title)))
     _collect_warnings(out, res)
     return out
 
