@@ -119,6 +119,7 @@ def _etable(ctx: Context, results: list[Any], **kw: Any) -> Any:
 
 
 def _frame_table(ctx: Context, df: pd.DataFrame, title: str, **kw: Any) -> Any:
+    kw.setdefault("labels", _labels(ctx))
     from policylab.report.tables import table_from_frame
 
     return table_from_frame(df, title=title, lang=ctx.lang, digits=ctx.spec.output.digits, **kw)
@@ -297,7 +298,14 @@ def step_psm_did(ctx: Context) -> StepOutput:
     _collect_warnings(out, *models)
     first = models[0]
     out.tables.append(("psm_did", _etable(ctx, [m.did for m in models], title=out.title)))
-    out.tables.append(("balance", _frame_table(ctx, first.balance.tidy(), "Balance")))
+    if first.balance is not None:
+        ss = first.balance.summary_stats
+        notes = ([f"Rubin's B = {ss['B_before']:.1f} -> {ss['B_after']:.1f}; "
+                  f"R = {ss['R_before']:.2f} -> {ss['R_after']:.2f}"] if ss else [])
+        out.tables.append(("balance", _frame_table(
+            ctx, first.balance.tidy(), "Balance" if ctx.lang == "en" else "平衡性检验",
+            notes=notes)))
+        out.figures.append(("bias", first.balance.plot(lang=ctx.lang)))
     try:
         out.figures.append(("psm", first.plot(lang=ctx.lang)))
     except NotImplementedError:
