@@ -60,3 +60,12 @@ def test_event_study_reference_period_and_binning():
     outside = int(((rel < -3) | (rel > 3)).sum())
     assert nb.meta["dropped"]["treated outside the window"] == outside
     assert nb.nobs == len(df) - outside
+
+
+def test_outcome_without_within_variation_is_a_clear_error():
+    from policylab.errors import EstimationError
+
+    df = _stag()
+    df["const"] = df["u"] * 2.0
+    with pytest.raises(EstimationError, match="'const' has no variation left"):
+        pl.did(df, y="const", treat="d", unit="u", time="t")

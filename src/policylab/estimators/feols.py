@@ -289,7 +289,12 @@ def _fit_one(
         k_fe = int((fe_levels - 1).sum() + 1)
         adj_r2 = 1 - (rss / tss) * (N - 1) / (N - k - k_fe)
         tss_w = float(yd @ yd) if w is None else float(w @ yd**2)
-        r2_w = 1 - rss / tss_w if tss_w > 0 else np.nan
+        if tss_w <= 1e-20 * max(tss, 1e-300):
+            raise EstimationError(
+                f"the outcome {yname!r} has no variation left after the fixed effects "
+                f"({' + '.join(f.fe)}); it is constant within their groups"
+            )
+        r2_w = 1 - rss / tss_w
         adj_r2_w = 1 - (rss / tss_w) * (N - k_fe) / (N - k - k_fe)
         k_total = k + k_fe
     else:

@@ -47,10 +47,16 @@ def spec_template(df: pd.DataFrame, data: Path, unit: str | None = None,
         unit, time = unit or du, time or dt
     numeric = [c for c in df.columns if c not in (unit, time)
                and pd.api.types.is_numeric_dtype(df[c])]
-    binary = [c for c in numeric if set(pd.unique(df[c].dropna())) <= {0, 1}]
-    treat = binary[0] if binary else "did"
-    outcome = next((c for c in numeric if c not in binary), "y")
-    controls = [c for c in numeric if c not in binary and c != outcome][:4]
+    # unit-constant columns (ids, group flags) can be neither outcome nor treatment
+    varies = [c for c in numeric if (df.groupby(unit)[c].nunique(dropna=True) > 1).any()]
+    binary = [c for c in varies if set(pd.unique(df[c].dropna())) <= {0, 1}]
+    named = [c for c in binary if str(c).lower() in ("did", "treat_post", "treatpost", "d",
+                                                      "treated_post", "policy", "pilot")]
+    treat = (named or binary or ["did"])[0]
+    cont = [c for c in varies if c not in binary]
+    logs = [c for c in cont if str(c).lower().startswith(("ln", "log", "y"))]
+    outcome = (logs or cont or ["y"])[0]
+    controls = [c for c in cont if c != outcome][:4]
     return f'''# policylab study spec for {data.name}
 # Validate with `policylab check <this file>`, run with `policylab run <this file> --out results`.
 
