@@ -69,3 +69,11 @@ def test_outcome_without_within_variation_is_a_clear_error():
     df["const"] = df["u"] * 2.0
     with pytest.raises(EstimationError, match="'const' has no variation left"):
         pl.did(df, y="const", treat="d", unit="u", time="t")
+
+
+def test_event_window_beyond_the_data_is_shrunk_with_a_warning():
+    df = _stag()  # cohorts 2004 and 2007, data 2000-2011: lags up to 7, leads to -7
+    with pytest.warns(UserWarning, match="reaches beyond the data"):
+        es = pl.event_study(df, y="y", unit="u", time="t", cohort="cohort", window=(-10, 12))
+    assert es.meta["window"] == (-7, 7)
+    assert max(es.meta["rel_times"]) == 7

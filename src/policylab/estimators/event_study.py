@@ -106,6 +106,16 @@ def event_study(
     require_columns(df, [y], "outcome")
     c = df[COHORT_COL].to_numpy()
     rel = np.where(c > 0, df[design.time].to_numpy() - c, np.nan)
+    clipped = []
+    if bin_endpoints and np.isfinite(rel).any():
+        # a window wider than the data would leave empty endpoint bins: shrink it
+        rmin, rmax = int(np.nanmin(rel)), int(np.nanmax(rel))
+        if lo < rmin and rmin < ref:
+            clipped.append(f"leads before {rmin}")
+            lo = rmin
+        if hi > rmax and rmax >= 0:
+            clipped.append(f"lags after {rmax}")
+            hi = rmax
     dropped = 0
     if bin_endpoints:
         rel = np.where(np.isnan(rel), np.nan, np.clip(rel, lo, hi))
@@ -145,6 +155,10 @@ def event_study(
     if dropped:
         res.meta["dropped"] = {**res.meta.get("dropped", {}),
                                "treated outside the window": dropped}
+    if clipped:
+        res.warn(f"window={window} reaches beyond the data ({', '.join(clipped)} are not "
+                 f"observed); estimated on ({lo}, {hi})")
+        res.meta["window"] = (lo, hi)
     if design.facts["staggered"]:
         res.warn("staggered adoption: TWFE event-study leads/lags can be contaminated by "
                  "other periods' effects (Sun and Abraham 2021); compare with sun_abraham() "

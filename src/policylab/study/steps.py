@@ -11,6 +11,7 @@ from typing import Any
 
 import pandas as pd
 
+from policylab.errors import SpecError
 from policylab.study.pipeline import Context, StepOutput
 from policylab.study.spec import StudySpec
 
@@ -320,8 +321,17 @@ def step_placebo(ctx: Context) -> StepOutput:
     out = StepOutput("placebo", _title(ctx, "placebo"))
     exact = {"auto": "auto", "yes": True, "no": False}[p.exact]
     base = _baseline(ctx)[0]
-    res = placebo_test(base, kind=p.kind, draws=p.draws, exact=exact, seed=ctx.seed,
-                       progress=False)
+    try:
+        res = placebo_test(base, kind=p.kind, draws=p.draws, exact=exact, seed=ctx.seed,
+                           progress=False)
+    except SpecError as exc:
+        if exact is not True:
+            raise
+        # staggered adoption has too many assignments to enumerate: sample instead
+        out.warnings.append(f"exact enumeration not possible ({exc}); {p.draws} sampled "
+                            "draws used instead")
+        res = placebo_test(base, kind=p.kind, draws=p.draws, exact=False, seed=ctx.seed,
+                           progress=False)
     out.results["placebo"] = res
     out.tables.append(("placebo", _frame_table(ctx, res.tidy(), out.title)))
     out.figures.append(("placebo", res.plot(lang=ctx.lang)))
