@@ -29,6 +29,7 @@ __all__ = [
     "vcov_hc1",
     "vcov_crv1",
     "vcov_crv3",
+    "score_sums",
     "nested_in",
 ]
 
@@ -147,6 +148,15 @@ def vcov_crv1(bread: np.ndarray, scores: np.ndarray, cl: np.ndarray, factor: flo
     """One-way cluster-robust sandwich (``cl``: dense cluster codes)."""
     s = cluster_sums(scores, cl)
     return factor * (bread @ (s.T @ s) @ bread)
+
+
+def score_sums(X: np.ndarray, uw: np.ndarray, cl: np.ndarray) -> np.ndarray:
+    """Cluster sums of the scores X * uw (G x k) without forming the n x k scores."""
+    G = int(cl.max()) + 1
+    out = np.empty((G, X.shape[1]))
+    for j in range(X.shape[1]):
+        out[:, j] = np.bincount(cl, weights=X[:, j] * uw, minlength=G)
+    return out
 
 
 def vcov_crv3(

@@ -168,8 +168,12 @@ def _fit_one(
         bad |= miss_fe
     cl = np.empty((n0, 0), dtype=np.int64)
     if cl_cols:
-        cl, miss_cl = fe_codes(df, cl_cols)
-        bad |= miss_cl
+        if f.fe and all(c in f.fe for c in cl_cols):
+            # clustering by fixed-effect columns: reuse their codes
+            cl = codes[:, [f.fe.index(c) for c in cl_cols]]
+        else:
+            cl, miss_cl = fe_codes(df, cl_cols)
+            bad |= miss_cl
     w = None
     if weights is not None:
         require_columns(df, [weights], "weights column")
@@ -238,7 +242,8 @@ def _fit_one(
 
     # --- variance
     n_clusters: dict[str, int] = {}
-    scores = Xk * (u if w is None else u * w)[:, None]
+    uw = u if w is None else u * w
+    scores = None if kind in ("CRV1",) and len(cl_k) == 1 else Xk * uw[:, None]
     if kind == "iid":
         K = vc.df_k(k, fe_levels, None, ssc)
         V = vc.vcov_iid(fit.bread, u, w, N, K, ssc)
@@ -254,16 +259,19 @@ def _fit_one(
         n_clusters = dict(zip(cl_cols, Gs))
         nested = None
         if fe_k is not None:
-            nested = np.array(
-                [any(vc.nested_in(fe_k[:, j], c) for c in cl_k) for j in range(fe_k.shape[1])]
-            )
+            # an FE that is itself a clustering variable is nested without checking
+            nested = np.array([
+                f.fe[j] in cl_cols or any(vc.nested_in(fe_k[:, j], c) for c in cl_k)
+                for j in range(fe_k.shape[1])
+            ])
         K = vc.df_k(k, fe_levels, nested, ssc)
         if kind == "CRV3":
             fac = vc.small_sample_factor("CRV", N, K, Gs[0], ssc)
             V = vc.vcov_crv3(Xk, yd, fit.beta, cl_k[0], w, fac)
         elif len(cl_k) == 1:
-            V = vc.vcov_crv1(fit.bread, scores, cl_k[0],
-                             vc.small_sample_factor("CRV", N, K, Gs[0], ssc))
+            s_g = vc.score_sums(Xk, uw, cl_k[0])
+            fac = vc.small_sample_factor("CRV", N, K, Gs[0], ssc)
+            V = fac * (fit.bread @ (s_g.T @ s_g) @ fit.bread)
         else:
             inter = dm.densify(cl_k[0] * (int(cl_k[1].max()) + 1) + cl_k[1])[0]
             Gi = int(inter.max()) + 1
