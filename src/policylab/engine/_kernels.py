@@ -140,3 +140,29 @@ def subtract_two(X, g1, g2, a, b):  # pragma: no cover - compiled
         for i in range(n):
             out[i, c] = X[i, c] - a[g1[i], c] - b[g2[i], c]
     return out
+
+
+@njit(cache=True)
+def residuals(X, y, cols, beta):  # pragma: no cover - compiled
+    """y - X[:, cols] @ beta in one pass over the rows (X may be a strided view)."""
+    n = y.shape[0]
+    out = np.empty(n)
+    for i in range(n):
+        acc = y[i]
+        for j in range(cols.shape[0]):
+            acc -= X[i, cols[j]] * beta[j]
+        out[i] = acc
+    return out
+
+
+@njit(cache=True)
+def rows_finite(Z):  # pragma: no cover - compiled
+    """Per row: are all entries finite?"""
+    n, k = Z.shape
+    out = np.ones(n, dtype=np.bool_)
+    for i in range(n):
+        for j in range(k):
+            if not np.isfinite(Z[i, j]):
+                out[i] = False
+                break
+    return out

@@ -108,11 +108,11 @@ def ols(
     else:
         beta = np.zeros((0,) + Y.shape[1:])
         bread = np.zeros((0, 0))
-    # column by column: a matrix-vector product on a strided view is slow in numpy
-    resid = np.array(Y, dtype=np.float64, copy=True)
-    for j, col in enumerate(idx):
-        if resid.ndim == 1:
-            resid -= X[:, col] * beta[j]
-        else:
-            resid -= np.outer(X[:, col], beta[j])
+    if Y.ndim == 1 and X.shape[0] > 50_000:
+        # one compiled pass: a matrix-vector product on a strided view is slow in numpy
+        from policylab.engine._kernels import residuals
+
+        resid = residuals(X, Y, idx.astype(np.int64), np.ascontiguousarray(beta))
+    else:
+        resid = Y - X[:, idx] @ beta
     return OLSFit(beta=beta, kept=kept, dropped=dropped, bread=bread, resid=resid)

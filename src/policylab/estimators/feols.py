@@ -161,7 +161,12 @@ def _fit_one(
         names = ["Intercept", *names]
     y, X = Z[:, 0], Z[:, 1:]
     n0 = len(df)
-    bad = ~np.isfinite(y) | ~np.isfinite(X).all(axis=1)
+    if len(Z) > 50_000:
+        from policylab.engine._kernels import rows_finite
+
+        bad = ~rows_finite(Z)
+    else:
+        bad = ~np.isfinite(Z).all(axis=1)
     codes = np.empty((n0, 0), dtype=np.int64)
     if f.fe:
         codes, miss_fe = fe_codes(df, f.fe)
