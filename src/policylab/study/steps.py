@@ -306,7 +306,7 @@ def step_psm_did(ctx: Context) -> StepOutput:
         out.tables.append(("balance", _frame_table(
             ctx, first.balance.tidy(), "Balance" if ctx.lang == "en" else "平衡性检验",
             notes=notes)))
-        out.figures.append(("bias", first.balance.plot(lang=ctx.lang)))
+        out.figures.append(("bias", first.balance.plot(lang=ctx.lang, labels=_labels(ctx))))
     try:
         out.figures.append(("psm", first.plot(lang=ctx.lang)))
     except NotImplementedError:
@@ -415,7 +415,8 @@ def step_moderation(ctx: Context) -> StepOutput:
         r = moderation(ctx.panel, y=y, moderator=mod, **treat_kwargs(ctx), **model_kwargs(ctx))
         out.results[mod] = r
         try:
-            out.figures.append((f"moderation_{mod}", r.plot(lang=ctx.lang)))
+            out.figures.append((f"moderation_{mod}", r.plot(lang=ctx.lang,
+                                                            label=_labels(ctx).get(mod))))
         except NotImplementedError:
             pass
     frame = pd.concat([v.tidy().assign(moderator=k) for k, v in out.results.items()],

@@ -47,7 +47,8 @@ def score_density_figure(rows: pd.DataFrame, lang: str = "en") -> Any:
     return fig
 
 
-def bias_figure(table: pd.DataFrame, lang: str = "en") -> Any:
+def bias_figure(table: pd.DataFrame, lang: str = "en",
+                labels: dict[str, str] | None = None) -> Any:
     """Dot plot of each covariate's standardized bias before and after matching."""
     t = _T.get(lang, _T["en"])
     fig, ax = new_figure(lang, size=(6, 0.5 * len(table) + 1.5))
@@ -58,7 +59,7 @@ def bias_figure(table: pd.DataFrame, lang: str = "en") -> Any:
     for v in (-10, 10):
         ax.axvline(v, color=PALETTE[2], lw=0.6, ls="--")
     ax.set_yticks(y)
-    ax.set_yticklabels(table["variable"])
+    ax.set_yticklabels([(labels or {}).get(v, v) for v in table["variable"]])
     ax.set_xlabel(t["bias"])
     ax.legend()
     fig.tight_layout()
