@@ -126,6 +126,8 @@ def match(
     common: bool = True,
     trim: float | None = None,
     model: str = "logit",
+    bootstrap: int = 0,
+    seed: int | None = None,
 ) -> MatchResult:
     """Match treated to control rows on the propensity score (psmatch2 semantics).
 
@@ -147,6 +149,9 @@ def match(
     outcome : str, optional
         Outcome for the cross-sectional ATT; its SE is psmatch2's approximation (which
         ignores that the score is estimated).
+    bootstrap : int
+        For kernel matching, the ATT's SE from this many bootstrap draws (rows of the
+        treated and of the controls resampled, scores held fixed; ``seed``).
     """
     df = data.df if isinstance(data, Panel) else (
         data if isinstance(data, pd.DataFrame) else as_pandas(data))  # read only
@@ -241,6 +246,22 @@ def match(
         res.att_se = float(np.sqrt(np.var(yt, ddof=1) / n1
                                    + (w_c[used] ** 2).sum() * np.var(y[c_idx][used], ddof=1)
                                    / n1**2)) if n1 > 1 and used.sum() > 1 else np.nan
+        res.meta["att_se_method"] = "psmatch2 approximation (ignores the estimated score)"
+        if method == "kernel" and bootstrap:
+            # psmatch2 reports no SE for kernel matching: resample treated and control
+            # rows (scores held fixed, as Stata's `bootstrap: psmatch2` users do)
+            rng = np.random.default_rng(seed)
+            pt_on, yt_on = pt[support_t], yt
+            yc_all = y[c_idx]
+            atts = np.empty(bootstrap)
+            for b in range(bootstrap):
+                it = rng.integers(0, len(pt_on), len(pt_on))
+                ic = rng.integers(0, len(pc), len(pc))
+                s0, cfb, _ = mk.kernel_match(pt_on[it], pc[ic], kernel, bwidth, yc_all[ic])
+                ok = s0 > 0
+                atts[b] = np.mean(yt_on[it][ok] - cfb[ok]) if ok.any() else np.nan
+            res.att_se = float(np.nanstd(atts, ddof=1))
+            res.meta["att_se_method"] = f"bootstrap ({bootstrap} draws, seed {seed})"
     off = int((~support_t).sum())
     if off:
         res.meta["off_support_treated"] = off
