@@ -27,7 +27,7 @@ def main() -> None:
     y = 0.4 * m + 0.2 * d + 0.1 * x + rng.normal(size=n)
     df = pd.DataFrame({"id": np.arange(n), "t": 1, "d": d, "x": x, "m": m, "y": y})
     df.to_csv(HERE / "data" / "mediation_xsec.csv", index=False)
-    np.random.seed(1)  # statsmodels' parametric draws use the global generator
+    np.random.seed(1)  # noqa: NPY002 - statsmodels draws from the global generator
     om = sm.OLS.from_formula("y ~ d + m + x", df)
     mm = sm.OLS.from_formula("m ~ d + x", df)
     r = Mediation(om, mm, "d", "m").fit(method="parametric", n_rep=4000)
