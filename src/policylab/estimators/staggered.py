@@ -87,15 +87,73 @@ def _att_2x2(dy: np.ndarray, d: np.ndarray, X: np.ndarray | None, method: str
     return float(eta_t - eta_c), inf_t - inf_c
 
 
+# ------------------------------------------------------------------ inference helpers
+def _cluster_sums(F: np.ndarray, clusters: np.ndarray | None) -> np.ndarray:
+    """Influence functions summed within clusters (rows = clusters); units if None."""
+    if clusters is None:
+        return F
+    S = np.zeros((int(clusters.max()) + 1, F.shape[1]))
+    np.add.at(S, clusters, F)
+    return S
+
+
+def _if_vcov(F: np.ndarray, clusters: np.ndarray | None) -> np.ndarray:
+    """Covariance of the estimates from unit influence functions, clustered if asked."""
+    S = _cluster_sums(F, clusters)
+    return S.T @ S / F.shape[0] ** 2
+
+
+def _multiplier_bootstrap(F: np.ndarray, clusters: np.ndarray | None, draws: int,
+                          seed: int | None, weights: str, level: float,
+                          chunk: int = 128) -> tuple[np.ndarray, float, np.ndarray]:
+    """Multiplier bootstrap of the estimates' sampling error, as R ``did::mboot``.
+
+    Each draw perturbs the (cluster-summed) influence functions with i.i.d. Mammen or
+    Rademacher weights. Returns the robust bootstrap SEs (interquartile range over
+    1.349, as R did), the critical value of the sup-t uniform band (max over the
+    columns of |draw| / SE) and the draws themselves.
+    """
+    if weights not in ("mammen", "rademacher"):
+        raise SpecError(f"bootstrap weights must be 'mammen' or 'rademacher', got {weights!r}")
+    if draws < 2:
+        raise SpecError("draws must be at least 2")
+    S = _cluster_sums(F, clusters)
+    n, nc = F.shape[0], S.shape[0]
+    rng = np.random.default_rng(seed)
+    out = np.empty((draws, S.shape[1]))
+    s5 = np.sqrt(5.0)
+    lo, hi, p_lo = -(s5 - 1) / 2, (s5 + 1) / 2, (s5 + 1) / (2 * s5)
+    for start in range(0, draws, chunk):
+        m = min(chunk, draws - start)
+        if weights == "mammen":
+            # float32 uniforms are plenty to place a two-point weight and halve the cost
+            b = (rng.random((m, nc), dtype=np.float32) < p_lo).astype(float)
+            out[start:start + m] = (hi * S.sum(axis=0) + (lo - hi) * (b @ S)) / n
+        else:
+            b = rng.integers(0, 2, size=(m, nc), dtype=np.int8).astype(float)
+            out[start:start + m] = (2 * (b @ S) - S.sum(axis=0)) / n
+    q75, q25 = np.quantile(out, [0.75, 0.25], axis=0, method="inverted_cdf")
+    se = (q75 - q25) / (stats.norm.ppf(0.75) - stats.norm.ppf(0.25))
+    ok = se > np.sqrt(np.finfo(float).eps) * 10
+    crit = np.nan
+    if ok.any():
+        tmax = np.max(np.abs(out[:, ok]) / se[ok], axis=1)
+        crit = float(np.quantile(tmax, level, method="inverted_cdf"))
+    se = np.where(ok, se, np.nan)
+    return se, crit, out
+
+
 @dataclass
 class AggregateResult(CoefResult):
     """An aggregation of ATT(g,t): the overall effect first, then by event time, group or
-    period (``meta["type"]``)."""
+    period (``meta["type"]``). With the bootstrap, ``band_low``/``band_high`` give the
+    simultaneous (sup-t) band over the by-values."""
 
     def tidy(self, level: float = 0.95) -> pd.DataFrame:
+        """term, by, estimate, std_error, ..., and the uniform band when bootstrapped."""
         t = super().tidy(level)
         t.insert(1, "by", self.meta["by_values"])
-        if "band_crit" in self.meta and self.meta["band_crit"] is not None:
+        if self.meta.get("band_crit") is not None:
             se = t["std_error"]
             t["band_low"] = t["estimate"] - self.meta["band_crit"] * se
             t["band_high"] = t["estimate"] + self.meta["band_crit"] * se
@@ -104,50 +162,88 @@ class AggregateResult(CoefResult):
 
     def plot(self, lang: str = "en", **kw: Any) -> Any:
         """Event-study style plot of the dynamic aggregation."""
-        from policylab.report.figures.event_study import event_study_figure
+        from policylab.report.figures.staggered import aggregate_figure
 
-        t = self.tidy().iloc[1:].rename(columns={"by": "rel_time"})
-        return event_study_figure(t, lang=lang, ref=-1, kind="bars", **kw)
+        return aggregate_figure(self.tidy(), kind=self.meta["type"], lang=lang, **kw)
 
 
 @dataclass
 class AttGtResult(Result):
-    """Group-time ATTs with their influence functions (one column per cell)."""
+    """Group-time ATTs with their influence functions (one column per cell).
+
+    ``inf`` holds the unit-level influence functions scaled so that the estimation
+    error of cell k is approximately ``inf[:, k].mean()``; ``clusters`` maps each unit
+    to its cluster (None: the unit itself).
+    """
 
     cells: pd.DataFrame = field(default_factory=pd.DataFrame)
     inf: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
     unit_group: np.ndarray = field(default_factory=lambda: np.zeros(0))
     pretest: dict[str, float] = field(default_factory=dict)
+    clusters: np.ndarray | None = None
 
     def tidy(self, level: float = 0.95) -> pd.DataFrame:
-        """group, time, estimate, std_error, statistic, p_value, conf_low, conf_high."""
+        """term "ATT(g,t)", group, time, estimate, std_error, statistic, p_value,
+        conf_low, conf_high (pointwise) and, when bootstrapped, band_low/band_high (the
+        simultaneous band R did reports)."""
         t = self.cells.copy()
         z = stats.norm.ppf(0.5 + level / 2)
         t["statistic"] = t["estimate"] / t["std_error"]
         t["p_value"] = 2 * stats.norm.sf(np.abs(t["statistic"]))
         t["conf_low"] = t["estimate"] - z * t["std_error"]
         t["conf_high"] = t["estimate"] + z * t["std_error"]
+        crit = self.meta.get("band_crit")
+        if crit is not None and level == self.meta.get("level"):
+            t["band_low"] = t["estimate"] - crit * t["std_error"]
+            t["band_high"] = t["estimate"] + crit * t["std_error"]
         t.insert(0, "term", [f"ATT({g},{tt})" for g, tt in zip(t["group"], t["time"])])
         return t
 
-    def aggregate(self, type: str = "dynamic", *, bootstrap: bool = False, draws: int = 999,
-                  seed: int | None = None, level: float = 0.95) -> AggregateResult:
+    def summary(self) -> str:
+        """The ATT(g,t) table, the pre-test and the inference settings."""
+        lines = [super().summary()]
+        m = self.meta
+        lines.append(f"  control group: {m['control_group']}; method: {m['method']}; "
+                     f"base period: {m['base_period']}; anticipation: {m['anticipation']}")
+        lines.append(f"  standard errors: {m['se_label']}")
+        if self.pretest:
+            lines.append(f"  pre-test of parallel trends (Wald, {self.pretest['df']} df): "
+                         f"chi2 = {self.pretest['statistic']:.4g}, "
+                         f"p = {self.pretest['p_value']:.5f}")
+        return "\n".join(lines)
+
+    def plot(self, lang: str = "en", **kw: Any) -> Any:
+        """ATT(g,t) by period, one panel per cohort (pre-periods in grey)."""
+        from policylab.report.figures.staggered import att_gt_figure
+
+        return att_gt_figure(self.tidy(), lang=lang, **kw)
+
+    def aggregate(self, type: str = "dynamic", *, bootstrap: bool | None = None,
+                  draws: int | None = None, seed: int | None = None,
+                  bootstrap_weights: str | None = None, level: float = 0.95,
+                  min_e: float = -np.inf, max_e: float = np.inf) -> AggregateResult:
         """Aggregate to "simple", "dynamic" (event time), "group" or "calendar" effects.
 
         Standard errors come from the influence functions, including the estimation of
-        the group-share weights (as R ``did::aggte``). ``bootstrap`` adds
-        multiplier-bootstrap uniform bands (Mammen weights, seeded).
+        the group-share weights (as R ``did::aggte``), clustered like ``att_gt``. The
+        bootstrap settings default to those given to ``att_gt``; with the bootstrap
+        the SEs are the bootstrap's and ``band_low/band_high`` form the uniform band.
+        ``min_e``/``max_e`` restrict the event times of the dynamic aggregation.
         """
+        bootstrap = self.meta.get("bootstrap", False) if bootstrap is None else bootstrap
+        draws = draws or self.meta.get("draws", 999)
+        seed = self.meta.get("seed") if seed is None else seed
+        bw = bootstrap_weights or self.meta.get("bootstrap_weights", "mammen")
         c = self.cells
         g, t = c["group"].to_numpy(), c["time"].to_numpy()
         att = c["estimate"].to_numpy()
-        n = self.inf.shape[0]
         groups = np.array(sorted(set(g)))
         pg_grp = np.array([np.mean(self.unit_group == gg) for gg in groups])
         pg = pg_grp[np.searchsorted(groups, g)]
-        post = t >= g
+        post = t >= g - self.meta.get("anticipation", 0)
 
-        def combine(keep: np.ndarray, weights: np.ndarray, with_wif: bool) -> tuple[float, np.ndarray]:
+        def combine(keep: np.ndarray, weights: np.ndarray, with_wif: bool
+                    ) -> tuple[float, np.ndarray]:
             idx = np.flatnonzero(keep)
             w = weights[idx] / weights[idx].sum()
             est = float(att[idx] @ w)
@@ -163,13 +259,17 @@ class AttGtResult(Result):
             labels, ests, infs = ["ATT"], [e], [f]
         elif type == "dynamic":
             et = t - g
-            es = np.array(sorted(set(et)))
+            es = np.array([e for e in sorted(set(et)) if min_e <= e <= max_e])
+            if not len(es):
+                raise SpecError(f"no event times between min_e={min_e} and max_e={max_e}")
             for e in es:
                 v, f = combine(et == e, pg, True)
                 labels.append(int(e))
                 ests.append(v)
                 infs.append(f)
             nonneg = np.array(labels) >= 0
+            if not nonneg.any():
+                raise SpecError("the dynamic aggregation needs at least one event time >= 0")
             ov = float(np.mean(np.array(ests)[nonneg]))
             of = np.mean(np.array(infs)[nonneg], axis=0)
             labels, ests, infs = ["ATT", *labels], [ov, *ests], [of, *infs]
@@ -198,20 +298,25 @@ class AttGtResult(Result):
         else:
             raise SpecError(f"type must be simple, dynamic, group or calendar, got {type!r}")
         F = np.column_stack(infs)
-        V = F.T @ F / n**2
+        V = _if_vcov(F, self.clusters)
         crit = None
-        if bootstrap and len(ests) > 1:
-            rng = np.random.default_rng(seed)
-            s5 = np.sqrt(5.0)
-            v = np.where(rng.random((draws, n)) < (s5 + 1) / (2 * s5), -(s5 - 1) / 2,
-                         (s5 + 1) / 2)
-            boot = v @ F[:, 1:] / n
-            se_b = np.sqrt(np.diag(V))[1:]
-            crit = float(np.quantile(np.max(np.abs(boot) / se_b, axis=1), level))
+        if bootstrap:
+            se_b, _, _ = _multiplier_bootstrap(F, self.clusters, draws, seed, bw, level)
+            if len(ests) > 1:
+                # the band covers the by-values; the overall effect is not part of it
+                _, crit, _ = _multiplier_bootstrap(F[:, 1:], self.clusters, draws, seed, bw,
+                                                   level)
+            sd = np.sqrt(np.diag(V))
+            scale = np.divide(se_b, sd, out=np.ones_like(sd), where=sd > 0)
+            V = V * np.outer(scale, scale)
         terms = [f"{type}:{lab}" for lab in labels]
-        return AggregateResult(nobs=self.nobs, terms=terms, beta=np.array(ests), vcov_matrix=V,
-                               df_t=None, meta={**self.meta, "type": type, "by_values": labels,
-                                                "band_crit": crit, "seed": seed})
+        return AggregateResult(
+            nobs=self.nobs, terms=terms, beta=np.array(ests), vcov_matrix=V, df_t=None,
+            meta={**self.meta, "type": type, "by_values": labels, "band_crit": crit,
+                  "bootstrap": bool(bootstrap), "draws": draws, "seed": seed,
+                  "bootstrap_weights": bw, "level": level,
+                  "rel_times": [lab for lab in labels[1:]] if type == "dynamic" else None,
+                  "estimator": "Callaway-Sant'Anna", "ref": None})
 
     def _wif(self, idx: np.ndarray, pg: np.ndarray, groups: np.ndarray | None = None
              ) -> np.ndarray:
@@ -242,6 +347,17 @@ def _prepare(data: Any, y: str, unit: str | None, time: str | None, cohort: str
     return df, unit, time
 
 
+def _cohorts(df: pd.DataFrame, unit: str, cohort: str) -> pd.Series:
+    """First treated period per unit; never treated (0, missing, inf) become 0."""
+    g = pd.to_numeric(df[cohort], errors="coerce").replace([np.inf, -np.inf], np.nan)
+    nun = g.fillna(0).groupby(df[unit]).nunique()
+    if (nun > 1).any():
+        bad = nun.index[nun > 1][:5].tolist()
+        raise DataError(f"cohort column {cohort!r} varies within units (e.g. {bad}); it must "
+                        "hold the unit's first treated period on every row")
+    return g.fillna(0).groupby(df[unit]).first()
+
+
 def att_gt(
     data: Any,
     y: str,
@@ -254,46 +370,103 @@ def att_gt(
     method: str = "dr",
     anticipation: int = 0,
     base_period: str = "varying",
+    cluster: str | None = None,
+    bootstrap: bool = False,
+    draws: int = 999,
+    seed: int | None = None,
+    bootstrap_weights: str = "mammen",
+    level: float = 0.95,
 ) -> AttGtResult:
-    """Callaway-Sant'Anna group-time ATTs on a balanced panel.
+    """Callaway-Sant'Anna group-time average treatment effects on a balanced panel.
 
     Parameters
     ----------
+    data : DataFrame or Panel
+        Long panel, one row per unit and period.
+    y, unit, time : str
+        Outcome, unit id and period columns (unit/time default to the Panel's).
     cohort : str
-        First treated period; never-treated coded 0, missing or inf.
+        First treated period; never-treated coded 0, missing or inf. Units treated
+        in or before the first period are dropped (no pre-period); units first treated
+        after the last period count as never treated.
     control_group : {"never", "notyet"}
         Never-treated units, or never and not-yet-treated units.
     covariates : list of str, optional
-        Time-invariant (base-period) covariates; ``method`` chooses outcome regression
-        ("reg"), IPW ("ipw") or doubly robust ("dr", default). Without covariates all
-        three are the unconditional DID.
+        Time-invariant (first-period) covariates; ``method`` chooses outcome regression
+        ("reg"), IPW ("ipw") or doubly robust ("dr", default: Sant'Anna and Zhao's
+        traditional DR estimator, which is what R ``did`` calls). Without covariates
+        all three are the unconditional DID.
     anticipation : int
         Periods of anticipation.
     base_period : {"varying", "universal"}
         Pre-treatment cells compare t with t-1 ("varying", the R default) or every cell
         uses g - 1 - anticipation.
+    cluster : str, optional
+        Column constant within units (e.g. province) to cluster on; default: units.
+        Analytic SEs sum influence functions within clusters; the bootstrap draws one
+        weight per cluster.
+    bootstrap : bool
+        Multiplier bootstrap (R did's ``mboot``): bootstrap SEs and the uniform
+        (sup-t) band in ``band_low``/``band_high``.
+    draws, seed, bootstrap_weights : int, int, {"mammen", "rademacher"}
+        Bootstrap draws, seed and multiplier distribution.
+    level : float
+        Coverage of the uniform band.
+
+    Returns
+    -------
+    AttGtResult
+        ``.tidy()`` (one row per ATT(g,t)), ``.aggregate(kind)``, ``.pretest``
+        (Wald test that all pre-treatment ATT(g,t) are zero), ``.plot()``.
     """
     df, unit, time = _prepare(data, y, unit, time, cohort)
     if control_group not in ("never", "notyet"):
         raise SpecError("control_group must be 'never' or 'notyet'")
+    if base_period not in ("varying", "universal"):
+        raise SpecError("base_period must be 'varying' or 'universal'")
+    if method not in ("dr", "ipw", "reg"):
+        raise SpecError(f"method must be 'dr', 'ipw' or 'reg', got {method!r}")
+    if df.duplicated([unit, time]).any():
+        raise DataError(f"duplicate ({unit}, {time}) rows: att_gt needs one row per unit "
+                        "and period")
     wide = df.pivot(index=unit, columns=time, values=y)
     if wide.isna().any().any():
         raise DataError("att_gt needs a balanced panel without missing outcomes; drop units "
                         "with gaps or use did_imputation(), which handles unbalanced panels")
-    G = pd.to_numeric(df.groupby(unit)[cohort].first(), errors="coerce")
-    G = G.replace([np.inf, -np.inf], np.nan).fillna(0).reindex(wide.index).to_numpy(float)
     periods = wide.columns.to_numpy()
+    Gs = _cohorts(df, unit, cohort).reindex(wide.index)
+    notes: list[str] = []
+    late = Gs > periods[-1]
+    if late.any():
+        notes.append(f"{int(late.sum())} units first treated after the last period "
+                     f"({periods[-1]}) are treated as never treated")
+        Gs = Gs.where(~late, 0)
+    early = (Gs > 0) & (Gs <= periods[0] + anticipation)
+    if early.any():
+        notes.append(f"dropped {int(early.sum())} units already treated in the first period "
+                     "(no pre-treatment period to compare with)")
+        wide, Gs = wide[~early.to_numpy()], Gs[~early]
+    G = Gs.to_numpy(float)
     Y = wide.to_numpy(float)
+    cl_codes = None
+    if cluster is not None and cluster != unit:
+        require_columns(df, [cluster])
+        per_unit = df.groupby(unit)[cluster].nunique()
+        if (per_unit > 1).any():
+            raise DataError(f"cluster column {cluster!r} varies within units; att_gt "
+                            "clusters at a level that contains whole units")
+        cl_codes = pd.factorize(df.groupby(unit)[cluster].first().reindex(wide.index))[0]
     Xall = None
     if covariates:
         first = df[df[time] == periods[0]].set_index(unit).reindex(wide.index)
         Xall = np.column_stack([np.ones(len(wide)), first[list(covariates)].to_numpy(float)])
         if np.isnan(Xall).any():
             raise DataError("covariates are missing in the first period for some units")
-    groups = sorted(g for g in set(G) if g > 0 and g > periods[0] + anticipation)
+    groups = sorted(g for g in set(G) if g > 0)
     if not groups:
         raise EstimationError("no treated cohort with a pre-period")
     n = len(G)
+    pos = {p: j for j, p in enumerate(periods)}
     cells, infs = [], []
     for g in groups:
         for j, tt in enumerate(periods):
@@ -303,7 +476,7 @@ def att_gt(
                 base = periods[j - 1]
             else:
                 base = g - 1 - anticipation
-            if base not in set(periods) or base == tt:
+            if base not in pos or base == tt:
                 continue
             if control_group == "never":
                 ctrl = G == 0
@@ -313,33 +486,50 @@ def att_gt(
             keep = treat | ctrl
             if ctrl.sum() == 0:
                 continue
-            bi, ti = list(periods).index(base), j
-            dy = (Y[:, ti] - Y[:, bi])[keep]
+            dy = (Y[:, j] - Y[:, pos[base]])[keep]
             d = treat[keep].astype(float)
             att, inf_sub = _att_2x2(dy, d, None if Xall is None else Xall[keep], method)
             inf = np.zeros(n)
             inf[keep] = inf_sub * n / keep.sum()
-            cells.append({"group": int(g), "time": int(tt), "estimate": att,
-                          "std_error": float(np.sqrt(np.sum(inf**2)) / n)})
+            cells.append({"group": int(g), "time": int(tt), "estimate": att})
             infs.append(inf)
     F = np.column_stack(infs)
     c = pd.DataFrame(cells)
-    pre = (c["time"] < c["group"]).to_numpy()
+    V = _if_vcov(F, cl_codes)
+    c["std_error"] = np.sqrt(np.diag(V))
+    crit = None
+    if bootstrap:
+        se_b, crit, _ = _multiplier_bootstrap(F, cl_codes, draws, seed, bootstrap_weights,
+                                              level)
+        c["std_error"] = se_b
+    pre = (c["time"] < c["group"] - anticipation).to_numpy()
     pretest: dict[str, float] = {}
     if pre.any():
-        V = F[:, pre].T @ F[:, pre] / n
         a = c.loc[pre, "estimate"].to_numpy()
         try:
-            W = float(n * a @ np.linalg.solve(V, a))
+            W = float(a @ np.linalg.solve(V[np.ix_(pre, pre)], a))
             pretest = {"statistic": W, "df": int(pre.sum()),
                        "p_value": float(stats.chi2.sf(W, pre.sum()))}
         except np.linalg.LinAlgError:
-            pretest = {}
-    return AttGtResult(nobs=len(df), cells=c, inf=F, unit_group=G, pretest=pretest,
-                       meta={"depvar": y, "control_group": control_group, "method": method
-                             if covariates else "unconditional", "covariates": list(
-                                 covariates or []), "anticipation": anticipation,
-                             "base_period": base_period, "unit": unit, "time": time})
+            notes.append("the pre-test is not available: singular covariance of the "
+                         "pre-treatment ATT(g,t)")
+    se_label = ("multiplier bootstrap, " if bootstrap else "influence function, ") + (
+        f"clustered by {cluster}" if cl_codes is not None else f"clustered by {unit}")
+    res = AttGtResult(
+        nobs=int(Y.size), cells=c, inf=F, unit_group=G, pretest=pretest, clusters=cl_codes,
+        meta={"depvar": y, "estimator": "Callaway-Sant'Anna",
+              "control_group": control_group,
+              "method": method if covariates else "unconditional",
+              "covariates": list(covariates or []), "anticipation": anticipation,
+              "base_period": base_period, "unit": unit, "time": time,
+              "cluster": [cluster or unit], "n_units": n,
+              "n_clusters": int(cl_codes.max()) + 1 if cl_codes is not None else n,
+              "bootstrap": bootstrap, "draws": draws, "seed": seed,
+              "bootstrap_weights": bootstrap_weights, "level": level, "band_crit": crit,
+              "se_label": se_label})
+    for note in notes:
+        res.warn(note)
+    return res
 
 
 def sun_abraham(

@@ -1,4 +1,5 @@
-"""Several event-study estimators on one figure."""
+"""Staggered-adoption figures: ATT(g,t) by cohort, the aggregations of ATT(g,t), and several
+event-study estimators on one figure."""
 
 from __future__ import annotations
 
@@ -9,8 +10,69 @@ import pandas as pd
 
 from policylab.report.style import PALETTE, new_figure
 
-_T = {"en": {"x": "Periods relative to adoption", "y": "Estimate (95% CI)"},
-      "zh": {"x": "相对政策实施期", "y": "估计系数（95%置信区间）"}}
+_T = {"en": {"x": "Periods relative to adoption", "y": "Estimate (95% CI)",
+             "period": "Period", "cohort": "Cohort", "pre": "pre-treatment",
+             "post": "post-treatment", "band": "uniform band",
+             "group": "Cohort (first treated period)", "calendar": "Period"},
+      "zh": {"x": "相对政策实施期", "y": "估计系数（95%置信区间）",
+             "period": "时期", "cohort": "处理组（首次处理年份）", "pre": "处理前",
+             "post": "处理后", "band": "一致置信带",
+             "group": "处理组（首次处理年份）", "calendar": "时期"}}
+
+
+def _bars(ax: Any, x: np.ndarray, t: pd.DataFrame, color: str, marker: str = "o",
+          label: str | None = None) -> None:
+    b = t["estimate"].to_numpy()
+    lo, hi = t["conf_low"].to_numpy(), t["conf_high"].to_numpy()
+    ax.errorbar(x, b, yerr=[b - lo, hi - b], fmt=marker, color=color, ms=4, capsize=2,
+                lw=1, label=label)
+    if "band_low" in t and t["band_low"].notna().any():
+        ax.vlines(x, t["band_low"], t["band_high"], color=color, lw=4, alpha=0.2)
+
+
+def att_gt_figure(tidy: pd.DataFrame, lang: str = "en") -> Any:
+    """One panel per cohort: ATT(g,t) against the period with CIs (and the uniform band
+    when bootstrapped); pre-treatment cells grey, post-treatment cells coloured."""
+    t = _T.get(lang, _T["en"])
+    groups = sorted(tidy["group"].unique())
+    fig, axes = new_figure(lang, size=(6.4, 1.9 * len(groups) + 0.6), nrows=len(groups),
+                           sharex=True, squeeze=False)
+    for ax, g in zip(axes[:, 0], groups):
+        d = tidy[tidy["group"] == g]
+        pre = d["time"] < g
+        _bars(ax, d.loc[pre, "time"].to_numpy(), d[pre], "grey", label=t["pre"])
+        _bars(ax, d.loc[~pre, "time"].to_numpy(), d[~pre], PALETTE[0], label=t["post"])
+        ax.axhline(0, color="black", lw=0.8)
+        ax.set_title(f"{t['cohort']} {g}", fontsize=9)
+    axes[-1, 0].set_xlabel(t["period"])
+    axes[0, 0].legend(fontsize=7)
+    fig.supylabel(t["y"], fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def aggregate_figure(tidy: pd.DataFrame, kind: str = "dynamic", lang: str = "en") -> Any:
+    """An aggregation of ATT(g,t) (the overall row left out): estimates by event time,
+    cohort or period with CIs, and the uniform band when bootstrapped."""
+    t = _T.get(lang, _T["en"])
+    d = tidy.iloc[1:]
+    fig, ax = new_figure(lang)
+    x = d["by"].to_numpy(dtype=float)
+    if kind == "dynamic":
+        pre = x < 0
+        _bars(ax, x[pre], d[pre], "grey")
+        _bars(ax, x[~pre], d[~pre], PALETTE[0])
+        ax.axvline(-0.5, color=PALETTE[2], lw=0.8, ls="--")
+        ax.set_xlabel(t["x"])
+    else:
+        _bars(ax, x, d, PALETTE[0])
+        ax.set_xlabel(t.get(kind, t["period"]))
+    ax.set_xticks(x)
+    ax.set_xticklabels([str(int(v)) for v in x])
+    ax.axhline(0, color="black", lw=0.8)
+    ax.set_ylabel(t["y"])
+    fig.tight_layout()
+    return fig
 
 
 def comparison_figure(est: pd.DataFrame, lang: str = "en") -> Any:
