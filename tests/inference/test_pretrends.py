@@ -25,11 +25,13 @@ def test_honest_did_intervals():
     h = pl.honest_did(betahat=beta, sigma=sigma, rel_times=e, e=0)
     g = h.tidy()
     sd0 = g[(g.restriction == "smoothness") & (g.M == 0)].iloc[0]
-    # M = 0: linear extrapolation of (-2, -1): delta_0 = -2 * b(-2) ... b(-1) = 0
-    a_est = 0.3 - (1 + 1) * 0.0 + 1 * (-0.02)
-    a_sd = np.sqrt(0.03**2 + 0.02**2)
-    assert sd0.estimate == pytest.approx(a_est)
-    assert sd0.conf_high - sd0.conf_low == pytest.approx(2 * 1.959964 * a_sd, rel=1e-5)
+    # M = 0 (exactly linear trends): the FLCI is the minimum-variance estimator
+    # b(0) + w'b_pre with w orthogonal to linear trends: positions k = (-2, -1, 1) from
+    # the reference, -2 w1 - w2 + 1 = 0 with equal variances -> w = (0.4, 0.2)
+    a_est = 0.3 + 0.4 * 0.01 + 0.2 * (-0.02)
+    a_sd = np.sqrt(0.03**2 + 0.02**2 * (0.4**2 + 0.2**2))
+    assert sd0.estimate == pytest.approx(a_est, rel=1e-7)
+    assert sd0.conf_high - sd0.conf_low == pytest.approx(2 * 1.959964 * a_sd, rel=1e-6)
     # intervals widen with M and the breakdown value is where zero enters
     for kind in ("smoothness", "relative magnitudes"):
         k = g[g.restriction == kind]

@@ -1,0 +1,59 @@
+"""Oracle: HonestDiD sensitivity on the package README's Medicaid example (ehec data).
+
+The ehec state panel (dins = insurance share of low-income childless adults, yexp2 =
+Medicaid expansion year) ships with moderndid (moderndid/core/datasets/ehec_data.pkl.gz,
+the Mixtape-Sessions Advanced-DID file the HonestDiD README reads); it is stored in
+tests/validation/data/ehec.csv. As in the README: years < 2016, drop the 2015 cohort,
+TWFE event study dins ~ i(year, D, ref=2013) | stfips + year clustered by state
+(betahat/sigma from pyfixest), then moderndid's port of HonestDiD: smoothness (FLCI,
+M = 0, 0.01, ..., 0.05) and relative magnitudes (C-LF, Mbar = 0.5, ..., 2).
+The README prints (3 significant digits):
+  SD:  M=0 [0.0259, 0.0607], 0.01 [0.0132, 0.0787], 0.02 [0.00286, 0.0907],
+       0.03 [-0.00714, 0.101], 0.04 [-0.0171, 0.111], 0.05 [-0.0271, 0.121]
+  RM:  Mbar=0.5 [0.0240, 0.0672], 1 [0.0170, 0.0720], 1.5 [0.00824, 0.0797],
+       2 [-0.000916, 0.0881]
+
+    pip install "moderndid[didhonest]" pyfixest
+    python tests/validation/scripts/honest_did_moderndid.py
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pyfixest as pf
+from moderndid import load_ehec
+from moderndid.didhonest import (
+    construct_original_cs,
+    create_sensitivity_results_rm,
+    create_sensitivity_results_sm,
+)
+
+HERE = Path(__file__).resolve().parents[1]
+
+
+def main() -> None:
+    df = load_ehec().to_pandas()
+    df.to_csv(HERE / "data" / "ehec.csv", index=False)
+    d = df[(df.year < 2016) & (df.yexp2.isna() | (df.yexp2 != 2015))].copy()
+    d["D"] = (d.yexp2 == 2014).astype(float)
+    fit = pf.feols("dins ~ i(year, D, ref=2013) | stfips + year", d, vcov={"CRV1": "stfips"})
+    beta = fit.coef().to_numpy()
+    sigma = fit._vcov
+    out = {"terms": list(fit.coef().index), "betahat": beta.tolist(),
+           "sigma": np.asarray(sigma).tolist(), "rel_times": [-6, -5, -4, -3, -2, 0, 1]}
+    sd = create_sensitivity_results_sm(beta, sigma, 5, 2, m_vec=np.arange(0, 0.051, 0.01))
+    rm = create_sensitivity_results_rm(beta, sigma, 5, 2, m_bar_vec=np.arange(0.5, 2.01, 0.5))
+    orig = construct_original_cs(beta, sigma, 5, 2)
+    out["sd"] = sd.to_pandas().to_dict("list")
+    out["rm"] = rm.to_pandas().to_dict("list")
+    out["original"] = [float(orig.lb), float(orig.ub)]
+    (HERE / "oracles" / "honest_did_moderndid.json").write_text(json.dumps(out, indent=1,
+                                                                            default=str))
+    print(out["sd"], out["rm"], out["original"])
+
+
+if __name__ == "__main__":
+    main()
