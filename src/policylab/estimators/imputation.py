@@ -18,7 +18,7 @@ import pandas as pd
 from scipy import sparse
 from scipy.sparse.linalg import LinearOperator, cg
 
-from policylab.errors import EstimationError
+from policylab.errors import EstimationError, SpecError
 from policylab.estimators.result import CoefResult
 from policylab.estimators.staggered import _prepare
 
@@ -111,7 +111,37 @@ def _imputation_core(data: Any, y: str, unit: str | None, time: str | None, coho
     cov = S @ S.T
     return {"est": est, "cov": cov, "names": list(targets), "tau": tau, "D": D, "rel": rel,
             "nobs": len(df), "n0": int(n0), "beta": beta, "resid_y": yv - y0hat,
-            "clusters": int(cl.max()) + 1, "unit": unit, "time": time}
+            "clusters": int(cl.max()) + 1, "unit": unit, "time": time, "Z": Z, "eps1": eps,
+            "cl": cl, "nu": nu, "df": df}
+
+
+def _gardner_vcov(c: dict[str, Any], X2: np.ndarray, b2: np.ndarray) -> np.ndarray:
+    """Gardner (2022) / Butts and Gardner two-stage GMM covariance, clustered.
+
+    Score of observation i: X2_i e2_i - e1_i (X10 Gamma')_i with
+    Gamma = X2'X1 (X10'X10)^-1, X1 the first-stage design (unit and time dummies, one
+    time dummy dropped, controls), X10 its untreated rows (treated rows zeroed), e1 the
+    first-stage and e2 the second-stage residuals; no small-sample factor (as the R
+    did2s package and pyfixest).
+    """
+    from scipy.sparse.linalg import splu
+
+    D = c["D"]
+    Z = c["Z"].tocsc()
+    keep = np.ones(Z.shape[1], bool)
+    keep[c["nu"]] = False  # first time dummy: collinear with the unit dummies
+    X1 = Z[:, keep].tocsr()
+    X10 = sparse.diags((~D).astype(float)) @ X1
+    A = (X10.T @ X10).tocsc()
+    rhs = np.asarray(X1.T @ X2)
+    G = splu(A).solve(rhs)  # Gamma' (p1 x k2)
+    e2 = c["resid_y"] - X2 @ b2
+    e1 = np.where(D, 0.0, c["eps1"])
+    score = X2 * e2[:, None] - e1[:, None] * np.asarray(X10 @ G)
+    W = np.zeros((int(c["cl"].max()) + 1, X2.shape[1]))
+    np.add.at(W, c["cl"], score)
+    B = np.linalg.inv(X2.T @ X2)
+    return B @ (W.T @ W) @ B
 
 
 def did_imputation(
@@ -123,20 +153,60 @@ def did_imputation(
     *,
     controls: Sequence[str] = (),
     horizons: Sequence[int] | None = None,
+    pretrends: int | None = None,
     cluster: str | None = None,
 ) -> CoefResult:
     """Borusyak-Jaravel-Spiess imputation estimator: the overall ATT (``ATT``) and the
     effect at each horizon (``tau::h``), with BJS's conservative clustered SEs.
 
-    Works on unbalanced panels; never-treated units are coded 0 or missing in
-    ``cohort``. ``controls`` enter the imputation model linearly.
+    Parameters
+    ----------
+    data, y, unit, time, cohort
+        Long panel (unbalanced allowed); never-treated units coded 0, missing or inf in
+        ``cohort``.
+    controls : list of str
+        Time-varying controls entering the imputation model linearly.
+    horizons : list of int, optional
+        Event times to report (default: all observed post-treatment horizons).
+    pretrends : int, optional
+        BJS's separate pre-trend test: on untreated observations only, regress y on
+        unit and time effects, the controls and dummies for the last ``pretrends``
+        pre-treatment periods (-1, ..., -k) of eventually treated units, clustered
+        like the estimator. The coefficients are in ``meta["pretrends"]`` (a tidy
+        table) and their joint Wald test in ``meta["pretrend_test"]``; they are not
+        part of the ATT covariance (BJS report them separately).
+    cluster : str, optional
+        Cluster column (default: unit).
     """
     c = _imputation_core(data, y, unit, time, cohort, controls, horizons, cluster)
+    meta = {"depvar": y, "estimator": "BJS imputation", "untreated_obs": c["n0"],
+            "clusters": c["clusters"], "cluster": [cluster or c["unit"]],
+            "rel_times": [int(n.split("::")[1]) for n in c["names"][1:]], "ref": None}
+    if pretrends:
+        from policylab.estimators.feols import feols
+
+        d = c["df"].loc[~c["D"]].copy()
+        rel = c["rel"][~c["D"]]
+        treated_ever = pd.to_numeric(d[cohort], errors="coerce").fillna(0).to_numpy() > 0
+        names = []
+        for k in range(1, int(pretrends) + 1):
+            nm = f"pre_{k}"
+            d[nm] = (treated_ever & (rel == -k)).astype(float)
+            if d[nm].any():
+                names.append(nm)
+        if not names:
+            raise EstimationError("no pre-treatment observations of treated units for the "
+                                  "pre-trend test")
+        rhs = " + ".join(names + list(controls))
+        fit = feols(f"{y} ~ {rhs} | {c['unit']} + {c['time']}", d,
+                    vcov={"CRV1": cluster or c["unit"]})
+        tab = fit.tidy()
+        tab = tab[tab["term"].isin(names)].assign(
+            term=lambda t: [f"pre::{-int(n.split('_')[1])}" for n in t["term"]])
+        meta["pretrends"] = tab.reset_index(drop=True)
+        meta["pretrend_test"] = fit.wald_test(names)
     return CoefResult(nobs=c["nobs"], terms=c["names"], beta=c["est"], vcov_matrix=c["cov"],
-                      df_t=None, meta={"depvar": y, "estimator": "BJS imputation",
-                                       "untreated_obs": c["n0"], "clusters": c["clusters"],
-                                       "cluster": [cluster or c["unit"]],
-                                       "rel_times": [int(n.split("::")[1]) for n in c["names"][1:]]})
+                      df_t=None, meta=meta)
 
 
 def did2s(
@@ -149,22 +219,34 @@ def did2s(
     controls: Sequence[str] = (),
     event_study: bool = False,
     cluster: str | None = None,
+    vcov: str = "gardner",
 ) -> CoefResult:
     """Gardner's two-stage DID: stage 1 estimates unit and time effects (and control
     slopes) on untreated observations; stage 2 regresses the residualised outcome on the
     treatment (or horizon dummies). The point estimates equal the imputation
-    estimator's; SEs use the same influence function (which accounts for stage 1)."""
+    estimator's. ``vcov="gardner"`` (default) gives the two-stage GMM covariance that
+    accounts for stage 1 (as R did2s and pyfixest); ``"bjs"`` the imputation
+    estimator's conservative covariance."""
+    if vcov not in ("gardner", "bjs"):
+        raise SpecError(f"vcov must be 'gardner' or 'bjs', got {vcov!r}")
     c = _imputation_core(data, y, unit, time, cohort, controls, None, cluster)
     ry, D, rel = c["resid_y"], c["D"], c["rel"]
     if event_study:
         hs = sorted(set(rel[D].astype(int)))
-        beta = np.array([ry[D & (rel == h)].mean() for h in hs])
+        X2 = np.column_stack([(D & (rel == h)).astype(float) for h in hs])
         names = [f"tau::{h}" for h in hs]
         idx = [c["names"].index(n) for n in names]
     else:
-        beta = np.array([ry[D].sum() / D.sum()])  # OLS of ry on D without intercept
+        X2 = D.astype(float)[:, None]  # OLS of the residualised y on D without intercept
         names, idx = ["ATT"], [0]
-    return CoefResult(nobs=c["nobs"], terms=names, beta=beta,
-                      vcov_matrix=c["cov"][np.ix_(idx, idx)], df_t=None,
+    beta = np.linalg.solve(X2.T @ X2, X2.T @ ry)
+    cov = (_gardner_vcov(c, X2, beta) if vcov == "gardner"
+           else c["cov"][np.ix_(idx, idx)])
+    return CoefResult(nobs=c["nobs"], terms=names, beta=beta, vcov_matrix=cov, df_t=None,
                       meta={"depvar": y, "estimator": "Gardner two-stage",
-                            "cluster": [cluster or c["unit"]]})
+                            "cluster": [cluster or c["unit"]],
+                            "vcov_label": ("two-stage GMM (Gardner)" if vcov == "gardner"
+                                           else "BJS conservative") + ", clustered by "
+                            + (cluster or c["unit"]),
+                            "rel_times": [int(n.split("::")[1]) for n in names]
+                            if event_study else None, "ref": None})
