@@ -62,8 +62,9 @@ def main() -> None:
     dc["g"] = np.where(dc["g"] > 2009, 0, dc["g"])
     pl.att_gt(dc.head(5000), y="y", unit="id", time="year", cohort="g")
     t = time.perf_counter()
-    cs = pl.att_gt(dc, y="y", unit="id", time="year", cohort="g")
-    agg = cs.aggregate("dynamic", bootstrap=True, draws=999, seed=1)
+    cs = pl.att_gt(dc, y="y", unit="id", time="year", cohort="g", bootstrap=True, draws=999,
+                   seed=1)
+    agg = cs.aggregate("dynamic")
     t_pl = time.perf_counter() - t
     try:
         import polars as pol
