@@ -20,7 +20,8 @@ import numpy as np
 
 from policylab.engine.fixed_effects import demean
 
-__all__ = ["cluster_weights", "weighted_grams", "balanced_grams"]
+__all__ = ["cluster_weights", "weighted_grams", "balanced_grams", "solve_stack",
+           "partial_gram"]
 
 
 def cluster_weights(n_clusters: int, draws: int, rng: np.random.Generator) -> np.ndarray:
@@ -65,3 +66,34 @@ def _dense(fe: np.ndarray) -> np.ndarray:
 
     fe = fe if fe.ndim == 2 else fe[:, None]
     return np.column_stack([densify(fe[:, j])[0] for j in range(fe.shape[1])])
+
+
+def _regressor_block(grams: np.ndarray, regs: list[int], cond_max: float) -> tuple:
+    A = grams[:, regs][:, :, regs]
+    # a draw without any treated cluster leaves the treatment without variation
+    bad = np.linalg.cond(A) > cond_max
+    if bad.any():
+        A = A.copy()
+        A[bad] = np.eye(len(regs))
+    return A, bad
+
+
+def solve_stack(grams: np.ndarray, dep: int, regs: list[int],
+                cond_max: float = 1e12) -> np.ndarray:
+    """Least-squares coefficients (draws x len(regs)) of column ``dep`` on ``regs`` from
+    a stack of Gram matrices; NaN rows where the regressors are (near) collinear."""
+    A, bad = _regressor_block(grams, regs, cond_max)
+    out = np.linalg.solve(A, grams[:, regs, dep][:, :, None])[:, :, 0]
+    out[bad] = np.nan
+    return out
+
+
+def partial_gram(grams: np.ndarray, keep: list[int], regs: list[int],
+                 cond_max: float = 1e12) -> np.ndarray:
+    """Cross-products of the residuals of ``keep`` after partialling out ``regs``
+    (draws x len(keep) x len(keep)): the Schur complement G_kk - G_kr G_rr^-1 G_rk."""
+    A, bad = _regressor_block(grams, regs, cond_max)
+    B = grams[:, regs][:, :, keep]
+    out = grams[:, keep][:, :, keep] - np.einsum("brk,brl->bkl", B, np.linalg.solve(A, B))
+    out[bad] = np.nan
+    return out

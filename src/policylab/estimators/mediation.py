@@ -48,11 +48,35 @@ class MediationResult(Result):
     step_results: dict[str, list[Any]] = field(default_factory=dict)
     boot_draws: dict[str, np.ndarray] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    sensitivity: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     def tidy(self, level: float = 0.95) -> pd.DataFrame:
         """One row per mediator (and ``joint:`` rows): a, b, c, c', indirect a*b (the
-        estimate), its Sobel SE and p-value, Aroian/Goodman p, bootstrap CIs, share."""
+        estimate), its Sobel SE and p-value, Aroian/Goodman p, the CI (``conf_low``,
+        ``conf_high``: bootstrap percentile when drawn, else normal with the Sobel SE; see
+        ``meta["ci_method"]``), bias-corrected bootstrap CI, share, and ``rho_at_zero``
+        (the Imai-Keele-Tingley sensitivity parameter at which the ACME vanishes)."""
         return self.effects.copy()
+
+    def summary(self) -> str:
+        """The mediation table in the papers' layout, followed by the notes."""
+        cols = ["term", "a", "b", "c", "c_prime", "estimate", "sobel_p", "conf_low",
+                "conf_high", "share", "rho_at_zero"]
+        tab = self.effects[[c for c in cols if c in self.effects]].rename(
+            columns={"estimate": "a*b", "c_prime": "c'", "sobel_p": "Sobel p"})
+        lines = [f"MediationResult  (N = {self.nobs:,}; {self.meta.get('ci_method', '')})"]
+        with pd.option_context("display.width", 120, "display.max_columns", 20):
+            lines.append(tab.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+        lines += [f"  note: {n}" for n in self.notes]
+        lines += [f"  warning: {w}" for w in self.warnings]
+        return "\n".join(lines)
+
+    def plot(self, lang: str = "en", **kw: Any) -> Any:
+        """ACME against the sensitivity parameter rho (Imai-Keele-Tingley), per
+        mediator, with bootstrap bands when drawn."""
+        from policylab.report.figures.mechanisms import mediation_sensitivity_figure
+
+        return mediation_sensitivity_figure(self.sensitivity, lang=lang, **kw)
 
 
 def _sobel_family(a: float, sa: float, b: float, sb: float) -> dict[str, float]:
@@ -65,14 +89,6 @@ def _sobel_family(a: float, sa: float, b: float, sb: float) -> dict[str, float]:
         out[f"{name}_se"] = se
         out[f"{name}_p"] = float(2 * stats.norm.sf(abs(z))) if np.isfinite(z) else np.nan
     return out
-
-
-def _coef(gram: np.ndarray, dep: int, regs: list[int]) -> np.ndarray:
-    A = gram[np.ix_(regs, regs)]
-    # a draw without any treated cluster leaves the treatment without variation
-    if np.linalg.cond(A) > 1e12:
-        return np.full(len(regs), np.nan)
-    return np.linalg.solve(A, gram[regs, dep])
 
 
 def mediation(
@@ -96,6 +112,7 @@ def mediation(
     seed: int | None = None,
     level: float = 0.95,
     joint: bool = True,
+    rho: Sequence[float] | None = None,
     lang: str = "en",
 ) -> MediationResult:
     """Stepwise mediation with DID fixed effects, controls and clustering.
@@ -115,6 +132,11 @@ def mediation(
         (within unit, never across gaps) and reports the observations lost.
     bootstrap : int
         Cluster bootstrap draws (0 to skip).
+    rho : sequence of float, optional
+        Grid of the Imai-Keele-Tingley sensitivity parameter (the correlation between
+        the errors of the mediator and outcome equations; default -0.9 to 0.9 by 0.05).
+        ``sensitivity`` holds ACME(rho) and ADE(rho) for each single mediator, computed
+        on the within-transformed data; ACME(0) equals a*b.
     Other parameters as in :func:`policylab.did`.
     """
     if not mediators:
@@ -181,58 +203,130 @@ def mediation(
                           meta={"depvar": y, "treat_term": D, "mediators": meds,
                                 "controls": list(controls), "cluster": total.meta["cluster"],
                                 "bootstrap": bootstrap, "seed": seed, "level": level})
+    rho_grid = np.round(np.arange(-0.9, 0.9001, 0.05), 10) if rho is None else np.asarray(
+        rho, float)
+    if np.any(np.abs(rho_grid) >= 1):
+        raise SpecError("rho: the sensitivity parameter is a correlation, strictly inside "
+                        "(-1, 1)")
+    cl = total.model["cluster_codes"]
+    G = int(cl[0].max()) + 1 if len(cl) == 1 else None
+    point = _grams(total, meds, list(controls), np.ones((1, G)) if G else None)[0]
+    _sensitivity(res, point, meds, rho_grid)
     if bootstrap:
         _bootstrap(res, total, meds, list(controls), joint and len(meds) > 1, bootstrap,
-                   seed, level)
+                   seed, level, rho_grid)
+        res.effects["conf_low"] = res.effects["boot_low"]
+        res.effects["conf_high"] = res.effects["boot_high"]
+        res.meta["ci_method"] = f"cluster bootstrap percentile, {bootstrap} draws"
+    else:
+        q = stats.norm.ppf(0.5 + level / 2)
+        res.effects["conf_low"] = res.effects["estimate"] - q * res.effects["sobel_se"]
+        res.effects["conf_high"] = res.effects["estimate"] + q * res.effects["sobel_se"]
+        res.meta["ci_method"] = "normal with the Sobel SE"
     res.notes.append(CRITIQUE.get(lang, CRITIQUE["en"]))
     for w in total.warnings:
         res.warn(w)
     return res
 
 
-def _bootstrap(res: MediationResult, total: Any, meds: list[str], controls: list[str],
-               joint: bool, draws: int, seed: int | None, level: float) -> None:
-    m = total.model
-    df = m["data"].loc[m["rows"]]
+def _layout(total: Any, meds: list[str], controls: list[str]) -> tuple[list[str], list[int]]:
+    """Columns of the Gram matrices: [y, D, mediators..., controls...]."""
     # controls absorbed by the fixed effects were dropped from the regressions
     controls = [c for c in controls if c in total.terms]
-    D = total.meta["treat_term"]
-    y = total.meta["depvar"]
-    cols = [y, D, *meds, *controls]
+    cols = [total.meta["depvar"], total.meta["treat_term"], *meds, *controls]
+    return cols, list(range(2 + len(meds), len(cols)))
+
+
+def _grams(total: Any, meds: list[str], controls: list[str],
+           Wc: np.ndarray | None) -> tuple[np.ndarray, str]:
+    """Weighted Gram matrices of the demeaned [y, D, M..., controls] for cluster
+    multiplicities ``Wc`` (draws x clusters); ``None``: the estimation sample itself."""
+    m = total.model
+    df = m["data"].loc[m["rows"]]
+    cols, _ = _layout(total, meds, controls)
     Z = df[cols].to_numpy(float)
     cl = m["cluster_codes"][0] if len(m["cluster_codes"]) == 1 else None
-    if cl is None:
-        raise SpecError("the mediation bootstrap resamples one clustering variable")
-    G = int(cl.max()) + 1
-    rng = np.random.default_rng(seed)
-    Wc = bk.cluster_weights(G, draws, rng)  # draws x G
+    if Wc is None or cl is None:
+        if Wc is not None:
+            raise SpecError("the mediation bootstrap resamples one clustering variable")
+        w = np.ones((1, len(Z))) if m["weights"] is None else m["weights"][None, :]
+        return bk.weighted_grams(Z, m["fe_codes"], w), "estimation sample"
     unit_codes = pd.factorize(df[total.meta["unit"]])[0]
     time_codes = pd.factorize(df[total.meta["time"]])[0]
-    fe_names = total.meta["fe"]
-    balanced = (m["weights"] is None and sorted(fe_names) == sorted(
+    balanced = (m["weights"] is None and sorted(total.meta["fe"]) == sorted(
         [total.meta["unit"], total.meta["time"]])
         and fx.is_balanced_twoway(unit_codes, time_codes)
         and fx.nested_in_check(unit_codes, cl))
     if balanced:
         unit_cl = np.zeros(int(unit_codes.max()) + 1, dtype=np.int64)
         unit_cl[unit_codes] = cl
-        grams = bk.balanced_grams(Z, unit_codes, time_codes, Wc[:, unit_cl])
-    else:
-        row_w = Wc[:, cl] * (1.0 if m["weights"] is None else m["weights"][None, :])
-        grams = bk.weighted_grams(Z, m["fe_codes"], row_w)
+        return (bk.balanced_grams(Z, unit_codes, time_codes, Wc[:, unit_cl]),
+                "closed-form balanced two-way")
+    row_w = Wc[:, cl] * (1.0 if m["weights"] is None else m["weights"][None, :])
+    return bk.weighted_grams(Z, m["fe_codes"], row_w), "weighted demeaning per draw"
+
+
+def _acme_curve(grams: np.ndarray, im: int, ictrl: list[int],
+                rho: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Imai-Keele-Yamamoto (2010, Theorem 2) ACME(rho) for linear models, per Gram
+    matrix: a * sigma1/sigma2 * (rho~ - rho * sqrt((1 - rho~^2) / (1 - rho^2))), with
+    sigma1, sigma2 the residual SDs of the total-effect and mediator equations and rho~
+    their correlation. Returns (draws x len(rho), rho~ per draw)."""
+    a = bk.solve_stack(grams, im, [1, *ictrl])[:, 0]
+    P = bk.partial_gram(grams, [0, im], [1, *ictrl])
+    s11, s22, s12 = P[:, 0, 0], P[:, 1, 1], P[:, 0, 1]
+    rt = s12 / np.sqrt(s11 * s22)
+    scale = (a * np.sqrt(s11 / s22))[:, None]
+    curve = scale * (rt[:, None] - rho[None, :] * np.sqrt((1 - rt[:, None] ** 2)
+                                                          / (1 - rho[None, :] ** 2)))
+    return curve, rt
+
+
+def _sensitivity(res: MediationResult, point: np.ndarray, meds: list[str],
+                 rho: np.ndarray) -> None:
+    total_c = float(res.effects["c"].iloc[0])
+    ictrl = list(range(2 + len(meds), point.shape[1]))
+    frames = []
+    rt_of = {}
+    for j, med in enumerate(meds):
+        curve, rt = _acme_curve(point, 2 + j, ictrl, rho)
+        rt_of[med] = float(rt[0])
+        frames.append(pd.DataFrame({"mediator": med, "rho": rho, "acme": curve[0],
+                                    "ade": total_c - curve[0]}))
+    res.sensitivity = pd.concat(frames, ignore_index=True)
+    res.effects["rho_at_zero"] = res.effects["term"].map(rt_of)
+    res.meta["sensitivity"] = (
+        "Imai-Keele-Tingley ACME(rho) for linear models on the within-transformed data; "
+        "rho is the correlation of the mediator- and outcome-equation errors (rho = 0 is "
+        "sequential ignorability); rho_at_zero is where the ACME vanishes (an unobserved "
+        "confounder explaining R2_M* x R2_Y* = rho_at_zero^2 of both residual variances)")
+
+
+def _bootstrap(res: MediationResult, total: Any, meds: list[str], controls: list[str],
+               joint: bool, draws: int, seed: int | None, level: float,
+               rho: np.ndarray) -> None:
+    cl = total.model["cluster_codes"]
+    if len(cl) != 1:
+        raise SpecError("the mediation bootstrap resamples one clustering variable")
+    G = int(cl[0].max()) + 1
+    rng = np.random.default_rng(seed)
+    Wc = bk.cluster_weights(G, draws, rng)  # draws x G
+    grams, method = _grams(total, meds, controls, Wc)
+    _, ictrl = _layout(total, meds, controls)
     iy, iD = 0, 1
-    ictrl = list(range(2 + len(meds), len(cols)))
     draws_out = {}
+    curves = {}
     for j, med in enumerate(meds):
         im = 2 + j
-        a = np.array([_coef(g, im, [iD, *ictrl])[0] for g in grams])
-        b = np.array([_coef(g, iy, [iD, im, *ictrl])[1] for g in grams])
+        a = bk.solve_stack(grams, im, [iD, *ictrl])[:, 0]
+        b = bk.solve_stack(grams, iy, [iD, im, *ictrl])[:, 1]
         draws_out[med] = a * b
+        curves[med] = _acme_curve(grams, im, ictrl, rho)[0]
     if joint:
         ims = list(range(2, 2 + len(meds)))
         for j, med in enumerate(meds):
-            a = np.array([_coef(g, 2 + j, [iD, *ictrl])[0] for g in grams])
-            b = np.array([_coef(g, iy, [iD, *ims, *ictrl])[1 + j] for g in grams])
+            a = bk.solve_stack(grams, 2 + j, [iD, *ictrl])[:, 0]
+            b = bk.solve_stack(grams, iy, [iD, *ims, *ictrl])[:, 1 + j]
             draws_out[f"joint:{med}"] = a * b
     alpha = 1 - level
     eff = res.effects
@@ -247,6 +341,7 @@ def _bootstrap(res: MediationResult, total: Any, meds: list[str], controls: list
         res.warn(f"{int(bad.sum())} of {draws} bootstrap draws contained no treated (or no "
                  "control) cluster and were discarded")
         draws_out = {k: v[~bad] for k, v in draws_out.items()}
+        curves = {k: v[~bad] for k, v in curves.items()}
     for i, term in enumerate(eff["term"]):
         d = draws_out[term]
         est = eff.loc[i, "estimate"]
@@ -256,6 +351,11 @@ def _bootstrap(res: MediationResult, total: Any, meds: list[str], controls: list
         zq = stats.norm.ppf([alpha / 2, 1 - alpha / 2])
         eff.loc[i, ["bc_low", "bc_high"]] = np.quantile(d, stats.norm.cdf(2 * z0 + zq))
         eff.loc[i, "boot_se"] = np.std(d, ddof=1)
+    sens = res.sensitivity
+    for med, curve in curves.items():
+        rows = (sens["mediator"] == med).to_numpy()
+        lo, hi = np.quantile(curve, [alpha / 2, 1 - alpha / 2], axis=0)
+        sens.loc[rows, "acme_low"] = lo
+        sens.loc[rows, "acme_high"] = hi
     res.boot_draws = draws_out
-    res.meta["bootstrap_method"] = ("closed-form balanced two-way" if balanced
-                                    else "weighted demeaning per draw")
+    res.meta["bootstrap_method"] = method
