@@ -51,9 +51,26 @@ def moderation(
     grid: int = 25,
     level: float = 0.95,
 ) -> ModerationResult:
-    """DID with ``D x (M - mean M)``: the coefficient of D is the effect at the mean
-    moderator; ``marginal`` evaluates b_D + b_int (m - mean) with CIs over the observed
-    range of M (5th to 95th percentile)."""
+    """DID with ``D x (M - mean M)``: the policy's effect as a function of a moderator.
+
+    The coefficient of D is the effect at the mean moderator (``center=True``) or at
+    M = 0; ``marginal`` evaluates b_D + b_int (m - mean) with CIs on a grid over the
+    observed range of M (5th to 95th percentile); ``meta["johnson_neyman"]`` lists the
+    moderator values where the CI of the marginal effect touches zero (the
+    Johnson-Neyman bounds of the region of significance; empty when there are none).
+
+    Parameters
+    ----------
+    moderator : str
+        Numeric moderator column; time-varying moderators also enter as a main effect.
+    center : bool
+        Centre the moderator at its sample mean before interacting.
+    grid : int
+        Number of points of the marginal-effect curve.
+    level : float
+        Confidence level of the marginal-effect CIs.
+    Other parameters as in :func:`policylab.did`.
+    """
     panel = data if isinstance(data, Panel) else Panel(data, unit=unit, time=time)
     design = build_design(panel, treat=treat, cohort=cohort, roster=roster, date=date,
                           assign=assign)
@@ -77,6 +94,22 @@ def moderation(
     marginal = pd.DataFrame({"moderator": grid_m, "effect": eff, "std_error": se,
                              "conf_low": eff - q * se, "conf_high": eff + q * se})
     fields_ = {k: getattr(base, k) for k in base.__dataclass_fields__}
+    jn = _johnson_neyman(float(base.coef()[D]), float(base.coef()[inter]), V.loc[D, D],
+                         V.loc[D, inter], V.loc[inter, inter], q)
     res = ModerationResult(**fields_, marginal=marginal)
-    res.meta.update(moderator=moderator, moderator_mean=mean, interaction_term=inter)
+    res.meta.update(moderator=moderator, moderator_mean=mean, interaction_term=inter,
+                    johnson_neyman=[float(x + mean) for x in jn], level=level)
     return res
+
+
+def _johnson_neyman(bd: float, bi: float, vdd: float, vdi: float, vii: float,
+                    q: float) -> list[float]:
+    """Centred moderator values x with (bd + bi x)^2 = q^2 Var(bd + bi x)."""
+    A, B, C = bi**2 - q**2 * vii, 2 * (bd * bi - q**2 * vdi), bd**2 - q**2 * vdd
+    if abs(A) < 1e-300:
+        return [] if abs(B) < 1e-300 else [-C / B]
+    disc = B**2 - 4 * A * C
+    if disc < 0:
+        return []
+    r = np.sqrt(disc)
+    return sorted({(-B - r) / (2 * A), (-B + r) / (2 * A)})
