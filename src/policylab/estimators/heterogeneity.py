@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from policylab.data.panel import Panel, require_columns
+from policylab.engine import bootstrap_kernels as bk
 from policylab.engine import fixed_effects as fx
 from policylab.errors import SpecError
 from policylab.estimators.design import build_design
@@ -23,26 +24,18 @@ __all__ = ["heterogeneity", "HeterogeneityResult"]
 
 @dataclass
 class HeterogeneityResult(Result):
-    """Subgroup estimates (``tidy``), the difference tests (``tests``) and each subgroup's
-    DIDResult (``subgroup_results[(by, level)]``) for tables."""
+    """Subgroup estimates (``tidy``), the difference tests (``tests``), each subgroup's
+    DIDResult (``subgroup_results[(by, level)]``) for tables, and the pooled models behind
+    the tests (``test_results[(by, "interaction" | "suest")]``)."""
 
     estimates: pd.DataFrame = field(default_factory=pd.DataFrame)
     tests: pd.DataFrame = field(default_factory=pd.DataFrame)
     subgroup_results: dict[tuple[str, Any], Any] = field(default_factory=dict)
+    test_results: dict[tuple[str, str], Any] = field(default_factory=dict)
 
     def tidy(self, level: float = 0.95) -> pd.DataFrame:
         """One row per (split, group): estimate, SE, p-value, N, treated units."""
         return self.estimates.copy()
-
-
-def _within_coef(Z: np.ndarray, unit: np.ndarray, time: np.ndarray) -> float:
-    fe = np.column_stack([fx.densify(unit)[0], fx.densify(time)[0]])
-    keep = fx.drop_singletons(fe)
-    Z, fe = Z[keep], np.column_stack([fx.densify(fe[keep, j])[0] for j in range(2)])
-    Zd = fx.demean(Z, fe)
-    X, y = Zd[:, 1:], Zd[:, 0]
-    beta = np.linalg.lstsq(X, y, rcond=None)[0]
-    return float(beta[0])
 
 
 def heterogeneity(
@@ -70,9 +63,12 @@ def heterogeneity(
     For each split: the *interaction* test (D x group dummies in one model with common
     controls and FE, Wald test that they are zero), the *SUEST* test (stacked model with
     group-specific slopes and time effects, cluster-robust covariance across groups:
-    coefficients equal the separate regressions), and, for two-level splits, a Fisher
-    *permutation* test of the coefficient difference (group labels permuted across
-    units, ``permutations`` draws, seeded; Stata ``bdiff``).
+    coefficients equal the separate regressions), and a Fisher *permutation* test (group
+    labels permuted across units with group sizes kept, ``permutations`` draws, seeded,
+    all draws batched): of the coefficient difference for two-level splits (Stata
+    ``bdiff``), of the spread of the group estimates (sum of squared deviations from
+    their mean) for more levels. Permutations that leave a group without treated or
+    control units are discarded (with a warning) and ``draws`` counts those used.
     """
     panel = data if isinstance(data, Panel) else Panel(data, unit=unit, time=time)
     unit, time = panel.unit, panel.time
@@ -109,9 +105,15 @@ def heterogeneity(
                          f"treated {design.assign} clusters; its estimate and the difference "
                          "tests rest on very few treated units")
         tests.extend(_split_tests(df, y, D, col, levels, list(controls), unit, time, clus,
-                                  design.assign, subs, permutations, seed, fe))
+                                  design.assign, subs, permutations, seed, fe, weights,
+                                  res.test_results))
     res.estimates = pd.DataFrame(rows)
     res.tests = pd.DataFrame(tests)
+    for t in tests:
+        if t["test"] == "permutation" and t["draws"] < t["draws_requested"]:
+            res.warn(f"permutation test for {t['by']!r}: {t['draws_requested'] - t['draws']} "
+                     f"of {t['draws_requested']} permutations left a group without treated "
+                     "(or control) units and were discarded")
     res.subgroup_results = subs
     res.meta = {"depvar": y, "by": list(by), "treat_term": D, "cluster": [clus],
                 "permutations": permutations, "seed": seed}
@@ -121,7 +123,8 @@ def heterogeneity(
 def _split_tests(df: pd.DataFrame, y: str, D: str, col: str, levels: list[Any],
                  controls: list[str], unit: str, time: str, clus: str, assign: str,
                  subs: dict, permutations: int, seed: int | None,
-                 fe: Sequence[str] | None) -> list[dict[str, Any]]:
+                 fe: Sequence[str] | None, weights: str | None,
+                 models: dict[tuple[str, str], Any]) -> list[dict[str, Any]]:
     out = []
     g = pd.Categorical(df[col], categories=levels)
     work = df.assign(_grp=g.codes)
@@ -133,6 +136,7 @@ def _split_tests(df: pd.DataFrame, y: str, D: str, col: str, levels: list[Any],
     base_fe = " + ".join(fe) if fe else f"{unit} + {time}"
     rhs = " + ".join([D, *names, *controls])
     inter = feols(f"{y} ~ {rhs} | {base_fe}", work, vcov={"CRV1": clus})
+    models[(col, "interaction")] = inter
     wt = inter.wald_test(names)
     out.append({"by": col, "test": "interaction", "statistic": wt["statistic"],
                 "p_value": wt["p_value"], "difference": float(inter.coef()[names[0]])
@@ -147,6 +151,7 @@ def _split_tests(df: pd.DataFrame, y: str, D: str, col: str, levels: list[Any],
             terms.append(f"_{c}{j}")
     stacked = feols(f"{y} ~ {' + '.join(terms)} | {unit} + {time}^_grp", work,
                     vcov={"CRV1": clus})
+    models[(col, "suest")] = stacked
     b = stacked.coef()
     V = stacked.vcov()
     R = np.zeros((len(levels) - 1, len(stacked.terms)))
@@ -161,28 +166,64 @@ def _split_tests(df: pd.DataFrame, y: str, D: str, col: str, levels: list[Any],
     out.append({"by": col, "test": "suest", "statistic": W / q,
                 "p_value": float(stats.f.sf(W / q, q, stacked.df_t)) if stacked.df_t else
                 float(stats.chi2.sf(W, q)), "difference": float(diff[0]) if q == 1 else np.nan})
-    if len(levels) == 2 and permutations:
+    if permutations:
         out.append(_permutation(work, y, D, controls, unit, time, col, levels, subs,
-                                permutations, seed))
+                                permutations, seed, fe, weights))
     return out
+
+
+def _spread(coefs: np.ndarray) -> np.ndarray:
+    """The permutation statistic per row: b_1 - b_0 for two groups (two-sided test on
+    its absolute value), the sum of squared deviations of the group estimates from
+    their mean for more."""
+    if coefs.shape[1] == 2:
+        return coefs[:, 1] - coefs[:, 0]
+    return ((coefs - coefs.mean(axis=1, keepdims=True)) ** 2).sum(axis=1)
 
 
 def _permutation(work: pd.DataFrame, y: str, D: str, controls: list[str], unit: str,
                  time: str, col: str, levels: list[Any], subs: dict, reps: int,
-                 seed: int | None) -> dict[str, Any]:
-    """Fisher permutation of group labels across units (bdiff), same group sizes."""
-    real = subs[(col, levels[1])].att - subs[(col, levels[0])].att
+                 seed: int | None, fe: Sequence[str] | None,
+                 weights: str | None) -> dict[str, Any]:
+    """Fisher permutation of group labels across units (bdiff), group sizes kept.
+
+    Every permuted subgroup regression comes from a weighted Gram matrix: a unit in
+    group j gets weight 1 in group j's regression and 0 elsewhere, so all draws of a
+    group are one batched call (closed form for balanced two-way panels, weighted
+    demeaning per draw otherwise).
+    """
+    real = float(_spread(np.array([[subs[(col, lv)].att for lv in levels]]))[0])
+    # controls absorbed by the fixed effects are not in the subgroup regressions
+    controls = [c for c in controls if c in subs[(col, levels[0])].terms]
+    cols = [y, D, *controls]
     units = pd.Index(work[unit].unique())
     grp_of_unit = work.groupby(unit)["_grp"].first().reindex(units).to_numpy()
+    rng = np.random.default_rng(seed)
+    perms = np.stack([rng.permutation(grp_of_unit) for _ in range(reps)])
+    work = work[np.isfinite(work[cols].to_numpy(float)).all(axis=1)]
     uc = units.get_indexer(work[unit])
     tc = pd.factorize(work[time])[0]
-    Z = work[[y, D, *controls]].to_numpy(float)
-    rng = np.random.default_rng(seed)
-    diffs = np.empty(reps)
-    for r in range(reps):
-        perm = rng.permutation(grp_of_unit)[uc]
-        b = [_within_coef(Z[perm == j], uc[perm == j], tc[perm == j]) for j in (0, 1)]
-        diffs[r] = b[1] - b[0]
-    p = (1 + np.sum(np.abs(diffs) >= abs(real) * (1 - 1e-10))) / (1 + reps)
+    Z = work[cols].to_numpy(float)
+    fe_cols = list(fe) if fe else [unit, time]
+    balanced = (weights is None and sorted(fe_cols) == sorted([unit, time])
+                and len(np.unique(uc)) == len(units) and fx.is_balanced_twoway(uc, tc))
+    coefs = np.empty((reps, len(levels)))
+    for j in range(len(levels)):
+        unit_w = (perms == j).astype(float)
+        if balanced:
+            grams = bk.balanced_grams(Z, uc, tc, unit_w)
+        else:
+            fe_codes = np.column_stack([pd.factorize(work[c])[0] for c in fe_cols])
+            row_w = unit_w[:, uc] * (1.0 if weights is None
+                                     else work[weights].to_numpy(float)[None, :])
+            grams = bk.weighted_grams(Z, fe_codes, row_w)
+        coefs[:, j] = bk.solve_stack(grams, 0, list(range(1, len(cols))))[:, 0]
+    stat = _spread(coefs)
+    ok = np.isfinite(stat)
+    stat = stat[ok]
+    hit = np.abs(stat) >= abs(real) * (1 - 1e-10) if len(levels) == 2 else (
+        stat >= real * (1 - 1e-10))
+    p = (1 + int(hit.sum())) / (1 + len(stat))
     return {"by": col, "test": "permutation", "statistic": real, "p_value": float(p),
-            "difference": real, "draws": reps}
+            "difference": real if len(levels) == 2 else np.nan, "draws": int(ok.sum()),
+            "draws_requested": reps}
