@@ -8,85 +8,178 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from policylab.data.panel import Panel, require_columns
 from policylab.errors import DataError
-from policylab.estimators.result import Result
-from policylab.estimators.staggered import _prepare
+from policylab.estimators.design import COHORT_COL, build_design
+from policylab.estimators.result import TIDY_COLUMNS, Result
 
-__all__ = ["bacon_decomposition", "BaconResult"]
+__all__ = ["bacon_decomposition", "BaconResult", "COMPARISON_TYPES"]
+
+#: Comparison types in the order of Goodman-Bacon (2021, Theorem 1).
+COMPARISON_TYPES = (
+    "treated vs never treated",
+    "earlier vs later treated",
+    "later vs earlier treated",
+    "treated vs always treated",
+)
+_NEVER, _ALWAYS = 0, -1  # control codes of the two groups whose treatment never changes
 
 
 @dataclass
 class BaconResult(Result):
     """Every 2x2 comparison: type, treated and control timing groups, estimate, weight.
-    The weighted sum of the estimates is the TWFE coefficient (``twfe``)."""
+
+    ``control`` is the control group's first treated period, 0 for never treated and -1
+    for always treated. The weights sum to one and the weighted sum of the estimates is
+    the TWFE coefficient (``twfe``).
+    """
 
     comparisons: pd.DataFrame = field(default_factory=pd.DataFrame)
     twfe: float = np.nan
 
     def tidy(self, level: float = 0.95) -> pd.DataFrame:
-        """The comparisons, plus the weighted average by type."""
-        return self.comparisons.copy()
+        """One row per 2x2 comparison (no standard errors: the decomposition is
+        descriptive), with type, treated, control and weight as extra columns."""
+        c = self.comparisons
+        t = pd.DataFrame({
+            "term": [_term(a, b) for a, b in zip(c["treated"], c["control"])],
+            "estimate": c["estimate"].to_numpy(float),
+        })
+        for col in TIDY_COLUMNS[2:]:
+            t[col] = np.nan
+        return pd.concat([t, c[["type", "treated", "control", "weight"]]], axis=1)
 
     def by_type(self) -> pd.DataFrame:
         """Total weight and weighted average estimate of each comparison type."""
-        c = self.comparisons
-        g = c.groupby("type")
-        return pd.DataFrame({"weight": g["weight"].sum(),
-                             "estimate": g.apply(lambda d: np.average(d["estimate"],
-                                                                      weights=d["weight"]))})
+        c = self.comparisons.assign(_wb=self.comparisons["weight"]
+                                    * self.comparisons["estimate"])
+        g = c.groupby("type", sort=False)[["weight", "_wb"]].sum()
+        g["estimate"] = g["_wb"] / g["weight"]
+        order = [t for t in COMPARISON_TYPES if t in g.index]
+        return g.loc[order, ["weight", "estimate"]]
+
+    def summary(self) -> str:
+        """The weights and average estimates by type, and the TWFE coefficient."""
+        lines = [f"Goodman-Bacon decomposition of the TWFE DID for {self.meta['depvar']} "
+                 f"(N = {self.nobs:,}; {len(self.comparisons)} 2x2 comparisons)",
+                 self.by_type().to_string(float_format=lambda v: f"{v:.5f}"),
+                 f"TWFE estimate (weighted sum): {self.twfe:.6g}"]
+        lines += [f"  warning: {w}" for w in self.warnings]
+        return "\n".join(lines)
 
     def plot(self, lang: str = "en", **kw: Any) -> Any:
         """Scatter of 2x2 estimates against their weights, by comparison type."""
         from policylab.report.figures.bacon import bacon_figure
 
-        return bacon_figure(self.comparisons, self.twfe, lang=lang)
+        return bacon_figure(self.comparisons, self.twfe, lang=lang, **kw)
+
+
+def _term(treated: int, control: int) -> str:
+    name = {_NEVER: "never", _ALWAYS: "always"}.get(int(control), str(int(control)))
+    return f"{int(treated)} vs {name}"
 
 
 def _did2x2(Y: np.ndarray, treated: np.ndarray, control: np.ndarray, post: np.ndarray) -> float:
-    # balanced 2x2 with a treated-at-"post" timing: difference in mean changes
+    # balanced 2x2: difference in the before/after change of the group means
     yt, yc = Y[treated], Y[control]
     return float((yt[:, post].mean() - yt[:, ~post].mean())
                  - (yc[:, post].mean() - yc[:, ~post].mean()))
 
 
-def bacon_decomposition(data: Any, y: str, unit: str | None = None, time: str | None = None,
-                        cohort: str = "cohort") -> BaconResult:
-    """Decompose the TWFE DID coefficient of a balanced panel with staggered adoption
-    (no covariates) into 2x2 comparisons: treated vs never treated, earlier vs later
-    treated (later as controls before they are treated) and later vs earlier (the
-    "forbidden" comparisons that use already-treated units as controls)."""
-    df, unit, time = _prepare(data, y, unit, time, cohort)
+def bacon_decomposition(
+    data: Any,
+    y: str,
+    unit: str | None = None,
+    time: str | None = None,
+    cohort: str | None = None,
+    *,
+    treat: str | None = None,
+    roster: str | pd.DataFrame | None = None,
+    date: str = "announcement",
+) -> BaconResult:
+    """Decompose the TWFE DID coefficient into Goodman-Bacon's 2x2 comparisons.
+
+    The regression decomposed is ``y ~ D | unit + time`` on a balanced panel without
+    covariates, with an absorbing treatment adopted at different times.
+
+    Parameters
+    ----------
+    data : Panel or DataFrame
+    y : str
+        Outcome column.
+    unit, time : str
+        Panel keys (taken from a Panel when omitted).
+    cohort : str, optional
+        First treated period of each unit (never treated: 0, missing or inf). When none
+        of ``cohort``, ``treat`` and ``roster`` is given, a column named "cohort" is used.
+    treat : str, optional
+        A 0/1 treatment column instead of ``cohort``.
+    roster, date : optional
+        A bundled policy roster and its date, as in :func:`policylab.did`.
+
+    Returns
+    -------
+    BaconResult
+        ``comparisons`` (type, treated, control, estimate, weight), ``by_type()``,
+        ``twfe`` (equal to the weighted sum of the estimates) and ``.plot()``. Types:
+        treated vs never treated, earlier vs later treated (the later group before it
+        is treated as the control), later vs earlier treated (already-treated units as
+        controls: the comparison that biases TWFE when effects change over time) and
+        treated vs always treated (units treated before the first period).
+    """
+    if cohort is None and treat is None and roster is None:
+        cohort = "cohort"
+    if isinstance(data, Panel):
+        unit, time = unit or data.unit, time or data.time
+    design = build_design(data, unit=unit, time=time, treat=treat, cohort=cohort,
+                          roster=roster, date=date)
+    df, unit, time = design.df, design.unit, design.time
+    require_columns(df, [y], "outcome")
+    if design.facts["switching_off_units"]:
+        raise DataError("the Bacon decomposition needs a treatment that never switches off; "
+                        f"it does for units {design.facts['switching_off_units'][:5]}")
+    miss = df[y].isna()
+    if miss.any():
+        raise DataError(f"outcome {y!r} is missing in {int(miss.sum())} rows (e.g. "
+                        f"{df.loc[miss, [unit, time]].head(3).to_dict('records')}); the "
+                        "decomposition needs a balanced panel: drop those units or impute")
+    if df.duplicated([unit, time]).any():
+        raise DataError(f"duplicate ({unit}, {time}) rows; the panel must have one row per "
+                        "unit and period")
     wide = df.pivot(index=unit, columns=time, values=y)
     if wide.isna().any().any():
-        raise DataError("the Bacon decomposition needs a balanced panel")
+        short = wide.index[wide.isna().any(axis=1)][:5].tolist()
+        raise DataError(f"the Bacon decomposition needs a balanced panel; units {short} "
+                        f"miss some of the {wide.shape[1]} periods (keep units observed in "
+                        "every period)")
     periods = wide.columns.to_numpy()
-    T = len(periods)
-    G = pd.to_numeric(df.groupby(unit)[cohort].first(), errors="coerce").replace(
-        [np.inf], np.nan).fillna(0).reindex(wide.index).to_numpy()
-    G = np.where(G > periods.max(), 0, G)  # treated after the window: never treated here
-    if (G > 0).any() and (G[G > 0] <= periods.min()).any():
-        raise DataError("units treated in the first period (always treated) are not "
-                        "supported; drop them")
+    G = df.groupby(unit)[COHORT_COL].first().reindex(wide.index).to_numpy()
+    G = np.where(G > periods.max(), _NEVER, G)  # treated after the window: never, here
+    G = np.where((G > 0) & (G <= periods.min()), _ALWAYS, G)
     Y = wide.to_numpy(float)
-    N = len(G)
-    timing = sorted(g for g in set(G) if g > 0)
-    # TWFE coefficient and the variance of the two-way demeaned treatment
-    Dm = (G[:, None] > 0) & (periods[None, :] >= G[:, None])
+    N, T = Y.shape
+    timing = sorted(int(g) for g in set(G) if g > 0)
+    if not timing:
+        raise DataError("no unit adopts the treatment inside the panel; nothing to decompose")
+    # TWFE coefficient and the variance of the two-way demeaned treatment (balanced panel)
+    Dm = ((G[:, None] == _ALWAYS) | ((G[:, None] > 0) & (periods[None, :] >= G[:, None])))
+    Dm = Dm.astype(float)
     Dd = Dm - Dm.mean(axis=1, keepdims=True) - Dm.mean(axis=0, keepdims=True) + Dm.mean()
     Yd = Y - Y.mean(axis=1, keepdims=True) - Y.mean(axis=0, keepdims=True) + Y.mean()
     VD = (Dd**2).sum() / (N * T)
     twfe = float((Dd * Yd).sum() / (Dd**2).sum())
-    n = {g: np.mean(G == g) for g in timing}
+    n = {g: np.mean(G == g) for g in [*timing, _NEVER, _ALWAYS]}
     dbar = {g: np.mean(periods >= g) for g in timing}
     rows = []
-    nU = np.mean(G == 0)
     for k in timing:
-        if nU > 0:
-            nkU = n[k] / (n[k] + nU)
-            s = ((n[k] + nU) ** 2 * nkU * (1 - nkU) * dbar[k] * (1 - dbar[k])) / VD
-            b = _did2x2(Y, G == k, G == 0, periods >= k)
-            rows.append({"type": "treated vs never treated", "treated": k, "control": 0,
-                         "estimate": b, "weight": s})
+        # Theorem 1: timing group k against each group whose treatment never changes
+        for j, typ in ((_NEVER, COMPARISON_TYPES[0]), (_ALWAYS, COMPARISON_TYPES[3])):
+            if n[j] == 0:
+                continue
+            nkj = n[k] / (n[k] + n[j])
+            s = (n[k] + n[j]) ** 2 * nkj * (1 - nkj) * dbar[k] * (1 - dbar[k]) / VD
+            rows.append({"type": typ, "treated": k, "control": j,
+                         "estimate": _did2x2(Y, G == k, G == j, periods >= k), "weight": s})
         for lt in timing:
             if lt <= k:
                 continue
@@ -95,20 +188,26 @@ def bacon_decomposition(data: Any, y: str, unit: str | None = None, time: str | 
             win = periods < lt
             s_k = (((n[k] + n[lt]) * (1 - dl)) ** 2 * nkl * (1 - nkl)
                    * ((dk - dl) / (1 - dl)) * ((1 - dk) / (1 - dl))) / VD
-            b_k = _did2x2(Y[:, win], G == k, G == lt, periods[win] >= k)
-            rows.append({"type": "earlier vs later treated", "treated": k, "control": lt,
-                         "estimate": b_k, "weight": s_k})
+            rows.append({"type": COMPARISON_TYPES[1], "treated": k, "control": lt,
+                         "estimate": _did2x2(Y[:, win], G == k, G == lt, periods[win] >= k),
+                         "weight": s_k})
             win = periods >= k
             s_l = (((n[k] + n[lt]) * dk) ** 2 * nkl * (1 - nkl)
                    * (dl / dk) * ((dk - dl) / dk)) / VD
-            b_l = _did2x2(Y[:, win], G == lt, G == k, periods[win] >= lt)
-            rows.append({"type": "later vs earlier treated", "treated": lt, "control": k,
-                         "estimate": b_l, "weight": s_l})
+            rows.append({"type": COMPARISON_TYPES[2], "treated": lt, "control": k,
+                         "estimate": _did2x2(Y[:, win], G == lt, G == k, periods[win] >= lt),
+                         "weight": s_l})
     comp = pd.DataFrame(rows)
-    res = BaconResult(nobs=len(df), comparisons=comp, twfe=twfe,
-                      meta={"depvar": y, "unit": unit, "time": time})
-    forbidden = comp.loc[comp["type"] == "later vs earlier treated", "weight"].sum()
+    comp[["treated", "control"]] = comp[["treated", "control"]].astype(np.int64)
+    res = BaconResult(nobs=N * T, comparisons=comp, twfe=twfe,
+                      meta={"depvar": y, "unit": unit, "time": time,
+                            "estimator": "Goodman-Bacon decomposition",
+                            "n_never": int(np.sum(G == _NEVER)),
+                            "n_always": int(np.sum(G == _ALWAYS)), "cohorts": timing})
+    forbidden = comp.loc[comp["type"] == COMPARISON_TYPES[2], "weight"].sum()
     if forbidden > 0.1:
         res.warn(f"{forbidden:.0%} of the TWFE weight comes from comparisons that use "
-                 "already-treated units as controls; with dynamic effects TWFE is biased")
+                 "already-treated units as controls; with effects that change over time "
+                 "TWFE is biased: report att_gt / did_imputation")
     return res
+

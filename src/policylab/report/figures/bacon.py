@@ -12,11 +12,16 @@ _T = {"en": {"x": "Weight", "y": "2x2 DID estimate", "twfe": "TWFE = {v:.3f}"},
       "zh": {"x": "权重", "y": "2×2 DID估计值", "twfe": "双向固定效应 = {v:.3f}"}}
 _ZH_TYPES = {"treated vs never treated": "处理组 vs 从未处理组",
              "earlier vs later treated": "早处理组 vs 晚处理组",
-             "later vs earlier treated": "晚处理组 vs 早处理组"}
+             "later vs earlier treated": "晚处理组 vs 早处理组",
+             "treated vs always treated": "处理组 vs 始终处理组"}
 
 
-def bacon_figure(comp: pd.DataFrame, twfe: float, lang: str = "en") -> Any:
-    """Scatter of each 2x2 estimate against its weight, coloured by comparison type."""
+def bacon_figure(comp: pd.DataFrame, twfe: float, lang: str = "en",
+                 title: str | None = None) -> Any:
+    """Scatter of each 2x2 estimate against its weight, coloured by comparison type.
+
+    ``comp`` needs type, weight and estimate columns; ``twfe`` is drawn as a dashed line.
+    """
     t = _T.get(lang, _T["en"])
     fig, ax = new_figure(lang)
     for (typ, sub), color, marker in zip(comp.groupby("type"), PALETTE, "osx^"):
@@ -25,6 +30,8 @@ def bacon_figure(comp: pd.DataFrame, twfe: float, lang: str = "en") -> Any:
     ax.axhline(twfe, color="black", lw=0.8, ls="--", label=t["twfe"].format(v=twfe))
     ax.set_xlabel(t["x"])
     ax.set_ylabel(t["y"])
+    if title:
+        ax.set_title(title)
     ax.legend(fontsize=8)
     fig.tight_layout()
     return fig
