@@ -73,3 +73,26 @@ def test_monte_carlo_recovers_indirect_effects():
     truth = carbon_pilot(seed=100).truth["indirect"]["coal_share"]
     est = np.array(est)
     assert abs(est.mean() - truth) < 3 * est.std(ddof=1) / np.sqrt(len(est))
+
+
+def test_bootstrap_without_fixed_effects_keeps_the_intercept():
+    # cross-section (one row per id, clusters = rows): each draw equals OLS with an
+    # intercept on the resampled rows
+    rng0 = np.random.default_rng(0)
+    n = 120
+    d = (rng0.random(n) < 0.5).astype(float)
+    m = 2.0 + 0.5 * d + rng0.normal(size=n)
+    y = 1.0 + 0.4 * m + 0.2 * d + rng0.normal(size=n)
+    df = pd.DataFrame({"id": np.arange(n), "t": 1, "d": d, "m": m, "y": y})
+    draws, seed = 10, 3
+    r = pl.mediation(df, y="y", treat="d", mediators=["m"], unit="id", time="t", fe=[],
+                     bootstrap=draws, seed=seed)
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, n, (draws, n))
+    loop = []
+    for b in range(draws):
+        s = df.iloc[idx[b]].reset_index(drop=True)
+        a = pl.feols("m ~ d", s, vcov="iid").coef()["d"]
+        bb = pl.feols("y ~ d + m", s, vcov="iid").coef()["m"]
+        loop.append(a * bb)
+    np.testing.assert_allclose(r.boot_draws["m"], loop, rtol=1e-8)

@@ -52,11 +52,14 @@ def balanced_grams(Z: np.ndarray, unit: np.ndarray, time: np.ndarray,
 
 
 def weighted_grams(Z: np.ndarray, fe: np.ndarray | None, row_w: np.ndarray) -> np.ndarray:
-    """Weighted Gram matrices (draws x k x k) by weighted demeaning per draw (any FE)."""
+    """Weighted Gram matrices (draws x k x k) by weighted demeaning per draw (any FE;
+    ``fe=None`` is a model with only an intercept, partialled out as the weighted mean)."""
+    if fe is None:
+        fe = np.zeros((Z.shape[0], 1), dtype=np.int64)
     out = np.empty((row_w.shape[0], Z.shape[1], Z.shape[1]))
     for b, w in enumerate(row_w):
         keep = w > 0
-        Zd = demean(Z[keep], None if fe is None else _dense(fe[keep]), w[keep])
+        Zd = demean(Z[keep], _dense(fe[keep]), w[keep])
         out[b] = (Zd * w[keep][:, None]).T @ Zd
     return out
 
