@@ -4,7 +4,6 @@ import pytest
 from policylab import feols
 from policylab.accounting import co2_emissions
 from policylab.data.datasets import carbon_pilot, energy_rights_pilot
-from policylab.data.rosters import roster, roster_treatment
 
 
 def test_carbon_pilot_shape_and_calibration():
@@ -35,20 +34,6 @@ def test_options_make_hard_cases():
     assert sorted(s.df.loc[s.df.cohort > 0, "cohort"].unique()) == [2013, 2014]
     u = energy_rights_pilot(unbalanced=0.1, missing=0.02)
     assert not u.is_balanced and u.df["urban"].isna().any()
-
-
-def test_rosters_turn_into_treatment_columns():
-    r = roster("carbon_trading")
-    assert set(r.loc[r.level == "province", "unit"]) == {
-        "Beijing", "Tianjin", "Shanghai", "Chongqing", "Hubei", "Guangdong"}
-    p = energy_rights_pilot()
-    cols = roster_treatment(p, "energy_rights", unit="city", time="year", member_of="province",
-                            date="market_opening")
-    np.testing.assert_array_equal(cols["energy_rights_did"], p.df["did"])
-    c = carbon_pilot()
-    opening = roster_treatment(c, "carbon_trading", unit="province", time="year",
-                               date="market_opening")
-    assert sorted(set(opening["carbon_trading_cohort"]) - {0}) == [2013, 2014]
 
 
 @pytest.mark.parametrize("gen,fml,cl", [
