@@ -98,3 +98,16 @@ def test_suest_covariance_is_the_cross_equation_cluster_sandwich(df):
     suest = r.tests.set_index("test").loc["suest"]
     vd = V[0, 0] + V[1, 1] - 2 * V[0, 1]
     assert suest["statistic"] == pytest.approx(suest["difference"] ** 2 / vd, rel=1e-9)
+
+
+def test_few_treated_units_warn_and_the_figure_has_one_row_per_group(df):
+    with pytest.warns(pl.errors.PolicyLabWarning, match="treated unit"):
+        r = pl.heterogeneity(df, y="ln_ntt", treat="did", by=["resource_type"], unit="city",
+                             time="year", assign="province", permutations=0)
+    few = r.tidy().query("n_treated_units < 5")["group"]
+    assert len(few) > 0
+    for g in few:
+        assert any(f"resource_type={g} has only" in w for w in r.warnings)
+    assert "difference tests:" in r.summary()
+    fig = r.plot()
+    assert len(fig.axes[0].get_yticks()) == len(r.tidy())

@@ -37,6 +37,28 @@ class HeterogeneityResult(Result):
         """One row per (split, group): estimate, SE, p-value, N, treated units."""
         return self.estimates.copy()
 
+    def summary(self) -> str:
+        """Subgroup estimates side by side, then the difference tests per split."""
+        lines = [f"HeterogeneityResult  (N = {self.nobs:,})"]
+        cols = ["by", "group", "estimate", "std_error", "p_value", "nobs", "n_treated_units",
+                "n_treated_clusters"]
+        fmt = {"float_format": lambda v: f"{v:.4g}", "index": False}
+        with pd.option_context("display.width", 120, "display.max_columns", 20):
+            lines.append(self.estimates[cols].to_string(**fmt))
+            if len(self.tests):
+                lines.append("difference tests:")
+                tcols = [c for c in ("by", "test", "statistic", "p_value", "difference",
+                                     "draws") if c in self.tests]
+                lines.append(self.tests[tcols].to_string(**fmt))
+        lines += [f"  warning: {w}" for w in self.warnings]
+        return "\n".join(lines)
+
+    def plot(self, lang: str = "en", **kw: Any) -> Any:
+        """Subgroup estimates with CIs, one panel row per split."""
+        from policylab.report.figures.mechanisms import subgroup_figure
+
+        return subgroup_figure(self.estimates, lang=lang, **kw)
+
 
 def heterogeneity(
     data: Any,
@@ -100,10 +122,15 @@ def heterogeneity(
                          "conf_high": float(r.confint().loc[D, "conf_high"]),
                          "nobs": r.nobs, "n_treated_units": n_tr,
                          "n_treated_clusters": r.meta["design"]["n_treated_groups"]})
-            if r.meta["design"]["n_treated_groups"] < min_treated:
-                res.warn(f"subgroup {col}={lv} has only {r.meta['design']['n_treated_groups']} "
-                         f"treated {design.assign} clusters; its estimate and the difference "
+            n_cl = r.meta["design"]["n_treated_groups"]
+            if n_tr < min_treated:
+                res.warn(f"subgroup {col}={lv} has only {n_tr} treated "
+                         f"unit{'' if n_tr == 1 else 's'}; its estimate and the difference "
                          "tests rest on very few treated units")
+            elif n_cl < min_treated:
+                res.warn(f"subgroup {col}={lv} has only {n_cl} treated {clus} clusters; "
+                         "cluster-robust SEs and the interaction/SUEST tests over-reject with "
+                         "so few treated clusters (rely on the permutation test)")
         tests.extend(_split_tests(df, y, D, col, levels, list(controls), unit, time, clus,
                                   design.assign, subs, permutations, seed, fe, weights,
                                   res.test_results))

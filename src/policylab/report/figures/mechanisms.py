@@ -1,5 +1,5 @@
 """Figures for mechanisms: the marginal effect of the policy across a moderator, and
-the mediation sensitivity curve ACME(rho)."""
+the mediation sensitivity curve ACME(rho), and subgroup estimates side by side."""
 
 from __future__ import annotations
 
@@ -52,5 +52,27 @@ def mediation_sensitivity_figure(sensitivity: pd.DataFrame, lang: str = "en",
     ax.set_ylabel(t["y"])
     if sensitivity["mediator"].nunique() > 1:
         ax.legend(frameon=False)
+    fig.tight_layout()
+    return fig
+
+
+_H = {"en": {"x": "Effect of the policy (95% CI)"}, "zh": {"x": "政策效应（95%置信区间）"}}
+
+
+def subgroup_figure(estimates: pd.DataFrame, lang: str = "en",
+                    labels: dict[str, str] | None = None) -> Any:
+    """Horizontal coefficient plot of the subgroup DIDs, grouped by split."""
+    rows = estimates.reset_index(drop=True)
+    fig, ax = new_figure(lang, size=(6.4, max(2.4, 0.42 * len(rows) + 1.0)))
+    ypos = -rows.index.to_numpy(float)
+    for k, (_, g) in enumerate(rows.groupby("by", sort=False)):
+        idx = g.index.to_numpy()
+        ax.errorbar(g["estimate"], ypos[idx],
+                    xerr=[g["estimate"] - g["conf_low"], g["conf_high"] - g["estimate"]],
+                    fmt="o", color=PALETTE[k % len(PALETTE)], ms=4, capsize=2, lw=1.1)
+    names = [f"{(labels or {}).get(b, b)} = {v}" for b, v in zip(rows["by"], rows["group"])]
+    ax.set_yticks(ypos, names)
+    ax.axvline(0, color="black", lw=0.8)
+    ax.set_xlabel(_H.get(lang, _H["en"])["x"])
     fig.tight_layout()
     return fig
