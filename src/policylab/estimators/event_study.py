@@ -84,6 +84,7 @@ def event_study(
     fe: Sequence[str] | None = None,
     cluster: str | None = None,
     vcov: Any = None,
+    weights: str | None = None,
 ) -> EventStudyResult:
     """Dynamic DID: ``y ~ sum_e 1[t - cohort = e] + controls | unit + time``.
 
@@ -95,7 +96,19 @@ def event_study(
         the window are dropped (and counted in ``meta["dropped"]``).
     ref : int
         Omitted reference period (default -1; e.g. ``-k`` to use the first period).
-    Other parameters as in :func:`policylab.did`; never-treated units have every dummy 0.
+    bin_endpoints : bool
+        Pool event times beyond the window into the endpoint dummies (default).
+    controls, fe, cluster, vcov, weights, treat, cohort, roster, date, assign
+        As in :func:`policylab.did`: default fixed effects unit and time, default
+        clusters at the assignment level. Never-treated units have every dummy 0.
+
+    Returns
+    -------
+    EventStudyResult
+        ``tidy()`` (one row per event time, the reference with estimate 0, and the
+        treated observations behind each in ``n_obs``), ``pretrend_test()``,
+        ``plot(kind="bars" | "band", lang="en" | "zh")``; ``coef()``/``vcov()`` hold the
+        lead and lag coefficients in the order of ``meta["rel_times"]``.
     """
     lo, hi = window
     if not (lo < 0 <= hi) or not lo <= ref <= hi:
@@ -140,7 +153,7 @@ def event_study(
     if vcov is None:
         vcov = {"CRV1": cluster or design.assign}
     fml = f"{y} ~ {' + '.join(names + list(controls))} | {' + '.join(fe_)}"
-    reg = feols(fml, df, vcov=vcov)
+    reg = feols(fml, df, vcov=vcov, weights=weights)
     kept = [n for n in names if n in reg.terms]
     idx = [reg.terms.index(n) for n in kept]
     res = EventStudyResult(
@@ -159,7 +172,18 @@ def event_study(
         res.warn(f"window={window} reaches beyond the data ({', '.join(clipped)} are not "
                  f"observed); estimated on ({lo}, {hi})")
         res.meta["window"] = (lo, hi)
-    if design.facts["staggered"]:
+    facts = design.facts
+    if facts["n_treated_groups"] < 10:
+        res.warn(f"only {facts['n_treated_groups']} treated {design.assign} clusters: "
+                 "cluster-robust SEs and the pre-trend test over-reject; report "
+                 "wild_bootstrap() and placebo_test()")
+    if facts["always_treated_units"]:
+        res.warn(f"units treated in the first period {facts['always_treated_units'][:5]} "
+                 "have no pre-period: they identify only lags")
+    if facts["switching_off_units"]:
+        res.warn(f"treatment switches off for units {facts['switching_off_units'][:5]}; "
+                 "event time is counted from the first treated period")
+    if facts["staggered"]:
         res.warn("staggered adoption: TWFE event-study leads/lags can be contaminated by "
                  "other periods' effects (Sun and Abraham 2021); compare with sun_abraham() "
                  "or att_gt()")

@@ -23,7 +23,8 @@ def event_study_figure(tidy: pd.DataFrame, kind: str = "band", lang: str = "en",
                        ref: int = -1, title: str | None = None) -> Any:
     """Coefficients against event time with CIs, zero line and a dashed line at adoption.
 
-    ``tidy`` needs rel_time, estimate, conf_low, conf_high (the reference period at 0).
+    ``tidy`` needs rel_time, estimate, conf_low, conf_high (the reference period at 0);
+    ``ref`` is marked with a hollow marker.
     """
     t = _T.get(lang, _T["en"])
     fig, ax = new_figure(lang)
@@ -38,8 +39,12 @@ def event_study_figure(tidy: pd.DataFrame, kind: str = "band", lang: str = "en",
                     lw=1)
     else:
         raise ValueError(f"kind must be 'band' or 'bars', got {kind!r}")
+    at_ref = x == ref
+    if at_ref.any():
+        ax.plot(x[at_ref], b[at_ref], marker="o", ms=5, mfc="white", color=PALETTE[0], ls="")
     ax.axhline(0, color="black", lw=0.8)
-    ax.axvline(-0.5 if ref == -1 else 0, color=PALETTE[2], lw=0.8, ls="--")
+    # adoption happens between event time -1 and 0, whatever the reference period
+    ax.axvline(-0.5, color=PALETTE[2], lw=0.8, ls="--")
     ax.set_xticks(x)
     ax.set_xlabel(t["x"])
     ax.set_ylabel(t["y"])
