@@ -60,6 +60,17 @@ def test_bootstrap_matches_a_loop_over_resampled_units(small, unbalanced):
                       vcov="iid").coef()["coal_share"]
         loop.append(a * bb)
     np.testing.assert_allclose(np.sort(r.boot_draws["coal_share"]), np.sort(loop), rtol=1e-8)
+    # percentile and bias-corrected (Efron) intervals from the loop's draws by hand
+    from scipy import stats
+
+    t = r.tidy().iloc[0]
+    loop = np.array(loop)
+    assert [t["boot_low"], t["boot_high"]] == pytest.approx(
+        np.quantile(loop, [0.025, 0.975]), rel=1e-8)
+    z0 = stats.norm.ppf(np.mean(loop < t["estimate"]))
+    bc = np.quantile(loop, stats.norm.cdf(2 * z0 + stats.norm.ppf([0.025, 0.975])))
+    assert [t["bc_low"], t["bc_high"]] == pytest.approx(bc, rel=1e-8)
+    assert [t["conf_low"], t["conf_high"]] == [t["boot_low"], t["boot_high"]]
 
 
 def test_monte_carlo_recovers_indirect_effects_and_shares():
