@@ -55,3 +55,19 @@ def test_intensity_with_deflator():
     e = np.array([100.0, 110.0])
     out = intensity(e, gdp=[50.0, 66.0], price_index=[100.0, 120.0], base_value=100.0)
     assert out.tolist() == pytest.approx([2.0, 2.0])
+
+
+def test_intensity_rebased_to_a_base_year_per_unit():
+    from policylab import Panel
+
+    df = pd.DataFrame({"p": ["A", "A", "B", "B"], "year": [2000, 2001, 2000, 2001],
+                       "co2": [10.0, 12.0, 5.0, 5.0], "gdp": [100.0, 132.0, 50.0, 60.0],
+                       "defl": [110.0, 121.0, 200.0, 240.0]})
+    panel = Panel(df, unit="p", time="year")
+    out = intensity("co2", "gdp", "defl", data=panel, base_year=2000)
+    # A: real GDP 2001 = 132 / (121/110) = 120; B: 60 / (240/200) = 50
+    assert out.tolist() == pytest.approx([0.1, 0.1, 0.1, 0.1])
+    with pytest.raises(SpecError, match="base_year= needs data="):
+        intensity(df["co2"], df["gdp"], df["defl"], base_year=2000)
+    with pytest.raises(DataError, match="<= 0"):
+        intensity([1.0], [0.0])

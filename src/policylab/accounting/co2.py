@@ -17,6 +17,13 @@ FUELS = ("coal", "coke", "crude_oil", "gasoline", "kerosene", "diesel", "fuel_oi
          "natural_gas")
 CO2_PER_C = 44.0 / 12.0  # molar masses: the carbon-to-CO2 conversion, never implicit
 _UNITS = {"10k t", "100 million m3"}
+# data units accepted for each table unit, with the factor that converts them to it
+_CONVERT = {
+    "10k t": {"t": 1e-4, "kt": 0.1, "1000 t": 0.1, "10k t": 1.0, "million t": 100.0,
+              "100 million t": 1e4},
+    "100 million m3": {"m3": 1e-8, "10k m3": 1e-4, "million m3": 1e-2,
+                       "100 million m3": 1.0, "billion m3": 10.0},
+}
 
 
 def factor_table(name: str) -> pd.DataFrame:
@@ -71,6 +78,7 @@ def co2_emissions(
     factors: str | pd.DataFrame = "carbon_trading_study",
     output: str = "co2",
     fuels: list[str] | dict[str, str] | None = None,
+    units: dict[str, str] | None = None,
 ) -> pd.DataFrame:
     """Emissions from fuel consumption, one column per fuel plus ``total``.
 
@@ -87,6 +95,11 @@ def co2_emissions(
     fuels : list or dict, optional
         Which fuels to use (default: every fuel of the table present in the data), or a
         mapping {fuel in the table: column in the data} for your own column names.
+    units : dict, optional
+        Units of your fuel columns when they differ from the table's, e.g.
+        ``{"natural_gas": "10k m3", "coal": "t"}``; converted explicitly (mass: t, kt,
+        10k t, million t; volume: m3, 10k m3, million m3, 100 million m3, billion m3).
+        A mass unit for a fuel the table measures by volume (or the reverse) is an error.
 
     Returns
     -------
@@ -115,6 +128,7 @@ def co2_emissions(
         raise SpecError(f"no emission factor for fuels {unknown}; the table has "
                         f"{list(per_unit.index)}")
     require_columns(df, list(mapping.values()), "fuel column")
+    scale = _unit_scale(table, mapping, units or {})
     out = pd.DataFrame(index=df.index)
     conv = CO2_PER_C if output == "co2" else 1.0
     for fuel, col in mapping.items():
@@ -127,26 +141,99 @@ def co2_emissions(
         if neg.any():
             raise DataError(f"fuel column {col!r} has {int(neg.sum())} negative values "
                             f"(rows {list(df.index[neg][:5])}); consumption cannot be negative")
-        out[fuel] = x.to_numpy(float) * per_unit[fuel] * conv
+        out[fuel] = x.to_numpy(float) * scale[fuel] * per_unit[fuel] * conv
     out["total"] = out[list(mapping)].sum(axis=1, min_count=len(mapping))
     out.attrs["unit"] = f"10k t {'CO2' if output == 'co2' else 'C'}"
     return out
 
 
+def _unit_scale(table: pd.DataFrame, mapping: dict[str, str],
+                units: dict[str, str]) -> dict[str, float]:
+    unknown = sorted(set(units) - set(mapping))
+    if unknown:
+        raise SpecError(f"units= names fuels {unknown} that are not being used; fuels: "
+                        f"{list(mapping)}")
+    scale = {}
+    for fuel in mapping:
+        want = str(table.loc[fuel, "unit"])
+        have = units.get(fuel, want)
+        options = _CONVERT[want]
+        if have not in options:
+            other = [u for u, opts in _CONVERT.items() if have in opts]
+            what = ("a mass" if other == ["10k t"] else "a volume") if other else "an unknown"
+            raise DataError(
+                f"unit mismatch for {fuel!r}: the factor table measures it in {want!r} but "
+                f"the data are in {have!r} ({what} unit); use one of {sorted(options)}"
+                + (" or convert with the fuel's density" if other else "")
+            )
+        scale[fuel] = options[have]
+    return scale
+
+
 def intensity(
-    emissions: Any, gdp: Any, price_index: Any = None, *, base_value: float | None = None
+    emissions: Any,
+    gdp: Any,
+    price_index: Any = None,
+    *,
+    base_value: float | None = None,
+    data: Panel | None = None,
+    base_year: int | None = None,
+    kind: str = "level",
 ) -> pd.Series:
     """Emissions per unit of real GDP.
 
-    ``gdp`` is nominal when ``price_index`` is given: real GDP = gdp / (index /
-    base_value), with base_value the index level of the base year (default: the index is
-    already 1 in the base year, as after :meth:`Panel.deflate`).
+    Parameters
+    ----------
+    emissions, gdp : array-like, or column names of ``data``
+        Emissions (e.g. 10k t CO2) and GDP (e.g. 100 million yuan; nominal when a
+        ``price_index`` is given). The intensity is in emission units per GDP unit
+        (10k t / 100 million yuan = t per 10k yuan).
+    price_index : array-like or column name, optional
+        GDP deflator. Without ``base_year``: real GDP = gdp / (index / base_value), with
+        ``base_value`` the index level of the base year (default 1: the index already
+        equals 1 in the base year).
+    data : Panel, optional
+        Panel holding the named columns; needed for ``base_year``.
+    base_year : int, optional
+        Rebase each unit's price index to 1 in this year (as :meth:`Panel.deflate`),
+        so GDP is in constant prices of ``base_year``.
+    kind : {"level", "chain"}
+        With ``base_year``: the index is a level (any base) or a previous-year = 100
+        chain index.
+
+    Returns
+    -------
+    Series aligned with the rows (of ``data`` when given).
     """
-    e = pd.Series(np.asarray(emissions, dtype=float))
-    g = pd.Series(np.asarray(gdp, dtype=float))
+    index = None
+    if data is not None:
+        if not isinstance(data, Panel):
+            raise SpecError("data= must be a Panel (unit and time are needed to rebase "
+                            "the price index); build one with policylab.Panel(df, unit=, time=)")
+        df = data.df
+        index = df.index
+        cols = [c for c in (emissions, gdp, price_index) if isinstance(c, str)]
+        require_columns(df, cols)
+        emissions, gdp = (df[c] if isinstance(c, str) else c for c in (emissions, gdp))
+        if base_year is not None:
+            if not isinstance(price_index, str):
+                raise SpecError("base_year= needs price_index= as a column name of data")
+            from policylab.data.transforms import deflate
+
+            col = gdp.name if isinstance(gdp, pd.Series) else "_gdp"
+            frame = df.assign(**{col: np.asarray(gdp, dtype=float)})
+            gdp = deflate(frame, col, price_index, data.unit, data.time, base_year, kind=kind)
+            price_index = None
+        elif isinstance(price_index, str):
+            price_index = df[price_index]
+    elif base_year is not None:
+        raise SpecError("base_year= needs data= (a Panel) to find each unit's base-year index")
+    e = np.asarray(emissions, dtype=float)
+    g = np.asarray(gdp, dtype=float)
     if price_index is not None:
         p = np.asarray(price_index, dtype=float)
         g = g / (p / (base_value if base_value is not None else 1.0))
-    if (g <= 0).any():
-        raise DataError(f"GDP has {int((g <= 0).sum())} values <= 0; intensity is undefined")
-    return e / g
+    bad = ~(g > 0) & ~np.isnan(g)
+    if bad.any():
+        raise DataError(f"GDP has {int(bad.sum())} values <= 0; intensity is undefined")
+    return pd.Series(e / g, index=index, name="intensity")
