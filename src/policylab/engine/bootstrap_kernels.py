@@ -16,6 +16,8 @@ All draws then come from a few tensor products.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from policylab.engine.fixed_effects import demean
@@ -51,9 +53,11 @@ def balanced_grams(Z: np.ndarray, unit: np.ndarray, time: np.ndarray,
             - tot[:, None, None] * np.einsum("btk,btl->bkl", M, M))
 
 
-def weighted_grams(Z: np.ndarray, fe: np.ndarray | None, row_w: np.ndarray) -> np.ndarray:
+def weighted_grams(Z: np.ndarray, fe: np.ndarray | None, row_w: np.ndarray,
+                   callback: Callable[[], None] | None = None) -> np.ndarray:
     """Weighted Gram matrices (draws x k x k) by weighted demeaning per draw (any FE;
-    ``fe=None`` is a model with only an intercept, partialled out as the weighted mean)."""
+    ``fe=None`` is a model with only an intercept, partialled out as the weighted mean).
+    ``callback`` is called after each draw (progress reporting)."""
     if fe is None:
         fe = np.zeros((Z.shape[0], 1), dtype=np.int64)
     out = np.empty((row_w.shape[0], Z.shape[1], Z.shape[1]))
@@ -61,6 +65,8 @@ def weighted_grams(Z: np.ndarray, fe: np.ndarray | None, row_w: np.ndarray) -> n
         keep = w > 0
         Zd = demean(Z[keep], _dense(fe[keep]), w[keep])
         out[b] = (Zd * w[keep][:, None]).T @ Zd
+        if callback is not None:
+            callback()
     return out
 
 

@@ -17,6 +17,7 @@ from policylab.errors import SpecError
 from policylab.estimators.design import build_design
 from policylab.estimators.did import did
 from policylab.estimators.feols import feols
+from policylab.estimators.mediation import progress_callback
 from policylab.estimators.result import Result
 
 __all__ = ["heterogeneity", "HeterogeneityResult"]
@@ -79,6 +80,7 @@ def heterogeneity(
     seed: int | None = None,
     min_treated: int = 5,
     weights: str | None = None,
+    progress: bool = False,
 ) -> HeterogeneityResult:
     """Subgroup DIDs for every level of each ``by`` column, with difference tests.
 
@@ -91,6 +93,20 @@ def heterogeneity(
     ``bdiff``), of the spread of the group estimates (sum of squared deviations from
     their mean) for more levels. Permutations that leave a group without treated or
     control units are discarded (with a warning) and ``draws`` counts those used.
+
+    Parameters
+    ----------
+    by : list of str
+        Categorical unit characteristics (constant within unit), one split each.
+    permutations : int
+        Permutation draws per split (0 to skip).
+    seed : int, optional
+        Seed of the permutations.
+    min_treated : int
+        Warn for subgroups with fewer treated units, or treated clusters.
+    progress : bool
+        Progress bar while permutations are demeaned draw by draw (unbalanced panels).
+    Other parameters as in :func:`policylab.did`.
     """
     panel = data if isinstance(data, Panel) else Panel(data, unit=unit, time=time)
     unit, time = panel.unit, panel.time
@@ -133,7 +149,7 @@ def heterogeneity(
                          "so few treated clusters (rely on the permutation test)")
         tests.extend(_split_tests(df, y, D, col, levels, list(controls), unit, time, clus,
                                   design.assign, subs, permutations, seed, fe, weights,
-                                  res.test_results))
+                                  res.test_results, progress))
     res.estimates = pd.DataFrame(rows)
     res.tests = pd.DataFrame(tests)
     for t in tests:
@@ -151,7 +167,8 @@ def _split_tests(df: pd.DataFrame, y: str, D: str, col: str, levels: list[Any],
                  controls: list[str], unit: str, time: str, clus: str, assign: str,
                  subs: dict, permutations: int, seed: int | None,
                  fe: Sequence[str] | None, weights: str | None,
-                 models: dict[tuple[str, str], Any]) -> list[dict[str, Any]]:
+                 models: dict[tuple[str, str], Any],
+                 progress: bool = False) -> list[dict[str, Any]]:
     out = []
     g = pd.Categorical(df[col], categories=levels)
     work = df.assign(_grp=g.codes)
@@ -195,7 +212,7 @@ def _split_tests(df: pd.DataFrame, y: str, D: str, col: str, levels: list[Any],
                 float(stats.chi2.sf(W, q)), "difference": float(diff[0]) if q == 1 else np.nan})
     if permutations:
         out.append(_permutation(work, y, D, controls, unit, time, col, levels, subs,
-                                permutations, seed, fe, weights))
+                                permutations, seed, fe, weights, progress))
     return out
 
 
@@ -211,7 +228,7 @@ def _spread(coefs: np.ndarray) -> np.ndarray:
 def _permutation(work: pd.DataFrame, y: str, D: str, controls: list[str], unit: str,
                  time: str, col: str, levels: list[Any], subs: dict, reps: int,
                  seed: int | None, fe: Sequence[str] | None,
-                 weights: str | None) -> dict[str, Any]:
+                 weights: str | None, progress: bool = False) -> dict[str, Any]:
     """Fisher permutation of group labels across units (bdiff), group sizes kept.
 
     Every permuted subgroup regression comes from a weighted Gram matrix: a unit in
@@ -243,7 +260,9 @@ def _permutation(work: pd.DataFrame, y: str, D: str, controls: list[str], unit: 
             fe_codes = np.column_stack([pd.factorize(work[c])[0] for c in fe_cols])
             row_w = unit_w[:, uc] * (1.0 if weights is None
                                      else work[weights].to_numpy(float)[None, :])
-            grams = bk.weighted_grams(Z, fe_codes, row_w)
+            with progress_callback(f"permutations {col}={levels[j]}", reps,
+                                   progress) as tick:
+                grams = bk.weighted_grams(Z, fe_codes, row_w, callback=tick)
         coefs[:, j] = bk.solve_stack(grams, 0, list(range(1, len(cols))))[:, 0]
     stat = _spread(coefs)
     ok = np.isfinite(stat)

@@ -4,7 +4,8 @@ batched cluster bootstrap resampling whole clusters."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,7 +20,7 @@ from policylab.errors import EstimationError, SpecError
 from policylab.estimators.did import did
 from policylab.estimators.result import Result
 
-__all__ = ["mediation", "MediationResult", "CRITIQUE"]
+__all__ = ["mediation", "MediationResult", "CRITIQUE", "progress_callback"]
 
 CRITIQUE = {
     "en": ("The stepwise mediation is descriptive: the mediator is itself affected by the "
@@ -114,6 +115,7 @@ def mediation(
     joint: bool = True,
     rho: Sequence[float] | None = None,
     lang: str = "en",
+    progress: bool = False,
 ) -> MediationResult:
     """Stepwise mediation with DID fixed effects, controls and clustering.
 
@@ -137,6 +139,8 @@ def mediation(
         the errors of the mediator and outcome equations; default -0.9 to 0.9 by 0.05).
         ``sensitivity`` holds ACME(rho) and ADE(rho) for each single mediator, computed
         on the within-transformed data; ACME(0) equals a*b.
+    progress : bool
+        Show a progress bar while the bootstrap demeans draw by draw (unbalanced panels).
     Other parameters as in :func:`policylab.did`.
     """
     if not mediators:
@@ -214,7 +218,7 @@ def mediation(
     _sensitivity(res, point, meds, rho_grid)
     if bootstrap:
         _bootstrap(res, total, meds, list(controls), joint and len(meds) > 1, bootstrap,
-                   seed, level, rho_grid)
+                   seed, level, rho_grid, progress)
         res.effects["conf_low"] = res.effects["boot_low"]
         res.effects["conf_high"] = res.effects["boot_high"]
         res.meta["ci_method"] = f"cluster bootstrap percentile, {bootstrap} draws"
@@ -229,6 +233,21 @@ def mediation(
     return res
 
 
+@contextmanager
+def progress_callback(description: str, total: int,
+                      enabled: bool) -> Iterator[Callable[[], None] | None]:
+    """A rich progress bar advanced by calling the yielded function (None if off)."""
+    if not enabled:
+        yield None
+        return
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    with Progress(TextColumn(description), BarColumn(), TextColumn("{task.completed}/"
+                  "{task.total}"), TimeElapsedColumn(), transient=True) as bar:
+        task = bar.add_task(description, total=total)
+        yield lambda: bar.advance(task)
+
+
 def _layout(total: Any, meds: list[str], controls: list[str]) -> tuple[list[str], list[int]]:
     """Columns of the Gram matrices: [y, D, mediators..., controls...]."""
     # controls absorbed by the fixed effects were dropped from the regressions
@@ -238,7 +257,7 @@ def _layout(total: Any, meds: list[str], controls: list[str]) -> tuple[list[str]
 
 
 def _grams(total: Any, meds: list[str], controls: list[str],
-           Wc: np.ndarray | None) -> tuple[np.ndarray, str]:
+           Wc: np.ndarray | None, progress: bool = False) -> tuple[np.ndarray, str]:
     """Weighted Gram matrices of the demeaned [y, D, M..., controls] for cluster
     multiplicities ``Wc`` (draws x clusters); ``None``: the estimation sample itself."""
     m = total.model
@@ -263,7 +282,9 @@ def _grams(total: Any, meds: list[str], controls: list[str],
         return (bk.balanced_grams(Z, unit_codes, time_codes, Wc[:, unit_cl]),
                 "closed-form balanced two-way")
     row_w = Wc[:, cl] * (1.0 if m["weights"] is None else m["weights"][None, :])
-    return bk.weighted_grams(Z, m["fe_codes"], row_w), "weighted demeaning per draw"
+    with progress_callback("mediation bootstrap", len(row_w), progress) as tick:
+        grams = bk.weighted_grams(Z, m["fe_codes"], row_w, callback=tick)
+    return grams, "weighted demeaning per draw"
 
 
 def _acme_curve(grams: np.ndarray, im: int, ictrl: list[int],
@@ -304,14 +325,14 @@ def _sensitivity(res: MediationResult, point: np.ndarray, meds: list[str],
 
 def _bootstrap(res: MediationResult, total: Any, meds: list[str], controls: list[str],
                joint: bool, draws: int, seed: int | None, level: float,
-               rho: np.ndarray) -> None:
+               rho: np.ndarray, progress: bool) -> None:
     cl = total.model["cluster_codes"]
     if len(cl) != 1:
         raise SpecError("the mediation bootstrap resamples one clustering variable")
     G = int(cl[0].max()) + 1
     rng = np.random.default_rng(seed)
     Wc = bk.cluster_weights(G, draws, rng)  # draws x G
-    grams, method = _grams(total, meds, controls, Wc)
+    grams, method = _grams(total, meds, controls, Wc, progress)
     _, ictrl = _layout(total, meds, controls)
     iy, iD = 0, 1
     draws_out = {}
