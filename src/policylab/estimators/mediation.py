@@ -142,6 +142,19 @@ def mediation(
     progress : bool
         Show a progress bar while the bootstrap demeans draw by draw (unbalanced panels).
     Other parameters as in :func:`policylab.did`.
+
+    Notes
+    -----
+    The bootstrap resamples whole clusters. A cluster drawn k times enters with weight
+    k: k copies of a unit, each with its own unit effect, give the same fit as one copy
+    with weight k, while the time effects are re-estimated on the resampled data. Reusing
+    the full-sample within transformation would be wrong for the time effects (their
+    means change with the draw), so each draw is re-demeaned with those weights: in
+    closed form for balanced two-way panels (unit means are fixed, only the weighted
+    time means move), by weighted alternating projections otherwise. Every equation of
+    the system then follows from the draw's Gram matrix of [y, D, M..., controls], so
+    all regressions of all draws are small solves. Draws equal a loop that resamples
+    units with the same seed and reruns feols (tested draw for draw).
     """
     if not mediators:
         raise SpecError("mediation needs at least one mediator")
