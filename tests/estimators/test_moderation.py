@@ -65,3 +65,13 @@ def test_johnson_neyman_bounds_are_where_the_ci_touches_zero(panel):
 def test_moderator_missing_is_named(panel):
     with pytest.raises(pl.errors.DataError, match="nope"):
         pl.moderation(panel, y="ln_ntt", moderator="nope", treat="did", assign="province")
+
+
+def test_figure_marks_only_bounds_inside_the_range(panel):
+    from policylab.report.figures.mechanisms import marginal_effect_figure
+
+    r = pl.moderation(panel, y="ln_ntt", moderator="market", treat="did", assign="province")
+    lo, hi = r.marginal["moderator"].min(), r.marginal["moderator"].max()
+    fig = marginal_effect_figure(r.marginal, "market", bounds=[lo - 1, (lo + hi) / 2])
+    vertical = [ln for ln in fig.axes[0].lines if np.ptp(ln.get_xdata()) == 0]
+    assert [ln.get_xdata()[0] for ln in vertical] == [pytest.approx((lo + hi) / 2)]

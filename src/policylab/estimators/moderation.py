@@ -25,9 +25,11 @@ class ModerationResult(DIDResult):
     marginal: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     def plot(self, lang: str = "en", **kw: Any) -> Any:
-        """Marginal effect of the policy against the moderator, with CIs."""
+        """Marginal effect of the policy against the moderator, with CIs and the
+        Johnson-Neyman bounds inside the plotted range."""
         from policylab.report.figures.mechanisms import marginal_effect_figure
 
+        kw.setdefault("bounds", self.meta.get("johnson_neyman", ()))
         return marginal_effect_figure(self.marginal, moderator=self.meta["moderator"],
                                       lang=lang, **kw)
 

@@ -3,6 +3,7 @@ the mediation sensitivity curve ACME(rho), and subgroup estimates side by side."
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import pandas as pd
@@ -14,13 +15,19 @@ _T = {"en": {"y": "Marginal effect of the policy (95% CI)"},
 
 
 def marginal_effect_figure(marginal: pd.DataFrame, moderator: str, lang: str = "en",
-                           label: str | None = None) -> Any:
-    """Effect and CI band against the moderator, with a zero line."""
+                           label: str | None = None,
+                           bounds: Sequence[float] = ()) -> Any:
+    """Effect and CI band against the moderator, with a zero line; ``bounds`` (the
+    Johnson-Neyman values where the CI crosses zero) are marked where inside the range."""
     fig, ax = new_figure(lang)
     ax.fill_between(marginal["moderator"], marginal["conf_low"], marginal["conf_high"],
                     color=PALETTE[0], alpha=0.15, lw=0)
     ax.plot(marginal["moderator"], marginal["effect"], color=PALETTE[0], lw=1.4)
     ax.axhline(0, color="black", lw=0.8)
+    lo, hi = marginal["moderator"].min(), marginal["moderator"].max()
+    for x in bounds:
+        if lo <= x <= hi:
+            ax.axvline(x, color=PALETTE[2], lw=0.8, ls="--")
     ax.set_xlabel(label or moderator)
     ax.set_ylabel(_T.get(lang, _T["en"])["y"])
     fig.tight_layout()
