@@ -41,6 +41,22 @@ def _first_treated(df: pd.DataFrame, unit: str, time: str, d: pd.Series) -> pd.S
     return df[unit].map(first).fillna(0).astype(np.int64)
 
 
+def _varies_within(codes: np.ndarray, values: np.ndarray) -> bool:
+    """Whether ``values`` take more than one value (missing counts as one) in a group."""
+    v = pd.factorize(values, use_na_sentinel=False)[0]
+    mm = pd.Series(v).groupby(codes).agg(["min", "max"])
+    return bool((mm["min"] != mm["max"]).any())
+
+
+def _switching_off(codes: np.ndarray, t: np.ndarray, d: np.ndarray, units: Any) -> list:
+    """Units (first ten) whose treatment goes from 1 back to 0 over time."""
+    sorted_ = np.all(np.diff(codes) >= 0) and np.all(np.diff(t)[np.diff(codes) == 0] > 0)
+    order = slice(None) if sorted_ else np.lexsort((t, codes))
+    c, dd = codes[order], d[order]
+    off = (c[1:] == c[:-1]) & (dd[:-1] == 1) & (dd[1:] == 0)
+    return list(units[np.unique(c[1:][off])][:10])
+
+
 def build_design(
     data: Any,
     *,
@@ -88,7 +104,7 @@ def build_design(
         c = c.fillna(0)
         if (c < 0).any():
             raise DataError(f"cohort column {cohort!r} has negative values")
-        if (df.groupby(unit)[cohort].nunique(dropna=False) > 1).any():
+        if _varies_within(pd.factorize(df[unit])[0], c.to_numpy()):
             raise DataError(f"cohort column {cohort!r} must be constant within each {unit!r}")
         df[COHORT_COL] = c.astype(np.int64)
         treat_col = "did" if "did" not in df.columns else TREAT_COL
@@ -101,28 +117,31 @@ def build_design(
         df[COHORT_COL] = cols["_r_cohort"].to_numpy()
         treat_col = "did" if "did" not in df.columns else TREAT_COL
         df[treat_col] = cols["_r_did"].to_numpy()
-    if (df.groupby(unit)[assign].nunique() > 1).any():
+    codes, units = pd.factorize(df[unit])
+    if (codes < 0).any():
+        raise DataError(f"unit column {unit!r} is missing in {int((codes < 0).sum())} rows; "
+                        "drop them or fill the unit identifier")
+    if _varies_within(codes, df[assign].to_numpy()):
         raise DataError(f"assign={assign!r} must be constant within each {unit!r} "
                         "(a unit belongs to one assignment group)")
 
-    d = df[treat_col].fillna(0).to_numpy()
-    ever = df.groupby(unit)[treat_col].transform("max").fillna(0).to_numpy() > 0
+    d = df[treat_col].fillna(0).to_numpy(float)
+    ever = (np.bincount(codes, weights=d, minlength=len(units)) > 0)[codes]
     first_t = int(np.min(t))
-    cohorts = sorted(set(df.loc[df[COHORT_COL] > 0, COHORT_COL]))
-    # switching off: a treated unit later untreated
-    order = df.sort_values([unit, time])
-    prev = order.groupby(unit)[treat_col].shift(1)
-    switch_off = order.loc[(prev == 1) & (order[treat_col] == 0), unit].unique()
-    always = df.loc[(df[COHORT_COL] > 0) & (df[COHORT_COL] <= first_t), unit].unique()
-    treated_groups = df.loc[ever, assign].nunique()
+    g = df[COHORT_COL].to_numpy()
+    cohorts = np.unique(g[g > 0])
+    assign_vals = df[assign].to_numpy()
+    always = units[np.unique(codes[(g > 0) & (g <= first_t)])]
     facts = {
-        "n_units": int(df[unit].nunique()),
-        "n_treated_units": int(df.loc[ever, unit].nunique()),
-        "n_assign_groups": int(df[assign].nunique()),
-        "n_treated_groups": int(treated_groups),
+        "n_units": len(units),
+        "n_treated_units": int(np.unique(codes[ever]).size),
+        "n_assign_groups": int(pd.unique(assign_vals).size),
+        "n_treated_groups": int(pd.unique(assign_vals[ever]).size),
         "cohorts": [int(c) for c in cohorts],
         "staggered": len(cohorts) > 1,
-        "switching_off_units": list(switch_off[:10]),
+        # a cohort or roster builds an absorbing treatment; only a 0/1 column can switch off
+        "switching_off_units": (_switching_off(codes, t, d, units) if treat is not None
+                                else []),
         "always_treated_units": list(always[:10]),
         "share_treated_obs": float(d.mean()),
     }
