@@ -68,13 +68,15 @@ def carbon_pilot(
     Data-generating process (i province, t year, D = pilot x post)::
 
         coal_share_it  = a_i + 0.6 - 0.004 (t - 2000) + structure_effect D_it + e
-        tech_it        = b_i + 0.5 + 0.06 (t - 2000) + tech_effect D_it + e      (% of GDP)
+        tech_it        = b_i + u_i + 0.5 + 0.06 (t - 2000) + tech_effect D_it + e (% of GDP)
         sec_share_it   = c_i + 46 - 0.3 (t - 2000) + industry_effect*100 D_it + e (% of GDP)
-        ln CO2_it      = f_i + g_t + 0.55 ln GDP_it + 1.5 coal_share_it - 0.10 tech_i,t-2
+        ln CO2_it      = f_i + g_t + 0.55 ln GDP_it + 1.5 coal_share_it - 0.10 (tech_i,t-2 - u_i)
                          + 0.02 sec_share_i,t-2 + effect D_it (+ dynamic x years since)
                          + pretrend x (t - 2011) x pilot_i (before 2011) + e
 
-    GDP, population, FDI/GDP are not affected by the policy (valid controls). CO2 is then
+    u_i >= 0 is the pilots' technology-market premium (lognormal, 0 for non-pilots);
+    f_i, b_i ~ normal. GDP, population, FDI/GDP are not affected by the policy (valid
+    controls). CO2 is then
     split across eight fuels and converted to physical consumption with the carbon-
     trading study's factors, so ``co2_emissions(panel)`` reproduces the ``co2`` column.
 
@@ -180,8 +182,19 @@ def carbon_pilot(
     df["ln_pop"] = np.log(pop)
     df["fdi"] = fdi
     df["coal_share"] = coal_share
-    df["tech"] = tech
+    # the pilots' technology markets are far larger (published means 3.0 % vs 0.5 % of
+    # GDP, Beijing above 10 %): a permanent premium u_i >= 0 per pilot, drawn from its
+    # own stream so the other columns do not depend on it. ln CO2 responds to tech
+    # net of u_i (u_i is part of the province effect), so FE estimands are unchanged.
+    prem_rng = np.random.default_rng([seed, 7])
+    premium = np.where(prov["name_en"].isin(CARBON_PILOTS),
+                       np.exp(prem_rng.normal(0.35, 0.7, n)), 0.0)
+    df["tech"] = tech + premium[i]
     df["sec_share"] = sec
+    # the study's mediators enter in logs (lnes, lntech_gdp_l2, lnis_2_l2)
+    df["ln_coal_share"] = np.log(df["coal_share"])
+    df["ln_tech"] = np.log(df["tech"])
+    df["ln_sec_share"] = np.log(df["sec_share"])
     df["treat"] = pilot.astype(int)
     df["post"] = (df["year"] >= 2011).astype(int)
     df["cohort"] = cohort
