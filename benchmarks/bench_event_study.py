@@ -78,7 +78,7 @@ def main() -> None:
         d_dum = df.assign(**{f"e{i}": (rel == e).astype(float)
                              for i, e in enumerate(range(lo, hi + 1)) if e != -1})
         dums = [f"e{i}" for i, e in enumerate(range(lo, hi + 1)) if e != -1]
-        t_pf2, _ = best(lambda d=d_dum: pf.feols("y ~ " + " + ".join(dums) + " | id + year",
+        t_pf2, _ = best(lambda d=d_dum, dums=dums: pf.feols("y ~ " + " + ".join(dums) + " | id + year",
                                                  d, vcov={"CRV1": "id"}), args.repeat)
         b_pf = m.coef()[names].to_numpy()
         s_pf = m.se()[names].to_numpy()
