@@ -106,3 +106,13 @@ def test_parallel_trends_means_and_normalisation():
     fig = norm.plot(lang="zh")
     labels = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
     assert labels == ["处理组", "对照组"]
+
+
+def test_never_treated_coded_as_a_far_future_cohort():
+    df = _panel(noise=0.1, seed=4)
+    df.loc[df.u == 4, "g"] = 2009  # a second cohort, so the panel is staggered
+    a = pl.event_study(df, y="y", unit="u", time="t", cohort="g", window=(-3, 3))
+    b = pl.event_study(df.assign(g=df.g.replace(0, 9999)), y="y", unit="u", time="t",
+                       cohort="g", window=(-3, 3))
+    assert np.allclose(a.beta, b.beta, rtol=1e-12)
+    assert b.meta["treat_design"]["cohorts"] == [2006, 2009]

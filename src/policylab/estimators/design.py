@@ -129,7 +129,8 @@ def build_design(
     ever = (np.bincount(codes, weights=d, minlength=len(units)) > 0)[codes]
     first_t = int(np.min(t))
     g = df[COHORT_COL].to_numpy()
-    cohorts = np.unique(g[g > 0])
+    # adoption after the last period (or a sentinel such as 9999) is not seen in-sample
+    cohorts = np.unique(g[(g > 0) & (g <= np.max(t))])
     assign_vals = df[assign].to_numpy()
     always = units[np.unique(codes[(g > 0) & (g <= first_t)])]
     facts = {

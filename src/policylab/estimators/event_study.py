@@ -118,7 +118,10 @@ def event_study(
     df = design.df
     require_columns(df, [y], "outcome")
     c = df[COHORT_COL].to_numpy()
-    rel = np.where(c > 0, df[design.time].to_numpy() - c, np.nan)
+    tt = df[design.time].to_numpy()
+    # units adopting after the last period are never treated within the sample (as in
+    # R did); this also covers "never" coded as a far-future sentinel such as 9999
+    rel = np.where((c > 0) & (c <= tt.max()), tt - c, np.nan)
     clipped = []
     if bin_endpoints and np.isfinite(rel).any():
         # a window wider than the data would leave empty endpoint bins: shrink it
