@@ -105,7 +105,9 @@ def co2_emissions(
     -------
     DataFrame aligned with the data's rows, columns = fuels + ["total"].
     """
-    df = data.df if isinstance(data, Panel) else as_pandas(data)
+    # read-only use of the data: no defensive copy needed
+    df = data.df if isinstance(data, Panel) else (
+        data if isinstance(data, pd.DataFrame) else as_pandas(data))
     table = factor_table(factors) if isinstance(factors, str) else factors.copy()
     if "fuel" in table.columns:
         table = table.set_index("fuel")
@@ -129,20 +131,27 @@ def co2_emissions(
                         f"{list(per_unit.index)}")
     require_columns(df, list(mapping.values()), "fuel column")
     scale = _unit_scale(table, mapping, units or {})
-    out = pd.DataFrame(index=df.index)
     conv = CO2_PER_C if output == "co2" else 1.0
+    cols = {}
     for fuel, col in mapping.items():
-        x = pd.to_numeric(df[col], errors="coerce")
-        bad = df[col].notna() & x.isna()
-        if bad.any():
-            raise DataError(f"fuel column {col!r} has non-numeric values, e.g. "
-                            f"{df.loc[bad, col].iloc[0]!r}")
+        if pd.api.types.is_numeric_dtype(df[col]):
+            x = df[col].to_numpy(float)
+        else:
+            num = pd.to_numeric(df[col], errors="coerce")
+            bad = df[col].notna() & num.isna()
+            if bad.any():
+                raise DataError(f"fuel column {col!r} has non-numeric values, e.g. "
+                                f"{df.loc[bad, col].iloc[0]!r}")
+            x = num.to_numpy(float)
         neg = x < 0
         if neg.any():
             raise DataError(f"fuel column {col!r} has {int(neg.sum())} negative values "
                             f"(rows {list(df.index[neg][:5])}); consumption cannot be negative")
-        out[fuel] = x.to_numpy(float) * scale[fuel] * per_unit[fuel] * conv
-    out["total"] = out[list(mapping)].sum(axis=1, min_count=len(mapping))
+        cols[fuel] = x * (scale[fuel] * per_unit[fuel] * conv)
+    stacked = np.column_stack(list(cols.values()))
+    # a row with any fuel missing has no total (a partial sum would understate it)
+    cols["total"] = stacked.sum(axis=1)
+    out = pd.DataFrame(cols, index=df.index)
     out.attrs["unit"] = f"10k t {'CO2' if output == 'co2' else 'C'}"
     return out
 
