@@ -1,147 +1,344 @@
 """Imputation DID (Borusyak, Jaravel and Spiess 2024) and Gardner's two-stage DID.
 
-Unit and time effects (and control slopes) are estimated on untreated observations
-only; each treated observation's effect is y minus its imputed untreated outcome, and
-estimands are averages of these effects (all treated observations, or by horizon).
+The model of untreated outcomes, ``y = fixed effects + X b + e`` (default fixed effects:
+unit and time; any others with ``fe=``, e.g. ``"unit + province^year"``), is fitted by
+(weighted) least squares on untreated observations only; each treated observation's
+effect is y minus its imputed untreated outcome, and estimands are (weighted) averages
+of these effects: all treated observations, or by horizon.
+
 Standard errors use BJS's conservative formula with the imputation weights
-v = -Z0 (Z0'Z0)^+ Z1' w, clustered by unit (or ``cluster``); treated residuals are
-deviations from the cohort x horizon mean effect.
+``v = -W0 Z0 (Z0' W0 Z0)^+ Z1' e`` (``e`` the estimand's weights on treated rows, ``W0``
+the observation weights of untreated rows), clustered by unit (or ``cluster``); treated
+residuals are deviations from the cohort x period average effect, averaged with Stata
+did_imputation's "smart" weights. Gardner's two-stage covariance reuses the same solve.
+
+The fixed effects are absorbed with the engine's demeaning (control slopes by
+Frisch-Waugh-Lovell); the fixed-effect coefficients needed to extrapolate to treated
+rows and the imputation weights come from a Jacobi-preconditioned conjugate-gradient
+solve of the sparse normal equations of the untreated rows.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from scipy import sparse
-from scipy.sparse.linalg import LinearOperator, cg
 
-from policylab.errors import EstimationError, SpecError
+from policylab.data.panel import require_columns
+from policylab.engine.fixed_effects import demean
+from policylab.errors import DataError, EstimationError, SpecError
+from policylab.estimators.formula import fe_codes, split_terms
 from policylab.estimators.result import CoefResult
 from policylab.estimators.staggered import _prepare
 
 __all__ = ["did_imputation", "did2s"]
 
+_FE_PIECE = r"^[A-Za-z_][A-Za-z0-9_.]*$"
 
-def _two_way_fit(r: np.ndarray, u: np.ndarray, t: np.ndarray, nu: int, nt: int,
-                 tol: float = 1e-14, maxiter: int = 100_000) -> tuple[np.ndarray, np.ndarray]:
-    """Unit and time effects of r = a_u + l_t + e by Gauss-Seidel (normalised l[0] = 0)."""
-    a = np.zeros(nu)
-    lam = np.zeros(nt)
-    cu = np.bincount(u, minlength=nu).astype(float)
-    ct = np.bincount(t, minlength=nt).astype(float)
-    scale = max(np.abs(r).max(), 1.0)
-    for _ in range(maxiter):
-        a_new = np.bincount(u, weights=r - lam[t], minlength=nu) / np.maximum(cu, 1)
-        lam_new = np.bincount(t, weights=r - a_new[u], minlength=nt) / np.maximum(ct, 1)
-        delta = max(np.abs(a_new - a).max(), np.abs(lam_new - lam).max())
-        a, lam = a_new, lam_new
-        if delta < tol * scale:
-            break
+
+def _fe_terms(fe: str | Sequence[str] | None, unit: str, time: str) -> list[str]:
+    """Normalise ``fe=`` to a list of terms such as ``["unit", "province^year"]``.
+
+    Accepts None (unit and time), a formula string (``"unit + province^year"``, the
+    syntax after ``|`` in :func:`policylab.feols`) or a list of terms.
+    """
+    import re
+
+    if fe is None:
+        return [unit, time]
+    if isinstance(fe, str):
+        raw = fe.strip()
+        if raw.startswith("|"):
+            raw = raw[1:]
+        terms = split_terms(raw)
     else:
-        raise EstimationError("the imputation model's fixed effects did not converge")
-    a = a + lam[0]
-    lam = lam - lam[0]
-    return a, lam
+        terms = [str(f).strip() for f in fe]
+    terms = [t for t in terms if t]
+    if not terms or terms in (["0"], ["."]):
+        raise SpecError(
+            f"fe={fe!r} names no fixed effect; the imputation model needs at least one, "
+            f"e.g. fe='{unit} + {time}' (the default)"
+        )
+    for t in terms:
+        for piece in t.split("^"):
+            if not re.match(_FE_PIECE, piece.strip()):
+                raise SpecError(
+                    f"fixed effect {t!r} in fe={fe!r} must be a column name or an "
+                    "interaction like 'province^year'"
+                )
+    # "a ^ b" and "a^b" are the same term
+    return ["^".join(p.strip() for p in t.split("^")) for t in terms]
+
+
+def _require_fe_columns(df: pd.DataFrame, fe: list[str]) -> None:
+    cols = sorted({p for t in fe for p in t.split("^")})
+    try:
+        require_columns(df, cols, "fixed-effect column")
+    except DataError as exc:
+        raise SpecError(f"fe={' + '.join(fe)!r}: {exc}") from None
+
+
+def _dummies(codes: np.ndarray) -> sparse.csr_matrix:
+    """Sparse one-hot matrix of integer codes (n, m): one block of columns per FE."""
+    n, m = codes.shape
+    sizes = codes.max(axis=0) + 1
+    offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+    return sparse.csr_matrix(
+        (np.ones(n * m), (codes + offsets).ravel(), np.arange(0, n * m + 1, m)),
+        shape=(n, int(sizes.sum())),
+    )
+
+
+def _pcg(matvec: Callable[[np.ndarray], np.ndarray], B: np.ndarray, dinv: np.ndarray,
+         rtol: float = 1e-13, maxiter: int = 20_000) -> tuple[np.ndarray, np.ndarray]:
+    """Jacobi-preconditioned conjugate gradient for A X = B (A symmetric PSD, each
+    column of B in the range of A), all columns at once.
+
+    Returns the solution and the relative residual ``|A x - b| / |b|`` of each column.
+    Consistent singular systems (redundant fixed-effect levels) converge to a solution;
+    an inconsistent column stalls and keeps a large residual.
+    """
+    B = np.asarray(B, dtype=float).reshape(B.shape[0], -1)
+    X = np.zeros_like(B)
+    R = B.copy()
+    bn = np.linalg.norm(B, axis=0)
+    bn[bn == 0] = 1.0
+    Zp = dinv[:, None] * R
+    P = Zp.copy()
+    rz = np.einsum("ij,ij->j", R, Zp)
+    res = np.linalg.norm(R, axis=0) / bn
+    active = np.flatnonzero(res > rtol)
+    it = 0
+    while active.size and it < maxiter:
+        it += 1
+        Pa = P[:, active]
+        AP = matvec(Pa)
+        pap = np.einsum("ij,ij->j", Pa, AP)
+        ok = pap > 0
+        alpha = np.where(ok, rz[active] / np.where(ok, pap, 1.0), 0.0)
+        X[:, active] += alpha * Pa
+        Ra = R[:, active] - alpha * AP
+        R[:, active] = Ra
+        Za = dinv[:, None] * Ra
+        rz_new = np.einsum("ij,ij->j", Ra, Za)
+        beta = np.where(rz[active] > 0, rz_new / np.where(rz[active] > 0, rz[active], 1.0),
+                        0.0)
+        P[:, active] = Za + beta * Pa
+        rz[active] = rz_new
+        res[active] = np.linalg.norm(Ra, axis=0) / bn[active]
+        active = active[(res[active] > rtol) & ok]
+    return X, res
+
+
+def _weights_array(df: pd.DataFrame, weights: str | None) -> np.ndarray | None:
+    if weights is None:
+        return None
+    require_columns(df, [weights], "weights column")
+    w = pd.to_numeric(df[weights], errors="coerce").to_numpy(float)
+    neg = np.isfinite(w) & (w < 0)
+    if neg.any():
+        raise SpecError(f"weights column {weights!r} has {int(neg.sum())} negative values")
+    return w
 
 
 def _imputation_core(data: Any, y: str, unit: str | None, time: str | None, cohort: str,
                      controls: Sequence[str], horizons: Sequence[int] | None,
-                     cluster: str | None) -> dict[str, Any]:
+                     cluster: str | None, fe: str | Sequence[str] | None = None,
+                     weights: str | None = None, autosample: bool = False,
+                     ) -> dict[str, Any]:
+    """Fit the untreated-outcome model, impute, and build the BJS covariance.
+
+    Returns a dict with the estimates, covariance, per-row effects and the pieces the
+    two-stage covariance needs (``impute_map`` maps estimand weights on treated rows
+    to ``Z0 (Z0' W0 Z0)^+ Z1' e`` on untreated rows).
+    """
     df, unit, time = _prepare(data, y, unit, time, cohort)
-    df = df.dropna(subset=[y, *controls]).copy()
+    fe_list = _fe_terms(fe, unit, time)
+    _require_fe_columns(df, fe_list)
+    controls = list(controls)
+    require_columns(df, controls, "control")
+    cl_col = cluster or unit
+    require_columns(df, [cl_col], "cluster column")
+    n_in = len(df)
+    dropped: dict[str, int] = {}
+    # rows without outcome, controls, fixed-effect keys, cluster or a positive weight
+    vals = df[[y, *controls]].apply(pd.to_numeric, errors="coerce").to_numpy(float)
+    bad = ~np.isfinite(vals).all(axis=1)
+    _, miss_fe = fe_codes(df, fe_list)
+    bad |= miss_fe | df[cl_col].isna().to_numpy()
+    w_all = _weights_array(df, weights)
+    if w_all is not None:
+        bad |= ~np.isfinite(w_all) | (w_all == 0)
+    if bad.any():
+        dropped["missing values" + (" or zero weights" if weights else "")] = int(bad.sum())
+    df = df.loc[~bad]
     G = pd.to_numeric(df[cohort], errors="coerce").replace([np.inf], np.nan).fillna(0)
     D = ((G > 0) & (df[time] >= G)).to_numpy()
-    u, units = pd.factorize(df[unit])
-    t, times = pd.factorize(df[time])
-    nu, nt = len(units), len(times)
-    yv = df[y].to_numpy(float)
-    X = df[list(controls)].to_numpy(float) if controls else np.zeros((len(df), 0))
-    u0, t0 = u[~D], t[~D]
-    if np.setdiff1d(np.unique(u[D]), u0).size:
-        raise EstimationError("some treated units have no untreated period (always treated); "
-                              "their unit effects cannot be imputed")
-    if np.setdiff1d(np.unique(t[D]), t0).size:
-        raise EstimationError("some periods have no untreated observation; time effects for "
-                              "them cannot be imputed")
-    beta = np.zeros(X.shape[1])
-    if X.shape[1]:
-        from policylab.engine.fixed_effects import demean
+    if not D.any():
+        raise EstimationError(f"no treated observations ({time} >= {cohort} > 0) left")
+    if D.all():
+        raise EstimationError("no untreated observations to fit the imputation model on")
 
-        Z0 = demean(np.column_stack([yv[~D], X[~D]]), np.column_stack([u0, t0]))
-        beta = np.linalg.lstsq(Z0[:, 1:], Z0[:, 0], rcond=None)[0]
+    # treated rows whose fixed-effect levels are never seen untreated (Stata
+    # did_imputation: "could not impute FE"; error unless autosample)
+    codes, _ = fe_codes(df, fe_list)
+    unseen = np.zeros(len(df), bool)
+    parts = []
+    for j, term in enumerate(fe_list):
+        seen = np.bincount(codes[~D, j], minlength=int(codes[:, j].max()) + 1) > 0
+        miss = D & ~seen[codes[:, j]]
+        if miss.any():
+            parts.append(f"{int(miss.sum())} with a {term!r} level never untreated "
+                         f"({np.unique(codes[miss, j]).size} levels)")
+        unseen |= miss
+    notes: list[str] = []
+    if unseen.any():
+        msg = (f"{int(unseen.sum())} treated observations cannot be imputed: their fixed "
+               f"effects are not identified from untreated observations ({'; '.join(parts)})")
+        if not autosample:
+            raise EstimationError(
+                msg + ". This happens for units treated in every period (unit FE), periods "
+                "when every unit is treated (time FE) or group-by-period cells with no "
+                "untreated unit (e.g. province^year). Drop them from the sample, or pass "
+                "autosample=True to drop them and redefine the estimands on the rest (as "
+                "Stata did_imputation's autosample)")
+        notes.append(msg + "; dropped (autosample=True): the estimands average over the "
+                     "remaining treated observations")
+        dropped["treated, fixed effects not imputable"] = int(unseen.sum())
+        df = df.loc[~unseen]
+        G, D = G[~unseen], D[~unseen]
+        codes, _ = fe_codes(df, fe_list)  # dense again without the dropped levels
+    n = len(df)
+    G_arr = G.to_numpy(float)
+    yv = df[y].to_numpy(float)
+    X = (df[controls].apply(pd.to_numeric).to_numpy(float) if controls
+         else np.zeros((n, 0)))
+    om = np.ones(n) if weights is None else pd.to_numeric(df[weights]).to_numpy(float)
+    om0, om1 = om[~D], om[D]
+    k_x = X.shape[1]
+
+    # --- step 1: weighted FE regression on untreated rows (FWL for the control slopes)
+    codes0 = codes[~D]
+    Zt = demean(np.column_stack([yv[~D], X[~D]]), codes0,
+                None if weights is None else om0, return_info=True)
+    Z0t, info = Zt
+    if not info.converged:
+        raise EstimationError("the imputation model's fixed effects did not converge "
+                              f"({info.iterations} sweeps)")
+    yt, Xt = Z0t[:, 0], Z0t[:, 1:]
+    beta = np.zeros(k_x)
+    XtWXt_pinv = np.zeros((k_x, k_x))
+    if k_x:
+        sw = np.sqrt(om0)
+        beta = np.linalg.lstsq(Xt * sw[:, None], yt * sw, rcond=None)[0]
+        XtWXt_pinv = np.linalg.pinv((Xt * om0[:, None]).T @ Xt)
     r0 = yv[~D] - X[~D] @ beta
-    a, lam = _two_way_fit(r0, u0, t0, nu, nt)
-    y0hat = a[u] + lam[t] + X @ beta
+    eps0 = yt - Xt @ beta  # untreated residuals
+    F = _dummies(codes)
+    F0, F1 = F[~D], F[D]
+    F0T = F0.T.tocsr()
+    diag = np.asarray(F0T @ om0).ravel()
+    dinv = 1.0 / diag
+
+    def normal_op(P: np.ndarray) -> np.ndarray:
+        return F0T @ (om0[:, None] * (F0 @ P))
+
+    # fixed-effect coefficients: solve (F0'W F0) a = F0'W f0, f0 the fitted FE part
+    f0 = r0 - eps0
+    a, res = _pcg(normal_op, F0T @ (om0 * f0), dinv)
+    fe_part = F @ a[:, 0]
+    scale = max(float(np.abs(f0).max()), 1.0)
+    if np.abs(fe_part[~D] - f0).max() > 1e-7 * scale:
+        raise EstimationError("the imputation model's fixed-effect coefficients did not "
+                              f"converge (relative residual {res[0]:.1e})")
+    y0hat = fe_part + X @ beta
     tau = np.where(D, yv - y0hat, np.nan)
-    rel = (df[time].to_numpy() - G.to_numpy())
-    # estimands: the overall ATT and one per horizon
-    targets = {"ATT": D.astype(float)}
+    rel = df[time].to_numpy() - G_arr
+
+    def impute_map(E: np.ndarray) -> np.ndarray:
+        """``Z0 (Z0'W0 Z0)^+ Z1' E`` on untreated rows for weights E on treated rows."""
+        E = E.reshape(E.shape[0], -1)
+        h, r = _pcg(normal_op, F1.T @ E, dinv)
+        bn = np.linalg.norm(F1.T @ E, axis=0)
+        if (r > 1e-8).any():
+            raise EstimationError(
+                "an estimand is not identified from untreated observations: the fixed "
+                f"effects ({' + '.join(fe_list)}) are collinear among untreated "
+                "observations but not in the full sample (e.g. disconnected groups); "
+                f"relative residual {r.max():.1e} of {bn.max():.3g}. Restrict the sample "
+                "or use coarser fixed effects")
+        P = F0 @ h
+        if k_x:
+            gx = XtWXt_pinv @ (X[D].T @ E - (X[~D] * om0[:, None]).T @ P)
+            P = P + Xt @ gx
+        return P
+
+    # --- estimands: the overall ATT and one per horizon, weighted by observation weights
+    targets = {"ATT": D.copy()}
     hs = sorted(set(rel[D].astype(int))) if horizons is None else list(horizons)
     for h in hs:
         m = D & (rel == h)
         if m.any():
-            targets[f"tau::{h}"] = m.astype(float)
-    W = np.column_stack([w / w.sum() for w in targets.values()])
-    est = np.array([np.nansum(W[:, k] * np.nan_to_num(tau)) for k in range(W.shape[1])])
-    # imputation weights for untreated obs: v0 = -Z0 (Z0'Z0)^+ Z1' w1 (Z = [unit, time, X])
-    n0 = (~D).sum()
-    Zu = sparse.csr_matrix((np.ones(len(df)), (np.arange(len(df)), u)), shape=(len(df), nu))
-    Zt = sparse.csr_matrix((np.ones(len(df)), (np.arange(len(df)), t)), shape=(len(df), nt))
-    Z = sparse.hstack([Zu, Zt, sparse.csr_matrix(X)]).tocsr()
-    Z0, Z1 = Z[~D], Z[D]
-    A = LinearOperator((Z.shape[1], Z.shape[1]), matvec=lambda v: Z0.T @ (Z0 @ v))
-    V = np.zeros((len(df), W.shape[1]))
-    for k in range(W.shape[1]):
-        b = Z1.T @ W[D, k]
-        g, info = cg(A, b, rtol=1e-12, atol=0.0, maxiter=20_000)
-        if info != 0:
-            raise EstimationError("imputation weights did not converge")
-        V[~D, k] = -(Z0 @ g)
-        V[D, k] = W[D, k]
-    # residuals: untreated from the imputation model, treated around cohort x horizon means
-    eps = np.zeros(len(df))
-    eps[~D] = r0 - (a[u0] + lam[t0])
-    cell = pd.Series(tau[D]).groupby([G.to_numpy()[D], rel[D]]).transform("mean").to_numpy()
-    eps[D] = tau[D] - cell
-    cl = pd.factorize(df[cluster or unit])[0]
-    S = np.vstack([np.bincount(cl, weights=V[:, k] * eps) for k in range(W.shape[1])])
+            targets[f"tau::{h}"] = m
+    E1 = np.column_stack([om1 * t[D] for t in targets.values()])
+    E1 = E1 / E1.sum(axis=0)
+    est = E1.T @ tau[D]
+    # --- BJS conservative covariance: v = e on treated rows, -W0 P on untreated rows
+    V0 = -om0[:, None] * impute_map(E1)
+    cl = pd.factorize(df[cl_col])[0]
+    ncl = int(cl.max()) + 1
+    # treated residuals around cohort x period averages with Stata's smart weights:
+    # within a cell, rows weigh e_i times their cluster's total e in the cell
+    cell = pd.factorize(pd.MultiIndex.from_arrays([G_arr[D], rel[D]]))[0]
+    ncell = int(cell.max()) + 1
+    cc = pd.factorize(pd.MultiIndex.from_arrays([cl[D], cell]))[0]
+    K = E1.shape[1]
+    S = np.zeros((K, ncl))
+    for k in range(K):
+        e = E1[:, k]
+        cw = np.bincount(cc, weights=e)[cc]
+        den = np.bincount(cell, weights=cw * e, minlength=ncell)
+        num = np.bincount(cell, weights=cw * e * tau[D], minlength=ncell)
+        avg = np.divide(num, den, out=np.zeros(ncell), where=den != 0)
+        S[k] = (np.bincount(cl[D], weights=e * (tau[D] - avg[cell]), minlength=ncl)
+                + np.bincount(cl[~D], weights=V0[:, k] * eps0, minlength=ncl))
     cov = S @ S.T
+    eps = np.zeros(n)
+    eps[~D] = eps0
     return {"est": est, "cov": cov, "names": list(targets), "tau": tau, "D": D, "rel": rel,
-            "nobs": len(df), "n0": int(n0), "beta": beta, "resid_y": yv - y0hat,
-            "clusters": int(cl.max()) + 1, "unit": unit, "time": time, "Z": Z, "eps1": eps,
-            "cl": cl, "nu": nu, "df": df}
+            "nobs": n, "n0": int((~D).sum()), "beta": beta, "resid_y": yv - y0hat,
+            "clusters": ncl, "unit": unit, "time": time, "eps1": eps, "cl": cl,
+            "df": df, "fe": fe_list, "weights": om, "impute_map": impute_map,
+            "dropped": dropped, "notes": notes, "n_in": n_in}
 
 
 def _gardner_vcov(c: dict[str, Any], X2: np.ndarray, b2: np.ndarray) -> np.ndarray:
     """Gardner (2022) / Butts and Gardner two-stage GMM covariance, clustered.
 
-    Score of observation i: X2_i e2_i - e1_i (X10 Gamma')_i with
-    Gamma = X2'X1 (X10'X10)^-1, X1 the first-stage design (unit and time dummies, one
-    time dummy dropped, controls), X10 its untreated rows (treated rows zeroed), e1 the
-    first-stage and e2 the second-stage residuals; no small-sample factor (as the R
-    did2s package and pyfixest).
+    Score of observation i: ``w_i X2_i e2_i - w_i (1 - D_i) e1_i (Z_i Gamma')`` with
+    ``Gamma = X2'W Z (Z0'W0 Z0)^+``, Z the first-stage design (fixed-effect dummies and
+    controls), Z0 its untreated rows, w the observation weights, e1 the first-stage and
+    e2 the second-stage residuals; bread ``(X2'W X2)^-1``; no small-sample factor (as
+    the R did2s package and pyfixest). ``Z0 Gamma'`` is the imputation map applied to
+    the treated rows' ``w X2``.
     """
-    from scipy.sparse.linalg import splu
-
-    D = c["D"]
-    Z = c["Z"].tocsc()
-    keep = np.ones(Z.shape[1], bool)
-    keep[c["nu"]] = False  # first time dummy: collinear with the unit dummies
-    X1 = Z[:, keep].tocsr()
-    X10 = sparse.diags((~D).astype(float)) @ X1
-    A = (X10.T @ X10).tocsc()
-    rhs = np.asarray(X1.T @ X2)
-    G = splu(A).solve(rhs)  # Gamma' (p1 x k2)
+    D, w = c["D"], c["weights"]
     e2 = c["resid_y"] - X2 @ b2
-    e1 = np.where(D, 0.0, c["eps1"])
-    score = X2 * e2[:, None] - e1[:, None] * np.asarray(X10 @ G)
-    W = np.zeros((int(c["cl"].max()) + 1, X2.shape[1]))
-    np.add.at(W, c["cl"], score)
-    B = np.linalg.inv(X2.T @ X2)
-    return B @ (W.T @ W) @ B
+    P = c["impute_map"](w[D][:, None] * X2[D])
+    score = X2 * (w * e2)[:, None]
+    score[~D] -= (w[~D] * c["eps1"][~D])[:, None] * P
+    S = np.zeros((c["clusters"], X2.shape[1]))
+    np.add.at(S, c["cl"], score)
+    B = np.linalg.inv((X2 * w[:, None]).T @ X2)
+    return B @ (S.T @ S) @ B
+
+
+def _meta_common(c: dict[str, Any], weights: str | None) -> dict[str, Any]:
+    return {"fe": list(c["fe"]), "weights": weights, "dropped": dict(c["dropped"]),
+            "untreated_obs": c["n0"], "clusters": c["clusters"]}
 
 
 def did_imputation(
@@ -152,9 +349,12 @@ def did_imputation(
     cohort: str = "cohort",
     *,
     controls: Sequence[str] = (),
+    fe: str | Sequence[str] | None = None,
     horizons: Sequence[int] | None = None,
     pretrends: int | None = None,
     cluster: str | None = None,
+    weights: str | None = None,
+    autosample: bool = False,
 ) -> CoefResult:
     """Borusyak-Jaravel-Spiess imputation estimator: the overall ATT (``ATT``) and the
     effect at each horizon (``tau::h``), with BJS's conservative clustered SEs.
@@ -166,21 +366,48 @@ def did_imputation(
         ``cohort``.
     controls : list of str
         Time-varying controls entering the imputation model linearly.
+    fe : str or list of str, optional
+        Fixed effects of the untreated-outcome (imputation) model, as Stata
+        did_imputation's ``fe()`` and the first stage ``~ 0 | unit + year`` of
+        did2s: default ``unit + time``; e.g. ``"unit + province^year"`` (interactions
+        with ``^``, the syntax :func:`policylab.feols` uses after ``|``) or
+        ``["unit", "province^year"]``.
     horizons : list of int, optional
         Event times to report (default: all observed post-treatment horizons).
     pretrends : int, optional
         BJS's separate pre-trend test: on untreated observations only, regress y on
-        unit and time effects, the controls and dummies for the last ``pretrends``
-        pre-treatment periods (-1, ..., -k) of eventually treated units, clustered
-        like the estimator. The coefficients are in ``meta["pretrends"]`` (a tidy
-        table) and their joint Wald test in ``meta["pretrend_test"]``; they are not
-        part of the ATT covariance (BJS report them separately).
+        the fixed effects, the controls and dummies for the last ``pretrends``
+        pre-treatment periods (-1, ..., -k) of eventually treated units, weighted and
+        clustered like the estimator. The coefficients are in ``meta["pretrends"]``
+        (a tidy table) and their joint Wald test in ``meta["pretrend_test"]``; they are
+        not part of the ATT covariance (BJS report them separately).
     cluster : str, optional
         Cluster column (default: unit).
+    weights : str, optional
+        Observation weights (Stata ``[aw=]``, pyfixest ``weights=``): the imputation
+        model is fitted by weighted least squares, and the estimands are
+        weight-weighted averages of the treated observations' effects (BJS's ``wtr``
+        proportional to the weights); the SEs use the implied imputation weights.
+        Rows with missing or zero weight are dropped.
+    autosample : bool
+        Every treated observation's fixed-effect levels must be seen among untreated
+        observations (a unit treated in every period, a period or province-year in
+        which every unit is treated cannot be imputed). As Stata did_imputation, the
+        default raises an EstimationError naming how many treated rows and which
+        fixed effect; ``autosample=True`` drops those rows with a warning (counted in
+        ``meta["dropped"]``) and the estimands average over the remaining treated
+        observations.
+
+    Returns
+    -------
+    CoefResult
+        Terms ``ATT`` and ``tau::h``; ``meta`` holds the fixed effects, weights,
+        dropped rows, untreated and cluster counts.
     """
-    c = _imputation_core(data, y, unit, time, cohort, controls, horizons, cluster)
-    meta = {"depvar": y, "estimator": "BJS imputation", "untreated_obs": c["n0"],
-            "clusters": c["clusters"], "cluster": [cluster or c["unit"]],
+    c = _imputation_core(data, y, unit, time, cohort, controls, horizons, cluster, fe,
+                         weights, autosample)
+    meta = {"depvar": y, "estimator": "BJS imputation", **_meta_common(c, weights),
+            "cluster": [cluster or c["unit"]],
             "rel_times": [int(n.split("::")[1]) for n in c["names"][1:]], "ref": None}
     if pretrends:
         from policylab.estimators.feols import feols
@@ -198,15 +425,18 @@ def did_imputation(
             raise EstimationError("no pre-treatment observations of treated units for the "
                                   "pre-trend test")
         rhs = " + ".join(names + list(controls))
-        fit = feols(f"{y} ~ {rhs} | {c['unit']} + {c['time']}", d,
-                    vcov={"CRV1": cluster or c["unit"]})
+        fit = feols(f"{y} ~ {rhs} | {' + '.join(c['fe'])}", d,
+                    vcov={"CRV1": cluster or c["unit"]}, weights=weights)
         tab = fit.tidy()
         tab = tab[tab["term"].isin(names)].assign(
             term=lambda t: [f"pre::{-int(n.split('_')[1])}" for n in t["term"]])
         meta["pretrends"] = tab.reset_index(drop=True)
         meta["pretrend_test"] = fit.wald_test(names)
-    return CoefResult(nobs=c["nobs"], terms=c["names"], beta=c["est"], vcov_matrix=c["cov"],
-                      df_t=None, meta=meta)
+    res = CoefResult(nobs=c["nobs"], terms=c["names"], beta=c["est"], vcov_matrix=c["cov"],
+                     df_t=None, meta=meta)
+    for msg in c["notes"]:
+        res.warn(msg)
+    return res
 
 
 def did2s(
@@ -217,36 +447,74 @@ def did2s(
     cohort: str = "cohort",
     *,
     controls: Sequence[str] = (),
+    fe: str | Sequence[str] | None = None,
     event_study: bool = False,
     cluster: str | None = None,
+    weights: str | None = None,
     vcov: str = "gardner",
+    autosample: bool = False,
 ) -> CoefResult:
-    """Gardner's two-stage DID: stage 1 estimates unit and time effects (and control
-    slopes) on untreated observations; stage 2 regresses the residualised outcome on the
+    """Gardner's two-stage DID.
+
+    Stage 1 estimates the fixed effects (default unit and time) and control slopes on
+    untreated observations; stage 2 regresses the residualised outcome on the
     treatment (or horizon dummies). The point estimates equal the imputation
-    estimator's. ``vcov="gardner"`` (default) gives the two-stage GMM covariance that
-    accounts for stage 1 (as R did2s and pyfixest); ``"bjs"`` the imputation
-    estimator's conservative covariance."""
+    estimator's.
+
+    Parameters
+    ----------
+    data, y, unit, time, cohort
+        As :func:`did_imputation`.
+    controls : list of str
+        Controls of the first stage.
+    fe : str or list of str, optional
+        First-stage fixed effects, as ``first_stage = ~ 0 | unit + year`` in R/pyfixest
+        did2s: default ``unit + time``; e.g. ``"unit + province^year"``.
+    event_study : bool
+        Horizon dummies (``tau::h``) instead of one ATT.
+    cluster : str, optional
+        Cluster column (default: unit).
+    weights : str, optional
+        Observation weights, used in both stages and in the covariance (as pyfixest
+        and R did2s ``weights``).
+    vcov : {"gardner", "bjs"}
+        ``"gardner"`` (default): the two-stage GMM covariance that accounts for stage
+        1 (as R did2s and pyfixest); ``"bjs"``: the imputation estimator's
+        conservative covariance.
+    autosample : bool
+        As :func:`did_imputation`: drop treated rows whose fixed effects are never seen
+        untreated instead of raising.
+
+    Returns
+    -------
+    CoefResult
+    """
     if vcov not in ("gardner", "bjs"):
         raise SpecError(f"vcov must be 'gardner' or 'bjs', got {vcov!r}")
-    c = _imputation_core(data, y, unit, time, cohort, controls, None, cluster)
-    ry, D, rel = c["resid_y"], c["D"], c["rel"]
+    c = _imputation_core(data, y, unit, time, cohort, controls, None, cluster, fe, weights,
+                         autosample)
+    ry, D, rel, w = c["resid_y"], c["D"], c["rel"], c["weights"]
     if event_study:
         hs = sorted(set(rel[D].astype(int)))
         X2 = np.column_stack([(D & (rel == h)).astype(float) for h in hs])
         names = [f"tau::{h}" for h in hs]
         idx = [c["names"].index(n) for n in names]
     else:
-        X2 = D.astype(float)[:, None]  # OLS of the residualised y on D without intercept
+        X2 = D.astype(float)[:, None]  # WLS of the residualised y on D without intercept
         names, idx = ["ATT"], [0]
-    beta = np.linalg.solve(X2.T @ X2, X2.T @ ry)
+    Xw = X2 * w[:, None]
+    beta = np.linalg.solve(Xw.T @ X2, Xw.T @ ry)
     cov = (_gardner_vcov(c, X2, beta) if vcov == "gardner"
            else c["cov"][np.ix_(idx, idx)])
-    return CoefResult(nobs=c["nobs"], terms=names, beta=beta, vcov_matrix=cov, df_t=None,
-                      meta={"depvar": y, "estimator": "Gardner two-stage",
-                            "cluster": [cluster or c["unit"]],
-                            "vcov_label": ("two-stage GMM (Gardner)" if vcov == "gardner"
-                                           else "BJS conservative") + ", clustered by "
-                            + (cluster or c["unit"]),
-                            "rel_times": [int(n.split("::")[1]) for n in names]
-                            if event_study else None, "ref": None})
+    cl_name = cluster or c["unit"]
+    res = CoefResult(
+        nobs=c["nobs"], terms=names, beta=beta, vcov_matrix=cov, df_t=None,
+        meta={"depvar": y, "estimator": "Gardner two-stage", **_meta_common(c, weights),
+              "cluster": [cl_name],
+              "vcov_label": ("two-stage GMM (Gardner)" if vcov == "gardner"
+                             else "BJS conservative") + ", clustered by " + cl_name,
+              "rel_times": [int(n.split("::")[1]) for n in names] if event_study else None,
+              "ref": None})
+    for msg in c["notes"]:
+        res.warn(msg)
+    return res
