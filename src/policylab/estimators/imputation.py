@@ -133,6 +133,11 @@ def _pcg(matvec: Callable[[np.ndarray], np.ndarray], B: np.ndarray, dinv: np.nda
     return X, res
 
 
+def _pair_codes(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Dense codes of the pairs (a, b) of two non-negative integer code arrays."""
+    return pd.factorize(a.astype(np.int64) * (int(b.max()) + 1) + b)[0]
+
+
 def _weights_array(df: pd.DataFrame, weights: str | None) -> np.ndarray | None:
     if weights is None:
         return None
@@ -277,13 +282,15 @@ def _imputation_core(data: Any, y: str, unit: str | None, time: str | None, coho
         return P
 
     # --- estimands: the overall ATT and one per horizon, weighted by observation weights
-    targets = {"ATT": D.copy()}
-    hs = sorted(set(rel[D].astype(int))) if horizons is None else list(horizons)
-    for h in hs:
-        m = D & (rel == h)
-        if m.any():
-            targets[f"tau::{h}"] = m
-    E1 = np.column_stack([om1 * t[D] for t in targets.values()])
+    rel1 = rel[D]
+    hs = sorted(set(rel1.astype(int))) if horizons is None else list(horizons)
+    hs = [h for h in hs if (rel1 == h).any()]
+    names = ["ATT", *[f"tau::{h}" for h in hs]]
+    E1 = np.zeros((int(D.sum()), len(names)))
+    E1[:, 0] = om1
+    for k, h in enumerate(hs, start=1):
+        m = rel1 == h
+        E1[m, k] = om1[m]
     E1 = E1 / E1.sum(axis=0)
     est = E1.T @ tau[D]
     # --- BJS conservative covariance: v = e on treated rows, -W0 P on untreated rows
@@ -292,9 +299,9 @@ def _imputation_core(data: Any, y: str, unit: str | None, time: str | None, coho
     ncl = int(cl.max()) + 1
     # treated residuals around cohort x period averages with Stata's smart weights:
     # within a cell, rows weigh e_i times their cluster's total e in the cell
-    cell = pd.factorize(pd.MultiIndex.from_arrays([G_arr[D], rel[D]]))[0]
+    cell = _pair_codes(pd.factorize(G_arr[D])[0], pd.factorize(rel1)[0])
     ncell = int(cell.max()) + 1
-    cc = pd.factorize(pd.MultiIndex.from_arrays([cl[D], cell]))[0]
+    cc = _pair_codes(cl[D], cell)
     K = E1.shape[1]
     S = np.zeros((K, ncl))
     for k in range(K):
@@ -308,7 +315,7 @@ def _imputation_core(data: Any, y: str, unit: str | None, time: str | None, coho
     cov = S @ S.T
     eps = np.zeros(n)
     eps[~D] = eps0
-    return {"est": est, "cov": cov, "names": list(targets), "tau": tau, "D": D, "rel": rel,
+    return {"est": est, "cov": cov, "names": names, "tau": tau, "D": D, "rel": rel,
             "nobs": n, "n0": int((~D).sum()), "beta": beta, "resid_y": yv - y0hat,
             "clusters": ncl, "unit": unit, "time": time, "eps1": eps, "cl": cl,
             "df": df, "fe": fe_list, "weights": om, "impute_map": impute_map,
