@@ -53,5 +53,6 @@ def test_exact_unbalanced_two_way_matches_dummies_and_iterations():
     np.testing.assert_allclose(got, _dummies_resid(X, [g1, g2]), atol=1e-10)
     from policylab.engine.fixed_effects import _iterative
 
-    it, _ = _iterative(X, np.ascontiguousarray(fe.T), None, 1e-13, 100_000)
+    it = X.copy()
+    assert _iterative(it, np.ascontiguousarray(fe.T), None, 1e-13, 100_000).converged
     np.testing.assert_allclose(got, it, atol=1e-9)

@@ -13,12 +13,20 @@ from policylab.errors import DataError, SpecError, preview
 __all__ = ["Panel", "as_pandas", "require_columns", "require_numeric"]
 
 
+# Under copy-on-write (always on from pandas 3) a shallow copy is as safe as a deep one
+# (a write to either copy copies the column first) and costs nothing for large frames.
+_COW = int(pd.__version__.split(".")[0]) >= 3 or pd.options.mode.copy_on_write is True
+
+
 def as_pandas(data: Any) -> pd.DataFrame:
-    """Return a pandas copy of a pandas or polars DataFrame (or a Panel's table)."""
+    """Return a pandas copy of a pandas or polars DataFrame (or a Panel's table).
+
+    Writing to the copy never changes the caller's frame.
+    """
     if isinstance(data, Panel):
-        return data.df.copy()
+        return data.df.copy(deep=not _COW)
     if isinstance(data, pd.DataFrame):
-        return data.copy()
+        return data.copy(deep=not _COW)
     mod = type(data).__module__
     if mod.startswith("polars"):
         if hasattr(data, "collect") and not hasattr(data, "to_pandas"):

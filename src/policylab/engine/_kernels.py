@@ -80,89 +80,15 @@ def _demean_one(x, codes, offsets, inv_wsum, w, tol, maxiter):  # pragma: no cov
 
 @njit(cache=True, parallel=True)
 def demean_columns(X, codes, offsets, inv_wsum, w, tol, maxiter):  # pragma: no cover
-    """Demean every column of X (n, k); returns (Xd, iterations, converged) per column."""
+    """Demean every column of X (n, k) in place; returns (iterations, converged) per
+    column."""
     n, k = X.shape
-    out = np.empty((n, k))
     iters = np.zeros(k, dtype=np.int64)
     conv = np.zeros(k, dtype=np.bool_)
     for c in prange(k):
         col = np.ascontiguousarray(X[:, c])
         res, it, ok = _demean_one(col, codes, offsets, inv_wsum, w, tol, maxiter)
-        out[:, c] = res
+        X[:, c] = res
         iters[c] = it
         conv[c] = ok
-    return out, iters, conv
-
-
-@njit(cache=True, parallel=True)
-def balanced_twoway(X, g1, g2, n1, n2):  # pragma: no cover - compiled
-    """x - xbar_g1 - xbar_g2 + xbar for a balanced two-way layout, column by column,
-    two passes over the data and no n x k temporaries."""
-    n, k = X.shape
-    out = np.empty((n, k))
-    for c in prange(k):
-        s1 = np.zeros(n1)
-        s2 = np.zeros(n2)
-        tot = 0.0
-        for i in range(n):
-            v = X[i, c]
-            s1[g1[i]] += v
-            s2[g2[i]] += v
-            tot += v
-        inv1 = n1 / n  # each g1 level has n / n1 rows in a balanced layout
-        inv2 = n2 / n
-        mean = tot / n
-        for i in range(n):
-            out[i, c] = X[i, c] - s1[g1[i]] * inv1 - s2[g2[i]] * inv2 + mean
-    return out
-
-
-@njit(cache=True, parallel=True)
-def group_sums_two(X, g1, g2, n1, n2):  # pragma: no cover - compiled
-    """Per-column sums of X within g1 levels and within g2 levels, one pass."""
-    n, k = X.shape
-    s1 = np.zeros((n1, k))
-    s2 = np.zeros((n2, k))
-    for c in prange(k):
-        for i in range(n):
-            v = X[i, c]
-            s1[g1[i], c] += v
-            s2[g2[i], c] += v
-    return s1, s2
-
-
-@njit(cache=True, parallel=True)
-def subtract_two(X, g1, g2, a, b):  # pragma: no cover - compiled
-    """out = X - a[g1] - b[g2], without n x k temporaries."""
-    n, k = X.shape
-    out = np.empty((n, k))
-    for c in prange(k):
-        for i in range(n):
-            out[i, c] = X[i, c] - a[g1[i], c] - b[g2[i], c]
-    return out
-
-
-@njit(cache=True)
-def residuals(X, y, cols, beta):  # pragma: no cover - compiled
-    """y - X[:, cols] @ beta in one pass over the rows (X may be a strided view)."""
-    n = y.shape[0]
-    out = np.empty(n)
-    for i in range(n):
-        acc = y[i]
-        for j in range(cols.shape[0]):
-            acc -= X[i, cols[j]] * beta[j]
-        out[i] = acc
-    return out
-
-
-@njit(cache=True)
-def rows_finite(Z):  # pragma: no cover - compiled
-    """Per row: are all entries finite?"""
-    n, k = Z.shape
-    out = np.ones(n, dtype=np.bool_)
-    for i in range(n):
-        for j in range(k):
-            if not np.isfinite(Z[i, j]):
-                out[i] = False
-                break
-    return out
+    return iters, conv

@@ -16,6 +16,7 @@ __all__ = [
     "DemeanInfo",
     "demean",
     "densify",
+    "demean_inplace",
     "drop_singletons",
     "fe_dof",
     "is_balanced_twoway",
@@ -58,6 +59,10 @@ def is_balanced_twoway(g1: np.ndarray, g2: np.ndarray) -> bool:
     n1, n2 = int(g1.max()) + 1, int(g2.max()) + 1
     if n1 * n2 != g1.shape[0]:
         return False
+    if g1.shape[0] >= 50_000:
+        from policylab.engine._passes import all_pairs_once
+
+        return bool(all_pairs_once(g1, g2, n1, n2))
     counts = np.bincount(g1.astype(np.int64) * n2 + g2, minlength=n1 * n2)
     return bool((counts == 1).all())
 
@@ -78,6 +83,11 @@ def drop_singletons(fe: np.ndarray) -> np.ndarray:
     codes = _as_codes(fe, np.asarray(fe).shape[0])
     n = codes.shape[1]
     keep = np.ones(n, dtype=bool)
+    if n >= 50_000:
+        from policylab.engine._passes import has_singleton
+
+        if not has_singleton(codes.T, keep):  # the usual case: one compiled check
+            return keep
     changed = True
     while changed:
         changed = False
@@ -127,28 +137,44 @@ def demean(
 
     Returns
     -------
-    ndarray of the shape of ``X`` (and DemeanInfo when asked).
+    ndarray of the shape (and memory order) of ``X`` (and DemeanInfo when asked).
     """
-    X = np.asarray(X, dtype=np.float64)
-    squeeze = X.ndim == 1
-    X2 = X[:, None] if squeeze else X
-    n = X2.shape[0]
+    out = np.array(X, dtype=np.float64, order="K", copy=True)
+    info = demean_inplace(out[:, None] if out.ndim == 1 else out, fe, weights, tol=tol,
+                          maxiter=maxiter)
+    return (out, info) if return_info else out
+
+
+def demean_inplace(
+    Z: np.ndarray,
+    fe: np.ndarray | None,
+    weights: np.ndarray | None = None,
+    *,
+    tol: float = 1e-12,
+    maxiter: int = 100_000,
+) -> DemeanInfo:
+    """:func:`demean` overwriting ``Z`` (n, k), for callers that own the matrix.
+
+    Saves the n x k copy: at 10M rows and 7 columns that is half a gigabyte. ``Z`` may
+    be C- or F-ordered, or a view with a row stride (e.g. the first rows of a larger
+    F-ordered matrix).
+    """
+    n = Z.shape[0]
     codes = _as_codes(fe, n)
     m = codes.shape[0]
     w = None if weights is None else np.asarray(weights, dtype=np.float64)
-
-    if m == 0:
-        out, info = X2.copy(), DemeanInfo("none")
-    elif m == 1:
-        out, info = _oneway(X2, codes[0], w), DemeanInfo("one-way")
-    elif m == 2 and w is None and is_balanced_twoway(codes[0], codes[1]):
-        out, info = _balanced_twoway(X2, codes[0], codes[1]), DemeanInfo("balanced-two-way")
-    elif m == 2 and w is None and min(codes[0].max(), codes[1].max()) < 2000:
-        out, info = _twoway_exact(X2, codes[0], codes[1]), DemeanInfo("two-way-exact")
-    else:
-        out, info = _iterative(X2, codes, w, tol, maxiter)
-    out = out[:, 0] if squeeze else out
-    return (out, info) if return_info else out
+    if m == 0 or n == 0:
+        return DemeanInfo("none")
+    if m == 1:
+        _oneway(Z, codes[0], w)
+        return DemeanInfo("one-way")
+    if m == 2 and w is None and is_balanced_twoway(codes[0], codes[1]):
+        _balanced_twoway(Z, codes[0], codes[1])
+        return DemeanInfo("balanced-two-way")
+    if m == 2 and w is None and min(codes[0].max(), codes[1].max()) < 2000:
+        _twoway_exact(Z, codes[0], codes[1])
+        return DemeanInfo("two-way-exact")
+    return _iterative(Z, codes, w, tol, maxiter)
 
 
 def _group_means(X: np.ndarray, g: np.ndarray, w: np.ndarray | None) -> np.ndarray:
@@ -167,21 +193,28 @@ def _group_means(X: np.ndarray, g: np.ndarray, w: np.ndarray | None) -> np.ndarr
     return sums / cnt[:, None]
 
 
-def _oneway(X: np.ndarray, g: np.ndarray, w: np.ndarray | None) -> np.ndarray:
-    return X - _group_means(X, g, w)[g]
+def _oneway(Z: np.ndarray, g: np.ndarray, w: np.ndarray | None) -> None:
+    means = _group_means(Z, g, w)
+    for j in range(Z.shape[1]):  # column by column: an n-vector temporary, not n x k
+        Z[:, j] -= means[g, j]
 
 
-def _balanced_twoway(X: np.ndarray, g1: np.ndarray, g2: np.ndarray) -> np.ndarray:
+def _balanced_twoway(Z: np.ndarray, g1: np.ndarray, g2: np.ndarray) -> None:
     # In a balanced panel the two projections commute: x - xbar_i - xbar_t + xbar.
-    if X.shape[0] * X.shape[1] < 200_000:
-        return X - _group_means(X, g1, None)[g1] - _group_means(X, g2, None)[g2] + X.mean(axis=0)
-    from policylab.engine._kernels import balanced_twoway
+    n = Z.shape[0]
+    n1, n2 = int(g1.max()) + 1, int(g2.max()) + 1
+    if n * Z.shape[1] < 200_000:
+        mean = Z.mean(axis=0)
+        Z -= _group_means(Z, g1, None)[g1] + _group_means(Z, g2, None)[g2] - mean
+        return
+    from policylab.engine import _passes
 
-    return balanced_twoway(np.ascontiguousarray(X), g1, g2, int(g1.max()) + 1,
-                           int(g2.max()) + 1)
+    s1, s2 = _passes.twoway_sums(Z, g1, g2, n1, n2)
+    # each g1 level has n / n1 rows in a balanced layout, each g2 level n / n2
+    _passes.subtract_two_inplace(Z, g1, g2, s1 * (n1 / n), s2 * (n2 / n), s2.sum(axis=1) / n)
 
 
-def _twoway_exact(X: np.ndarray, g1: np.ndarray, g2: np.ndarray) -> np.ndarray:
+def _twoway_exact(Z: np.ndarray, g1: np.ndarray, g2: np.ndarray) -> None:
     """Exact two-way demeaning of an unbalanced panel when one effect has few levels.
 
     Demean within the large effect a, then partial out the within-demeaned dummies of the
@@ -189,29 +222,41 @@ def _twoway_exact(X: np.ndarray, g1: np.ndarray, g2: np.ndarray) -> np.ndarray:
     D~'D~ = diag(n_b) - C' diag(1/n_a) C and D~'X~ = (b-sums of X) - C' xbar_a. Two
     passes over the data, no iterations, no n x T matrix.
     """
-    from policylab.engine._kernels import group_sums_two, subtract_two
+    from policylab.engine import _passes
 
     if g1.max() < g2.max():
         g1, g2 = g2, g1
     na, nb = int(g1.max()) + 1, int(g2.max()) + 1
-    Xc = np.ascontiguousarray(X)
+    if Z.shape[0] >= _passes.LARGE:
+        # the same algebra in compiled sweeps, without na x nb or na x k temporaries
+        C = _passes.pair_counts(g1, g2, na, nb)
+        s1, s2 = _passes.twoway_sums(Z, g1, g2, na, nb)
+        A, B = _passes.twoway_exact_system(C, s1, s2)
+        gamma = np.linalg.lstsq(A, B, rcond=None)[0]
+        a_eff = _passes.twoway_exact_a_effects(C, s1, gamma)
+        _passes.subtract_two_inplace(Z, g1, g2, a_eff, np.ascontiguousarray(gamma.T),
+                                     np.zeros(Z.shape[1]))
+        return
     C = np.bincount(g1 * nb + g2, minlength=na * nb).reshape(na, nb).astype(np.float64)
+    sa = np.column_stack([np.bincount(g1, weights=Z[:, j], minlength=na)
+                          for j in range(Z.shape[1])])
+    sb = np.column_stack([np.bincount(g2, weights=Z[:, j], minlength=nb)
+                          for j in range(Z.shape[1])])
     n_a = C.sum(axis=1)
-    sa, sb = group_sums_two(Xc, g1, g2, na, nb)
     ma = sa / n_a[:, None]
     A = np.diag(C.sum(axis=0)) - C.T @ (C / n_a[:, None])
     B = sb - C.T @ ma
     gamma = np.linalg.lstsq(A, B, rcond=None)[0]
     mg = (C @ gamma) / n_a[:, None]  # unit means of gamma[b]
-    return subtract_two(Xc, g1, g2, ma - mg, gamma)
+    Z -= (ma - mg)[g1] + gamma[g2]
 
 
 def _iterative(
-    X: np.ndarray, codes: np.ndarray, w: np.ndarray | None, tol: float, maxiter: int
-) -> tuple[np.ndarray, DemeanInfo]:
+    Z: np.ndarray, codes: np.ndarray, w: np.ndarray | None, tol: float, maxiter: int
+) -> DemeanInfo:
     from policylab.engine._kernels import demean_columns
 
-    n = X.shape[0]
+    n = Z.shape[0]
     sizes = codes.max(axis=1) + 1
     offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
     wv = np.ones(n) if w is None else w
@@ -219,9 +264,7 @@ def _iterative(
         [np.bincount(codes[j], weights=wv, minlength=int(sizes[j])) for j in range(len(sizes))]
     )
     inv = np.divide(1.0, wsum, out=np.zeros_like(wsum), where=wsum > 0)
-    out, iters, conv = demean_columns(
-        np.ascontiguousarray(X), codes, offsets, inv, wv, float(tol), int(maxiter)
-    )
-    return out, DemeanInfo(
+    iters, conv = demean_columns(Z, codes, offsets, inv, wv, float(tol), int(maxiter))
+    return DemeanInfo(
         "alternating-projections", int(iters.max(initial=0)), bool(conv.all())
     )

@@ -76,6 +76,7 @@ def ols(
     *,
     ref_norm: np.ndarray | None = None,
     tol: float = 1e-10,
+    gram: np.ndarray | None = None,
 ) -> OLSFit:
     """Weighted least squares of each column of Y on X, dropping collinear columns.
 
@@ -89,17 +90,23 @@ def ols(
         by the fixed effects from a merely small one.
     tol : float
         Relative tolerance of the collinearity check.
+    gram : ndarray, shape (k + 1, k + 1), optional
+        The caller's [Y, X]' W [Y, X] for a single outcome, when it has it (one BLAS
+        call over the data instead of two).
     """
     X = np.asarray(X, dtype=np.float64)
     Y = np.asarray(Y, dtype=np.float64)
-    Xw = X if weights is None else X * weights[:, None]
-    XtX = Xw.T @ X
+    if gram is not None:
+        XtX, XtY_all = gram[1:, 1:], gram[1:, 0]
+    else:
+        Xw = X if weights is None else X * weights[:, None]
+        XtX = Xw.T @ X
+        XtY_all = Xw.T @ Y  # one pass over all columns; no copy of the kept ones
     dropped = collinear_columns(XtX, ref_norm, tol)
     kept = np.ones(X.shape[1], dtype=bool)
     kept[list(dropped)] = False
     idx = np.flatnonzero(kept)
     A = XtX[np.ix_(kept, kept)]
-    XtY_all = Xw.T @ Y  # one pass over all columns; no copy of the kept ones
     XtY = XtY_all[idx]
     if kept.any():
         cho = linalg.cho_factor(A, lower=False, check_finite=False)
@@ -110,9 +117,10 @@ def ols(
         bread = np.zeros((0, 0))
     if Y.ndim == 1 and X.shape[0] > 50_000:
         # one compiled pass: a matrix-vector product on a strided view is slow in numpy
-        from policylab.engine._kernels import residuals
+        from policylab.engine._passes import residuals
 
-        resid = residuals(X, Y, idx.astype(np.int64), np.ascontiguousarray(beta))
+        Xk = X if kept.all() else X[:, idx]
+        resid = residuals(Xk, Y, np.ascontiguousarray(beta))
     else:
         resid = Y - X[:, idx] @ beta
     return OLSFit(beta=beta, kept=kept, dropped=dropped, bread=bread, resid=resid)

@@ -83,6 +83,10 @@ PRESETS: dict[str, SSC] = {
 
 def nested_in(fe: np.ndarray, cluster: np.ndarray) -> bool:
     """True when every level of ``fe`` lies inside a single cluster."""
+    if fe.shape[0] >= 50_000:
+        from policylab.engine._passes import is_nested
+
+        return bool(is_nested(fe, cluster))
     G = int(fe.max()) + 1
     first = np.full(G, -1, dtype=np.int64)
     first[fe[::-1]] = cluster[::-1]
@@ -153,6 +157,10 @@ def vcov_crv1(bread: np.ndarray, scores: np.ndarray, cl: np.ndarray, factor: flo
 def score_sums(X: np.ndarray, uw: np.ndarray, cl: np.ndarray) -> np.ndarray:
     """Cluster sums of the scores X * uw (G x k) without forming the n x k scores."""
     G = int(cl.max()) + 1
+    if X.shape[0] >= 50_000:
+        from policylab.engine._passes import cluster_score_sums
+
+        return cluster_score_sums(X, uw, cl, G)
     out = np.empty((G, X.shape[1]))
     for j in range(X.shape[1]):
         out[:, j] = np.bincount(cl, weights=X[:, j] * uw, minlength=G)

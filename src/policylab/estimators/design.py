@@ -11,6 +11,7 @@ import pandas as pd
 
 from policylab.data.panel import Panel, as_pandas, require_columns
 from policylab.errors import DataError, SpecError
+from policylab.estimators.formula import _factorize
 
 __all__ = ["Design", "build_design", "TREAT_COL", "COHORT_COL"]
 
@@ -43,6 +44,13 @@ def _first_treated(df: pd.DataFrame, unit: str, time: str, d: pd.Series) -> pd.S
 
 def _varies_within(codes: np.ndarray, values: np.ndarray) -> bool:
     """Whether ``values`` take more than one value (missing counts as one) in a group."""
+    if codes.size >= 50_000:
+        from policylab.engine._passes import varies_within
+
+        if values.dtype.kind not in "fiub":
+            values = pd.factorize(values, use_na_sentinel=False)[0]
+        v = values.astype(np.float64 if values.dtype.kind == "f" else np.int64, copy=False)
+        return bool(varies_within(codes.astype(np.int64, copy=False), v, int(codes.max()) + 1))
     v = pd.factorize(values, use_na_sentinel=False)[0]
     mm = pd.Series(v).groupby(codes).agg(["min", "max"])
     return bool((mm["min"] != mm["max"]).any())
@@ -76,9 +84,7 @@ def build_design(
     """
     if isinstance(data, Panel):
         unit, time = unit or data.unit, time or data.time
-        df = data.df.copy()
-    else:
-        df = as_pandas(data)
+    df = as_pandas(data)
     if unit is None or time is None:
         raise SpecError("unit= and time= are required unless data is a policylab.Panel")
     given = [k for k, v in (("treat", treat), ("cohort", cohort), ("roster", roster)) if v is not None]
@@ -88,6 +94,10 @@ def build_design(
     assign = assign or unit
     require_columns(df, [unit, time, assign])
     t = df[time].to_numpy()
+    codes, units = _factorize(df[unit])
+    if (codes < 0).any():
+        raise DataError(f"unit column {unit!r} is missing in {int((codes < 0).sum())} rows; "
+                        "drop them or fill the unit identifier")
     if treat is not None:
         require_columns(df, [treat], "treatment column")
         d = pd.to_numeric(df[treat], errors="coerce")
@@ -100,15 +110,16 @@ def build_design(
         treat_col = treat
     elif cohort is not None:
         require_columns(df, [cohort], "cohort column")
-        c = pd.to_numeric(df[cohort], errors="coerce").replace([np.inf, -np.inf], np.nan)
-        c = c.fillna(0)
+        c = pd.to_numeric(df[cohort], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+        c = np.where(np.isfinite(c), c, 0.0)  # never treated: 0, missing or inf
         if (c < 0).any():
             raise DataError(f"cohort column {cohort!r} has negative values")
-        if _varies_within(pd.factorize(df[unit])[0], c.to_numpy()):
+        if _varies_within(codes, c):
             raise DataError(f"cohort column {cohort!r} must be constant within each {unit!r}")
-        df[COHORT_COL] = c.astype(np.int64)
+        ci = c.astype(np.int64)
+        df[COHORT_COL] = ci
         treat_col = "did" if "did" not in df.columns else TREAT_COL
-        df[treat_col] = ((df[COHORT_COL] > 0) & (t >= df[COHORT_COL])).astype(np.int64)
+        df[treat_col] = ((ci > 0) & (t >= ci)).astype(np.int64)
     else:
         from policylab.data.rosters import roster_treatment
 
@@ -117,27 +128,30 @@ def build_design(
         df[COHORT_COL] = cols["_r_cohort"].to_numpy()
         treat_col = "did" if "did" not in df.columns else TREAT_COL
         df[treat_col] = cols["_r_did"].to_numpy()
-    codes, units = pd.factorize(df[unit])
-    if (codes < 0).any():
-        raise DataError(f"unit column {unit!r} is missing in {int((codes < 0).sum())} rows; "
-                        "drop them or fill the unit identifier")
-    if _varies_within(codes, df[assign].to_numpy()):
+    if assign != unit and _varies_within(codes, df[assign].to_numpy()):
         raise DataError(f"assign={assign!r} must be constant within each {unit!r} "
                         "(a unit belongs to one assignment group)")
 
     d = df[treat_col].fillna(0).to_numpy(float)
-    ever = (np.bincount(codes, weights=d, minlength=len(units)) > 0)[codes]
+    ever_u = np.bincount(codes, weights=d, minlength=len(units)) > 0
     first_t = int(np.min(t))
-    g = df[COHORT_COL].to_numpy()
+    # the cohort is constant within units: work on one value per unit
+    g_u = np.zeros(len(units), dtype=np.int64)
+    g_u[codes] = df[COHORT_COL].to_numpy()
     # adoption after the last period (or a sentinel such as 9999) is not seen in-sample
-    cohorts = np.unique(g[(g > 0) & (g <= np.max(t))])
-    assign_vals = df[assign].to_numpy()
-    always = units[np.unique(codes[(g > 0) & (g <= first_t)])]
+    cohorts = np.unique(g_u[(g_u > 0) & (g_u <= np.max(t))])
+    always = units[(g_u > 0) & (g_u <= first_t)]
+    if assign == unit:
+        n_groups, n_treated_groups = len(units), int(ever_u.sum())
+    else:
+        assign_vals = df[assign].to_numpy()
+        n_groups = int(pd.unique(assign_vals).size)
+        n_treated_groups = int(pd.unique(assign_vals[ever_u[codes]]).size)
     facts = {
         "n_units": len(units),
-        "n_treated_units": int(np.unique(codes[ever]).size),
-        "n_assign_groups": int(pd.unique(assign_vals).size),
-        "n_treated_groups": int(pd.unique(assign_vals[ever]).size),
+        "n_treated_units": int(ever_u.sum()),
+        "n_assign_groups": n_groups,
+        "n_treated_groups": n_treated_groups,
         "cohorts": [int(c) for c in cohorts],
         "staggered": len(cohorts) > 1,
         # a cohort or roster builds an absorbing treatment; only a 0/1 column can switch off

@@ -146,8 +146,15 @@ def event_study(
     if clash:
         raise SpecError(f"columns {clash} exist in the data; rename them (event-study dummies "
                         "use these names)")
-    df = df.assign(**{n: (rel == e).astype(float) for n, e in zip(names, times)})
-    n_by = {int(e): int(np.sum(rel == e)) for e in range(lo, hi + 1)}
+    from policylab.engine._passes import indicator_columns
+
+    D = indicator_columns(rel, np.asarray(times, dtype=np.int64), lo)
+    # one F-ordered block for all dummies (its transpose is pandas' block layout)
+    df = pd.concat([df, pd.DataFrame(D, columns=names, index=df.index, copy=False)], axis=1)
+    relv = rel[~np.isnan(rel)].astype(np.int64)
+    counts = np.bincount(relv - lo, minlength=hi - lo + 1) if relv.size else np.zeros(
+        hi - lo + 1, dtype=np.int64)
+    n_by = {int(e): int(counts[e - lo]) for e in range(lo, hi + 1)}
     empty = [e for e in times if n_by[e] == 0]
     if empty:
         raise EstimationError(f"no treated observations at event times {empty}; narrow the "

@@ -153,18 +153,19 @@ def _fit_one(
     weights: str | None, ssc: vc.SSC, drop_singletons: bool, collin_tol: float,
     fixef_tol: float,
 ) -> FeolsResult:
-    # one matrix [y, X] (views below) so the data are copied once
+    # one column-major matrix [y, X] (views below): the data are copied once, then
+    # compacted, demeaned and used in place
     Z, names = build_matrix(df, [yname, *f.terms], intercept=False)
     names = names[1:]
     if f.intercept:
-        Z = np.column_stack([Z[:, :1], np.ones(len(df)), Z[:, 1:]])
-        names = ["Intercept", *names]
-    y, X = Z[:, 0], Z[:, 1:]
+        Z1 = np.empty((Z.shape[0], Z.shape[1] + 1), order="F")
+        Z1[:, 0], Z1[:, 1], Z1[:, 2:] = Z[:, 0], 1.0, Z[:, 1:]
+        Z, names = Z1, ["Intercept", *names]
     n0 = len(df)
-    if len(Z) > 50_000:
-        from policylab.engine._kernels import rows_finite
+    if n0 >= 50_000:
+        from policylab.engine._passes import nonfinite_rows
 
-        bad = ~rows_finite(Z)
+        bad = nonfinite_rows(Z)
     else:
         bad = ~np.isfinite(Z).all(axis=1)
     codes = np.empty((n0, 0), dtype=np.int64)
@@ -191,21 +192,27 @@ def _fit_one(
     dropped = {"missing values": int(bad.sum())}
     keep = ~bad
     if f.fe and drop_singletons and keep.any():
-        sub = np.column_stack([dm.densify(codes[keep, j])[0] for j in range(codes.shape[1])])
+        sub = codes if dropped["missing values"] == 0 else np.column_stack(
+            [dm.densify(codes[keep, j])[0] for j in range(codes.shape[1])])
         ok = dm.drop_singletons(sub)
         dropped["singletons"] = int((~ok).sum())
-        idx = np.flatnonzero(keep)
-        keep[idx[~ok]] = False
-    rows = np.flatnonzero(keep)
-    N = rows.size
+        if dropped["singletons"]:
+            idx = np.flatnonzero(keep)
+            keep[idx[~ok]] = False
+    N = int(keep.sum())
     if N == 0:
         raise EstimationError(f"no observations left for {yname!r} after dropping {dropped}")
     if N == n0:  # nothing dropped: codes are already dense, no copies needed
+        rows = slice(None)
         fe_k = codes if f.fe else None
         cl_k = [cl[:, j] for j in range(cl.shape[1])]
     else:
-        Z = Z[rows]
-        y, X = Z[:, 0], Z[:, 1:]
+        rows = np.flatnonzero(keep)
+        # compact the kept rows to the top of each column, in place (rows is
+        # increasing, so no kept value is overwritten before it is moved)
+        for j in range(Z.shape[1]):
+            Z[:N, j] = Z[rows, j]
+        Z = Z[:N]
         w = None if w is None else w[rows]
         fe_k = (
             np.column_stack([dm.densify(codes[rows, j])[0] for j in range(codes.shape[1])])
@@ -213,24 +220,32 @@ def _fit_one(
         )
         cl_k = [dm.densify(cl[rows, j])[0] for j in range(cl.shape[1])]
 
-    Zd, info = dm.demean(Z, fe_k, w, tol=fixef_tol, return_info=True)
+    # moments of the raw columns, before they are demeaned in place: the outcome's
+    # mean and total sum of squares, and each regressor's sum of squares before the
+    # FE are absorbed (centred when FE are present), which tells a regressor absorbed
+    # by the fixed effects from a merely small one
+    if N >= 50_000:
+        from policylab.engine._passes import column_moments
+
+        mean, css = column_moments(Z, np.empty(0) if w is None else w, w is not None)
+    else:
+        wv = np.ones(N) if w is None else w
+        mean = (wv @ Z) / wv.sum()
+        css = wv @ (Z - mean) ** 2
+    ybar, tss = float(mean[0]), float(css[0])
+    wsum = float(N if w is None else w.sum())
+    ref = css[1:] if fe_k is not None else css[1:] + wsum * mean[1:] ** 2
+    info = dm.demean_inplace(Z, fe_k, w, tol=fixef_tol)
     if not info.converged:
         raise EstimationError(
             f"demeaning did not converge in {info.iterations} sweeps; raise fixef_tol "
             "or check for nearly-disconnected fixed effects"
         )
+    Zd = Z
     yd, Xd = Zd[:, 0], Zd[:, 1:]
-    # sum of squares before absorbing the FE (centred when FE are present): tells a
-    # regressor absorbed by the fixed effects from a merely small one
-    if w is None:
-        ref = np.einsum("ij,ij->j", X, X)
-        if fe_k is not None:
-            ref = ref - X.sum(axis=0) ** 2 / N
-    else:
-        ref = np.einsum("ij,ij,i->j", X, X, w)
-        if fe_k is not None:
-            ref = ref - (w @ X) ** 2 / w.sum()
-    fit = ols(Xd, yd, w, ref_norm=ref, tol=collin_tol)
+    # [y, X]' W [y, X] in one BLAS call (numpy uses syrk for Z'Z)
+    gram = Zd.T @ Zd if w is None else Zd.T @ (Zd * w[:, None])
+    fit = ols(Xd, yd, w, ref_norm=ref, tol=collin_tol, gram=gram)
     kept_names = [n for n, k in zip(names, fit.kept) if k]
     warnings_: list[str] = []
     for j, why in fit.dropped.items():
@@ -295,8 +310,6 @@ def _fit_one(
 
     # --- fit statistics (pyfixest / fixest conventions)
     rss = float(u @ u) if w is None else float(w @ u**2)
-    ybar = float(y.mean()) if w is None else float(w @ y / w.sum())
-    tss = float(((y - ybar) ** 2).sum()) if w is None else float(w @ (y - ybar) ** 2)
     r2 = 1 - rss / tss if tss > 0 else np.nan
     if fe_k is not None:
         k_fe = int((fe_levels - 1).sum() + 1)
@@ -348,7 +361,7 @@ def _fit_one(
         f_stat=float(f_stat), f_pvalue=float(f_p), n_clusters=n_clusters,
         depvar_mean=ybar,
         model={
-            "data": df, "rows": df.index[rows], "y": yd, "X": Xk, "weights": w, "fe_codes": fe_k,
+            "data": df, "rows": df.index if N == n0 else df.index[rows], "y": yd, "X": Xk, "weights": w, "fe_codes": fe_k,
             "cluster_codes": cl_k, "resid": u, "bread": fit.bread, "df_k": K,
             "fe_levels": fe_levels,
         },

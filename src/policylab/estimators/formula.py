@@ -152,14 +152,19 @@ def build_matrix(
     if not intercept and terms and all(_IDENT.match(t) for t in terms):
         # plain columns: fill one preallocated matrix (no per-block copies)
         require_columns(df, terms, "regressor")
-        out = np.empty((len(df), len(terms)))
+        # column-major: each column is one contiguous copy, and feols demeans in place
+        out = np.empty((len(df), len(terms)), order="F")
         for j, t in enumerate(terms):
             col = df[t]
             if not (pd.api.types.is_numeric_dtype(col) or pd.api.types.is_bool_dtype(col)):
                 from policylab.data.panel import require_numeric
 
                 require_numeric(df, [t])
-            out[:, j] = pd.to_numeric(col).to_numpy(dtype=float, na_value=np.nan)
+            if isinstance(col.dtype, np.dtype) and col.dtype.kind in "fiub":
+                # numpy-backed: straight into the matrix (no intermediate copy)
+                out[:, j] = col.to_numpy()
+            else:  # nullable / arrow dtypes: pd.NA becomes NaN
+                out[:, j] = pd.to_numeric(col).to_numpy(dtype=float, na_value=np.nan)
         return out, list(terms)
     blocks: list[np.ndarray] = []
     names: list[str] = []
@@ -212,6 +217,10 @@ def _factorize(s: pd.Series) -> tuple[np.ndarray, np.ndarray]:
         v = s.to_numpy()
         if v.size:
             lo, hi = int(v.min()), int(v.max())
+            if hi - lo < 4 * v.size + 1024 and v.size >= 50_000:
+                from policylab.engine._passes import compact_int_codes
+
+                return compact_int_codes(v.astype(np.int64, copy=False), lo, hi - lo + 1)
             if hi - lo < 4 * v.size + 1024:
                 present = np.zeros(hi - lo + 1, dtype=bool)
                 present[v - lo] = True
@@ -226,7 +235,7 @@ def fe_codes(df: pd.DataFrame, fe: list[str]) -> tuple[np.ndarray, np.ndarray]:
     cols = sorted({p.strip() for f in fe for p in f.split("^")})
     require_columns(df, cols, "fixed-effect column")
     n = len(df)
-    codes = np.empty((n, len(fe)), dtype=np.int64)
+    codes = np.empty((len(fe), n), dtype=np.int64).T  # each FE's codes contiguous
     miss = np.zeros(n, dtype=bool)
     for j, f in enumerate(fe):
         pieces = [p.strip() for p in f.split("^")]

@@ -1,0 +1,329 @@
+"""Compiled single passes over large design matrices (numba, cached on disk).
+
+feols spends its time in a handful of O(n) steps: coding the fixed-effect keys,
+checking for singletons and balance, demeaning, the moments of the raw columns, the
+residuals and the cluster sums of the scores. Each kernel here does one of them in one
+or two sweeps over the rows, touching every column in the same sweep (so the key
+arrays are read once, not once per column) and writing in place, so a fit at 10M rows
+needs no n x k temporaries. The kernels accept C- or F-ordered matrices; numba
+compiles (and caches) one specialisation per layout.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+#: below this many rows the numpy versions are used (no compilation on a first call)
+LARGE = 50_000
+
+
+@njit(cache=True, nogil=True)
+def compact_int_codes(v, lo, span):  # pragma: no cover - compiled
+    """Dense codes 0..G-1 (in sorted order of the values) of integers in [lo, lo+span).
+
+    Returns (codes, levels) where ``levels`` holds the distinct values.
+    """
+    n = v.shape[0]
+    slot = np.zeros(span, dtype=np.int64)
+    for i in range(n):
+        slot[v[i] - lo] = 1
+    g = 0
+    for j in range(span):
+        if slot[j]:
+            slot[j] = g
+            g += 1
+        else:
+            slot[j] = -1
+    levels = np.empty(g, dtype=np.int64)
+    for j in range(span):
+        if slot[j] >= 0:
+            levels[slot[j]] = j + lo
+    out = np.empty(n, dtype=np.int64)
+    for i in range(n):
+        out[i] = slot[v[i] - lo]
+    return out, levels
+
+
+@njit(cache=True, nogil=True)
+def has_singleton(codes, keep):  # pragma: no cover - compiled
+    """Does any fixed effect (columns of ``codes``) have a level with one kept row?"""
+    n, m = codes.shape
+    for j in range(m):
+        G = 0
+        for i in range(n):
+            if codes[i, j] >= G:
+                G = codes[i, j] + 1
+        cnt = np.zeros(G, dtype=np.int64)
+        for i in range(n):
+            if keep[i]:
+                cnt[codes[i, j]] += 1
+        for g in range(G):
+            if cnt[g] == 1:
+                return True
+    return False
+
+
+@njit(cache=True, nogil=True)
+def all_pairs_once(g1, g2, n1, n2):  # pragma: no cover - compiled
+    """True when each (g1, g2) pair occurs exactly once (caller checks n == n1 * n2)."""
+    seen = np.zeros(n1 * n2, dtype=np.bool_)
+    for i in range(g1.shape[0]):
+        p = g1[i] * n2 + g2[i]
+        if seen[p]:
+            return False
+        seen[p] = True
+    return True
+
+
+@njit(cache=True, nogil=True)
+def pair_counts(g1, g2, n1, n2):  # pragma: no cover - compiled
+    """The n1 x n2 table of how often each (g1, g2) pair occurs."""
+    C = np.zeros((n1, n2))
+    for i in range(g1.shape[0]):
+        C[g1[i], g2[i]] += 1.0
+    return C
+
+
+@njit(cache=True, nogil=True)
+def twoway_exact_system(C, s1, s2):  # pragma: no cover - compiled
+    """Normal equations of the small effect b after demeaning within the large effect a.
+
+    C (na, nb) is the a x b count table, s1 (k, na) and s2 (k, nb) the column sums
+    within a and b. Returns A = diag(n_b) - C' diag(1/n_a) C (nb, nb) and
+    B = s2' - C' diag(1/n_a) s1' (nb, k), one sweep over the rows of C.
+    """
+    na, nb = C.shape
+    k = s1.shape[0]
+    A = np.zeros((nb, nb))
+    B = np.empty((nb, k))
+    for p in range(nb):
+        for c in range(k):
+            B[p, c] = s2[c, p]
+    for a in range(na):
+        tot = 0.0
+        for p in range(nb):
+            tot += C[a, p]
+        if tot == 0.0:
+            continue
+        inv = 1.0 / tot
+        for p in range(nb):
+            cp = C[a, p]
+            if cp == 0.0:
+                continue
+            A[p, p] += cp
+            f = cp * inv
+            for q in range(nb):
+                A[p, q] -= f * C[a, q]
+            for c in range(k):
+                B[p, c] -= f * s1[c, a]
+    return A, B
+
+
+@njit(cache=True, nogil=True)
+def twoway_exact_a_effects(C, s1, gamma):  # pragma: no cover - compiled
+    """Effects of a given gamma (the b effects): (s1[:, a] - C[a] @ gamma) / n_a, as a
+    (k, na) array."""
+    na, nb = C.shape
+    k = s1.shape[0]
+    out = np.zeros((k, na))
+    for a in range(na):
+        tot = 0.0
+        for p in range(nb):
+            tot += C[a, p]
+        if tot == 0.0:
+            continue
+        for c in range(k):
+            acc = s1[c, a]
+            for p in range(nb):
+                acc -= C[a, p] * gamma[p, c]
+            out[c, a] = acc / tot
+    return out
+
+
+@njit(cache=True, nogil=True)
+def is_nested(inner, outer):  # pragma: no cover - compiled
+    """True when every level of ``inner`` lies inside one level of ``outer`` (stops at the
+    first counter-example, so a non-nested pair costs almost nothing)."""
+    G = 0
+    for i in range(inner.shape[0]):
+        if inner[i] >= G:
+            G = inner[i] + 1
+    first = np.full(G, -1, dtype=np.int64)
+    for i in range(inner.shape[0]):
+        f = first[inner[i]]
+        if f < 0:
+            first[inner[i]] = outer[i]
+        elif f != outer[i]:
+            return False
+    return True
+
+
+@njit(cache=True, parallel=True)
+def twoway_sums(Z, g1, g2, n1, n2):  # pragma: no cover - compiled
+    """Per-column sums of Z within the levels of g1 (k x n1) and of g2 (k x n2), one
+    sweep per column, columns in parallel."""
+    n, k = Z.shape
+    s1 = np.zeros((k, n1))
+    s2 = np.zeros((k, n2))
+    for c in prange(k):
+        a = s1[c]
+        b = s2[c]
+        for i in range(n):
+            v = Z[i, c]
+            a[g1[i]] += v
+            b[g2[i]] += v
+    return s1, s2
+
+
+@njit(cache=True, parallel=True)
+def subtract_two_inplace(Z, g1, g2, A, B, const):  # pragma: no cover - compiled
+    """Z[:, c] -= A[c, g1] + B[c, g2] - const[c], in place, columns in parallel."""
+    n, k = Z.shape
+    for c in prange(k):
+        a = A[c]
+        b = B[c]
+        m = const[c]
+        for i in range(n):
+            Z[i, c] = Z[i, c] - a[g1[i]] - b[g2[i]] + m
+
+
+@njit(cache=True, parallel=True)
+def column_moments(Z, w, weighted):  # pragma: no cover - compiled
+    """(Weighted) mean and centred sum of squares of every column of Z in one sweep.
+
+    Blocks of 4,096 rows are centred at their own mean (a second pass over data in
+    cache) and merged with the pairwise update of Chan, Golub and LeVeque, so the
+    result is as accurate as two sweeps over the whole column.
+    """
+    n, k = Z.shape
+    mean = np.zeros(k)
+    css = np.zeros(k)
+    for c in prange(k):
+        W = 0.0
+        M = 0.0
+        S = 0.0
+        for s in range(0, n, 4096):
+            e = min(n, s + 4096)
+            wc = 0.0
+            sc = 0.0
+            if weighted:
+                for i in range(s, e):
+                    wc += w[i]
+                    sc += w[i] * Z[i, c]
+            else:
+                wc = e - s
+                for i in range(s, e):
+                    sc += Z[i, c]
+            if wc <= 0.0:
+                continue
+            mc = sc / wc
+            q = 0.0
+            if weighted:
+                for i in range(s, e):
+                    d = Z[i, c] - mc
+                    q += w[i] * d * d
+            else:
+                for i in range(s, e):
+                    d = Z[i, c] - mc
+                    q += d * d
+            d = mc - M
+            Wn = W + wc
+            M += d * wc / Wn
+            S += q + d * d * W * wc / Wn
+            W = Wn
+        mean[c] = M
+        css[c] = S
+    return mean, css
+
+
+@njit(cache=True, parallel=True)
+def residuals(X, y, beta):  # pragma: no cover - compiled
+    """y - X @ beta in one sweep (X may be a strided view), row blocks in parallel."""
+    n, k = X.shape
+    out = np.empty(n)
+    nb = (n + 65535) // 65536
+    for b in prange(nb):
+        lo = b * 65536
+        hi = min(n, lo + 65536)
+        for i in range(lo, hi):
+            out[i] = y[i]
+        for j in range(k):
+            bj = beta[j]
+            for i in range(lo, hi):
+                out[i] -= X[i, j] * bj
+    return out
+
+
+@njit(cache=True, nogil=True)
+def cluster_score_sums(X, uw, cl, G):  # pragma: no cover - compiled
+    """Cluster sums of the scores X[i, :] * uw[i] (G x k), one sweep, no n x k array."""
+    n, k = X.shape
+    out = np.zeros((G, k))
+    for i in range(n):
+        g = cl[i]
+        u = uw[i]
+        for j in range(k):
+            out[g, j] += X[i, j] * u
+    return out
+
+
+@njit(cache=True, parallel=True)
+def nonfinite_rows(Z):  # pragma: no cover - compiled
+    """Per row: does any column hold NaN or +-inf? (row blocks in parallel)"""
+    n, k = Z.shape
+    out = np.zeros(n, dtype=np.bool_)
+    nb = (n + 65535) // 65536
+    for b in prange(nb):
+        lo = b * 65536
+        hi = min(n, lo + 65536)
+        for j in range(k):
+            for i in range(lo, hi):
+                if not np.isfinite(Z[i, j]):
+                    out[i] = True
+    return out
+
+
+@njit(cache=True, nogil=True)
+def varies_within(codes, v, G):  # pragma: no cover - compiled
+    """Does ``v`` take more than one value within any group (NaN equals NaN)? Stops at
+    the first group that does."""
+    first = np.empty(G, dtype=v.dtype)
+    seen = np.zeros(G, dtype=np.bool_)
+    for i in range(codes.shape[0]):
+        g = codes[i]
+        x = v[i]
+        if not seen[g]:
+            seen[g] = True
+            first[g] = x
+        else:
+            f = first[g]
+            if f != x and not (f != f and x != x):
+                return True
+    return False
+
+
+@njit(cache=True, nogil=True)
+def indicator_columns(rel, values, offset):  # pragma: no cover - compiled
+    """An (n, k) F-ordered 0/1 matrix with a one in column j where rel == values[j].
+
+    ``rel`` is float (NaN = no column); ``values`` are the k distinct integers, mapped
+    through a lookup table shifted by ``offset``.
+    """
+    n = rel.shape[0]
+    k = values.shape[0]
+    span = 0
+    for j in range(k):
+        if values[j] - offset + 1 > span:
+            span = values[j] - offset + 1
+    col = np.full(span, -1, dtype=np.int64)
+    for j in range(k):
+        col[values[j] - offset] = j
+    out = np.zeros((k, n)).T
+    for i in range(n):
+        r = rel[i]
+        if r == r:
+            p = int(r) - offset
+            if 0 <= p < span and col[p] >= 0:
+                out[i, col[p]] = 1.0
+    return out
