@@ -123,24 +123,41 @@ def _multiplier_bootstrap(F: np.ndarray, clusters: np.ndarray | None, draws: int
     out = np.empty((draws, S.shape[1]))
     s5 = np.sqrt(5.0)
     lo, hi, p_lo = -(s5 - 1) / 2, (s5 + 1) / 2, (s5 + 1) / (2 * s5)
+    # Mammen: P(lo) = p_lo exactly from one random byte per weight: bytes below
+    # floor(256 p_lo) give lo, above it hi, and the 1-in-256 ties are settled by a
+    # uniform against the remaining fraction (a quarter of the cost of a float per weight)
+    cut = int(np.floor(256 * p_lo))
+    frac = 256 * p_lo - cut
+    tot = S.sum(axis=0)
     for start in range(0, draws, chunk):
         m = min(chunk, draws - start)
         if weights == "mammen":
-            # float32 uniforms are plenty to place a two-point weight and halve the cost
-            b = (rng.random((m, nc), dtype=np.float32) < p_lo).astype(float)
-            out[start:start + m] = (hi * S.sum(axis=0) + (lo - hi) * (b @ S)) / n
+            u = rng.integers(0, 256, size=(m, nc), dtype=np.uint8)
+            b = u < cut
+            tie = np.flatnonzero(u == cut)
+            if tie.size:
+                b.ravel()[tie] = rng.random(tie.size) < frac
+            out[start:start + m] = (hi * tot + (lo - hi) * (b.astype(float) @ S)) / n
         else:
             b = rng.integers(0, 2, size=(m, nc), dtype=np.int8).astype(float)
-            out[start:start + m] = (2 * (b @ S) - S.sum(axis=0)) / n
+            out[start:start + m] = (2 * (b @ S) - tot) / n
     q75, q25 = np.quantile(out, [0.75, 0.25], axis=0, method="inverted_cdf")
     se = (q75 - q25) / (stats.norm.ppf(0.75) - stats.norm.ppf(0.25))
-    ok = se > np.sqrt(np.finfo(float).eps) * 10
-    crit = np.nan
-    if ok.any():
-        tmax = np.max(np.abs(out[:, ok]) / se[ok], axis=1)
-        crit = float(np.quantile(tmax, level, method="inverted_cdf"))
-    se = np.where(ok, se, np.nan)
-    return se, crit, out
+    se = np.where(se > np.sqrt(np.finfo(float).eps) * 10, se, np.nan)
+    return se, _sup_t_crit(out, se, level), out
+
+
+def _sup_t_crit(out: np.ndarray, se: np.ndarray, level: float) -> float:
+    """Critical value of the sup-t uniform band from bootstrap draws (draws x columns):
+    the ``level`` quantile of max over columns of |draw| / SE (columns with a missing
+    or zero SE left out; NaN when none is left)."""
+    ok = np.isfinite(se)
+    if not ok.any():
+        return float("nan")
+    tmax = np.max(np.abs(out[:, ok]) / se[ok], axis=1)
+    return float(np.quantile(tmax, level, method="inverted_cdf"))
+
+
 
 
 @dataclass
@@ -301,11 +318,11 @@ class AttGtResult(Result):
         V = _if_vcov(F, self.clusters)
         crit = None
         if bootstrap:
-            se_b, _, _ = _multiplier_bootstrap(F, self.clusters, draws, seed, bw, level)
+            se_b, _, out = _multiplier_bootstrap(F, self.clusters, draws, seed, bw, level)
             if len(ests) > 1:
                 # the band covers the by-values; the overall effect is not part of it
-                _, crit, _ = _multiplier_bootstrap(F[:, 1:], self.clusters, draws, seed, bw,
-                                                   level)
+                # (the same draws: a column's draws do not depend on the other columns)
+                crit = _sup_t_crit(out[:, 1:], se_b[1:], level)
             sd = np.sqrt(np.diag(V))
             scale = np.divide(se_b, sd, out=np.ones_like(sd), where=sd > 0)
             V = V * np.outer(scale, scale)

@@ -1,0 +1,175 @@
+"""Callaway-Sant'Anna with a multiplier bootstrap: policylab against every Python CS
+implementation that installs (moderndid, diff-diff, csdid, differences), side by side on
+one staggered panel (default 1,000,000 rows: 100,000 units x 10 years, cohorts 2005 and
+2008 and never treated, no covariates).
+
+Each implementation runs in its own fresh process: a warm-up call on the first 5,000
+rows (numba / compiled kernels load then, outside the timing), then the timed call on
+the whole panel: ATT(g,t) with a ``--draws``-draw multiplier bootstrap plus the dynamic
+(event-time) aggregation with its bootstrap, where the peer has one. Every peer runs
+the outcome-regression estimator ("reg"); without covariates "dr", "reg" and "ipw" are
+the same numbers. A peer that is not installed, fails or runs past ``--timeout`` is
+reported as such.
+
+The check column compares each peer's overall ATT with policylab's matching
+aggregation: the dynamic overall (average of post-treatment event-time effects) for
+moderndid, csdid and differences; the simple overall (group-size weighted average of
+post-treatment ATT(g,t)) for diff-diff, whose event-study container has no overall.
+
+Run with a Python that has policylab and the peers installed (not the project venv):
+
+    python -m venv /tmp/csvenv && /tmp/csvenv/bin/pip install -e . moderndid diff-diff \
+        csdid differences
+    /tmp/csvenv/bin/python benchmarks/bench_cs_peers.py [--rows 1e6] [--draws 999]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+import warnings
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+warnings.simplefilter("ignore")
+
+PEERS = ["policylab", "moderndid", "diff-diff", "csdid", "differences"]
+
+
+def design(rows: int, seed: int = 1) -> pd.DataFrame:
+    """The bench_staggered.py CS design: 10 years, cohorts after 2009 never treated."""
+    sys.path.insert(0, str(Path(__file__).parent))
+    from bench_staggered import panel
+
+    d = panel(rows, years=10, seed=seed)
+    d["g"] = np.where(d["g"] > 2009, 0, d["g"])
+    return d
+
+
+def _run(name: str, d: pd.DataFrame, draws: int) -> dict[str, float]:
+    """One full CS fit + bootstrap + dynamic aggregation; returns the overall ATTs."""
+    if name == "policylab":
+        import policylab as pl
+
+        cs = pl.att_gt(d, y="y", unit="id", time="year", cohort="g", bootstrap=True,
+                       draws=draws, seed=1)
+        dyn = cs.aggregate("dynamic")
+        simple = cs.aggregate("simple")
+        return {"dynamic": float(dyn.beta[0]), "simple": float(simple.beta[0])}
+    if name == "moderndid":
+        import polars as pol
+        from moderndid import aggte, att_gt
+
+        m = att_gt(data=pol.from_pandas(d), yname="y", tname="year", idname="id",
+                   gname="g", est_method="reg", boot=True, biters=draws)
+        a = aggte(m, type="dynamic", boot=True, biters=draws)
+        return {"dynamic": float(a.overall_att)}
+    if name == "diff-diff":
+        from diff_diff import CallawaySantAnna
+
+        r = CallawaySantAnna(estimation_method="reg", n_bootstrap=draws,
+                             bootstrap_weights="mammen", seed=1).fit(
+            d, outcome="y", unit="id", time="year", first_treat="g")
+        r.aggregate("event_study")
+        return {"simple": float(r.overall_att)}
+    if name == "csdid":
+        from csdid.att_gt import ATTgt
+
+        a = ATTgt(yname="y", gname="g", idname="id", tname="year", data=d,
+                  biters=draws).fit(est_method="reg", bstrap=True)
+        a.aggte(typec="dynamic", biters=draws)
+        return {"dynamic": float(a.atte["overall_att"])}
+    if name == "differences":
+        from differences import ATTgt
+
+        di = d.assign(g=d["g"].where(d["g"] > 0)).set_index(["id", "year"])
+        m = ATTgt(data=di, cohort_column="g")
+        m.fit(formula="y", est_method="reg", boot_iterations=draws, random_state=1,
+              progress_bar=False)
+        ev = m.aggregate("event", overall=True, boot_iterations=draws, random_state=1)
+        return {"dynamic": float(ev.iloc[0, 0])}
+    raise ValueError(name)
+
+
+def _version(name: str) -> str:
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return "?"
+
+
+def child(name: str, path: str, draws: int) -> None:
+    """Warm up on 5,000 rows, then time the full panel; print one JSON line."""
+    d = pd.read_pickle(path)
+    ids = d["id"].unique()[:500]
+    _run(name, d[d["id"].isin(ids)].reset_index(drop=True), min(draws, 99))
+    t = time.perf_counter()
+    att = _run(name, d, draws)
+    print(json.dumps({"seconds": time.perf_counter() - t, "att": att,
+                      "version": _version(name)}))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--rows", type=float, default=1e6)
+    ap.add_argument("--draws", type=int, default=999)
+    ap.add_argument("--timeout", type=float, default=1800, help="seconds per peer")
+    ap.add_argument("--peers", default=",".join(PEERS[1:]))
+    ap.add_argument("--child", help=argparse.SUPPRESS)
+    ap.add_argument("--data", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.child:
+        child(args.child, args.data, args.draws)
+        return
+    d = design(int(args.rows))
+    out: dict[str, dict[str, Any]] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        path = str(Path(tmp) / "panel.pkl")
+        d.to_pickle(path)
+        for name in ["policylab", *[p for p in args.peers.split(",") if p]]:
+            cmd = [sys.executable, __file__, "--child", name, "--data", path,
+                   "--draws", str(args.draws)]
+            try:
+                p = subprocess.run(cmd, capture_output=True, text=True,
+                                   timeout=args.timeout)
+                line = [x for x in p.stdout.splitlines() if x.startswith("{")]
+                out[name] = (json.loads(line[-1]) if p.returncode == 0 and line else
+                             {"error": (p.stderr.strip().splitlines() or ["?"])[-1][:120]})
+            except subprocess.TimeoutExpired:
+                out[name] = {"error": f"not finished in {args.timeout:.0f} s"}
+            print(f"# {name}: {out[name]}", file=sys.stderr, flush=True)
+    base = out["policylab"]
+    units = d["id"].nunique()
+    print(f"Callaway-Sant'Anna, {len(d):,} rows ({units:,} units x "
+          f"{d['year'].nunique()} years), {args.draws}-draw multiplier bootstrap of "
+          "ATT(g,t) and of the dynamic aggregation\n")
+    print("| implementation | seconds | peer / policylab | overall ATT | check |")
+    print("|---|---|---|---|---|")
+    for name, r in out.items():
+        label = f"{name} {r.get('version', '')}".strip()
+        if "error" in r:
+            print(f"| {label} | - | - | - | {r['error']} |")
+            continue
+        kind, val = next(iter(r["att"].items()))
+        if name == "policylab":
+            print(f"| {label} | {r['seconds']:.2f} | 1.0x | "
+                  f"{r['att']['dynamic']:.10f} (dynamic), {r['att']['simple']:.10f} "
+                  "(simple) | - |")
+            continue
+        diff = abs(val - base["att"][kind]) if "att" in base else float("nan")
+        ratio = r["seconds"] / base["seconds"] if "seconds" in base else float("nan")
+        print(f"| {label} | {r['seconds']:.2f} | {ratio:.1f}x | {val:.10f} ({kind}) | "
+              f"abs diff {diff:.1e} |")
+
+
+if __name__ == "__main__":
+    main()
