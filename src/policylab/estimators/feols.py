@@ -331,11 +331,11 @@ def _fit_one(
     q = k - int(f.intercept and fe_k is None)
     f_stat = f_p = np.nan
     if q > 0 and N > k_total:
-        from scipy import stats
+        from scipy import special
 
         ess = (tss_w if fe_k is not None else tss) - rss
         f_stat = (ess / q) / (rss / (N - k_total))
-        f_p = float(stats.f.sf(f_stat, q, N - k_total))
+        f_p = float(special.fdtrc(q, N - k_total, f_stat))
 
     dropped_rows = {kk: v for kk, v in dropped.items() if v}
     res = FeolsResult(

@@ -14,7 +14,9 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+
+# scipy.special, not scipy.stats: the same functions, a fraction of the import time
+from scipy import special
 
 from policylab.errors import PolicyLabWarning, SpecError
 
@@ -100,16 +102,16 @@ class CoefResult(Result):
     def pvalue(self) -> pd.Series:
         """Two-sided p-values."""
         t = self.tstat().to_numpy()
-        p = 2 * (stats.t.sf(np.abs(t), self.df_t) if self.df_t else stats.norm.sf(np.abs(t)))
+        a = np.abs(t)
+        p = 2 * (special.stdtr(self.df_t, -a) if self.df_t else special.ndtr(-a))
         return pd.Series(p, index=self.terms, name="p_value")
 
     def confint(self, level: float = 0.95) -> pd.DataFrame:
         """Confidence intervals (columns conf_low, conf_high)."""
         if not 0 < level < 1:
             raise SpecError(f"level must be in (0, 1), got {level}")
-        q = stats.t.ppf(0.5 + level / 2, self.df_t) if self.df_t else stats.norm.ppf(
-            0.5 + level / 2
-        )
+        q = (special.stdtrit(self.df_t, 0.5 + level / 2) if self.df_t
+             else special.ndtri(0.5 + level / 2))
         b, s = self.coef(), self.se()
         return pd.DataFrame({"conf_low": b - q * s, "conf_high": b + q * s})
 
@@ -143,7 +145,7 @@ class CoefResult(Result):
         q = len(idx)
         w = float(b @ np.linalg.solve(V, b))
         f = w / q
-        p = float(stats.f.sf(f, q, self.df_t) if self.df_t else stats.chi2.sf(w, q))
+        p = float(special.fdtrc(q, self.df_t, f) if self.df_t else special.chdtrc(q, w))
         return {"statistic": f, "p_value": p, "df1": q, "df2": self.df_t or np.inf}
 
 
