@@ -1,4 +1,5 @@
 import numpy as np
+import pandas as pd
 import pytest
 from scipy import optimize, stats
 
@@ -32,13 +33,91 @@ def test_honest_did_intervals():
     a_sd = np.sqrt(0.03**2 + 0.02**2 * (0.4**2 + 0.2**2))
     assert sd0.estimate == pytest.approx(a_est, rel=1e-7)
     assert sd0.conf_high - sd0.conf_low == pytest.approx(2 * 1.959964 * a_sd, rel=1e-6)
-    # intervals widen with M and the breakdown value is where zero enters
+    # intervals widen with M (relative magnitudes: nested up to one step of the theta
+    # grid on which the ARP test is inverted) and the breakdown value is where zero enters
+    steps = {mb: (b - a) / (n - 1) for mb, a, b, n in h.meta["rm_grid"]}
     for kind in ("smoothness", "relative magnitudes"):
         k = g[g.restriction == kind]
-        assert np.all(np.diff(k.conf_high - k.conf_low) >= -1e-12)
+        if kind == "smoothness":
+            assert np.all(np.diff(k.conf_high - k.conf_low) >= -1e-12)
+        else:
+            tol = np.array([steps[m] for m in k.M])[1:] + 1e-12
+            assert np.all(np.diff(k.conf_high.to_numpy()) >= -tol)
+            assert np.all(np.diff(k.conf_low.to_numpy()) <= tol)
         inside = k[~k.excludes_zero]
         if len(inside):
             assert h.breakdown[kind] < inside.M.min()
+
+
+def _design(seed=7):
+    # four leads (ref -1) with a visible pre-trend and three post periods
+    rng = np.random.default_rng(seed)
+    L = rng.normal(size=(7, 7))
+    sigma = 0.01**2 * (L @ L.T / 7 + np.eye(7))
+    beta = np.array([-0.012, 0.004, -0.01, 0.002, 0.05, 0.06, 0.08])
+    return beta, sigma, [-5, -4, -3, -2, 0, 1, 2]
+
+
+@pytest.mark.parametrize("e", [0, 2])
+def test_relative_magnitudes_clf_properties(e):
+    beta, sigma, et = _design()
+    mbar = [0.0, 0.5, 1.0, 1.5, 2.0]
+    h = pl.honest_did(betahat=beta, sigma=sigma, rel_times=et, e=e, M=[0.0], Mbar=mbar)
+    g = h.tidy()
+    g = g[g.restriction == "relative magnitudes"]
+    assert (g.method == "C-LF").all() and "ARP" in h.meta["method"]
+    lo, hi = g.conf_low.to_numpy(), g.conf_high.to_numpy()
+    est, olo, ohi = h.original
+    se = (ohi - olo) / (2 * stats.norm.ppf(0.975))
+    step = np.array([(b - a) / (n - 1) for _, a, b, n in h.meta["rm_grid"]])
+    # Mbar = 0: post-period bias pinned at zero, so close to the usual interval (the
+    # hybrid's size split and the simulated critical value move the ends by < 0.1 SE)
+    assert abs(lo[0] - olo) < 0.1 * se and abs(hi[0] - ohi) < 0.1 * se
+    # nested as Mbar grows (up to a grid step), always around the estimate, and the
+    # identified set at the estimates is inside the confidence set
+    assert np.all(np.diff(hi) >= -step[1:]) and np.all(np.diff(lo) <= step[1:])
+    assert np.all((lo < est) & (est < hi))
+    pre = np.r_[beta[:4], 0.0]
+    half = np.array(mbar) * np.max(np.abs(np.diff(pre))) * (e + 1)
+    assert np.all(lo <= est - half) and np.all(est + half <= hi)
+    # sharper than the Bonferroni interval it replaces, beyond Mbar = 0
+    b = pl.honest_did(betahat=beta, sigma=sigma, rel_times=et, e=e, M=[0.0], Mbar=mbar,
+                      rm_method="Bonferroni").tidy()
+    b = b[b.restriction == "relative magnitudes"]
+    assert (b.method == "Bonferroni").all()
+    assert np.all(hi - lo < b.conf_high.to_numpy() - b.conf_low.to_numpy())
+    # units: rescaling the coefficients rescales the intervals
+    h10 = pl.honest_did(betahat=10 * beta, sigma=100 * sigma, rel_times=et, e=e, M=[0.0],
+                        Mbar=mbar).tidy()
+    h10 = h10[h10.restriction == "relative magnitudes"]
+    np.testing.assert_allclose(h10.conf_low, 10 * lo, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(h10.conf_high, 10 * hi, rtol=1e-9, atol=1e-12)
+    # breakdown: the largest Mbar of the grid up to which every interval excludes zero
+    ex = g.excludes_zero.to_numpy()
+    n_ok = len(ex) if ex.all() else int(np.argmin(ex))
+    assert h.breakdown["relative magnitudes"] == (mbar[n_ok - 1] if n_ok else 0.0)
+
+
+def test_relative_magnitudes_options_and_fallback():
+    beta, sigma, et = _design()
+    with pytest.raises(pl.SpecError, match="rm_method"):
+        pl.honest_did(betahat=beta, sigma=sigma, rel_times=et, rm_method="ARP")
+    c = pl.honest_did(betahat=beta, sigma=sigma, rel_times=et, M=[0.0], Mbar=[1.0],
+                      rm_method="Conditional")
+    assert c.tidy().iloc[-1].method == "Conditional"
+    # the seed of the least-favourable simulation is the only randomness
+    a = pl.honest_did(betahat=beta, sigma=sigma, rel_times=et, M=[0.0], seed=3).tidy()
+    b = pl.honest_did(betahat=beta, sigma=sigma, rel_times=et, M=[0.0], seed=3).tidy()
+    pd.testing.assert_frame_equal(a, b)
+    # twelve post periods: vertex enumeration of the ARP dual would be too large, so the
+    # relative-magnitudes rows fall back to Bonferroni, with a warning
+    e12 = list(range(-3, -1)) + list(range(12))
+    b12 = np.r_[0.01, -0.01, np.linspace(0.05, 0.1, 12)]
+    with pytest.warns(pl.PolicyLabWarning, match="Bonferroni"):
+        h = pl.honest_did(betahat=b12, sigma=np.eye(14) * 1e-4, rel_times=e12, M=[0.0],
+                          Mbar=[0.0, 1.0])
+    assert (h.tidy().iloc[-2:].method == "Bonferroni").all()
+    assert h.meta["rm_method"] == "Bonferroni"
 
 
 def test_inputs_from_an_event_study():

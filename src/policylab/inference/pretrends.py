@@ -15,10 +15,12 @@ parallel-trend violation delta is only known to satisfy
 Smoothness intervals are Rambachan and Roth's optimal fixed-length confidence intervals
 (FLCI): the affine estimator of the effect with the shortest worst-case-bias-adjusted
 interval (Armstrong and Kolesar 2018), found by convex optimisation; they equal the
-HonestDiD package's (checked on its README example). Relative-magnitude intervals are a
-valid but conservative Bonferroni construction (an upper confidence bound on the
-largest pre-period change combined with the identified set's width), not HonestDiD's
-conditional/hybrid ARP test ("C-LF"); they are wider than HonestDiD's.
+HonestDiD package's (checked on its README example). Relative-magnitude intervals are, as
+HonestDiD's default (``method = "C-LF"``), the union over the location and sign of the
+largest pre-period change of the conditional-least-favourable hybrid confidence sets of
+Andrews, Roth and Pakes (``policylab.inference.arp``), inverted over a grid of 1000
+values of the effect; ``rm_method="Bonferroni"`` keeps the older, faster and wider
+Bonferroni interval.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from scipy.special import ndtr
 
 from policylab.errors import EstimationError, SpecError
 from policylab.estimators.result import Result
+from policylab.inference.arp import TooManyBases, arp_accept
 
 __all__ = ["pretrend_power", "honest_did", "PretrendPowerResult", "HonestDidResult",
            "event_study_inputs"]
@@ -224,8 +227,99 @@ def _flci_sd(beta: np.ndarray, Sigma: np.ndarray, k: np.ndarray, l_post: np.ndar
     return est, est - chi, est + chi
 
 
+def _rm_structure(et: np.ndarray, ref: int
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """First differences of delta over consecutive periods (the reference, delta = 0,
+    dropped from the columns): (D, pre-difference rows, post-difference rows, post
+    columns). A difference is a pre-period one when its later period is negative."""
+    full = np.sort(np.r_[et, ref])
+    k = len(full)
+    D = np.zeros((k - 1, k))
+    D[np.arange(k - 1), np.arange(k - 1)] = -1.0
+    D[np.arange(k - 1), np.arange(1, k)] = 1.0
+    D = np.delete(D, int(np.flatnonzero(full == ref)[0]), axis=1)
+    later = full[1:]
+    return D, later < 0, later >= 0, et >= 0
+
+
+def _rm_polyhedron(D: np.ndarray, pre_rows: np.ndarray, s: int, sign: float,
+                   mbar: float) -> np.ndarray:
+    """A with Delta^RM_{s,sign}(Mbar) = {delta : A delta <= 0}: every pre-period change
+    at most sign * (change s), every post-period change at most Mbar times that."""
+    v = sign * D[s]
+    ub = np.where(pre_rows[:, None], v[None, :], mbar * v[None, :])
+    A = np.vstack([D - ub, -D - ub])
+    return A[~np.all(np.abs(A) <= 1e-10, axis=1)]
+
+
+def _rm_identified_set(beta: np.ndarray, et: np.ndarray, ref: int, l_post: np.ndarray,
+                       mbar: float) -> tuple[float, float]:
+    """Identified set of l'tau_post under Delta^RM(Mbar) at betahat (closed form): delta
+    fixed at beta over the pre periods, each post-period change within Mbar times the
+    largest pre-period change in absolute value."""
+    full = np.sort(np.r_[et, ref])
+    b = np.zeros(len(full))
+    b[np.searchsorted(full, et)] = beta
+    pre_b = b[full < 0]
+    max_pre = float(np.max(np.abs(np.diff(pre_b))))
+    centre = float(l_post @ beta[et >= 0] - l_post.sum() * pre_b[-1])
+    tail = np.cumsum(l_post[::-1])[::-1]  # weight of the change into post period j
+    half = mbar * max_pre * float(np.abs(tail).sum())
+    return centre - half, centre + half
+
+
+def _rm_clf(beta: np.ndarray, Sigma: np.ndarray, et: np.ndarray, ref: int,
+            l_post: np.ndarray, mbars: np.ndarray, alpha: float, *, kappa: float,
+            seed: int = 0, grid_points: int = 1000,
+            grid: tuple[float, float] | None = None
+            ) -> list[tuple[float, float, bool, tuple[float, float]]]:
+    """Relative-magnitudes confidence sets by ARP test inversion (HonestDiD's C-LF).
+
+    For each Mbar: the union over the location s and sign of the largest pre-period
+    change of the hybrid test's acceptance regions on a grid of theta values; the grid
+    is the identified set at betahat widened by 20 standard errors of l'betahat_post on
+    each side (moderndid's default; ``grid=(lo, hi)`` fixes it, e.g. HonestDiD's
+    +-20 SE around 0). With more than one post period only the moments that involve
+    post-period coefficients enter the test (HonestDiD's postPeriodMomentsOnly).
+    Returns (conf_low, conf_high, open, (grid_lo, grid_hi)) per Mbar, where open flags
+    an accepted grid end.
+    """
+    D, pre_rows, _post_rows, post = _rm_structure(et, ref)
+    sd_theta = float(np.sqrt(l_post @ Sigma[np.ix_(post, post)] @ l_post))
+    out = []
+    rays: dict[bytes, np.ndarray] = {}  # the nuisance loadings are the same for all
+    for mb in mbars:
+        if grid is None:
+            lo, hi = _rm_identified_set(beta, et, ref, l_post, float(mb))
+            theta = np.linspace(lo - 20 * sd_theta, hi + 20 * sd_theta, grid_points)
+        else:
+            theta = np.linspace(grid[0], grid[1], grid_points)
+        accept = np.zeros(grid_points, bool)
+        seen: set[bytes] = set()
+        for s in np.flatnonzero(pre_rows):
+            for sign in (1.0, -1.0):
+                A = _rm_polyhedron(D, pre_rows, int(s), sign, float(mb))
+                rows = (np.flatnonzero(np.any(A[:, post] != 0, axis=1))
+                        if post.sum() > 1 else None)
+                key = ((A if rows is None else A[rows]) + 0.0).tobytes()  # no -0.0
+                if key in seen:  # Mbar = 0: every (s, sign) gives the same moments
+                    continue
+                seen.add(key)
+                accept |= arp_accept(beta, Sigma, A, np.zeros(len(A)), post, l_post,
+                                     theta, rows=rows, alpha=alpha, kappa=kappa,
+                                     seed=seed, rays=rays)
+        span = (float(theta[0]), float(theta[-1]))
+        if accept.any():
+            out.append((float(theta[accept].min()), float(theta[accept].max()),
+                        bool(accept[0] or accept[-1]), span))
+        else:
+            out.append((np.nan, np.nan, False, span))
+    return out
+
+
 def honest_did(result: Any = None, *, e: int = 0, M: Any = None, Mbar: Any = None,
-               alpha: float = 0.05, **arrays: Any) -> HonestDidResult:
+               alpha: float = 0.05, rm_method: str = "C-LF", seed: int = 0,
+               **arrays: Any) -> HonestDidResult:
     """Sensitivity of the effect at post period ``e`` to parallel-trend violations.
 
     Parameters
@@ -239,7 +333,28 @@ def honest_did(result: Any = None, *, e: int = 0, M: Any = None, Mbar: Any = Non
         Relative-magnitude bounds (default 0, 0.25, ..., 2).
     alpha : float
         1 - confidence level.
+    rm_method : {"C-LF", "Conditional", "Bonferroni"}
+        Relative-magnitude intervals: HonestDiD's default conditional-least-favourable
+        hybrid ARP test (first-stage size alpha / 10), the plain conditional ARP test,
+        or a fast conservative Bonferroni interval (an upper confidence bound on the
+        largest pre-period change plus the identified set's width).
+    seed : int
+        Seed of the least-favourable critical value's simulation (1000 draws, as
+        HonestDiD).
+
+    Notes
+    -----
+    The C-LF and conditional intervals are found on a grid of 1000 values spanning the
+    identified set at the estimates plus 20 standard errors on each side, so their ends
+    are grid points (spacing about 0.04 SE plus the identified set's width / 1000; the
+    grids are in ``meta["rm_grid"]`` as (Mbar, first, last, points)), and they move by
+    about a grid step with ``seed`` (the Monte Carlo error of the critical value). The
+    relative-magnitudes breakdown value is, as in HonestDiD, read off the Mbar grid: the
+    largest Mbar up to which every interval excludes zero.
     """
+    if rm_method not in ("C-LF", "Conditional", "Bonferroni"):
+        raise SpecError(f"rm_method={rm_method!r}: use 'C-LF', 'Conditional' or "
+                        "'Bonferroni'")
     beta, Sigma, et, ref = event_study_inputs(result, **arrays)
     if e not in set(et):
         raise SpecError(f"e={e} is not an estimated event time ({et.tolist()})")
@@ -277,29 +392,37 @@ def honest_did(result: Any = None, *, e: int = 0, M: Any = None, Mbar: Any = Non
         rows.append({"restriction": "smoothness", "M": float(m), "estimate": est,
                      "conf_low": lo, "conf_high": hi, "excludes_zero": lo > 0 or hi < 0,
                      "method": "FLCI"})
-    t0 = int(max(pre_all))
-    # --- relative magnitudes: Bonferroni over the largest pre-period change
-    kappa = alpha / 5
-    diffs = []
-    for v in range(int(min(pre_all)) + 1, t0 + 1):
-        if v in pos and v - 1 in pos:
-            d = np.zeros(k)
-            d[pos[v]], d[pos[v - 1]] = 1.0, -1.0
-            diffs.append(d)
-    Dm = np.array(diffs)
-    dhat = Dm @ bfull
-    dsd = np.sqrt(np.einsum("ij,jk,ik->i", Dm, Sfull, Dm))
-    zk = stats.norm.ppf(1 - kappa / (2 * len(dhat)))
-    max_change = float(np.max(np.abs(dhat) + zk * dsd))
-    za = stats.norm.ppf(1 - (alpha - kappa) / 2)
     Mbars = np.arange(0, 2.01, 0.25) if Mbar is None else np.asarray(Mbar, float)
-    for mb in Mbars:
-        width = mb * (e - t0) * max_change
-        lo = orig[0] - width - za * se_e
-        hi = orig[0] + width + za * se_e
-        rows.append({"restriction": "relative magnitudes", "M": float(mb), "estimate": orig[0],
-                     "conf_low": lo, "conf_high": hi, "excludes_zero": lo > 0 or hi < 0,
-                     "method": "Bonferroni"})
+    notes = []
+    method = rm_method
+    rm_rows = None
+    rm_grid: list[tuple[float, float, float, int]] = []
+    if rm_method != "Bonferroni":
+        try:
+            ci = _rm_clf(beta, Sigma, et, ref, l_post, Mbars, alpha,
+                         kappa=alpha / 10 if rm_method == "C-LF" else 0.0, seed=seed)
+        except TooManyBases as err:
+            notes.append(f"{err}; relative magnitudes fell back to Bonferroni")
+            method = "Bonferroni"
+        else:
+            rm_rows = [(float(mb), c[0], c[1]) for mb, c in zip(Mbars, ci)]
+            rm_grid = [(float(mb), *c[3], 1000) for mb, c in zip(Mbars, ci)]
+            opened = [float(mb) for mb, c in zip(Mbars, ci) if c[2]]
+            if opened:
+                notes.append(f"relative magnitudes: the confidence set reaches the end of "
+                             f"the theta grid at Mbar = {opened}")
+            empty = [float(mb) for mb, c in zip(Mbars, ci) if np.isnan(c[0])]
+            if empty:
+                notes.append(f"relative magnitudes: every grid value rejected at Mbar = "
+                             f"{empty} (empty confidence set)")
+    if rm_rows is None:
+        rm_rows = _rm_bonferroni(bfull, Sfull, pos, pre_all, e, orig[0], se_e, Mbars,
+                                 alpha)
+    for mb, lo, hi in rm_rows:
+        rows.append({"restriction": "relative magnitudes", "M": mb, "estimate": orig[0],
+                     "conf_low": lo, "conf_high": hi,
+                     "excludes_zero": bool(lo > 0 or hi < 0 or np.isnan(lo)),
+                     "method": method})
     grid = pd.DataFrame(rows)
     breakdown = {}
     # smoothness: the CI widens continuously with M, so the breakdown value (the
@@ -316,12 +439,47 @@ def honest_did(result: Any = None, *, e: int = 0, M: Any = None, Mbar: Any = Non
         breakdown["smoothness"] = float(optimize.brentq(margin, 0.0, top, xtol=1e-6 * top))
     else:
         breakdown["smoothness"] = 0.0
-    for r_name in ("relative magnitudes",):
-        g = grid[grid.restriction == r_name]
-        ok = g[g.excludes_zero]["M"]
-        breakdown[r_name] = float(ok.max()) if len(ok) and g.iloc[0]["excludes_zero"] else 0.0
+    # relative magnitudes: the grid's largest Mbar up to which every CI excludes zero
+    g = grid[grid.restriction == "relative magnitudes"].sort_values("M")
+    ex = g["excludes_zero"].to_numpy()
+    n_ok = len(ex) if ex.all() else int(np.argmin(ex))
+    breakdown["relative magnitudes"] = float(g["M"].iloc[n_ok - 1]) if n_ok else 0.0
+    rm_text = {"C-LF": "ARP conditional-least-favourable hybrid, kappa = alpha/10",
+               "Conditional": "ARP conditional test",
+               "Bonferroni": "Bonferroni"}[method]
     res = HonestDidResult(nobs=getattr(result, "nobs", 0), grid=grid, original=orig,
                           breakdown=breakdown,
-                          meta={"e": e, "alpha": alpha, "ref": ref,
-                                "method": "optimal FLCI (SD), Bonferroni (RM)"})
+                          meta={"e": e, "alpha": alpha, "ref": ref, "seed": seed,
+                                "rm_method": method, "rm_grid": rm_grid,
+                                "method": f"optimal FLCI (SD), {rm_text} (RM)"})
+    for note in notes:
+        res.warn(note)
     return res
+
+
+def _rm_bonferroni(bfull: np.ndarray, Sfull: np.ndarray, pos: dict[int, int],
+                   pre_all: np.ndarray, e: int, est: float, se_e: float,
+                   Mbars: np.ndarray, alpha: float) -> list[tuple[float, float, float]]:
+    """Conservative Delta^RM intervals: a Bonferroni upper bound (size alpha / 5) on the
+    largest pre-period change, times Mbar and the distance to the last pre period, added
+    to the usual interval of size 4 alpha / 5."""
+    k = len(bfull)
+    t0 = int(max(pre_all))
+    kappa = alpha / 5
+    diffs = []
+    for v in range(int(min(pre_all)) + 1, t0 + 1):
+        if v in pos and v - 1 in pos:
+            d = np.zeros(k)
+            d[pos[v]], d[pos[v - 1]] = 1.0, -1.0
+            diffs.append(d)
+    Dm = np.array(diffs)
+    dhat = Dm @ bfull
+    dsd = np.sqrt(np.einsum("ij,jk,ik->i", Dm, Sfull, Dm))
+    zk = stats.norm.ppf(1 - kappa / (2 * len(dhat)))
+    max_change = float(np.max(np.abs(dhat) + zk * dsd))
+    za = stats.norm.ppf(1 - (alpha - kappa) / 2)
+    out = []
+    for mb in Mbars:
+        width = mb * (e - t0) * max_change
+        out.append((float(mb), est - width - za * se_e, est + width + za * se_e))
+    return out
