@@ -1,6 +1,7 @@
 """honest_did on the HonestDiD README's Medicaid example (ehec data): the event study
-from our feols equals pyfixest's betahat/sigma, and the smoothness (Delta^SD) FLCIs
-equal moderndid's port of HonestDiD and the README's printed table."""
+from our feols equals pyfixest's betahat/sigma; the smoothness (Delta^SD) FLCIs and the
+relative-magnitudes (Delta^RM, C-LF) intervals equal moderndid's port of HonestDiD and
+the README's printed tables."""
 
 import json
 from pathlib import Path
@@ -16,6 +17,8 @@ ORACLE = json.loads((HERE / "oracles" / "honest_did_moderndid.json").read_text()
 # HonestDiD README (createSensitivityResults, Mvec = 0, 0.01, ..., 0.05), as printed
 README_SD = [(0.0259, 0.0607), (0.0132, 0.0787), (0.00286, 0.0907), (-0.00714, 0.101),
              (-0.0171, 0.111), (-0.0271, 0.121)]
+# createSensitivityResults_relativeMagnitudes (Mbarvec = 0.5, 1, 1.5, 2), as printed
+README_RM = [(0.0240, 0.0672), (0.0170, 0.0720), (0.00824, 0.0797), (-0.000916, 0.0881)]
 
 
 @pytest.fixture(scope="module")
@@ -67,3 +70,86 @@ def test_original_ci(ehec_event_study):
     h = pl.honest_did(betahat=r.coef().to_numpy(), sigma=r.vcov().to_numpy(),
                       rel_times=ORACLE["rel_times"], M=[0.0], Mbar=[1.0])
     np.testing.assert_allclose(h.original[1:], ORACLE["original"], rtol=1e-6)
+
+
+def _rm_rows(h):
+    g = h.tidy()
+    g = g[g.restriction == "relative magnitudes"]
+    assert (g.method == "C-LF").all()
+    return g.conf_low.to_numpy(), g.conf_high.to_numpy()
+
+
+@pytest.mark.parametrize("key,e", [("rm", 0), ("rm_mbar0", 0), ("rm_e1", 1),
+                                   ("design2", None)])
+def test_relative_magnitudes_clf_match_moderndid(ehec_event_study, key, e):
+    # moderndid (create_sensitivity_results_rm, method C-LF) and honest_did invert the
+    # same hybrid test on the same grid (identified set at betahat +- 20 SE, 1000
+    # points), with the least-favourable critical value simulated from the same numpy
+    # draws (default_rng(0), 1000, moments in HonestDiD's order); moderndid solves a
+    # linear program per grid point and draw, honest_did maximises over the dual
+    # vertices. The end points are grid points, so they agree to rounding (observed: 0
+    # to 1e-16); a decision could only flip at a grid point within the LP tolerance
+    # (~1e-7) of the acceptance boundary.
+    if key == "design2":
+        d = ORACLE["design2"]
+        args = dict(betahat=d["betahat"], sigma=d["sigma"], rel_times=d["rel_times"],
+                    e=d["e"])
+        o = d["rm"]
+    else:
+        r = ehec_event_study
+        args = dict(betahat=r.coef().to_numpy(), sigma=r.vcov().to_numpy(),
+                    rel_times=ORACLE["rel_times"], e=e)
+        o = ORACLE[key]
+    h = pl.honest_did(**args, M=[0.0], Mbar=o["Mbar"])
+    lo, hi = _rm_rows(h)
+    np.testing.assert_allclose(lo, o["lb"], rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(hi, o["ub"], rtol=1e-9, atol=1e-12)
+    if key == "rm":
+        # HonestDiD's reading: significant up to Mbar = 1.5, not at 2
+        assert h.breakdown["relative magnitudes"] == 1.5
+
+
+def test_relative_magnitudes_clf_match_honestdid_readme(ehec_event_study):
+    # the README was made by R HonestDiD, whose RM grid is +- 20 SE around 0 (1000
+    # points) rather than moderndid's, and whose least-favourable critical value comes
+    # from R's random numbers (set.seed(0), 1000 draws): on R's grid our end points are
+    # within one grid step (0.00037) of the printed ones, plus the printing's rounding
+    # (3 significant digits); across seeds 0..29 ours move by about one step either way
+    # and the README's digits lie inside that range.
+    from policylab.inference.pretrends import _rm_clf
+
+    r = ehec_event_study
+    beta, sigma = r.coef().to_numpy(), r.vcov().to_numpy()
+    sd = float(np.sqrt(sigma[5, 5]))
+    ci = _rm_clf(beta, sigma, np.array(ORACLE["rel_times"]), -1, np.array([1.0, 0.0]),
+                 np.array([0.5, 1.0, 1.5, 2.0]), 0.05, kappa=0.005, grid=(-20 * sd, 20 * sd))
+    step = 40 * sd / 999
+
+    def half_digit(x):  # half a unit in the last of 3 printed significant digits
+        return 0.5 * 10.0 ** (np.floor(np.log10(abs(x))) - 2)
+
+    for (lo, hi, opened, _), (rlo, rhi) in zip(ci, README_RM):
+        assert not opened
+        assert abs(lo - rlo) <= step + half_digit(rlo)
+        assert abs(hi - rhi) <= step + half_digit(rhi)
+    # the two grids bracket the same acceptance boundary: the end points on R's grid
+    # and on moderndid's (the default) are within the larger grid step of each other
+    h = pl.honest_did(betahat=beta, sigma=sigma, rel_times=ORACLE["rel_times"], M=[0.0],
+                      Mbar=[0.5, 1.0, 1.5, 2.0])
+    lo_d, hi_d = _rm_rows(h)
+    for (lo, hi, _, _), a, b, (_, g0, g1, n) in zip(ci, lo_d, hi_d, h.meta["rm_grid"]):
+        tol = max(step, (g1 - g0) / (n - 1)) + 1e-12
+        assert abs(lo - a) <= tol and abs(hi - b) <= tol
+
+
+def test_relative_magnitudes_timing(ehec_event_study):
+    # the study pipeline calls honest_did with its defaults (9 M and 9 Mbar values)
+    import time
+
+    r = ehec_event_study
+    args = dict(betahat=r.coef().to_numpy(), sigma=r.vcov().to_numpy(),
+                rel_times=ORACLE["rel_times"])
+    pl.honest_did(**args)
+    t = time.perf_counter()
+    pl.honest_did(**args)
+    assert time.perf_counter() - t < 2.0

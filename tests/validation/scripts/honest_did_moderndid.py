@@ -13,6 +13,17 @@ The README prints (3 significant digits):
   RM:  Mbar=0.5 [0.0240, 0.0672], 1 [0.0170, 0.0720], 1.5 [0.00824, 0.0797],
        2 [-0.000916, 0.0881]
 
+Extensions for the relative-magnitudes (C-LF) checks: Mbar = 0 for the first post
+period ("rm_mbar0"), the second post period (l_vec = (0, 1), "rm_e1"), and a second
+design with four leads and four post periods (three nuisance parameters) drawn here from
+a fixed seed ("design2": betahat, sigma, rel_times, e, rm). moderndid's RM grid is the
+identified set at betahat +- 20 SE of the target, 1000 points; the least-favourable
+critical value is simulated with numpy's default_rng(0) (1000 draws). moderndid loops the
+location of the largest pre-period change over all pre-period first differences but the
+earliest one (HonestDiD loops over all); in the designs here the largest change is not
+the earliest, and the omitted polyhedra do not change the union. The RM runs take a few
+minutes (moderndid solves one linear program per simulation draw).
+
     pip install "moderndid[didhonest]" pyfixest
     python tests/validation/scripts/honest_did_moderndid.py
 """
@@ -50,9 +61,30 @@ def main() -> None:
     out["sd"] = sd.to_pandas().to_dict("list")
     out["rm"] = rm.to_pandas().to_dict("list")
     out["original"] = [float(orig.lb), float(orig.ub)]
+    rm0 = create_sensitivity_results_rm(beta, sigma, 5, 2, m_bar_vec=[0.0])
+    out["rm_mbar0"] = rm0.to_pandas().to_dict("list")
+    rm1 = create_sensitivity_results_rm(beta, sigma, 5, 2, m_bar_vec=np.arange(0.5, 2.01, 0.5),
+                                        l_vec=np.array([0.0, 1.0]))
+    out["rm_e1"] = rm1.to_pandas().to_dict("list")
+    out["design2"] = design2()
     (HERE / "oracles" / "honest_did_moderndid.json").write_text(json.dumps(out, indent=1,
                                                                             default=str))
     print(out["sd"], out["rm"], out["original"])
+
+
+def design2() -> dict:
+    """Four leads (-5..-2, reference -1) and four post periods, the largest pre-period
+    change between -4 and -3; target: the effect at e = 2."""
+    rng = np.random.default_rng(20240601)
+    L = rng.normal(size=(8, 8))
+    sigma = 0.02**2 * (L @ L.T / 8 + np.eye(8))
+    beta = np.array([0.0, 0.01, -0.02, -0.005, 0.05, 0.07, 0.06, 0.09])
+    l_vec = np.array([0.0, 0.0, 1.0, 0.0])
+    rm = create_sensitivity_results_rm(beta, sigma, 4, 4, m_bar_vec=[0.0, 0.5, 1.0, 2.0],
+                                       l_vec=l_vec)
+    return {"betahat": beta.tolist(), "sigma": sigma.tolist(),
+            "rel_times": [-5, -4, -3, -2, 0, 1, 2, 3], "e": 2,
+            "rm": rm.to_pandas().to_dict("list")}
 
 
 if __name__ == "__main__":
