@@ -148,9 +148,8 @@ def event_study(
                         "use these names)")
     from policylab.engine._passes import indicator_columns
 
+    # all dummies in one pass, handed to feols as arrays (not copied into the frame)
     D = indicator_columns(rel, np.asarray(times, dtype=np.int64), lo)
-    # one F-ordered block for all dummies (its transpose is pandas' block layout)
-    df = pd.concat([df, pd.DataFrame(D, columns=names, index=df.index, copy=False)], axis=1)
     relv = rel[~np.isnan(rel)].astype(np.int64)
     counts = np.bincount(relv - lo, minlength=hi - lo + 1) if relv.size else np.zeros(
         hi - lo + 1, dtype=np.int64)
@@ -163,7 +162,8 @@ def event_study(
     if vcov is None:
         vcov = {"CRV1": cluster or design.assign}
     fml = f"{y} ~ {' + '.join(names + list(controls))} | {' + '.join(fe_)}"
-    reg = feols(fml, df, vcov=vcov, weights=weights)
+    reg = feols(fml, df, vcov=vcov, weights=weights,
+                _columns={n: D[:, j] for j, n in enumerate(names)})
     kept = [n for n in names if n in reg.terms]
     idx = [reg.terms.index(n) for n in kept]
     res = EventStudyResult(

@@ -105,6 +105,7 @@ def feols(
     drop_singletons: bool = True,
     collin_tol: float = 1e-10,
     fixef_tol: float = 1e-12,
+    _columns: dict[str, np.ndarray] | None = None,
 ) -> FeolsResult | ResultList:
     """Linear regression with absorbed fixed effects (fixest / reghdfe style).
 
@@ -130,6 +131,9 @@ def feols(
         Relative tolerance for dropping collinear or absorbed regressors.
     fixef_tol : float
         Convergence tolerance of the iterative demeaning.
+    _columns : dict, optional
+        Internal: regressors built by the caller (name -> array aligned with the rows
+        of ``data``), used by name in the formula without copying them into the frame.
 
     Returns
     -------
@@ -142,7 +146,8 @@ def feols(
     kind, cl_cols = parse_vcov(vcov, f.fe)
     s = _ssc(ssc)
     results = [
-        _fit_one(df, f, y, kind, cl_cols, weights, s, drop_singletons, collin_tol, fixef_tol)
+        _fit_one(df, f, y, kind, cl_cols, weights, s, drop_singletons, collin_tol, fixef_tol,
+                 _columns)
         for y in f.depvars
     ]
     return results[0] if len(results) == 1 else ResultList(results)
@@ -151,11 +156,11 @@ def feols(
 def _fit_one(
     df: pd.DataFrame, f: Formula, yname: str, kind: str, cl_cols: list[str],
     weights: str | None, ssc: vc.SSC, drop_singletons: bool, collin_tol: float,
-    fixef_tol: float,
+    fixef_tol: float, extra: dict[str, np.ndarray] | None = None,
 ) -> FeolsResult:
     # one column-major matrix [y, X] (views below): the data are copied once, then
     # compacted, demeaned and used in place
-    Z, names = build_matrix(df, [yname, *f.terms], intercept=False)
+    Z, names = build_matrix(df, [yname, *f.terms], intercept=False, extra=extra)
     names = names[1:]
     if f.intercept:
         Z1 = np.empty((Z.shape[0], Z.shape[1] + 1), order="F")
@@ -364,6 +369,8 @@ def _fit_one(
             "data": df, "rows": df.index if N == n0 else df.index[rows], "y": yd, "X": Xk, "weights": w, "fe_codes": fe_k,
             "cluster_codes": cl_k, "resid": u, "bread": fit.bread, "df_k": K,
             "fe_levels": fe_levels,
+            # regressors passed as arrays (not columns of "data"), aligned with its rows
+            "extra_columns": dict(extra or {}),
         },
     )
     for msg in warnings_:

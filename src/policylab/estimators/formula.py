@@ -146,15 +146,25 @@ def _expand_i(df: pd.DataFrame, term: str) -> tuple[np.ndarray, list[str]]:
 
 
 def build_matrix(
-    df: pd.DataFrame, terms: list[str], intercept: bool
+    df: pd.DataFrame, terms: list[str], intercept: bool,
+    extra: dict[str, np.ndarray] | None = None,
 ) -> tuple[np.ndarray, list[str]]:
-    """Evaluate right-hand-side terms to a float matrix (NaN where undefined)."""
+    """Evaluate right-hand-side terms to a float matrix (NaN where undefined).
+
+    ``extra`` maps plain term names to float arrays aligned with ``df``'s rows that
+    are not columns of ``df`` (callers that build regressors, such as event-study
+    dummies, pass them here instead of copying them into the frame).
+    """
+    extra = extra or {}
     if not intercept and terms and all(_IDENT.match(t) for t in terms):
         # plain columns: fill one preallocated matrix (no per-block copies)
-        require_columns(df, terms, "regressor")
+        require_columns(df, [t for t in terms if t not in extra], "regressor")
         # column-major: each column is one contiguous copy, and feols demeans in place
         out = np.empty((len(df), len(terms)), order="F")
         for j, t in enumerate(terms):
+            if t in extra:
+                out[:, j] = extra[t]
+                continue
             col = df[t]
             if not (pd.api.types.is_numeric_dtype(col) or pd.api.types.is_bool_dtype(col)):
                 from policylab.data.panel import require_numeric
@@ -166,6 +176,8 @@ def build_matrix(
             else:  # nullable / arrow dtypes: pd.NA becomes NaN
                 out[:, j] = pd.to_numeric(col).to_numpy(dtype=float, na_value=np.nan)
         return out, list(terms)
+    if extra:
+        df = df.assign(**extra)
     blocks: list[np.ndarray] = []
     names: list[str] = []
     if intercept:
