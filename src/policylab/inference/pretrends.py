@@ -350,7 +350,13 @@ def honest_did(result: Any = None, *, e: int = 0, M: Any = None, Mbar: Any = Non
     grids are in ``meta["rm_grid"]`` as (Mbar, first, last, points)), and they move by
     about a grid step with ``seed`` (the Monte Carlo error of the critical value). The
     relative-magnitudes breakdown value is, as in HonestDiD, read off the Mbar grid: the
-    largest Mbar up to which every interval excludes zero.
+    largest Mbar up to which every interval excludes zero. An empty set (every grid value
+    rejected: the data contradict Delta^RM(Mbar)) has NaN ends and a warning. With more
+    than one post period only the moments involving post-period coefficients enter the
+    test, as in HonestDiD; with a single post period all moments do, and the hybrid's
+    second stage is capped at the first-stage critical value as in the ARP paper (and
+    HonestDiD's multi-period code), where HonestDiD's single-period code leaves it
+    uncapped (a slightly longer interval).
     """
     if rm_method not in ("C-LF", "Conditional", "Bonferroni"):
         raise SpecError(f"rm_method={rm_method!r}: use 'C-LF', 'Conditional' or "
