@@ -86,62 +86,6 @@ def pair_counts(g1, g2, n1, n2):  # pragma: no cover - compiled
 
 
 @njit(cache=True, nogil=True)
-def twoway_exact_system(C, s1, s2):  # pragma: no cover - compiled
-    """Normal equations of the small effect b after demeaning within the large effect a.
-
-    C (na, nb) is the a x b count table, s1 (k, na) and s2 (k, nb) the column sums
-    within a and b. Returns A = diag(n_b) - C' diag(1/n_a) C (nb, nb) and
-    B = s2' - C' diag(1/n_a) s1' (nb, k), one sweep over the rows of C.
-    """
-    na, nb = C.shape
-    k = s1.shape[0]
-    A = np.zeros((nb, nb))
-    B = np.empty((nb, k))
-    for p in range(nb):
-        for c in range(k):
-            B[p, c] = s2[c, p]
-    for a in range(na):
-        tot = 0.0
-        for p in range(nb):
-            tot += C[a, p]
-        if tot == 0.0:
-            continue
-        inv = 1.0 / tot
-        for p in range(nb):
-            cp = C[a, p]
-            if cp == 0.0:
-                continue
-            A[p, p] += cp
-            f = cp * inv
-            for q in range(nb):
-                A[p, q] -= f * C[a, q]
-            for c in range(k):
-                B[p, c] -= f * s1[c, a]
-    return A, B
-
-
-@njit(cache=True, nogil=True)
-def twoway_exact_a_effects(C, s1, gamma):  # pragma: no cover - compiled
-    """Effects of a given gamma (the b effects): (s1[:, a] - C[a] @ gamma) / n_a, as a
-    (k, na) array."""
-    na, nb = C.shape
-    k = s1.shape[0]
-    out = np.zeros((k, na))
-    for a in range(na):
-        tot = 0.0
-        for p in range(nb):
-            tot += C[a, p]
-        if tot == 0.0:
-            continue
-        for c in range(k):
-            acc = s1[c, a]
-            for p in range(nb):
-                acc -= C[a, p] * gamma[p, c]
-            out[c, a] = acc / tot
-    return out
-
-
-@njit(cache=True, nogil=True)
 def is_nested(inner, outer):  # pragma: no cover - compiled
     """True when every level of ``inner`` lies inside one level of ``outer`` (stops at the
     first counter-example, so a non-nested pair costs almost nothing)."""

@@ -230,10 +230,14 @@ def _twoway_exact(Z: np.ndarray, g1: np.ndarray, g2: np.ndarray) -> None:
     if Z.shape[0] >= _passes.LARGE:
         # the same algebra in compiled sweeps, without na x nb or na x k temporaries
         C = _passes.pair_counts(g1, g2, na, nb)
-        s1, s2 = _passes.twoway_sums(Z, g1, g2, na, nb)
-        A, B = _passes.twoway_exact_system(C, s1, s2)
+        s1, s2 = _passes.twoway_sums(Z, g1, g2, na, nb)  # (k, na), (k, nb)
+        inv = 1.0 / C.sum(axis=1)
+        Cs = C * np.sqrt(inv)[:, None]
+        A = np.diag(C.sum(axis=0)) - Cs.T @ Cs  # syrk over the na x nb table
+        del Cs
+        B = s2.T - ((s1 * inv) @ C).T
         gamma = np.linalg.lstsq(A, B, rcond=None)[0]
-        a_eff = _passes.twoway_exact_a_effects(C, s1, gamma)
+        a_eff = (s1 - (C @ gamma).T) * inv  # unit means net of the unit means of gamma[b]
         _passes.subtract_two_inplace(Z, g1, g2, a_eff, np.ascontiguousarray(gamma.T),
                                      np.zeros(Z.shape[1]))
         return
