@@ -24,6 +24,14 @@ def compact_int_codes(v, lo, span):  # pragma: no cover - compiled
 
     Returns (codes, levels) where ``levels`` holds the distinct values.
     """
+    out = np.empty(v.shape[0], dtype=np.int64)
+    levels = compact_int_codes_into(v, lo, span, out)
+    return out, levels
+
+
+@njit(cache=True, nogil=True)
+def compact_int_codes_into(v, lo, span, out):  # pragma: no cover - compiled
+    """:func:`compact_int_codes` writing the codes into ``out``; returns the levels."""
     n = v.shape[0]
     slot = np.zeros(span, dtype=np.int64)
     for i in range(n):
@@ -39,10 +47,9 @@ def compact_int_codes(v, lo, span):  # pragma: no cover - compiled
     for j in range(span):
         if slot[j] >= 0:
             levels[slot[j]] = j + lo
-    out = np.empty(n, dtype=np.int64)
     for i in range(n):
         out[i] = slot[v[i] - lo]
-    return out, levels
+    return levels
 
 
 @njit(cache=True, nogil=True)

@@ -251,7 +251,20 @@ def fe_codes(df: pd.DataFrame, fe: list[str]) -> tuple[np.ndarray, np.ndarray]:
     miss = np.zeros(n, dtype=bool)
     for j, f in enumerate(fe):
         pieces = [p.strip() for p in f.split("^")]
-        c, _ = _factorize(df[pieces[0]])
+        s = df[pieces[0]]
+        if len(pieces) == 1 and n >= 50_000 and isinstance(s.dtype, np.dtype) and \
+                s.dtype.kind in "iu":
+            # large integer keys: coded by one compiled pass straight into place, and
+            # never missing
+            v = s.to_numpy()
+            lo, hi = int(v.min()), int(v.max())
+            if hi - lo < 4 * n + 1024:
+                from policylab.engine._passes import compact_int_codes_into
+
+                compact_int_codes_into(v.astype(np.int64, copy=False), lo, hi - lo + 1,
+                                       codes.T[j])
+                continue
+        c, _ = _factorize(s)
         for p in pieces[1:]:
             c2, u2 = _factorize(df[p])
             bad = (c < 0) | (c2 < 0)
