@@ -17,7 +17,6 @@ from numba import njit, prange
 #: below this many rows the numpy versions are used (no compilation on a first call)
 LARGE = 50_000
 
-
 @njit(cache=True, nogil=True)
 def compact_int_codes(v, lo, span):  # pragma: no cover - compiled
     """Dense codes 0..G-1 (in sorted order of the values) of integers in [lo, lo+span).

@@ -139,9 +139,12 @@ def demean(
     -------
     ndarray of the shape (and memory order) of ``X`` (and DemeanInfo when asked).
     """
+    from policylab.engine.threads import threads_for
+
     out = np.array(X, dtype=np.float64, order="K", copy=True)
-    info = demean_inplace(out[:, None] if out.ndim == 1 else out, fe, weights, tol=tol,
-                          maxiter=maxiter)
+    with threads_for(out.shape[0] * (1 if out.ndim == 1 else max(1, out.shape[1] // 8))):
+        info = demean_inplace(out[:, None] if out.ndim == 1 else out, fe, weights, tol=tol,
+                              maxiter=maxiter)
     return (out, info) if return_info else out
 
 

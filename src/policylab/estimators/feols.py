@@ -145,11 +145,14 @@ def feols(
     f = parse_formula(fml)
     kind, cl_cols = parse_vcov(vcov, f.fe)
     s = _ssc(ssc)
-    results = [
-        _fit_one(df, f, y, kind, cl_cols, weights, s, drop_singletons, collin_tol, fixef_tol,
-                 _columns)
-        for y in f.depvars
-    ]
+    from policylab.engine.threads import threads_for
+
+    with threads_for(len(df)):
+        results = [
+            _fit_one(df, f, y, kind, cl_cols, weights, s, drop_singletons, collin_tol,
+                     fixef_tol, _columns)
+            for y in f.depvars
+        ]
     return results[0] if len(results) == 1 else ResultList(results)
 
 
