@@ -254,26 +254,7 @@ def varies_within(codes, v, G):  # pragma: no cover - compiled
 
 
 @njit(cache=True, nogil=True)
-def indicator_columns(rel, values, offset):  # pragma: no cover - compiled
-    """An (n, k) F-ordered 0/1 matrix with a one in column j where rel == values[j].
-
-    ``rel`` is float (NaN = no column); ``values`` are the k distinct integers, mapped
-    through a lookup table shifted by ``offset``.
-    """
-    n = rel.shape[0]
-    k = values.shape[0]
-    span = 0
-    for j in range(k):
-        if values[j] - offset + 1 > span:
-            span = values[j] - offset + 1
-    col = np.full(span, -1, dtype=np.int64)
-    for j in range(k):
-        col[values[j] - offset] = j
-    out = np.zeros((k, n)).T
-    for i in range(n):
-        r = rel[i]
-        if r == r:
-            p = int(r) - offset
-            if 0 <= p < span and col[p] >= 0:
-                out[i, col[p]] = 1.0
-    return out
+def fill_indicator(rel, value, out):  # pragma: no cover - compiled
+    """out[i] = 1.0 where rel[i] == value, else 0.0 (rel float, NaN never matches)."""
+    for i in range(rel.shape[0]):
+        out[i] = 1.0 if rel[i] == value else 0.0

@@ -146,10 +146,11 @@ def event_study(
     if clash:
         raise SpecError(f"columns {clash} exist in the data; rename them (event-study dummies "
                         "use these names)")
-    from policylab.engine._passes import indicator_columns
+    from policylab.engine._passes import fill_indicator
 
-    # all dummies in one pass, handed to feols as arrays (not copied into the frame)
-    D = indicator_columns(rel, np.asarray(times, dtype=np.int64), lo)
+    # each dummy is written straight into feols' design matrix (no n x k intermediate)
+    dummies = {n: (lambda out, e=float(e): fill_indicator(rel, e, out))
+               for n, e in zip(names, times)}
     relv = rel[~np.isnan(rel)].astype(np.int64)
     counts = np.bincount(relv - lo, minlength=hi - lo + 1) if relv.size else np.zeros(
         hi - lo + 1, dtype=np.int64)
@@ -163,7 +164,7 @@ def event_study(
         vcov = {"CRV1": cluster or design.assign}
     fml = f"{y} ~ {' + '.join(names + list(controls))} | {' + '.join(fe_)}"
     reg = feols(fml, df, vcov=vcov, weights=weights,
-                _columns={n: D[:, j] for j, n in enumerate(names)})
+                _columns=dummies)
     kept = [n for n in names if n in reg.terms]
     idx = [reg.terms.index(n) for n in kept]
     res = EventStudyResult(

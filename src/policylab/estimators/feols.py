@@ -105,7 +105,7 @@ def feols(
     drop_singletons: bool = True,
     collin_tol: float = 1e-10,
     fixef_tol: float = 1e-12,
-    _columns: dict[str, np.ndarray] | None = None,
+    _columns: dict[str, Any] | None = None,
 ) -> FeolsResult | ResultList:
     """Linear regression with absorbed fixed effects (fixest / reghdfe style).
 
@@ -133,7 +133,8 @@ def feols(
         Convergence tolerance of the iterative demeaning.
     _columns : dict, optional
         Internal: regressors built by the caller (name -> array aligned with the rows
-        of ``data``), used by name in the formula without copying them into the frame.
+        of ``data``, or a function filling such a column in place), used by name in
+        the formula without copying them into the frame.
 
     Returns
     -------
@@ -159,7 +160,7 @@ def feols(
 def _fit_one(
     df: pd.DataFrame, f: Formula, yname: str, kind: str, cl_cols: list[str],
     weights: str | None, ssc: vc.SSC, drop_singletons: bool, collin_tol: float,
-    fixef_tol: float, extra: dict[str, np.ndarray] | None = None,
+    fixef_tol: float, extra: dict[str, Any] | None = None,
 ) -> FeolsResult:
     # one column-major matrix [y, X] (views below): the data are copied once, then
     # compacted, demeaned and used in place
@@ -372,7 +373,8 @@ def _fit_one(
             "data": df, "rows": df.index if N == n0 else df.index[rows], "y": yd, "X": Xk, "weights": w, "fe_codes": fe_k,
             "cluster_codes": cl_k, "resid": u, "bread": fit.bread, "df_k": K,
             "fe_levels": fe_levels,
-            # regressors passed as arrays (not columns of "data"), aligned with its rows
+            # regressors the caller passed (arrays aligned with the rows of "data", or
+            # functions filling such a column), not columns of "data"
             "extra_columns": dict(extra or {}),
         },
     )

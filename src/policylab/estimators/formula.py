@@ -10,6 +10,7 @@ from __future__ import annotations
 import ast
 import re
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -147,13 +148,14 @@ def _expand_i(df: pd.DataFrame, term: str) -> tuple[np.ndarray, list[str]]:
 
 def build_matrix(
     df: pd.DataFrame, terms: list[str], intercept: bool,
-    extra: dict[str, np.ndarray] | None = None,
+    extra: dict[str, Any] | None = None,
 ) -> tuple[np.ndarray, list[str]]:
     """Evaluate right-hand-side terms to a float matrix (NaN where undefined).
 
-    ``extra`` maps plain term names to float arrays aligned with ``df``'s rows that
-    are not columns of ``df`` (callers that build regressors, such as event-study
-    dummies, pass them here instead of copying them into the frame).
+    ``extra`` maps plain term names that are not columns of ``df`` to float arrays
+    aligned with its rows, or to callables that fill a given output column in place
+    (callers that build regressors, such as event-study dummies, pass them here
+    instead of copying them into the frame).
     """
     extra = extra or {}
     if not intercept and terms and all(_IDENT.match(t) for t in terms):
@@ -163,7 +165,10 @@ def build_matrix(
         out = np.empty((len(df), len(terms)), order="F")
         for j, t in enumerate(terms):
             if t in extra:
-                out[:, j] = extra[t]
+                if callable(extra[t]):
+                    extra[t](out[:, j])
+                else:
+                    out[:, j] = extra[t]
                 continue
             col = df[t]
             if not (pd.api.types.is_numeric_dtype(col) or pd.api.types.is_bool_dtype(col)):
@@ -177,7 +182,7 @@ def build_matrix(
                 out[:, j] = pd.to_numeric(col).to_numpy(dtype=float, na_value=np.nan)
         return out, list(terms)
     if extra:
-        df = df.assign(**extra)
+        df = df.assign(**{k: _materialise(v, len(df)) for k, v in extra.items()})
     blocks: list[np.ndarray] = []
     names: list[str] = []
     if intercept:
@@ -221,6 +226,14 @@ def build_matrix(
     if not blocks:
         return np.empty((len(df), 0)), []
     return np.column_stack(blocks), names
+
+
+def _materialise(v: Any, n: int) -> np.ndarray:
+    if not callable(v):
+        return v
+    out = np.empty(n)
+    v(out)
+    return out
 
 
 def _factorize(s: pd.Series) -> tuple[np.ndarray, np.ndarray]:
