@@ -129,3 +129,25 @@ def test_feols_large_path_matches_lstsq_on_dummies(drop):
     assert np.isnan(df.loc[11, "x2"]) and df.shape == (X.shape[0], 7)
     u = Zd[:, 0] - Zd[:, 1:] @ beta
     assert r.r2_within == pytest.approx(1 - u @ u / (Zd[:, 0] @ Zd[:, 0]), rel=1e-7)
+
+
+def test_feols_large_weighted_matches_weighted_dummy_regression():
+    import policylab as pl
+
+    X, g1, g2 = _panel(8, drop=0.05)
+    rng = np.random.default_rng(9)
+    w = rng.uniform(0.2, 3.0, X.shape[0])
+    y = X @ [1.0, 0.5, -0.5, 0.0] + rng.normal(size=X.shape[0]) / np.sqrt(w)
+    df = pd.DataFrame(X, columns=["x1", "x2", "x3", "x4"]).assign(y=y, unit=g1, t=g2, w=w)
+    r = pl.feols("y ~ x1 + x2 + x3 + x4 | unit + t", df, vcov="hetero", weights="w")
+    sw = np.sqrt(w)[:, None]
+    n = X.shape[0]
+    D = sparse.hstack([sparse.csr_matrix((np.ones(n), (np.arange(n), g1))),
+                       sparse.csr_matrix((np.ones(n), (np.arange(n), g2)))]).tocsr()
+    Dw = sparse.diags(sw[:, 0]) @ D
+    Zw = np.column_stack([y, X]) * sw
+    Zd = np.column_stack([Zw[:, j] - Dw @ lsqr(Dw, Zw[:, j], atol=1e-14, btol=1e-14,
+                                                 iter_lim=20_000)[0] for j in range(5)])
+    beta = np.linalg.lstsq(Zd[:, 1:], Zd[:, 0], rcond=None)[0]
+    np.testing.assert_allclose(r.coef().to_numpy(), beta, rtol=1e-7)
+    assert r.meta["demean"] == "alternating-projections"
