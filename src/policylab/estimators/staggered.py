@@ -106,6 +106,15 @@ def _if_vcov(F: np.ndarray, clusters: np.ndarray | None) -> np.ndarray:
     return S.T @ S / F.shape[0] ** 2
 
 
+def _one_blas_thread() -> Any:
+    """BLAS held to one thread while in the block. The products here are tall and thin
+    (units x a few dozen columns): waking BLAS's thread pool costs more than the
+    product itself (measured ~35 ms a call against ~3 ms on a busy 2-core machine)."""
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(1, user_api="blas")
+
+
 # sum of at most this many float32 products per BLAS call: bounds the float32 copy of
 # the 0/1 multiplier block to 32 MB whatever the number of clusters
 _BLOCK = 1 << 23
@@ -132,8 +141,6 @@ def _bootstrap_draws(S: np.ndarray, n: int, draws: int, seed: int | None, weight
         raise SpecError(f"bootstrap weights must be 'mammen' or 'rademacher', got {weights!r}")
     if draws < 2:
         raise SpecError("draws must be at least 2")
-    from threadpoolctl import threadpool_limits
-
     from policylab.engine.cs_kernels import mammen_lo_product
 
     nc, k = S.shape
@@ -151,7 +158,7 @@ def _bootstrap_draws(S: np.ndarray, n: int, draws: int, seed: int | None, weight
     frac = 256 * p_lo - cut
     # the products run a block of clusters per thread; BLAS's own threads would only
     # compete with them (and one BLAS thread per block keeps the sums reproducible)
-    with threadpool_limits(1, user_api="blas"):
+    with _one_blas_thread():
         for start in range(0, draws, chunk):
             m = min(chunk, draws - start)
             if weights == "mammen":
@@ -363,12 +370,14 @@ class AttGtResult(Result):
         labels, ests, A, C = self._targets(type, min_e, max_e)
         groups, share = self._cohorts()
         H = (self.unit_group[:, None] == groups[None, :]) - share[None, :]
-        F = self.inf @ A + H @ C
-        V = _if_vcov(F, self.clusters)
+        with _one_blas_thread():
+            F = self.inf @ A + H @ C
+            V = _if_vcov(F, self.clusters)
         crit = None
         if bootstrap:
             D = self._draws(draws, seed, bw)
-            out = D @ np.vstack([A, C])
+            with _one_blas_thread():
+                out = D @ np.vstack([A, C])
             se_b = _boot_se(out)
             if len(ests) > 1:
                 # the band covers the by-values; the overall effect is not part of it
@@ -509,7 +518,7 @@ def _per_unit(values: np.ndarray, cell: np.ndarray, n_units: int, n_periods: int
 
 def _wide(df: pd.DataFrame, y: str, unit: str, time: str
           ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Outcome matrix (units x periods) of a balanced panel in one scatter.
+    """Outcome matrix (units x periods, column-major) of a balanced panel in one scatter.
 
     Returns ``(Y, unit_levels, periods, cell)`` with units and periods sorted and
     ``cell`` each row's flat position ``unit_code * T + period_code``; raises on missing
@@ -527,12 +536,15 @@ def _wide(df: pd.DataFrame, y: str, unit: str, time: str
     if (count > 1).any():
         raise DataError(f"duplicate ({unit}, {time}) rows: att_gt needs one row per unit "
                         "and period")
+    # scattered in row order (long panels usually come sorted by unit, then period),
+    # then stored period by period so that each period's column of the returned
+    # (units x periods) view is contiguous: the long differences are row operations
     Y = np.full(N * T, np.nan)
     Y[cell] = df[y].to_numpy(dtype=float, na_value=np.nan)
     if (count == 0).any() or np.isnan(Y).any():
         raise DataError("att_gt needs a balanced panel without missing outcomes; drop units "
                         "with gaps or use did_imputation(), which handles unbalanced panels")
-    return Y.reshape(N, T), units, periods, cell
+    return np.asfortranarray(Y.reshape(N, T)), units, periods, cell
 
 
 def _cell_specs(groups: list[float], periods: np.ndarray, control_group: str,
@@ -586,22 +598,47 @@ def _cells_unconditional(Y: np.ndarray, coh: np.ndarray,
     ctrl, ctrl_n = ctrl[ctrl_n > 0], ctrl_n[ctrl_n > 0]
     if not specs:
         return [], np.zeros((n, 0))
-    DY = Y[:, [s[2] for s in specs]] - Y[:, [s[3] for s in specs]]
-    # cohorts x cells sums of the long differences
-    sums = np.column_stack([np.bincount(coh, weights=DY[:, c], minlength=ncoh)
-                            for c in range(DY.shape[1])])
+    # cells x units, each row contiguous (Y is column-major)
+    Yt = Y.T
+    DY = Yt[[s[2] for s in specs]] - Yt[[s[3] for s in specs]]
+    # cells x cohorts sums of the long differences
+    sums = np.array([np.bincount(coh, weights=row, minlength=ncoh) for row in DY])
     tcode = np.array([s[4] for s in specs])
-    cols = np.arange(len(specs))
-    mean_t = sums[tcode, cols] / size[tcode]
-    mean_c = (ctrl.T * sums).sum(axis=0) / ctrl_n
-    centre = np.where(ctrl.T, mean_c, 0.0)
-    scale = np.where(ctrl.T, -n / ctrl_n, 0.0)
-    centre[tcode, cols] = mean_t
-    scale[tcode, cols] = n / size[tcode]
-    F = (DY - centre[coh]) * scale[coh]
+    rows = np.arange(len(specs))
+    mean_t = sums[rows, tcode] / size[tcode]
+    mean_c = (ctrl * sums).sum(axis=1) / ctrl_n
+    centre = np.where(ctrl, mean_c[:, None], 0.0)
+    scale = np.where(ctrl, (-n / ctrl_n)[:, None], 0.0)
+    centre[rows, tcode] = mean_t
+    scale[rows, tcode] = n / size[tcode]
+    DY -= np.take(centre, coh, axis=1)
+    DY *= np.take(scale, coh, axis=1)
     cells = [{"group": int(s[0]), "time": int(s[1]), "estimate": float(a)}
              for s, a in zip(specs, mean_t - mean_c)]
-    return cells, F
+    return cells, DY.T
+
+
+def _cells_covariates(Y: np.ndarray, coh: np.ndarray,
+                      specs: list[tuple[float, Any, int, int, int, np.ndarray]],
+                      Xall: np.ndarray, method: str
+                      ) -> tuple[list[dict[str, Any]], np.ndarray]:
+    """ATT(g,t) with covariates (reg / ipw / dr on each 2x2 subsample) and their
+    influence functions over all units (zero outside the subsample)."""
+    n = len(coh)
+    cells, infs = [], []
+    for g, tt, j, jb, k, ctrl_coh in specs:
+        treat = coh == k
+        ctrl = ctrl_coh[coh]
+        if not ctrl.any():
+            continue
+        keep = treat | ctrl
+        dy = Y[keep, j] - Y[keep, jb]
+        att, inf_sub = _att_2x2(dy, treat[keep].astype(float), Xall[keep], method)
+        inf = np.zeros(n)
+        inf[keep] = inf_sub * n / keep.sum()
+        cells.append({"group": int(g), "time": int(tt), "estimate": att})
+        infs.append(inf)
+    return cells, (np.column_stack(infs) if infs else np.zeros((n, 0)))
 
 
 def att_gt(
@@ -728,28 +765,16 @@ def att_gt(
     # treated and control sets are unions of cohorts
     coh = np.searchsorted(np.array([0.0, *groups]), G)
     specs = _cell_specs(groups, periods, control_group, anticipation, base_period)
-    if Xall is None:
-        cells, F = _cells_unconditional(Y, coh, specs)
-    else:
-        cells, infs = [], []
-        for g, tt, j, jb, k, ctrl_coh in specs:
-            treat = coh == k
-            ctrl = ctrl_coh[coh]
-            if not ctrl.any():
-                continue
-            keep = treat | ctrl
-            dy = Y[keep, j] - Y[keep, jb]
-            att, inf_sub = _att_2x2(dy, treat[keep].astype(float), Xall[keep], method)
-            inf = np.zeros(n)
-            inf[keep] = inf_sub * n / keep.sum()
-            cells.append({"group": int(g), "time": int(tt), "estimate": att})
-            infs.append(inf)
-        F = np.column_stack(infs) if infs else np.zeros((n, 0))
-    if not cells:
-        raise EstimationError("no ATT(g,t) has a control group: no never-treated or "
-                              "not-yet-treated units to compare with")
+    with _one_blas_thread():
+        if Xall is None:
+            cells, F = _cells_unconditional(Y, coh, specs)
+        else:
+            cells, F = _cells_covariates(Y, coh, specs, Xall, method)
+        if not cells:
+            raise EstimationError("no ATT(g,t) has a control group: no never-treated or "
+                                  "not-yet-treated units to compare with")
+        V = _if_vcov(F, cl_codes)
     c = pd.DataFrame(cells)
-    V = _if_vcov(F, cl_codes)
     c["std_error"] = np.sqrt(np.diag(V))
     pre = (c["time"] < c["group"] - anticipation).to_numpy()
     pretest: dict[str, float] = {}
