@@ -5,8 +5,10 @@ checking for singletons and balance, demeaning, the moments of the raw columns, 
 residuals and the cluster sums of the scores. Each kernel here does one of them in one
 or two sweeps over the rows, touching every column in the same sweep (so the key
 arrays are read once, not once per column) and writing in place, so a fit at 10M rows
-needs no n x k temporaries. The kernels accept C- or F-ordered matrices; numba
-compiles (and caches) one specialisation per layout.
+needs no n x k temporaries. The treatment-design checks and event-study dummies use
+the same kind of passes. The kernels accept C- or F-ordered matrices; numba compiles
+(and caches) one specialisation per layout. The parallel ones run on one thread for
+small problems (see :mod:`policylab.engine.threads`).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from numba import njit, prange
 
 #: below this many rows the numpy versions are used (no compilation on a first call)
 LARGE = 50_000
+
 
 @njit(cache=True, nogil=True)
 def compact_int_codes(v, lo, span):  # pragma: no cover - compiled
