@@ -178,3 +178,7 @@ def test_duplicate_and_missing_ids_raise(mpdta):
     gap.loc[5, "lemp"] = np.nan
     with pytest.raises(DataError, match="balanced"):
         pl.att_gt(gap, **KW)
+    nocl = mpdta.astype({"state": float})
+    nocl.loc[7, "state"] = np.nan
+    with pytest.raises(DataError, match="cluster column 'state' is missing on 1 rows"):
+        pl.att_gt(nocl, **KW, cluster="state")

@@ -741,6 +741,9 @@ def att_gt(
     if cluster is not None and cluster != unit:
         require_columns(df, [cluster])
         raw, _ = pd.factorize(df[cluster])
+        if (raw < 0).any():
+            raise DataError(f"cluster column {cluster!r} is missing on {int((raw < 0).sum())} "
+                            "rows; fill it or drop those units")
         cl_unit, cl_varies = _per_unit(raw.astype(np.int64), cell, N, T)
         if cl_varies.any():
             raise DataError(f"cluster column {cluster!r} varies within units; att_gt "
