@@ -1,6 +1,7 @@
 """Event study with 15 relative-time dummies (vs pyfixest) and Callaway-Sant'Anna with a
-999-draw multiplier bootstrap (vs moderndid, the fastest Python CS port found here) on
-a staggered panel, side by side.
+999-draw multiplier bootstrap (vs moderndid, R did's port; bench_cs_peers.py times CS
+against every Python implementation, diff-diff being the fastest of them) on a
+staggered panel, side by side.
 
     python benchmarks/bench_staggered.py [--rows 1e6] [--cs-rows 1e5]
 """
