@@ -58,3 +58,59 @@ def test_uniform_bands_are_seeded_and_wider(mpdta):
     a = r.aggregate("dynamic", bootstrap=True, draws=999, seed=1)
     b = r.aggregate("dynamic", bootstrap=True, draws=999, seed=1)
     assert a.meta["band_crit"] == b.meta["band_crit"] > 1.96
+
+
+# ---------------------------------------------------------------- sampling weights
+WORACLE = json.loads((HERE / "oracles" / "cs_moderndid_weights.json").read_text())
+WCASES = {
+    "never_nocov": {},
+    "notyet_nocov": {"control_group": "notyet"},
+    "never_lpop_dr": {"covariates": ["lpop"], "method": "dr"},
+    "notyet_lpop_dr": {"covariates": ["lpop"], "method": "dr", "control_group": "notyet"},
+    "never_lpop_ipw": {"covariates": ["lpop"], "method": "ipw"},
+    "never_lpop_reg": {"covariates": ["lpop"], "method": "reg"},
+}
+
+
+@pytest.fixture(scope="module")
+def weighted(mpdta):
+    # one generated weight per county (scripts/cs_moderndid_weights.py)
+    w = pd.read_csv(HERE / "data" / "mpdta_weights.csv")
+    return mpdta.merge(w, on="countyreal", how="left", validate="many_to_one")
+
+
+@pytest.mark.parametrize("case", list(WCASES))
+def test_weighted_matches_moderndid(weighted, case):
+    # ATT(g,t), analytic SEs and every aggregation at 1e-8; the oracle's aggregations
+    # use R did's weighted group shares (see the script on moderndid 0.2's aggte)
+    r = pl.att_gt(weighted, y="lemp", unit="countyreal", time="year", cohort="first.treat",
+                  weights="w", **WCASES[case])
+    ref = WORACLE[case]
+    assert r.cells["group"].tolist() == ref["cell_group"]
+    np.testing.assert_allclose(r.cells["estimate"], ref["att"], rtol=1e-8, atol=1e-12)
+    np.testing.assert_allclose(r.cells["std_error"], ref["se"], rtol=1e-8)
+    assert r.pretest["p_value"] == pytest.approx(ref["pretest_p"], abs=1e-5)
+    for agg in ("simple", "dynamic", "group", "calendar"):
+        a = r.aggregate(agg)
+        assert a.beta[0] == pytest.approx(ref[agg]["overall_att"], rel=1e-8)
+        assert a.se().iloc[0] == pytest.approx(ref[agg]["overall_se"], rel=1e-8)
+        if agg != "simple":
+            np.testing.assert_allclose(a.beta[1:], ref[agg]["att"], rtol=1e-8, atol=1e-12)
+            np.testing.assert_allclose(a.se().to_numpy()[1:], ref[agg]["se"], rtol=1e-8)
+        # the weights matter: unweighted shares give other aggregations
+        assert a.beta[0] != pytest.approx(ref["aggregations_without_weights"][agg],
+                                          rel=1e-6)
+
+
+def test_weighted_bootstrap_matches_moderndid_within_monte_carlo_error(weighted):
+    # 20,000 draws each side (ours seed 5): IQR-based SEs ~1% MC error each, tolerance
+    # 5%; sup-t critical values 0.15 (as the unweighted bootstrap test)
+    o = WORACLE["boot"]
+    r = pl.att_gt(weighted, y="lemp", unit="countyreal", time="year", cohort="first.treat",
+                  weights="w", bootstrap=True, draws=20_000, seed=5)
+    np.testing.assert_allclose(r.cells["std_error"], o["se"], rtol=0.05)
+    assert r.meta["band_crit"] == pytest.approx(o["crit"], abs=0.15)
+    a = r.aggregate("dynamic")
+    np.testing.assert_allclose(a.se().to_numpy(), [o["dyn_overall_se"], *o["dyn_se"]],
+                               rtol=0.05)
+    assert a.meta["band_crit"] == pytest.approx(o["dyn_crit"][0], abs=0.15)

@@ -31,45 +31,51 @@ __all__ = ["att_gt", "AttGtResult", "AggregateResult", "sun_abraham"]
 
 
 # ------------------------------------------------------------------ 2x2 estimators
-def _att_2x2(dy: np.ndarray, d: np.ndarray, X: np.ndarray | None, method: str
-             ) -> tuple[float, np.ndarray]:
+def _att_2x2(dy: np.ndarray, d: np.ndarray, X: np.ndarray | None, method: str,
+             w: np.ndarray | None = None) -> tuple[float, np.ndarray]:
     """ATT and its influence function (per unit of the subsample), panel data.
 
     Implements the unconditional DID (X None), and reg / ipw / dr (Sant'Anna and Zhao
-    2020, the traditional doubly robust estimator) with their estimation effects.
+    2020, the traditional doubly robust estimator) with their estimation effects, with
+    sampling weights ``w`` (R DRDID's ``i.weights``: weighted least squares for the
+    outcome model, a weighted logit for the propensity score, weighted means). Every
+    piece is homogeneous of degree zero in ``w``, so the weights need no normalising.
     """
     n = len(dy)
+    if w is None:
+        w = np.ones(n)
     if X is None:
         X = np.ones((n, 1))
         method = "reg"
     if method in ("reg", "dr"):
         c = d == 0
-        beta = np.linalg.lstsq(X[c], dy[c], rcond=None)[0]
+        sw = np.sqrt(w[c])
+        beta = np.linalg.lstsq(X[c] * sw[:, None], dy[c] * sw, rcond=None)[0]
         out = X @ beta
-        wols_x = (1 - d)[:, None] * X
-        XpX_inv = np.linalg.inv(wols_x.T @ X / n)
-        lin_ols = ((1 - d) * (dy - out))[:, None] * X @ XpX_inv
+        wols = w * (1 - d)
+        XpX_inv = np.linalg.inv((wols[:, None] * X).T @ X / n)
+        lin_ols = (wols * (dy - out))[:, None] * X @ XpX_inv
     if method in ("ipw", "dr"):
         import statsmodels.api as sm
 
         try:
-            fit = sm.GLM(d, X, family=sm.families.Binomial()).fit()
+            fit = sm.GLM(d, X, family=sm.families.Binomial(), freq_weights=w).fit()
         except Exception as exc:  # separation
             raise EstimationError(f"propensity model failed: {exc}") from exc
         ps = np.minimum(fit.fittedvalues if hasattr(fit, "fittedvalues") else fit.predict(X),
                         1 - 1e-6)
-        W = ps * (1 - ps)
+        W = ps * (1 - ps) * w
         hess = np.linalg.inv((X * W[:, None]).T @ X / n)
-        lin_ps = ((d - ps)[:, None] * X) @ hess
+        lin_ps = ((w * (d - ps))[:, None] * X) @ hess
+    wt = w * d
     if method == "reg":
-        eta_t = np.mean(d * dy) / d.mean()
-        eta_c = np.mean(d * out) / d.mean()
-        inf_t = (d * dy - d * eta_t) / d.mean()
-        M1 = (d[:, None] * X).mean(axis=0)
-        inf_c = (d * out - d * eta_c + lin_ols @ M1) / d.mean()
+        eta_t = np.mean(wt * dy) / wt.mean()
+        eta_c = np.mean(wt * out) / wt.mean()
+        inf_t = (wt * dy - wt * eta_t) / wt.mean()
+        M1 = (wt[:, None] * X).mean(axis=0)
+        inf_c = (wt * out - wt * eta_c + lin_ols @ M1) / wt.mean()
         return float(eta_t - eta_c), inf_t - inf_c
-    wt = d
-    wc = ps * (1 - d) / (1 - ps)
+    wc = w * ps * (1 - d) / (1 - ps)
     if method == "ipw":
         eta_t = np.mean(wt * dy) / wt.mean()
         eta_c = np.mean(wc * dy) / wc.mean()
@@ -270,7 +276,8 @@ class AttGtResult(Result):
 
     ``inf`` holds the unit-level influence functions scaled so that the estimation
     error of cell k is approximately ``inf[:, k].mean()``; ``clusters`` maps each unit
-    to its cluster (None: the unit itself). ``boot`` caches multiplier-bootstrap draws
+    to its cluster (None: the unit itself); ``unit_weights`` holds the sampling weights
+    (mean 1; None: unweighted). ``boot`` caches multiplier-bootstrap draws
     (draws x (cells + cohorts)) of the cell influence functions followed by the
     centred cohort indicators ``1[G = g] - P(G = g)``; every aggregation's influence
     function is a linear combination of these columns, so its draws are ``boot`` times
@@ -282,6 +289,7 @@ class AttGtResult(Result):
     unit_group: np.ndarray = field(default_factory=lambda: np.zeros(0))
     pretest: dict[str, float] = field(default_factory=dict)
     clusters: np.ndarray | None = None
+    unit_weights: np.ndarray | None = None
     boot: np.ndarray | None = field(default=None, repr=False)
     boot_key: tuple[int, int | None, str] | None = None
 
@@ -323,17 +331,30 @@ class AttGtResult(Result):
 
     # -------------------------------------------------------------- bootstrap reuse
     def _cohorts(self) -> tuple[np.ndarray, np.ndarray]:
-        """Cohorts with at least one cell and their shares P(G = g) among all units."""
+        """Cohorts with at least one cell and their shares P(G = g) among all units;
+        with sampling weights w (mean 1) the weighted shares ``mean(w 1[G = g])``, as
+        R did's ``pg``."""
         groups = np.unique(self.cells["group"].to_numpy())
-        share = np.array([np.mean(self.unit_group == gg) for gg in groups])
+        if self.unit_weights is None:
+            share = np.array([np.mean(self.unit_group == gg) for gg in groups])
+        else:
+            share = np.array([np.mean(self.unit_weights * (self.unit_group == gg))
+                              for gg in groups])
         return groups, share
+
+    def _cohort_inf(self) -> np.ndarray:
+        """Centred cohort indicators ``w 1[G = g] - P(G = g)`` (units x cohorts; w = 1
+        unweighted): the influence functions of the cohort shares."""
+        groups, share = self._cohorts()
+        ind = self.unit_group[:, None] == groups[None, :]
+        if self.unit_weights is None:
+            return ind - share[None, :]
+        return ind * self.unit_weights[:, None] - share[None, :]
 
     def _extended_inf(self) -> np.ndarray:
         """[cell influence functions, centred cohort indicators] (units x (cells +
         cohorts)): the basis every aggregation's influence function lives in."""
-        groups, share = self._cohorts()
-        H = (self.unit_group[:, None] == groups[None, :]) - share[None, :]
-        return np.hstack([self.inf, H])
+        return np.hstack([self.inf, self._cohort_inf()])
 
     def _draws(self, draws: int, seed: int | None, weights: str) -> np.ndarray:
         """Bootstrap draws of the extended basis; computed once per (draws, seed,
@@ -368,8 +389,7 @@ class AttGtResult(Result):
         seed = self.meta.get("seed") if seed is None else seed
         bw = bootstrap_weights or self.meta.get("bootstrap_weights", "mammen")
         labels, ests, A, C = self._targets(type, min_e, max_e)
-        groups, share = self._cohorts()
-        H = (self.unit_group[:, None] == groups[None, :]) - share[None, :]
+        H = self._cohort_inf()
         with _one_blas_thread():
             F = self.inf @ A + H @ C
             V = _if_vcov(F, self.clusters)
@@ -516,6 +536,31 @@ def _per_unit(values: np.ndarray, cell: np.ndarray, n_units: int, n_periods: int
     return w[:, 0], (w != w[:, :1]).any(axis=1)
 
 
+def _unit_weights(df: pd.DataFrame, weights: str, cell: np.ndarray, units: np.ndarray,
+                  n_units: int, n_periods: int) -> np.ndarray:
+    """One sampling weight per unit (sorted units) from a long column, checked: present,
+    finite, non-negative and constant within units (panel sampling weights)."""
+    require_columns(df, [weights], "weights column")
+    wl = pd.to_numeric(df[weights], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+    bad = ~np.isfinite(wl)
+    if bad.any():
+        raise DataError(f"weights column {weights!r} is missing or not a number on "
+                        f"{int(bad.sum())} rows; fill it or drop those units")
+    if (wl < 0).any():
+        raise DataError(f"weights column {weights!r} has {int((wl < 0).sum())} negative "
+                        "values; sampling weights must be non-negative")
+    wu, varies = _per_unit(wl, cell, n_units, n_periods)
+    if varies.any():
+        bad_units = units[varies][:5].tolist()
+        raise DataError(f"weights column {weights!r} varies within units (e.g. {bad_units}, "
+                        f"{int(varies.sum())} units); att_gt takes sampling weights constant "
+                        "within units (as R did's weightsname): give each unit one weight, "
+                        "e.g. its first-period value")
+    if not wu.sum() > 0:
+        raise DataError(f"weights column {weights!r} is zero for every unit")
+    return wu
+
+
 def _wide(df: pd.DataFrame, y: str, unit: str, time: str
           ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Outcome matrix (units x periods, column-major) of a balanced panel in one scatter.
@@ -576,22 +621,25 @@ def _cell_specs(groups: list[float], periods: np.ndarray, control_group: str,
 
 
 def _cells_unconditional(Y: np.ndarray, coh: np.ndarray,
-                         specs: list[tuple[float, Any, int, int, int, np.ndarray]]
+                         specs: list[tuple[float, Any, int, int, int, np.ndarray]],
+                         w: np.ndarray | None = None
                          ) -> tuple[list[dict[str, Any]], np.ndarray]:
     """All ATT(g,t) without covariates and their influence functions (units x cells)
     from column arithmetic on the outcome matrix.
 
     Cell (g,t) is the 2x2 DID of the long difference dy = Y[:, t] - Y[:, base]: treated
     mean minus control mean, with influence function
-    ``n (1[treated] (dy - mean_t) / n_t - 1[control] (dy - mean_c) / n_c)`` (the
+    ``n w (1[treated] (dy - mean_t) / n_t - 1[control] (dy - mean_c) / n_c)`` (the
     outcome-regression estimator with only an intercept, which is what "dr", "ipw" and
     "reg" all reduce to). Treated and control sets are unions of cohorts, so one
     product of cohort indicators with all long differences gives every mean, and each
-    influence function is ``(dy - centre[cohort]) * scale[cohort]``.
+    influence function is ``(dy - centre[cohort]) * scale[cohort] * w``. With sampling
+    weights ``w`` (one per unit) the means are weighted and n_t, n_c are the groups'
+    weight totals; without, w = 1 and n_t, n_c are counts.
     """
     n = len(coh)
     ncoh = len(specs[0][5]) if specs else 1
-    size = np.bincount(coh, minlength=ncoh).astype(float)
+    size = np.bincount(coh, weights=w, minlength=ncoh).astype(float)
     ctrl = np.array([s[5] for s in specs], dtype=bool).reshape(len(specs), ncoh)
     ctrl_n = ctrl @ size
     specs = [s for s, m in zip(specs, ctrl_n) if m > 0]
@@ -601,8 +649,9 @@ def _cells_unconditional(Y: np.ndarray, coh: np.ndarray,
     # cells x units, each row contiguous (Y is column-major)
     Yt = Y.T
     DY = Yt[[s[2] for s in specs]] - Yt[[s[3] for s in specs]]
-    # cells x cohorts sums of the long differences
-    sums = np.array([np.bincount(coh, weights=row, minlength=ncoh) for row in DY])
+    # cells x cohorts (weighted) sums of the long differences
+    sums = np.array([np.bincount(coh, weights=row if w is None else row * w,
+                                 minlength=ncoh) for row in DY])
     tcode = np.array([s[4] for s in specs])
     rows = np.arange(len(specs))
     mean_t = sums[rows, tcode] / size[tcode]
@@ -612,7 +661,11 @@ def _cells_unconditional(Y: np.ndarray, coh: np.ndarray,
     centre[rows, tcode] = mean_t
     scale[rows, tcode] = n / size[tcode]
     DY -= np.take(centre, coh, axis=1)
-    DY *= np.take(scale, coh, axis=1)
+    S = np.take(scale, coh, axis=1)
+    if w is not None:
+        # the unit's weight: one more pass over the cells x units block
+        S *= w
+    DY *= S
     cells = [{"group": int(s[0]), "time": int(s[1]), "estimate": float(a)}
              for s, a in zip(specs, mean_t - mean_c)]
     return cells, DY.T
@@ -620,20 +673,22 @@ def _cells_unconditional(Y: np.ndarray, coh: np.ndarray,
 
 def _cells_covariates(Y: np.ndarray, coh: np.ndarray,
                       specs: list[tuple[float, Any, int, int, int, np.ndarray]],
-                      Xall: np.ndarray, method: str
+                      Xall: np.ndarray, method: str, w: np.ndarray | None = None
                       ) -> tuple[list[dict[str, Any]], np.ndarray]:
-    """ATT(g,t) with covariates (reg / ipw / dr on each 2x2 subsample) and their
-    influence functions over all units (zero outside the subsample)."""
+    """ATT(g,t) with covariates (reg / ipw / dr on each 2x2 subsample, weighted by the
+    unit weights ``w`` if given) and their influence functions over all units (zero
+    outside the subsample)."""
     n = len(coh)
     cells, infs = [], []
     for g, tt, j, jb, k, ctrl_coh in specs:
         treat = coh == k
         ctrl = ctrl_coh[coh]
-        if not ctrl.any():
+        if not ctrl.any() or (w is not None and not w[ctrl].sum() > 0):
             continue
         keep = treat | ctrl
         dy = Y[keep, j] - Y[keep, jb]
-        att, inf_sub = _att_2x2(dy, treat[keep].astype(float), Xall[keep], method)
+        att, inf_sub = _att_2x2(dy, treat[keep].astype(float), Xall[keep], method,
+                                None if w is None else w[keep])
         inf = np.zeros(n)
         inf[keep] = inf_sub * n / keep.sum()
         cells.append({"group": int(g), "time": int(tt), "estimate": att})
@@ -659,6 +714,7 @@ def att_gt(
     seed: int | None = None,
     bootstrap_weights: str = "mammen",
     level: float = 0.95,
+    weights: str | None = None,
 ) -> AttGtResult:
     """Callaway-Sant'Anna group-time average treatment effects on a balanced panel.
 
@@ -696,6 +752,15 @@ def att_gt(
         Bootstrap draws, seed and multiplier distribution.
     level : float
         Coverage of the uniform band.
+    weights : str, optional
+        Sampling weights, as R did's ``weightsname``: a column constant within units
+        (a DataError names it otherwise), non-negative, not missing. Every 2x2
+        estimate is weighted (weighted means; weighted least squares and a weighted
+        logit with covariates), the influence functions carry the weights, and the
+        aggregations weight cohorts by their weighted shares ``mean(w 1[G = g])``
+        (the influence of those shares included), so analytic SEs, aggregations and
+        the bootstrap are all weighted. The weights are normalised to mean 1 over the
+        estimation units, as R did (no estimate depends on their scale).
 
     Returns
     -------
@@ -750,6 +815,8 @@ def att_gt(
                             "clusters at a level that contains whole units")
         # dense codes in order of first appearance over the sorted units
         cl_codes = pd.factorize(cl_unit[keep_units])[0].astype(np.int64)
+    wu = None if weights is None else _unit_weights(df, weights, cell, units, N, T)[
+        keep_units]
     Xall = None
     if covariates:
         require_columns(df, list(covariates), "covariate")
@@ -767,12 +834,19 @@ def att_gt(
     # cohort code per unit: 0 never treated, 1.. the cohorts in order; every cell's
     # treated and control sets are unions of cohorts
     coh = np.searchsorted(np.array([0.0, *groups]), G)
+    if wu is not None:
+        tot = np.bincount(coh, weights=wu, minlength=len(groups) + 1)
+        zero = [int(g) for g, t in zip(groups, tot[1:]) if not t > 0]
+        if zero:
+            raise DataError(f"weights column {weights!r} is zero for every unit of cohorts "
+                            f"{zero}; give them positive weights or drop those units")
+        wu = wu / wu.mean()
     specs = _cell_specs(groups, periods, control_group, anticipation, base_period)
     with _one_blas_thread():
         if Xall is None:
-            cells, F = _cells_unconditional(Y, coh, specs)
+            cells, F = _cells_unconditional(Y, coh, specs, wu)
         else:
-            cells, F = _cells_covariates(Y, coh, specs, Xall, method)
+            cells, F = _cells_covariates(Y, coh, specs, Xall, method, wu)
         if not cells:
             raise EstimationError("no ATT(g,t) has a control group: no never-treated or "
                                   "not-yet-treated units to compare with")
@@ -791,13 +865,16 @@ def att_gt(
             notes.append("the pre-test is not available: singular covariance of the "
                          "pre-treatment ATT(g,t)")
     se_label = ("multiplier bootstrap, " if bootstrap else "influence function, ") + (
-        f"clustered by {cluster}" if cl_codes is not None else f"clustered by {unit}")
+        f"clustered by {cluster}" if cl_codes is not None else f"clustered by {unit}") + (
+        f"; weighted by {weights}" if weights else "")
     res = AttGtResult(
         nobs=int(Y.size), cells=c, inf=F, unit_group=G, pretest=pretest, clusters=cl_codes,
+        unit_weights=wu,
         meta={"depvar": y, "estimator": "Callaway-Sant'Anna",
               "control_group": control_group,
               "method": method if covariates else "unconditional",
-              "covariates": list(covariates or []), "anticipation": anticipation,
+              "covariates": list(covariates or []), "weights": weights,
+              "anticipation": anticipation,
               "base_period": base_period, "unit": unit, "time": time,
               "cluster": [cluster or unit], "n_units": n,
               "n_clusters": int(cl_codes.max()) + 1 if cl_codes is not None else n,
