@@ -56,3 +56,24 @@ def test_exact_unbalanced_two_way_matches_dummies_and_iterations():
     it = X.copy()
     assert _iterative(it, np.ascontiguousarray(fe.T), None, 1e-13, 100_000).converged
     np.testing.assert_allclose(got, it, atol=1e-9)
+
+
+def test_weighted_two_way_exact_equals_weighted_alternating_projections():
+    from policylab.engine.fixed_effects import _iterative
+
+    rng = np.random.default_rng(11)
+    n = 900
+    g1 = np.unique(rng.integers(0, 150, n), return_inverse=True)[1]
+    g2 = rng.integers(0, 7, n)
+    w = rng.uniform(0.1, 4.0, n)
+    X = rng.normal(size=(n, 3)) + g2[:, None]
+    fe = np.column_stack([g1, g2])
+    got, info = demean(X, fe, w, return_info=True)
+    assert info.method == "two-way-exact"
+    it = X.copy()
+    assert _iterative(it, np.ascontiguousarray(fe.T), w, 1e-14, 100_000).converged
+    np.testing.assert_allclose(got, it, atol=1e-9)
+    # the weighted residuals are orthogonal to every dummy of both effects
+    for g in (g1, g2):
+        sums = np.stack([np.bincount(g, weights=w * got[:, j]) for j in range(3)])
+        np.testing.assert_allclose(sums, 0, atol=1e-9)

@@ -150,4 +150,4 @@ def test_feols_large_weighted_matches_weighted_dummy_regression():
                                                  iter_lim=20_000)[0] for j in range(5)])
     beta = np.linalg.lstsq(Zd[:, 1:], Zd[:, 0], rcond=None)[0]
     np.testing.assert_allclose(r.coef().to_numpy(), beta, rtol=1e-7)
-    assert r.meta["demean"] == "alternating-projections"
+    assert r.meta["demean"] == "two-way-exact"

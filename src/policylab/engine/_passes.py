@@ -86,11 +86,16 @@ def all_pairs_once(g1, g2, n1, n2):  # pragma: no cover - compiled
 
 
 @njit(cache=True, nogil=True)
-def pair_counts(g1, g2, n1, n2):  # pragma: no cover - compiled
-    """The n1 x n2 table of how often each (g1, g2) pair occurs."""
+def pair_counts(g1, g2, n1, n2, w):  # pragma: no cover - compiled
+    """The n1 x n2 table of how often each (g1, g2) pair occurs (total weight when
+    ``w`` is not empty)."""
     C = np.zeros((n1, n2))
-    for i in range(g1.shape[0]):
-        C[g1[i], g2[i]] += 1.0
+    if w.shape[0]:
+        for i in range(g1.shape[0]):
+            C[g1[i], g2[i]] += w[i]
+    else:
+        for i in range(g1.shape[0]):
+            C[g1[i], g2[i]] += 1.0
     return C
 
 
@@ -113,17 +118,18 @@ def is_nested(inner, outer):  # pragma: no cover - compiled
 
 
 @njit(cache=True, parallel=True)
-def twoway_sums(Z, g1, g2, n1, n2):  # pragma: no cover - compiled
-    """Per-column sums of Z within the levels of g1 (k x n1) and of g2 (k x n2), one
-    sweep per column, columns in parallel."""
+def twoway_sums(Z, g1, g2, n1, n2, w):  # pragma: no cover - compiled
+    """Per-column sums of Z (weighted by ``w`` when it is not empty) within the levels
+    of g1 (k x n1) and of g2 (k x n2), one sweep per column, columns in parallel."""
     n, k = Z.shape
     s1 = np.zeros((k, n1))
     s2 = np.zeros((k, n2))
+    weighted = w.shape[0] > 0
     for c in prange(k):
         a = s1[c]
         b = s2[c]
         for i in range(n):
-            v = Z[i, c]
+            v = Z[i, c] * w[i] if weighted else Z[i, c]
             a[g1[i]] += v
             b[g2[i]] += v
     return s1, s2

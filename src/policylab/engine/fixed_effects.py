@@ -174,8 +174,8 @@ def demean_inplace(
     if m == 2 and w is None and is_balanced_twoway(codes[0], codes[1]):
         _balanced_twoway(Z, codes[0], codes[1])
         return DemeanInfo("balanced-two-way")
-    if m == 2 and w is None and min(codes[0].max(), codes[1].max()) < 2000:
-        _twoway_exact(Z, codes[0], codes[1])
+    if m == 2 and min(codes[0].max(), codes[1].max()) < 2000:
+        _twoway_exact(Z, codes[0], codes[1], w)
         return DemeanInfo("two-way-exact")
     return _iterative(Z, codes, w, tol, maxiter)
 
@@ -212,50 +212,53 @@ def _balanced_twoway(Z: np.ndarray, g1: np.ndarray, g2: np.ndarray) -> None:
         return
     from policylab.engine import _passes
 
-    s1, s2 = _passes.twoway_sums(Z, g1, g2, n1, n2)
+    s1, s2 = _passes.twoway_sums(Z, g1, g2, n1, n2, np.empty(0))
     # each g1 level has n / n1 rows in a balanced layout, each g2 level n / n2
     _passes.subtract_two_inplace(Z, g1, g2, s1 * (n1 / n), s2 * (n2 / n), s2.sum(axis=1) / n)
 
 
-def _twoway_exact(Z: np.ndarray, g1: np.ndarray, g2: np.ndarray) -> None:
-    """Exact two-way demeaning of an unbalanced panel when one effect has few levels.
+def _twoway_exact(Z: np.ndarray, g1: np.ndarray, g2: np.ndarray,
+                  w: np.ndarray | None = None) -> None:
+    """Exact two-way demeaning (weighted or not) when one effect has few levels.
 
     Demean within the large effect a, then partial out the within-demeaned dummies of the
-    small effect b through their Gram matrix, which the a x b count table gives directly:
-    D~'D~ = diag(n_b) - C' diag(1/n_a) C and D~'X~ = (b-sums of X) - C' xbar_a. Two
-    passes over the data, no iterations, no n x T matrix.
+    small effect b through their Gram matrix, which the a x b table of (weighted) counts
+    C gives directly: D~'WD~ = diag(W_b) - C' diag(1/W_a) C and D~'WX~ = (weighted
+    b-sums of X) - C' diag(1/W_a) (weighted a-sums of X). Two passes over the data, no
+    iterations, no n x T matrix; groups with zero total weight get no effect.
     """
     from policylab.engine import _passes
 
     if g1.max() < g2.max():
         g1, g2 = g2, g1
     na, nb = int(g1.max()) + 1, int(g2.max()) + 1
-    if Z.shape[0] >= _passes.LARGE:
-        # the same algebra in compiled sweeps, without na x nb or na x k temporaries
-        C = _passes.pair_counts(g1, g2, na, nb)
-        s1, s2 = _passes.twoway_sums(Z, g1, g2, na, nb)  # (k, na), (k, nb)
-        inv = 1.0 / C.sum(axis=1)
-        Cs = C * np.sqrt(inv)[:, None]
-        A = np.diag(C.sum(axis=0)) - Cs.T @ Cs  # syrk over the na x nb table
-        del Cs
-        B = s2.T - ((s1 * inv) @ C).T
-        gamma = np.linalg.lstsq(A, B, rcond=None)[0]
-        a_eff = (s1 - (C @ gamma).T) * inv  # unit means net of the unit means of gamma[b]
+    large = Z.shape[0] >= _passes.LARGE
+    if large:
+        # compiled sweeps, without na x k temporaries
+        wv = np.empty(0) if w is None else w
+        C = _passes.pair_counts(g1, g2, na, nb, wv)
+        s1, s2 = _passes.twoway_sums(Z, g1, g2, na, nb, wv)  # (k, na), (k, nb)
+    else:
+        C = np.bincount(g1 * nb + g2, weights=w, minlength=na * nb).reshape(na, nb)
+        C = C.astype(np.float64)
+        Zw = Z if w is None else Z * w[:, None]
+        s1 = np.stack([np.bincount(g1, weights=Zw[:, j], minlength=na)
+                       for j in range(Z.shape[1])])
+        s2 = np.stack([np.bincount(g2, weights=Zw[:, j], minlength=nb)
+                       for j in range(Z.shape[1])])
+    Wa = C.sum(axis=1)
+    inv = np.divide(1.0, Wa, out=np.zeros_like(Wa), where=Wa > 0)
+    Cs = C * np.sqrt(inv)[:, None]
+    A = np.diag(C.sum(axis=0)) - Cs.T @ Cs  # syrk over the na x nb table
+    del Cs
+    B = s2.T - ((s1 * inv) @ C).T
+    gamma = np.linalg.lstsq(A, B, rcond=None)[0]
+    a_eff = (s1 - (C @ gamma).T) * inv  # a means net of the a means of gamma[b]
+    if large:
         _passes.subtract_two_inplace(Z, g1, g2, a_eff, np.ascontiguousarray(gamma.T),
                                      np.zeros(Z.shape[1]))
-        return
-    C = np.bincount(g1 * nb + g2, minlength=na * nb).reshape(na, nb).astype(np.float64)
-    sa = np.column_stack([np.bincount(g1, weights=Z[:, j], minlength=na)
-                          for j in range(Z.shape[1])])
-    sb = np.column_stack([np.bincount(g2, weights=Z[:, j], minlength=nb)
-                          for j in range(Z.shape[1])])
-    n_a = C.sum(axis=1)
-    ma = sa / n_a[:, None]
-    A = np.diag(C.sum(axis=0)) - C.T @ (C / n_a[:, None])
-    B = sb - C.T @ ma
-    gamma = np.linalg.lstsq(A, B, rcond=None)[0]
-    mg = (C @ gamma) / n_a[:, None]  # unit means of gamma[b]
-    Z -= (ma - mg)[g1] + gamma[g2]
+    else:
+        Z -= a_eff.T[g1] + gamma[g2]
 
 
 def _iterative(
@@ -271,7 +274,11 @@ def _iterative(
         [np.bincount(codes[j], weights=wv, minlength=int(sizes[j])) for j in range(len(sizes))]
     )
     inv = np.divide(1.0, wsum, out=np.zeros_like(wsum), where=wsum > 0)
-    iters, conv = demean_columns(Z, codes, offsets, inv, wv, float(tol), int(maxiter))
+    from policylab.engine.threads import all_threads
+
+    # dozens of sweeps per column: one column per thread pays off at any size
+    with all_threads():
+        iters, conv = demean_columns(Z, codes, offsets, inv, wv, float(tol), int(maxiter))
     return DemeanInfo(
         "alternating-projections", int(iters.max(initial=0)), bool(conv.all())
     )

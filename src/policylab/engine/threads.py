@@ -6,7 +6,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-__all__ = ["PARALLEL_ROWS", "threads_for"]
+__all__ = ["PARALLEL_ROWS", "all_threads", "threads_for"]
 
 #: below this many rows the parallel kernels run on one thread: waking the thread pool
 #: costs more than it saves (several-fold on a loaded 2-core machine at 100k rows;
@@ -29,6 +29,21 @@ def threads_for(n_rows: int) -> Iterator[None]:
 
     old = numba.get_num_threads()
     numba.set_num_threads(1)
+    try:
+        yield
+    finally:
+        numba.set_num_threads(old)
+
+
+@contextmanager
+def all_threads() -> Iterator[None]:
+    """Give the enclosed numba parallel kernels every thread again (inside a
+    :func:`threads_for` block), for work that iterates many sweeps over its data, such
+    as alternating projections, where the thread pool pays for itself at any size."""
+    import numba
+
+    old = numba.get_num_threads()
+    numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
     try:
         yield
     finally:
