@@ -95,3 +95,93 @@ def test_weight_errors_name_the_column(mpdta):
         pl.att_gt(zero, **KW, weights="w")
     with pytest.raises(DataError, match="nope"):
         pl.att_gt(mpdta, **KW, weights="nope")
+
+
+# ---------------------------------------------------------------- sun_abraham fe / weights
+@pytest.fixture(scope="module")
+def design():
+    return pd.read_csv(VAL / "data" / "imputation_fe.csv")
+
+
+GKW = dict(y="y", unit="unit", time="year", cohort="cohort")
+
+
+def test_sun_abraham_fe_spellings_agree(design):
+    base = pl.sun_abraham(design, **GKW)
+    for fe in ("unit + year", "| unit + year", ["unit", "year"]):
+        r = pl.sun_abraham(design, **GKW, fe=fe)
+        np.testing.assert_array_equal(r.beta, base.beta)
+        assert r.meta["fe"] == ["unit", "year"]
+    a = pl.sun_abraham(design, **GKW, fe="unit + region^year")
+    b = pl.sun_abraham(design, **GKW, fe=["unit", "region ^ year"])
+    np.testing.assert_array_equal(a.beta, b.beta)
+    assert not np.allclose(a.beta, base.beta)
+    with pytest.raises(pl.errors.SpecError, match="nope"):
+        pl.sun_abraham(design, **GKW, fe="unit + nope^year")
+    with pytest.raises(pl.errors.SpecError, match="interaction"):
+        pl.sun_abraham(design, **GKW, fe="unit + log(year)")
+
+
+def test_sun_abraham_weights_weight_regression_and_shares(design):
+    base = pl.sun_abraham(design, **GKW)
+    const = pl.sun_abraham(design.assign(c=2.5), **GKW, weights="c")
+    np.testing.assert_allclose(const.beta, base.beta, rtol=1e-10)
+    np.testing.assert_allclose(const.se(), base.se(), rtol=1e-10)
+    r = pl.sun_abraham(design, **GKW, weights="w")
+    ce = r.meta["cohort_effects"]
+    # shares: summed weights of each cohort's rows at the event time
+    rel = design.year - design.cohort
+    for _, row in ce.head(6).iterrows():
+        m = (design.cohort == row.cohort) & (rel == row.rel)
+        assert row.n == m.sum()
+        assert row.weight == pytest.approx(design.w[m].sum(), rel=1e-12)
+    e0 = ce[ce.rel == 0]
+    assert r.meta["weights"] == "w"
+    # the event-time estimate is the weighted-share average of the cohort coefficients
+    fit = pl.feols("y ~ " + " + ".join(ce.term) + " | unit + year",
+                   design.assign(**{t: ((design.cohort == c) & (rel == e)).astype(float)
+                                    for t, c, e in zip(ce.term, ce.cohort, ce.rel)}),
+                   vcov={"CRV1": "unit"}, weights="w")
+    want = (fit.coef()[e0.term].to_numpy() * e0.weight.to_numpy()).sum() / e0.weight.sum()
+    assert r.coef()["rel::0"] == pytest.approx(want, rel=1e-10)
+
+
+# ---------------------------------------------------------------- compare_estimators
+def test_compare_estimators_passes_controls_fe_cluster_weights(mpdta):
+    # a time-varying control (its first-period value is att_gt's covariate) and a
+    # grouping that cuts across states (treatment varies by state: state^year would
+    # absorb it)
+    d = mpdta.assign(x=mpdta.lpop * (mpdta.year - 2002) / 10, region=mpdta.countyreal % 5)
+    kw = dict(y="lemp", unit="countyreal", time="year", cohort="first.treat")
+    opts = dict(controls=["x"], fe="countyreal + region^year", cluster="state", weights="w")
+    with pytest.warns(pl.errors.PolicyLabWarning, match="att_gt .* takes no fixed effects"):
+        c = pl.compare_estimators(d, **kw, window=(-3, 3), **opts)
+    fe = ["countyreal", "region^year"]
+    assert c.meta["fe"] == fe and c.meta["weights"] == "w" and c.meta["controls"] == ["x"]
+    got = c.tidy().set_index(["estimator", "rel_time"])["estimate"]
+    tw = pl.event_study(d, **kw, window=(-3, 3), controls=["x"], fe=fe, cluster="state",
+                        weights="w")
+    sa = pl.sun_abraham(d, **kw, controls=["x"], fe=fe, cluster="state", weights="w")
+    cs = pl.att_gt(d, **kw, control_group="notyet", covariates=["x"], cluster="state",
+                   weights="w").aggregate("dynamic")
+    im = pl.did_imputation(d, **kw, controls=["x"], fe=fe, cluster="state", weights="w")
+    for name, r, rel in [("TWFE", tw, tw.meta["rel_times"]),
+                         ("Sun-Abraham", sa, sa.meta["rel_times"]),
+                         ("Callaway-Sant'Anna", cs, cs.meta["by_values"][1:]),
+                         ("Imputation (BJS)", im, im.meta["rel_times"])]:
+        beta = r.beta[1:] if name in ("Callaway-Sant'Anna", "Imputation (BJS)") else r.beta
+        for e, b in zip(rel, beta):
+            if -3 <= e <= 3:
+                assert got[(name, e)] == pytest.approx(b, rel=1e-12), (name, e)
+    assert c.results["Sun-Abraham"].meta["cluster"] == ["state"]
+    assert c.results["Imputation (BJS)"].meta["weights"] == "w"
+    assert c.results["Callaway-Sant'Anna"].meta["weights"] == "w"
+    # the options change the estimates, and no fe means no att_gt warning
+    import warnings
+
+    with warnings.catch_warnings(record=True) as rec:
+        warnings.simplefilter("always")
+        plain = pl.compare_estimators(d, **kw, window=(-3, 3), weights="w")
+    assert not any("takes no fixed effects" in str(w.message) for w in rec)
+    p = plain.tidy().set_index(["estimator", "rel_time"])["estimate"]
+    assert p[("Sun-Abraham", 0)] != pytest.approx(got[("Sun-Abraham", 0)], rel=1e-6)
