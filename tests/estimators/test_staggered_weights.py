@@ -120,6 +120,8 @@ def test_sun_abraham_fe_spellings_agree(design):
         pl.sun_abraham(design, **GKW, fe="unit + nope^year")
     with pytest.raises(pl.errors.SpecError, match="interaction"):
         pl.sun_abraham(design, **GKW, fe="unit + log(year)")
+    with pytest.raises(pl.errors.SpecError, match="sun_abraham needs at least one"):
+        pl.sun_abraham(design, **GKW, fe="0")
 
 
 def test_sun_abraham_weights_weight_regression_and_shares(design):

@@ -6,9 +6,12 @@ regression, inverse probability weighting or the doubly robust estimator of Sant
 and Zhao (2020); analytic standard errors from influence functions (clustered by unit),
 aggregations (simple, dynamic, group, calendar) with the influence of the estimated
 weights included, the pre-test of parallel trends, and multiplier-bootstrap uniform
-bands. Follows the R ``did`` package's conventions.
+bands; optional sampling weights (constant within units) in all of these. Follows the
+R ``did`` package's conventions.
 
-``sun_abraham``: Sun and Abraham (2021) interaction-weighted event study.
+``sun_abraham``: Sun and Abraham (2021) interaction-weighted event study, with any
+absorbed fixed effects (``fe=``, as did_imputation) and observation weights (which
+also weight the cohort shares, as fixest's ``sunab`` aggregation).
 """
 
 from __future__ import annotations
@@ -956,7 +959,11 @@ def sun_abraham(
     from policylab.estimators.imputation import _fe_terms, _require_fe_columns
 
     df, unit, time = _prepare(data, y, unit, time, cohort)
-    fe_list = _fe_terms(fe, unit, time)
+    try:
+        fe_list = _fe_terms(fe, unit, time)
+    except SpecError as exc:
+        # the shared parser speaks of the imputation model; name this estimator
+        raise SpecError(str(exc).replace("the imputation model", "sun_abraham")) from None
     _require_fe_columns(df, fe_list)
     if weights is not None:
         require_columns(df, [weights], "weights column")
