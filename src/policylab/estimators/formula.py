@@ -131,19 +131,22 @@ def _expand_i(df: pd.DataFrame, term: str) -> tuple[np.ndarray, list[str]]:
             )
         levels = [v for v in levels if v not in ref]
     xv = None if x is None else pd.to_numeric(df[x], errors="coerce").to_numpy(float)
-    cols, names = [], []
+    if not len(levels):
+        raise SpecError(f"{term!r} leaves no levels after removing ref")
     miss = s.isna().to_numpy()
     vals = s.to_numpy()
-    for lv in levels:
-        d = (vals == lv).astype(float)
-        d[miss] = np.nan
+    # column-major: each dummy is one contiguous write
+    out = np.empty((len(df), len(levels)), order="F")
+    names = []
+    for j, lv in enumerate(levels):
+        d = out[:, j]
+        np.equal(vals, lv, out=d, casting="unsafe")
+        if miss.any():
+            d[miss] = np.nan
         if xv is not None:
-            d = d * xv
-        cols.append(d)
+            d *= xv
         names.append(f"{var}::{lv}" + (f":{x}" if x else ""))
-    if not cols:
-        raise SpecError(f"{term!r} leaves no levels after removing ref")
-    return np.column_stack(cols), names
+    return out, names
 
 
 def build_matrix(
@@ -225,7 +228,13 @@ def build_matrix(
     flush()
     if not blocks:
         return np.empty((len(df), 0)), []
-    return np.column_stack(blocks), names
+    # column-major like the plain-column path (feols demeans the matrix in place)
+    out = np.empty((len(df), sum(b.shape[1] for b in blocks)), order="F")
+    j = 0
+    for b in blocks:
+        out[:, j:j + b.shape[1]] = b
+        j += b.shape[1]
+    return out, names
 
 
 def _materialise(v: Any, n: int) -> np.ndarray:
