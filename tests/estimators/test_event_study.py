@@ -116,3 +116,17 @@ def test_never_treated_coded_as_a_far_future_cohort():
                        cohort="g", window=(-3, 3))
     assert np.allclose(a.beta, b.beta, rtol=1e-12)
     assert b.meta["treat_design"]["cohorts"] == [2006, 2009]
+
+
+def test_fe_as_formula_string_equals_list():
+    df = pl.datasets.carbon_pilot()
+    a = pl.event_study(df, y="ln_co2", unit="province", time="year", treat="did",
+                       window=(-3, 3), fe="province + year")
+    b = pl.event_study(df, y="ln_co2", unit="province", time="year", treat="did",
+                       window=(-3, 3), fe=["province", "year"])
+    np.testing.assert_allclose(a.beta, b.beta, rtol=1e-12)
+    d1 = pl.did(df, y="ln_co2", unit="province", time="year", treat="did", fe="| province+year")
+    d2 = pl.did(df, y="ln_co2", unit="province", time="year", treat="did")
+    assert d1.coef()["did"] == pytest.approx(d2.coef()["did"], rel=1e-12)
+    with pytest.raises(SpecError, match="column name or an interaction"):
+        pl.did(df, y="ln_co2", unit="province", time="year", treat="did", fe="province + 2x")

@@ -187,3 +187,11 @@ def test_compare_estimators_passes_controls_fe_cluster_weights(mpdta):
     assert not any("takes no fixed effects" in str(w.message) for w in rec)
     p = plain.tidy().set_index(["estimator", "rel_time"])["estimate"]
     assert p[("Sun-Abraham", 0)] != pytest.approx(got[("Sun-Abraham", 0)], rel=1e-6)
+
+
+def test_sun_abraham_raises_when_the_fixed_effects_absorb_every_interaction():
+    df = pd.read_csv(Path(__file__).parents[1] / "validation" / "data" / "mpdta.csv")
+    df = df.assign(cohort=df["first.treat"])
+    with pytest.raises(pl.EstimationError, match="every cohort x event-time interaction"):
+        pl.sun_abraham(df, y="lemp", unit="countyreal", time="year", cohort="cohort",
+                       fe="countyreal + first.treat^year")

@@ -12,6 +12,7 @@ from policylab.data.panel import require_columns
 from policylab.errors import SpecError
 from policylab.estimators.design import build_design
 from policylab.estimators.feols import FeolsResult, feols
+from policylab.estimators.formula import fe_terms
 from policylab.estimators.result import ResultList
 
 __all__ = ["did", "DIDResult"]
@@ -44,7 +45,7 @@ def did(
     unit: str | None = None,
     time: str | None = None,
     controls: Sequence[str] = (),
-    fe: Sequence[str] | None = None,
+    fe: str | Sequence[str] | None = None,
     cluster: str | None = None,
     weights: str | None = None,
     *,
@@ -71,8 +72,9 @@ def did(
         Panel keys (taken from a Panel when omitted).
     controls : list of str
         Control variables (plain columns or formula terms such as ``log(gdp)``).
-    fe : list of str, optional
-        Fixed effects (default: unit and time). ``"province^year"`` interacts.
+    fe : str or list of str, optional
+        Fixed effects (default: unit and time), as ``"city + province^year"`` or a
+        list; ``"province^year"`` interacts; ``[]`` for none.
     cluster : str, optional
         Clustering column. Default: the level at which treatment is assigned
         (``assign``, else the unit), as the design-based argument recommends.
@@ -98,7 +100,7 @@ def did(
     unit, time, assign_ = design.unit, design.time, design.assign
     ys = [y] if isinstance(y, str) else list(y)
     require_columns(design.df, ys, "outcome")
-    fe = list(fe) if fe is not None else [unit, time]
+    fe = fe_terms(fe, unit, time, allow_empty=True)
     if vcov is None:
         cl = cluster or assign_
         vcov = {"CRV1": cl}

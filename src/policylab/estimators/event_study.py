@@ -13,6 +13,7 @@ from policylab.data.panel import Panel, as_pandas, require_columns
 from policylab.errors import EstimationError, SpecError
 from policylab.estimators.design import COHORT_COL, build_design
 from policylab.estimators.feols import feols
+from policylab.estimators.formula import fe_terms
 from policylab.estimators.result import CoefResult, Result
 
 __all__ = ["event_study", "EventStudyResult", "parallel_trends", "ParallelTrendsResult",
@@ -81,7 +82,7 @@ def event_study(
     ref: int = -1,
     bin_endpoints: bool = True,
     controls: Sequence[str] = (),
-    fe: Sequence[str] | None = None,
+    fe: str | Sequence[str] | None = None,
     cluster: str | None = None,
     vcov: Any = None,
     weights: str | None = None,
@@ -159,10 +160,11 @@ def event_study(
     if empty:
         raise EstimationError(f"no treated observations at event times {empty}; narrow the "
                               f"window={window}")
-    fe_ = list(fe) if fe is not None else [design.unit, design.time]
+    fe_ = fe_terms(fe, design.unit, design.time, allow_empty=True)
     if vcov is None:
         vcov = {"CRV1": cluster or design.assign}
-    fml = f"{y} ~ {' + '.join(names + list(controls))} | {' + '.join(fe_)}"
+    fml = f"{y} ~ {' + '.join(names + list(controls))}" + (
+        f" | {' + '.join(fe_)}" if fe_ else "")
     reg = feols(fml, df, vcov=vcov, weights=weights,
                 _columns=dummies)
     kept = [n for n in names if n in reg.terms]

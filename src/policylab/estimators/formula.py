@@ -18,7 +18,7 @@ import pandas as pd
 from policylab.data.panel import require_columns
 from policylab.errors import SpecError
 
-__all__ = ["Formula", "parse_formula", "build_matrix", "split_terms"]
+__all__ = ["Formula", "parse_formula", "build_matrix", "fe_terms", "split_terms"]
 
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_.]*$")
 
@@ -235,6 +235,44 @@ def build_matrix(
         out[:, j:j + b.shape[1]] = b
         j += b.shape[1]
     return out, names
+
+
+_FE_PIECE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.]*$")
+
+
+def fe_terms(fe: str | list[str] | tuple[str, ...] | None, unit: str, time: str, *,
+             allow_empty: bool = False, what: str = "the model") -> list[str]:
+    """Normalise an estimator's ``fe=`` to a list of terms like ``["unit", "a^b"]``.
+
+    Accepts None (``unit`` and ``time``), a formula string (``"unit + province^year"``,
+    the syntax after ``|`` in :func:`policylab.feols`, a leading ``|`` allowed) or a
+    list of terms. An empty list or ``"0"`` means no fixed effects, allowed only with
+    ``allow_empty``.
+    """
+    if fe is None:
+        return [unit, time]
+    if isinstance(fe, str):
+        raw = fe.strip()
+        terms = split_terms(raw[1:] if raw.startswith("|") else raw)
+    else:
+        terms = [str(f).strip() for f in fe]
+    terms = [t for t in terms if t]
+    if not terms or terms in (["0"], ["."]):
+        if allow_empty:
+            return []
+        raise SpecError(
+            f"fe={fe!r} names no fixed effect; {what} needs at least one, "
+            f"e.g. fe='{unit} + {time}' (the default)"
+        )
+    for t in terms:
+        for piece in t.split("^"):
+            if not _FE_PIECE.match(piece.strip()):
+                raise SpecError(
+                    f"fixed effect {t!r} in fe={fe!r} must be a column name or an "
+                    "interaction like 'province^year'"
+                )
+    # "a ^ b" and "a^b" are the same term
+    return ["^".join(p.strip() for p in t.split("^")) for t in terms]
 
 
 def _materialise(v: Any, n: int) -> np.ndarray:

@@ -30,47 +30,18 @@ from scipy import sparse
 from policylab.data.panel import require_columns
 from policylab.engine.fixed_effects import demean
 from policylab.errors import DataError, EstimationError, SpecError
-from policylab.estimators.formula import fe_codes, split_terms
+from policylab.estimators.formula import fe_codes, fe_terms
 from policylab.estimators.result import CoefResult
 from policylab.estimators.staggered import _prepare
 
 __all__ = ["did_imputation", "did2s"]
 
-_FE_PIECE = r"^[A-Za-z_][A-Za-z0-9_.]*$"
 
 
 def _fe_terms(fe: str | Sequence[str] | None, unit: str, time: str) -> list[str]:
-    """Normalise ``fe=`` to a list of terms such as ``["unit", "province^year"]``.
-
-    Accepts None (unit and time), a formula string (``"unit + province^year"``, the
-    syntax after ``|`` in :func:`policylab.feols`) or a list of terms.
-    """
-    import re
-
-    if fe is None:
-        return [unit, time]
-    if isinstance(fe, str):
-        raw = fe.strip()
-        if raw.startswith("|"):
-            raw = raw[1:]
-        terms = split_terms(raw)
-    else:
-        terms = [str(f).strip() for f in fe]
-    terms = [t for t in terms if t]
-    if not terms or terms in (["0"], ["."]):
-        raise SpecError(
-            f"fe={fe!r} names no fixed effect; the imputation model needs at least one, "
-            f"e.g. fe='{unit} + {time}' (the default)"
-        )
-    for t in terms:
-        for piece in t.split("^"):
-            if not re.match(_FE_PIECE, piece.strip()):
-                raise SpecError(
-                    f"fixed effect {t!r} in fe={fe!r} must be a column name or an "
-                    "interaction like 'province^year'"
-                )
-    # "a ^ b" and "a^b" are the same term
-    return ["^".join(p.strip() for p in t.split("^")) for t in terms]
+    """:func:`policylab.estimators.formula.fe_terms` for the imputation model (needs at
+    least one fixed effect)."""
+    return fe_terms(fe, unit, time, what="the imputation model")
 
 
 def _require_fe_columns(df: pd.DataFrame, fe: list[str]) -> None:

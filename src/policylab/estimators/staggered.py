@@ -995,6 +995,12 @@ def sun_abraham(
     reg = feols(fml, d, vcov={"CRV1": cluster or unit}, weights=weights)
     info = pd.DataFrame(meta_rows, columns=["term", "cohort", "rel"])
     info = info[info["term"].isin(reg.terms)].reset_index(drop=True)
+    if info.empty:
+        raise EstimationError(
+            f"every cohort x event-time interaction was dropped by the regression "
+            f"(fixed effects {' + '.join(fe_list)}): {reg.warnings[:3]}; absorb less, "
+            "e.g. fe='unit + year', or check that treatment varies within the fixed effects"
+        )
     # share mass of each cohort x event-time cell over the estimation sample: counts,
     # or the summed observation weights (fixest: colSums(w * sign(X)))
     used = d.loc[reg.model["rows"], list(info["term"])].to_numpy()
@@ -1013,9 +1019,12 @@ def sun_abraham(
         W[i, m] = info.loc[m, "weight"] / info.loc[m, "weight"].sum()
     bt = b[info["term"]].to_numpy()
     Vt = V.loc[info["term"], info["term"]].to_numpy()
-    return CoefResult(nobs=reg.nobs, terms=[f"rel::{e}" for e in rel_times], beta=W @ bt,
-                      vcov_matrix=W @ Vt @ W.T, df_t=reg.df_t,
-                      meta={"depvar": y, "rel_times": rel_times, "ref": ref,
-                            "estimator": "Sun-Abraham", "cohort_effects": info,
-                            "fe": fe_list, "weights": weights,
-                            "cluster": [cluster or unit]})
+    res = CoefResult(nobs=reg.nobs, terms=[f"rel::{e}" for e in rel_times], beta=W @ bt,
+                     vcov_matrix=W @ Vt @ W.T, df_t=reg.df_t,
+                     meta={"depvar": y, "rel_times": rel_times, "ref": ref,
+                           "estimator": "Sun-Abraham", "cohort_effects": info,
+                           "fe": fe_list, "weights": weights,
+                           "cluster": [cluster or unit]})
+    for msg in reg.warnings:  # few clusters, dropped interactions: the user should see them
+        res.warn(msg)
+    return res
