@@ -75,6 +75,14 @@ class BasisStats:
         """Whether the per-cluster Grams fit in memory."""
         return n_clusters * m * m * 8 <= max_bytes
 
+    def coef_t_subsets(self, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Coefficients and t statistics of treatments switching on the basis columns
+        ``idx[d]`` (draws x s), by a compiled kernel over the s x s blocks."""
+        from policylab.engine.subset_kernels import subset_coef_t
+
+        return subset_coef_t(np.ascontiguousarray(idx, dtype=np.int64), self.gram,
+                             self.by, np.ascontiguousarray(self.A), self.C, float(self.fac))
+
     def coef_t(self, sel: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Coefficients and t statistics of every selection column."""
         dd = np.einsum("md,md->d", sel, self.gram @ sel)

@@ -233,50 +233,51 @@ def placebo_test(
         raise SpecError(f"{total:,} assignments exceed max_exact={max_exact:,}; use sampled "
                         "draws (exact=False)")
 
-    def sel_chunks():
+    def idx_chunks():
+        # each draw as the basis columns it switches on (draws x n_treated)
         if fake_assignments is not None:
             pos = {g: i for i, g in enumerate(groups)}
-            sel = np.zeros((G * H, len(fake_assignments)))
+            idx = np.empty((len(fake_assignments), n_treated), dtype=np.int64)
             for d, a in enumerate(fake_assignments):
                 missing = [g for g in a if g not in pos]
                 if missing or len(a) != n_treated:
                     raise SpecError(f"fake assignment {d} must list {n_treated} groups of "
                                     f"{assign!r}; unknown: {missing[:3]}")
                 gi = np.array([pos[g] for g in a])
-                sel[gi * H + path_list[: len(gi)], d] = 1
-            yield sel
+                idx[d] = gi * H + path_list[: len(gi)]
+            yield idx
             return
         if use_exact:
             it = itertools.combinations(range(G), n_treated)
             while True:
-                block = list(itertools.islice(it, 50_000))
-                if not block:
+                block = np.fromiter(itertools.chain.from_iterable(
+                    itertools.islice(it, 50_000)), dtype=np.int64)
+                if not block.size:
                     return
-                idx = np.array(block)
-                sel = np.zeros((G * H, len(block)))
-                sel[idx * H, np.arange(len(block))[:, None]] = 1  # H == 1
-                yield sel
+                yield block.reshape(-1, n_treated) * H  # H == 1
         rng = np.random.default_rng(seed)
         left = draws
         while left > 0:
             size = min(left, 20_000)
-            sel = np.zeros((G * H, size))
             chosen = np.argsort(rng.random((size, G)), axis=1)[:, :n_treated]
             if kind == "both":
                 hs = rng.integers(0, H, (size, n_treated))
             else:
                 hs = rng.permuted(np.tile(path_list, (size, 1)), axis=1)
-            sel[chosen * H + hs, np.arange(size)[:, None]] = 1
-            yield sel
+            yield chosen * H + hs
             left -= size
 
     fast = None
     if batched.BasisStats.fits(Gc, G * H):
         fast = batched.BasisStats(PB, yc, cl[0] if cl else None, fac)
     bs, ts = [], []
-    for sel in sel_chunks():
-        b, t = fast.coef_t(sel) if fast is not None else batched.batched_coef_t(
-            PB @ sel, yc, S, fac)
+    for idx in idx_chunks():
+        if fast is not None:
+            b, t = fast.coef_t_subsets(idx)
+        else:
+            sel = np.zeros((G * H, len(idx)))
+            sel[idx, np.arange(len(idx))[:, None]] = 1
+            b, t = batched.batched_coef_t(PB @ sel, yc, S, fac)
         bs.append(b)
         ts.append(t)
     B = np.concatenate(bs)
