@@ -23,7 +23,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy.special import chdtrc, ndtr, ndtri
+from scipy.linalg import cho_factor, cho_solve
+from scipy.special import chdtrc, expit, ndtr, ndtri
 
 from policylab.data.panel import Panel, as_pandas, require_columns
 from policylab.errors import DataError, EstimationError, SpecError
@@ -34,68 +35,190 @@ __all__ = ["att_gt", "AttGtResult", "AggregateResult", "sun_abraham"]
 
 
 # ------------------------------------------------------------------ 2x2 estimators
-def _att_2x2(dy: np.ndarray, d: np.ndarray, X: np.ndarray | None, method: str,
-             w: np.ndarray | None = None) -> tuple[float, np.ndarray]:
-    """ATT and its influence function (per unit of the subsample), panel data.
+def _cholesky(A: np.ndarray, what: str) -> tuple[np.ndarray, bool]:
+    """Cholesky factor (for ``cho_solve``) of a small Gram matrix, after a rank check.
 
-    Implements the unconditional DID (X None), and reg / ipw / dr (Sant'Anna and Zhao
-    2020, the traditional doubly robust estimator) with their estimation effects, with
-    sampling weights ``w`` (R DRDID's ``i.weights``: weighted least squares for the
-    outcome model, a weighted logit for the propensity score, weighted means). Every
-    piece is homogeneous of degree zero in ``w``, so the weights need no normalising.
+    Rank as R's ``lm``/``glm`` (pivoted QR, tolerance 1e-7): a column whose part not
+    explained by the columns before it is below 1e-7 of its norm makes the design
+    singular. In Gram terms that is a pivot of the unit-diagonal rescaled Cholesky
+    factor below 1e-7. Without this check rounding lets Cholesky "succeed" on an exactly
+    collinear design and return meaningless coefficients.
+
+    Raises
+    ------
+    EstimationError
+        Naming ``what`` (the outcome regression or the propensity model).
     """
-    n = len(dy)
-    if w is None:
-        w = np.ones(n)
-    if X is None:
-        X = np.ones((n, 1))
-        method = "reg"
-    if method in ("reg", "dr"):
-        c = d == 0
-        sw = np.sqrt(w[c])
-        beta = np.linalg.lstsq(X[c] * sw[:, None], dy[c] * sw, rcond=None)[0]
-        out = X @ beta
-        wols = w * (1 - d)
-        XpX_inv = np.linalg.inv((wols[:, None] * X).T @ X / n)
-        lin_ols = (wols * (dy - out))[:, None] * X @ XpX_inv
-    if method in ("ipw", "dr"):
-        import statsmodels.api as sm
-
+    dg = np.diag(A)
+    if (dg > 0).all():
+        s = 1 / np.sqrt(dg)
         try:
-            fit = sm.GLM(d, X, family=sm.families.Binomial(), freq_weights=w).fit()
-        except Exception as exc:  # separation
-            raise EstimationError(f"propensity model failed: {exc}") from exc
-        ps = np.minimum(fit.fittedvalues if hasattr(fit, "fittedvalues") else fit.predict(X),
-                        1 - 1e-6)
-        W = ps * (1 - ps) * w
-        hess = np.linalg.inv((X * W[:, None]).T @ X / n)
-        lin_ps = ((w * (d - ps))[:, None] * X) @ hess
+            L = np.linalg.cholesky(A * np.outer(s, s))
+            if np.diag(L).min() >= 1e-7:
+                return cho_factor(A)
+        except np.linalg.LinAlgError:
+            pass
+    raise EstimationError(f"{what} failed: singular design (covariates collinear, or "
+                          "constant, among the units of a cell); drop or combine covariates")
+
+
+def _logit(X: np.ndarray, d: np.ndarray, w: np.ndarray, tol: float = 1e-10,
+           max_iter: int = 100) -> np.ndarray:
+    """Fitted probabilities of the weighted logit of ``d`` on ``X`` (maximum likelihood).
+
+    Newton-Raphson (for the canonical logit link the same iterations as IRLS, which is
+    what R ``glm`` and statsmodels ``GLM`` run) on the small design: k + 1 parameters,
+    one weighted Gram matrix per step. Starts at the weighted share of ``d`` (X's first
+    column is the constant). Converged when every component of the score is below
+    ``tol`` times the total weight (a mean score of 1e-10); the step computed at that
+    point is still taken, which costs one product and, Newton converging
+    quadratically, leaves the coefficients at rounding level from the optimum rather
+    than ~1e-10 from it. A step that lowers the likelihood is halved (Newton can
+    overshoot when the fit is near separation).
+
+    Under complete separation the score still vanishes as the coefficients diverge, so
+    the fit "converges" with every probability at ~0 or ~1; that raises (R ``glm``
+    only warns, and R did then reports noise).
+
+    Raises
+    ------
+    EstimationError
+        Singular design (covariates collinear in the subsample), complete separation
+        or no convergence in ``max_iter`` steps.
+    """
+    sw = w.sum()
+    beta = np.zeros(X.shape[1])
+    pbar = float(w @ d) / sw
+    if not 0 < pbar < 1:
+        raise EstimationError("propensity model failed: the subsample has no treated or "
+                              "no comparison units with positive weight")
+    beta[0] = np.log(pbar / (1 - pbar))
+    eta = X @ beta
+    ll = float(w @ (d * eta - np.logaddexp(0.0, eta)))
+    for it in range(max_iter):
+        mu = expit(eta)
+        score = X.T @ (w * (d - mu))
+        info = (X * (w * mu * (1 - mu))[:, None]).T @ X
+        if it == 0:
+            # rank of the design (the weights are all positive at the start)
+            fac = _cholesky(info, "propensity model")
+        else:
+            try:
+                fac = cho_factor(info)
+            except np.linalg.LinAlgError:
+                raise EstimationError("propensity model failed: singular information "
+                                      "matrix (near separation)") from None
+        step = cho_solve(fac, score)
+        if np.max(np.abs(score)) <= tol * sw:
+            mu = expit(X @ (beta + step))
+            if np.max(np.abs(d - mu)[w > 0]) < 1e-6:
+                # complete separation: the coefficients ran off to infinity and every
+                # comparison unit has a propensity score of ~0 (R glm only warns and
+                # the ATT is then noise)
+                raise EstimationError("no overlap: the covariates separate a cohort from "
+                                      "its comparison group perfectly; drop or coarsen them")
+            return mu
+        for _ in range(60):
+            new = beta + step
+            eta_new = X @ new
+            ll_new = float(w @ (d * eta_new - np.logaddexp(0.0, eta_new)))
+            # rounding of the log-likelihood near the optimum: accept ties
+            if ll_new >= ll - 1e-12 * max(1.0, abs(ll)):
+                break
+            step = step / 2
+        beta, eta, ll = new, eta_new, ll_new
+    raise EstimationError(f"propensity model failed: no convergence in {max_iter} Newton "
+                          "steps; check the covariates for near-separation or extreme "
+                          "scales")
+
+
+def _att_2x2_cells(DY: np.ndarray, d: np.ndarray, X: np.ndarray, method: str,
+                   w: np.ndarray, gram: np.ndarray, xdy: np.ndarray
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """ATTs and influence functions of several 2x2 cells that share their units.
+
+    Parameters
+    ----------
+    DY : ndarray (n, m)
+        Long differences of the m cells over the n units of their common subsample
+        (treated cohort and comparison units).
+    d : ndarray (n,)
+        1 for the treated cohort, 0 for comparison units.
+    X : ndarray (n, p)
+        Unit covariates with the constant first.
+    method : {"reg", "ipw", "dr"}
+        Outcome regression, standardised IPW (R DRDID ``std_ipw_did_panel``) or the
+        traditional doubly robust estimator (``drdid_panel``), as R did calls them.
+    w : ndarray (n,)
+        Sampling weights (ones when unweighted).
+    gram, xdy : ndarray (p, p), (p, m)
+        ``X' W X`` and ``X' W DY`` over the comparison units (W = diag(w)): the outcome
+        regression's normal equations, summed from per-cohort sufficient statistics.
+
+    Returns
+    -------
+    att : ndarray (m,)
+    inf : ndarray (n, m)
+        Influence functions per unit of the subsample (scaled by the subsample size).
+
+    Notes
+    -----
+    The cells share the comparison units, hence the outcome regression's Gram matrix
+    and the propensity score (which does not depend on the outcome); only the long
+    difference differs. So one Cholesky factor solves every cell's regression, one
+    logit serves all, and every estimation effect ``lin @ M`` of the single-cell
+    formulas becomes a matrix product over the m columns. Every piece is homogeneous
+    of degree zero in ``w``.
+    """
+    n = len(d)
     wt = w * d
+    mt = wt.mean()
+    if method in ("reg", "dr"):
+        wols = w * (1 - d)
+        fac = _cholesky(gram, "outcome regression")
+        R = DY - X @ cho_solve(fac, xdy)  # dy minus the fitted comparison trend
+
+        def lin_ols(v: np.ndarray) -> np.ndarray:
+            # (influence of the regression coefficients) @ v, for all cells at once:
+            # wols (dy - out) x' (X'WX / n)^-1 v
+            return (wols[:, None] * R) * (X @ (n * cho_solve(fac, v)))[:, None]
+    if method in ("ipw", "dr"):
+        # R DRDID: pmin(ps, 1 - 1e-6) keeps the comparison weights finite
+        ps = np.minimum(_logit(X, d, w), 1 - 1e-6)
+        Wp = ps * (1 - ps) * w
+        try:
+            hess = n * np.linalg.inv((X * Wp[:, None]).T @ X)
+        except np.linalg.LinAlgError:
+            raise EstimationError("propensity model failed: singular information matrix") from None
+        lin_ps = ((w * (d - ps))[:, None] * X) @ hess
+        wc = w * ps * (1 - d) / (1 - ps)
+        mc = wc.mean()
+        if not mc > 0:
+            raise EstimationError("no overlap: the propensity score is 0 for every "
+                                  "comparison unit of a cell (the covariates separate the "
+                                  "cohort from its comparison group); drop or coarsen them")
     if method == "reg":
-        eta_t = np.mean(wt * dy) / wt.mean()
-        eta_c = np.mean(wt * out) / wt.mean()
-        inf_t = (wt * dy - wt * eta_t) / wt.mean()
-        M1 = (wt[:, None] * X).mean(axis=0)
-        inf_c = (wt * out - wt * eta_c + lin_ols @ M1) / wt.mean()
-        return float(eta_t - eta_c), inf_t - inf_c
-    wc = w * ps * (1 - d) / (1 - ps)
+        out = DY - R
+        eta_t = (wt @ DY) / n / mt
+        eta_c = (wt @ out) / n / mt
+        inf_t = wt[:, None] * (DY - eta_t) / mt
+        inf_c = (wt[:, None] * (out - eta_c) + lin_ols((wt[:, None] * X).mean(axis=0))) / mt
+        return eta_t - eta_c, inf_t - inf_c
     if method == "ipw":
-        eta_t = np.mean(wt * dy) / wt.mean()
-        eta_c = np.mean(wc * dy) / wc.mean()
-        inf_t = (wt * dy - wt * eta_t) / wt.mean()
-        M2 = (wc * (dy - eta_c))[:, None] * X
-        inf_c = (wc * dy - wc * eta_c + lin_ps @ M2.mean(axis=0)) / wc.mean()
-        return float(eta_t - eta_c), inf_t - inf_c
+        eta_t = (wt @ DY) / n / mt
+        eta_c = (wc @ DY) / n / mc
+        inf_t = wt[:, None] * (DY - eta_t) / mt
+        Rc = wc[:, None] * (DY - eta_c)
+        inf_c = (Rc + lin_ps @ (X.T @ Rc / n)) / mc
+        return eta_t - eta_c, inf_t - inf_c
     if method != "dr":
         raise SpecError(f"method must be 'dr', 'ipw' or 'reg', got {method!r}")
-    r = dy - out
-    eta_t = np.mean(wt * r) / wt.mean()
-    eta_c = np.mean(wc * r) / wc.mean()
-    inf_t = (wt * r - wt * eta_t - lin_ols @ (wt[:, None] * X).mean(axis=0)) / wt.mean()
-    M2 = ((wc * (r - eta_c))[:, None] * X).mean(axis=0)
-    M3 = (wc[:, None] * X).mean(axis=0)
-    inf_c = (wc * r - wc * eta_c + lin_ps @ M2 - lin_ols @ M3) / wc.mean()
-    return float(eta_t - eta_c), inf_t - inf_c
+    eta_t = (wt @ R) / n / mt
+    eta_c = (wc @ R) / n / mc
+    inf_t = (wt[:, None] * (R - eta_t) - lin_ols((wt[:, None] * X).mean(axis=0))) / mt
+    Rc = wc[:, None] * (R - eta_c)
+    inf_c = (Rc + lin_ps @ (X.T @ Rc / n) - lin_ols((wc[:, None] * X).mean(axis=0))) / mc
+    return eta_t - eta_c, inf_t - inf_c
 
 
 # ------------------------------------------------------------------ inference helpers
@@ -680,23 +803,67 @@ def _cells_covariates(Y: np.ndarray, coh: np.ndarray,
                       ) -> tuple[list[dict[str, Any]], np.ndarray]:
     """ATT(g,t) with covariates (reg / ipw / dr on each 2x2 subsample, weighted by the
     unit weights ``w`` if given) and their influence functions over all units (zero
-    outside the subsample)."""
-    n = len(coh)
-    cells, infs = [], []
-    for g, tt, j, jb, k, ctrl_coh in specs:
-        treat = coh == k
-        ctrl = ctrl_coh[coh]
-        if not ctrl.any() or (w is not None and not w[ctrl].sum() > 0):
-            continue
-        keep = treat | ctrl
-        dy = Y[keep, j] - Y[keep, jb]
-        att, inf_sub = _att_2x2(dy, treat[keep].astype(float), Xall[keep], method,
-                                None if w is None else w[keep])
-        inf = np.zeros(n)
-        inf[keep] = inf_sub * n / keep.sum()
-        cells.append({"group": int(g), "time": int(tt), "estimate": att})
-        infs.append(inf)
-    return cells, (np.column_stack(infs) if infs else np.zeros((n, 0)))
+    outside the subsample).
+
+    A cell's subsample is its treated cohort plus its comparison cohorts, so cells
+    with the same (cohort, comparison cohorts) share their units, propensity score and
+    outcome-regression Gram matrix: with never-treated controls every cell of a cohort
+    does. The cells are estimated a subsample at a time (:func:`_att_2x2_cells`), one
+    logit per subsample. The regression's normal equations come from per-cohort
+    sufficient statistics ``X_c' W X_c`` and ``X_c' W Y_c`` (periods as columns)
+    computed in one pass over the units: a cell's are sums over its comparison
+    cohorts, differenced between its two periods.
+    """
+    n, T = Y.shape
+    ncoh = len(specs[0][5]) if specs else 1
+    wv = np.ones(n) if w is None else w
+    # estimates and influence functions do not change under X -> X A (A invertible,
+    # fixing the constant): centring and scaling the covariates keeps the Gram matrices
+    # well conditioned for Cholesky and the logit's Newton steps
+    X = Xall.copy()
+    if X.shape[1] > 1:
+        mu = X[:, 1:].mean(axis=0)
+        sd = X[:, 1:].std(axis=0)
+        X[:, 1:] = (X[:, 1:] - mu) / np.where(sd > 0, sd, 1.0)
+    p = X.shape[1]
+    order = np.argsort(coh, kind="stable")
+    bounds = np.searchsorted(coh[order], np.arange(ncoh + 1))
+    gram = np.zeros((ncoh, p, p))
+    xy = np.zeros((ncoh, p, T))
+    size = np.zeros(ncoh)
+    for c in range(ncoh):
+        idx = order[bounds[c]:bounds[c + 1]]
+        Xw = X[idx] * wv[idx, None]
+        gram[c] = Xw.T @ X[idx]
+        xy[c] = Xw.T @ Y[idx]
+        size[c] = wv[idx].sum()
+    # cells with comparison units (of positive total weight), in spec order; those
+    # sharing (cohort, comparison cohorts) form one subsample
+    valid = [s for s in specs if s[5] @ size > 0]
+    subsamples: dict[tuple[int, bytes], list[int]] = {}
+    for i, s in enumerate(valid):
+        subsamples.setdefault((s[4], s[5].tobytes()), []).append(i)
+    F = np.zeros((n, len(valid)))
+    att = np.zeros(len(valid))
+    for (k, _), cols in subsamples.items():
+        group = [valid[i] for i in cols]
+        ctrl = group[0][5]
+        member = ctrl.copy()
+        member[k] = True
+        keep = np.flatnonzero(member[coh])
+        js = [s[2] for s in group]
+        jbs = [s[3] for s in group]
+        Yk = Y[keep]
+        DY = Yk[:, js] - Yk[:, jbs]
+        G = np.tensordot(ctrl.astype(float), gram, axes=1)
+        XY = np.tensordot(ctrl.astype(float), xy, axes=1)
+        a, inf = _att_2x2_cells(DY, (coh[keep] == k).astype(float), X[keep], method,
+                                wv[keep], G, XY[:, js] - XY[:, jbs])
+        att[cols] = a
+        F[np.ix_(keep, cols)] = inf * (n / len(keep))
+    cells = [{"group": int(s[0]), "time": int(s[1]), "estimate": float(a)}
+             for s, a in zip(valid, att)]
+    return cells, F
 
 
 def att_gt(
@@ -823,10 +990,18 @@ def att_gt(
     Xall = None
     if covariates:
         require_columns(df, list(covariates), "covariate")
+        # unit x covariate matrix from the outcome's scatter: the first-period rows
+        # (R did's panel convention), one column at a time, converting only those rows
         first = np.empty((N, len(covariates)))
         rows = np.flatnonzero(cell % T == 0)
-        first[cell[rows] // T] = df[list(covariates)].to_numpy(dtype=float,
-                                                               na_value=np.nan)[rows]
+        dest = cell[rows] // T
+        for j, cv in enumerate(covariates):
+            try:
+                first[dest, j] = pd.to_numeric(df[cv].iloc[rows]).to_numpy(
+                    dtype=float, na_value=np.nan)
+            except (TypeError, ValueError):
+                raise DataError(f"covariate {cv!r} is not numeric; code it as numbers "
+                                "(e.g. dummies for a categorical)") from None
         Xall = np.column_stack([np.ones(int(keep_units.sum())), first[keep_units]])
         if np.isnan(Xall).any():
             raise DataError("covariates are missing in the first period for some units")
