@@ -57,7 +57,7 @@ def _att_2x2_reference(dy, d, X, method, w):
         ps = np.minimum(fit.fittedvalues, 1 - 1e-6)
         lin_ps = ((w * (d - ps))[:, None] * X) @ np.linalg.inv(
             (X * (ps * (1 - ps) * w)[:, None]).T @ X / n)
-        wc = w * ps * (1 - d) / (1 - ps)
+        wc = w * ps * (1 - d) / (1 - ps) * (ps < 0.995)  # R DRDID's trim.level
     wt = w * d
     if method == "reg":
         et, ec = np.mean(wt * dy) / wt.mean(), np.mean(wt * out) / wt.mean()

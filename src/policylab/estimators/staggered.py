@@ -35,6 +35,11 @@ __all__ = ["att_gt", "AttGtResult", "AggregateResult", "sun_abraham"]
 
 
 # ------------------------------------------------------------------ 2x2 estimators
+# R DRDID's trim.level: comparison units with a propensity score at or above it are
+# dropped from the ipw and dr estimates (treated units never are)
+_PS_TRIM = 0.995
+
+
 def _cholesky(A: np.ndarray, what: str) -> tuple[np.ndarray, bool]:
     """Cholesky factor (for ``cho_solve``) of a small Gram matrix, after a rank check.
 
@@ -148,7 +153,9 @@ def _att_2x2_cells(DY: np.ndarray, d: np.ndarray, X: np.ndarray, method: str,
         Unit covariates with the constant first.
     method : {"reg", "ipw", "dr"}
         Outcome regression, standardised IPW (R DRDID ``std_ipw_did_panel``) or the
-        traditional doubly robust estimator (``drdid_panel``), as R did calls them.
+        traditional doubly robust estimator (``drdid_panel``), as R did calls them,
+        with their propensity-score rules: scores capped at 1 - 1e-6, comparison units
+        at or above 0.995 trimmed.
     w : ndarray (n,)
         Sampling weights (ones when unweighted).
     gram, xdy : ndarray (p, p), (p, m)
@@ -191,12 +198,15 @@ def _att_2x2_cells(DY: np.ndarray, d: np.ndarray, X: np.ndarray, method: str,
         except np.linalg.LinAlgError:
             raise EstimationError("propensity model failed: singular information matrix") from None
         lin_ps = ((w * (d - ps))[:, None] * X) @ hess
-        wc = w * ps * (1 - d) / (1 - ps)
+        # R DRDID (drdid_panel, std_ipw_did_panel; did::att_gt never overrides its
+        # trim.level): comparison units with a score of 0.995 or more get weight 0 in
+        # the ATT and its influence function; the logit's Hessian keeps them
+        wc = w * ps * (1 - d) / (1 - ps) * (ps < _PS_TRIM)
         mc = wc.mean()
         if not mc > 0:
-            raise EstimationError("no overlap: the propensity score is 0 for every "
-                                  "comparison unit of a cell (the covariates separate the "
-                                  "cohort from its comparison group); drop or coarsen them")
+            raise EstimationError("no overlap: every comparison unit of a cell has a "
+                                  "propensity score of 0 or of at least 0.995 (trimmed, as "
+                                  "R did); drop or coarsen the covariates")
     if method == "reg":
         out = DY - R
         eta_t = (wt @ DY) / n / mt
@@ -904,7 +914,9 @@ def att_gt(
         Time-invariant (first-period) covariates; ``method`` chooses outcome regression
         ("reg"), IPW ("ipw") or doubly robust ("dr", default: Sant'Anna and Zhao's
         traditional DR estimator, which is what R ``did`` calls). Without covariates
-        all three are the unconditional DID.
+        all three are the unconditional DID. As R DRDID, ipw and dr cap propensity
+        scores at 1 - 1e-6 and give comparison units with a score of 0.995 or more no
+        weight.
     anticipation : int
         Periods of anticipation.
     base_period : {"varying", "universal"}
