@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
+from policylab.engine.threads import parallel_kernel
+
 
 @njit(cache=True, nogil=True)
 def _project_all(x, codes, offsets, inv_wsum, w, sums):  # pragma: no cover - compiled
@@ -78,7 +80,7 @@ def _demean_one(x, codes, offsets, inv_wsum, w, tol, maxiter):  # pragma: no cov
     return x0, it, False
 
 
-@njit(cache=True, parallel=True)
+@parallel_kernel
 def demean_columns(X, codes, offsets, inv_wsum, w, tol, maxiter):  # pragma: no cover
     """Demean every column of X (n, k) in place; returns (iterations, converged) per
     column."""

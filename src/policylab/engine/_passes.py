@@ -16,6 +16,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
+from policylab.engine.threads import parallel_kernel
+
 #: below this many rows the numpy versions are used (no compilation on a first call)
 LARGE = 50_000
 
@@ -117,7 +119,7 @@ def is_nested(inner, outer):  # pragma: no cover - compiled
     return True
 
 
-@njit(cache=True, parallel=True)
+@parallel_kernel
 def twoway_sums(Z, g1, g2, n1, n2, w):  # pragma: no cover - compiled
     """Per-column sums of Z (weighted by ``w`` when it is not empty) within the levels
     of g1 (k x n1) and of g2 (k x n2), one sweep per column, columns in parallel."""
@@ -135,7 +137,7 @@ def twoway_sums(Z, g1, g2, n1, n2, w):  # pragma: no cover - compiled
     return s1, s2
 
 
-@njit(cache=True, parallel=True)
+@parallel_kernel
 def subtract_two_inplace(Z, g1, g2, A, B, const):  # pragma: no cover - compiled
     """Z[:, c] -= A[c, g1] + B[c, g2] - const[c], in place, columns in parallel."""
     n, k = Z.shape
@@ -147,7 +149,7 @@ def subtract_two_inplace(Z, g1, g2, A, B, const):  # pragma: no cover - compiled
             Z[i, c] = Z[i, c] - a[g1[i]] - b[g2[i]] + m
 
 
-@njit(cache=True, parallel=True)
+@parallel_kernel
 def column_moments(Z, w, weighted):  # pragma: no cover - compiled
     """(Weighted) mean and centred sum of squares of every column of Z in one sweep.
 
@@ -196,7 +198,7 @@ def column_moments(Z, w, weighted):  # pragma: no cover - compiled
     return mean, css
 
 
-@njit(cache=True, parallel=True)
+@parallel_kernel
 def residuals(X, y, beta):  # pragma: no cover - compiled
     """y - X @ beta in one sweep (X may be a strided view), row blocks in parallel."""
     n, k = X.shape
@@ -227,7 +229,7 @@ def cluster_score_sums(X, uw, cl, G):  # pragma: no cover - compiled
     return out
 
 
-@njit(cache=True, parallel=True)
+@parallel_kernel
 def nonfinite_rows(Z):  # pragma: no cover - compiled
     """Per row: does any column hold NaN or +-inf? (row blocks in parallel)"""
     n, k = Z.shape

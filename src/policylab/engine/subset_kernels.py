@@ -11,10 +11,12 @@ m x draws selection products.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange
+from numba import prange
+
+from policylab.engine.threads import parallel_kernel
 
 
-@njit(cache=True, parallel=True)
+@parallel_kernel
 def subset_coef_t(idx, gram, by, A, C, fac):  # pragma: no cover - compiled
     """Coefficients and t statistics of the treatments sum_{j in idx[d]} B[:, j].
 

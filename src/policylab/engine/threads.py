@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import functools
+import os
 import sys
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import Any
 
-__all__ = ["PARALLEL_ROWS", "all_threads", "threads_for"]
+__all__ = ["PARALLEL_ROWS", "all_threads", "fork_safe_threading", "parallel_kernel",
+           "threads_for"]
 
 #: below this many rows the parallel kernels run on one thread: waking the thread pool
 #: costs more than it saves (several-fold on a loaded 2-core machine at 100k rows;
@@ -27,6 +32,7 @@ def threads_for(n_rows: int) -> Iterator[None]:
         return
     import numba
 
+    fork_safe_threading()  # before numba starts its threads, which fixes the layer
     old = numba.get_num_threads()
     numba.set_num_threads(1)
     try:
@@ -42,9 +48,54 @@ def all_threads() -> Iterator[None]:
     as alternating projections, where the thread pool pays for itself at any size."""
     import numba
 
+    fork_safe_threading()
     old = numba.get_num_threads()
     numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
     try:
         yield
     finally:
         numba.set_num_threads(old)
+
+
+def fork_safe_threading() -> None:
+    """Run numba's parallel kernels on its fork-safe ``workqueue`` threading layer.
+
+    numba's default picks GNU OpenMP when it is available, and a process that has run
+    an OpenMP parallel region aborts when it forks ("fork() called from a process
+    already using GNU OpenMP"): a large fit followed by ``--scheduler processes`` (forked
+    workers) would crash. Our parallel loops are coarse (columns, row blocks), so the
+    simpler scheduler costs nothing measurable (benchmarks/bench_feols.py at 10M rows).
+    A layer the user chose with NUMBA_THREADING_LAYER is left alone; called by every
+    module that defines parallel kernels, before their first launch.
+    """
+    import numba
+
+    if os.environ.get("NUMBA_THREADING_LAYER"):
+        return
+    if numba.config.THREADING_LAYER == "default":
+        numba.config.THREADING_LAYER = "workqueue"
+
+
+_LAUNCH = threading.Lock()
+
+
+def parallel_kernel(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Compile ``fn`` as a cached numba parallel kernel whose launches are serialised.
+
+    The fork-safe ``workqueue`` layer (see :func:`fork_safe_threading`) aborts when two
+    Python threads launch parallel regions at once; a lock around each launch makes
+    the kernels safe to call from threads too (a launch already uses every core, so
+    nothing is lost). The compiled dispatcher is the wrapper's ``kernel`` attribute.
+    """
+    from numba import njit
+
+    fork_safe_threading()
+    kernel = njit(cache=True, parallel=True)(fn)
+
+    @functools.wraps(fn)
+    def launch(*args: Any) -> Any:
+        with _LAUNCH:
+            return kernel(*args)
+
+    launch.kernel = kernel  # type: ignore[attr-defined]
+    return launch
