@@ -77,3 +77,25 @@ def test_weighted_two_way_exact_equals_weighted_alternating_projections():
     for g in (g1, g2):
         sums = np.stack([np.bincount(g, weights=w * got[:, j]) for j in range(3)])
         np.testing.assert_allclose(sums, 0, atol=1e-9)
+
+
+def test_implied_fixed_effect_is_dropped_and_the_projection_unchanged():
+    from policylab.engine.fixed_effects import _iterative
+
+    rng = np.random.default_rng(12)
+    n = 1_500
+    unit = np.unique(rng.integers(0, 200, n), return_inverse=True)[1]
+    region = unit % 7
+    year = rng.integers(0, 9, n)
+    region_year = np.unique(region * 9 + year, return_inverse=True)[1]
+    X = rng.normal(size=(n, 2)) + year[:, None]
+    fe = np.column_stack([unit, year, region_year])
+    got, info = demean(X, fe, return_info=True)
+    assert info.method == "two-way-exact"  # year is implied by region^year
+    it = X.copy()
+    assert _iterative(it, np.ascontiguousarray(fe.T), None, 1e-14, 100_000).converged
+    np.testing.assert_allclose(got, it, atol=1e-9)
+    # identical partitions: one of the two is enough
+    got2, info2 = demean(X, np.column_stack([unit, unit + 5]), return_info=True)
+    assert info2.method == "one-way"
+    np.testing.assert_allclose(got2, demean(X, unit), atol=1e-12)

@@ -168,16 +168,40 @@ def demean_inplace(
     w = None if weights is None else np.asarray(weights, dtype=np.float64)
     if m == 0 or n == 0:
         return DemeanInfo("none")
+    if m > 1:
+        codes = _drop_implied(codes)
+        m = codes.shape[0]
     if m == 1:
         _oneway(Z, codes[0], w)
         return DemeanInfo("one-way")
     if m == 2 and w is None and is_balanced_twoway(codes[0], codes[1]):
         _balanced_twoway(Z, codes[0], codes[1])
         return DemeanInfo("balanced-two-way")
-    if m == 2 and min(codes[0].max(), codes[1].max()) < 2000:
-        _twoway_exact(Z, codes[0], codes[1], w)
-        return DemeanInfo("two-way-exact")
+    if m == 2:
+        n1, n2 = int(codes[0].max()) + 1, int(codes[1].max()) + 1
+        # the exact form works on the dense n1 x n2 table of counts: worth it while the
+        # small effect is small and the table is not much larger than the data
+        if min(n1, n2) < 2000 and n1 * n2 <= 4 * n + 1_000_000:
+            _twoway_exact(Z, codes[0], codes[1], w)
+            return DemeanInfo("two-way-exact")
     return _iterative(Z, codes, w, tol, maxiter)
+
+
+def _drop_implied(codes: np.ndarray) -> np.ndarray:
+    """Drop fixed effects whose dummies are sums of another effect's dummies.
+
+    ``city + year + province^year`` spans the same space as ``city + province^year``
+    (each province-year lies in one year), and two effects leave the exact two-pass
+    forms available instead of alternating projections. The projection, and so every
+    estimate, is unchanged; only the demeaning gets cheaper.
+    """
+    from policylab.engine.vcov import nested_in
+
+    keep = list(range(codes.shape[0]))
+    for j in range(codes.shape[0]):
+        if any(nested_in(codes[other], codes[j]) for other in keep if other != j):
+            keep.remove(j)  # every level of another effect lies inside one level of j
+    return codes if len(keep) == codes.shape[0] else codes[keep]
 
 
 def _group_means(X: np.ndarray, g: np.ndarray, w: np.ndarray | None) -> np.ndarray:
