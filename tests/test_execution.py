@@ -47,3 +47,17 @@ def test_every_public_name_resolves():
         assert callable(getattr(pl, name)) or isinstance(getattr(pl, name), type), name
     for mod in pl._SUBMODULES:
         assert getattr(pl, mod).__name__.startswith("policylab")
+
+
+def _die(shared, task):
+    import os
+
+    os._exit(3)  # a worker killed from inside (as the OOM killer or an abort would)
+
+
+def test_a_dying_worker_becomes_a_clear_error():
+    from policylab.errors import EstimationError
+    from policylab.execution import ProcessExecutor
+
+    with pytest.raises(EstimationError, match="worker process died"):
+        ProcessExecutor(2).map(_die, [1, 2, 3])

@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
 from contextlib import nullcontext
 from typing import Any, Protocol
 
@@ -103,9 +104,22 @@ class ProcessExecutor:
                                  initargs=(shared,)) as pool, \
                 _progress(progress, len(tasks)) as bar:
             futs = {pool.submit(_call_with_shared, fn, t): i for i, t in enumerate(tasks)}
-            for f in as_completed(futs):
-                results[futs[f]] = f.result()
-                _advance(bar)
+            try:
+                for f in as_completed(futs):
+                    results[futs[f]] = f.result()
+                    _advance(bar)
+            except BrokenProcessPool as exc:
+                from policylab.errors import EstimationError
+
+                layer = os.environ.get("NUMBA_THREADING_LAYER")
+                hint = (f" NUMBA_THREADING_LAYER={layer!r} is set: GNU OpenMP cannot fork "
+                        "once it has run; unset it (policylab then uses numba's fork-safe "
+                        "'workqueue' layer)." if layer else "")
+                raise EstimationError(
+                    "a worker process died (out of memory, or a library that cannot run "
+                    f"after fork).{hint} Use fewer workers or the serial executor "
+                    "(--scheduler serial / executor=None)."
+                ) from exc
         return results
 
 
