@@ -72,29 +72,34 @@ def _control_weights(pc, pt_sorted, inv_s0_sorted, code, h, reach):  # pragma: n
     return out
 
 
-def _poly_prefix(p: np.ndarray, f: np.ndarray, deg: int) -> np.ndarray:
-    # P[s, m] = sum_{j < m} p_j^s f_j
-    pw = np.vstack([p**s * f for s in range(deg + 1)])
-    return np.concatenate([np.zeros((deg + 1, 1)), np.cumsum(pw, axis=1)], axis=1)
+def _fast_sums(pt: np.ndarray, pc: np.ndarray, fc: np.ndarray, code: int, h: float,
+               order: np.ndarray | None = None) -> np.ndarray:
+    """sum_j K((pc_j - pt_i)/h) f_j for epan (code 0) or uniform (code 1), pc sorted.
 
-
-def _fast_sums(pt: np.ndarray, pc: np.ndarray, fc: np.ndarray, code: int, h: float
-               ) -> np.ndarray:
-    """sum_j K((pc_j - pt_i)/h) f_j for epan (code 0) or uniform (code 1), pc sorted."""
+    ``fc`` may hold several columns (n_c x q): the windows are found once for all of
+    them. ``order`` is ``argsort(pt)`` when the caller has it.
+    """
     # sorted queries make the binary searches cache-friendly (several times faster)
-    order = np.argsort(pt, kind="stable")
+    if order is None:
+        order = np.argsort(pt, kind="stable")
     ps = pt[order]
     lo = np.empty(len(pt), dtype=np.int64)
     hi = np.empty(len(pt), dtype=np.int64)
     lo[order] = np.searchsorted(pc, ps - h, side="right")
     hi[order] = np.searchsorted(pc, ps + h, side="left")
-    if code == 1:
-        P = _poly_prefix(pc, fc, 0)
-        return 0.5 * (P[0, hi] - P[0, lo])
-    P = _poly_prefix(pc, fc, 2)
-    s0, s1, s2 = (P[s, hi] - P[s, lo] for s in range(3))
-    # sum (1 - (p - t)^2 / h^2) f = s0 - (s2 - 2 t s1 + t^2 s0) / h^2
-    return 0.75 * (s0 - (s2 - 2 * pt * s1 + pt**2 * s0) / h**2)
+    F = fc[:, None] if fc.ndim == 1 else fc
+    out = np.empty((len(pt), F.shape[1]))
+    for q in range(F.shape[1]):
+        # prefix sums of p^s f (s = 0, 1, 2): each window sum is two lookups
+        pw = [np.concatenate([[0.0], np.cumsum(pc**s * F[:, q])]) for s in
+              range(1 if code == 1 else 3)]
+        if code == 1:
+            out[:, q] = 0.5 * (pw[0][hi] - pw[0][lo])
+            continue
+        s0, s1, s2 = (pw[s][hi] - pw[s][lo] for s in range(3))
+        # sum (1 - (p - t)^2 / h^2) f = s0 - (s2 - 2 t s1 + t^2 s0) / h^2
+        out[:, q] = 0.75 * (s0 - (s2 - 2 * pt * s1 + pt**2 * s0) / h**2)
+    return out[:, 0] if fc.ndim == 1 else out
 
 
 def kernel_match(pt: np.ndarray, pc: np.ndarray, kernel: str = "epan", bwidth: float = 0.06,
@@ -119,14 +124,15 @@ def kernel_match(pt: np.ndarray, pc: np.ndarray, kernel: str = "epan", bwidth: f
     pt = np.ascontiguousarray(pt, dtype=np.float64)
     # the uniform kernel jumps at the window edge, where rounding decides membership:
     # only the (continuous) Epanechnikov kernel takes the prefix-sum path
+    ot = np.argsort(pt, kind="stable")
     if fast and code == 0:
-        s0 = _fast_sums(pt, pcs, np.ones_like(pcs), code, bwidth)
-        s1 = _fast_sums(pt, pcs, ycs, code, bwidth)
+        s01 = _fast_sums(pt, pcs, np.column_stack([np.ones_like(pcs), ycs]), code, bwidth,
+                         order=ot)
+        s0, s1 = s01[:, 0], s01[:, 1]
         s0 = np.where(s0 < 1e-12 * 0.75, 0.0, s0)  # an empty window, up to rounding
     else:
         s0, s1 = _window_sums(pt, pcs, ycs, code, bwidth, reach)
     cf = np.where(s0 > 0, s1 / np.where(s0 > 0, s0, 1.0), np.nan)
-    ot = np.argsort(pt, kind="stable")
     inv = np.where(s0 > 0, 1.0 / np.where(s0 > 0, s0, 1.0), 0.0)
     if fast and code == 0:
         w = _fast_sums(np.ascontiguousarray(pc, dtype=float), pt[ot], inv[ot], code, bwidth)

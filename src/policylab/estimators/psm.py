@@ -178,13 +178,15 @@ def match(
     y = df[outcome].to_numpy(float) if outcome else None
     matches: list[np.ndarray] | None = None
     if method == "kernel":
-        s0, cf_all, _ = mk.kernel_match(pt[support_t], pc, kernel, bwidth,
-                                        None if y is None else y[c_idx])
+        s0, cf_on, w = mk.kernel_match(pt[support_t], pc, kernel, bwidth,
+                                       None if y is None else y[c_idx])
         has = s0 > 0
-        sup_pos = np.flatnonzero(support_t)
-        support_t[sup_pos[~has]] = False  # no control within the bandwidth
-        _, cf_on, w = mk.kernel_match(pt[support_t], pc, kernel, bwidth,
-                                      None if y is None else y[c_idx])
+        if not has.all():
+            sup_pos = np.flatnonzero(support_t)
+            support_t[sup_pos[~has]] = False  # no control within the bandwidth
+            # the control weights must not count treated units that left the support
+            _, cf_on, w = mk.kernel_match(pt[support_t], pc, kernel, bwidth,
+                                          None if y is None else y[c_idx])
         w_c = w
         cf[support_t] = cf_on
     elif method in ("nearest", "radius", "mahalanobis"):
