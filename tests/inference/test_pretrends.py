@@ -126,3 +126,21 @@ def test_inputs_from_an_event_study():
     pw = pl.pretrend_power(es)
     assert (pw.tidy()["slope"] > 0).all()
     assert pl.honest_did(es).plot() is not None
+
+
+def test_honest_did_l_vec_average_and_errors():
+    beta, sigma, e = _design()
+    h = pl.honest_did(betahat=beta, sigma=sigma, rel_times=e, l_vec="average", Mbar=[0.0])
+    want = beta[4:].mean()
+    assert h.original[0] == pytest.approx(want, rel=1e-12)
+    same = pl.honest_did(betahat=beta, sigma=sigma, rel_times=e, l_vec=[1 / 3] * 3, Mbar=[0.0])
+    pd.testing.assert_frame_equal(h.tidy(), same.tidy())
+    one = pl.honest_did(betahat=beta, sigma=sigma, rel_times=e, l_vec=[0, 1, 0], Mbar=[0.0])
+    e1 = pl.honest_did(betahat=beta, sigma=sigma, rel_times=e, e=1, Mbar=[0.0])
+    pd.testing.assert_frame_equal(one.tidy(), e1.tidy())
+    with pytest.raises(pl.SpecError, match="3 finite weights"):
+        pl.honest_did(betahat=beta, sigma=sigma, rel_times=e, l_vec=[0.5, 0.5])
+    with pytest.raises(pl.SpecError, match="'average'"):
+        pl.honest_did(betahat=beta, sigma=sigma, rel_times=e, l_vec="mean")
+    with pytest.raises(pl.SpecError, match="post-period event time"):
+        pl.honest_did(betahat=beta, sigma=sigma, rel_times=e, e=-2)

@@ -343,16 +343,20 @@ def _rm_clf(beta: np.ndarray, Sigma: np.ndarray, et: np.ndarray, ref: int,
     return out
 
 
-def honest_did(result: Any = None, *, e: int = 0, M: Any = None, Mbar: Any = None,
-               alpha: float = 0.05, rm_method: str = "C-LF", seed: int = 0,
-               **arrays: Any) -> HonestDidResult:
-    """Sensitivity of the effect at post period ``e`` to parallel-trend violations.
+def honest_did(result: Any = None, *, e: int = 0, l_vec: Any = None, M: Any = None,
+               Mbar: Any = None, alpha: float = 0.05, rm_method: str = "C-LF",
+               seed: int = 0, **arrays: Any) -> HonestDidResult:
+    """Sensitivity of the effect at post period ``e`` (or of a combination of the
+    post-period effects) to parallel-trend violations.
 
     Parameters
     ----------
     result : event-study Result, or ``betahat=``, ``sigma=``, ``rel_times=`` arrays
     e : int
         Post period of interest (0 = first treated period).
+    l_vec : array or "average", optional
+        Weights on the post-period effects in event-time order (HonestDiD's ``l_vec``),
+        e.g. ``"average"`` for their mean, the usual single DID number; overrides ``e``.
     M : array, optional
         Smoothness bounds (default: 0 to 2 x the SE of the effect, 9 values).
     Mbar : array, optional
@@ -388,8 +392,22 @@ def honest_did(result: Any = None, *, e: int = 0, M: Any = None, Mbar: Any = Non
         raise SpecError(f"rm_method={rm_method!r}: use 'C-LF', 'Conditional' or "
                         "'Bonferroni'")
     beta, Sigma, et, ref = event_study_inputs(result, **arrays)
-    if e not in set(et):
-        raise SpecError(f"e={e} is not an estimated event time ({et.tolist()})")
+    post_e = et[et >= 0]
+    if l_vec is None:
+        if e not in set(et) or e < 0:
+            raise SpecError(f"e={e} is not an estimated post-period event time "
+                            f"({post_e.tolist()})")
+        l_post = (post_e == e).astype(float)
+    elif isinstance(l_vec, str):
+        if l_vec != "average":
+            raise SpecError(f"l_vec={l_vec!r}: give 'average' or one weight per post "
+                            f"period ({post_e.tolist()})")
+        l_post = np.full(len(post_e), 1.0 / len(post_e))
+    else:
+        l_post = np.asarray(l_vec, dtype=float).ravel()
+        if l_post.shape != post_e.shape or not np.isfinite(l_post).all():
+            raise SpecError(f"l_vec needs {len(post_e)} finite weights, one per post period "
+                            f"{post_e.tolist()}; got {np.asarray(l_vec).tolist()}")
     pre_all = np.r_[et[et < 0], ref]
     if len(np.unique(pre_all)) < 3:
         raise EstimationError("honest_did needs at least two leads besides the reference "
@@ -402,18 +420,17 @@ def honest_did(result: Any = None, *, e: int = 0, M: Any = None, Mbar: Any = Non
     for j, v in enumerate(et):
         A[pos[int(v)], j] = 1.0
     bfull, Sfull = A @ beta, A @ Sigma @ A.T
-    se_e = float(np.sqrt(Sfull[pos[e], pos[e]]))
+    post = et >= 0
+    est_t = float(l_post @ beta[post])
+    se_e = float(np.sqrt(l_post @ Sigma[np.ix_(post, post)] @ l_post))
     z = stats.norm.ppf(1 - alpha / 2)
-    orig = (float(bfull[pos[e]]), float(bfull[pos[e]] - z * se_e),
-            float(bfull[pos[e]] + z * se_e))
+    orig = (est_t, est_t - z * se_e, est_t + z * se_e)
     rows = []
     # --- smoothness: the optimal fixed-length CI over affine estimators
     if not np.all(np.diff(full_e) == 1):
         raise EstimationError("honest_did needs consecutive event times (no gaps or bins)")
     kpos = full_e - ref
     pre = et < 0
-    l_post = np.zeros(int((~pre).sum()))
-    l_post[list(et[~pre]).index(e)] = 1.0
     Ms = np.linspace(0, 2 * se_e, 9) if M is None else np.asarray(M, float)
 
     def sd_ci(m: float) -> tuple[float, float, float]:
@@ -448,8 +465,8 @@ def honest_did(result: Any = None, *, e: int = 0, M: Any = None, Mbar: Any = Non
                 notes.append(f"relative magnitudes: every grid value rejected at Mbar = "
                              f"{empty} (empty confidence set)")
     if rm_rows is None:
-        rm_rows = _rm_bonferroni(bfull, Sfull, pos, pre_all, e, orig[0], se_e, Mbars,
-                                 alpha)
+        rm_rows = _rm_bonferroni(bfull, Sfull, pos, pre_all, post_e, l_post, orig[0], se_e,
+                                 Mbars, alpha)
     for mb, lo, hi in rm_rows:
         rows.append({"restriction": "relative magnitudes", "M": mb, "estimate": orig[0],
                      "conf_low": lo, "conf_high": hi,
@@ -481,7 +498,9 @@ def honest_did(result: Any = None, *, e: int = 0, M: Any = None, Mbar: Any = Non
                "Bonferroni": "Bonferroni"}[method]
     res = HonestDidResult(nobs=getattr(result, "nobs", 0), grid=grid, original=orig,
                           breakdown=breakdown,
-                          meta={"e": e, "alpha": alpha, "ref": ref, "seed": seed,
+                          meta={"e": e if l_vec is None else None,
+                                "l_vec": l_post.tolist(), "alpha": alpha, "ref": ref,
+                                "seed": seed,
                                 "rm_method": method, "rm_grid": rm_grid,
                                 "method": f"optimal FLCI (SD), {rm_text} (RM)"})
     for note in notes:
@@ -490,11 +509,12 @@ def honest_did(result: Any = None, *, e: int = 0, M: Any = None, Mbar: Any = Non
 
 
 def _rm_bonferroni(bfull: np.ndarray, Sfull: np.ndarray, pos: dict[int, int],
-                   pre_all: np.ndarray, e: int, est: float, se_e: float,
-                   Mbars: np.ndarray, alpha: float) -> list[tuple[float, float, float]]:
+                   pre_all: np.ndarray, post_e: np.ndarray, l_post: np.ndarray, est: float,
+                   se_e: float, Mbars: np.ndarray, alpha: float
+                   ) -> list[tuple[float, float, float]]:
     """Conservative Delta^RM intervals: a Bonferroni upper bound (size alpha / 5) on the
-    largest pre-period change, times Mbar and the distance to the last pre period, added
-    to the usual interval of size 4 alpha / 5."""
+    largest pre-period change, times Mbar and each post period's distance to the last
+    pre period (weighted by |l|), added to the usual interval of size 4 alpha / 5."""
     k = len(bfull)
     t0 = int(max(pre_all))
     kappa = alpha / 5
@@ -512,6 +532,6 @@ def _rm_bonferroni(bfull: np.ndarray, Sfull: np.ndarray, pos: dict[int, int],
     za = stats.norm.ppf(1 - (alpha - kappa) / 2)
     out = []
     for mb in Mbars:
-        width = mb * (e - t0) * max_change
+        width = mb * float(np.abs(l_post) @ (post_e - t0)) * max_change
         out.append((float(mb), est - width - za * se_e, est + width + za * se_e))
     return out

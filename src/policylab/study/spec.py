@@ -133,6 +133,9 @@ class Staggered(Step):
 class Pretrends(Step):
     power: bool = True
     honest: bool = True
+    honest_target: int | Literal["average"] = Field(
+        0, description="effect the Honest DiD bounds are for: a post period (0 = first "
+        "treated year) or 'average' of the post periods")
 
 
 class PsmDid(Step):

@@ -227,7 +227,9 @@ def step_pretrends(ctx: Context) -> StepOutput:
         out.results["pretrend_power"] = pw
         out.tables.append(("pretrend_power", _frame_table(ctx, pw.tidy(), "Pre-trend power")))
     if p.honest:
-        hd = honest_did(es)
+        target = p.honest_target
+        hd = honest_did(es, **({"l_vec": "average"} if target == "average" else
+                               {"e": int(target)}))
         out.results["honest_did"] = hd
         out.tables.append(("honest_did", _frame_table(ctx, hd.tidy(), "Honest DiD")))
         out.figures.append(("honest_did", hd.plot(lang=ctx.lang)))

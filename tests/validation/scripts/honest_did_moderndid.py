@@ -67,6 +67,7 @@ def main() -> None:
                                         l_vec=np.array([0.0, 1.0]))
     out["rm_e1"] = rm1.to_pandas().to_dict("list")
     out["design2"] = design2()
+    out["average"] = average_target(beta, np.asarray(sigma))
     (HERE / "oracles" / "honest_did_moderndid.json").write_text(json.dumps(out, indent=1,
                                                                             default=str))
     print(out["sd"], out["rm"], out["original"])
@@ -85,6 +86,27 @@ def design2() -> dict:
     return {"betahat": beta.tolist(), "sigma": sigma.tolist(),
             "rel_times": [-5, -4, -3, -2, 0, 1, 2, 3], "e": 2,
             "rm": rm.to_pandas().to_dict("list")}
+
+
+def average_target(beta: np.ndarray, sigma: np.ndarray) -> dict:
+    """The average of the post-period effects (l_vec = 1/2, 1/2) on the README example,
+    and the average over the four post periods of design 2: smoothness FLCIs and
+    relative-magnitudes C-LF intervals."""
+    l2 = np.array([0.5, 0.5])
+    sd = create_sensitivity_results_sm(beta, sigma, 5, 2, m_vec=np.arange(0, 0.051, 0.01),
+                                       l_vec=l2)
+    rm = create_sensitivity_results_rm(beta, sigma, 5, 2, m_bar_vec=np.arange(0.5, 2.01, 0.5),
+                                       l_vec=l2)
+    orig = construct_original_cs(beta, sigma, 5, 2, l_vec=l2)
+    d2 = design2()
+    b2, s2 = np.array(d2["betahat"]), np.array(d2["sigma"])
+    l4 = np.full(4, 0.25)
+    rm2 = create_sensitivity_results_rm(b2, s2, 4, 4, m_bar_vec=[0.0, 0.5, 1.0], l_vec=l4)
+    sd2 = create_sensitivity_results_sm(b2, s2, 4, 4, m_vec=[0.0, 0.01, 0.02], l_vec=l4)
+    return {"l_vec": l2.tolist(), "sd": sd.to_pandas().to_dict("list"),
+            "rm": rm.to_pandas().to_dict("list"), "original": [float(orig.lb), float(orig.ub)],
+            "design2": {"l_vec": l4.tolist(), "rm": rm2.to_pandas().to_dict("list"),
+                        "sd": sd2.to_pandas().to_dict("list")}}
 
 
 if __name__ == "__main__":
