@@ -212,7 +212,6 @@ def _fit_one(
     if N == 0:
         raise EstimationError(f"no observations left for {yname!r} after dropping {dropped}")
     if N == n0:  # nothing dropped: codes are already dense, no copies needed
-        rows = slice(None)
         fe_k = codes if f.fe else None
         cl_k = [cl[:, j] for j in range(cl.shape[1])]
     else:
@@ -370,7 +369,8 @@ def _fit_one(
         f_stat=float(f_stat), f_pvalue=float(f_p), n_clusters=n_clusters,
         depvar_mean=ybar,
         model={
-            "data": df, "rows": df.index if N == n0 else df.index[rows], "y": yd, "X": Xk, "weights": w, "fe_codes": fe_k,
+            "data": df, "rows": df.index if N == n0 else df.index[rows], "y": yd, "X": Xk,
+            "weights": w, "fe_codes": fe_k,
             "cluster_codes": cl_k, "resid": u, "bread": fit.bread, "df_k": K,
             "fe_levels": fe_levels,
             # regressors the caller passed (arrays aligned with the rows of "data", or
