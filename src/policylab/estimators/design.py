@@ -37,9 +37,13 @@ class Design:
         return self.df[COHORT_COL]
 
 
-def _first_treated(df: pd.DataFrame, unit: str, time: str, d: pd.Series) -> pd.Series:
-    first = df.loc[d.to_numpy() == 1].groupby(unit)[time].min()
-    return df[unit].map(first).fillna(0).astype(np.int64)
+def _first_treated(codes: np.ndarray, n_units: int, t: np.ndarray,
+                   d: np.ndarray) -> np.ndarray:
+    """First treated period of each row's unit (0 = never treated)."""
+    on = d == 1
+    first = np.full(n_units, np.inf)
+    np.minimum.at(first, codes[on], t[on].astype(float))
+    return np.where(np.isfinite(first), first, 0.0).astype(np.int64)[codes]
 
 
 def _varies_within(codes: np.ndarray, values: np.ndarray) -> bool:
@@ -100,13 +104,15 @@ def build_design(
                         "drop them or fill the unit identifier")
     if treat is not None:
         require_columns(df, [treat], "treatment column")
-        d = pd.to_numeric(df[treat], errors="coerce")
-        bad = ~d.isin([0, 1]) & d.notna()
-        if bad.any() or (df[treat].notna() & d.isna()).any():
-            example = df.loc[bad | (df[treat].notna() & d.isna()), treat].iloc[0]
+        dv = pd.to_numeric(df[treat], errors="coerce").to_numpy(dtype=float,
+                                                                 na_value=np.nan)
+        # not 0/1, or not a number at all (coerced to NaN where the column is not NaN)
+        bad = ~((dv == 0) | (dv == 1)) & (~np.isnan(dv) | df[treat].notna().to_numpy())
+        if bad.any():
+            example = df[treat].iloc[int(np.argmax(bad))]
             raise DataError(f"treatment column {treat!r} must be 0/1, found {example!r}; "
                             "for a cohort (first treated year) column use cohort=")
-        df[COHORT_COL] = _first_treated(df, unit, time, d.fillna(0))
+        df[COHORT_COL] = _first_treated(codes, len(units), t, np.nan_to_num(dv))
         treat_col = treat
     elif cohort is not None:
         require_columns(df, [cohort], "cohort column")
