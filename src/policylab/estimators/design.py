@@ -110,6 +110,7 @@ def build_design(
         bad = ~((dv == 0) | (dv == 1)) & (~np.isnan(dv) | df[treat].notna().to_numpy())
         if bad.any():
             example = df[treat].iloc[int(np.argmax(bad))]
+            example = example.item() if isinstance(example, np.generic) else example
             raise DataError(f"treatment column {treat!r} must be 0/1, found {example!r}; "
                             "for a cohort (first treated year) column use cohort=")
         df[COHORT_COL] = _first_treated(codes, len(units), t, np.nan_to_num(dv))
