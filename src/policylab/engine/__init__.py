@@ -4,12 +4,19 @@ Numbers only: float64 arrays and integer-coded groups in, arrays out. Nothing he
 imports pandas or any other policylab layer.
 """
 
-from policylab.engine.fixed_effects import demean, drop_singletons, fe_dof, is_balanced_twoway
+from policylab.engine.fixed_effects import (
+    demean,
+    demean_inplace,
+    drop_singletons,
+    fe_dof,
+    is_balanced_twoway,
+)
 from policylab.engine.ols import OLSFit, ols
 from policylab.engine.vcov import SSC, small_sample_factor, vcov_crv1, vcov_hc1, vcov_iid
 
 __all__ = [
     "demean",
+    "demean_inplace",
     "drop_singletons",
     "fe_dof",
     "is_balanced_twoway",
