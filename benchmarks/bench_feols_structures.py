@@ -13,24 +13,12 @@ relative differences of coefficients and SEs.
 from __future__ import annotations
 
 import argparse
-import time
 import warnings
-from collections.abc import Callable
-from typing import Any
 
 import numpy as np
-from bench_feols import make
+from bench_feols import best, make
 
 warnings.simplefilter("ignore")
-
-
-def best(fn: Callable[[], Any], repeat: int) -> float:
-    times = []
-    for _ in range(repeat):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return min(times)
 
 
 def main() -> None:

@@ -10,6 +10,7 @@ from scipy.sparse.linalg import lsqr
 from policylab.engine import _passes
 from policylab.engine import vcov as vc
 from policylab.engine.fixed_effects import demean, drop_singletons, is_balanced_twoway
+from policylab.engine.threads import COMPILED_ROWS
 
 N_UNITS, N_T = 4_000, 15  # 60,000 rows: above the 50,000-row switch to compiled passes
 
@@ -40,7 +41,7 @@ def _dummy_residuals(X: np.ndarray, g1: np.ndarray, g2: np.ndarray) -> np.ndarra
 
 def test_balanced_two_way_matches_group_means_and_keeps_layout():
     X, g1, g2 = _panel(1)
-    assert X.shape[0] >= _passes.LARGE
+    assert X.shape[0] >= COMPILED_ROWS
     df = pd.DataFrame(X)
     ref = (X - df.groupby(g1).transform("mean").to_numpy()
            - df.groupby(g2).transform("mean").to_numpy() + X.mean(axis=0))
@@ -54,7 +55,7 @@ def test_balanced_two_way_matches_group_means_and_keeps_layout():
 
 def test_unbalanced_two_way_exact_matches_dummy_regression():
     X, g1, g2 = _panel(2, drop=0.1)
-    assert X.shape[0] >= _passes.LARGE
+    assert X.shape[0] >= COMPILED_ROWS
     got, info = demean(np.asfortranarray(X), np.column_stack([g1, g2]), return_info=True)
     assert info.method == "two-way-exact"
     np.testing.assert_allclose(got, _dummy_residuals(X, g1, g2), atol=1e-8)
@@ -63,7 +64,8 @@ def test_unbalanced_two_way_exact_matches_dummy_regression():
 def test_compact_int_codes_match_unique():
     rng = np.random.default_rng(3)
     v = rng.integers(-50, 10_000, 80_000)
-    codes, levels = _passes.compact_int_codes(v, int(v.min()), int(v.max() - v.min()) + 1)
+    codes = np.empty(v.size, dtype=np.int64)
+    levels = _passes.compact_int_codes(v, int(v.min()), int(v.max() - v.min()) + 1, codes)
     u, inv = np.unique(v, return_inverse=True)
     np.testing.assert_array_equal(levels, u)
     np.testing.assert_array_equal(codes, inv)

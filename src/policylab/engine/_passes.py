@@ -18,24 +18,11 @@ from numba import njit, prange
 
 from policylab.engine.threads import parallel_kernel
 
-#: below this many rows the numpy versions are used (no compilation on a first call)
-LARGE = 50_000
-
 
 @njit(cache=True, nogil=True)
-def compact_int_codes(v, lo, span):  # pragma: no cover - compiled
-    """Dense codes 0..G-1 (in sorted order of the values) of integers in [lo, lo+span).
-
-    Returns (codes, levels) where ``levels`` holds the distinct values.
-    """
-    out = np.empty(v.shape[0], dtype=np.int64)
-    levels = compact_int_codes_into(v, lo, span, out)
-    return out, levels
-
-
-@njit(cache=True, nogil=True)
-def compact_int_codes_into(v, lo, span, out):  # pragma: no cover - compiled
-    """:func:`compact_int_codes` writing the codes into ``out``; returns the levels."""
+def compact_int_codes(v, lo, span, out):  # pragma: no cover - compiled
+    """Dense codes 0..G-1 (in sorted order of the values) of integers in [lo, lo+span),
+    written into ``out``; returns the distinct values (the levels)."""
     n = v.shape[0]
     slot = np.zeros(span, dtype=np.int64)
     for i in range(n):

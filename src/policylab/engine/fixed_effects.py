@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from policylab.engine.threads import COMPILED_ROWS
+
 __all__ = [
     "DemeanInfo",
     "demean",
@@ -59,7 +61,7 @@ def is_balanced_twoway(g1: np.ndarray, g2: np.ndarray) -> bool:
     n1, n2 = int(g1.max()) + 1, int(g2.max()) + 1
     if n1 * n2 != g1.shape[0]:
         return False
-    if g1.shape[0] >= 50_000:
+    if g1.shape[0] >= COMPILED_ROWS:
         from policylab.engine._passes import all_pairs_once
 
         return bool(all_pairs_once(g1, g2, n1, n2))
@@ -83,7 +85,7 @@ def drop_singletons(fe: np.ndarray) -> np.ndarray:
     codes = _as_codes(fe, np.asarray(fe).shape[0])
     n = codes.shape[1]
     keep = np.ones(n, dtype=bool)
-    if n >= 50_000:
+    if n >= COMPILED_ROWS:
         from policylab.engine._passes import has_singleton
 
         if not has_singleton(codes.T, keep):  # the usual case: one compiled check
@@ -256,7 +258,7 @@ def _twoway_exact(Z: np.ndarray, g1: np.ndarray, g2: np.ndarray,
     if g1.max() < g2.max():
         g1, g2 = g2, g1
     na, nb = int(g1.max()) + 1, int(g2.max()) + 1
-    large = Z.shape[0] >= _passes.LARGE
+    large = Z.shape[0] >= COMPILED_ROWS
     if large:
         # compiled sweeps, without na x k temporaries
         wv = np.empty(0) if w is None else w

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import linalg
 
+from policylab.engine.threads import COMPILED_ROWS
+
 __all__ = ["OLSFit", "ols", "collinear_columns"]
 
 
@@ -115,7 +117,7 @@ def ols(
     else:
         beta = np.zeros((0,) + Y.shape[1:])
         bread = np.zeros((0, 0))
-    if Y.ndim == 1 and X.shape[0] > 50_000:
+    if Y.ndim == 1 and X.shape[0] >= COMPILED_ROWS:
         # one compiled pass: a matrix-vector product on a strided view is slow in numpy
         from policylab.engine._passes import residuals
 

@@ -10,14 +10,16 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-__all__ = ["PARALLEL_ROWS", "all_threads", "fork_safe_threading", "parallel_kernel",
+__all__ = ["COMPILED_ROWS", "PARALLEL_ROWS", "all_threads", "fork_safe_threading", "parallel_kernel",
            "threads_for"]
 
 #: below this many rows the parallel kernels run on one thread: waking the thread pool
 #: costs more than it saves (several-fold on a loaded 2-core machine at 100k rows;
 #: measured with benchmarks/bench_feols.py)
 PARALLEL_ROWS = 2_000_000
-_SMALL = 50_000  # below this the engine uses numpy, not compiled kernels
+#: from this many rows on the engine uses its compiled kernels; below, numpy (no
+#: compilation or cache loading on a small first call)
+COMPILED_ROWS = 50_000
 
 
 @contextmanager
@@ -27,7 +29,7 @@ def threads_for(n_rows: int) -> Iterator[None]:
     Does not import numba for problems small enough to need no compiled kernel (so a
     first small fit stays quick).
     """
-    if n_rows >= PARALLEL_ROWS or (n_rows < _SMALL and "numba" not in sys.modules):
+    if n_rows >= PARALLEL_ROWS or (n_rows < COMPILED_ROWS and "numba" not in sys.modules):
         yield
         return
     import numba

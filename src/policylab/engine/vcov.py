@@ -19,6 +19,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from policylab.engine.threads import COMPILED_ROWS
+
 __all__ = [
     "SSC",
     "PRESETS",
@@ -83,7 +85,7 @@ PRESETS: dict[str, SSC] = {
 
 def nested_in(fe: np.ndarray, cluster: np.ndarray) -> bool:
     """True when every level of ``fe`` lies inside a single cluster."""
-    if fe.shape[0] >= 50_000:
+    if fe.shape[0] >= COMPILED_ROWS:
         from policylab.engine._passes import is_nested
 
         return bool(is_nested(fe, cluster))
@@ -157,7 +159,7 @@ def vcov_crv1(bread: np.ndarray, scores: np.ndarray, cl: np.ndarray, factor: flo
 def score_sums(X: np.ndarray, uw: np.ndarray, cl: np.ndarray) -> np.ndarray:
     """Cluster sums of the scores X * uw (G x k) without forming the n x k scores."""
     G = int(cl.max()) + 1
-    if X.shape[0] >= 50_000:
+    if X.shape[0] >= COMPILED_ROWS:
         from policylab.engine._passes import cluster_score_sums
 
         return cluster_score_sums(X, uw, cl, G)

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from policylab.data.panel import Panel, as_pandas, require_columns
+from policylab.engine.threads import COMPILED_ROWS
 from policylab.errors import DataError, SpecError
 from policylab.estimators.formula import _factorize
 
@@ -48,7 +49,7 @@ def _first_treated(codes: np.ndarray, n_units: int, t: np.ndarray,
 
 def _varies_within(codes: np.ndarray, values: np.ndarray) -> bool:
     """Whether ``values`` take more than one value (missing counts as one) in a group."""
-    if codes.size >= 50_000:
+    if codes.size >= COMPILED_ROWS:
         from policylab.engine._passes import varies_within
 
         if values.dtype.kind not in "fiub":

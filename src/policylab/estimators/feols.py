@@ -12,6 +12,7 @@ from policylab.data.panel import Panel, as_pandas, require_columns
 from policylab.engine import fixed_effects as dm
 from policylab.engine import vcov as vc
 from policylab.engine.ols import ols
+from policylab.engine.threads import COMPILED_ROWS
 from policylab.errors import EstimationError, SpecError
 from policylab.estimators.formula import Formula, build_matrix, fe_codes, parse_formula
 from policylab.estimators.result import CoefResult, ResultList
@@ -171,7 +172,7 @@ def _fit_one(
         Z1[:, 0], Z1[:, 1], Z1[:, 2:] = Z[:, 0], 1.0, Z[:, 1:]
         Z, names = Z1, ["Intercept", *names]
     n0 = len(df)
-    if n0 >= 50_000:
+    if n0 >= COMPILED_ROWS:
         from policylab.engine._passes import nonfinite_rows
 
         bad = nonfinite_rows(Z)
@@ -232,7 +233,7 @@ def _fit_one(
     # mean and total sum of squares, and each regressor's sum of squares before the
     # FE are absorbed (centred when FE are present), which tells a regressor absorbed
     # by the fixed effects from a merely small one
-    if N >= 50_000:
+    if N >= COMPILED_ROWS:
         from policylab.engine._passes import column_moments
 
         mean, css = column_moments(Z, np.empty(0) if w is None else w, w is not None)

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from policylab.data.panel import require_columns
+from policylab.engine.threads import COMPILED_ROWS
 from policylab.errors import SpecError
 
 __all__ = ["Formula", "parse_formula", "build_matrix", "fe_terms", "split_terms"]
@@ -283,16 +284,23 @@ def _materialise(v: Any, n: int) -> np.ndarray:
     return out
 
 
-def _factorize(s: pd.Series) -> tuple[np.ndarray, np.ndarray]:
-    """Integer codes (-1 for missing); integer columns with a compact range skip hashing."""
+def _factorize(s: pd.Series, out: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Integer codes (-1 for missing); integer columns with a compact range skip hashing.
+
+    Large compact integer keys (never missing) are coded by one compiled pass, into
+    ``out`` when given (an int64 vector of the column's length), which is then returned.
+    """
     if pd.api.types.is_integer_dtype(s.dtype) and not isinstance(s.dtype, pd.CategoricalDtype):
         v = s.to_numpy()
         if v.size:
             lo, hi = int(v.min()), int(v.max())
-            if hi - lo < 4 * v.size + 1024 and v.size >= 50_000:
+            if hi - lo < 4 * v.size + 1024 and v.size >= COMPILED_ROWS:
                 from policylab.engine._passes import compact_int_codes
 
-                return compact_int_codes(v.astype(np.int64, copy=False), lo, hi - lo + 1)
+                codes = np.empty(v.size, dtype=np.int64) if out is None else out
+                levels = compact_int_codes(v.astype(np.int64, copy=False), lo,
+                                                hi - lo + 1, codes)
+                return codes, levels
             if hi - lo < 4 * v.size + 1024:
                 present = np.zeros(hi - lo + 1, dtype=bool)
                 present[v - lo] = True
@@ -311,20 +319,11 @@ def fe_codes(df: pd.DataFrame, fe: list[str]) -> tuple[np.ndarray, np.ndarray]:
     miss = np.zeros(n, dtype=bool)
     for j, f in enumerate(fe):
         pieces = [p.strip() for p in f.split("^")]
-        s = df[pieces[0]]
-        if len(pieces) == 1 and n >= 50_000 and isinstance(s.dtype, np.dtype) and \
-                s.dtype.kind in "iu":
-            # large integer keys: coded by one compiled pass straight into place, and
-            # never missing
-            v = s.to_numpy()
-            lo, hi = int(v.min()), int(v.max())
-            if hi - lo < 4 * n + 1024:
-                from policylab.engine._passes import compact_int_codes_into
-
-                compact_int_codes_into(v.astype(np.int64, copy=False), lo, hi - lo + 1,
-                                       codes.T[j])
-                continue
-        c, _ = _factorize(s)
+        col = codes.T[j]
+        # a single large integer key is coded straight into place (and is never missing)
+        c, _ = _factorize(df[pieces[0]], out=col if len(pieces) == 1 else None)
+        if c is col:
+            continue
         for p in pieces[1:]:
             c2, u2 = _factorize(df[p])
             bad = (c < 0) | (c2 < 0)
