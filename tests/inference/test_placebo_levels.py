@@ -104,3 +104,24 @@ def test_default_method_is_the_closed_form_on_a_balanced_unit_panel():
     res_w = pl.did(df, y="y", treat="d", unit="u", time="t", controls=["x", "x2"],
                    weights="w")
     assert plc.placebo_test(res_w, draws=300, exact=False, seed=2).meta["method"] != "balanced"
+
+
+@pytest.mark.parametrize("window", ["pre", "all"])
+def test_timing_placebo_keeps_weights_fixed_effects_clusters_and_ssc(window):
+    df = _panel(seed=11, years=9)
+    res = pl.did(df, y="y", treat="d", unit="u", time="t", controls=["x", "x2"],
+                 assign="prov", weights="w", fe=["u", "t", "region^t"], ssc="sandwich")
+    pt = plc.placebo_test(res, kind="timing", window=window)
+    first = 2004
+    sde = df.assign(**{"region^t": df["region"].astype(str) + "_" + df["t"].astype(str)})
+    if window == "pre":
+        sde = sde[sde["t"] < first].reset_index(drop=True)
+    treated = sde["prov"].isin(df.loc[df["d"] > 0, "prov"].unique())
+    assert pt.meta["fake_dates"] == ([2002, 2003] if window == "pre"
+                                     else [2002, 2003, 2005, 2006, 2007, 2008])
+    with pytest.warns(Warning):  # redundant year dummies (see _statsmodels)
+        ref = np.array([_statsmodels(sde, (treated & (sde["t"] >= fake)).to_numpy(float),
+                                     ["u", "t", "region^t"], "prov", True)
+                        for fake in pt.meta["fake_dates"]])
+    np.testing.assert_allclose(pt.estimates, ref[:, 0], rtol=1e-9)
+    np.testing.assert_allclose(pt.tstats, ref[:, 1], rtol=1e-9)

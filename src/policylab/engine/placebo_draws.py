@@ -132,8 +132,8 @@ class PlaceboDraws:
         pc = self.paths - self.paths.mean(axis=1, keepdims=True)
         Rc = np.zeros((Gc, K, K))
         for k in range(K):
-            for l in range(k, K):
-                Rc[:, k, l] = Rc[:, l, k] = by(cl, C[:, k] * C[:, l], Gc)
+            for j in range(k, K):
+                Rc[:, k, j] = Rc[:, j, k] = by(cl, C[:, k] * C[:, j], Gc)
         Wc = np.stack([by(cl, C[:, k] * e, Gc) for k in range(K)], axis=1).reshape(Gc, K)
         Rrc = np.stack([by(c_unit, r[:, h], Gc) for h in range(H)], axis=1)
         Qc = np.zeros((Gc, H, K))

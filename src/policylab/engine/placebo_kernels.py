@@ -48,8 +48,8 @@ def balanced_coef_t(idx, H, gptr, gunits, ucl, r, q, pc2, pcm, Ginv,
         # m = sum_h share_h pc_h: its product with each centred path, and its norm
         pm = np.zeros(H)
         for h in range(H):
-            for l in range(H):
-                pm[h] += pcm[h, l] * share[l]
+            for h2 in range(H):
+                pm[h] += pcm[h, h2] * share[h2]
         mm = 0.0
         for h in range(H):
             mm += share[h] * pm[h]
@@ -75,8 +75,8 @@ def balanced_coef_t(idx, H, gptr, gunits, ucl, r, q, pc2, pcm, Ginv,
         gam = np.zeros(K)
         vg = 0.0
         for k in range(K):
-            for l in range(K):
-                gam[k] += Ginv[k, l] * v[l]
+            for j in range(K):
+                gam[k] += Ginv[k, j] * v[j]
             vg += v[k] * gam[k]
         dd = ff - U * mm - vg
         b = num / dd
@@ -89,8 +89,8 @@ def balanced_coef_t(idx, H, gptr, gunits, ucl, r, q, pc2, pcm, Ginv,
             for k in range(K):
                 sde -= gam[k] * Wc[c, k]
                 rg = 0.0
-                for l in range(K):
-                    rg += Rc[c, k, l] * gam[l]
+                for j in range(K):
+                    rg += Rc[c, k, j] * gam[j]
                 mq = 0.0
                 for h in range(H):
                     mq += share[h] * Qc[c, h, k]
