@@ -23,12 +23,21 @@ import numpy as np
 
 from policylab.engine import batched
 from policylab.engine import fixed_effects as fx
-from policylab.engine.threads import threads_for
+from policylab.engine.threads import one_blas_thread, threads_for
 from policylab.engine.vcov import nested_in
 
-__all__ = ["PlaceboDraws"]
+__all__ = ["PlaceboDraws", "smallest_k"]
 
 METHODS = ("balanced", "subsets", "columns")
+
+
+def smallest_k(R: np.ndarray, k: int, ordered: bool) -> np.ndarray:
+    """Column indices of the k smallest values of each row of ``R`` (in order of value
+    when ``ordered``); a row whose k-th smallest value is tied starts with -1."""
+    from policylab.engine.placebo_kernels import smallest_k as kernel
+
+    with threads_for(R.size * 4):
+        return kernel(np.ascontiguousarray(R), int(k), bool(ordered))
 
 
 class PlaceboDraws:
@@ -65,13 +74,13 @@ class PlaceboDraws:
                                    else np.zeros((self.n, 0)))
         self.e = ys - self.Q @ (self.Q.T @ ys)
         units = self._balanced_units()
-        costs = self._costs(units, C.shape[1], treated, draws)
+        costs = self._costs(units, C.shape[1], treated)
         if method is not None and (method not in METHODS or costs[method] is None):
             raise ValueError(f"method {method!r} does not apply here")
-        if method is None:
-            method = min((c, m) for m, c in costs.items() if c is not None)[1]
+        if method is None:  # the cheapest set-up plus draws
+            method = min((c[0] + draws * c[1], m) for m, c in costs.items() if c)[1]
         self.method = method
-        self.work = costs[method]
+        self.per_draw = costs[method][1]
         if method == "balanced":
             self._setup_balanced(units, C)
         elif method == "subsets":
@@ -90,21 +99,20 @@ class PlaceboDraws:
                 return u
         return None
 
-    def _costs(self, units: np.ndarray | None, K: int, s: int, draws: int
-               ) -> dict[str, float | None]:
+    def _costs(self, units: np.ndarray | None, K: int, s: int
+               ) -> dict[str, tuple[float, float] | None]:
+        """Rough operation counts (set-up, per draw) of each method that applies."""
         n, m, H = self.n, self.G * self.H, self.H
         Gc = n if self.cl is None else int(self.cl.max()) + 1
-        costs: dict[str, float | None] = {}
+        costs: dict[str, tuple[float, float] | None] = {"balanced": None, "subsets": None}
         if units is not None:
             per_unit = (int(units.max()) + 1) / self.G
-            costs["balanced"] = (n * H * (K + 2) * 2
-                                 + draws * (s * per_unit * (K + 3) + Gc * (K * K + H * K + 6)))
-        else:
-            costs["balanced"] = None
-        fits = batched.BasisStats.fits(Gc, m) and n * m * 8 <= 2e9
-        costs["subsets"] = n * m * (m + 10 + 2 * K) + draws * Gc * s * s if fits else None
+            costs["balanced"] = (n * H * (K + 2) * 2,
+                                 s * per_unit * (2 * K + 4) + Gc * (K * K + H * K + H + K + 4))
+        if batched.BasisStats.fits(Gc, m) and n * m * 8 <= 2e9:
+            costs["subsets"] = (n * m * (m + 10 + 2 * K), Gc * s * s)
         iters = 1 if self.fe is None or self.fe.shape[1] <= 2 else 20
-        costs["columns"] = draws * n * (10 * iters + 4 * K + 8)
+        costs["columns"] = (0.0, n * (10 * iters + 4 * K + 8))
         return costs
 
     # ----- set-ups
@@ -141,8 +149,13 @@ class PlaceboDraws:
             for k in range(K):
                 Qc[:, h, k] = by(c_unit, q[:, h, k], Gc)
         Ginv = np.linalg.inv(C.T @ C) if K else np.zeros((0, 0))
+        # each cluster's score pieces are linear in the draw's [share, gamma] (the
+        # residual part) and in [vec(gamma gamma'), share x gamma] (the square part)
+        lin = np.ascontiguousarray(np.hstack([Rrc, Wc]))
+        quad = np.ascontiguousarray(np.hstack([Rc.reshape(Gc, K * K),
+                                               2 * Qc.reshape(Gc, H * K)]))
         self._bal = (H, gptr, order.astype(np.int64), c_unit, r, q, (pc * pc).sum(axis=1),
-                     pc @ pc.T, Ginv, Rc, Wc, Rrc, Qc, by(c_unit, np.ones(U), Gc), self.fac)
+                     pc @ pc.T, Ginv, lin, quad, by(c_unit, np.ones(U), Gc), self.fac)
 
     def _setup_subsets(self) -> None:
         n, H = self.n, self.H
@@ -169,12 +182,14 @@ class PlaceboDraws:
         if self.method == "subsets":
             return self._stats.coef_t_subsets(idx)
         if self.method == "balanced":
-            from policylab.engine.placebo_kernels import balanced_coef_t
-
-            per_draw = self.work / max(len(idx), 1)
-            with threads_for(int(len(idx) * per_draw)):
-                return balanced_coef_t(idx, *self._bal)
+            return self._balanced(idx)
         return self._columns(idx)
+
+    def _balanced(self, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        from policylab.engine.placebo_kernels import balanced_coef_t
+
+        with threads_for(int(len(idx) * self.per_draw)):
+            return balanced_coef_t(idx, *self._bal)
 
     def _columns(self, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         from policylab.engine.placebo_kernels import columns_coef_t, fill_draw_columns
@@ -183,7 +198,7 @@ class PlaceboDraws:
         Gc = int(cl.max()) + 1
         size = max(1, 1_000_000 // self.n)  # columns per batch: a few MB
         bs, ts = [], []
-        with threads_for(self.n * len(idx)):
+        with threads_for(int(len(idx) * self.per_draw)):
             for lo in range(0, len(idx), size):
                 part = idx[lo:lo + size]
                 D = np.empty((self.n, len(part)), order="F")

@@ -18,21 +18,22 @@ of periods, instead of a pass over the rows.
 from __future__ import annotations
 
 import numpy as np
-from numba import prange
+from numba import njit, prange
 
 from policylab.engine.threads import parallel_kernel
 
 
 @parallel_kernel
-def balanced_coef_t(idx, H, gptr, gunits, ucl, r, q, pc2, pcm, Ginv,
-                    Rc, Wc, Rrc, Qc, Uc, fac):  # pragma: no cover - compiled
+def balanced_coef_t(idx, H, gptr, gunits, ucl, r, q, pc2, pcm, Ginv, lin, quad, Uc,
+                    fac):  # pragma: no cover - compiled
     """Coefficients and clustered t statistics of the draws ``idx`` (draws x s basis
     columns g * H + h: group g treated with path h).
 
     gptr/gunits: the units of each group (CSR); ucl: cluster of each unit; r (U, H),
     q (U, H, K): per-unit path sums; pc2 (H,), pcm (H, H): products of the centred
-    paths; Ginv: inverse Gram of the controls; Rc (G, K, K), Wc (G, K), Rrc (G, H),
-    Qc (G, H, K), Uc (G,): per-cluster sums; fac: the small-sample factor.
+    paths; Ginv: inverse Gram of the controls; lin (Gc, H + K): each cluster's sums
+    [sum r_ih, sum C~ e]; quad (Gc, K^2 + H K): [vec sum C~C~', 2 vec sum q_ih]; Uc:
+    units per cluster; fac: the small-sample factor.
     """
     D, s = idx.shape
     U = r.shape[0]
@@ -53,9 +54,8 @@ def balanced_coef_t(idx, H, gptr, gunits, ucl, r, q, pc2, pcm, Ginv,
         mm = 0.0
         for h in range(H):
             mm += share[h] * pm[h]
-        T1 = np.zeros(Gc)
-        T2 = np.zeros(Gc)
-        T3 = np.zeros((Gc, K))
+        e1 = np.zeros(Gc)  # per cluster: sum d~ e, then the score
+        e2 = np.zeros(Gc)  # per cluster: sum d~^2
         v = np.zeros(K)
         num = 0.0
         ff = 0.0
@@ -64,13 +64,11 @@ def balanced_coef_t(idx, H, gptr, gunits, ucl, r, q, pc2, pcm, Ginv,
             h = idx[d, p] % H
             for j in range(gptr[g], gptr[g + 1]):
                 i = gunits[j]
-                c = ucl[i]
-                T1[c] += r[i, h]
-                T2[c] += pc2[h] - 2.0 * pm[h]
+                e1[ucl[i]] += r[i, h]
+                e2[ucl[i]] += pc2[h] - 2.0 * pm[h]
                 num += r[i, h]
                 ff += pc2[h]
                 for k in range(K):
-                    T3[c, k] += q[i, h, k]
                     v[k] += q[i, h, k]
         gam = np.zeros(K)
         vg = 0.0
@@ -78,25 +76,40 @@ def balanced_coef_t(idx, H, gptr, gunits, ucl, r, q, pc2, pcm, Ginv,
             for j in range(K):
                 gam[k] += Ginv[k, j] * v[j]
             vg += v[k] * gam[k]
+        for p in range(s):  # the treated units' -2 q'gamma, now that gamma is known
+            g = idx[d, p] // H
+            h = idx[d, p] % H
+            for j in range(gptr[g], gptr[g + 1]):
+                i = gunits[j]
+                qg = 0.0
+                for k in range(K):
+                    qg += q[i, h, k] * gam[k]
+                e2[ucl[i]] -= 2.0 * qg
         dd = ff - U * mm - vg
         b = num / dd
+        # each cluster's pieces are linear in z1 = [share, gamma] and z2 = [vec(gamma
+        # gamma'), share x gamma]
+        z1 = np.empty(H + K)
+        z2 = np.empty(K * K + H * K)
+        for h in range(H):
+            z1[h] = share[h]
+        for k in range(K):
+            z1[H + k] = gam[k]
+            for j in range(K):
+                z2[k * K + j] = gam[k] * gam[j]
+        for h in range(H):
+            for k in range(K):
+                z2[K * K + h * K + k] = share[h] * gam[k]
         acc = 0.0
         for c in range(Gc):
-            sde = T1[c]
-            sdd = T2[c] + Uc[c] * mm
-            for h in range(H):
-                sde -= share[h] * Rrc[c, h]
-            for k in range(K):
-                sde -= gam[k] * Wc[c, k]
-                rg = 0.0
-                for j in range(K):
-                    rg += Rc[c, k, j] * gam[j]
-                mq = 0.0
-                for h in range(H):
-                    mq += share[h] * Qc[c, h, k]
-                sdd += gam[k] * (rg - 2.0 * T3[c, k] + 2.0 * mq)
-            e = sde - b * sdd
-            acc += e * e
+            sde = e1[c]
+            for j in range(H + K):
+                sde -= lin[c, j] * z1[j]
+            sdd = e2[c] + Uc[c] * mm
+            for j in range(K * K + H * K):
+                sdd += quad[c, j] * z2[j]
+            sc = sde - b * sdd
+            acc += sc * sc
         b_out[d] = b
         t_out[d] = b / (np.sqrt(fac * acc) / dd)
     return b_out, t_out
@@ -154,3 +167,57 @@ def columns_coef_t(D, Q, e, cl, Gc, fac):  # pragma: no cover - compiled
         b_out[j] = b
         t_out[j] = b / (np.sqrt(fac * acc) / dd)
     return b_out, t_out
+
+
+@njit(cache=True, nogil=True)
+def _kth_smallest(a, k):  # pragma: no cover - compiled
+    """The k-th smallest value (0-based) of ``a``, which is reordered (Hoare's select)."""
+    lo, hi = 0, a.shape[0] - 1
+    while lo < hi:
+        pivot = a[(lo + hi) // 2]
+        i, j = lo, hi
+        while i <= j:
+            while a[i] < pivot:
+                i += 1
+            while a[j] > pivot:
+                j -= 1
+            if i <= j:
+                a[i], a[j] = a[j], a[i]
+                i += 1
+                j -= 1
+        if k <= j:
+            hi = j
+        elif k >= i:
+            lo = i
+        else:
+            return a[k]
+    return a[k]
+
+
+@parallel_kernel
+def smallest_k(R, k, ordered):  # pragma: no cover - compiled
+    """Column indices of the k smallest values of each row of R (rows x G), by value
+    when ``ordered`` else by column; -1 in the first slot of a row with tied values at
+    the threshold (the caller sorts those rows fully)."""
+    D, G = R.shape
+    out = np.empty((D, k), dtype=np.int64)
+    for d in prange(D):
+        thr = _kth_smallest(R[d].copy(), k - 1)
+        m = 0
+        for j in range(G):
+            if R[d, j] <= thr:
+                if m < k:
+                    out[d, m] = j
+                m += 1
+        if m != k:
+            out[d, 0] = -1
+            continue
+        if ordered:
+            vals = np.empty(k)
+            for p in range(k):
+                vals[p] = R[d, out[d, p]]
+            order = np.argsort(vals)
+            row = out[d].copy()
+            for p in range(k):
+                out[d, p] = row[order[p]]
+    return out

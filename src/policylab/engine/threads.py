@@ -64,11 +64,19 @@ def one_blas_thread() -> Any:
 
     For the many small or tall-and-thin products of the bootstrap and placebo draws,
     waking BLAS's thread pool on a busy 2-core machine costs more than the product
-    (a 1,000 x 16 QR took 0.5 s instead of 1 ms; benchmarks/bench_wild.py).
+    (a 1,000 x 16 QR took 0.5 s instead of 1 ms; benchmarks/bench_wild.py). The
+    libraries are looked up once per process (a lookup reads the process's memory map:
+    about 20 ms).
     """
-    from threadpoolctl import threadpool_limits
+    global _CONTROLLER
+    if _CONTROLLER is None:
+        from threadpoolctl import ThreadpoolController
 
-    return threadpool_limits(1, user_api="blas")
+        _CONTROLLER = ThreadpoolController()
+    return _CONTROLLER.limit(limits=1, user_api="blas")
+
+
+_CONTROLLER: Any = None
 
 
 def fork_safe_threading() -> None:

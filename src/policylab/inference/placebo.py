@@ -22,7 +22,7 @@ import pandas as pd
 from scipy import stats
 
 from policylab.engine import vcov as vc
-from policylab.engine.placebo_draws import PlaceboDraws
+from policylab.engine.placebo_draws import PlaceboDraws, smallest_k
 from policylab.errors import EstimationError, SpecError
 from policylab.estimators.feols import FeolsResult
 from policylab.estimators.result import Result
@@ -323,13 +323,26 @@ def _idx_chunks(a: _Assignment, kind: str, use_exact: bool, draws: int, seed: in
     left = draws
     while left > 0:
         size = min(left, 20_000)
-        chosen = np.argsort(rng.random((size, G)), axis=1)[:, :n_treated]
+        chosen = _smallest(rng.random((size, G)), n_treated, ordered=H > 1)
         if kind == "both":
             hs = rng.integers(0, H, (size, n_treated))
         else:
             hs = rng.permuted(np.tile(a.real_ids, (size, 1)), axis=1)
         yield chosen * H + hs
         left -= size
+
+
+def _smallest(R: np.ndarray, k: int, ordered: bool) -> np.ndarray:
+    """Column indices of the k smallest values of each row: the first k of the row's
+    argsort (the same draws as ever for a seed), in that order only when the order
+    matters (several treatment paths); otherwise the set is enough."""
+    if k == 0 or k >= R.shape[1]:
+        return np.argsort(R, axis=1)[:, :k]
+    out = smallest_k(R, k, ordered)
+    tied = out[:, 0] < 0
+    if tied.any():  # equal random numbers: practically never; argsort decides
+        out[tied] = np.argsort(R[tied], axis=1)[:, :k]
+    return out
 
 
 def _timing_placebo(result: FeolsResult, param: str, time: str, assign: str,
