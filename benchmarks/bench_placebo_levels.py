@@ -39,7 +39,7 @@ def best(f, reps: int = 3) -> tuple[float, object]:
 
 
 def load() -> str:
-    return "load average %.2f %.2f %.2f" % os.getloadavg()
+    return "load average {:.2f} {:.2f} {:.2f}".format(*os.getloadavg())
 
 
 def fake_columns(df: pd.DataFrame, level: str, treated: list, draws: np.ndarray,
@@ -102,7 +102,7 @@ def energy(args: argparse.Namespace) -> None:
     base = None
     for name, (res, level, fe, w) in models.items():
         placebo_test(res, draws=50, exact=False, seed=0)  # compile / load the kernels
-        t_pl, pt = best(lambda: placebo_test(res, draws=args.draws, exact=False, seed=1))
+        t_pl, pt = best(lambda r=res: placebo_test(r, draws=args.draws, exact=False, seed=1))
         base = base or t_pl
         groups = sorted(df[level].unique())
         n_tr = df.loc[df["did"] > 0, level].nunique()
@@ -159,8 +159,10 @@ def main() -> None:
     ap.add_argument("--big-draws", type=int, default=10_000)
     ap.add_argument("--big-draws-dropped", type=int, default=1_000)
     ap.add_argument("--skip-big", action="store_true")
+    ap.add_argument("--only-big", action="store_true")
     args = ap.parse_args()
-    energy(args)
+    if not args.only_big:
+        energy(args)
     if not args.skip_big:
         big(args)
 

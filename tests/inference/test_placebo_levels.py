@@ -125,3 +125,17 @@ def test_timing_placebo_keeps_weights_fixed_effects_clusters_and_ssc(window):
                         for fake in pt.meta["fake_dates"]])
     np.testing.assert_allclose(pt.estimates, ref[:, 0], rtol=1e-9)
     np.testing.assert_allclose(pt.tstats, ref[:, 1], rtol=1e-9)
+
+
+@pytest.mark.parametrize("G,k", [(256, 55), (30, 4), (10, 9), (10_000, 2_000)])
+def test_draws_are_the_first_k_of_each_rows_argsort(G, k):
+    # the placebo draws must stay those of argsort(random row)[:k] for a given seed
+    from policylab.engine.placebo_draws import smallest_k
+
+    R = np.random.default_rng(G).random((200, G))
+    want = np.argsort(R, axis=1)[:, :k]
+    np.testing.assert_array_equal(smallest_k(R, k, True), want)
+    np.testing.assert_array_equal(np.sort(smallest_k(R, k, False), axis=1),
+                                  np.sort(want, axis=1))
+    # values that are not uniform on [0, 1) take the full search
+    np.testing.assert_array_equal(smallest_k(3 * R - 1, k, True), want)

@@ -23,7 +23,7 @@ import numpy as np
 
 from policylab.engine import batched
 from policylab.engine import fixed_effects as fx
-from policylab.engine.threads import one_blas_thread, threads_for
+from policylab.engine.threads import threads_for
 from policylab.engine.vcov import nested_in
 
 __all__ = ["PlaceboDraws", "smallest_k"]
@@ -107,8 +107,9 @@ class PlaceboDraws:
         costs: dict[str, tuple[float, float] | None] = {"balanced": None, "subsets": None}
         if units is not None:
             per_unit = (int(units.max()) + 1) / self.G
-            costs["balanced"] = (n * H * (K + 2) * 2,
-                                 s * per_unit * (2 * K + 4) + Gc * (K * K + H * K + H + K + 4))
+            L = H + K + 1 + K * K + H * K
+            costs["balanced"] = (n * H * (K + 2) * 2 + Gc * L * L,
+                                 s * per_unit * (2 * K + 8 + L) + L * L)
         if batched.BasisStats.fits(Gc, m) and n * m * 8 <= 2e9:
             costs["subsets"] = (n * m * (m + 10 + 2 * K), Gc * s * s)
         iters = 1 if self.fe is None or self.fe.shape[1] <= 2 else 20
@@ -149,13 +150,13 @@ class PlaceboDraws:
             for k in range(K):
                 Qc[:, h, k] = by(c_unit, q[:, h, k], Gc)
         Ginv = np.linalg.inv(C.T @ C) if K else np.zeros((0, 0))
-        # each cluster's score pieces are linear in the draw's [share, gamma] (the
-        # residual part) and in [vec(gamma gamma'), share x gamma] (the square part)
-        lin = np.ascontiguousarray(np.hstack([Rrc, Wc]))
-        quad = np.ascontiguousarray(np.hstack([Rc.reshape(Gc, K * K),
-                                               2 * Qc.reshape(Gc, H * K)]))
+        # an untreated cluster's score is -Y_c.w for a vector w of the draw (see
+        # placebo_kernels.balanced_coef_t): Y = [sums r, sums C~e, units, vec sums C~C~',
+        # 2 vec sums q]
+        Y = np.ascontiguousarray(np.hstack([Rrc, Wc, by(c_unit, np.ones(U), Gc)[:, None],
+                                            Rc.reshape(Gc, K * K), 2 * Qc.reshape(Gc, H * K)]))
         self._bal = (H, gptr, order.astype(np.int64), c_unit, r, q, (pc * pc).sum(axis=1),
-                     pc @ pc.T, Ginv, lin, quad, by(c_unit, np.ones(U), Gc), self.fac)
+                     pc @ pc.T, Ginv, Y, Y.T @ Y, self.fac)
 
     def _setup_subsets(self) -> None:
         n, H = self.n, self.H

@@ -24,95 +24,129 @@ from policylab.engine.threads import parallel_kernel
 
 
 @parallel_kernel
-def balanced_coef_t(idx, H, gptr, gunits, ucl, r, q, pc2, pcm, Ginv, lin, quad, Uc,
+def balanced_coef_t(idx, H, gptr, gunits, ucl, r, q, pc2, pcm, Ginv, Y, M,
                     fac):  # pragma: no cover - compiled
     """Coefficients and clustered t statistics of the draws ``idx`` (draws x s basis
     columns g * H + h: group g treated with path h).
 
     gptr/gunits: the units of each group (CSR); ucl: cluster of each unit; r (U, H),
     q (U, H, K): per-unit path sums; pc2 (H,), pcm (H, H): products of the centred
-    paths; Ginv: inverse Gram of the controls; lin (Gc, H + K): each cluster's sums
-    [sum r_ih, sum C~ e]; quad (Gc, K^2 + H K): [vec sum C~C~', 2 vec sum q_ih]; Uc:
-    units per cluster; fac: the small-sample factor.
+    paths; Ginv: inverse Gram of the controls; Y (Gc, L): each cluster's sums
+    [sum r_ih, sum C~ e, units, vec sum C~C~', 2 vec sum q_ih] and M = Y'Y; fac: the
+    small-sample factor.
+
+    A cluster without treated units has the score -Y_c.w with w = [share, gamma, b |m|^2,
+    b vec(gamma gamma'), b share x gamma], so the sum of all clusters' squares is w'Mw;
+    only the clusters of the treated units are then corrected, one by one.
     """
-    D, s = idx.shape
+    D = idx.shape[0]
     U = r.shape[0]
-    K = Ginv.shape[0]
-    Gc = Uc.shape[0]
+    Gc = Y.shape[0]
     b_out = np.empty(D)
     t_out = np.empty(D)
-    for d in prange(D):
-        share = np.zeros(H)
-        for p in range(s):
-            g = idx[d, p] // H
-            share[idx[d, p] % H] += (gptr[g + 1] - gptr[g]) / U
-        # m = sum_h share_h pc_h: its product with each centred path, and its norm
-        pm = np.zeros(H)
-        for h in range(H):
-            for h2 in range(H):
-                pm[h] += pcm[h, h2] * share[h2]
-        mm = 0.0
-        for h in range(H):
-            mm += share[h] * pm[h]
-        e1 = np.zeros(Gc)  # per cluster: sum d~ e, then the score
-        e2 = np.zeros(Gc)  # per cluster: sum d~^2
-        v = np.zeros(K)
-        num = 0.0
-        ff = 0.0
-        for p in range(s):
-            g = idx[d, p] // H
-            h = idx[d, p] % H
-            for j in range(gptr[g], gptr[g + 1]):
-                i = gunits[j]
-                e1[ucl[i]] += r[i, h]
-                e2[ucl[i]] += pc2[h] - 2.0 * pm[h]
-                num += r[i, h]
-                ff += pc2[h]
-                for k in range(K):
-                    v[k] += q[i, h, k]
-        gam = np.zeros(K)
-        vg = 0.0
-        for k in range(K):
-            for j in range(K):
-                gam[k] += Ginv[k, j] * v[j]
-            vg += v[k] * gam[k]
-        for p in range(s):  # the treated units' -2 q'gamma, now that gamma is known
-            g = idx[d, p] // H
-            h = idx[d, p] % H
-            for j in range(gptr[g], gptr[g + 1]):
-                i = gunits[j]
-                qg = 0.0
-                for k in range(K):
-                    qg += q[i, h, k] * gam[k]
-                e2[ucl[i]] -= 2.0 * qg
-        dd = ff - U * mm - vg
-        b = num / dd
-        # each cluster's pieces are linear in z1 = [share, gamma] and z2 = [vec(gamma
-        # gamma'), share x gamma]
-        z1 = np.empty(H + K)
-        z2 = np.empty(K * K + H * K)
-        for h in range(H):
-            z1[h] = share[h]
-        for k in range(K):
-            z1[H + k] = gam[k]
-            for j in range(K):
-                z2[k * K + j] = gam[k] * gam[j]
-        for h in range(H):
-            for k in range(K):
-                z2[K * K + h * K + k] = share[h] * gam[k]
-        acc = 0.0
-        for c in range(Gc):
-            sde = e1[c]
-            for j in range(H + K):
-                sde -= lin[c, j] * z1[j]
-            sdd = e2[c] + Uc[c] * mm
-            for j in range(K * K + H * K):
-                sdd += quad[c, j] * z2[j]
-            sc = sde - b * sdd
-            acc += sc * sc
-        b_out[d] = b
-        t_out[d] = b / (np.sqrt(fac * acc) / dd)
+    n_chunks = min(D, 64)
+    for ch in prange(n_chunks):
+        # scratch per chunk of draws, reset after each draw where it was touched
+        e1 = np.zeros(Gc)  # treated units' part of each cluster's sum d~ e
+        e2 = np.zeros(Gc)  # ... and of its sum d~^2
+        seen = np.zeros(Gc, dtype=np.bool_)
+        touched = np.empty(U, dtype=np.int64)
+        for d in range(ch * D // n_chunks, (ch + 1) * D // n_chunks):
+            b_out[d], t_out[d] = _balanced_draw(
+                idx[d], H, gptr, gunits, ucl, r, q, pc2, pcm, Ginv, Y, M, fac,
+                e1, e2, seen, touched)
     return b_out, t_out
+
+
+@njit(cache=True, nogil=True)
+def _balanced_draw(sel, H, gptr, gunits, ucl, r, q, pc2, pcm, Ginv, Y, M, fac,
+                   e1, e2, seen, touched):  # pragma: no cover - compiled
+    """One draw of :func:`balanced_coef_t`: (coefficient, t) of the draw ``sel`` (its
+    basis columns), with zeroed scratch e1, e2, seen (clusters) and touched (units),
+    left zeroed again."""
+    s = sel.shape[0]
+    U = r.shape[0]
+    K = Ginv.shape[0]
+    L = Y.shape[1]
+    share = np.zeros(H)
+    for p in range(s):
+        g = sel[p] // H
+        share[sel[p] % H] += (gptr[g + 1] - gptr[g]) / U
+    # m = sum_h share_h pc_h: its product with each centred path, and its norm
+    pm = np.zeros(H)
+    for h in range(H):
+        for h2 in range(H):
+            pm[h] += pcm[h, h2] * share[h2]
+    mm = 0.0
+    for h in range(H):
+        mm += share[h] * pm[h]
+    n_touched = 0
+    v = np.zeros(K)
+    num = 0.0
+    ff = 0.0
+    for p in range(s):
+        g = sel[p] // H
+        h = sel[p] % H
+        for j in range(gptr[g], gptr[g + 1]):
+            i = gunits[j]
+            c = ucl[i]
+            if not seen[c]:
+                seen[c] = True
+                touched[n_touched] = c
+                n_touched += 1
+            e1[c] += r[i, h]
+            e2[c] += pc2[h] - 2.0 * pm[h]
+            num += r[i, h]
+            ff += pc2[h]
+            for k in range(K):
+                v[k] += q[i, h, k]
+    gam = np.zeros(K)
+    vg = 0.0
+    for k in range(K):
+        for j in range(K):
+            gam[k] += Ginv[k, j] * v[j]
+        vg += v[k] * gam[k]
+    for p in range(s):  # the treated units' -2 q'gamma, now that gamma is known
+        g = sel[p] // H
+        h = sel[p] % H
+        for j in range(gptr[g], gptr[g + 1]):
+            i = gunits[j]
+            qg = 0.0
+            for k in range(K):
+                qg += q[i, h, k] * gam[k]
+            e2[ucl[i]] -= 2.0 * qg
+    dd = ff - U * mm - vg
+    b = num / dd
+    w = np.empty(L)
+    for h in range(H):
+        w[h] = share[h]
+    for k in range(K):
+        w[H + k] = gam[k]
+    w[H + K] = b * mm
+    o = H + K + 1
+    for k in range(K):
+        for j in range(K):
+            w[o + k * K + j] = b * gam[k] * gam[j]
+    for h in range(H):
+        for k in range(K):
+            w[o + K * K + h * K + k] = b * share[h] * gam[k]
+    acc = 0.0
+    for a in range(L):
+        row = 0.0
+        for j in range(L):
+            row += M[a, j] * w[j]
+        acc += w[a] * row
+    for t in range(n_touched):
+        c = touched[t]
+        sc0 = 0.0
+        for j in range(L):
+            sc0 -= Y[c, j] * w[j]
+        sc = sc0 + e1[c] - b * e2[c]
+        acc += sc * sc - sc0 * sc0
+        e1[c] = 0.0
+        e2[c] = 0.0
+        seen[c] = False
+    return b, b / (np.sqrt(fac * max(acc, 0.0)) / dd)
 
 
 @parallel_kernel
@@ -196,13 +230,26 @@ def _kth_smallest(a, k):  # pragma: no cover - compiled
 
 @parallel_kernel
 def smallest_k(R, k, ordered):  # pragma: no cover - compiled
-    """Column indices of the k smallest values of each row of R (rows x G), by value
-    when ``ordered`` else by column; -1 in the first slot of a row with tied values at
+    """Column indices of the k smallest values of each row of R (rows x G; exact for any
+    values, fastest for uniform ones), by value when ``ordered`` else by column; -1 in the first slot of a row with tied values at
     the threshold (the caller sorts those rows fully)."""
     D, G = R.shape
     out = np.empty((D, k), dtype=np.int64)
+    # the values are uniform on [0, 1): the k-th smallest lies below k/G + 6 sd with
+    # near certainty, so select among the few values under that bound (checked: when
+    # fewer than k fall under it, the whole row is searched)
+    bound = k / G + 6.0 * np.sqrt(k * (G - k) / G) / G + 1.0 / G
     for d in prange(D):
-        thr = _kth_smallest(R[d].copy(), k - 1)
+        cand = np.empty(G)
+        m = 0
+        for j in range(G):
+            if R[d, j] < bound:
+                cand[m] = R[d, j]
+                m += 1
+        if m >= k:
+            thr = _kth_smallest(cand[:m], k - 1)
+        else:
+            thr = _kth_smallest(R[d].copy(), k - 1)
         m = 0
         for j in range(G):
             if R[d, j] <= thr:

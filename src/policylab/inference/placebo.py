@@ -323,13 +323,18 @@ def _idx_chunks(a: _Assignment, kind: str, use_exact: bool, draws: int, seed: in
     left = draws
     while left > 0:
         size = min(left, 20_000)
-        chosen = _smallest(rng.random((size, G)), n_treated, ordered=H > 1)
+        # the uniform rows in blocks (the same stream as one call), bounding memory
+        step = max(1, 4_000_000 // G)
+        chosen = np.concatenate([_smallest(rng.random((min(step, size - lo), G)), n_treated,
+                                           ordered=H > 1) for lo in range(0, size, step)])
+        left -= size
         if kind == "both":
             hs = rng.integers(0, H, (size, n_treated))
-        else:
+        elif H > 1 or left > 0:  # (with one path and no later draws: all zeros)
             hs = rng.permuted(np.tile(a.real_ids, (size, 1)), axis=1)
+        else:
+            hs = 0
         yield chosen * H + hs
-        left -= size
 
 
 def _smallest(R: np.ndarray, k: int, ordered: bool) -> np.ndarray:
