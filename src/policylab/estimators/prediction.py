@@ -14,6 +14,7 @@ import pandas as pd
 from scipy import sparse
 from scipy.sparse import csgraph
 
+from policylab.data.panel import require_columns
 from policylab.errors import ConvergenceError, SpecError
 from policylab.estimators.formula import build_matrix, parse_formula
 
@@ -182,8 +183,15 @@ def predict(res: Any, newdata: pd.DataFrame | None = None) -> pd.Series:
             "this model has regressors built by the estimator, not columns of the data; "
             "predict() works on the estimation sample only (newdata=None)"
         )
-    yhat = _design(res, newdata, None) @ res.beta
+    # built together with the estimation rows, so i() / categorical terms see every
+    # level (and the reference) even when newdata holds only some of them; columns
+    # missing from newdata disappear from the join and are reported by build_matrix
     fe = list(res.meta.get("fe") or [])
+    require_columns(newdata, sorted({p.strip() for t in fe for p in t.split("^")}),
+                    "fixed-effect column of newdata")
+    sample = res.model["data"].iloc[_positions(res)]
+    both = pd.concat([newdata, sample], join="inner", ignore_index=True)
+    yhat = _design(res, both, None)[:len(newdata)] @ res.beta
     if fe:
         effects = fixed_effects(res)
         for t in fe:
