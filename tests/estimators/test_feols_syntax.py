@@ -203,3 +203,30 @@ def test_predict_newdata_missing_columns_raise():
         r.predict(DF[["x1"]])
     with pytest.raises(pl.DataError, match="'x1'"):
         r.predict(DF[["unit"]])
+
+
+def test_varying_slopes_are_hidden_and_named():
+    df = DF.assign(t=DF["year"] - 2010)
+    with pytest.warns(pl.PolicyLabWarning) as rec:
+        r = pl.feols("y ~ x1 + x2 | unit[t] + year", df, vcov={"CRV1": "region"})
+    assert r.terms == ["x1", "x2"] and r.meta["slopes"] == ["unit[t]"]
+    assert r.meta["fe"] == ["unit", "year"] and r.meta["formula"].endswith("unit[t] + year")
+    # the one slope collinear with the year FE is not reported to the user
+    assert not any("slope" in str(w.message) for w in rec)
+    assert r.meta["dropped_terms"] == {}
+    assert 0 < r.r2_within < r.r2 and np.isfinite(r.f_stat)
+    np.testing.assert_allclose(r.predict() + r.resid(), df.loc[r.resid().index, "y"])
+    with pytest.raises(SpecError, match="varying slopes"):
+        r.fixef()
+    assert "x2" in str(pl.etable([r]))
+
+
+@pytest.mark.parametrize("fml, match", [
+    ("y ~ x1 | unit[t", "must look like"),
+    ("y ~ x1 | unit[[t]", "must look like"),
+    ("y ~ x1 | unit[t] | d ~ z1", "IV part"),
+    ("y ~ x1 | unit[nope]", "nope"),
+])
+def test_bad_varying_slopes_raise(fml, match):
+    with pytest.raises(pl.PolicyLabError, match=match):
+        pl.feols(fml, DF.assign(t=DF["year"]))

@@ -86,3 +86,10 @@ def test_predict_resid_fixef_equal_pyfixest(case):
             assert all(ours[k] == pytest.approx(0, abs=1e-10) for k in extra)
             for lv, v in levels.items():
                 assert ours[int(lv)] == pytest.approx(v, rel=1e-8, abs=1e-9), (fe, lv)
+
+
+@pytest.mark.parametrize("case", OR["slopes"], ids=lambda c: f"{c['fml']}-{c['vcov']}")
+def test_varying_slopes_equal_explicit_interactions_in_pyfixest(case):
+    df = DF.assign(t=DF["year"] - 2010, t2=(DF["year"] - 2010) ** 2)
+    res = pl.feols(case["fml"], df, vcov=case["vcov"])
+    _same(res, case)

@@ -19,6 +19,7 @@ from policylab.estimators import prediction
 from policylab.estimators.formula import Formula, build_matrix, fe_codes, parse_formula
 from policylab.estimators.iv import fit_2sls
 from policylab.estimators.result import CoefResult, ResultList
+from policylab.estimators.slopes import fit_with_slopes, has_slopes
 from policylab.estimators.stepwise import expand_stepwise
 
 __all__ = ["feols", "FeolsResult", "parse_vcov", "resolve_vcov"]
@@ -148,7 +149,8 @@ def feols(
     fml : str
         ``"y ~ x1 + x2 | unit + year"``; several outcomes as ``"y1 + y2 ~ ..."``;
         ``i(var, ref=...)`` dummies; ``log(x)``-style transforms; FE interactions
-        ``a^b``; stepwise models ``csw(x1, x2)``, ``csw0()``, ``sw()``, ``sw0()`` (on
+        ``a^b``; varying slopes ``unit[t]`` (unit intercepts and trends) or
+        ``unit[[t]]`` (trends only) among the fixed effects; stepwise models ``csw(x1, x2)``, ``csw0()``, ``sw()``, ``sw0()`` (on
         the right-hand side or among the fixed effects); instrumental variables as a
         last part ``"y ~ x | unit + year | endog ~ instr1 + instr2"`` (2SLS).
     data : DataFrame or Panel
@@ -188,6 +190,13 @@ def feols(
     df = data.df if isinstance(data, Panel) else (
         data if isinstance(data, pd.DataFrame) else as_pandas(data))
     fmls = expand_stepwise(fml)
+    if len(fmls) == 1 and has_slopes(fml):
+        def fit(plain: str, cols: dict[str, Any]) -> FeolsResult | ResultList:
+            return feols(plain, df, vcov, weights, cluster=cluster, ssc=ssc,
+                         drop_singletons=drop_singletons, collin_tol=collin_tol,
+                         fixef_tol=fixef_tol, _columns={**(_columns or {}), **cols})
+
+        return fit_with_slopes(fml, df, fit)
     if len(fmls) > 1:
         models: list[FeolsResult] = []
         for one in fmls:

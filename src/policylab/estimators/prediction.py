@@ -33,6 +33,12 @@ def _positions(res: Any) -> np.ndarray:
 
 def _regressors(res: Any) -> list[str]:
     """The formula terms the coefficients came from (exogenous, then endogenous)."""
+    if res.meta.get("slopes"):
+        raise SpecError(
+            f"fixef() and predict(newdata) are not available for varying slopes "
+            f"({', '.join(res.meta['slopes'])}); resid() and predict() on the estimation "
+            "sample are"
+        )
     f = parse_formula(res.meta["formula"])
     return [*f.terms, *f.endog]
 
@@ -40,8 +46,9 @@ def _regressors(res: Any) -> list[str]:
 def _design(res: Any, data: pd.DataFrame, extra: dict[str, Any] | None) -> np.ndarray:
     """Raw regressor matrix on ``data`` in the order of ``res.terms`` (0 where a dummy
     level is absent; NaN where a regressor the model does not know is non-zero)."""
+    terms = _regressors(res)
     f = parse_formula(res.meta["formula"])
-    X, names = build_matrix(data, _regressors(res), intercept=f.intercept, extra=extra)
+    X, names = build_matrix(data, terms, intercept=f.intercept, extra=extra)
     pos = {n: j for j, n in enumerate(names)}
     out = np.zeros((len(data), len(res.terms)))
     for j, t in enumerate(res.terms):

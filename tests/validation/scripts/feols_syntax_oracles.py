@@ -9,6 +9,8 @@ tests/validation/oracles/feols_syntax.json:
 * ``iv_linearmodels``: linearmodels ``IV2SLS`` (``debiased=True``), fixed effects as
   dummies; its first-stage ``f.stat`` is Wald / q for "unadjusted" and Wald for the
   robust kinds (so the test divides those by q);
+* ``slopes``: pyfixest with explicit ``i(unit, t)`` interactions, the coefficients of
+  the other regressors (fixest's ``unit[t]``; pyfixest has no varying slopes);
 * ``predict``: pyfixest ``resid()``, ``predict()``, ``predict(newdata)`` and ``fixef()``
   (lsqr at atol = btol = 1e-14; formulaic drops the first level of every fixed
   effect after the first, the normalisation policylab uses).
@@ -53,6 +55,16 @@ LM_IV = [
     ("y ~ x1 | unit | d ~ z1 + z2", "unadjusted", None),
     ("y ~ x1 | unit | d ~ z1 + z2", "robust", None),
     ("y ~ x1 | unit | d ~ z1 + z2", "clustered", "region"),
+]
+# fixest's varying slopes 'unit[t]' against the explicit interactions i(unit, t)
+# (pyfixest has no varying slopes; by FWL the other coefficients are the same)
+SLOPES = [
+    ("y ~ x1 + x2 | unit[t] + year", "y ~ x1 + x2 + i(unit, t) | unit + year", "iid"),
+    ("y ~ x1 + x2 | unit[t] + year", "y ~ x1 + x2 + i(unit, t) | unit + year",
+     {"CRV1": "unit"}),
+    ("y ~ x1 + x2 | unit[[t]] + year", "y ~ x1 + x2 + i(unit, t) | year", "hetero"),
+    ("y ~ x1 | region[t, t2] + unit", "y ~ x1 + i(region, t) + i(region, t2) | unit + region",
+     "iid"),
 ]
 PREDICT = [
     ("y ~ x1 + x2 | unit", None),
@@ -134,6 +146,17 @@ def iv_linearmodels(df: pd.DataFrame) -> list:
     return out
 
 
+def slopes(df: pd.DataFrame) -> list:
+    df = df.assign(t=df["year"] - 2010, t2=(df["year"] - 2010) ** 2)
+    out = []
+    for ours, explicit, vcov in SLOPES:
+        m = pf.feols(explicit, df, vcov=vcov, fixef_tol=1e-13)
+        keep = [t for t in m.coef().index if "::" not in t]
+        out.append({"fml": ours, "explicit": explicit, "vcov": vcov, "nobs": int(m._N),
+                    "coef": m.coef()[keep].to_dict(), "se": m.se()[keep].to_dict()})
+    return out
+
+
 def predict(df: pd.DataFrame) -> list:
     new = df.iloc[::9].copy()
     new.loc[new.index[:2], "unit"] = 999  # unseen level: NaN prediction
@@ -161,7 +184,8 @@ def main() -> None:
         warnings.simplefilter("ignore")
         out = {"pyfixest": pf.__version__, "linearmodels": linearmodels.__version__,
                "stepwise": stepwise(df), "iv": iv(df),
-               "iv_linearmodels": iv_linearmodels(df), "predict": predict(df)}
+               "iv_linearmodels": iv_linearmodels(df), "slopes": slopes(df),
+               "predict": predict(df)}
     path = HERE / "oracles" / "feols_syntax.json"
     path.write_text(json.dumps(out, indent=1))
 
