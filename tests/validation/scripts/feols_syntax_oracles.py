@@ -55,6 +55,9 @@ LM_IV = [
     ("y ~ x1 | unit | d ~ z1 + z2", "unadjusted", None),
     ("y ~ x1 | unit | d ~ z1 + z2", "robust", None),
     ("y ~ x1 | unit | d ~ z1 + z2", "clustered", "region"),
+    # two endogenous regressors (pyfixest allows one)
+    ("y ~ x1 | unit | d + x2 ~ z1 + z2 + x3", "unadjusted", None),
+    ("y ~ x1 | unit | d + x2 ~ z1 + z2 + x3", "clustered", "region"),
 ]
 # fixest's varying slopes 'unit[t]' against the explicit interactions i(unit, t)
 # (pyfixest has no varying slopes; by FWL the other coefficients are the same)
@@ -128,21 +131,24 @@ def iv_linearmodels(df: pd.DataFrame) -> list:
         exog_part = fml.split("~")[1].split("|")
         exog = [t.strip() for t in exog_part[0].split("+")]
         fe = exog_part[1].strip() if len(exog_part) == 3 else None
-        need = ["y", "d", "z1", "z2", *exog] + ([fe] if fe else []) + ([cl] if cl else [])
+        endog = [t.strip() for t in exog_part[-1].split("+")]
+        instr = [t.strip() for t in fml.split("~")[2].split("+")]
+        need = ["y", *endog, *instr, *exog] + ([fe] if fe else []) + ([cl] if cl else [])
         sub = df.dropna(subset=need)
         X = sub[exog].assign(const=1.0)
         if fe:
             X = pd.concat([X, pd.get_dummies(sub[fe], prefix=fe, drop_first=True,
                                              dtype=float)], axis=1)
         kw = {"clusters": sub[cl]} if cl else {}
-        r = IV2SLS(sub["y"], X, sub[["d"]], sub[["z1", "z2"]]).fit(
+        r = IV2SLS(sub["y"], X, sub[endog], sub[instr]).fit(
             cov_type=cov, debiased=True, **kw)
         diag = r.first_stage.diagnostics
-        names = [*exog, "d"]
+        names = [*exog, *endog]
         out.append({"fml": fml, "cov_type": cov, "cluster": cl, "nobs": int(r.nobs),
                     "coef": {k: float(r.params[k]) for k in names},
                     "se": {k: float(r.std_errors[k]) for k in names},
-                    "first_stage_fstat": float(diag.loc["d", "f.stat"]), "q": 2})
+                    "first_stage_fstat": {k: float(diag.loc[k, "f.stat"]) for k in endog},
+                    "q": len(instr)})
     return out
 
 
