@@ -230,3 +230,11 @@ def test_varying_slopes_are_hidden_and_named():
 def test_bad_varying_slopes_raise(fml, match):
     with pytest.raises(pl.PolicyLabError, match=match):
         pl.feols(fml, DF.assign(t=DF["year"]))
+
+
+def test_iv_summary_shows_first_stage_f_and_refuses_crv3():
+    r = pl.feols("y ~ x1 | unit | d ~ z1 + z2", DF, vcov="hetero")
+    assert f"first-stage F (d): {r.first_stage_f['d']:.4g}" in r.summary()
+    assert "2SLS" in r.summary()
+    with pytest.raises(SpecError, match="CRV3"):
+        pl.feols("y ~ x1 | unit | d ~ z1 + z2", DF, vcov={"CRV3": "unit"})

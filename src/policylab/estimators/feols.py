@@ -58,6 +58,13 @@ class FeolsResult(CoefResult):
     first_stage: list[FeolsResult] = field(default_factory=list, repr=False)
     first_stage_f: dict[str, float] = field(default_factory=dict)
 
+    def summary(self) -> str:
+        """The plain-text summary, with the first-stage F of each endogenous regressor."""
+        text = super().summary()
+        for d, F in self.first_stage_f.items():
+            text += f"\n  first-stage F ({d}): {F:.4g}"
+        return text
+
     def resid(self) -> pd.Series:
         """Residuals y - X b - fixed effects on the estimation sample, by row label."""
         return prediction.residuals(self)
@@ -212,6 +219,12 @@ def feols(
 
     with threads_for(len(df)):
         if f.endog:
+            if kind == "CRV3" or _columns:
+                raise SpecError(
+                    "IV models support vcov 'iid', 'hetero' and CRV1 clustering; the CRV3 "
+                    "jackknife would have to re-estimate the first stage"
+                    if kind == "CRV3" else "IV formulas cannot take estimator-built columns"
+                )
             fit = partial(_fit_one, kind=kind, cl_cols=cl_cols, weights=weights, ssc=s,
                           drop_singletons=drop_singletons, collin_tol=collin_tol,
                           fixef_tol=fixef_tol)
