@@ -68,7 +68,8 @@ def coefplot_figure(
     n = len(models)
     width = 0.6 / max(n, 1) if n > 1 else 0.0
     with matplotlib.rc_context(_rc(lang)):
-        if ax is None:
+        own = ax is None
+        if own:
             fig, ax = plt.subplots(figsize=(max(4.0, 0.6 * len(terms) + 2), 3.6))
         else:
             fig = ax.figure
@@ -89,5 +90,6 @@ def coefplot_figure(
             ax.legend(frameon=False)
         if title:
             ax.set_title(title)
-        fig.tight_layout()
+        if own:  # a user's figure keeps the layout the user chose
+            fig.tight_layout()
     return fig
