@@ -89,12 +89,13 @@ def _print_summary(summary: RunSummary) -> None:
     for s in summary.steps:
         n = len(s.warnings)
         if s.status != "ok":
-            mark = f"[red]{s.status}[/red]"
-        elif n:
-            mark = f"[yellow]ok, {n} warning{'s' if n > 1 else ''}[/yellow]"
+            word, colour = s.status, "red"
+        elif n:  # "ok" alone would hide what the report flags
+            word, colour = f"ok, {n} warning{'s' if n > 1 else ''}", "yellow"
         else:
-            mark = "[green]ok[/green]"
-        console.print(f"  {s.key:<16} {mark}  {s.seconds:6.2f}s" +
+            word, colour = "ok", "green"
+        mark = f"[{colour}]{word}[/{colour}]" + " " * max(0, 14 - len(word))
+        console.print(f"  {s.key:<16} {mark} {s.seconds:6.2f}s" +
                       (f"  {escape(s.error)}" if s.error else ""), highlight=False)
     for f in summary.output_failures:
         err.print(f"[yellow]warning:[/yellow] could not write {escape(f['file'])}: "
