@@ -260,13 +260,19 @@ class Staging:
             except FileExistsError:  # pragma: no cover - 32 random bits collided
                 continue
         self.path = path
-        _write_marker(path, {}, "partial")
+        self._moved = False  # True once the whole folder became the destination
+        try:
+            _write_marker(path, {}, "partial")
+        except BaseException:
+            shutil.rmtree(path, ignore_errors=True)
+            raise
 
     def __enter__(self) -> Staging:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        shutil.rmtree(self.path, ignore_errors=True)
+        if not self._moved:
+            shutil.rmtree(self.path, ignore_errors=True)
 
     def _sweep_dead_partials(self) -> None:
         """Remove staging folders that runs killed outright left beside the destination."""
@@ -303,7 +309,7 @@ class Staging:
             try:
                 with _signals_held():
                     os.rename(self.path, dest)
-                self.path = dest.parent / f".{dest.name}{_PARTIAL}moved"  # nothing left
+                    self._moved = True
                 return []
             except OSError:  # the folder appeared meanwhile: check it again, then merge
                 self.target = claim_out_dir(dest)

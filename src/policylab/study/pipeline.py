@@ -263,8 +263,9 @@ def run_study(
             bar.stop()
 
     with Staging(target) as stage:
-        rendered = _render(stage.path, spec, outputs, ctx)
-        _write_json(stage.path / "results.json", _results(outputs, rendered.failures))
+        root = stage.path
+        rendered = _render(root, spec, outputs, ctx)
+        _write_json(root / "results.json", _results(outputs, rendered.failures))
         manifest = {
             "spec": str(spec_path),
             "spec_sha256": hashlib.sha256(spec_text).hexdigest(),
@@ -284,17 +285,16 @@ def run_study(
             manifest["warnings"] = sorted({w for o in outputs for w in o.warnings}
                                           | {_failure_text(f) for f in failures})
             manifest["total_seconds"] = time.perf_counter() - t_start
-            _write_json(stage.path / "manifest.json", manifest)
+            _write_json(root / "manifest.json", manifest)
 
         failures = rendered.failures + stage.publish(["manifest.json"], finish)
     failed_files = {f["file"] for f in failures}
     dest = target.path
 
     def placed(p: Path | None) -> Path | None:
-        if p is None:
+        if p is None or p.relative_to(root).as_posix() in failed_files:
             return None
-        rel = p.relative_to(stage.path) if p.is_relative_to(stage.path) else Path(p.name)
-        return None if rel.as_posix() in failed_files else dest / rel
+        return dest / p.relative_to(root)
 
     return RunSummary(out_dir=dest, report_html=placed(rendered.report_html),
                       report_docx=placed(rendered.report_docx), steps=outputs,
