@@ -392,3 +392,54 @@ def test_console_does_not_say_plain_ok_for_a_step_with_warnings(tmp_path, monkey
     assert r.exit_code == 0, r.output
     line = next(ln for ln in r.output.splitlines() if ln.strip().startswith("descriptives"))
     assert "ok, 2 warnings" in line
+
+
+def test_ctrl_c_while_moving_outputs_leaves_the_new_set_whole(tmp_path, monkeypatch):
+    import signal
+
+    from policylab.study.outdir import Staging
+
+    spec = tiny_spec(tmp_path / "s", formats='["md", "csv"]')
+    out = tmp_path / "out"
+    run_study(spec, out, progress=False)
+    (out / "notes.txt").write_text("mine")
+    spec.write_text(spec.read_text().replace('["md", "csv"]', '["md"]'))
+    original = Staging._move
+
+    def interrupted_move(self, files):
+        signal.raise_signal(signal.SIGINT)  # Ctrl-C in the middle of moving files
+        return original(self, files)
+
+    monkeypatch.setattr(Staging, "_move", interrupted_move)
+    with pytest.raises(KeyboardInterrupt):
+        run_study(spec, out, progress=False)
+    marker = read_marker(out)
+    assert marker["state"] == "complete"
+    present = {p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()}
+    assert present - {MARKER, "notes.txt"} == set(marker["files"])
+    assert not list((out / "tables").glob("*.csv"))  # the new set: Markdown only
+    assert (out / "notes.txt").read_text() == "mine"
+    assert not [p for p in tmp_path.iterdir() if ".partial-" in p.name]
+
+
+@pytest.mark.parametrize("clash", ["report_dir", "tables_file"])
+def test_force_never_replaces_a_user_folder_or_file_in_our_way(tmp_path, clash):
+    spec = tiny_spec(tmp_path / "s", formats='["html", "md"]')
+    dest = tmp_path / "shared"
+    dest.mkdir()
+    if clash == "report_dir":  # a folder of the user's where report.html would go
+        (dest / "report.html").mkdir()
+        (dest / "report.html" / "draft.txt").write_text("mine")
+        lost = "report.html"
+    else:  # a file of the user's where the tables folder would go
+        (dest / "tables").write_text("mine")
+        lost = "tables/baseline_baseline.md"
+    before = snapshot(dest)
+    summary = run_study(spec, dest, progress=False, force=True)
+    assert lost in {f["file"] for f in summary.output_failures}
+    assert summary.partial
+    assert (summary.report_html is None) == (clash == "report_dir")
+    after = snapshot(dest)
+    assert {k: after[k] for k in before} == before
+    assert json.loads((dest / "manifest.json").read_text())["output_failures"]
+    assert lost not in read_marker(dest)["files"]
