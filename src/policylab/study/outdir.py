@@ -118,11 +118,15 @@ def _hard_refusals(dest: Path, protect: Sequence[Path]) -> None:
                           "choose a folder that is not inside a file for --out")
     if dest == dest.parent:
         raise _refuse(dest, "is the filesystem root", "choose a new folder for --out")
-    if dest == Path.home().resolve():
-        raise _refuse(dest, "is your home folder", "choose a new folder for --out, "
-                      "e.g. --out ~/policylab-results")
-    cwd = Path.cwd().resolve()
-    if dest == cwd or dest in cwd.parents:
+    with contextlib.suppress(RuntimeError, OSError):  # no home folder known: nothing to guard
+        if dest == Path.home().resolve():
+            raise _refuse(dest, "is your home folder", "choose a new folder for --out, "
+                          "e.g. --out ~/policylab-results")
+    try:
+        cwd = Path.cwd().resolve()
+    except OSError:  # the current folder was removed: nothing there to protect
+        cwd = None
+    if cwd is not None and (dest == cwd or dest in cwd.parents):
         what = "the current folder" if dest == cwd else f"a parent of the current folder {cwd}"
         raise _refuse(dest, f"is {what}", "choose a new folder for --out, e.g. --out results")
     for p in protect:
@@ -279,7 +283,7 @@ class Staging:
         dest = self.target.path
         for p in dest.parent.glob(f".{_glob_escape(dest.name)}{_PARTIAL}*"):
             m = read_marker(p) if p.is_dir() and not p.is_symlink() else None
-            if (m is not None and m.get("state") == "partial"
+            if (m is not None and m.get("state") in ("partial", "complete")
                     and m.get("host") == socket.gethostname()
                     and isinstance(m.get("pid"), int) and not _pid_alive(m["pid"])):
                 shutil.rmtree(p, ignore_errors=True)
