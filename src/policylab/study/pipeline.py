@@ -306,7 +306,10 @@ def _failure_text(f: dict[str, str]) -> str:
 
 
 def _results(outputs: list[StepOutput], failures: list[dict[str, str]]) -> dict[str, Any]:
-    """results.json: every step's numbers; a result that cannot be recorded is noted."""
+    """results.json: every step's numbers.
+
+    A result that cannot be recorded is noted in its place and appended to ``failures``.
+    """
     results: dict[str, Any] = {}
     for o in outputs:
         records: dict[str, Any] = {}
