@@ -94,3 +94,21 @@ def test_varying_slopes_equal_explicit_interactions_in_pyfixest(case):
     df = DF.assign(t=DF["year"] - 2010, t2=(DF["year"] - 2010) ** 2)
     res = pl.feols(case["fml"], df, vcov=case["vcov"])
     _same(res, case)
+
+
+@pytest.mark.parametrize("case", OR["slopes_absorbing"],
+                         ids=lambda c: f"{c['fml']}-{c['cov_type']}")
+def test_varying_slopes_equal_linearmodels_absorbing(case):
+    vcov = {"unadjusted": "iid", "robust": "hetero"}.get(case["cov_type"])
+    res = pl.feols(case["fml"], DF.assign(t=DF["year"] - 2010.0),
+                   vcov=vcov or {"CRV1": case["cluster"]}, ssc="sandwich")
+    assert res.nobs == case["nobs"]
+    N, K = res.nobs, res.model["df_k"]
+    # AbsorbingLS counts every slope in K; with year FE one unit's trend is redundant
+    # (the trends add up to t, spanned by the year dummies) and policylab leaves it out
+    redundant = K - len(res.terms) < case["df_absorbed"]
+    factor = np.sqrt((N - K) / (N - K - 1)) if redundant else 1.0
+    assert redundant == ("year" in case["fml"])
+    for t, b in case["coef"].items():
+        assert res.coef()[t] == pytest.approx(b, rel=TOL), t
+        assert res.se()[t] * factor == pytest.approx(case["se"][t], rel=TOL), t

@@ -11,6 +11,9 @@ tests/validation/oracles/feols_syntax.json:
   robust kinds (so the test divides those by q);
 * ``slopes``: pyfixest with explicit ``i(unit, t)`` interactions, the coefficients of
   the other regressors (fixest's ``unit[t]``; pyfixest has no varying slopes);
+* ``slopes_absorbing``: linearmodels ``AbsorbingLS`` with the slopes absorbed as an
+  ``Interaction`` (it counts a slope collinear with the year FE in K; the test states
+  the factor);
 * ``predict``: pyfixest ``resid()``, ``predict()``, ``predict(newdata)`` and ``fixef()``
   (lsqr at atol = btol = 1e-14; formulaic drops the first level of every fixed
   effect after the first, the normalisation policylab uses).
@@ -68,6 +71,16 @@ SLOPES = [
     ("y ~ x1 + x2 | unit[[t]] + year", "y ~ x1 + x2 + i(unit, t) | year", "hetero"),
     ("y ~ x1 | region[t, t2] + unit", "y ~ x1 + i(region, t) + i(region, t2) | unit + region",
      "iid"),
+]
+# linearmodels AbsorbingLS absorbs unit x t as an Interaction (slopes never explicit);
+# (formula, absorbed categorical columns, cov_type, cluster); not its clustered kind,
+# which drops every level of an effect nested in the clusters (Stata's count) where
+# fixest's count keeps one
+SLOPES_ABSORBING = [
+    ("y ~ x1 + x2 | unit[t]", ["unit"], "unadjusted", None),
+    ("y ~ x1 + x2 | unit[t]", ["unit"], "robust", None),
+    ("y ~ x1 + x2 | unit[t] + year", ["unit", "year"], "unadjusted", None),
+    ("y ~ x1 + x2 | unit[t] + year", ["unit", "year"], "robust", None),
 ]
 PREDICT = [
     ("y ~ x1 + x2 | unit", None),
@@ -163,6 +176,24 @@ def slopes(df: pd.DataFrame) -> list:
     return out
 
 
+def slopes_absorbing(df: pd.DataFrame) -> list:
+    from linearmodels.iv.absorbing import AbsorbingLS, Interaction
+
+    sub = df.dropna(subset=["y", "x1", "x2"]).assign(t=lambda d: d["year"] - 2010.0)
+    out = []
+    for fml, absorb, cov, cl in SLOPES_ABSORBING:
+        cats = pd.DataFrame({c: pd.Categorical(sub[c]) for c in absorb}, index=sub.index)
+        inter = Interaction(cat=pd.DataFrame({"unit": pd.Categorical(sub["unit"])},
+                                             index=sub.index), cont=sub[["t"]])
+        kw = {"clusters": sub[cl]} if cl else {}
+        r = AbsorbingLS(sub["y"], sub[["x1", "x2"]], absorb=cats,
+                        interactions=[inter]).fit(cov_type=cov, debiased=True, **kw)
+        out.append({"fml": fml, "cov_type": cov, "cluster": cl, "nobs": int(r.nobs),
+                    "df_absorbed": int(r.df_absorbed),
+                    "coef": r.params.to_dict(), "se": r.std_errors.to_dict()})
+    return out
+
+
 def predict(df: pd.DataFrame) -> list:
     new = df.iloc[::9].copy()
     new.loc[new.index[:2], "unit"] = 999  # unseen level: NaN prediction
@@ -191,6 +222,7 @@ def main() -> None:
         out = {"pyfixest": pf.__version__, "linearmodels": linearmodels.__version__,
                "stepwise": stepwise(df), "iv": iv(df),
                "iv_linearmodels": iv_linearmodels(df), "slopes": slopes(df),
+               "slopes_absorbing": slopes_absorbing(df),
                "predict": predict(df)}
     path = HERE / "oracles" / "feols_syntax.json"
     path.write_text(json.dumps(out, indent=1))
