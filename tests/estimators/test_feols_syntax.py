@@ -238,3 +238,18 @@ def test_iv_summary_shows_first_stage_f_and_refuses_crv3():
     assert "2SLS" in r.summary()
     with pytest.raises(SpecError, match="CRV3"):
         pl.feols("y ~ x1 | unit | d ~ z1 + z2", DF, vcov={"CRV3": "unit"})
+
+
+def test_did_result_gets_predict_fixef_and_coefplot():
+    import matplotlib.pyplot as plt
+
+    castle = pd.read_csv(Path(__file__).parents[1] / "validation" / "data" / "castle.csv")
+    r = pl.did(castle, y="l_homicide", treat="post", unit="sid", time="year")
+    rows = r.resid().index
+    np.testing.assert_allclose(r.predict() + r.resid(), castle.loc[rows, "l_homicide"])
+    np.testing.assert_allclose(r.predict(castle.loc[rows]).to_numpy(),
+                               r.predict().to_numpy(), atol=1e-9)
+    assert {k: len(v) for k, v in r.fixef().items()} == {"sid": 50, "year": 11}
+    fig = r.plot()
+    assert [t.get_text() for t in fig.axes[0].get_xticklabels()] == ["post"]
+    plt.close(fig)
