@@ -173,18 +173,20 @@ def nearest_match(pt: np.ndarray, pc: np.ndarray, k: int = 1, caliper: float | N
         if len(cand) == 0:
             continue
         d = np.abs(pcs[cand] - pt[i])
-        srt = np.argsort(d, kind="stable")
-        kth = d[srt[min(k, len(srt)) - 1]]
-        if tol_sq is not None:
-            tol = np.sqrt(kth**2 + tol_sq) - kth
-        # a candidate outside the window could tie with the k-th: widen once more
-        lo2 = np.searchsorted(pcs, pt[i] - kth - tol, side="left")
-        hi2 = np.searchsorted(pcs, pt[i] + kth + tol, side="right")
+        bound = np.sort(d)[min(k, len(d)) - 1]
+        # the index window is lopsided when used controls were skipped on one side, so
+        # its k-th distance only bounds the true one: every control nearer than the bound
+        # (or tied with it) lies in the score window below, where the k-th is exact
+        reach = bound + (np.sqrt(bound**2 + tol_sq) - bound if tol_sq is not None else tol)
+        lo2 = np.searchsorted(pcs, pt[i] - reach, side="left")
+        hi2 = np.searchsorted(pcs, pt[i] + reach, side="right")
         cand = np.arange(lo2, hi2)
         if not replace:
             cand = cand[~used[order[cand]]]
         d = np.abs(pcs[cand] - pt[i])
-        keep = d <= kth + tol if ties else np.isin(
+        kth = np.sort(d)[min(k, len(d)) - 1]
+        tol_i = np.sqrt(kth**2 + tol_sq) - kth if tol_sq is not None else tol
+        keep = d <= kth + tol_i if ties else np.isin(
             np.arange(len(cand)), np.argsort(d, kind="stable")[:k])
         sel = cand[keep]
         if caliper is not None:
