@@ -47,3 +47,42 @@ def test_without_replacement_every_kept_match_is_nearest_available(k, ties):
         pc = np.round(rng.random(nc), 2)
         m = nearest_match(pt, pc, k=k, replace=False, ties=ties)
         _check(pt, pc, m, k, ties)
+
+
+def _xsec(seed=3, n=300):
+    import pandas as pd
+
+    rng = np.random.default_rng(seed)
+    x1, x2 = rng.normal(size=n), rng.normal(size=n)
+    d = (rng.random(n) < 1 / (1 + np.exp(-(0.8 * x1 - 0.5 * x2 - 0.5)))).astype(int)
+    return pd.DataFrame({"d": d, "x1": x1, "x2": x2, "y": d + x1 + rng.normal(size=n)})
+
+
+@pytest.mark.parametrize("kw,what", [
+    ({"method": "kernel", "se": "ai"}, "nearest-neighbour"),
+    ({"method": "radius", "caliper": 0.05, "bias_adjust": True}, "nearest-neighbour"),
+    ({"method": "nearest", "se": "robust"}, "se must be"),
+    ({"method": "nearest", "var_matches": -1}, "var_matches"),
+    ({"method": "nearest", "metric": "ivariance", "replace": False}, "with replacement"),
+    ({"method": "nearest", "metric": "ivariance", "caliper": 0.5}, "std_caliper=True"),
+    ({"method": "nearest", "metric": "euclid"}, "metric must be"),
+])
+def test_matching_options_that_do_not_apply_are_refused(kw, what):
+    import policylab as pl
+    from policylab.errors import SpecError
+
+    with pytest.raises(SpecError, match=what):
+        pl.match(_xsec(), "d", ["x1", "x2"], outcome="y", **kw)
+
+
+def test_std_caliper_is_the_caliper_times_the_score_sd():
+    import policylab as pl
+
+    df = _xsec()
+    a = pl.match(df, "d", ["x1", "x2"], outcome="y", method="nearest", caliper=0.1,
+                 std_caliper=True)
+    sd = np.std(a.rows["_pscore"].to_numpy(), ddof=1)
+    b = pl.match(df, "d", ["x1", "x2"], outcome="y", method="nearest", caliper=0.1 * sd)
+    assert a.att == b.att and a.att_se == b.att_se
+    assert (a.rows["_support"] == b.rows["_support"]).all()
+    assert (a.rows["_support"] == 0).any()  # the caliper binds in this design
