@@ -90,3 +90,30 @@ def test_caliper_in_standard_deviations_equals_r_matching(name, kw):
     assert on.sum() == ref["n_treated_matched"]
     assert sum(len(x) for x, s in zip(m.matches, on) if s) == ref["n_matched_pairs"]
     assert m.att == pytest.approx(ref["est"], rel=1e-6)
+
+
+@pytest.mark.oracle
+def test_caliper_se_pieces_reproduce_r_matching_convention():
+    # With a caliper, Match divides by all treated units, the dropped ones entering the
+    # spread with YCAUS = 0; policylab divides by the matched treated. Rebuilding
+    # Match's convention from policylab's pieces (counts K, K', within-arm variances,
+    # matched differences) gives R's SE: the pieces are right, only N1 differs.
+    from policylab.engine import matching as mk
+
+    ref = ORACLE["ps_m1_cal"]
+    m = pl.match(D, "treat", score="pscore", outcome="re78", method="nearest", common=False,
+                 tie_rule="matching", caliper=0.05, std_caliper=True, var_matches=1)
+    t = D["treat"].to_numpy() == 1
+    y, p = D["re78"].to_numpy(), D["pscore"].to_numpy()
+    on = m.rows.loc[t, "_support"].to_numpy() == 1
+    sets = [s for s, o in zip(m.matches, on) if o]
+    c_idx = np.flatnonzero(~t)
+    k1, k2 = mk.match_counts(sets, len(c_idx))
+    tau = y[t][on] - np.array([y[c_idx][s].mean() for s in sets])
+    sig2 = mk.within_arm_variance((p / np.std(p, ddof=1))[c_idx], y[c_idx], 1, 1e-5)
+    n1 = int(t.sum())
+    r_var = (np.sum((tau - m.att) ** 2) + (n1 - on.sum()) * m.att**2
+             + np.sum((k1**2 - k2) * sig2)) / n1**2
+    assert np.sqrt(r_var) == pytest.approx(ref["se"], rel=1e-6)
+    own = mk.abadie_imbens_att_var(tau, m.att, k1, k2, sig2)
+    assert m.att_se == pytest.approx(np.sqrt(own), rel=1e-12)
