@@ -56,3 +56,17 @@ def test_formula_controls_bootstrap_and_sensitivity_use_the_expanded_terms():
     again = pl.mediation(DF, y="y", treat="d", mediators=["m"], controls=["x", "C(grp)"],
                          vcov="iid", bootstrap=200, seed=3)
     np.testing.assert_array_equal(again.boot_draws["m"], d)
+
+
+def test_one_period_panel_keys_are_a_cross_section_without_panel_warnings():
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        r = pl.mediation(DF, y="y", treat="d", mediators=["m"], controls=["x"], unit="id",
+                         time="t", fe=[], vcov="iid", bootstrap=0)
+    assert r.meta["cross_section"]
+    assert not any("first period" in str(w.message) for w in caught)
+    # the same equations as with time=None
+    s = pl.mediation(DF, y="y", treat="d", mediators=["m"], controls=["x"], vcov="iid",
+                     bootstrap=0)
+    assert r.tidy().iloc[0]["sobel_se"] == pytest.approx(s.tidy().iloc[0]["sobel_se"],
+                                                         rel=1e-12)
