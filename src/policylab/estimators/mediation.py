@@ -94,6 +94,18 @@ def _sobel_family(a: float, sa: float, b: float, sb: float) -> dict[str, float]:
     return out
 
 
+def _effect_row(term: str, med: str, a_fit: Any, b_fit: Any, total: Any) -> dict[str, Any]:
+    """One row of the effects table: a from the mediator equation, b and c' from the
+    outcome equation ``b_fit``, c from the total-effect equation, Sobel-family tests."""
+    D = total.meta["treat_term"]
+    a, sa = float(a_fit.coef()[D]), float(a_fit.se()[D])
+    b, sb = float(b_fit.coef()[med]), float(b_fit.se()[med])
+    return {"term": term, "a": a, "a_se": sa, "a_p": float(a_fit.pvalue()[D]), "b": b,
+            "b_se": sb, "b_p": float(b_fit.pvalue()[med]), "c": float(total.coef()[D]),
+            "c_se": float(total.se()[D]), "c_prime": float(b_fit.coef()[D]),
+            "estimate": a * b, **_sobel_family(a, sa, b, sb)}
+
+
 def mediation(
     data: Any,
     y: str,
@@ -210,23 +222,12 @@ def mediation(
     a_eq = {m: eq(m, list(controls)) for m in meds}
     for m in meds:
         full = eq(y, [m, *controls])
-        a, sa = float(a_eq[m].coef()[D]), float(a_eq[m].se()[D])
-        b, sb = float(full.coef()[m]), float(full.se()[m])
         steps[m] = [total, a_eq[m], full]
-        rows.append({"term": m, "a": a, "a_se": sa, "a_p": float(a_eq[m].pvalue()[D]),
-                     "b": b, "b_se": sb, "b_p": float(full.pvalue()[m]), "c": c, "c_se": sc,
-                     "c_prime": float(full.coef()[D]), "estimate": a * b,
-                     **_sobel_family(a, sa, b, sb)})
+        rows.append(_effect_row(m, m, a_eq[m], full, total))
     if joint and len(meds) > 1:
         fullj = eq(y, [*meds, *controls])
         steps["joint"] = [total, *[a_eq[m] for m in meds], fullj]
-        for m in meds:
-            a, sa = rows[meds.index(m)]["a"], rows[meds.index(m)]["a_se"]
-            b, sb = float(fullj.coef()[m]), float(fullj.se()[m])
-            rows.append({"term": f"joint:{m}", "a": a, "a_se": sa, "a_p": rows[meds.index(m)]["a_p"],
-                         "b": b, "b_se": sb, "b_p": float(fullj.pvalue()[m]), "c": c,
-                         "c_se": sc, "c_prime": float(fullj.coef()[D]), "estimate": a * b,
-                         **_sobel_family(a, sa, b, sb)})
+        rows += [_effect_row(f"joint:{m}", m, a_eq[m], fullj, total) for m in meds]
     eff = pd.DataFrame(rows)
     eff["std_error"] = eff["sobel_se"]
     eff["statistic"] = eff["estimate"] / eff["sobel_se"]
