@@ -22,12 +22,13 @@ def _panel(seed: int = 3, units: int = 14, years: int = 9) -> pd.DataFrame:
 
 
 def _statsmodels_wald(df: pd.DataFrame, cohort: np.ndarray, window=(-3, 2), ref=-1) -> float:
-    """Event-study Wald statistic of the leads (unscaled CRV meat) by explicit dummies."""
-    d = df.copy()
+    """Wald statistic of the leads (unscaled CRV meat) by explicit dummies, on the years
+    before the first real adoption (2005)."""
+    d = df[df["year"] < 2005].copy()
     c = cohort[d["unit"].to_numpy()]
     rel = np.where(c > 0, np.clip(d["year"] - c, *window), -999)
     names = []
-    for e in range(window[0], window[1] + 1):
+    for e in range(window[0], 0):
         if e == ref:
             continue
         name = f"e{e + 10}"
@@ -54,16 +55,19 @@ def test_each_draw_is_the_wald_statistic_of_a_statsmodels_refit():
         assert res.stats[j] == pytest.approx(_statsmodels_wald(df, cohort_u[perm]), rel=1e-8)
 
 
-def test_observed_statistic_is_the_reported_wald_test_up_to_the_small_sample_factor():
+def test_post_adoption_years_do_not_enter_the_test():
+    # a huge effect after adoption must not change the test of the leads: under the
+    # sharp null of no pre-trend only the pre-adoption years are used
     df = _panel(seed=8)
-    es = pl.event_study(df, y="y", unit="unit", time="year", cohort="cohort",
-                        window=(-3, 2), controls=["x"], cluster="unit")
-    res = pretrend_ri_test(es, draws=20, seed=1)
-    reg = es.regression
-    n, k, G = reg.nobs, reg.model["df_k"], 14
-    fac = (G / (G - 1)) * (n - 1) / (n - k)  # fixest/Stata CRV1 factor, the default ssc
-    assert res.statistic / fac == pytest.approx(es.pretrend_test()["statistic"], rel=1e-8)
-    assert 1 / 21 <= res.p_value <= 1
+    kw = dict(y="y", unit="unit", time="year", cohort="cohort", window=(-3, 2),
+              controls=["x"], cluster="unit")
+    a = pretrend_ri_test(pl.event_study(df, **kw), draws=30, seed=1)
+    post = df["year"] >= 2005
+    shifted = df.assign(y=df["y"] + np.where(post & (df["cohort"] > 0), 25.0, 0.0))
+    b = pretrend_ri_test(pl.event_study(shifted, **kw), draws=30, seed=1)
+    assert a.statistic == pytest.approx(b.statistic, rel=1e-10)
+    np.testing.assert_allclose(a.stats, b.stats, rtol=1e-10)
+    assert 1 / 31 <= a.p_value <= 1
 
 
 def test_same_seed_same_p_value_and_p_value_formula():
@@ -89,3 +93,18 @@ def test_size_on_the_bundled_carbon_design_without_pretrend():
                             controls=["ln_gdp", "fdi"], cluster="province")
         rej += pretrend_ri_test(es, draws=99, seed=s).p_value <= 0.05
     assert rej / reps <= 0.12
+
+
+def test_event_study_offers_the_three_pretrend_tests():
+    df = _panel(seed=11)
+    es = pl.event_study(df, y="y", unit="unit", time="year", cohort="cohort",
+                        window=(-3, 2), cluster="unit")
+    wald = es.pretrend_test()
+    assert wald["method"] == "wald" and wald["df1"] == 2
+    ri = es.pretrend_test("ri", draws=40, seed=2)
+    assert ri["p_value"] == pretrend_ri_test(es, draws=40, seed=2).p_value
+    wild = es.pretrend_test("wild", draws=99, seed=2)
+    assert wild["statistic"] == pytest.approx(wald["statistic"])
+    assert 0 < wild["p_value"] <= 1
+    with pytest.raises(pl.SpecError, match="method"):
+        es.pretrend_test("bayes")
