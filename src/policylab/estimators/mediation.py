@@ -158,6 +158,17 @@ def mediation(
     """
     if not mediators:
         raise SpecError("mediation needs at least one mediator")
+    from policylab.estimators.design import design_keywords
+
+    # a Design arrives as its rows and the keywords that rebuild it (the same model)
+    data, k = design_keywords(data, "mediation", unit=unit, time=time, treat=treat,
+                              cohort=cohort, roster=roster, date=date, assign=assign,
+                              controls=controls, fe=fe, cluster=cluster, weights=weights)
+    unit, time, treat, cohort, roster, date, assign, controls, fe, cluster, weights = (
+        k[n] for n in ("unit", "time", "treat", "cohort", "roster", "date", "assign",
+                       "controls", "fe", "cluster", "weights"))
+    controls = controls or ()
+    date = date or "announcement"
     panel = data if isinstance(data, Panel) else Panel(data, unit=unit, time=time)
     unit, time = panel.unit, panel.time
     meds = list(mediators)

@@ -425,9 +425,19 @@ def psm_did(
     **match_kw
         Passed to :func:`match` (kernel, bwidth, k, caliper, ...).
     """
-    from policylab.estimators.design import build_design
+    from policylab.estimators.design import Design, build_design, design_keywords
     from policylab.estimators.did import did
 
+    if isinstance(data, Design):
+        # the DID is weighted by the matching weights: observation weights cannot join
+        data.refuse("psm_did", weights=True)
+    data, k = design_keywords(data, "psm_did", unit=unit, time=time, treat=treat,
+                              cohort=cohort, roster=roster, date=date, assign=assign,
+                              controls=controls, fe=fe, cluster=cluster)
+    unit, time, treat, cohort, roster, date, assign, controls, fe, cluster = (
+        k[n] for n in ("unit", "time", "treat", "cohort", "roster", "date", "assign",
+                       "controls", "fe", "cluster"))
+    controls, date = controls or (), date or "announcement"
     panel = data if isinstance(data, Panel) else Panel(data, unit=unit, time=time)
     unit, time = panel.unit, panel.time
     design = build_design(panel, treat=treat, cohort=cohort, roster=roster, date=date,

@@ -26,8 +26,14 @@ import pandas as pd
 from scipy.linalg import cho_factor, cho_solve
 from scipy.special import chdtrc, expit, ndtr, ndtri
 
-from policylab.data.panel import Panel, as_pandas, require_columns
+from policylab.data.panel import require_columns
 from policylab.errors import DataError, EstimationError, SpecError
+from policylab.estimators.design import (
+    cohort_inputs,
+    design_record,
+    model_fe_terms,
+    require_fe_columns,
+)
 from policylab.estimators.formula import _factorize
 from policylab.estimators.result import CoefResult, Result
 
@@ -636,19 +642,6 @@ class AttGtResult(Result):
         return labels, ests, np.column_stack(As), np.column_stack(Cs)
 
 
-def _prepare(data: Any, y: str, unit: str | None, time: str | None, cohort: str
-             ) -> tuple[pd.DataFrame, str, str]:
-    if isinstance(data, Panel):
-        unit, time = unit or data.unit, time or data.time
-        df = data.df
-    else:
-        df = as_pandas(data)
-    if unit is None or time is None:
-        raise SpecError("unit= and time= are required unless data is a Panel")
-    require_columns(df, [y, unit, time, cohort])
-    return df, unit, time
-
-
 def _sorted_codes(s: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     """Integer codes 0..L-1 in sorted order of the values (-1 for missing) and the
     levels; integer columns take the compiled single pass of ``_factorize``."""
@@ -881,7 +874,7 @@ def att_gt(
     y: str,
     unit: str | None = None,
     time: str | None = None,
-    cohort: str = "cohort",
+    cohort: str | None = None,
     *,
     control_group: str = "never",
     covariates: Sequence[str] | None = None,
@@ -900,14 +893,19 @@ def att_gt(
 
     Parameters
     ----------
-    data : DataFrame or Panel
-        Long panel, one row per unit and period.
+    data : Design, DataFrame or Panel
+        Long panel, one row per unit and period. A
+        :class:`~policylab.estimators.design.Design` gives the cohort, cluster, weights
+        and (as ``covariates`` unless given) controls; a Design with fixed effects
+        other than unit and time is refused with a SpecError (att_gt's long
+        differences remove only unit and period effects).
     y, unit, time : str
         Outcome, unit id and period columns (unit/time default to the Panel's).
     cohort : str
-        First treated period; never-treated coded 0, missing or inf. Units treated
-        in or before the first period are dropped (no pre-period); units first treated
-        after the last period count as never treated.
+        First treated period (default column "cohort"); never-treated coded 0,
+        missing or inf. Units treated in or before the first period are dropped (no
+        pre-period); units first treated after the last period count as never
+        treated.
     control_group : {"never", "notyet"}
         Never-treated units, or never and not-yet-treated units.
     covariates : list of str, optional
@@ -950,7 +948,13 @@ def att_gt(
         ``.tidy()`` (one row per ATT(g,t)), ``.aggregate(kind)``, ``.pretest``
         (Wald test that all pre-treatment ATT(g,t) are zero), ``.plot()``.
     """
-    df, unit, time = _prepare(data, y, unit, time, cohort)
+    df, unit, time, cohort, m, design = cohort_inputs(data, "att_gt", y, unit, time, cohort,
+                                                      cluster=cluster, weights=weights)
+    cluster, weights = m["cluster"], m["weights"]
+    if design is not None:
+        design.refuse("att_gt (Callaway-Sant'Anna)", fe=True)
+        if covariates is None and design.controls:
+            covariates = list(design.controls)
     if control_group not in ("never", "notyet"):
         raise SpecError("control_group must be 'never' or 'notyet'")
     if base_period not in ("varying", "universal"):
@@ -1070,7 +1074,11 @@ def att_gt(
               "n_clusters": int(cl_codes.max()) + 1 if cl_codes is not None else n,
               "bootstrap": bootstrap, "draws": draws, "seed": seed,
               "bootstrap_weights": bootstrap_weights, "level": level, "band_crit": None,
-              "se_label": se_label})
+              "se_label": se_label,
+              "design": design_record(unit=unit, time=time, treatment=f"cohort {cohort}",
+                                      nobs=int(Y.size), fe=[unit, time], cluster=cluster,
+                                      weights=weights, controls=covariates or (),
+                                      design=design)})
     if bootstrap:
         # one bootstrap of [cell IFs, cohort indicators]: the cells' SEs and band now,
         # every aggregation later from the same draws
@@ -1088,7 +1096,7 @@ def sun_abraham(
     y: str,
     unit: str | None = None,
     time: str | None = None,
-    cohort: str = "cohort",
+    cohort: str | None = None,
     *,
     controls: Sequence[str] = (),
     fe: str | Sequence[str] | None = None,
@@ -1107,12 +1115,15 @@ def sun_abraham(
 
     Parameters
     ----------
-    data : DataFrame or Panel
-        Long panel (unbalanced allowed).
+    data : Design, DataFrame or Panel
+        Long panel (unbalanced allowed); a
+        :class:`~policylab.estimators.design.Design` gives the cohort, controls, fixed
+        effects, cluster and weights.
     y, unit, time : str
         Outcome, unit id and period columns (unit/time default to the Panel's).
     cohort : str
-        First treated period; never-treated coded 0, missing or inf.
+        First treated period (default column "cohort"); never-treated coded 0,
+        missing or inf.
     controls : list of str
         Covariates of the regression.
     fe : str or list of str, optional
@@ -1143,15 +1154,12 @@ def sun_abraham(
         count ``n`` and share mass ``weight`` (the summed weights; ``n`` unweighted).
     """
     from policylab.estimators.feols import feols
-    from policylab.estimators.imputation import _fe_terms, _require_fe_columns
-
-    df, unit, time = _prepare(data, y, unit, time, cohort)
-    try:
-        fe_list = _fe_terms(fe, unit, time)
-    except SpecError as exc:
-        # the shared parser speaks of the imputation model; name this estimator
-        raise SpecError(str(exc).replace("the imputation model", "sun_abraham")) from None
-    _require_fe_columns(df, fe_list)
+    df, unit, time, cohort, m, design = cohort_inputs(
+        data, "sun_abraham", y, unit, time, cohort, controls=controls, fe=fe,
+        cluster=cluster, weights=weights)
+    controls, fe, cluster, weights = m["controls"], m["fe"], m["cluster"], m["weights"]
+    fe_list = model_fe_terms(fe, unit, time, what="sun_abraham")
+    require_fe_columns(df, fe_list)
     if weights is not None:
         require_columns(df, [weights], "weights column")
     # a new frame (the dummies are added to it, never to the caller's) with unique
@@ -1211,7 +1219,11 @@ def sun_abraham(
                      meta={"depvar": y, "rel_times": rel_times, "ref": ref,
                            "estimator": "Sun-Abraham", "cohort_effects": info,
                            "fe": fe_list, "weights": weights,
-                           "cluster": [cluster or unit]})
+                           "cluster": [cluster or unit],
+                           "design": design_record(
+                               unit=unit, time=time, treatment=f"cohort {cohort}",
+                               nobs=reg.nobs, fe=fe_list, cluster=cluster or unit,
+                               weights=weights, controls=controls, design=design)})
     for msg in reg.warnings:  # few clusters, dropped interactions: the user should see them
         res.warn(msg)
     return res
