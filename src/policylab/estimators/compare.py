@@ -8,7 +8,7 @@ from typing import Any
 
 import pandas as pd
 
-from policylab.errors import DataError, SpecError
+from policylab.errors import PolicyLabError, SpecError
 from policylab.estimators.design import Design, as_design, model_fe_terms
 from policylab.estimators.result import Result
 
@@ -51,7 +51,8 @@ def compare_estimators(data: Any, y: str, unit: str | None = None, time: str | N
         default column "cohort"). ``data`` may be a
         :class:`~policylab.estimators.design.Design`: every estimator then gets that
         same Design (controls, fixed effects, cluster, weights, sample), and one that
-        cannot honour part of it is not run; ``meta["not_run"]`` says which and why.
+        cannot honour part of it (or raises a policylab error, e.g. no never-treated
+        units) is not run; ``meta["not_run"]`` and a warning say which and why.
     window : (int, int)
         Event times kept in the comparison (and the TWFE event study's window).
     control_group : {"notyet", "never"}
@@ -110,7 +111,9 @@ def compare_estimators(data: Any, y: str, unit: str | None = None, time: str | N
             continue
         try:
             r = run()
-        except (SpecError, DataError) as exc:
+        except PolicyLabError as exc:
+            # with a Design, an estimator that cannot honour it (or has no comparison
+            # units) is listed as not run, never run on another model
             if not isinstance(data, Design):
                 raise
             not_run[name] = str(exc)

@@ -22,13 +22,18 @@ from policylab.engine.threads import COMPILED_ROWS
 from policylab.errors import DataError, SpecError
 from policylab.estimators.formula import _factorize, fe_terms
 
-__all__ = ["Design", "build_design", "as_design", "cohort_frame", "cohort_inputs",
+__all__ = ["Design", "DesignNotHonoured", "build_design", "as_design", "cohort_frame", "cohort_inputs",
            "model_fe_terms", "require_fe_columns", "design_record", "design_keywords",
            "TREAT_COL",
            "COHORT_COL"]
 
 TREAT_COL = "_did"
 COHORT_COL = "_cohort"
+
+
+class DesignNotHonoured(SpecError):
+    """An estimator cannot honour part of a Design (weights, fixed effects, controls,
+    clusters); the message names the part. The study shows such a step as not run."""
 
 
 @dataclass(frozen=True)
@@ -134,7 +139,7 @@ class Design:
         if cluster and self.cluster_col != self.unit:
             reasons.append(f"clusters other than the unit ({self.cluster_col!r})")
         if reasons:
-            raise SpecError(f"{what} cannot honour the design's {'; '.join(reasons)}; "
+            raise DesignNotHonoured(f"{what} cannot honour the design's {'; '.join(reasons)}; "
                             "drop them from the design (design.replace(...)) to run it "
                             "on that simpler model")
 

@@ -24,7 +24,7 @@ from policylab.data.panel import Panel, as_pandas, require_columns
 from policylab.engine import fixed_effects as fx
 from policylab.engine import vcov as vc
 from policylab.errors import EstimationError, SpecError
-from policylab.estimators.design import Design, as_design
+from policylab.estimators.design import Design, DesignNotHonoured, as_design
 from policylab.estimators.result import Result
 
 __all__ = ["spec_curve", "SpecCurveResult"]
@@ -107,7 +107,7 @@ def _from_design(d: Design, treat: str | None, unit: str | None, time: str | Non
     d.refuse("spec_curve", weights=True)
     inter = [f for f in d.fe if "^" in f]
     if inter:
-        raise SpecError(f"spec_curve cannot honour the design's interacted fixed effects "
+        raise DesignNotHonoured(f"spec_curve cannot honour the design's interacted fixed effects "
                         f"{inter}; drop them from the design (design.replace(fe=...)) to "
                         "run it on that simpler model")
     if controls is None:

@@ -29,6 +29,7 @@ from scipy.special import chdtrc, expit, ndtr, ndtri
 from policylab.data.panel import require_columns
 from policylab.errors import DataError, EstimationError, SpecError
 from policylab.estimators.design import (
+    DesignNotHonoured,
     cohort_inputs,
     design_record,
     model_fe_terms,
@@ -1001,8 +1002,14 @@ def att_gt(
                             "clusters at a level that contains whole units")
         # dense codes in order of first appearance over the sorted units
         cl_codes = pd.factorize(cl_unit[keep_units])[0].astype(np.int64)
-    wu = None if weights is None else _unit_weights(df, weights, cell, units, N, T)[
-        keep_units]
+    try:
+        wu = None if weights is None else _unit_weights(df, weights, cell, units, N, T)[
+            keep_units]
+    except DataError as exc:
+        if design is None or "varies within units" not in str(exc):
+            raise
+        raise DesignNotHonoured(f"att_gt (Callaway-Sant'Anna) cannot honour the design's "
+                                f"weights: {exc}") from None
     Xall = None
     if covariates:
         require_columns(df, list(covariates), "covariate")
