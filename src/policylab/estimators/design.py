@@ -10,9 +10,11 @@ build one with :func:`build_design` and run the same code.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+import functools
+import inspect
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -23,9 +25,11 @@ from policylab.errors import DataError, SpecError
 from policylab.estimators.formula import _factorize, fe_terms
 
 __all__ = ["Design", "DesignNotHonoured", "build_design", "as_design", "cohort_frame", "cohort_inputs",
-           "model_fe_terms", "require_fe_columns", "design_record", "design_keywords",
+           "model_fe_terms", "require_fe_columns", "design_record", "takes_design",
            "TREAT_COL",
            "COHORT_COL"]
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 TREAT_COL = "_did"
 COHORT_COL = "_cohort"
@@ -237,17 +241,36 @@ def cohort_inputs(data: Any, what: str, y: str, unit: str | None, time: str | No
     return df, unit, time, cohort, model, None
 
 
-def design_keywords(data: Any, what: str, **kw: Any) -> tuple[Any, dict[str, Any]]:
-    """``(data, keywords)`` of an estimator that builds its designs from keywords: a
-    Design becomes its kept rows and the keywords that rebuild it (treatment from its
-    0/1 column); anything else is returned with ``kw`` unchanged."""
-    if not isinstance(data, Design):
-        return data, kw
-    d = as_design(data, what, **kw)
-    return d.df, {**dict.fromkeys(kw), "unit": d.unit, "time": d.time,
-                  "treat": d.treat_col, "date": "announcement", "assign": d.assign,
-                  "controls": list(d.controls), "fe": list(d.fe), "cluster": d.cluster,
-                  "weights": d.weights}
+def takes_design(what: str, **lacks: bool) -> Callable[[F], F]:
+    """Decorator for an estimator that builds its designs from keywords (``treat=``,
+    ``unit=``, ``controls=``, ``fe=``, ``cluster=``, ``weights=`` ...): a Design given as
+    ``data`` becomes its kept rows and the keywords that rebuild the same model
+    (treatment from its 0/1 column). ``lacks`` names parts the estimator cannot honour
+    (as :meth:`Design.refuse`); keywords the Design already fixes are refused."""
+
+    def deco(fn: F) -> F:
+        sig = inspect.signature(fn)
+
+        @functools.wraps(fn)
+        def wrapper(*args: Any, **kw: Any) -> Any:
+            bound = sig.bind(*args, **kw)
+            d = bound.arguments.get("data")
+            if not isinstance(d, Design):
+                return fn(*args, **kw)
+            d.refuse(what, **lacks)
+            parts = {"unit": d.unit, "time": d.time, "treat": d.treat_col, "cohort": None,
+                     "roster": None, "date": "announcement", "assign": d.assign,
+                     "controls": list(d.controls), "fe": list(d.fe), "cluster": d.cluster,
+                     "weights": d.weights}
+            parts = {k: v for k, v in parts.items() if k in sig.parameters}
+            as_design(d, what, **{k: bound.arguments[k] for k in parts
+                                  if k in bound.arguments})
+            bound.arguments.update(parts, data=d.df)
+            return fn(*bound.args, **bound.kwargs)
+
+        return wrapper  # type: ignore[return-value]
+
+    return deco
 
 
 def as_design(data: Any, what: str, **kw: Any) -> Design:

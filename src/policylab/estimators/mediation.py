@@ -17,6 +17,7 @@ from policylab.data.panel import Panel, require_columns
 from policylab.engine import bootstrap_kernels as bk
 from policylab.engine import fixed_effects as fx
 from policylab.errors import EstimationError, SpecError
+from policylab.estimators.design import takes_design
 from policylab.estimators.did import did
 from policylab.estimators.result import Result
 
@@ -92,6 +93,7 @@ def _sobel_family(a: float, sa: float, b: float, sb: float) -> dict[str, float]:
     return out
 
 
+@takes_design("mediation")
 def mediation(
     data: Any,
     y: str,
@@ -158,17 +160,6 @@ def mediation(
     """
     if not mediators:
         raise SpecError("mediation needs at least one mediator")
-    from policylab.estimators.design import design_keywords
-
-    # a Design arrives as its rows and the keywords that rebuild it (the same model)
-    data, k = design_keywords(data, "mediation", unit=unit, time=time, treat=treat,
-                              cohort=cohort, roster=roster, date=date, assign=assign,
-                              controls=controls, fe=fe, cluster=cluster, weights=weights)
-    unit, time, treat, cohort, roster, date, assign, controls, fe, cluster, weights = (
-        k[n] for n in ("unit", "time", "treat", "cohort", "roster", "date", "assign",
-                       "controls", "fe", "cluster", "weights"))
-    controls = controls or ()
-    date = date or "announcement"
     panel = data if isinstance(data, Panel) else Panel(data, unit=unit, time=time)
     unit, time = panel.unit, panel.time
     meds = list(mediators)

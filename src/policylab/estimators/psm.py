@@ -14,6 +14,7 @@ from scipy import stats
 from policylab.data.panel import Panel, as_pandas, require_columns, require_numeric
 from policylab.engine import matching as mk
 from policylab.errors import DataError, EstimationError, SpecError
+from policylab.estimators.design import takes_design
 from policylab.estimators.result import Result
 
 __all__ = ["propensity_score", "match", "balance_table", "psm_did", "PropensityResult",
@@ -388,6 +389,8 @@ class PsmDidResult(Result):
         return self.matching.plot(lang=lang, **kw)
 
 
+# the DID is weighted by the matching weights: a Design's weights cannot join
+@takes_design("psm_did", weights=True)
 def psm_did(
     data: Any,
     y: str,
@@ -425,19 +428,9 @@ def psm_did(
     **match_kw
         Passed to :func:`match` (kernel, bwidth, k, caliper, ...).
     """
-    from policylab.estimators.design import Design, build_design, design_keywords
+    from policylab.estimators.design import build_design
     from policylab.estimators.did import did
 
-    if isinstance(data, Design):
-        # the DID is weighted by the matching weights: observation weights cannot join
-        data.refuse("psm_did", weights=True)
-    data, k = design_keywords(data, "psm_did", unit=unit, time=time, treat=treat,
-                              cohort=cohort, roster=roster, date=date, assign=assign,
-                              controls=controls, fe=fe, cluster=cluster)
-    unit, time, treat, cohort, roster, date, assign, controls, fe, cluster = (
-        k[n] for n in ("unit", "time", "treat", "cohort", "roster", "date", "assign",
-                       "controls", "fe", "cluster"))
-    controls, date = controls or (), date or "announcement"
     panel = data if isinstance(data, Panel) else Panel(data, unit=unit, time=time)
     unit, time = panel.unit, panel.time
     design = build_design(panel, treat=treat, cohort=cohort, roster=roster, date=date,

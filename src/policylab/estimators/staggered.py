@@ -666,10 +666,38 @@ def _per_unit(values: np.ndarray, cell: np.ndarray, n_units: int, n_periods: int
     return w[:, 0], (w != w[:, :1]).any(axis=1)
 
 
+def _check_att_gt_options(control_group: str, base_period: str, method: str,
+                          bootstrap_weights: str) -> None:
+    if control_group not in ("never", "notyet"):
+        raise SpecError("control_group must be 'never' or 'notyet'")
+    if base_period not in ("varying", "universal"):
+        raise SpecError("base_period must be 'varying' or 'universal'")
+    if method not in ("dr", "ipw", "reg"):
+        raise SpecError(f"method must be 'dr', 'ipw' or 'reg', got {method!r}")
+    if bootstrap_weights not in ("mammen", "rademacher"):
+        raise SpecError("bootstrap weights must be 'mammen' or 'rademacher', got "
+                        f"{bootstrap_weights!r}")
+
+
+def _att_gt_inputs(data: Any, y: str, unit: str | None, time: str | None,
+                   cohort: str | None, cluster: str | None, weights: str | None,
+                   covariates: Sequence[str] | None) -> tuple:
+    """att_gt's frame, keys, cohort, cluster, weights, covariates (a Design's controls
+    unless given) and Design; a Design with finer fixed effects is refused."""
+    df, unit, time, cohort, m, design = cohort_inputs(data, "att_gt", y, unit, time, cohort,
+                                                      cluster=cluster, weights=weights)
+    if design is not None:
+        design.refuse("att_gt (Callaway-Sant'Anna)", fe=True)
+        if covariates is None and design.controls:
+            covariates = list(design.controls)
+    return df, unit, time, cohort, m["cluster"], m["weights"], covariates, design
+
+
 def _unit_weights(df: pd.DataFrame, weights: str, cell: np.ndarray, units: np.ndarray,
-                  n_units: int, n_periods: int) -> np.ndarray:
+                  n_units: int, n_periods: int, from_design: bool = False) -> np.ndarray:
     """One sampling weight per unit (sorted units) from a long column, checked: present,
-    finite, non-negative and constant within units (panel sampling weights)."""
+    finite, non-negative and constant within units (panel sampling weights). Weights of
+    a Design that vary within units are refused as not honoured."""
     require_columns(df, [weights], "weights column")
     wl = pd.to_numeric(df[weights], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
     bad = ~np.isfinite(wl)
@@ -682,7 +710,7 @@ def _unit_weights(df: pd.DataFrame, weights: str, cell: np.ndarray, units: np.nd
     wu, varies = _per_unit(wl, cell, n_units, n_periods)
     if varies.any():
         bad_units = units[varies][:5].tolist()
-        raise DataError(f"weights column {weights!r} varies within units (e.g. {bad_units}, "
+        raise (DesignNotHonoured if from_design else DataError)(f"weights column {weights!r} varies within units (e.g. {bad_units}, "
                         f"{int(varies.sum())} units); att_gt takes sampling weights constant "
                         "within units (as R did's weightsname): give each unit one weight, "
                         "e.g. its first-period value")
@@ -949,22 +977,9 @@ def att_gt(
         ``.tidy()`` (one row per ATT(g,t)), ``.aggregate(kind)``, ``.pretest``
         (Wald test that all pre-treatment ATT(g,t) are zero), ``.plot()``.
     """
-    df, unit, time, cohort, m, design = cohort_inputs(data, "att_gt", y, unit, time, cohort,
-                                                      cluster=cluster, weights=weights)
-    cluster, weights = m["cluster"], m["weights"]
-    if design is not None:
-        design.refuse("att_gt (Callaway-Sant'Anna)", fe=True)
-        if covariates is None and design.controls:
-            covariates = list(design.controls)
-    if control_group not in ("never", "notyet"):
-        raise SpecError("control_group must be 'never' or 'notyet'")
-    if base_period not in ("varying", "universal"):
-        raise SpecError("base_period must be 'varying' or 'universal'")
-    if method not in ("dr", "ipw", "reg"):
-        raise SpecError(f"method must be 'dr', 'ipw' or 'reg', got {method!r}")
-    if bootstrap_weights not in ("mammen", "rademacher"):
-        raise SpecError("bootstrap weights must be 'mammen' or 'rademacher', got "
-                        f"{bootstrap_weights!r}")
+    _check_att_gt_options(control_group, base_period, method, bootstrap_weights)
+    df, unit, time, cohort, cluster, weights, covariates, design = _att_gt_inputs(
+        data, y, unit, time, cohort, cluster, weights, covariates)
     # the panel as arrays once: (units x periods) outcomes, one value per unit for the
     # cohort, cluster and covariates (no pivot, no groupby over the long rows)
     Y, units, periods, cell = _wide(df, y, unit, time)
@@ -1002,14 +1017,8 @@ def att_gt(
                             "clusters at a level that contains whole units")
         # dense codes in order of first appearance over the sorted units
         cl_codes = pd.factorize(cl_unit[keep_units])[0].astype(np.int64)
-    try:
-        wu = None if weights is None else _unit_weights(df, weights, cell, units, N, T)[
-            keep_units]
-    except DataError as exc:
-        if design is None or "varies within units" not in str(exc):
-            raise
-        raise DesignNotHonoured(f"att_gt (Callaway-Sant'Anna) cannot honour the design's "
-                                f"weights: {exc}") from None
+    wu = None if weights is None else _unit_weights(df, weights, cell, units, N, T,
+                                                    design is not None)[keep_units]
     Xall = None
     if covariates:
         require_columns(df, list(covariates), "covariate")
@@ -1081,11 +1090,10 @@ def att_gt(
               "n_clusters": int(cl_codes.max()) + 1 if cl_codes is not None else n,
               "bootstrap": bootstrap, "draws": draws, "seed": seed,
               "bootstrap_weights": bootstrap_weights, "level": level, "band_crit": None,
-              "se_label": se_label,
-              "design": design_record(unit=unit, time=time, treatment=f"cohort {cohort}",
-                                      nobs=int(Y.size), fe=[unit, time], cluster=cluster,
-                                      weights=weights, controls=covariates or (),
-                                      design=design)})
+              "se_label": se_label, "design": design_record(
+                  unit=unit, time=time, treatment=f"cohort {cohort}", nobs=int(Y.size),
+                  fe=[unit, time], cluster=cluster, weights=weights,
+                  controls=covariates or (), design=design)})
     if bootstrap:
         # one bootstrap of [cell IFs, cohort indicators]: the cells' SEs and band now,
         # every aggregation later from the same draws
