@@ -33,6 +33,7 @@ def gen():
 
 
 # ------------------------------------------------------------ weighted oracles via a Design
+@pytest.mark.oracle
 @pytest.mark.parametrize("case,kw", [("never_nocov", {}),
                                      ("notyet_nocov", {"control_group": "notyet"})])
 def test_att_gt_given_a_weighted_design_matches_moderndid(mpdta_w, case, kw):
@@ -48,6 +49,7 @@ def test_att_gt_given_a_weighted_design_matches_moderndid(mpdta_w, case, kw):
     assert r.meta["design"]["treatment"] == "cohort first.treat"
 
 
+@pytest.mark.oracle
 @pytest.mark.parametrize("case,fe", [("sa_weights", None),
                                      ("sa_fe_region_year_weights", "unit + region^year")])
 def test_sun_abraham_given_a_weighted_design_matches_pyfixest(gen, case, fe):
@@ -60,6 +62,7 @@ def test_sun_abraham_given_a_weighted_design_matches_pyfixest(gen, case, fe):
     assert r.meta["design"]["fe"] == list(d.fe) and r.meta["design"]["weights"] == "w"
 
 
+@pytest.mark.oracle
 @pytest.mark.parametrize("case,fe,es", [("weights_att", None, False),
                                         ("fe_region_year_weights_es", "unit + region^year",
                                          True)])

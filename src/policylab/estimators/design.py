@@ -94,7 +94,8 @@ class Design:
 
     def replace(self, **changes: Any) -> Design:
         """A copy with some model parts changed (``controls=[]``, ``weights=None``,
-        ``fe=[...]``); the data are shared, the new parts are checked."""
+        ``fe=[...]``, or ``df=`` the same rows with extra columns); the data are shared,
+        the new parts are checked."""
         if "fe" in changes:
             changes["fe"] = tuple(fe_terms(changes["fe"], self.unit, self.time,
                                            allow_empty=True))
@@ -105,6 +106,9 @@ class Design:
             _check_weights(self.df, changes["weights"])
         if changes.get("cluster") is not None:
             _check_cluster(self.df, changes["cluster"])
+        if "df" in changes and len(changes["df"]) != len(self.df):
+            raise SpecError("replace(df=...) takes the same rows with extra columns; build "
+                            "a new design for another sample")
         return dataclasses.replace(self, **changes)
 
     def record(self, **used: Any) -> dict[str, Any]:

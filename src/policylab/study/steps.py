@@ -15,7 +15,7 @@ from typing import Any
 
 import pandas as pd
 
-from policylab.errors import SpecError
+from policylab.errors import PolicyLabError, SpecError
 from policylab.estimators.design import Design, DesignNotHonoured
 from policylab.study.pipeline import Context, StepOutput
 from policylab.study.spec import StudySpec
@@ -307,7 +307,7 @@ def step_staggered(ctx: Context) -> StepOutput:
         else:
             try:
                 bd = bacon_decomposition(d, y=y)
-            except DesignNotHonoured as exc:
+            except PolicyLabError as exc:  # the design's parts, or an unbalanced panel
                 out.numbers["not_run"]["Goodman-Bacon"] = str(exc)
             else:
                 out.results["bacon"] = bd
