@@ -80,7 +80,11 @@ def peer(df: pd.DataFrame, fml: str, param: str, cluster: str, reps: int) -> tup
         return wbt(model, B=9999, cluster=df[cluster], param=param,
                    weights_type="rademacher", impose_null=True, seed=1, show=False)
 
-    run()
+    try:
+        run()
+    except Exception as exc:  # noqa: BLE001 - the peer's own failure, reported
+        print(f"wildboottest failed: {type(exc).__name__}: {str(exc).splitlines()[0]}")
+        return float("nan"), float("nan")
     t, out = best(run, reps)
     return t, float(out["p-value"].iloc[0])
 
