@@ -29,8 +29,8 @@ def _panel(seed=0, units=18, years=7, staggered=False):
     return df
 
 
-def _statsmodels(df, fake, fe, cluster, weights):
-    cols = [fake, df[["x", "x2"]].to_numpy()]
+def _statsmodels(df, fake, fe, cluster, weights, controls=("x", "x2")):
+    cols = [fake, df[list(controls)].to_numpy()]
     # with region^t the year dummies are redundant; statsmodels (pinv) still counts
     # every column in its small-sample factor, as ssc="sandwich" counts every level
     for j, name in enumerate(fe):
@@ -139,3 +139,16 @@ def test_draws_are_the_first_k_of_each_rows_argsort(G, k):
                                   np.sort(want, axis=1))
     # values that are not uniform on [0, 1) take the full search
     np.testing.assert_array_equal(smallest_k(3 * R - 1, k, True), want)
+
+
+def test_no_controls(monkeypatch):
+    df = _panel(seed=5)
+    res = pl.did(df, y="y", treat="d", unit="u", time="t", ssc="sandwich")
+    sets = [[1, 4, 7, 9, 12, 15], [0, 2, 3, 5, 16, 17]]
+    ref = np.array([_statsmodels(df, col, ["u", "t"], "u", False, controls=())
+                    for col in _fake_columns(df, sets, "u")])
+    for method in ("balanced", "subsets", "columns"):
+        monkeypatch.setattr(plc, "_FORCE_METHOD", method)
+        pt = plc.placebo_test(res, fake_assignments=sets)
+        np.testing.assert_allclose(pt.estimates, ref[:, 0], rtol=1e-9)
+        np.testing.assert_allclose(pt.tstats, ref[:, 1], rtol=1e-9)

@@ -143,7 +143,9 @@ class PlaceboDraws:
         for k in range(K):
             for j in range(k, K):
                 Rc[:, k, j] = Rc[:, j, k] = by(cl, C[:, k] * C[:, j], Gc)
-        Wc = np.stack([by(cl, C[:, k] * e, Gc) for k in range(K)], axis=1).reshape(Gc, K)
+        Wc = np.zeros((Gc, K))
+        for k in range(K):
+            Wc[:, k] = by(cl, C[:, k] * e, Gc)
         Rrc = np.stack([by(c_unit, r[:, h], Gc) for h in range(H)], axis=1)
         Qc = np.zeros((Gc, H, K))
         for h in range(H):
