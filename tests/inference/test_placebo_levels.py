@@ -152,3 +152,17 @@ def test_no_controls(monkeypatch):
         pt = plc.placebo_test(res, fake_assignments=sets)
         np.testing.assert_allclose(pt.estimates, ref[:, 0], rtol=1e-9)
         np.testing.assert_allclose(pt.tstats, ref[:, 1], rtol=1e-9)
+
+
+def test_random_groups_at_random_dates(monkeypatch):
+    # kind="both" hands each drawn group a shifted real path (H > 1): it used to fail
+    # when a path was shifted earlier than the real date (shapes did not broadcast)
+    df = _panel(seed=9)
+    res = pl.did(df, y="y", treat="d", unit="u", time="t", controls=["x", "x2"],
+                 assign="prov")
+    out = {}
+    for method in ("balanced", "columns"):
+        monkeypatch.setattr(plc, "_FORCE_METHOD", method)
+        out[method] = plc.placebo_test(res, kind="both", draws=200, exact=False, seed=3)
+    np.testing.assert_allclose(out["balanced"].tstats, out["columns"].tstats, rtol=1e-9)
+    assert np.isfinite(out["balanced"].tstats).all() and out["balanced"].meta["draws"] == 200

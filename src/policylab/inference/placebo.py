@@ -252,7 +252,8 @@ def _shifted_paths(real_paths: np.ndarray, T: int) -> np.ndarray:
         start = int(np.argmax(p > 0))
         for s in range(1, T):
             q = np.zeros_like(p)
-            q[s:] = p[start:start + T - s]
+            # shifted earlier than the real date, the path keeps its last value to the end
+            q[s:] = p[np.minimum(np.arange(start, start + T - s), T - 1)]
             shapes.append(q)
     return np.unique(np.array(shapes), axis=0)
 
