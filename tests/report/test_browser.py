@@ -7,7 +7,7 @@ import subprocess
 import pytest
 
 from policylab.report.html import write_report
-from policylab.report.style import new_figure
+from policylab.report.style import new_figure, styled
 from policylab.report.tables import table_from_frame
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -23,9 +23,10 @@ def report(tmp_path_factory):
     import pandas as pd
 
     d = tmp_path_factory.mktemp("report")
-    fig, ax = new_figure("zh")
-    ax.plot([0, 1, 2], [0.1, -0.2, 0.05])
-    ax.set_title("事件研究")
+    with styled("zh"):
+        fig, ax = new_figure("zh")
+        ax.plot([0, 1, 2], [0.1, -0.2, 0.05])
+        ax.set_title("事件研究")
     table = table_from_frame(pd.DataFrame({"变量": ["试点政策"], "estimate": [-0.23]}),
                              lang="zh", title="基准回归")
     sections = [

@@ -1,13 +1,15 @@
 import numpy as np
 import pytest
 
-from policylab.report.style import cjk_font, new_figure, save_figure
+from policylab.errors import SpecError
+from policylab.report.style import cjk_font, new_figure, save_figure, styled
 
 
 def _render(text: str, lang: str = "zh") -> np.ndarray:
-    fig, ax = new_figure(lang, size=(1.2, 0.8))
-    ax.axis("off")
-    ax.text(0.5, 0.5, text, fontsize=28, ha="center", va="center")
+    with styled(lang):
+        fig, ax = new_figure(lang, size=(1.2, 0.8))
+        ax.axis("off")
+        ax.text(0.5, 0.5, text, fontsize=28, ha="center", va="center")
     fig.canvas.draw()
     img = np.asarray(fig.canvas.buffer_rgba())[..., :3].mean(axis=2)
     import matplotlib.pyplot as plt
@@ -43,5 +45,5 @@ def test_save_figure_writes_every_format_atomically(tmp_path):
     assert [p.name for p in paths] == ["fig.png", "fig.pdf", "fig.svg"]
     assert all(p.stat().st_size > 0 for p in paths)
     assert sorted(x.name for x in tmp_path.iterdir()) == ["fig.pdf", "fig.png", "fig.svg"]
-    with pytest.raises(ValueError):
+    with pytest.raises(SpecError, match="figure_formats"):
         save_figure(fig, tmp_path / "x", ("gif",))
