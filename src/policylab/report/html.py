@@ -29,7 +29,8 @@ def _png_base64(fig: Any = None, png: str | Path | None = None) -> str:
     return base64.b64encode(buf.getvalue()).decode("ascii")
 
 
-_WIDE_COLUMNS = 9  # tables wider than this print on a landscape A4 page
+# tables with more columns print on a landscape A4 page, in a smaller type
+_WIDE_COLUMNS = 9
 
 
 def render_report(sections: list[dict[str, Any]], *, lang: str = "en", title: str = "Report",
@@ -48,7 +49,8 @@ def render_report(sections: list[dict[str, Any]], *, lang: str = "en", title: st
     for s in sections:
         images = [{"data": _png_base64(f.get("figure"), f.get("png")),
                    "alt": f.get("name", "figure")} for f in s.get("figures", [])]
-        tables = [{"html": t.to_html(), "wide": t.ncols > _WIDE_COLUMNS}
+        tables = [{"html": t.to_html(), "wide": t.ncols > _WIDE_COLUMNS,
+                   "xwide": t.ncols > 2 * _WIDE_COLUMNS}
                   for t in s.get("tables", [])]
         prepared.append({**s, "tables_html": tables, "images": images})
         for w in s.get("warnings", []):
