@@ -72,11 +72,13 @@ def _cjk_font_face(text: str) -> str:
     if not chars:
         return ""
     try:
-        from importlib import resources
-
         from fontTools import subset
 
-        src = resources.files("notojp_matplotlib").joinpath("fonts", "NotoSansCJKjp-Regular.otf")
+        from policylab.report.style import bundled_cjk_font
+
+        src = bundled_cjk_font()
+        if src is None:
+            return ""
         opts = subset.Options()
         opts.flavor = None
         opts.desubroutinize = True

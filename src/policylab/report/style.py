@@ -10,11 +10,11 @@ with only pip renders Chinese correctly.
 from __future__ import annotations
 
 import functools
+import importlib.util
 import inspect
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from functools import lru_cache
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +29,20 @@ _SYSTEM_CJK = ("Noto Sans CJK SC", "Source Han Sans SC", "WenQuanYi Micro Hei",
                "WenQuanYi Zen Hei", "Noto Sans CJK JP", "SimHei", "Microsoft YaHei")
 
 
+def bundled_cjk_font() -> Path | None:
+    """Path of the Noto Sans CJK font shipped by ``notojp-matplotlib`` (None if absent).
+
+    Found without importing the package: its ``__init__`` sets the global
+    ``font.family`` rcParam, which would change the user's matplotlib settings.
+    """
+    spec = importlib.util.find_spec("notojp_matplotlib")
+    for folder in (spec.submodule_search_locations or []) if spec else []:
+        path = Path(folder) / "fonts" / "NotoSansCJKjp-Regular.otf"
+        if path.is_file():
+            return path
+    return None
+
+
 @lru_cache(maxsize=1)
 def cjk_font() -> str | None:
     """Family name of a CJK-capable font registered with matplotlib (None if none)."""
@@ -38,14 +52,10 @@ def cjk_font() -> str | None:
     for fam in _SYSTEM_CJK:
         if fam in names:
             return fam
-    try:
-        path = resources.files("notojp_matplotlib").joinpath("fonts",
-                                                             "NotoSansCJKjp-Regular.otf")
-        if path.is_file():
-            font_manager.fontManager.addfont(str(path))
-            return font_manager.FontProperties(fname=str(path)).get_name()
-    except ModuleNotFoundError:
-        pass
+    path = bundled_cjk_font()
+    if path is not None:
+        font_manager.fontManager.addfont(str(path))
+        return font_manager.FontProperties(fname=str(path)).get_name()
     return None
 
 
