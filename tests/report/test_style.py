@@ -44,6 +44,11 @@ def test_save_figure_writes_every_format_atomically(tmp_path):
     paths = save_figure(fig, tmp_path / "fig", ("png", "pdf", "svg"))
     assert [p.name for p in paths] == ["fig.png", "fig.pdf", "fig.svg"]
     assert all(p.stat().st_size > 0 for p in paths)
+    import matplotlib.image as mpimg
+
+    assert mpimg.imread(paths[0]).shape[1] > 1500  # 300 dpi: print resolution
+    assert paths[1].read_bytes().startswith(b"%PDF")
+    assert b"<svg" in paths[2].read_bytes()[:2000]
     assert sorted(x.name for x in tmp_path.iterdir()) == ["fig.pdf", "fig.png", "fig.svg"]
     with pytest.raises(SpecError, match="figure_formats"):
         save_figure(fig, tmp_path / "x", ("gif",))
