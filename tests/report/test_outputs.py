@@ -68,6 +68,18 @@ def test_every_output_file_is_0644_under_umask_022(tmp_path, umask022, models):
     assert sorted(x.name for x in tmp_path.iterdir()) == sorted(p.name for p in paths)
 
 
+def test_table_write_picks_the_format_from_the_name(tmp_path, umask022, models):
+    from policylab.errors import SpecError
+
+    t = etable(models)
+    for ext in ("md", "tex", "html", "txt", "csv", "xlsx", "docx"):
+        p = t.write(tmp_path / f"t.{ext}")
+        assert p.stat().st_size > 0 and stat.S_IMODE(p.stat().st_mode) == 0o644
+    assert (tmp_path / "t.tex").read_text().startswith(r"\begin{table}")
+    with pytest.raises(SpecError, match=r"\.odt"):
+        t.write(tmp_path / "t.odt")
+
+
 def test_atomic_write_keeps_the_old_file_when_writing_fails(tmp_path):
     from policylab.report.io import write_atomic, write_text
 

@@ -87,6 +87,7 @@ def test_integers_years_and_event_time_print_as_integers():
     ("year", [2010.0, 2011.0], "integer"),
     ("mean", [1.0, 2.0], "number"),
     ("treated: mean", [1.0, 2.0], "number"),
+    ("处理组: 均值", [1.0, 2.0], "number"),
     ("twfe", [-0.23, 0.1], "number"),
     ("p_left", [0.2, 0.01], "pvalue"),
     ("label", ["x", "y"], "text"),

@@ -11,12 +11,9 @@ from __future__ import annotations
 import io
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from policylab.report.io import write_atomic
-
-if TYPE_CHECKING:
-    from policylab.report.tables import Table
 
 __all__ = ["write_report", "add_table", "new_document", "DEFAULT_FONTS"]
 
@@ -111,7 +108,7 @@ def _paragraph(container: Any, text: str, fonts: Sequence[str], size: float,
     return p
 
 
-def add_table(doc: Any, table: Table, fonts: Sequence[str] = DEFAULT_FONTS,
+def add_table(doc: Any, table: Any, fonts: Sequence[str] = DEFAULT_FONTS,
               size: float = 9.0) -> Any:
     """Append ``table`` (title above, notes below) as a three-line table; returns it."""
     from docx.enum.table import WD_TABLE_ALIGNMENT

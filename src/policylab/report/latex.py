@@ -10,12 +10,9 @@ from __future__ import annotations
 
 import hashlib
 import re
-from typing import TYPE_CHECKING
+from typing import Any
 
 from policylab.report.numbers import Num
-
-if TYPE_CHECKING:
-    from policylab.report.tables import Table
 
 __all__ = ["escape", "table_to_latex"]
 
@@ -63,7 +60,7 @@ def _cell(text: str, value: object) -> str:
     return escape(text)
 
 
-def default_label(table: Table) -> str:
+def default_label(table: Any) -> str:
     """``tab:`` and a name from the title (ASCII words, else a short hash)."""
     title = table.title or ""
     words = re.findall(r"[A-Za-z0-9]+", title)
@@ -74,7 +71,7 @@ def default_label(table: Table) -> str:
     return "tab:" + hashlib.sha1(title.encode()).hexdigest()[:8]
 
 
-def _header_lines(table: Table) -> list[str]:
+def _header_lines(table: Any) -> list[str]:
     lines = []
     for i, row in enumerate(table.header):
         cells, rules, j = [], [], 0
@@ -94,7 +91,7 @@ def _header_lines(table: Table) -> list[str]:
     return lines
 
 
-def table_to_latex(table: Table, *, fragment: bool = False, label: str | None = None) -> str:
+def table_to_latex(table: Any, *, fragment: bool = False, label: str | None = None) -> str:
     """booktabs LaTeX of ``table``.
 
     Parameters

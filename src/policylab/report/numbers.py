@@ -28,6 +28,12 @@ _CONTINUOUS = {"estimate", "std_error", "statistic", "conf_low", "conf_high", "m
                "boot_low", "boot_high", "slope", "power", "M", "variance", "var"}
 
 
+def _is_measurement(key: str) -> bool:
+    from policylab.report.labels import COLUMNS_ZH
+
+    return key in _CONTINUOUS or key in {COLUMNS_ZH[k] for k in _CONTINUOUS if k in COLUMNS_ZH}
+
+
 def format_number(x: float, digits: int = 3) -> str:
     """Fixed decimals; scientific from one million on; "" for NaN/inf/None."""
     if x is None or not math.isfinite(x):
@@ -148,6 +154,6 @@ def column_kind(name: Any, column: pd.Series) -> str:
         return "pvalue"
     if pd.api.types.is_integer_dtype(column):
         return "integer"
-    if key not in _CONTINUOUS and _is_whole(values):
+    if not _is_measurement(key) and _is_whole(values):
         return "integer"
     return "number"

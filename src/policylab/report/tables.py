@@ -167,6 +167,27 @@ class Table:
 
         return table_to_excel(self, path)
 
+    def write(self, path: str | Path) -> Path:
+        """Write the table in the format its file name ends with (.md, .tex, .html,
+        .txt, .csv, .xlsx, .docx), atomically; returns the path."""
+        from policylab.errors import SpecError
+        from policylab.report.io import write_text
+
+        target = Path(path)
+        ext = target.suffix.lower()
+        if ext == ".xlsx":
+            return self.to_excel(target)
+        if ext == ".docx":
+            return self.to_docx(target)
+        if ext == ".csv":
+            return write_text(target, self.to_dataframe().to_csv(index=False))
+        render = {".md": self.to_markdown, ".tex": self.to_latex, ".html": self.to_html,
+                  ".txt": self.to_text}.get(ext)
+        if render is None:
+            raise SpecError(f"cannot write a table as {target.name!r}: the name must end "
+                            "with .md, .tex, .html, .txt, .csv, .xlsx or .docx")
+        return write_text(target, render())
+
 
 _NOTEBOOK_CSS = (
     "table.three-line{border-collapse:collapse;font-variant-numeric:tabular-nums}"

@@ -12,13 +12,10 @@ Excel's quote prefix, so it is never evaluated, not even after the user edits th
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from policylab.report.io import write_atomic
 from policylab.report.numbers import Num
-
-if TYPE_CHECKING:
-    from policylab.report.tables import Table
 
 __all__ = ["table_to_excel", "put_text"]
 
@@ -45,7 +42,7 @@ def _put(ws: Any, row: int, col: int, text: str, value: Any) -> Any:
     return put_text(ws, row, col, text)
 
 
-def table_to_excel(table: Table, path: str | Path) -> Path:
+def table_to_excel(table: Any, path: str | Path) -> Path:
     """Write ``table`` to ``path`` (one sheet, three-line borders, merged group headers)."""
     from openpyxl import Workbook
     from openpyxl.styles import Alignment, Border, Font, Side
