@@ -215,10 +215,20 @@ def test_latex_group_headers_use_multicolumn_and_cmidrule(models):
         assert rule in tex
 
 
+def _wide_table(lang):
+    rng = np.random.default_rng(3)
+    cols = [f"treated: mean_{i}" if lang == "en" else f"处理组: 均值{i}" for i in range(14)]
+    df = pd.DataFrame(rng.normal(size=(3, 14)) * 1000, columns=cols)
+    return table_from_frame(df.assign(variable=["a", "b", "c"]), lang=lang,
+                            title="Wide" if lang == "en" else "宽表")
+
+
 def _compile(engine, tmp_path, preamble, tables):
-    (tmp_path / "frag.tex").write_text(tables[0].to_latex(fragment=True), encoding="utf-8")
+    # the fragment goes into a float of the document's own (its width is the author's)
+    frag = table_from_frame(_frame().drop(columns="label"), lang=tables[0].lang)
+    (tmp_path / "frag.tex").write_text(frag.to_latex(fragment=True), encoding="utf-8")
     body = "\n".join(t.to_latex() for t in tables)
-    doc = (preamble + "\n\\usepackage{booktabs}\n\\begin{document}\n" + body
+    doc = (preamble + "\n\\usepackage{booktabs,graphicx}\n\\begin{document}\n" + body
            + "\n\\begin{table}\\centering\\input{frag}\\end{table}\n\\end{document}\n")
     (tmp_path / "doc.tex").write_text(doc, encoding="utf-8")
     out = subprocess.run([engine, "-interaction=nonstopmode", "-halt-on-error", "doc.tex"],
@@ -226,6 +236,7 @@ def _compile(engine, tmp_path, preamble, tables):
     log = (tmp_path / "doc.log").read_text(encoding="utf-8", errors="replace")
     assert out.returncode == 0, log[-3000:]
     assert "Missing character" not in log
+    assert "Overfull \\hbox" not in log  # wide tables are scaled to the text width
     assert (tmp_path / "doc.pdf").stat().st_size > 1000
 
 
@@ -234,7 +245,7 @@ def _compile(engine, tmp_path, preamble, tables):
 def test_english_tables_compile_with_pdflatex(tmp_path, models):
     tables = [etable(models, labels={"did": SPECIALS}, title="Baseline: ln CO2_t & 50%",
                      group_headers=[("CO2", 2), ("Intensity", 1)], se="p"),
-              table_from_frame(_frame(), title="Event study")]
+              table_from_frame(_frame(), title="Event study"), _wide_table("en")]
     _compile("pdflatex", tmp_path, r"\documentclass{article}", tables)
 
 
@@ -244,5 +255,5 @@ def test_chinese_tables_compile_with_xelatex_and_ctex(tmp_path, models):
     labels = {"did": "试点政策 × 碳排放", "province": "省份", "region^year": "地区×年份"}
     tables = [etable(models, labels=labels, lang="zh", title="基准回归结果",
                      group_headers=[("碳排放", 2), ("碳强度", 1)]),
-              table_from_frame(_frame(), lang="zh", title="事件研究")]
+              table_from_frame(_frame(), lang="zh", title="事件研究"), _wide_table("zh")]
     _compile("xelatex", tmp_path, r"\documentclass{ctexart}", tables)

@@ -1,7 +1,8 @@
 """A Table as booktabs LaTeX that compiles: every special character escaped, true minus
 signs, stars as superscripts, group headers with ``\\multicolumn`` and ``\\cmidrule``.
 
-English tables compile with pdflatex and need only ``\\usepackage{booktabs}``; tables
+English tables compile with pdflatex and need ``\\usepackage{booktabs}`` and
+``\\usepackage{graphicx}`` (a table wider than the text is scaled to fit); tables
 with Chinese text need xelatex with ctex (``\\documentclass{ctexart}`` or
 ``\\usepackage{ctex}``), see docs/outputs.md.
 """
@@ -121,7 +122,9 @@ def table_to_latex(table: Any, *, fragment: bool = False, label: str | None = No
     if table.title:
         lines.append(rf"\caption{{{escape(table.title)}}}")
     lines.append(rf"\label{{{label or table.label or default_label(table)}}}")
-    lines += body
+    # a table wider than the text is scaled down to fit (graphicx), never up
+    lines += [r"\sbox0{%", *body[:-1], r"\end{tabular}}%",
+              r"\ifdim\wd0>\linewidth\resizebox{\linewidth}{!}{\usebox0}\else\usebox0\fi"]
     if table.notes:
         lines += [r"\par\smallskip", r"\begin{minipage}{\linewidth}\footnotesize"]
         lines += [_stars(escape(x)) + r"\par" for x in table.notes]
