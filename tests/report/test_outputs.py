@@ -257,3 +257,28 @@ def test_chinese_tables_compile_with_xelatex_and_ctex(tmp_path, models):
                      group_headers=[("碳排放", 2), ("碳强度", 1)]),
               table_from_frame(_frame(), lang="zh", title="事件研究"), _wide_table("zh")]
     _compile("xelatex", tmp_path, r"\documentclass{ctexart}", tables)
+
+
+def test_word_report_is_a4_with_journal_fonts_in_every_style(tmp_path, models):
+    from docx import Document
+    from docx.oxml.ns import qn
+    from docx.shared import Mm
+
+    from policylab.report.docx import write_report
+    from policylab.report.style import new_figure, styled
+
+    with styled("zh"):
+        fig, ax = new_figure("zh")
+        ax.plot([0, 1], [1, 0])
+    section = {"key": "b", "title": "基准回归", "status": "ok", "text": ["说明"],
+               "tables": [etable(models, lang="zh")], "figures": [{"name": "f", "figure": fig}],
+               "warnings": ["警示"]}
+    doc = Document(str(write_report([section], tmp_path / "r.docx", lang="zh", title="报告")))
+    sec = doc.sections[0]
+    assert abs(sec.page_width - Mm(210)) < Mm(1) and abs(sec.page_height - Mm(297)) < Mm(1)
+    for name in ("Normal", "Title", "Heading 1", "List Bullet"):
+        rf = doc.styles[name].element.rPr.rFonts
+        assert (rf.get(qn("w:ascii")), rf.get(qn("w:eastAsia"))) == ("Times New Roman", "SimSun")
+        assert rf.get(qn("w:asciiTheme")) is None  # a theme font would win over the name
+    assert len(doc.tables) == 1 and len(doc.inline_shapes) == 1
+    assert doc.inline_shapes[0].width <= sec.page_width - sec.left_margin - sec.right_margin
