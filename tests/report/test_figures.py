@@ -104,3 +104,68 @@ def test_an_inline_notebook_backend_is_never_switched_to_agg():
                          timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "module://matplotlib_inline.backend_inline []"
+
+
+def _builders():
+    from policylab.report.figures import (
+        bacon,
+        event_study,
+        honest_did,
+        mechanisms,
+        placebo,
+        psm,
+        spec_curve,
+        staggered,
+    )
+
+    rng = np.random.default_rng(0)
+    band = {"conf_low": [-1, 0], "conf_high": [1, 2]}
+    spec = pd.DataFrame({"estimate": [0, 1, 2], "conf_low": [-1, 0, 1], "conf_high": [1, 2, 3],
+                         "p_value": [.5, .01, .01], "outcome": ["y"] * 3,
+                         "controls": ["a", "b", "c"], "sample": ["all"] * 3, "fe": ["x"] * 3,
+                         "cluster": ["u"] * 3})
+    att = pd.DataFrame({"group": [2004, 2004, 2005, 2005], "time": [2003, 2004, 2004, 2005],
+                        "estimate": [0, 1, 0, 1], "conf_low": [-1, 0, -1, 0],
+                        "conf_high": [1, 2, 1, 2]})
+    grid = pd.DataFrame({"restriction": ["smoothness", "relative magnitudes"], "M": [.1, .2],
+                         "conf_low": [-1, -1], "conf_high": [1, 1]})
+    return [  # (call, panels)
+        (lambda ax: bacon.bacon_figure(pd.DataFrame(
+            {"type": ["a", "b"], "weight": [.5, .5], "estimate": [1, 2]}), 1.5, ax=ax), 1),
+        (lambda ax: event_study.event_study_figure(_tidy(), ax=ax), 1),
+        (lambda ax: event_study.parallel_trends_figure(pd.DataFrame(
+            {"group": [0, 0, 1, 1], "time": [1, 2, 1, 2], "mean": [1, 2, 3, 4]}), ax=ax), 1),
+        (lambda ax: honest_did.honest_did_figure(grid, (0, -1, 1), ax=ax), 2),
+        (lambda ax: mechanisms.marginal_effect_figure(pd.DataFrame(
+            {"moderator": [0, 1], "effect": [0, 1], **band}), "m", ax=ax), 1),
+        (lambda ax: mechanisms.mediation_sensitivity_figure(pd.DataFrame(
+            {"mediator": ["a", "a"], "rho": [0, .1], "acme": [0, .1]}), ax=ax), 1),
+        (lambda ax: mechanisms.subgroup_figure(pd.DataFrame(
+            {"by": ["x", "x"], "group": [0, 1], "estimate": [0, 1], **band}), ax=ax), 1),
+        (lambda ax: placebo.placebo_figure(rng.normal(size=100), rng.uniform(size=100), .5,
+                                           ax=ax), 1),
+        (lambda ax: psm.bias_figure(pd.DataFrame(
+            {"variable": ["a"], "bias_before": [20], "bias_after": [2]}), ax=ax), 1),
+        (lambda ax: spec_curve.spec_curve_figure(spec, ax=ax), 2),
+        (lambda ax: staggered.att_gt_figure(att, ax=ax), 2),
+        (lambda ax: staggered.aggregate_figure(pd.DataFrame(
+            {"by": [np.nan, -1, 0, 1], "estimate": [1, 0, 1, 1], "conf_low": [0, -1, 0, 0],
+             "conf_high": [2, 1, 2, 2]}), ax=ax), 1),
+        (lambda ax: staggered.comparison_figure(pd.DataFrame(
+            {"estimator": ["a", "a"], "rel_time": [-1, 0], **band, "estimate": [0, 1]}),
+            ax=ax), 1),
+    ]
+
+
+@pytest.mark.parametrize("k", range(len(_builders())))
+def test_every_figure_builder_draws_into_given_axes_and_keeps_rcparams(k):
+    import matplotlib.pyplot as plt
+
+    call, panels = _builders()[k]
+    before = _rc_snapshot()
+    fig, axes = plt.subplots(panels, 1)
+    assert call(axes) is fig
+    assert len(fig.axes) >= panels
+    assert all(a.has_data() for a in np.atleast_1d(axes))
+    assert _rc_snapshot() == before
+    plt.close("all")
