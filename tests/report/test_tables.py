@@ -127,3 +127,14 @@ def test_tables_and_results_render_as_html_in_notebooks(models):
     out = res._repr_html_()
     assert out == result_html(res)
     assert "-0.230***" in out and "<li>only 6 treated clusters</li>" in out
+
+
+@pytest.mark.parametrize("se, en, zh", [
+    ("t", "t statistics in parentheses, based on standard errors (clustered by province).",
+     "注：括号内为t值，基于聚类到省份层面的稳健标准误"),
+    ("ci", "95% confidence intervals in brackets, based on standard errors",
+     "注：方括号内为95%置信区间，基于聚类到省份层面的稳健标准误"),
+])
+def test_note_says_what_the_brackets_hold(models, se, en, zh):
+    assert etable(models, se=se).notes[0].startswith(en)
+    assert etable(models, se=se, lang="zh", labels={"province": "省份"}).notes[0].startswith(zh)

@@ -225,11 +225,14 @@ def _fe_label(fe: str, meta: dict[str, Any], lang: str) -> str:
     return word("fe", lang, name=fe)
 
 
-def _vcov_note(results: Sequence[Any], lang: str, labels: dict[str, str]) -> str:
+def _vcov_note(results: Sequence[Any], lang: str, labels: dict[str, str],
+               se: str = "se") -> str:
+    """What the brackets hold and which standard errors they come from."""
+    what = word(f"note_{se}", lang, kind="")
     kinds = {(r.meta.get("vcov"), tuple(r.meta.get("cluster") or ())) for r in results
              if hasattr(r, "meta")}
     if len(kinds) != 1:
-        return word("note_se", lang, kind="") if lang != "en" else word("note_se", lang)
+        return what
     (vc, cl), = kinds
     if vc in ("CRV1", "CRV3"):
         by = " and ".join(labels.get(c, c) for c in cl) if lang == "en" else "、".join(
@@ -240,8 +243,10 @@ def _vcov_note(results: Sequence[Any], lang: str, labels: dict[str, str]) -> str
     else:
         kind = word("iid", lang)
     if lang == "en":
-        return f"{word('note_se', lang)} ({kind})."
-    return f"{word('note', lang)}：{word('note_se', lang, kind=kind)}。"
+        return f"{what} ({kind})." if se == "se" else f"{what}, based on standard errors ({kind})."
+    if se == "se":
+        return f"{word('note', lang)}：{word('note_se', lang, kind=kind)}。"
+    return f"{word('note', lang)}：{what}，基于{kind}标准误。"
 
 
 def etable(
@@ -355,7 +360,7 @@ def etable(
     header.append([""] + [f"({i + 1})" for i in range(n)])
     header.append([word("term", lang)] + head_deps)
     a, b, c = sorted(stars, reverse=True)
-    note_list = [_vcov_note(res, lang, labels)]
+    note_list = [_vcov_note(res, lang, labels, se)]
     if lang == "en":
         note_list.append(word("note_stars", lang, a=a, b=b, c=c))
     else:
