@@ -243,10 +243,11 @@ def _vcov_note(results: Sequence[Any], lang: str, labels: dict[str, str],
     else:
         kind = word("iid", lang)
     if lang == "en":
-        return f"{what} ({kind})." if se == "se" else f"{what}, based on standard errors ({kind})."
+        return f"{what} ({kind})." if se == "se" else word("note_from", lang, what=what,
+                                                             kind=kind)
     if se == "se":
         return f"{word('note', lang)}：{word('note_se', lang, kind=kind)}。"
-    return f"{word('note', lang)}：{what}，基于{kind}标准误。"
+    return f"{word('note', lang)}：{word('note_from', lang, what=what, kind=kind)}"
 
 
 def etable(
