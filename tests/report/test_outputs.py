@@ -282,3 +282,20 @@ def test_word_report_is_a4_with_journal_fonts_in_every_style(tmp_path, models):
         assert rf.get(qn("w:asciiTheme")) is None  # a theme font would win over the name
     assert len(doc.tables) == 1 and len(doc.inline_shapes) == 1
     assert doc.inline_shapes[0].width <= sec.page_width - sec.left_margin - sec.right_margin
+
+
+def test_wide_word_tables_get_landscape_pages(tmp_path, models):
+    from docx import Document
+    from docx.shared import Mm
+
+    from policylab.report.docx import write_report
+
+    wide = _wide_table("en")
+    d = Document(str(wide.to_docx(tmp_path / "wide.docx")))
+    assert d.sections[0].page_width > d.sections[0].page_height > Mm(200)
+    section = {"key": "b", "title": "B", "status": "ok", "text": [], "figures": [],
+               "tables": [etable(models), wide, etable(models)], "warnings": []}
+    doc = Document(str(write_report([section], tmp_path / "r.docx")))
+    shapes = [s.page_width > s.page_height for s in doc.sections]
+    assert shapes == [False, True, False]  # portrait, landscape for the wide one, portrait
+    assert all(abs(min(s.page_width, s.page_height) - Mm(210)) < Mm(1) for s in doc.sections)

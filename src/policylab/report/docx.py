@@ -38,17 +38,28 @@ def _fonts_on(rpr_owner: Any, fonts: Sequence[str]) -> None:
         rfonts.attrib.pop(qn(theme), None)  # a theme font would override the names
 
 
-def new_document(fonts: Sequence[str] = DEFAULT_FONTS, margin_mm: float = 25.0) -> Any:
+WIDE_COLUMNS = 9  # a table with more columns goes on a landscape page
+
+
+def _a4(sec: Any, landscape: bool = False, margin_mm: float = 25.0) -> None:
+    from docx.enum.section import WD_ORIENT
+    from docx.shared import Mm
+
+    sec.orientation = WD_ORIENT.LANDSCAPE if landscape else WD_ORIENT.PORTRAIT
+    sec.page_width, sec.page_height = (Mm(297), Mm(210)) if landscape else (Mm(210), Mm(297))
+    sec.left_margin = sec.right_margin = Mm(margin_mm)
+    sec.top_margin = sec.bottom_margin = Mm(margin_mm)
+
+
+def new_document(fonts: Sequence[str] = DEFAULT_FONTS, margin_mm: float = 25.0,
+                 landscape: bool = False) -> Any:
     """A python-docx Document on A4 with ``fonts`` = (Latin, East Asian) in every style."""
     from docx import Document
     from docx.enum.style import WD_STYLE_TYPE
-    from docx.shared import Mm
 
     doc = Document()
     for sec in doc.sections:
-        sec.page_width, sec.page_height = Mm(210), Mm(297)
-        sec.left_margin = sec.right_margin = Mm(margin_mm)
-        sec.top_margin = sec.bottom_margin = Mm(margin_mm)
+        _a4(sec, landscape, margin_mm)
     for style in doc.styles:
         if style.type in (WD_STYLE_TYPE.PARAGRAPH, WD_STYLE_TYPE.CHARACTER,
                           WD_STYLE_TYPE.TABLE):
@@ -147,6 +158,19 @@ def add_table(doc: Any, table: Any, fonts: Sequence[str] = DEFAULT_FONTS,
     return t
 
 
+def _add_report_table(doc: Any, table: Any, fonts: Sequence[str]) -> None:
+    # a wide table gets a landscape page of its own; the text goes on in portrait
+    from docx.enum.section import WD_SECTION
+
+    wide = table.ncols > WIDE_COLUMNS
+    if wide:
+        _a4(doc.add_section(WD_SECTION.NEW_PAGE), landscape=True)
+    add_table(doc, table, fonts)
+    doc.add_paragraph()
+    if wide:
+        _a4(doc.add_section(WD_SECTION.NEW_PAGE))
+
+
 def _figure_png(f: dict[str, Any]) -> Any:
     png = f.get("png")
     if png is not None and Path(png).exists():
@@ -180,8 +204,7 @@ def write_report(sections: list[dict[str, Any]], path: str | Path, *, lang: str 
         for p in s.get("text", []):
             doc.add_paragraph(p)
         for t in s.get("tables", []):
-            add_table(doc, t, fonts)
-            doc.add_paragraph()
+            _add_report_table(doc, t, fonts)
         for f in s.get("figures", []):
             doc.add_picture(_figure_png(f), width=min(width, Mm(160)))
         if s.get("warnings"):

@@ -151,12 +151,13 @@ class Table:
         return add_table(doc, self, tuple(fonts or DEFAULT_FONTS))
 
     def to_docx(self, path: str | Path, fonts: Sequence[str] | None = None) -> Path:
-        """A Word file (A4) holding this table, written atomically."""
-        from policylab.report.docx import DEFAULT_FONTS, new_document
+        """A Word file (A4; landscape for a table of more than nine columns) holding this
+        table, written atomically."""
+        from policylab.report.docx import DEFAULT_FONTS, WIDE_COLUMNS, new_document
         from policylab.report.io import write_atomic
 
         f = tuple(fonts or DEFAULT_FONTS)
-        doc = new_document(f)
+        doc = new_document(f, landscape=self.ncols > WIDE_COLUMNS)
         self.add_to_docx(doc, f)
         return write_atomic(path, doc.save)
 
