@@ -109,6 +109,7 @@ def test_an_inline_notebook_backend_is_never_switched_to_agg():
 def _builders():
     from policylab.report.figures import (
         bacon,
+        coefplot,
         event_study,
         honest_did,
         mechanisms,
@@ -133,6 +134,8 @@ def _builders():
         (lambda ax: bacon.bacon_figure(pd.DataFrame(
             {"type": ["a", "b"], "weight": [.5, .5], "estimate": [1, 2]}), 1.5, ax=ax), 1),
         (lambda ax: event_study.event_study_figure(_tidy(), ax=ax), 1),
+        (lambda ax: coefplot.coefplot_figure([("", _tidy().assign(term=list("abcdefg")))],
+                                             lang="zh", ax=ax), 1),
         (lambda ax: event_study.parallel_trends_figure(pd.DataFrame(
             {"group": [0, 0, 1, 1], "time": [1, 2, 1, 2], "mean": [1, 2, 3, 4]}), ax=ax), 1),
         (lambda ax: honest_did.honest_did_figure(grid, (0, -1, 1), ax=ax), 2),
