@@ -78,6 +78,8 @@ def table_to_excel(table: Any, path: str | Path) -> Path:
     for k, note in enumerate(table.notes):
         put_text(ws, r0 + len(rows) + k, 1, note).font = Font(size=9)
     for j in range(n):
-        width = max((len(r[j]) for r in rows if j < len(r)), default=4)
+        # CJK characters are about two Latin characters wide
+        width = max((sum(2 if ord(ch) > 0x2E80 else 1 for ch in r[j])
+                     for r in rows if j < len(r)), default=4)
         ws.column_dimensions[get_column_letter(j + 1)].width = min(60, max(8, width + 2))
     return write_atomic(path, wb.save)
