@@ -26,6 +26,7 @@ from policylab.engine.placebo_draws import PlaceboDraws, smallest_k
 from policylab.errors import EstimationError, SpecError
 from policylab.estimators.feols import FeolsResult
 from policylab.estimators.result import Result
+from policylab.inference.wild import refuse_iv
 
 __all__ = ["placebo_test", "PlaceboResult"]
 
@@ -130,6 +131,7 @@ def placebo_test(
         is a regression with the model's weights, fixed effects, clusters and
         small-sample correction.
     """
+    refuse_iv(result, "placebo_test")
     meta = result.meta
     param = param or meta.get("treat_term")
     unit = unit or meta.get("unit")

@@ -36,7 +36,16 @@ from policylab.errors import SpecError
 from policylab.estimators.feols import FeolsResult
 from policylab.estimators.result import Result
 
-__all__ = ["wild_bootstrap", "WildBootstrapResult", "bootstrap_weights"]
+__all__ = ["wild_bootstrap", "WildBootstrapResult", "bootstrap_weights", "refuse_iv"]
+
+
+def refuse_iv(result: object, what: str) -> None:
+    """Resampling on a 2SLS fit would treat the fitted first-stage regressors as data."""
+    model = getattr(result, "model", None) or {}
+    if isinstance(model, dict) and model.get("iv"):
+        raise SpecError(f"{what} is not available for instrumental-variable (2SLS) results: "
+                        "it would resample the fitted first-stage regressors as if they were "
+                        "data; use the analytic standard errors of the 2SLS fit")
 
 
 @dataclass
@@ -120,6 +129,7 @@ def wild_bootstrap(
     level : float
         Confidence level of the test-inversion interval.
     """
+    refuse_iv(result, "wild_bootstrap")
     param = param or result.meta.get("treat_term")
     if param not in result.terms:
         raise SpecError(f"param={param!r} is not a term of the model ({result.terms})")
