@@ -12,7 +12,7 @@ from policylab.data.panel import require_columns
 from policylab.errors import SpecError
 from policylab.estimators.design import build_design
 from policylab.estimators.feols import FeolsResult, feols
-from policylab.estimators.formula import fe_terms
+from policylab.estimators.formula import fe_terms, model_formula
 from policylab.estimators.result import ResultList
 
 __all__ = ["did", "DIDResult"]
@@ -106,8 +106,8 @@ def did(
         vcov = {"CRV1": cl}
     elif cluster is not None:
         raise SpecError("give either cluster= or vcov=, not both")
-    rhs = " + ".join([design.treat_col, *controls])
-    fml = f"{' + '.join(ys)} ~ {rhs}" + (f" | {' + '.join(fe)}" if fe else "")
+    controls = [controls] if isinstance(controls, str) else list(controls)
+    fml = model_formula(design.df.columns, ys, [design.treat_col, *controls], fe)
     res = feols(fml, design.df, vcov=vcov, weights=weights, ssc=ssc)
     results = [res] if isinstance(res, FeolsResult) else list(res)
     out = []

@@ -13,7 +13,7 @@ from policylab.data.panel import Panel, as_pandas, require_columns
 from policylab.errors import EstimationError, SpecError
 from policylab.estimators.design import COHORT_COL, build_design
 from policylab.estimators.feols import feols
-from policylab.estimators.formula import fe_terms
+from policylab.estimators.formula import fe_terms, model_formula
 from policylab.estimators.result import CoefResult, Result
 
 __all__ = ["event_study", "EventStudyResult", "parallel_trends", "ParallelTrendsResult",
@@ -163,8 +163,7 @@ def event_study(
     fe_ = fe_terms(fe, design.unit, design.time, allow_empty=True)
     if vcov is None:
         vcov = {"CRV1": cluster or design.assign}
-    fml = f"{y} ~ {' + '.join(names + list(controls))}" + (
-        f" | {' + '.join(fe_)}" if fe_ else "")
+    fml = model_formula(df.columns, [y], names + list(controls), fe_)
     reg = feols(fml, df, vcov=vcov, weights=weights,
                 _columns=dummies)
     kept = [n for n in names if n in reg.terms]

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from policylab.data.names import quote_name
 from policylab.data.panel import Panel, require_columns
 from policylab.engine import bootstrap_kernels as bk
 from policylab.engine import fixed_effects as fx
@@ -177,9 +178,10 @@ def _split_tests(df: pd.DataFrame, y: str, D: str, col: str, levels: list[Any],
         n = f"_Dx{j}"
         work[n] = work[D] * (work["_grp"] == j)
         names.append(n)
-    base_fe = " + ".join(fe) if fe else f"{unit} + {time}"
-    rhs = " + ".join([D, *names, *controls])
-    inter = feols(f"{y} ~ {rhs} | {base_fe}", work, vcov={"CRV1": clus})
+    from policylab.estimators.formula import fe_terms, model_formula
+
+    inter = feols(model_formula(work.columns, [y], [D, *names, *controls],
+                                fe_terms(fe or None, unit, time)), work, vcov={"CRV1": clus})
     models[(col, "interaction")] = inter
     wt = inter.wald_test(names)
     out.append({"by": col, "test": "interaction", "statistic": wt["statistic"],
@@ -193,7 +195,8 @@ def _split_tests(df: pd.DataFrame, y: str, D: str, col: str, levels: list[Any],
         for c in controls:
             work[f"_{c}{j}"] = work[c] * (work["_grp"] == j)
             terms.append(f"_{c}{j}")
-    stacked = feols(f"{y} ~ {' + '.join(terms)} | {unit} + {time}^_grp", work,
+    stacked = feols(model_formula(work.columns, [y], terms,
+                                  fe_terms([unit, f"{quote_name(time)}^_grp"], unit, time)), work,
                     vcov={"CRV1": clus})
     models[(col, "suest")] = stacked
     b = stacked.coef()

@@ -29,7 +29,7 @@ from scipy import sparse
 
 from policylab.data.panel import require_columns
 from policylab.engine.fixed_effects import demean
-from policylab.errors import DataError, EstimationError, SpecError
+from policylab.errors import EstimationError, SpecError
 from policylab.estimators.formula import fe_codes, fe_terms
 from policylab.estimators.result import CoefResult
 from policylab.estimators.staggered import _prepare
@@ -45,11 +45,9 @@ def _fe_terms(fe: str | Sequence[str] | None, unit: str, time: str) -> list[str]
 
 
 def _require_fe_columns(df: pd.DataFrame, fe: list[str]) -> None:
-    cols = sorted({p for t in fe for p in t.split("^")})
-    try:
-        require_columns(df, cols, "fixed-effect column")
-    except DataError as exc:
-        raise SpecError(f"fe={' + '.join(fe)!r}: {exc}") from None
+    from policylab.estimators.formula import fe_columns
+
+    fe_columns(df, fe)  # a SpecError names the fixed effect and the missing column
 
 
 def _dummies(codes: np.ndarray) -> sparse.csr_matrix:
@@ -402,8 +400,9 @@ def did_imputation(
         if not names:
             raise EstimationError("no pre-treatment observations of treated units for the "
                                   "pre-trend test")
-        rhs = " + ".join(names + list(controls))
-        fit = feols(f"{y} ~ {rhs} | {' + '.join(c['fe'])}", d,
+        from policylab.estimators.formula import model_formula
+
+        fit = feols(model_formula(d.columns, [y], names + list(controls), c["fe"]), d,
                     vcov={"CRV1": cluster or c["unit"]}, weights=weights)
         tab = fit.tidy()
         tab = tab[tab["term"].isin(names)].assign(

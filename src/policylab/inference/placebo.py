@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from policylab.data.names import quote_name
 from policylab.engine import batched
 from policylab.engine import fixed_effects as fx
 from policylab.engine import vcov as vc
@@ -326,8 +327,8 @@ def _timing_placebo(result: FeolsResult, param: str, unit: str, time: str, assig
     for fake in candidates:
         col = "_placebo_d"
         df[col] = (treated.loc[df.index] & (df[time] >= fake)).astype(float)
-        rhs = fml_rhs.replace(param, col, 1)
-        r = feols(f"{y} ~{rhs}", df, vcov={"CRV1": result.meta["cluster"][0]}
+        rhs = fml_rhs.replace(quote_name(param), col, 1)
+        r = feols(f"{quote_name(y)} ~{rhs}", df, vcov={"CRV1": result.meta["cluster"][0]}
                   if result.meta.get("cluster") else "hetero")
         bs.append(r.coef()[col])
         ts.append(r.tstat()[col])
