@@ -158,8 +158,7 @@ def tokenize(text: str, *, dots: bool = True) -> list[Token]:
 
 def grammar_error(where: str, text: str, exc: GrammarError, allowed: str) -> SpecError:
     """A SpecError naming the key or argument, the text, the position and what is allowed."""
-    pointer = text[:exc.pos].replace("\n", " ")
-    return SpecError(
-        f"{where}: {exc.reason} at position {exc.pos + 1} of {text!r} "
-        f"(after {pointer[-20:]!r}); {allowed}"
-    )
+    before = text[:exc.pos].rstrip()
+    after = f" (after {before[-20:]!r})" if before else ""
+    return SpecError(f"{where}: {exc.reason} at position {exc.pos + 1} of {text!r}{after}; "
+                     f"{allowed}")

@@ -31,6 +31,7 @@ from policylab.errors import SpecError
 
 __all__ = ["Formula", "Term", "parse_formula", "parse_term", "resolve_term", "build_matrix",
            "fe_terms", "fe_columns", "fe_label", "model_formula", "split_terms",
+           "check_term", "check_fe_term",
            "TERMS_ALLOWED", "FE_ALLOWED"]
 
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_.]*$")
@@ -297,6 +298,37 @@ def model_formula(columns: Collection[Any], ys: list[str], rhs: list[str],
 
     fml = f"{' + '.join(one(y) for y in ys)} ~ {' + '.join(one(t) for t in rhs) or '1'}"
     return fml + (f" | {' + '.join(fe)}" if fe else "")
+
+
+def check_term(text: str, columns: Collection[Any], key: str) -> list[str]:
+    """Problems with a term named under spec key ``key`` (grammar, unknown columns),
+    found without evaluating anything."""
+    import difflib
+
+    try:
+        term = resolve_term(text, columns)
+    except GrammarError as exc:
+        return [str(grammar_error(f"{key}: {text!r} is not a column of the data, and as a "
+                                  "term", text, exc, TERMS_ALLOWED))]
+    out = []
+    for c in term.cols:
+        if c not in columns:
+            close = difflib.get_close_matches(c, [str(x) for x in columns], n=3)
+            hint = f"; did you mean {', '.join(map(repr, close))}?" if close else ""
+            out.append(f"{key}: column {c!r} is not in the data{hint}")
+    return out
+
+
+def check_fe_term(text: str, columns: Collection[Any], key: str) -> list[str]:
+    """Problems with a fixed-effect term named under spec key ``key``."""
+    if text in columns:
+        return []
+    try:
+        pieces = _fe_pieces(text)
+    except GrammarError as exc:
+        return [str(grammar_error(f"{key}: {text!r} is not a column of the data, and as a "
+                                  "fixed effect", text, exc, FE_ALLOWED))]
+    return [p for c in pieces for p in check_term(quote_name(c), columns, key)]
 
 
 def _expand_i(df: pd.DataFrame, term: Term) -> tuple[np.ndarray, list[str]]:
