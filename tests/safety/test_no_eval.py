@@ -86,7 +86,7 @@ def test_payload_headers_are_columns_in_every_did_argument(tmp_path, role, k):
 
 
 @pytest.mark.parametrize("k", range(len(PAYLOADS)))
-def test_payload_headers_in_event_study_heterogeneity_and_mediation(tmp_path, k):
+def test_payload_headers_in_the_other_estimators_and_inference(tmp_path, k):
     probe, payloads = _payloads(tmp_path)
     p = payloads[k]
     df = _panel()
@@ -106,6 +106,22 @@ def test_payload_headers_in_event_study_heterogeneity_and_mediation(tmp_path, k)
     m1 = pl.mediation(odd, y="y", treat="did", unit="unit", time="year",
                       mediators=[p + " m"], bootstrap=0)
     np.testing.assert_allclose(m0.tidy()["estimate"], m1.tidy()["estimate"], rtol=1e-10)
+    mo0 = pl.moderation(df, y="y", treat="did", unit="unit", time="year", moderator="z",
+                        controls=["x"])
+    mo1 = pl.moderation(odd, y="y", treat="did", unit="unit", time="year",
+                        moderator=p + " m", controls=[p])
+    _same(mo0, mo1)
+    ps0 = pl.psm_did(df, y="y", treat="did", unit="unit", time="year", covariates=["x", "z"])
+    ps1 = pl.psm_did(odd, y="y", treat="did", unit="unit", time="year",
+                     covariates=[p, p + " m"])
+    _same(ps0.did, ps1.did)
+    # inference that re-reads the fitted model: placebo dates and the wild bootstrap
+    r0 = pl.did(df, y="y", treat="did", unit="unit", time="year", controls=["x"])
+    r1 = pl.did(odd, y="y", treat="did", unit="unit", time="year", controls=[p])
+    t0, t1 = (pl.placebo_test(r, kind="timing", seed=1).tidy() for r in (r0, r1))
+    np.testing.assert_allclose(t0["p_value"], t1["p_value"], rtol=1e-10)
+    w0, w1 = (pl.wild_bootstrap(r, param="did", draws=99, seed=1).tidy() for r in (r0, r1))
+    np.testing.assert_allclose(w0["p_value"], w1["p_value"], rtol=1e-10)
     assert not probe.exists()
 
 
