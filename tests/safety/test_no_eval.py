@@ -152,6 +152,28 @@ def test_grammar_terms_in_arguments_are_evaluated_without_python():
     assert a.terms == ["did", "x", "log(w)", "x:z"]
 
 
+def test_i_term_in_an_argument_equals_explicit_dummies():
+    df = _panel()
+    a = pl.did(df, y="y", treat="did", unit="unit", time="year", fe=["unit"],
+               controls=["i(year, ref=[2000])"])
+    dums = {f"d{t}": (df["year"] == t).astype(float) for t in range(2001, 2008)}
+    b = pl.did(df.assign(**dums), y="y", treat="did", unit="unit", time="year", fe=["unit"],
+               controls=list(dums))
+    _same(a, b)
+    assert a.terms[1:] == [f"year::{t}" for t in range(2001, 2008)]
+
+
+def test_check_names_the_key_and_the_closest_column_of_a_filter(tmp_path):
+    _panel().to_csv(tmp_path / "d.csv", index=False)
+    (tmp_path / "s.toml").write_text(
+        '[data]\npath = "d.csv"\nunit = "unit"\ntime = "year"\n[treatment]\n'
+        'column = "did"\n[model]\noutcomes = ["y"]\n[battery]\n'
+        'samples = [{ name = "a", query = "regoin == 1" }]\n', encoding="utf-8")
+    r = CliRunner().invoke(app, ["check", str(tmp_path / "s.toml")])
+    assert r.exit_code == 2
+    assert "battery.samples[0].query" in r.output and "'region'" in r.output
+
+
 # ------------------------------------------------------------------- x1-x2 is a column
 def _two_way_demean(v: np.ndarray, u: np.ndarray, t: np.ndarray) -> np.ndarray:
     """Within transform of a balanced panel (closed form, no policylab code)."""
