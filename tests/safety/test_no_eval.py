@@ -203,7 +203,7 @@ def test_column_named_x1_minus_x2_is_that_column():
 
 # ------------------------------------------------------------------- Chinese names
 ZH = {"unit": "省份", "year": "年份", "did": "处理组×政策后", "x": "地区生产总值(亿元)",
-      "y": "碳排放 (万吨)", "w": "权重", "region": "地区[划分]", "band": "沿海·内陆"}
+      "y": "碳排放 (万吨)", "w": "权重", "region": "地区[划分]", "band": "沿海地区"}
 
 
 def test_chinese_names_in_every_role_give_the_ascii_numbers():
