@@ -137,6 +137,43 @@ def test_payload_that_names_no_column_is_a_spec_error(tmp_path, arg, k):
     assert not probe.exists()
 
 
+NON_COLUMN_CALLS = {
+    "event_study": lambda p: pl.event_study(_panel(), y="y", treat="did", unit="unit",
+                                            time="year", controls=[p], window=(-3, 3)),
+    "mediation": lambda p: pl.mediation(_panel(), y="y", treat="did", unit="unit",
+                                        time="year", mediators=["z"], controls=[p],
+                                        bootstrap=0),
+    "heterogeneity": lambda p: pl.heterogeneity(_panel(), y="y", treat="did", unit="unit",
+                                                time="year", by=["region"], controls=[p]),
+    "sun_abraham": lambda p: pl.sun_abraham(_panel().assign(g=lambda d: np.where(
+        d["unit"] < 12, 2004, 0)), y="y", cohort="g", unit="unit", time="year", controls=[p]),
+    "feols_weights": lambda p: pl.feols("y ~ x | unit", _panel(), weights=p),
+    "feols_cluster": lambda p: pl.feols("y ~ x | unit", _panel(), vcov={"CRV1": p}),
+}
+
+
+@pytest.mark.parametrize("call", list(NON_COLUMN_CALLS))
+@pytest.mark.parametrize("k", range(len(PAYLOADS)))
+def test_payload_arguments_of_other_estimators_are_errors(tmp_path, call, k):
+    probe, payloads = _payloads(tmp_path)
+    with pytest.raises(pl.errors.PolicyLabError):
+        NON_COLUMN_CALLS[call](payloads[k])
+    assert not probe.exists()
+
+
+def test_categorical_term_equals_formulaic_and_explicit_dummies():
+    df = _panel().assign(k=lambda d: d["unit"] % 5 + d["year"] % 2)
+    a = pl.did(df, y="y", treat="did", unit="unit", time="year", fe=["unit"],
+               controls=["x", "C(k)"])
+    # formulaic reads C() in a formula the user writes: an oracle we did not write
+    b = pl.feols("y ~ did + x + C(k) | unit", df, vcov={"CRV1": "unit"})
+    np.testing.assert_allclose(a.coef()[["did", "x"]], b.coef()[["did", "x"]], rtol=1e-10)
+    dums = {f"k{v}": (df["k"] == v).astype(float) for v in sorted(df["k"].unique())[1:]}
+    c = pl.did(df.assign(**dums), y="y", treat="did", unit="unit", time="year", fe=["unit"],
+               controls=["x", *dums])
+    np.testing.assert_allclose(a.coef()[["did", "x"]], c.coef()[["did", "x"]], rtol=1e-10)
+
+
 def test_term_error_names_the_term_and_what_is_allowed():
     with pytest.raises(SpecError, match=r"(?s)'I\(x\*\*2\)'.*allowed.*log\(x\).*i\(var"):
         pl.did(_panel(), **{**DID_ASCII, "controls": ["I(x**2)"]})

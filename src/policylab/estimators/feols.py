@@ -175,7 +175,9 @@ def _fit_one(
 ) -> FeolsResult:
     # one column-major matrix [y, X] (views below): the data are copied once, then
     # compacted, demeaned and used in place
-    Z, names = build_matrix(df, [yname, *f.terms], intercept=False, extra=extra)
+    # a formula string is the user's own: terms outside the grammar go to formulaic
+    Z, names = build_matrix(df, [yname, *f.terms], intercept=False, extra=extra,
+                            formulaic=True)
     yname = unquote_name(yname)  # the outcome as the data spell it
     fe_names = [fe_label(t) for t in f.fe]
     names = names[1:]

@@ -2,14 +2,15 @@
 
 Terms are read by a small grammar, never evaluated as Python: a column name (plain, or
 between backticks when it holds anything else: `` `x1-x2` ``, `` `地区生产总值(亿元)` ``),
-``log(x)``, ``log1p(x)``, ``exp(x)``, ``sqrt(x)``, products ``a:b`` of columns, and
-``i(var, ref=...)`` dummies (fixest semantics: one dummy per level except ``ref``,
-optionally times a continuous variable). Fixed effects are columns or interactions
+``log(x)``, ``log1p(x)``, ``exp(x)``, ``sqrt(x)``, products ``a:b`` of columns,
+``C(var)`` (one dummy per level; the regression drops the one the intercept or fixed
+effects make redundant) and ``i(var, ref=...)`` dummies (fixest semantics: one dummy per
+level except ``ref``, optionally times a continuous variable). Fixed effects are columns or interactions
 ``a^b``. A term that is exactly the name of a column is that column, whatever it holds.
 
 Only a formula string a user writes in :func:`policylab.feols` may go further: a term
-outside the grammar (``I(x**2)``, ``C(region)``) is handed to formulaic there, as in
-pyfixest. Estimators that build formulas from arguments use :func:`model_formula`, which
+outside the grammar (``I(x**2)``, ``C(region, Treatment(2))``) is handed to formulaic
+there, as in pyfixest. Estimators that build formulas from arguments use :func:`model_formula`, which
 quotes every column name and refuses anything outside the grammar, so formulaic never
 sees an argument.
 """
@@ -38,8 +39,8 @@ _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_.]*$")
 
 TERMS_ALLOWED = (
     "allowed: a column name (between backticks when it holds spaces, brackets or "
-    "operators, e.g. `x1-x2`), log(x), log1p(x), exp(x), sqrt(x), products a:b, and "
-    "i(var, ref=...)"
+    "operators, e.g. `x1-x2`), log(x), log1p(x), exp(x), sqrt(x), products a:b, C(var) "
+    "and i(var, ref=...)"
 )
 FE_ALLOWED = (
     "a fixed effect is a column name or an interaction like 'province^year' (names "
@@ -61,8 +62,8 @@ class Formula:
 
 @dataclass(frozen=True)
 class Term:
-    """One right-hand-side term: ``kind`` is column, fn (``fn(col)``), product
-    (``a:b``) or i (``i(var[, x], ref=...)``); ``cols`` the columns it reads."""
+    """One right-hand-side term: ``kind`` is column, fn (``fn(col)``), cat (``C(col)``),
+    product (``a:b``) or i (``i(var[, x], ref=...)``); ``cols`` the columns it reads."""
 
     kind: str
     cols: tuple[str, ...]
@@ -84,6 +85,8 @@ class Term:
             return name(self.cols[0])
         if self.kind == "fn":
             return f"{self.fn}({name(self.cols[0])})"
+        if self.kind == "cat":
+            return f"C({name(self.cols[0])})"
         if self.kind == "product":
             return ":".join(name(c) for c in self.cols)
         ref = "" if self.ref is None else f", ref={list(self.ref)!r}"
@@ -179,6 +182,9 @@ def parse_term(text: str) -> Term:
         r.take()
         if fn == "i":
             term = _i_term(r)
+        elif fn == "C":
+            term = Term("cat", (r.name(),))
+            r.expect_op(")")
         elif fn in _FUNCS:
             term = Term("fn", (r.name(),), fn=fn)
             r.expect_op(")")
@@ -332,6 +338,7 @@ def check_fe_term(text: str, columns: Collection[Any], key: str) -> list[str]:
 
 
 def _expand_i(df: pd.DataFrame, term: Term) -> tuple[np.ndarray, list[str]]:
+    """Dummies of ``i()`` and ``C()`` terms (NaN where the variable is missing)."""
     var = term.cols[0]
     x = term.cols[1] if len(term.cols) > 1 else None
     ref = None if term.ref is None else list(term.ref)
@@ -365,7 +372,8 @@ def _expand_i(df: pd.DataFrame, term: Term) -> tuple[np.ndarray, list[str]]:
             d[miss] = np.nan
         if xv is not None:
             d *= xv
-        names.append(f"{var}::{lv}" + (f":{x}" if x else ""))
+        names.append(f"C({var})[{lv}]" if term.kind == "cat" else
+                     f"{var}::{lv}" + (f":{x}" if x else ""))
     return out, names
 
 
@@ -391,7 +399,7 @@ def _numeric(df: pd.DataFrame, c: str) -> np.ndarray:
 
 def _grammar_block(df: pd.DataFrame, term: Term) -> tuple[np.ndarray, list[str]]:
     """Evaluate a term of the grammar with numpy (never as Python text)."""
-    if term.kind == "i":
+    if term.kind in ("i", "cat"):
         return _expand_i(df, term)
     require_columns(df, list(term.cols), f"column of {term.label!r}")
     if term.kind == "fn":
@@ -406,7 +414,7 @@ def _grammar_block(df: pd.DataFrame, term: Term) -> tuple[np.ndarray, list[str]]
 
 def build_matrix(
     df: pd.DataFrame, terms: list[str], intercept: bool,
-    extra: dict[str, Any] | None = None,
+    extra: dict[str, Any] | None = None, *, formulaic: bool = False,
 ) -> tuple[np.ndarray, list[str]]:
     """Evaluate right-hand-side terms to a float matrix (NaN where undefined).
 
@@ -414,7 +422,8 @@ def build_matrix(
     aligned with its rows, or to callables that fill a given output column in place
     (callers that build regressors, such as event-study dummies, pass them here
     instead of copying them into the frame). Returns the matrix and the term names
-    (columns as the data spell them).
+    (columns as the data spell them). A term outside the grammar is a SpecError, unless
+    ``formulaic`` (set by feols for a formula the user wrote) hands it to formulaic.
     """
     extra = extra or {}
     as_cols = [_as_column(t, df, extra) for t in terms]
@@ -454,12 +463,12 @@ def build_matrix(
     def flush() -> None:
         if not pending:
             return
-        # only terms of a formula the user wrote reach here (model_formula refuses
-        # anything outside the grammar), as pyfixest hands them to formulaic
-        import formulaic
+        # only terms of a formula the user wrote reach here (model_formula and the
+        # default formulaic=False refuse anything outside the grammar), as in pyfixest
+        import formulaic as fml
 
         try:
-            mm = formulaic.model_matrix("0 + " + " + ".join(pending), df, na_action="ignore")
+            mm = fml.model_matrix("0 + " + " + ".join(pending), df, na_action="ignore")
         except Exception as exc:  # formulaic raises many types for user typos
             raise SpecError(f"cannot evaluate terms {pending}: {exc}") from exc
         blocks.append(np.asarray(mm, dtype=float))
@@ -474,7 +483,10 @@ def build_matrix(
             continue
         try:
             term = parse_term(t)
-        except GrammarError:
+        except GrammarError as exc:
+            if not formulaic:
+                raise grammar_error(f"{t!r} is not a column of the data, and as a term", t,
+                                    exc, TERMS_ALLOWED) from None
             pending.append(t)
             continue
         flush()

@@ -55,7 +55,8 @@ def _names(v: list[str] | None) -> list[str] | None:
 
 
 _TERMS_HELP = (
-    "column names, or terms log(x), log1p(x), exp(x), sqrt(x), a:b, i(var, ref=...); a "
+    "column names, or terms log(x), log1p(x), exp(x), sqrt(x), a:b, C(var), "
+    "i(var, ref=...); a "
     "name holding spaces, brackets or operators may go between backticks"
 )
 
