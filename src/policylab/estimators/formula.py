@@ -58,6 +58,9 @@ class Formula:
     terms: list[str]
     fe: list[str] = field(default_factory=list)
     intercept: bool = True
+    # instrumental variables: the part 'endog ~ instr' after the last '|'
+    endog: list[str] = field(default_factory=list)
+    instruments: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -252,12 +255,14 @@ def parse_formula(fml: str) -> Formula:
     if not isinstance(fml, str) or "~" not in fml:
         raise SpecError(f"formula must look like 'y ~ x1 + x2 | unit + year', got {fml!r}")
     sides = _split_top(fml, "~")
-    if len(sides) != 2:
-        raise SpecError(f"formula {fml!r} must have exactly one '~' outside backticks")
-    lhs, rest = sides
+    lhs, rest = sides[0], "~".join(sides[1:])
     parts = _split_top(rest, "|")
+    endog, instruments = _iv_part(parts, fml)
     if len(parts) > 2:
-        raise SpecError(f"formula {fml!r} has more than one '|'; IV parts are not supported")
+        raise SpecError(
+            f"formula {fml!r} has more than one '|'; the parts are 'y ~ x | fe' and an "
+            "optional IV part last, 'y ~ x | fe | endog ~ instrument'"
+        )
     depvars = split_terms(lhs)
     if not depvars:
         raise SpecError(f"formula {fml!r} has no outcome before '~'")
@@ -281,7 +286,30 @@ def parse_formula(fml: str) -> Formula:
         except GrammarError as exc:
             raise grammar_error(f"fixed effect {f!r} in {fml!r}", f, exc, FE_ALLOWED) from None
     return Formula(raw=fml, depvars=depvars, terms=cleaned, fe=canon,
-                   intercept=intercept and not fe)
+                   intercept=intercept and not fe, endog=endog, instruments=instruments)
+
+
+def _iv_part(parts: list[str], fml: str) -> tuple[list[str], list[str]]:
+    """Remove an IV part ``endog ~ instr`` (the last of ``parts``) and return its terms."""
+    if len(parts) < 2 or len(_split_top(parts[-1], "~")) < 2:
+        return [], []
+    sides = _split_top(parts.pop(), "~")
+    endog, instruments = split_terms(sides[0]), split_terms(sides[1])
+    if not endog or not instruments or len(sides) > 2:
+        raise SpecError(
+            f"the IV part of {fml!r} must look like 'endog ~ instrument1 + instrument2'"
+        )
+    bad = []
+    for e in endog:
+        try:
+            if parse_term(e).kind != "column":
+                bad.append(e)
+        except GrammarError:
+            bad.append(e)
+    if bad:
+        raise SpecError(f"endogenous regressors {bad} in {fml!r} must be column names "
+                        "(between backticks when they hold spaces, brackets or operators)")
+    return endog, instruments
 
 
 def model_formula(columns: Collection[Any], ys: list[str], rhs: list[str],
