@@ -415,6 +415,7 @@ event_study = {{ enabled = false }}
 pretrends = {{ enabled = false }}
 placebo = {{ enabled = false }}
 wild_bootstrap = {{ enabled = false }}
+spec_curve = {{ enabled = false }}
 heterogeneity = {{ enabled = true, by = [{band}], permutations = 0 }}
 samples = [{{ name = "s", query = {squery} }}]
 
@@ -439,7 +440,9 @@ def _study(d, names: dict[str, str]):
         squery=q(f"{quote_name(n['region'], dots=False)} in [0, 2]"))
     (d / "s.toml").write_text(t, encoding="utf-8")
     s = run_study(d / "s.toml", d / "out", progress=False)
-    assert all(st.status == "ok" for st in s.steps), [(st.key, st.error) for st in s.steps]
+    # every step runs or is skipped for a stated reason; none fails on a name
+    assert all(st.status in ("ok", "skipped") for st in s.steps), [
+        (st.key, st.status, st.error) for st in s.steps]
     out = {}
     for f in sorted((d / "out" / "tables").glob("*.csv")):
         key = f.stem.replace(n["band"], "band")
@@ -452,6 +455,6 @@ def test_study_with_chinese_names_everywhere_gives_the_ascii_numbers(tmp_path):
     (tmp_path / "z").mkdir()
     a = _study(tmp_path / "a", {})
     z = _study(tmp_path / "z", ZH)
-    assert a.keys() == z.keys() and len(a) == 5
+    assert a.keys() == z.keys() and len(a) >= 5
     for k in a:
         np.testing.assert_allclose(a[k], z[k], rtol=1e-8, equal_nan=True)
