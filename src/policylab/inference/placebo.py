@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from policylab.data.names import quote_name
 from policylab.engine import vcov as vc
 from policylab.engine.placebo_draws import PlaceboDraws, smallest_k
 from policylab.errors import EstimationError, SpecError
@@ -378,7 +379,8 @@ def _timing_placebo(result: FeolsResult, param: str, time: str, assign: str,
     if not candidates:
         raise EstimationError("no fake dates available: the pre-period is too short")
     kind = meta.get("vcov", "iid")
-    vcov: Any = {kind: "+".join(meta["cluster"])} if kind in ("CRV1", "CRV3") else kind
+    vcov: Any = ({kind: " + ".join(quote_name(c) for c in meta["cluster"])}
+                 if kind in ("CRV1", "CRV3") else kind)
     bs, ts = [], []
     for fake in candidates:
         # the fake treatment takes the real one's place in the same formula
