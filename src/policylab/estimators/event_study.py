@@ -111,7 +111,10 @@ def event_study(
         ``plot(kind="bars" | "band", lang="en" | "zh")``; ``coef()``/``vcov()`` hold the
         lead and lag coefficients in the order of ``meta["rel_times"]``.
     """
-    lo, hi = window
+    from policylab.validation import as_name, as_names, check_window
+
+    y, controls = as_name(y, "y"), as_names(controls, "controls")
+    lo, hi = window = check_window(window)
     if not (lo < 0 <= hi) or not lo <= ref <= hi:
         raise SpecError(f"window={window} must satisfy -k < 0 <= m and contain ref={ref}")
     design = build_design(data, unit=unit, time=time, treat=treat, cohort=cohort,

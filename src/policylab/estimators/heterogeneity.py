@@ -108,6 +108,11 @@ def heterogeneity(
         Progress bar while permutations are demeaned draw by draw (unbalanced panels).
     Other parameters as in :func:`policylab.did`.
     """
+    from policylab.validation import as_names, check_count, check_seed
+
+    by, controls = as_names(by, "by", allow_empty=False), as_names(controls, "controls")
+    permutations = check_count(permutations, "permutations", lo=0)
+    seed = check_seed(seed)
     panel = data if isinstance(data, Panel) else Panel(data, unit=unit, time=time)
     unit, time = panel.unit, panel.time
     design = build_design(panel, treat=treat, cohort=cohort, roster=roster, date=date,

@@ -149,6 +149,11 @@ def spec_curve(
         scheduler address or Client (see :mod:`policylab.execution`); the numbers are
         identical whatever the executor for the same ``seed`` and ``chunk_size``.
     """
+    from policylab.validation import as_names, check_count, check_seed
+
+    draws, seed = check_count(draws, "draws"), check_seed(seed)
+    chunk_size = check_count(chunk_size, "chunk_size")
+    y = as_names(y, "y", allow_empty=False)
     if isinstance(data, Panel):
         unit, time = unit or data.unit, time or data.time
     if unit is None or time is None:

@@ -950,6 +950,9 @@ def att_gt(
         ``.tidy()`` (one row per ATT(g,t)), ``.aggregate(kind)``, ``.pretest``
         (Wald test that all pre-treatment ATT(g,t) are zero), ``.plot()``.
     """
+    from policylab.validation import check_count, check_seed
+
+    draws, seed = check_count(draws, "draws"), check_seed(seed)
     df, unit, time = _prepare(data, y, unit, time, cohort)
     if control_group not in ("never", "notyet"):
         raise SpecError("control_group must be 'never' or 'notyet'")

@@ -128,6 +128,10 @@ def placebo_test(
         Timing placebos: fake dates inside the pre-treatment years using only those
         years (default), or anywhere in the window on the full sample.
     """
+    from policylab.validation import check_count, check_exact, check_seed
+
+    draws, max_exact = check_count(draws, "draws"), check_count(max_exact, "max_exact")
+    exact, seed = check_exact(exact), check_seed(seed)
     meta = result.meta
     param = param or meta.get("treat_term")
     unit = unit or meta.get("unit")

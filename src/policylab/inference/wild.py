@@ -113,6 +113,9 @@ def wild_bootstrap(
     level : float
         Confidence level of the test-inversion interval.
     """
+    from policylab.validation import check_count, check_seed
+
+    draws, seed = check_count(draws, "draws"), check_seed(seed)
     param = param or result.meta.get("treat_term")
     if param not in result.terms:
         raise SpecError(f"param={param!r} is not a term of the model ({result.terms})")
@@ -133,6 +136,11 @@ def wild_bootstrap(
         cl = pd.factorize(df[cluster])[0]
         cname = cluster
     G = int(cl.max()) + 1
+    from policylab.validation import check_memory
+
+    # the weights, their products and the bootstrap t's: a few G x draws float arrays
+    check_memory(4.0 * G * draws * 8, f"{draws:,} draws x {G} clusters",
+                 "use fewer draws")
     k = result.terms.index(param)
     H = np.linalg.inv(X.T @ X)
     a = X @ H[:, k]  # b_k = a'y
