@@ -11,10 +11,19 @@ from __future__ import annotations
 import difflib
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 
+from policylab import validation as _v
 from policylab.errors import SpecError
 
 __all__ = [
@@ -28,6 +37,34 @@ __all__ = [
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+
+def _counted(lo: int) -> BeforeValidator:
+    # the same rule as the API (policylab.validation): whole numbers in [lo, MAX_DRAWS]
+    return BeforeValidator(lambda v, info: _v.check_count(v, info.field_name or "count", lo))
+
+
+def _seeded(v: Any, info: ValidationInfo) -> int:
+    seed = _v.check_seed(v, info.field_name or "seed")
+    if seed is None:
+        raise ValueError("a seed must be a non-negative whole number")
+    return seed
+
+
+def _exact(v: Any) -> bool | str:
+    if v in ("yes", "no"):
+        import warnings
+
+        new = "true" if v == "yes" else "false"
+        warnings.warn(f'battery.placebo.exact = "{v}" is deprecated; write exact = {new} '
+                      "(true, false or \"auto\")", FutureWarning, stacklevel=2)
+        return v == "yes"
+    return _v.check_exact(v)
+
+
+Count = Annotated[int, _counted(1)]
+CountOrZero = Annotated[int, _counted(0)]
+Seed = Annotated[int, BeforeValidator(_seeded)]
 
 
 class Merge(_Strict):
@@ -45,7 +82,7 @@ class DataSpec(_Strict):
     dataset: Literal["carbon_pilot", "energy_rights_pilot"] | None = Field(
         None, description="a bundled synthetic study instead of a file"
     )
-    seed: int = Field(2011, description="seed of the bundled synthetic study")
+    seed: Seed = Field(2011, description="seed of the bundled synthetic study")
     unit: str
     time: str
     merges: list[Merge] = []
@@ -122,6 +159,11 @@ class EventStudy(Step):
     ref: int = -1
     normalize_trends: bool = False
 
+    @field_validator("window")
+    @classmethod
+    def _window(cls, v: tuple[int, int]) -> tuple[int, int]:
+        return _v.check_window(v)
+
 
 class Staggered(Step):
     estimators: list[Literal["att_gt", "sun_abraham", "did_imputation", "bacon"]] = [
@@ -149,12 +191,14 @@ class PsmDid(Step):
 
 class Placebo(Step):
     kind: Literal["units", "timing", "both"] = "units"
-    draws: int = 1000
-    exact: Literal["auto", "yes", "no"] = "auto"
+    draws: Count = 1000
+    exact: Annotated[bool | Literal["auto"], BeforeValidator(_exact)] = Field(
+        "auto", description='enumerate every assignment: true, false or "auto" (when '
+        "there are at most 2,000,000)")
 
 
 class WildBootstrap(Step):
-    draws: int = 9999
+    draws: Count = 9999
     weights: Literal["rademacher", "webb", "mammen"] = "webb"
     cluster: str | None = None
 
@@ -173,7 +217,7 @@ class Sample(_Strict):
 class Mediation(Step):
     mediators: list[str] = []
     lags: dict[str, int] = {}
-    bootstrap: int = 500
+    bootstrap: CountOrZero = 500
 
 
 class Moderation(Step):
@@ -182,14 +226,14 @@ class Moderation(Step):
 
 class Heterogeneity(Step):
     by: list[str] = []
-    permutations: int = 500
+    permutations: CountOrZero = 500
 
 
 class SpecCurve(Step):
     control_sets: dict[str, list[str]] = Field(
         {}, description="name -> controls; default: none and the model's controls")
     inference: Literal["none", "permutation"] = "permutation"
-    draws: int = 500
+    draws: Count = 500
 
 
 class Battery(_Strict):
@@ -220,7 +264,7 @@ class Output(_Strict):
 class StudyMeta(_Strict):
     title: str = "Policy evaluation"
     description: str = ""
-    seed: int = 2011
+    seed: Seed = 2011
 
 
 class StudySpec(_Strict):
@@ -259,12 +303,21 @@ def _line_of(text: str, loc: tuple[Any, ...]) -> int | None:
     last = keys[-1]
     pat = re.compile(rf"^\s*(\"?{re.escape(last)}\"?)\s*[=:]")
     start = 0
-    # narrow the search to the section of the first key when possible
-    for i, line in enumerate(lines):
-        s = line.strip()
-        if s.startswith("[") and keys[0] in s:
-            start = i
+    # narrow the search to the deepest TOML section that holds the key
+    # ([battery.wild_bootstrap] for battery.wild_bootstrap.draws), else the first key's
+    for depth in range(len(keys) - 1, 0, -1):
+        head = ".".join(keys[:depth])
+        hit = next((i for i, line in enumerate(lines)
+                    if line.strip().strip("[]").strip() == head), None)
+        if hit is not None:
+            start = hit
             break
+    else:
+        for i, line in enumerate(lines):
+            s = line.strip()
+            if s.startswith("[") and keys[0] in s:
+                start = i
+                break
     for i in range(start, len(lines)):
         if pat.search(lines[i]) or re.search(rf"\b{re.escape(last)}\s*=", lines[i]):
             return i + 1
@@ -293,7 +346,7 @@ def parse_spec_text(text: str, fmt: str = "toml", source: str = "spec") -> Study
             key = ".".join(str(p) for p in loc) or "(top level)"
             line = _line_of(text, loc)
             where = f"{key}" + (f" (line {line})" if line else "")
-            msg = err["msg"]
+            msg = err["msg"].removeprefix("Value error, ")
             if err["type"] == "extra_forbidden":
                 parent = StudySpec
                 for p in loc[:-1]:
