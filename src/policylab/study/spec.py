@@ -73,6 +73,8 @@ class Merge(_Strict):
     path: str
     on: list[str]
     how: Literal["left", "inner"] = "left"
+    encoding: str | None = Field(None, description="text encoding of a CSV file, e.g. "
+                                 "gb18030 (default: UTF-8, else detected)")
 
 
 class DataSpec(_Strict):
@@ -83,6 +85,9 @@ class DataSpec(_Strict):
         None, description="a bundled synthetic study instead of a file"
     )
     seed: Seed = Field(2011, description="seed of the bundled synthetic study")
+    encoding: str | None = Field(None, description="text encoding of a CSV file, e.g. "
+                                 "gb18030 for GBK from Chinese Windows (default: UTF-8, "
+                                 "else detected; recorded in manifest.json)")
     unit: str
     time: str
     merges: list[Merge] = []
@@ -375,13 +380,45 @@ def _model_of(ann: Any) -> Any:
     return None
 
 
-def load_spec(path: str | Path) -> StudySpec:
-    """Read a study spec from a .toml, .yaml or .yml file."""
-    p = Path(path)
+def read_spec_text(p: Path) -> str:
+    """The text of a spec file: UTF-8 (a byte-order mark is dropped), else GB18030.
+
+    TOML is UTF-8 by definition, but Notepad and Excel on Chinese Windows save GBK; such
+    a file is read when it decodes as GB18030, with a warning to re-save it as UTF-8.
+    """
+    if p.is_dir():
+        raise SpecError(f"{str(p)!r} is a folder, not a spec file; give the .toml or .yaml "
+                        "file inside it (create one with `policylab init DATA`)")
     if not p.exists():
         raise SpecError(f"spec file not found: {str(p)!r}; create one with `policylab init DATA`")
+    raw = p.read_bytes()
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        utf8_error = exc
+    try:
+        text = raw.decode("gb18030")
+    except UnicodeDecodeError:
+        raise SpecError(
+            f"{p.name}: not UTF-8 text (byte {utf8_error.start}) nor GBK/GB18030; "
+            "save it as UTF-8 (in Notepad: Save as -> Encoding: UTF-8)") from None
+    import warnings
+
+    from policylab.errors import PolicyLabWarning
+
+    warnings.warn(f"{p.name} is saved in GBK/GB18030, not UTF-8 as TOML/YAML require; it "
+                  "was read as GB18030 — save it as UTF-8 to silence this warning",
+                  PolicyLabWarning, stacklevel=3)
+    return text
+
+
+def load_spec(path: str | Path) -> StudySpec:
+    """Read a study spec from a .toml, .yaml or .yml file (UTF-8, BOM or not; GBK read
+    with a warning)."""
+    p = Path(path)
+    text = read_spec_text(p)
     fmt = "yaml" if p.suffix.lower() in (".yaml", ".yml") else "toml"
-    return parse_spec_text(p.read_text(encoding="utf-8"), fmt, source=p.name)
+    return parse_spec_text(text, fmt, source=p.name)
 
 
 _PRODUCED = {"log": "ln_{c}", "log1p": "ln1p_{c}", "lag": "{c}_lag{k}", "lead": "{c}_lead{k}",
