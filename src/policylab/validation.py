@@ -18,6 +18,7 @@ __all__ = [
     "MAX_DRAWS",
     "as_name",
     "as_names",
+    "as_int",
     "check_count",
     "check_seed",
     "check_window",
@@ -62,6 +63,13 @@ def as_name(value: Any, key: str) -> str:
     if not isinstance(value, str) or not value.strip():
         raise SpecError(f"{key}={value!r}: give one column name as a string, e.g. {key}='gdp'")
     return value
+
+
+def as_int(value: Any, key: str) -> int:
+    """A whole number (a period, an offset): bools, floats and text are refused."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise SpecError(f"{key}={value!r}: must be a whole number, e.g. {key}=-1")
+    return int(value)
 
 
 def check_count(value: Any, key: str, lo: int = 1, hi: int = MAX_DRAWS) -> int:

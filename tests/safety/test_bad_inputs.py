@@ -103,6 +103,15 @@ API_CASES = [
      SpecError, ["draws=-1"]),
     ("match bootstrap=-2", lambda df, b: pl.match(df, "d", ["x1"], bootstrap=-2), SpecError,
      ["bootstrap=-2"]),
+    ("event ref as text", lambda df, b: pl.event_study(df, y="y", ref="a", **KW), SpecError,
+     ["ref='a'"]),
+    ("empty data", lambda df, b: pl.did(df.iloc[:0], y="y", **KW), DataError, ["no rows"]),
+    ("wild one cluster", lambda df, b: pl.wild_bootstrap(b, cluster="one", draws=99),
+     EstimationError, ["'one'", "two clusters"]),
+    ("wild level=95", lambda df, b: pl.wild_bootstrap(b, level=95, draws=99), SpecError,
+     ["level=95"]),
+    ("pretrend power of a did", lambda df, b: pl.pretrend_power(b), SpecError,
+     ["event_study()", "DIDResult"]),
     ("read unit=5", lambda df, b: pl.read("x.csv", unit=5, time="year"), SpecError,
      ["unit=5"]),
 ]
@@ -390,3 +399,12 @@ def test_cli_check_reads_gbk_data_and_bom_spec(tmp_path):
     res = _cli("check", _study(tmp_path, encoding="utf-8-sig"))
     assert res.exit_code == 0, res.output
     assert "is valid" in res.output
+
+
+def test_placebo_both_shifts_adoption_earlier_than_the_real_date(base):
+    # the real adoption is in the 5th of 8 years: fake dates before it once crashed
+    # (a shifted path shorter than the window)
+    res = pl.placebo_test(base, kind="both", draws=50, seed=1)
+    assert res.meta["draws"] == 50 and len(res.estimates) == 50
+    assert 1 / 51 <= res.p_value <= 1
+    assert np.isfinite(res.estimates).all() and res.estimates.std() > 0

@@ -111,9 +111,9 @@ def event_study(
         ``plot(kind="bars" | "band", lang="en" | "zh")``; ``coef()``/``vcov()`` hold the
         lead and lag coefficients in the order of ``meta["rel_times"]``.
     """
-    from policylab.validation import as_name, as_names, check_window
+    from policylab.validation import as_int, as_name, as_names, check_window
 
-    y, controls = as_name(y, "y"), as_names(controls, "controls")
+    y, controls, ref = as_name(y, "y"), as_names(controls, "controls"), as_int(ref, "ref")
     lo, hi = window = check_window(window)
     if not (lo < 0 <= hi) or not lo <= ref <= hi:
         raise SpecError(f"window={window} must satisfy -k < 0 <= m and contain ref={ref}")

@@ -179,7 +179,12 @@ def placebo_test(
             start = int(np.argmax(p > 0))
             for s in range(1, P.shape[1]):
                 q = np.zeros_like(p)
-                q[s:] = p[start:start + P.shape[1] - s]
+                # an adoption moved earlier than the real one runs past the real path's
+                # end: the treatment is absorbing, so its last value carries on
+                seg = p[start:]
+                k = min(len(seg), P.shape[1] - s)
+                q[s:s + k] = seg[:k]
+                q[s + k:] = seg[-1]
                 shapes.append(q)
         real_paths = np.unique(np.array(shapes), axis=0)
     H = len(real_paths)

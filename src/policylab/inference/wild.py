@@ -116,6 +116,9 @@ def wild_bootstrap(
     from policylab.validation import check_count, check_seed
 
     draws, seed = check_count(draws, "draws"), check_seed(seed)
+    if not 0 < level < 1:
+        raise SpecError(f"level={level!r}: the confidence level must be between 0 and 1, "
+                        "e.g. level=0.95")
     param = param or result.meta.get("treat_term")
     if param not in result.terms:
         raise SpecError(f"param={param!r} is not a term of the model ({result.terms})")
@@ -136,6 +139,11 @@ def wild_bootstrap(
         cl = pd.factorize(df[cluster])[0]
         cname = cluster
     G = int(cl.max()) + 1
+    if G < 2:
+        from policylab.errors import EstimationError
+
+        raise EstimationError(f"bootstrap cluster {cname!r} has a single value: the wild "
+                              "cluster bootstrap needs at least two clusters")
     from policylab.validation import check_memory
 
     # the weights, their products and the bootstrap t's: a few G x draws float arrays
