@@ -278,9 +278,16 @@ def _study(tmp_path: Path, *, encoding: str = "utf-8", seed: str = "1", draws: s
     return spec
 
 
-def test_spec_with_bom_is_read(tmp_path):
-    s = load_spec(_study(tmp_path, encoding="utf-8-sig"))
+@pytest.mark.parametrize("encoding", ["utf-8-sig", "utf-16"])
+def test_spec_with_bom_is_read(tmp_path, encoding):
+    s = load_spec(_study(tmp_path, encoding=encoding))
     assert s.study.title == "试点"
+
+
+def test_spec_in_no_known_encoding_names_the_fix(tmp_path):
+    (tmp_path / "bin.toml").write_bytes(b"\x81\x20\xff\x00 = 1\n")
+    with pytest.raises(SpecError, match="save it as UTF-8"):
+        load_spec(tmp_path / "bin.toml")
 
 
 def test_spec_in_gbk_is_read_with_a_warning(tmp_path):

@@ -381,7 +381,8 @@ def _model_of(ann: Any) -> Any:
 
 
 def read_spec_text(p: Path) -> str:
-    """The text of a spec file: UTF-8 (a byte-order mark is dropped), else GB18030.
+    """The text of a spec file: UTF-8 (a byte-order mark is dropped; UTF-16 with its
+    byte-order mark is read too), else GB18030.
 
     TOML is UTF-8 by definition, but Notepad and Excel on Chinese Windows save GBK; such
     a file is read when it decodes as GB18030, with a warning to re-save it as UTF-8.
@@ -392,6 +393,11 @@ def read_spec_text(p: Path) -> str:
     if not p.exists():
         raise SpecError(f"spec file not found: {str(p)!r}; create one with `policylab init DATA`")
     raw = p.read_bytes()
+    if raw[:2] in (b"\xff\xfe", b"\xfe\xff"):  # Notepad's "Unicode" is UTF-16 with a BOM
+        try:
+            return raw.decode("utf-16")
+        except UnicodeDecodeError:
+            pass
     try:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
