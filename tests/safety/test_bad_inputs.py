@@ -296,6 +296,17 @@ def test_spec_in_gbk_is_read_with_a_warning(tmp_path):
     assert s.data.unit == "省份"
 
 
+def test_spec_in_gbk_that_is_valid_utf8_is_read_as_gbk(tmp_path):
+    # "省 省" in GBK is CA A1 20 CA A1: valid UTF-8 ("ʡ ʡ"), but not what was written
+    spec = tmp_path / "s.toml"
+    spec.write_bytes('[study]\ntitle = "省 省"\n[data]\ndataset = "carbon_pilot"\n'
+                     'unit = "u"\ntime = "t"\n[treatment]\ncolumn = "d"\n[model]\n'
+                     'outcomes = ["y"]\n'.encode("gbk"))
+    with pytest.warns(PolicyLabWarning, match="GBK"):
+        s = load_spec(spec)
+    assert s.study.title == "省 省"
+
+
 def test_spec_path_that_is_a_folder(tmp_path):
     with pytest.raises(SpecError, match="is a folder"):
         load_spec(tmp_path)

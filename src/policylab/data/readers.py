@@ -50,7 +50,7 @@ def _check_path(p: Path) -> None:
 
 def _read_csv(p: Path, sep: str, columns: list[str] | None, encoding: str | None,
               kwargs: dict[str, Any]) -> pd.DataFrame:
-    from policylab.data.encoding import detect_encoding, normalize_encoding
+    from policylab.data.encoding import choose_encoding, detect_encoding, normalize_encoding
 
     if encoding is not None:
         enc = normalize_encoding(encoding)
@@ -63,11 +63,12 @@ def _read_csv(p: Path, sep: str, columns: list[str] | None, encoding: str | None
                 "detect it"
             ) from exc
     else:
-        # UTF-8 (BOM or not) first: the common case, and a wrong guess fails loudly
-        enc = "utf-8-sig"
+        # UTF-8 (BOM or not) first unless the first megabyte says otherwise
+        enc = choose_encoding(p)
         try:
             df = pd.read_csv(p, sep=sep, usecols=columns, encoding=enc, **kwargs)
         except UnicodeDecodeError:
+            # the first megabyte read as UTF-8 but a later byte does not
             enc = detect_encoding(p)
             try:
                 df = pd.read_csv(p, sep=sep, usecols=columns, encoding=enc, **kwargs)

@@ -398,15 +398,21 @@ def read_spec_text(p: Path) -> str:
             return raw.decode("utf-16")
         except UnicodeDecodeError:
             pass
+    from policylab.data.encoding import gbk_read_as_utf8
+
     try:
-        return raw.decode("utf-8-sig")
+        text = raw.decode("utf-8-sig")
+        if not gbk_read_as_utf8(raw, text):
+            return text
     except UnicodeDecodeError as exc:
-        utf8_error = exc
+        utf8_error = exc.start
+    else:
+        utf8_error = None  # valid UTF-8 by accident: GBK read as UTF-8 is a jumble
     try:
         text = raw.decode("gb18030")
     except UnicodeDecodeError:
         raise SpecError(
-            f"{p.name}: not UTF-8 text (byte {utf8_error.start}) nor GBK/GB18030; "
+            f"{p.name}: not UTF-8 text (byte {utf8_error}) nor GBK/GB18030; "
             "save it as UTF-8 (in Notepad: Save as -> Encoding: UTF-8)") from None
     import warnings
 
