@@ -42,6 +42,8 @@ _RARE = re.compile("[\u0080-\u009f\u0250-\u036f\u0530-\u058f\u0700-\u07ff]")
 # alphabets of the two-byte range; one text rarely mixes two of them
 _ALPHABETS = {"latin": "\u00a0-\u024f", "greek": "\u0370-\u03ff", "cyrillic": "\u0400-\u052f",
               "hebrew": "\u0590-\u05ff", "arabic": "\u0600-\u06ff"}
+_NON_ASCII = re.compile("[^\x00-\x7f]")
+_TWO_BYTE = re.compile("[\u0080-\u07ff]")
 _LATIN = re.compile("[\u00c0-\u024f]+")
 _IN_WORD = re.compile("[A-Za-z][\u00c0-\u024f]|[\u00c0-\u024f][A-Za-z]")
 _IN_LATIN_WORD = re.compile("[A-Za-z][\u3400-\u9fff]+[A-Za-z]")
@@ -69,7 +71,7 @@ def _decodes(sample: bytes, encoding: str) -> str | None:
 
 def gbk_read_as_utf8(sample: bytes, text: str) -> bool:
     """Whether valid-UTF-8 ``text`` is really GBK (see the module docstring)."""
-    two_byte = [c for c in text if "\u0080" <= c <= "\u07ff"]
+    two_byte = _TWO_BYTE.findall(text)
     if not two_byte:
         return False  # Chinese in UTF-8 is three bytes a character
     if not _mostly_chinese(_decodes(sample, "gb18030"), 0.9):
@@ -112,8 +114,8 @@ def choose_encoding(path: str | Path) -> str:
 def _mostly_chinese(text: str | None, share: float) -> bool:
     if text is None:
         return False
-    wide = [c for c in text if not c.isascii()]
-    return bool(wide) and len(_CHINESE.findall("".join(wide))) >= share * len(wide)
+    wide = len(_NON_ASCII.findall(text))
+    return wide > 0 and len(_CHINESE.findall(text)) >= share * wide
 
 
 def detect_encoding(path: str | Path, sample: bytes | None = None) -> str:
