@@ -23,6 +23,22 @@ app = typer.Typer(
 console = Console()
 err = Console(stderr=True)
 
+
+def _show_version(value: bool) -> None:
+    if value:
+        from policylab import __version__
+
+        console.print(f"policylab {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(False, "--version", callback=_show_version, is_eager=True,
+                                 help="print the version and exit"),
+) -> None:
+    """Evaluate policies from panel data: DID, event studies, PSM-DID, placebo tests, reports."""
+
 EXIT_OK, EXIT_PARTIAL, EXIT_INPUT, EXIT_FAILED = 0, 1, 2, 3
 
 

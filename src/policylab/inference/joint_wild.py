@@ -1,0 +1,201 @@
+"""Joint Wald tests by the restricted wild cluster bootstrap (WCR).
+
+The event study's joint pre-trend test (Stata ``testparm`` of the leads) is a
+cluster-robust Wald test. With few treated clusters it over-rejects badly: on the
+bundled carbon design (6 treated of 30 provinces) a nominal 5% test rejected in about a
+fifth of datasets without any pre-trend. The restricted wild cluster bootstrap of the
+same Wald statistic holds its size there (MacKinnon and Webb 2017; Roodman, MacKinnon,
+Nielsen and Webb 2019 for the joint form that ``boottest`` implements).
+
+Work is on the model's within-transformed design (rows kept by the fit, fixed effects
+absorbed, weights as sqrt(w) scaling). With restricted residuals u (the q tested
+coefficients set to zero) and a cluster weight vector v, the bootstrap coefficients are
+b* - b_r = H X'(u o v), and every tested coefficient's cluster score sum is linear in v:
+
+    t_g(v) = sum_h S_gh v_h - P_g H W v,
+
+where H = (X'X)^-1, W_h = sum over cluster h of x_i u_i, S_gh = sum over cluster g of
+(R H x_i) [M(u 1_h)]_i (M purges the fixed effects not nested in the clusters; without
+such effects M(u 1_h) = u 1_h) and P_g = sum over cluster g of (R H x_i) x_i'. So each
+draw costs O(G^2 q + G q k) after one pass over the data.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from policylab.engine import fixed_effects as fx
+from policylab.engine import vcov as vc
+from policylab.errors import SpecError
+from policylab.estimators.result import Result
+from policylab.inference.wild import bootstrap_weights
+
+__all__ = ["JointWildResult", "joint_wild_test"]
+
+_CHUNK = 2048  # draws per block: bounds memory at G * q * _CHUNK floats
+
+
+@dataclass
+class JointWildResult(Result):
+    """Bootstrap p-value of a joint Wald test, beside the analytic (CRV) one."""
+
+    statistic: float = np.nan
+    p_value: float = np.nan
+    wald_statistic: float = np.nan
+    wald_p_value: float = np.nan
+    df_num: int = 0
+    stats: np.ndarray = field(default_factory=lambda: np.zeros(0))
+
+    def tidy(self, level: float = 0.95) -> pd.DataFrame:
+        """Two rows: the wild bootstrap test and the analytic cluster-robust Wald test."""
+        m = self.meta
+        return pd.DataFrame([
+            {"test": "wild_bootstrap", "statistic": self.statistic, "df": self.df_num,
+             "p_value": self.p_value, "draws": m["draws"], "weights": m["weights"],
+             "clusters": m["clusters"]},
+            {"test": "wald_crv", "statistic": self.wald_statistic, "df": self.df_num,
+             "p_value": self.wald_p_value, "draws": 0, "weights": None,
+             "clusters": m["clusters"]},
+        ])
+
+
+def _design(reg: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None]:
+    """The fit's within-transformed X and y on the sqrt(w) scale, weights and FE codes."""
+    m = reg.model
+    X, y, w = m["X"], m["y"], m["weights"]
+    if w is not None:
+        sw = np.sqrt(w)
+        X, y = X * sw[:, None], y * sw
+    return X, y, w, m["fe_codes"]
+
+
+def _purged(u: np.ndarray, cl: np.ndarray, G: int, fe: np.ndarray | None,
+            w: np.ndarray | None) -> np.ndarray | None:
+    """Columns M(u 1_h), h = 1..G, or None when every FE is nested in the clusters."""
+    if fe is None or all(vc.nested_in(fe[:, j], cl) for j in range(fe.shape[1])):
+        return None
+    Uh = np.zeros((len(u), G))
+    Uh[np.arange(len(u)), cl] = u
+    if w is None:
+        return fx.demean(Uh, fe)
+    sw = np.sqrt(w)
+    return sw[:, None] * fx.demean(Uh / sw[:, None], fe, w)
+
+
+def _pieces(X: np.ndarray, y: np.ndarray, R: np.ndarray, cl: np.ndarray, G: int,
+            fe: np.ndarray | None, w: np.ndarray | None) -> dict[str, np.ndarray]:
+    """Everything a draw needs: S (G*q x G), P (G x q x k), W (G x k), H, observed stat."""
+    k = X.shape[1]
+    H = np.linalg.inv(X.T @ X)
+    free = np.setdiff1d(np.arange(k), R)
+    Xr = X[:, free]
+    u = y - Xr @ np.linalg.lstsq(Xr, y, rcond=None)[0] if free.size else y.copy()
+    XR = X @ H[:, R]  # n x q: row i is (R H x_i)'
+    q = len(R)
+
+    def csum(M: np.ndarray) -> np.ndarray:  # cluster sums of the rows of an (n, m) array
+        out = np.zeros((G, M.shape[1]))
+        np.add.at(out, cl, M)
+        return out
+
+    Ud = _purged(u, cl, G, fe, w)
+    if Ud is None:
+        # M(u 1_h) = u 1_h: only the diagonal blocks S_gg are non-zero
+        S = np.zeros((G, q, G))
+        S[np.arange(G), :, np.arange(G)] = csum(XR * u[:, None])
+    else:
+        S = np.stack([csum(XR * Ud[:, [h]]) for h in range(G)], axis=2)
+    P = np.stack([csum(XR[:, [j]] * X) for j in range(q)], axis=1)  # G x q x k
+    W = csum(X * u[:, None])  # G x k
+    b = H @ (X.T @ y)
+    t_obs = csum(XR * (y - X @ b)[:, None])  # unrestricted score sums, G x q
+    meat = t_obs.T @ t_obs
+    stat = float(b[R] @ np.linalg.solve(meat, b[R]))
+    return {"S": S.reshape(G * q, G), "P": P, "W": W, "H": H, "stat": np.array(stat)}
+
+
+def _boot_stats(pc: dict[str, np.ndarray], R: np.ndarray, V: np.ndarray) -> np.ndarray:
+    """Wald statistics (unscaled meat, as the observed one) of the draws in V (G x B)."""
+    G = V.shape[0]
+    q = len(R)
+    out = np.empty(V.shape[1])
+    for s in range(0, V.shape[1], _CHUNK):
+        v = V[:, s:s + _CHUNK]
+        bv = pc["H"] @ (pc["W"].T @ v)  # k x B: b* - b_r
+        t = (pc["S"] @ v).reshape(G, q, -1) - np.einsum("gqk,kb->gqb", pc["P"], bv)
+        meat = np.einsum("gqb,gpb->bqp", t, t)
+        rb = bv[R].T  # B x q
+        out[s:s + v.shape[1]] = np.einsum("bq,bq->b", rb,
+                                          np.linalg.solve(meat, rb[:, :, None])[:, :, 0])
+    return out
+
+
+def joint_wild_test(
+    result: Any,
+    terms: list[str],
+    *,
+    draws: int = 9999,
+    weights: str = "webb",
+    seed: int | None = None,
+) -> JointWildResult:
+    """Restricted wild cluster bootstrap p-value of H0: every coefficient in ``terms`` = 0.
+
+    Parameters
+    ----------
+    result : FeolsResult, DIDResult or EventStudyResult
+        A fitted model with one-way clustered standard errors (an event study's
+        regression is used for its leads).
+    terms : list of str
+        Coefficients tested jointly (e.g. ``es.lead_terms``).
+    draws : int
+        Bootstrap replications (all sign vectors are enumerated when they are fewer).
+    weights : {"webb", "rademacher", "mammen"}
+        Bootstrap weight distribution; Webb's six points suit few clusters.
+    seed : int, optional
+        Seed of the draws.
+
+    Returns
+    -------
+    JointWildResult
+        ``p_value`` (bootstrap), ``statistic`` (the Wald statistic the draws are compared
+        with, on the unscaled CRV meat), ``wald_statistic`` / ``wald_p_value`` (the
+        analytic cluster-robust chi-square/q F test the model reports).
+    """
+    reg = getattr(result, "regression", None) or result
+    model = getattr(reg, "model", None)
+    if not model or "X" not in model:
+        raise SpecError("joint_wild_test needs a fitted feols-type result")
+    missing = [t for t in terms if t not in reg.terms]
+    if not terms or missing:
+        raise SpecError(f"terms {missing or terms} are not coefficients of the model; "
+                        f"its terms are {reg.terms}")
+    if len(model["cluster_codes"]) != 1:
+        raise SpecError("joint_wild_test needs a model with one-way clustered errors "
+                        "(vcov={'CRV1': column})")
+    X, y, w, fe = _design(reg)
+    cl = np.asarray(model["cluster_codes"][0], dtype=np.int64)
+    G = int(cl.max()) + 1
+    R = np.array([reg.terms.index(t) for t in terms])
+    pc = _pieces(X, y, R, cl, G, fe, w)
+    rng = np.random.default_rng(seed)
+    V, enumerated = bootstrap_weights(weights, G, draws, rng)
+    stats = _boot_stats(pc, R, V)
+    stat = float(pc["stat"])
+    # sign vectors that reproduce the sample tie with it in exact arithmetic
+    p = float(np.mean(stats >= stat * (1 - 1e-9)))
+    wt = reg.wald_test(list(terms))
+    q = len(R)
+    res = JointWildResult(
+        nobs=reg.nobs, statistic=stat, p_value=p, df_num=q,
+        wald_statistic=float(wt.get("statistic", np.nan)),
+        wald_p_value=float(wt.get("p_value", np.nan)), stats=stats,
+        meta={"terms": list(terms), "cluster": reg.meta.get("cluster", [None])[0],
+              "clusters": G, "draws": V.shape[1], "weights": weights,
+              "enumerated": enumerated, "seed": None if enumerated else seed,
+              "depvar": reg.meta.get("depvar")},
+    )
+    return res

@@ -1,0 +1,283 @@
+"""Randomization inference for the event study's joint pre-trend test.
+
+The cluster-robust Wald test of the leads over-rejects when few clusters are treated
+(on the bundled carbon design, 6 treated of 30 provinces, a nominal 5% test rejected in
+about 30% of datasets without a pre-trend; the restricted wild bootstrap of the same
+statistic still in about 10%). Reassigning adoption dates across assignment groups and
+recomputing the same Wald statistic gives a test whose size is exact whenever the groups
+are exchangeable under the null of no effect at any event time, whatever the number of
+treated clusters (Fisher 1935; MacKinnon and Webb 2020 for DID with few treated
+clusters).
+
+The test uses the years before the first adoption only. On the full sample the sharp
+null would have to include "no effect after adoption" too: real post-adoption effects of
+units that a draw labels as controls leak into its fixed effects and residuals, and the
+test then over-rejects (10% at a nominal 5% on the carbon design). Before any adoption
+the sample does not depend on who is treated, so the test is exact under "no
+differential pre-trend" when assignment groups are exchangeable.
+
+Each draw permutes the adoption dates (cohorts) across assignment groups, rebuilds the
+lead dummies with the event study's window, reference period and endpoint bin, purges
+them of the model's fixed effects (and weights) in one batch per chunk, partials out the
+controls (Frisch-Waugh-Lovell: the controls' projection is computed once) and forms the
+cluster-robust Wald statistic of the leads. The observed statistic is computed by the
+same code on the real assignment, so small-sample factors, which are constant across
+draws, do not matter.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import sparse
+
+from policylab.engine import fixed_effects as fx
+from policylab.errors import SpecError
+from policylab.estimators.design import COHORT_COL
+from policylab.estimators.formula import build_matrix, fe_codes, parse_formula
+from policylab.estimators.result import Result
+
+__all__ = ["PretrendRIResult", "pretrend_ri_test"]
+
+_CHUNK = 64  # draws demeaned together
+
+
+@dataclass
+class PretrendRIResult(Result):
+    """Randomization p-value of the joint test that every lead is zero."""
+
+    statistic: float = np.nan
+    p_value: float = np.nan
+    stats: np.ndarray = field(default_factory=lambda: np.zeros(0))
+
+    def tidy(self, level: float = 0.95) -> pd.DataFrame:
+        """One row: the Wald statistic (F form), the randomization p-value, the draws."""
+        m = self.meta
+        return pd.DataFrame([{"test": "randomization", "statistic": self.statistic,
+                              "df": len(m["leads"]), "p_value": self.p_value,
+                              "draws": m["draws"], "groups": m["groups"],
+                              "treated_groups": m["treated_groups"]}])
+
+
+@dataclass
+class _Inputs:
+    y: np.ndarray  # outcome purged of FE and controls, sqrt(w) scale
+    C: np.ndarray  # controls purged of FE, sqrt(w) scale (n x c)
+    CtC_inv: np.ndarray
+    fe: np.ndarray | None
+    w: np.ndarray | None
+    cl: np.ndarray
+    G: int
+    cl_sum: Any  # sparse G x n cluster indicator: cluster sums as one product
+    t: np.ndarray  # period of each row
+    t_last: int  # last period of the whole sample (adoption after it is never)
+    group: np.ndarray  # assignment-group code of each row
+    cohort_g: np.ndarray  # adoption period of each assignment group (0 = never)
+    times: list[int]  # event times of the dummies, reference excluded
+    leads: list[int]  # positions of the leads among ``times``
+    lo: int
+    hi: int
+    binned: bool
+
+
+def _pre_adoption_rows(es: Any) -> pd.DataFrame:
+    """The event study's estimation rows in the years before the first adoption."""
+    m = es.regression.model
+    data = m["data"]
+    if not data.index.is_unique:
+        raise SpecError("pretrend_ri_test needs the event study's data to have a unique "
+                        "row index; reset_index() before event_study()")
+    df = data.iloc[data.index.get_indexer(m["rows"])]
+    t = df[es.meta["time"]].to_numpy()
+    c = df[COHORT_COL].to_numpy()
+    adopted = c[(c > 0) & (c <= t.max())]
+    if not adopted.size:
+        raise SpecError("pretrend_ri_test: no unit adopts inside the sample")
+    pre = df[t < adopted.min()]
+    if pre[es.meta["time"]].nunique() < 3:
+        raise SpecError("pretrend_ri_test needs at least three periods before the first "
+                        "adoption")
+    return pre
+
+
+def _inputs(es: Any) -> _Inputs:
+    reg = es.regression
+    meta = es.meta
+    df = _pre_adoption_rows(es)
+    f = parse_formula(meta["formula"])
+    dummy_names = set(reg.model["extra_columns"])
+    controls = [t for t in f.terms if t not in dummy_names]
+    Z, _ = build_matrix(df, [meta["depvar"], *controls], intercept=False)
+    w = None if not meta.get("weights") else df[meta["weights"]].to_numpy(float)
+    codes, miss = fe_codes(df, list(meta["fe"])) if meta["fe"] else (None, np.zeros(len(df),
+                                                                                     bool))
+    if len(meta["cluster"]) != 1:
+        raise SpecError("pretrend_ri_test needs one-way clustered errors in the event study")
+    cl, _ = pd.factorize(df[meta["cluster"][0]])
+    keep = np.isfinite(Z).all(axis=1) & ~miss & (cl >= 0)
+    if w is not None:
+        keep &= np.isfinite(w) & (w > 0)
+    df, Z, cl = df[keep], Z[keep], cl[keep]
+    w = None if w is None else w[keep]
+    fe = None if codes is None else np.column_stack(
+        [fx.densify(codes[keep, j])[0] for j in range(codes.shape[1])])
+    Zd = Z if fe is None else fx.demean(Z, fe, w)
+    if w is not None:
+        Zd = Zd * np.sqrt(w)[:, None]
+    y, C = Zd[:, 0], Zd[:, 1:]
+    CtC_inv = np.linalg.pinv(C.T @ C) if C.shape[1] else np.zeros((0, 0))
+    yc = y - C @ (CtC_inv @ (C.T @ y)) if C.shape[1] else y
+    full = es.regression.model["data"]
+    group, groups = pd.factorize(full[meta["assign"]])
+    cohort_g = np.zeros(len(groups), dtype=np.int64)
+    cohort_g[group] = full[COHORT_COL].to_numpy()
+    rows_group = pd.Index(groups).get_indexer(df[meta["assign"]])
+    lo, hi = meta["window"]
+    leads = [e for e in meta["rel_times"] if e < 0]
+    cl = fx.densify(cl)[0]
+    G = int(cl.max()) + 1
+    return _Inputs(
+        y=yc, C=C, CtC_inv=CtC_inv, fe=fe, w=w, cl=cl, G=G,
+        cl_sum=sparse.csr_matrix((np.ones(len(cl)), (cl, np.arange(len(cl)))),
+                                 shape=(G, len(cl))),
+        t=df[meta["time"]].to_numpy(np.int64), t_last=int(full[meta["time"]].max()),
+        group=rows_group, cohort_g=cohort_g,
+        times=leads, leads=list(range(len(leads))), lo=lo, hi=hi,
+        binned=bool(meta.get("binned", True)),
+    )
+
+
+def _dummies(inp: _Inputs, cohort_g: np.ndarray) -> np.ndarray:
+    """Event-time dummies (n x len(times)) for one assignment of adoption dates."""
+    c = cohort_g[inp.group]
+    treated = (c > 0) & (c <= inp.t_last)
+    rel = np.where(treated, inp.t - c, np.iinfo(np.int64).min)
+    if inp.binned:
+        rel = np.where(treated, np.clip(rel, inp.lo, inp.hi), rel)
+    return (rel[:, None] == np.asarray(inp.times)[None, :]).astype(float)
+
+
+def _wald(inp: _Inputs, D: np.ndarray) -> float:
+    """Cluster-robust Wald statistic of the leads (unscaled meat) for purged dummies D."""
+    if inp.C.shape[1]:
+        D = D - inp.C @ (inp.CtC_inv @ (inp.C.T @ D))
+    keep = np.flatnonzero(np.abs(D).max(axis=0) > 1e-12)
+    leads = [j for j, col in enumerate(keep) if col in inp.leads]
+    if not leads:
+        return np.nan
+    D = D[:, keep]
+    H = np.linalg.pinv(D.T @ D)
+    b = H @ (D.T @ inp.y)
+    u = inp.y - D @ b
+    scores = np.zeros((inp.G, D.shape[1]))
+    np.add.at(scores, inp.cl, D * u[:, None])
+    t = scores @ H[:, leads]  # G x q: each lead's cluster score sums
+    meat = t.T @ t
+    bl = b[leads]
+    return float(bl @ np.linalg.lstsq(meat, bl, rcond=None)[0]) / len(leads)
+
+
+def _purge(inp: _Inputs, D: np.ndarray) -> np.ndarray:
+    if inp.fe is not None:
+        D = fx.demean(D, inp.fe, inp.w)
+    return D if inp.w is None else D * np.sqrt(inp.w)[:, None]
+
+
+def _batch_wald(inp: _Inputs, Dd: np.ndarray, k: int) -> np.ndarray:
+    """Wald statistics of a chunk of draws at once (Dd: n x B*k purged dummies).
+
+    Draws whose dummies are degenerate (an event time no group reaches) go through
+    :func:`_wald`, which drops the empty columns.
+    """
+    n = Dd.shape[0]
+    if inp.C.shape[1]:
+        Dd = Dd - inp.C @ (inp.CtC_inv @ (inp.C.T @ Dd))
+    # draw-major (B, k, n): every product below is a batched BLAS call
+    Dt = np.ascontiguousarray(Dd.T).reshape(-1, k, n)
+    B = Dt.shape[0]
+    gram = Dt @ Dt.transpose(0, 2, 1)
+    diag = np.einsum("bkk->bk", gram)
+    ok = (diag > 1e-10 * max(float(diag.max()), 1e-300)).all(axis=1)
+    out = np.full(B, np.nan)
+    for j in np.flatnonzero(~ok):
+        out[j] = _wald(inp, Dt[j].T)
+    if not ok.any():
+        return out
+    Dt, gram = Dt[ok], gram[ok]
+    Hinv = np.linalg.inv(gram)
+    b = (Hinv @ (Dt @ inp.y)[:, :, None])[:, :, 0]
+    u = inp.y[None, :] - (b[:, None, :] @ Dt)[:, 0, :]
+    S = (inp.cl_sum @ (Dt * u[:, None, :]).reshape(-1, n).T).T.reshape(-1, k, inp.G)
+    T = Hinv[:, inp.leads, :] @ S  # B x q x G: each lead's cluster score sums
+    meat = T @ T.transpose(0, 2, 1)
+    bl = b[:, inp.leads]
+    out[ok] = np.einsum("bq,bq->b", bl, np.linalg.solve(meat, bl[:, :, None])[:, :, 0])
+    out[ok] /= len(inp.leads)
+    return out
+
+
+def _draw_stats(inp: _Inputs, perms: np.ndarray) -> np.ndarray:
+    """Wald statistics of the assignments in ``perms`` (B x groups), chunk by chunk."""
+    k = len(inp.times)
+    out = np.empty(len(perms))
+    for s in range(0, len(perms), _CHUNK):
+        block = perms[s:s + _CHUNK]
+        D = np.concatenate([_dummies(inp, inp.cohort_g[p]) for p in block], axis=1)
+        out[s:s + len(block)] = _batch_wald(inp, _purge(inp, D), k)
+    return out
+
+
+def pretrend_ri_test(
+    es: Any,
+    *,
+    draws: int = 999,
+    seed: int | None = None,
+    progress: bool = False,
+) -> PretrendRIResult:
+    """Randomization p-value of the joint test that every lead of an event study is zero.
+
+    Parameters
+    ----------
+    es : EventStudyResult
+        From :func:`policylab.event_study` (its window, reference period, bins, fixed
+        effects, controls, weights and cluster are kept in every draw).
+    draws : int
+        Random reassignments of adoption dates across assignment groups.
+    seed : int, optional
+        Seed of the reassignments.
+    progress : bool
+        Show a progress bar.
+
+    Returns
+    -------
+    PretrendRIResult
+        ``statistic`` (the observed Wald statistic over the number of leads, on the
+        unscaled cluster-robust meat), ``p_value`` = (1 + #draws at least as large) /
+        (1 + draws), ``stats`` (the draws).
+    """
+    if getattr(es, "regression", None) is None or not getattr(es, "lead_terms", None):
+        raise SpecError("pretrend_ri_test needs an event_study() result with leads")
+    inp = _inputs(es)
+    n_groups = len(inp.cohort_g)
+    rng = np.random.default_rng(seed)
+    perms = np.stack([rng.permutation(n_groups) for _ in range(draws)])
+    obs = _wald(inp, _purge(inp, _dummies(inp, inp.cohort_g)))
+    if progress:
+        from rich.progress import track
+
+        chunks = [perms[s:s + 512] for s in range(0, draws, 512)]
+        stats = np.concatenate([_draw_stats(inp, c) for c in
+                                track(chunks, description="pre-trend RI")])
+    else:
+        stats = _draw_stats(inp, perms)
+    valid = np.isfinite(stats)
+    p = (1 + np.sum(stats[valid] >= obs * (1 - 1e-9))) / (1 + valid.sum())
+    return PretrendRIResult(
+        nobs=es.nobs, statistic=obs, p_value=float(p), stats=stats,
+        meta={"leads": list(es.lead_terms), "draws": int(valid.sum()), "groups": n_groups,
+              "treated_groups": int((inp.cohort_g > 0).sum()), "seed": seed,
+              "assign": es.meta["assign"], "depvar": es.meta.get("depvar")},
+    )
