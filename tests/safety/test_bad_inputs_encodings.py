@@ -66,3 +66,16 @@ def test_binary_file_named_csv_gets_the_encoding_fix(tmp_path):
     path.write_bytes(np.random.default_rng(0).integers(0, 256, 5000, dtype=np.uint8).tobytes())
     with pytest.raises(DataError, match=r"'photo.csv'.*encoding="):
         read_table(path)
+
+
+def test_scans_of_gbk_files_say_how_to_read_them(tmp_path):
+    import policylab as pl
+    from policylab.errors import DataError, SpecError
+
+    (tmp_path / "a.csv").write_bytes(TEXTS["yearbook"].encode("gbk"))
+    with pytest.raises(DataError, match=r"\*\.csv.*encoding='gb18030'"):
+        pl.read(str(tmp_path / "*.csv"), unit="地区", time="年份")
+    with pytest.raises(SpecError, match="encoding='gbk'.*UTF-8 only"):
+        pl.read(str(tmp_path / "*.csv"), unit="地区", time="年份", encoding="gbk")
+    panel = pl.read(tmp_path / "a.csv", unit="地区", time="年份")
+    assert panel.df.shape == (48, 4)
