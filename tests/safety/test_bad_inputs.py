@@ -146,12 +146,17 @@ def test_controls_as_one_string_is_one_name(df):
     np.testing.assert_allclose(a.coef().to_numpy(), b.coef().to_numpy(), rtol=1e-12)
 
 
-def test_draws_that_cannot_fit_in_memory_are_refused_before_work(base, monkeypatch):
+def test_draws_that_cannot_fit_in_memory_are_refused_before_work(df, base, monkeypatch):
     import policylab.validation as v
 
-    monkeypatch.setattr(v, "available_memory", lambda: 1 << 30)
+    monkeypatch.setattr(v, "available_memory", lambda: 1 << 28)
     with pytest.raises(EstimationError, match=r"9,000,000 draws x 12 clusters.*GiB"):
         pl.wild_bootstrap(base, draws=9_000_000)
+    with pytest.raises(EstimationError, match=r"9,000,000 draws x 12 clusters.*GiB"):
+        pl.joint_wild_test(base, ["d"], draws=9_000_000)
+    cs = df.assign(cohort=np.where(df["unit"] < 4, 2004, 0))
+    with pytest.raises(EstimationError, match=r"9,000,000 bootstrap draws x \d+ ATT"):
+        pl.att_gt(cs, "y", "unit", "year", "cohort", bootstrap=True, draws=9_000_000)
 
 
 # ---------------------------------------------------------------------------- files

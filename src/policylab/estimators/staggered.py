@@ -286,6 +286,10 @@ def _bootstrap_draws(S: np.ndarray, n: int, draws: int, seed: int | None, weight
     from policylab.engine.cs_kernels import mammen_lo_product
 
     nc, k = S.shape
+    from policylab.validation import check_memory
+
+    check_memory(8.0 * draws * k, f"{draws:,} bootstrap draws x {k} ATT(g,t)",
+                 "use fewer draws")
     dt = np.float32 if single else np.float64
     Sd = np.ascontiguousarray(S, dtype=dt)
     tot = S.sum(axis=0)
