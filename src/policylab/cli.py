@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
@@ -20,6 +21,9 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+if TYPE_CHECKING:
+    from policylab.study.pipeline import RunSummary
+
 console = Console()
 err = Console(stderr=True)
 
@@ -43,48 +47,79 @@ EXIT_OK, EXIT_PARTIAL, EXIT_INPUT, EXIT_FAILED = 0, 1, 2, 3
 
 
 def _fail(exc: Exception, code: int = EXIT_INPUT) -> None:
-    err.print(f"[red]error:[/red] {exc}", highlight=False)
+    from rich.markup import escape
+
+    err.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False)
     raise typer.Exit(code)
+
+
+_FORCE_HELP = ("write into an existing folder policylab did not write: only files "
+               "policylab writes are replaced, nothing is deleted")
 
 
 @app.command()
 def run(
     spec: Path = typer.Argument(..., help="study spec (.toml, .yaml)"),
-    out: Path = typer.Option(Path("policylab-out"), "--out", "-o", help="output folder"),
+    out: Path = typer.Option(None, "--out", "-o", show_default="<spec name>-results",
+                             help="output folder (new, empty, or written by policylab)"),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress, only errors"),
     as_json: bool = typer.Option(False, "--json", help="print a JSON summary on stdout"),
     scheduler: str = typer.Option(None, "--scheduler",
                                   help="Dask scheduler address (tcp://host:8786), or "
                                        "'processes' for local worker processes"),
+    force: bool = typer.Option(False, "--force", help=_FORCE_HELP),
 ) -> None:
     """Run the whole battery a study spec describes; write tables, figures and report."""
     from policylab.errors import PolicyLabError
     from policylab.study.pipeline import StudyFailed, run_study
 
+    if out is None:
+        out = Path(f"{spec.stem}-results")
     try:
-        summary = run_study(spec, out, progress=not (quiet or as_json), executor=scheduler)
+        summary = run_study(spec, out, progress=not (quiet or as_json), executor=scheduler,
+                            force=force)
     except StudyFailed as exc:
         _fail(exc, EXIT_FAILED)
     except PolicyLabError as exc:
         _fail(exc, EXIT_INPUT)
-    code = EXIT_PARTIAL if summary.failed else EXIT_OK
+    code = EXIT_PARTIAL if summary.partial else EXIT_OK
     if as_json:
         print(json.dumps({
             "out": str(summary.out_dir),
             "report_html": str(summary.report_html) if summary.report_html else None,
             "report_docx": str(summary.report_docx) if summary.report_docx else None,
             "steps": {s.key: {"status": s.status, "seconds": round(s.seconds, 3),
-                              "error": s.error} for s in summary.steps},
+                              "error": s.error, "warnings": len(s.warnings)}
+                      for s in summary.steps},
+            "output_failures": summary.output_failures,
             "seconds": round(summary.seconds, 3),
-        }, indent=2))
+        }, indent=2, ensure_ascii=False))
     elif not quiet:
-        for s in summary.steps:
-            mark = "[green]ok[/green]" if s.status == "ok" else f"[red]{s.status}[/red]"
-            console.print(f"  {s.key:<16} {mark}  {s.seconds:6.2f}s" +
-                          (f"  {s.error}" if s.error else ""))
-        console.print(f"report: {summary.report_html}")
-        console.print(f"finished in {summary.seconds:.1f}s; outputs in {summary.out_dir}")
+        _print_summary(summary)
     raise typer.Exit(code)
+
+
+def _print_summary(summary: RunSummary) -> None:
+    from rich.markup import escape
+
+    for s in summary.steps:
+        n = len(s.warnings)
+        if s.status != "ok":
+            word, colour = s.status, "red"
+        elif n:  # "ok" alone would hide what the report flags
+            word, colour = f"ok, {n} warning{'s' if n > 1 else ''}", "yellow"
+        else:
+            word, colour = "ok", "green"
+        mark = f"[{colour}]{word}[/{colour}]" + " " * max(0, 14 - len(word))
+        console.print(f"  {s.key:<16} {mark} {s.seconds:6.2f}s" +
+                      (f"  {escape(s.error)}" if s.error else ""), highlight=False)
+    for f in summary.output_failures:
+        err.print(f"[yellow]warning:[/yellow] could not write {escape(f['file'])}: "
+                  f"{escape(f['error'])}", highlight=False)
+    if summary.report_html:
+        console.print(f"report: {escape(str(summary.report_html))}", highlight=False)
+    console.print(f"finished in {summary.seconds:.1f}s; outputs in "
+                  f"{escape(str(summary.out_dir))}", highlight=False)
 
 
 @app.command()
@@ -156,10 +191,12 @@ def describe(
 
 @app.command()
 def demo(
-    out: Path = typer.Option(Path("policylab-demo"), "--out", "-o", help="output folder"),
+    out: Path = typer.Option(None, "--out", "-o", show_default="policylab-demo-<study>",
+                             help="output folder (new, empty, or written by policylab)"),
     study: str = typer.Option("carbon_trading_pilot", "--study",
                               help="carbon_trading_pilot or energy_rights_pilot"),
     quiet: bool = typer.Option(False, "--quiet", "-q"),
+    force: bool = typer.Option(False, "--force", help=_FORCE_HELP),
 ) -> None:
     """Run a reference study on bundled synthetic data and print where the report is."""
     from policylab.study.examples import example_spec
@@ -168,8 +205,10 @@ def demo(
         spec = example_spec(study)
     except FileNotFoundError as exc:
         _fail(exc)
-    console.print(f"running the {study} example ({spec})")
-    run(spec, out, quiet, False, None)
+    if out is None:
+        out = Path(f"policylab-demo-{study}")
+    console.print(f"running the {study} example ({spec})", highlight=False)
+    run(spec, out, quiet=quiet, as_json=False, scheduler=None, force=force)
 
 
 def main() -> None:  # pragma: no cover

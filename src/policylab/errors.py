@@ -12,6 +12,7 @@ __all__ = [
     "SpecError",
     "EstimationError",
     "ConvergenceError",
+    "OutputError",
     "PolicyLabWarning",
 ]
 
@@ -34,6 +35,10 @@ class EstimationError(PolicyLabError, RuntimeError):
 
 class ConvergenceError(EstimationError):
     """An iterative routine (demeaning, logit) did not converge."""
+
+
+class OutputError(PolicyLabError, ValueError):
+    """An output folder cannot be used without risking files policylab did not write."""
 
 
 class PolicyLabWarning(UserWarning):

@@ -52,11 +52,44 @@ class EventStudyResult(CoefResult):
         """Terms of the leads (event times before adoption, reference excluded)."""
         return [t for t, e in zip(self.terms, self.meta["rel_times"]) if e < 0]
 
-    def pretrend_test(self) -> dict[str, float]:
-        """Joint Wald test that every lead is zero (Stata ``testparm``)."""
+    def pretrend_test(self, method: str = "wald", *, draws: int = 999,
+                      seed: int | None = None) -> dict[str, Any]:
+        """Joint test that every lead is zero.
+
+        Parameters
+        ----------
+        method : {"wald", "wild", "ri"}
+            ``"wald"``: the cluster-robust F test (Stata ``testparm``); over-rejects with
+            few treated clusters. ``"wild"``: restricted wild cluster bootstrap of the
+            same statistic (Webb weights). ``"ri"``: randomization inference over
+            adoption dates on the years before the first adoption (exact when the
+            assignment groups are exchangeable). See docs/validity.md.
+        draws, seed
+            Bootstrap / randomization draws and their seed (``"wild"``, ``"ri"``).
+
+        Returns
+        -------
+        dict
+            ``method``, ``statistic`` (F form), ``p_value``, ``df1`` (number of leads)
+            and, for the resampling methods, ``draws``.
+        """
         if not self.lead_terms:
             raise EstimationError("no leads in the window; widen window=(-k, m)")
-        return self.wald_test(self.lead_terms)
+        if method == "wald":
+            return {"method": "wald", **self.wald_test(self.lead_terms)}
+        if method == "wild":
+            from policylab.inference.joint_wild import joint_wild_test
+
+            r = joint_wild_test(self, self.lead_terms, draws=draws, seed=seed)
+            return {"method": "wild", "statistic": r.wald_statistic, "p_value": r.p_value,
+                    "df1": r.df_num, "draws": r.meta["draws"]}
+        if method == "ri":
+            from policylab.inference.pretrend_ri import pretrend_ri_test
+
+            r = pretrend_ri_test(self, draws=draws, seed=seed)
+            return {"method": "ri", "statistic": r.statistic, "p_value": r.p_value,
+                    "df1": len(r.meta["leads"]), "draws": r.meta["draws"]}
+        raise SpecError(f"method={method!r}: use 'wald', 'wild' or 'ri'")
 
     def plot(self, kind: str = "band", lang: str = "en", level: float = 0.95, **kw: Any) -> Any:
         """Coefficient plot with CIs (``kind="bars"`` or ``"band"``), zero line and a

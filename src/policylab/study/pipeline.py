@@ -1,9 +1,13 @@
 """Run a study's whole battery and write tables, figures, report and manifest.
 
-Outputs are assembled in a temporary folder next to the destination and moved into
-place only when the run has finished, so a failed run never leaves a half-written
-report behind. An optional step that fails is recorded (in the report and the
-manifest) and the run goes on; a required step that fails stops the run.
+The output folder is checked before anything is computed (see
+:mod:`policylab.study.outdir`: policylab only ever replaces what policylab wrote).
+Outputs are assembled in a hidden folder next to the destination and moved into place
+only when the run has finished, so a failed run never leaves a half-written report
+behind. An optional step that fails is recorded (in the report and the manifest) and
+the run goes on; a required step that fails stops the run. A file that cannot be
+written is recorded too, and every other file, results.json and manifest.json
+included, is still written.
 """
 
 from __future__ import annotations
@@ -11,9 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import os
 import platform
-import shutil
 import sys
 import time
 import traceback
@@ -28,6 +30,7 @@ import numpy as np
 import pandas as pd
 
 from policylab.errors import PolicyLabError, PolicyLabWarning
+from policylab.study.outdir import Staging, claim_out_dir
 from policylab.study.spec import SpecProblems, StudySpec, check_columns, load_spec
 
 __all__ = ["StepOutput", "Context", "RunSummary", "run_study", "StudyFailed"]
@@ -75,10 +78,16 @@ class RunSummary:
     report_docx: Path | None
     steps: list[StepOutput]
     seconds: float
+    output_failures: list[dict[str, str]] = field(default_factory=list)
 
     @property
     def failed(self) -> list[str]:
         return [s.key for s in self.steps if s.status == "failed"]
+
+    @property
+    def partial(self) -> bool:
+        """A step failed or a file could not be written (the CLI exits 1)."""
+        return bool(self.failed or self.output_failures)
 
 
 def _versions() -> dict[str, str]:
@@ -154,6 +163,7 @@ def run_study(
     spec: StudySpec | None = None,
     on_step: Callable[[StepOutput], None] | None = None,
     executor: Any = None,
+    force: bool = False,
 ) -> RunSummary:
     """Run the battery a spec describes and write everything into ``out_dir``.
 
@@ -162,7 +172,11 @@ def run_study(
     spec_path : path
         The TOML/YAML spec (relative data paths are resolved against its folder).
     out_dir : path
-        Destination folder; replaced as a whole when the run succeeds.
+        Destination folder. It must be new, empty, or written by an earlier policylab
+        run (it then holds ``.policylab-output.json``); only files policylab wrote are
+        replaced or removed, anything else in it is left alone. The current folder,
+        the spec's folder, folders holding the data, the home folder and files are
+        refused before any computing.
     progress : bool
         Show a live progress bar.
     spec : StudySpec, optional
@@ -172,6 +186,16 @@ def run_study(
     executor : optional
         Where parallel steps run (see :mod:`policylab.execution`), e.g. a Dask scheduler
         address "tcp://host:8786"; the numbers do not depend on it.
+    force : bool
+        Write into an existing folder that policylab did not write; files policylab
+        writes are replaced there, nothing else is touched or deleted.
+
+    Raises
+    ------
+    OutputError
+        ``out_dir`` may not receive outputs (raised before any computing).
+    StudyFailed
+        A required step failed; nothing was written.
     """
     from policylab.study.prepare import prepare
     from policylab.study.steps import STEPS, planned_steps
@@ -182,7 +206,9 @@ def run_study(
         spec = load_spec(spec_path)
     spec_text = spec_path.read_bytes() if spec_path.is_file() else spec.model_dump_json().encode()
     base_dir = spec_path.parent if spec_path.is_file() else Path.cwd()
-    out_dir = Path(out_dir)
+    inputs = [spec_path] if spec_path.is_file() else []
+    inputs += [base_dir / p for p in (spec.data.path, *(m.path for m in spec.data.merges)) if p]
+    target = claim_out_dir(out_dir, protect=inputs, force=force)
 
     t0 = time.perf_counter()
     panel, provenance = prepare(spec, base_dir)
@@ -236,23 +262,10 @@ def run_study(
         if bar is not None:
             bar.stop()
 
-    tmp = out_dir.parent / f".{out_dir.name}.partial-{os.getpid()}"
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    tmp.mkdir(parents=True)
-    try:
-        html_path, docx_path = _write_outputs(tmp, spec, outputs, ctx)
-        results = {
-            o.key: {
-                "status": o.status,
-                "error": o.error,
-                "results": {name: result_record(r) for name, r in o.results.items()},
-                "numbers": {k: v for k, v in o.numbers.items() if k != "traceback"},
-                "warnings": o.warnings,
-            }
-            for o in outputs
-        }
-        _write_json(tmp / "results.json", results)
+    with Staging(target) as stage:
+        root = stage.path
+        rendered = _render(root, spec, outputs, ctx)
+        _write_json(root / "results.json", _results(outputs, rendered.failures))
         manifest = {
             "spec": str(spec_path),
             "spec_sha256": hashlib.sha256(spec_text).hexdigest(),
@@ -263,27 +276,67 @@ def run_study(
                                 **{o.key: round(o.seconds, 4) for o in outputs}},
             "steps": {o.key: {"status": o.status, "error": o.error,
                               "traceback": o.numbers.get("traceback")} for o in outputs},
-            "warnings": sorted({w for o in outputs for w in o.warnings}),
             "peak_memory_mb": _peak_mb(),
-            "total_seconds": time.perf_counter() - t_start,
         }
-        _write_json(tmp / "manifest.json", manifest)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    old = out_dir.parent / f".{out_dir.name}.old-{os.getpid()}"
-    if out_dir.exists():
-        out_dir.rename(old)
-    tmp.rename(out_dir)
-    shutil.rmtree(old, ignore_errors=True)
-    rel = lambda p: None if p is None else out_dir / p.relative_to(tmp)  # noqa: E731
-    return RunSummary(out_dir=out_dir, report_html=rel(html_path), report_docx=rel(docx_path),
-                      steps=outputs, seconds=time.perf_counter() - t_start)
+
+        def finish(move_failures: list[dict[str, str]]) -> None:
+            failures = rendered.failures + move_failures
+            manifest["output_failures"] = failures
+            manifest["warnings"] = sorted({w for o in outputs for w in o.warnings}
+                                          | {_failure_text(f) for f in failures})
+            manifest["total_seconds"] = time.perf_counter() - t_start
+            _write_json(root / "manifest.json", manifest)
+
+        failures = rendered.failures + stage.publish(["manifest.json"], finish)
+    failed_files = {f["file"] for f in failures}
+    dest = target.path
+
+    def placed(p: Path | None) -> Path | None:
+        if p is None or p.relative_to(root).as_posix() in failed_files:
+            return None
+        return dest / p.relative_to(root)
+
+    return RunSummary(out_dir=dest, report_html=placed(rendered.report_html),
+                      report_docx=placed(rendered.report_docx), steps=outputs,
+                      seconds=time.perf_counter() - t_start, output_failures=failures)
 
 
-def _write_outputs(
-    tmp: Path, spec: StudySpec, outputs: list[StepOutput], ctx: Context
-) -> tuple[Path | None, Path | None]:
-    from policylab.study.render import write_all
+def _failure_text(f: dict[str, str]) -> str:
+    return f"could not write {f['file']}: {f['error']}"
 
-    return write_all(tmp, spec, outputs, ctx)
+
+def _results(outputs: list[StepOutput], failures: list[dict[str, str]]) -> dict[str, Any]:
+    """results.json: every step's numbers.
+
+    A result that cannot be recorded is noted in its place and appended to ``failures``.
+    """
+    results: dict[str, Any] = {}
+    for o in outputs:
+        records: dict[str, Any] = {}
+        for name, r in o.results.items():
+            try:
+                records[name] = result_record(r)
+            except Exception as exc:  # one odd result must not cost the others
+                records[name] = {"type": type(r).__name__,
+                                 "error": f"{type(exc).__name__}: {exc}"}
+                failures.append({"file": f"results.json#{o.key}.{name}", "step": o.key,
+                                 "error": f"{type(exc).__name__}: {exc}"})
+        results[o.key] = {
+            "status": o.status,
+            "error": o.error,
+            "results": records,
+            "numbers": {k: v for k, v in o.numbers.items() if k != "traceback"},
+            "warnings": o.warnings,
+            "output_failures": [f for f in failures if f.get("step") == o.key],
+        }
+    return results
+
+
+def _render(root: Path, spec: StudySpec, outputs: list[StepOutput], ctx: Context) -> Any:
+    from policylab.study.render import Rendered, write_all
+
+    try:
+        return write_all(root, spec, outputs, ctx)
+    except Exception as exc:  # the writer as a whole broke: keep the numbers regardless
+        return Rendered(failures=[{"file": "report", "step": "report",
+                                   "error": f"{type(exc).__name__}: {exc}"}])
