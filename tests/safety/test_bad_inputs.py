@@ -343,7 +343,7 @@ def test_spec_absurd_counts(tmp_path, draws):
 
 @pytest.mark.parametrize("old, new", [('"yes"', True), ('"no"', False)])
 def test_spec_exact_yes_no_still_read_with_the_new_spelling(tmp_path, old, new):
-    with pytest.warns(FutureWarning, match=f"exact = {str(new).lower()}"):
+    with pytest.warns(FutureWarning, match=rf"s.toml \(line 18\): .*exact = {str(new).lower()}"):
         s = load_spec(_study(tmp_path, exact=old))
     assert s.battery.placebo.exact is new
 

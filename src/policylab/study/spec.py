@@ -343,7 +343,17 @@ def parse_spec_text(text: str, fmt: str = "toml", source: str = "spec") -> Study
     except Exception as exc:  # syntax errors from either parser
         raise SpecProblems([f"syntax error: {exc}"], source) from exc
     try:
-        return StudySpec.model_validate(raw)
+        import warnings
+
+        with warnings.catch_warnings(record=True) as seen:
+            warnings.simplefilter("always", FutureWarning)
+            spec = StudySpec.model_validate(raw)
+        for w in seen:  # deprecated spellings ("key = ... is deprecated"): say where
+            key = str(w.message).split(" ", 1)[0]
+            line = _line_of(text, tuple(key.split(".")))
+            where = f"{source}" + (f" (line {line})" if line else "")
+            warnings.warn(f"{where}: {w.message}", FutureWarning, stacklevel=3)
+        return spec
     except ValidationError as exc:
         problems = []
         for err in exc.errors():
