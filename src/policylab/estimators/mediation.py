@@ -18,6 +18,7 @@ from policylab.data.panel import Panel, as_pandas, require_columns
 from policylab.engine import bootstrap_kernels as bk
 from policylab.engine import fixed_effects as fx
 from policylab.errors import EstimationError, PolicyLabWarning, SpecError
+from policylab.estimators.design import takes_design
 from policylab.estimators.did import did
 from policylab.estimators.formula import build_matrix
 from policylab.estimators.result import Result
@@ -106,6 +107,7 @@ def _effect_row(term: str, med: str, a_fit: Any, b_fit: Any, total: Any) -> dict
             "estimate": a * b, **_sobel_family(a, sa, b, sb)}
 
 
+@takes_design("mediation")
 def mediation(
     data: Any,
     y: str,

@@ -14,6 +14,7 @@ from scipy import stats
 from policylab.data.panel import Panel, as_pandas, require_columns, require_numeric
 from policylab.engine import matching as mk
 from policylab.errors import DataError, EstimationError, SpecError
+from policylab.estimators.design import takes_design
 from policylab.estimators.result import Result
 
 __all__ = ["propensity_score", "match", "balance_table", "psm_did", "PropensityResult",
@@ -600,6 +601,8 @@ class PsmDidResult(Result):
         return self.matching.plot(lang=lang, **kw)
 
 
+# the DID is weighted by the matching weights: a Design's weights cannot join
+@takes_design("psm_did", weights=True)
 def psm_did(
     data: Any,
     y: str,
