@@ -14,6 +14,7 @@ from policylab.errors import EstimationError, SpecError
 from policylab.estimators.design import COHORT_COL, Design, as_design
 from policylab.estimators.feols import feols
 from policylab.estimators.result import CoefResult, Result
+from policylab.validation import as_int, as_name, as_names, check_window
 
 __all__ = ["event_study", "EventStudyResult", "parallel_trends", "ParallelTrendsResult",
            "rel_name"]
@@ -145,8 +146,6 @@ def event_study(
         ``plot(kind="bars" | "band", lang="en" | "zh")``; ``coef()``/``vcov()`` hold the
         lead and lag coefficients in the order of ``meta["rel_times"]``.
     """
-    from policylab.validation import as_int, as_name, as_names, check_window
-
     y, controls, ref = as_name(y, "y"), as_names(controls, "controls"), as_int(ref, "ref")
     lo, hi = window = check_window(window)
     if not (lo < 0 <= hi) or not lo <= ref <= hi:
