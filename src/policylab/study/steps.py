@@ -365,7 +365,7 @@ def step_placebo(ctx: Context) -> StepOutput:
 
     p = ctx.spec.battery.placebo
     out = StepOutput("placebo", _title(ctx, "placebo"))
-    exact = {"auto": "auto", "yes": True, "no": False}[p.exact]
+    exact = p.exact
     base = _baseline(ctx)[0]
     try:
         res = placebo_test(base, kind=p.kind, draws=p.draws, exact=exact, seed=ctx.seed,
