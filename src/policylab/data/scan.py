@@ -13,11 +13,17 @@ import pandas as pd
 
 from policylab.errors import DataError, SpecError
 
-__all__ = ["scan_source", "scan_batches", "read_scan", "distinct_values", "scan_columns"]
+__all__ = ["scan_source", "scan_batches", "read_scan", "distinct_values", "scan_columns",
+           "quote_ident", "scan_aggregate", "distinct_rows", "partition_by_hash",
+           "read_partition"]
 
 
-def _quote(name: str) -> str:
+def quote_ident(name: str) -> str:
+    """A column name as a quoted SQL identifier (user text stays a name)."""
     return '"' + name.replace('"', '""') + '"'
+
+
+_quote = quote_ident
 
 
 def scan_source(path: str | Path | list[str]) -> str:
@@ -105,3 +111,80 @@ def scan_batches(path: Any, columns: list[str], *, where: str | None = None,
     for batch in reader:
         yield {name: batch.column(i).to_numpy(zero_copy_only=False)
                for i, name in enumerate(batch.schema.names)}
+
+
+def scan_aggregate(path: Any, exprs: list[str], where: str | None = None) -> tuple[Any, ...]:
+    """One row of SQL aggregates (e.g. ``count(*)``) over the scanned rows."""
+    q = f"SELECT {', '.join(exprs)} FROM {scan_source(path)}"
+    if where:
+        q += f" WHERE {where}"
+    try:
+        return tuple(_connect().execute(q).fetchone())
+    except Exception as exc:  # duckdb raises its own error types for bad SQL or types
+        raise SpecError(f"scan failed (check where= and the column types): {exc}") from exc
+
+
+def distinct_rows(path: Any, columns: list[str], where: str | None = None,
+                  limit: int | None = None) -> dict[str, np.ndarray]:
+    """Sorted distinct combinations of ``columns`` (at most ``limit`` of them)."""
+    sel = ", ".join(_quote(c) for c in columns)
+    q = f"SELECT DISTINCT {sel} FROM {scan_source(path)}"
+    if where:
+        q += f" WHERE {where}"
+    q += f" ORDER BY {', '.join(str(i + 1) for i in range(len(columns)))}"
+    if limit is not None:
+        q += f" LIMIT {int(limit)}"
+    out = _connect().execute(q).fetchnumpy()
+    return {c: np.asarray(out[c]) for c in columns}
+
+
+def partition_by_hash(path: Any, columns: list[str], key: str, n_parts: int,
+                      directory: str | Path, *, where: str | None = None,
+                      batch_rows: int = 1_000_000,
+                      on_batch: Any = None) -> list[Path]:
+    """Spill the selected rows into ``n_parts`` Arrow files by a hash of ``key``.
+
+    Every row with the same ``key`` lands in the same file, so each file holds complete
+    groups (e.g. panel units) without sorting anything. ``on_batch(rows)`` is called
+    after each streamed batch (for progress). Returns the files written (in
+    ``directory``, which the caller owns and removes).
+    """
+    import pyarrow as pa
+    import pyarrow.ipc as ipc
+
+    _check(path, columns)
+    con = _connect()
+    part = f"(hash({_quote(key)}) % {int(n_parts)})::UINTEGER AS __part"
+    q = _query(path, columns, where, None).replace(" FROM ", f", {part} FROM ", 1)
+    directory = Path(directory)
+    files = [directory / f"part{p:05d}.arrow" for p in range(n_parts)]
+    writers: list[Any] = []
+    try:
+        rel = con.sql(q)
+        fetch = getattr(rel, "to_arrow_reader", None) or rel.record_batch
+        for batch in fetch(batch_rows):
+            p = batch.column(batch.num_columns - 1).to_numpy()
+            data = batch.select(list(range(batch.num_columns - 1)))
+            if not writers:
+                writers = [ipc.new_stream(str(f), data.schema) for f in files]
+            order = np.argsort(p, kind="stable")
+            bounds = np.searchsorted(p[order], np.arange(n_parts + 1))
+            data = data.take(pa.array(order))
+            for i in np.flatnonzero(np.diff(bounds)):
+                writers[i].write_batch(data.slice(bounds[i], bounds[i + 1] - bounds[i]))
+            if on_batch is not None:
+                on_batch(batch.num_rows)
+    finally:
+        for wr in writers:
+            wr.close()
+    return files if writers else []
+
+
+def read_partition(file: str | Path) -> dict[str, np.ndarray]:
+    """Columns of one spilled partition as numpy arrays."""
+    import pyarrow as pa
+    import pyarrow.ipc as ipc
+
+    with pa.memory_map(str(file)) as src:
+        table = ipc.open_stream(src).read_all()
+    return {name: table.column(name).to_numpy() for name in table.column_names}
