@@ -14,8 +14,7 @@ import pandas as pd
 from policylab.errors import DataError, SpecError
 
 __all__ = ["scan_source", "scan_batches", "read_scan", "distinct_values", "scan_columns",
-           "quote_ident", "scan_aggregate", "distinct_rows", "partition_by_hash",
-           "read_partition"]
+           "quote_ident", "scan_aggregate", "distinct_rows", "HashPartitions"]
 
 
 def quote_ident(name: str) -> str:
@@ -99,11 +98,14 @@ def distinct_values(path: Any, column: str, where: str | None = None) -> np.ndar
 
 
 def scan_batches(path: Any, columns: list[str], *, where: str | None = None,
-                 order_by: list[str] | None = None,
-                 batch_rows: int = 1_000_000) -> Iterator[dict[str, np.ndarray]]:
-    """Yield column arrays in batches of about ``batch_rows`` rows (ordered if asked)."""
+                 order_by: list[str] | None = None, batch_rows: int = 1_000_000,
+                 keep_order: bool = True) -> Iterator[dict[str, np.ndarray]]:
+    """Yield column arrays in batches of about ``batch_rows`` rows (ordered if asked;
+    ``keep_order=False`` lets DuckDB hand rows over in any order, which is faster)."""
     _check(path, columns)
     con = _connect()
+    if not keep_order and not order_by:
+        con.execute("SET preserve_insertion_order = false")
     rel = con.sql(_query(path, columns, where, order_by))
     # duckdb >= 1.4 streams relations with to_arrow_reader (older: record_batch)
     fetch = getattr(rel, "to_arrow_reader", None) or rel.record_batch
@@ -138,53 +140,53 @@ def distinct_rows(path: Any, columns: list[str], where: str | None = None,
     return {c: np.asarray(out[c]) for c in columns}
 
 
-def partition_by_hash(path: Any, columns: list[str], key: str, n_parts: int,
-                      directory: str | Path, *, where: str | None = None,
-                      batch_rows: int = 1_000_000,
-                      on_batch: Any = None) -> list[Path]:
-    """Spill the selected rows into ``n_parts`` Arrow files by a hash of ``key``.
+class HashPartitions:
+    """Numeric rows spilled to ``n_parts`` files by a hash of an integer key.
 
-    Every row with the same ``key`` lands in the same file, so each file holds complete
-    groups (e.g. panel units) without sorting anything. ``on_batch(rows)`` is called
-    after each streamed batch (for progress). Returns the files written (in
-    ``directory``, which the caller owns and removes).
+    Every row with the same key lands in the same partition, so each partition holds
+    complete groups (e.g. panel units) without sorting anything. Rows are two C-ordered
+    blocks, ``F`` (float64) and ``K`` (int64, the key in column 0), appended as raw
+    bytes; ``read(p)`` maps one partition back. The caller owns ``directory``.
     """
-    import pyarrow as pa
-    import pyarrow.ipc as ipc
 
-    _check(path, columns)
-    con = _connect()
-    part = f"(hash({_quote(key)}) % {int(n_parts)})::UINTEGER AS __part"
-    q = _query(path, columns, where, None).replace(" FROM ", f", {part} FROM ", 1)
-    directory = Path(directory)
-    files = [directory / f"part{p:05d}.arrow" for p in range(n_parts)]
-    writers: list[Any] = []
-    try:
-        rel = con.sql(q)
-        fetch = getattr(rel, "to_arrow_reader", None) or rel.record_batch
-        for batch in fetch(batch_rows):
-            p = batch.column(batch.num_columns - 1).to_numpy()
-            data = batch.select(list(range(batch.num_columns - 1)))
-            if not writers:
-                writers = [ipc.new_stream(str(f), data.schema) for f in files]
-            order = np.argsort(p, kind="stable")
-            bounds = np.searchsorted(p[order], np.arange(n_parts + 1))
-            data = data.take(pa.array(order))
-            for i in np.flatnonzero(np.diff(bounds)):
-                writers[i].write_batch(data.slice(bounds[i], bounds[i + 1] - bounds[i]))
-            if on_batch is not None:
-                on_batch(batch.num_rows)
-    finally:
-        for wr in writers:
-            wr.close()
-    return files if writers else []
+    def __init__(self, directory: str | Path, n_parts: int, n_float: int, n_int: int) -> None:
+        self.dir, self.n_parts = Path(directory), int(n_parts)
+        self.shape = (n_float, n_int)
+        self.rows = np.zeros(self.n_parts, dtype=np.int64)
+        self._files: dict[tuple[str, int], Any] = {}
 
+    def _file(self, kind: str, p: int) -> Any:
+        fh = self._files.get((kind, p))
+        if fh is None:
+            fh = self._files[(kind, p)] = open(self.dir / f"{kind}{p:05d}.bin", "ab")
+        return fh
 
-def read_partition(file: str | Path) -> dict[str, np.ndarray]:
-    """Columns of one spilled partition as numpy arrays."""
-    import pyarrow as pa
-    import pyarrow.ipc as ipc
+    def add(self, F: np.ndarray, K: np.ndarray) -> None:
+        """Append rows (``K[:, 0]`` is the key)."""
+        key = K[:, 0].astype(np.uint64)
+        # Fibonacci hashing spreads consecutive or strided ids evenly over partitions
+        part = ((key * np.uint64(0x9E3779B97F4A7C15)) >> np.uint64(32)) % np.uint64(self.n_parts)
+        # a stable sort of 16-bit keys is a radix sort (linear time)
+        part = part.astype(np.uint16 if self.n_parts <= 65536 else np.uint64)
+        order = np.argsort(part, kind="stable")
+        bounds = np.searchsorted(part[order], np.arange(self.n_parts + 1))
+        F, K = F[order], K[order]
+        for p in np.flatnonzero(np.diff(bounds)):
+            a, b = bounds[p], bounds[p + 1]
+            self._file("F", p).write(memoryview(np.ascontiguousarray(F[a:b])))
+            self._file("I", p).write(memoryview(np.ascontiguousarray(K[a:b])))
+            self.rows[p] += b - a
 
-    with pa.memory_map(str(file)) as src:
-        table = ipc.open_stream(src).read_all()
-    return {name: table.column(name).to_numpy() for name in table.column_names}
+    def close(self) -> None:
+        for fh in self._files.values():
+            fh.close()
+        self._files.clear()
+
+    def read(self, p: int) -> tuple[np.ndarray, np.ndarray]:
+        """Partition ``p`` as (F, K) arrays (empty if no row landed there)."""
+        n_f, n_i = self.shape
+        if not self.rows[p]:
+            return np.empty((0, n_f)), np.empty((0, n_i), dtype=np.int64)
+        F = np.fromfile(self.dir / f"F{p:05d}.bin", dtype=np.float64).reshape(-1, n_f)
+        K = np.fromfile(self.dir / f"I{p:05d}.bin", dtype=np.int64).reshape(-1, n_i)
+        return F, K

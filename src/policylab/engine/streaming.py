@@ -35,12 +35,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import linalg, sparse
+from scipy import linalg
 
 from policylab.engine.ols import collinear_columns
 
 __all__ = ["Chunk", "GramAccumulator", "StreamFit", "solve_gram", "ScoreAccumulator",
-           "NestingTracker", "drop_singleton_units", "unit_nested", "within"]
+           "NestingTracker", "drop_singleton_units", "unit_nested"]
 
 
 @dataclass
@@ -94,23 +94,6 @@ def _weights(ch: Chunk) -> np.ndarray:
     return np.ones(len(ch.unit)) if ch.w is None else ch.w
 
 
-def within(A: np.ndarray, unit: np.ndarray, w: np.ndarray) -> np.ndarray:
-    """Subtract weighted unit means from every column of ``A`` (a new array)."""
-    U = int(unit.max()) + 1 if len(unit) else 0
-    W = np.bincount(unit, weights=w, minlength=U)
-    out = np.empty_like(A)
-    for j in range(A.shape[1]):
-        means = np.bincount(unit, weights=w * A[:, j], minlength=U) / W
-        out[:, j] = A[:, j] - means[unit]
-    return out
-
-
-def _dummies(D: np.ndarray, T: int) -> sparse.csr_matrix:
-    n, m = D.shape
-    rows = np.repeat(np.arange(n), m)
-    return sparse.csr_matrix((np.ones(n * m), (rows, D.ravel())), shape=(n, T))
-
-
 class _Moments:
     """Weighted means and centred sums of squares, combined chunk by chunk (Chan et al.),
     so the total sum of squares keeps its precision when means are large."""
@@ -120,15 +103,21 @@ class _Moments:
         self.mean = np.zeros(p)
         self.css = np.zeros(p)
 
-    def add(self, Z: np.ndarray, w: np.ndarray) -> None:
-        Wc = float(w.sum())
-        mc = (w @ Z) / Wc
-        cc = w @ (Z - mc) ** 2
+    def add(self, Wc: float, mc: np.ndarray, cc: np.ndarray) -> None:
         delta = mc - self.mean
         tot = self.W + Wc
         self.css += cc + delta**2 * self.W * Wc / tot
         self.mean += delta * Wc / tot
         self.W = tot
+
+
+def _grouped(ch: Chunk) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    from policylab.engine._stream_kernels import group_rows
+
+    U = int(ch.unit.max()) + 1
+    order, starts = group_rows(ch.unit, U)
+    Z = np.ascontiguousarray(ch.Z, dtype=np.float64)
+    return order, starts, Z, np.ascontiguousarray(_weights(ch), dtype=np.float64)
 
 
 class GramAccumulator:
@@ -146,27 +135,19 @@ class GramAccumulator:
 
     def add(self, ch: Chunk) -> None:
         """Add a chunk of complete units (singletons already dropped)."""
+        from policylab.engine._stream_kernels import centred_ss, gram_pass
+
         if len(ch.unit) == 0:
             return
-        w = _weights(ch)
+        order, starts, Z, w = _grouped(ch)
         self.n += len(ch.unit)
-        self.n_units += int(ch.unit.max()) + 1
-        self.moments.add(ch.Z, w)
-        Zt = within(ch.Z, ch.unit, w)
-        Ztw = Zt * w[:, None]
-        self.zz += Zt.T @ Ztw
-        if self.T:
-            R = _dummies(ch.D, self.T)
-            self.level_n += np.bincount(ch.D.ravel(), minlength=self.T)
-            self.B += np.asarray(R.T @ Ztw)
-            U = int(ch.unit.max()) + 1
-            # C: unit x level weighted counts; A = D'WD - C' diag(1/W_i) C
-            C = sparse.csr_matrix((w[:, None].repeat(ch.D.shape[1], 1).ravel(),
-                                   (np.repeat(ch.unit, ch.D.shape[1]), ch.D.ravel())),
-                                  shape=(U, self.T))
-            Wi = np.bincount(ch.unit, weights=w, minlength=U)
-            DWD = R.T @ sparse.diags(w) @ R
-            self.A += (DWD - C.T @ (sparse.diags(1.0 / Wi) @ C)).toarray()
+        self.n_units += len(starts) - 1
+        mean = np.empty(self.k + 1)
+        D = np.ascontiguousarray(ch.D, dtype=np.int64)
+        Wc = gram_pass(order, starts, Z, w, D, self.zz, self.B, self.A, self.level_n, mean)
+        css = np.empty(self.k + 1)
+        centred_ss(Z, w, mean, css)
+        self.moments.add(Wc, mean, css)
 
 
 @dataclass
@@ -238,24 +219,19 @@ class ScoreAccumulator:
 
     def add(self, ch: Chunk) -> None:
         """Add the same chunks as pass 1 (singletons already dropped)."""
+        from policylab.engine._stream_kernels import score_pass
+
         if len(ch.unit) == 0:
             return
-        f, w = self.fit, _weights(ch)
-        Z = ch.Z
-        if f.Gamma.shape[0]:
-            Z = Z - _dummies(ch.D, f.Gamma.shape[0]) @ f.Gamma
-        Zd = within(Z, ch.unit, w)
-        X = Zd[:, :-1][:, f.kept]
-        u = Zd[:, -1] - X @ f.beta
-        self.rss += float(w @ u**2)
-        self.tss_within += float(w @ Zd[:, -1] ** 2)
-        S = X * (w * u)[:, None]
-        self.meat_hetero += S.T @ S
-        if self.cluster_sums is not None:
-            self.cluster_n += np.bincount(ch.cluster, minlength=self.G)
-            for j in range(S.shape[1]):
-                self.cluster_sums[:, j] += np.bincount(ch.cluster, weights=S[:, j],
-                                                       minlength=self.G)
+        order, starts, Z, w = _grouped(ch)
+        cl = np.zeros(0, dtype=np.int64) if ch.cluster is None or self.cluster_sums is None \
+            else np.ascontiguousarray(ch.cluster, dtype=np.int64)
+        sums = self.cluster_sums if self.cluster_sums is not None else np.zeros((0, 0))
+        rss, tss = score_pass(order, starts, Z, w, np.ascontiguousarray(ch.D, dtype=np.int64),
+                              self.fit.Gamma, np.flatnonzero(self.fit.kept), self.fit.beta,
+                              cl, sums, self.cluster_n, self.meat_hetero)
+        self.rss += rss
+        self.tss_within += tss
 
 
 class NestingTracker:

@@ -146,71 +146,96 @@ class _Plan:
     """Everything learnt about the data before the passes."""
 
     cond: str
-    n_rows: int
-    n_missing: int
+    n_total: int  # rows matching the user's filter
     small: list[_Levels]
     large: list[_Levels]
     offsets: np.ndarray
     cluster: _Levels | None
     slots: list[tuple[str, int]]  # each non-unit FE term: ("small" | "large", index)
+    unit: _Levels | None = None  # codes of a non-integer unit (for the hash partitions)
+    n_rows: int = 0  # complete rows (known after the first read)
+
+    @property
+    def n_missing(self) -> int:
+        return self.n_total - self.n_rows
 
 
-def _conditions(spec: _Spec, where: str | None) -> str:
+def _conditions(spec: _Spec, where: str | None, numeric: bool = True) -> str:
     q = scan.quote_ident
     parts = [f"{q(c)} IS NOT NULL" for c in spec.keys]
-    parts += [f"isfinite(CAST({q(c)} AS DOUBLE))" for c in spec.numeric]
-    if spec.weights:
-        parts.append(f"CAST({q(spec.weights)} AS DOUBLE) > 0")
+    if numeric:
+        parts += [f"isfinite(CAST({q(c)} AS DOUBLE))" for c in spec.numeric]
+    if numeric and spec.weights:
+        # negative weights pass, to be refused by name when the rows are read
+        parts.append(f"CAST({q(spec.weights)} AS DOUBLE) <> 0")
     cond = " AND ".join(parts)
     return f"({where}) AND {cond}" if where else cond
 
 
-def _plan(spec: _Spec, source: Any, where: str | None, max_fe_levels: int) -> _Plan:
+def _plan(spec: _Spec, source: Any, where: str | None, max_fe_levels: int,
+          presorted: bool) -> _Plan:
+    """Check the columns, count the rows and read the levels of the non-unit effects.
+
+    Only the key columns are scanned here (levels of rows later dropped for missing
+    values get no observations and drop out of the normal equations by themselves)."""
     have = scan.scan_columns(source)
     missing = [c for c in spec.columns if c not in have]
     if missing:
         raise DataError(f"columns {missing} are not in the scanned data (it has {have[:20]})")
-    cond = _conditions(spec, where)
-    aggs = ["count(*)", f"count(*) FILTER (WHERE {cond})"]
-    if spec.weights:
-        aggs.append(f"count(*) FILTER (WHERE CAST({scan.quote_ident(spec.weights)} AS DOUBLE) < 0)")
-    row = scan.scan_aggregate(source, aggs, where)
-    if spec.weights and row[2]:
-        raise DataError(f"weights column {spec.weights!r} has {row[2]} negative values; "
-                        "weights must be >= 0 (rows with weight 0 are dropped)")
+    (n_total,) = scan.scan_aggregate(source, ["count(*)"], where)
+    keys = _conditions(spec, where, numeric=False)
     small: list[_Levels] = []
     large: list[_Levels] = []
     slots: list[tuple[str, int]] = []
     for cols in spec.fe_terms:
-        d = scan.distinct_rows(source, cols, cond, limit=max_fe_levels + 1)
+        d = scan.distinct_rows(source, cols, keys, limit=max_fe_levels + 1)
         if len(d[cols[0]]) > max_fe_levels:
             slots.append(("large", len(large)))
-            large.append(_Levels(cols, scan.distinct_rows(source, cols, cond)))
+            large.append(_Levels(cols, scan.distinct_rows(source, cols, keys)))
         else:
             slots.append(("small", len(small)))
             small.append(_Levels(cols, d))
     offsets = np.cumsum([0] + [lv.n for lv in small])
     cluster = None
     if spec.cluster and spec.cluster != [spec.unit]:
-        cluster = _Levels(spec.cluster, scan.distinct_rows(source, spec.cluster, cond))
-    return _Plan(cond, int(row[1]), int(row[0] - row[1]), small, large, offsets, cluster,
-                 slots)
+        cluster = _Levels(spec.cluster, scan.distinct_rows(source, spec.cluster, keys))
+    plan = _Plan(_conditions(spec, where), int(n_total), small, large, offsets, cluster, slots)
+    if not presorted:
+        first = scan.distinct_rows(source, [spec.unit], keys, limit=1)[spec.unit]
+        if first.dtype.kind not in "iu":
+            plan.unit = _Levels([spec.unit], scan.distinct_rows(source, [spec.unit], keys))
+    return plan
 
 
-def _to_chunk(spec: _Spec, plan: _Plan, raw: dict[str, np.ndarray]) -> st.Chunk:
-    unit, _ = pd.factorize(raw[spec.unit])
-    Z = np.empty((len(unit), len(spec.xs) + 1))
-    for j, c in enumerate([*spec.xs, spec.y]):
-        Z[:, j] = raw[c]
-    w = raw[spec.weights].astype(float) if spec.weights else None
-    D = np.empty((len(unit), len(plan.small)), dtype=np.int64)
-    for j, lv in enumerate(plan.small):
-        D[:, j] = lv.codes(raw) + plan.offsets[j]
-    cl = plan.cluster.codes(raw) if plan.cluster is not None else None
-    extra = np.empty((len(unit), len(plan.large)), dtype=np.int64)
-    for j, lv in enumerate(plan.large):
-        extra[:, j] = lv.codes(raw)
-    return st.Chunk(unit.astype(np.int64), Z, w, D, cl, extra)
+def _code(spec: _Spec, plan: _Plan, raw: dict[str, np.ndarray],
+          key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Rows as two numeric blocks: F = [X, y, (w)] and K = [unit key, small-FE codes,
+    (cluster code), large-FE codes]."""
+    n = len(key)
+    fcols = [*spec.xs, spec.y] + ([spec.weights] if spec.weights else [])
+    F = np.empty((n, len(fcols)))
+    for j, c in enumerate(fcols):
+        F[:, j] = raw[c]
+    if spec.weights and (F[:, -1] < 0).any():
+        raise DataError(f"weights column {spec.weights!r} has negative values "
+                        f"({int((F[:, -1] < 0).sum())} in one block of rows); weights must "
+                        "be >= 0 (a weight of 0 drops the row)")
+    codes = [key] + [lv.codes(raw) + plan.offsets[j] for j, lv in enumerate(plan.small)]
+    codes += [plan.cluster.codes(raw)] if plan.cluster is not None else []
+    codes += [lv.codes(raw) for lv in plan.large]
+    K = np.empty((n, len(codes)), dtype=np.int64)
+    for j, c in enumerate(codes):
+        K[:, j] = c
+    return F, K
+
+
+def _chunk(spec: _Spec, plan: _Plan, F: np.ndarray, K: np.ndarray) -> st.Chunk:
+    unit, _ = pd.factorize(K[:, 0])
+    k1, ms = len(spec.xs) + 1, len(plan.small)
+    c = 1 + ms + (plan.cluster is not None)
+    return st.Chunk(unit.astype(np.int64), F[:, :k1], F[:, k1] if spec.weights else None,
+                    K[:, 1:1 + ms], K[:, 1 + ms] if plan.cluster is not None else None,
+                    K[:, c:])
 
 
 def _progress(total: int, label: str, enabled: bool) -> Any:
@@ -256,41 +281,67 @@ def _complete_units(
 
 
 class _Source:
-    """Chunks of complete units, as many times as asked (one per pass)."""
+    """Chunks of complete units, as many times as asked (one per pass).
+
+    Default: one unordered scan codes the rows (unit key, FE and cluster codes, floats)
+    and spills them into hash partitions of the unit; each pass reads the partitions
+    back one at a time. ``presorted``: the files are streamed in their order each pass.
+    """
 
     def __init__(self, spec: _Spec, plan: _Plan, source: Any, presorted: bool,
                  batch_rows: int, spill_dir: Any, progress: bool) -> None:
         self.spec, self.plan, self.source = spec, plan, source
         self.presorted, self.batch_rows, self.progress = presorted, batch_rows, progress
-        self.files: list[Path] = []
-        self._tmp = None
-        if not presorted and plan.n_rows:
-            self._tmp = tempfile.TemporaryDirectory(prefix="policylab-stream-", dir=spill_dir)
-            n_parts = max(1, -(-plan.n_rows // batch_rows))
-            with _progress(plan.n_rows, "partitioning rows by unit", progress) as adv:
-                self.files = scan.partition_by_hash(
-                    source, spec.columns, spec.unit, n_parts, self._tmp.name,
-                    where=plan.cond, batch_rows=min(batch_rows, 1_000_000), on_batch=adv)
+        self.parts: scan.HashPartitions | None = None
+        self._tmp: Any = None
+        if not presorted:
+            self._spill(spill_dir)
+
+    def _spill(self, spill_dir: Any) -> None:
+        spec, plan = self.spec, self.plan
+        self._tmp = tempfile.TemporaryDirectory(prefix="policylab-stream-", dir=spill_dir)
+        n_int = 1 + len(plan.small) + (plan.cluster is not None) + len(plan.large)
+        # at most 256 partitions: two open files each while spilling
+        n_parts = min(256, max(1, -(-plan.n_total // self.batch_rows)))
+        self.parts = scan.HashPartitions(self._tmp.name, n_parts,
+                                         len(spec.xs) + 1 + bool(spec.weights), n_int)
+        batches = scan.scan_batches(self.source, spec.columns, where=plan.cond, keep_order=False,
+                                    batch_rows=min(self.batch_rows, 1_000_000))
+        with _progress(plan.n_total, "partitioning rows by unit", self.progress) as adv:
+            for raw in batches:
+                u = raw[spec.unit]
+                key = u.astype(np.int64) if u.dtype.kind in "iu" else plan.unit.codes(raw)
+                self.parts.add(*_code(spec, plan, raw, key))
+                adv(len(u))
+        self.parts.close()
+        plan.n_rows = int(self.parts.rows.sum())
 
     def close(self) -> None:
         if self._tmp is not None:
             self._tmp.cleanup()
 
-    def chunks(self, label: str) -> Iterator[tuple[st.Chunk, dict[str, np.ndarray]]]:
+    def chunks(self, label: str) -> Iterator[st.Chunk]:
         if self.presorted:
-            raw_batches = _complete_units(scan.scan_batches(
-                self.source, self.spec.columns, where=self.plan.cond,
-                batch_rows=self.batch_rows), self.spec.unit)
-            with _progress(self.plan.n_rows, label, self.progress) as adv:
-                for raw in raw_batches:
-                    yield _to_chunk(self.spec, self.plan, raw), raw
-                    adv(len(raw[self.spec.unit]))
+            yield from self._stream(label)
             return
-        with _progress(len(self.files), label, self.progress) as adv:
-            for f in self.files:
-                raw = scan.read_partition(f)
-                yield _to_chunk(self.spec, self.plan, raw), raw
+        parts = self.parts
+        with _progress(parts.n_parts, label, self.progress) as adv:
+            for p in range(parts.n_parts):
+                yield _chunk(self.spec, self.plan, *parts.read(p))
                 adv(1)
+
+    def _stream(self, label: str) -> Iterator[st.Chunk]:
+        raw_batches = _complete_units(scan.scan_batches(
+            self.source, self.spec.columns, where=self.plan.cond,
+            batch_rows=self.batch_rows), self.spec.unit)
+        rows = 0
+        with _progress(self.plan.n_total, label, self.progress) as adv:
+            for raw in raw_batches:
+                key = pd.factorize(raw[self.spec.unit])[0]
+                yield _chunk(self.spec, self.plan, *_code(self.spec, self.plan, raw, key))
+                rows += len(key)
+                adv(len(key))
+        self.plan.n_rows = rows
 
 
 def feols_stream(
@@ -348,10 +399,7 @@ def feols_stream(
     spec.ssc = _ssc(ssc)
     if batch_rows < 1 or max_fe_levels < 1:
         raise SpecError("batch_rows and max_fe_levels must be positive integers")
-    plan = _plan(spec, source, where, max_fe_levels)
-    if plan.n_rows == 0:
-        raise EstimationError(f"no rows of {source!r} are complete for {fml!r} "
-                              f"(where={where!r}); check the filter and missing values")
+    plan = _plan(spec, source, where, max_fe_levels, presorted)
     show = sys.stderr.isatty() if progress is None else progress
     src = _Source(spec, plan, source, presorted, batch_rows, spill_dir, show)
     try:
@@ -396,7 +444,7 @@ def _pass_gram(spec: _Spec, plan: _Plan, src: _Source,
     first = True
     while True:
         acc = st.GramAccumulator(len(spec.xs), T)
-        for ch, _ in src.chunks("pass 1 of 2: cross-products"):
+        for ch in src.chunks("pass 1 of 2: cross-products"):
             if first:
                 _check_absorbed(spec, plan, ch)
             acc.add(_kept(ch, excluded))
@@ -405,6 +453,9 @@ def _pass_gram(spec: _Spec, plan: _Plan, src: _Source,
         if not new.any():
             break
         excluded |= new
+    if plan.n_rows == 0:
+        raise EstimationError(f"no complete rows (of {plan.n_total:,} matching the filter): "
+                              f"every row misses one of {spec.columns}")
     if acc.n == 0:
         raise EstimationError("no observations left after dropping singletons")
     return acc, excluded, plan.n_rows - acc.n
@@ -432,7 +483,7 @@ def _pass_scores(spec: _Spec, plan: _Plan, src: _Source, fit: st.StreamFit,
     large_nest = [st.NestingTracker(lv.n) for lv in plan.large]
     large_seen = [np.zeros(lv.n, dtype=bool) for lv in plan.large]
     unit_in_cluster, counter = True, 0
-    for ch, _ in src.chunks("pass 2 of 2: residuals and scores"):
+    for ch in src.chunks("pass 2 of 2: residuals and scores"):
         ch = _kept(ch, excluded)
         if len(ch.unit) == 0:
             continue
