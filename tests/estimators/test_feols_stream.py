@@ -109,6 +109,19 @@ def test_large_effect_constant_within_units_is_absorbed(files):
         _same(a, b)
 
 
+@pytest.mark.parametrize("presorted", [False, True])
+def test_string_units(tmp_path, presorted):
+    df = _frame()
+    df["firm"] = "f-" + df["unit"].astype(str)  # ids such as stock codes
+    df = df.sort_values("firm") if presorted else df.sample(frac=1, random_state=3)
+    df.to_csv(tmp_path / "s.csv", index=False)
+    fml = "y ~ x1 + x2 | firm + year"
+    a = feols(fml, df, weights="w")
+    b = feols_stream(fml, str(tmp_path / "s.csv"), weights="w", batch_rows=500,
+                     presorted=presorted, progress=False)
+    _same(a, b)
+
+
 def test_filter_pushdown_and_absorbed_regressor(files):
     d, df = files
     a = feols("y ~ x1 + z | unit + year", df[df["year"] >= 2003])

@@ -403,7 +403,7 @@ def feols_stream(
     show = sys.stderr.isatty() if progress is None else progress
     src = _Source(spec, plan, source, presorted, batch_rows, spill_dir, show)
     try:
-        acc, excluded, n_single = _pass_gram(spec, plan, src, collin_tol)
+        acc, excluded, n_single = _pass_gram(spec, plan, src)
         fit = st.solve_gram(acc, collin_tol)
         sc, dof = _pass_scores(spec, plan, src, fit, excluded, acc)
     finally:
@@ -436,8 +436,8 @@ def _check_absorbed(spec: _Spec, plan: _Plan, ch: st.Chunk) -> None:
             )
 
 
-def _pass_gram(spec: _Spec, plan: _Plan, src: _Source,
-               tol: float) -> tuple[st.GramAccumulator, np.ndarray, int]:
+def _pass_gram(spec: _Spec, plan: _Plan,
+               src: _Source) -> tuple[st.GramAccumulator, np.ndarray, int]:
     """Pass 1 (repeated only while dropping singletons uncovers new ones)."""
     T = int(plan.offsets[-1])
     excluded = np.zeros(T, dtype=bool)
