@@ -111,13 +111,14 @@ class _Moments:
         self.W = tot
 
 
-def _grouped(ch: Chunk) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    from policylab.engine._stream_kernels import group_rows
-
-    U = int(ch.unit.max()) + 1
-    order, starts = group_rows(ch.unit, U)
-    Z = np.ascontiguousarray(ch.Z, dtype=np.float64)
-    return order, starts, Z, np.ascontiguousarray(_weights(ch), dtype=np.float64)
+def _prepared(ch: Chunk) -> tuple[int, Chunk]:
+    """Number of units and the chunk with contiguous, typed arrays for the kernels."""
+    w = _weights(ch)
+    return int(ch.unit.max()) + 1, Chunk(
+        np.ascontiguousarray(ch.unit, dtype=np.int64),
+        np.ascontiguousarray(ch.Z, dtype=np.float64), np.ascontiguousarray(w, dtype=np.float64),
+        np.ascontiguousarray(ch.D, dtype=np.int64),
+        None if ch.cluster is None else np.ascontiguousarray(ch.cluster, dtype=np.int64))
 
 
 class GramAccumulator:
@@ -135,19 +136,23 @@ class GramAccumulator:
 
     def add(self, ch: Chunk) -> None:
         """Add a chunk of complete units (singletons already dropped)."""
-        from policylab.engine._stream_kernels import centred_ss, gram_pass
+        from policylab.engine._stream_kernels import centred_ss, gram_pass, group_rows, unit_means
 
         if len(ch.unit) == 0:
             return
-        order, starts, Z, w = _grouped(ch)
+        U, g = _prepared(ch)
         self.n += len(ch.unit)
-        self.n_units += len(starts) - 1
-        mean = np.empty(self.k + 1)
-        D = np.ascontiguousarray(ch.D, dtype=np.int64)
-        Wc = gram_pass(order, starts, Z, w, D, self.zz, self.B, self.A, self.level_n, mean)
+        self.n_units += U
+        means, W = np.empty((U, self.k + 1)), np.empty(U)
+        unit_means(g.unit, U, g.Z, g.w, g.D, np.zeros((0, self.k + 1)), means, W)
+        order, starts = group_rows(g.unit, U) if self.T else (np.zeros(0, np.int64),
+                                                               np.zeros(1, np.int64))
+        gram_pass(g.unit, g.Z, g.w, g.D, means, W, order, starts, self.zz, self.B, self.A,
+                  self.level_n)
+        mean = (W @ means) / W.sum()
         css = np.empty(self.k + 1)
-        centred_ss(Z, w, mean, css)
-        self.moments.add(Wc, mean, css)
+        centred_ss(g.Z, g.w, mean, css)
+        self.moments.add(float(W.sum()), mean, css)
 
 
 @dataclass
@@ -219,17 +224,19 @@ class ScoreAccumulator:
 
     def add(self, ch: Chunk) -> None:
         """Add the same chunks as pass 1 (singletons already dropped)."""
-        from policylab.engine._stream_kernels import score_pass
+        from policylab.engine._stream_kernels import score_pass, unit_means
 
         if len(ch.unit) == 0:
             return
-        order, starts, Z, w = _grouped(ch)
-        cl = np.zeros(0, dtype=np.int64) if ch.cluster is None or self.cluster_sums is None \
-            else np.ascontiguousarray(ch.cluster, dtype=np.int64)
+        U, g = _prepared(ch)
+        means, W = np.empty((U, g.Z.shape[1])), np.empty(U)
+        unit_means(g.unit, U, g.Z, g.w, g.D, self.fit.Gamma, means, W)
+        cl = np.zeros(0, dtype=np.int64) if g.cluster is None or self.cluster_sums is None \
+            else g.cluster
         sums = self.cluster_sums if self.cluster_sums is not None else np.zeros((0, 0))
-        rss, tss = score_pass(order, starts, Z, w, np.ascontiguousarray(ch.D, dtype=np.int64),
-                              self.fit.Gamma, np.flatnonzero(self.fit.kept), self.fit.beta,
-                              cl, sums, self.cluster_n, self.meat_hetero)
+        rss, tss = score_pass(g.unit, g.Z, g.w, g.D, self.fit.Gamma, means,
+                              np.flatnonzero(self.fit.kept), self.fit.beta, cl, sums,
+                              self.cluster_n, self.meat_hetero)
         self.rss += rss
         self.tss_within += tss
 
