@@ -14,7 +14,7 @@ import pandas as pd
 from policylab.errors import DataError, SpecError
 
 __all__ = ["scan_source", "scan_batches", "read_scan", "distinct_values", "scan_columns",
-           "quote_ident", "scan_aggregate", "distinct_rows", "HashPartitions"]
+           "quote_ident", "scan_aggregate", "distinct_rows", "read_rows", "HashPartitions"]
 
 
 def quote_ident(name: str) -> str:
@@ -126,6 +126,14 @@ def scan_aggregate(path: Any, exprs: list[str], where: str | None = None) -> tup
         raise SpecError(f"scan failed (check where= and the column types): {exc}") from exc
 
 
+def read_rows(path: Any, columns: list[str], where: str | None = None,
+              limit: int | None = None) -> dict[str, np.ndarray]:
+    """The first ``limit`` matching rows of ``columns`` (in no particular order)."""
+    q = _query(path, columns, where, None) + (f" LIMIT {int(limit)}" if limit else "")
+    out = _connect().execute(q).fetchnumpy()
+    return {c: np.asarray(out[c]) for c in columns}
+
+
 def distinct_rows(path: Any, columns: list[str], where: str | None = None,
                   limit: int | None = None) -> dict[str, np.ndarray]:
     """Sorted distinct combinations of ``columns`` (at most ``limit`` of them)."""
@@ -141,10 +149,11 @@ def distinct_rows(path: Any, columns: list[str], where: str | None = None,
 
 
 class HashPartitions:
-    """Numeric rows spilled to ``n_parts`` files by a hash of an integer key.
+    """Numeric rows spilled to ``n_parts`` files by the caller's partition of each row.
 
-    Every row with the same key lands in the same partition, so each partition holds
-    complete groups (e.g. panel units) without sorting anything. Rows are two C-ordered
+    With the partition a hash of a key, every row with the same key lands in the same
+    partition, so each partition holds complete groups (e.g. panel units) without
+    sorting anything. Rows are two C-ordered
     blocks, ``F`` (float64) and ``K`` (int64, the key in column 0), appended as raw
     bytes; ``read(p)`` maps one partition back. The caller owns ``directory``.
     """
@@ -161,13 +170,10 @@ class HashPartitions:
             fh = self._files[(kind, p)] = open(self.dir / f"{kind}{p:05d}.bin", "ab")
         return fh
 
-    def add(self, F: np.ndarray, K: np.ndarray) -> None:
-        """Append rows (``K[:, 0]`` is the key)."""
-        key = K[:, 0].astype(np.uint64)
-        # Fibonacci hashing spreads consecutive or strided ids evenly over partitions
-        part = ((key * np.uint64(0x9E3779B97F4A7C15)) >> np.uint64(32)) % np.uint64(self.n_parts)
+    def add(self, F: np.ndarray, K: np.ndarray, part: np.ndarray) -> None:
+        """Append rows to their partitions ``part`` (0..n_parts-1, one per row; rows of a
+        key must always get the same partition)."""
         # a stable sort of 16-bit keys is a radix sort (linear time)
-        part = part.astype(np.uint16 if self.n_parts <= 65536 else np.uint64)
         order = np.argsort(part, kind="stable")
         bounds = np.searchsorted(part[order], np.arange(self.n_parts + 1))
         F, K = F[order], K[order]

@@ -30,6 +30,25 @@ def group_rows(unit, U):  # pragma: no cover - compiled
 
 
 @njit(cache=True, nogil=True)
+def direct_codes(key, lo, table, out):  # pragma: no cover - compiled
+    """Dense codes 0..U-1 in order of first appearance of integer keys, through a
+    direct-address ``table`` covering [lo, lo + len(table)) (filled with -1; restored
+    to -1 before returning, so it can be reused). Returns U."""
+    U = 0
+    for i in range(key.shape[0]):
+        s = key[i] - lo
+        c = table[s]
+        if c < 0:
+            c = U
+            table[s] = U
+            U += 1
+        out[i] = c
+    for i in range(key.shape[0]):
+        table[key[i] - lo] = -1
+    return U
+
+
+@njit(cache=True, nogil=True)
 def unit_means(unit, U, Z, w, D, Gamma, means, W):  # pragma: no cover - compiled
     """Weighted unit means of z - sum_q Gamma[d_q] (Gamma with zero rows: plain z), in
     one sequential sweep; the U x p accumulators are small enough to stay in cache."""

@@ -40,7 +40,8 @@ from scipy import linalg
 from policylab.engine.ols import collinear_columns
 
 __all__ = ["Chunk", "GramAccumulator", "StreamFit", "solve_gram", "ScoreAccumulator",
-           "NestingTracker", "drop_singleton_units", "unit_nested"]
+           "NestingTracker", "drop_singleton_units", "unit_nested", "UnitCoder",
+           "partition_of"]
 
 
 @dataclass
@@ -78,6 +79,40 @@ class Chunk:
                      None if self.w is None else self.w[keep], self.D[keep],
                      None if self.cluster is None else self.cluster[keep],
                      None if self.extra is None else self.extra[keep])
+
+
+class UnitCoder:
+    """Dense local codes of integer unit keys, chunk after chunk, through one reusable
+    direct-address table (linear time, no hashing) when the keys span at most
+    ``max_span`` values; ``None`` otherwise (the caller then hashes)."""
+
+    def __init__(self, max_span: int = 32_000_000) -> None:
+        self.max_span = max_span
+        self.table = np.zeros(0, dtype=np.int32)
+        self.lo = 0
+
+    def codes(self, key: np.ndarray) -> np.ndarray | None:
+        from policylab.engine._stream_kernels import direct_codes
+
+        if len(key) == 0:
+            return np.zeros(0, dtype=np.int64)
+        lo, hi = int(key.min()), int(key.max())
+        if hi - lo >= self.max_span:
+            return None
+        if lo < self.lo or hi - self.lo >= len(self.table):
+            self.lo = min(lo, self.lo) if len(self.table) else lo
+            self.table = np.full(max(hi - self.lo + 1, 2 * len(self.table)), -1, dtype=np.int32)
+        out = np.empty(len(key), dtype=np.int64)
+        direct_codes(np.ascontiguousarray(key, dtype=np.int64), self.lo, self.table, out)
+        return out
+
+
+def partition_of(key: np.ndarray, bits: int) -> np.ndarray:
+    """Partition 0..2**bits - 1 of each integer key (Fibonacci hashing: the top bits of
+    key x 2^64/phi, so consecutive or strided ids spread evenly)."""
+    h = key.astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15)
+    return (h >> np.uint64(64 - bits)).astype(np.uint16 if bits <= 16 else np.uint32) \
+        if bits else np.zeros(len(key), dtype=np.uint16)
 
 
 def drop_singleton_units(ch: Chunk) -> tuple[Chunk, int]:

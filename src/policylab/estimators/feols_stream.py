@@ -201,7 +201,7 @@ def _plan(spec: _Spec, source: Any, where: str | None, max_fe_levels: int,
         cluster = _Levels(spec.cluster, scan.distinct_rows(source, spec.cluster, keys))
     plan = _Plan(_conditions(spec, where), int(n_total), small, large, offsets, cluster, slots)
     if not presorted:
-        first = scan.distinct_rows(source, [spec.unit], keys, limit=1)[spec.unit]
+        first = scan.read_rows(source, [spec.unit], keys, limit=1)[spec.unit]
         if first.dtype.kind not in "iu":
             plan.unit = _Levels([spec.unit], scan.distinct_rows(source, [spec.unit], keys))
     return plan
@@ -229,8 +229,11 @@ def _code(spec: _Spec, plan: _Plan, raw: dict[str, np.ndarray],
     return F, K
 
 
-def _chunk(spec: _Spec, plan: _Plan, F: np.ndarray, K: np.ndarray) -> st.Chunk:
-    unit, _ = pd.factorize(K[:, 0])
+def _chunk(spec: _Spec, plan: _Plan, F: np.ndarray, K: np.ndarray,
+           coder: st.UnitCoder | None = None) -> st.Chunk:
+    unit = coder.codes(K[:, 0]) if coder is not None else None
+    if unit is None:
+        unit = pd.factorize(K[:, 0])[0]
     k1, ms = len(spec.xs) + 1, len(plan.small)
     c = 1 + ms + (plan.cluster is not None)
     return st.Chunk(unit.astype(np.int64), F[:, :k1], F[:, k1] if spec.weights else None,
@@ -301,9 +304,9 @@ class _Source:
         spec, plan = self.spec, self.plan
         self._tmp = tempfile.TemporaryDirectory(prefix="policylab-stream-", dir=spill_dir)
         n_int = 1 + len(plan.small) + (plan.cluster is not None) + len(plan.large)
-        # at most 256 partitions: two open files each while spilling
-        n_parts = min(256, max(1, -(-plan.n_total // self.batch_rows)))
-        self.parts = scan.HashPartitions(self._tmp.name, n_parts,
+        # a power of two, at most 256 partitions (two open files each while spilling)
+        self.bits = min(8, max(0, int(np.ceil(np.log2(max(1, plan.n_total / self.batch_rows))))))
+        self.parts = scan.HashPartitions(self._tmp.name, 2**self.bits,
                                          len(spec.xs) + 1 + bool(spec.weights), n_int)
         batches = scan.scan_batches(self.source, spec.columns, where=plan.cond, keep_order=False,
                                     batch_rows=min(self.batch_rows, 1_000_000))
@@ -311,7 +314,7 @@ class _Source:
             for raw in batches:
                 u = raw[spec.unit]
                 key = u.astype(np.int64) if u.dtype.kind in "iu" else plan.unit.codes(raw)
-                self.parts.add(*_code(spec, plan, raw, key))
+                self.parts.add(*_code(spec, plan, raw, key), st.partition_of(key, self.bits))
                 adv(len(u))
         self.parts.close()
         plan.n_rows = int(self.parts.rows.sum())
@@ -324,10 +327,10 @@ class _Source:
         if self.presorted:
             yield from self._stream(label)
             return
-        parts = self.parts
+        parts, coder = self.parts, st.UnitCoder()
         with _progress(parts.n_parts, label, self.progress) as adv:
             for p in range(parts.n_parts):
-                yield _chunk(self.spec, self.plan, *parts.read(p))
+                yield _chunk(self.spec, self.plan, *parts.read(p), coder)
                 adv(1)
 
     def _stream(self, label: str) -> Iterator[st.Chunk]:
