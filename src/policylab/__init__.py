@@ -17,6 +17,8 @@ _LAZY: dict[str, str] = {
     "feols": "policylab.estimators.feols",
     "feols_stream": "policylab.estimators.feols_stream",
     "spec_curve": "policylab.estimators.spec_curve",
+    "Design": "policylab.estimators.design",
+    "build_design": "policylab.estimators.design",
     "did": "policylab.estimators.did",
     "event_study": "policylab.estimators.event_study",
     "parallel_trends": "policylab.estimators.event_study",

@@ -93,3 +93,18 @@ def test_size_on_the_bundled_carbon_design_without_pretrend():
                             controls=["ln_gdp", "fdi"], cluster="province")
         rej += pretrend_ri_test(es, draws=99, seed=s).p_value <= 0.05
     assert rej / reps <= 0.12
+
+
+def test_event_study_offers_the_three_pretrend_tests():
+    df = _panel(seed=11)
+    es = pl.event_study(df, y="y", unit="unit", time="year", cohort="cohort",
+                        window=(-3, 2), cluster="unit")
+    wald = es.pretrend_test()
+    assert wald["method"] == "wald" and wald["df1"] == 2
+    ri = es.pretrend_test("ri", draws=40, seed=2)
+    assert ri["p_value"] == pretrend_ri_test(es, draws=40, seed=2).p_value
+    wild = es.pretrend_test("wild", draws=99, seed=2)
+    assert wild["statistic"] == pytest.approx(wald["statistic"])
+    assert 0 < wild["p_value"] <= 1
+    with pytest.raises(pl.SpecError, match="method"):
+        es.pretrend_test("bayes")

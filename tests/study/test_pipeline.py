@@ -47,6 +47,10 @@ bootstrap = 50
 enabled = true
 by = ["year"]
 
+# every step is on by default now; moderation without moderators would be "skipped"
+[battery.moderation]
+enabled = false
+
 [output]
 formats = ["html", "docx", "md", "csv"]
 """

@@ -9,10 +9,13 @@ score powers, so a treated unit costs O(log n) whatever the window size.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 from numba import njit
 
-__all__ = ["KERNELS", "kernel_match", "nearest_match"]
+__all__ = ["KERNELS", "kernel_match", "nearest_match", "metric_match", "match_counts",
+           "within_arm_variance", "abadie_imbens_att_var"]
 
 KERNELS = ("epan", "uniform", "biweight", "tricube", "gaussian")
 _CODE = {k: i for i, k in enumerate(KERNELS)}
@@ -173,18 +176,20 @@ def nearest_match(pt: np.ndarray, pc: np.ndarray, k: int = 1, caliper: float | N
         if len(cand) == 0:
             continue
         d = np.abs(pcs[cand] - pt[i])
-        srt = np.argsort(d, kind="stable")
-        kth = d[srt[min(k, len(srt)) - 1]]
-        if tol_sq is not None:
-            tol = np.sqrt(kth**2 + tol_sq) - kth
-        # a candidate outside the window could tie with the k-th: widen once more
-        lo2 = np.searchsorted(pcs, pt[i] - kth - tol, side="left")
-        hi2 = np.searchsorted(pcs, pt[i] + kth + tol, side="right")
+        bound = np.sort(d)[min(k, len(d)) - 1]
+        # the index window is lopsided when used controls were skipped on one side, so
+        # its k-th distance only bounds the true one: every control nearer than the bound
+        # (or tied with it) lies in the score window below, where the k-th is exact
+        reach = bound + (np.sqrt(bound**2 + tol_sq) - bound if tol_sq is not None else tol)
+        lo2 = np.searchsorted(pcs, pt[i] - reach, side="left")
+        hi2 = np.searchsorted(pcs, pt[i] + reach, side="right")
         cand = np.arange(lo2, hi2)
         if not replace:
             cand = cand[~used[order[cand]]]
         d = np.abs(pcs[cand] - pt[i])
-        keep = d <= kth + tol if ties else np.isin(
+        kth = np.sort(d)[min(k, len(d)) - 1]
+        tol_i = np.sqrt(kth**2 + tol_sq) - kth if tol_sq is not None else tol
+        keep = d <= kth + tol_i if ties else np.isin(
             np.arange(len(cand)), np.argsort(d, kind="stable")[:k])
         sel = cand[keep]
         if caliper is not None:
@@ -195,3 +200,82 @@ def nearest_match(pt: np.ndarray, pc: np.ndarray, k: int = 1, caliper: float | N
             used[idx] = True
         out[i] = idx
     return out
+
+
+def metric_match(zt: np.ndarray, zc: np.ndarray, k: int = 1, tol_sq: float | None = None
+                 ) -> list[np.ndarray]:
+    """Indices of the k nearest rows of ``zc`` for each row of ``zt`` (with
+    replacement) in squared Euclidean distance, ties kept: every control with
+    d^2 <= d_k^2 + ``tol_sq`` (R Matching's ``distance.tolerance`` on the metric its
+    Weight matrix defines; None: ties up to rounding, 1e-12 relative).
+
+    The caller transforms covariates so that Euclidean distance is the metric
+    (standardized for inverse variance, times a Cholesky factor for Mahalanobis).
+    """
+    from scipy.spatial import cKDTree
+
+    zt = np.asarray(zt, dtype=float).reshape(len(zt), -1)
+    zc = np.asarray(zc, dtype=float).reshape(len(zc), -1)
+    kk = min(k, len(zc))
+    tree = cKDTree(zc)
+    dk, _ = tree.query(zt, k=[kk])
+    d2 = dk[:, 0] ** 2
+    slack = d2 * 1e-12 + 1e-300 if tol_sq is None else np.full(len(zt), tol_sq)
+    # the ball may miss a point at exactly the radius by rounding: pad, then filter
+    near = tree.query_ball_point(zt, np.sqrt(d2 + slack) * (1 + 1e-9) + 1e-300)
+    out = []
+    for i, cand in enumerate(near):
+        c = np.asarray(cand, dtype=np.int64)
+        dd = ((zc[c] - zt[i]) ** 2).sum(axis=1)
+        out.append(np.sort(c[dd <= d2[i] + slack[i]]))
+    return out
+
+
+def match_counts(matches: Sequence[np.ndarray], n_c: int) -> tuple[np.ndarray, np.ndarray]:
+    """K_M(j) = sum over treated i using control j of 1/#J(i), and the sum of the
+    squared shares (Abadie-Imbens 2006's K and K'), per control."""
+    k1, k2 = np.zeros(n_c), np.zeros(n_c)
+    for mset in matches:
+        if len(mset):
+            np.add.at(k1, mset, 1.0 / len(mset))
+            np.add.at(k2, mset, 1.0 / len(mset) ** 2)
+    return k1, k2
+
+
+def within_arm_variance(z: np.ndarray, y: np.ndarray, j: int, tol_sq: float | None = None
+                        ) -> np.ndarray:
+    """Conditional variance of ``y`` at each unit from its ``j`` nearest neighbours in
+    the same treatment arm (itself excluded; ties within ``tol_sq`` kept): the sample
+    variance (ddof 1) of the unit's outcome and its neighbours' (R Matching's
+    ``Var.calc = j``; for j = 1 this is Abadie-Imbens' (y_i - y_l)^2 / 2)."""
+    z = np.asarray(z, dtype=float).reshape(len(z), -1)
+    n = len(z)
+    if n < 2:
+        return np.full(n, np.nan)
+    from scipy.spatial import cKDTree
+
+    jj = min(j, n - 1)
+    tree = cKDTree(z)
+    # the unit itself is one of the zero distances: the (j+1)-th nearest, self
+    # included, is the j-th among the others (also with exact duplicates)
+    dk, _ = tree.query(z, k=[jj + 1])
+    d2 = dk[:, 0] ** 2
+    slack = d2 * 1e-12 + 1e-300 if tol_sq is None else np.full(n, tol_sq)
+    near = tree.query_ball_point(z, np.sqrt(d2 + slack) * (1 + 1e-9) + 1e-300)
+    out = np.empty(n)
+    for i, cand in enumerate(near):
+        c = np.asarray(cand, dtype=np.int64)
+        c = c[c != i]
+        c = c[((z[c] - z[i]) ** 2).sum(axis=1) <= d2[i] + slack[i]]
+        out[i] = np.var(np.r_[y[i], y[c]], ddof=1)
+    return out
+
+
+def abadie_imbens_att_var(tau: np.ndarray, att: float, k1: np.ndarray, k2: np.ndarray,
+                          sig2_c: np.ndarray) -> float:
+    """Abadie-Imbens (2006, Theorem 7) variance of the matching ATT (population
+    version, as R Matching's ``se``): the spread of the treated units' matched
+    differences ``tau`` around the ATT plus sum_j (K_j^2 - K'_j) sigma^2_j over controls,
+    both over N1^2."""
+    n1 = len(tau)
+    return float((np.sum((tau - att) ** 2) + np.sum((k1**2 - k2) * sig2_c)) / n1**2)

@@ -10,7 +10,7 @@ import pandas as pd
 
 from policylab.data.panel import Panel, require_columns
 from policylab.errors import DataError
-from policylab.estimators.design import COHORT_COL, build_design
+from policylab.estimators.design import COHORT_COL, Design, as_design
 from policylab.estimators.result import TIDY_COLUMNS, Result
 
 __all__ = ["bacon_decomposition", "BaconResult", "COMPARISON_TYPES"]
@@ -86,6 +86,22 @@ def _did2x2(Y: np.ndarray, treated: np.ndarray, control: np.ndarray, post: np.nd
                  - (yc[:, post].mean() - yc[:, ~post].mean()))
 
 
+def _bacon_design(data: Any, unit: str | None, time: str | None, cohort: str | None,
+                  treat: str | None, roster: Any, date: str) -> Design:
+    """The design decomposed; refuses parts of a Design the decomposition lacks."""
+    if isinstance(data, Design):
+        as_design(data, "bacon_decomposition", unit=unit, time=time, cohort=cohort,
+                  treat=treat, roster=roster, date=date)
+        data.refuse("the Bacon decomposition", weights=True, fe=True, controls=True)
+        return data
+    if cohort is None and treat is None and roster is None:
+        cohort = "cohort"
+    if isinstance(data, Panel):
+        unit, time = unit or data.unit, time or data.time
+    return as_design(data, "bacon_decomposition", unit=unit, time=time, treat=treat,
+                     cohort=cohort, roster=roster, date=date)
+
+
 def bacon_decomposition(
     data: Any,
     y: str,
@@ -104,7 +120,10 @@ def bacon_decomposition(
 
     Parameters
     ----------
-    data : Panel or DataFrame
+    data : Design, Panel or DataFrame
+        A :class:`~policylab.estimators.design.Design` with weights, controls or fixed
+        effects other than unit and time is refused with a SpecError naming them: the
+        decomposition is of the unweighted two-way regression without covariates.
     y : str
         Outcome column.
     unit, time : str
@@ -127,12 +146,7 @@ def bacon_decomposition(
         controls: the comparison that biases TWFE when effects change over time) and
         treated vs always treated (units treated before the first period).
     """
-    if cohort is None and treat is None and roster is None:
-        cohort = "cohort"
-    if isinstance(data, Panel):
-        unit, time = unit or data.unit, time or data.time
-    design = build_design(data, unit=unit, time=time, treat=treat, cohort=cohort,
-                          roster=roster, date=date)
+    design = _bacon_design(data, unit, time, cohort, treat, roster, date)
     df, unit, time = design.df, design.unit, design.time
     require_columns(df, [y], "outcome")
     if design.facts["switching_off_units"]:
@@ -203,7 +217,8 @@ def bacon_decomposition(
                       meta={"depvar": y, "unit": unit, "time": time,
                             "estimator": "Goodman-Bacon decomposition",
                             "n_never": int(np.sum(G == _NEVER)),
-                            "n_always": int(np.sum(G == _ALWAYS)), "cohorts": timing})
+                            "n_always": int(np.sum(G == _ALWAYS)), "cohorts": timing,
+                            "design": design.meta(nobs=N * T, cluster=None)})
     forbidden = comp.loc[comp["type"] == COMPARISON_TYPES[2], "weight"].sum()
     if forbidden > 0.1:
         res.warn(f"{forbidden:.0%} of the TWFE weight comes from comparisons that use "

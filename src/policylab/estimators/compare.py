@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
 
+from policylab.errors import PolicyLabError, SpecError
+from policylab.estimators.design import Design, as_design, model_fe_terms
 from policylab.estimators.result import Result
 
 __all__ = ["compare_estimators", "ComparisonResult"]
@@ -33,7 +35,7 @@ class ComparisonResult(Result):
 
 
 def compare_estimators(data: Any, y: str, unit: str | None = None, time: str | None = None,
-                       cohort: str = "cohort", *, window: tuple[int, int] = (-4, 4),
+                       cohort: str | None = None, *, window: tuple[int, int] = (-4, 4),
                        control_group: str = "notyet", controls: Sequence[str] = (),
                        fe: str | Sequence[str] | None = None, cluster: str | None = None,
                        weights: str | None = None,
@@ -45,7 +47,12 @@ def compare_estimators(data: Any, y: str, unit: str | None = None, time: str | N
     Parameters
     ----------
     data, y, unit, time, cohort
-        Long panel; cohort = first treated period (never treated 0, missing or inf).
+        Long panel; cohort = first treated period (never treated 0, missing or inf;
+        default column "cohort"). ``data`` may be a
+        :class:`~policylab.estimators.design.Design`: every estimator then gets that
+        same Design (controls, fixed effects, cluster, weights, sample), and one that
+        cannot honour part of it (or raises a policylab error, e.g. no never-treated
+        units) is not run; ``meta["not_run"]`` and a warning say which and why.
     window : (int, int)
         Event times kept in the comparison (and the TWFE event study's window).
     control_group : {"notyet", "never"}
@@ -59,7 +66,8 @@ def compare_estimators(data: Any, y: str, unit: str | None = None, time: str | N
         imputation model (default unit + time; e.g. ``"unit + region^year"``).
         att_gt has no fixed effects (its long differences against a base period
         remove unit and period effects; finer ones such as region-by-year are not
-        absorbed): with ``fe`` given the comparison carries a warning saying so.
+        absorbed): with ``fe`` given the comparison carries a warning saying so (with
+        a Design, att_gt is not run instead).
     cluster : str, optional
         Cluster column of every estimator (default: each estimator's default, the
         unit or assignment level). att_gt needs it constant within units.
@@ -76,54 +84,105 @@ def compare_estimators(data: Any, y: str, unit: str | None = None, time: str | N
         ``estimates`` (estimator, rel_time, estimate, std_error, conf_low, conf_high)
         and each estimator's Result in ``results``.
     """
-    from policylab.estimators.event_study import event_study
-    from policylab.estimators.imputation import _fe_terms, did_imputation
-    from policylab.estimators.staggered import att_gt, sun_abraham
-
     lo, hi = window
-    frames, results = [], {}
-    controls = list(controls)
-    # one parsed list of FE terms for all: event_study takes a list, not a formula
-    fe_list = None if fe is None else _fe_terms(fe, unit or "", time or "")
-    notes = []
-
-    def add(name: str, rel: list[int], tidy: pd.DataFrame) -> None:
-        t = tidy.assign(estimator=name, rel_time=rel)
-        frames.append(t[(t.rel_time >= lo) & (t.rel_time <= hi)][
-            ["estimator", "rel_time", "estimate", "std_error", "conf_low", "conf_high"]])
-
-    if "twfe" in estimators:
-        r = event_study(data, y=y, unit=unit, time=time, cohort=cohort, window=window,
-                        controls=controls, fe=fe_list, cluster=cluster, weights=weights)
-        results["TWFE"] = r
-        t = r.tidy()
-        add("TWFE", t["rel_time"].tolist(), t)
-    if "sun_abraham" in estimators:
-        r = sun_abraham(data, y=y, unit=unit, time=time, cohort=cohort, controls=controls,
-                        fe=fe_list, cluster=cluster, weights=weights)
-        results["Sun-Abraham"] = r
-        add("Sun-Abraham", list(r.meta["rel_times"]), r.tidy())
-    if "att_gt" in estimators:
-        r = att_gt(data, y=y, unit=unit, time=time, cohort=cohort,
-                   control_group=control_group, covariates=controls or None,
-                   cluster=cluster, weights=weights).aggregate("dynamic")
-        results["Callaway-Sant'Anna"] = r
-        add("Callaway-Sant'Anna", r.meta["by_values"][1:], r.tidy().iloc[1:])
-        if fe_list is not None:
+    frames, results, not_run = [], {}, {}
+    notes: list[str] = []
+    if isinstance(data, Design):
+        as_design(data, "compare_estimators", unit=unit, time=time, cohort=cohort,
+                  controls=controls, fe=fe, cluster=cluster, weights=weights)
+        runs = _design_runs(data, y, window, control_group)
+        meta_model = {"controls": list(data.controls), "fe": list(data.fe),
+                      "cluster": data.cluster_col, "weights": data.weights}
+    else:
+        controls = list(controls)
+        # one parsed list of FE terms for all: event_study takes a list, not a formula
+        fe_list = None if fe is None else model_fe_terms(fe, unit or "", time or "")
+        runs = _keyword_runs(data, y, unit, time, cohort or "cohort", window, control_group,
+                             controls, fe_list, cluster, weights)
+        meta_model = {"controls": controls, "fe": fe_list, "cluster": cluster,
+                      "weights": weights}
+        if fe_list is not None and "att_gt" in estimators:
             notes.append(f"fe={' + '.join(fe_list)!r} applies to the TWFE, Sun-Abraham and "
                          "imputation estimates only: att_gt (Callaway-Sant'Anna) takes no "
                          "fixed effects (its long differences remove unit and period "
                          "effects; finer ones such as region-by-year are not absorbed)")
-    if "did_imputation" in estimators:
-        r = did_imputation(data, y=y, unit=unit, time=time, cohort=cohort, controls=controls,
-                           fe=fe_list, cluster=cluster, weights=weights)
-        results["Imputation (BJS)"] = r
-        add("Imputation (BJS)", r.meta["rel_times"], r.tidy().iloc[1:])
+    for key, name, run, rel_of, skip_first in runs:
+        if key not in estimators:
+            continue
+        try:
+            r = run()
+        except PolicyLabError as exc:
+            # with a Design, an estimator that cannot honour it (or has no comparison
+            # units) is listed as not run, never run on another model
+            if not isinstance(data, Design):
+                raise
+            not_run[name] = str(exc)
+            notes.append(f"{name} not run: {exc}")
+            continue
+        results[name] = r
+        t = r.tidy().iloc[1:] if skip_first else r.tidy()
+        t = t.assign(estimator=name, rel_time=rel_of(r))
+        frames.append(t[(t.rel_time >= lo) & (t.rel_time <= hi)][
+            ["estimator", "rel_time", "estimate", "std_error", "conf_low", "conf_high"]])
+    if not frames:
+        raise SpecError(f"no estimator of {list(estimators)} could run: {not_run}")
     est = pd.concat(frames, ignore_index=True)
+    first = next(iter(results.values()))
     res = ComparisonResult(nobs=max(getattr(r, "nobs", 0) for r in results.values()),
                            estimates=est, results=results,
-                           meta={"depvar": y, "window": window, "controls": controls,
-                                 "fe": fe_list, "cluster": cluster, "weights": weights})
+                           meta={"depvar": y, "window": window, **meta_model,
+                                 "not_run": not_run, "design": first.meta.get("design")})
     for note in notes:
         res.warn(note)
     return res
+
+
+_Run = tuple[str, str, Callable[[], Any], Callable[[Any], list[int]], bool]
+
+
+def _design_runs(design: Design, y: str, window: tuple[int, int],
+                 control_group: str) -> list[_Run]:
+    """(key, name, run, event times of the result, skip its first tidy row) with every
+    estimator given the same Design."""
+    from policylab.estimators.event_study import event_study
+    from policylab.estimators.imputation import did_imputation
+    from policylab.estimators.staggered import att_gt, sun_abraham
+
+    return [
+        ("twfe", "TWFE", lambda: event_study(design, y=y, window=window),
+         lambda r: r.tidy()["rel_time"].tolist(), False),
+        ("sun_abraham", "Sun-Abraham", lambda: sun_abraham(design, y=y),
+         lambda r: list(r.meta["rel_times"]), False),
+        ("att_gt", "Callaway-Sant'Anna",
+         lambda: att_gt(design, y=y, control_group=control_group).aggregate("dynamic"),
+         lambda r: r.meta["by_values"][1:], True),
+        ("did_imputation", "Imputation (BJS)", lambda: did_imputation(design, y=y),
+         lambda r: r.meta["rel_times"], True),
+    ]
+
+
+def _keyword_runs(data: Any, y: str, unit: str | None, time: str | None, cohort: str,
+                  window: tuple[int, int], control_group: str, controls: list[str],
+                  fe_list: list[str] | None, cluster: str | None,
+                  weights: str | None) -> list[_Run]:
+    """As :func:`_design_runs` for the keyword form (att_gt runs without ``fe``)."""
+    from policylab.estimators.event_study import event_study
+    from policylab.estimators.imputation import did_imputation
+    from policylab.estimators.staggered import att_gt, sun_abraham
+
+    kw = dict(unit=unit, time=time, cohort=cohort, cluster=cluster, weights=weights)
+    return [
+        ("twfe", "TWFE", lambda: event_study(data, y=y, window=window, controls=controls,
+                                             fe=fe_list, **kw),
+         lambda r: r.tidy()["rel_time"].tolist(), False),
+        ("sun_abraham", "Sun-Abraham",
+         lambda: sun_abraham(data, y=y, controls=controls, fe=fe_list, **kw),
+         lambda r: list(r.meta["rel_times"]), False),
+        ("att_gt", "Callaway-Sant'Anna",
+         lambda: att_gt(data, y=y, control_group=control_group,
+                        covariates=controls or None, **kw).aggregate("dynamic"),
+         lambda r: r.meta["by_values"][1:], True),
+        ("did_imputation", "Imputation (BJS)",
+         lambda: did_imputation(data, y=y, controls=controls, fe=fe_list, **kw),
+         lambda r: r.meta["rel_times"], True),
+    ]

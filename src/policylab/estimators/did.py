@@ -10,9 +10,8 @@ import pandas as pd
 
 from policylab.data.panel import require_columns
 from policylab.errors import SpecError
-from policylab.estimators.design import build_design
+from policylab.estimators.design import as_design
 from policylab.estimators.feols import FeolsResult, feols
-from policylab.estimators.formula import fe_terms
 from policylab.estimators.result import ResultList
 
 __all__ = ["did", "DIDResult"]
@@ -21,7 +20,8 @@ __all__ = ["did", "DIDResult"]
 @dataclass
 class DIDResult(FeolsResult):
     """A FeolsResult whose treatment term is known (``meta["treat_term"]``), with the
-    treatment design's facts in ``meta["design"]``."""
+    treatment design's facts and the model used (fixed effects, cluster, weights,
+    controls, sample) in ``meta["design"]``."""
 
     @property
     def att(self) -> float:
@@ -61,7 +61,10 @@ def did(
 
     Parameters
     ----------
-    data : Panel or DataFrame
+    data : Design, Panel or DataFrame
+        A :class:`~policylab.estimators.design.Design` carries the treatment, controls,
+        fixed effects, cluster, weights and sample (then give none of those here);
+        otherwise one is built from the keyword arguments.
     y : str or list of str
         Outcome(s); a list returns a ResultList.
     treat, cohort, roster : str
@@ -95,20 +98,21 @@ def did(
     clusters, staggered timing, treatment switching off, always-treated units and flagged
     post-treatment controls.
     """
-    design = build_design(data, unit=unit, time=time, treat=treat, cohort=cohort,
-                          roster=roster, date=date, assign=assign)
+    design = as_design(data, "did", unit=unit, time=time, treat=treat, cohort=cohort,
+                       roster=roster, date=date, assign=assign, controls=controls, fe=fe,
+                       cluster=cluster, weights=weights)
     unit, time, assign_ = design.unit, design.time, design.assign
+    controls = list(design.controls)
     ys = [y] if isinstance(y, str) else list(y)
     require_columns(design.df, ys, "outcome")
-    fe = fe_terms(fe, unit, time, allow_empty=True)
+    fe = list(design.fe)
     if vcov is None:
-        cl = cluster or assign_
-        vcov = {"CRV1": cl}
-    elif cluster is not None:
+        vcov = {"CRV1": design.cluster_col}
+    elif design.cluster is not None:
         raise SpecError("give either cluster= or vcov=, not both")
     rhs = " + ".join([design.treat_col, *controls])
     fml = f"{' + '.join(ys)} ~ {rhs}" + (f" | {' + '.join(fe)}" if fe else "")
-    res = feols(fml, design.df, vcov=vcov, weights=weights, ssc=ssc)
+    res = feols(fml, design.df, vcov=vcov, weights=design.weights, ssc=ssc)
     results = [res] if isinstance(res, FeolsResult) else list(res)
     out = []
     for r in results:
@@ -116,9 +120,13 @@ def did(
         d.warnings = list(r.warnings)
         d.meta.update(
             treat_term=design.treat_col, unit=unit, time=time, assign=assign_,
-            controls=list(controls), cohort_col="_cohort", design=design.facts,
-            cluster_default=cluster is None and vcov == {"CRV1": assign_},
+            controls=controls, cohort_col="_cohort",
+            design=design.meta(nobs=r.nobs, **({} if vcov == {"CRV1": design.cluster_col}
+                                               else {"cluster": None, "vcov": str(vcov)})),
+            cluster_default=design.cluster is None and vcov == {"CRV1": assign_},
         )
+        if design.dropped:
+            d.meta["dropped"] = {**design.dropped, **d.meta.get("dropped", {})}
         if design.treat_col not in d.terms:
             from policylab.errors import EstimationError
 
@@ -127,7 +135,7 @@ def did(
                 f"({d.meta['dropped_terms'].get(design.treat_col, 'collinear')}); it does "
                 "not vary within units and periods after the fixed effects"
             )
-        _referee_warnings(d, design.facts, list(post_controls), list(controls))
+        _referee_warnings(d, design.facts, list(post_controls), controls)
         out.append(d)
     return out[0] if len(out) == 1 else ResultList(out)
 
@@ -148,6 +156,9 @@ def _referee_warnings(res: DIDResult, f: dict[str, Any], post: list[str],
             "bacon_decomposition() and heterogeneity-robust estimators (att_gt, "
             "sun_abraham, did_imputation)"
         )
+    if f.get("treatment_missing_rows"):
+        res.warn(f"{f['treatment_missing_rows']} rows with a missing treatment were dropped "
+                 "(meta['dropped']); code them 0/1 to keep them")
     if f["switching_off_units"]:
         res.warn(f"treatment switches off for units {f['switching_off_units'][:5]}; the "
                  "standard DID assumes an absorbing treatment")

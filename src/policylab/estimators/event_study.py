@@ -11,9 +11,8 @@ import pandas as pd
 
 from policylab.data.panel import Panel, as_pandas, require_columns
 from policylab.errors import EstimationError, SpecError
-from policylab.estimators.design import COHORT_COL, build_design
+from policylab.estimators.design import COHORT_COL, Design, as_design
 from policylab.estimators.feols import feols
-from policylab.estimators.formula import fe_terms
 from policylab.estimators.result import CoefResult, Result
 
 __all__ = ["event_study", "EventStudyResult", "parallel_trends", "ParallelTrendsResult",
@@ -52,11 +51,44 @@ class EventStudyResult(CoefResult):
         """Terms of the leads (event times before adoption, reference excluded)."""
         return [t for t, e in zip(self.terms, self.meta["rel_times"]) if e < 0]
 
-    def pretrend_test(self) -> dict[str, float]:
-        """Joint Wald test that every lead is zero (Stata ``testparm``)."""
+    def pretrend_test(self, method: str = "wald", *, draws: int = 999,
+                      seed: int | None = None) -> dict[str, Any]:
+        """Joint test that every lead is zero.
+
+        Parameters
+        ----------
+        method : {"wald", "wild", "ri"}
+            ``"wald"``: the cluster-robust F test (Stata ``testparm``); over-rejects with
+            few treated clusters. ``"wild"``: restricted wild cluster bootstrap of the
+            same statistic (Webb weights). ``"ri"``: randomization inference over
+            adoption dates on the years before the first adoption (exact when the
+            assignment groups are exchangeable). See docs/validity.md.
+        draws, seed
+            Bootstrap / randomization draws and their seed (``"wild"``, ``"ri"``).
+
+        Returns
+        -------
+        dict
+            ``method``, ``statistic`` (F form), ``p_value``, ``df1`` (number of leads)
+            and, for the resampling methods, ``draws``.
+        """
         if not self.lead_terms:
             raise EstimationError("no leads in the window; widen window=(-k, m)")
-        return self.wald_test(self.lead_terms)
+        if method == "wald":
+            return {"method": "wald", **self.wald_test(self.lead_terms)}
+        if method == "wild":
+            from policylab.inference.joint_wild import joint_wild_test
+
+            r = joint_wild_test(self, self.lead_terms, draws=draws, seed=seed)
+            return {"method": "wild", "statistic": r.wald_statistic, "p_value": r.p_value,
+                    "df1": r.df_num, "draws": r.meta["draws"]}
+        if method == "ri":
+            from policylab.inference.pretrend_ri import pretrend_ri_test
+
+            r = pretrend_ri_test(self, draws=draws, seed=seed)
+            return {"method": "ri", "statistic": r.statistic, "p_value": r.p_value,
+                    "df1": len(r.meta["leads"]), "draws": r.meta["draws"]}
+        raise SpecError(f"method={method!r}: use 'wald', 'wild' or 'ri'")
 
     def plot(self, kind: str = "band", lang: str = "en", level: float = 0.95, **kw: Any) -> Any:
         """Coefficient plot with CIs (``kind="bars"`` or ``"band"``), zero line and a
@@ -100,8 +132,10 @@ def event_study(
     bin_endpoints : bool
         Pool event times beyond the window into the endpoint dummies (default).
     controls, fe, cluster, vcov, weights, treat, cohort, roster, date, assign
-        As in :func:`policylab.did`: default fixed effects unit and time, default
-        clusters at the assignment level. Never-treated units have every dummy 0.
+        As in :func:`policylab.did` (or a Design as ``data``): default fixed effects
+        unit and time, default clusters at the assignment level; weights make it the
+        weighted regression (WLS) of the same dummies. Never-treated units have every
+        dummy 0.
 
     Returns
     -------
@@ -114,8 +148,11 @@ def event_study(
     lo, hi = window
     if not (lo < 0 <= hi) or not lo <= ref <= hi:
         raise SpecError(f"window={window} must satisfy -k < 0 <= m and contain ref={ref}")
-    design = build_design(data, unit=unit, time=time, treat=treat, cohort=cohort,
-                          roster=roster, date=date, assign=assign)
+    design = as_design(data, "event_study", unit=unit, time=time, treat=treat,
+                       cohort=cohort, roster=roster, date=date, assign=assign,
+                       controls=controls, fe=fe, cluster=cluster, weights=weights)
+    if vcov is not None and design.cluster is not None:
+        raise SpecError("give either cluster= or vcov=, not both")
     df = design.df
     require_columns(df, [y], "outcome")
     c = df[COHORT_COL].to_numpy()
@@ -160,19 +197,19 @@ def event_study(
     if empty:
         raise EstimationError(f"no treated observations at event times {empty}; narrow the "
                               f"window={window}")
-    fe_ = fe_terms(fe, design.unit, design.time, allow_empty=True)
-    if vcov is None:
-        vcov = {"CRV1": cluster or design.assign}
-    fml = f"{y} ~ {' + '.join(names + list(controls))}" + (
+    fe_ = list(design.fe)
+    used_vcov = vcov if vcov is not None else {"CRV1": design.cluster_col}
+    fml = f"{y} ~ {' + '.join(names + list(design.controls))}" + (
         f" | {' + '.join(fe_)}" if fe_ else "")
-    reg = feols(fml, df, vcov=vcov, weights=weights,
-                _columns=dummies)
+    reg = feols(fml, df, vcov=used_vcov, weights=design.weights, _columns=dummies)
     kept = [n for n in names if n in reg.terms]
     idx = [reg.terms.index(n) for n in kept]
     res = EventStudyResult(
         nobs=reg.nobs,
         meta={**reg.meta, "rel_times": [times[names.index(n)] for n in kept], "ref": ref,
               "window": window, "binned": bin_endpoints, "treat_design": design.facts,
+              "design": design.meta(nobs=reg.nobs, **({} if vcov is None else {
+                  "cluster": None, "vcov": str(vcov)})),
               "unit": design.unit, "time": design.time, "assign": design.assign},
         warnings=list(reg.warnings),
         terms=kept, beta=reg.beta[idx], vcov_matrix=reg.vcov_matrix[np.ix_(idx, idx)],
@@ -185,7 +222,18 @@ def event_study(
         res.warn(f"window={window} reaches beyond the data ({', '.join(clipped)} are not "
                  f"observed); estimated on ({lo}, {hi})")
         res.meta["window"] = (lo, hi)
+    _event_warnings(res, design)
+    return res
+
+
+def _event_warnings(res: EventStudyResult, design: Design) -> None:
+    """The referee's warnings: few clusters, always-treated, switching off, staggering."""
     facts = design.facts
+    if design.dropped:
+        res.meta["dropped"] = {**design.dropped, **res.meta.get("dropped", {})}
+    if facts.get("treatment_missing_rows"):
+        res.warn(f"{facts['treatment_missing_rows']} rows with a missing treatment were "
+                 "dropped (meta['dropped'])")
     if facts["n_treated_groups"] < 10:
         res.warn(f"only {facts['n_treated_groups']} treated {design.assign} clusters: "
                  "cluster-robust SEs and the pre-trend test over-reject; report "
@@ -200,7 +248,6 @@ def event_study(
         res.warn("staggered adoption: TWFE event-study leads/lags can be contaminated by "
                  "other periods' effects (Sun and Abraham 2021); compare with sun_abraham() "
                  "or att_gt()")
-    return res
 
 
 @dataclass

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -14,10 +15,14 @@ from policylab.engine import vcov as vc
 from policylab.engine.ols import ols
 from policylab.engine.threads import COMPILED_ROWS
 from policylab.errors import EstimationError, SpecError
+from policylab.estimators import prediction
 from policylab.estimators.formula import Formula, build_matrix, fe_codes, parse_formula
+from policylab.estimators.iv import fit_2sls
 from policylab.estimators.result import CoefResult, ResultList
+from policylab.estimators.slopes import fit_with_slopes, has_slopes
+from policylab.estimators.stepwise import expand_stepwise
 
-__all__ = ["feols", "FeolsResult", "parse_vcov"]
+__all__ = ["feols", "FeolsResult", "parse_vcov", "resolve_vcov"]
 
 
 @dataclass
@@ -48,6 +53,41 @@ class FeolsResult(CoefResult):
     n_clusters: dict[str, int] = field(default_factory=dict)
     depvar_mean: float = np.nan
     model: dict[str, Any] = field(default_factory=dict, repr=False)
+    # 2SLS only: one first-stage regression per endogenous regressor, and the F
+    # statistic of its excluded instruments (Wald / q with the model's vcov, as pyfixest)
+    first_stage: list[FeolsResult] = field(default_factory=list, repr=False)
+    first_stage_f: dict[str, float] = field(default_factory=dict)
+
+    def summary(self) -> str:
+        """The plain-text summary, with the first-stage F of each endogenous regressor."""
+        text = super().summary()
+        for d, F in self.first_stage_f.items():
+            text += f"\n  first-stage F ({d}): {F:.4g}"
+        return text
+
+    def resid(self) -> pd.Series:
+        """Residuals y - X b - fixed effects on the estimation sample, by row label."""
+        return prediction.residuals(self)
+
+    def predict(self, newdata: Any = None) -> pd.Series:
+        """Fitted values X b + fixed effects (fixest's ``predict``).
+
+        Parameters
+        ----------
+        newdata : DataFrame, optional
+            Rows to predict; default the estimation sample. Rows with a fixed-effect
+            level not seen in the estimation, or a missing regressor, get NaN.
+        """
+        return prediction.predict(self, newdata)
+
+    def fixef(self) -> dict[str, pd.Series]:
+        """Estimated fixed effects, one Series per fixed effect, indexed by level.
+
+        Normalisation: within each connected set of observations, every fixed
+        effect after the first has its first level (in sorted order) at 0, and the
+        first fixed effect absorbs the rest (only sums of effects are identified).
+        """
+        return prediction.fixed_effects(self)
 
 
 def parse_vcov(vcov: Any, fe: list[str]) -> tuple[str, list[str]]:
@@ -102,6 +142,7 @@ def feols(
     vcov: str | dict[str, str] | None = None,
     weights: str | None = None,
     *,
+    cluster: str | list[str] | None = None,
     ssc: str | vc.SSC | dict[str, Any] | None = None,
     drop_singletons: bool = True,
     collin_tol: float = 1e-10,
@@ -115,14 +156,24 @@ def feols(
     fml : str
         ``"y ~ x1 + x2 | unit + year"``; several outcomes as ``"y1 + y2 ~ ..."``;
         ``i(var, ref=...)`` dummies; ``log(x)``-style transforms; FE interactions
-        ``a^b``.
+        ``a^b``; varying slopes ``unit[t]`` (unit intercepts and trends) or
+        ``unit[[t]]`` (trends only) among the fixed effects; stepwise models ``csw(x1, x2)``, ``csw0()``, ``sw()``, ``sw0()`` (on
+        the right-hand side or among the fixed effects); instrumental variables as a
+        last part ``"y ~ x | unit + year | endog ~ instr1 + instr2"`` (2SLS).
     data : DataFrame or Panel
     vcov : str or dict, optional
         "iid", "hetero" (HC1, Stata ``robust``), ``{"CRV1": "unit"}``,
-        ``{"CRV1": "unit+year"}`` (two-way), ``{"CRV3": "unit"}``. Default: clustered
-        by the first fixed effect, iid without fixed effects (as fixest).
+        ``{"CRV1": "unit+year"}`` (two-way), ``{"CRV3": "unit"}``; a column name (or
+        ``"a+b"``) is shorthand for CRV1 clustering by it; "cluster" / "twoway" cluster
+        by the first one / two fixed effects. Default: CRV1 clustered by the first
+        fixed effect, iid without fixed effects. This is fixest's *old* default and
+        Stata users' habit; current fixest and pyfixest default to iid (see
+        docs/equivalence.md). The result's ``vcov_label`` says when the default was used.
     weights : str, optional
         Column of analytic (precision) weights.
+    cluster : str or list of str, optional
+        Clustering columns, as fixest's ``cluster=``: ``"unit"``, ``"unit + year"``,
+        ``"~unit"`` or ``["unit", "year"]``; same as ``vcov={"CRV1": ...}``.
     ssc : str or SSC, optional
         Small-sample correction: "fixest" (default), "reghdfe", "plm", "none", or an
         :class:`policylab.engine.SSC`.
@@ -139,23 +190,116 @@ def feols(
 
     Returns
     -------
-    FeolsResult, or a ResultList with one result per outcome.
+    FeolsResult, or a ResultList with one result per outcome / stepwise model (a list,
+    so ``pl.etable(results)`` shows them side by side).
     """
     # read-only use: a pandas input is not copied (feols never writes to it)
     df = data.df if isinstance(data, Panel) else (
         data if isinstance(data, pd.DataFrame) else as_pandas(data))
+    fmls = expand_stepwise(fml)
+    if len(fmls) == 1 and has_slopes(fml):
+        def fit(plain: str, cols: dict[str, Any]) -> FeolsResult | ResultList:
+            return feols(plain, df, vcov, weights, cluster=cluster, ssc=ssc,
+                         drop_singletons=drop_singletons, collin_tol=collin_tol,
+                         fixef_tol=fixef_tol, _columns={**(_columns or {}), **cols})
+
+        return fit_with_slopes(fml, df, fit)
+    if len(fmls) > 1:
+        models: list[FeolsResult] = []
+        for one in fmls:
+            r = feols(one, df, vcov, weights, cluster=cluster, ssc=ssc,
+                      drop_singletons=drop_singletons, collin_tol=collin_tol,
+                      fixef_tol=fixef_tol, _columns=_columns)
+            models.extend(r if isinstance(r, ResultList) else [r])
+        return ResultList(models)
     f = parse_formula(fml)
-    kind, cl_cols = parse_vcov(vcov, f.fe)
+    kind, cl_cols, default_vcov = resolve_vcov(vcov, cluster, f.fe, df.columns)
     s = _ssc(ssc)
     from policylab.engine.threads import threads_for
 
     with threads_for(len(df)):
-        results = [
-            _fit_one(df, f, y, kind, cl_cols, weights, s, drop_singletons, collin_tol,
-                     fixef_tol, _columns)
-            for y in f.depvars
-        ]
+        if f.endog:
+            if kind == "CRV3" or _columns:
+                raise SpecError(
+                    "IV models support vcov 'iid', 'hetero' and CRV1 clustering; the CRV3 "
+                    "jackknife would have to re-estimate the first stage"
+                    if kind == "CRV3" else "IV formulas cannot take estimator-built columns"
+                )
+            fit = partial(_fit_one, kind=kind, cl_cols=cl_cols, weights=weights, ssc=s,
+                          drop_singletons=drop_singletons, collin_tol=collin_tol,
+                          fixef_tol=fixef_tol)
+            results = [fit_2sls(df, f, y, fit) for y in f.depvars]
+        else:
+            results = [
+                _fit_one(df, f, y, kind, cl_cols, weights, s, drop_singletons, collin_tol,
+                         fixef_tol, _columns)
+                for y in f.depvars
+            ]
+    if default_vcov and f.fe:
+        for r in results:
+            _mark_default_vcov(r)
     return results[0] if len(results) == 1 else ResultList(results)
+
+
+_VCOV_WORDS = ("iid", "hetero", "hc1", "robust", "cluster", "twoway")
+
+
+def _cluster_columns(cluster: str | list[str] | tuple[str, ...]) -> list[str]:
+    if isinstance(cluster, str):
+        text = cluster.strip().lstrip("~")
+        return [c.strip() for c in text.split("+") if c.strip()]
+    if isinstance(cluster, (list, tuple)) and all(isinstance(c, str) for c in cluster):
+        return [c.strip() for c in cluster]
+    raise SpecError(
+        f"cluster={cluster!r} is not understood; give a column name, 'unit + year' or a "
+        "list of column names"
+    )
+
+
+def resolve_vcov(
+    vcov: Any, cluster: str | list[str] | None, fe: list[str], columns: Any,
+) -> tuple[str, list[str], bool]:
+    """The vcov kind, clustering columns, and whether the default was used.
+
+    Adds fixest's spellings to :func:`parse_vcov`: ``cluster="unit"`` (or
+    ``"~unit + year"``, a list), ``vcov="unit"`` as shorthand for ``{"CRV1": "unit"}``,
+    ``vcov="cluster"`` (first fixed effect) and ``vcov="twoway"`` (first two).
+    """
+    if cluster is not None:
+        cols = _cluster_columns(cluster)
+        key = vcov.strip().upper() if isinstance(vcov, str) else None
+        if vcov is not None and key not in ("CRV1", "CRV3", "CLUSTER"):
+            raise SpecError(
+                f"vcov={vcov!r} and cluster={cluster!r} disagree; give cluster= alone "
+                "(CRV1), or vcov='CRV3' with cluster="
+            )
+        kind, cl = parse_vcov({"CRV3" if key == "CRV3" else "CRV1": "+".join(cols)}, fe)
+        return kind, cl, False
+    if isinstance(vcov, str) and vcov.strip().lower() in ("cluster", "twoway"):
+        need = 1 if vcov.strip().lower() == "cluster" else 2
+        if len(fe) < need:
+            raise SpecError(
+                f"vcov={vcov!r} clusters by the first {need} fixed effect(s), but the "
+                f"formula has {len(fe)}; name the columns, e.g. vcov={{'CRV1': 'unit'}}"
+            )
+        kind, cl = parse_vcov({"CRV1": "+".join(fe[:need])}, fe)
+        return kind, cl, False
+    if isinstance(vcov, str) and vcov.strip().lower() not in _VCOV_WORDS:
+        cols = [c.strip() for c in vcov.split("+") if c.strip()]
+        if cols and all(c in columns for c in cols):
+            kind, cl = parse_vcov({"CRV1": "+".join(cols)}, fe)
+            return kind, cl, False
+    kind, cl = parse_vcov(vcov, fe)
+    return kind, cl, vcov is None
+
+
+def _mark_default_vcov(res: FeolsResult) -> None:
+    """Say in the result that the default vcov (not fixest's current one) was used."""
+    res.meta["vcov_default"] = True
+    res.meta["vcov_label"] = (
+        f"{res.meta['vcov_label']} (policylab's default with fixed effects: clustered "
+        "by the first fixed effect; current fixest and pyfixest default to iid)"
+    )
 
 
 def _fit_one(

@@ -33,6 +33,9 @@ class Formula:
     terms: list[str]
     fe: list[str] = field(default_factory=list)
     intercept: bool = True
+    # instrumental variables: the part 'endog ~ instr' after the last '|'
+    endog: list[str] = field(default_factory=list)
+    instruments: list[str] = field(default_factory=list)
 
 
 def split_terms(expr: str) -> list[str]:
@@ -65,8 +68,12 @@ def parse_formula(fml: str) -> Formula:
         raise SpecError(f"formula must look like 'y ~ x1 + x2 | unit + year', got {fml!r}")
     lhs, rest = fml.split("~", 1)
     parts = rest.split("|")
+    endog, instruments = _iv_part(parts, fml)
     if len(parts) > 2:
-        raise SpecError(f"formula {fml!r} has more than one '|'; IV parts are not supported")
+        raise SpecError(
+            f"formula {fml!r} has more than one '|'; the parts are 'y ~ x | fe' and an "
+            "optional IV part last, 'y ~ x | fe | endog ~ instrument'"
+        )
     depvars = split_terms(lhs)
     if not depvars:
         raise SpecError(f"formula {fml!r} has no outcome before '~'")
@@ -90,7 +97,24 @@ def parse_formula(fml: str) -> Formula:
                     f"fixed effect {f!r} in {fml!r} must be a column name or an "
                     "interaction like 'province^year'"
                 )
-    return Formula(raw=fml, depvars=depvars, terms=cleaned, fe=fe, intercept=intercept and not fe)
+    return Formula(raw=fml, depvars=depvars, terms=cleaned, fe=fe, intercept=intercept and not fe,
+                   endog=endog, instruments=instruments)
+
+
+def _iv_part(parts: list[str], fml: str) -> tuple[list[str], list[str]]:
+    """Remove an IV part ``endog ~ instr`` (the last of ``parts``) and return its terms."""
+    if len(parts) < 2 or "~" not in parts[-1]:
+        return [], []
+    endog_s, instr_s = parts.pop().split("~", 1)
+    endog, instruments = split_terms(endog_s), split_terms(instr_s)
+    if not endog or not instruments or "~" in instr_s:
+        raise SpecError(
+            f"the IV part of {fml!r} must look like 'endog ~ instrument1 + instrument2'"
+        )
+    bad = [e for e in endog if not _IDENT.match(e)]
+    if bad:
+        raise SpecError(f"endogenous regressors {bad} in {fml!r} must be column names")
+    return endog, instruments
 
 
 def _parse_i(term: str) -> tuple[str, str | None, list[object] | None]:

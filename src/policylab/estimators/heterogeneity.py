@@ -14,9 +14,10 @@ from policylab.data.panel import Panel, require_columns
 from policylab.engine import bootstrap_kernels as bk
 from policylab.engine import fixed_effects as fx
 from policylab.errors import SpecError
-from policylab.estimators.design import build_design
+from policylab.estimators.design import as_design
 from policylab.estimators.did import did
 from policylab.estimators.feols import feols
+from policylab.estimators.formula import fe_codes as fe_codes_of
 from policylab.estimators.mediation import progress_callback
 from policylab.estimators.result import Result
 
@@ -108,14 +109,15 @@ def heterogeneity(
         Progress bar while permutations are demeaned draw by draw (unbalanced panels).
     Other parameters as in :func:`policylab.did`.
     """
-    panel = data if isinstance(data, Panel) else Panel(data, unit=unit, time=time)
-    unit, time = panel.unit, panel.time
-    design = build_design(panel, treat=treat, cohort=cohort, roster=roster, date=date,
-                          assign=assign)
+    design = as_design(data, "heterogeneity", unit=unit, time=time, treat=treat,
+                       cohort=cohort, roster=roster, date=date, assign=assign,
+                       controls=controls, fe=fe, cluster=cluster, weights=weights)
+    unit, time = design.unit, design.time
+    controls, fe, weights = list(design.controls), list(design.fe), design.weights
     df = design.df
     D = design.treat_col
     require_columns(df, [y, *by, *controls])
-    clus = cluster or design.assign
+    clus = design.cluster_col
     rows, tests, subs = [], [], {}
     res = HeterogeneityResult(nobs=len(df))
     for col in by:
@@ -159,7 +161,8 @@ def heterogeneity(
                      "(or control) units and were discarded")
     res.subgroup_results = subs
     res.meta = {"depvar": y, "by": list(by), "treat_term": D, "cluster": [clus],
-                "permutations": permutations, "seed": seed}
+                "permutations": permutations, "seed": seed,
+                "design": design.meta(nobs=len(df))}
     return res
 
 
@@ -179,7 +182,7 @@ def _split_tests(df: pd.DataFrame, y: str, D: str, col: str, levels: list[Any],
         names.append(n)
     base_fe = " + ".join(fe) if fe else f"{unit} + {time}"
     rhs = " + ".join([D, *names, *controls])
-    inter = feols(f"{y} ~ {rhs} | {base_fe}", work, vcov={"CRV1": clus})
+    inter = feols(f"{y} ~ {rhs} | {base_fe}", work, vcov={"CRV1": clus}, weights=weights)
     models[(col, "interaction")] = inter
     wt = inter.wald_test(names)
     out.append({"by": col, "test": "interaction", "statistic": wt["statistic"],
@@ -193,8 +196,10 @@ def _split_tests(df: pd.DataFrame, y: str, D: str, col: str, levels: list[Any],
         for c in controls:
             work[f"_{c}{j}"] = work[c] * (work["_grp"] == j)
             terms.append(f"_{c}{j}")
-    stacked = feols(f"{y} ~ {' + '.join(terms)} | {unit} + {time}^_grp", work,
-                    vcov={"CRV1": clus})
+    # group-specific time effects, and every finer fixed effect of the design per group
+    extra = [f"{t}^_grp" for t in (fe or []) if t not in (unit, time)]
+    stacked = feols(f"{y} ~ {' + '.join(terms)} | {' + '.join([unit, f'{time}^_grp', *extra])}",
+                    work, vcov={"CRV1": clus}, weights=weights)
     models[(col, "suest")] = stacked
     b = stacked.coef()
     V = stacked.vcov()
@@ -257,7 +262,7 @@ def _permutation(work: pd.DataFrame, y: str, D: str, controls: list[str], unit: 
         if balanced:
             grams = bk.balanced_grams(Z, uc, tc, unit_w)
         else:
-            fe_codes = np.column_stack([pd.factorize(work[c])[0] for c in fe_cols])
+            fe_codes = fe_codes_of(work, fe_cols)[0]
             row_w = unit_w[:, uc] * (1.0 if weights is None
                                      else work[weights].to_numpy(float)[None, :])
             with progress_callback(f"permutations {col}={levels[j]}", reps,

@@ -29,27 +29,19 @@ from scipy import sparse
 
 from policylab.data.panel import require_columns
 from policylab.engine.fixed_effects import demean
-from policylab.errors import DataError, EstimationError, SpecError
-from policylab.estimators.formula import fe_codes, fe_terms
+from policylab.errors import EstimationError, SpecError
+from policylab.estimators.design import (
+    cohort_frame,
+    cohort_inputs,
+    design_record,
+    model_fe_terms,
+    require_fe_columns,
+)
+from policylab.estimators.formula import fe_codes
 from policylab.estimators.result import CoefResult
-from policylab.estimators.staggered import _prepare
 
 __all__ = ["did_imputation", "did2s"]
 
-
-
-def _fe_terms(fe: str | Sequence[str] | None, unit: str, time: str) -> list[str]:
-    """:func:`policylab.estimators.formula.fe_terms` for the imputation model (needs at
-    least one fixed effect)."""
-    return fe_terms(fe, unit, time, what="the imputation model")
-
-
-def _require_fe_columns(df: pd.DataFrame, fe: list[str]) -> None:
-    cols = sorted({p for t in fe for p in t.split("^")})
-    try:
-        require_columns(df, cols, "fixed-effect column")
-    except DataError as exc:
-        raise SpecError(f"fe={' + '.join(fe)!r}: {exc}") from None
 
 
 def _dummies(codes: np.ndarray) -> sparse.csr_matrix:
@@ -131,9 +123,9 @@ def _imputation_core(data: Any, y: str, unit: str | None, time: str | None, coho
     two-stage covariance needs (``impute_map`` maps estimand weights on treated rows
     to ``Z0 (Z0' W0 Z0)^+ Z1' e`` on untreated rows).
     """
-    df, unit, time = _prepare(data, y, unit, time, cohort)
-    fe_list = _fe_terms(fe, unit, time)
-    _require_fe_columns(df, fe_list)
+    df, unit, time = cohort_frame(data, y, unit, time, cohort)
+    fe_list = model_fe_terms(fe, unit, time)
+    require_fe_columns(df, fe_list)
     controls = list(controls)
     require_columns(df, controls, "control")
     cl_col = cluster or unit
@@ -319,12 +311,20 @@ def _meta_common(c: dict[str, Any], weights: str | None) -> dict[str, Any]:
             "untreated_obs": c["n0"], "clusters": c["clusters"]}
 
 
+def _record(c: dict[str, Any], cohort: str, cluster: str | None, weights: str | None,
+            controls: Sequence[str], design: Any) -> dict[str, Any]:
+    """``meta["design"]``: the model the imputation estimators used."""
+    return design_record(unit=c["unit"], time=c["time"], treatment=f"cohort {cohort}",
+                         nobs=c["nobs"], fe=c["fe"], cluster=cluster or c["unit"],
+                         weights=weights, controls=controls, design=design)
+
+
 def did_imputation(
     data: Any,
     y: str,
     unit: str | None = None,
     time: str | None = None,
-    cohort: str = "cohort",
+    cohort: str | None = None,
     *,
     controls: Sequence[str] = (),
     fe: str | Sequence[str] | None = None,
@@ -341,7 +341,9 @@ def did_imputation(
     ----------
     data, y, unit, time, cohort
         Long panel (unbalanced allowed); never-treated units coded 0, missing or inf in
-        ``cohort``.
+        ``cohort`` (default column "cohort"). ``data`` may be a
+        :class:`~policylab.estimators.design.Design`, which then gives the cohort,
+        controls, fixed effects, cluster and weights.
     controls : list of str
         Time-varying controls entering the imputation model linearly.
     fe : str or list of str, optional
@@ -382,10 +384,15 @@ def did_imputation(
         Terms ``ATT`` and ``tau::h``; ``meta`` holds the fixed effects, weights,
         dropped rows, untreated and cluster counts.
     """
+    data, unit, time, cohort, m, design = cohort_inputs(
+        data, "did_imputation", y, unit, time, cohort, controls=controls, fe=fe,
+        cluster=cluster, weights=weights)
+    controls, fe, cluster, weights = m["controls"], m["fe"], m["cluster"], m["weights"]
     c = _imputation_core(data, y, unit, time, cohort, controls, horizons, cluster, fe,
                          weights, autosample)
     meta = {"depvar": y, "estimator": "BJS imputation", **_meta_common(c, weights),
-            "cluster": [cluster or c["unit"]],
+            "cluster": [cluster or c["unit"]], "design": _record(c, cohort, cluster,
+                                                                  weights, controls, design),
             "rel_times": [int(n.split("::")[1]) for n in c["names"][1:]], "ref": None}
     if pretrends:
         from policylab.estimators.feols import feols
@@ -422,7 +429,7 @@ def did2s(
     y: str,
     unit: str | None = None,
     time: str | None = None,
-    cohort: str = "cohort",
+    cohort: str | None = None,
     *,
     controls: Sequence[str] = (),
     fe: str | Sequence[str] | None = None,
@@ -469,6 +476,10 @@ def did2s(
     """
     if vcov not in ("gardner", "bjs"):
         raise SpecError(f"vcov must be 'gardner' or 'bjs', got {vcov!r}")
+    data, unit, time, cohort, m, design = cohort_inputs(
+        data, "did2s", y, unit, time, cohort, controls=controls, fe=fe, cluster=cluster,
+        weights=weights)
+    controls, fe, cluster, weights = m["controls"], m["fe"], m["cluster"], m["weights"]
     c = _imputation_core(data, y, unit, time, cohort, controls, None, cluster, fe, weights,
                          autosample)
     ry, D, rel, w = c["resid_y"], c["D"], c["rel"], c["weights"]
@@ -489,6 +500,7 @@ def did2s(
         nobs=c["nobs"], terms=names, beta=beta, vcov_matrix=cov, df_t=None,
         meta={"depvar": y, "estimator": "Gardner two-stage", **_meta_common(c, weights),
               "cluster": [cl_name],
+              "design": _record(c, cohort, cluster, weights, controls, design),
               "vcov_label": ("two-stage GMM (Gardner)" if vcov == "gardner"
                              else "BJS conservative") + ", clustered by " + cl_name,
               "rel_times": [int(n.split("::")[1]) for n in names] if event_study else None,

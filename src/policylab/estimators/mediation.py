@@ -4,6 +4,7 @@ batched cluster bootstrap resampling whole clusters."""
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -13,11 +14,13 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from policylab.data.panel import Panel, require_columns
+from policylab.data.panel import Panel, as_pandas, require_columns
 from policylab.engine import bootstrap_kernels as bk
 from policylab.engine import fixed_effects as fx
-from policylab.errors import EstimationError, SpecError
+from policylab.errors import EstimationError, PolicyLabWarning, SpecError
+from policylab.estimators.design import takes_design
 from policylab.estimators.did import did
+from policylab.estimators.formula import build_matrix
 from policylab.estimators.result import Result
 
 __all__ = ["mediation", "MediationResult", "CRITIQUE", "progress_callback"]
@@ -92,6 +95,19 @@ def _sobel_family(a: float, sa: float, b: float, sb: float) -> dict[str, float]:
     return out
 
 
+def _effect_row(term: str, med: str, a_fit: Any, b_fit: Any, total: Any) -> dict[str, Any]:
+    """One row of the effects table: a from the mediator equation, b and c' from the
+    outcome equation ``b_fit``, c from the total-effect equation, Sobel-family tests."""
+    D = total.meta["treat_term"]
+    a, sa = float(a_fit.coef()[D]), float(a_fit.se()[D])
+    b, sb = float(b_fit.coef()[med]), float(b_fit.se()[med])
+    return {"term": term, "a": a, "a_se": sa, "a_p": float(a_fit.pvalue()[D]), "b": b,
+            "b_se": sb, "b_p": float(b_fit.pvalue()[med]), "c": float(total.coef()[D]),
+            "c_se": float(total.se()[D]), "c_prime": float(b_fit.coef()[D]),
+            "estimate": a * b, **_sobel_family(a, sa, b, sb)}
+
+
+@takes_design("mediation")
 def mediation(
     data: Any,
     y: str,
@@ -104,6 +120,7 @@ def mediation(
     cluster: str | None = None,
     weights: str | None = None,
     *,
+    vcov: Any = None,
     cohort: str | None = None,
     roster: str | None = None,
     date: str = "announcement",
@@ -129,6 +146,19 @@ def mediation(
     ----------
     mediators : list of str
         Mediator columns.
+    unit, time : str
+        Panel keys. A cross-section: give ``time=None`` (and ``unit=None`` if rows have
+        no id); the equations then have only an intercept unless ``fe=`` says otherwise,
+        and the panel checks (units treated in the first period, staggered timing) are
+        not run.
+    controls : list of str
+        Plain columns or formula terms such as ``C(educ)``, read exactly as by
+        :func:`policylab.did`.
+    vcov : optional
+        The variance of every equation, spelled as in :func:`policylab.did` /
+        ``feols``: ``"iid"`` (classical OLS SEs: the Sobel SE is then the textbook
+        sqrt(b^2 se_a^2 + a^2 se_b^2)), ``"hetero"`` (HC1) or ``{"CRV1": "col"}``.
+        Default: clustered as ``did`` (``cluster``, else the assignment level).
     lags : dict, optional
         Mediator -> lag order; e.g. ``{"tech": 2}`` uses tech two periods earlier
         (within unit, never across gaps) and reports the observations lost.
@@ -158,8 +188,10 @@ def mediation(
     """
     if not mediators:
         raise SpecError("mediation needs at least one mediator")
-    panel = data if isinstance(data, Panel) else Panel(data, unit=unit, time=time)
+    panel, xsec = _as_panel(data, unit, time)
     unit, time = panel.unit, panel.time
+    if xsec and fe is None:
+        fe = []
     meds = list(mediators)
     notes: list[str] = []
     for mname, k in (lags or {}).items():
@@ -173,39 +205,31 @@ def mediation(
         notes.append(f"{mname} enters with a {k}-period lag ({lagged}); {lost} observations "
                      "lost at the start of each unit's series")
     tkw = dict(treat=treat, cohort=cohort, roster=roster, date=date, assign=assign)
-    require_columns(panel.df, [y, *meds, *controls])
-    # one estimation sample for every equation
-    sample = panel.df.dropna(subset=[y, *meds, *controls])
+    require_columns(panel.df, [y, *meds])
+    # one estimation sample for every equation; controls are read by the regression's
+    # own term reader, so formula terms (C(educ), log(x)) mean what they mean in did()
+    Zs, _ = build_matrix(panel.df, [y, *meds, *controls], intercept=False)
+    sample = panel.df[np.isfinite(Zs).all(axis=1)]
     dropped = len(panel.df) - len(sample)
     if dropped:
         notes.append(f"{dropped} observations with missing outcome, mediator or control values "
                      "are dropped from every equation")
-    sp = Panel(sample, unit=unit, time=time)
-    common = dict(unit=unit, time=time, fe=fe, cluster=cluster, weights=weights, **tkw)
-    total = did(sp, y=y, controls=list(controls), **common)
+    eq = _Equations(Panel(sample, unit=unit, time=time),
+                    dict(unit=unit, time=time, fe=fe, cluster=cluster, weights=weights,
+                         vcov=vcov, **tkw))
+    total = eq(y, list(controls))
     D = total.meta["treat_term"]
     c, sc = float(total.coef()[D]), float(total.se()[D])
     rows, steps = [], {}
-    a_eq = {m: did(sp, y=m, controls=list(controls), **common) for m in meds}
+    a_eq = {m: eq(m, list(controls)) for m in meds}
     for m in meds:
-        full = did(sp, y=y, controls=[m, *controls], **common)
-        a, sa = float(a_eq[m].coef()[D]), float(a_eq[m].se()[D])
-        b, sb = float(full.coef()[m]), float(full.se()[m])
+        full = eq(y, [m, *controls])
         steps[m] = [total, a_eq[m], full]
-        rows.append({"term": m, "a": a, "a_se": sa, "a_p": float(a_eq[m].pvalue()[D]),
-                     "b": b, "b_se": sb, "b_p": float(full.pvalue()[m]), "c": c, "c_se": sc,
-                     "c_prime": float(full.coef()[D]), "estimate": a * b,
-                     **_sobel_family(a, sa, b, sb)})
+        rows.append(_effect_row(m, m, a_eq[m], full, total))
     if joint and len(meds) > 1:
-        fullj = did(sp, y=y, controls=[*meds, *controls], **common)
+        fullj = eq(y, [*meds, *controls])
         steps["joint"] = [total, *[a_eq[m] for m in meds], fullj]
-        for m in meds:
-            a, sa = rows[meds.index(m)]["a"], rows[meds.index(m)]["a_se"]
-            b, sb = float(fullj.coef()[m]), float(fullj.se()[m])
-            rows.append({"term": f"joint:{m}", "a": a, "a_se": sa, "a_p": rows[meds.index(m)]["a_p"],
-                         "b": b, "b_se": sb, "b_p": float(fullj.pvalue()[m]), "c": c,
-                         "c_se": sc, "c_prime": float(fullj.coef()[D]), "estimate": a * b,
-                         **_sobel_family(a, sa, b, sb)})
+        rows += [_effect_row(f"joint:{m}", m, a_eq[m], fullj, total) for m in meds]
     eff = pd.DataFrame(rows)
     eff["std_error"] = eff["sobel_se"]
     eff["statistic"] = eff["estimate"] / eff["sobel_se"]
@@ -219,15 +243,16 @@ def mediation(
     res = MediationResult(nobs=total.nobs, effects=eff, step_results=steps, notes=notes,
                           meta={"depvar": y, "treat_term": D, "mediators": meds,
                                 "controls": list(controls), "cluster": total.meta["cluster"],
+                                "vcov": total.meta["vcov"],
+                                "vcov_label": total.meta["vcov_label"],
+                                "cross_section": xsec,
                                 "bootstrap": bootstrap, "seed": seed, "level": level})
     rho_grid = np.round(np.arange(-0.9, 0.9001, 0.05), 10) if rho is None else np.asarray(
         rho, float)
     if np.any(np.abs(rho_grid) >= 1):
         raise SpecError("rho: the sensitivity parameter is a correlation, strictly inside "
                         "(-1, 1)")
-    cl = total.model["cluster_codes"]
-    G = int(cl[0].max()) + 1 if len(cl) == 1 else None
-    point = _grams(total, meds, list(controls), np.ones((1, G)) if G else None)[0]
+    point = _grams(total, meds, list(controls), None)[0]
     _sensitivity(res, point, meds, rho_grid)
     if bootstrap:
         _bootstrap(res, total, meds, list(controls), joint and len(meds) > 1, bootstrap,
@@ -241,9 +266,53 @@ def mediation(
         res.effects["conf_high"] = res.effects["estimate"] + q * res.effects["sobel_se"]
         res.meta["ci_method"] = "normal with the Sobel SE"
     res.notes.append(CRITIQUE.get(lang, CRITIQUE["en"]))
-    for w in total.warnings:
-        res.warn(w)
+    for w in eq.warnings:
+        # a cross-section has one period: "treated in the first period" is no finding
+        if not (xsec and w.startswith(_PANEL_ONLY)):
+            res.warn(w)
     return res
+
+
+_PANEL_ONLY = ("units treated in the first period",)
+
+
+class _Equations:
+    """Fits the system's equations with did() on one sample; their referee warnings
+    are collected (and emitted once, by mediation) instead of once per equation."""
+
+    def __init__(self, sample: Panel, common: dict[str, Any]) -> None:
+        self.sample, self.common = sample, common
+        self.warnings: list[str] = []
+
+    def __call__(self, dep: str, controls: list[str]) -> Any:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", PolicyLabWarning)
+            r = did(self.sample, y=dep, controls=controls, **self.common)
+        for w in caught:  # others (numerical, pandas) pass through unchanged
+            if not issubclass(w.category, PolicyLabWarning):
+                warnings.warn(w.message, w.category, stacklevel=2)
+        self.warnings.extend(r.warnings)
+        return r
+
+
+def _as_panel(data: Any, unit: str | None, time: str | None) -> tuple[Panel, bool]:
+    """The data as a Panel, and whether it is a cross-section (one period; ``time=None``
+    adds a constant period, ``unit=None`` too a row id)."""
+    if isinstance(data, Panel):
+        return data, data.df[data.time].nunique() == 1
+    if time is None:
+        df = as_pandas(data)
+        extra = {"_period": 0} if unit is not None else {"_period": 0,
+                                                          "_obs": np.arange(len(df))}
+        clash = [c for c in extra if c in df.columns]
+        if clash:
+            raise SpecError(f"columns {clash} exist; give time= (and unit=) explicitly")
+        df = df.assign(**extra)
+        return Panel(df, unit=unit or "_obs", time="_period"), True
+    if unit is None:
+        raise SpecError("give unit= with time= (or neither, for a cross-section)")
+    p = Panel(data, unit=unit, time=time)
+    return p, p.df[time].nunique() == 1
 
 
 @contextmanager
@@ -261,12 +330,30 @@ def progress_callback(description: str, total: int,
         yield lambda: bar.advance(task)
 
 
-def _layout(total: Any, meds: list[str], controls: list[str]) -> tuple[list[str], list[int]]:
-    """Columns of the Gram matrices: [y, D, mediators..., controls...]."""
-    # controls absorbed by the fixed effects were dropped from the regressions
-    controls = [c for c in controls if c in total.terms]
-    cols = [total.meta["depvar"], total.meta["treat_term"], *meds, *controls]
-    return cols, list(range(2 + len(meds), len(cols)))
+def _system_matrix(total: Any, meds: list[str], controls: list[str]
+                   ) -> tuple[np.ndarray, list[int]]:
+    """The raw columns [y, D, mediators..., controls...] of the estimation sample (the
+    controls' terms expanded by the regression's own reader, as in the fits), and the
+    positions of the controls."""
+    m = total.model
+    df = m["data"].loc[m["rows"]]
+    Z, names = build_matrix(df, [total.meta["depvar"], total.meta["treat_term"], *meds,
+                                 *controls], intercept=False)
+    # control columns absorbed by the fixed effects (or collinear) left the regressions
+    keep = [j for j, nm in enumerate(names) if j < 2 + len(meds) or nm in total.terms]
+    return Z[:, keep], list(range(2 + len(meds), len(keep)))
+
+
+def _boot_codes(total: Any) -> np.ndarray:
+    """Integer codes of the resampled blocks: the clusters of a one-way clustered
+    variance, else the units (which are the observations of a cross-section)."""
+    cl = total.model["cluster_codes"]
+    if len(cl) == 1:
+        return cl[0]
+    if len(cl) > 1:
+        raise SpecError("the mediation bootstrap resamples one clustering variable")
+    m = total.model
+    return pd.factorize(m["data"].loc[m["rows"], total.meta["unit"]])[0]
 
 
 def _grams(total: Any, meds: list[str], controls: list[str],
@@ -275,14 +362,11 @@ def _grams(total: Any, meds: list[str], controls: list[str],
     multiplicities ``Wc`` (draws x clusters); ``None``: the estimation sample itself."""
     m = total.model
     df = m["data"].loc[m["rows"]]
-    cols, _ = _layout(total, meds, controls)
-    Z = df[cols].to_numpy(float)
-    cl = m["cluster_codes"][0] if len(m["cluster_codes"]) == 1 else None
-    if Wc is None or cl is None:
-        if Wc is not None:
-            raise SpecError("the mediation bootstrap resamples one clustering variable")
+    Z, _ = _system_matrix(total, meds, controls)
+    if Wc is None:
         w = np.ones((1, len(Z))) if m["weights"] is None else m["weights"][None, :]
         return bk.weighted_grams(Z, m["fe_codes"], w), "estimation sample"
+    cl = _boot_codes(total)
     unit_codes = pd.factorize(df[total.meta["unit"]])[0]
     time_codes = pd.factorize(df[total.meta["time"]])[0]
     balanced = (m["weights"] is None and sorted(total.meta["fe"]) == sorted(
@@ -339,14 +423,11 @@ def _sensitivity(res: MediationResult, point: np.ndarray, meds: list[str],
 def _bootstrap(res: MediationResult, total: Any, meds: list[str], controls: list[str],
                joint: bool, draws: int, seed: int | None, level: float,
                rho: np.ndarray, progress: bool) -> None:
-    cl = total.model["cluster_codes"]
-    if len(cl) != 1:
-        raise SpecError("the mediation bootstrap resamples one clustering variable")
-    G = int(cl[0].max()) + 1
+    G = int(_boot_codes(total).max()) + 1
     rng = np.random.default_rng(seed)
     Wc = bk.cluster_weights(G, draws, rng)  # draws x G
     grams, method = _grams(total, meds, controls, Wc, progress)
-    _, ictrl = _layout(total, meds, controls)
+    ictrl = list(range(2 + len(meds), grams.shape[1]))
     iy, iD = 0, 1
     draws_out = {}
     curves = {}

@@ -11,8 +11,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from policylab.data.panel import Panel, require_columns
-from policylab.estimators.design import build_design
+from policylab.data.panel import require_columns
+from policylab.estimators.design import as_design
 from policylab.estimators.did import DIDResult, did
 
 __all__ = ["moderation", "ModerationResult"]
@@ -49,6 +49,7 @@ def moderation(
     roster: str | None = None,
     date: str = "announcement",
     assign: str | None = None,
+    weights: str | None = None,
     center: bool = True,
     grid: int = 25,
     level: float = 0.95,
@@ -63,6 +64,9 @@ def moderation(
 
     Parameters
     ----------
+    data : Design, Panel or DataFrame
+        A :class:`~policylab.estimators.design.Design` gives the treatment, controls,
+        fixed effects, cluster, weights and sample (then give none of them here).
     moderator : str
         Numeric moderator column; time-varying moderators also enter as a main effect.
     center : bool
@@ -73,9 +77,9 @@ def moderation(
         Confidence level of the marginal-effect CIs.
     Other parameters as in :func:`policylab.did`.
     """
-    panel = data if isinstance(data, Panel) else Panel(data, unit=unit, time=time)
-    design = build_design(panel, treat=treat, cohort=cohort, roster=roster, date=date,
-                          assign=assign)
+    design = as_design(data, "moderation", unit=unit, time=time, treat=treat, cohort=cohort,
+                       roster=roster, date=date, assign=assign, controls=controls, fe=fe,
+                       cluster=cluster, weights=weights)
     df = design.df
     require_columns(df, [moderator])
     m = pd.to_numeric(df[moderator])
@@ -84,9 +88,8 @@ def moderation(
     inter = f"{D}_x_{moderator}"
     cen = f"{moderator}_c"
     df = df.assign(**{cen: m - mean, inter: df[D] * (m - mean)})
-    base = did(Panel(df, unit=panel.unit, time=panel.time), y=y, treat=D,
-               controls=[inter, cen, *controls], fe=fe, cluster=cluster,
-               assign=design.assign)
+    # the same design (treatment, FE, cluster, weights, sample) with the two new terms
+    base = did(design.replace(df=df, controls=[inter, cen, *design.controls]), y=y)
     V = base.vcov()
     grid_m = np.linspace(np.nanquantile(m, 0.05), np.nanquantile(m, 0.95), grid)
     x = grid_m - mean

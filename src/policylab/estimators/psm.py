@@ -14,6 +14,7 @@ from scipy import stats
 from policylab.data.panel import Panel, as_pandas, require_columns, require_numeric
 from policylab.engine import matching as mk
 from policylab.errors import DataError, EstimationError, SpecError
+from policylab.estimators.design import takes_design
 from policylab.estimators.result import Result
 
 __all__ = ["propensity_score", "match", "balance_table", "psm_did", "PropensityResult",
@@ -89,7 +90,8 @@ class MatchResult(Result):
     matches: list[np.ndarray] | None = None
 
     def tidy(self, level: float = 0.95) -> pd.DataFrame:
-        """The ATT on the cross-section (when an outcome was matched)."""
+        """The ATT on the cross-section (when an outcome was matched); ``se_method``
+        names the standard error shown (Abadie-Imbens, psmatch2's or bootstrap)."""
         z = stats.norm.ppf(0.5 + level / 2)
         return pd.DataFrame([{"term": "ATT", "estimate": self.att, "std_error": self.att_se,
                               "statistic": self.att / self.att_se if self.att_se else np.nan,
@@ -98,7 +100,8 @@ class MatchResult(Result):
                               "conf_low": self.att - z * self.att_se,
                               "conf_high": self.att + z * self.att_se,
                               "n_treated_on_support": int(((self.rows["_treated"] == 1)
-                                                           & (self.rows["_support"] == 1)).sum())}])
+                                                           & (self.rows["_support"] == 1)).sum()),
+                              "se_method": self.meta.get("att_se_method", "")}])
 
     def plot(self, lang: str = "en", **kw: Any) -> Any:
         """Propensity-score densities of treated and controls, before and after."""
@@ -119,10 +122,15 @@ def match(
     bwidth: float = 0.06,
     k: int = 1,
     caliper: float | None = None,
+    std_caliper: bool = False,
     replace: bool = True,
     ties: bool = True,
     tie_tol: float = 1e-12,
     tie_rule: str = "exact",
+    metric: str | None = None,
+    se: str | None = None,
+    var_matches: int = 1,
+    bias_adjust: bool | Sequence[str] = False,
     common: bool = True,
     trim: float | None = None,
     model: str = "logit",
@@ -139,16 +147,40 @@ def match(
         ``caliper``, ``ties``: controls within ``tie_tol`` of the k-th distance share the
         weight; ``tie_rule="matching"`` reproduces R Matching's rule: squared
         variance-standardized distances within 1e-5 of the k-th);
-        radius (all controls within ``caliper``); nearest neighbours on the Mahalanobis
-        distance of the covariates.
+        radius (all controls within ``caliper``); ``"mahalanobis"`` is
+        ``method="nearest", metric="mahalanobis"``.
+    metric : {None, "mahalanobis", "ivariance"}
+        For nearest neighbours: None matches on the propensity score; otherwise on the
+        covariates themselves, with Stata ``teffects nnmatch``'s metric names:
+        Mahalanobis (R Matching ``Weight = 2``) or inverse variance (each covariate
+        over its SD; R Matching's default ``Weight = 1``). Covariate matching is with
+        replacement.
+    caliper, std_caliper : float, bool
+        Largest allowed distance. ``std_caliper=False`` (psmatch2): in score units.
+        ``std_caliper=True`` (MatchIt's ``caliper=, std.caliper=TRUE``, R Matching's
+        ``caliper=``): in standard deviations of the score (all units), or, when
+        matching on covariates, of each covariate (as R Matching, which then takes the
+        nearest controls among those inside every covariate's caliper).
+    se : {"ai", "psmatch2"}, optional
+        SE of the nearest-neighbour ATT. Default ``"ai"``: Abadie and Imbens (2006),
+        what R ``Matching::Match`` and Stata ``teffects nnmatch`` report (conditional
+        variances from ``var_matches`` neighbours in the same treatment arm; 0 assumes
+        homoskedasticity, Match's ``Var.calc = 0``). ``"psmatch2"``: psmatch2's
+        approximation, which ignores that controls are reused and that the score is
+        estimated (psmatch2's own help says so). Kernel and radius matching report
+        psmatch2's (or ``bootstrap``). The SE shown is named in ``tidy()["se_method"]``.
+    bias_adjust : bool or list of str
+        Abadie-Imbens (2011) bias correction (``Match(BiasAdjust=TRUE)``,
+        ``teffects nnmatch, biasadj()``): each match is adjusted by a regression of the
+        outcome on the matching variables (True; the score when matching on it) or on
+        the given columns, fitted on the matched controls weighted by their use.
     common : bool
         psmatch2's ``common``: treated rows with a score above the controls' maximum or
         below their minimum are off support.
     trim : float, optional
         Also drop the treated with the lowest control density (share, e.g. 0.02).
     outcome : str, optional
-        Outcome for the cross-sectional ATT; its SE is psmatch2's approximation (which
-        ignores that the score is estimated).
+        Outcome for the cross-sectional ATT (and its SE, see ``se``).
     bootstrap : int
         For kernel matching, the ATT's SE from this many bootstrap draws (rows of the
         treated and of the controls resampled, scores held fixed; ``seed``).
@@ -177,6 +209,7 @@ def match(
     cf = np.full(len(t_idx), np.nan)
     y = df[outcome].to_numpy(float) if outcome else None
     matches: list[np.ndarray] | None = None
+    se_kind = _se_kind(method, se, bias_adjust, var_matches)
     if method == "kernel":
         s0, cf_on, w = mk.kernel_match(pt[support_t], pc, kernel, bwidth,
                                        None if y is None else y[c_idx])
@@ -191,31 +224,10 @@ def match(
         cf[support_t] = cf_on
     elif method in ("nearest", "radius", "mahalanobis"):
         if method == "mahalanobis":
-            if not covariates:
-                raise SpecError("Mahalanobis matching needs covariates=")
-            Xc = df[list(covariates)].to_numpy(float)
-            Vinv = np.linalg.pinv(np.cov(Xc.T))
-            matches = []
-            for i in t_idx:
-                diff = Xc[c_idx] - Xc[i]
-                dist = np.einsum("ij,jk,ik->i", diff, Vinv, diff)
-                order = np.argsort(dist, kind="stable")
-                kth = dist[order[k - 1]]
-                matches.append(np.flatnonzero(dist <= kth * (1 + 1e-12)) if ties
-                               else order[:k])
-        elif method == "nearest":
-            if tie_rule not in ("exact", "matching"):
-                raise SpecError("tie_rule must be 'exact' or 'matching'")
-            tol_sq = 1e-5 * np.var(p, ddof=1) if tie_rule == "matching" else None
-            matches = mk.nearest_match(pt, pc, k=k, caliper=caliper, replace=replace,
-                                       ties=ties, tol=tie_tol, tol_sq=tol_sq)
-        else:
-            if caliper is None:
-                raise SpecError("radius matching needs caliper=")
-            order = np.argsort(pc, kind="stable")
-            pcs = pc[order]
-            matches = [order[np.searchsorted(pcs, v - caliper, "left"):
-                             np.searchsorted(pcs, v + caliper, "right")] for v in pt]
+            metric = metric or "mahalanobis"
+        nn = _NNSpec.build(df, p, covariates, method, metric, k, caliper, std_caliper,
+                           replace, ties, tie_tol, tie_rule)
+        matches = nn.match(t_idx, c_idx)
         for i, mset in enumerate(matches):
             if not support_t[i] or len(mset) == 0:
                 support_t[i] = False
@@ -236,19 +248,31 @@ def match(
     rows.iloc[c_idx, rows.columns.get_loc("_weight")] = wc
     res = MatchResult(nobs=len(df), rows=rows, score_model=ps_model, matches=matches,
                       meta={"method": method, "kernel": kernel, "bwidth": bwidth, "k": k,
-                            "caliper": caliper, "replace": replace, "ties": ties,
+                            "caliper": caliper, "std_caliper": std_caliper,
+                            "metric": metric, "replace": replace, "ties": ties,
                             "common": common, "treat": treat,
                             "covariates": list(covariates or []), "outcome": outcome})
     if y is not None:
+        if se_kind == "ai" or bias_adjust:
+            on_sets = [m for m, s_ in zip(matches, support_t) if s_]
+            cf[support_t], ai_se, ai_label = _abadie_imbens(
+                df, nn, y, t_idx[support_t], c_idx, on_sets, var_matches, bias_adjust)
+            if bias_adjust:
+                res.meta["bias_adjust"] = nn.bias_columns(bias_adjust)
         yt = y[t_idx][support_t]
         res.att = float(np.mean(yt - cf[support_t]))
-        # psmatch2's approximate SE: var(y_t)/N1 + sum_j w_j^2 var(y_c) / N1^2
-        n1 = support_t.sum()
-        used = w_c > 0
-        res.att_se = float(np.sqrt(np.var(yt, ddof=1) / n1
-                                   + (w_c[used] ** 2).sum() * np.var(y[c_idx][used], ddof=1)
-                                   / n1**2)) if n1 > 1 and used.sum() > 1 else np.nan
-        res.meta["att_se_method"] = "psmatch2 approximation (ignores the estimated score)"
+        if se_kind == "ai":
+            res.att_se, res.meta["att_se_method"] = ai_se, ai_label
+        else:
+            # psmatch2's approximate SE: var(y_t)/N1 + sum_j w_j^2 var(y_c) / N1^2
+            n1 = support_t.sum()
+            used = w_c > 0
+            res.att_se = float(np.sqrt(np.var(yt, ddof=1) / n1
+                                       + (w_c[used] ** 2).sum()
+                                       * np.var(y[c_idx][used], ddof=1) / n1**2)
+                               ) if n1 > 1 and used.sum() > 1 else np.nan
+            res.meta["att_se_method"] = ("psmatch2 approximation (ignores reuse of controls "
+                                         "and the estimated score)")
         if method == "kernel" and bootstrap:
             # psmatch2 reports no SE for kernel matching: resample treated and control
             # rows (scores held fixed, as Stata's `bootstrap: psmatch2` users do)
@@ -273,6 +297,182 @@ def match(
     return res
 
 
+_METRICS = (None, "mahalanobis", "ivariance")
+
+
+@dataclass
+class _NNSpec:
+    """Where nearest neighbours are looked for: on the score, or on covariates in
+    coordinates whose Euclidean distance is R Matching's metric (standardized by their
+    SD: ``Weight = 1``; times a square root of the inverse scaled correlation matrix:
+    ``Weight = 2``, Mahalanobis)."""
+
+    method: str
+    p: np.ndarray
+    z: np.ndarray
+    x: np.ndarray | None
+    cols: list[str]
+    k: int
+    caliper: float | np.ndarray | None
+    replace: bool
+    ties: bool
+    tie_tol: float
+    tol_sq: float | None  # tie slack in squared metric units (None: rounding only)
+
+    @classmethod
+    def build(cls, df: pd.DataFrame, p: np.ndarray, covariates: Sequence[str] | None,
+              method: str, metric: str | None, k: int, caliper: float | None,
+              std_caliper: bool, replace: bool, ties: bool, tie_tol: float,
+              tie_rule: str) -> _NNSpec:
+        if tie_rule not in ("exact", "matching"):
+            raise SpecError("tie_rule must be 'exact' or 'matching'")
+        if metric not in _METRICS:
+            raise SpecError(f"metric must be 'mahalanobis' or 'ivariance' (or None for the "
+                            f"propensity score), got {metric!r}")
+        if k < 1:
+            raise SpecError(f"k (neighbours) must be at least 1, got {k}")
+        tol = 1e-5 if tie_rule == "matching" else None
+        sd_p = float(np.std(p, ddof=1))
+        if metric is None or method == "radius":
+            cal = caliper * sd_p if caliper is not None and std_caliper else caliper
+            return cls(method, p, (p / (sd_p if sd_p > 0 else 1.0))[:, None], None,
+                       ["_pscore"], k, cal, replace, ties, tie_tol, tol)
+        if not covariates:
+            raise SpecError(f"matching on covariates (metric={metric!r}) needs covariates=")
+        if not replace:
+            raise SpecError("matching on covariates is with replacement; use replace=True "
+                            "or match on the score (metric=None)")
+        cols = list(covariates)
+        require_columns(df, cols)
+        require_numeric(df, cols)
+        x = df[cols].to_numpy(float)
+        sd = x.std(axis=0, ddof=1)
+        z = (x - x.mean(axis=0)) / np.where(sd > 0, sd, 1.0)
+        if metric == "mahalanobis":
+            lam, vec = np.linalg.eigh(np.linalg.pinv(z.T @ z / len(z)))
+            z = z @ (vec * np.sqrt(np.clip(lam, 0, None)))
+        if caliper is not None and not std_caliper:
+            raise SpecError("a caliper on covariates is in standard deviations of each "
+                            "covariate (R Matching): give std_caliper=True")
+        cal = None if caliper is None else caliper * sd
+        return cls(method, p, z, x, cols, k, cal, replace, ties, tie_tol, tol)
+
+    def match(self, t_idx: np.ndarray, c_idx: np.ndarray) -> list[np.ndarray]:
+        """Matched control positions (into ``c_idx``) for each treated row."""
+        pt, pc = self.p[t_idx], self.p[c_idx]
+        if self.method == "radius":
+            if self.caliper is None:
+                raise SpecError("radius matching needs caliper=")
+            order = np.argsort(pc, kind="stable")
+            pcs = pc[order]
+            return [order[np.searchsorted(pcs, v - self.caliper, "left"):
+                          np.searchsorted(pcs, v + self.caliper, "right")] for v in pt]
+        if self.x is None:
+            var = float(np.var(self.p, ddof=1))
+            return mk.nearest_match(pt, pc, k=self.k, caliper=self.caliper,
+                                    replace=self.replace, ties=self.ties, tol=self.tie_tol,
+                                    tol_sq=None if self.tol_sq is None else self.tol_sq * var)
+        zt, zc = self.z[t_idx], self.z[c_idx]
+        if self.caliper is None:
+            out = mk.metric_match(zt, zc, self.k, self.tol_sq)
+        else:
+            # as R Matching: the nearest among the controls inside every covariate's
+            # caliper (not the nearest overall, dropped when outside)
+            xt, xc = self.x[t_idx], self.x[c_idx]
+            out = []
+            for i in range(len(t_idx)):
+                inside = np.flatnonzero((np.abs(xc - xt[i]) <= self.caliper).all(axis=1))
+                m = mk.metric_match(zt[i:i + 1], zc[inside], self.k, self.tol_sq)[0] if len(
+                    inside) else np.zeros(0, dtype=np.int64)
+                out.append(inside[m])
+        if not self.ties:
+            out = [m[np.argsort(((zc[m] - zt[i]) ** 2).sum(axis=1), kind="stable")[:self.k]]
+                   for i, m in enumerate(out)]
+        return out
+
+    def coords(self, idx: np.ndarray) -> np.ndarray:
+        """Rows in the matching metric (for the within-arm variance matches)."""
+        return self.z[idx]
+
+    def bias_columns(self, bias_adjust: bool | Sequence[str]) -> list[str]:
+        """The regressors of the bias correction."""
+        return self.cols if bias_adjust is True else list(bias_adjust)
+
+    def bias_matrix(self, df: pd.DataFrame, bias_adjust: bool | Sequence[str]) -> np.ndarray:
+        if bias_adjust is True:
+            return self.p[:, None] if self.x is None else self.x
+        cols = list(bias_adjust)
+        require_columns(df, cols)
+        require_numeric(df, cols)
+        return df[cols].to_numpy(float)
+
+
+def _se_kind(method: str, se: str | None, bias_adjust: Any, var_matches: int) -> str:
+    kind = se or ("ai" if method in ("nearest", "mahalanobis") else "psmatch2")
+    if kind not in ("ai", "psmatch2"):
+        raise SpecError(f"se must be 'ai' (Abadie-Imbens) or 'psmatch2', got {se!r}")
+    if method not in ("nearest", "mahalanobis") and (kind == "ai" or bias_adjust):
+        raise SpecError("se='ai' and bias_adjust= are defined for nearest-neighbour "
+                        "matching (method='nearest' or 'mahalanobis')")
+    if var_matches < 0:
+        raise SpecError(f"var_matches must be 0 (homoskedastic) or a positive count, got "
+                        f"{var_matches}")
+    return kind
+
+
+def _abadie_imbens(df: pd.DataFrame, nn: _NNSpec, y: np.ndarray, t_on: np.ndarray,
+                   c_idx: np.ndarray, on_sets: list[np.ndarray], var_matches: int,
+                   bias_adjust: bool | Sequence[str]) -> tuple[np.ndarray, float, str]:
+    """Counterfactual per treated on support (bias-corrected if asked), the
+    Abadie-Imbens (2006) SE of the ATT and its label."""
+    k1, k2 = mk.match_counts(on_sets, len(c_idx))
+    pair_y = [y[c_idx][m] for m in on_sets]
+    if bias_adjust:
+        pair_y = _bias_adjusted(df, nn, bias_adjust, y, t_on, c_idx, on_sets, k1)
+    cf = np.array([v.mean() for v in pair_y])
+    yt = y[t_on]
+    tau = yt - cf
+    att = float(tau.mean())
+    sig2 = np.zeros(len(c_idx))
+    if var_matches == 0:
+        # R Matching's Var.calc = 0: half the mean squared deviation of the (adjusted)
+        # matched differences, one variance for everyone
+        sig2[:] = 0.5 * np.mean([np.mean((yt[i] - v - att) ** 2)
+                                 for i, v in enumerate(pair_y)])
+        label = "Abadie-Imbens (2006), homoskedastic conditional variance"
+    else:
+        usedc = k1 > 0
+        # neighbours among all controls; only the used controls' variances enter
+        sig2[usedc] = mk.within_arm_variance(nn.coords(c_idx), y[c_idx], var_matches,
+                                             nn.tol_sq)[usedc]
+        label = (f"Abadie-Imbens (2006), conditional variances from {var_matches} "
+                 "within-arm matches")
+    se = float(np.sqrt(mk.abadie_imbens_att_var(tau, att, k1, k2, sig2)))
+    return cf, se, label
+
+
+def _bias_adjusted(df: pd.DataFrame, nn: _NNSpec, bias_adjust: bool | Sequence[str],
+                   y: np.ndarray, t_on: np.ndarray, c_idx: np.ndarray,
+                   on_sets: list[np.ndarray], k1: np.ndarray) -> list[np.ndarray]:
+    """Abadie-Imbens (2011) bias-corrected matched control outcomes per treated:
+    y_j + (Z_i - Z_j)'b, with b the slopes of the outcome on [1, Z] among the controls,
+    weighted by the times each is used (R Matching's ``BiasAdjust``)."""
+    Z = nn.bias_matrix(df, bias_adjust)
+    if not np.isfinite(Z).all():
+        raise DataError(f"bias_adjust columns {nn.bias_columns(bias_adjust)} have missing "
+                        "values")
+    used = k1 > 0
+    Zc = Z[c_idx][used]
+    if used.sum() <= Z.shape[1]:
+        raise EstimationError(f"bias adjustment needs more matched controls ({int(used.sum())}"
+                              f") than regressors ({Z.shape[1] + 1})")
+    A = np.column_stack([np.ones(len(Zc)), Zc])
+    sw = np.sqrt(k1[used])
+    b = np.linalg.lstsq(A * sw[:, None], y[c_idx][used] * sw, rcond=None)[0][1:]
+    yc, zc = y[c_idx], Z[c_idx]
+    return [yc[m] + (Z[i] - zc[m]) @ b for i, m in zip(t_on, on_sets)]
+
+
 @dataclass
 class BalanceResult(Result):
     """pstest-style balance table before and after matching."""
@@ -281,8 +481,8 @@ class BalanceResult(Result):
     summary_stats: dict[str, float] = field(default_factory=dict)
 
     def tidy(self, level: float = 0.95) -> pd.DataFrame:
-        """Per covariate: means, %bias before/after, % reduction, t-test p, variance
-        ratio, and whether |bias| < 10% after matching."""
+        """Per covariate: means, %bias before/after (pstest), MatchIt's SMD before/after,
+        % reduction, t-test p, variance ratio, and whether |bias| < 10% after matching."""
         return self.table.copy()
 
     def plot(self, lang: str = "en", **kw: Any) -> Any:
@@ -300,6 +500,11 @@ def balance_table(matched: MatchResult, data: Any,
     *unmatched* variances in the denominator both before and after (as pstest);
     after matching, control means use the matching weights and only treated rows on
     support count. Rubin's B and R use the score model's linear index.
+
+    ``smd_before`` / ``smd_after`` are MatchIt's standardized mean differences for the
+    ATT (``summary(matchit(...))``'s "Std. Mean Diff."): the same mean difference over
+    the treated group's SD before matching (for a two-valued covariate sqrt(p(1 - p))),
+    a ratio, not a percentage (the usual threshold is 0.1 in absolute value).
     """
     df = data.df if isinstance(data, Panel) else as_pandas(data)
     cov = list(covariates or matched.meta["covariates"])
@@ -330,9 +535,14 @@ def balance_table(matched: MatchResult, data: Any,
         mcw = mc1
         vc1 = np.sum(wc[mc_after] * (x[mc_after] - mcw) ** 2) / wc[mc_after].sum() * (
             mc_after.sum() / max(mc_after.sum() - 1, 1))
+        # MatchIt's standardized mean difference for the ATT: over the SD of the
+        # treated before matching (two-valued covariates: sqrt(p(1 - p)))
+        sd_t = np.sqrt(x[t].var(ddof=0 if len(np.unique(x)) == 2 else 1))
         out.append({"variable": v, "mean_treated_before": mt0, "mean_control_before": mc0,
                     "bias_before": b0, "mean_treated_after": mt1, "mean_control_after": mc1,
                     "bias_after": b1,
+                    "smd_before": (mt0 - mc0) / sd_t if sd_t > 0 else np.nan,
+                    "smd_after": (mt1 - mc1) / sd_t if sd_t > 0 else np.nan,
                     "bias_reduction": 100 * (1 - abs(b1) / abs(b0)) if b0 else np.nan,
                     "p_before": p0, "p_after": p1, "var_ratio_before": vt0 / vc0,
                     "var_ratio_after": vt1 / vc1 if vc1 > 0 else np.nan,
@@ -388,6 +598,8 @@ class PsmDidResult(Result):
         return self.matching.plot(lang=lang, **kw)
 
 
+# the DID is weighted by the matching weights: a Design's weights cannot join
+@takes_design("psm_did", weights=True)
 def psm_did(
     data: Any,
     y: str,

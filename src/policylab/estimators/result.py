@@ -130,6 +130,30 @@ class CoefResult(Result):
             }
         )
 
+    def plot(self, ax: Any = None, terms: list[str] | None = None, level: float = 0.95,
+             lang: str = "en", title: str | None = None) -> Any:
+        """Coefficient plot: point estimates with confidence-interval bars.
+
+        Parameters
+        ----------
+        ax : matplotlib Axes, optional
+            Draw into it (default: a new figure).
+        terms : list of str, optional
+            Terms to show, in this order (default: all but the intercept).
+        level : float
+            Confidence level of the bars.
+        lang : {"en", "zh"}
+        title : str, optional
+
+        Returns
+        -------
+        matplotlib Figure (the user's backend and rcParams are left as they were).
+        """
+        from policylab.report.figures.coefplot import coefplot_figure
+
+        return coefplot_figure([("", _plot_terms(self, terms, level))], ax=ax, level=level,
+                               lang=lang, title=title)
+
     def wald_test(self, terms: list[str], value: np.ndarray | None = None) -> dict[str, float]:
         """Joint Wald test that ``terms`` equal ``value`` (default 0).
 
@@ -149,8 +173,31 @@ class CoefResult(Result):
         return {"statistic": f, "p_value": p, "df1": q, "df2": self.df_t or np.inf}
 
 
+def _plot_terms(res: CoefResult, terms: list[str] | None, level: float) -> pd.DataFrame:
+    tab = res.tidy(level)
+    if terms is None:
+        return tab[tab["term"] != "Intercept"]
+    missing = [t for t in terms if t not in set(tab["term"])]
+    if missing:
+        raise SpecError(f"terms {missing} are not in the model; its terms: {list(tab['term'])}")
+    return tab.set_index("term").loc[list(terms)].reset_index()
+
+
 class ResultList(list):
-    """Several results (e.g. one per outcome of ``y1 + y2 ~ x``), indexable by position."""
+    """Several results (e.g. one per outcome of ``y1 + y2 ~ x`` or per stepwise model),
+    indexable by position; ``pl.etable(results)`` shows them side by side."""
+
+    def plot(self, ax: Any = None, terms: list[str] | None = None, level: float = 0.95,
+             lang: str = "en", title: str | None = None) -> Any:
+        """Coefficient plot of every model, side by side (see :meth:`CoefResult.plot`)."""
+        from policylab.report.figures.coefplot import coefplot_figure
+
+        models = []
+        for i, r in enumerate(self):
+            keep = terms if terms is None else [t for t in terms if t in r.terms]
+            models.append((f"({i + 1}) {r.meta.get('depvar', '')}".strip(),
+                           _plot_terms(r, keep, level)))
+        return coefplot_figure(models, ax=ax, level=level, lang=lang, title=title)
 
     def tidy(self, level: float = 0.95) -> pd.DataFrame:
         """Stacked tidy tables with a ``model`` column."""

@@ -24,6 +24,7 @@ from policylab.data.panel import Panel, as_pandas, require_columns
 from policylab.engine import fixed_effects as fx
 from policylab.engine import vcov as vc
 from policylab.errors import EstimationError, SpecError
+from policylab.estimators.design import Design, DesignNotHonoured, as_design
 from policylab.estimators.result import Result
 
 __all__ = ["spec_curve", "SpecCurveResult"]
@@ -98,10 +99,29 @@ def _treat_paths(df: pd.DataFrame, treat: str, assign: str, time: str) -> pd.Dat
     return df.pivot_table(index=assign, columns=time, values=treat, aggfunc="max")
 
 
+def _from_design(d: Design, treat: str | None, unit: str | None, time: str | None,
+                 assign: str | None, controls: Any, fe: Any, cluster: Any) -> tuple:
+    """The curve's inputs from a Design: its rows, keys and (unless grids are given)
+    its own controls, fixed effects and cluster; refuses what the curve cannot fit."""
+    as_design(d, "spec_curve", treat=treat, unit=unit, time=time, assign=assign)
+    d.refuse("spec_curve", weights=True)
+    inter = [f for f in d.fe if "^" in f]
+    if inter:
+        raise DesignNotHonoured(f"spec_curve cannot honour the design's interacted fixed effects "
+                        f"{inter}; drop them from the design (design.replace(fe=...)) to "
+                        "run it on that simpler model")
+    if controls is None:
+        controls = {"design": list(d.controls)}
+    if fe is None:
+        fe = {"+".join(d.fe) or "none": list(d.fe)}
+    return (d.df, d.treat_col, d.unit, d.time, d.assign, controls, fe,
+            cluster or [d.cluster_col])
+
+
 def spec_curve(
     data: Any,
     y: str | list[str],
-    treat: str,
+    treat: str | None = None,
     *,
     unit: str | None = None,
     time: str | None = None,
@@ -123,11 +143,16 @@ def spec_curve(
 
     Parameters
     ----------
-    data : Panel or DataFrame
+    data : Design, Panel or DataFrame
+        A :class:`~policylab.estimators.design.Design` gives the treatment, unit, time
+        and assignment level, and the default control set, fixed effects and cluster
+        (its own; the grids given here replace them). Designs with weights or
+        interacted fixed effects are refused with a SpecError (the curve's batched
+        fits have neither).
     y : str or list of str
         Outcome(s).
     treat : str
-        0/1 treatment column.
+        0/1 treatment column (not with a Design).
     unit, time : str
         Panel keys (taken from a Panel).
     controls : dict or list
@@ -149,10 +174,15 @@ def spec_curve(
         scheduler address or Client (see :mod:`policylab.execution`); the numbers are
         identical whatever the executor for the same ``seed`` and ``chunk_size``.
     """
+    if isinstance(data, Design):
+        data, treat, unit, time, assign, controls, fe, cluster = _from_design(
+            data, treat, unit, time, assign, controls, fe, cluster)
     if isinstance(data, Panel):
         unit, time = unit or data.unit, time or data.time
     if unit is None or time is None:
         raise SpecError("spec_curve needs unit= and time= (or a Panel)")
+    if treat is None:
+        raise SpecError("spec_curve needs treat= (a 0/1 column) or a Design")
     df = as_pandas(data)
     ys = [y] if isinstance(y, str) else list(y)
     controls_d = _as_named(controls if controls is not None else {"none": []}, "controls")

@@ -26,8 +26,15 @@ import pandas as pd
 from scipy.linalg import cho_factor, cho_solve
 from scipy.special import chdtrc, expit, ndtr, ndtri
 
-from policylab.data.panel import Panel, as_pandas, require_columns
+from policylab.data.panel import require_columns
 from policylab.errors import DataError, EstimationError, SpecError
+from policylab.estimators.design import (
+    DesignNotHonoured,
+    cohort_inputs,
+    design_record,
+    model_fe_terms,
+    require_fe_columns,
+)
 from policylab.estimators.formula import _factorize
 from policylab.estimators.result import CoefResult, Result
 
@@ -636,19 +643,6 @@ class AttGtResult(Result):
         return labels, ests, np.column_stack(As), np.column_stack(Cs)
 
 
-def _prepare(data: Any, y: str, unit: str | None, time: str | None, cohort: str
-             ) -> tuple[pd.DataFrame, str, str]:
-    if isinstance(data, Panel):
-        unit, time = unit or data.unit, time or data.time
-        df = data.df
-    else:
-        df = as_pandas(data)
-    if unit is None or time is None:
-        raise SpecError("unit= and time= are required unless data is a Panel")
-    require_columns(df, [y, unit, time, cohort])
-    return df, unit, time
-
-
 def _sorted_codes(s: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     """Integer codes 0..L-1 in sorted order of the values (-1 for missing) and the
     levels; integer columns take the compiled single pass of ``_factorize``."""
@@ -672,10 +666,38 @@ def _per_unit(values: np.ndarray, cell: np.ndarray, n_units: int, n_periods: int
     return w[:, 0], (w != w[:, :1]).any(axis=1)
 
 
+def _check_att_gt_options(control_group: str, base_period: str, method: str,
+                          bootstrap_weights: str) -> None:
+    if control_group not in ("never", "notyet"):
+        raise SpecError("control_group must be 'never' or 'notyet'")
+    if base_period not in ("varying", "universal"):
+        raise SpecError("base_period must be 'varying' or 'universal'")
+    if method not in ("dr", "ipw", "reg"):
+        raise SpecError(f"method must be 'dr', 'ipw' or 'reg', got {method!r}")
+    if bootstrap_weights not in ("mammen", "rademacher"):
+        raise SpecError("bootstrap weights must be 'mammen' or 'rademacher', got "
+                        f"{bootstrap_weights!r}")
+
+
+def _att_gt_inputs(data: Any, y: str, unit: str | None, time: str | None,
+                   cohort: str | None, cluster: str | None, weights: str | None,
+                   covariates: Sequence[str] | None) -> tuple:
+    """att_gt's frame, keys, cohort, cluster, weights, covariates (a Design's controls
+    unless given) and Design; a Design with finer fixed effects is refused."""
+    df, unit, time, cohort, m, design = cohort_inputs(data, "att_gt", y, unit, time, cohort,
+                                                      cluster=cluster, weights=weights)
+    if design is not None:
+        design.refuse("att_gt (Callaway-Sant'Anna)", fe=True)
+        if covariates is None and design.controls:
+            covariates = list(design.controls)
+    return df, unit, time, cohort, m["cluster"], m["weights"], covariates, design
+
+
 def _unit_weights(df: pd.DataFrame, weights: str, cell: np.ndarray, units: np.ndarray,
-                  n_units: int, n_periods: int) -> np.ndarray:
+                  n_units: int, n_periods: int, from_design: bool = False) -> np.ndarray:
     """One sampling weight per unit (sorted units) from a long column, checked: present,
-    finite, non-negative and constant within units (panel sampling weights)."""
+    finite, non-negative and constant within units (panel sampling weights). Weights of
+    a Design that vary within units are refused as not honoured."""
     require_columns(df, [weights], "weights column")
     wl = pd.to_numeric(df[weights], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
     bad = ~np.isfinite(wl)
@@ -688,7 +710,7 @@ def _unit_weights(df: pd.DataFrame, weights: str, cell: np.ndarray, units: np.nd
     wu, varies = _per_unit(wl, cell, n_units, n_periods)
     if varies.any():
         bad_units = units[varies][:5].tolist()
-        raise DataError(f"weights column {weights!r} varies within units (e.g. {bad_units}, "
+        raise (DesignNotHonoured if from_design else DataError)(f"weights column {weights!r} varies within units (e.g. {bad_units}, "
                         f"{int(varies.sum())} units); att_gt takes sampling weights constant "
                         "within units (as R did's weightsname): give each unit one weight, "
                         "e.g. its first-period value")
@@ -881,7 +903,7 @@ def att_gt(
     y: str,
     unit: str | None = None,
     time: str | None = None,
-    cohort: str = "cohort",
+    cohort: str | None = None,
     *,
     control_group: str = "never",
     covariates: Sequence[str] | None = None,
@@ -900,14 +922,19 @@ def att_gt(
 
     Parameters
     ----------
-    data : DataFrame or Panel
-        Long panel, one row per unit and period.
+    data : Design, DataFrame or Panel
+        Long panel, one row per unit and period. A
+        :class:`~policylab.estimators.design.Design` gives the cohort, cluster, weights
+        and (as ``covariates`` unless given) controls; a Design with fixed effects
+        other than unit and time is refused with a SpecError (att_gt's long
+        differences remove only unit and period effects).
     y, unit, time : str
         Outcome, unit id and period columns (unit/time default to the Panel's).
     cohort : str
-        First treated period; never-treated coded 0, missing or inf. Units treated
-        in or before the first period are dropped (no pre-period); units first treated
-        after the last period count as never treated.
+        First treated period (default column "cohort"); never-treated coded 0,
+        missing or inf. Units treated in or before the first period are dropped (no
+        pre-period); units first treated after the last period count as never
+        treated.
     control_group : {"never", "notyet"}
         Never-treated units, or never and not-yet-treated units.
     covariates : list of str, optional
@@ -950,16 +977,9 @@ def att_gt(
         ``.tidy()`` (one row per ATT(g,t)), ``.aggregate(kind)``, ``.pretest``
         (Wald test that all pre-treatment ATT(g,t) are zero), ``.plot()``.
     """
-    df, unit, time = _prepare(data, y, unit, time, cohort)
-    if control_group not in ("never", "notyet"):
-        raise SpecError("control_group must be 'never' or 'notyet'")
-    if base_period not in ("varying", "universal"):
-        raise SpecError("base_period must be 'varying' or 'universal'")
-    if method not in ("dr", "ipw", "reg"):
-        raise SpecError(f"method must be 'dr', 'ipw' or 'reg', got {method!r}")
-    if bootstrap_weights not in ("mammen", "rademacher"):
-        raise SpecError("bootstrap weights must be 'mammen' or 'rademacher', got "
-                        f"{bootstrap_weights!r}")
+    _check_att_gt_options(control_group, base_period, method, bootstrap_weights)
+    df, unit, time, cohort, cluster, weights, covariates, design = _att_gt_inputs(
+        data, y, unit, time, cohort, cluster, weights, covariates)
     # the panel as arrays once: (units x periods) outcomes, one value per unit for the
     # cohort, cluster and covariates (no pivot, no groupby over the long rows)
     Y, units, periods, cell = _wide(df, y, unit, time)
@@ -997,8 +1017,8 @@ def att_gt(
                             "clusters at a level that contains whole units")
         # dense codes in order of first appearance over the sorted units
         cl_codes = pd.factorize(cl_unit[keep_units])[0].astype(np.int64)
-    wu = None if weights is None else _unit_weights(df, weights, cell, units, N, T)[
-        keep_units]
+    wu = None if weights is None else _unit_weights(df, weights, cell, units, N, T,
+                                                    design is not None)[keep_units]
     Xall = None
     if covariates:
         require_columns(df, list(covariates), "covariate")
@@ -1070,7 +1090,10 @@ def att_gt(
               "n_clusters": int(cl_codes.max()) + 1 if cl_codes is not None else n,
               "bootstrap": bootstrap, "draws": draws, "seed": seed,
               "bootstrap_weights": bootstrap_weights, "level": level, "band_crit": None,
-              "se_label": se_label})
+              "se_label": se_label, "design": design_record(
+                  unit=unit, time=time, treatment=f"cohort {cohort}", nobs=int(Y.size),
+                  fe=[unit, time], cluster=cluster, weights=weights,
+                  controls=covariates or (), design=design)})
     if bootstrap:
         # one bootstrap of [cell IFs, cohort indicators]: the cells' SEs and band now,
         # every aggregation later from the same draws
@@ -1088,7 +1111,7 @@ def sun_abraham(
     y: str,
     unit: str | None = None,
     time: str | None = None,
-    cohort: str = "cohort",
+    cohort: str | None = None,
     *,
     controls: Sequence[str] = (),
     fe: str | Sequence[str] | None = None,
@@ -1107,12 +1130,15 @@ def sun_abraham(
 
     Parameters
     ----------
-    data : DataFrame or Panel
-        Long panel (unbalanced allowed).
+    data : Design, DataFrame or Panel
+        Long panel (unbalanced allowed); a
+        :class:`~policylab.estimators.design.Design` gives the cohort, controls, fixed
+        effects, cluster and weights.
     y, unit, time : str
         Outcome, unit id and period columns (unit/time default to the Panel's).
     cohort : str
-        First treated period; never-treated coded 0, missing or inf.
+        First treated period (default column "cohort"); never-treated coded 0,
+        missing or inf.
     controls : list of str
         Covariates of the regression.
     fe : str or list of str, optional
@@ -1143,15 +1169,12 @@ def sun_abraham(
         count ``n`` and share mass ``weight`` (the summed weights; ``n`` unweighted).
     """
     from policylab.estimators.feols import feols
-    from policylab.estimators.imputation import _fe_terms, _require_fe_columns
-
-    df, unit, time = _prepare(data, y, unit, time, cohort)
-    try:
-        fe_list = _fe_terms(fe, unit, time)
-    except SpecError as exc:
-        # the shared parser speaks of the imputation model; name this estimator
-        raise SpecError(str(exc).replace("the imputation model", "sun_abraham")) from None
-    _require_fe_columns(df, fe_list)
+    df, unit, time, cohort, m, design = cohort_inputs(
+        data, "sun_abraham", y, unit, time, cohort, controls=controls, fe=fe,
+        cluster=cluster, weights=weights)
+    controls, fe, cluster, weights = m["controls"], m["fe"], m["cluster"], m["weights"]
+    fe_list = model_fe_terms(fe, unit, time, what="sun_abraham")
+    require_fe_columns(df, fe_list)
     if weights is not None:
         require_columns(df, [weights], "weights column")
     # a new frame (the dummies are added to it, never to the caller's) with unique
@@ -1211,7 +1234,11 @@ def sun_abraham(
                      meta={"depvar": y, "rel_times": rel_times, "ref": ref,
                            "estimator": "Sun-Abraham", "cohort_effects": info,
                            "fe": fe_list, "weights": weights,
-                           "cluster": [cluster or unit]})
+                           "cluster": [cluster or unit],
+                           "design": design_record(
+                               unit=unit, time=time, treatment=f"cohort {cohort}",
+                               nobs=reg.nobs, fe=fe_list, cluster=cluster or unit,
+                               weights=weights, controls=controls, design=design)})
     for msg in reg.warnings:  # few clusters, dropped interactions: the user should see them
         res.warn(msg)
     return res

@@ -127,7 +127,9 @@ class Staggered(Step):
     estimators: list[Literal["att_gt", "sun_abraham", "did_imputation", "bacon"]] = [
         "att_gt", "sun_abraham", "did_imputation", "bacon",
     ]
-    control_group: Literal["never", "notyet"] = "notyet"
+    control_group: Literal["never", "notyet"] = Field(
+        "never", description="Callaway-Sant'Anna's comparison units: never treated (as R "
+        "did, csdid and pl.att_gt) or also not yet treated")
 
 
 class Pretrends(Step):
@@ -139,7 +141,8 @@ class Pretrends(Step):
 
 
 class PsmDid(Step):
-    covariates: list[str] = []
+    covariates: list[str] = Field([], description="matching covariates (default: the "
+                                  "model's controls; skipped when there are none)")
     method: Literal["kernel", "nearest", "radius"] = "kernel"
     kernel: str = "epan"
     bwidth: float = 0.06
@@ -193,21 +196,24 @@ class SpecCurve(Step):
 
 
 class Battery(_Strict):
-    """Which steps run; each may be switched off or made required."""
+    """Which steps run: every step is enabled by default and may be switched off
+    (``enabled = false``) or made required. A step that does not apply (no mediators
+    given, one adoption date for Bacon, weights an estimator cannot take) is listed as
+    skipped with its reason."""
 
     descriptives: Descriptives = Descriptives()
     baseline: Baseline = Baseline()
     event_study: EventStudy = EventStudy()
-    staggered: Staggered = Staggered(enabled=False)
+    staggered: Staggered = Staggered()
     pretrends: Pretrends = Pretrends()
-    psm_did: PsmDid = PsmDid(enabled=False)
+    psm_did: PsmDid = PsmDid()
     placebo: Placebo = Placebo()
     wild_bootstrap: WildBootstrap = WildBootstrap()
     samples: list[Sample] = []
-    mediation: Mediation = Mediation(enabled=False)
-    moderation: Moderation = Moderation(enabled=False)
-    heterogeneity: Heterogeneity = Heterogeneity(enabled=False)
-    spec_curve: SpecCurve = SpecCurve(enabled=False)
+    mediation: Mediation = Mediation()
+    moderation: Moderation = Moderation()
+    heterogeneity: Heterogeneity = Heterogeneity()
+    spec_curve: SpecCurve = SpecCurve()
 
 
 class Output(_Strict):

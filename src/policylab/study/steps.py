@@ -1,7 +1,11 @@
 """The battery: one function per step, each returning a StepOutput.
 
 Steps call only the public estimator API and hand Results, tables and figures to the
-renderer; they compute nothing themselves.
+renderer; they compute nothing themselves. The spec's model becomes one Design
+(:func:`model_design`, built once and cached) and every step hands that same object to
+its estimator; ``numbers["design"]`` records the model a step actually used. A step
+that does not apply, or whose estimator cannot honour the design, is returned as
+"skipped" with the reason (never run on another model).
 """
 
 from __future__ import annotations
@@ -11,7 +15,8 @@ from typing import Any
 
 import pandas as pd
 
-from policylab.errors import SpecError
+from policylab.errors import PolicyLabError, SpecError
+from policylab.estimators.design import Design, DesignNotHonoured
 from policylab.study.pipeline import Context, StepOutput
 from policylab.study.spec import StudySpec
 
@@ -76,33 +81,46 @@ def _title(ctx: Context, key: str) -> str:
     return TITLES.get(ctx.lang, TITLES["en"])[key]
 
 
-def treat_kwargs(ctx: Context) -> dict[str, Any]:
-    """The treatment arguments shared by every estimator call."""
-    t = ctx.spec.treatment
-    kw: dict[str, Any] = {}
+NOT_RUN = {"en": "Not run: {reason}", "zh": "未运行：{reason}"}
+
+
+def build_model_design(ctx: Context, panel: Any = None, extra_controls: list[str] = (),
+                       sample_name: str | None = None) -> Design:
+    """The spec's model (treatment, controls, fixed effects, cluster, weights) as a
+    Design on ``panel`` (default: the study's panel)."""
+    from policylab.estimators.design import build_design
+
+    t, m = ctx.spec.treatment, ctx.spec.model
     if t.column:
-        kw["treat"] = t.column
+        treat: dict[str, Any] = {"treat": t.column}
     elif t.cohort:
-        kw["cohort"] = t.cohort
+        treat = {"cohort": t.cohort}
     else:
-        kw["roster"] = t.roster
-        kw["date"] = t.date
-    if t.assign:
-        kw["assign"] = t.assign
-    return kw
+        treat = {"roster": t.roster, "date": t.date}
+    return build_design(ctx.panel if panel is None else panel, **treat, assign=t.assign,
+                        controls=[*m.controls, *extra_controls], fe=m.fe,
+                        cluster=m.cluster, weights=m.weights,
+                        sample=None, sample_name=sample_name)
 
 
-def model_kwargs(ctx: Context, controls: bool = True) -> dict[str, Any]:
-    """Controls, fixed effects, cluster and weights of the baseline model."""
-    m = ctx.spec.model
-    kw: dict[str, Any] = {"controls": list(m.controls) if controls else []}
-    if m.fe:
-        kw["fe"] = list(m.fe)
-    if m.cluster:
-        kw["cluster"] = m.cluster
-    if m.weights:
-        kw["weights"] = m.weights
-    return kw
+def model_design(ctx: Context) -> Design:
+    """The study's one Design, built once from the spec and shared by every step."""
+    if "design" not in ctx.cache:
+        ctx.cache["design"] = build_model_design(ctx, sample_name=ctx.spec.data.query)
+    return ctx.cache["design"]
+
+
+def skipped(ctx: Context, key: str, reason: str) -> StepOutput:
+    """A step that was not run, with the reason (console, report, results.json)."""
+    out = StepOutput(key, _title(ctx, key), status="skipped", error=reason)
+    out.numbers["skipped"] = reason
+    out.text.append(NOT_RUN.get(ctx.lang, NOT_RUN["en"]).format(reason=reason))
+    return out
+
+
+def _used(res: Any) -> dict[str, Any] | None:
+    """The design record a Result carries (``meta["design"]``)."""
+    return (getattr(res, "meta", None) or {}).get("design")
 
 
 def _labels(ctx: Context) -> dict[str, str]:
@@ -131,10 +149,8 @@ def _baseline(ctx: Context) -> list[Any]:
     if "baseline_full" not in ctx.cache:
         from policylab.estimators.did import did
 
-        ctx.cache["baseline_full"] = [
-            did(ctx.panel, y=y, **treat_kwargs(ctx), **model_kwargs(ctx))
-            for y in ctx.spec.model.outcomes
-        ]
+        d = model_design(ctx)
+        ctx.cache["baseline_full"] = [did(d, y=y) for y in ctx.spec.model.outcomes]
     return ctx.cache["baseline_full"]
 
 
@@ -167,6 +183,8 @@ def step_descriptives(ctx: Context) -> StepOutput:
         ]
     wide = wide[[c for c in wide.columns if not str(c).startswith(names["all"] + ":")]]
     out.tables.append(("descriptives", _frame_table(ctx, wide, _title(ctx, "descriptives"))))
+    out.numbers["design"] = None
+    out.numbers["design_note"] = "descriptive statistics of the analysis sample (no model)"
     return out
 
 
@@ -177,13 +195,15 @@ def step_baseline(ctx: Context) -> StepOutput:
     models = []
     for y in ctx.spec.model.outcomes:
         if ctx.spec.battery.baseline.without_controls and ctx.spec.model.controls:
-            r0 = did(ctx.panel, y=y, **treat_kwargs(ctx), **model_kwargs(ctx, controls=False))
+            r0 = did(model_design(ctx).replace(controls=[]), y=y)
+            out.numbers["design_variants"] = {"without controls": _used(r0)}
             out.results[f"{y} (no controls)"] = r0
             models.append(r0)
         r1 = _baseline(ctx)[ctx.spec.model.outcomes.index(y)]
         out.results[f"{y}"] = r1
         models.append(r1)
     _collect_warnings(out, *models)
+    out.numbers["design"] = _used(_baseline(ctx)[0])
     out.tables.append(("baseline", _etable(ctx, models, title=out.title)))
     return out
 
@@ -194,12 +214,10 @@ def step_event_study(ctx: Context) -> StepOutput:
     es_spec = ctx.spec.battery.event_study
     out = StepOutput("event_study", _title(ctx, "event_study"))
     y = ctx.spec.model.outcomes[0]
-    tk = treat_kwargs(ctx)
-    mk = model_kwargs(ctx)
-    mk.pop("weights", None)
-    es = event_study(ctx.panel, y=y, window=tuple(es_spec.window), ref=es_spec.ref, **tk, **mk)
+    es = event_study(model_design(ctx), y=y, window=tuple(es_spec.window), ref=es_spec.ref)
     ctx.cache["event_study"] = es
     out.results["event_study"] = es
+    out.numbers["design"] = _used(es)
     test = es.pretrend_test()
     out.numbers["pretrend_test"] = test
     out.figures.append(("event_study", es.plot(lang=ctx.lang)))
@@ -217,10 +235,12 @@ def step_event_study(ctx: Context) -> StepOutput:
 def step_pretrends(ctx: Context) -> StepOutput:
     from policylab.inference.pretrends import honest_did, pretrend_power
 
-    out = StepOutput("pretrends", _title(ctx, "pretrends"))
     es = ctx.cache.get("event_study")
     if es is None:
-        raise RuntimeError("the pre-trend checks need the event_study step")
+        return skipped(ctx, "pretrends", "the pre-trend checks need the event study, which "
+                       "did not run")
+    out = StepOutput("pretrends", _title(ctx, "pretrends"))
+    out.numbers["design"] = _used(es)
     p = ctx.spec.battery.pretrends
     if p.power:
         pw = pretrend_power(es)
@@ -236,52 +256,69 @@ def step_pretrends(ctx: Context) -> StepOutput:
     return out
 
 
+def _staggered_robust(ctx: Context, out: StepOutput, d: Design, y: str,
+                      robust: list[str]) -> None:
+    """Comparison of the event-study estimators and Callaway-Sant'Anna's aggregations,
+    every estimator on the study's design (those that cannot honour it are listed)."""
+    from policylab.estimators.compare import compare_estimators
+
+    s = ctx.spec.battery.staggered
+    cmp_ = compare_estimators(d, y=y, window=tuple(ctx.spec.battery.event_study.window),
+                              estimators=("twfe", *robust), control_group=s.control_group)
+    out.numbers["not_run"].update(cmp_.meta["not_run"])
+    out.results["comparison"] = cmp_
+    wide = cmp_.tidy().pivot(index="rel_time", columns="estimator",
+                             values="estimate").reset_index()
+    out.tables.append(("comparison", _frame_table(ctx, wide, out.title)))
+    out.figures.append(("comparison", cmp_.plot(lang=ctx.lang)))
+    if "att_gt" not in robust or "Callaway-Sant'Anna" in cmp_.meta["not_run"]:
+        return
+    from policylab.estimators.staggered import att_gt
+
+    cs = att_gt(d, y=y, control_group=s.control_group)
+    simple = cs.aggregate("simple")
+    out.results["att_gt_simple"] = simple
+    out.results["att_gt_group"] = cs.aggregate("group")
+    out.numbers["att_gt_pretest"] = cs.pretest
+    out.tables.append(("att_gt", _frame_table(
+        ctx, pd.concat([simple.tidy(), cs.aggregate("group").tidy().iloc[1:]]),
+        "Callaway-Sant'Anna")))
+
+
 def step_staggered(ctx: Context) -> StepOutput:
-    out = StepOutput("staggered", _title(ctx, "staggered"))
     s = ctx.spec.battery.staggered
     y = ctx.spec.model.outcomes[0]
-    cohort = ctx.spec.treatment.cohort
-    panel = ctx.panel
-    if cohort is None:
-        # first treated period from the design (0/1 column or roster)
-        from policylab.data.panel import Panel
-        from policylab.estimators.design import COHORT_COL, build_design
-
-        design = build_design(ctx.panel, **treat_kwargs(ctx))
-        panel = Panel(design.df, unit=design.unit, time=design.time)
-        cohort = COHORT_COL
-    kw = {"unit": ctx.spec.data.unit, "time": ctx.spec.data.time, "cohort": cohort}
-    window = tuple(ctx.spec.battery.event_study.window)
+    d = model_design(ctx)
+    if not d.facts["cohorts"]:
+        return skipped(ctx, "staggered", "no unit adopts the treatment inside the panel")
+    out = StepOutput("staggered", _title(ctx, "staggered"))
+    out.numbers["design"] = d.record()
+    out.numbers["not_run"] = {}
     robust = [e for e in s.estimators if e != "bacon"]
     if robust:
-        from policylab.estimators.compare import compare_estimators
-
-        cmp_ = compare_estimators(panel, y=y, window=window, estimators=("twfe", *robust),
-                                  control_group=s.control_group, **kw)
-        out.results["comparison"] = cmp_
-        wide = cmp_.tidy().pivot(index="rel_time", columns="estimator",
-                                 values="estimate").reset_index()
-        out.tables.append(("comparison", _frame_table(ctx, wide, out.title)))
-        out.figures.append(("comparison", cmp_.plot(lang=ctx.lang)))
-        if "att_gt" in robust:
-            from policylab.estimators.staggered import att_gt
-
-            cs = att_gt(panel, y=y, control_group=s.control_group, **kw)
-            simple = cs.aggregate("simple")
-            out.results["att_gt_simple"] = simple
-            out.results["att_gt_group"] = cs.aggregate("group")
-            out.numbers["att_gt_pretest"] = cs.pretest
-            out.tables.append(("att_gt", _frame_table(
-                ctx, pd.concat([simple.tidy(), cs.aggregate("group").tidy().iloc[1:]]),
-                "Callaway-Sant'Anna")))
+        _staggered_robust(ctx, out, d, y, robust)
     if "bacon" in s.estimators:
         from policylab.estimators.bacon import bacon_decomposition
 
-        bd = bacon_decomposition(panel, y=y, **kw)
-        out.results["bacon"] = bd
-        out.tables.append(("bacon", _frame_table(ctx, bd.by_type().reset_index(),
-                                                 "Goodman-Bacon")))
-        out.figures.append(("bacon", bd.plot(lang=ctx.lang)))
+        if not d.facts["staggered"]:
+            out.numbers["not_run"]["Goodman-Bacon"] = (
+                f"a single adoption date ({d.facts['cohorts'][0]}): the decomposition has "
+                "one comparison, the DID itself")
+        else:
+            try:
+                bd = bacon_decomposition(d, y=y)
+            except PolicyLabError as exc:  # the design's parts, or an unbalanced panel
+                out.numbers["not_run"]["Goodman-Bacon"] = str(exc)
+            else:
+                out.results["bacon"] = bd
+                out.tables.append(("bacon", _frame_table(ctx, bd.by_type().reset_index(),
+                                                         "Goodman-Bacon")))
+                out.figures.append(("bacon", bd.plot(lang=ctx.lang)))
+    not_run = out.numbers["not_run"]
+    if not out.results:
+        return skipped(ctx, "staggered", "; ".join(f"{k}: {v}" for k, v in not_run.items()))
+    out.text.extend(NOT_RUN.get(ctx.lang, NOT_RUN["en"]).format(reason=f"{k}: {v}")
+                    for k, v in not_run.items())
     _collect_warnings(out, *out.results.values())
     return out
 
@@ -290,14 +327,21 @@ def step_psm_did(ctx: Context) -> StepOutput:
     from policylab.estimators.psm import psm_did
 
     p = ctx.spec.battery.psm_did
+    covariates = p.covariates or list(ctx.spec.model.controls)
+    if not covariates:
+        return skipped(ctx, "psm_did", "no covariates to match on (give "
+                       "battery.psm_did.covariates or model.controls)")
     out = StepOutput("psm_did", _title(ctx, "psm_did"))
     models = []
     for y in ctx.spec.model.outcomes:
-        r = psm_did(ctx.panel, y=y, covariates=p.covariates or list(ctx.spec.model.controls),
-                    mode=p.mode, method=p.method, sample=p.sample,
-                    **treat_kwargs(ctx), **model_kwargs(ctx))
+        try:
+            r = psm_did(model_design(ctx), y=y, covariates=covariates, mode=p.mode,
+                        method=p.method, sample=p.sample, kernel=p.kernel, bwidth=p.bwidth)
+        except DesignNotHonoured as exc:
+            return skipped(ctx, "psm_did", str(exc))
         out.results[y] = r
         models.append(r)
+    out.numbers["design"] = _used(models[0].did)
     _collect_warnings(out, *models)
     first = models[0]
     out.tables.append(("psm_did", _etable(ctx, [m.did for m in models], title=out.title)))
@@ -335,6 +379,7 @@ def step_placebo(ctx: Context) -> StepOutput:
         res = placebo_test(base, kind=p.kind, draws=p.draws, exact=False, seed=ctx.seed,
                            progress=False)
     out.results["placebo"] = res
+    out.numbers["design"] = _used(base)
     out.tables.append(("placebo", _frame_table(ctx, res.tidy(), out.title)))
     out.figures.append(("placebo", res.plot(lang=ctx.lang)))
     _collect_warnings(out, res)
@@ -353,6 +398,8 @@ def step_wild_bootstrap(ctx: Context) -> StepOutput:
         res = wild_bootstrap(r, param=r.meta["treat_term"], draws=w.draws, weights=w.weights,
                              seed=ctx.seed, **kw)
         out.results[r.meta["depvar"]] = res
+    out.numbers["design"] = {**_used(_baseline(ctx)[0]),
+                             **({"cluster": w.cluster} if w.cluster else {})}
     frame = pd.concat([v.tidy().assign(outcome=k) for k, v in out.results.items()],
                       ignore_index=True)
     out.tables.append(("wild_bootstrap", _frame_table(ctx, frame, out.title)))
@@ -378,10 +425,11 @@ def step_samples(ctx: Context) -> StepOutput:
         panel = Panel(df, ctx.spec.data.unit, ctx.spec.data.time)
         if s.winsorize:
             panel = panel.winsorize(s.winsorize, suffix="")
-        mk = model_kwargs(ctx)
-        mk["controls"] = mk["controls"] + list(s.extra_controls)
-        r = did(panel, y=y, **treat_kwargs(ctx), **mk)
+        # the study's model on another sample: a Design of its own, named after it
+        r = did(build_model_design(ctx, panel, list(s.extra_controls), sample_name=s.name),
+                y=y)
         out.results[s.name] = r
+        out.numbers.setdefault("designs", {})[s.name] = _used(r)
         models.append(r)
         headers.append(s.name)
     _collect_warnings(out, *models)
@@ -393,12 +441,18 @@ def step_mediation(ctx: Context) -> StepOutput:
     from policylab.estimators.mediation import mediation
 
     m = ctx.spec.battery.mediation
+    if not m.mediators:
+        return skipped(ctx, "mediation", "no mediators given (battery.mediation.mediators)")
     out = StepOutput("mediation", _title(ctx, "mediation"))
     y = ctx.spec.model.outcomes[0]
-    res = mediation(ctx.panel, y=y, mediators=list(m.mediators), lags=dict(m.lags),
-                    bootstrap=m.bootstrap, seed=ctx.seed, **treat_kwargs(ctx),
-                    **model_kwargs(ctx))
+    res = mediation(model_design(ctx), y=y, mediators=list(m.mediators), lags=dict(m.lags),
+                    bootstrap=m.bootstrap, seed=ctx.seed)
     out.results["mediation"] = res
+    totals = [steps[0] for steps in getattr(res, "step_results", {}).values()]
+    d = model_design(ctx)
+    # mediation refits on the design's rows (rebuilt from its 0/1 column): name them so
+    out.numbers["design"] = {**(_used(totals[0]) if totals else d.record()),
+                             "sample": d.sample, "treatment": d.treatment}
     out.tables.append(("mediation_effects", _frame_table(ctx, res.tidy(), out.title)))
     for name, steps in getattr(res, "step_results", {}).items():
         out.tables.append((f"mediation_{name}", _etable(ctx, list(steps), title=f"{name}")))
@@ -411,11 +465,16 @@ def step_moderation(ctx: Context) -> StepOutput:
     from policylab.estimators.moderation import moderation
 
     m = ctx.spec.battery.moderation
+    if not m.moderators:
+        return skipped(ctx, "moderation", "no moderators given "
+                       "(battery.moderation.moderators)")
     out = StepOutput("moderation", _title(ctx, "moderation"))
     y = ctx.spec.model.outcomes[0]
     for mod in m.moderators:
-        r = moderation(ctx.panel, y=y, moderator=mod, **treat_kwargs(ctx), **model_kwargs(ctx))
+        r = moderation(model_design(ctx), y=y, moderator=mod)
         out.results[mod] = r
+        # the moderator's two terms join the design's controls
+        out.numbers["design"] = {**_used(r), "controls": list(model_design(ctx).controls)}
         try:
             out.figures.append((f"moderation_{mod}", r.plot(lang=ctx.lang,
                                                             label=_labels(ctx).get(mod))))
@@ -431,11 +490,15 @@ def step_heterogeneity(ctx: Context) -> StepOutput:
     from policylab.estimators.heterogeneity import heterogeneity
 
     h = ctx.spec.battery.heterogeneity
+    if not h.by:
+        return skipped(ctx, "heterogeneity", "no subgroup columns given "
+                       "(battery.heterogeneity.by)")
     out = StepOutput("heterogeneity", _title(ctx, "heterogeneity"))
     y = ctx.spec.model.outcomes[0]
-    res = heterogeneity(ctx.panel, y=y, by=list(h.by), permutations=h.permutations,
-                        seed=ctx.seed, **treat_kwargs(ctx), **model_kwargs(ctx))
+    res = heterogeneity(model_design(ctx), y=y, by=list(h.by), permutations=h.permutations,
+                        seed=ctx.seed)
     out.results["heterogeneity"] = res
+    out.numbers["design"] = _used(res)
     lab = _labels(ctx)
     for col in h.by:
         subs = [(lv, r) for (c, lv), r in res.subgroup_results.items() if c == col]
@@ -455,26 +518,26 @@ def step_heterogeneity(ctx: Context) -> StepOutput:
 
 
 def step_spec_curve(ctx: Context) -> StepOutput:
-    from policylab.data.panel import Panel
-    from policylab.estimators.design import build_design
     from policylab.estimators.spec_curve import spec_curve
 
     sc = ctx.spec.battery.spec_curve
-    out = StepOutput("spec_curve", _title(ctx, "spec_curve"))
-    design = build_design(ctx.panel, **treat_kwargs(ctx))
-    panel = Panel(design.df, unit=design.unit, time=design.time)
-    sets = dict(sc.control_sets) or {"none": [], "baseline": list(ctx.spec.model.controls)}
+    design = model_design(ctx)
+    sets = dict(sc.control_sets) or {"none": [], "baseline": list(design.controls)}
     samples: dict[str, str | None] = {"full": None}
     for s in ctx.spec.battery.samples:
         if s.query:
             samples[s.name] = s.query
-    m = ctx.spec.model
-    fe = {"+".join(m.fe): list(m.fe)} if m.fe else None
-    res = spec_curve(panel, list(m.outcomes), design.treat_col, controls=sets,
-                     samples=samples, fe=fe, cluster=[m.cluster or design.assign],
-                     assign=design.assign, inference=sc.inference, draws=sc.draws,
-                     seed=ctx.seed, executor=ctx.cache.get("executor"))
+    try:
+        res = spec_curve(design, list(ctx.spec.model.outcomes), controls=sets,
+                         samples=samples, inference=sc.inference, draws=sc.draws,
+                         seed=ctx.seed, executor=ctx.cache.get("executor"))
+    except DesignNotHonoured as exc:
+        return skipped(ctx, "spec_curve", str(exc))
+    out = StepOutput("spec_curve", _title(ctx, "spec_curve"))
     out.results["spec_curve"] = res
+    # the curve varies the controls and the sample on purpose; the rest is the design's
+    out.numbers["design"] = {**design.record(), "controls": list(design.controls),
+                             "varied": {"controls": sets, "samples": samples}}
     out.numbers["joint_test"] = res.joint
     out.numbers["median_estimate"] = res.median_estimate
     out.numbers["share_significant"] = res.share_significant
