@@ -156,6 +156,8 @@ def test_large_effect_varying_within_units_is_a_clear_error(files):
     ("y ~ x1 | unit^year", None, "first fixed effect 'unit\\^year' must be one column"),
     ("y ~ log(x1) | unit", None, "'log\\(x1\\)' is an expression"),
     ("y ~ x1", None, "needs the panel unit as first fixed effect"),
+    ("y ~ 1 | unit | x1 ~ x2", None, "does not fit IV models"),
+    ("y ~ x1 | unit[year]", None, "'unit\\[year\\]'"),
     ("y ~ x1 | unit", {"CRV1": "unit+year"}, "two-way clustering"),
     ("y ~ x1 | unit", {"CRV3": "unit"}, "CRV3"),
 ])

@@ -96,6 +96,9 @@ def _parse(fml: str, vcov: Any, weights: str | None) -> _Spec:
     f = parse_formula(fml)
     if len(f.depvars) != 1:
         raise SpecError(f"feols_stream takes one outcome, got {f.depvars}; fit one at a time")
+    if f.endog:
+        raise SpecError(f"feols_stream does not fit IV models ({' + '.join(f.endog)} ~ "
+                        f"{' + '.join(f.instruments)}); use feols() in memory for 2SLS")
     if not f.fe:
         raise SpecError("feols_stream needs the panel unit as first fixed effect: "
                         "'y ~ x | unit' (+ further effects such as year or region^year)")
