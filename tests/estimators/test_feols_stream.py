@@ -177,3 +177,13 @@ def test_bad_columns_and_weights(files, tmp_path):
     with pytest.raises(DataError, match="weights column .w. has negative values"):
         feols_stream("y ~ x1 | unit", str(tmp_path / "neg.parquet"), weights="w",
                      progress=False)
+
+
+def test_backticked_names_are_columns(tmp_path):
+    df = _frame().rename(columns={"x1": "x-1 (亿元)", "region": "地区"})
+    df.to_parquet(tmp_path / "odd.parquet")
+    fml = "y ~ `x-1 (亿元)` + x2 | unit + year^地区"
+    a = feols(fml, df, vcov={"CRV1": "地区"})
+    b = feols_stream(fml, str(tmp_path / "odd.parquet"), vcov={"CRV1": "地区"},
+                     batch_rows=500, progress=False)
+    _same(a, b)

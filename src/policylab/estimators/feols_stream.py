@@ -39,6 +39,7 @@ import numpy as np
 import pandas as pd
 
 from policylab.data import scan
+from policylab.data.names import is_plain_name, unquote_name
 from policylab.engine import streaming as st
 from policylab.engine import vcov as vc
 from policylab.errors import DataError, EstimationError, SpecError
@@ -47,21 +48,34 @@ from policylab.estimators.formula import parse_formula
 
 __all__ = ["feols_stream"]
 
-_OPERATORS = set("()[]{}*/:+-~|=<>!,;'\"")
-
 
 def _column_name(term: str, what: str) -> str:
-    """A formula term that is a plain column name (backticks allowed), else SpecError."""
+    """A formula term that is one column name (plain or between backticks), else a
+    SpecError: nothing is computed in SQL, so a name stays a name."""
     t = term.strip()
-    if len(t) > 1 and t[0] == t[-1] == "`":
-        return t[1:-1]
-    if not t or _OPERATORS & set(t) or t[0].isdigit() or " " in t:
-        raise SpecError(
-            f"feols_stream takes plain column names as {what}; {term!r} is an expression. "
-            "Compute it as a column of the files beforehand (e.g. in DuckDB), or use "
-            "feols() in memory"
-        )
-    return t
+    name = unquote_name(t)
+    if name != t or is_plain_name(t):
+        return name
+    raise SpecError(
+        f"feols_stream takes column names as {what}; {term!r} is an expression. "
+        "Compute it as a column of the files beforehand (e.g. in DuckDB), or use "
+        "feols() in memory"
+    )
+
+
+def _fe_columns(term: str) -> list[str]:
+    """The columns of a fixed-effect term ``a^b`` (a '^' between backticks is a name's)."""
+    pieces, cur, quoted = [], [], False
+    for ch in term:
+        if ch == "`":
+            quoted = not quoted
+        if ch == "^" and not quoted:
+            pieces.append("".join(cur))
+            cur = []
+        else:
+            cur.append(ch)
+    pieces.append("".join(cur))
+    return [_column_name(p, "fixed effects") for p in pieces]
 
 
 @dataclass
@@ -103,15 +117,15 @@ def _parse(fml: str, vcov: Any, weights: str | None) -> _Spec:
         raise SpecError("feols_stream needs the panel unit as first fixed effect: "
                         "'y ~ x | unit' (+ further effects such as year or region^year)")
     unit_term = f.fe[0]
-    if "^" in unit_term:
+    if len(_fe_columns(unit_term)) > 1:
         raise SpecError(f"the first fixed effect {unit_term!r} must be one column (the panel "
                         "unit the data are streamed by); make the interaction a column first")
     kind, cl_cols = parse_vcov(vcov, f.fe)
     if kind == "CRV3" or len(cl_cols) > 1:
         raise SpecError(f"vcov={vcov!r}: feols_stream supports 'iid', 'hetero' and one-way "
                         "{'CRV1': column}; use feols() in memory for CRV3 or two-way clustering")
-    fe_terms = [[_column_name(c, "fixed effects") for c in t.split("^")] for t in f.fe[1:]]
-    cl = [_column_name(c, "cluster") for c in cl_cols[0].split("^")] if cl_cols else None
+    fe_terms = [_fe_columns(t) for t in f.fe[1:]]
+    cl = _fe_columns(cl_cols[0]) if cl_cols else None
     return _Spec(
         y=_column_name(f.depvars[0], "outcome"),
         xs=[_column_name(t, "regressors") for t in f.terms],
