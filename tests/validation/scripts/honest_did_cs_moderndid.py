@@ -5,7 +5,8 @@ aggte(type = "dynamic"), then honest_did on the event study, whose covariance is
 from the dynamic aggregation's influence functions (V = IF'IF / n^2, event time -1
 dropped). moderndid ports both did and HonestDiD; this stores its event-time estimates,
 their covariance and the smoothness (FLCI) and relative-magnitudes (C-LF) intervals for
-the on-impact effect (event time 0). mpdta is tests/validation/data/mpdta.csv.
+the on-impact effect (event time 0). est_method "reg" (without covariates all
+three methods are the same estimate). mpdta is tests/validation/data/mpdta.csv.
 
     pip install "moderndid[didhonest]"
     python tests/validation/scripts/honest_did_cs_moderndid.py
@@ -37,8 +38,10 @@ def main() -> None:
     n = inf.shape[0]
     V = inf[:, keep].T @ inf[:, keep] / n / n
     sd = honest_did(es, event_time=0, sensitivity_type="smoothness", m_vec=M_VEC)
+    # 1000 grid points for the C-LF test inversion, as HonestDiD's default (moderndid's
+    # honest_did on an event study defaults to 100)
     rm = honest_did(es, event_time=0, sensitivity_type="relative_magnitude",
-                    m_bar_vec=MBAR_VEC)
+                    m_bar_vec=MBAR_VEC, grid_points=1000)
     sd_ci, rm_ci = sd.robust_ci, rm.robust_ci
     out = {
         "event_times": e[keep].tolist(),
