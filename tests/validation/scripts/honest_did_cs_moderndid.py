@@ -6,7 +6,9 @@ from the dynamic aggregation's influence functions (V = IF'IF / n^2, event time 
 dropped). moderndid ports both did and HonestDiD; this stores its event-time estimates,
 their covariance and the smoothness (FLCI) and relative-magnitudes (C-LF) intervals for
 the on-impact effect (event time 0). est_method "reg" (without covariates all
-three methods are the same estimate). mpdta is tests/validation/data/mpdta.csv.
+three methods are the same estimate). mpdta is tests/validation/data/mpdta.csv. moderndid's relative-magnitudes union leaves
+out the earliest pre-period difference as the location of the largest change (HonestDiD
+and policylab do not): its lower ends are 2-3 grid steps narrower here.
 
     pip install "moderndid[didhonest]"
     python tests/validation/scripts/honest_did_cs_moderndid.py
