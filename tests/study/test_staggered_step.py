@@ -123,3 +123,65 @@ def test_honest_did_on_the_cs_event_study(results):
     sd = [r for r in hd["tidy"] if r["restriction"] == "smoothness"]
     assert sd[0]["estimate"] == pytest.approx(e0["estimate"], abs=0.05)
     assert all(r["conf_low"] <= r["conf_high"] for r in hd["tidy"])
+
+
+CASTLE_SPEC = """
+[study]
+title = "castle, few treated states"
+seed = 5
+
+[data]
+path = "castle.csv"
+unit = "sid"
+time = "year"
+
+[treatment]
+cohort = "effyear"
+
+[model]
+outcomes = ["l_homicide"]
+
+[battery.event_study]
+window = [-4, 2]
+
+[battery.pretrends]
+draws = 199
+honest = false
+
+[battery.staggered]
+estimators = ["att_gt"]
+pretest_draws = 199
+""" + SPEC[SPEC.index("[battery.psm_did]"):]
+
+
+@pytest.fixture(scope="module")
+def castle_results(tmp_path_factory):
+    # the castle-doctrine panel with 8 treated states (one-state cohort 2006 among them)
+    import pandas as pd
+
+    df = pd.read_csv(DATA.parent / "castle.csv")
+    first = df.drop_duplicates("sid")
+    keep = set(first.loc[first.effyear == 0, "sid"])
+    for g, n in {2006: 1, 2007: 3, 2008: 2, 2009: 2}.items():
+        keep |= set(first.loc[first.effyear == g, "sid"].iloc[:n])
+    d = tmp_path_factory.mktemp("castle")
+    df[df.sid.isin(keep)].to_csv(d / "castle.csv", index=False)
+    (d / "study.toml").write_text(CASTLE_SPEC)
+    run_study(d / "study.toml", d / "out", progress=False)
+    return json.loads((d / "out" / "results.json").read_text())
+
+
+def test_few_treated_states_put_the_resampling_tests_first(castle_results):
+    n = castle_results["staggered"]["numbers"]
+    wald, boot = n["att_gt_pretest"], n["att_gt_pretest_bootstrap"]
+    # never the absurd statistic of a singular solve: finite, df = rank, p in [0, 1]
+    assert wald["statistic"] is not None and 0 <= wald["statistic"] < 1e6
+    assert wald["df"] == wald["rank"] <= wald["n_cells"]
+    assert 0 <= wald["p_value"] <= 1 and 0 <= boot["p_value"] <= 1
+    assert wald["excluded_cohorts"] == boot["excluded_cohorts"] == [2006]
+    assert n["att_gt_pretests"][0] == boot  # 8 treated states: the bootstrap first
+    assert n["att_gt_pretest_recommended"] == boot["test"]
+    pt = castle_results["pretrends"]["numbers"]
+    assert pt["pretrend_recommended"] == "ri"
+    assert {t["method"] for t in pt["pretrend_tests"]} == {"wald", "wild", "ri"}
+    assert "8 treated" in pt["pretrend_recommended_why"]
