@@ -234,7 +234,8 @@ def step_event_study(ctx: Context) -> StepOutput:
 
 def _few_treated(d: Design) -> bool:
     """Fewer than 10 treated assignment groups: the cluster-robust Wald tests over-reject
-    (docs/validity.md), so the resampling tests are reported first."""
+    (a nominal 5% lead test rejected 19-38% with 4-6 treated clusters in the bundled
+    designs), so the resampling tests are reported first."""
     return int(d.facts.get("n_treated_groups") or 0) < 10
 
 
@@ -371,8 +372,8 @@ def _staggered_cs(ctx: Context, out: StepOutput, d: Design, y: str) -> None:
         overall[kind] = {k: float(row[k]) for k in ("estimate", "std_error", "p_value",
                                                      "conf_low", "conf_high")}
     out.numbers["att_gt_aggregations"] = overall
-    wald = dict(cs.pretest) or {"test": "Wald (rank-aware)", "statistic": None, "p_value": None,
-                                "reason": "no pre-treatment ATT(g,t)"}
+    wald = dict(cs.pretest) or {"test": "Wald (rank-aware)", "statistic": None,
+                                "p_value": None, "reason": "no pre-treatment ATT(g,t)"}
     boot = cs.pretest_bootstrap(draws=s.pretest_draws, seed=ctx.spec.study.seed)
     few = _few_treated(d)
     out.numbers["att_gt_pretest"] = wald
