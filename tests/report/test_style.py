@@ -1,13 +1,15 @@
 import numpy as np
 import pytest
 
-from policylab.report.style import cjk_font, new_figure, save_figure
+from policylab.errors import SpecError
+from policylab.report.style import cjk_font, new_figure, save_figure, styled
 
 
 def _render(text: str, lang: str = "zh") -> np.ndarray:
-    fig, ax = new_figure(lang, size=(1.2, 0.8))
-    ax.axis("off")
-    ax.text(0.5, 0.5, text, fontsize=28, ha="center", va="center")
+    with styled(lang):
+        fig, ax = new_figure(lang, size=(1.2, 0.8))
+        ax.axis("off")
+        ax.text(0.5, 0.5, text, fontsize=28, ha="center", va="center")
     fig.canvas.draw()
     img = np.asarray(fig.canvas.buffer_rgba())[..., :3].mean(axis=2)
     import matplotlib.pyplot as plt
@@ -42,6 +44,11 @@ def test_save_figure_writes_every_format_atomically(tmp_path):
     paths = save_figure(fig, tmp_path / "fig", ("png", "pdf", "svg"))
     assert [p.name for p in paths] == ["fig.png", "fig.pdf", "fig.svg"]
     assert all(p.stat().st_size > 0 for p in paths)
+    import matplotlib.image as mpimg
+
+    assert mpimg.imread(paths[0]).shape[1] > 1500  # 300 dpi: print resolution
+    assert paths[1].read_bytes().startswith(b"%PDF")
+    assert b"<svg" in paths[2].read_bytes()[:2000]
     assert sorted(x.name for x in tmp_path.iterdir()) == ["fig.pdf", "fig.png", "fig.svg"]
-    with pytest.raises(ValueError):
+    with pytest.raises(SpecError, match="figure_formats"):
         save_figure(fig, tmp_path / "x", ("gif",))

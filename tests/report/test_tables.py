@@ -50,23 +50,91 @@ def test_stars_decimals_and_no_english_in_chinese_table(models):
     assert "注：括号内为聚类到省份层面的稳健标准误" in text
 
 
-def test_docx_and_excel_are_written(models, tmp_path):
-    t = etable(models)
-    d = t.to_docx(tmp_path / "t.docx")
-    x = t.to_excel(tmp_path / "t.xlsx")
-    from docx import Document
-    from openpyxl import load_workbook
-
-    doc = Document(str(d))
-    cells = [c.text for row in doc.tables[0].rows for c in row.cells]
-    assert "-0.193***" in cells and "(0.027)" in cells
-    ws = load_workbook(x).active
-    assert any(c.value == "-0.230***" for row in ws.iter_rows() for c in row)
-
-
 def test_table_from_frame_keeps_decimals_per_column():
     import pandas as pd
 
     t = table_from_frame(pd.DataFrame({"name": ["a", "b"], "x": [1.23456, 2.0], "n": [3, 40]}),
                          digits=2)
     assert t.body == [["a", "1.23", "3"], ["b", "2.00", "40"]]
+
+
+def test_integers_years_and_event_time_print_as_integers():
+    import pandas as pd
+
+    df = pd.DataFrame({
+        "rel_time": [-6.0, -5.0, 0.0, np.nan],  # float because of the NaN
+        "cohort": [2011, 2012, 2013, 2014],
+        "draws_requested": [500.0, 500.0, np.nan, 499.0],
+        "estimate": [-1.5, 2.0, 3.0, 1.0],  # a measurement stays decimal even when whole
+        "p_value": [0.0004, 0.5, 0.0012, np.nan],
+        "significant": [True, False, True, False],
+        "name": ["a", "b", "c", "d"],
+    })
+    t = table_from_frame(df, digits=3)
+    col = {h: [r[j] for r in t.body] for j, h in enumerate(t.header[0])}
+    assert col["rel_time"] == ["-6", "-5", "0", ""]
+    assert col["cohort"] == ["2011", "2012", "2013", "2014"]
+    assert col["draws_requested"] == ["500", "500", "", "499"]
+    assert col["estimate"] == ["-1.500", "2.000", "3.000", "1.000"]
+    assert col["p_value"] == ["<0.001", "0.500", "0.001", ""]
+    assert col["significant"] == ["Yes", "No", "Yes", "No"]
+    assert col["name"] == ["a", "b", "c", "d"]
+
+
+@pytest.mark.parametrize("name, values, kind", [
+    ("n_obs", [10, 20], "integer"),
+    ("n_obs", [10.0, np.nan], "integer"),
+    ("year", [2010.0, 2011.0], "integer"),
+    ("mean", [1.0, 2.0], "number"),
+    ("treated: mean", [1.0, 2.0], "number"),
+    ("处理组: 均值", [1.0, 2.0], "number"),
+    ("twfe", [-0.23, 0.1], "number"),
+    ("p_left", [0.2, 0.01], "pvalue"),
+    ("label", ["x", "y"], "text"),
+    ("mixed", [1, 2.5], "number"),
+])
+def test_column_kind_by_dtype_values_and_name(name, values, kind):
+    import pandas as pd
+
+    from policylab.report.numbers import column_kind
+
+    assert column_kind(name, pd.Series(values, dtype=object if name == "mixed" else None)) \
+        == kind
+
+
+def test_etable_p_values_below_floor_and_cells_keep_numbers(models):
+    t = etable(models, keep=["did"], se="p")
+    assert t.body[1][1:] == ["(<0.001)", "(<0.001)"]
+    est = t.values[0][1]
+    assert est.value == pytest.approx(-0.1934) and est.stars == "***"
+    n_row = next(i for i, r in enumerate(t.body) if r[0] == "N")
+    assert t.values[n_row][1].value == 570 and t.values[n_row][1].kind == "integer"
+
+
+def test_group_headers_are_spans_in_html(models):
+    t = etable(models, group_headers=[("CO2", 2)])
+    assert t.spans == {(0, 1): 2}
+    assert '<th colspan="2" class="group">CO2</th>' in t.to_html()
+
+
+def test_tables_and_results_render_as_html_in_notebooks(models):
+    from policylab.report.tables import result_html
+
+    html = table_from_frame(__import__("pandas").DataFrame({"x": [1.5]}))._repr_html_()
+    assert html.startswith('<div style="overflow-x:auto">') and "<table" in html
+    res = models[1]
+    res.warnings.append("only 6 treated clusters")
+    out = res._repr_html_()
+    assert out == result_html(res)
+    assert "-0.230***" in out and "<li>only 6 treated clusters</li>" in out
+
+
+@pytest.mark.parametrize("se, en, zh", [
+    ("t", "t statistics in parentheses, based on standard errors (clustered by province).",
+     "注：括号内为t值，基于聚类到省份层面的稳健标准误"),
+    ("ci", "95% confidence intervals in brackets, based on standard errors",
+     "注：方括号内为95%置信区间，基于聚类到省份层面的稳健标准误"),
+])
+def test_note_says_what_the_brackets_hold(models, se, en, zh):
+    assert etable(models, se=se).notes[0].startswith(en)
+    assert etable(models, se=se, lang="zh", labels={"province": "省份"}).notes[0].startswith(zh)

@@ -64,6 +64,12 @@ class Result:
         """Draw the result's figure, where one exists."""
         raise NotImplementedError(f"{type(self).__name__} has no figure")
 
+    def _repr_html_(self) -> str:
+        # Jupyter shows a result as the report's table; estimators format no text
+        from policylab.report.tables import result_html
+
+        return result_html(self)
+
     def warn(self, message: str) -> None:
         """Record a referee-style warning and emit it as a PolicyLabWarning."""
         if message not in self.warnings:

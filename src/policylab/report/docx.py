@@ -1,34 +1,199 @@
-"""The study report as a Word document: same sections, three-line tables, figures."""
+"""Word output: three-line tables with journal fonts on A4, and the study report.
+
+Tables are real three-line tables (a heavy rule above the header and below the body, a
+light rule under the header, no vertical lines), group headers are merged cells with a
+rule under the group; text is Times New Roman for Latin script and 宋体 (SimSun) for
+Chinese (``w:eastAsia``), both configurable; the page is A4 with 25 mm margins.
+"""
 
 from __future__ import annotations
 
 import io
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from policylab.report.tables import _atomic
+from policylab.report.io import write_atomic
 
-__all__ = ["write_report"]
+__all__ = ["write_report", "add_table", "new_document", "DEFAULT_FONTS"]
+
+DEFAULT_FONTS = ("Times New Roman", "SimSun")  # (Latin, East Asian); SimSun is 宋体
+_RULE = {"heavy": 12, "light": 6, "thin": 4}  # eighths of a point: 1.5, 0.75, 0.5 pt
 
 _WORDS = {"en": {"failed": "This step failed", "warnings": "Warnings",
                  "provenance": "Provenance"},
           "zh": {"failed": "此步骤运行失败", "warnings": "警示", "provenance": "运行信息"}}
 
 
+def _fonts_on(rpr_owner: Any, fonts: Sequence[str]) -> None:
+    from docx.oxml.ns import qn
+
+    rpr = rpr_owner.get_or_add_rPr()
+    rfonts = rpr.get_or_add_rFonts()
+    latin, east = fonts
+    for attr in ("w:ascii", "w:hAnsi", "w:cs"):
+        rfonts.set(qn(attr), latin)
+    rfonts.set(qn("w:eastAsia"), east)
+    for theme in ("w:asciiTheme", "w:hAnsiTheme", "w:eastAsiaTheme", "w:cstheme"):
+        rfonts.attrib.pop(qn(theme), None)  # a theme font would override the names
+
+
+WIDE_COLUMNS = 9  # a table with more columns goes on a landscape page
+
+
+def _a4(sec: Any, landscape: bool = False, margin_mm: float = 25.0) -> None:
+    from docx.enum.section import WD_ORIENT
+    from docx.shared import Mm
+
+    sec.orientation = WD_ORIENT.LANDSCAPE if landscape else WD_ORIENT.PORTRAIT
+    sec.page_width, sec.page_height = (Mm(297), Mm(210)) if landscape else (Mm(210), Mm(297))
+    sec.left_margin = sec.right_margin = Mm(margin_mm)
+    sec.top_margin = sec.bottom_margin = Mm(margin_mm)
+
+
+def new_document(fonts: Sequence[str] = DEFAULT_FONTS, margin_mm: float = 25.0,
+                 landscape: bool = False) -> Any:
+    """A python-docx Document on A4 with ``fonts`` = (Latin, East Asian) in every style."""
+    from docx import Document
+    from docx.enum.style import WD_STYLE_TYPE
+
+    doc = Document()
+    for sec in doc.sections:
+        _a4(sec, landscape, margin_mm)
+    for style in doc.styles:
+        if style.type in (WD_STYLE_TYPE.PARAGRAPH, WD_STYLE_TYPE.CHARACTER,
+                          WD_STYLE_TYPE.TABLE):
+            _fonts_on(style.element, fonts)
+    return doc
+
+
+def _cell_border(cell: Any, **edges: int) -> None:
+    from docx.oxml import OxmlElement
+    from docx.oxml.ns import qn
+
+    tcPr = cell._tc.get_or_add_tcPr()
+    borders = tcPr.find(qn("w:tcBorders"))
+    if borders is None:
+        borders = OxmlElement("w:tcBorders")
+        tcPr.append(borders)
+    for edge, size in edges.items():
+        old = borders.find(qn(f"w:{edge}"))
+        if old is not None:
+            borders.remove(old)
+        el = OxmlElement(f"w:{edge}")
+        el.set(qn("w:val"), "single")
+        el.set(qn("w:sz"), str(size))
+        el.set(qn("w:space"), "0")
+        el.set(qn("w:color"), "000000")
+        borders.append(el)
+
+
+def _no_table_borders(t: Any) -> None:
+    from docx.oxml import OxmlElement
+    from docx.oxml.ns import qn
+
+    tblPr = t._tbl.tblPr
+    old = tblPr.find(qn("w:tblBorders"))
+    if old is not None:
+        tblPr.remove(old)
+    borders = OxmlElement("w:tblBorders")
+    for edge in ("top", "left", "bottom", "right", "insideH", "insideV"):
+        el = OxmlElement(f"w:{edge}")
+        el.set(qn("w:val"), "nil")
+        borders.append(el)
+    tblPr.append(borders)
+
+
+def _paragraph(container: Any, text: str, fonts: Sequence[str], size: float,
+               align: Any = None, bold: bool = False) -> Any:
+    from docx.shared import Pt
+
+    p = container.paragraphs[0] if hasattr(container, "merge") else container.add_paragraph()
+    if align is not None:
+        p.alignment = align
+    p.paragraph_format.space_after = Pt(0)
+    run = p.add_run(text)
+    run.font.size = Pt(size)
+    run.bold = bold or None
+    _fonts_on(run._r, fonts)
+    return p
+
+
+def add_table(doc: Any, table: Any, fonts: Sequence[str] = DEFAULT_FONTS,
+              size: float = 9.0) -> Any:
+    """Append ``table`` (title above, notes below) as a three-line table; returns it."""
+    from docx.enum.table import WD_TABLE_ALIGNMENT
+    from docx.enum.text import WD_ALIGN_PARAGRAPH
+
+    center, left = WD_ALIGN_PARAGRAPH.CENTER, WD_ALIGN_PARAGRAPH.LEFT
+    if table.title:
+        _paragraph(doc, table.title, fonts, size + 1, align=center, bold=True)
+    rows, n, nh = table.header + table.body, table.ncols, len(table.header)
+    t = doc.add_table(rows=len(rows), cols=n)
+    t.alignment = WD_TABLE_ALIGNMENT.CENTER
+    _no_table_borders(t)
+    covered = set()
+    for (i, j), span in table.spans.items():
+        if span > 1:
+            t.cell(i, j).merge(t.cell(i, j + span - 1))
+            covered.update((i, k) for k in range(j + 1, j + span))
+    for i, r in enumerate(rows):
+        for j in range(n):
+            if (i, j) in covered:
+                continue
+            _paragraph(t.cell(i, j), r[j] if j < len(r) else "", fonts, size,
+                       align=left if j == 0 else center)
+    for j in range(n):
+        _cell_border(t.cell(0, j), top=_RULE["heavy"])
+        _cell_border(t.cell(nh - 1, j), bottom=_RULE["light"])
+        _cell_border(t.cell(len(rows) - 1, j), bottom=_RULE["heavy"])
+        for i in table.rules:
+            if nh + i < len(rows) - 1:
+                _cell_border(t.cell(nh + i, j), bottom=_RULE["thin"])
+    for (i, j), span in table.spans.items():
+        if span > 1 and i < nh - 1 and rows[i][j]:
+            _cell_border(t.cell(i, j), bottom=_RULE["thin"])  # rule under a group header
+    for note in table.notes:
+        _paragraph(doc, note, fonts, size - 1)
+    return t
+
+
+def _add_report_table(doc: Any, table: Any, fonts: Sequence[str]) -> None:
+    # a wide table gets a landscape page of its own; the text goes on in portrait
+    from docx.enum.section import WD_SECTION
+
+    wide = table.ncols > WIDE_COLUMNS
+    if wide:
+        _a4(doc.add_section(WD_SECTION.NEW_PAGE), landscape=True)
+    add_table(doc, table, fonts)
+    doc.add_paragraph()
+    if wide:
+        _a4(doc.add_section(WD_SECTION.NEW_PAGE))
+
+
+def _figure_png(f: dict[str, Any]) -> Any:
+    png = f.get("png")
+    if png is not None and Path(png).exists():
+        return str(png)
+    buf = io.BytesIO()
+    f["figure"].savefig(buf, format="png", dpi=300, bbox_inches="tight")
+    buf.seek(0)
+    return buf
+
+
 def write_report(sections: list[dict[str, Any]], path: str | Path, *, lang: str = "en",
                  title: str = "Report", provenance: dict[str, Any] | None = None,
-                 overview: str = "") -> Path:
-    """Write ``report.docx`` (sections as in :func:`policylab.report.html.render_report`)."""
-    from docx import Document
-    from docx.oxml.ns import qn
-    from docx.shared import Inches
+                 overview: str = "", fonts: Sequence[str] = DEFAULT_FONTS) -> Path:
+    """Write ``report.docx`` (sections as in :func:`policylab.report.html.render_report`).
+
+    ``fonts`` is (Latin font, East Asian font), Times New Roman and 宋体 by default.
+    """
+    from docx.shared import Mm
 
     w = _WORDS.get(lang, _WORDS["en"])
-    doc = Document()
-    if lang == "zh":
-        style = doc.styles["Normal"]
-        style.font.name = "SimSun"
-        style.element.rPr.rFonts.set(qn("w:eastAsia"), "SimSun")
+    doc = new_document(fonts)
+    width = doc.sections[0].page_width - doc.sections[0].left_margin \
+        - doc.sections[0].right_margin
     doc.add_heading(title, level=0)
     if overview:
         doc.add_paragraph(overview)
@@ -39,17 +204,9 @@ def write_report(sections: list[dict[str, Any]], path: str | Path, *, lang: str 
         for p in s.get("text", []):
             doc.add_paragraph(p)
         for t in s.get("tables", []):
-            t.add_to_docx(doc)
-            doc.add_paragraph()
+            _add_report_table(doc, t, fonts)
         for f in s.get("figures", []):
-            png = f.get("png")
-            if png is not None and Path(png).exists():
-                doc.add_picture(str(png), width=Inches(6))
-            else:
-                buf = io.BytesIO()
-                f["figure"].savefig(buf, format="png", dpi=150)
-                buf.seek(0)
-                doc.add_picture(buf, width=Inches(6))
+            doc.add_picture(_figure_png(f), width=min(width, Mm(160)))
         if s.get("warnings"):
             doc.add_paragraph(w["warnings"] + ":")
             for x in s["warnings"]:
@@ -58,4 +215,4 @@ def write_report(sections: list[dict[str, Any]], path: str | Path, *, lang: str 
         doc.add_heading(w["provenance"], level=1)
         for k, v in provenance.items():
             doc.add_paragraph(f"{k}: {v}")
-    return _atomic(path, doc.save)
+    return write_atomic(path, doc.save)

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import base64
 import io
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
+
+from policylab.report.io import write_text
 
 __all__ = ["write_report", "render_report"]
 
@@ -20,11 +20,17 @@ _WORDS = {
 
 
 def _png_base64(fig: Any = None, png: str | Path | None = None) -> str:
-    if png is not None and Path(png).exists():
+    # from the figure at screen resolution when we have it (the PNG file is 300 dpi,
+    # for print, and would make the report several times larger)
+    if fig is None and png is not None and Path(png).exists():
         return base64.b64encode(Path(png).read_bytes()).decode("ascii")
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110)
+    fig.savefig(buf, format="png", dpi=150, bbox_inches="tight")
     return base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+# tables with more columns print on a landscape A4 page, in a smaller type
+_WIDE_COLUMNS = 9
 
 
 def render_report(sections: list[dict[str, Any]], *, lang: str = "en", title: str = "Report",
@@ -43,8 +49,10 @@ def render_report(sections: list[dict[str, Any]], *, lang: str = "en", title: st
     for s in sections:
         images = [{"data": _png_base64(f.get("figure"), f.get("png")),
                    "alt": f.get("name", "figure")} for f in s.get("figures", [])]
-        prepared.append({**s, "tables_html": [t.to_html() for t in s.get("tables", [])],
-                         "images": images})
+        tables = [{"html": t.to_html(), "wide": t.ncols > _WIDE_COLUMNS,
+                   "xwide": t.ncols > 2 * _WIDE_COLUMNS}
+                  for t in s.get("tables", [])]
+        prepared.append({**s, "tables_html": tables, "images": images})
         for w in s.get("warnings", []):
             if w not in all_warnings:
                 all_warnings.append(w)
@@ -64,11 +72,13 @@ def _cjk_font_face(text: str) -> str:
     if not chars:
         return ""
     try:
-        from importlib import resources
-
         from fontTools import subset
 
-        src = resources.files("notojp_matplotlib").joinpath("fonts", "NotoSansCJKjp-Regular.otf")
+        from policylab.report.style import bundled_cjk_font
+
+        src = bundled_cjk_font()
+        if src is None:
+            return ""
         opts = subset.Options()
         opts.flavor = None
         opts.desubroutinize = True
@@ -92,9 +102,4 @@ def write_report(sections: list[dict[str, Any]], path: str | Path, **kw: Any) ->
     if face:
         text = text.replace("<style>", "<style>\n" + face, 1).replace(
             'font-family: "Noto Sans CJK SC"', "font-family: \"PolicylabCJK\", \"Noto Sans CJK SC\"", 1)
-    target = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, suffix=".html")
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write(text)
-    os.replace(tmp, target)
-    return target
+    return write_text(path, text)

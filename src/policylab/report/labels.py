@@ -12,6 +12,7 @@ WORDS = {
         "note_stars": "*** p<{c}, ** p<{b}, * p<{a}",
         "clustered": "clustered by {by}", "robust": "heteroskedasticity-robust",
         "iid": "conventional", "note": "Note", "term": "",
+        "note_from": "{what}, based on standard errors ({kind}).",
     },
     "zh": {
         "controls": "控制变量", "yes": "是", "no": "否", "N": "观测值", "r2": "R²",
@@ -21,7 +22,7 @@ WORDS = {
         "note_ci": "方括号内为95%置信区间",
         "note_stars": "***、**、*分别表示在{c_pct}、{b_pct}、{a_pct}的水平上显著",
         "clustered": "聚类到{by}层面的稳健", "robust": "异方差稳健", "iid": "普通",
-        "note": "注", "term": "",
+        "note": "注", "term": "", "note_from": "{what}，基于{kind}标准误。",
     },
 }
 

@@ -9,9 +9,6 @@ renders to text, Markdown, LaTeX (booktabs), HTML, Word (three-line table) and E
 from __future__ import annotations
 
 import html as _html
-import os
-import re
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,8 +18,9 @@ import numpy as np
 import pandas as pd
 
 from policylab.report.labels import word
+from policylab.report.numbers import Num, column_kind
 
-__all__ = ["Table", "etable", "table_from_frame"]
+__all__ = ["Table", "etable", "table_from_frame", "result_html"]
 
 
 @dataclass
@@ -30,7 +28,11 @@ class Table:
     """A paper table: header rows, body rows (first cell is the row label), rules, notes.
 
     ``rules`` are body-row indices after which a thin rule is drawn (e.g. between the
-    coefficients and the statistics block).
+    coefficients and the statistics block). ``values`` runs parallel to ``body`` and
+    holds a :class:`~policylab.report.numbers.Num` where a cell is a number (None for
+    text), so Excel gets numeric cells and LaTeX true minus signs. ``spans`` maps a
+    header cell ``(row, col)`` to the number of columns it covers (group headers).
+    ``label`` is the LaTeX ``\\label``.
     """
 
     header: list[list[str]]
@@ -39,6 +41,9 @@ class Table:
     notes: list[str] = field(default_factory=list)
     rules: list[int] = field(default_factory=list)
     lang: str = "en"
+    values: list[list[Num | None]] = field(default_factory=list)
+    spans: dict[tuple[int, int], int] = field(default_factory=dict)
+    label: str | None = None
 
     @property
     def ncols(self) -> int:
@@ -93,30 +98,13 @@ class Table:
         out += [""] + self.notes if self.notes else []
         return "\n".join(out) + "\n"
 
-    def to_latex(self) -> str:
-        """booktabs LaTeX; notes under the table."""
-        def esc(s: str) -> str:
-            for a, b in (("\\", r"\textbackslash{}"), ("&", r"\&"), ("%", r"\%"), ("_", r"\_"),
-                         ("#", r"\#"), ("$", r"\$")):
-                s = s.replace(a, b)
-            return re.sub(r"(\*+)", lambda m: "$^{" + m.group(1) + "}$", s)
+    def to_latex(self, *, fragment: bool = False, label: str | None = None) -> str:
+        """booktabs LaTeX: a ``table`` float with caption, ``\\label`` and notes, or with
+        ``fragment=True`` the ``tabular`` alone for ``\\input``. English compiles with
+        pdflatex + booktabs; Chinese needs xelatex + ctex (docs/outputs.md)."""
+        from policylab.report.latex import table_to_latex
 
-        n = self.ncols
-        lines = [r"\begin{table}[htbp]\centering"]
-        if self.title:
-            lines.append(rf"\caption{{{esc(self.title)}}}")
-        lines += [rf"\begin{{tabular}}{{l{'c' * (n - 1)}}}", r"\toprule"]
-        lines += [" & ".join(esc(c) for c in r) + r" \\" for r in self.header]
-        lines.append(r"\midrule")
-        for i, r in enumerate(self.body):
-            lines.append(" & ".join(esc(c) for c in r) + r" \\")
-            if i in self.rules:
-                lines.append(r"\midrule")
-        lines += [r"\bottomrule", r"\end{tabular}"]
-        if self.notes:
-            lines.append(r"\par\footnotesize " + r" \\ ".join(esc(x) for x in self.notes))
-        lines.append(r"\end{table}")
-        return "\n".join(lines) + "\n"
+        return table_to_latex(self, fragment=fragment, label=label)
 
     def to_html(self) -> str:
         """An HTML ``<table class="three-line">`` (style it with the report's CSS)."""
@@ -125,8 +113,18 @@ class Table:
         if self.title:
             out.append(f"<caption>{e(self.title)}</caption>")
         out.append("<thead>")
-        for r in self.header:
-            out.append("<tr>" + "".join(f"<th>{e(c)}</th>" for c in r) + "</tr>")
+        for i, r in enumerate(self.header):
+            cells, j = [], 0
+            while j < self.ncols:
+                span = self.spans.get((i, j), 1)
+                text = e(r[j]) if j < len(r) else ""
+                if span > 1:
+                    cls = ' class="group"' if text else ""
+                    cells.append(f'<th colspan="{span}"{cls}>{text}</th>')
+                else:
+                    cells.append(f"<th>{text}</th>")
+                j += span
+            out.append("<tr>" + "".join(cells) + "</tr>")
         out.append("</thead><tbody>")
         for i, r in enumerate(self.body):
             cls = ' class="rule"' if i in self.rules else ""
@@ -138,101 +136,69 @@ class Table:
         out.append("</table>")
         return "\n".join(out)
 
-    def add_to_docx(self, doc: Any) -> None:
-        """Append as a three-line table (top/bottom thick rules, header rule) to a Document."""
-        from docx.enum.text import WD_ALIGN_PARAGRAPH
-        from docx.shared import Pt
+    def _repr_html_(self) -> str:
+        # Jupyter: the same table, scrolling inside its own box when wide
+        return (f'<div style="overflow-x:auto"><style>{_NOTEBOOK_CSS}</style>'
+                f"{self.to_html()}</div>")
 
-        if self.title:
-            p = doc.add_paragraph()
-            p.alignment = WD_ALIGN_PARAGRAPH.CENTER
-            p.add_run(self.title).bold = True
-        rows = self.header + self.body
-        t = doc.add_table(rows=len(rows), cols=self.ncols)
-        for i, r in enumerate(rows):
-            for j in range(self.ncols):
-                cell = t.cell(i, j)
-                cell.text = r[j] if j < len(r) else ""
-                para = cell.paragraphs[0]
-                para.alignment = WD_ALIGN_PARAGRAPH.LEFT if j == 0 else WD_ALIGN_PARAGRAPH.CENTER
-                for run in para.runs:
-                    run.font.size = Pt(9)
-        nh = len(self.header)
-        for j in range(self.ncols):
-            _border(t.cell(0, j), top=12)
-            _border(t.cell(nh - 1, j), bottom=6)
-            _border(t.cell(len(rows) - 1, j), bottom=12)
-            for i in self.rules:
-                _border(t.cell(nh + i, j), bottom=4)
-        for note in self.notes:
-            p = doc.add_paragraph(note)
-            for run in p.runs:
-                run.font.size = Pt(8)
+    def add_to_docx(self, doc: Any, fonts: Sequence[str] | None = None) -> Any:
+        """Append as a three-line table to a python-docx Document; returns the table.
 
-    def to_docx(self, path: str | Path) -> Path:
-        """A Word file holding this table (written atomically)."""
-        from docx import Document
+        ``fonts`` is (Latin, East Asian), default Times New Roman and 宋体 (SimSun).
+        """
+        from policylab.report.docx import DEFAULT_FONTS, add_table
 
-        doc = Document()
-        self.add_to_docx(doc)
-        return _atomic(path, doc.save)
+        return add_table(doc, self, tuple(fonts or DEFAULT_FONTS))
+
+    def to_docx(self, path: str | Path, fonts: Sequence[str] | None = None) -> Path:
+        """A Word file (A4; landscape for a table of more than nine columns) holding this
+        table, written atomically."""
+        from policylab.report.docx import DEFAULT_FONTS, WIDE_COLUMNS, new_document
+        from policylab.report.io import write_atomic
+
+        f = tuple(fonts or DEFAULT_FONTS)
+        doc = new_document(f, landscape=self.ncols > WIDE_COLUMNS)
+        self.add_to_docx(doc, f)
+        return write_atomic(path, doc.save)
 
     def to_excel(self, path: str | Path) -> Path:
-        """An Excel sheet with the same layout and three-line borders."""
-        from openpyxl import Workbook
-        from openpyxl.styles import Alignment, Border, Font, Side
+        """An Excel sheet with the same layout: numeric cells with number formats (stars
+        and brackets are part of the format), text as text, three-line borders."""
+        from policylab.report.xlsx import table_to_excel
 
-        wb = Workbook()
-        ws = wb.active
-        ws.title = "table"
-        r0 = 1
-        if self.title:
-            ws.cell(1, 1, self.title).font = Font(bold=True)
-            r0 = 2
-        rows = self.header + self.body
-        thick, thin = Side(style="medium"), Side(style="thin")
-        for i, r in enumerate(rows):
-            for j in range(self.ncols):
-                c = ws.cell(r0 + i, j + 1, r[j] if j < len(r) else "")
-                c.alignment = Alignment(horizontal="left" if j == 0 else "center")
-                top = thick if i == 0 else None
-                bottom = (thin if i == len(self.header) - 1 or (i - len(self.header)) in self.rules
-                          else thick if i == len(rows) - 1 else None)
-                c.border = Border(top=top, bottom=bottom)
-        for k, note in enumerate(self.notes):
-            ws.cell(r0 + len(rows) + k, 1, note).font = Font(size=9)
-        return _atomic(path, wb.save)
+        return table_to_excel(self, path)
 
+    def write(self, path: str | Path) -> Path:
+        """Write the table in the format its file name ends with (.md, .tex, .html,
+        .txt, .csv, .xlsx, .docx), atomically; returns the path."""
+        from policylab.errors import SpecError
+        from policylab.report.io import write_text
 
-def _atomic(path: str | Path, save: Any) -> Path:
-    target = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, suffix=target.suffix)
-    os.close(fd)
-    try:
-        save(tmp)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return target
+        target = Path(path)
+        ext = target.suffix.lower()
+        if ext == ".xlsx":
+            return self.to_excel(target)
+        if ext == ".docx":
+            return self.to_docx(target)
+        if ext == ".csv":
+            return write_text(target, self.to_dataframe().to_csv(index=False))
+        render = {".md": self.to_markdown, ".tex": self.to_latex, ".html": self.to_html,
+                  ".txt": self.to_text}.get(ext)
+        if render is None:
+            raise SpecError(f"cannot write a table as {target.name!r}: the name must end "
+                            "with .md, .tex, .html, .txt, .csv, .xlsx or .docx")
+        return write_text(target, render())
 
 
-def _border(cell: Any, top: int | None = None, bottom: int | None = None) -> None:
-    from docx.oxml import OxmlElement
-    from docx.oxml.ns import qn
-
-    tcPr = cell._tc.get_or_add_tcPr()
-    borders = tcPr.find(qn("w:tcBorders"))
-    if borders is None:
-        borders = OxmlElement("w:tcBorders")
-        tcPr.append(borders)
-    for edge, size in (("top", top), ("bottom", bottom)):
-        if size:
-            el = OxmlElement(f"w:{edge}")
-            el.set(qn("w:val"), "single")
-            el.set(qn("w:sz"), str(size))
-            el.set(qn("w:color"), "000000")
-            borders.append(el)
+_NOTEBOOK_CSS = (
+    "table.three-line{border-collapse:collapse;font-variant-numeric:tabular-nums}"
+    "table.three-line thead tr:first-child th{border-top:2px solid currentColor}"
+    "table.three-line thead tr:last-child th{border-bottom:1px solid currentColor}"
+    "table.three-line tbody tr:last-child td{border-bottom:2px solid currentColor}"
+    "table.three-line th.group{border-bottom:1px solid currentColor}"
+    "table.three-line th,table.three-line td{padding:.15rem .7rem;text-align:center}"
+    "table.three-line td:first-child{text-align:left}"
+    "table.three-line tfoot td{text-align:left;font-size:85%}")
 
 
 def _width(s: str) -> int:
@@ -252,11 +218,6 @@ def _stars(p: float, levels: Sequence[float]) -> str:
     return "***" if p < c else "**" if p < b else "*" if p < a else ""
 
 
-def _num(x: float, digits: int) -> str:
-    return "" if x is None or not np.isfinite(x) else f"{x:,.{digits}f}".replace(",", "") \
-        if abs(x) < 1e6 else f"{x:.{digits}e}"
-
-
 def _fe_label(fe: str, meta: dict[str, Any], lang: str) -> str:
     if fe == meta.get("unit"):
         return word("unit_fe", lang)
@@ -265,11 +226,14 @@ def _fe_label(fe: str, meta: dict[str, Any], lang: str) -> str:
     return word("fe", lang, name=fe)
 
 
-def _vcov_note(results: Sequence[Any], lang: str, labels: dict[str, str]) -> str:
+def _vcov_note(results: Sequence[Any], lang: str, labels: dict[str, str],
+               se: str = "se") -> str:
+    """What the brackets hold and which standard errors they come from."""
+    what = word(f"note_{se}", lang, kind="")
     kinds = {(r.meta.get("vcov"), tuple(r.meta.get("cluster") or ())) for r in results
              if hasattr(r, "meta")}
     if len(kinds) != 1:
-        return word("note_se", lang, kind="") if lang != "en" else word("note_se", lang)
+        return what
     (vc, cl), = kinds
     if vc in ("CRV1", "CRV3"):
         by = " and ".join(labels.get(c, c) for c in cl) if lang == "en" else "、".join(
@@ -280,8 +244,11 @@ def _vcov_note(results: Sequence[Any], lang: str, labels: dict[str, str]) -> str
     else:
         kind = word("iid", lang)
     if lang == "en":
-        return f"{word('note_se', lang)} ({kind})."
-    return f"{word('note', lang)}：{word('note_se', lang, kind=kind)}。"
+        return f"{what} ({kind})." if se == "se" else word("note_from", lang, what=what,
+                                                             kind=kind)
+    if se == "se":
+        return f"{word('note', lang)}：{word('note_se', lang, kind=kind)}。"
+    return f"{word('note', lang)}：{word('note_from', lang, what=what, kind=kind)}"
 
 
 def etable(
@@ -356,26 +323,7 @@ def etable(
         terms = [t for t in terms if t not in ctrl_terms and t not in (drop or ())]
         if order:
             terms = [t for t in order if t in terms] + [t for t in terms if t not in order]
-    body: list[list[str]] = []
-    for term in terms:
-        row, sub = [labels.get(term, term)], [""]
-        for t in tidies:
-            hit = t[t["term"] == term]
-            if hit.empty:
-                row.append("")
-                sub.append("")
-                continue
-            h = hit.iloc[0]
-            row.append(_num(h["estimate"], digits) + _stars(h.get("p_value", np.nan), stars))
-            if se == "t":
-                sub.append(f"({_num(h['statistic'], 2)})")
-            elif se == "p":
-                sub.append(f"({_num(h['p_value'], digits)})")
-            elif se == "ci":
-                sub.append(f"[{_num(h['conf_low'], digits)}, {_num(h['conf_high'], digits)}]")
-            else:
-                sub.append(f"({_num(h['std_error'], digits)})")
-        body += [row, sub]
+    body, values = _coef_rows(terms, tidies, labels, digits, stars, se)
     rules = [len(body) - 1] if body else []
     yes, no = word("yes", lang), word("no", lang)
     if show_controls:
@@ -392,41 +340,84 @@ def etable(
             lab = labels.get(f"{f} FE") or _fe_label(f, next((m for m in metas if f in (
                 m.get("fe") or [])), {}), lang)
             body.append([lab] + [yes if f in (m.get("fe") or []) else no for m in metas])
+    values += [[None] * (n + 1) for _ in range(len(body) - len(values))]
     if len(body) - 1 not in rules and body:
         rules.append(len(body) - 1)
     for s in stats:
-        vals = []
-        for r in res:
-            if s == "N":
-                vals.append(f"{getattr(r, 'nobs', 0):,}" if getattr(r, "nobs", None) else "")
-            elif s == "n_clusters":
-                nc = getattr(r, "n_clusters", None) or {}
-                vals.append(", ".join(str(v) for v in nc.values()) if nc else "")
-            elif s == "ymean":
-                vals.append(_num(getattr(r, "depvar_mean", np.nan), digits))
-            else:
-                vals.append(_num(getattr(r, s, np.nan), digits))
-        if any(vals):
-            body.append([word(s, lang)] + vals)
+        cells = [_stat_cell(r, s, digits) for r in res]
+        if any(c.text if isinstance(c, Num) else c for c in cells):
+            body.append([word(s, lang)] + [c.text if isinstance(c, Num) else c for c in cells])
+            values.append([None] + [c if isinstance(c, Num) else None for c in cells])
     head_deps = list(headers) if headers is not None else [
         labels.get(m.get("depvar", ""), m.get("depvar", "")) for m in metas]
     header = []
+    spans: dict[tuple[int, int], int] = {}
     if group_headers:
         row = [""]
         for lab, span in group_headers:
+            if span > 1:
+                spans[(0, len(row))] = int(span)
             row += [lab] + [""] * (span - 1)
         header.append(row + [""] * (n + 1 - len(row)))
     header.append([""] + [f"({i + 1})" for i in range(n)])
     header.append([word("term", lang)] + head_deps)
     a, b, c = sorted(stars, reverse=True)
-    note_list = [_vcov_note(res, lang, labels)]
+    note_list = [_vcov_note(res, lang, labels, se)]
     if lang == "en":
         note_list.append(word("note_stars", lang, a=a, b=b, c=c))
     else:
         note_list[-1] = note_list[-1].rstrip("。") + "；" + word(
             "note_stars", lang, a_pct=f"{a:.0%}", b_pct=f"{b:.0%}", c_pct=f"{c:.0%}") + "。"
     note_list += list(notes or [])
-    return Table(header=header, body=body, title=title, notes=note_list, rules=rules, lang=lang)
+    return Table(header=header, body=body, title=title, notes=note_list, rules=rules, lang=lang,
+                 values=values, spans=spans)
+
+
+def _coef_rows(terms: list[str], tidies: list[pd.DataFrame], labels: dict[str, str],
+               digits: int, stars: Sequence[float], se: str,
+               ) -> tuple[list[list[str]], list[list[Num | None]]]:
+    """A coefficient row (stars) and the row below it (SE, t, p or CI) per term."""
+    body: list[list[str]] = []
+    values: list[list[Num | None]] = []
+    for term in terms:
+        row: list[Num | None] = [None]
+        sub: list[Num | None] = [None]
+        for t in tidies:
+            hit = t[t["term"] == term]
+            if hit.empty:
+                row.append(None)
+                sub.append(None)
+                continue
+            h = hit.iloc[0]
+            row.append(Num(float(h["estimate"]), digits=digits,
+                           stars=_stars(h.get("p_value", np.nan), stars)))
+            if se == "t":
+                sub.append(Num(float(h["statistic"]), digits=2, wrap="()"))
+            elif se == "p":
+                sub.append(Num(float(h["p_value"]), "pvalue", digits=digits, wrap="()"))
+            elif se == "ci":
+                sub.append(Num((float(h["conf_low"]), float(h["conf_high"])), "interval",
+                               digits=digits, wrap="[]"))
+            else:
+                sub.append(Num(float(h["std_error"]), digits=digits, wrap="()"))
+        for cells, label in ((row, labels.get(term, term)), (sub, "")):
+            body.append([label] + [c.text if c is not None else "" for c in cells[1:]])
+            values.append(cells)
+    return body, values
+
+
+def _stat_cell(r: Any, s: str, digits: int) -> Num | str:
+    """One model's entry in a statistics row (N, clusters, mean of y, R-squared...)."""
+    if s == "N":
+        nobs = getattr(r, "nobs", None)
+        return Num(float(nobs), "integer", thousands=True) if nobs else ""
+    if s == "n_clusters":
+        nc = getattr(r, "n_clusters", None) or {}
+        if len(nc) == 1:
+            return Num(float(next(iter(nc.values()))), "integer")
+        return ", ".join(str(v) for v in nc.values())
+    v = getattr(r, "depvar_mean" if s == "ymean" else s, None)
+    return Num(float(v) if v is not None else np.nan, digits=digits)
 
 
 def table_from_frame(
@@ -439,33 +430,62 @@ def table_from_frame(
     index: bool = False,
     notes: Sequence[str] | None = None,
 ) -> Table:
-    """Any DataFrame as a paper Table: numbers with ``digits`` decimals per column
-    (integers without), labels applied to column names and string cells."""
+    """Any DataFrame as a paper Table.
+
+    Each column is shown by its kind (:func:`policylab.report.numbers.column_kind`):
+    integers, years and event times as integers ("-6", "2011", "500"), p-values with
+    "<0.001" below 0.001, other numbers with ``digits`` decimals, booleans as Yes/No
+    (是/否), text through ``labels``. Numeric cells keep their number for Excel/LaTeX.
+    """
     labels = dict(labels or {})
     if lang == "zh":
         from policylab.report.labels import COLUMNS_ZH
 
         labels = {**COLUMNS_ZH, **labels}
     d = df.reset_index() if index else df
-    cols = [str(c) for c in d.columns]
-    body = []
-    for _, r in d.iterrows():
-        row = []
-        for c in d.columns:
-            v = r[c]
-            if isinstance(v, (bool, np.bool_)):
-                row.append(word("yes", lang) if v else word("no", lang))
-            elif isinstance(v, (int, np.integer)):
-                row.append(f"{int(v):,}")
-            elif isinstance(v, (float, np.floating)):
-                if np.isfinite(v) and float(v).is_integer() and pd.api.types.is_integer_dtype(
-                        d[c].dropna().astype(float).round().astype("Int64")) and c in (
-                        "n", "N", "nobs", "n_obs", "draws", "count"):
-                    row.append(f"{int(v):,}")
-                else:
-                    row.append(_num(float(v), digits))
-            else:
-                row.append(labels.get(str(v), str(v)) if v is not None else "")
-        body.append(row)
-    header = [[labels.get(c, c) for c in cols]]
-    return Table(header=header, body=body, title=title, notes=list(notes or []), lang=lang)
+    kinds = [column_kind(c, d.iloc[:, j]) for j, c in enumerate(d.columns)]
+    body: list[list[str]] = []
+    values: list[list[Num | None]] = []
+    for row in d.itertuples(index=False, name=None):
+        texts, nums = [], []
+        for v, kind in zip(row, kinds):
+            cell = _frame_cell(v, kind, digits, lang, labels)
+            nums.append(cell if isinstance(cell, Num) else None)
+            texts.append(cell.text if isinstance(cell, Num) else cell)
+        body.append(texts)
+        values.append(nums)
+    header = [[labels.get(str(c), str(c)) for c in d.columns]]
+    return Table(header=header, body=body, title=title, notes=list(notes or []), lang=lang,
+                 values=values)
+
+
+def _frame_cell(v: Any, kind: str, digits: int, lang: str, labels: dict[str, str],
+                ) -> Num | str:
+    if v is None or (isinstance(v, float) and np.isnan(v)) or v is pd.NA or v is pd.NaT:
+        return ""
+    if isinstance(v, (bool, np.bool_)):
+        return word("yes", lang) if v else word("no", lang)
+    if isinstance(v, (int, float, np.integer, np.floating)):
+        if kind in ("integer", "pvalue"):
+            return Num(float(v), kind, digits=digits)
+        if kind == "text":  # a number in a column of words: as it comes
+            return Num(float(v), "integer" if isinstance(v, (int, np.integer)) else "number",
+                       digits=digits)
+        return Num(float(v), digits=digits)
+    return labels.get(str(v), str(v))
+
+
+def result_html(result: Any, lang: str = "en") -> str:
+    """A Result as HTML for Jupyter: a regression table (:func:`etable`) for results with
+    coefficients and a covariance, the tidy table otherwise, then the warnings."""
+    e = _html.escape
+    try:
+        if hasattr(result, "vcov_matrix") and getattr(result, "terms", None):
+            table = etable(result, lang=lang, title=type(result).__name__)
+        else:
+            table = table_from_frame(result.tidy(), lang=lang, title=type(result).__name__)
+    except Exception:  # a display hook must never fail: show the text summary instead
+        return f"<pre>{e(str(result))}</pre>"
+    warns = getattr(result, "warnings", None) or []
+    items = "".join(f"<li>{e(str(w))}</li>" for w in warns)
+    return table._repr_html_() + (f"<ul>{items}</ul>" if items else "")

@@ -6,7 +6,7 @@ from typing import Any
 
 import pandas as pd
 
-from policylab.report.style import PALETTE, new_figure
+from policylab.report.style import PALETTE, figure_builder, new_figure
 
 _T = {"en": {"x": "Weight", "y": "2x2 DID estimate", "twfe": "TWFE = {v:.3f}"},
       "zh": {"x": "权重", "y": "2×2 DID估计值", "twfe": "双向固定效应 = {v:.3f}"}}
@@ -16,14 +16,16 @@ _ZH_TYPES = {"treated vs never treated": "处理组 vs 从未处理组",
              "treated vs always treated": "处理组 vs 始终处理组"}
 
 
+@figure_builder
 def bacon_figure(comp: pd.DataFrame, twfe: float, lang: str = "en",
-                 title: str | None = None) -> Any:
+                 title: str | None = None,
+                 ax: Any = None) -> Any:
     """Scatter of each 2x2 estimate against its weight, coloured by comparison type.
 
     ``comp`` needs type, weight and estimate columns; ``twfe`` is drawn as a dashed line.
     """
     t = _T.get(lang, _T["en"])
-    fig, ax = new_figure(lang)
+    fig, ax = new_figure(lang, ax=ax)
     for (typ, sub), color, marker in zip(comp.groupby("type"), PALETTE, "osx^"):
         label = _ZH_TYPES.get(typ, typ) if lang == "zh" else typ
         ax.scatter(sub["weight"], sub["estimate"], color=color, marker=marker, label=label)
@@ -33,5 +35,4 @@ def bacon_figure(comp: pd.DataFrame, twfe: float, lang: str = "en",
     if title:
         ax.set_title(title)
     ax.legend(fontsize=8)
-    fig.tight_layout()
     return fig

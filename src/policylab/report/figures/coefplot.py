@@ -1,7 +1,7 @@
 """Coefficient plot (fixest's ``coefplot``, Stata's ``coefplot``) of one or more models.
 
-Drawn inside ``matplotlib.rc_context``: the user's backend and rcParams are never
-changed.
+Drawn in the policylab style context (:func:`policylab.report.style.figure_builder`):
+the user's backend and rcParams are never changed.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from policylab.report.style import PALETTE, cjk_font
+from policylab.report.style import PALETTE, figure_builder, new_figure
 
 __all__ = ["coefplot_figure"]
 
@@ -22,17 +22,7 @@ _T = {
 }
 
 
-def _rc(lang: str) -> dict[str, Any]:
-    families = ["DejaVu Sans"]
-    if lang == "zh":
-        f = cjk_font()
-        if f:
-            families = [f, "DejaVu Sans"]
-    return {"font.family": "sans-serif", "font.sans-serif": families,
-            "axes.unicode_minus": False, "font.size": 10, "axes.spines.top": False,
-            "axes.spines.right": False, "axes.linewidth": 0.8}
-
-
+@figure_builder
 def coefplot_figure(
     models: Sequence[tuple[str, pd.DataFrame]],
     ax: Any = None,
@@ -57,9 +47,6 @@ def coefplot_figure(
     -------
     matplotlib Figure
     """
-    import matplotlib
-    import matplotlib.pyplot as plt
-
     t = _T.get(lang, _T["en"])
     terms: list[str] = []
     for _, tab in models:
@@ -67,29 +54,22 @@ def coefplot_figure(
     pos = {x: i for i, x in enumerate(terms)}
     n = len(models)
     width = 0.6 / max(n, 1) if n > 1 else 0.0
-    with matplotlib.rc_context(_rc(lang)):
-        own = ax is None
-        if own:
-            fig, ax = plt.subplots(figsize=(max(4.0, 0.6 * len(terms) + 2), 3.6))
-        else:
-            fig = ax.figure
-        for m, (label, tab) in enumerate(models):
-            x = np.array([pos[v] for v in tab["term"]], dtype=float)
-            x += (m - (n - 1) / 2) * width
-            b = tab["estimate"].to_numpy(float)
-            lo, hi = tab["conf_low"].to_numpy(float), tab["conf_high"].to_numpy(float)
-            ax.errorbar(x, b, yerr=[b - lo, hi - b], fmt="o", ms=4, capsize=3, lw=1,
-                        color=PALETTE[m % len(PALETTE)], label=label if n > 1 else None)
-        ax.axhline(0, color="black", lw=0.8)
-        ax.set_xticks(range(len(terms)))
-        ax.set_xticklabels(terms, rotation=30 if len(terms) > 4 else 0,
-                           ha="right" if len(terms) > 4 else "center")
-        ax.set_xlim(-0.6, len(terms) - 0.4)
-        ax.set_ylabel(t["y"].format(level=f"{level:.0%}"))
-        if n > 1:
-            ax.legend(frameon=False)
-        if title:
-            ax.set_title(title)
-        if own:  # a user's figure keeps the layout the user chose
-            fig.tight_layout()
+    fig, ax = new_figure(lang, ax=ax, size=(max(4.0, 0.6 * len(terms) + 2), 3.6))
+    for m, (label, tab) in enumerate(models):
+        x = np.array([pos[v] for v in tab["term"]], dtype=float)
+        x += (m - (n - 1) / 2) * width
+        b = tab["estimate"].to_numpy(float)
+        lo, hi = tab["conf_low"].to_numpy(float), tab["conf_high"].to_numpy(float)
+        ax.errorbar(x, b, yerr=[b - lo, hi - b], fmt="o", ms=4, capsize=3, lw=1,
+                    color=PALETTE[m % len(PALETTE)], label=label if n > 1 else None)
+    ax.axhline(0, color="black", lw=0.8)
+    ax.set_xticks(range(len(terms)))
+    ax.set_xticklabels(terms, rotation=30 if len(terms) > 4 else 0,
+                       ha="right" if len(terms) > 4 else "center")
+    ax.set_xlim(-0.6, len(terms) - 0.4)
+    ax.set_ylabel(t["y"].format(level=f"{level:.0%}"))
+    if n > 1:
+        ax.legend(frameon=False)
+    if title:
+        ax.set_title(title)
     return fig

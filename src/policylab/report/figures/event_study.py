@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from policylab.report.style import PALETTE, new_figure
+from policylab.report.style import PALETTE, figure_builder, new_figure
 
 _T = {
     "en": {"x": "Years relative to the policy", "y": "Estimate (95% CI)",
@@ -19,15 +19,17 @@ _T = {
 }
 
 
+@figure_builder
 def event_study_figure(tidy: pd.DataFrame, kind: str = "band", lang: str = "en",
-                       ref: int = -1, title: str | None = None) -> Any:
+                       ref: int = -1, title: str | None = None,
+                       ax: Any = None) -> Any:
     """Coefficients against event time with CIs, zero line and a dashed line at adoption.
 
     ``tidy`` needs rel_time, estimate, conf_low, conf_high (the reference period at 0);
     ``ref`` is marked with a hollow marker.
     """
     t = _T.get(lang, _T["en"])
-    fig, ax = new_figure(lang)
+    fig, ax = new_figure(lang, ax=ax)
     x = tidy["rel_time"].to_numpy()
     b = tidy["estimate"].to_numpy()
     lo, hi = tidy["conf_low"].to_numpy(), tidy["conf_high"].to_numpy()
@@ -50,15 +52,16 @@ def event_study_figure(tidy: pd.DataFrame, kind: str = "band", lang: str = "en",
     ax.set_ylabel(t["y"])
     if title:
         ax.set_title(title)
-    fig.tight_layout()
     return fig
 
 
+@figure_builder
 def parallel_trends_figure(means: pd.DataFrame, lang: str = "en", policy_time: int | None = None,
-                           normalized: int | None = None) -> Any:
+                           normalized: int | None = None,
+                           ax: Any = None) -> Any:
     """Treated vs control group means by period."""
     t = _T.get(lang, _T["en"])
-    fig, ax = new_figure(lang)
+    fig, ax = new_figure(lang, ax=ax)
     for g, style in ((1, ("o", PALETTE[1], "-")), (0, ("s", PALETTE[0], "--"))):
         m = means[means["group"] == g].sort_values("time")
         if len(m):
@@ -72,5 +75,4 @@ def parallel_trends_figure(means: pd.DataFrame, lang: str = "en", policy_time: i
     step = int(np.ceil(len(years) / 8))
     ax.set_xticks(years[::step])
     ax.legend()
-    fig.tight_layout()
     return fig

@@ -6,7 +6,7 @@ from typing import Any
 
 import pandas as pd
 
-from policylab.report.style import PALETTE, new_figure
+from policylab.report.style import PALETTE, figure_builder, new_figure
 
 _T = {"en": {"M": {"smoothness": "M (smoothness bound)",
                    "relative magnitudes": "Mbar (relative magnitudes)"},
@@ -15,12 +15,14 @@ _T = {"en": {"M": {"smoothness": "M (smoothness bound)",
              "y": "95%稳健置信区间", "orig": "原始"}}
 
 
+@figure_builder
 def honest_did_figure(grid: pd.DataFrame, original: tuple[float, float, float],
-                      lang: str = "en") -> Any:
+                      lang: str = "en",
+                      ax: Any = None) -> Any:
     """One panel per restriction: robust CIs against the bound, the original CI first."""
     t = _T.get(lang, _T["en"])
     kinds = list(dict.fromkeys(grid["restriction"]))
-    fig, axes = new_figure(lang, size=(4.5 * len(kinds), 3.6), ncols=len(kinds), sharey=True)
+    fig, axes = new_figure(lang, ax=ax, size=(4.5 * len(kinds), 3.6), ncols=len(kinds), sharey=True)
     axes = axes if len(kinds) > 1 else [axes]
     for ax, kind in zip(axes, kinds):
         g = grid[grid.restriction == kind]
@@ -37,5 +39,4 @@ def honest_did_figure(grid: pd.DataFrame, original: tuple[float, float, float],
         ax.axhline(0, color="black", lw=0.8)
         ax.set_xlabel(t["M"][kind])
     axes[0].set_ylabel(t["y"])
-    fig.tight_layout()
     return fig

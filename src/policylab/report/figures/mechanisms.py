@@ -8,18 +8,20 @@ from typing import Any
 
 import pandas as pd
 
-from policylab.report.style import PALETTE, new_figure
+from policylab.report.style import PALETTE, figure_builder, new_figure
 
 _T = {"en": {"y": "Marginal effect of the policy (95% CI)"},
       "zh": {"y": "政策的边际效应（95%置信区间）"}}
 
 
+@figure_builder
 def marginal_effect_figure(marginal: pd.DataFrame, moderator: str, lang: str = "en",
                            label: str | None = None,
-                           bounds: Sequence[float] = ()) -> Any:
+                           bounds: Sequence[float] = (),
+                           ax: Any = None) -> Any:
     """Effect and CI band against the moderator, with a zero line; ``bounds`` (the
     Johnson-Neyman values where the CI crosses zero) are marked where inside the range."""
-    fig, ax = new_figure(lang)
+    fig, ax = new_figure(lang, ax=ax)
     ax.fill_between(marginal["moderator"], marginal["conf_low"], marginal["conf_high"],
                     color=PALETTE[0], alpha=0.15, lw=0)
     ax.plot(marginal["moderator"], marginal["effect"], color=PALETTE[0], lw=1.4)
@@ -30,7 +32,6 @@ def marginal_effect_figure(marginal: pd.DataFrame, moderator: str, lang: str = "
             ax.axvline(x, color=PALETTE[2], lw=0.8, ls="--")
     ax.set_xlabel(label or moderator)
     ax.set_ylabel(_T.get(lang, _T["en"])["y"])
-    fig.tight_layout()
     return fig
 
 
@@ -40,11 +41,13 @@ _S = {"en": {"x": "Sensitivity parameter ρ (correlation of mediator and outcome
              "y": "平均因果中介效应（ACME）"}}
 
 
+@figure_builder
 def mediation_sensitivity_figure(sensitivity: pd.DataFrame, lang: str = "en",
-                                 labels: dict[str, str] | None = None) -> Any:
+                                 labels: dict[str, str] | None = None,
+                                 ax: Any = None) -> Any:
     """ACME(rho) per mediator with its bootstrap band where present; the ACME at
     rho = 0 is the stepwise a*b, and the curve crosses zero at rho~."""
-    fig, ax = new_figure(lang)
+    fig, ax = new_figure(lang, ax=ax)
     for k, (med, g) in enumerate(sensitivity.groupby("mediator", sort=False)):
         color = PALETTE[k % len(PALETTE)]
         if "acme_low" in g and g["acme_low"].notna().any():
@@ -59,18 +62,19 @@ def mediation_sensitivity_figure(sensitivity: pd.DataFrame, lang: str = "en",
     ax.set_ylabel(t["y"])
     if sensitivity["mediator"].nunique() > 1:
         ax.legend(frameon=False)
-    fig.tight_layout()
     return fig
 
 
 _H = {"en": {"x": "Effect of the policy (95% CI)"}, "zh": {"x": "政策效应（95%置信区间）"}}
 
 
+@figure_builder
 def subgroup_figure(estimates: pd.DataFrame, lang: str = "en",
-                    labels: dict[str, str] | None = None) -> Any:
+                    labels: dict[str, str] | None = None,
+                    ax: Any = None) -> Any:
     """Horizontal coefficient plot of the subgroup DIDs, grouped by split."""
     rows = estimates.reset_index(drop=True)
-    fig, ax = new_figure(lang, size=(6.4, max(2.4, 0.42 * len(rows) + 1.0)))
+    fig, ax = new_figure(lang, ax=ax, size=(6.4, max(2.4, 0.42 * len(rows) + 1.0)))
     ypos = -rows.index.to_numpy(float)
     for k, (_, g) in enumerate(rows.groupby("by", sort=False)):
         idx = g.index.to_numpy()
@@ -81,5 +85,4 @@ def subgroup_figure(estimates: pd.DataFrame, lang: str = "en",
     ax.set_yticks(ypos, names)
     ax.axvline(0, color="black", lw=0.8)
     ax.set_xlabel(_H.get(lang, _H["en"])["x"])
-    fig.tight_layout()
     return fig

@@ -7,19 +7,21 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
-from policylab.report.style import PALETTE, new_figure
+from policylab.report.style import PALETTE, figure_builder, new_figure
 
 _T = {"en": {"x": "Placebo estimates", "d": "Kernel density", "p": "p-value",
              "real": "actual estimate"},
       "zh": {"x": "安慰剂估计系数", "d": "核密度", "p": "p值", "real": "真实估计值"}}
 
 
+@figure_builder
 def placebo_figure(estimates: np.ndarray, p_values: np.ndarray, real: float,
-                   lang: str = "en", max_points: int = 5000) -> Any:
+                   lang: str = "en", max_points: int = 5000,
+                   ax: Any = None) -> Any:
     """Kernel density of placebo estimates, their p-values (second axis), the real
     estimate (vertical line) and p = 0.1 (horizontal dashed line)."""
     t = _T.get(lang, _T["en"])
-    fig, ax = new_figure(lang)
+    fig, ax = new_figure(lang, ax=ax)
     lo = min(estimates.min(), real)
     hi = max(estimates.max(), real)
     pad = 0.05 * (hi - lo or 1.0)
@@ -41,5 +43,4 @@ def placebo_figure(estimates: np.ndarray, p_values: np.ndarray, real: float,
     ax2.set_ylabel(t["p"])
     ax2.spines["right"].set_visible(True)
     ax.legend(loc="upper left")
-    fig.tight_layout()
     return fig

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from policylab.report.style import PALETTE, new_figure
+from policylab.report.style import PALETTE, figure_builder, new_figure
 
 _T = {"en": {"before": "Before matching", "after": "After matching", "treated": "Treated",
              "control": "Control", "score": "Propensity score", "density": "Density",
@@ -26,10 +26,12 @@ def _kde(ax: Any, x: np.ndarray, w: np.ndarray | None, color: str, ls: str, labe
             label=label)
 
 
-def score_density_figure(rows: pd.DataFrame, lang: str = "en") -> Any:
+@figure_builder
+def score_density_figure(rows: pd.DataFrame, lang: str = "en",
+                         ax: Any = None) -> Any:
     """Two panels: score densities of treated and controls before / after matching."""
     t = _T.get(lang, _T["en"])
-    fig, axes = new_figure(lang, size=(9, 3.6), ncols=2, sharey=True)
+    fig, axes = new_figure(lang, ax=ax, size=(9, 3.6), ncols=2, sharey=True)
     tr = rows["_treated"] == 1
     p = rows["_pscore"].to_numpy()
     w = rows["_weight"].fillna(0).to_numpy()
@@ -43,15 +45,16 @@ def score_density_figure(rows: pd.DataFrame, lang: str = "en") -> Any:
         ax.set_xlabel(t["score"])
     axes[0].set_ylabel(t["density"])
     axes[0].legend()
-    fig.tight_layout()
     return fig
 
 
+@figure_builder
 def bias_figure(table: pd.DataFrame, lang: str = "en",
-                labels: dict[str, str] | None = None) -> Any:
+                labels: dict[str, str] | None = None,
+                ax: Any = None) -> Any:
     """Dot plot of each covariate's standardized bias before and after matching."""
     t = _T.get(lang, _T["en"])
-    fig, ax = new_figure(lang, size=(6, 0.5 * len(table) + 1.5))
+    fig, ax = new_figure(lang, ax=ax, size=(6, 0.5 * len(table) + 1.5))
     y = np.arange(len(table))
     ax.scatter(table["bias_before"], y, marker="o", color=PALETTE[2], label=t["unmatched"])
     ax.scatter(table["bias_after"], y, marker="x", color=PALETTE[0], label=t["matched"])
@@ -62,5 +65,4 @@ def bias_figure(table: pd.DataFrame, lang: str = "en",
     ax.set_yticklabels([(labels or {}).get(v, v) for v in table["variable"]])
     ax.set_xlabel(t["bias"])
     ax.legend()
-    fig.tight_layout()
     return fig

@@ -7,6 +7,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from policylab.report.style import figure_builder, new_figure
+
 _LABELS = {
     "en": {"estimate": "Estimate", "spec": "Specification (sorted by estimate)",
            "sig": "significant", "nonsig": "not significant"},
@@ -16,29 +18,16 @@ _LABELS = {
 _DIMS = ["outcome", "controls", "sample", "fe", "cluster"]
 
 
-def _figure(lang: str, nrows: int, heights: list[float]) -> tuple[Any, Any]:
-    try:
-        from policylab.report.style import new_figure
-
-        return new_figure(lang=lang, nrows=nrows, ncols=1, size=(8, 6),
-                          gridspec_kw={"height_ratios": heights}, sharex=True)
-    except (ImportError, TypeError):
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-
-        return plt.subplots(nrows, 1, figsize=(8, 6), sharex=True,
-                            gridspec_kw={"height_ratios": heights})
-
-
-def spec_curve_figure(specs: pd.DataFrame, alpha: float = 0.05, lang: str = "en") -> Any:
+@figure_builder
+def spec_curve_figure(specs: pd.DataFrame, alpha: float = 0.05, lang: str = "en",
+                      ax: Any = None) -> Any:
     """Sorted estimates with CIs (top) over the indicator panel of choices (bottom)."""
     lab = _LABELS.get(lang, _LABELS["en"])
     s = specs.sort_values("estimate").reset_index(drop=True)
     dims = [d for d in _DIMS if s[d].nunique() > 1] or ["controls"]
     n_ind = sum(s[d].nunique() for d in dims)
-    fig, axes = _figure(lang, 2, [2.0, max(1.0, 0.25 * n_ind)])
+    fig, axes = new_figure(lang, ax=ax, nrows=2, ncols=1, size=(8, 6), sharex=True,
+                           gridspec_kw={"height_ratios": [2.0, max(1.0, 0.25 * n_ind)]})
     top, bottom = axes[0], axes[1]
     x = np.arange(len(s))
     sig = (s["p_value"] < alpha).to_numpy()
@@ -63,5 +52,4 @@ def spec_curve_figure(specs: pd.DataFrame, alpha: float = 0.05, lang: str = "en"
     bottom.set_yticklabels(labels, fontsize=7)
     bottom.invert_yaxis()
     bottom.set_xlabel(lab["spec"])
-    fig.tight_layout()
     return fig

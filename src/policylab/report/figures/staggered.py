@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from policylab.report.style import PALETTE, new_figure
+from policylab.report.style import PALETTE, figure_builder, new_figure
 
 _T = {"en": {"x": "Periods relative to adoption", "y": "Estimate (95% CI)",
              "period": "Period", "cohort": "Cohort", "pre": "pre-treatment",
@@ -30,33 +30,39 @@ def _bars(ax: Any, x: np.ndarray, t: pd.DataFrame, color: str, marker: str = "o"
         ax.vlines(x, t["band_low"], t["band_high"], color=color, lw=4, alpha=0.2)
 
 
-def att_gt_figure(tidy: pd.DataFrame, lang: str = "en") -> Any:
+@figure_builder
+def att_gt_figure(tidy: pd.DataFrame, lang: str = "en",
+                  ax: Any = None) -> Any:
     """One panel per cohort: ATT(g,t) against the period with CIs (and the uniform band
     when bootstrapped); pre-treatment cells grey, post-treatment cells coloured."""
     t = _T.get(lang, _T["en"])
     groups = sorted(tidy["group"].unique())
-    fig, axes = new_figure(lang, size=(6.4, 1.9 * len(groups) + 0.6), nrows=len(groups),
+    fig, axes = new_figure(lang, ax=ax, size=(6.4, 1.9 * len(groups) + 0.6), nrows=len(groups),
                            sharex=True, squeeze=False)
-    for ax, g in zip(axes[:, 0], groups):
+    for panel, g in zip(axes[:, 0], groups):
         d = tidy[tidy["group"] == g]
         pre = d["time"] < g
-        _bars(ax, d.loc[pre, "time"].to_numpy(), d[pre], "grey", label=t["pre"])
-        _bars(ax, d.loc[~pre, "time"].to_numpy(), d[~pre], PALETTE[0], label=t["post"])
-        ax.axhline(0, color="black", lw=0.8)
-        ax.set_title(f"{t['cohort']} {g}", fontsize=9)
+        _bars(panel, d.loc[pre, "time"].to_numpy(), d[pre], "grey", label=t["pre"])
+        _bars(panel, d.loc[~pre, "time"].to_numpy(), d[~pre], PALETTE[0], label=t["post"])
+        panel.axhline(0, color="black", lw=0.8)
+        panel.set_title(f"{t['cohort']} {g}", fontsize=9)
     axes[-1, 0].set_xlabel(t["period"])
     axes[0, 0].legend(fontsize=7)
-    fig.supylabel(t["y"], fontsize=9)
-    fig.tight_layout()
+    if ax is None:  # a figure-wide label only on a figure policylab made
+        fig.supylabel(t["y"], fontsize=9)
+    else:
+        axes[0, 0].set_ylabel(t["y"])
     return fig
 
 
-def aggregate_figure(tidy: pd.DataFrame, kind: str = "dynamic", lang: str = "en") -> Any:
+@figure_builder
+def aggregate_figure(tidy: pd.DataFrame, kind: str = "dynamic", lang: str = "en",
+                     ax: Any = None) -> Any:
     """An aggregation of ATT(g,t) (the overall row left out): estimates by event time,
     cohort or period with CIs, and the uniform band when bootstrapped."""
     t = _T.get(lang, _T["en"])
     d = tidy.iloc[1:]
-    fig, ax = new_figure(lang)
+    fig, ax = new_figure(lang, ax=ax)
     x = d["by"].to_numpy(dtype=float)
     if kind == "dynamic":
         pre = x < 0
@@ -71,14 +77,15 @@ def aggregate_figure(tidy: pd.DataFrame, kind: str = "dynamic", lang: str = "en"
     ax.set_xticklabels([str(int(v)) for v in x])
     ax.axhline(0, color="black", lw=0.8)
     ax.set_ylabel(t["y"])
-    fig.tight_layout()
     return fig
 
 
-def comparison_figure(est: pd.DataFrame, lang: str = "en") -> Any:
+@figure_builder
+def comparison_figure(est: pd.DataFrame, lang: str = "en",
+                      ax: Any = None) -> Any:
     """Point estimates and CIs by event time, one colour and offset per estimator."""
     t = _T.get(lang, _T["en"])
-    fig, ax = new_figure(lang, size=(7.5, 4.2))
+    fig, ax = new_figure(lang, ax=ax, size=(7.5, 4.2))
     names = list(dict.fromkeys(est["estimator"]))
     width = 0.6
     for i, (name, color, marker) in enumerate(zip(names, PALETTE, "osD^v")):
@@ -96,5 +103,4 @@ def comparison_figure(est: pd.DataFrame, lang: str = "en") -> Any:
     ax.set_xlabel(t["x"])
     ax.set_ylabel(t["y"])
     ax.legend(fontsize=8)
-    fig.tight_layout()
     return fig
