@@ -217,6 +217,10 @@ class Staggered(Step):
     control_group: Literal["never", "notyet"] = Field(
         "never", description="Callaway-Sant'Anna's comparison units: never treated (as R "
         "did, csdid and pl.att_gt) or also not yet treated")
+    pretest_draws: int = Field(
+        999, ge=99, description="multiplier-bootstrap draws of the Callaway-Sant'Anna "
+        "pre-test (sup-t over the pre-treatment ATT(g,t)), reported beside the analytic "
+        "Wald test")
 
 
 class Pretrends(Step):
@@ -225,6 +229,14 @@ class Pretrends(Step):
     honest_target: int | Literal["average"] = Field(
         0, description="effect the Honest DiD bounds are for: a post period (0 = first "
         "treated year) or 'average' of the post periods")
+    honest_source: Literal["auto", "twfe", "cs"] = Field(
+        "auto", description="event study the Honest DiD bounds and the pre-trend power use: "
+        "the TWFE event study, or Callaway-Sant'Anna's (att_gt with the universal base "
+        "period, aggregated by event time); 'auto' takes Callaway-Sant'Anna when adoption "
+        "is staggered and the staggered step runs att_gt")
+    draws: int = Field(
+        999, ge=99, description="draws of the wild-bootstrap and randomization-inference "
+        "joint pre-trend tests of the TWFE event study")
 
 
 class PsmDid(Step):
