@@ -182,6 +182,6 @@ def test_few_treated_states_put_the_resampling_tests_first(castle_results):
     assert n["att_gt_pretests"][0] == boot  # 8 treated states: the bootstrap first
     assert n["att_gt_pretest_recommended"] == boot["test"]
     pt = castle_results["pretrends"]["numbers"]
-    assert pt["pretrend_recommended"] == "ri"
+    assert pt["pretrend_recommended"] == "wild"  # few treated states: the wild bootstrap first (docs/validity.md)
     assert {t["method"] for t in pt["pretrend_tests"]} == {"wald", "wild", "ri"}
     assert "8 treated" in pt["pretrend_recommended_why"]
