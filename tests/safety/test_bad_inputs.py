@@ -439,3 +439,16 @@ def test_placebo_both_shifts_adoption_earlier_than_the_real_date(base):
     assert res.meta["draws"] == 50 and len(res.estimates) == 50
     assert 1 / 51 <= res.p_value <= 1
     assert np.isfinite(res.estimates).all() and res.estimates.std() > 0
+
+
+def test_init_into_a_missing_folder_is_a_clear_error(tmp_path):
+    from typer.testing import CliRunner
+
+    from policylab.cli import app
+
+    csv = tmp_path / "d.csv"
+    csv.write_text("unit,year,y\n1,2000,1.0\n1,2001,2.0\n2,2000,1.5\n2,2001,2.5\n")
+    res = CliRunner().invoke(app, ["init", str(csv), "--out", str(tmp_path / "no" / "x.toml")])
+    assert res.exit_code == 2
+    assert "does not exist" in res.output and "Traceback" not in res.output
+    assert not (tmp_path / "no").exists()
