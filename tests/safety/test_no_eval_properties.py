@@ -46,8 +46,9 @@ def test_toml_string_round_trips(text):
 
 
 @settings(max_examples=15, deadline=None)
-@given(st.lists(st.text(alphabet=st.characters(blacklist_categories=("Cs",),
-                                               blacklist_characters="\x00"),
+# control characters (Cc, e.g. U+0080 alone) are left out: a header made only of them
+# is undecidable between UTF-8 and GB18030 by any detector (docs/safety.md, encodings)
+@given(st.lists(st.text(alphabet=st.characters(blacklist_categories=("Cs", "Cc")),
                         min_size=1, max_size=10), min_size=3, max_size=3, unique=True),
        st.text(alphabet="ab'\"\\ 数据\n", min_size=1, max_size=8))
 def test_init_writes_a_spec_that_parses_and_names_the_columns(tmp_path_factory, cols, fname):
