@@ -17,6 +17,7 @@ import pandas as pd
 
 from policylab.errors import PolicyLabError, SpecError
 from policylab.estimators.design import Design, DesignNotHonoured
+from policylab.study.frame import pretrend_tests
 from policylab.study.pipeline import Context, StepOutput
 from policylab.study.spec import StudySpec
 
@@ -220,6 +221,8 @@ def step_event_study(ctx: Context) -> StepOutput:
     out.numbers["design"] = _used(es)
     test = es.pretrend_test()
     out.numbers["pretrend_test"] = test
+    out.numbers["pretrend_tests"] = pretrend_tests(
+        es, model_design(ctx).facts.get("n_treated_groups"), ctx.seed)
     out.figures.append(("event_study", es.plot(lang=ctx.lang)))
     out.tables.append(("event_study", _frame_table(ctx, es.tidy(), out.title)))
     group = ctx.spec.treatment.group
