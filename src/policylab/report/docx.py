@@ -179,23 +179,10 @@ def _figure_png(f: dict[str, Any]) -> Any:
 
 
 def _add_headline(doc: Any, headline: dict[str, Any], fonts: Sequence[str]) -> None:
-    """The first page's summary: main estimates and robustness verdicts as two tables."""
-    from policylab.report.tables import Table
-
-    w = headline["words"]
-    doc.add_heading(w["headline"], level=1)
-    rows = headline.get("rows", [])
-    if rows:
-        crv1 = any(r["crv1"] for r in rows)
-        header = [[w["outcome"], w["estimate"], w["recommended_ci"], w["p_recommended"]]
-                  + ([w["crv1_ci"]] if crv1 else [])]
-        body = [[r["outcome"], r["estimate"], r["recommended"], r["p"]]
-                + ([r["crv1"]] if crv1 else []) for r in rows]
-        add_table(doc, Table(header=header, body=body, notes=[headline["why"]]), fonts)
-        doc.add_paragraph()
-    if headline.get("checks"):
-        add_table(doc, Table(header=[[w["check"], w["result"]]],
-                             body=[list(c) for c in headline["checks"]]), fonts)
+    """The first page's summary: main estimates and robustness verdicts (Tables)."""
+    doc.add_heading(headline["words"]["headline"], level=1)
+    for table in headline.get("tables", []):
+        add_table(doc, table, fonts)
         doc.add_paragraph()
 
 

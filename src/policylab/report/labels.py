@@ -95,9 +95,6 @@ REPORT = {
         "identity": ("Columns {a} and {b} are identical by construction: {y1} = {y2} "
                      "- {c} in the data, and {c} is a control, so the treatment "
                      "coefficient is the same in both."),
-        "identity_plus": ("Columns {a} and {b} are identical by construction: {y1} = {y2} "
-                          "+ {c} in the data, and {c} is a control, so the treatment "
-                          "coefficient is the same in both."),
         "no_figure": "Figure not drawn: {why}.",
         "no_points": "the figure would have no data",
         "one_point": "it would show a single point",
@@ -138,11 +135,9 @@ REPORT = {
         "rubin": "Rubin's B：{b0} → {b1}；R：{r0} → {r1}。",
         "sample": "样本：{n}个观测值，{units}个个体，{t0}—{t1}年。",
         "frame_note": "p值小于0.001时记为<0.001。",
-        "stars_off": "第{cols}列处理组聚类少于2个，不标注显著性星号。",
+        "stars_off": "第{cols}列的处理组聚类少于2个，不标注显著性星号。",
         "identity": ("第{a}列与第{b}列的结果因构造而相同：数据中{y1} = {y2} - {c}，"
                      "且{c}为控制变量，故两列的处理效应系数必然相等。"),
-        "identity_plus": ("第{a}列与第{b}列的结果因构造而相同：数据中{y1} = {y2} + {c}，"
-                          "且{c}为控制变量，故两列的处理效应系数必然相等。"),
         "no_figure": "未绘制该图：{why}。", "no_points": "没有可绘制的数据",
         "one_point": "图中只有一个点",
         "status_ok": "完成", "status_warned": "警示", "status_skipped": "跳过",
@@ -316,3 +311,58 @@ def translate_warning(text: str, lang: str = "en",
             parts[k] = ("、" if lang == "zh" else ", ").join(names)
         return words.get(lang, words["en"]).format(**parts), True
     return text, False
+
+
+COLUMNS_EN = {
+    "term": "Term", "label": "Variable", "variable": "Variable", "estimate": "Estimate",
+    "std_error": "Std. error", "statistic": "Statistic", "p_value": "p-value",
+    "conf_low": "CI low", "conf_high": "CI high", "rel_time": "Event time",
+    "n_obs": "Obs.", "n": "N", "mean": "Mean", "sd": "SD", "min": "Min", "max": "Max",
+    "nobs": "Obs.", "group": "Group", "by": "By", "weight": "Weight", "type": "Type",
+    "draws": "Draws", "p_left": "p (left)", "p_right": "p (right)",
+    "p_value_coef": "p (coefficient)", "p_value_t": "p (t statistic)", "exact": "Exact",
+    "kind": "Kind", "weights": "Weights", "enumerated": "Enumerated",
+    "clusters": "Clusters", "outcome": "Outcome", "power": "Power", "slope": "Slope",
+    "restriction": "Restriction", "excludes_zero": "Excludes zero", "share": "Share mediated",
+    "boot_low": "Bootstrap low", "boot_high": "Bootstrap high", "moderator": "Moderator",
+    "estimator": "Estimator", "n_treated_units": "Treated units",
+    "mean_treated_before": "Mean treated (before)", "mean_control_before":
+    "Mean control (before)", "bias_before": "% bias (before)",
+    "mean_treated_after": "Mean treated (after)", "mean_control_after":
+    "Mean control (after)", "bias_after": "% bias (after)", "smd_before": "SMD (before)",
+    "smd_after": "SMD (after)", "bias_reduction": "% bias reduction",
+    "p_before": "p (before)", "p_after": "p (after)", "var_ratio_before":
+    "Variance ratio (before)", "var_ratio_after": "Variance ratio (after)",
+    "balanced": "Balanced", "draws_requested": "Draws requested", "test": "Test",
+    "webb": "Webb", "rademacher": "Rademacher", "mammen": "Mammen",
+}
+
+COLUMNS_ZH.update({
+    "mean_treated_before": "处理组均值（匹配前）", "mean_control_before": "对照组均值（匹配前）",
+    "bias_before": "标准化偏差%（匹配前）", "mean_treated_after": "处理组均值（匹配后）",
+    "mean_control_after": "对照组均值（匹配后）", "bias_after": "标准化偏差%（匹配后）",
+    "smd_before": "SMD（匹配前）", "smd_after": "SMD（匹配后）",
+    "bias_reduction": "偏差降幅%", "p_before": "p值（匹配前）", "p_after": "p值（匹配后）",
+    "var_ratio_before": "方差比（匹配前）", "var_ratio_after": "方差比（匹配后）",
+    "balanced": "是否平衡", "draws_requested": "设定抽样次数", "test": "检验",
+    "interaction": "交互项检验", "suest": "似无相关检验（SUEST）",
+    "permutation": "费舍尔组合检验（置换）", "webb": "Webb", "rademacher": "Rademacher",
+    "mammen": "Mammen", "random_units": "随机个体", "random_timing": "随机时间",
+    "twfe": "双向固定效应",
+})
+
+
+def term_label(term: str, lang: str = "en") -> str | None:
+    """Display name of a generated term: event-time dummies "pre_3"/"post_0" as
+    "t-3"/"t+0"; None when ``term`` is not one."""
+    import re
+
+    m = re.fullmatch(r"(pre|post)_(\d+)", str(term))
+    if m is None:
+        return None
+    return f"t{'-' if m.group(1) == 'pre' else '+'}{int(m.group(2))}"
+
+
+def columns(lang: str) -> dict[str, str]:
+    """Display names of the tidy frames' column names in ``lang``."""
+    return COLUMNS_ZH if lang == "zh" else COLUMNS_EN

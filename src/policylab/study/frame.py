@@ -22,7 +22,7 @@ from policylab.report.labels import report_word, translate_warning
 
 __all__ = ["FEW_TREATED", "pretrend_tests", "settle_status", "headline", "identities",
            "fmt_p", "p_is", "fmt_num", "number_sections", "translated_warnings",
-           "identity_sentences"]
+           "identity_sentences", "degenerate"]
 
 # below this many treated assignment groups CRV1 under-covers (docs, issue 18):
 # the wild cluster bootstrap and randomization inference are reported first
@@ -133,10 +133,30 @@ def headline(outputs: list[Any], n_treated_groups: int | None, lang: str,
                      "recommended": f"{rec} ({rec_kind})", "p": p,
                      "crv1": crv1 if few and w is not None else ""})
     why = report_word("why_wild" if few else "why_crv1", lang, g=n_treated_groups)
-    return {"rows": rows, "why": why, "checks": _checks(steps, lang, labels),
-            "words": {k: report_word(k, lang) for k in (
-                "headline", "outcome", "estimate", "recommended_ci", "crv1_ci",
-                "p_recommended", "checks", "check", "result")}}
+    out = {"rows": rows, "why": why, "checks": _checks(steps, lang, labels),
+           "words": {k: report_word(k, lang) for k in (
+               "headline", "outcome", "estimate", "recommended_ci", "crv1_ci",
+               "p_recommended", "checks", "check", "result")}}
+    out["tables"] = _headline_tables(out, lang)
+    return out
+
+
+def _headline_tables(h: dict[str, Any], lang: str) -> list[Any]:
+    """The headline as two paper Tables (for Word; the HTML lays it out itself)."""
+    from policylab.report.tables import Table
+
+    w, rows, tables = h["words"], h["rows"], []
+    if rows:
+        crv1 = any(r["crv1"] for r in rows)
+        header = [[w["outcome"], w["estimate"], w["recommended_ci"], w["p_recommended"]]
+                  + ([w["crv1_ci"]] if crv1 else [])]
+        body = [[r["outcome"], r["estimate"], r["recommended"], r["p"]]
+                + ([r["crv1"]] if crv1 else []) for r in rows]
+        tables.append(Table(header=header, body=body, notes=[h["why"]], lang=lang))
+    if h["checks"]:
+        tables.append(Table(header=[[w["check"], w["result"]]],
+                            body=[list(c) for c in h["checks"]], title=w["checks"], lang=lang))
+    return tables
 
 
 def _pretrend_check(es_out: Any, lang: str) -> list[tuple[str, str]]:
@@ -209,7 +229,9 @@ def identity_sentences(base_out: Any, df: Any, outcomes: list[str], controls: li
     for y1, y2, c, sign in identities(df, outcomes, controls):
         if y1 not in cols or y2 not in cols:
             continue
-        out.append(report_word("identity" if sign == "-" else "identity_plus", lang,
+        if sign == "+":  # y1 = y2 + c reads better as y2 = y1 - c
+            y1, y2, sign = y2, y1, "-"
+        out.append(report_word("identity", lang,
                                a=f"({min(cols[y1], cols[y2])})",
                                b=f"({max(cols[y1], cols[y2])})",
                                y1=labels.get(y1, y1), y2=labels.get(y2, y2),
@@ -228,6 +250,37 @@ def translated_warnings(warnings: list[str], lang: str, labels: dict[str, str],
         if text not in out:
             out.append(text)
     return out
+
+
+def degenerate(fig: Any) -> str | None:
+    """Why a figure is not worth drawing ("no_points", "one_point"), or None.
+
+    Data are the points of scatter collections, bars and lines other than reference
+    lines (a line of two points spanning the axes, as axhline/axvline draw).
+    """
+    points = 0
+    for ax in getattr(fig, "axes", []):
+        for coll in ax.collections:
+            points += len(coll.get_offsets()) if hasattr(coll, "get_offsets") else 0
+            if hasattr(coll, "get_paths") and not hasattr(coll, "get_sizes"):
+                points += len(coll.get_paths())  # fill_between bands, images
+        points += len(ax.patches) + len(ax.images)
+        for line in ax.lines:
+            x = np.asarray(line.get_xdata(), dtype=object)
+            if len(x) > 2 or (len(x) and not _reference_line(line)):
+                points += len(x)
+    if points == 0:
+        return "no_points"
+    return "one_point" if points == 1 else None
+
+
+def _reference_line(line: Any) -> bool:
+    # axhline/axvline draw in axes coordinates on one side: x or y is [0, 1]
+    try:
+        x, y = list(line.get_xdata()), list(line.get_ydata())
+    except Exception:  # an odd artist: count it as data
+        return False
+    return len(x) == 2 and (x == [0, 1] or y == [0, 1])
 
 
 def number_sections(sections: list[dict[str, Any]], lang: str) -> None:

@@ -15,8 +15,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from policylab.report.labels import report_word
+from policylab.report.labels import columns, report_word
 from policylab.study.frame import (
+    degenerate,
     fmt_num,
     headline,
     identity_sentences,
@@ -92,6 +93,10 @@ def _write_figures(root: Path, out: Any, formats: tuple[str, ...], taken: set[st
 
     figs = []
     for name, fig in out.figures:
+        why = degenerate(fig)
+        if why:  # nothing to see: a sentence in the report instead of an empty plot
+            figs.append({"name": name, "figure": fig, "png": None, "degenerate": why})
+            continue
         stem = safe_filename(f"{out.key}_{name}", taken)
         written: list[Path] = []
         for fmt in formats:
@@ -148,7 +153,7 @@ def _table_notes(out: Any, name: str, outputs: dict[str, Any], lang: str,
     if out.key == "baseline":
         wb = outputs.get("wild_bootstrap")
         for y, w in (wb.results.items() if wb is not None and wb.status != "failed" else []):
-            note = report_word("wild_note", lang, weights=w.meta.get("weights", ""),
+            note = report_word("wild_note", lang, weights=columns(lang).get(w.meta.get("weights"), w.meta.get("weights")),
                                draws=w.meta.get("draws", ""), p=p_is(w.p_value),
                                lo=fmt_num(w.conf_low), hi=fmt_num(w.conf_high))
             notes.append(f"{labels.get(y, y)}: {note}" if len(wb.results) > 1 else note)
@@ -172,10 +177,13 @@ def _section(out: Any, figs: list[dict[str, Any]], ctx: Any, outputs: dict[str, 
                                                                     labels),
                                             *([sample] if sample else [])])
               for name, t in out.tables]
+    text = list(out.text)
     for f in figs:
         f["title"] = figure_title(f["name"], lang)
         f["notes"] = _figure_notes(out, f["name"], lang)
-    text = list(out.text)
+        if f.get("degenerate"):
+            text.append(report_word("no_figure", lang, why=report_word(f["degenerate"], lang)))
+    drawn = [f for f in figs if not f.get("degenerate")]
     if out.key == "baseline":
         m = ctx.spec.model
         text += identity_sentences(out, ctx.panel.df, list(m.outcomes), list(m.controls),
@@ -185,7 +193,7 @@ def _section(out: Any, figs: list[dict[str, Any]], ctx: Any, outputs: dict[str, 
         error = translated_warnings([error], lang, labels, untranslated)[0]
     return {"key": out.key, "title": out.title, "status": out.status, "error": error,
             "status_word": report_word(f"status_{out.status}", lang),
-            "text": text, "tables": tables, "figures": figs,
+            "text": text, "tables": tables, "figures": drawn, "all_figures": figs,
             "warnings": translated_warnings(list(out.warnings), lang, labels, untranslated)}
 
 
@@ -226,6 +234,6 @@ def write_all(tmp: Path, spec: StudySpec, outputs: list[Any], ctx: Any) -> Rende
         if done.attempt(tmp, path, "report", lambda: write_docx(sections, path, **kw)):
             done.report_docx = path
     for s in sections:
-        for f in s["figures"]:
+        for f in s["all_figures"]:
             plt.close(f["figure"])
     return done

@@ -139,8 +139,11 @@ def _etable(ctx: Context, results: list[Any], **kw: Any) -> Any:
 
 
 def _frame_table(ctx: Context, df: pd.DataFrame, title: str, **kw: Any) -> Any:
-    kw.setdefault("labels", _labels(ctx))
+    from policylab.report.labels import columns
     from policylab.report.tables import table_from_frame
+
+    # the catalogue's names for tidy columns (std_error -> Std. error), then the spec's
+    kw.setdefault("labels", {**columns(ctx.lang), **_labels(ctx)})
 
     return table_from_frame(df, title=title, lang=ctx.lang, digits=ctx.spec.output.digits, **kw)
 
