@@ -366,3 +366,76 @@ def term_label(term: str, lang: str = "en") -> str | None:
 def columns(lang: str) -> dict[str, str]:
     """Display names of the tidy frames' column names in ``lang``."""
     return COLUMNS_ZH if lang == "zh" else COLUMNS_EN
+
+
+# words that steps put into table cells and titles (values, not column names)
+VALUES = {
+    "en": {"none": "No controls", "baseline": "Baseline controls", "full": "Full sample",
+           "smoothness": "Smoothness", "relative_magnitudes": "Relative magnitudes",
+           "simple": "Overall", "group": "Cohort", "method": "Method",
+           "difference": "Difference", "controls": "Controls", "cluster": "Cluster",
+           "sample": "Sample", "fe": "Fixed effects", "centered": "{x} (centered)",
+           "bias_at": "Bias ({t})"},
+    "zh": {"none": "无控制变量", "baseline": "基准控制变量", "full": "全样本",
+           "smoothness": "平滑性约束", "relative_magnitudes": "相对幅度约束",
+           "simple": "总体", "group": "组别", "method": "方法", "difference": "组间差异",
+           "controls": "控制变量", "cluster": "聚类", "sample": "样本", "fe": "固定效应",
+           "centered": "{x}（中心化）", "bias_at": "偏差（{t}）",
+           "Pre-trend power": "平行趋势检验的功效", "Honest DiD": "HonestDiD敏感性分析",
+           "Balance": "平衡性检验"},
+}
+VALUES["en"]["Pre-trend power"] = "Power of the pre-trend test"
+
+# reasons steps give for not running, in the reader's words
+NOT_RUN_PATTERNS: list[tuple[str, dict[str, str]]] = [
+    (r"^Goodman-Bacon: a single adoption date \((?P<d>\d+)\).*$",
+     {"en": "Goodman-Bacon: a single adoption date ({d}): the decomposition has one "
+            "comparison, the DID itself.",
+      "zh": "Goodman-Bacon分解：只有一个政策实施时点（{d}年），分解只有一项比较，即DID本身。"}),
+    (r"^no (?P<what>moderators|mediators|subgroup columns) given.*$",
+     {"en": "no {what} given in the spec.",
+      "zh": "研究设定中未给出{what}。"}),
+]
+_WHAT_ZH = {"moderators": "调节变量", "mediators": "中介变量", "subgroup columns": "分组变量"}
+
+
+def translate_reason(text: str, lang: str = "en") -> str:
+    """A step's reason for not running, in the reader's words (unknown: unchanged)."""
+    import re
+
+    for pattern, words in NOT_RUN_PATTERNS:
+        m = re.match(pattern, text)
+        if m:
+            parts = {k: (_WHAT_ZH.get(v, v) if lang == "zh" else v)
+                     for k, v in m.groupdict().items()}
+            return words.get(lang, words["en"]).format(**parts)
+    return text
+
+
+def cell_label(text: str, lang: str, labels: dict[str, str]) -> str:
+    """A text cell or header a step produced, in the reader's words: catalogue values,
+    "column=category", "a+b" fixed effects, "kind:x" rows, "x_c" centred variables and
+    "bias_post_k" columns; anything else unchanged."""
+    import re
+
+    v = VALUES.get(lang, VALUES["en"])
+    if text in labels:
+        return labels[text]
+    if text in v:
+        return v[text]
+    m = re.fullmatch(r"([^=]+)=(.+)", text)
+    if m and lang == "zh":
+        return f"{m.group(1)}={category_label(m.group(2), m.group(1), lang, labels)}"
+    if re.fullmatch(r"\w+(\+\w+)+", text):
+        return "+".join(labels.get(p, _LEVEL_ZH.get(p, p) if lang == "zh" else p)
+                        for p in text.split("+"))
+    m = re.fullmatch(r"(simple|group|dynamic|calendar):(.+)", text)
+    if m:
+        return f"{v.get(m.group(1), m.group(1))}: {m.group(2)}"
+    m = re.fullmatch(r"bias_(pre|post)_(\d+)", text)
+    if m:
+        return v["bias_at"].format(t=term_label(text[5:]))
+    m = re.fullmatch(r"(\w+)_c", text)
+    if m and m.group(1) in labels:
+        return v["centered"].format(x=labels[m.group(1)])
+    return text

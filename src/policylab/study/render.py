@@ -165,6 +165,32 @@ def _table_notes(out: Any, name: str, outputs: dict[str, Any], lang: str,
     return notes
 
 
+def _relabel(t: Any, lang: str, labels: dict[str, str]) -> Any:
+    """A table with the words steps left in cells, headers and title in the reader's
+    language (numbers untouched)."""
+    from policylab.report.labels import cell_label
+
+    def cell(text: str, num: Any) -> str:
+        return text if num is not None or not text else cell_label(text, lang, labels)
+
+    vals = t.values or [[None] * len(r) for r in t.body]
+    body = [[cell(c, vals[i][j] if j < len(vals[i]) else None) for j, c in enumerate(r)]
+            for i, r in enumerate(t.body)]
+    header = [[cell(c, None) for c in r] for r in t.header]
+    title = cell_label(t.title, lang, {}) if t.title else t.title
+    return dataclasses.replace(t, header=header, body=body, title=title)
+
+
+def _reason(text: str, lang: str) -> str:
+    """A "Not run: why" line with the why in the reader's words."""
+    from policylab.report.labels import translate_reason
+
+    for prefix in ("Not run: ", "未运行："):
+        if text.startswith(prefix):
+            return prefix + translate_reason(text[len(prefix):], lang)
+    return text
+
+
 def _section(out: Any, figs: list[dict[str, Any]], ctx: Any, outputs: dict[str, Any],
              untranslated: list[str]) -> dict[str, Any]:
     """One report section: captions' titles, notes under tables and figures, the
@@ -173,11 +199,12 @@ def _section(out: Any, figs: list[dict[str, Any]], ctx: Any, outputs: dict[str, 
 
     lang, labels = ctx.lang, dict(ctx.spec.model.labels)
     sample = _sample_note(ctx, lang)
-    tables = [dataclasses.replace(t, notes=[*t.notes, *_table_notes(out, name, outputs, lang,
-                                                                    labels),
-                                            *([sample] if sample else [])])
+    tables = [dataclasses.replace(_relabel(t, lang, labels),
+                                  notes=[*t.notes, *_table_notes(out, name, outputs, lang,
+                                                                 labels),
+                                         *([sample] if sample else [])])
               for name, t in out.tables]
-    text = list(out.text)
+    text = [_reason(p, lang) for p in out.text]
     for f in figs:
         f["title"] = figure_title(f["name"], lang)
         f["notes"] = _figure_notes(out, f["name"], lang)
@@ -189,7 +216,11 @@ def _section(out: Any, figs: list[dict[str, Any]], ctx: Any, outputs: dict[str, 
         text += identity_sentences(out, ctx.panel.df, list(m.outcomes), list(m.controls),
                                    lang, labels)
     error = out.error
-    if out.status == "warned" and error:
+    bad = (out.numbers.get("check_failed") or {}).get("balance")
+    if out.status == "warned" and bad:
+        error = report_word("balance_bad", lang, vars=("、" if lang == "zh" else ", ").join(
+            labels.get(b, b) for b in bad))
+    elif out.status == "warned" and error:
         error = translated_warnings([error], lang, labels, untranslated)[0]
     return {"key": out.key, "title": out.title, "status": out.status, "error": error,
             "status_word": report_word(f"status_{out.status}", lang),
