@@ -47,10 +47,26 @@ def _connect() -> Any:
     return con
 
 
+def _unreadable(path: Any, exc: Exception) -> DataError:
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    shown = [str(p) for p in path] if isinstance(path, (list, tuple)) else str(path)
+    return DataError(
+        f"cannot scan {shown!r}: {first}. Scans read UTF-8 CSV and Parquet files; for a "
+        "GBK/GB18030 CSV read the file with pl.read(path, ..., encoding='gb18030') or "
+        "convert it to UTF-8"
+    )
+
+
 def scan_columns(path: str | Path | list[str]) -> list[str]:
     """Column names of the scanned source."""
-    con = _connect()
-    return [d[0] for d in con.execute(f"SELECT * FROM {scan_source(path)} LIMIT 0").description]
+    import duckdb
+
+    source = scan_source(path)
+    try:
+        cur = _connect().execute(f"SELECT * FROM {source} LIMIT 0")
+    except duckdb.Error as exc:
+        raise _unreadable(path, exc) from exc
+    return [d[0] for d in cur.description]
 
 
 def _check(path: Any, columns: list[str]) -> None:
@@ -80,6 +96,8 @@ def read_scan(path: Any, columns: list[str], where: str | None = None) -> pd.Dat
     try:
         return _connect().execute(_query(path, columns, where, None)).df()
     except Exception as exc:  # duckdb raises its own error types for bad SQL
+        if where is None:
+            raise _unreadable(path, exc) from exc
         raise SpecError(f"scan failed (check where={where!r}): {exc}") from exc
 
 

@@ -13,7 +13,9 @@ from policylab.data.panel import Panel, as_pandas, require_columns
 from policylab.errors import EstimationError, SpecError
 from policylab.estimators.design import COHORT_COL, Design, as_design
 from policylab.estimators.feols import feols
+from policylab.estimators.formula import model_formula
 from policylab.estimators.result import CoefResult, Result
+from policylab.validation import as_int, as_name, as_names, check_window
 
 __all__ = ["event_study", "EventStudyResult", "parallel_trends", "ParallelTrendsResult",
            "rel_name"]
@@ -145,7 +147,8 @@ def event_study(
         ``plot(kind="bars" | "band", lang="en" | "zh")``; ``coef()``/``vcov()`` hold the
         lead and lag coefficients in the order of ``meta["rel_times"]``.
     """
-    lo, hi = window
+    y, controls, ref = as_name(y, "y"), as_names(controls, "controls"), as_int(ref, "ref")
+    lo, hi = window = check_window(window)
     if not (lo < 0 <= hi) or not lo <= ref <= hi:
         raise SpecError(f"window={window} must satisfy -k < 0 <= m and contain ref={ref}")
     design = as_design(data, "event_study", unit=unit, time=time, treat=treat,
@@ -199,8 +202,7 @@ def event_study(
                               f"window={window}")
     fe_ = list(design.fe)
     used_vcov = vcov if vcov is not None else {"CRV1": design.cluster_col}
-    fml = f"{y} ~ {' + '.join(names + list(design.controls))}" + (
-        f" | {' + '.join(fe_)}" if fe_ else "")
+    fml = model_formula(df.columns, [y], names + list(design.controls), fe_)
     reg = feols(fml, df, vcov=used_vcov, weights=design.weights, _columns=dummies)
     kept = [n for n in names if n in reg.terms]
     idx = [reg.terms.index(n) for n in kept]

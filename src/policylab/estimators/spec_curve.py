@@ -158,7 +158,9 @@ def spec_curve(
     controls : dict or list
         Control sets, e.g. ``{"none": [], "economic": ["gdp", "pop"]}``.
     samples : dict
-        Sample name -> pandas query (None = all rows).
+        Sample name -> row filter such as ``"year >= 2005 and region != 'west'"``
+        (None = all rows); the restricted grammar of :mod:`policylab.data.filters`
+        (comparisons, ``in [...]``, ``and``/``or``/``not``), never run as Python.
     fe : dict or list
         Fixed-effect sets, e.g. ``{"unit+year": ["unit", "year"]}`` (default unit+time).
     cluster : list of str
@@ -174,6 +176,44 @@ def spec_curve(
         scheduler address or Client (see :mod:`policylab.execution`); the numbers are
         identical whatever the executor for the same ``seed`` and ``chunk_size``.
     """
+    from policylab.validation import as_names, check_count, check_seed
+
+    draws, seed = check_count(draws, "draws"), check_seed(seed)
+    chunk_size = check_count(chunk_size, "chunk_size")
+    y = as_names(y, "y", allow_empty=False)
+
+    from policylab.execution import using_executor
+
+    # an executor made here from "dask" or an address is closed when the grid is done
+    with using_executor(executor) as ex:
+        return _spec_curve(data, y, treat, unit=unit, time=time, controls=controls,
+                           samples=samples, fe=fe, cluster=cluster, assign=assign,
+                           level=level, inference=inference, draws=draws, seed=seed,
+                           ssc=ssc, executor=ex, chunk_size=chunk_size, progress=progress)
+
+
+def _spec_curve(
+    data: Any,
+    y: str | list[str],
+    treat: str | None,
+    *,
+    unit: str | None = None,
+    time: str | None = None,
+    controls: dict[str, list[str]] | list[list[str]] | None = None,
+    samples: dict[str, str | None] | None = None,
+    fe: dict[str, list[str]] | list[list[str]] | None = None,
+    cluster: list[str] | None = None,
+    assign: str | None = None,
+    level: float = 0.95,
+    inference: str = "none",
+    draws: int = 500,
+    seed: int | None = None,
+    ssc: vc.SSC = vc.SSC(),
+    executor: Any = None,
+    chunk_size: int = 100,
+    progress: bool = False,
+) -> SpecCurveResult:
+    """:func:`spec_curve` on a resolved executor."""
     if isinstance(data, Design):
         data, treat, unit, time, assign, controls, fe, cluster = _from_design(
             data, treat, unit, time, assign, controls, fe, cluster)
@@ -187,6 +227,13 @@ def spec_curve(
     ys = [y] if isinstance(y, str) else list(y)
     controls_d = _as_named(controls if controls is not None else {"none": []}, "controls")
     samples_d = dict(samples) if samples else {"full": None}
+    from policylab.data.filters import check_filter
+
+    # every sample filter is read by the restricted grammar (never pandas query)
+    bad = [p for name, q in samples_d.items() if q
+           for p in check_filter(q, df.columns, f"samples[{name!r}]")]
+    if bad:
+        raise SpecError("; ".join(bad))
     fe_d = _as_named(fe, "fe") if fe is not None else {f"{unit}+{time}": [unit, time]}
     assign = assign or unit
     clusters = list(cluster) if cluster else [assign]
@@ -200,9 +247,9 @@ def spec_curve(
     blocks: list[dict[str, Any]] = []
     rows: list[dict[str, Any]] = []
     max_n = 0
-    from policylab.execution import get_executor, map_tasks
+    from policylab.execution import map_tasks
 
-    ex = get_executor(executor)
+    ex = executor
     cfg = {"df": df, "ys": ys, "treat": treat, "controls": all_controls, "sets": controls_d,
            "clusters": clusters, "assign": assign, "time": time, "alpha": alpha, "ssc": ssc,
            "groups": groups, "permutation": inference == "permutation"}
@@ -430,7 +477,12 @@ def _prepare_block(task: Any, cfg: dict[str, Any]) -> tuple[dict[str, Any], list
     (s_name, query), (fe_name, fe_cols) = task
     df, ys, treat = cfg["df"], cfg["ys"], cfg["treat"]
     all_controls, clusters, assign = cfg["controls"], cfg["clusters"], cfg["assign"]
-    sub = df.query(query) if query else df
+    if query:
+        from policylab.data.filters import apply_filter
+
+        sub = apply_filter(df, query, f"samples[{s_name!r}]")
+    else:
+        sub = df
     cols = ys + [treat] + all_controls
     ok = sub[cols].notna().all(axis=1) & sub[fe_cols + clusters + [assign]].notna().all(axis=1)
     sub = sub[ok]

@@ -293,6 +293,10 @@ def _bootstrap_draws(S: np.ndarray, n: int, draws: int, seed: int | None, weight
     from policylab.engine.cs_kernels import mammen_lo_product
 
     nc, k = S.shape
+    from policylab.validation import check_memory
+
+    check_memory(8.0 * draws * k, f"{draws:,} bootstrap draws x {k} ATT(g,t)",
+                 "use fewer draws")
     dt = np.float32 if single else np.float64
     Sd = np.ascontiguousarray(S, dtype=dt)
     tot = S.sum(axis=0)
@@ -977,6 +981,9 @@ def att_gt(
         ``.tidy()`` (one row per ATT(g,t)), ``.aggregate(kind)``, ``.pretest``
         (Wald test that all pre-treatment ATT(g,t) are zero), ``.plot()``.
     """
+    from policylab.validation import check_count, check_seed
+
+    draws, seed = check_count(draws, "draws"), check_seed(seed)
     _check_att_gt_options(control_group, base_period, method, bootstrap_weights)
     df, unit, time, cohort, cluster, weights, covariates, design = _att_gt_inputs(
         data, y, unit, time, cohort, cluster, weights, covariates)
@@ -1201,7 +1208,9 @@ def sun_abraham(
             d[nm] = ((G == g) & (rel == e)).astype(float)
             names.append(nm)
             meta_rows.append((nm, int(g), int(e)))
-    fml = f"{y} ~ {' + '.join(names + list(controls))} | {' + '.join(fe_list)}"
+    from policylab.estimators.formula import model_formula
+
+    fml = model_formula(d.columns, [y], names + list(controls), fe_list)
     reg = feols(fml, d, vcov={"CRV1": cluster or unit}, weights=weights)
     info = pd.DataFrame(meta_rows, columns=["term", "cohort", "rel"])
     info = info[info["term"].isin(reg.terms)].reset_index(drop=True)

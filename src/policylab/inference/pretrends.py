@@ -46,6 +46,10 @@ def event_study_inputs(result: Any = None, *, betahat: Any = None, sigma: Any = 
                        ) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
     """(beta, Sigma, event times, ref) from an event-study Result or explicit arrays."""
     if result is not None:
+        if "rel_times" not in getattr(result, "meta", {}):
+            raise SpecError(f"give an event_study() result (leads and lags), not a "
+                            f"{type(result).__name__}; or pass betahat=, sigma= and "
+                            "rel_times=")
         beta = np.asarray(result.beta, float)
         Sigma = np.asarray(result.vcov_matrix, float)
         e = np.asarray(result.meta["rel_times"], int)

@@ -11,10 +11,19 @@ from __future__ import annotations
 import difflib
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 
+from policylab import validation as _v
 from policylab.errors import SpecError
 
 __all__ = [
@@ -26,8 +35,71 @@ __all__ = [
 ]
 
 
+_FILTER_HELP = (
+    "row filter: comparisons (== != < <= > >=), in [...] / not in [...], and / or / not, "
+    "parentheses, numbers, 'strings', True / False, column names (backticks around odd "
+    "names) and isna(col) / notna(col); never run as Python (see docs/safety.md)"
+)
+
+
+def _valid_filter(v: str | None) -> str | None:
+    """Check a row filter's syntax when the spec is read (columns come later)."""
+    if v is None:
+        return v
+    from policylab.data.filters import parse_filter
+
+    try:
+        parse_filter(v, "filter")
+    except SpecError as exc:
+        raise ValueError(str(exc)) from None
+    return v
+
+
+def _names(v: list[str] | None) -> list[str] | None:
+    """A column written between backticks in a term list is that column's name (the
+    estimators take names literally)."""
+    from policylab.data.names import unquote_name
+
+    return None if v is None else [unquote_name(x) if isinstance(x, str) else x for x in v]
+
+
+_TERMS_HELP = (
+    "column names, or terms log(x), log1p(x), exp(x), sqrt(x), a:b, C(var), "
+    "i(var, ref=...); a "
+    "name holding spaces, brackets or operators may go between backticks"
+)
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+
+def _counted(lo: int) -> BeforeValidator:
+    # the same rule as the API (policylab.validation): whole numbers in [lo, MAX_DRAWS]
+    return BeforeValidator(lambda v, info: _v.check_count(v, info.field_name or "count", lo))
+
+
+def _seeded(v: Any, info: ValidationInfo) -> int:
+    seed = _v.check_seed(v, info.field_name or "seed")
+    if seed is None:
+        raise ValueError("a seed must be a non-negative whole number")
+    return seed
+
+
+def _exact(v: Any) -> bool | str:
+    if v in ("yes", "no"):
+        import warnings
+
+        new = "true" if v == "yes" else "false"
+        warnings.warn(f'battery.placebo.exact = "{v}" is deprecated; write exact = {new} '
+                      "(true, false or \"auto\")", FutureWarning, stacklevel=2)
+        return v == "yes"
+    return _v.check_exact(v)
+
+
+Count = Annotated[int, _counted(1)]
+CountOrZero = Annotated[int, _counted(0)]
+Seed = Annotated[int, BeforeValidator(_seeded)]
 
 
 class Merge(_Strict):
@@ -36,6 +108,8 @@ class Merge(_Strict):
     path: str
     on: list[str]
     how: Literal["left", "inner"] = "left"
+    encoding: str | None = Field(None, description="text encoding of a CSV file, e.g. "
+                                 "gb18030 (default: UTF-8, else detected)")
 
 
 class DataSpec(_Strict):
@@ -45,11 +119,16 @@ class DataSpec(_Strict):
     dataset: Literal["carbon_pilot", "energy_rights_pilot"] | None = Field(
         None, description="a bundled synthetic study instead of a file"
     )
-    seed: int = Field(2011, description="seed of the bundled synthetic study")
+    seed: Seed = Field(2011, description="seed of the bundled synthetic study")
+    encoding: str | None = Field(None, description="text encoding of a CSV file, e.g. "
+                                 "gb18030 for GBK from Chinese Windows (default: UTF-8, "
+                                 "else detected; recorded in manifest.json)")
     unit: str
     time: str
     merges: list[Merge] = []
-    query: str | None = Field(None, description="row filter, pandas query syntax")
+    query: str | None = Field(None, description=_FILTER_HELP + "; applied before transforms")
+
+    _query = field_validator("query")(_valid_filter)
 
 
 class Transform(_Strict):
@@ -94,12 +173,15 @@ class TreatmentSpec(_Strict):
 class ModelSpec(_Strict):
     """The baseline model."""
 
-    outcomes: list[str] = Field(..., min_length=1)
-    controls: list[str] = []
-    fe: list[str] | None = Field(None, description="fixed effects (default: unit and time)")
+    outcomes: list[str] = Field(..., min_length=1, description="outcome columns")
+    controls: list[str] = Field([], description="control variables: " + _TERMS_HELP)
+    fe: list[str] | None = Field(None, description="fixed effects (default: unit and time): "
+                                 "columns or interactions a^b, odd names between backticks")
     cluster: str | None = Field(None, description="cluster column (default: assignment level)")
     weights: str | None = None
     labels: dict[str, str] = {}
+
+    _names = field_validator("outcomes", "controls", "fe")(_names)
 
 
 class Step(_Strict):
@@ -122,6 +204,11 @@ class EventStudy(Step):
     ref: int = -1
     normalize_trends: bool = False
 
+    @field_validator("window")
+    @classmethod
+    def _window(cls, v: tuple[int, int]) -> tuple[int, int]:
+        return _v.check_window(v)
+
 
 class Staggered(Step):
     estimators: list[Literal["att_gt", "sun_abraham", "did_imputation", "bacon"]] = [
@@ -143,6 +230,8 @@ class Pretrends(Step):
 class PsmDid(Step):
     covariates: list[str] = Field([], description="matching covariates (default: the "
                                   "model's controls; skipped when there are none)")
+
+    _names = field_validator("covariates")(_names)
     method: Literal["kernel", "nearest", "radius"] = "kernel"
     kernel: str = "epan"
     bwidth: float = 0.06
@@ -152,12 +241,14 @@ class PsmDid(Step):
 
 class Placebo(Step):
     kind: Literal["units", "timing", "both"] = "units"
-    draws: int = 1000
-    exact: Literal["auto", "yes", "no"] = "auto"
+    draws: Count = 1000
+    exact: Annotated[bool | Literal["auto"], BeforeValidator(_exact)] = Field(
+        "auto", description='enumerate every assignment: true, false or "auto" (when '
+        "there are at most 2,000,000)")
 
 
 class WildBootstrap(Step):
-    draws: int = 9999
+    draws: Count = 9999
     weights: Literal["rademacher", "webb", "mammen"] = "webb"
     cluster: str | None = None
 
@@ -166,17 +257,22 @@ class Sample(_Strict):
     """An alternative sample for robustness."""
 
     name: str
-    query: str | None = Field(None, description="keep rows matching this pandas query")
+    query: str | None = Field(None, description="keep the rows that pass this "
+                              + _FILTER_HELP)
     drop_units: list[Any] = []
     years: tuple[int, int] | None = None
     winsorize: list[str] = []
-    extra_controls: list[str] = []
+    extra_controls: list[str] = Field([], description="controls added in this sample: "
+                                      + _TERMS_HELP)
+
+    _query = field_validator("query")(_valid_filter)
+    _names = field_validator("extra_controls")(_names)
 
 
 class Mediation(Step):
     mediators: list[str] = []
     lags: dict[str, int] = {}
-    bootstrap: int = 500
+    bootstrap: CountOrZero = 500
 
 
 class Moderation(Step):
@@ -185,14 +281,14 @@ class Moderation(Step):
 
 class Heterogeneity(Step):
     by: list[str] = []
-    permutations: int = 500
+    permutations: CountOrZero = 500
 
 
 class SpecCurve(Step):
     control_sets: dict[str, list[str]] = Field(
         {}, description="name -> controls; default: none and the model's controls")
     inference: Literal["none", "permutation"] = "permutation"
-    draws: int = 500
+    draws: Count = 500
 
 
 class Battery(_Strict):
@@ -226,7 +322,7 @@ class Output(_Strict):
 class StudyMeta(_Strict):
     title: str = "Policy evaluation"
     description: str = ""
-    seed: int = 2011
+    seed: Seed = 2011
 
 
 class StudySpec(_Strict):
@@ -265,12 +361,21 @@ def _line_of(text: str, loc: tuple[Any, ...]) -> int | None:
     last = keys[-1]
     pat = re.compile(rf"^\s*(\"?{re.escape(last)}\"?)\s*[=:]")
     start = 0
-    # narrow the search to the section of the first key when possible
-    for i, line in enumerate(lines):
-        s = line.strip()
-        if s.startswith("[") and keys[0] in s:
-            start = i
+    # narrow the search to the deepest TOML section that holds the key
+    # ([battery.wild_bootstrap] for battery.wild_bootstrap.draws), else the first key's
+    for depth in range(len(keys) - 1, 0, -1):
+        head = ".".join(keys[:depth])
+        hit = next((i for i, line in enumerate(lines)
+                    if line.strip().strip("[]").strip() == head), None)
+        if hit is not None:
+            start = hit
             break
+    else:
+        for i, line in enumerate(lines):
+            s = line.strip()
+            if s.startswith("[") and keys[0] in s:
+                start = i
+                break
     for i in range(start, len(lines)):
         if pat.search(lines[i]) or re.search(rf"\b{re.escape(last)}\s*=", lines[i]):
             return i + 1
@@ -291,15 +396,26 @@ def parse_spec_text(text: str, fmt: str = "toml", source: str = "spec") -> Study
     except Exception as exc:  # syntax errors from either parser
         raise SpecProblems([f"syntax error: {exc}"], source) from exc
     try:
-        return StudySpec.model_validate(raw)
+        import warnings
+
+        with warnings.catch_warnings(record=True) as seen:
+            warnings.simplefilter("always", FutureWarning)
+            spec = StudySpec.model_validate(raw)
+        for w in seen:  # deprecated spellings ("key = ... is deprecated"): say where
+            key = str(w.message).split(" ", 1)[0]
+            line = _line_of(text, tuple(key.split(".")))
+            where = f"{source}" + (f" (line {line})" if line else "")
+            warnings.warn(f"{where}: {w.message}", FutureWarning, stacklevel=3)
+        return spec
     except ValidationError as exc:
         problems = []
         for err in exc.errors():
             loc = tuple(err["loc"])
-            key = ".".join(str(p) for p in loc) or "(top level)"
+            key = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in loc)
+            key = key.lstrip(".") or "(top level)"
             line = _line_of(text, loc)
             where = f"{key}" + (f" (line {line})" if line else "")
-            msg = err["msg"]
+            msg = err["msg"].removeprefix("Value error, ")
             if err["type"] == "extra_forbidden":
                 parent = StudySpec
                 for p in loc[:-1]:
@@ -314,6 +430,8 @@ def parse_spec_text(text: str, fmt: str = "toml", source: str = "spec") -> Study
                                        f"; allowed: {', '.join(known)}")
             elif err["type"] == "missing":
                 msg = "required key is missing"
+            elif err["type"] == "value_error":
+                msg = msg.removeprefix("Value error, ")
             problems.append(f"{where}: {msg}")
         raise SpecProblems(problems, source) from None
 
@@ -328,13 +446,57 @@ def _model_of(ann: Any) -> Any:
     return None
 
 
-def load_spec(path: str | Path) -> StudySpec:
-    """Read a study spec from a .toml, .yaml or .yml file."""
-    p = Path(path)
+def read_spec_text(p: Path) -> str:
+    """The text of a spec file: UTF-8 (a byte-order mark is dropped; UTF-16 with its
+    byte-order mark is read too), else GB18030.
+
+    TOML is UTF-8 by definition, but Notepad and Excel on Chinese Windows save GBK; such
+    a file is read when it decodes as GB18030, with a warning to re-save it as UTF-8.
+    """
+    if p.is_dir():
+        raise SpecError(f"{str(p)!r} is a folder, not a spec file; give the .toml or .yaml "
+                        "file inside it (create one with `policylab init DATA`)")
     if not p.exists():
         raise SpecError(f"spec file not found: {str(p)!r}; create one with `policylab init DATA`")
+    raw = p.read_bytes()
+    if raw[:2] in (b"\xff\xfe", b"\xfe\xff"):  # Notepad's "Unicode" is UTF-16 with a BOM
+        try:
+            return raw.decode("utf-16")
+        except UnicodeDecodeError:
+            pass
+    from policylab.data.encoding import gbk_read_as_utf8
+
+    try:
+        text = raw.decode("utf-8-sig")
+        if not gbk_read_as_utf8(raw, text):
+            return text
+    except UnicodeDecodeError as exc:
+        utf8_error = exc.start
+    else:
+        utf8_error = None  # valid UTF-8 by accident: GBK read as UTF-8 is a jumble
+    try:
+        text = raw.decode("gb18030")
+    except UnicodeDecodeError:
+        raise SpecError(
+            f"{p.name}: not UTF-8 text (byte {utf8_error}) nor GBK/GB18030; "
+            "save it as UTF-8 (in Notepad: Save as -> Encoding: UTF-8)") from None
+    import warnings
+
+    from policylab.errors import PolicyLabWarning
+
+    warnings.warn(f"{p.name} is saved in GBK/GB18030, not UTF-8 as TOML/YAML require; it "
+                  "was read as GB18030 — save it as UTF-8 to silence this warning",
+                  PolicyLabWarning, stacklevel=3)
+    return text
+
+
+def load_spec(path: str | Path) -> StudySpec:
+    """Read a study spec from a .toml, .yaml or .yml file (UTF-8, BOM or not; GBK read
+    with a warning)."""
+    p = Path(path)
+    text = read_spec_text(p)
     fmt = "yaml" if p.suffix.lower() in (".yaml", ".yml") else "toml"
-    return parse_spec_text(p.read_text(encoding="utf-8"), fmt, source=p.name)
+    return parse_spec_text(text, fmt, source=p.name)
 
 
 _PRODUCED = {"log": "ln_{c}", "log1p": "ln1p_{c}", "lag": "{c}_lag{k}", "lead": "{c}_lead{k}",
@@ -380,11 +542,14 @@ def check_columns(spec: StudySpec, columns: list[str]) -> list[str]:
     m = spec.model
     for c in m.outcomes:
         need(c, "model.outcomes")
+    from policylab.data.filters import check_filter
+    from policylab.estimators.formula import check_fe_term, check_term
+
+    # terms and filters are read by their grammars, never evaluated (docs/safety.md)
     for c in m.controls:
-        need(c, "model.controls")
+        problems.extend(check_term(c, avail, "model.controls"))
     for c in m.fe or []:
-        for piece in c.split("^"):
-            need(piece, "model.fe")
+        problems.extend(check_fe_term(c, avail, "model.fe"))
     need(m.cluster, "model.cluster")
     need(m.weights, "model.weights")
     b = spec.battery
@@ -404,8 +569,12 @@ def check_columns(spec: StudySpec, columns: list[str]) -> list[str]:
             need(c, f"battery.spec_curve.control_sets.{name}")
     need(b.wild_bootstrap.cluster, "battery.wild_bootstrap.cluster")
     for i, s in enumerate(b.samples):
-        for c in s.winsorize + s.extra_controls:
-            need(c, f"battery.samples[{i}]")
+        for c in s.winsorize:
+            need(c, f"battery.samples[{i}].winsorize")
+        for c in s.extra_controls:
+            problems.extend(check_term(c, avail, f"battery.samples[{i}].extra_controls"))
+        if s.query:
+            problems.extend(check_filter(s.query, avail, f"battery.samples[{i}].query"))
     return problems
 
 
