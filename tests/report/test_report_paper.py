@@ -64,7 +64,7 @@ covariates = ["ln_gdp", "coal_share", "sec_share", "fdi"]
 
 [battery.placebo]
 draws = 100
-exact = "no"
+exact = false
 
 [battery.wild_bootstrap]
 draws = 199
