@@ -104,12 +104,12 @@ def _print_summary(summary: RunSummary) -> None:
 
     for s in summary.steps:
         n = len(s.warnings)
-        if s.status != "ok":
-            word, colour = s.status, "red"
-        elif n:  # "ok" alone would hide what the report flags
-            word, colour = f"ok, {n} warning{'s' if n > 1 else ''}", "yellow"
-        else:
-            word, colour = "ok", "green"
+        # "ok" alone would hide what the report flags: a failed own check is "warned"
+        word, colour = s.status, {"failed": "red", "warned": "yellow",
+                                  "skipped": "cyan"}.get(s.status, "green")
+        if n and s.status in ("ok", "warned"):
+            word += f", {n} warning{'s' if n > 1 else ''}"
+            colour = "yellow"
         mark = f"[{colour}]{word}[/{colour}]" + " " * max(0, 14 - len(word))
         console.print(f"  {s.key:<16} {mark} {s.seconds:6.2f}s" +
                       (f"  {escape(s.error)}" if s.error else ""), highlight=False)

@@ -20,9 +20,6 @@ __all__ = ["write_report", "add_table", "new_document", "DEFAULT_FONTS"]
 DEFAULT_FONTS = ("Times New Roman", "SimSun")  # (Latin, East Asian); SimSun is 宋体
 _RULE = {"heavy": 12, "light": 6, "thin": 4}  # eighths of a point: 1.5, 0.75, 0.5 pt
 
-_WORDS = {"en": {"failed": "This step failed", "warnings": "Warnings",
-                 "provenance": "Provenance"},
-          "zh": {"failed": "此步骤运行失败", "warnings": "警示", "provenance": "运行信息"}}
 
 
 def _fonts_on(rpr_owner: Any, fonts: Sequence[str]) -> None:
@@ -181,32 +178,50 @@ def _figure_png(f: dict[str, Any]) -> Any:
     return buf
 
 
+def _add_headline(doc: Any, headline: dict[str, Any], fonts: Sequence[str]) -> None:
+    """The first page's summary: main estimates and robustness verdicts (Tables)."""
+    doc.add_heading(headline["words"]["headline"], level=1)
+    for table in headline.get("tables", []):
+        add_table(doc, table, fonts)
+        doc.add_paragraph()
+
+
 def write_report(sections: list[dict[str, Any]], path: str | Path, *, lang: str = "en",
                  title: str = "Report", provenance: dict[str, Any] | None = None,
-                 overview: str = "", fonts: Sequence[str] = DEFAULT_FONTS) -> Path:
+                 overview: str = "", fonts: Sequence[str] = DEFAULT_FONTS,
+                 headline: dict[str, Any] | None = None) -> Path:
     """Write ``report.docx`` (sections as in :func:`policylab.report.html.render_report`).
 
     ``fonts`` is (Latin font, East Asian font), Times New Roman and 宋体 by default.
+    ``headline`` (see :func:`policylab.study.frame.headline`) opens the report.
     """
     from docx.shared import Mm
 
-    w = _WORDS.get(lang, _WORDS["en"])
+    from policylab.report.labels import report_words
+
+    w = report_words(lang)
     doc = new_document(fonts)
     width = doc.sections[0].page_width - doc.sections[0].left_margin \
         - doc.sections[0].right_margin
     doc.add_heading(title, level=0)
     if overview:
         doc.add_paragraph(overview)
+    if headline:
+        _add_headline(doc, headline, fonts)
     for i, s in enumerate(sections, 1):
-        doc.add_heading(f"{i}. {s['title']}", level=1)
-        if s.get("status") == "failed":
-            doc.add_paragraph(f"{w['failed']}: {s.get('error')}")
+        doc.add_heading(f"{s.get('number', i)}. {s['title']}", level=1)
+        if s.get("status") in ("failed", "warned"):
+            doc.add_paragraph(f"{w[s['status']]}: {s.get('error')}")
         for p in s.get("text", []):
             doc.add_paragraph(p)
         for t in s.get("tables", []):
             _add_report_table(doc, t, fonts)
         for f in s.get("figures", []):
+            if f.get("caption"):
+                _paragraph(doc, f["caption"], fonts, 10.5)
             doc.add_picture(_figure_png(f), width=min(width, Mm(160)))
+            for note in f.get("notes", []):
+                _paragraph(doc, note, fonts, 9)
         if s.get("warnings"):
             doc.add_paragraph(w["warnings"] + ":")
             for x in s["warnings"]:

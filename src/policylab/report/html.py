@@ -11,14 +11,6 @@ from policylab.report.io import write_text
 
 __all__ = ["write_report", "render_report"]
 
-_WORDS = {
-    "en": {"contents": "Contents", "diagnostics": "Diagnostics and warnings",
-           "provenance": "Provenance", "failed": "This step failed", "none": "None raised."},
-    "zh": {"contents": "目录", "diagnostics": "诊断与警示", "provenance": "运行信息",
-           "failed": "此步骤运行失败", "none": "无。"},
-}
-
-
 def _png_base64(fig: Any = None, png: str | Path | None = None) -> str:
     # from the figure at screen resolution when we have it (the PNG file is 300 dpi,
     # for print, and would make the report several times larger)
@@ -34,13 +26,18 @@ _WIDE_COLUMNS = 9
 
 
 def render_report(sections: list[dict[str, Any]], *, lang: str = "en", title: str = "Report",
-                  provenance: dict[str, Any] | None = None, overview: str = "") -> str:
+                  provenance: dict[str, Any] | None = None, overview: str = "",
+                  headline: dict[str, Any] | None = None) -> str:
     """HTML text of the report.
 
     Each section is a dict with key, title, status, error, text (list of paragraphs),
-    tables (Table objects), figures (dicts with ``figure`` and/or ``png``), warnings.
+    tables (Table objects), figures (dicts with ``figure`` and/or ``png``, optional
+    ``caption`` and ``notes``), warnings; optional ``number`` and ``status_word``.
+    ``headline`` (see :func:`policylab.study.frame.headline`) opens the report.
     """
     from jinja2 import Environment, PackageLoader, select_autoescape
+
+    from policylab.report.labels import report_words
 
     env = Environment(loader=PackageLoader("policylab.report", "templates"),
                       autoescape=select_autoescape(["html", "j2"]))
@@ -48,7 +45,9 @@ def render_report(sections: list[dict[str, Any]], *, lang: str = "en", title: st
     all_warnings: list[str] = []
     for s in sections:
         images = [{"data": _png_base64(f.get("figure"), f.get("png")),
-                   "alt": f.get("name", "figure")} for f in s.get("figures", [])]
+                   "alt": f.get("caption") or f.get("name", "figure"),
+                   "caption": f.get("caption", ""), "notes": f.get("notes", [])}
+                  for f in s.get("figures", [])]
         tables = [{"html": t.to_html(), "wide": t.ncols > _WIDE_COLUMNS,
                    "xwide": t.ncols > 2 * _WIDE_COLUMNS}
                   for t in s.get("tables", [])]
@@ -59,7 +58,7 @@ def render_report(sections: list[dict[str, Any]], *, lang: str = "en", title: st
     tpl = env.get_template("report.html.j2")
     return tpl.render(sections=prepared, lang=lang, title=title, overview=overview,
                       provenance=provenance or {}, all_warnings=all_warnings,
-                      words=_WORDS.get(lang, _WORDS["en"]))
+                      headline=headline, words=report_words(lang))
 
 
 def _cjk_font_face(text: str) -> str:

@@ -47,3 +47,397 @@ COLUMNS_ZH = {
     "boot_low": "自助法下限", "boot_high": "自助法上限", "moderator": "调节变量",
     "estimator": "估计方法", "n_treated_units": "处理组个体数",
 }
+
+
+# ------------------------------------------------------------------ the report's frame
+# Captions, the headline summary, figure titles and notes, step statuses. Keys only in
+# code; every sentence a reader sees is here, in both languages.
+REPORT = {
+    "en": {
+        "table_caption": "Table {n}. {title}", "figure_caption": "Figure {n}. {title}",
+        "section": "{n}. {title}",
+        "headline": "Main results at a glance", "outcome": "Outcome",
+        "estimate": "Estimate", "recommended_ci": "Recommended 95% CI",
+        "crv1_ci": "95% CI (CRV1, cluster-robust)", "p_recommended": "p (recommended)",
+        "ci_wild": "wild cluster bootstrap", "ci_crv1": "cluster-robust (CRV1)",
+        "why_wild": ("With {g} treated assignment groups (fewer than 10), cluster-robust "
+                     "(CRV1) intervals under-cover and the plain Wald pre-trend test "
+                     "over-rejects; the wild cluster bootstrap and randomization inference "
+                     "are reported first, the CRV1 interval only for comparison."),
+        "why_crv1": ("With {g} treated assignment groups, cluster-robust (CRV1) inference "
+                     "is reported first."),
+        "checks": "Robustness checks", "check": "Check", "result": "Result",
+        "pretrend": "Joint pre-trend test ({method})", "placebo_p": "Placebo test p",
+        "wild_p": "Wild cluster bootstrap p", "balance": "PSM balance after matching",
+        "balanced": "balanced on all covariates",
+        "unbalanced": "not balanced: {vars}", "steps": "Steps",
+        "steps_count": "{ok} run, {warned} warned, {skipped} skipped, {failed} failed",
+        "method_wald": "cluster-robust Wald F", "method_wild": "wild cluster bootstrap",
+        "method_ri": "randomization inference",
+        "pretrend_line": "{method}: F = {stat}, {p}",
+        "pretrend_line_ri": "{method}: statistic = {stat}, {p}",
+        "pretrend_note": "Joint test that all leads are zero (H0: parallel pre-trends), "
+                         "{k} leads.",
+        "recommended": "recommended", "not_recommended": "for comparison",
+        "placebo_note": "Placebo test: {draws} random reassignments of the treatment; "
+                        "two-sided randomization {p}{exact}.",
+        "exact": " (exact enumeration)",
+        "wild_note": "Wild cluster bootstrap ({weights} weights, {draws} draws): "
+                     "{p}, 95% CI [{lo}, {hi}].",
+        "balance_ok": "Balance after matching: |standardized bias| < 10% for every covariate.",
+        "balance_bad": "Balance after matching not reached (|standardized bias| >= 10%) for: "
+                       "{vars}.",
+        "rubin": "Rubin's B = {b0} -> {b1}; R = {r0} -> {r1}.",
+        "sample": "Sample: {n} observations, {units} units, {t0}-{t1}.",
+        "frame_note": "Estimates as computed; p-values below 0.001 shown as <0.001.",
+        "stars_off": "Significance stars omitted for columns {cols}: fewer than 2 treated "
+                     "clusters.",
+        "identity": ("Columns {a} and {b} are identical by construction: {y1} = {y2} "
+                     "- {c} in the data, and {c} is a control, so the treatment "
+                     "coefficient is the same in both."),
+        "no_figure": "Figure not drawn: {why}.",
+        "no_points": "the figure would have no data",
+        "one_point": "it would show a single point",
+        "status_ok": "ok", "status_warned": "warned", "status_skipped": "skipped",
+        "status_failed": "failed", "warned": "This step's own check failed",
+        "warnings": "Warnings", "contents": "Contents",
+        "diagnostics": "Diagnostics and warnings", "provenance": "Provenance",
+        "failed": "This step failed", "none": "None raised.",
+    },
+    "zh": {
+        "table_caption": "表{n} {title}", "figure_caption": "图{n} {title}",
+        "section": "{n}. {title}",
+        "headline": "主要结果概览", "outcome": "被解释变量",
+        "estimate": "估计值", "recommended_ci": "推荐的95%置信区间",
+        "crv1_ci": "95%置信区间（CRV1聚类稳健）", "p_recommended": "p值（推荐方法）",
+        "ci_wild": "野聚类自助法", "ci_crv1": "聚类稳健（CRV1）",
+        "why_wild": ("处理组仅有{g}个分配单位（少于10个），聚类稳健（CRV1）置信区间覆盖率"
+                     "偏低，普通Wald平行趋势检验过度拒绝；因此优先报告野聚类自助法与随机化"
+                     "推断的结果，CRV1区间仅供对照。"),
+        "why_crv1": "处理组有{g}个分配单位，优先报告聚类稳健（CRV1）推断。",
+        "checks": "稳健性检验", "check": "检验", "result": "结果",
+        "pretrend": "平行趋势联合检验（{method}）", "placebo_p": "安慰剂检验p值",
+        "wild_p": "野聚类自助法p值", "balance": "PSM匹配后平衡性",
+        "balanced": "所有协变量均平衡", "unbalanced": "未平衡：{vars}", "steps": "分析步骤",
+        "steps_count": "完成{ok}项，警示{warned}项，跳过{skipped}项，失败{failed}项",
+        "method_wald": "聚类稳健Wald F检验", "method_wild": "野聚类自助法",
+        "method_ri": "随机化推断",
+        "pretrend_line": "{method}：F = {stat}，{p}",
+        "pretrend_line_ri": "{method}：统计量 = {stat}，{p}",
+        "pretrend_note": "联合检验全部{k}个政策前系数均为零（原假设：处理前趋势平行）。",
+        "recommended": "推荐", "not_recommended": "仅供对照",
+        "placebo_note": "安慰剂检验：随机重新分配处理{draws}次；双侧随机化推断{p}{exact}。",
+        "exact": "（完全枚举）",
+        "wild_note": "野聚类自助法（{weights}权重，{draws}次抽样）：{p}，"
+                     "95%置信区间[{lo}, {hi}]。",
+        "balance_ok": "匹配后平衡性：所有协变量的标准化偏差绝对值均小于10%。",
+        "balance_bad": "匹配后未达到平衡（标准化偏差绝对值≥10%）的协变量：{vars}。",
+        "rubin": "Rubin's B：{b0} → {b1}；R：{r0} → {r1}。",
+        "sample": "样本：{n}个观测值，{units}个个体，{t0}—{t1}年。",
+        "frame_note": "p值小于0.001时记为<0.001。",
+        "stars_off": "第{cols}列的处理组聚类少于2个，不标注显著性星号。",
+        "identity": ("第{a}列与第{b}列的结果因构造而相同：数据中{y1} = {y2} - {c}，"
+                     "且{c}为控制变量，故两列的处理效应系数必然相等。"),
+        "no_figure": "未绘制该图：{why}。", "no_points": "没有可绘制的数据",
+        "one_point": "图中只有一个点",
+        "status_ok": "完成", "status_warned": "警示", "status_skipped": "跳过",
+        "status_failed": "失败", "warned": "本步骤的自检未通过", "warnings": "警示",
+        "contents": "目录", "diagnostics": "诊断与警示", "provenance": "运行信息",
+        "failed": "此步骤运行失败", "none": "无。",
+    },
+}
+
+# captions of the figures the battery draws, by figure name (or its prefix)
+FIGURES = {
+    "en": {
+        "event_study": "Event study: dynamic effects", "parallel_trends": "Raw trends of "
+        "the treated and control groups", "placebo": "Placebo test: distribution of "
+        "placebo estimates", "bias": "Standardized bias before and after matching",
+        "psm": "Propensity-score distributions", "honest_did": "Sensitivity to violations "
+        "of parallel trends (HonestDiD)", "comparison": "Event-study estimators compared",
+        "bacon": "Goodman-Bacon decomposition", "spec_curve": "Specification curve",
+        "moderation": "Marginal effect by moderator", "figure": "Figure",
+    },
+    "zh": {
+        "event_study": "事件研究：动态效应", "parallel_trends": "处理组与对照组的原始趋势",
+        "placebo": "安慰剂检验：安慰剂估计值的分布", "bias": "匹配前后的标准化偏差",
+        "psm": "倾向得分分布", "honest_did": "平行趋势偏离的敏感性分析（HonestDiD）",
+        "comparison": "各事件研究估计量的比较", "bacon": "Goodman-Bacon分解",
+        "spec_curve": "设定曲线", "moderation": "调节变量的边际效应", "figure": "图",
+    },
+}
+
+
+def report_words(lang: str = "en") -> dict[str, str]:
+    """Every word of the report's frame in ``lang`` (unformatted), for templates."""
+    return {**REPORT["en"], **REPORT.get(lang, {})}
+
+
+def report_word(key: str, lang: str = "en", **kw: object) -> str:
+    """A sentence or label of the report's frame (captions, headline, notes)."""
+    table = REPORT.get(lang, REPORT["en"])
+    return table.get(key, REPORT["en"][key]).format(**kw)
+
+
+def figure_title(name: str, lang: str = "en") -> str:
+    """Caption text of a battery figure from its name ("moderation_x" -> moderation)."""
+    table = FIGURES.get(lang, FIGURES["en"])
+    if name in table:
+        return table[name]
+    head = name.split("_")[0]
+    return table.get(head, table["figure"])
+
+
+# ------------------------------------------------------------------ estimator warnings
+# Estimators still return English sentences (naming Python functions). Until they return
+# keys, the common ones are recognised here by pattern and rewritten in the reader's
+# words; the named groups are re-inserted (column names through the spec's labels).
+_N = r"(?P<n>\d+)"
+WARNING_PATTERNS: list[tuple[str, dict[str, str]]] = [
+    (rf"^only {_N} treated (?P<level>\S+) clusters: cluster-robust SEs over-reject with so "
+     r"few treated clusters; report wild_bootstrap\(\) and placebo_test\(\).*$",
+     {"en": "Only {n} treated {level} clusters: cluster-robust standard errors over-reject "
+            "with so few treated clusters; rely on the wild cluster bootstrap and the "
+            "placebo test (randomization inference).",
+      "zh": "处理组仅有{n}个{level}聚类：处理组聚类过少时聚类稳健标准误会过度拒绝原假设，"
+            "应以野聚类自助法和安慰剂检验（随机化推断）为准。"}),
+    (rf"^only {_N} treated (?P<level>\S+) clusters: cluster-robust SEs and the pre-trend "
+     r"test over-reject.*$",
+     {"en": "Only {n} treated {level} clusters: cluster-robust standard errors and the "
+            "Wald pre-trend test over-reject; rely on the wild cluster bootstrap and the "
+            "placebo test.",
+      "zh": "处理组仅有{n}个{level}聚类：聚类稳健标准误与Wald平行趋势检验会过度拒绝，"
+            "应以野聚类自助法和安慰剂检验为准。"}),
+    (rf"^only {_N} clusters in \[(?P<level>.+)\]: cluster-robust SEs are unreliable.*$",
+     {"en": "Only {n} clusters ({level}): cluster-robust standard errors are unreliable with "
+            "few clusters; see the wild cluster bootstrap and the placebo test.",
+      "zh": "仅有{n}个聚类（{level}）：聚类数过少时聚类稳健标准误不可靠，"
+            "请参考野聚类自助法和安慰剂检验。"}),
+    (r"^(?P<a>\d+) of (?P<b>\d+) treated rows are off the common support.*$",
+     {"en": "{a} of {b} treated observations are off the common support: overlap is poor, "
+            "and the matched estimate describes a different population.",
+      "zh": "{b}个处理组观测值中有{a}个不在共同支撑域内：重叠性差，匹配估计描述的是另一总体。"}),
+    (r"^Rubin's B = (?P<b>[\d.]+) \(want < 25\) and R = (?P<r>[\d.]+) \(want 0.5-2\) after "
+     r"matching$",
+     {"en": "After matching Rubin's B = {b} (should be below 25) and R = {r} (should be "
+            "between 0.5 and 2).",
+      "zh": "匹配后Rubin's B = {b}（应小于25），R = {r}（应在0.5至2之间）。"}),
+    (r"^balance not reached \(\|standardized bias\| >= 10% after matching\) for "
+     r"\[(?P<vars>.*)\]$",
+     {"en": "Balance not reached after matching (|standardized bias| >= 10%) for: {vars}.",
+      "zh": "匹配后以下协变量未达到平衡（标准化偏差绝对值≥10%）：{vars}。"}),
+    (rf"^matching {_N} treated units is nearly meaningless.*$",
+     {"en": "Matching only {n} treated units: the propensity-score model rests on a handful "
+            "of observations and the balance tests have no power.",
+      "zh": "仅对{n}个处理组个体进行匹配：倾向得分模型依赖极少观测值，平衡性检验缺乏检验功效。"}),
+    (r"^permutation test for \[?(?P<col>.+?)\]?: (?P<a>\d+) of (?P<b>\d+) permutations left "
+     r"a group without treated.*$",
+     {"en": "Permutation test by {col}: {a} of {b} permutations left a group without "
+            "treated (or control) units and were discarded.",
+      "zh": "按{col}的置换检验：{b}次置换中有{a}次使某组没有处理组（或对照组）个体，已剔除。"}),
+    (rf"^subgroup (?P<col>[^=]+)=(?P<lv>.+) has only {_N} treated (?P<level>\S+) clusters.*$",
+     {"en": "Subgroup {col} = {lv} has only {n} treated {level} clusters: cluster-robust "
+            "standard errors and the interaction/SUEST tests over-reject; rely on the "
+            "permutation test.",
+      "zh": "子样本{col} = {lv}中处理组仅有{n}个{level}聚类：聚类稳健标准误及交互项/SUEST检验"
+            "会过度拒绝，应以置换检验为准。"}),
+    (rf"^subgroup (?P<col>[^=]+)=(?P<lv>.+) has only {_N} treated units?;.*$",
+     {"en": "Subgroup {col} = {lv} has only {n} treated unit(s): its estimate and the "
+            "difference tests rest on very few treated units.",
+      "zh": "子样本{col} = {lv}中仅有{n}个处理组个体：其估计值与组间差异检验依赖极少的处理组个体。"}),
+    (rf"^only {_N} placebo draws: p-values move in steps of .*$",
+     {"en": "Only {n} placebo draws: the p-value is coarse.",
+      "zh": "安慰剂抽样仅{n}次：p值的精度有限。"}),
+    (rf"^only {_N} assignment units: permutation p-values are coarse$",
+     {"en": "Only {n} assignment units: permutation p-values are coarse.",
+      "zh": "仅有{n}个分配单位：置换检验p值的精度有限。"}),
+    (r"^staggered adoption: TWFE event-study leads/lags can be contaminated.*$",
+     {"en": "Staggered adoption: two-way fixed-effects event-study coefficients can be "
+            "contaminated by effects from other periods; compare the heterogeneity-robust "
+            "estimators.",
+      "zh": "多期（交错）处理：双向固定效应事件研究系数可能受其他期效应污染，"
+            "请对照异质性稳健估计量。"}),
+]
+
+# a few words the patterns insert, when the spec gives no label for them
+_LEVEL_ZH = {"province": "省份", "city": "城市", "county": "县", "firm": "企业",
+             "unit": "个体", "region": "地区", "year": "年份"}
+
+
+# category values the bundled data use, when the spec gives no label for them
+CATEGORIES_ZH = {"declining": "衰退型", "growing": "成长型", "mature": "成熟型",
+                 "regenerating": "再生型", "non-resource": "非资源型",
+                 "resource": "资源型", "east": "东部", "central": "中部", "west": "西部",
+                 "northeast": "东北"}
+
+
+def category_label(value: object, column: str, lang: str,
+                   labels: dict[str, str] | None = None) -> str:
+    """A category's display name: the spec's label for "column=value" or "value", then
+    the catalogue's Chinese name for the bundled data's categories."""
+    labels = labels or {}
+    v = str(value)
+    out = labels.get(f"{column}={v}", labels.get(v, v))
+    return CATEGORIES_ZH.get(out, out) if lang == "zh" else out
+
+
+def translate_warning(text: str, lang: str = "en",
+                      labels: dict[str, str] | None = None) -> tuple[str, bool]:
+    """A warning in the reader's words: ``(text, recognised)``.
+
+    Known estimator warnings are rewritten from the catalogue (column names through
+    ``labels``); an unknown one comes back unchanged with ``recognised=False``.
+    """
+    import re
+
+    labels = dict(labels or {})
+    for pattern, words in WARNING_PATTERNS:
+        m = re.match(pattern, text)
+        if m is None:
+            continue
+        raw = {k: v.strip("'\"") for k, v in m.groupdict().items()}
+        parts = {}
+        for k, v in raw.items():
+            names = [s.strip().strip("'\"") for s in v.split(",")] if k in (
+                "vars", "level") else [v]
+            if k == "lv":  # a category: the spec's label for "col=value", then ours
+                names = [labels.get(f"{raw.get('col')}={v}", labels.get(v, v))]
+                if lang == "zh":
+                    names = [CATEGORIES_ZH.get(names[0], names[0])]
+            elif lang == "zh":
+                names = [labels.get(s, _LEVEL_ZH.get(s, s)) for s in names]
+            elif k != "level":
+                names = [labels.get(s, s) for s in names]
+            parts[k] = ("、" if lang == "zh" else ", ").join(names)
+        return words.get(lang, words["en"]).format(**parts), True
+    return text, False
+
+
+COLUMNS_EN = {
+    "term": "Term", "label": "Variable", "variable": "Variable", "estimate": "Estimate",
+    "std_error": "Std. error", "statistic": "Statistic", "p_value": "p-value",
+    "conf_low": "CI low", "conf_high": "CI high", "rel_time": "Event time",
+    "n_obs": "Obs.", "n": "N", "mean": "Mean", "sd": "SD", "min": "Min", "max": "Max",
+    "nobs": "Obs.", "group": "Group", "by": "By", "weight": "Weight", "type": "Type",
+    "draws": "Draws", "p_left": "p (left)", "p_right": "p (right)",
+    "p_value_coef": "p (coefficient)", "p_value_t": "p (t statistic)", "exact": "Exact",
+    "kind": "Kind", "weights": "Weights", "enumerated": "Enumerated",
+    "clusters": "Clusters", "outcome": "Outcome", "power": "Power", "slope": "Slope",
+    "restriction": "Restriction", "excludes_zero": "Excludes zero", "share": "Share mediated",
+    "boot_low": "Bootstrap low", "boot_high": "Bootstrap high", "moderator": "Moderator",
+    "estimator": "Estimator", "n_treated_units": "Treated units",
+    "mean_treated_before": "Mean treated (before)", "mean_control_before":
+    "Mean control (before)", "bias_before": "% bias (before)",
+    "mean_treated_after": "Mean treated (after)", "mean_control_after":
+    "Mean control (after)", "bias_after": "% bias (after)", "smd_before": "SMD (before)",
+    "smd_after": "SMD (after)", "bias_reduction": "% bias reduction",
+    "p_before": "p (before)", "p_after": "p (after)", "var_ratio_before":
+    "Variance ratio (before)", "var_ratio_after": "Variance ratio (after)",
+    "balanced": "Balanced", "draws_requested": "Draws requested", "test": "Test",
+    "webb": "Webb", "rademacher": "Rademacher", "mammen": "Mammen",
+}
+
+COLUMNS_ZH.update({
+    "mean_treated_before": "处理组均值（匹配前）", "mean_control_before": "对照组均值（匹配前）",
+    "bias_before": "标准化偏差%（匹配前）", "mean_treated_after": "处理组均值（匹配后）",
+    "mean_control_after": "对照组均值（匹配后）", "bias_after": "标准化偏差%（匹配后）",
+    "smd_before": "SMD（匹配前）", "smd_after": "SMD（匹配后）",
+    "bias_reduction": "偏差降幅%", "p_before": "p值（匹配前）", "p_after": "p值（匹配后）",
+    "var_ratio_before": "方差比（匹配前）", "var_ratio_after": "方差比（匹配后）",
+    "balanced": "是否平衡", "draws_requested": "设定抽样次数", "test": "检验",
+    "interaction": "交互项检验", "suest": "似无相关检验（SUEST）",
+    "permutation": "费舍尔组合检验（置换）", "webb": "Webb", "rademacher": "Rademacher",
+    "mammen": "Mammen", "random_units": "随机个体", "random_timing": "随机时间",
+    "twfe": "双向固定效应",
+})
+
+
+def term_label(term: str, lang: str = "en") -> str | None:
+    """Display name of a generated term: event-time dummies "pre_3"/"post_0" as
+    "t-3"/"t+0"; None when ``term`` is not one."""
+    import re
+
+    m = re.fullmatch(r"(pre|post)_(\d+)", str(term))
+    if m is None:
+        return None
+    return f"t{'-' if m.group(1) == 'pre' else '+'}{int(m.group(2))}"
+
+
+def columns(lang: str) -> dict[str, str]:
+    """Display names of the tidy frames' column names in ``lang``."""
+    return COLUMNS_ZH if lang == "zh" else COLUMNS_EN
+
+
+# words that steps put into table cells and titles (values, not column names)
+VALUES = {
+    "en": {"none": "No controls", "baseline": "Baseline controls", "full": "Full sample",
+           "smoothness": "Smoothness", "relative_magnitudes": "Relative magnitudes",
+           "relative magnitudes": "Relative magnitudes",
+           "simple": "Overall", "group": "Cohort", "method": "Method",
+           "difference": "Difference", "controls": "Controls", "cluster": "Cluster",
+           "sample": "Sample", "fe": "Fixed effects", "centered": "{x} (centered)",
+           "bias_at": "Bias ({t})"},
+    "zh": {"none": "无控制变量", "baseline": "基准控制变量", "full": "全样本",
+           "smoothness": "平滑性约束", "relative_magnitudes": "相对幅度约束",
+           "relative magnitudes": "相对幅度约束",
+           "simple": "总体", "group": "组别", "method": "方法", "difference": "组间差异",
+           "controls": "控制变量", "cluster": "聚类", "sample": "样本", "fe": "固定效应",
+           "centered": "{x}（中心化）", "bias_at": "偏差（{t}）",
+           "Pre-trend power": "平行趋势检验的功效", "Honest DiD": "HonestDiD敏感性分析",
+           "Balance": "平衡性检验"},
+}
+VALUES["en"]["Pre-trend power"] = "Power of the pre-trend test"
+
+# reasons steps give for not running, in the reader's words
+NOT_RUN_PATTERNS: list[tuple[str, dict[str, str]]] = [
+    (r"^Goodman-Bacon: a single adoption date \((?P<d>\d+)\).*$",
+     {"en": "Goodman-Bacon: a single adoption date ({d}): the decomposition has one "
+            "comparison, the DID itself.",
+      "zh": "Goodman-Bacon分解：只有一个政策实施时点（{d}年），分解只有一项比较，即DID本身。"}),
+    (r"^no (?P<what>moderators|mediators|subgroup columns) given.*$",
+     {"en": "no {what} given in the spec.",
+      "zh": "研究设定中未给出{what}。"}),
+]
+_WHAT_ZH = {"moderators": "调节变量", "mediators": "中介变量", "subgroup columns": "分组变量"}
+
+
+def translate_reason(text: str, lang: str = "en") -> str:
+    """A step's reason for not running, in the reader's words (unknown: unchanged)."""
+    import re
+
+    for pattern, words in NOT_RUN_PATTERNS:
+        m = re.match(pattern, text)
+        if m:
+            parts = {k: (_WHAT_ZH.get(v, v) if lang == "zh" else v)
+                     for k, v in m.groupdict().items()}
+            return words.get(lang, words["en"]).format(**parts)
+    return text
+
+
+def cell_label(text: str, lang: str, labels: dict[str, str]) -> str:
+    """A text cell or header a step produced, in the reader's words: catalogue values,
+    "column=category", "a+b" fixed effects, "kind:x" rows, "x_c" centred variables and
+    "bias_post_k" columns; anything else unchanged."""
+    import re
+
+    v = VALUES.get(lang, VALUES["en"])
+    if text in labels:
+        return labels[text]
+    if text in v:
+        return v[text]
+    m = re.fullmatch(r"([^=]+)=(.+)", text)
+    if m and lang == "zh":
+        return f"{m.group(1)}={category_label(m.group(2), m.group(1), lang, labels)}"
+    if re.fullmatch(r"\w+(\+\w+)+", text):
+        return "+".join(labels.get(p, _LEVEL_ZH.get(p, p) if lang == "zh" else p)
+                        for p in text.split("+"))
+    m = re.fullmatch(r"(simple|group|dynamic|calendar):(.+)", text)
+    if m:
+        return f"{v.get(m.group(1), m.group(1))}: {m.group(2)}"
+    m = re.fullmatch(r"bias_(pre|post)_(\d+)", text)
+    if m:
+        return v["bias_at"].format(t=term_label(text[5:]))
+    m = re.fullmatch(r"(\w+)_c", text)
+    if m and m.group(1) in labels:
+        return v["centered"].format(x=labels[m.group(1)])
+    return text

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from policylab.report.labels import word
+from policylab.report.labels import term_label, word
 from policylab.report.numbers import Num, column_kind
 
 __all__ = ["Table", "etable", "table_from_frame", "result_html"]
@@ -323,7 +323,10 @@ def etable(
         terms = [t for t in terms if t not in ctrl_terms and t not in (drop or ())]
         if order:
             terms = [t for t in order if t in terms] + [t for t in terms if t not in order]
-    body, values = _coef_rows(terms, tidies, labels, digits, stars, se)
+    # a column resting on fewer than 2 treated clusters has no usable cluster-robust p
+    no_stars = {i for i, m in enumerate(metas)
+                if (m.get("design") or {}).get("n_treated_groups", 2) < 2}
+    body, values = _coef_rows(terms, tidies, labels, digits, stars, se, no_stars)
     rules = [len(body) - 1] if body else []
     yes, no = word("yes", lang), word("no", lang)
     if show_controls:
@@ -368,13 +371,18 @@ def etable(
     else:
         note_list[-1] = note_list[-1].rstrip("。") + "；" + word(
             "note_stars", lang, a_pct=f"{a:.0%}", b_pct=f"{b:.0%}", c_pct=f"{c:.0%}") + "。"
+    if no_stars:
+        from policylab.report.labels import report_word
+
+        note_list.append(report_word("stars_off", lang, cols=", ".join(
+            f"({i + 1})" for i in sorted(no_stars))))
     note_list += list(notes or [])
     return Table(header=header, body=body, title=title, notes=note_list, rules=rules, lang=lang,
                  values=values, spans=spans)
 
 
 def _coef_rows(terms: list[str], tidies: list[pd.DataFrame], labels: dict[str, str],
-               digits: int, stars: Sequence[float], se: str,
+               digits: int, stars: Sequence[float], se: str, no_stars: set[int] = frozenset(),
                ) -> tuple[list[list[str]], list[list[Num | None]]]:
     """A coefficient row (stars) and the row below it (SE, t, p or CI) per term."""
     body: list[list[str]] = []
@@ -382,7 +390,7 @@ def _coef_rows(terms: list[str], tidies: list[pd.DataFrame], labels: dict[str, s
     for term in terms:
         row: list[Num | None] = [None]
         sub: list[Num | None] = [None]
-        for t in tidies:
+        for j, t in enumerate(tidies):
             hit = t[t["term"] == term]
             if hit.empty:
                 row.append(None)
@@ -390,7 +398,8 @@ def _coef_rows(terms: list[str], tidies: list[pd.DataFrame], labels: dict[str, s
                 continue
             h = hit.iloc[0]
             row.append(Num(float(h["estimate"]), digits=digits,
-                           stars=_stars(h.get("p_value", np.nan), stars)))
+                           stars="" if j in no_stars else _stars(h.get("p_value", np.nan),
+                                                                   stars)))
             if se == "t":
                 sub.append(Num(float(h["statistic"]), digits=2, wrap="()"))
             elif se == "p":
@@ -472,7 +481,7 @@ def _frame_cell(v: Any, kind: str, digits: int, lang: str, labels: dict[str, str
             return Num(float(v), "integer" if isinstance(v, (int, np.integer)) else "number",
                        digits=digits)
         return Num(float(v), digits=digits)
-    return labels.get(str(v), str(v))
+    return labels.get(str(v)) or term_label(str(v), lang) or str(v)
 
 
 def result_html(result: Any, lang: str = "en") -> str:

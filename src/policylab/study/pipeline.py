@@ -197,6 +197,7 @@ def run_study(
     StudyFailed
         A required step failed; nothing was written.
     """
+    from policylab.study.frame import settle_status
     from policylab.study.prepare import prepare
     from policylab.study.steps import STEPS, planned_steps
 
@@ -241,6 +242,7 @@ def run_study(
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore", PolicyLabWarning)
                     out = STEPS[key](ctx)
+                settle_status(out)  # a step whose own check failed is "warned", not "ok"
             except Exception as exc:
                 if required:
                     raise StudyFailed(

@@ -17,6 +17,7 @@ import pandas as pd
 
 from policylab.errors import PolicyLabError, SpecError
 from policylab.estimators.design import Design, DesignNotHonoured
+from policylab.study.frame import pretrend_tests
 from policylab.study.pipeline import Context, StepOutput
 from policylab.study.spec import StudySpec
 
@@ -138,8 +139,11 @@ def _etable(ctx: Context, results: list[Any], **kw: Any) -> Any:
 
 
 def _frame_table(ctx: Context, df: pd.DataFrame, title: str, **kw: Any) -> Any:
-    kw.setdefault("labels", _labels(ctx))
+    from policylab.report.labels import columns
     from policylab.report.tables import table_from_frame
+
+    # the catalogue's names for tidy columns (std_error -> Std. error), then the spec's
+    kw.setdefault("labels", {**columns(ctx.lang), **_labels(ctx)})
 
     return table_from_frame(df, title=title, lang=ctx.lang, digits=ctx.spec.output.digits, **kw)
 
@@ -220,6 +224,8 @@ def step_event_study(ctx: Context) -> StepOutput:
     out.numbers["design"] = _used(es)
     test = es.pretrend_test()
     out.numbers["pretrend_test"] = test
+    out.numbers["pretrend_tests"] = pretrend_tests(
+        es, model_design(ctx).facts.get("n_treated_groups"), ctx.seed)
     out.figures.append(("event_study", es.plot(lang=ctx.lang)))
     out.tables.append(("event_study", _frame_table(ctx, es.tidy(), out.title)))
     group = ctx.spec.treatment.group
