@@ -131,6 +131,12 @@ def test_event_study_and_raw_trends_for_every_outcome(carbon, energy):
             assert f"event_study{sfx}" in es["results"]
         # the first outcome keeps its keys (later steps and earlier runs use them)
         assert es["numbers"]["pretrend_test"] == es["numbers"]["pretrend_tests"][outcomes[0]]
+        # the joint pre-trend test the papers cite sits under each event-study table
+        for i, y in enumerate(outcomes):
+            md = _table(out, "event_study", "event_study" + ("" if i == 0 else f"_{y}"))
+            stat = es["numbers"]["pretrend_tests"][y]["statistic"]
+            assert f"F({es['numbers']['pretrend_tests'][y]['df1']}, " in md
+            assert f"= {stat:.3f}" in md
 
 
 def test_carbon_mediation_three_equations_with_same_year_runs(carbon):

@@ -94,3 +94,6 @@ WORDS["zh"].update({
     "匹配样本的DID比较的是不可比的两组",
     "t_path": "中介效应路径图（{y}）", "definition": "变量定义",
 })
+WORDS["en"]["pretrend_note"] = ("Joint test that all pre-treatment coefficients are zero: "
+                                "{name}({dfs}) = {stat}, p = {p}")
+WORDS["zh"]["pretrend_note"] = "政策实施前各期系数联合为零的检验：{name}({dfs}) = {stat}，p = {p}"

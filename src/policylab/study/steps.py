@@ -281,11 +281,12 @@ def step_event_study(ctx: Context) -> StepOutput:
             ctx.cache["event_study"] = es
             out.numbers["design"] = _used(es)
             out.numbers["pretrend_test"] = es.pretrend_test()
-        out.numbers.setdefault("pretrend_tests", {})[y] = es.pretrend_test()
+        test = out.numbers.setdefault("pretrend_tests", {})[y] = es.pretrend_test()
         out.results[f"event_study{sfx}"] = es
         title = f"{out.title}: {lab.get(y, y)}"
         out.figures.append((f"event_study{sfx}", es.plot(lang=ctx.lang)))
-        out.tables.append((f"event_study{sfx}", _frame_table(ctx, es.tidy(), title)))
+        out.tables.append((f"event_study{sfx}", _frame_table(
+            ctx, es.tidy(), title, notes=[_pretrend_note(test, ctx.lang)])))
         if group:
             pt = parallel_trends(ctx.panel, y=y, treat_group=group, time=ctx.spec.data.time,
                                  lang=ctx.lang)
@@ -293,6 +294,19 @@ def step_event_study(ctx: Context) -> StepOutput:
             out.figures.append((f"parallel_trends{sfx}", pt.plot(lang=ctx.lang)))
         _collect_warnings(out, es)
     return out
+
+
+def _pretrend_note(test: dict[str, Any], lang: str) -> str:
+    """The joint pre-trend test as the papers cite it: F(q, df) = x, p = y."""
+    from policylab.report.labels import word
+    from policylab.report.numbers import format_p
+
+    df2 = test.get("df2")
+    dfs = f"{test['df1']}, {df2:.0f}" if df2 is not None and df2 == df2 and \
+        df2 != float("inf") else f"{test['df1']}"
+    name = "F" if test.get("method", "wald") == "wald" else "Wald"
+    return word("pretrend_note", lang, name=name, stat=f"{test['statistic']:.3f}", dfs=dfs,
+                p=format_p(test["p_value"], 3))
 
 
 def step_pretrends(ctx: Context) -> StepOutput:
