@@ -101,6 +101,14 @@ def test_carbon_baseline_shows_the_controls(carbon):
     base = res["baseline"]["results"]["ln_co2_accounted"]["tidy"]
     fdi = next(r for r in base if r["term"] == "fdi")["estimate"]
     assert f"{fdi:.3f}" in md
+    # ln intensity = ln CO2 - ln real GDP and ln GDP is a control: flagged, not hidden
+    assert res["baseline"]["numbers"]["identities"] == [["ln_co2_accounted", "ln_intensity"]]
+    assert any("mechanical identity" in w for w in res["baseline"]["warnings"])
+
+
+def test_energy_outcomes_are_not_flagged_as_identities(energy):
+    # domestic and abroad transfer are not a control away from each other
+    assert energy[0]["baseline"]["numbers"]["identities"] == []
 
 
 def test_carbon_psm_four_columns_on_the_matched_sample(carbon):

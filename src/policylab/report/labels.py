@@ -97,3 +97,8 @@ WORDS["zh"].update({
 WORDS["en"]["pretrend_note"] = ("Joint test that all pre-treatment coefficients are zero: "
                                 "{name}({dfs}) = {stat}, p = {p}")
 WORDS["zh"]["pretrend_note"] = "政策实施前各期系数联合为零的检验：{name}({dfs}) = {stat}，p = {p}"
+WORDS["en"]["identity"] = ("{y1} and {y2} differ only by the controls and fixed effects "
+                           "(a mechanical identity): their DID estimates with controls are "
+                           "equal by construction, not two findings")
+WORDS["zh"]["identity"] = ("{y1}与{y2}之差完全由控制变量和固定效应解释（机械恒等关系）：加入控制"
+                           "变量后二者的DID估计值必然相同，并非两项独立发现")

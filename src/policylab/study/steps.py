@@ -262,7 +262,45 @@ def step_baseline(ctx: Context) -> StepOutput:
         kw = {"keep": [models[0].meta["treat_term"], *ctx.spec.model.controls],
               "controls": False}
     out.tables.append(("baseline", _etable(ctx, models, title=out.title, **kw)))
+    _flag_identities(ctx, out)
     return out
+
+
+def _flag_identities(ctx: Context, out: StepOutput) -> None:
+    """Warn when one outcome is another minus (or plus) the controls up to the fixed
+    effects (ln intensity = ln CO2 - ln GDP with ln GDP a control): the two DIDs are
+    then the same number by construction, not two findings."""
+    from policylab.estimators.feols import feols
+    from policylab.report.labels import word
+
+    d, ys = model_design(ctx), ctx.spec.model.outcomes
+    if not d.controls or len(ys) < 2:
+        return
+    found = []
+    for i, y1 in enumerate(ys):
+        for y2 in ys[i + 1:]:
+            cols = dict.fromkeys([y1, y2, *d.controls, *(p for f in d.fe
+                                                          for p in f.split("^"))])
+            if not set(cols) <= set(d.df.columns):  # formula terms: not checked
+                continue
+            df = d.df[list(cols)].dropna().copy()
+            df["_gap"] = df[y1] - df[y2]
+            if float(df["_gap"].var()) == 0.0:
+                continue
+            fml = f"_gap ~ {' + '.join(d.controls)}" + (f" | {' + '.join(d.fe)}"
+                                                         if d.fe else "")
+            try:
+                r = feols(fml, df, vcov="iid")
+            except PolicyLabError:  # collinear or degenerate: no identity to report
+                continue
+            # the controls and fixed effects explain the gap exactly
+            if float(getattr(r, "r2", 0.0)) > 1 - 1e-9:
+                found.append((y1, y2))
+    lab = _labels(ctx)
+    out.numbers["identities"] = [list(p) for p in found]
+    for y1, y2 in found:
+        out.warnings.append(word("identity", ctx.lang, y1=lab.get(y1, y1),
+                                 y2=lab.get(y2, y2)))
 
 
 def step_event_study(ctx: Context) -> StepOutput:
@@ -431,8 +469,13 @@ def step_psm_did(ctx: Context) -> StepOutput:
     out.numbers["sample"] = p.sample
     _collect_warnings(out, *models)
     first = models[0]
+    from policylab.report.labels import word
+
+    sub = [word("no_controls" if not c.meta.get("controls") else "with_controls", ctx.lang)
+           for c in columns]
     out.tables.append(("psm_did", _etable(
         ctx, columns, title=out.title, group_headers=heads if d.controls else None,
+        headers=sub if d.controls else None,
         controls=[bool(c.meta.get("controls")) for c in columns])))
     if first.balance is not None:
         ss = first.balance.summary_stats
