@@ -633,7 +633,17 @@ def step_mediation(ctx: Context) -> StepOutput:
     # mediation refits on the design's rows (rebuilt from its 0/1 column): name them so
     out.numbers["design"] = {**(_used(totals[0]) if totals else d.record()),
                              "sample": d.sample, "treatment": d.treatment}
-    out.tables.append(("mediation_effects", _frame_table(ctx, res.tidy(), out.title)))
+    # the summary the papers' text cites; every column stays in results.json
+    keep = ["term", "a", "b", "c", "c_prime", "estimate", "sobel_p", "conf_low", "conf_high",
+            "share"]
+    eff = res.tidy()[keep].rename(columns={"estimate": "a×b", "sobel_p": "Sobel p"})
+    eff["term"] = [_labels(ctx).get(t, t) if not t.startswith("joint:") else
+                   "joint: " + _labels(ctx).get(t[6:], t[6:]) for t in eff["term"]]
+    from policylab.report.labels import word
+
+    out.tables.append(("mediation_effects", _frame_table(
+        ctx, eff, out.title, labels={**_labels(ctx), "Sobel p": word("med_sobel_p", ctx.lang),
+                                     "a×b": word("med_indirect", ctx.lang)})))
     for med in m.mediators:
         out.tables.append((f"mediation_{med}", _mediation_table(ctx, runs, med)))
     if "joint" in res.step_results:
