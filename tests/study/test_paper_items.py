@@ -211,3 +211,24 @@ def test_energy_psm_matched_and_definitions(energy):
     defs = res["overview"]["numbers"]["definitions"]
     assert {"符号", "变量名称", "变量定义", "单位", "数据来源"} == set(defs[0])
     assert "变量定义" in html
+
+
+def test_path_diagram_draws_the_coefficients_and_leaves_rcparams_alone():
+    import matplotlib
+
+    from policylab.report.figures.mediation_path import mediation_path_figure
+
+    before = dict(matplotlib.rcParams)
+    backend = matplotlib.get_backend()
+    paths = [{"mediator": "M1", "a": 0.3, "a_p": 0.001, "b": 0.1, "b_p": 0.2,
+              "c_prime": -0.2, "c_prime_p": 0.03, "c": -0.23, "c_p": 0.0001},
+             {"mediator": "M2", "a": -1.5, "a_p": 0.08, "b": 0.02, "b_p": 0.009,
+              "c_prime": -0.19, "c_prime_p": 0.5, "c": -0.23, "c_p": 0.0001}]
+    fig = mediation_path_figure(paths, treatment="D", outcome="Y", digits=3)
+    texts = {t.get_text() for ax in fig.axes for t in ax.texts}
+    assert {"a = 0.300***", "b = 0.100", "c' = -0.200**  (c = -0.230***)",
+            "a = -1.500*", "b = 0.020***", "c' = -0.190  (c = -0.230***)"} <= texts
+    assert {"D", "M1", "M2", "Y"} <= texts
+    assert len(fig.axes) == 2
+    assert dict(matplotlib.rcParams) == before and matplotlib.get_backend() == backend
+    matplotlib.pyplot.close(fig)

@@ -666,7 +666,7 @@ def _mediation_diagrams(ctx: Context, out: StepOutput, runs: dict[tuple[str, str
     for i, y in enumerate(ctx.spec.model.outcomes):
         r = runs[("lag", y)]
         paths = [p for med, name in zip(ctx.spec.battery.mediation.mediators, r.meta["mediators"])
-                 if (p := path_entry(r, name, lab.get(med, med))) is not None]
+                 if (p := path_entry(r, name, lab.get(name, lab.get(med, med)))) is not None]
         fig = mediation_path_figure(paths, treatment=lab.get(r.meta["treat_term"], "DID"),
                                     outcome=lab.get(y, y), lang=ctx.lang,
                                     digits=ctx.spec.output.digits,

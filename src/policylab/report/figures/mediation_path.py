@@ -19,17 +19,20 @@ def stars(p: float, levels: Sequence[float] = (0.1, 0.05, 0.01)) -> str:
     return "*" * sum(p < lv for lv in levels)
 
 
-def _box(ax: Any, xy: tuple[float, float], text: str) -> None:
-    ax.text(*xy, text, ha="center", va="center", fontsize=10,
-            bbox={"boxstyle": "round,pad=0.5", "fc": "white", "ec": PALETTE[0], "lw": 1.2})
+def _box(ax: Any, xy: tuple[float, float], text: str) -> Any:
+    return ax.text(*xy, text, ha="center", va="center", fontsize=10,
+                   bbox={"boxstyle": "round,pad=0.5", "fc": "white", "ec": PALETTE[0],
+                         "lw": 1.2})
 
 
-def _arrow(ax: Any, start: tuple[float, float], end: tuple[float, float], label: str,
-           offset: tuple[float, float]) -> None:
-    ax.annotate("", xy=end, xytext=start,
+def _arrow(ax: Any, start: Any, end: Any, label: str, offset: tuple[float, float]) -> None:
+    # the arrow runs from box edge to box edge (clipped by the boxes' own outlines)
+    a, b = start.get_position(), end.get_position()
+    ax.annotate("", xy=b, xytext=a,
                 arrowprops={"arrowstyle": "-|>", "color": "black", "lw": 1.1,
-                            "shrinkA": 28, "shrinkB": 28})
-    mid = ((start[0] + end[0]) / 2 + offset[0], (start[1] + end[1]) / 2 + offset[1])
+                            "patchA": start.get_bbox_patch(), "patchB": end.get_bbox_patch(),
+                            "shrinkA": 2, "shrinkB": 2})
+    mid = ((a[0] + b[0]) / 2 + offset[0], (a[1] + b[1]) / 2 + offset[1])
     ax.text(*mid, label, ha="center", va="center", fontsize=9)
 
 
@@ -55,10 +58,9 @@ def mediation_path_figure(paths: Sequence[dict[str, Any]], *, treatment: str,
         axis.set_xlim(0, 10)
         axis.set_ylim(0, 4)
         axis.axis("off")
-        left, top, right = (1.5, 0.8), (5.0, 3.2), (8.5, 0.8)
-        _box(axis, left, treatment)
-        _box(axis, top, p["mediator"])
-        _box(axis, right, outcome)
+        left = _box(axis, (1.5, 0.8), treatment)
+        top = _box(axis, (5.0, 3.2), p["mediator"])
+        right = _box(axis, (8.5, 0.8), outcome)
         _arrow(axis, left, top, f"a = {f.format(p['a'])}{stars(p['a_p'])}", (-0.6, 0.25))
         _arrow(axis, top, right, f"b = {f.format(p['b'])}{stars(p['b_p'])}", (0.6, 0.25))
         _arrow(axis, left, right,
