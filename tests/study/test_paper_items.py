@@ -78,7 +78,10 @@ def test_carbon_overview_pilots_factors_definitions(carbon):
     # Table 2: coal coefficient x carbon factor; the CO2 factor is carbon x 44/12
     fac = ov["numbers"]["factors_carbon_trading_study"]
     coal = next(r for r in fac if r["Fuel"] == "Raw coal")
-    assert coal["Coal-equivalent coefficient (kgce/kg)"] == pytest.approx(0.7143)
+    assert coal["Coal-equivalent coefficient"] == pytest.approx(0.7143)
+    assert coal["Coefficient unit"] == "kgce/kg"
+    gas = next(r for r in fac if r["Fuel"] == "Natural gas")
+    assert gas["Coefficient unit"] == "kgce/m3" and gas["Unit of use"] == "100 million m3"
     assert coal["CO2 emission factor (t CO2/t ce)"] == pytest.approx(0.7559 * 44 / 12)
     defs = {r["Symbol"]: r for r in ov["numbers"]["definitions"]}
     assert defs["tech"]["Unit"] == "%" and "technology" in defs["tech"]["Definition"]

@@ -72,6 +72,7 @@ WORDS["en"].update({
     "pooled_of": "{label}", "balance_failed": "balance not reached after matching for "
     "{vars}: the matched DID compares unlike groups",
     "t_path": "Mediation path diagram ({y})", "definition": "Definition",
+    "coefficient_unit": "Coefficient unit",
 })
 WORDS["zh"].update({
     "level_province": "省级", "level_city": "市级", "pilot_market": "试点市场",
@@ -93,6 +94,7 @@ WORDS["zh"].update({
     "pooled_of": "{label}", "balance_failed": "匹配后以下协变量未达到平衡：{vars}，"
     "匹配样本的DID比较的是不可比的两组",
     "t_path": "中介效应路径图（{y}）", "definition": "变量定义",
+    "coefficient_unit": "系数单位",
 })
 WORDS["en"]["pretrend_note"] = ("Joint test that all pre-treatment coefficients are zero: "
                                 "{name}({dfs}) = {stat}, p = {p}")

@@ -63,8 +63,9 @@ def factor_frame(name: str, lang: str) -> pd.DataFrame:
     return pd.DataFrame({
         word("fuel", lang): fuel,
         word("fuel_unit", lang): t["unit"].to_list(),
-        word("coal_coefficient", lang) + f" ({t['coal_coefficient_unit'].iloc[0]})":
-            t["coal_coefficient"].to_list(),
+        word("coal_coefficient", lang): t["coal_coefficient"].to_list(),
+        # kgce/kg for solids and liquids, kgce/m3 for gas: a unit per row
+        word("coefficient_unit", lang): t["coal_coefficient_unit"].to_list(),
         word("carbon_factor", lang) + " (t C/t ce)": t["carbon_factor"].to_list(),
         word("co2_factor", lang) + " (t CO2/t ce)": (t["carbon_factor"] * CO2_PER_C).to_list(),
     })

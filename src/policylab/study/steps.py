@@ -234,6 +234,7 @@ def step_descriptives(ctx: Context) -> StepOutput:
         # rows follow cols (descriptives keeps their order): the definition beside each
         wide.insert(1, word("definition", ctx.lang),
                     [getattr(ctx.spec.variables.get(c), "definition", "") for c in cols])
+        wide = wide.rename(columns={"label": word("var_name", ctx.lang)})
     out.tables.append(("descriptives", _frame_table(ctx, wide, _title(ctx, "descriptives"))))
     out.numbers["design"] = None
     out.numbers["design_note"] = "descriptive statistics of the analysis sample (no model)"
