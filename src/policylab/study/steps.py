@@ -777,11 +777,13 @@ def step_heterogeneity(ctx: Context) -> StepOutput:
         heads = [p.label for p in h.pooled.get(col, [])] + [
             names.get(str(lv), f"{lab.get(col, col)}={lv}") for lv in order]
         tests = res.tests[res.tests["by"] == col]
-        notes = [f"{t.test}: p = {t.p_value:.3f}" for t in tests.itertuples()]
+        from policylab.report.numbers import format_p
+
+        notes = [f"{t.test}: p = {format_p(t.p_value)}" for t in tests.itertuples()]
         if ctx.lang == "zh":
             tnames = {"interaction": "交互项检验", "suest": "似无相关检验（SUEST）",
                       "permutation": "费舍尔组合检验（置换）"}
-            notes = [f"{tnames.get(t.test, t.test)}：p = {t.p_value:.3f}"
+            notes = [f"{tnames.get(t.test, t.test)}：p = {format_p(t.p_value)}"
                      for t in tests.itertuples()]
         out.tables.append((f"heterogeneity_{col}", _etable(
             ctx, [*pooled, *(subs[lv] for lv in order)], headers=heads,
