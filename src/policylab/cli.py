@@ -152,12 +152,12 @@ def init(
     from policylab.errors import PolicyLabError
     from policylab.study.template import spec_template
 
+    target = out or data.with_suffix(".toml")
     try:
         df = read_table(data)
-        text = spec_template(df, data, unit=unit, time=time)
+        text = spec_template(df, data, unit=unit, time=time, spec_dir=target.parent)
     except PolicyLabError as exc:
         _fail(exc)
-    target = out or data.with_suffix(".toml")
     if target.exists():
         _fail(FileExistsError(f"{target} exists; choose another --out"))
     tmp = target.with_suffix(target.suffix + ".tmp")

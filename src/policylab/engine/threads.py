@@ -10,8 +10,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-__all__ = ["COMPILED_ROWS", "PARALLEL_ROWS", "all_threads", "fork_safe_threading", "parallel_kernel",
-           "threads_for"]
+__all__ = ["COMPILED_ROWS", "PARALLEL_ROWS", "all_threads", "fork_safe_threading",
+           "one_blas_thread", "parallel_kernel", "threads_for"]
 
 #: below this many rows the parallel kernels run on one thread: waking the thread pool
 #: costs more than it saves (several-fold on a loaded 2-core machine at 100k rows;
@@ -57,6 +57,26 @@ def all_threads() -> Iterator[None]:
         yield
     finally:
         numba.set_num_threads(old)
+
+
+def one_blas_thread() -> Any:
+    """Hold BLAS to one thread inside the block.
+
+    For the many small or tall-and-thin products of the bootstrap and placebo draws,
+    waking BLAS's thread pool on a busy 2-core machine costs more than the product
+    (a 1,000 x 16 QR took 0.5 s instead of 1 ms; benchmarks/bench_wild.py). The
+    libraries are looked up once per process (a lookup reads the process's memory map:
+    about 20 ms).
+    """
+    global _CONTROLLER
+    if _CONTROLLER is None:
+        from threadpoolctl import ThreadpoolController
+
+        _CONTROLLER = ThreadpoolController()
+    return _CONTROLLER.limit(limits=1, user_api="blas")
+
+
+_CONTROLLER: Any = None
 
 
 def fork_safe_threading() -> None:

@@ -175,7 +175,12 @@ def _check_weights(df: pd.DataFrame, weights: str) -> None:
 
 
 def _check_cluster(df: pd.DataFrame, cluster: str) -> None:
-    cols = [c.strip() for c in cluster.split("+")]
+    from policylab.data.names import unquote_name
+    from policylab.estimators.formula import split_terms
+
+    # a cluster that is a column's name is that column (names are names), else 'a + b'
+    cols = [cluster] if cluster in df.columns else [unquote_name(c)
+                                                    for c in split_terms(cluster)]
     require_columns(df, cols, "cluster column")
     for c in cols:
         n = int(df[c].isna().sum())
@@ -186,11 +191,12 @@ def _check_cluster(df: pd.DataFrame, cluster: str) -> None:
 
 def require_fe_columns(df: pd.DataFrame, fe: list[str]) -> None:
     """SpecError naming the fixed-effect terms whose columns are not in the data."""
-    cols = sorted({p for t in fe for p in t.split("^")})
+    from policylab.estimators.formula import fe_columns, fe_label
+
     try:
-        require_columns(df, cols, "fixed-effect column")
-    except DataError as exc:
-        raise SpecError(f"fe={' + '.join(fe)!r}: {exc}") from None
+        fe_columns(df, fe)  # odd names between backticks, or a column's exact name
+    except SpecError as exc:
+        raise SpecError(f"fe={' + '.join(fe_label(t) for t in fe)!r}: {exc}") from None
 
 
 def model_fe_terms(fe: str | Sequence[str] | None, unit: str, time: str,

@@ -12,6 +12,7 @@ from policylab.data.panel import require_columns
 from policylab.errors import SpecError
 from policylab.estimators.design import as_design
 from policylab.estimators.feols import FeolsResult, feols
+from policylab.estimators.formula import model_formula
 from policylab.estimators.result import ResultList
 
 __all__ = ["did", "DIDResult"]
@@ -110,8 +111,7 @@ def did(
         vcov = {"CRV1": design.cluster_col}
     elif design.cluster is not None:
         raise SpecError("give either cluster= or vcov=, not both")
-    rhs = " + ".join([design.treat_col, *controls])
-    fml = f"{' + '.join(ys)} ~ {rhs}" + (f" | {' + '.join(fe)}" if fe else "")
+    fml = model_formula(design.df.columns, ys, [design.treat_col, *controls], fe)
     res = feols(fml, design.df, vcov=vcov, weights=design.weights, ssc=ssc)
     results = [res] if isinstance(res, FeolsResult) else list(res)
     out = []

@@ -13,6 +13,7 @@ from policylab.data.panel import Panel, as_pandas, require_columns
 from policylab.errors import EstimationError, SpecError
 from policylab.estimators.design import COHORT_COL, Design, as_design
 from policylab.estimators.feols import feols
+from policylab.estimators.formula import model_formula
 from policylab.estimators.result import CoefResult, Result
 
 __all__ = ["event_study", "EventStudyResult", "parallel_trends", "ParallelTrendsResult",
@@ -199,8 +200,7 @@ def event_study(
                               f"window={window}")
     fe_ = list(design.fe)
     used_vcov = vcov if vcov is not None else {"CRV1": design.cluster_col}
-    fml = f"{y} ~ {' + '.join(names + list(design.controls))}" + (
-        f" | {' + '.join(fe_)}" if fe_ else "")
+    fml = model_formula(df.columns, [y], names + list(design.controls), fe_)
     reg = feols(fml, df, vcov=used_vcov, weights=design.weights, _columns=dummies)
     kept = [n for n in names if n in reg.terms]
     idx = [reg.terms.index(n) for n in kept]

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from policylab.data.names import unquote_name
 from policylab.data.panel import Panel, as_pandas, require_columns
 from policylab.engine import fixed_effects as dm
 from policylab.engine import vcov as vc
@@ -16,7 +17,14 @@ from policylab.engine.ols import ols
 from policylab.engine.threads import COMPILED_ROWS
 from policylab.errors import EstimationError, SpecError
 from policylab.estimators import prediction
-from policylab.estimators.formula import Formula, build_matrix, fe_codes, parse_formula
+from policylab.estimators.formula import (
+    Formula,
+    build_matrix,
+    fe_codes,
+    fe_label,
+    parse_formula,
+    split_terms,
+)
 from policylab.estimators.iv import fit_2sls
 from policylab.estimators.result import CoefResult, ResultList
 from policylab.estimators.slopes import fit_with_slopes, has_slopes
@@ -90,14 +98,16 @@ class FeolsResult(CoefResult):
         return prediction.fixed_effects(self)
 
 
-def parse_vcov(vcov: Any, fe: list[str]) -> tuple[str, list[str]]:
+def parse_vcov(vcov: Any, fe: list[str], columns: Any = ()) -> tuple[str, list[str]]:
     """Normalise a vcov argument to (kind, cluster columns).
 
     Accepts "iid", "hetero"/"HC1"/"robust", {"CRV1": "unit"}, {"CRV1": "unit+year"},
     {"CRV3": "unit"}, or None (CRV1 by the first fixed effect, else iid, as fixest).
+    A cluster that is exactly the name of one of ``columns`` is that column; otherwise
+    two columns are joined by ``+`` (odd names between backticks).
     """
     if vcov is None:
-        return ("CRV1", [fe[0]]) if fe else ("iid", [])
+        return ("CRV1", [fe_label(fe[0])]) if fe else ("iid", [])
     if isinstance(vcov, str):
         key = vcov.strip().lower()
         if key == "iid":
@@ -113,7 +123,7 @@ def parse_vcov(vcov: Any, fe: list[str]) -> tuple[str, list[str]]:
         kind = str(kind).upper()
         if kind not in ("CRV1", "CRV3"):
             raise SpecError(f"vcov={vcov!r}: the key must be 'CRV1' or 'CRV3'")
-        cols = [c.strip() for c in str(cl).split("+") if c.strip()]
+        cols = [cl] if isinstance(cl, str) and cl in columns else [unquote_name(c) for c in split_terms(str(cl))]
         if not 1 <= len(cols) <= 2:
             raise SpecError(f"vcov={vcov!r}: give one or two clustering columns, e.g. 'unit+year'")
         if kind == "CRV3" and len(cols) > 1:
@@ -266,7 +276,9 @@ def resolve_vcov(
     ``vcov="cluster"`` (first fixed effect) and ``vcov="twoway"`` (first two).
     """
     if cluster is not None:
-        cols = _cluster_columns(cluster)
+        # a cluster that is exactly a column's name is that column (names are names)
+        cols = [cluster] if isinstance(cluster, str) and cluster in columns else (
+            _cluster_columns(cluster))
         key = vcov.strip().upper() if isinstance(vcov, str) else None
         if vcov is not None and key not in ("CRV1", "CRV3", "CLUSTER"):
             raise SpecError(
@@ -274,7 +286,7 @@ def resolve_vcov(
                 "(CRV1), or vcov='CRV3' with cluster="
             )
         kind, cl = parse_vcov({"CRV3" if key == "CRV3" else "CRV1": "+".join(cols)}, fe)
-        return kind, cl, False
+        return kind, (cols if len(cols) == 1 else cl), False
     if isinstance(vcov, str) and vcov.strip().lower() in ("cluster", "twoway"):
         need = 1 if vcov.strip().lower() == "cluster" else 2
         if len(fe) < need:
@@ -289,7 +301,7 @@ def resolve_vcov(
         if cols and all(c in columns for c in cols):
             kind, cl = parse_vcov({"CRV1": "+".join(cols)}, fe)
             return kind, cl, False
-    kind, cl = parse_vcov(vcov, fe)
+    kind, cl = parse_vcov(vcov, fe, columns)
     return kind, cl, vcov is None
 
 
@@ -309,7 +321,11 @@ def _fit_one(
 ) -> FeolsResult:
     # one column-major matrix [y, X] (views below): the data are copied once, then
     # compacted, demeaned and used in place
-    Z, names = build_matrix(df, [yname, *f.terms], intercept=False, extra=extra)
+    # a formula string is the user's own: terms outside the grammar go to formulaic
+    Z, names = build_matrix(df, [yname, *f.terms], intercept=False, extra=extra,
+                            formulaic=True)
+    yname = unquote_name(yname)  # the outcome as the data spell it
+    fe_names = [fe_label(t) for t in f.fe]
     names = names[1:]
     if f.intercept:
         Z1 = np.empty((Z.shape[0], Z.shape[1] + 1), order="F")
@@ -328,9 +344,9 @@ def _fit_one(
         bad |= miss_fe
     cl = np.empty((n0, 0), dtype=np.int64)
     if cl_cols:
-        if f.fe and all(c in f.fe for c in cl_cols):
+        if f.fe and all(c in fe_names for c in cl_cols):
             # clustering by fixed-effect columns: reuse their codes
-            cl = codes[:, [f.fe.index(c) for c in cl_cols]]
+            cl = codes[:, [fe_names.index(c) for c in cl_cols]]
         else:
             cl, miss_cl = fe_codes(df, cl_cols)
             bad |= miss_cl
@@ -403,7 +419,7 @@ def _fit_one(
     warnings_: list[str] = []
     for j, why in fit.dropped.items():
         msg = (
-            f"{names[j]!r} was dropped: absorbed by the fixed effects ({' + '.join(f.fe)})"
+            f"{names[j]!r} was dropped: absorbed by the fixed effects ({' + '.join(fe_names)})"
             if why == "no variation" and f.fe
             else f"{names[j]!r} was dropped: {'no variation' if why == 'no variation' else 'collinear with other regressors'}"
         )
@@ -434,7 +450,7 @@ def _fit_one(
         if fe_k is not None:
             # an FE that is itself a clustering variable is nested without checking
             nested = np.array([
-                f.fe[j] in cl_cols or any(vc.nested_in(fe_k[:, j], c) for c in cl_k)
+                fe_names[j] in cl_cols or any(vc.nested_in(fe_k[:, j], c) for c in cl_k)
                 for j in range(fe_k.shape[1])
             ])
         K = vc.df_k(k, fe_levels, nested, ssc)
@@ -471,7 +487,7 @@ def _fit_one(
         if tss_w <= 1e-20 * max(tss, 1e-300):
             raise EstimationError(
                 f"the outcome {yname!r} has no variation left after the fixed effects "
-                f"({' + '.join(f.fe)}); it is constant within their groups"
+                f"({' + '.join(fe_names)}); it is constant within their groups"
             )
         r2_w = 1 - rss / tss_w
         adj_r2_w = 1 - (rss / tss_w) * (N - k_fe) / (N - k - k_fe)
@@ -496,7 +512,7 @@ def _fit_one(
         meta={
             "formula": f.raw,
             "depvar": yname,
-            "fe": list(f.fe),
+            "fe": fe_names,
             "vcov": kind,
             "vcov_label": label,
             "cluster": list(cl_cols),

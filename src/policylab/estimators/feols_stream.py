@@ -17,11 +17,12 @@ import numpy as np
 from scipy import stats
 
 from policylab.data import scan
+from policylab.data.names import is_plain_name, unquote_name
 from policylab.engine import streaming
 from policylab.engine import vcov as vc
 from policylab.errors import EstimationError, SpecError
 from policylab.estimators.feols import FeolsResult, _ssc, parse_vcov
-from policylab.estimators.formula import _IDENT, parse_formula
+from policylab.estimators.formula import fe_label, parse_formula
 
 __all__ = ["feols_stream"]
 
@@ -84,19 +85,21 @@ def feols_stream(
             "feols_stream supports 'y ~ x | unit' or 'y ~ x | unit + time'; use feols() "
             "in memory for other fixed-effect structures"
         )
-    bad = [t for t in f.terms if not _IDENT.match(t)]
+    # column names only (plain or between backticks): nothing is computed in SQL
+    bad = [t for t in f.terms if unquote_name(t) == t and not is_plain_name(t)]
     if bad:
         raise SpecError(f"feols_stream takes plain column names; transform {bad} beforehand")
     kind, cl_cols = parse_vcov(vcov, f.fe)
     if kind == "CRV3" or len(cl_cols) > 1:
         raise SpecError("feols_stream supports iid, hetero and one-way CRV1")
     s = _ssc(ssc)
-    y, xs = f.depvars[0], list(f.terms)
-    unit = f.fe[0]
-    tcol = f.fe[1] if len(f.fe) == 2 else None
+    y, xs = unquote_name(f.depvars[0]), [unquote_name(t) for t in f.terms]
+    unit = fe_label(f.fe[0])
+    tcol = fe_label(f.fe[1]) if len(f.fe) == 2 else None
     cl = cl_cols[0] if cl_cols else None
     cols = list(dict.fromkeys([unit] + ([tcol] if tcol else []) + [y] + xs + ([cl] if cl else [])))
-    not_null = " AND ".join(f'"{c}" IS NOT NULL' for c in cols)
+    # identifiers quoted SQL's way (a '"' in a name is doubled), so a name stays a name
+    not_null = " AND ".join('"' + str(c).replace('"', '""') + '" IS NOT NULL' for c in cols)
     cond = f"({where}) AND {not_null}" if where else not_null
     levels = scan.distinct_values(source, tcol, cond) if tcol else None
     clusters = scan.distinct_values(source, cl, cond) if cl and cl != unit else None

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from policylab.data.names import quote_name
 from policylab.data.panel import Panel, require_columns
 from policylab.engine import bootstrap_kernels as bk
 from policylab.engine import fixed_effects as fx
@@ -180,9 +181,11 @@ def _split_tests(df: pd.DataFrame, y: str, D: str, col: str, levels: list[Any],
         n = f"_Dx{j}"
         work[n] = work[D] * (work["_grp"] == j)
         names.append(n)
-    base_fe = " + ".join(fe) if fe else f"{unit} + {time}"
-    rhs = " + ".join([D, *names, *controls])
-    inter = feols(f"{y} ~ {rhs} | {base_fe}", work, vcov={"CRV1": clus}, weights=weights)
+    from policylab.estimators.formula import fe_label, fe_terms, model_formula
+
+    inter = feols(model_formula(work.columns, [y], [D, *names, *controls],
+                                fe_terms(fe or None, unit, time)), work, vcov={"CRV1": clus},
+                  weights=weights)
     models[(col, "interaction")] = inter
     wt = inter.wald_test(names)
     out.append({"by": col, "test": "interaction", "statistic": wt["statistic"],
@@ -197,9 +200,10 @@ def _split_tests(df: pd.DataFrame, y: str, D: str, col: str, levels: list[Any],
             work[f"_{c}{j}"] = work[c] * (work["_grp"] == j)
             terms.append(f"_{c}{j}")
     # group-specific time effects, and every finer fixed effect of the design per group
-    extra = [f"{t}^_grp" for t in (fe or []) if t not in (unit, time)]
-    stacked = feols(f"{y} ~ {' + '.join(terms)} | {' + '.join([unit, f'{time}^_grp', *extra])}",
-                    work, vcov={"CRV1": clus}, weights=weights)
+    extra = [f"{t}^_grp" for t in (fe or []) if fe_label(t) not in (unit, time)]
+    stacked = feols(model_formula(work.columns, [y], terms, fe_terms(
+        [quote_name(unit), f"{quote_name(time)}^_grp", *extra], unit, time)),
+        work, vcov={"CRV1": clus}, weights=weights)
     models[(col, "suest")] = stacked
     b = stacked.coef()
     V = stacked.vcov()
@@ -253,7 +257,10 @@ def _permutation(work: pd.DataFrame, y: str, D: str, controls: list[str], unit: 
     uc = units.get_indexer(work[unit])
     tc = pd.factorize(work[time])[0]
     Z = work[cols].to_numpy(float)
-    fe_cols = list(fe) if fe else [unit, time]
+    from policylab.estimators.formula import fe_label
+
+    # fixed effects as the data spell them (design.fe writes odd names in backticks)
+    fe_cols = [fe_label(t) for t in fe] if fe else [unit, time]
     balanced = (weights is None and sorted(fe_cols) == sorted([unit, time])
                 and len(np.unique(uc)) == len(units) and fx.is_balanced_twoway(uc, tc))
     coefs = np.empty((reps, len(levels)))

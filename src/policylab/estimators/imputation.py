@@ -409,8 +409,9 @@ def did_imputation(
         if not names:
             raise EstimationError("no pre-treatment observations of treated units for the "
                                   "pre-trend test")
-        rhs = " + ".join(names + list(controls))
-        fit = feols(f"{y} ~ {rhs} | {' + '.join(c['fe'])}", d,
+        from policylab.estimators.formula import model_formula
+
+        fit = feols(model_formula(d.columns, [y], names + list(controls), c["fe"]), d,
                     vcov={"CRV1": cluster or c["unit"]}, weights=weights)
         tab = fit.tidy()
         tab = tab[tab["term"].isin(names)].assign(

@@ -36,7 +36,9 @@ WEAK_F = 10.0  # Staiger-Stock rule of thumb for one endogenous regressor
 
 def _complete_rows(df: pd.DataFrame, f: Formula, y: str) -> pd.DataFrame:
     """The rows where the outcome, regressors, endogenous and instruments are present."""
-    Z, _ = build_matrix(df, [y, *f.terms, *f.endog, *f.instruments], intercept=False)
+    # the user's own formula: terms outside the grammar go to formulaic, as in feols
+    Z, _ = build_matrix(df, [y, *f.terms, *f.endog, *f.instruments], intercept=False,
+                        formulaic=True)
     work = df[np.isfinite(Z).all(axis=1)]
     # stage residuals are matched back to rows by label
     return work if work.index.is_unique else work.reset_index(drop=True)
@@ -106,7 +108,7 @@ def fit_2sls(df: pd.DataFrame, f: Formula, y: str, fit: Callable[..., Any]) -> A
     work = _complete_rows(df, f, y)
     if work.empty:
         raise EstimationError(f"no row of the data has every variable of {f.raw!r}")
-    _, instr_names = build_matrix(work, f.instruments, intercept=False)
+    _, instr_names = build_matrix(work, f.instruments, intercept=False, formulaic=True)
     if len(instr_names) < len(f.endog):
         raise SpecError(
             f"{f.raw!r} has {len(f.endog)} endogenous regressors but only "
@@ -125,7 +127,7 @@ def fit_2sls(df: pd.DataFrame, f: Formula, y: str, fit: Callable[..., Any]) -> A
             f"{f.raw!r}; the instruments do not move them apart"
         )
     b = second.coef()
-    y_raw, _ = build_matrix(work, [y], intercept=False)
+    y_raw, _ = build_matrix(work, [y], intercept=False, formulaic=True)
     ystar = y_raw[:, 0] - sum(resid1[d] * b[d] for d in f.endog)
     ykey = "__policylab_iv_outcome__"
     f3 = replace(f2, depvars=[ykey])

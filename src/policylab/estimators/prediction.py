@@ -48,7 +48,8 @@ def _design(res: Any, data: pd.DataFrame, extra: dict[str, Any] | None) -> np.nd
     level is absent; NaN where a regressor the model does not know is non-zero)."""
     terms = _regressors(res)
     f = parse_formula(res.meta["formula"])
-    X, names = build_matrix(data, terms, intercept=f.intercept, extra=extra)
+    # the fitted formula's terms (a user's feols formula may hold formulaic terms)
+    X, names = build_matrix(data, terms, intercept=f.intercept, extra=extra, formulaic=True)
     pos = {n: j for j, n in enumerate(names)}
     out = np.zeros((len(data), len(res.terms)))
     for j, t in enumerate(res.terms):
@@ -79,7 +80,7 @@ def _extra_on_rows(res: Any, pos: np.ndarray) -> dict[str, Any] | None:
 
 
 def _outcome(res: Any, data: pd.DataFrame) -> np.ndarray:
-    y, _ = build_matrix(data, [res.meta["depvar"]], intercept=False)
+    y, _ = build_matrix(data, [res.meta["depvar"]], intercept=False, formulaic=True)
     return y[:, 0]
 
 

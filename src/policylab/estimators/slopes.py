@@ -42,7 +42,8 @@ def has_slopes(fml: str) -> bool:
     """True when the fixed-effects part of ``fml`` has a varying slope ``fe[x]``."""
     if not isinstance(fml, str) or "~" not in fml:
         return False
-    _, parts = _parts(fml)
+    # a column name between backticks ("`地区[划分]`") is a name, not a slope
+    _, parts = _parts(re.sub(r"`(?:[^`]|``)*`", "_", fml))
     return len(parts) >= 2 and "~" not in parts[1] and "[" in parts[1]
 
 

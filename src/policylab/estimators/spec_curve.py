@@ -158,7 +158,9 @@ def spec_curve(
     controls : dict or list
         Control sets, e.g. ``{"none": [], "economic": ["gdp", "pop"]}``.
     samples : dict
-        Sample name -> pandas query (None = all rows).
+        Sample name -> row filter such as ``"year >= 2005 and region != 'west'"``
+        (None = all rows); the restricted grammar of :mod:`policylab.data.filters`
+        (comparisons, ``in [...]``, ``and``/``or``/``not``), never run as Python.
     fe : dict or list
         Fixed-effect sets, e.g. ``{"unit+year": ["unit", "year"]}`` (default unit+time).
     cluster : list of str
@@ -187,6 +189,13 @@ def spec_curve(
     ys = [y] if isinstance(y, str) else list(y)
     controls_d = _as_named(controls if controls is not None else {"none": []}, "controls")
     samples_d = dict(samples) if samples else {"full": None}
+    from policylab.data.filters import check_filter
+
+    # every sample filter is read by the restricted grammar (never pandas query)
+    bad = [p for name, q in samples_d.items() if q
+           for p in check_filter(q, df.columns, f"samples[{name!r}]")]
+    if bad:
+        raise SpecError("; ".join(bad))
     fe_d = _as_named(fe, "fe") if fe is not None else {f"{unit}+{time}": [unit, time]}
     assign = assign or unit
     clusters = list(cluster) if cluster else [assign]
@@ -430,7 +439,12 @@ def _prepare_block(task: Any, cfg: dict[str, Any]) -> tuple[dict[str, Any], list
     (s_name, query), (fe_name, fe_cols) = task
     df, ys, treat = cfg["df"], cfg["ys"], cfg["treat"]
     all_controls, clusters, assign = cfg["controls"], cfg["clusters"], cfg["assign"]
-    sub = df.query(query) if query else df
+    if query:
+        from policylab.data.filters import apply_filter
+
+        sub = apply_filter(df, query, f"samples[{s_name!r}]")
+    else:
+        sub = df
     cols = ys + [treat] + all_controls
     ok = sub[cols].notna().all(axis=1) & sub[fe_cols + clusters + [assign]].notna().all(axis=1)
     sub = sub[ok]

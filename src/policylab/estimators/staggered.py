@@ -1201,7 +1201,9 @@ def sun_abraham(
             d[nm] = ((G == g) & (rel == e)).astype(float)
             names.append(nm)
             meta_rows.append((nm, int(g), int(e)))
-    fml = f"{y} ~ {' + '.join(names + list(controls))} | {' + '.join(fe_list)}"
+    from policylab.estimators.formula import model_formula
+
+    fml = model_formula(d.columns, [y], names + list(controls), fe_list)
     reg = feols(fml, d, vcov={"CRV1": cluster or unit}, weights=weights)
     info = pd.DataFrame(meta_rows, columns=["term", "cohort", "rel"])
     info = info[info["term"].isin(reg.terms)].reset_index(drop=True)

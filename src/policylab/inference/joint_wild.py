@@ -32,7 +32,7 @@ from policylab.engine import fixed_effects as fx
 from policylab.engine import vcov as vc
 from policylab.errors import SpecError
 from policylab.estimators.result import Result
-from policylab.inference.wild import bootstrap_weights
+from policylab.inference.wild import bootstrap_weights, refuse_iv
 
 __all__ = ["JointWildResult", "joint_wild_test"]
 
@@ -166,6 +166,7 @@ def joint_wild_test(
         analytic cluster-robust chi-square/q F test the model reports).
     """
     reg = getattr(result, "regression", None) or result
+    refuse_iv(reg, "joint_wild_test")
     model = getattr(reg, "model", None)
     if not model or "X" not in model:
         raise SpecError("joint_wild_test needs a fitted feols-type result")

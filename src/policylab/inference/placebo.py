@@ -4,15 +4,16 @@ The treatment is reassigned at the level where the real policy was assigned (pro
 not cities): the same number of groups is treated, each receiving one of the real
 treatment paths. Every reassignment's treatment column is a 0/1 combination of basis
 columns 1[group g] x path_h(t); demeaning and partialling out the controls are linear,
-so the fixed effects and controls are absorbed once for the basis and each draw's
-coefficient and clustered t statistic are matrix products (no loop of regressions).
+so the fixed effects and controls are absorbed once and each draw's coefficient and
+clustered t statistic come from precomputed sums (no loop of regressions; the engine's
+:class:`policylab.engine.placebo_draws.PlaceboDraws` picks the cheapest exact method).
 """
 
 from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,12 +21,13 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from policylab.engine import batched
-from policylab.engine import fixed_effects as fx
+from policylab.data.names import quote_name
 from policylab.engine import vcov as vc
+from policylab.engine.placebo_draws import PlaceboDraws, smallest_k
 from policylab.errors import EstimationError, SpecError
 from policylab.estimators.feols import FeolsResult
 from policylab.estimators.result import Result
+from policylab.inference.wild import refuse_iv
 
 __all__ = ["placebo_test", "PlaceboResult"]
 
@@ -126,8 +128,11 @@ def placebo_test(
         Your own placebo assignments: each a list of treated groups.
     window : {"pre", "all"}
         Timing placebos: fake dates inside the pre-treatment years using only those
-        years (default), or anywhere in the window on the full sample.
+        years (default), or anywhere in the window on the full sample. Each fake date
+        is a regression with the model's weights, fixed effects, clusters and
+        small-sample correction.
     """
+    refuse_iv(result, "placebo_test")
     meta = result.meta
     param = param or meta.get("treat_term")
     unit = unit or meta.get("unit")
@@ -143,176 +148,229 @@ def placebo_test(
     if statistic not in ("t", "coef"):
         raise SpecError(f"statistic must be 't' or 'coef', got {statistic!r}")
     if kind == "timing":
-        return _timing_placebo(result, param, unit, time, assign, window, seed)
+        return _timing_placebo(result, param, time, assign, window, seed)
+    a = _assignment(result, param, unit, time, assign, kind)
+    n_treated = len(a.treated_groups)
+    total = math.comb(a.G, n_treated)
+    use_exact = _use_exact(exact, kind, a.H, total, max_exact, fake_assignments)
+    n_draws = (total if use_exact else draws if fake_assignments is None
+               else len(fake_assignments))
+    stats = _draw_stats(result, param, a, n_treated, n_draws)
+    if kind == "units":
+        real = (a.treated_groups * a.H + a.real_ids)[None, :]
+        b0, t0 = (float(v[0]) for v in stats.coef_t(real))
+    else:
+        b0, t0 = float(result.coef()[param]), float(result.tstat()[param])
+    bs, ts = [], []
+    for idx in _idx_chunks(a, kind, use_exact, draws, seed, fake_assignments, assign):
+        b, t = stats.coef_t(idx)
+        bs.append(b)
+        ts.append(t)
+    B, T = np.concatenate(bs), np.concatenate(ts)
+    pc = _p_values(b0, B, use_exact)
+    pt = _p_values(t0, T, use_exact)
+    chosen = pt if statistic == "t" else pc
+    Gc = int(result.model["cluster_codes"][0].max()) + 1 if result.model["cluster_codes"] \
+        else result.nobs
+    res = PlaceboResult(
+        nobs=result.nobs, estimate=b0, tstat=t0, estimates=B, tstats=T,
+        p_value=chosen[0], p_left=chosen[1], p_right=chosen[2], p_value_coef=pc[0],
+        p_value_t=pt[0], exact=use_exact,
+        meta={"param": param, "kind": kind, "assign": assign, "groups": a.G,
+              "treated_groups": n_treated, "assignments_possible": total,
+              "statistic": statistic, "seed": None if use_exact else seed,
+              "df_t": result.df_t or (Gc - 1), "draws": len(B), "depvar": meta.get("depvar"),
+              "method": stats.method},
+    )
+    if not use_exact and len(B) < 500:
+        res.warn(f"only {len(B)} placebo draws: p-values move in steps of 1/{len(B) + 1}")
+    return res
+
+
+@dataclass
+class _Assignment:
+    """Who was treated how: the assignment groups, each row's group and period, the
+    treatment paths a draw may hand out and the real groups' paths."""
+
+    groups: list[Any]
+    g_of_row: np.ndarray
+    t_of_row: np.ndarray
+    paths: np.ndarray  # (H, T)
+    real_ids: np.ndarray  # path of each really treated group
+    treated_groups: np.ndarray
+
+    @property
+    def G(self) -> int:
+        return len(self.groups)
+
+    @property
+    def H(self) -> int:
+        return self.paths.shape[0]
+
+
+def _assignment(result: FeolsResult, param: str, unit: str, time: str, assign: str,
+                kind: str) -> _Assignment:
     m = result.model
     df = m["data"].loc[m["rows"]]
-    treat_col = param if param in df.columns else meta.get("treat_term")
+    treat_col = param if param in df.columns else result.meta.get("treat_term")
     if treat_col not in df.columns:
         raise SpecError(f"the treatment {param!r} must be a data column for placebo tests")
     for c in (unit, time, assign):
         if c not in df.columns:
             raise SpecError(f"column {c!r} is not in the model's data")
-    paths = df.pivot_table(index=assign, columns=time, values=treat_col, aggfunc=["min", "max"])
-    if not np.allclose(paths["min"].fillna(0).to_numpy(), paths["max"].fillna(0).to_numpy()):
+    g_of_row, groups = pd.factorize(df[assign], sort=True)
+    t_of_row, times = pd.factorize(df[time], sort=True)
+    if (g_of_row < 0).any() or (t_of_row < 0).any():
+        raise SpecError(f"{assign!r} or {time!r} is missing in rows of the model; drop "
+                        "those rows or fill them before fitting")
+    G, T = len(groups), len(times)
+    cell = g_of_row.astype(np.int64) * T + t_of_row
+    v = df[treat_col].to_numpy(float)
+    lo = np.full(G * T, np.inf)
+    hi = np.full(G * T, -np.inf)
+    np.minimum.at(lo, cell, v)
+    np.maximum.at(hi, cell, v)
+    seen = np.isfinite(hi)
+    if not np.allclose(lo[seen], hi[seen]):
         raise SpecError(
             f"the treatment varies within {assign!r} x {time!r} cells, so it was not "
             f"assigned at the {assign!r} level; pass assign= the level it was assigned at"
         )
-    P = paths["max"].fillna(0).to_numpy(float)
-    groups = list(paths.index)
-    G = len(groups)
-    g_of_row = pd.Index(groups).get_indexer(df[assign])
-    t_of_row = pd.Index(paths["max"].columns).get_indexer(df[time])
+    P = np.where(seen, hi, 0.0).reshape(G, T)
+    groups = list(groups)
+    g_of_row, t_of_row = g_of_row.astype(np.int64), t_of_row.astype(np.int64)
     nonzero = np.abs(P).sum(axis=1) > 0
     real_paths, real_ids = np.unique(P[nonzero], axis=0, return_inverse=True)
-    real_ids = np.asarray(real_ids).ravel()
-    treated_groups = np.flatnonzero(nonzero)
     if kind == "both":
-        # every treated group keeps its path shape but at a random date: all shifts of
-        # the real paths that stay inside the window
-        shapes = []
-        for p in real_paths:
-            start = int(np.argmax(p > 0))
-            for s in range(1, P.shape[1]):
-                q = np.zeros_like(p)
-                q[s:] = p[start:start + P.shape[1] - s]
-                shapes.append(q)
-        real_paths = np.unique(np.array(shapes), axis=0)
-    H = len(real_paths)
-    n = len(df)
-    if n * G * H * 8 > 2e9:
-        raise EstimationError(f"{G} groups x {H} treatment paths is too many basis columns "
-                              "for this panel; aggregate the assignment level")
-    basis = np.zeros((n, G * H))
-    rows = np.arange(n)
-    for h in range(H):
-        basis[rows, g_of_row * H + h] = real_paths[h][t_of_row]
+        real_paths = _shifted_paths(real_paths, P.shape[1])
+    return _Assignment(groups, g_of_row, t_of_row, real_paths, np.asarray(real_ids).ravel(),
+                       np.flatnonzero(nonzero))
 
-    # absorb FE (same codes, weights) and partial out the controls once
-    w = m["weights"]
-    k_treat = result.terms.index(param)
-    C = np.delete(m["X"], k_treat, axis=1)
-    Bd = fx.demean(basis, m["fe_codes"], w)
-    y = m["y"]
-    sw = None if w is None else np.sqrt(w)
-    if sw is not None:
-        Bd, C, y = Bd * sw[:, None], C * sw[:, None], y * sw
-    PB = batched.partial_out(Bd, C)
-    yc = batched.partial_out(y[:, None], C)[:, 0]
-    cl = m["cluster_codes"]
-    if len(cl) > 1:
-        raise SpecError("placebo t statistics support one-way clustering; refit with one "
-                        "cluster or use statistic='coef'")
-    S = batched.cluster_matrix(cl[0]) if cl else None
-    Gc = int(cl[0].max()) + 1 if cl else n
-    K = m["df_k"]
-    fac = vc.small_sample_factor("CRV" if cl else "hetero", result.nobs, K, Gc,
-                                 meta.get("ssc", vc.SSC()))
 
-    # the real statistic from the same machinery (equals the regression's)
-    real_sel = np.zeros(G * H)
-    if kind == "units":
-        real_sel[treated_groups * H + real_ids] = 1
-        b0, t0 = batched.batched_coef_t(PB @ real_sel[:, None], yc, S, fac)
-    else:
-        b0 = np.array([result.coef()[param]])
-        t0 = np.array([result.tstat()[param]])
+def _shifted_paths(real_paths: np.ndarray, T: int) -> np.ndarray:
+    # every treated group keeps its path shape but at a random date: all shifts of the
+    # real paths that stay inside the window
+    shapes = []
+    for p in real_paths:
+        start = int(np.argmax(p > 0))
+        for s in range(1, T):
+            q = np.zeros_like(p)
+            # shifted earlier than the real date, the path keeps its last value to the end
+            q[s:] = p[np.minimum(np.arange(start, start + T - s), T - 1)]
+            shapes.append(q)
+    return np.unique(np.array(shapes), axis=0)
 
-    n_treated = len(treated_groups)
-    path_list = real_ids.copy()
-    total = math.comb(G, n_treated)
-    distinct_orders = 1 if H == 1 else None
+
+def _use_exact(exact: str | bool, kind: str, H: int, total: int, max_exact: int,
+               fake_assignments: Sequence[Sequence[Any]] | None) -> bool:
     use_exact = (exact is True or (exact == "auto" and kind == "units" and H == 1
                                    and total <= max_exact))
     if fake_assignments is not None:
-        use_exact = False
-    if use_exact and (kind != "units" or distinct_orders != 1):
+        return False
+    if use_exact and (kind != "units" or H != 1):
         raise SpecError("exact enumeration needs kind='units' and a common adoption date; "
                         "use exact=False (sampled draws) for staggered designs")
     if use_exact and total > max_exact:
         raise SpecError(f"{total:,} assignments exceed max_exact={max_exact:,}; use sampled "
                         "draws (exact=False)")
+    return bool(use_exact)
 
-    def idx_chunks():
-        # each draw as the basis columns it switches on (draws x n_treated)
-        if fake_assignments is not None:
-            pos = {g: i for i, g in enumerate(groups)}
-            idx = np.empty((len(fake_assignments), n_treated), dtype=np.int64)
-            for d, a in enumerate(fake_assignments):
-                missing = [g for g in a if g not in pos]
-                if missing or len(a) != n_treated:
-                    raise SpecError(f"fake assignment {d} must list {n_treated} groups of "
-                                    f"{assign!r}; unknown: {missing[:3]}")
-                gi = np.array([pos[g] for g in a])
-                idx[d] = gi * H + path_list[: len(gi)]
-            yield idx
-            return
-        if use_exact:
-            it = itertools.combinations(range(G), n_treated)
-            while True:
-                block = np.fromiter(itertools.chain.from_iterable(
-                    itertools.islice(it, 50_000)), dtype=np.int64)
-                if not block.size:
-                    return
-                yield block.reshape(-1, n_treated) * H  # H == 1
-        rng = np.random.default_rng(seed)
-        left = draws
-        while left > 0:
-            size = min(left, 20_000)
-            chosen = np.argsort(rng.random((size, G)), axis=1)[:, :n_treated]
-            if kind == "both":
-                hs = rng.integers(0, H, (size, n_treated))
-            else:
-                hs = rng.permuted(np.tile(path_list, (size, 1)), axis=1)
-            yield chosen * H + hs
-            left -= size
 
-    fast = None
-    if batched.BasisStats.fits(Gc, G * H):
-        fast = batched.BasisStats(PB, yc, cl[0] if cl else None, fac)
-    bs, ts = [], []
-    for idx in idx_chunks():
-        if fast is not None:
-            b, t = fast.coef_t_subsets(idx)
+def _draw_stats(result: FeolsResult, param: str, a: _Assignment, n_treated: int,
+                n_draws: int) -> PlaceboDraws:
+    """The engine's draw statistics on the model's absorbed design (same fixed effects,
+    weights, clusters and small-sample factor as the regression)."""
+    m = result.model
+    cl = m["cluster_codes"]
+    if len(cl) > 1:
+        raise SpecError("placebo t statistics support one-way clustering; refit with one "
+                        "cluster or use statistic='coef'")
+    Gc = int(cl[0].max()) + 1 if cl else result.nobs
+    fac = vc.small_sample_factor("CRV" if cl else "hetero", result.nobs, m["df_k"], Gc,
+                                 result.meta.get("ssc", vc.SSC()))
+    C = np.delete(m["X"], result.terms.index(param), axis=1)
+    return PlaceboDraws(m["y"], C, m["fe_codes"], m["weights"], cl[0] if cl else None,
+                        a.g_of_row, a.t_of_row, a.paths, fac, n_treated, n_draws,
+                        method=_FORCE_METHOD)
+
+
+#: tests set this to compare the engine's methods through the public function
+_FORCE_METHOD: str | None = None
+
+
+def _idx_chunks(a: _Assignment, kind: str, use_exact: bool, draws: int, seed: int | None,
+                fake_assignments: Sequence[Sequence[Any]] | None, assign: str
+                ) -> Iterator[np.ndarray]:
+    """Each draw as the basis columns g * H + h it switches on (draws x n_treated)."""
+    H, G, n_treated = a.H, a.G, len(a.treated_groups)
+    if fake_assignments is not None:
+        pos = {g: i for i, g in enumerate(a.groups)}
+        idx = np.empty((len(fake_assignments), n_treated), dtype=np.int64)
+        for d, chosen in enumerate(fake_assignments):
+            missing = [g for g in chosen if g not in pos]
+            if missing or len(chosen) != n_treated:
+                raise SpecError(f"fake assignment {d} must list {n_treated} groups of "
+                                f"{assign!r}; unknown: {missing[:3]}")
+            gi = np.array([pos[g] for g in chosen])
+            idx[d] = gi * H + a.real_ids[: len(gi)]
+        yield idx
+        return
+    if use_exact:
+        it = itertools.combinations(range(G), n_treated)
+        while True:
+            block = np.fromiter(itertools.chain.from_iterable(
+                itertools.islice(it, 50_000)), dtype=np.int64)
+            if not block.size:
+                return
+            yield block.reshape(-1, n_treated) * H  # H == 1
+    rng = np.random.default_rng(seed)
+    left = draws
+    while left > 0:
+        size = min(left, 20_000)
+        # the uniform rows in blocks (the same stream as one call), bounding memory
+        step = max(1, 4_000_000 // G)
+        chosen = np.concatenate([_smallest(rng.random((min(step, size - lo), G)), n_treated,
+                                           ordered=H > 1) for lo in range(0, size, step)])
+        left -= size
+        if kind == "both":
+            hs = rng.integers(0, H, (size, n_treated))
+        elif H > 1 or left > 0:  # (with one path and no later draws: all zeros)
+            hs = rng.permuted(np.tile(a.real_ids, (size, 1)), axis=1)
         else:
-            sel = np.zeros((G * H, len(idx)))
-            sel[idx, np.arange(len(idx))[:, None]] = 1
-            b, t = batched.batched_coef_t(PB @ sel, yc, S, fac)
-        bs.append(b)
-        ts.append(t)
-    B = np.concatenate(bs)
-    T = np.concatenate(ts)
-    exact_flag = bool(use_exact)
-    pc = _p_values(float(b0[0]), B, exact_flag)
-    pt = _p_values(float(t0[0]), T, exact_flag)
-    chosen = pt if statistic == "t" else pc
-    res = PlaceboResult(
-        nobs=result.nobs, estimate=float(b0[0]), tstat=float(t0[0]), estimates=B, tstats=T,
-        p_value=chosen[0], p_left=chosen[1], p_right=chosen[2], p_value_coef=pc[0],
-        p_value_t=pt[0], exact=exact_flag,
-        meta={"param": param, "kind": kind, "assign": assign, "groups": G,
-              "treated_groups": n_treated, "assignments_possible": total,
-              "statistic": statistic, "seed": None if exact_flag else seed,
-              "df_t": result.df_t or (Gc - 1), "draws": len(B), "depvar": meta.get("depvar")},
-    )
-    if not exact_flag and len(B) < 500:
-        res.warn(f"only {len(B)} placebo draws: p-values move in steps of 1/{len(B) + 1}")
-    return res
+            hs = 0
+        yield chosen * H + hs
 
 
-def _timing_placebo(result: FeolsResult, param: str, unit: str, time: str, assign: str,
+def _smallest(R: np.ndarray, k: int, ordered: bool) -> np.ndarray:
+    """Column indices of the k smallest values of each row: the first k of the row's
+    argsort (the same draws as ever for a seed), in that order only when the order
+    matters (several treatment paths); otherwise the set is enough."""
+    if k == 0 or k >= R.shape[1]:
+        return np.argsort(R, axis=1)[:, :k]
+    out = smallest_k(R, k, ordered)
+    tied = out[:, 0] < 0
+    if tied.any():  # equal random numbers: practically never; argsort decides
+        out[tied] = np.argsort(R[tied], axis=1)[:, :k]
+    return out
+
+
+def _timing_placebo(result: FeolsResult, param: str, time: str, assign: str,
                     window: str, seed: int | None) -> PlaceboResult:
-    """Fake adoption dates for the real treated groups, one regression per date."""
+    """Fake adoption dates for the real treated groups, one regression per date with the
+    model's formula, weights, clusters and small-sample correction."""
     from policylab.estimators.feols import feols
 
-    m = result.model
+    m, meta = result.model, result.meta
+    if m.get("extra_columns"):
+        raise SpecError("timing placebos need the treatment as a data column (a did() "
+                        "result); this model builds regressors outside the data")
     df = m["data"].loc[m["rows"]].copy()
     d = df[param]
     treated = df.groupby(assign)[param].transform("max") > 0
     first = df.loc[d == 1, time].min()
     years = np.sort(df[time].unique())
     if window == "pre":
-        df = df[df[time] < first]
+        df = df[df[time] < first].copy()
         candidates = [y for y in years if years[0] + 1 < y < first]
     elif window == "all":
         candidates = [y for y in years[2:] if y != first]
@@ -320,17 +378,17 @@ def _timing_placebo(result: FeolsResult, param: str, unit: str, time: str, assig
         raise SpecError("window must be 'pre' or 'all'")
     if not candidates:
         raise EstimationError("no fake dates available: the pre-period is too short")
-    fml_rhs = result.meta["formula"].split("~", 1)[1]
-    y = result.meta["depvar"]
+    kind = meta.get("vcov", "iid")
+    vcov: Any = ({kind: " + ".join(quote_name(c) for c in meta["cluster"])}
+                 if kind in ("CRV1", "CRV3") else kind)
     bs, ts = [], []
     for fake in candidates:
-        col = "_placebo_d"
-        df[col] = (treated.loc[df.index] & (df[time] >= fake)).astype(float)
-        rhs = fml_rhs.replace(param, col, 1)
-        r = feols(f"{y} ~{rhs}", df, vcov={"CRV1": result.meta["cluster"][0]}
-                  if result.meta.get("cluster") else "hetero")
-        bs.append(r.coef()[col])
-        ts.append(r.tstat()[col])
+        # the fake treatment takes the real one's place in the same formula
+        df[param] = (treated.loc[df.index] & (df[time] >= fake)).astype(float)
+        r = feols(meta["formula"], df, vcov=vcov, weights=meta.get("weights"),
+                  ssc=meta.get("ssc"))
+        bs.append(r.coef()[param])
+        ts.append(r.tstat()[param])
     B, T = np.array(bs), np.array(ts)
     real_b, real_t = float(result.coef()[param]), float(result.tstat()[param])
     # with fake dates the question is whether placebo effects are near zero: report
@@ -343,5 +401,5 @@ def _timing_placebo(result: FeolsResult, param: str, unit: str, time: str, assig
         exact=True,
         meta={"param": param, "kind": "timing", "assign": assign, "fake_dates": candidates,
               "window": window, "statistic": "t", "df_t": result.df_t,
-              "draws": len(B), "seed": seed, "depvar": y},
+              "draws": len(B), "seed": seed, "depvar": meta.get("depvar")},
     )

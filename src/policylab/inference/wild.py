@@ -10,8 +10,13 @@ with c_g = sum_{i in g} a_i u_i (restricted residuals u), A_g = sum a_i x_i, W_h
 and E_gh = sum_{i in g} a_i [u 1(h)]~_i, where ~ removes the fixed effects not nested in
 the clusters (E = diag(c) when all are nested); each draw costs O(G^2) (Roodman,
 MacKinnon, Nielsen and Webb 2019).
-Everything is linear in the hypothesised value theta, so the confidence interval is found
-by inverting the test on the same draws.
+Everything is linear in the hypothesised value theta: with n0 = c0'V, n1 = c1'V and the
+score sums S0 = M0 V, S1 = M1 V of one set of draws V, draw b's statistic is
+
+    t*_b(theta) = (n0_b - theta n1_b) / sqrt(q00_b - 2 theta q01_b + theta^2 q11_b),
+
+so the confidence interval is found by inverting the test on those few coefficients: a
+p-value at a new theta costs O(draws), not a new bootstrap (as boottest does).
 """
 
 from __future__ import annotations
@@ -25,11 +30,22 @@ from scipy import optimize
 
 from policylab.engine import fixed_effects as fx
 from policylab.engine import vcov as vc
+from policylab.engine.batched import cluster_matrix
+from policylab.engine.threads import one_blas_thread
 from policylab.errors import SpecError
 from policylab.estimators.feols import FeolsResult
 from policylab.estimators.result import Result
 
-__all__ = ["wild_bootstrap", "WildBootstrapResult", "bootstrap_weights"]
+__all__ = ["wild_bootstrap", "WildBootstrapResult", "bootstrap_weights", "refuse_iv"]
+
+
+def refuse_iv(result: object, what: str) -> None:
+    """Resampling on a 2SLS fit would treat the fitted first-stage regressors as data."""
+    model = getattr(result, "model", None) or {}
+    if isinstance(model, dict) and model.get("iv"):
+        raise SpecError(f"{what} is not available for instrumental-variable (2SLS) results: "
+                        "it would resample the fitted first-stage regressors as if they were "
+                        "data; use the analytic standard errors of the 2SLS fit")
 
 
 @dataclass
@@ -76,7 +92,7 @@ def bootstrap_weights(kind: str, G: int, draws: int, rng: np.random.Generator
     if len(pts) ** G <= draws:
         grid = np.array(list(itertools.product(pts, repeat=G))).T
         return grid, True
-    return pts[rng.integers(0, len(pts), (G, draws))], False
+    return np.take(pts, rng.integers(0, len(pts), (G, draws))), False
 
 
 def wild_bootstrap(
@@ -113,115 +129,26 @@ def wild_bootstrap(
     level : float
         Confidence level of the test-inversion interval.
     """
+    refuse_iv(result, "wild_bootstrap")
     param = param or result.meta.get("treat_term")
     if param not in result.terms:
         raise SpecError(f"param={param!r} is not a term of the model ({result.terms})")
     m = result.model
-    X, y, w = m["X"], m["y"], m["weights"]
-    if w is not None:
-        sw = np.sqrt(w)
-        X, y = X * sw[:, None], y * sw
-    if cluster is None:
-        if len(m["cluster_codes"]) != 1:
-            raise SpecError("wild_bootstrap needs one clustering variable: pass cluster=")
-        cl = m["cluster_codes"][0]
-        cname = result.meta["cluster"][0]
-    else:
-        df = m["data"].loc[m["rows"]]
-        if cluster not in df.columns:
-            raise SpecError(f"cluster={cluster!r} is not a column of the model's data")
-        cl = pd.factorize(df[cluster])[0]
-        cname = cluster
+    cl, cname = _bootstrap_clusters(result, cluster)
     G = int(cl.max()) + 1
-    k = result.terms.index(param)
-    H = np.linalg.inv(X.T @ X)
-    a = X @ H[:, k]  # b_k = a'y
-    others = np.delete(np.arange(X.shape[1]), k)
-    Xo = X[:, others]
-    # restricted residuals are linear in theta: u(theta) = u0 - theta * r
-    def resid(v: np.ndarray) -> np.ndarray:
-        if Xo.shape[1] == 0:
-            return v
-        return v - Xo @ np.linalg.lstsq(Xo, v, rcond=None)[0]
-
-    u0 = resid(y)
-    r = resid(X[:, k])
-    u_full = y - X @ (H @ (X.T @ y))
     rng = np.random.default_rng(seed)
     V, enumerated = bootstrap_weights(weights, G, draws, rng)
-
-    def csum(vec: np.ndarray) -> np.ndarray:
-        return np.bincount(cl, weights=vec, minlength=G)
-
-    A = np.stack([csum(a * X[:, j]) for j in range(X.shape[1])], axis=1)  # G x K
-    AH = A @ H
-
-    fe = m["fe_codes"]
-    sw = None if w is None else np.sqrt(w)
-
-    def pieces(u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        c = csum(a * u)
-        W = np.stack([csum(X[:, j] * u) for j in range(X.shape[1])], axis=0)  # K x G
-        E = np.diag(c)
-        if fe is not None and not all(vc.nested_in(fe[:, j], cl) for j in range(fe.shape[1])):
-            # a bootstrap residual u * v must also be purged of the fixed effects that
-            # are not nested in the bootstrap clusters: demean u * 1[cluster h] once per h
-            Uh = np.zeros((len(u), G))
-            Uh[np.arange(len(u)), cl] = u
-            if sw is None:
-                Ud = fx.demean(Uh, fe)
-            else:
-                Ud = sw[:, None] * fx.demean(Uh / sw[:, None], fe, w)
-            E = np.stack([csum(a * Ud[:, h]) for h in range(G)], axis=1)
-        return c, E - AH @ W
-
-    c0, M0 = pieces(u0)
-    c1, M1 = pieces(r)
-    cu, Mu = pieces(u_full)
-    b_hat = float(a @ y)
-    s_obs = csum(a * u_full)
-    se_obs = np.sqrt(s_obs @ s_obs)  # FWL: the full residuals are already FE-free
-
-    def boot_t(theta: float) -> tuple[float, np.ndarray]:
-        # WCR imposes b_k = theta in the bootstrap DGP; WCU resamples the unrestricted
-        # residuals, so its bootstrap t is centred on the estimate (c'v has mean zero)
-        c, M = (c0 - theta * c1, M0 - theta * M1) if impose_null else (cu, Mu)
-        num = c @ V
-        S = M @ V
-        t_star = num / np.sqrt(np.einsum("gb,gb->b", S, S))
-        return (b_hat - theta) / se_obs, t_star
-
-    def pval(theta: float) -> float:
-        t_obs, t_star = boot_t(theta)
-        # sign vectors that reproduce the sample (v = +-1) tie with it exactly in theory;
-        # count them as extreme whatever the rounding
-        return float(np.mean(np.abs(t_star) >= abs(t_obs) * (1 - 1e-9)))
-
-    t_obs, t_star = boot_t(null)
-    p = pval(null)
-    lo = hi = np.nan
-    if ci:
-        alpha = 1 - level
-        fac = vc.small_sample_factor("CRV", result.nobs, m["df_k"], G,
-                                     result.meta.get("ssc", vc.SSC()))
-        se_a = float(np.sqrt(fac) * se_obs)
-        f = lambda th: pval(th) - alpha  # noqa: E731
-        try:
-            step = 2 * se_a
-            hi_b = b_hat + step
-            while f(hi_b) > 0 and hi_b - b_hat < 200 * se_a:
-                hi_b += step
-            lo_b = b_hat - step
-            while f(lo_b) > 0 and b_hat - lo_b < 200 * se_a:
-                lo_b -= step
-            hi = optimize.brentq(f, b_hat, hi_b, xtol=1e-10 * max(se_a, 1e-12))
-            lo = optimize.brentq(f, lo_b, b_hat, xtol=1e-10 * max(se_a, 1e-12))
-        except ValueError:
-            lo = hi = np.nan
+    with one_blas_thread():
+        boot = _WildDraws(result, result.terms.index(param), cl, V, impose_null)
+    t_obs, t_star = boot.t(null)
+    p = boot.p_value(null)
     fac = vc.small_sample_factor("CRV", result.nobs, m["df_k"], G,
                                  result.meta.get("ssc", vc.SSC()))
+    lo = hi = np.nan
+    if ci:
+        lo, hi = _invert(boot, 1 - level, float(np.sqrt(fac) * boot.se_obs))
     res = WildBootstrapResult(
-        nobs=result.nobs, estimate=b_hat, tstat=float(t_obs / np.sqrt(fac)), p_value=p,
+        nobs=result.nobs, estimate=boot.b_hat, tstat=float(t_obs / np.sqrt(fac)), p_value=p,
         conf_low=float(lo), conf_high=float(hi), tstats=t_star,
         meta={"param": param, "cluster": cname, "clusters": G, "draws": V.shape[1],
               "weights": weights, "enumerated": enumerated, "impose_null": impose_null,
@@ -232,3 +159,167 @@ def wild_bootstrap(
         res.warn(f"only {G} clusters: Rademacher weights allow just {2 ** G} distinct draws; "
                  "use weights='webb'")
     return res
+
+
+def _bootstrap_clusters(result: FeolsResult, cluster: str | None) -> tuple[np.ndarray, str]:
+    m = result.model
+    if cluster is None:
+        if len(m["cluster_codes"]) != 1:
+            raise SpecError("wild_bootstrap needs one clustering variable: pass cluster=")
+        return m["cluster_codes"][0], result.meta["cluster"][0]
+    df = m["data"].loc[m["rows"]]
+    if cluster not in df.columns:
+        raise SpecError(f"cluster={cluster!r} is not a column of the model's data")
+    return pd.factorize(df[cluster])[0], cluster
+
+
+class _WildDraws:
+    """One set of bootstrap draws, reduced to the coefficients of each draw's t statistic
+    as a function of the hypothesised value (see the module docstring)."""
+
+    def __init__(self, result: FeolsResult, k: int, cl: np.ndarray, V: np.ndarray,
+                 impose_null: bool) -> None:
+        m = result.model
+        X, y, w = m["X"], m["y"], m["weights"]
+        sw = None if w is None else np.sqrt(w)
+        if sw is not None:
+            X, y = X * sw[:, None], y * sw
+        self.G = G = int(cl.max()) + 1
+        H = np.linalg.inv(X.T @ X)
+        a = X @ H[:, k]  # b_k = a'y
+        Xo = np.delete(X, k, axis=1)
+
+        def resid(v: np.ndarray) -> np.ndarray:
+            # restricted residuals are linear in theta: u(theta) = u0 - theta * r
+            if Xo.shape[1] == 0:
+                return v
+            return v - Xo @ np.linalg.lstsq(Xo, v, rcond=None)[0]
+
+        def csum(vec: np.ndarray) -> np.ndarray:
+            return np.bincount(cl, weights=vec, minlength=G)
+
+        u_full = y - X @ (H @ (X.T @ y))
+        self.b_hat = float(a @ y)
+        s_obs = csum(a * u_full)
+        self.se_obs = float(np.sqrt(s_obs @ s_obs))  # FWL: full residuals are FE-free
+        A = np.stack([csum(a * X[:, j]) for j in range(X.shape[1])], axis=1)  # G x K
+        AH = A @ H
+        fe = m["fe_codes"]
+        purge = fe is not None and not all(vc.nested_in(fe[:, j], cl)
+                                           for j in range(fe.shape[1]))
+
+        def pieces(u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            c = csum(a * u)
+            W = np.stack([csum(X[:, j] * u) for j in range(X.shape[1])], axis=0)  # K x G
+            E = np.diag(c)
+            if purge:
+                # a bootstrap residual u * v must also be purged of the fixed effects
+                # not nested in the bootstrap clusters: demean u * 1[cluster h] per h
+                Uh = np.zeros((len(u), G))
+                Uh[np.arange(len(u)), cl] = u
+                Ud = fx.demean(Uh, fe) if sw is None else \
+                    sw[:, None] * fx.demean(Uh / sw[:, None], fe, w)
+                E = cluster_matrix(cl) @ (a[:, None] * Ud)
+            return c, E - AH @ W
+
+        self.impose_null = impose_null
+        if impose_null:
+            (c0, M0), (c1, M1) = pieces(resid(y)), pieces(resid(X[:, k]))
+            self.n0, self.n1 = c0 @ V, c1 @ V
+            self.q00, self.q01, self.q11 = _score_norms(np.concatenate([c0, c1]),
+                                                        np.vstack([M0, M1]), V)
+        else:
+            # WCU resamples the unrestricted residuals: its bootstrap t is centred on
+            # the estimate (c'v has mean zero) and does not depend on theta
+            cu, Mu = pieces(u_full)
+            self.t_wcu = (cu @ V) / np.sqrt(_score_norms(cu, Mu, V)[0])
+
+    def t(self, theta: float) -> tuple[float, np.ndarray]:
+        """The sample's (unscaled) t statistic and every draw's, at ``theta``."""
+        t_obs = (self.b_hat - theta) / self.se_obs
+        if not self.impose_null:
+            return t_obs, self.t_wcu
+        den = self.q00 - 2 * theta * self.q01 + theta * theta * self.q11
+        return t_obs, (self.n0 - theta * self.n1) / np.sqrt(np.maximum(den, 0.0))
+
+    def p_value(self, theta: float) -> float:
+        """Share of draws at least as extreme as the sample at ``theta``."""
+        t_obs, t_star = self.t(theta)
+        # sign vectors that reproduce the sample (v = +-1) tie with it exactly in theory;
+        # count them as extreme whatever the rounding
+        return float(np.mean(np.abs(t_star) >= abs(t_obs) * (1 - 1e-9)))
+
+
+def _score_norms(c: np.ndarray, M: np.ndarray, V: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Per-draw products of the bootstrap score sums S_j = M_j V of one or two stacked
+    G x G score maps M_j = diag(c_j) + (low-rank part): (|S_0|^2,) or (|S_0|^2,
+    S_0.S_1, |S_1|^2), computed in blocks of draws (no 2G x draws temporary).
+
+    Apart from the diagonal, M = diag(c) - A H W + (fixed-effect purge) is a product of
+    G x (regressors + levels of the fixed effects not nested in the clusters) factors.
+    With many clusters that part is factored as Q B (Q orthonormal, found from a few
+    random products and kept only when Q B reproduces it to 1e-12), which turns the
+    G^2 x draws product into (G x rank) x draws: 500 counties with year effects have
+    rank 8, not 500.
+    """
+    R, G = M.shape
+    factors = None
+    if G >= 64:
+        L = M.copy()
+        for j in range(0, R, G):  # each stacked map without its diagonal
+            L[j:j + G] -= np.diag(c[j:j + G])
+        factors = _low_rank(L, G // 4)
+    B = V.shape[1]
+    out = np.empty((3 if R > G else 1, B))
+    step = max(1, 4_000_000 // (R + 1))
+    for lo in range(0, B, step):
+        Vb = V[:, lo:lo + step]
+        if factors is None:
+            S = M @ Vb
+        else:
+            S = factors[0] @ (factors[1] @ Vb)
+            for j in range(0, R, G):
+                S[j:j + G] += c[j:j + G, None] * Vb
+        S0 = S[:G]
+        out[0, lo:lo + step] = np.einsum("gb,gb->b", S0, S0)
+        if R > G:
+            S1 = S[G:]
+            out[1, lo:lo + step] = np.einsum("gb,gb->b", S0, S1)
+            out[2, lo:lo + step] = np.einsum("gb,gb->b", S1, S1)
+    return tuple(out)
+
+
+def _low_rank(L: np.ndarray, max_rank: int) -> tuple[np.ndarray, np.ndarray] | None:
+    """L = Q B with Q orthonormal and at most ``max_rank`` columns, or None."""
+    norm = float(np.linalg.norm(L))
+    if norm == 0.0:
+        return np.zeros((L.shape[0], 0)), np.zeros((0, L.shape[1]))
+    # fixed test vectors: they only find the range; the check below makes it exact
+    rng = np.random.default_rng(0)
+    p = 16
+    while p <= max_rank:
+        Q = np.linalg.qr(L @ rng.standard_normal((L.shape[1], p)))[0]
+        B = Q.T @ L
+        if np.linalg.norm(L - Q @ B) <= 1e-12 * norm:
+            return Q, B
+        p *= 2
+    return None
+
+
+def _invert(boot: _WildDraws, alpha: float, se_a: float) -> tuple[float, float]:
+    """End points of {theta : p(theta) >= alpha} by bracketing and root search."""
+    b_hat = boot.b_hat
+    f = lambda th: boot.p_value(th) - alpha  # noqa: E731
+    try:
+        step = 2 * se_a
+        hi_b = b_hat + step
+        while f(hi_b) > 0 and hi_b - b_hat < 200 * se_a:
+            hi_b += step
+        lo_b = b_hat - step
+        while f(lo_b) > 0 and b_hat - lo_b < 200 * se_a:
+            lo_b -= step
+        hi = optimize.brentq(f, b_hat, hi_b, xtol=1e-10 * max(se_a, 1e-12))
+        lo = optimize.brentq(f, lo_b, b_hat, xtol=1e-10 * max(se_a, 1e-12))
+    except ValueError:
+        return np.nan, np.nan
+    return lo, hi

@@ -54,10 +54,10 @@ def load_data(spec: StudySpec, base_dir: Path) -> tuple[pd.DataFrame, dict[str, 
             raise DataError(f"merging {m.path!r} changed the row count; its keys are not unique")
         hashes[str(m.path)] = file_hash(p)
     if d.query:
-        try:
-            df = df.query(d.query)
-        except Exception as exc:
-            raise SpecError(f"data.query {d.query!r} failed: {exc}") from exc
+        from policylab.data.filters import apply_filter
+
+        # the restricted filter grammar: never pandas query, which runs Python
+        df = apply_filter(df, d.query, "data.query")
     return df, hashes
 
 

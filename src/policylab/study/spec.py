@@ -26,6 +26,41 @@ __all__ = [
 ]
 
 
+_FILTER_HELP = (
+    "row filter: comparisons (== != < <= > >=), in [...] / not in [...], and / or / not, "
+    "parentheses, numbers, 'strings', True / False, column names (backticks around odd "
+    "names) and isna(col) / notna(col); never run as Python (see docs/safety.md)"
+)
+
+
+def _valid_filter(v: str | None) -> str | None:
+    """Check a row filter's syntax when the spec is read (columns come later)."""
+    if v is None:
+        return v
+    from policylab.data.filters import parse_filter
+
+    try:
+        parse_filter(v, "filter")
+    except SpecError as exc:
+        raise ValueError(str(exc)) from None
+    return v
+
+
+def _names(v: list[str] | None) -> list[str] | None:
+    """A column written between backticks in a term list is that column's name (the
+    estimators take names literally)."""
+    from policylab.data.names import unquote_name
+
+    return None if v is None else [unquote_name(x) if isinstance(x, str) else x for x in v]
+
+
+_TERMS_HELP = (
+    "column names, or terms log(x), log1p(x), exp(x), sqrt(x), a:b, C(var), "
+    "i(var, ref=...); a "
+    "name holding spaces, brackets or operators may go between backticks"
+)
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -49,7 +84,9 @@ class DataSpec(_Strict):
     unit: str
     time: str
     merges: list[Merge] = []
-    query: str | None = Field(None, description="row filter, pandas query syntax")
+    query: str | None = Field(None, description=_FILTER_HELP + "; applied before transforms")
+
+    _query = field_validator("query")(_valid_filter)
 
 
 class Transform(_Strict):
@@ -94,12 +131,15 @@ class TreatmentSpec(_Strict):
 class ModelSpec(_Strict):
     """The baseline model."""
 
-    outcomes: list[str] = Field(..., min_length=1)
-    controls: list[str] = []
-    fe: list[str] | None = Field(None, description="fixed effects (default: unit and time)")
+    outcomes: list[str] = Field(..., min_length=1, description="outcome columns")
+    controls: list[str] = Field([], description="control variables: " + _TERMS_HELP)
+    fe: list[str] | None = Field(None, description="fixed effects (default: unit and time): "
+                                 "columns or interactions a^b, odd names between backticks")
     cluster: str | None = Field(None, description="cluster column (default: assignment level)")
     weights: str | None = None
     labels: dict[str, str] = {}
+
+    _names = field_validator("outcomes", "controls", "fe")(_names)
 
 
 class Variable(_Strict):
@@ -171,6 +211,8 @@ class Pretrends(Step):
 class PsmDid(Step):
     covariates: list[str] = Field([], description="matching covariates (default: the "
                                   "model's controls; skipped when there are none)")
+
+    _names = field_validator("covariates")(_names)
     method: Literal["kernel", "nearest", "radius"] = "kernel"
     kernel: str = "epan"
     bwidth: float = 0.06
@@ -194,11 +236,16 @@ class Sample(_Strict):
     """An alternative sample for robustness."""
 
     name: str
-    query: str | None = Field(None, description="keep rows matching this pandas query")
+    query: str | None = Field(None, description="keep the rows that pass this "
+                              + _FILTER_HELP)
     drop_units: list[Any] = []
     years: tuple[int, int] | None = None
     winsorize: list[str] = []
-    extra_controls: list[str] = []
+    extra_controls: list[str] = Field([], description="controls added in this sample: "
+                                      + _TERMS_HELP)
+
+    _query = field_validator("query")(_valid_filter)
+    _names = field_validator("extra_controls")(_names)
 
 
 class Mediation(Step):
@@ -346,7 +393,8 @@ def parse_spec_text(text: str, fmt: str = "toml", source: str = "spec") -> Study
         problems = []
         for err in exc.errors():
             loc = tuple(err["loc"])
-            key = ".".join(str(p) for p in loc) or "(top level)"
+            key = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in loc)
+            key = key.lstrip(".") or "(top level)"
             line = _line_of(text, loc)
             where = f"{key}" + (f" (line {line})" if line else "")
             msg = err["msg"]
@@ -364,6 +412,8 @@ def parse_spec_text(text: str, fmt: str = "toml", source: str = "spec") -> Study
                                        f"; allowed: {', '.join(known)}")
             elif err["type"] == "missing":
                 msg = "required key is missing"
+            elif err["type"] == "value_error":
+                msg = msg.removeprefix("Value error, ")
             problems.append(f"{where}: {msg}")
         raise SpecProblems(problems, source) from None
 
@@ -430,11 +480,14 @@ def check_columns(spec: StudySpec, columns: list[str]) -> list[str]:
     m = spec.model
     for c in m.outcomes:
         need(c, "model.outcomes")
+    from policylab.data.filters import check_filter
+    from policylab.estimators.formula import check_fe_term, check_term
+
+    # terms and filters are read by their grammars, never evaluated (docs/safety.md)
     for c in m.controls:
-        need(c, "model.controls")
+        problems.extend(check_term(c, avail, "model.controls"))
     for c in m.fe or []:
-        for piece in c.split("^"):
-            need(piece, "model.fe")
+        problems.extend(check_fe_term(c, avail, "model.fe"))
     need(m.cluster, "model.cluster")
     need(m.weights, "model.weights")
     b = spec.battery
@@ -456,8 +509,12 @@ def check_columns(spec: StudySpec, columns: list[str]) -> list[str]:
             need(c, f"battery.spec_curve.control_sets.{name}")
     need(b.wild_bootstrap.cluster, "battery.wild_bootstrap.cluster")
     for i, s in enumerate(b.samples):
-        for c in s.winsorize + s.extra_controls:
-            need(c, f"battery.samples[{i}]")
+        for c in s.winsorize:
+            need(c, f"battery.samples[{i}].winsorize")
+        for c in s.extra_controls:
+            problems.extend(check_term(c, avail, f"battery.samples[{i}].extra_controls"))
+        if s.query:
+            problems.extend(check_filter(s.query, avail, f"battery.samples[{i}].query"))
     return problems
 
 

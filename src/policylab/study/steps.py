@@ -546,10 +546,12 @@ def step_samples(ctx: Context) -> StepOutput:
     out = StepOutput("samples", _title(ctx, "samples"))
     models, headers = [], []
     y = ctx.spec.model.outcomes[0]
-    for s in ctx.spec.battery.samples:
+    for i, s in enumerate(ctx.spec.battery.samples):
         df = ctx.panel.df
         if s.query:
-            df = df.query(s.query)
+            from policylab.data.filters import apply_filter
+
+            df = apply_filter(df, s.query, f"battery.samples[{i}].query")
         if s.drop_units:
             df = df[~df[ctx.spec.data.unit].isin(s.drop_units)]
         if s.years:

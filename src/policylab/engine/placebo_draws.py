@@ -1,0 +1,216 @@
+"""Coefficient and clustered t statistic of many reassigned treatments (numbers only).
+
+A placebo draw treats s of the G assignment groups, group g with treatment path h
+(a 0/1 or dose path over the periods), so its treatment column is a sum of basis
+columns 1[group g] x p_h(t). By Frisch-Waugh-Lovell each draw's coefficient is
+d~'e / d~'d~ and its cluster-robust variance fac x sum_c (sum_{i in c} d~_i (e_i -
+b d~_i))^2 / (d~'d~)^2, with e the outcome net of the fixed effects and controls and
+d~ the draw's column net of the same. Three exact ways to get them, chosen by cost:
+
+* ``"balanced"``: balanced unit x time panel, unweighted, groups and clusters of whole
+  units: closed form from per-unit sums (:mod:`policylab.engine.placebo_kernels`),
+  O(treated units + clusters) per draw;
+* ``"subsets"``: the partialled basis and its per-cluster Gram matrices, s^2 x clusters
+  per draw (:class:`policylab.engine.batched.BasisStats`): few groups, few treated;
+* ``"columns"``: any fixed effects and weights: the draws' columns are built and
+  demeaned in batches by the engine's demeaning, the controls projected off with one
+  QR of the controls, O(rows) per draw.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from policylab.engine import batched
+from policylab.engine import fixed_effects as fx
+from policylab.engine.threads import threads_for
+from policylab.engine.vcov import nested_in
+
+__all__ = ["PlaceboDraws", "smallest_k"]
+
+METHODS = ("balanced", "subsets", "columns")
+
+
+def smallest_k(R: np.ndarray, k: int, ordered: bool) -> np.ndarray:
+    """Column indices of the k smallest values of each row of ``R`` (in order of value
+    when ``ordered``); a row whose k-th smallest value is tied starts with -1."""
+    from policylab.engine.placebo_kernels import smallest_k as kernel
+
+    with threads_for(R.size * 4):
+        return kernel(np.ascontiguousarray(R), int(k), bool(ordered))
+
+
+class PlaceboDraws:
+    """Statistics of treatments that reassign ``paths`` across assignment groups.
+
+    Parameters
+    ----------
+    y : (n,) outcome, already net of the fixed effects (weighted demeaning if weighted)
+    C : (n, K) controls, net of the fixed effects the same way
+    fe : (n, m) int fixed-effect codes, or None
+    weights : (n,) observation weights, or None
+    cluster : (n,) dense cluster codes, or None (heteroskedasticity-robust)
+    group : (n,) dense assignment-group codes; period : (n,) column of ``paths``
+    paths : (H, T) the treatment paths a treated group may receive
+    fac : small-sample factor of the clustered variance
+    treated : groups treated per draw; draws : how many draws will be asked for (to
+        choose the cheapest exact method); method : force one of :data:`METHODS`
+    """
+
+    def __init__(self, y: np.ndarray, C: np.ndarray, fe: np.ndarray | None,
+                 weights: np.ndarray | None, cluster: np.ndarray | None,
+                 group: np.ndarray, period: np.ndarray, paths: np.ndarray, fac: float,
+                 treated: int, draws: int, method: str | None = None) -> None:
+        self.n, self.G = len(y), int(group.max()) + 1
+        self.H = paths.shape[0]
+        self.fe, self.w, self.cl, self.fac = fe, weights, cluster, float(fac)
+        self.group, self.period, self.paths = group, period, paths
+        sw = None if weights is None else np.sqrt(weights)
+        self.sw = sw
+        ys = y if sw is None else y * sw
+        Cs = C if sw is None else C * sw[:, None]
+        # F-ordered: the compiled kernels read each control column in one sweep
+        self.Q = np.asfortranarray(np.linalg.qr(Cs)[0] if C.shape[1]
+                                   else np.zeros((self.n, 0)))
+        self.e = ys - self.Q @ (self.Q.T @ ys)
+        units = self._balanced_units()
+        costs = self._costs(units, C.shape[1], treated)
+        if method is not None and (method not in METHODS or costs[method] is None):
+            raise ValueError(f"method {method!r} does not apply here")
+        if method is None:  # the cheapest set-up plus draws
+            method = min((c[0] + draws * c[1], m) for m, c in costs.items() if c)[1]
+        self.method = method
+        self.per_draw = costs[method][1]
+        if method == "balanced":
+            self._setup_balanced(units, C)
+        elif method == "subsets":
+            self._setup_subsets()
+
+    # ----- choosing
+    def _balanced_units(self) -> np.ndarray | None:
+        fe, cl = self.fe, self.cl
+        if self.w is not None or fe is None or fe.shape[1] != 2 or cl is None:
+            return None
+        for j in (0, 1):
+            u, t = fe[:, j], fe[:, 1 - j]
+            if (fx.is_balanced_twoway(u, t) and nested_in(u, self.group)
+                    and nested_in(u, cl) and nested_in(t, self.period)
+                    and nested_in(self.period, t)):
+                return u
+        return None
+
+    def _costs(self, units: np.ndarray | None, K: int, s: int
+               ) -> dict[str, tuple[float, float] | None]:
+        """Rough operation counts (set-up, per draw) of each method that applies."""
+        n, m, H = self.n, self.G * self.H, self.H
+        Gc = n if self.cl is None else int(self.cl.max()) + 1
+        costs: dict[str, tuple[float, float] | None] = {"balanced": None, "subsets": None}
+        if units is not None:
+            per_unit = (int(units.max()) + 1) / self.G
+            L = H + K + 1 + K * K + H * K
+            costs["balanced"] = (n * H * (K + 2) * 2 + Gc * L * L,
+                                 s * per_unit * (2 * K + 8 + L) + L * L)
+        if batched.BasisStats.fits(Gc, m) and n * m * 8 <= 2e9:
+            costs["subsets"] = (n * m * (m + 10 + 2 * K), Gc * s * s)
+        iters = 1 if self.fe is None or self.fe.shape[1] <= 2 else 20
+        costs["columns"] = (0.0, n * (10 * iters + 4 * K + 8))
+        return costs
+
+    # ----- set-ups
+    def _setup_balanced(self, units: np.ndarray, C: np.ndarray) -> None:
+        u = fx.densify(units)[0]
+        U = int(u.max()) + 1
+        cl, e, K, H = self.cl, self.e, C.shape[1], self.H
+        Gc = int(cl.max()) + 1
+        g_unit = np.empty(U, dtype=np.int64)
+        g_unit[u] = self.group
+        c_unit = np.empty(U, dtype=np.int64)
+        c_unit[u] = cl
+        order = np.argsort(g_unit, kind="stable")
+        gptr = np.r_[0, np.cumsum(np.bincount(g_unit, minlength=self.G))].astype(np.int64)
+        Pt = self.paths[:, self.period]  # (H, n): each row's value of each path
+
+        def by(codes: np.ndarray, v: np.ndarray, size: int) -> np.ndarray:
+            return np.bincount(codes, weights=v, minlength=size)
+
+        r = np.stack([by(u, e * Pt[h], U) for h in range(H)], axis=1)
+        q = np.zeros((U, H, K))
+        for h in range(H):
+            for k in range(K):
+                q[:, h, k] = by(u, C[:, k] * Pt[h], U)
+        pc = self.paths - self.paths.mean(axis=1, keepdims=True)
+        Rc = np.zeros((Gc, K, K))
+        for k in range(K):
+            for j in range(k, K):
+                Rc[:, k, j] = Rc[:, j, k] = by(cl, C[:, k] * C[:, j], Gc)
+        Wc = np.zeros((Gc, K))
+        for k in range(K):
+            Wc[:, k] = by(cl, C[:, k] * e, Gc)
+        Rrc = np.stack([by(c_unit, r[:, h], Gc) for h in range(H)], axis=1)
+        Qc = np.zeros((Gc, H, K))
+        for h in range(H):
+            for k in range(K):
+                Qc[:, h, k] = by(c_unit, q[:, h, k], Gc)
+        Ginv = np.linalg.inv(C.T @ C) if K else np.zeros((0, 0))
+        # an untreated cluster's score is -Y_c.w for a vector w of the draw (see
+        # placebo_kernels.balanced_coef_t): Y = [sums r, sums C~e, units, vec sums C~C~',
+        # 2 vec sums q]
+        Y = np.ascontiguousarray(np.hstack([Rrc, Wc, by(c_unit, np.ones(U), Gc)[:, None],
+                                            Rc.reshape(Gc, K * K), 2 * Qc.reshape(Gc, H * K)]))
+        self._bal = (H, gptr, order.astype(np.int64), c_unit, r, q, (pc * pc).sum(axis=1),
+                     pc @ pc.T, Ginv, Y, Y.T @ Y, self.fac)
+
+    def _setup_subsets(self) -> None:
+        n, H = self.n, self.H
+        basis = np.zeros((n, self.G * H))
+        rows = np.arange(n)
+        for h in range(H):
+            basis[rows, self.group * H + h] = self.paths[h][self.period]
+        self._stats = batched.BasisStats(self._partial(basis), self.e, self.cl, self.fac)
+
+    def _partial(self, D: np.ndarray) -> np.ndarray:
+        """Columns net of the fixed effects and the controls (weighted: scaled by sqrt w)."""
+        D = fx.demean(D, self.fe, self.w) if self.fe is not None else np.array(D, float)
+        if self.sw is not None:
+            D *= self.sw[:, None]
+        if self.Q.shape[1]:
+            D -= self.Q @ (self.Q.T @ D)
+        return D
+
+    # ----- draws
+    def coef_t(self, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Coefficients and t statistics of the draws ``idx`` (draws x s basis columns
+        g * H + h: group g treated with path h)."""
+        idx = np.ascontiguousarray(idx, dtype=np.int64)
+        if self.method == "subsets":
+            return self._stats.coef_t_subsets(idx)
+        if self.method == "balanced":
+            return self._balanced(idx)
+        return self._columns(idx)
+
+    def _balanced(self, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        from policylab.engine.placebo_kernels import balanced_coef_t
+
+        with threads_for(int(len(idx) * self.per_draw)):
+            return balanced_coef_t(idx, *self._bal)
+
+    def _columns(self, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        from policylab.engine.placebo_kernels import columns_coef_t, fill_draw_columns
+
+        cl = np.arange(self.n) if self.cl is None else self.cl
+        Gc = int(cl.max()) + 1
+        size = max(1, 1_000_000 // self.n)  # columns per batch: a few MB
+        bs, ts = [], []
+        with threads_for(int(len(idx) * self.per_draw)):
+            for lo in range(0, len(idx), size):
+                part = idx[lo:lo + size]
+                D = np.empty((self.n, len(part)), order="F")
+                fill_draw_columns(part, self.H, self.group, self.period, self.paths, D)
+                if self.fe is not None:
+                    D = fx.demean(D, self.fe, self.w)
+                if self.sw is not None:
+                    D *= self.sw[:, None]
+                b, t = columns_coef_t(D, self.Q, self.e, cl, Gc, self.fac)
+                bs.append(b)
+                ts.append(t)
+        return np.concatenate(bs), np.concatenate(ts)

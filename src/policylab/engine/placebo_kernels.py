@@ -1,0 +1,270 @@
+"""Placebo draws on a balanced two-way panel by per-unit sums (numba).
+
+With unit and time effects on a balanced panel, no weights, assignment groups and
+clusters made of whole units, a draw's demeaned treatment column has the closed form
+d~_it = f_it - m_t - C~_it'gamma: f_it = p_h(t) - mean(p_h) on the treated units (path
+h), m_t the treated share's path averaged over units, gamma the draw's coefficients on
+the two-way demeaned controls C~. Since the residual e and C~ sum to zero within every
+unit, every sum the coefficient and the clustered t need reduces to per-unit sums of
+e and C~ against the paths, precomputed once:
+
+    r_ih = sum_t e_it p_h(t),  q_ih = sum_t C~_it p_h(t)   (and their cluster sums),
+    R_c = sum_{c} C~ C~',  W_c = sum_{c} C~ e.
+
+A draw then costs O(treated units x K + clusters x (K^2 + H K)), whatever the number
+of periods, instead of a pass over the rows.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+from policylab.engine.threads import parallel_kernel
+
+
+@parallel_kernel
+def balanced_coef_t(idx, H, gptr, gunits, ucl, r, q, pc2, pcm, Ginv, Y, M,
+                    fac):  # pragma: no cover - compiled
+    """Coefficients and clustered t statistics of the draws ``idx`` (draws x s basis
+    columns g * H + h: group g treated with path h).
+
+    gptr/gunits: the units of each group (CSR); ucl: cluster of each unit; r (U, H),
+    q (U, H, K): per-unit path sums; pc2 (H,), pcm (H, H): products of the centred
+    paths; Ginv: inverse Gram of the controls; Y (Gc, L): each cluster's sums
+    [sum r_ih, sum C~ e, units, vec sum C~C~', 2 vec sum q_ih] and M = Y'Y; fac: the
+    small-sample factor.
+
+    A cluster without treated units has the score -Y_c.w with w = [share, gamma, b |m|^2,
+    b vec(gamma gamma'), b share x gamma], so the sum of all clusters' squares is w'Mw;
+    only the clusters of the treated units are then corrected, one by one.
+    """
+    D = idx.shape[0]
+    U = r.shape[0]
+    Gc = Y.shape[0]
+    b_out = np.empty(D)
+    t_out = np.empty(D)
+    n_chunks = min(D, 64)
+    for ch in prange(n_chunks):
+        # scratch per chunk of draws, reset after each draw where it was touched
+        e1 = np.zeros(Gc)  # treated units' part of each cluster's sum d~ e
+        e2 = np.zeros(Gc)  # ... and of its sum d~^2
+        seen = np.zeros(Gc, dtype=np.bool_)
+        touched = np.empty(U, dtype=np.int64)
+        for d in range(ch * D // n_chunks, (ch + 1) * D // n_chunks):
+            b_out[d], t_out[d] = _balanced_draw(
+                idx[d], H, gptr, gunits, ucl, r, q, pc2, pcm, Ginv, Y, M, fac,
+                e1, e2, seen, touched)
+    return b_out, t_out
+
+
+@njit(cache=True, nogil=True)
+def _balanced_draw(sel, H, gptr, gunits, ucl, r, q, pc2, pcm, Ginv, Y, M, fac,
+                   e1, e2, seen, touched):  # pragma: no cover - compiled
+    """One draw of :func:`balanced_coef_t`: (coefficient, t) of the draw ``sel`` (its
+    basis columns), with zeroed scratch e1, e2, seen (clusters) and touched (units),
+    left zeroed again."""
+    s = sel.shape[0]
+    U = r.shape[0]
+    K = Ginv.shape[0]
+    L = Y.shape[1]
+    share = np.zeros(H)
+    for p in range(s):
+        g = sel[p] // H
+        share[sel[p] % H] += (gptr[g + 1] - gptr[g]) / U
+    # m = sum_h share_h pc_h: its product with each centred path, and its norm
+    pm = np.zeros(H)
+    for h in range(H):
+        for h2 in range(H):
+            pm[h] += pcm[h, h2] * share[h2]
+    mm = 0.0
+    for h in range(H):
+        mm += share[h] * pm[h]
+    n_touched = 0
+    v = np.zeros(K)
+    num = 0.0
+    ff = 0.0
+    for p in range(s):
+        g = sel[p] // H
+        h = sel[p] % H
+        for j in range(gptr[g], gptr[g + 1]):
+            i = gunits[j]
+            c = ucl[i]
+            if not seen[c]:
+                seen[c] = True
+                touched[n_touched] = c
+                n_touched += 1
+            e1[c] += r[i, h]
+            e2[c] += pc2[h] - 2.0 * pm[h]
+            num += r[i, h]
+            ff += pc2[h]
+            for k in range(K):
+                v[k] += q[i, h, k]
+    gam = np.zeros(K)
+    vg = 0.0
+    for k in range(K):
+        for j in range(K):
+            gam[k] += Ginv[k, j] * v[j]
+        vg += v[k] * gam[k]
+    for p in range(s):  # the treated units' -2 q'gamma, now that gamma is known
+        g = sel[p] // H
+        h = sel[p] % H
+        for j in range(gptr[g], gptr[g + 1]):
+            i = gunits[j]
+            qg = 0.0
+            for k in range(K):
+                qg += q[i, h, k] * gam[k]
+            e2[ucl[i]] -= 2.0 * qg
+    dd = ff - U * mm - vg
+    b = num / dd
+    w = np.empty(L)
+    for h in range(H):
+        w[h] = share[h]
+    for k in range(K):
+        w[H + k] = gam[k]
+    w[H + K] = b * mm
+    o = H + K + 1
+    for k in range(K):
+        for j in range(K):
+            w[o + k * K + j] = b * gam[k] * gam[j]
+    for h in range(H):
+        for k in range(K):
+            w[o + K * K + h * K + k] = b * share[h] * gam[k]
+    acc = 0.0
+    for a in range(L):
+        row = 0.0
+        for j in range(L):
+            row += M[a, j] * w[j]
+        acc += w[a] * row
+    for t in range(n_touched):
+        c = touched[t]
+        sc0 = 0.0
+        for j in range(L):
+            sc0 -= Y[c, j] * w[j]
+        sc = sc0 + e1[c] - b * e2[c]
+        acc += sc * sc - sc0 * sc0
+        e1[c] = 0.0
+        e2[c] = 0.0
+        seen[c] = False
+    return b, b / (np.sqrt(fac * max(acc, 0.0)) / dd)
+
+
+@parallel_kernel
+def fill_draw_columns(idx, H, group, period, paths, out):  # pragma: no cover - compiled
+    """Write each draw's raw treatment column into ``out`` (n x draws, F-ordered): row
+    i gets path h at its period when its group is treated with path h, else 0."""
+    D, s = idx.shape
+    n = group.shape[0]
+    G = 0
+    for i in range(n):
+        if group[i] >= G:
+            G = group[i] + 1
+    for d in prange(D):
+        which = np.full(G, -1, dtype=np.int64)
+        for p in range(s):
+            which[idx[d, p] // H] = idx[d, p] % H
+        for i in range(n):
+            h = which[group[i]]
+            out[i, d] = paths[h, period[i]] if h >= 0 else 0.0
+
+
+@parallel_kernel
+def columns_coef_t(D, Q, e, cl, Gc, fac):  # pragma: no cover - compiled
+    """Coefficients and clustered t statistics of e on each column of D (net of the
+    fixed effects) after projecting the controls' orthonormal basis Q off it, in place.
+    """
+    n, c = D.shape
+    K = Q.shape[1]
+    b_out = np.empty(c)
+    t_out = np.empty(c)
+    for j in prange(c):
+        qd = np.zeros(K)
+        for k in range(K):
+            for i in range(n):
+                qd[k] += Q[i, k] * D[i, j]
+        dd = 0.0
+        num = 0.0
+        for i in range(n):
+            x = D[i, j]
+            for k in range(K):
+                x -= Q[i, k] * qd[k]
+            D[i, j] = x
+            dd += x * x
+            num += x * e[i]
+        b = num / dd
+        sums = np.zeros(Gc)
+        for i in range(n):
+            sums[cl[i]] += D[i, j] * (e[i] - b * D[i, j])
+        acc = 0.0
+        for g in range(Gc):
+            acc += sums[g] * sums[g]
+        b_out[j] = b
+        t_out[j] = b / (np.sqrt(fac * acc) / dd)
+    return b_out, t_out
+
+
+@njit(cache=True, nogil=True)
+def _kth_smallest(a, k):  # pragma: no cover - compiled
+    """The k-th smallest value (0-based) of ``a``, which is reordered (Hoare's select)."""
+    lo, hi = 0, a.shape[0] - 1
+    while lo < hi:
+        pivot = a[(lo + hi) // 2]
+        i, j = lo, hi
+        while i <= j:
+            while a[i] < pivot:
+                i += 1
+            while a[j] > pivot:
+                j -= 1
+            if i <= j:
+                a[i], a[j] = a[j], a[i]
+                i += 1
+                j -= 1
+        if k <= j:
+            hi = j
+        elif k >= i:
+            lo = i
+        else:
+            return a[k]
+    return a[k]
+
+
+@parallel_kernel
+def smallest_k(R, k, ordered):  # pragma: no cover - compiled
+    """Column indices of the k smallest values of each row of R (rows x G; exact for any
+    values, fastest for uniform ones), by value when ``ordered`` else by column; -1 in the first slot of a row with tied values at
+    the threshold (the caller sorts those rows fully)."""
+    D, G = R.shape
+    out = np.empty((D, k), dtype=np.int64)
+    # the values are uniform on [0, 1): the k-th smallest lies below k/G + 6 sd with
+    # near certainty, so select among the few values under that bound (checked: when
+    # fewer than k fall under it, the whole row is searched)
+    bound = k / G + 6.0 * np.sqrt(k * (G - k) / G) / G + 1.0 / G
+    for d in prange(D):
+        cand = np.empty(G)
+        m = 0
+        for j in range(G):
+            if R[d, j] < bound:
+                cand[m] = R[d, j]
+                m += 1
+        if m >= k:
+            thr = _kth_smallest(cand[:m], k - 1)
+        else:
+            thr = _kth_smallest(R[d].copy(), k - 1)
+        m = 0
+        for j in range(G):
+            if R[d, j] <= thr:
+                if m < k:
+                    out[d, m] = j
+                m += 1
+        if m != k:
+            out[d, 0] = -1
+            continue
+        if ordered:
+            vals = np.empty(k)
+            for p in range(k):
+                vals[p] = R[d, out[d, p]]
+            order = np.argsort(vals)
+            row = out[d].copy()
+            for p in range(k):
+                out[d, p] = row[order[p]]
+    return out
