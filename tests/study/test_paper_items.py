@@ -211,6 +211,9 @@ def test_energy_psm_matched_and_definitions(energy):
     assert res["psm_did"]["numbers"]["sample"] == "matched"
     md = _table(out, "psm_did", "psm_did")
     assert "(6)" in md
+    pilots = res["overview"]["numbers"]["pilots"]
+    assert sorted(p["试点市场"] for p in pilots) == sorted(["浙江", "福建", "河南", "四川"])
+    assert {p["开市时间"] for p in pilots} == {"2017-01-01"} and "首批纳入企业数" not in pilots[0]
     defs = res["overview"]["numbers"]["definitions"]
     assert {"符号", "变量名称", "变量定义", "单位", "数据来源"} == set(defs[0])
     assert "变量定义" in html

@@ -41,13 +41,15 @@ def pilot_frame(policy: str, lang: str) -> pd.DataFrame:
     r = roster(policy).sort_values(["market_opening", "unit"])
     names = _zh_names() if lang == "zh" else {}
     level = {"province": word("level_province", lang), "city": word("level_city", lang)}
-    return pd.DataFrame({
+    frame = pd.DataFrame({
         word("pilot_market", lang): [names.get(u, u) for u in r["unit"]],
         word("pilot_level", lang): [level.get(v, v) for v in r["level"]],
         word("announced", lang): r["announcement"].dt.strftime("%Y-%m-%d").to_list(),
         word("trading_from", lang): r["market_opening"].dt.strftime("%Y-%m-%d").to_list(),
         word("firms_covered", lang): r["initial_covered_firms"].astype("Int64").to_list(),
     })
+    # a roster without the firm counts (energy-use rights) shows no empty column
+    return frame.dropna(axis=1, how="all")
 
 
 def factor_frame(name: str, lang: str) -> pd.DataFrame:
