@@ -167,6 +167,10 @@ def test_carbon_mediation_three_equations_with_same_year_runs(carbon):
     assert f"{tech['a']:.3f}" in md and f"{tech['b']:.3f}" in md
     if tech["share"] is not None:
         assert f"{100 * tech['share']:.2f}%" in md
+    summary = _table(out, "mediation", "mediation_effects")
+    assert "Sobel p" in summary and "Share mediated" in summary and "c_prime" not in summary
+    if tech["sobel_p"] < 0.001:
+        assert "<0.001" in summary
     # the coal share has no lag: its table has one block (a, Y1, Y2)
     coal = _table(out, "mediation", "mediation_coal_share")
     assert "(3)" in coal and "(4)" not in coal

@@ -104,3 +104,5 @@ WORDS["en"]["identity"] = ("{y1} and {y2} differ only by the controls and fixed 
                            "equal by construction, not two findings")
 WORDS["zh"]["identity"] = ("{y1}与{y2}之差完全由控制变量和固定效应解释（机械恒等关系）：加入控制"
                            "变量后二者的DID估计值必然相同，并非两项独立发现")
+WORDS["en"].update({"mediator": "Mediator", "ci_low": "CI low", "ci_high": "CI high"})
+WORDS["zh"].update({"mediator": "中介变量", "ci_low": "置信下限", "ci_high": "置信上限"})

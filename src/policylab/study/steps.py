@@ -639,14 +639,17 @@ def step_mediation(ctx: Context) -> StepOutput:
     # the summary the papers' text cites; every column stays in results.json
     keep = ["term", "a", "b", "c", "c_prime", "estimate", "sobel_p", "conf_low", "conf_high",
             "share"]
-    eff = res.tidy()[keep].rename(columns={"estimate": "a×b", "sobel_p": "Sobel p"})
+    eff = res.tidy()[keep].rename(columns={"estimate": "a×b", "sobel_p": "p_value"})
     eff["term"] = [_labels(ctx).get(t, t) if not t.startswith("joint:") else
                    "joint: " + _labels(ctx).get(t[6:], t[6:]) for t in eff["term"]]
     from policylab.report.labels import word
 
     out.tables.append(("mediation_effects", _frame_table(
-        ctx, eff, out.title, labels={**_labels(ctx), "Sobel p": word("med_sobel_p", ctx.lang),
-                                     "a×b": word("med_indirect", ctx.lang)})))
+        ctx, eff, out.title, labels={
+            **_labels(ctx), "p_value": word("med_sobel_p", ctx.lang),
+            "a×b": word("med_indirect", ctx.lang), "term": word("mediator", ctx.lang),
+            "c_prime": "c'", "conf_low": word("ci_low", ctx.lang),
+            "conf_high": word("ci_high", ctx.lang), "share": word("med_share", ctx.lang)})))
     for med in m.mediators:
         out.tables.append((f"mediation_{med}", _mediation_table(ctx, runs, med)))
     if "joint" in res.step_results:
