@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from policylab.study.pipeline import RunSummary
 
 console = Console()
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)  # error lines stay whole for grep and logs
 
 
 def _show_version(value: bool) -> None:
@@ -160,9 +160,16 @@ def init(
         _fail(exc)
     if target.exists():
         _fail(FileExistsError(f"{target} exists; choose another --out"))
+    if not target.parent.is_dir():
+        _fail(FileNotFoundError(f"cannot write {target}: the folder {target.parent} does "
+                                "not exist; create it or choose another --out"))
     tmp = target.with_suffix(target.suffix + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(target)
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        tmp.replace(target)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        _fail(OSError(f"cannot write {target}: {exc.strerror or exc}"))
     console.print(f"wrote {target}; edit it, then `policylab check {target}`")
 
 

@@ -9,16 +9,21 @@ size, never on the number of workers, so every executor returns identical number
 Executors: ``"serial"`` (default), ``"processes"`` (local worker processes), or a Dask
 distributed cluster (``executor="tcp://host:8786"``, a ``dask.distributed.Client``, or
 ``DaskExecutor(...)``). Shared data reach each worker once: forked workers inherit it,
-Dask workers receive it by ``scatter(broadcast=True)``.
+Dask workers receive it by ``scatter(broadcast=True)`` under a key unique to its
+content (``policylab-shared-<hash>``), so runs sharing one cluster never see each
+other's data. Executors policylab creates (from "dask" or a scheduler address) are
+closed when the call that created them returns.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Sequence
+import uuid
+import weakref
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
-from contextlib import nullcontext
+from contextlib import contextmanager, nullcontext
 from typing import Any, Protocol
 
 import numpy as np
@@ -31,6 +36,8 @@ __all__ = [
     "ProcessExecutor",
     "DaskExecutor",
     "get_executor",
+    "using_executor",
+    "shared_key",
     "chunk_plan",
     "run_chunks",
     "map_tasks",
@@ -142,39 +149,91 @@ class DaskExecutor:
             self.client = Client(cluster)
             self._own = True
         elif isinstance(address, str):
-            self.client = Client(address)
+            try:
+                self.client = Client(address, timeout="10s")
+            except OSError as exc:
+                raise SpecError(f"cannot reach the Dask scheduler at {address!r} ({exc}); "
+                                "check the address, or use the serial executor") from exc
             self._own = True
         else:
             self.client = address
+        # a client we created is closed even if close() is never called
+        self._finalizer = weakref.finalize(self, _close_client, self.client,
+                                           self._own) if self._own else None
         self.n_workers = len(self.client.scheduler_info().get("workers", {})) or 1
 
     def map(self, fn: Callable[[Any, Any], Any], tasks: Sequence[Any], shared: Any = None,
             progress: str | None = None) -> list[Any]:
         from dask.distributed import as_completed as dask_completed
 
-        shared_f = self.client.scatter(shared, broadcast=True) if shared is not None else None
+        shared_f = None
+        if shared is not None:
+            # one future under a key of its own: scattering the dict itself would put
+            # each value under its dict key ("df", "ys"), shared by every run on the
+            # cluster, so concurrent runs would compute on each other's data
+            key = shared_key(shared)
+            shared_f = self.client.scatter({key: shared}, broadcast=True)[key]
         futs = [self.client.submit(fn, t, shared_f, pure=False) for t in tasks]
         index = {f.key: i for i, f in enumerate(futs)}
         results: list[Any] = [None] * len(tasks)
-        with _progress(progress, len(tasks)) as bar:
-            for f in dask_completed(futs):
-                results[index[f.key]] = f.result()
-                _advance(bar)
+        try:
+            with _progress(progress, len(tasks)) as bar:
+                for f in dask_completed(futs, loop=self.client.loop):
+                    results[index[f.key]] = f.result()
+                    _advance(bar)
+        finally:
+            # release this run's tasks and data on the cluster at once
+            for f in futs:
+                f.release()
+            if shared_f is not None:
+                shared_f.release()
         return results
 
     def close(self) -> None:
         """Shut down a client (and cluster) this executor created."""
-        if self._own:
-            cluster = getattr(self.client, "cluster", None)
-            self.client.close()
-            if cluster is not None:
-                cluster.close()
+        if self._finalizer is not None:
+            self._finalizer()
 
     def __enter__(self) -> DaskExecutor:
         return self
 
     def __exit__(self, *exc: Any) -> None:
         self.close()
+
+
+def _close_client(client: Any, own: bool) -> None:
+    if not own:
+        return
+    cluster = getattr(client, "cluster", None)
+    client.close()
+    if cluster is not None:
+        cluster.close()
+
+
+def shared_key(shared: Any) -> str:
+    """A Dask key for shared inputs: their content hash plus a per-call nonce.
+
+    The hash names what the data are (readable on the dashboard); the nonce keeps two
+    runs apart even when a hash falls back to an object's identity.
+    """
+    from dask.base import tokenize
+
+    return f"policylab-shared-{tokenize(shared)}-{uuid.uuid4().hex[:8]}"
+
+
+@contextmanager
+def using_executor(executor: Any = None, n_workers: int | None = None) -> Iterator[Any]:
+    """Resolve ``executor=`` for the duration of a call; close what this call created.
+
+    An executor object or Client passed in is the caller's and stays open.
+    """
+    ex = get_executor(executor, n_workers)
+    created = ex is not executor and isinstance(ex, DaskExecutor) and ex._own
+    try:
+        yield ex
+    finally:
+        if created:
+            ex.close()
 
 
 def get_executor(executor: Any = None, n_workers: int | None = None) -> Any:
@@ -242,9 +301,9 @@ def run_chunks(
     progress: str | None = None,
 ) -> list[Any]:
     """Run ``fn((start, size, seedseq), shared)`` over all chunks; results in chunk order."""
-    ex = get_executor(executor)
-    return ex.map(_SingleThreaded(fn), chunk_plan(total, chunk_size, seed), shared=shared,
-                  progress=progress)
+    plan = chunk_plan(total, chunk_size, seed)
+    with using_executor(executor) as ex:
+        return ex.map(_SingleThreaded(fn), plan, shared=shared, progress=progress)
 
 
 def map_tasks(
@@ -256,5 +315,5 @@ def map_tasks(
     progress: str | None = None,
 ) -> list[Any]:
     """Run ``fn(task, shared)`` for each task (e.g. a block of specifications) in order."""
-    return get_executor(executor).map(_SingleThreaded(fn), list(tasks), shared=shared,
-                                      progress=progress)
+    with using_executor(executor) as ex:
+        return ex.map(_SingleThreaded(fn), list(tasks), shared=shared, progress=progress)

@@ -58,7 +58,7 @@ window = [-3, 3]
 
 [battery.placebo]
 draws = 30
-exact = "no"
+exact = false
 
 [battery.wild_bootstrap]
 draws = 99
@@ -159,7 +159,7 @@ def test_steps_without_their_inputs_are_skipped_with_the_reason(tmp_path):
     (tmp_path / "s.toml").write_text(spec + """
 [battery.placebo]
 draws = 20
-exact = "no"
+exact = false
 [battery.wild_bootstrap]
 draws = 99
 [battery.spec_curve]

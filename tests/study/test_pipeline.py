@@ -33,7 +33,7 @@ controls = ["ln_gdp", "fdi"]
 
 [battery.placebo]
 draws = 200
-exact = "no"
+exact = false
 
 [battery.wild_bootstrap]
 draws = 999

@@ -13,11 +13,16 @@ import pandas as pd
 
 from policylab.errors import DataError, SpecError
 
-__all__ = ["scan_source", "scan_batches", "read_scan", "distinct_values", "scan_columns"]
+__all__ = ["scan_source", "scan_batches", "read_scan", "distinct_values", "scan_columns",
+           "quote_ident", "scan_aggregate", "distinct_rows", "read_rows", "HashPartitions"]
 
 
-def _quote(name: str) -> str:
+def quote_ident(name: str) -> str:
+    """A column name as a quoted SQL identifier (user text stays a name)."""
     return '"' + name.replace('"', '""') + '"'
+
+
+_quote = quote_ident
 
 
 def scan_source(path: str | Path | list[str]) -> str:
@@ -47,10 +52,26 @@ def _connect() -> Any:
     return con
 
 
+def _unreadable(path: Any, exc: Exception) -> DataError:
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    shown = [str(p) for p in path] if isinstance(path, (list, tuple)) else str(path)
+    return DataError(
+        f"cannot scan {shown!r}: {first}. Scans read UTF-8 CSV and Parquet files; for a "
+        "GBK/GB18030 CSV read the file with pl.read(path, ..., encoding='gb18030') or "
+        "convert it to UTF-8"
+    )
+
+
 def scan_columns(path: str | Path | list[str]) -> list[str]:
     """Column names of the scanned source."""
-    con = _connect()
-    return [d[0] for d in con.execute(f"SELECT * FROM {scan_source(path)} LIMIT 0").description]
+    import duckdb
+
+    source = scan_source(path)
+    try:
+        cur = _connect().execute(f"SELECT * FROM {source} LIMIT 0")
+    except duckdb.Error as exc:
+        raise _unreadable(path, exc) from exc
+    return [d[0] for d in cur.description]
 
 
 def _check(path: Any, columns: list[str]) -> None:
@@ -80,6 +101,8 @@ def read_scan(path: Any, columns: list[str], where: str | None = None) -> pd.Dat
     try:
         return _connect().execute(_query(path, columns, where, None)).df()
     except Exception as exc:  # duckdb raises its own error types for bad SQL
+        if where is None:
+            raise _unreadable(path, exc) from exc
         raise SpecError(f"scan failed (check where={where!r}): {exc}") from exc
 
 
@@ -93,11 +116,14 @@ def distinct_values(path: Any, column: str, where: str | None = None) -> np.ndar
 
 
 def scan_batches(path: Any, columns: list[str], *, where: str | None = None,
-                 order_by: list[str] | None = None,
-                 batch_rows: int = 1_000_000) -> Iterator[dict[str, np.ndarray]]:
-    """Yield column arrays in batches of about ``batch_rows`` rows (ordered if asked)."""
+                 order_by: list[str] | None = None, batch_rows: int = 1_000_000,
+                 keep_order: bool = True) -> Iterator[dict[str, np.ndarray]]:
+    """Yield column arrays in batches of about ``batch_rows`` rows (ordered if asked;
+    ``keep_order=False`` lets DuckDB hand rows over in any order, which is faster)."""
     _check(path, columns)
     con = _connect()
+    if not keep_order and not order_by:
+        con.execute("SET preserve_insertion_order = false")
     rel = con.sql(_query(path, columns, where, order_by))
     # duckdb >= 1.4 streams relations with to_arrow_reader (older: record_batch)
     fetch = getattr(rel, "to_arrow_reader", None) or rel.record_batch
@@ -105,3 +131,86 @@ def scan_batches(path: Any, columns: list[str], *, where: str | None = None,
     for batch in reader:
         yield {name: batch.column(i).to_numpy(zero_copy_only=False)
                for i, name in enumerate(batch.schema.names)}
+
+
+def scan_aggregate(path: Any, exprs: list[str], where: str | None = None) -> tuple[Any, ...]:
+    """One row of SQL aggregates (e.g. ``count(*)``) over the scanned rows."""
+    q = f"SELECT {', '.join(exprs)} FROM {scan_source(path)}"
+    if where:
+        q += f" WHERE {where}"
+    try:
+        return tuple(_connect().execute(q).fetchone())
+    except Exception as exc:  # duckdb raises its own error types for bad SQL or types
+        raise SpecError(f"scan failed (check where= and the column types): {exc}") from exc
+
+
+def read_rows(path: Any, columns: list[str], where: str | None = None,
+              limit: int | None = None) -> dict[str, np.ndarray]:
+    """The first ``limit`` matching rows of ``columns`` (in no particular order)."""
+    q = _query(path, columns, where, None) + (f" LIMIT {int(limit)}" if limit else "")
+    out = _connect().execute(q).fetchnumpy()
+    return {c: np.asarray(out[c]) for c in columns}
+
+
+def distinct_rows(path: Any, columns: list[str], where: str | None = None,
+                  limit: int | None = None) -> dict[str, np.ndarray]:
+    """Sorted distinct combinations of ``columns`` (at most ``limit`` of them)."""
+    sel = ", ".join(_quote(c) for c in columns)
+    q = f"SELECT DISTINCT {sel} FROM {scan_source(path)}"
+    if where:
+        q += f" WHERE {where}"
+    q += f" ORDER BY {', '.join(str(i + 1) for i in range(len(columns)))}"
+    if limit is not None:
+        q += f" LIMIT {int(limit)}"
+    out = _connect().execute(q).fetchnumpy()
+    return {c: np.asarray(out[c]) for c in columns}
+
+
+class HashPartitions:
+    """Numeric rows spilled to ``n_parts`` files by the caller's partition of each row.
+
+    With the partition a hash of a key, every row with the same key lands in the same
+    partition, so each partition holds complete groups (e.g. panel units) without
+    sorting anything. Rows are two C-ordered
+    blocks, ``F`` (float64) and ``K`` (int64, the key in column 0), appended as raw
+    bytes; ``read(p)`` maps one partition back. The caller owns ``directory``.
+    """
+
+    def __init__(self, directory: str | Path, n_parts: int, n_float: int, n_int: int) -> None:
+        self.dir, self.n_parts = Path(directory), int(n_parts)
+        self.shape = (n_float, n_int)
+        self.rows = np.zeros(self.n_parts, dtype=np.int64)
+        self._files: dict[tuple[str, int], Any] = {}
+
+    def _file(self, kind: str, p: int) -> Any:
+        fh = self._files.get((kind, p))
+        if fh is None:
+            fh = self._files[(kind, p)] = open(self.dir / f"{kind}{p:05d}.bin", "ab")
+        return fh
+
+    def add(self, F: np.ndarray, K: np.ndarray, part: np.ndarray) -> None:
+        """Append rows to their partitions ``part`` (0..n_parts-1, one per row; rows of a
+        key must always get the same partition)."""
+        # a stable sort of 16-bit keys is a radix sort (linear time)
+        order = np.argsort(part, kind="stable")
+        bounds = np.searchsorted(part[order], np.arange(self.n_parts + 1))
+        F, K = F[order], K[order]
+        for p in np.flatnonzero(np.diff(bounds)):
+            a, b = bounds[p], bounds[p + 1]
+            self._file("F", p).write(memoryview(np.ascontiguousarray(F[a:b])))
+            self._file("I", p).write(memoryview(np.ascontiguousarray(K[a:b])))
+            self.rows[p] += b - a
+
+    def close(self) -> None:
+        for fh in self._files.values():
+            fh.close()
+        self._files.clear()
+
+    def read(self, p: int) -> tuple[np.ndarray, np.ndarray]:
+        """Partition ``p`` as (F, K) arrays (empty if no row landed there)."""
+        n_f, n_i = self.shape
+        if not self.rows[p]:
+            return np.empty((0, n_f)), np.empty((0, n_i), dtype=np.int64)
+        F = np.fromfile(self.dir / f"F{p:05d}.bin", dtype=np.float64).reshape(-1, n_f)
+        K = np.fromfile(self.dir / f"I{p:05d}.bin", dtype=np.int64).reshape(-1, n_i)
+        return F, K

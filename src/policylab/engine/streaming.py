@@ -1,167 +1,308 @@
-"""Out-of-core two-way fixed-effects regression from sufficient statistics.
+"""Out-of-core fixed-effects least squares from sufficient statistics.
 
-Rows arrive in chunks grouped by the first fixed effect (the panel unit): every unit's
-rows are complete within one chunk. Pass 1 accumulates, over within-unit demeaned data
-(x~ = x - xbar_i), the cross-products of [X, D_t] and y, where D_t are the
-second fixed effect's dummies (e.g. years): X~'X~, X~'y~, per-level sums of X~ and y~,
-and D~'D~ = diag(n_t) - sum_i c_i c_i' / n_i (c_i: unit i's counts per level). The
-slopes solve the small (k + T) normal equations exactly (Frisch-Waugh-Lovell), so the
-result equals the in-memory within estimator. Pass 2 recomputes each row's residual and
-its FWL regressor X.. = X~ - D~ Gamma to accumulate cluster score sums for robust and
-cluster-robust variances.
+Model: ``y = X b + a_unit + D g + e`` with (optional) weights ``w``, where ``a_unit``
+is the panel unit's effect (many levels) and ``D = [D_2, ..., D_m]`` are the dummies
+of the remaining *small* fixed effects (year, region^year: few enough levels, T in
+all, that T x T matrices fit in memory).
+
+Rows arrive in chunks in which every unit is complete (all of its rows are in the
+chunk, in any order). The estimator is the Frisch-Waugh-Lovell composition of two
+projections:
+
+1. **Within each unit** (exact, chunk by chunk): ``z~ = z - zbar_unit`` (weighted
+   means) for ``z`` in ``[X, y]``, and likewise ``D~ = D - dbar_unit``.
+2. **On the small effects** (dense blocks accumulated over chunks):
+
+   * ``Z~'W Z~`` ((k+1) x (k+1)),
+   * ``B = D~'W Z~ = D'W Z~`` (T x (k+1); the unit means drop out because
+     ``sum_unit w z~ = 0``),
+   * ``A = D~'W D~ = D'W D - sum_i c_i c_i' / W_i`` (T x T), with ``c_i`` unit i's
+     weighted counts per level and ``W_i`` its total weight.
+
+   With ``Gamma = A^+ B`` (rows of redundant dummies set to zero), the fully demeaned
+   cross-products are ``Z..'W Z.. = Z~'W Z~ - B' Gamma`` — exactly the Gram matrix the
+   in-memory estimator forms after absorbing all fixed effects — and the slopes solve
+   its X block. A second pass recomputes each row's fully demeaned values
+   ``Z.. = within(Z - D Gamma)`` to get residuals ``u``, the RSS and the score sums
+   ``sum_g X..' w u`` by cluster code (any clustering column: scores are additive, so
+   clusters need not be nested in units).
+
+Memory grows with T^2, k^2 and the number of clusters, not with the number of rows.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
-from scipy import sparse
+from scipy import linalg
 
 from policylab.engine.ols import collinear_columns
 
-__all__ = ["WithinAccumulator", "within_fit", "ScoreAccumulator"]
+__all__ = ["Chunk", "GramAccumulator", "StreamFit", "solve_gram", "ScoreAccumulator",
+           "NestingTracker", "drop_singleton_units", "unit_nested", "UnitCoder",
+           "partition_of"]
 
 
-def _unit_starts(unit: np.ndarray) -> np.ndarray:
-    # unit codes are grouped (sorted) within a chunk
-    return np.flatnonzero(np.r_[True, unit[1:] != unit[:-1]])
+@dataclass
+class Chunk:
+    """Rows of complete units.
+
+    Attributes
+    ----------
+    unit : ndarray of int
+        Local unit codes 0..U-1 (any order; every unit of the chunk is complete).
+    Z : ndarray, shape (n, k + 1)
+        Regressors then the outcome (float64).
+    w : ndarray or None
+        Positive weights.
+    D : ndarray of int, shape (n, m)
+        Codes of the small fixed effects, already offset into 0..T-1 (m may be 0).
+    cluster : ndarray of int or None
+        Global cluster codes.
+    extra : ndarray of int, shape (n, q)
+        Other codes the caller keeps aligned with the rows (filtered by :meth:`take`).
+    """
+
+    unit: np.ndarray
+    Z: np.ndarray
+    w: np.ndarray | None
+    D: np.ndarray
+    cluster: np.ndarray | None = None
+    extra: np.ndarray | None = None
+
+    def take(self, keep: np.ndarray) -> Chunk:
+        """The kept rows, with unit codes made dense again."""
+        unit = self.unit[keep]
+        _, dense = np.unique(unit, return_inverse=True)
+        return Chunk(dense.astype(np.int64).reshape(-1), self.Z[keep],
+                     None if self.w is None else self.w[keep], self.D[keep],
+                     None if self.cluster is None else self.cluster[keep],
+                     None if self.extra is None else self.extra[keep])
 
 
-def _demean_within(A: np.ndarray, starts: np.ndarray, counts: np.ndarray) -> np.ndarray:
-    means = np.add.reduceat(A, starts, axis=0) / counts[:, None]
-    return A - np.repeat(means, counts, axis=0)
+class UnitCoder:
+    """Dense local codes of integer unit keys, chunk after chunk, through one reusable
+    direct-address table (linear time, no hashing) when the keys span at most
+    ``max_span`` values; ``None`` otherwise (the caller then hashes)."""
+
+    def __init__(self, max_span: int = 32_000_000) -> None:
+        self.max_span = max_span
+        self.table = np.zeros(0, dtype=np.int32)
+        self.lo = 0
+
+    def codes(self, key: np.ndarray) -> np.ndarray | None:
+        from policylab.engine._stream_kernels import direct_codes
+
+        if len(key) == 0:
+            return np.zeros(0, dtype=np.int64)
+        lo, hi = int(key.min()), int(key.max())
+        if hi - lo >= self.max_span:
+            return None
+        if lo < self.lo or hi - self.lo >= len(self.table):
+            self.lo = min(lo, self.lo) if len(self.table) else lo
+            self.table = np.full(max(hi - self.lo + 1, 2 * len(self.table)), -1, dtype=np.int32)
+        out = np.empty(len(key), dtype=np.int64)
+        direct_codes(np.ascontiguousarray(key, dtype=np.int64), self.lo, self.table, out)
+        return out
 
 
-class WithinAccumulator:
-    """Pass-1 sufficient statistics for y ~ X | unit (+ second FE with ``n_levels``)."""
+def partition_of(key: np.ndarray, bits: int) -> np.ndarray:
+    """Partition 0..2**bits - 1 of each integer key (Fibonacci hashing: the top bits of
+    key x 2^64/phi, so consecutive or strided ids spread evenly)."""
+    h = key.astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15)
+    return (h >> np.uint64(64 - bits)).astype(np.uint16 if bits <= 16 else np.uint32) \
+        if bits else np.zeros(len(key), dtype=np.uint16)
 
-    def __init__(self, k: int, n_levels: int = 0) -> None:
-        self.k, self.T = k, n_levels
-        self.xx = np.zeros((k, k))
-        self.xy = np.zeros(k)
-        self.yy = 0.0
-        self.tx = np.zeros((n_levels, k))
-        self.ty = np.zeros(n_levels)
-        self.t_count = np.zeros(n_levels)
-        self.tt_corr = np.zeros((n_levels, n_levels))
+
+def drop_singleton_units(ch: Chunk) -> tuple[Chunk, int]:
+    """Drop units with a single row (fitted exactly by their own effect)."""
+    if len(ch.unit) == 0:
+        return ch, 0
+    cnt = np.bincount(ch.unit)
+    single = cnt[ch.unit] == 1
+    n = int(single.sum())
+    return (ch.take(~single), n) if n else (ch, 0)
+
+
+def _weights(ch: Chunk) -> np.ndarray:
+    return np.ones(len(ch.unit)) if ch.w is None else ch.w
+
+
+class _Moments:
+    """Weighted means and centred sums of squares, combined chunk by chunk (Chan et al.),
+    so the total sum of squares keeps its precision when means are large."""
+
+    def __init__(self, p: int) -> None:
+        self.W = 0.0
+        self.mean = np.zeros(p)
+        self.css = np.zeros(p)
+
+    def add(self, Wc: float, mc: np.ndarray, cc: np.ndarray) -> None:
+        delta = mc - self.mean
+        tot = self.W + Wc
+        self.css += cc + delta**2 * self.W * Wc / tot
+        self.mean += delta * Wc / tot
+        self.W = tot
+
+
+def _prepared(ch: Chunk) -> tuple[int, Chunk]:
+    """Number of units and the chunk with contiguous, typed arrays for the kernels."""
+    w = _weights(ch)
+    return int(ch.unit.max()) + 1, Chunk(
+        np.ascontiguousarray(ch.unit, dtype=np.int64),
+        np.ascontiguousarray(ch.Z, dtype=np.float64), np.ascontiguousarray(w, dtype=np.float64),
+        np.ascontiguousarray(ch.D, dtype=np.int64),
+        None if ch.cluster is None else np.ascontiguousarray(ch.cluster, dtype=np.int64))
+
+
+class GramAccumulator:
+    """Pass 1: within-unit cross-products of [X, y] and the small-FE blocks A and B."""
+
+    def __init__(self, k: int, T: int) -> None:
+        self.k, self.T = k, T
+        self.zz = np.zeros((k + 1, k + 1))
+        self.B = np.zeros((T, k + 1))
+        self.A = np.zeros((T, T))
+        self.level_n = np.zeros(T, dtype=np.int64)
+        self.moments = _Moments(k + 1)
         self.n = 0
         self.n_units = 0
-        self.singletons = 0
-        self.y_sum = 0.0
-        self.y_sq = 0.0
 
-    def add(self, unit: np.ndarray, X: np.ndarray, y: np.ndarray,
-            t: np.ndarray | None = None) -> None:
-        """Add complete units (rows grouped by ``unit``); single-row units are dropped."""
-        starts = _unit_starts(unit)
-        counts = np.diff(np.r_[starts, len(unit)])
-        single = np.repeat(counts == 1, counts)
-        if single.any():
-            self.singletons += int(single.sum())
-            keep = ~single
-            unit, X, y = unit[keep], X[keep], y[keep]
-            t = None if t is None else t[keep]
-            starts = _unit_starts(unit) if len(unit) else np.zeros(0, dtype=np.int64)
-            counts = np.diff(np.r_[starts, len(unit)])
-        if len(unit) == 0:
+    def add(self, ch: Chunk) -> None:
+        """Add a chunk of complete units (singletons already dropped)."""
+        from policylab.engine._stream_kernels import centred_ss, gram_pass, group_rows, unit_means
+
+        if len(ch.unit) == 0:
             return
-        self.n += len(unit)
-        self.n_units += len(starts)
-        self.y_sum += float(y.sum())
-        self.y_sq += float(y @ y)
-        Z = _demean_within(np.column_stack([X, y]), starts, counts)
-        Xt, yt = Z[:, :-1], Z[:, -1]
-        self.xx += Xt.T @ Xt
-        self.xy += Xt.T @ yt
-        self.yy += float(yt @ yt)
-        if self.T:
-            for j in range(self.k):
-                self.tx[:, j] += np.bincount(t, weights=Xt[:, j], minlength=self.T)
-            self.ty += np.bincount(t, weights=yt, minlength=self.T)
-            self.t_count += np.bincount(t, minlength=self.T)
-            local = np.repeat(np.arange(len(starts)), counts)
-            C = sparse.csr_matrix((np.ones(len(t)), (local, t)), shape=(len(starts), self.T))
-            Cw = sparse.diags(1.0 / counts) @ C
-            self.tt_corr += (C.T @ Cw).toarray()
+        U, g = _prepared(ch)
+        self.n += len(ch.unit)
+        self.n_units += U
+        means, W = np.empty((U, self.k + 1)), np.empty(U)
+        unit_means(g.unit, U, g.Z, g.w, g.D, np.zeros((0, self.k + 1)), means, W)
+        order, starts = group_rows(g.unit, U) if self.T else (np.zeros(0, np.int64),
+                                                               np.zeros(1, np.int64))
+        gram_pass(g.unit, g.Z, g.w, g.D, means, W, order, starts, self.zz, self.B, self.A,
+                  self.level_n)
+        mean = (W @ means) / W.sum()
+        css = np.empty(self.k + 1)
+        centred_ss(g.Z, g.w, mean, css)
+        self.moments.add(float(W.sum()), mean, css)
 
 
-def within_fit(acc: WithinAccumulator, tol: float = 1e-10) -> dict[str, np.ndarray]:
-    """Solve the accumulated normal equations.
+@dataclass
+class StreamFit:
+    """Solution of the accumulated normal equations.
 
-    Returns beta (slopes, NaN where dropped), kept (mask of slopes kept), gamma (second-FE
-    coefficients, first kept level = 0), Gamma (FWL projection of X on the demeaned
-    second-FE dummies, T x k), bread ((X..'X..)^{-1} for the kept slopes) and rss.
+    Attributes
+    ----------
+    beta : ndarray
+        Slopes of the kept regressors.
+    kept : ndarray of bool
+        Which regressors were kept.
+    dropped : dict[int, str]
+        Dropped regressors and why ("no variation" or "collinear").
+    Gamma : ndarray, shape (T, k + 1)
+        Projection of [X, y] (within units) on the small-FE dummies.
+    bread : ndarray
+        (X..' W X..)^{-1} for the kept regressors.
+    """
+
+    beta: np.ndarray
+    kept: np.ndarray
+    dropped: dict[int, str]
+    Gamma: np.ndarray
+    bread: np.ndarray
+
+
+def solve_gram(acc: GramAccumulator, tol: float = 1e-10) -> StreamFit:
+    """Absorb the small fixed effects (FWL) and solve for the slopes.
+
+    Regressors are dropped by the in-memory rule (:func:`collinear_columns` on the fully
+    demeaned Gram matrix, with each regressor's centred sum of squares as reference).
     """
     k, T = acc.k, acc.T
-    tt = np.diag(acc.t_count) - acc.tt_corr if T else np.zeros((0, 0))
-    M = np.block([[acc.xx, acc.tx.T], [acc.tx, tt]]) if T else acc.xx.copy()
-    rhs = np.r_[acc.xy, acc.ty] if T else acc.xy.copy()
-    dropped = collinear_columns(M, None, tol)
-    keep = np.ones(k + T, dtype=bool)
-    keep[list(dropped)] = False
-    sol = np.zeros(k + T)
-    Mk = M[np.ix_(keep, keep)]
-    sol[keep] = np.linalg.solve(Mk, rhs[keep])
-    beta = np.where(keep[:k], sol[:k], np.nan)
-    gamma = sol[k:]
-    kx = keep[:k]
-    kt = keep[k:]
-    if T and kt.any():
-        A = tt[np.ix_(kt, kt)]
-        Gam = np.zeros((T, k))
-        Gam[np.ix_(kt, kx)] = np.linalg.solve(A, acc.tx[np.ix_(kt, kx)])
-        schur = acc.xx[np.ix_(kx, kx)] - acc.tx[np.ix_(kt, kx)].T @ Gam[np.ix_(kt, kx)]
+    Gamma = np.zeros((T, k + 1))
+    G = acc.zz.copy()
+    if T:
+        redundant = collinear_columns(acc.A, None, tol)
+        kd = np.ones(T, dtype=bool)
+        kd[list(redundant)] = False
+        if kd.any():
+            Gamma[kd] = linalg.solve(acc.A[np.ix_(kd, kd)], acc.B[kd], assume_a="pos")
+            G -= acc.B[kd].T @ Gamma[kd]
+    dropped = collinear_columns(G[:k, :k], acc.moments.css[:k], tol)
+    kept = np.ones(k, dtype=bool)
+    kept[list(dropped)] = False
+    Gk = G[np.ix_(kept, kept)]
+    if kept.any():
+        cho = linalg.cho_factor(Gk, check_finite=False)
+        beta = linalg.cho_solve(cho, G[:k, k][kept], check_finite=False)
+        bread = linalg.cho_solve(cho, np.eye(Gk.shape[0]), check_finite=False)
     else:
-        Gam = np.zeros((T, k))
-        schur = acc.xx[np.ix_(kx, kx)]
-    bread = np.linalg.inv(schur)
-    rss = acc.yy - float(sol[keep] @ rhs[keep])
-    return {"beta": beta, "kept": kx, "gamma": gamma, "Gamma": Gam, "bread": bread,
-            "rss": rss, "dropped": dropped}
+        beta, bread = np.zeros(0), np.zeros((0, 0))
+    return StreamFit(beta, kept, dropped, Gamma, bread)
 
 
 class ScoreAccumulator:
-    """Pass-2 statistics: residuals and cluster sums of FWL scores X.. * u."""
+    """Pass 2: residuals, RSS, within-R2 denominator and score sums by cluster."""
 
-    def __init__(self, fit: dict[str, np.ndarray], n_clusters: int | None) -> None:
+    def __init__(self, fit: StreamFit, n_clusters: int | None) -> None:
         self.fit = fit
-        self.kx = fit["kept"]
-        k = int(self.kx.sum())
+        k = int(fit.kept.sum())
         self.G = n_clusters
         self.cluster_sums = np.zeros((n_clusters, k)) if n_clusters else None
+        self.cluster_n = np.zeros(n_clusters or 0, dtype=np.int64)
         self.meat_hetero = np.zeros((k, k))
         self.rss = 0.0
+        self.tss_within = 0.0
 
-    def add(self, unit: np.ndarray, X: np.ndarray, y: np.ndarray, t: np.ndarray | None = None,
-            cluster: np.ndarray | None = None) -> None:
-        """Add complete units (same chunks and singleton rule as pass 1)."""
-        starts = _unit_starts(unit)
-        counts = np.diff(np.r_[starts, len(unit)])
-        keep = ~np.repeat(counts == 1, counts)
-        if not keep.all():
-            unit, X, y = unit[keep], X[keep], y[keep]
-            t = None if t is None else t[keep]
-            cluster = None if cluster is None else cluster[keep]
-            starts = _unit_starts(unit) if len(unit) else np.zeros(0, dtype=np.int64)
-            counts = np.diff(np.r_[starts, len(unit)])
-        if len(unit) == 0:
+    def add(self, ch: Chunk) -> None:
+        """Add the same chunks as pass 1 (singletons already dropped)."""
+        from policylab.engine._stream_kernels import score_pass, unit_means
+
+        if len(ch.unit) == 0:
             return
-        f = self.fit
-        Xk = X[:, self.kx]
-        cols = [Xk, y[:, None]]
-        if t is not None:
-            cols += [f["gamma"][t][:, None], f["Gamma"][t][:, self.kx]]
-        Z = _demean_within(np.column_stack(cols), starts, counts)
-        k = Xk.shape[1]
-        Xt, yt = Z[:, :k], Z[:, k]
-        fitted = Xt @ f["beta"][self.kx]
-        if t is not None:
-            fitted = fitted + Z[:, k + 1]
-            Xt = Xt - Z[:, k + 2:]
-        u = yt - fitted
-        self.rss += float(u @ u)
-        S = Xt * u[:, None]
-        self.meat_hetero += S.T @ S
-        if self.cluster_sums is not None:
-            for j in range(k):
-                self.cluster_sums[:, j] += np.bincount(cluster, weights=S[:, j],
-                                                       minlength=self.G)
+        U, g = _prepared(ch)
+        means, W = np.empty((U, g.Z.shape[1])), np.empty(U)
+        unit_means(g.unit, U, g.Z, g.w, g.D, self.fit.Gamma, means, W)
+        cl = np.zeros(0, dtype=np.int64) if g.cluster is None or self.cluster_sums is None \
+            else g.cluster
+        sums = self.cluster_sums if self.cluster_sums is not None else np.zeros((0, 0))
+        rss, tss = score_pass(g.unit, g.Z, g.w, g.D, self.fit.Gamma, means,
+                              np.flatnonzero(self.fit.kept), self.fit.beta, cl, sums,
+                              self.cluster_n, self.meat_hetero)
+        self.rss += rss
+        self.tss_within += tss
+
+
+class NestingTracker:
+    """Whether every level of a coded variable lies inside a single cluster."""
+
+    def __init__(self, n_levels: int) -> None:
+        self.lo = np.full(n_levels, np.iinfo(np.int64).max)
+        self.hi = np.full(n_levels, -1, dtype=np.int64)
+
+    def add(self, codes: np.ndarray, cluster: np.ndarray) -> None:
+        np.minimum.at(self.lo, codes, cluster)
+        np.maximum.at(self.hi, codes, cluster)
+
+    @property
+    def nested(self) -> bool:
+        return self.nested_in_range(0, len(self.lo))
+
+    def nested_in_range(self, start: int, stop: int) -> bool:
+        """Nesting of the levels start..stop-1 only (one of several stacked effects)."""
+        lo, hi = self.lo[start:stop], self.hi[start:stop]
+        seen = hi >= 0
+        return bool((lo[seen] == hi[seen]).all())
+
+
+def unit_nested(unit: np.ndarray, cluster: np.ndarray) -> bool:
+    """Within one chunk of complete units: is each unit inside a single cluster?"""
+    if len(unit) == 0:
+        return True
+    U = int(unit.max()) + 1
+    first = np.full(U, -1, dtype=np.int64)
+    first[unit[::-1]] = cluster[::-1]
+    return bool((first[unit] == cluster).all())

@@ -474,6 +474,9 @@ def build_design(
     if isinstance(data, Panel):
         unit, time = unit or data.unit, time or data.time
     df = as_pandas(data)
+    if df.empty:
+        raise DataError("the data have no rows (an empty table, or a filter that kept "
+                        "nothing); check the file and the sample")
     if unit is None or time is None:
         raise SpecError("unit= and time= are required unless data is a policylab.Panel")
     given = [k for k, v in (("treat", treat), ("cohort", cohort), ("roster", roster)) if v is not None]

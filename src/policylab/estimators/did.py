@@ -99,6 +99,10 @@ def did(
     clusters, staggered timing, treatment switching off, always-treated units and flagged
     post-treatment controls.
     """
+    from policylab.validation import as_names
+
+    y, controls = as_names(y, "y", allow_empty=False), as_names(controls, "controls")
+    post_controls = as_names(post_controls, "post_controls")
     design = as_design(data, "did", unit=unit, time=time, treat=treat, cohort=cohort,
                        roster=roster, date=date, assign=assign, controls=controls, fe=fe,
                        cluster=cluster, weights=weights)

@@ -15,6 +15,7 @@ from policylab.estimators.design import COHORT_COL, Design, as_design
 from policylab.estimators.feols import feols
 from policylab.estimators.formula import model_formula
 from policylab.estimators.result import CoefResult, Result
+from policylab.validation import as_int, as_name, as_names, check_window
 
 __all__ = ["event_study", "EventStudyResult", "parallel_trends", "ParallelTrendsResult",
            "rel_name"]
@@ -146,7 +147,8 @@ def event_study(
         ``plot(kind="bars" | "band", lang="en" | "zh")``; ``coef()``/``vcov()`` hold the
         lead and lag coefficients in the order of ``meta["rel_times"]``.
     """
-    lo, hi = window
+    y, controls, ref = as_name(y, "y"), as_names(controls, "controls"), as_int(ref, "ref")
+    lo, hi = window = check_window(window)
     if not (lo < 0 <= hi) or not lo <= ref <= hi:
         raise SpecError(f"window={window} must satisfy -k < 0 <= m and contain ref={ref}")
     design = as_design(data, "event_study", unit=unit, time=time, treat=treat,

@@ -319,6 +319,9 @@ def _fit_one(
     weights: str | None, ssc: vc.SSC, drop_singletons: bool, collin_tol: float,
     fixef_tol: float, extra: dict[str, Any] | None = None,
 ) -> FeolsResult:
+    if yname in f.terms:
+        raise SpecError(f"the outcome {yname!r} is also among the regressors (controls); "
+                        "remove it from the right-hand side")
     # one column-major matrix [y, X] (views below): the data are copied once, then
     # compacted, demeaned and used in place
     # a formula string is the user's own: terms outside the grammar go to formulaic
@@ -402,6 +405,10 @@ def _fit_one(
         mean = (wv @ Z) / wv.sum()
         css = wv @ (Z - mean) ** 2
     ybar, tss = float(mean[0]), float(css[0])
+    if not tss > 1e-24 * max(ybar * ybar * N, 1e-300):
+        raise EstimationError(f"the outcome {yname!r} is constant ({ybar:g} in all {N} rows "
+                              "used): there is nothing to explain; check the column and the "
+                              "sample")
     wsum = float(N if w is None else w.sum())
     ref = css[1:] if fe_k is not None else css[1:] + wsum * mean[1:] ** 2
     info = dm.demean_inplace(Z, fe_k, w, tol=fixef_tol)
@@ -428,6 +435,11 @@ def _fit_one(
     u = fit.resid
     k = Xk.shape[1]
     fe_levels = dm.fe_dof(fe_k) if fe_k is not None else np.zeros(0, dtype=np.int64)
+    n_params = k + (int((fe_levels - 1).sum() + 1) if fe_k is not None else 0)
+    if N <= n_params:
+        raise EstimationError(f"{yname!r}: {N} observations for {n_params} parameters "
+                              "(regressors and fixed effects): no residual degrees of "
+                              "freedom; use more data or fewer controls / fixed effects")
 
     # --- variance
     n_clusters: dict[str, int] = {}
@@ -446,6 +458,11 @@ def _fit_one(
     else:
         Gs = [int(c.max()) + 1 for c in cl_k]
         n_clusters = dict(zip(cl_cols, Gs))
+        if min(Gs) < 2:
+            one = cl_cols[Gs.index(min(Gs))]
+            raise EstimationError(f"cluster column {one!r} has a single value in the {N} rows "
+                                  "used: cluster-robust SEs need at least two clusters; "
+                                  "cluster by a finer column or use vcov='hetero'")
         nested = None
         if fe_k is not None:
             # an FE that is itself a clustering variable is nested without checking

@@ -1,30 +1,283 @@
 """``feols_stream``: fixed-effects regression on data larger than memory.
 
-The data are scanned from Parquet/CSV files (or globs) by DuckDB, ordered by the panel
-unit, and streamed in batches through two passes of sufficient-statistic accumulation
-(``policylab.engine.streaming``). Memory grows with the number of clusters and levels,
-not with the number of rows; results equal the in-memory ``feols`` (same formula,
-vcov and small-sample corrections) up to floating-point rounding.
+The data are scanned from Parquet/CSV files (or globs) by DuckDB. Nothing is sorted:
+rows are spilled once into Arrow files by a hash of the panel unit, so every unit's
+rows land in one partition, and each partition is read back (two passes) into memory
+on its own. With ``presorted=True`` the files are streamed twice in their own order
+instead (no spill), re-cut so no unit straddles two batches.
+
+The algebra (``policylab.engine.streaming``): the first fixed effect (the unit) is
+absorbed exactly by demeaning within each unit, partition by partition; the remaining
+fixed effects must be either
+
+* **small** (at most ``max_fe_levels`` levels: year, region^year, ...): their dummies,
+  demeaned within units, enter dense normal equations ``A = D~'W D~`` and
+  ``B = D~'W [X, y]~`` accumulated over partitions and absorbed by
+  Frisch-Waugh-Lovell (``[X, y].. = [X, y]~ - D~ A^+ B``); or
+* **absorbed by the unit** (constant within each unit, e.g. a firm's industry or
+  province when firms never move): their dummies vanish after within-unit demeaning,
+  so only their level counts (degrees of freedom) are needed.
+
+A second pass recomputes each row's residual and accumulates the variance pieces:
+the RSS, the HC1 meat and score sums by cluster code (any clustering column; clusters
+need not be nested in units because scores add up). Memory grows with the number of
+clusters and the small effects' levels, not with the rows. Results equal the in-memory
+``feols`` (same formula, weights, vcov and small-sample corrections) up to rounding.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import sys
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from scipy import stats
+import pandas as pd
 
 from policylab.data import scan
 from policylab.data.names import is_plain_name, unquote_name
-from policylab.engine import streaming
+from policylab.engine import streaming as st
 from policylab.engine import vcov as vc
-from policylab.errors import EstimationError, SpecError
+from policylab.errors import DataError, EstimationError, SpecError
 from policylab.estimators.feols import FeolsResult, _ssc, parse_vcov
-from policylab.estimators.formula import fe_label, parse_formula
+from policylab.estimators.formula import parse_formula
 
 __all__ = ["feols_stream"]
+
+
+def _column_name(term: str, what: str) -> str:
+    """A formula term that is one column name (plain or between backticks), else a
+    SpecError: nothing is computed in SQL, so a name stays a name."""
+    t = term.strip()
+    name = unquote_name(t)
+    if name != t or is_plain_name(t):
+        return name
+    raise SpecError(
+        f"feols_stream takes column names as {what}; {term!r} is an expression. "
+        "Compute it as a column of the files beforehand (e.g. in DuckDB), or use "
+        "feols() in memory"
+    )
+
+
+def _fe_columns(term: str) -> list[str]:
+    """The columns of a fixed-effect term ``a^b`` (a '^' between backticks is a name's)."""
+    pieces, cur, quoted = [], [], False
+    for ch in term:
+        if ch == "`":
+            quoted = not quoted
+        if ch == "^" and not quoted:
+            pieces.append("".join(cur))
+            cur = []
+        else:
+            cur.append(ch)
+    pieces.append("".join(cur))
+    return [_column_name(p, "fixed effects") for p in pieces]
+
+
+@dataclass
+class _Spec:
+    """What the model reads: columns, fixed-effect terms, clustering, weights."""
+
+    y: str
+    xs: list[str]
+    unit: str
+    fe_terms: list[list[str]]  # the other fixed effects, each a list of columns (a^b)
+    kind: str
+    cluster: list[str] | None  # columns of the clustering term (a^b allowed)
+    weights: str | None
+    fe_names: list[str] = field(default_factory=list)
+    ssc: vc.SSC = field(default_factory=vc.SSC)
+
+    @property
+    def numeric(self) -> list[str]:
+        return list(dict.fromkeys([self.y, *self.xs] + ([self.weights] if self.weights else [])))
+
+    @property
+    def keys(self) -> list[str]:
+        cols = [self.unit, *(c for t in self.fe_terms for c in t), *(self.cluster or [])]
+        return list(dict.fromkeys(cols))
+
+    @property
+    def columns(self) -> list[str]:
+        return list(dict.fromkeys(self.keys + self.numeric))
+
+
+def _parse(fml: str, vcov: Any, weights: str | None) -> _Spec:
+    f = parse_formula(fml)
+    if len(f.depvars) != 1:
+        raise SpecError(f"feols_stream takes one outcome, got {f.depvars}; fit one at a time")
+    if f.endog:
+        raise SpecError(f"feols_stream does not fit IV models ({' + '.join(f.endog)} ~ "
+                        f"{' + '.join(f.instruments)}); use feols() in memory for 2SLS")
+    if not f.fe:
+        raise SpecError("feols_stream needs the panel unit as first fixed effect: "
+                        "'y ~ x | unit' (+ further effects such as year or region^year)")
+    unit_term = f.fe[0]
+    if len(_fe_columns(unit_term)) > 1:
+        raise SpecError(f"the first fixed effect {unit_term!r} must be one column (the panel "
+                        "unit the data are streamed by); make the interaction a column first")
+    kind, cl_cols = parse_vcov(vcov, f.fe)
+    if kind == "CRV3" or len(cl_cols) > 1:
+        raise SpecError(f"vcov={vcov!r}: feols_stream supports 'iid', 'hetero' and one-way "
+                        "{'CRV1': column}; use feols() in memory for CRV3 or two-way clustering")
+    fe_terms = [_fe_columns(t) for t in f.fe[1:]]
+    cl = _fe_columns(cl_cols[0]) if cl_cols else None
+    return _Spec(
+        y=_column_name(f.depvars[0], "outcome"),
+        xs=[_column_name(t, "regressors") for t in f.terms],
+        unit=_column_name(unit_term, "fixed effects"), fe_terms=fe_terms, kind=kind,
+        cluster=cl, weights=weights, fe_names=list(f.fe),
+    )
+
+
+class _Levels:
+    """Integer codes of a (possibly interacted) key from its sorted distinct values."""
+
+    def __init__(self, columns: list[str], distinct: dict[str, np.ndarray]) -> None:
+        self.columns = columns
+        self.parts = [pd.Index(pd.unique(distinct[c])) for c in columns]
+        self.n = len(distinct[columns[0]])
+        keys = self._key([distinct[c] for c in columns])
+        self.order = np.argsort(keys, kind="stable")
+        self.sorted_keys = keys[self.order]
+
+    def _key(self, values: list[np.ndarray]) -> np.ndarray:
+        key = np.zeros(len(values[0]), dtype=np.int64)
+        for part, v in zip(self.parts, values):
+            key = key * len(part) + part.get_indexer(v)
+        return key
+
+    def codes(self, raw: dict[str, np.ndarray]) -> np.ndarray:
+        if len(self.columns) == 1:
+            return self.parts[0].get_indexer(raw[self.columns[0]]).astype(np.int64)
+        pos = np.searchsorted(self.sorted_keys, self._key([raw[c] for c in self.columns]))
+        return self.order[pos]
+
+
+@dataclass
+class _Plan:
+    """Everything learnt about the data before the passes."""
+
+    cond: str
+    n_total: int  # rows matching the user's filter
+    small: list[_Levels]
+    large: list[_Levels]
+    offsets: np.ndarray
+    cluster: _Levels | None
+    slots: list[tuple[str, int]]  # each non-unit FE term: ("small" | "large", index)
+    unit: _Levels | None = None  # codes of a non-integer unit (for the hash partitions)
+    n_rows: int = 0  # complete rows (known after the first read)
+
+    @property
+    def n_missing(self) -> int:
+        return self.n_total - self.n_rows
+
+
+def _conditions(spec: _Spec, where: str | None, numeric: bool = True) -> str:
+    q = scan.quote_ident
+    parts = [f"{q(c)} IS NOT NULL" for c in spec.keys]
+    if numeric:
+        parts += [f"isfinite(CAST({q(c)} AS DOUBLE))" for c in spec.numeric]
+    if numeric and spec.weights:
+        # negative weights pass, to be refused by name when the rows are read
+        parts.append(f"CAST({q(spec.weights)} AS DOUBLE) <> 0")
+    cond = " AND ".join(parts)
+    return f"({where}) AND {cond}" if where else cond
+
+
+def _plan(spec: _Spec, source: Any, where: str | None, max_fe_levels: int,
+          presorted: bool) -> _Plan:
+    """Check the columns, count the rows and read the levels of the non-unit effects.
+
+    Only the key columns are scanned here (levels of rows later dropped for missing
+    values get no observations and drop out of the normal equations by themselves)."""
+    have = scan.scan_columns(source)
+    missing = [c for c in spec.columns if c not in have]
+    if missing:
+        raise DataError(f"columns {missing} are not in the scanned data (it has {have[:20]})")
+    (n_total,) = scan.scan_aggregate(source, ["count(*)"], where)
+    keys = _conditions(spec, where, numeric=False)
+    small: list[_Levels] = []
+    large: list[_Levels] = []
+    slots: list[tuple[str, int]] = []
+    for cols in spec.fe_terms:
+        d = scan.distinct_rows(source, cols, keys, limit=max_fe_levels + 1)
+        if len(d[cols[0]]) > max_fe_levels:
+            slots.append(("large", len(large)))
+            large.append(_Levels(cols, scan.distinct_rows(source, cols, keys)))
+        else:
+            slots.append(("small", len(small)))
+            small.append(_Levels(cols, d))
+    offsets = np.cumsum([0] + [lv.n for lv in small])
+    cluster = None
+    if spec.cluster and spec.cluster != [spec.unit]:
+        cluster = _Levels(spec.cluster, scan.distinct_rows(source, spec.cluster, keys))
+    plan = _Plan(_conditions(spec, where), int(n_total), small, large, offsets, cluster, slots)
+    if not presorted:
+        first = scan.read_rows(source, [spec.unit], keys, limit=1)[spec.unit]
+        if first.dtype.kind not in "iu":
+            plan.unit = _Levels([spec.unit], scan.distinct_rows(source, [spec.unit], keys))
+    return plan
+
+
+def _code(spec: _Spec, plan: _Plan, raw: dict[str, np.ndarray],
+          key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Rows as two numeric blocks: F = [X, y, (w)] and K = [unit key, small-FE codes,
+    (cluster code), large-FE codes]."""
+    n = len(key)
+    fcols = [*spec.xs, spec.y] + ([spec.weights] if spec.weights else [])
+    F = np.empty((n, len(fcols)))
+    for j, c in enumerate(fcols):
+        F[:, j] = raw[c]
+    if spec.weights and (F[:, -1] < 0).any():
+        raise DataError(f"weights column {spec.weights!r} has negative values "
+                        f"({int((F[:, -1] < 0).sum())} in one block of rows); weights must "
+                        "be >= 0 (a weight of 0 drops the row)")
+    codes = [key] + [lv.codes(raw) + plan.offsets[j] for j, lv in enumerate(plan.small)]
+    codes += [plan.cluster.codes(raw)] if plan.cluster is not None else []
+    codes += [lv.codes(raw) for lv in plan.large]
+    K = np.empty((n, len(codes)), dtype=np.int64)
+    for j, c in enumerate(codes):
+        K[:, j] = c
+    return F, K
+
+
+def _chunk(spec: _Spec, plan: _Plan, F: np.ndarray, K: np.ndarray,
+           coder: st.UnitCoder | None = None) -> st.Chunk:
+    unit = coder.codes(K[:, 0]) if coder is not None else None
+    if unit is None:
+        unit = pd.factorize(K[:, 0])[0]
+    k1, ms = len(spec.xs) + 1, len(plan.small)
+    c = 1 + ms + (plan.cluster is not None)
+    return st.Chunk(unit.astype(np.int64), F[:, :k1], F[:, k1] if spec.weights else None,
+                    K[:, 1:1 + ms], K[:, 1 + ms] if plan.cluster is not None else None,
+                    K[:, c:])
+
+
+def _progress(total: int, label: str, enabled: bool) -> Any:
+    if not enabled:
+        return _null_bar()
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    bar = Progress(TextColumn(label), BarColumn(), TextColumn("{task.completed:,}/{task.total:,}"),
+                   TimeElapsedColumn(), transient=True)
+    return _bar(bar, total)
+
+
+@contextmanager
+def _bar(bar: Any, total: int) -> Iterator[Callable[[int], None]]:
+    with bar:
+        task = bar.add_task("", total=total)
+        yield lambda n=1: bar.advance(task, n)
+
+
+@contextmanager
+def _null_bar() -> Iterator[Callable[[int], None]]:
+    yield lambda n=1: None
 
 
 def _complete_units(
@@ -47,156 +300,299 @@ def _complete_units(
         yield carry
 
 
+class _Source:
+    """Chunks of complete units, as many times as asked (one per pass).
+
+    Default: one unordered scan codes the rows (unit key, FE and cluster codes, floats)
+    and spills them into hash partitions of the unit; each pass reads the partitions
+    back one at a time. ``presorted``: the files are streamed in their order each pass.
+    """
+
+    def __init__(self, spec: _Spec, plan: _Plan, source: Any, presorted: bool,
+                 batch_rows: int, spill_dir: Any, progress: bool) -> None:
+        self.spec, self.plan, self.source = spec, plan, source
+        self.presorted, self.batch_rows, self.progress = presorted, batch_rows, progress
+        self.parts: scan.HashPartitions | None = None
+        self._tmp: Any = None
+        if not presorted:
+            self._spill(spill_dir)
+
+    def _spill(self, spill_dir: Any) -> None:
+        spec, plan = self.spec, self.plan
+        self._tmp = tempfile.TemporaryDirectory(prefix="policylab-stream-", dir=spill_dir)
+        n_int = 1 + len(plan.small) + (plan.cluster is not None) + len(plan.large)
+        # a power of two, at most 256 partitions (two open files each while spilling)
+        self.bits = min(8, max(0, int(np.ceil(np.log2(max(1, plan.n_total / self.batch_rows))))))
+        self.parts = scan.HashPartitions(self._tmp.name, 2**self.bits,
+                                         len(spec.xs) + 1 + bool(spec.weights), n_int)
+        batches = scan.scan_batches(self.source, spec.columns, where=plan.cond, keep_order=False,
+                                    batch_rows=min(self.batch_rows, 1_000_000))
+        with _progress(plan.n_total, "partitioning rows by unit", self.progress) as adv:
+            for raw in batches:
+                u = raw[spec.unit]
+                key = u.astype(np.int64) if u.dtype.kind in "iu" else plan.unit.codes(raw)
+                self.parts.add(*_code(spec, plan, raw, key), st.partition_of(key, self.bits))
+                adv(len(u))
+        self.parts.close()
+        plan.n_rows = int(self.parts.rows.sum())
+
+    def close(self) -> None:
+        if self._tmp is not None:
+            self._tmp.cleanup()
+
+    def chunks(self, label: str) -> Iterator[st.Chunk]:
+        if self.presorted:
+            yield from self._stream(label)
+            return
+        parts, coder = self.parts, st.UnitCoder()
+        with _progress(parts.n_parts, label, self.progress) as adv:
+            for p in range(parts.n_parts):
+                yield _chunk(self.spec, self.plan, *parts.read(p), coder)
+                adv(1)
+
+    def _stream(self, label: str) -> Iterator[st.Chunk]:
+        raw_batches = _complete_units(scan.scan_batches(
+            self.source, self.spec.columns, where=self.plan.cond,
+            batch_rows=self.batch_rows), self.spec.unit)
+        rows = 0
+        with _progress(self.plan.n_total, label, self.progress) as adv:
+            for raw in raw_batches:
+                key = pd.factorize(raw[self.spec.unit])[0]
+                yield _chunk(self.spec, self.plan, *_code(self.spec, self.plan, raw, key))
+                rows += len(key)
+                adv(len(key))
+        self.plan.n_rows = rows
+
+
 def feols_stream(
     fml: str,
     source: str | Path | list[str],
     vcov: str | dict[str, str] | None = None,
+    weights: str | None = None,
     *,
     where: str | None = None,
     ssc: Any = None,
-    batch_rows: int = 1_000_000,
+    batch_rows: int = 2_000_000,
     presorted: bool = False,
+    max_fe_levels: int = 1000,
+    collin_tol: float = 1e-10,
+    spill_dir: str | Path | None = None,
+    progress: bool | None = None,
 ) -> FeolsResult:
-    """Two-way fixed-effects OLS streamed from Parquet/CSV files that need not fit in RAM.
+    """Fixed-effects OLS/WLS streamed from Parquet/CSV files that need not fit in RAM.
 
     Parameters
     ----------
     fml : str
-        ``"y ~ x1 + x2 | unit"`` or ``"y ~ x1 + x2 | unit + year"`` with plain column
-        names; the first fixed effect is the panel unit (data are streamed by unit).
+        ``"y ~ x1 + x2 | unit + year + region^year"`` with plain column names
+        (backtick-quote odd names). The first fixed effect is the panel unit; every
+        other one must have at most ``max_fe_levels`` levels or be constant within
+        units (then the unit absorbs it).
     source : path, glob or list of paths
         Parquet or CSV files, e.g. ``"firms/*.parquet"``.
     vcov : str or dict
-        "iid", "hetero" or ``{"CRV1": col}`` (default: clustered by the unit).
+        "iid", "hetero" or ``{"CRV1": column}`` (any column, ``a^b`` allowed; default:
+        clustered by the unit).
+    weights : str, optional
+        Column of analytic (precision) weights, as in :func:`policylab.feols`.
     where : str, optional
         SQL row filter pushed down to the scan, e.g. ``"year >= 2005"``.
     ssc : optional
         Small-sample correction, as in :func:`policylab.feols`.
     batch_rows : int
-        Rows per streamed batch (memory per batch ~ rows x columns x 8 bytes).
+        Rows held in memory at once (a partition, or a batch when presorted); memory is
+        roughly ``batch_rows x columns x 40`` bytes.
     presorted : bool
-        The files are already ordered by unit; skip DuckDB's sort.
+        The files are already ordered by unit: stream them twice in their order instead
+        of spilling hash partitions to disk.
+    max_fe_levels : int
+        Largest number of levels of a non-unit fixed effect kept as a dense block.
+    collin_tol : float
+        Tolerance for dropping collinear or absorbed regressors (as in feols).
+    spill_dir : path, optional
+        Folder for the temporary partitions (default: the system temp folder); they
+        take about ``rows x columns x 8`` bytes and are removed at the end.
+    progress : bool, optional
+        Show progress bars (default: when the terminal is interactive).
     """
-    f = parse_formula(fml)
-    if len(f.depvars) != 1:
-        raise SpecError("feols_stream takes one outcome")
-    if not 1 <= len(f.fe) <= 2 or any("^" in x for x in f.fe):
-        raise SpecError(
-            "feols_stream supports 'y ~ x | unit' or 'y ~ x | unit + time'; use feols() "
-            "in memory for other fixed-effect structures"
-        )
-    # column names only (plain or between backticks): nothing is computed in SQL
-    bad = [t for t in f.terms if unquote_name(t) == t and not is_plain_name(t)]
-    if bad:
-        raise SpecError(f"feols_stream takes plain column names; transform {bad} beforehand")
-    kind, cl_cols = parse_vcov(vcov, f.fe)
-    if kind == "CRV3" or len(cl_cols) > 1:
-        raise SpecError("feols_stream supports iid, hetero and one-way CRV1")
-    s = _ssc(ssc)
-    y, xs = unquote_name(f.depvars[0]), [unquote_name(t) for t in f.terms]
-    unit = fe_label(f.fe[0])
-    tcol = fe_label(f.fe[1]) if len(f.fe) == 2 else None
-    cl = cl_cols[0] if cl_cols else None
-    cols = list(dict.fromkeys([unit] + ([tcol] if tcol else []) + [y] + xs + ([cl] if cl else [])))
-    # identifiers quoted SQL's way (a '"' in a name is doubled), so a name stays a name
-    not_null = " AND ".join('"' + str(c).replace('"', '""') + '" IS NOT NULL' for c in cols)
-    cond = f"({where}) AND {not_null}" if where else not_null
-    levels = scan.distinct_values(source, tcol, cond) if tcol else None
-    clusters = scan.distinct_values(source, cl, cond) if cl and cl != unit else None
-    order = None if presorted else [unit]
+    spec = _parse(fml, vcov, weights)
+    spec.ssc = _ssc(ssc)
+    if batch_rows < 1 or max_fe_levels < 1:
+        raise SpecError("batch_rows and max_fe_levels must be positive integers")
+    plan = _plan(spec, source, where, max_fe_levels, presorted)
+    show = sys.stderr.isatty() if progress is None else progress
+    src = _Source(spec, plan, source, presorted, batch_rows, spill_dir, show)
+    try:
+        acc, excluded, n_single = _pass_gram(spec, plan, src)
+        fit = st.solve_gram(acc, collin_tol)
+        sc, dof = _pass_scores(spec, plan, src, fit, excluded, acc)
+    finally:
+        src.close()
+    return _result(fml, spec, plan, source, acc, fit, sc, dof, n_single)
 
-    def batches() -> Iterator[dict[str, np.ndarray]]:
-        raw = scan.scan_batches(source, cols, where=cond, order_by=order, batch_rows=batch_rows)
-        return _complete_units(raw, unit)
 
-    k = len(xs)
-    acc = streaming.WithinAccumulator(k, len(levels) if tcol else 0)
-    unit_nested = True
-    for b in batches():
-        t = np.searchsorted(levels, b[tcol]) if tcol else None
-        X = np.column_stack([b[c].astype(float) for c in xs]) if xs else np.empty((len(b[y]), 0))
-        acc.add(b[unit], X, b[y].astype(float), t)
-        if clusters is not None:
-            starts = np.flatnonzero(np.r_[True, b[unit][1:] != b[unit][:-1]])
-            cnt = np.diff(np.r_[starts, len(b[unit])])
-            first = np.repeat(b[cl][starts], cnt)
-            unit_nested &= bool((first == b[cl]).all())
+def _kept(ch: st.Chunk, excluded: np.ndarray) -> st.Chunk:
+    """Drop rows in excluded (singleton) levels of the small effects, then single-row
+    units — the in-memory rule, iterated across passes until nothing changes."""
+    if excluded.any() and ch.D.shape[1]:
+        keep = ~excluded[ch.D].any(axis=1)
+        if not keep.all():
+            ch = ch.take(keep)
+    return st.drop_singleton_units(ch)[0]
+
+
+def _check_absorbed(spec: _Spec, plan: _Plan, ch: st.Chunk) -> None:
+    for j, lv in enumerate(plan.large):
+        if not st.unit_nested(ch.unit, ch.extra[:, j]):
+            term = "^".join(lv.columns)
+            raise SpecError(
+                f"fixed effect {term!r} has more than max_fe_levels levels and varies within "
+                f"the unit {spec.unit!r}: feols_stream absorbs the first fixed effect by "
+                "streaming whole units and keeps the others in memory as dense blocks, so a "
+                "large one must be constant within units. Make the finer of the two the first "
+                f"fixed effect (e.g. '| {term} + {spec.unit}' if each {term!r} lies inside "
+                f"one {spec.unit!r}), raise max_fe_levels if {term!r} has a few thousand "
+                "levels, or use feols() in memory"
+            )
+
+
+def _pass_gram(spec: _Spec, plan: _Plan,
+               src: _Source) -> tuple[st.GramAccumulator, np.ndarray, int]:
+    """Pass 1 (repeated only while dropping singletons uncovers new ones)."""
+    T = int(plan.offsets[-1])
+    excluded = np.zeros(T, dtype=bool)
+    first = True
+    while True:
+        acc = st.GramAccumulator(len(spec.xs), T)
+        for ch in src.chunks("pass 1 of 2: cross-products"):
+            if first:
+                _check_absorbed(spec, plan, ch)
+            acc.add(_kept(ch, excluded))
+        first = False
+        new = (acc.level_n == 1) & ~excluded
+        if not new.any():
+            break
+        excluded |= new
+    if plan.n_rows == 0:
+        raise EstimationError(f"no complete rows (of {plan.n_total:,} matching the filter): "
+                              f"every row misses one of {spec.columns}")
     if acc.n == 0:
-        raise EstimationError("no observations left after filtering and dropping singletons")
-    fit = streaming.within_fit(acc)
-    kept = fit["kept"]
-    names = [x for x, kk in zip(xs, kept) if kk]
-    G = None
-    if kind == "CRV1":
-        G = acc.n_units if cl == unit else int(len(clusters))
-    sc = streaming.ScoreAccumulator(fit, G)
-    unit_counter = 0
-    for b in batches():
-        t = np.searchsorted(levels, b[tcol]) if tcol else None
-        X = np.column_stack([b[c].astype(float) for c in xs]) if xs else np.empty((len(b[y]), 0))
-        cl_codes = None
-        if kind == "CRV1":
-            if cl == unit:
-                starts = np.flatnonzero(np.r_[True, b[unit][1:] != b[unit][:-1]])
-                cnt = np.diff(np.r_[starts, len(b[unit])])
-                local = np.repeat(np.arange(len(starts)), cnt)
-                # singletons are dropped inside the accumulator; count only kept units
-                kept_unit = cnt > 1
-                code_of = np.cumsum(kept_unit) - 1 + unit_counter
-                unit_counter += int(kept_unit.sum())
-                cl_codes = np.where(kept_unit[local], code_of[local], 0)
-            else:
-                cl_codes = np.searchsorted(clusters, b[cl])
-        sc.add(b[unit], X, b[y].astype(float), t, cl_codes)
+        raise EstimationError("no observations left after dropping singletons")
+    return acc, excluded, plan.n_rows - acc.n
 
-    N = acc.n
-    fe_levels = np.array([acc.n_units] + ([int((acc.t_count > 0).sum())] if tcol else []))
-    kk = len(names)
-    nested = None
-    if kind == "CRV1":
-        nested = np.array([cl == unit or unit_nested] + ([cl == tcol] if tcol else []))
-    K = vc.df_k(kk, fe_levels, nested, s)
-    bread = fit["bread"]
-    if kind == "iid":
-        V = bread * (sc.rss / ((N - K) if s.k_adj else N))
-        df_t: float = N - K
-        label = "iid"
-    elif kind == "hetero":
-        V = vc.small_sample_factor("hetero", N, K, ssc=s) * (bread @ sc.meat_hetero @ bread)
-        df_t = N - K
-        label = "heteroskedasticity-robust (HC1)"
-    else:
-        S = sc.cluster_sums
-        V = vc.small_sample_factor("CRV", N, K, G, s) * (bread @ (S.T @ S) @ bread)
-        df_t = G - 1
-        label = f"CRV1 clustered by {cl}"
-    beta = fit["beta"][kept]
-    ybar = acc.y_sum / N
-    tss = acc.y_sq - N * ybar**2
-    tss_within = acc.yy
-    if tcol:
-        tt = np.diag(acc.t_count) - acc.tt_corr
-        sol = np.linalg.lstsq(tt, acc.ty, rcond=None)[0]
-        tss_within = acc.yy - float(acc.ty @ sol)
-    rss = sc.rss
-    k_fe = int((fe_levels - 1).sum() + 1)
-    f_stat = ((tss_within - rss) / kk) / (rss / (N - kk - k_fe)) if kk else np.nan
+
+@dataclass
+class _Dof:
+    fe_levels: np.ndarray
+    nested: np.ndarray | None
+    n_clusters: int
+
+
+def _pass_scores(spec: _Spec, plan: _Plan, src: _Source, fit: st.StreamFit,
+                 excluded: np.ndarray,
+                 acc: st.GramAccumulator) -> tuple[st.ScoreAccumulator, _Dof]:
+    """Pass 2: residuals, score sums by cluster, and the levels / nesting behind K."""
+    by_unit = spec.cluster == [spec.unit]
+    n_units = acc.n_units
+    G = None
+    if spec.kind == "CRV1":
+        G = n_units if by_unit else plan.cluster.n
+    sc = st.ScoreAccumulator(fit, G)
+    T = int(plan.offsets[-1])
+    small_nest = st.NestingTracker(T)
+    large_nest = [st.NestingTracker(lv.n) for lv in plan.large]
+    large_seen = [np.zeros(lv.n, dtype=bool) for lv in plan.large]
+    unit_in_cluster, counter = True, 0
+    for ch in src.chunks("pass 2 of 2: residuals and scores"):
+        ch = _kept(ch, excluded)
+        if len(ch.unit) == 0:
+            continue
+        if by_unit:
+            ch.cluster = ch.unit + counter
+            counter += int(ch.unit.max()) + 1
+        if G is not None:
+            unit_in_cluster &= st.unit_nested(ch.unit, ch.cluster)
+            if T:
+                small_nest.add(ch.D.ravel(), np.repeat(ch.cluster, ch.D.shape[1]))
+        for j in range(len(plan.large)):
+            large_seen[j][ch.extra[:, j]] = True
+            if G is not None:
+                large_nest[j].add(ch.extra[:, j], ch.cluster)
+        sc.add(ch)
+    levels, nested = [n_units], [unit_in_cluster]
+    for term, (kind, j) in zip(spec.fe_terms, plan.slots):
+        if kind == "small":
+            lo, hi = plan.offsets[j], plan.offsets[j + 1]
+            levels.append(int((acc.level_n[lo:hi] > 0).sum()))
+            nested.append(spec.cluster == term or small_nest.nested_in_range(lo, hi))
+        else:
+            levels.append(int(large_seen[j].sum()))
+            nested.append(spec.cluster == term or large_nest[j].nested)
+    n_cl = n_units if by_unit else int((sc.cluster_n > 0).sum()) if G else 0
+    return sc, _Dof(np.array(levels), np.array(nested) if G else None, n_cl)
+
+
+def _variance(spec: _Spec, acc: st.GramAccumulator, fit: st.StreamFit,
+              sc: st.ScoreAccumulator, dof: _Dof, s: vc.SSC) -> tuple[np.ndarray, float, str, int]:
+    N, k = acc.n, int(fit.kept.sum())
+    K = vc.df_k(k, dof.fe_levels, dof.nested, s)
+    if spec.kind == "iid":
+        return fit.bread * (sc.rss / ((N - K) if s.k_adj else N)), N - K, "iid", K
+    if spec.kind == "hetero":
+        V = vc.small_sample_factor("hetero", N, K, ssc=s) * (fit.bread @ sc.meat_hetero @ fit.bread)
+        return V, N - K, "heteroskedasticity-robust (HC1)", K
+    G = dof.n_clusters
+    if G < 2:
+        raise EstimationError(f"only {G} cluster in {'^'.join(spec.cluster)!r} after dropping "
+                              "missing values and singletons; cluster-robust SEs need two")
+    S = sc.cluster_sums
+    V = vc.small_sample_factor("CRV", N, K, G, s) * (fit.bread @ (S.T @ S) @ fit.bread)
+    return V, G - 1, f"CRV1 clustered by {'^'.join(spec.cluster)}", K
+
+
+def _result(fml: str, spec: _Spec, plan: _Plan, source: Any, acc: st.GramAccumulator,
+            fit: st.StreamFit, sc: st.ScoreAccumulator, dof: _Dof,
+            n_single: int) -> FeolsResult:
+    from scipy import special
+
+    s = spec.ssc
+    V, df_t, label, _ = _variance(spec, acc, fit, sc, dof, s)
+    N, k = acc.n, int(fit.kept.sum())
+    rss, tss, tss_w = sc.rss, float(acc.moments.css[-1]), sc.tss_within
+    if tss_w <= 1e-20 * max(tss, 1e-300):
+        raise EstimationError(f"the outcome {spec.y!r} has no variation left after the fixed "
+                              f"effects ({' + '.join(spec.fe_names)})")
+    k_fe = int((dof.fe_levels - 1).sum() + 1)
+    f_stat = f_p = np.nan
+    if k and N > k + k_fe:
+        f_stat = ((tss_w - rss) / k) / (rss / (N - k - k_fe))
+        f_p = float(special.fdtrc(k, N - k - k_fe, f_stat))
+    dropped = {key: v for key, v in (("missing values", plan.n_missing),
+                                     ("singletons", n_single)) if v}
+    names = [x for x, kk in zip(spec.xs, fit.kept) if kk]
+    cl_name = "^".join(spec.cluster) if spec.kind == "CRV1" else None
     res = FeolsResult(
         nobs=N,
-        meta={"formula": fml, "depvar": y, "fe": list(f.fe), "vcov": kind, "vcov_label": label,
-              "cluster": [cl] if cl else [], "ssc": s, "weights": None,
-              "dropped": {"singletons": acc.singletons} if acc.singletons else {},
-              "dropped_terms": {xs[j]: why for j, why in fit["dropped"].items() if j < k},
+        meta={"formula": fml, "depvar": spec.y, "fe": list(spec.fe_names), "vcov": spec.kind,
+              "vcov_label": label, "cluster": [cl_name] if cl_name else [], "ssc": s,
+              "weights": spec.weights, "dropped": dropped,
+              "dropped_terms": {spec.xs[j]: why for j, why in fit.dropped.items()},
               "demean": "streamed sufficient statistics", "source": str(source)},
-        terms=names, beta=beta, vcov_matrix=V, df_t=df_t,
-        r2=1 - rss / tss, adj_r2=1 - (rss / tss) * (N - 1) / (N - kk - k_fe),
-        r2_within=1 - rss / tss_within,
-        adj_r2_within=1 - (rss / tss_within) * (N - k_fe) / (N - kk - k_fe),
-        rss=rss, f_stat=float(f_stat),
-        f_pvalue=float(stats.f.sf(f_stat, kk, N - kk - k_fe)) if kk else np.nan,
-        n_clusters={cl: G} if G else {}, depvar_mean=ybar,
+        terms=names, beta=fit.beta, vcov_matrix=V, df_t=df_t,
+        r2=1 - rss / tss if tss > 0 else np.nan,
+        adj_r2=1 - (rss / tss) * (N - 1) / (N - k - k_fe) if tss > 0 else np.nan,
+        r2_within=1 - rss / tss_w,
+        adj_r2_within=1 - (rss / tss_w) * (N - k_fe) / (N - k - k_fe),
+        rss=rss, f_stat=float(f_stat), f_pvalue=f_p,
+        n_clusters={cl_name: dof.n_clusters} if cl_name else {},
+        depvar_mean=float(acc.moments.mean[-1]),
     )
-    for j, why in fit["dropped"].items():
-        if j < k:
-            res.warn(f"{xs[j]!r} was dropped: {'absorbed by the fixed effects' if why == 'no variation' else why}")
+    fes = " + ".join(spec.fe_names)
+    for j, why in fit.dropped.items():
+        res.warn(f"{spec.xs[j]!r} was dropped: " + (
+            f"absorbed by the fixed effects ({fes})" if why == "no variation"
+            else "collinear with other regressors"))
+    if cl_name and dof.n_clusters < 30:
+        res.warn(f"only {dof.n_clusters} clusters in {[cl_name]}: cluster-robust SEs are "
+                 "unreliable with few clusters; consider wild_bootstrap() or placebo_test()")
     return res

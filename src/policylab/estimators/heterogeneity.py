@@ -110,6 +110,11 @@ def heterogeneity(
         Progress bar while permutations are demeaned draw by draw (unbalanced panels).
     Other parameters as in :func:`policylab.did`.
     """
+    from policylab.validation import as_names, check_count, check_seed
+
+    by, controls = as_names(by, "by", allow_empty=False), as_names(controls, "controls")
+    permutations = check_count(permutations, "permutations", lo=0)
+    seed = check_seed(seed)
     design = as_design(data, "heterogeneity", unit=unit, time=time, treat=treat,
                        cohort=cohort, roster=roster, date=date, assign=assign,
                        controls=controls, fe=fe, cluster=cluster, weights=weights)

@@ -186,6 +186,10 @@ def mediation(
     all regressions of all draws are small solves. Draws equal a loop that resamples
     units with the same seed and reruns feols (tested draw for draw).
     """
+    from policylab.validation import as_names, check_count, check_seed
+
+    mediators, controls = as_names(mediators, "mediators"), as_names(controls, "controls")
+    bootstrap, seed = check_count(bootstrap, "bootstrap", lo=0), check_seed(seed)
     if not mediators:
         raise SpecError("mediation needs at least one mediator")
     panel, xsec = _as_panel(data, unit, time)

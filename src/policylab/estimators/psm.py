@@ -185,6 +185,9 @@ def match(
         For kernel matching, the ATT's SE from this many bootstrap draws (rows of the
         treated and of the controls resampled, scores held fixed; ``seed``).
     """
+    from policylab.validation import check_count, check_seed
+
+    bootstrap, seed = check_count(bootstrap, "bootstrap", lo=0), check_seed(seed)
     df = data.df if isinstance(data, Panel) else (
         data if isinstance(data, pd.DataFrame) else as_pandas(data))  # read only
     require_columns(df, [treat])

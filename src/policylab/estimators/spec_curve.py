@@ -176,6 +176,44 @@ def spec_curve(
         scheduler address or Client (see :mod:`policylab.execution`); the numbers are
         identical whatever the executor for the same ``seed`` and ``chunk_size``.
     """
+    from policylab.validation import as_names, check_count, check_seed
+
+    draws, seed = check_count(draws, "draws"), check_seed(seed)
+    chunk_size = check_count(chunk_size, "chunk_size")
+    y = as_names(y, "y", allow_empty=False)
+
+    from policylab.execution import using_executor
+
+    # an executor made here from "dask" or an address is closed when the grid is done
+    with using_executor(executor) as ex:
+        return _spec_curve(data, y, treat, unit=unit, time=time, controls=controls,
+                           samples=samples, fe=fe, cluster=cluster, assign=assign,
+                           level=level, inference=inference, draws=draws, seed=seed,
+                           ssc=ssc, executor=ex, chunk_size=chunk_size, progress=progress)
+
+
+def _spec_curve(
+    data: Any,
+    y: str | list[str],
+    treat: str | None,
+    *,
+    unit: str | None = None,
+    time: str | None = None,
+    controls: dict[str, list[str]] | list[list[str]] | None = None,
+    samples: dict[str, str | None] | None = None,
+    fe: dict[str, list[str]] | list[list[str]] | None = None,
+    cluster: list[str] | None = None,
+    assign: str | None = None,
+    level: float = 0.95,
+    inference: str = "none",
+    draws: int = 500,
+    seed: int | None = None,
+    ssc: vc.SSC = vc.SSC(),
+    executor: Any = None,
+    chunk_size: int = 100,
+    progress: bool = False,
+) -> SpecCurveResult:
+    """:func:`spec_curve` on a resolved executor."""
     if isinstance(data, Design):
         data, treat, unit, time, assign, controls, fe, cluster = _from_design(
             data, treat, unit, time, assign, controls, fe, cluster)
@@ -209,9 +247,9 @@ def spec_curve(
     blocks: list[dict[str, Any]] = []
     rows: list[dict[str, Any]] = []
     max_n = 0
-    from policylab.execution import get_executor, map_tasks
+    from policylab.execution import map_tasks
 
-    ex = get_executor(executor)
+    ex = executor
     cfg = {"df": df, "ys": ys, "treat": treat, "controls": all_controls, "sets": controls_d,
            "clusters": clusters, "assign": assign, "time": time, "alpha": alpha, "ssc": ssc,
            "groups": groups, "permutation": inference == "permutation"}

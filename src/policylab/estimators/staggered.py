@@ -293,6 +293,10 @@ def _bootstrap_draws(S: np.ndarray, n: int, draws: int, seed: int | None, weight
     from policylab.engine.cs_kernels import mammen_lo_product
 
     nc, k = S.shape
+    from policylab.validation import check_memory
+
+    check_memory(8.0 * draws * k, f"{draws:,} bootstrap draws x {k} ATT(g,t)",
+                 "use fewer draws")
     dt = np.float32 if single else np.float64
     Sd = np.ascontiguousarray(S, dtype=dt)
     tot = S.sum(axis=0)
@@ -373,6 +377,72 @@ def _multiplier_bootstrap(F: np.ndarray, clusters: np.ndarray | None, draws: int
                            single, chunk)
     se = _boot_se(out)
     return se, _sup_t_crit(out, se, level), out
+
+
+def _pretest_cells(cells: pd.DataFrame, G: np.ndarray, clusters: np.ndarray | None,
+                   anticipation: int) -> tuple[np.ndarray, list[int]]:
+    """Pre-treatment cells the pre-tests use, and the cohorts left out.
+
+    A cohort whose treated units sit in a single cluster has no estimable sampling
+    variance of its own (its part of the cluster-summed influence function is one
+    number, centred to zero), so its pre-treatment ATT(g,t) would enter a Wald or
+    sup-t statistic with only the comparison units' variance and look like a strong
+    violation (castle doctrine: one-state cohorts, |t| up to 20). Those cells are left
+    out and the cohorts named; R did keeps them and then reports no statistic.
+    """
+    g = cells["group"].to_numpy()
+    pre = (cells["time"] < g - anticipation).to_numpy()
+    thin = []
+    for gg in np.unique(g[pre]):
+        members = G == gg
+        n_cl = (len(np.unique(clusters[members])) if clusters is not None
+                else int(members.sum()))
+        if n_cl < 2:
+            thin.append(int(gg))
+    return pre & ~np.isin(g, thin), thin
+
+
+# eigenvalues of the pre-period correlation matrix below this share of the largest are
+# treated as zero (rounding of an exactly singular matrix sits near 1e-15; directions
+# the data identify sit many orders above)
+_RANK_RTOL = 1e-8
+
+
+def _rank_wald(a: np.ndarray, V: np.ndarray, rtol: float = _RANK_RTOL) -> dict[str, Any]:
+    """Wald test that ``a = 0`` with covariance ``V``, rank-aware.
+
+    R did (``att_gt``) returns no statistic when ``rcond(preV) <= eps``; a plain
+    ``solve`` on such a matrix gives absurd numbers (1e16) instead. Here the test runs
+    on the directions the covariance identifies: ``a' V^+ a`` with the pseudo-inverse
+    from the eigen-decomposition of the correlation matrix (scale-free), and df = its
+    rank. With a full-rank V this is R did's statistic and p-value. A cell whose
+    estimate has no estimated variance (a cohort of one unit has no variance of its
+    own: its treated part of the influence function is zero) contributes through the
+    directions it shares with other cells only. Returns statistic, df (the rank),
+    p_value, n_cells, rank and, when nothing is testable, statistic/p_value None and a
+    ``reason``.
+    """
+    k = len(a)
+    out: dict[str, Any] = {"test": "Wald (rank-aware)", "n_cells": int(k)}
+    sd = np.sqrt(np.clip(np.diag(V), 0, None))
+    ok = np.isfinite(sd) & (sd > 0) & np.isfinite(a)
+    if not ok.any():
+        return {**out, "statistic": None, "p_value": None, "df": 0, "rank": 0,
+                "reason": "no pre-treatment ATT(g,t) has a positive variance"}
+    z = a[ok] / sd[ok]
+    R = V[np.ix_(ok, ok)] / np.outer(sd[ok], sd[ok])
+    ev, U = np.linalg.eigh((R + R.T) / 2)
+    keep = ev > rtol * max(ev.max(), 0.0) * len(z)
+    rank = int(keep.sum())
+    proj = U[:, keep].T @ z
+    W = float(proj @ (proj / ev[keep]))
+    out.update({"statistic": W, "df": rank, "rank": rank,
+                "p_value": float(chdtrc(rank, W))})
+    if rank < k:
+        out["note"] = (f"covariance of the {k} pre-treatment ATT(g,t) has rank {rank}; "
+                       f"tested on the {rank} identified directions (R did reports no "
+                       "statistic for a singular covariance)")
+    return out
 
 
 def _sup_t_crit(out: np.ndarray, se: np.ndarray, level: float) -> float:
@@ -460,11 +530,70 @@ class AttGtResult(Result):
         lines.append(f"  control group: {m['control_group']}; method: {m['method']}; "
                      f"base period: {m['base_period']}; anticipation: {m['anticipation']}")
         lines.append(f"  standard errors: {m['se_label']}")
-        if self.pretest:
+        if self.pretest.get("statistic") is not None:
             lines.append(f"  pre-test of parallel trends (Wald, {self.pretest['df']} df): "
                          f"chi2 = {self.pretest['statistic']:.4g}, "
                          f"p = {self.pretest['p_value']:.5f}")
+            if self.pretest.get("note"):
+                lines.append(f"    {self.pretest['note']}")
+        elif self.pretest:
+            lines.append(f"  pre-test of parallel trends: not computable "
+                         f"({self.pretest['reason']})")
         return "\n".join(lines)
+
+    def pretest_bootstrap(self, draws: int | None = None, seed: int | None = None,
+                          bootstrap_weights: str | None = None) -> dict[str, Any]:
+        """Pre-test of parallel trends by the multiplier bootstrap (sup-t).
+
+        The statistic is the largest |ATT(g,t)| / SE over the pre-treatment cells, its
+        null distribution the same maximum over the multiplier-bootstrap draws of the
+        cells (R did's ``mboot``, one multiplier per cluster, the draws ``att_gt``'s
+        uniform band uses): the p-value is the share of draws at or above the
+        statistic, so p < 1 - level exactly when the uniform band over the
+        pre-treatment cells excludes zero somewhere. It needs no inverse of the
+        covariance, so it exists where the Wald test's covariance is singular, and its
+        critical value comes from the cluster-level draws rather than a chi-square.
+        SEs are the bootstrap's (interquartile range / 1.349, as R did); cells with no
+        bootstrap variation, and cohorts with a single treated cluster (as in
+        ``pretest``), are left out.
+
+        Parameters
+        ----------
+        draws, seed, bootstrap_weights : int, int, {"mammen", "rademacher"}, optional
+            Default to those given to ``att_gt`` (999, None, "mammen"); the draws are
+            shared with ``.aggregate()``'s bootstrap for the same settings.
+
+        Returns
+        -------
+        dict
+            test, statistic, p_value, n_cells (tested), draws, seed, weights; statistic
+            and p_value None with a ``reason`` when no pre-treatment cell varies.
+        """
+        draws = int(draws or self.meta.get("draws", 999))
+        seed = self.meta.get("seed") if seed is None else seed
+        bw = bootstrap_weights or self.meta.get("bootstrap_weights", "mammen")
+        c = self.cells
+        pre, thin = _pretest_cells(c, self.unit_group, self.clusters,
+                                   self.meta.get("anticipation", 0))
+        out: dict[str, Any] = {"test": "sup-t (multiplier bootstrap)", "draws": draws,
+                               "seed": seed, "weights": bw, "n_cells": 0}
+        if thin:
+            out["excluded_cohorts"] = thin
+        if not pre.any():
+            return {**out, "statistic": None, "p_value": None,
+                    "reason": "no pre-treatment ATT(g,t) in a cohort with two or more "
+                    "treated clusters"}
+        boot = self._draws(draws, seed, bw)[:, :self.inf.shape[1]][:, pre]
+        se = _boot_se(boot)
+        ok = np.isfinite(se)
+        if not ok.any():
+            return {**out, "statistic": None, "p_value": None,
+                    "reason": "no pre-treatment ATT(g,t) varies over the bootstrap draws"}
+        a = c.loc[pre, "estimate"].to_numpy()[ok]
+        stat = float(np.max(np.abs(a) / se[ok]))
+        tmax = np.max(np.abs(boot[:, ok]) / se[ok], axis=1)
+        return {**out, "statistic": stat, "p_value": float(np.mean(tmax >= stat)),
+                "n_cells": int(ok.sum())}
 
     def plot(self, lang: str = "en", **kw: Any) -> Any:
         """ATT(g,t) by period, one panel per cohort (pre-periods in grey)."""
@@ -977,6 +1106,9 @@ def att_gt(
         ``.tidy()`` (one row per ATT(g,t)), ``.aggregate(kind)``, ``.pretest``
         (Wald test that all pre-treatment ATT(g,t) are zero), ``.plot()``.
     """
+    from policylab.validation import check_count, check_seed
+
+    draws, seed = check_count(draws, "draws"), check_seed(seed)
     _check_att_gt_options(control_group, base_period, method, bootstrap_weights)
     df, unit, time, cohort, cluster, weights, covariates, design = _att_gt_inputs(
         data, y, unit, time, cohort, cluster, weights, covariates)
@@ -1063,17 +1195,20 @@ def att_gt(
         V = _if_vcov(F, cl_codes)
     c = pd.DataFrame(cells)
     c["std_error"] = np.sqrt(np.diag(V))
-    pre = (c["time"] < c["group"] - anticipation).to_numpy()
-    pretest: dict[str, float] = {}
+    pre, thin = _pretest_cells(c, G, cl_codes, anticipation)
+    pretest: dict[str, Any] = {}
     if pre.any():
-        a = c.loc[pre, "estimate"].to_numpy()
-        try:
-            W = float(a @ np.linalg.solve(V[np.ix_(pre, pre)], a))
-            pretest = {"statistic": W, "df": int(pre.sum()),
-                       "p_value": float(chdtrc(pre.sum(), W))}
-        except np.linalg.LinAlgError:
-            notes.append("the pre-test is not available: singular covariance of the "
-                         "pre-treatment ATT(g,t)")
+        pretest = _rank_wald(c.loc[pre, "estimate"].to_numpy(), V[np.ix_(pre, pre)])
+    elif thin:
+        pretest = {"test": "Wald (rank-aware)", "statistic": None, "p_value": None,
+                   "df": 0, "rank": 0, "n_cells": 0, "reason": "every cohort with "
+                   "pre-treatment cells has a single treated cluster"}
+    if thin and pretest:
+        pretest["excluded_cohorts"] = thin
+        notes.append(f"the pre-tests leave out cohorts {thin}: a single treated cluster "
+                     "has no estimable variance of its own")
+    if pretest and pretest["statistic"] is None:
+        notes.append(f"the pre-test is not computable: {pretest['reason']}")
     se_label = ("multiplier bootstrap, " if bootstrap else "influence function, ") + (
         f"clustered by {cluster}" if cl_codes is not None else f"clustered by {unit}") + (
         f"; weighted by {weights}" if weights else "")

@@ -82,6 +82,9 @@ def cluster_bootstrap(
     seed : int, optional
         Seed; draw b uses the b-th row of ``rng.integers(0, G, (draws, G))``.
     """
+    from policylab.validation import check_count, check_seed
+
+    draws, seed = check_count(draws, "draws"), check_seed(seed)
     rng = np.random.default_rng(seed)
     if isinstance(source, FeolsResult):
         m = source.model

@@ -165,6 +165,10 @@ def joint_wild_test(
         with, on the unscaled CRV meat), ``wald_statistic`` / ``wald_p_value`` (the
         analytic cluster-robust chi-square/q F test the model reports).
     """
+    from policylab.validation import as_names, check_count, check_seed
+
+    draws, seed = check_count(draws, "draws"), check_seed(seed)
+    terms = as_names(terms, "terms")
     reg = getattr(result, "regression", None) or result
     refuse_iv(reg, "joint_wild_test")
     model = getattr(reg, "model", None)
@@ -180,6 +184,9 @@ def joint_wild_test(
     X, y, w, fe = _design(reg)
     cl = np.asarray(model["cluster_codes"][0], dtype=np.int64)
     G = int(cl.max()) + 1
+    from policylab.validation import check_memory
+
+    check_memory(4.0 * G * draws * 8, f"{draws:,} draws x {G} clusters", "use fewer draws")
     R = np.array([reg.terms.index(t) for t in terms])
     pc = _pieces(X, y, R, cl, G, fe, w)
     rng = np.random.default_rng(seed)

@@ -132,6 +132,10 @@ def placebo_test(
         is a regression with the model's weights, fixed effects, clusters and
         small-sample correction.
     """
+    from policylab.validation import check_count, check_exact, check_seed
+
+    draws, max_exact = check_count(draws, "draws"), check_count(max_exact, "max_exact")
+    exact, seed = check_exact(exact), check_seed(seed)
     refuse_iv(result, "placebo_test")
     meta = result.meta
     param = param or meta.get("treat_term")

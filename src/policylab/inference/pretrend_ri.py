@@ -258,6 +258,9 @@ def pretrend_ri_test(
         unscaled cluster-robust meat), ``p_value`` = (1 + #draws at least as large) /
         (1 + draws), ``stats`` (the draws).
     """
+    from policylab.validation import check_count, check_seed
+
+    draws, seed = check_count(draws, "draws"), check_seed(seed)
     if getattr(es, "regression", None) is None or not getattr(es, "lead_terms", None):
         raise SpecError("pretrend_ri_test needs an event_study() result with leads")
     inp = _inputs(es)

@@ -38,14 +38,21 @@ from policylab.estimators.result import Result
 from policylab.inference.arp import TooManyBases, arp_accept
 
 __all__ = ["pretrend_power", "honest_did", "PretrendPowerResult", "HonestDidResult",
-           "event_study_inputs"]
+           "event_study_inputs", "cs_event_study_inputs"]
 
 
 def event_study_inputs(result: Any = None, *, betahat: Any = None, sigma: Any = None,
                        rel_times: Any = None, ref: int = -1
                        ) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
-    """(beta, Sigma, event times, ref) from an event-study Result or explicit arrays."""
+    """(beta, Sigma, event times, ref) from an event-study Result, a Callaway-Sant'Anna
+    dynamic aggregation (:func:`cs_event_study_inputs`) or explicit arrays."""
+    if result is not None and "by_values" in (getattr(result, "meta", None) or {}):
+        return cs_event_study_inputs(result)
     if result is not None:
+        if "rel_times" not in getattr(result, "meta", {}):
+            raise SpecError(f"give an event_study() result (leads and lags), not a "
+                            f"{type(result).__name__}; or pass betahat=, sigma= and "
+                            "rel_times=")
         beta = np.asarray(result.beta, float)
         Sigma = np.asarray(result.vcov_matrix, float)
         e = np.asarray(result.meta["rel_times"], int)
@@ -59,6 +66,39 @@ def event_study_inputs(result: Any = None, *, betahat: Any = None, sigma: Any = 
         raise SpecError("betahat, sigma and rel_times do not have matching sizes")
     order = np.argsort(e)
     return beta[order], Sigma[np.ix_(order, order)], e[order], ref
+
+
+def cs_event_study_inputs(agg: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+    """(beta, Sigma, event times, -1) of a Callaway-Sant'Anna event study.
+
+    ``agg`` is ``att_gt(...).aggregate("dynamic")``: its event-time estimates (the
+    overall ATT in its first row dropped) and their covariance from the aggregation's
+    influence functions, as HonestDiD's ``honest_did.AGGTEobj`` builds them from R
+    did's ``aggte(type = "dynamic")`` (``V = IF'IF / n^2``; clustered like att_gt).
+    Event time -1 is the reference: with ``base_period="universal"`` att_gt has no
+    cell there; with the varying base period its estimate (a short difference) is
+    dropped, as HonestDiD does, and HonestDiD's advice holds: use the universal base
+    period, whose pre-period estimates are on the same footing as a TWFE event study's.
+    """
+    m = agg.meta
+    if m.get("type") != "dynamic":
+        raise SpecError(f"a Callaway-Sant'Anna {m.get('type')!r} aggregation is not an event "
+                        "study; pass att_gt(...).aggregate('dynamic')")
+    e = np.asarray(m["by_values"][1:], int)
+    beta = np.asarray(agg.beta, float)[1:]
+    Sigma = np.asarray(agg.vcov_matrix, float)[1:, 1:]
+    keep = e != -1
+    return beta[keep], Sigma[np.ix_(keep, keep)], e[keep], -1
+
+
+def _cs_base_notes(result: Any) -> list[str]:
+    """HonestDiD's warning for a CS event study with the varying base period."""
+    meta = getattr(result, "meta", None) or {}
+    if "by_values" in meta and meta.get("base_period") == "varying":
+        return ["the Callaway-Sant'Anna event study uses the varying base period: its "
+                "pre-period estimates are period-to-period changes, not deviations from "
+                "event time -1; HonestDiD recommends att_gt(..., base_period='universal')"]
+    return []
 
 
 @dataclass
@@ -116,6 +156,10 @@ def pretrend_power(result: Any = None, *, powers: tuple[float, ...] = (0.5, 0.8)
     ``rel_times=``.
     """
     beta, Sigma, e, ref = event_study_inputs(result, **arrays)
+    if _cs_base_notes(result):
+        raise SpecError("pretrend_power needs pre-period estimates relative to one "
+                        "reference period; run att_gt(..., base_period='universal') before "
+                        "aggregate('dynamic')")
     pre = e < 0
     if not pre.any():
         raise EstimationError("no pre-period coefficients: the pre-test has no power")
@@ -442,7 +486,7 @@ def honest_did(result: Any = None, *, e: int = 0, l_vec: Any = None, M: Any = No
                      "conf_low": lo, "conf_high": hi, "excludes_zero": lo > 0 or hi < 0,
                      "method": "FLCI"})
     Mbars = np.arange(0, 2.01, 0.25) if Mbar is None else np.asarray(Mbar, float)
-    notes = []
+    notes = _cs_base_notes(result)
     method = rm_method
     rm_rows = None
     rm_grid: list[tuple[float, float, float, int]] = []

@@ -129,6 +129,12 @@ def wild_bootstrap(
     level : float
         Confidence level of the test-inversion interval.
     """
+    from policylab.validation import check_count, check_seed
+
+    draws, seed = check_count(draws, "draws"), check_seed(seed)
+    if not 0 < level < 1:
+        raise SpecError(f"level={level!r}: the confidence level must be between 0 and 1, "
+                        "e.g. level=0.95")
     refuse_iv(result, "wild_bootstrap")
     param = param or result.meta.get("treat_term")
     if param not in result.terms:
@@ -136,6 +142,16 @@ def wild_bootstrap(
     m = result.model
     cl, cname = _bootstrap_clusters(result, cluster)
     G = int(cl.max()) + 1
+    if G < 2:
+        from policylab.errors import EstimationError
+
+        raise EstimationError(f"bootstrap cluster {cname!r} has a single value: the wild "
+                              "cluster bootstrap needs at least two clusters")
+    from policylab.validation import check_memory
+
+    # the weights, their products and the bootstrap t's: a few G x draws float arrays
+    check_memory(4.0 * G * draws * 8, f"{draws:,} draws x {G} clusters",
+                 "use fewer draws")
     rng = np.random.default_rng(seed)
     V, enumerated = bootstrap_weights(weights, G, draws, rng)
     with one_blas_thread():

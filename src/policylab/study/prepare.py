@@ -24,12 +24,41 @@ def file_hash(path: str | Path) -> str:
     return h.hexdigest()
 
 
+def _merge(df: pd.DataFrame, other: pd.DataFrame, on: list[str], how: str,
+           name: str) -> pd.DataFrame:
+    """Many-to-one merge; duplicate keys in the merged file are a DataError naming them."""
+    require_columns(other, on, f"merge key of {name!r}")
+    require_columns(df, on, "merge key")
+    dup = other.duplicated(on, keep=False)
+    if dup.any():
+        rows = other.loc[dup, on]
+        keys = rows.drop_duplicates().head(3).itertuples(index=False, name=None)
+        lines = [int(i) + 2 for i in rows.index[:4]]  # +2: header line, 1-based
+        raise DataError(
+            f"merge file {name!r}: the keys {on} are not unique ({int(dup.sum())} rows "
+            f"share a key, e.g. {list(keys)} at lines {lines}); each key must appear once "
+            "— aggregate or deduplicate that file first"
+        )
+    mismatch = [c for c in on if df[c].dtype.kind != other[c].dtype.kind
+                and {df[c].dtype.kind, other[c].dtype.kind} & {"O", "U", "S", "T"}]
+    if mismatch:
+        c = mismatch[0]
+        raise DataError(f"merge key {c!r} is {df[c].dtype} in the data but {other[c].dtype} "
+                        f"in {name!r}; make both text or both numbers")
+    return df.merge(other, on=on, how=how, validate="many_to_one")
+
+
 def load_data(spec: StudySpec, base_dir: Path) -> tuple[pd.DataFrame, dict[str, str]]:
-    """Load the main file (or bundled dataset) and merges; returns data and file hashes."""
-    from policylab.data.readers import read_table
+    """Load the main file (or bundled dataset) and merges; returns data and file hashes.
+
+    The text encoding each CSV file was read with (path -> encoding) is kept in the
+    frame's ``attrs["policylab_encodings"]``; :func:`prepare` puts it in the provenance.
+    """
+    from policylab.data.readers import ENCODING_ATTR, read_table
 
     d = spec.data
     hashes: dict[str, str] = {}
+    encodings: dict[str, str] = {}
     if d.dataset:
         from policylab.data import datasets
 
@@ -39,20 +68,20 @@ def load_data(spec: StudySpec, base_dir: Path) -> tuple[pd.DataFrame, dict[str, 
         ).hexdigest()
     elif d.path:
         p = (base_dir / d.path).resolve()
-        df = read_table(p)
+        df = read_table(p, encoding=d.encoding)
         hashes[str(d.path)] = file_hash(p)
+        if ENCODING_ATTR in df.attrs:
+            encodings[str(d.path)] = df.attrs[ENCODING_ATTR]
     else:
         raise SpecError("data: give either data.path (a file) or data.dataset (a bundled study)")
     for m in d.merges:
         p = (base_dir / m.path).resolve()
-        other = read_table(p)
-        require_columns(other, m.on, f"merge key of {m.path!r}")
-        require_columns(df, m.on, "merge key")
-        before = len(df)
-        df = df.merge(other, on=m.on, how=m.how, validate="many_to_one")
-        if len(df) != before and m.how == "left":
-            raise DataError(f"merging {m.path!r} changed the row count; its keys are not unique")
+        other = read_table(p, encoding=m.encoding)
+        if ENCODING_ATTR in other.attrs:
+            encodings[str(m.path)] = other.attrs[ENCODING_ATTR]
+        df = _merge(df, other, m.on, m.how, str(m.path))
         hashes[str(m.path)] = file_hash(p)
+    df.attrs["policylab_encodings"] = encodings
     if d.query:
         from policylab.data.filters import apply_filter
 
@@ -112,6 +141,8 @@ def apply_transforms(panel: Panel, transforms: list[Transform]) -> Panel:
 def prepare(spec: StudySpec, base_dir: Path) -> tuple[Panel, dict[str, Any]]:
     """Load, merge, filter and transform the data; returns the Panel and provenance."""
     df, hashes = load_data(spec, base_dir)
+    encodings = dict(df.attrs.get("policylab_encodings", {}))
     panel = Panel(df, unit=spec.data.unit, time=spec.data.time)
     panel = apply_transforms(panel, spec.transforms)
-    return panel, {"data_hashes": hashes, "panel": panel.describe()}
+    return panel, {"data_hashes": hashes, "data_encodings": encodings,
+                   "panel": panel.describe()}

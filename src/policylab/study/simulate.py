@@ -258,7 +258,9 @@ def simulate(
         ``tidy()``: one row per method and target; ``records``: one row per replication.
     """
     from policylab.execution import run_chunks
+    from policylab.validation import check_count, check_seed
 
+    draws, seed = check_count(draws, "draws"), check_seed(seed)
     methods = tuple(methods)
     unknown = [m for m in methods if m not in _METHODS]
     if unknown:

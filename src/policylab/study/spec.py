@@ -11,10 +11,19 @@ from __future__ import annotations
 import difflib
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 
+from policylab import validation as _v
 from policylab.errors import SpecError
 
 __all__ = [
@@ -65,12 +74,42 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+def _counted(lo: int) -> BeforeValidator:
+    # the same rule as the API (policylab.validation): whole numbers in [lo, MAX_DRAWS]
+    return BeforeValidator(lambda v, info: _v.check_count(v, info.field_name or "count", lo))
+
+
+def _seeded(v: Any, info: ValidationInfo) -> int:
+    seed = _v.check_seed(v, info.field_name or "seed")
+    if seed is None:
+        raise ValueError("a seed must be a non-negative whole number")
+    return seed
+
+
+def _exact(v: Any) -> bool | str:
+    if v in ("yes", "no"):
+        import warnings
+
+        new = "true" if v == "yes" else "false"
+        warnings.warn(f'battery.placebo.exact = "{v}" is deprecated; write exact = {new} '
+                      "(true, false or \"auto\")", FutureWarning, stacklevel=2)
+        return v == "yes"
+    return _v.check_exact(v)
+
+
+Count = Annotated[int, _counted(1)]
+CountOrZero = Annotated[int, _counted(0)]
+Seed = Annotated[int, BeforeValidator(_seeded)]
+
+
 class Merge(_Strict):
     """Another file joined onto the main data."""
 
     path: str
     on: list[str]
     how: Literal["left", "inner"] = "left"
+    encoding: str | None = Field(None, description="text encoding of a CSV file, e.g. "
+                                 "gb18030 (default: UTF-8, else detected)")
 
 
 class DataSpec(_Strict):
@@ -80,7 +119,10 @@ class DataSpec(_Strict):
     dataset: Literal["carbon_pilot", "energy_rights_pilot"] | None = Field(
         None, description="a bundled synthetic study instead of a file"
     )
-    seed: int = Field(2011, description="seed of the bundled synthetic study")
+    seed: Seed = Field(2011, description="seed of the bundled synthetic study")
+    encoding: str | None = Field(None, description="text encoding of a CSV file, e.g. "
+                                 "gb18030 for GBK from Chinese Windows (default: UTF-8, "
+                                 "else detected; recorded in manifest.json)")
     unit: str
     time: str
     merges: list[Merge] = []
@@ -190,6 +232,11 @@ class EventStudy(Step):
     ref: int = -1
     normalize_trends: bool = False
 
+    @field_validator("window")
+    @classmethod
+    def _window(cls, v: tuple[int, int]) -> tuple[int, int]:
+        return _v.check_window(v)
+
 
 class Staggered(Step):
     estimators: list[Literal["att_gt", "sun_abraham", "did_imputation", "bacon"]] = [
@@ -198,6 +245,10 @@ class Staggered(Step):
     control_group: Literal["never", "notyet"] = Field(
         "never", description="Callaway-Sant'Anna's comparison units: never treated (as R "
         "did, csdid and pl.att_gt) or also not yet treated")
+    pretest_draws: int = Field(
+        999, ge=99, description="multiplier-bootstrap draws of the Callaway-Sant'Anna "
+        "pre-test (sup-t over the pre-treatment ATT(g,t)), reported beside the analytic "
+        "Wald test")
 
 
 class Pretrends(Step):
@@ -206,6 +257,14 @@ class Pretrends(Step):
     honest_target: int | Literal["average"] = Field(
         0, description="effect the Honest DiD bounds are for: a post period (0 = first "
         "treated year) or 'average' of the post periods")
+    honest_source: Literal["auto", "twfe", "cs"] = Field(
+        "auto", description="event study the Honest DiD bounds and the pre-trend power use: "
+        "the TWFE event study, or Callaway-Sant'Anna's (att_gt with the universal base "
+        "period, aggregated by event time); 'auto' takes Callaway-Sant'Anna when adoption "
+        "is staggered and the staggered step runs att_gt")
+    draws: int = Field(
+        999, ge=99, description="draws of the wild-bootstrap and randomization-inference "
+        "joint pre-trend tests of the TWFE event study")
 
 
 class PsmDid(Step):
@@ -222,12 +281,14 @@ class PsmDid(Step):
 
 class Placebo(Step):
     kind: Literal["units", "timing", "both"] = "units"
-    draws: int = 1000
-    exact: Literal["auto", "yes", "no"] = "auto"
+    draws: Count = 1000
+    exact: Annotated[bool | Literal["auto"], BeforeValidator(_exact)] = Field(
+        "auto", description='enumerate every assignment: true, false or "auto" (when '
+        "there are at most 2,000,000)")
 
 
 class WildBootstrap(Step):
-    draws: int = 9999
+    draws: Count = 9999
     weights: Literal["rademacher", "webb", "mammen"] = "webb"
     cluster: str | None = None
 
@@ -251,7 +312,7 @@ class Sample(_Strict):
 class Mediation(Step):
     mediators: list[str] = []
     lags: dict[str, int] = {}
-    bootstrap: int = 500
+    bootstrap: CountOrZero = 500
     same_year: bool = Field(True, description="for each lagged mediator also run it "
                             "without the lag, side by side (the same-year run that "
                             "motivates the lag)")
@@ -271,7 +332,7 @@ class Pooled(_Strict):
 
 class Heterogeneity(Step):
     by: list[str] = []
-    permutations: int = 500
+    permutations: CountOrZero = 500
     levels: dict[str, dict[str, str]] = Field(
         {}, description="per column: level -> display name, in the order the columns "
         "are shown (e.g. resource_type = {growing = '成长型城市', ...})")
@@ -284,7 +345,7 @@ class SpecCurve(Step):
     control_sets: dict[str, list[str]] = Field(
         {}, description="name -> controls; default: none and the model's controls")
     inference: Literal["none", "permutation"] = "permutation"
-    draws: int = 500
+    draws: Count = 500
 
 
 class Battery(_Strict):
@@ -320,7 +381,7 @@ class Output(_Strict):
 class StudyMeta(_Strict):
     title: str = "Policy evaluation"
     description: str = ""
-    seed: int = 2011
+    seed: Seed = 2011
 
 
 class StudySpec(_Strict):
@@ -362,12 +423,21 @@ def _line_of(text: str, loc: tuple[Any, ...]) -> int | None:
     last = keys[-1]
     pat = re.compile(rf"^\s*(\"?{re.escape(last)}\"?)\s*[=:]")
     start = 0
-    # narrow the search to the section of the first key when possible
-    for i, line in enumerate(lines):
-        s = line.strip()
-        if s.startswith("[") and keys[0] in s:
-            start = i
+    # narrow the search to the deepest TOML section that holds the key
+    # ([battery.wild_bootstrap] for battery.wild_bootstrap.draws), else the first key's
+    for depth in range(len(keys) - 1, 0, -1):
+        head = ".".join(keys[:depth])
+        hit = next((i for i, line in enumerate(lines)
+                    if line.strip().strip("[]").strip() == head), None)
+        if hit is not None:
+            start = hit
             break
+    else:
+        for i, line in enumerate(lines):
+            s = line.strip()
+            if s.startswith("[") and keys[0] in s:
+                start = i
+                break
     for i in range(start, len(lines)):
         if pat.search(lines[i]) or re.search(rf"\b{re.escape(last)}\s*=", lines[i]):
             return i + 1
@@ -388,7 +458,17 @@ def parse_spec_text(text: str, fmt: str = "toml", source: str = "spec") -> Study
     except Exception as exc:  # syntax errors from either parser
         raise SpecProblems([f"syntax error: {exc}"], source) from exc
     try:
-        return StudySpec.model_validate(raw)
+        import warnings
+
+        with warnings.catch_warnings(record=True) as seen:
+            warnings.simplefilter("always", FutureWarning)
+            spec = StudySpec.model_validate(raw)
+        for w in seen:  # deprecated spellings ("key = ... is deprecated"): say where
+            key = str(w.message).split(" ", 1)[0]
+            line = _line_of(text, tuple(key.split(".")))
+            where = f"{source}" + (f" (line {line})" if line else "")
+            warnings.warn(f"{where}: {w.message}", FutureWarning, stacklevel=3)
+        return spec
     except ValidationError as exc:
         problems = []
         for err in exc.errors():
@@ -397,7 +477,7 @@ def parse_spec_text(text: str, fmt: str = "toml", source: str = "spec") -> Study
             key = key.lstrip(".") or "(top level)"
             line = _line_of(text, loc)
             where = f"{key}" + (f" (line {line})" if line else "")
-            msg = err["msg"]
+            msg = err["msg"].removeprefix("Value error, ")
             if err["type"] == "extra_forbidden":
                 parent = StudySpec
                 for p in loc[:-1]:
@@ -428,13 +508,57 @@ def _model_of(ann: Any) -> Any:
     return None
 
 
-def load_spec(path: str | Path) -> StudySpec:
-    """Read a study spec from a .toml, .yaml or .yml file."""
-    p = Path(path)
+def read_spec_text(p: Path) -> str:
+    """The text of a spec file: UTF-8 (a byte-order mark is dropped; UTF-16 with its
+    byte-order mark is read too), else GB18030.
+
+    TOML is UTF-8 by definition, but Notepad and Excel on Chinese Windows save GBK; such
+    a file is read when it decodes as GB18030, with a warning to re-save it as UTF-8.
+    """
+    if p.is_dir():
+        raise SpecError(f"{str(p)!r} is a folder, not a spec file; give the .toml or .yaml "
+                        "file inside it (create one with `policylab init DATA`)")
     if not p.exists():
         raise SpecError(f"spec file not found: {str(p)!r}; create one with `policylab init DATA`")
+    raw = p.read_bytes()
+    if raw[:2] in (b"\xff\xfe", b"\xfe\xff"):  # Notepad's "Unicode" is UTF-16 with a BOM
+        try:
+            return raw.decode("utf-16")
+        except UnicodeDecodeError:
+            pass
+    from policylab.data.encoding import gbk_read_as_utf8
+
+    try:
+        text = raw.decode("utf-8-sig")
+        if not gbk_read_as_utf8(raw, text):
+            return text
+    except UnicodeDecodeError as exc:
+        utf8_error = exc.start
+    else:
+        utf8_error = None  # valid UTF-8 by accident: GBK read as UTF-8 is a jumble
+    try:
+        text = raw.decode("gb18030")
+    except UnicodeDecodeError:
+        raise SpecError(
+            f"{p.name}: not UTF-8 text (byte {utf8_error}) nor GBK/GB18030; "
+            "save it as UTF-8 (in Notepad: Save as -> Encoding: UTF-8)") from None
+    import warnings
+
+    from policylab.errors import PolicyLabWarning
+
+    warnings.warn(f"{p.name} is saved in GBK/GB18030, not UTF-8 as TOML/YAML require; it "
+                  "was read as GB18030 — save it as UTF-8 to silence this warning",
+                  PolicyLabWarning, stacklevel=3)
+    return text
+
+
+def load_spec(path: str | Path) -> StudySpec:
+    """Read a study spec from a .toml, .yaml or .yml file (UTF-8, BOM or not; GBK read
+    with a warning)."""
+    p = Path(path)
+    text = read_spec_text(p)
     fmt = "yaml" if p.suffix.lower() in (".yaml", ".yml") else "toml"
-    return parse_spec_text(p.read_text(encoding="utf-8"), fmt, source=p.name)
+    return parse_spec_text(text, fmt, source=p.name)
 
 
 _PRODUCED = {"log": "ln_{c}", "log1p": "ln1p_{c}", "lag": "{c}_lag{k}", "lead": "{c}_lead{k}",
