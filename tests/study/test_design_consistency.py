@@ -104,9 +104,10 @@ def _model(rec):
 
 def test_every_step_runs_by_default_or_says_why_not(results):
     # nothing was switched on in the spec: every step is there
-    assert set(results) == {"descriptives", "baseline", "event_study", "pretrends",
+    assert set(results) == {"overview", "descriptives", "baseline", "event_study", "pretrends",
                             "staggered", "psm_did", "placebo", "wild_bootstrap", "samples",
-                            "mediation", "moderation", "heterogeneity", "spec_curve"}
+                            "mediation", "moderation", "mechanisms", "heterogeneity",
+                            "spec_curve"}
     assert all(r["status"] in ("ok", "skipped") for r in results.values()), {
         k: r["error"] for k, r in results.items()}
     # the two steps whose estimators take no observation weights say so

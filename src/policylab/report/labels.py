@@ -441,3 +441,62 @@ def cell_label(text: str, lang: str, labels: dict[str, str]) -> str:
     if m and m.group(1) in labels:
         return v["centered"].format(x=labels[m.group(1)])
     return text
+
+
+# the reference studies' own tables (policylab.study.paper)
+WORDS["en"].update({
+    "level_province": "Province", "level_city": "City", "pilot_market": "Pilot market",
+    "pilot_level": "Level", "announced": "Announced", "trading_from": "Trading from",
+    "firms_covered": "Firms first covered", "fuel": "Fuel", "fuel_unit": "Unit of use",
+    "coal_coefficient": "Coal-equivalent coefficient", "carbon_factor": "Carbon factor",
+    "co2_factor": "CO2 emission factor", "fuel_coal": "Raw coal", "fuel_coke": "Coke",
+    "fuel_crude_oil": "Crude oil", "fuel_gasoline": "Gasoline", "fuel_kerosene": "Kerosene",
+    "fuel_diesel": "Diesel", "fuel_fuel_oil": "Fuel oil", "fuel_natural_gas": "Natural gas",
+    "var_symbol": "Symbol", "var_name": "Variable", "var_definition": "Definition",
+    "var_unit": "Unit", "var_source": "Source",
+    "med_total": "Total effect c", "med_indirect": "Indirect effect a×b",
+    "med_sobel_p": "Sobel p", "med_ci": "95% CI of a×b", "med_share": "Share mediated",
+    "t_pilots": "Pilot markets", "t_factors": "Coal-equivalent coefficients and CO2 "
+    "emission factors", "t_definitions": "Variable definitions",
+    "med_same_year": "Same year", "med_lag": "{k}-period lag",
+    "t_mediation": "Mediation through {m}: stepwise regressions",
+    "t_mechanism": "Mechanism tests", "t_psm": "PSM-DID",
+    "psm_before": "Before matching", "psm_after": "After matching",
+    "no_controls": "no controls", "with_controls": "controls",
+    "pooled_of": "{label}", "balance_failed": "balance not reached after matching for "
+    "{vars}: the matched DID compares unlike groups",
+    "t_path": "Mediation path diagram ({y})", "definition": "Definition",
+    "coefficient_unit": "Coefficient unit",
+})
+WORDS["zh"].update({
+    "level_province": "省级", "level_city": "市级", "pilot_market": "试点市场",
+    "pilot_level": "级别", "announced": "获批时间", "trading_from": "开市时间",
+    "firms_covered": "首批纳入企业数", "fuel": "能源种类", "fuel_unit": "计量单位",
+    "coal_coefficient": "折标准煤系数", "carbon_factor": "碳排放系数",
+    "co2_factor": "CO2排放系数", "fuel_coal": "原煤", "fuel_coke": "焦炭",
+    "fuel_crude_oil": "原油", "fuel_gasoline": "汽油", "fuel_kerosene": "煤油",
+    "fuel_diesel": "柴油", "fuel_fuel_oil": "燃料油", "fuel_natural_gas": "天然气",
+    "var_symbol": "符号", "var_name": "变量名称", "var_definition": "变量定义",
+    "var_unit": "单位", "var_source": "数据来源",
+    "med_total": "总效应 c", "med_indirect": "间接效应 a×b", "med_sobel_p": "Sobel检验p值",
+    "med_ci": "a×b的95%置信区间", "med_share": "中介效应占比",
+    "t_pilots": "试点市场基本情况", "t_factors": "折标准煤系数与CO2排放系数",
+    "t_definitions": "变量定义", "med_same_year": "当期", "med_lag": "滞后{k}期",
+    "t_mediation": "{m}的中介效应：逐步回归结果", "t_mechanism": "机制检验",
+    "t_psm": "PSM-DID", "psm_before": "匹配前", "psm_after": "匹配后",
+    "no_controls": "无控制变量", "with_controls": "控制变量",
+    "pooled_of": "{label}", "balance_failed": "匹配后以下协变量未达到平衡：{vars}，"
+    "匹配样本的DID比较的是不可比的两组",
+    "t_path": "中介效应路径图（{y}）", "definition": "变量定义",
+    "coefficient_unit": "系数单位",
+})
+WORDS["en"]["pretrend_note"] = ("Joint test that all pre-treatment coefficients are zero: "
+                                "{name}({dfs}) = {stat}, p = {p}")
+WORDS["zh"]["pretrend_note"] = "政策实施前各期系数联合为零的检验：{name}({dfs}) = {stat}，p = {p}"
+WORDS["en"]["identity"] = ("{y1} and {y2} differ only by the controls and fixed effects "
+                           "(a mechanical identity): their DID estimates with controls are "
+                           "equal by construction, not two findings")
+WORDS["zh"]["identity"] = ("{y1}与{y2}之差完全由控制变量和固定效应解释（机械恒等关系）：加入控制"
+                           "变量后二者的DID估计值必然相同，并非两项独立发现")
+WORDS["en"].update({"mediator": "Mediator", "ci_low": "CI low", "ci_high": "CI high"})
+WORDS["zh"].update({"mediator": "中介变量", "ci_low": "置信下限", "ci_high": "置信上限"})

@@ -184,6 +184,14 @@ class ModelSpec(_Strict):
     _names = field_validator("outcomes", "controls", "fe")(_names)
 
 
+class Variable(_Strict):
+    """What a variable is, for the variable-definition table (and the descriptives)."""
+
+    definition: str = Field("", description="how the variable is defined or measured")
+    unit: str = Field("", description="its unit, e.g. '10k t' or '%'")
+    source: str = Field("", description="where the data come from")
+
+
 class Step(_Strict):
     enabled: bool = True
     required: bool = False
@@ -197,6 +205,26 @@ class Descriptives(Step):
 class Baseline(Step):
     required: bool = True
     without_controls: bool = True
+    show_controls: bool = Field(True, description="print the control variables' "
+                                "coefficients in the baseline table (Chinese journals' "
+                                "style); false: one 'Controls: Yes' row")
+
+
+class Overview(Step):
+    """The study's setting: the pilot markets of the treatment roster, the emission
+    factors of the CO2 accounting, the variable definitions (each shown when the spec
+    has it)."""
+
+    roster: str | None = Field(None, description="bundled roster whose pilot markets are "
+                               "tabled (default: the treatment's roster)")
+
+
+class Mechanisms(Step):
+    """Mechanism tests in the papers' form: for each mechanism variable M, the policy's
+    effect on M (the study's DID with M as outcome) and the outcome on M."""
+
+    variables: list[str] = Field([], description="mechanism variables (default: the "
+                                 "moderation step's moderators)")
 
 
 class EventStudy(Step):
@@ -285,15 +313,32 @@ class Mediation(Step):
     mediators: list[str] = []
     lags: dict[str, int] = {}
     bootstrap: CountOrZero = 500
+    same_year: bool = Field(True, description="for each lagged mediator also run it "
+                            "without the lag, side by side (the same-year run that "
+                            "motivates the lag)")
+    diagram: bool = Field(True, description="draw the mediation path diagram (a, b, c')")
 
 
 class Moderation(Step):
     moderators: list[str] = []
 
 
+class Pooled(_Strict):
+    """A pooled group of levels, shown as its own column before its members."""
+
+    label: str
+    levels: list[Any]
+
+
 class Heterogeneity(Step):
     by: list[str] = []
     permutations: CountOrZero = 500
+    levels: dict[str, dict[str, str]] = Field(
+        {}, description="per column: level -> display name, in the order the columns "
+        "are shown (e.g. resource_type = {growing = '成长型城市', ...})")
+    pooled: dict[str, list[Pooled]] = Field(
+        {}, description="per column: groups of levels estimated together, shown first "
+        "(e.g. resource-based cities = growing + mature + declining + regenerating)")
 
 
 class SpecCurve(Step):
@@ -309,6 +354,7 @@ class Battery(_Strict):
     given, one adoption date for Bacon, weights an estimator cannot take) is listed as
     skipped with its reason."""
 
+    overview: Overview = Overview()
     descriptives: Descriptives = Descriptives()
     baseline: Baseline = Baseline()
     event_study: EventStudy = EventStudy()
@@ -320,6 +366,7 @@ class Battery(_Strict):
     samples: list[Sample] = []
     mediation: Mediation = Mediation()
     moderation: Moderation = Moderation()
+    mechanisms: Mechanisms = Mechanisms()
     heterogeneity: Heterogeneity = Heterogeneity()
     spec_curve: SpecCurve = SpecCurve()
 
@@ -345,6 +392,9 @@ class StudySpec(_Strict):
     transforms: list[Transform] = []
     treatment: TreatmentSpec
     model: ModelSpec
+    variables: dict[str, Variable] = Field(
+        {}, description="column -> definition, unit and source (the variable-definition "
+        "table and the descriptives' definition column)")
     battery: Battery = Battery()
     output: Output = Output()
 
@@ -576,6 +626,8 @@ def check_columns(spec: StudySpec, columns: list[str]) -> list[str]:
         need(c, "battery.moderation.moderators")
     for c in b.heterogeneity.by:
         need(c, "battery.heterogeneity.by")
+    for c in b.mechanisms.variables:
+        need(c, "battery.mechanisms.variables")
     for name, cols in b.spec_curve.control_sets.items():
         for c in cols:
             need(c, f"battery.spec_curve.control_sets.{name}")

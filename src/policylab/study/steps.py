@@ -24,13 +24,14 @@ from policylab.study.spec import StudySpec
 __all__ = ["STEPS", "planned_steps"]
 
 _ORDER = [
-    "descriptives", "baseline", "event_study", "pretrends", "staggered", "psm_did",
-    "placebo", "wild_bootstrap", "samples", "mediation", "moderation", "heterogeneity",
-    "spec_curve",
+    "overview", "descriptives", "baseline", "event_study", "pretrends", "staggered", "psm_did",
+    "placebo", "wild_bootstrap", "samples", "mediation", "moderation", "mechanisms",
+    "heterogeneity", "spec_curve",
 ]
 
 TITLES = {
     "en": {
+        "overview": "Setting and variables",
         "descriptives": "Descriptive statistics",
         "baseline": "Baseline difference-in-differences",
         "event_study": "Parallel trends and event study",
@@ -42,10 +43,12 @@ TITLES = {
         "samples": "Robustness: alternative samples and overlapping policies",
         "mediation": "Mechanisms: mediation",
         "moderation": "Mechanisms: moderation",
+        "mechanisms": "Mechanism tests",
         "heterogeneity": "Heterogeneity",
         "spec_curve": "Specification curve",
     },
     "zh": {
+        "overview": "研究背景与变量定义",
         "descriptives": "描述性统计",
         "baseline": "基准回归（双重差分）",
         "event_study": "平行趋势检验与事件研究",
@@ -57,6 +60,7 @@ TITLES = {
         "samples": "稳健性检验：替换样本与排除其他政策",
         "mediation": "机制检验：中介效应",
         "moderation": "机制检验：调节效应",
+        "mechanisms": "机制检验",
         "heterogeneity": "异质性分析",
         "spec_curve": "设定曲线（多重设定）",
     },
@@ -144,8 +148,8 @@ def _frame_table(ctx: Context, df: pd.DataFrame, title: str, **kw: Any) -> Any:
 
     # the catalogue's names for tidy columns (std_error -> Std. error), then the spec's
     kw.setdefault("labels", {**columns(ctx.lang), **_labels(ctx)})
-
-    return table_from_frame(df, title=title, lang=ctx.lang, digits=ctx.spec.output.digits, **kw)
+    kw.setdefault("digits", ctx.spec.output.digits)
+    return table_from_frame(df, title=title, lang=ctx.lang, **kw)
 
 
 def _baseline(ctx: Context) -> list[Any]:
@@ -166,6 +170,47 @@ def _collect_warnings(out: StepOutput, *results: Any) -> None:
 
 
 # ----------------------------------------------------------------------------- steps
+def _defined_columns(ctx: Context) -> list[str]:
+    """Every column the study's tables use, in the papers' order (outcomes, treatment,
+    controls, mechanisms, groups), then any other column the spec defines."""
+    sp, b = ctx.spec, ctx.spec.battery
+    cols = [*sp.model.outcomes, sp.treatment.column or "did", *sp.model.controls,
+            *b.mediation.mediators, *b.mechanisms.variables, *b.moderation.moderators,
+            *b.heterogeneity.by, *sp.variables]
+    return [c for c in dict.fromkeys(cols) if c in sp.variables]
+
+
+def step_overview(ctx: Context) -> StepOutput:
+    from policylab.report.labels import word
+    from policylab.study import paper
+
+    sp, lang = ctx.spec, ctx.lang
+    out = StepOutput("overview", _title(ctx, "overview"))
+    out.numbers["design"] = None
+    out.numbers["design_note"] = "the study's setting (no model)"
+    roster = sp.battery.overview.roster or sp.treatment.roster
+    if roster:
+        frame = paper.pilot_frame(roster, lang)
+        out.numbers["pilots"] = frame
+        out.tables.append(("pilots", _frame_table(ctx, frame, word("t_pilots", lang),
+                                                  labels={})))
+    for name in dict.fromkeys(t.factors for t in sp.transforms if t.kind == "co2"):
+        frame = paper.factor_frame(name, lang)
+        out.numbers[f"factors_{name}"] = frame
+        out.tables.append((f"factors_{name}", _frame_table(
+            ctx, frame, word("t_factors", lang), labels={}, digits=4)))
+    cols = _defined_columns(ctx)
+    if cols:
+        frame = paper.definitions_frame(cols, _labels(ctx), sp.variables, lang)
+        out.numbers["definitions"] = frame
+        out.tables.append(("definitions", _frame_table(ctx, frame, word("t_definitions", lang),
+                                                       labels={})))
+    if not out.tables:
+        return skipped(ctx, "overview", "no roster, CO2 accounting or [variables] in the "
+                       "spec")
+    return out
+
+
 def step_descriptives(ctx: Context) -> StepOutput:
     from policylab.estimators.descriptives import descriptives
 
@@ -186,6 +231,13 @@ def step_descriptives(ctx: Context) -> StepOutput:
             if ": " in str(c) else c for c in wide.columns
         ]
     wide = wide[[c for c in wide.columns if not str(c).startswith(names["all"] + ":")]]
+    if any(c in ctx.spec.variables for c in cols):
+        from policylab.report.labels import word
+
+        # rows follow cols (descriptives keeps their order): the definition beside each
+        wide.insert(1, word("definition", ctx.lang),
+                    [getattr(ctx.spec.variables.get(c), "definition", "") for c in cols])
+        wide = wide.rename(columns={"label": word("var_name", ctx.lang)})
     out.tables.append(("descriptives", _frame_table(ctx, wide, _title(ctx, "descriptives"))))
     out.numbers["design"] = None
     out.numbers["design_note"] = "descriptive statistics of the analysis sample (no model)"
@@ -208,8 +260,51 @@ def step_baseline(ctx: Context) -> StepOutput:
         models.append(r1)
     _collect_warnings(out, *models)
     out.numbers["design"] = _used(_baseline(ctx)[0])
-    out.tables.append(("baseline", _etable(ctx, models, title=out.title)))
+    kw: dict[str, Any] = {}
+    if ctx.spec.battery.baseline.show_controls and ctx.spec.model.controls:
+        # the papers print every control's coefficient (the Controls row is then moot)
+        kw = {"keep": [models[0].meta["treat_term"], *ctx.spec.model.controls],
+              "controls": False}
+    out.tables.append(("baseline", _etable(ctx, models, title=out.title, **kw)))
+    _flag_identities(ctx, out)
     return out
+
+
+def _flag_identities(ctx: Context, out: StepOutput) -> None:
+    """Warn when one outcome is another minus (or plus) the controls up to the fixed
+    effects (ln intensity = ln CO2 - ln GDP with ln GDP a control): the two DIDs are
+    then the same number by construction, not two findings."""
+    from policylab.estimators.feols import feols
+    from policylab.report.labels import word
+
+    d, ys = model_design(ctx), ctx.spec.model.outcomes
+    if not d.controls or len(ys) < 2:
+        return
+    found = []
+    for i, y1 in enumerate(ys):
+        for y2 in ys[i + 1:]:
+            cols = dict.fromkeys([y1, y2, *d.controls, *(p for f in d.fe
+                                                          for p in f.split("^"))])
+            if not set(cols) <= set(d.df.columns):  # formula terms: not checked
+                continue
+            df = d.df[list(cols)].dropna().copy()
+            df["_gap"] = df[y1] - df[y2]
+            if float(df["_gap"].var()) == 0.0:
+                continue
+            fml = f"_gap ~ {' + '.join(d.controls)}" + (f" | {' + '.join(d.fe)}"
+                                                         if d.fe else "")
+            try:
+                r = feols(fml, df, vcov="iid")
+            except PolicyLabError:  # collinear or degenerate: no identity to report
+                continue
+            # the controls and fixed effects explain the gap exactly
+            if float(getattr(r, "r2", 0.0)) > 1 - 1e-9:
+                found.append((y1, y2))
+    lab = _labels(ctx)
+    out.numbers["identities"] = [list(p) for p in found]
+    for y1, y2 in found:
+        out.warnings.append(word("identity", ctx.lang, y1=lab.get(y1, y1),
+                                 y2=lab.get(y2, y2)))
 
 
 def step_event_study(ctx: Context) -> StepOutput:
@@ -217,25 +312,46 @@ def step_event_study(ctx: Context) -> StepOutput:
 
     es_spec = ctx.spec.battery.event_study
     out = StepOutput("event_study", _title(ctx, "event_study"))
-    y = ctx.spec.model.outcomes[0]
-    es = event_study(model_design(ctx), y=y, window=tuple(es_spec.window), ref=es_spec.ref)
-    ctx.cache["event_study"] = es
-    out.results["event_study"] = es
-    out.numbers["design"] = _used(es)
-    test = es.pretrend_test()
-    out.numbers["pretrend_test"] = test
-    out.numbers["pretrend_tests"] = pretrend_tests(
-        es, model_design(ctx).facts.get("n_treated_groups"), ctx.seed)
-    out.figures.append(("event_study", es.plot(lang=ctx.lang)))
-    out.tables.append(("event_study", _frame_table(ctx, es.tidy(), out.title)))
+    lab = _labels(ctx)
     group = ctx.spec.treatment.group
-    if group:
-        pt = parallel_trends(ctx.panel, y=y, treat_group=group, time=ctx.spec.data.time,
-                             lang=ctx.lang)
-        out.results["parallel_trends"] = pt
-        out.figures.append(("parallel_trends", pt.plot(lang=ctx.lang)))
-    _collect_warnings(out, es)
+    # every outcome has its figures; the first keeps the plain keys (later steps use it)
+    for i, y in enumerate(ctx.spec.model.outcomes):
+        sfx = "" if i == 0 else f"_{y}"
+        es = event_study(model_design(ctx), y=y, window=tuple(es_spec.window),
+                         ref=es_spec.ref)
+        if i == 0:
+            ctx.cache["event_study"] = es
+            out.numbers["design"] = _used(es)
+            out.numbers["pretrend_test"] = es.pretrend_test()
+            # the three lead tests the frame shows under the figure, recommended first
+            out.numbers["pretrend_tests"] = pretrend_tests(
+                es, model_design(ctx).facts.get("n_treated_groups"), ctx.seed)
+        test = out.numbers.setdefault("pretrend_test_by_outcome", {})[y] = es.pretrend_test()
+        out.results[f"event_study{sfx}"] = es
+        title = f"{out.title}: {lab.get(y, y)}"
+        out.figures.append((f"event_study{sfx}", es.plot(lang=ctx.lang)))
+        out.tables.append((f"event_study{sfx}", _frame_table(
+            ctx, es.tidy(), title, notes=[_pretrend_note(test, ctx.lang)])))
+        if group:
+            pt = parallel_trends(ctx.panel, y=y, treat_group=group, time=ctx.spec.data.time,
+                                 lang=ctx.lang)
+            out.results[f"parallel_trends{sfx}"] = pt
+            out.figures.append((f"parallel_trends{sfx}", pt.plot(lang=ctx.lang)))
+        _collect_warnings(out, es)
     return out
+
+
+def _pretrend_note(test: dict[str, Any], lang: str) -> str:
+    """The joint pre-trend test as the papers cite it: F(q, df) = x, p = y."""
+    from policylab.report.labels import word
+    from policylab.report.numbers import format_p
+
+    df2 = test.get("df2")
+    dfs = f"{test['df1']}, {df2:.0f}" if df2 is not None and df2 == df2 and \
+        df2 != float("inf") else f"{test['df1']}"
+    name = "F" if test.get("method", "wald") == "wald" else "Wald"
+    return word("pretrend_note", lang, name=name, stat=f"{test['statistic']:.3f}", dfs=dfs,
+                p=format_p(test["p_value"], 3))
 
 
 def _few_treated(d: Design) -> bool:
@@ -444,19 +560,36 @@ def step_psm_did(ctx: Context) -> StepOutput:
         return skipped(ctx, "psm_did", "no covariates to match on (give "
                        "battery.psm_did.covariates or model.controls)")
     out = StepOutput("psm_did", _title(ctx, "psm_did"))
-    models = []
+    models, columns, heads = [], [], []
+    kw = dict(covariates=covariates, mode=p.mode, method=p.method, sample=p.sample,
+              kernel=p.kernel, bwidth=p.bwidth)
+    d = model_design(ctx)
     for y in ctx.spec.model.outcomes:
         try:
-            r = psm_did(model_design(ctx), y=y, covariates=covariates, mode=p.mode,
-                        method=p.method, sample=p.sample, kernel=p.kernel, bwidth=p.bwidth)
+            r = psm_did(d, y=y, **kw)
+            # the papers' form: each outcome without and with the controls
+            r0 = psm_did(d.replace(controls=[]), y=y, **kw) if d.controls else None
         except DesignNotHonoured as exc:
             return skipped(ctx, "psm_did", str(exc))
         out.results[y] = r
         models.append(r)
+        if r0 is not None:
+            out.results[f"{y} (no controls)"] = r0
+            columns.append(r0.did)
+        columns.append(r.did)
+        heads.append((_labels(ctx).get(y, y), 2 if r0 is not None else 1))
     out.numbers["design"] = _used(models[0].did)
+    out.numbers["sample"] = p.sample
     _collect_warnings(out, *models)
     first = models[0]
-    out.tables.append(("psm_did", _etable(ctx, [m.did for m in models], title=out.title)))
+    from policylab.report.labels import word
+
+    sub = [word("no_controls" if not c.meta.get("controls") else "with_controls", ctx.lang)
+           for c in columns]
+    out.tables.append(("psm_did", _etable(
+        ctx, columns, title=out.title, group_headers=heads if d.controls else None,
+        headers=sub if d.controls else None,
+        controls=[bool(c.meta.get("controls")) for c in columns])))
     if first.balance is not None:
         ss = first.balance.summary_stats
         notes = ([f"Rubin's B = {ss['B_before']:.1f} -> {ss['B_after']:.1f}; "
@@ -551,28 +684,112 @@ def step_samples(ctx: Context) -> StepOutput:
     return out
 
 
-def step_mediation(ctx: Context) -> StepOutput:
+def _mediation_runs(ctx: Context) -> dict[tuple[str, str], Any]:
+    """MediationResults per (variant, outcome): "lag" is the spec's model (mediators with
+    their lags), "same_year" the lagged mediators without the lag (the run that motivates
+    the lag in the carbon study)."""
     from policylab.estimators.mediation import mediation
 
+    m = ctx.spec.battery.mediation
+    variants = [("lag", list(m.mediators), dict(m.lags))]
+    if m.same_year and m.lags:
+        variants.append(("same_year", list(m.lags), {}))
+    runs = {}
+    for variant, meds, lags in variants:
+        for y in ctx.spec.model.outcomes:
+            runs[(variant, y)] = mediation(model_design(ctx), y=y, mediators=meds, lags=lags,
+                                           bootstrap=m.bootstrap, seed=ctx.seed,
+                                           lang=ctx.lang)
+    return runs
+
+
+def _mediation_table(ctx: Context, runs: dict[tuple[str, str], Any], med: str) -> Any:
+    """One mediator in the three-equation layout: M on D (a), then per outcome Y on D
+    and M (b, c'), with c, a*b, Sobel p, the CI and the share below; a lagged mediator
+    has its same-year columns first."""
+    from policylab.report.labels import word
+    from policylab.study.paper import add_rows, mediation_rows
+
+    m, outcomes, lab = ctx.spec.battery.mediation, ctx.spec.model.outcomes, _labels(ctx)
+    k = m.lags.get(med)
+    variants = [("same_year", med)] if k and ("same_year", outcomes[0]) in runs else []
+    variants.append(("lag", f"{med}_lag{k}" if k else med))
+    cols, per_col, groups, keep = [], [], [], []
+    for variant, term in variants:
+        first = runs[(variant, outcomes[0])]
+        cols.append(first.step_results[term][1])
+        per_col.append((None, term))
+        for y in outcomes:
+            cols.append(runs[(variant, y)].step_results[term][2])
+            per_col.append((runs[(variant, y)], term))
+        keep += [first.meta["treat_term"], term] if not keep else [term]
+        groups.append((word("med_same_year", ctx.lang) if variant == "same_year" else
+                       word("med_lag", ctx.lang, k=k) if k else "", 1 + len(outcomes)))
+    title = word("t_mediation", ctx.lang, m=lab.get(med, med))
+    table = _etable(ctx, cols, keep=list(dict.fromkeys(keep)), title=title,
+                    group_headers=groups if len(groups) > 1 else None)
+    return add_rows(table, mediation_rows(per_col, ctx.lang, ctx.spec.output.digits))
+
+
+def step_mediation(ctx: Context) -> StepOutput:
     m = ctx.spec.battery.mediation
     if not m.mediators:
         return skipped(ctx, "mediation", "no mediators given (battery.mediation.mediators)")
     out = StepOutput("mediation", _title(ctx, "mediation"))
-    y = ctx.spec.model.outcomes[0]
-    res = mediation(model_design(ctx), y=y, mediators=list(m.mediators), lags=dict(m.lags),
-                    bootstrap=m.bootstrap, seed=ctx.seed)
+    runs = _mediation_runs(ctx)
+    outcomes = ctx.spec.model.outcomes
+    res = runs[("lag", outcomes[0])]
     out.results["mediation"] = res
+    for (variant, y), r in runs.items():
+        if r is not res:
+            out.results[f"mediation {variant} {y}"] = r
     totals = [steps[0] for steps in getattr(res, "step_results", {}).values()]
     d = model_design(ctx)
     # mediation refits on the design's rows (rebuilt from its 0/1 column): name them so
     out.numbers["design"] = {**(_used(totals[0]) if totals else d.record()),
                              "sample": d.sample, "treatment": d.treatment}
-    out.tables.append(("mediation_effects", _frame_table(ctx, res.tidy(), out.title)))
-    for name, steps in getattr(res, "step_results", {}).items():
-        out.tables.append((f"mediation_{name}", _etable(ctx, list(steps), title=f"{name}")))
+    # the summary the papers' text cites; every column stays in results.json
+    keep = ["term", "a", "b", "c", "c_prime", "estimate", "sobel_p", "conf_low", "conf_high",
+            "share"]
+    eff = res.tidy()[keep].rename(columns={"estimate": "a×b", "sobel_p": "p_value"})
+    eff["term"] = [_labels(ctx).get(t, t) if not t.startswith("joint:") else
+                   "joint: " + _labels(ctx).get(t[6:], t[6:]) for t in eff["term"]]
+    from policylab.report.labels import word
+
+    out.tables.append(("mediation_effects", _frame_table(
+        ctx, eff, out.title, labels={
+            **_labels(ctx), "p_value": word("med_sobel_p", ctx.lang),
+            "a×b": word("med_indirect", ctx.lang), "term": word("mediator", ctx.lang),
+            "c_prime": "c'", "conf_low": word("ci_low", ctx.lang),
+            "conf_high": word("ci_high", ctx.lang), "share": word("med_share", ctx.lang)})))
+    for med in m.mediators:
+        out.tables.append((f"mediation_{med}", _mediation_table(ctx, runs, med)))
+    if "joint" in res.step_results:
+        out.tables.append(("mediation_joint", _etable(ctx, list(res.step_results["joint"]),
+                                                      title="joint")))
+    if m.diagram:
+        _mediation_diagrams(ctx, out, runs)
     out.text.extend(getattr(res, "notes", []) or [])
-    _collect_warnings(out, res)
+    _collect_warnings(out, *runs.values())
     return out
+
+
+def _mediation_diagrams(ctx: Context, out: StepOutput, runs: dict[tuple[str, str], Any]
+                        ) -> None:
+    from policylab.report.figures.mediation_path import mediation_path_figure
+    from policylab.report.labels import word
+    from policylab.study.paper import path_entry
+
+    lab = _labels(ctx)
+    for i, y in enumerate(ctx.spec.model.outcomes):
+        r = runs[("lag", y)]
+        paths = [p for med, name in zip(ctx.spec.battery.mediation.mediators, r.meta["mediators"])
+                 if (p := path_entry(r, name, lab.get(name, lab.get(med, med)))) is not None]
+        fig = mediation_path_figure(paths, treatment=lab.get(r.meta["treat_term"], "DID"),
+                                    outcome=lab.get(y, y), lang=ctx.lang,
+                                    digits=ctx.spec.output.digits,
+                                    title=word("t_path", ctx.lang, y=lab.get(y, y)))
+        out.figures.append(("mediation_path" if i == 0 else f"mediation_path_{y}", fig))
 
 
 def step_moderation(ctx: Context) -> StepOutput:
@@ -600,8 +817,63 @@ def step_moderation(ctx: Context) -> StepOutput:
     return out
 
 
+def _outcome_on(d: Design, y: str, mech: str) -> Any:
+    """The outcome on a mechanism variable, the controls and the design's fixed effects,
+    clustered as the design (the energy study's Table 4 columns (2), (4), (6))."""
+    from policylab.estimators.feols import feols
+
+    rhs = " + ".join([mech, *d.controls])
+    fml = f"{y} ~ {rhs}" + (f" | {' + '.join(d.fe)}" if d.fe else "")
+    vcov = {"CRV1": d.cluster_col} if d.cluster_col else "hetero"
+    r = feols(fml, d.df, vcov=vcov, weights=d.weights)
+    r.meta.setdefault("controls", list(d.controls))
+    return r
+
+
+def step_mechanisms(ctx: Context) -> StepOutput:
+    from policylab.estimators.did import did
+
+    b = ctx.spec.battery
+    mechs = list(b.mechanisms.variables or b.moderation.moderators)
+    if not mechs:
+        return skipped(ctx, "mechanisms", "no mechanism variables given "
+                       "(battery.mechanisms.variables or battery.moderation.moderators)")
+    out = StepOutput("mechanisms", _title(ctx, "mechanisms"))
+    d, y = model_design(ctx), ctx.spec.model.outcomes[0]
+    cols = []
+    for mech in mechs:
+        a = did(d, y=mech)
+        on = _outcome_on(d, y, mech)
+        out.results[f"{mech}: policy"] = a
+        out.results[f"{mech}: outcome"] = on
+        cols += [a, on]
+    out.numbers["design"] = _used(cols[0])
+    _collect_warnings(out, *cols)
+    out.tables.append(("mechanisms", _etable(
+        ctx, cols, keep=[cols[0].meta["treat_term"], *mechs], title=out.title,
+        controls=[bool(ctx.spec.model.controls)] * len(cols))))
+    return out
+
+
+def _pooled_results(ctx: Context, out: StepOutput, col: str, y: str) -> list[Any]:
+    """The DID on each pooled group of levels of ``col`` (e.g. resource-based cities)."""
+    from policylab.data.panel import Panel
+    from policylab.estimators.did import did
+
+    models = []
+    df = ctx.panel.df
+    for pool in ctx.spec.battery.heterogeneity.pooled.get(col, []):
+        sub = df[df[col].astype(str).isin([str(v) for v in pool.levels])]
+        panel = Panel(sub, ctx.spec.data.unit, ctx.spec.data.time)
+        r = did(build_model_design(ctx, panel, sample_name=pool.label), y=y)
+        out.results[f"{col}: {pool.label}"] = r
+        models.append(r)
+    return models
+
+
 def step_heterogeneity(ctx: Context) -> StepOutput:
     from policylab.estimators.heterogeneity import heterogeneity
+    from policylab.study.paper import ordered_levels
 
     h = ctx.spec.battery.heterogeneity
     if not h.by:
@@ -615,16 +887,23 @@ def step_heterogeneity(ctx: Context) -> StepOutput:
     out.numbers["design"] = _used(res)
     lab = _labels(ctx)
     for col in h.by:
-        subs = [(lv, r) for (c, lv), r in res.subgroup_results.items() if c == col]
+        names = h.levels.get(col, {})
+        subs = {lv: r for (c, lv), r in res.subgroup_results.items() if c == col}
+        order = ordered_levels(list(subs), names)
+        pooled = _pooled_results(ctx, out, col, y)
+        heads = [p.label for p in h.pooled.get(col, [])] + [
+            names.get(str(lv), f"{lab.get(col, col)}={lv}") for lv in order]
         tests = res.tests[res.tests["by"] == col]
-        notes = [f"{t.test}: p = {t.p_value:.3f}" for t in tests.itertuples()]
+        from policylab.report.numbers import format_p
+
+        notes = [f"{t.test}: p = {format_p(t.p_value)}" for t in tests.itertuples()]
         if ctx.lang == "zh":
-            names = {"interaction": "交互项检验", "suest": "似无相关检验（SUEST）",
-                     "permutation": "费舍尔组合检验（置换）"}
-            notes = [f"{names.get(t.test, t.test)}：p = {t.p_value:.3f}"
+            tnames = {"interaction": "交互项检验", "suest": "似无相关检验（SUEST）",
+                      "permutation": "费舍尔组合检验（置换）"}
+            notes = [f"{tnames.get(t.test, t.test)}：p = {format_p(t.p_value)}"
                      for t in tests.itertuples()]
         out.tables.append((f"heterogeneity_{col}", _etable(
-            ctx, [r for _, r in subs], headers=[f"{lab.get(col, col)}={lv}" for lv, _ in subs],
+            ctx, [*pooled, *(subs[lv] for lv in order)], headers=heads,
             title=f"{out.title}: {lab.get(col, col)}", notes=notes)))
     out.tables.append(("heterogeneity_tests", _frame_table(ctx, res.tests, out.title)))
     _collect_warnings(out, res)
@@ -663,6 +942,7 @@ def step_spec_curve(ctx: Context) -> StepOutput:
 
 
 STEPS: dict[str, Callable[[Context], StepOutput]] = {
+    "overview": step_overview,
     "descriptives": step_descriptives,
     "baseline": step_baseline,
     "event_study": step_event_study,
@@ -674,6 +954,7 @@ STEPS: dict[str, Callable[[Context], StepOutput]] = {
     "samples": step_samples,
     "mediation": step_mediation,
     "moderation": step_moderation,
+    "mechanisms": step_mechanisms,
     "heterogeneity": step_heterogeneity,
     "spec_curve": step_spec_curve,
 }

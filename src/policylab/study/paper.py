@@ -1,0 +1,159 @@
+"""The reference studies' own tables, built from the spec and the Results of a run.
+
+Pure builders (no estimation): the pilot-market overview from a bundled roster, the
+emission-factor table of a CO2 accounting, the variable-definition table, the
+mediation table in the classic three-equation layout with its effect rows, and the
+heterogeneity columns in the order of the spec's labels. The battery steps
+(:mod:`policylab.study.steps`) call them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import pandas as pd
+
+from policylab.report.labels import word
+from policylab.report.numbers import Num
+
+__all__ = ["pilot_frame", "factor_frame", "definitions_frame", "add_rows",
+           "mediation_rows", "path_entry", "ordered_levels"]
+
+CO2_PER_C = 44.0 / 12.0
+
+
+def _zh_names() -> dict[str, str]:
+    from policylab.data.reference import cities, provinces
+
+    out = dict(zip(provinces()["name_en"], provinces()["name_zh"]))
+    c = cities()
+    out.update({e: z.removesuffix("市") for e, z in zip(c["name_en"], c["name_zh"])
+                if e not in out})
+    return out
+
+
+def pilot_frame(policy: str, lang: str) -> pd.DataFrame:
+    """One row per pilot market of a bundled roster: name, level, announcement,
+    opening of trading and the firms first covered (Table 1 of the carbon study)."""
+    from policylab.data.rosters import roster
+
+    r = roster(policy).sort_values(["market_opening", "unit"])
+    names = _zh_names() if lang == "zh" else {}
+    level = {"province": word("level_province", lang), "city": word("level_city", lang)}
+    frame = pd.DataFrame({
+        word("pilot_market", lang): [names.get(u, u) for u in r["unit"]],
+        word("pilot_level", lang): [level.get(v, v) for v in r["level"]],
+        word("announced", lang): r["announcement"].dt.strftime("%Y-%m-%d").to_list(),
+        word("trading_from", lang): r["market_opening"].dt.strftime("%Y-%m-%d").to_list(),
+        word("firms_covered", lang): r["initial_covered_firms"].astype("Int64").to_list(),
+    })
+    # a roster without the firm counts (energy-use rights) shows no empty column
+    return frame.dropna(axis=1, how="all")
+
+
+def factor_frame(name: str, lang: str) -> pd.DataFrame:
+    """The coal-equivalent coefficients and carbon / CO2 emission factors of a bundled
+    factor table (Table 2 of the carbon study), with the CO2 emitted per unit of fuel."""
+    from policylab.accounting.co2 import factor_table
+
+    t = factor_table(name)
+    if not {"coal_coefficient", "carbon_factor"} <= set(t.columns):
+        # a calorific table (IPCC): shown as it is, fuel by fuel
+        return t.reset_index().rename(columns={"fuel": word("fuel", lang)})
+    fuel = [word(f"fuel_{f}", lang) for f in t.index]
+    return pd.DataFrame({
+        word("fuel", lang): fuel,
+        word("fuel_unit", lang): t["unit"].to_list(),
+        word("coal_coefficient", lang): t["coal_coefficient"].to_list(),
+        # kgce/kg for solids and liquids, kgce/m3 for gas: a unit per row
+        word("coefficient_unit", lang): t["coal_coefficient_unit"].to_list(),
+        word("carbon_factor", lang) + " (t C/t ce)": t["carbon_factor"].to_list(),
+        word("co2_factor", lang) + " (t CO2/t ce)": (t["carbon_factor"] * CO2_PER_C).to_list(),
+    })
+
+
+def definitions_frame(columns: Sequence[str], labels: dict[str, str],
+                      variables: dict[str, Any], lang: str) -> pd.DataFrame:
+    """Name, label, definition, unit and source of each column (section 3.2 of the
+    energy study, Table 3's definition column of the carbon study)."""
+    rows = []
+    for c in columns:
+        v = variables.get(c)
+        rows.append({word("var_symbol", lang): c, word("var_name", lang): labels.get(c, c),
+                     word("var_definition", lang): getattr(v, "definition", "") or "",
+                     word("var_unit", lang): getattr(v, "unit", "") or "",
+                     word("var_source", lang): getattr(v, "source", "") or ""})
+    return pd.DataFrame(rows)
+
+
+def add_rows(table: Any, rows: Sequence[tuple[str, Sequence[Num | str | None]]]) -> Any:
+    """Append labelled rows under a regression table (after a thin rule)."""
+    if not rows:
+        return table
+    if table.body and len(table.body) - 1 not in table.rules:
+        table.rules.append(len(table.body) - 1)
+    for label, cells in rows:
+        table.body.append([label] + [c.text if isinstance(c, Num) else (c or "")
+                                     for c in cells])
+        table.values.append([None] + [c if isinstance(c, Num) else None for c in cells])
+    return table
+
+
+def _row_of(effects: pd.DataFrame, med: str) -> pd.Series | None:
+    hit = effects[effects["term"] == med]
+    return None if hit.empty else hit.iloc[0]
+
+
+def mediation_rows(columns: Sequence[tuple[Any | None, str]], lang: str, digits: int
+                   ) -> list[tuple[str, list[Num | str | None]]]:
+    """The effect rows under a three-equation table: per column the total effect c,
+    the indirect effect a*b, its Sobel p, the CI and the share mediated (``columns[j]``
+    is the MediationResult behind column j, None for a mediator column, and the
+    mediator's name in it)."""
+    from policylab.report.tables import _stars  # noqa: PLC2701 - the tables' own stars
+
+    names = ("med_total", "med_indirect", "med_sobel_p", "med_ci", "med_share")
+    out: dict[str, list[Num | str | None]] = {k: [] for k in names}
+    for run, med in columns:
+        e = None if run is None else _row_of(run.effects, med)
+        if e is None:
+            for k in names:
+                out[k].append(None)
+            continue
+        out["med_total"].append(Num(float(e["c"]), digits=digits, stars=_stars(
+            _p(float(e["c"]), float(e["c_se"])), (0.1, 0.05, 0.01))))
+        out["med_indirect"].append(Num(float(e["estimate"]), digits=digits,
+                                       stars=_stars(float(e["sobel_p"]), (0.1, 0.05, 0.01))))
+        out["med_sobel_p"].append(Num(float(e["sobel_p"]), "pvalue", digits=digits))
+        out["med_ci"].append(Num((float(e["conf_low"]), float(e["conf_high"])), "interval",
+                                 digits=digits, wrap="[]"))
+        share = e.get("share")
+        out["med_share"].append(f"{100 * float(share):.2f}%" if share == share and
+                                share is not None else "—")
+    return [(word(k, lang), v) for k, v in out.items()]
+
+
+def _p(est: float, se: float) -> float:
+    from scipy import stats
+
+    return float(2 * stats.norm.sf(abs(est / se))) if se > 0 else float("nan")
+
+
+def path_entry(run: Any, med: str, label: str) -> dict[str, Any] | None:
+    """The numbers of one mediator's path diagram (a, b, c', c with p-values)."""
+    e = _row_of(run.effects, med)
+    if e is None:
+        return None
+    full = run.step_results[med][2]
+    D = run.meta["treat_term"]
+    return {"mediator": label, "a": e["a"], "a_p": e["a_p"], "b": e["b"], "b_p": e["b_p"],
+            "c_prime": e["c_prime"], "c_prime_p": float(full.pvalue()[D]),
+            "c": e["c"], "c_p": _p(float(e["c"]), float(e["c_se"]))}
+
+
+def ordered_levels(found: Sequence[Any], names: dict[str, str]) -> list[Any]:
+    """Levels in the order the spec names them (``names``), the rest after, as found."""
+    by_text = {str(v): v for v in found}
+    first = [by_text[k] for k in names if k in by_text]
+    return first + [v for v in found if v not in first]

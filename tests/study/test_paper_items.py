@@ -1,0 +1,244 @@
+"""Every item of the two reference studies has its place in the report, produced from
+the example specs (examples/*.toml) on the bundled synthetic data.
+
+Fast settings: the slow steps these tests do not look at are switched off and the
+resampling steps draw little; the items themselves are checked by section id (step key)
+and table / figure key in results.json, report.html and the table files.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from policylab.data.datasets import energy_rights_pilot
+from policylab.study.pipeline import run_study
+from policylab.study.spec import load_spec
+
+ROOT = Path(__file__).resolve().parents[2]
+OFF = ("staggered", "pretrends", "placebo", "wild_bootstrap", "spec_curve", "moderation")
+
+
+def _fast(spec):
+    b = spec.battery
+    for key in OFF:
+        getattr(b, key).enabled = False
+    b.samples = []
+    b.mediation.bootstrap = 49
+    b.heterogeneity.permutations = 0
+    spec.output.formats = ["html", "md", "csv"]
+    return spec
+
+
+def _run(tmp, name):
+    spec = _fast(load_spec(ROOT / "examples" / f"{name}.toml"))
+    if name == "energy_rights_pilot":
+        # the example reads its CSV: the same synthetic study, bundled
+        energy_rights_pilot().df.to_csv(tmp / "energy.csv", index=False)
+        spec.data.path = str(tmp / "energy.csv")
+    summary = run_study(ROOT / "examples" / f"{name}.toml", tmp / "out", spec=spec,
+                        progress=False)
+    out = summary.out_dir
+    return (json.loads((out / "results.json").read_text(encoding="utf-8")),
+            (out / "report.html").read_text(encoding="utf-8"), out)
+
+
+@pytest.fixture(scope="module")
+def carbon(tmp_path_factory):
+    return _run(tmp_path_factory.mktemp("carbon"), "carbon_trading_pilot")
+
+
+@pytest.fixture(scope="module")
+def energy(tmp_path_factory):
+    return _run(tmp_path_factory.mktemp("energy"), "energy_rights_pilot")
+
+
+def _table(out: Path, step: str, key: str) -> str:
+    return (out / "tables" / f"{step}_{key}.md").read_text(encoding="utf-8")
+
+
+def _csv(out: Path, step: str, key: str):
+    import pandas as pd
+
+    return pd.read_csv(out / "tables" / f"{step}_{key}.csv")
+
+
+def test_carbon_overview_pilots_factors_definitions(carbon):
+    res, html, out = carbon
+    ov = res["overview"]
+    assert ov["status"] == "ok"
+    pilots = ov["numbers"]["pilots"]
+    # the roster's seven markets (six provinces and Shenzhen), with opening and firms
+    assert len(pilots) == 7
+    assert {"Beijing", "Shenzhen", "Hubei"} <= {p["Pilot market"] for p in pilots}
+    beijing = next(p for p in pilots if p["Pilot market"] == "Beijing")
+    assert beijing["Trading from"] == "2013-11-28" and beijing["Firms first covered"] == 415
+    # Table 2: coal coefficient x carbon factor; the CO2 factor is carbon x 44/12
+    fac = ov["numbers"]["factors_carbon_trading_study"]
+    coal = next(r for r in fac if r["Fuel"] == "Raw coal")
+    assert coal["Coal-equivalent coefficient"] == pytest.approx(0.7143)
+    assert coal["Coefficient unit"] == "kgce/kg"
+    gas = next(r for r in fac if r["Fuel"] == "Natural gas")
+    assert gas["Coefficient unit"] == "kgce/m3" and gas["Unit of use"] == "100 million m3"
+    assert coal["CO2 emission factor (t CO2/t ce)"] == pytest.approx(0.7559 * 44 / 12)
+    defs = {r["Symbol"]: r for r in ov["numbers"]["definitions"]}
+    assert defs["tech"]["Unit"] == "%" and "technology" in defs["tech"]["Definition"]
+    assert list(defs)[:3] == ["ln_co2_accounted", "ln_intensity", "did"]
+    for key in ("pilots", "factors_carbon_trading_study", "definitions"):
+        assert (out / "tables" / f"overview_{key}.md").is_file()
+    assert "Shenzhen" in html and "Raw coal" in html
+    # the descriptives carry the definitions column
+    desc = _csv(out, "descriptives", "descriptives")
+    assert "Definition" in desc.columns
+    assert desc["Definition"].str.contains("coal in total energy").any()
+
+
+def test_carbon_baseline_shows_the_controls(carbon):
+    res, _, out = carbon
+    md = _table(out, "baseline", "baseline")
+    assert "ln GDP" in md and "FDI / GDP" in md
+    # four models: both outcomes without and with controls
+    assert "(4)" in md and "(5)" not in md
+    base = res["baseline"]["results"]["ln_co2_accounted"]["tidy"]
+    fdi = next(r for r in base if r["term"] == "fdi")["estimate"]
+    assert f"{fdi:.3f}" in md
+    # ln intensity = ln CO2 - ln real GDP and ln GDP is a control: flagged, not hidden
+    assert res["baseline"]["numbers"]["identities"] == [["ln_co2_accounted", "ln_intensity"]]
+    assert any("mechanical identity" in w for w in res["baseline"]["warnings"])
+
+
+def test_energy_outcomes_are_not_flagged_as_identities(energy):
+    # domestic and abroad transfer are not a control away from each other
+    assert energy[0]["baseline"]["numbers"]["identities"] == []
+
+
+def test_carbon_psm_four_columns_on_the_matched_sample(carbon):
+    res, _, out = carbon
+    psm = res["psm_did"]
+    assert psm["numbers"]["sample"] == "matched"
+    assert {"ln_co2_accounted", "ln_co2_accounted (no controls)", "ln_intensity",
+            "ln_intensity (no controls)"} <= set(psm["results"])
+    md = _table(out, "psm_did", "psm_did")
+    assert "(4)" in md and "(5)" not in md
+    # the columns are the four DIDs, in the order outcome x (no controls, controls)
+    no_c = psm["results"]["ln_intensity (no controls)"]["tidy"][0]["estimate"]
+    assert f"{no_c:.3f}" in md.split("\n")[md.split("\n").index(next(
+        ln for ln in md.split("\n") if ln.startswith("| Pilot x Post")))]
+    assert (out / "tables" / "psm_did_balance.md").is_file()
+
+
+def test_event_study_and_raw_trends_for_every_outcome(carbon, energy):
+    for (res, _, out), outcomes in ((carbon, ["ln_co2_accounted", "ln_intensity"]),
+                                    (energy, ["ln_ntt", "ln_ntt_domestic", "ln_ntt_abroad"])):
+        es = res["event_study"]
+        assert set(es["numbers"]["pretrend_test_by_outcome"]) == set(outcomes)
+        figs = {p.stem for p in (out / "figures").glob("event_study_*.png")}
+        for i, y in enumerate(outcomes):
+            sfx = "" if i == 0 else f"_{y}"
+            assert f"event_study_event_study{sfx}" in figs
+            assert f"event_study_parallel_trends{sfx}" in figs
+            assert f"event_study{sfx}" in es["results"]
+        # the first outcome keeps its keys (later steps and earlier runs use them)
+        assert es["numbers"]["pretrend_test"] == es["numbers"]["pretrend_test_by_outcome"][outcomes[0]]
+        # the joint pre-trend test the papers cite sits under each event-study table
+        for i, y in enumerate(outcomes):
+            md = _table(out, "event_study", "event_study" + ("" if i == 0 else f"_{y}"))
+            stat = es["numbers"]["pretrend_test_by_outcome"][y]["statistic"]
+            assert f"F({es['numbers']['pretrend_test_by_outcome'][y]['df1']}, " in md
+            assert f"= {stat:.3f}" in md
+
+
+def test_carbon_mediation_three_equations_with_same_year_runs(carbon):
+    res, html, out = carbon
+    med = res["mediation"]
+    assert med["status"] == "ok"
+    # each outcome, with the lags and without them (the runs that motivated the lags)
+    assert {"mediation lag ln_intensity", "mediation same_year ln_co2_accounted",
+            "mediation same_year ln_intensity"} <= set(med["results"])
+    md = _table(out, "mediation", "mediation_tech")
+    # same year (a, Y1, Y2) then two-period lag (a, Y1, Y2)
+    assert "Same year" in md and "2-period lag" in md and "(6)" in md
+    for row in ("Total effect c", "Indirect effect a×b", "Sobel p", "Share mediated"):
+        assert row in md
+    eff = med["results"]["mediation"]["tidy"]
+    tech = next(r for r in eff if r["term"] == "tech_lag2")
+    assert f"{tech['a']:.3f}" in md and f"{tech['b']:.3f}" in md
+    if tech["share"] is not None:
+        assert f"{100 * tech['share']:.2f}%" in md
+    summary = _table(out, "mediation", "mediation_effects")
+    assert "Sobel p" in summary and "Share mediated" in summary and "c_prime" not in summary
+    if tech["sobel_p"] < 0.001:
+        assert "<0.001" in summary
+    # the coal share has no lag: its table has one block (a, Y1, Y2)
+    coal = _table(out, "mediation", "mediation_coal_share")
+    assert "(3)" in coal and "(4)" not in coal
+    figs = {p.stem for p in (out / "figures").glob("mediation_*.png")}
+    assert {"mediation_mediation_path", "mediation_mediation_path_ln_intensity"} <= figs
+
+
+def test_energy_mechanism_tests_in_the_papers_form(energy):
+    res, _, out = energy
+    mech = res["mechanisms"]
+    assert mech["status"] == "ok"
+    for m, sign in (("elec_share", 1), ("energy_intensity", -1), ("market", 1)):
+        a = mech["results"][f"{m}: policy"]["tidy"]
+        did_row = next(r for r in a if r["term"] in ("did", "_did"))
+        # the generator moves each mechanism with the policy (+0.03, -0.05, +0.25)
+        assert sign * did_row["estimate"] > 0 and did_row["p_value"] < 0.05, m
+        on = mech["results"][f"{m}: outcome"]["tidy"]
+        assert [r["term"] for r in on][0] == m
+    md = _table(out, "mechanisms", "mechanisms")
+    assert "(6)" in md and "(7)" not in md
+    assert "能源结构（电力占比）" in md and "市场化水平" in md
+
+
+def test_energy_heterogeneity_pooled_column_and_spec_order(energy):
+    res, _, out = energy
+    het = res["heterogeneity"]
+    md = _table(out, "heterogeneity", "heterogeneity_resource_type")
+    head = next(ln for ln in md.split("\n") if "成长型城市" in ln)
+    cells = [c.strip() for c in head.strip("|").split("|")]
+    assert cells[1:] == ["资源型城市", "成长型城市", "成熟型城市", "衰退型城市", "再生型城市",
+                         "非资源型城市"]
+    pooled = het["results"]["resource_type: 资源型城市"]
+    # the pooled column is the four resource-based types together
+    df = energy_rights_pilot().df
+    assert pooled["nobs"] == int((df["resource_type"] != "non-resource").sum())
+    old = _table(out, "heterogeneity", "heterogeneity_old_industrial")
+    assert "老工业基地" in old and "非老工业基地" in old
+
+
+def test_energy_psm_matched_and_definitions(energy):
+    res, html, out = energy
+    assert res["psm_did"]["numbers"]["sample"] == "matched"
+    md = _table(out, "psm_did", "psm_did")
+    assert "(6)" in md
+    pilots = res["overview"]["numbers"]["pilots"]
+    assert sorted(p["试点市场"] for p in pilots) == sorted(["浙江", "福建", "河南", "四川"])
+    assert {p["开市时间"] for p in pilots} == {"2017-01-01"} and "首批纳入企业数" not in pilots[0]
+    defs = res["overview"]["numbers"]["definitions"]
+    assert {"符号", "变量名称", "变量定义", "单位", "数据来源"} == set(defs[0])
+    assert "变量定义" in html
+
+
+def test_path_diagram_draws_the_coefficients_and_leaves_rcparams_alone():
+    import matplotlib
+
+    from policylab.report.figures.mediation_path import mediation_path_figure
+
+    before = dict(matplotlib.rcParams)
+    backend = matplotlib.get_backend()
+    paths = [{"mediator": "M1", "a": 0.3, "a_p": 0.001, "b": 0.1, "b_p": 0.2,
+              "c_prime": -0.2, "c_prime_p": 0.03, "c": -0.23, "c_p": 0.0001},
+             {"mediator": "M2", "a": -1.5, "a_p": 0.08, "b": 0.02, "b_p": 0.009,
+              "c_prime": -0.19, "c_prime_p": 0.5, "c": -0.23, "c_p": 0.0001}]
+    fig = mediation_path_figure(paths, treatment="D", outcome="Y", digits=3)
+    texts = {t.get_text() for ax in fig.axes for t in ax.texts}
+    assert {"a = 0.300***", "b = 0.100", "c' = -0.200**  (c = -0.230***)",
+            "a = -1.500*", "b = 0.020***", "c' = -0.190  (c = -0.230***)"} <= texts
+    assert {"D", "M1", "M2", "Y"} <= texts
+    assert len(fig.axes) == 2
+    assert dict(matplotlib.rcParams) == before and matplotlib.get_backend() == backend
+    matplotlib.pyplot.close(fig)
