@@ -115,3 +115,18 @@ def test_recommended_pretrend_test_depends_on_treated_groups():
     assert "error" in few["tests"]["ri"]
     many = pretrend_tests(_ES(), 25, seed=1)
     assert many["recommended"] == "wald"
+
+
+def test_a_diagram_without_axes_is_not_degenerate():
+    import matplotlib.pyplot as plt
+
+    from policylab.study.frame import degenerate
+
+    fig, ax = plt.subplots()
+    ax.annotate("", xy=(0.8, 0.5), xytext=(0.2, 0.5), arrowprops={"arrowstyle": "->"})
+    ax.text(0.1, 0.5, "D")
+    ax.axis("off")
+    assert degenerate(fig) is None
+    fig2, ax2 = plt.subplots()
+    assert degenerate(fig2) == "no_points"
+    plt.close("all")

@@ -256,10 +256,13 @@ def degenerate(fig: Any) -> str | None:
     """Why a figure is not worth drawing ("no_points", "one_point"), or None.
 
     Data are the points of scatter collections, bars and lines other than reference
-    lines (a line of two points spanning the axes, as axhline/axvline draw).
+    lines (a line of two points spanning the axes, as axhline/axvline draw). Axes drawn
+    without a frame that hold text are diagrams and always drawn.
     """
     points = 0
     for ax in getattr(fig, "axes", []):
+        if not ax.axison and ax.texts:
+            return None  # a diagram (boxes and arrows, e.g. the mediation path): no data
         for coll in ax.collections:
             points += len(coll.get_offsets()) if hasattr(coll, "get_offsets") else 0
             if hasattr(coll, "get_paths") and not hasattr(coll, "get_sizes"):
