@@ -80,3 +80,30 @@ def test_fast_basis_path_equals_direct_demeaning(monkeypatch):
     np.testing.assert_allclose(fast.meta["permutation_estimates"],
                                direct.meta["permutation_estimates"], rtol=1e-9, atol=1e-12)
     assert fast.joint == direct.joint
+
+
+def test_draws_that_treat_nobody_in_a_sample_are_left_out_of_the_joint_test():
+    # in the sample "late", groups 2-11 are seen only after adoption: a draw that treats
+    # only such groups has a treatment the unit effects absorb (no estimate there); it
+    # must not count as a "not extreme" draw
+    import warnings
+
+    rng = np.random.default_rng(3)
+    df = pd.DataFrame({"u": np.repeat(np.arange(24), 6), "t": np.tile(np.arange(6), 24)})
+    df["g"] = df["u"] // 2
+    df["did"] = ((df["g"] < 2) & (df["t"] >= 3)).astype(int)
+    df["y"] = 0.4 * df["did"] + rng.normal(size=len(df))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        res = spec_curve(df, ["y"], "did", controls={"none": []},
+                            samples={"full": None, "late": "t >= 3 or g < 2"},
+                            cluster=["g"], assign="g", unit="u", time="t",
+                            inference="permutation", draws=300, seed=2, progress=False)
+    j = res.joint
+    assert j["draws_degenerate"] > 0 and j["draws"] + j["draws_degenerate"] == 300
+    E = res.meta["permutation_estimates"]
+    ok = np.isfinite(E).all(axis=0)
+    obs = float(np.median(res.specs["estimate"]))
+    null = np.median(E[:, ok], axis=0)
+    expected = (1 + (np.abs(null) >= abs(obs) * (1 - 1e-10)).sum()) / (1 + ok.sum())
+    assert j["median_estimate_p"] == pytest.approx(expected)

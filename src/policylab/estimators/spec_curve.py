@@ -278,18 +278,28 @@ def _spec_curve(
         SIG = np.hstack([p[1] for p in parts])
         sig_obs = (specs["p_value"] < alpha).to_numpy()
         obs_med = float(np.median(specs["estimate"]))
-        null_med = np.median(E, axis=0)
+        # a draw whose fake treatment is absorbed in some specification (e.g. it treats
+        # only groups a sample leaves out) has no estimate there: it is left out of
+        # both p-values rather than counted as not extreme, which would shrink them
+        ok = np.isfinite(E).all(axis=0)
+        valid = int(ok.sum())
+        null_med = np.median(E[:, ok], axis=0)
         share_obs = float(sig_obs.mean())
-        null_share = SIG.mean(axis=0)
+        null_share = SIG[:, ok].mean(axis=0)
         # draws that reproduce the real assignment tie with it; count ties as extreme
         # whatever the last bits say
         tie = 1e-10 * max(abs(obs_med), 1e-300)
         res.joint = {
             "median_estimate_p": float((1 + (np.abs(null_med) >= abs(obs_med) - tie).sum())
-                                       / (1 + draws)),
-            "share_significant_p": float((1 + (null_share >= share_obs).sum()) / (1 + draws)),
-            "draws": draws,
+                                       / (1 + valid)),
+            "share_significant_p": float((1 + (null_share >= share_obs).sum()) / (1 + valid)),
+            "draws": valid,
+            "draws_degenerate": draws - valid,
         }
+        if draws - valid:
+            res.warn(f"{draws - valid} of {draws} permutation draws leave some specification "
+                     "without a treated unit; the joint p-values use the other "
+                     f"{valid} draws")
         res.meta["permutation_estimates"] = E
     if len(groups) < 10:
         res.warn(f"only {len(groups)} assignment units: permutation p-values are coarse")
@@ -460,6 +470,10 @@ def _fast_estimates(entries: list[dict[str, Any]], sel: np.ndarray) -> list[Any]
     out = []
     for e in entries:
         dd = np.einsum("md,mn,nd->d", sel, e["gram"], sel)
+        # dd = 0: the draw treats nobody in this specification's sample (NaN, left out
+        # of the joint test by the caller)
+        dd = np.where(dd > 1e-12 * max(float(np.abs(dd).max(initial=0.0)), 1e-300), dd,
+                      np.nan)
         b = (e["by"] @ sel) / dd
         q = np.einsum("md,gmn,nd->gd", sel, e["Cg"], sel)
         sg = e["A"] @ sel - b * q
