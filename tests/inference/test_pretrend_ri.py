@@ -109,3 +109,12 @@ def test_event_study_offers_the_three_pretrend_tests():
     assert 0 < wild["p_value"] <= 1
     with pytest.raises(pl.SpecError, match="method"):
         es.pretrend_test("bayes")
+
+
+def test_refuses_adoption_dates_that_vary_inside_an_assignment_group():
+    df = _panel(seed=12)
+    df["region"] = df["unit"] // 2  # units 4 (2005) and 5 (2006) share region 2
+    es = pl.event_study(df, y="y", unit="unit", time="year", cohort="cohort",
+                        window=(-3, 2), cluster="region", assign="region")
+    with pytest.raises(pl.SpecError, match="different dates"):
+        pretrend_ri_test(es, draws=10, seed=1)

@@ -132,8 +132,13 @@ def _inputs(es: Any) -> _Inputs:
     yc = y - C @ (CtC_inv @ (C.T @ y)) if C.shape[1] else y
     full = es.regression.model["data"]
     group, groups = pd.factorize(full[meta["assign"]])
+    cohort = full[COHORT_COL].to_numpy()
     cohort_g = np.zeros(len(groups), dtype=np.int64)
-    cohort_g[group] = full[COHORT_COL].to_numpy()
+    cohort_g[group] = cohort
+    if (cohort_g[group] != cohort).any():
+        raise SpecError(f"pretrend_ri_test reassigns adoption dates across "
+                        f"{meta['assign']!r} groups, but units of one group adopt at "
+                        "different dates; use assign= at the level where adoption is set")
     rows_group = pd.Index(groups).get_indexer(df[meta["assign"]])
     lo, hi = meta["window"]
     leads = [e for e in meta["rel_times"] if e < 0]
