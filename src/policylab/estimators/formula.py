@@ -221,12 +221,11 @@ def _fe_pieces(text: str) -> tuple[str, ...]:
     return tuple(pieces)
 
 
-def _split_top(expr: str, sep: str) -> list[str]:
-    """Split on ``sep`` outside brackets, quotes and backticks."""
-    out, depth, cur, quote = [], 0, [], None
-    for ch in expr:
+def top_level(text: str, seps: str) -> list[tuple[int, str]]:
+    """Positions and characters of ``seps`` outside brackets, quotes and backticks."""
+    out, depth, quote = [], 0, None
+    for i, ch in enumerate(text):
         if quote:
-            cur.append(ch)
             if ch == quote:
                 quote = None
             continue
@@ -236,13 +235,15 @@ def _split_top(expr: str, sep: str) -> list[str]:
             depth += 1
         elif ch in ")]}":
             depth -= 1
-        if ch == sep and depth == 0:
-            out.append("".join(cur))
-            cur = []
-        else:
-            cur.append(ch)
-    out.append("".join(cur))
+        elif depth == 0 and ch in seps:
+            out.append((i, ch))
     return out
+
+
+def _split_top(expr: str, sep: str) -> list[str]:
+    """Split on ``sep`` outside brackets, quotes and backticks (pieces not stripped)."""
+    bounds = [-1, *(i for i, _ in top_level(expr, sep)), len(expr)]
+    return [expr[x + 1:y] for x, y in zip(bounds[:-1], bounds[1:])]
 
 
 def split_terms(expr: str) -> list[str]:

@@ -20,35 +20,11 @@ from __future__ import annotations
 import re
 
 from policylab.errors import SpecError
+from policylab.estimators.formula import _split_top, top_level
 
 __all__ = ["expand_stepwise", "has_stepwise"]
 
 _CALL = re.compile(r"(?<![A-Za-z0-9_.])(csw0|csw|sw0|sw)\s*\(")
-
-
-def _top_level(text: str, seps: str) -> list[tuple[int, str]]:
-    """Positions and characters of ``seps`` outside brackets, quotes and backticks."""
-    out, depth, quote = [], 0, None
-    for i, ch in enumerate(text):
-        if quote:
-            if ch == quote:
-                quote = None
-            continue
-        if ch in "'\"`":
-            quote = ch
-        elif ch in "([{":
-            depth += 1
-        elif ch in ")]}":
-            depth -= 1
-        elif depth == 0 and ch in seps:
-            out.append((i, ch))
-    return out
-
-
-def _split(text: str, sep: str) -> list[str]:
-    cuts = [i for i, _ in _top_level(text, sep)]
-    bounds = [-1, *cuts, len(text)]
-    return [text[a + 1:b] for a, b in zip(bounds[:-1], bounds[1:])]
 
 
 def _calls(part: str) -> list[re.Match[str]]:
@@ -93,7 +69,7 @@ def _variants(part: str, fml: str) -> list[str]:
                 break
     if end is None:
         raise SpecError(f"unbalanced brackets in {m.group(1)}() of formula {fml!r}")
-    args = [a.strip() for a in _split(part[m.end():end], ",")]
+    args = [a.strip() for a in _split_top(part[m.end():end], ",")]
     if not all(args):
         raise SpecError(f"{m.group(1)}() in {fml!r} has an empty argument")
     kind = m.group(1)
@@ -109,7 +85,7 @@ def _variants(part: str, fml: str) -> list[str]:
 
 def _clean(part: str) -> str:
     """Join the non-empty '+' terms of a part (an expanded empty step leaves '+ +')."""
-    return " + ".join(t.strip() for t in _split(part, "+") if t.strip())
+    return " + ".join(t.strip() for t in _split_top(part, "+") if t.strip())
 
 
 def expand_stepwise(fml: str) -> list[str]:
@@ -128,7 +104,7 @@ def expand_stepwise(fml: str) -> list[str]:
     """
     if not has_stepwise(fml):
         return [fml]
-    tilde = _top_level(fml, "~")
+    tilde = top_level(fml, "~")
     if not tilde:
         raise SpecError(f"formula must look like 'y ~ csw(x1, x2) | unit', got {fml!r}")
     lhs, rest = fml[:tilde[0][0]], fml[tilde[0][0] + 1:]
@@ -137,7 +113,7 @@ def expand_stepwise(fml: str) -> list[str]:
             f"stepwise functions are supported on the right-hand side and in the fixed "
             f"effects, not among the outcomes of {fml!r}; list outcomes as 'y1 + y2 ~ ...'"
         )
-    parts = _split(rest, "|")
+    parts = _split_top(rest, "|")
     # an IV part ('endog ~ instr') stays as written
     iv = [p for p in parts[1:] if "~" in p]
     plain = [p for p in parts if p not in iv]
@@ -147,7 +123,7 @@ def expand_stepwise(fml: str) -> list[str]:
         raise SpecError(f"stepwise functions are not supported in the IV part of {fml!r}")
     rhs_steps = [_clean(p) or "1" for p in _variants(plain[0], fml)]
     fe_steps = [_clean(p) for p in _variants(plain[1], fml)] if len(plain) == 2 else [""]
-    outcomes = [t.strip() for t in _split(lhs, "+") if t.strip()]
+    outcomes = [t.strip() for t in _split_top(lhs, "+") if t.strip()]
     out = []
     for fe in fe_steps:
         for y in outcomes:
