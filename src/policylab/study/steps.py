@@ -17,7 +17,7 @@ import pandas as pd
 
 from policylab.errors import PolicyLabError, SpecError
 from policylab.estimators.design import Design, DesignNotHonoured
-from policylab.study.frame import pretrend_tests
+from policylab.study.frame import few_treated, pretrend_tests
 from policylab.study.pipeline import Context, StepOutput
 from policylab.study.spec import StudySpec
 
@@ -324,8 +324,7 @@ def step_event_study(ctx: Context) -> StepOutput:
             out.numbers["design"] = _used(es)
             out.numbers["pretrend_test"] = es.pretrend_test()
             # the three lead tests the frame shows under the figure, recommended first
-            out.numbers["pretrend_tests"] = pretrend_tests(
-                es, model_design(ctx).facts.get("n_treated_groups"), ctx.seed)
+            out.numbers["pretrend_tests"] = _lead_tests(ctx, es)
         test = out.numbers.setdefault("pretrend_test_by_outcome", {})[y] = es.pretrend_test()
         out.results[f"event_study{sfx}"] = es
         title = f"{out.title}: {lab.get(y, y)}"
@@ -358,7 +357,7 @@ def _few_treated(d: Design) -> bool:
     """Fewer than 10 treated assignment groups: the cluster-robust Wald tests over-reject
     (a nominal 5% lead test rejected 19-38% with 4-6 treated clusters in the bundled
     designs), so the resampling tests are reported first."""
-    return int(d.facts.get("n_treated_groups") or 0) < 10
+    return few_treated(d.facts.get("n_treated_groups"))
 
 
 def _cs_event_study(ctx: Context, d: Design, y: str) -> Any:
@@ -398,24 +397,26 @@ def _honest_input(ctx: Context, out: StepOutput, es: Any) -> Any:
     return es
 
 
+def _lead_tests(ctx: Context, es: Any) -> dict[str, Any]:
+    """The three joint lead tests of the TWFE event study and the one to read first
+    (study.frame.pretrend_tests), computed once for the event-study and pretrends steps."""
+    if "lead_tests" not in ctx.cache:
+        ctx.cache["lead_tests"] = pretrend_tests(
+            es, model_design(ctx).facts.get("n_treated_groups"), ctx.seed,
+            draws=ctx.spec.battery.pretrends.draws)
+    return ctx.cache["lead_tests"]
+
+
 def _twfe_pretrend_tests(ctx: Context, out: StepOutput, es: Any) -> None:
     """The joint test of the leads by the cluster-robust Wald test, the restricted wild
     cluster bootstrap and randomization inference, with the one to read first."""
-    p = ctx.spec.battery.pretrends
-    rows, failed = [], {}
-    for method in ("wald", "wild", "ri"):
-        kw = {} if method == "wald" else {"draws": p.draws, "seed": ctx.spec.study.seed}
-        try:
-            rows.append(es.pretrend_test(method, **kw))
-        except PolicyLabError as exc:
-            failed[method] = str(exc)
-    ran = [r["method"] for r in rows]
+    lead = _lead_tests(ctx, es)
+    order = lead["order"]
+    rows = [dict(lead["tests"][m]) for m in ("wald", "wild", "ri")
+            if "p_value" in lead["tests"][m]]
+    failed = {m: t["error"] for m, t in lead["tests"].items() if "p_value" not in t}
+    rec = lead["recommended"] if lead["recommended"] not in failed else None
     few = _few_treated(model_design(ctx))
-    # docs/validity.md: on both reference designs the wild bootstrap lead test rejected
-    # 4-7% at 5% (design-based Monte Carlo), randomization inference 1% (conservative),
-    # the Wald test 21-38%
-    order = ["wild", "ri", "wald"] if few else ["wald", "wild", "ri"]
-    rec = next((m for m in order if m in ran), None)
     for r in rows:
         r["recommended"] = r["method"] == rec
     out.numbers["pretrend_tests"] = rows
