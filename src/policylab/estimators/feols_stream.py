@@ -43,8 +43,9 @@ from policylab.data.names import is_plain_name, unquote_name
 from policylab.engine import streaming as st
 from policylab.engine import vcov as vc
 from policylab.errors import DataError, EstimationError, SpecError
-from policylab.estimators.feols import FeolsResult, _ssc, parse_vcov
+from policylab.estimators.feols import FeolsResult
 from policylab.estimators.formula import parse_formula
+from policylab.estimators.vcov_spec import parse_vcov, resolve_ssc
 
 __all__ = ["feols_stream"]
 
@@ -416,7 +417,7 @@ def feols_stream(
         Show progress bars (default: when the terminal is interactive).
     """
     spec = _parse(fml, vcov, weights)
-    spec.ssc = _ssc(ssc)
+    spec.ssc = resolve_ssc(ssc)
     if batch_rows < 1 or max_fe_levels < 1:
         raise SpecError("batch_rows and max_fe_levels must be positive integers")
     plan = _plan(spec, source, where, max_fe_levels, presorted)

@@ -65,12 +65,12 @@ class JointWildResult(Result):
 
 def _design(reg: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None]:
     """The fit's within-transformed X and y on the sqrt(w) scale, weights and FE codes."""
-    m = reg.model
-    X, y, w = m["X"], m["y"], m["weights"]
+    m = reg.fit
+    X, y, w = m.X, m.y, m.weights
     if w is not None:
         sw = np.sqrt(w)
         X, y = X * sw[:, None], y * sw
-    return X, y, w, m["fe_codes"]
+    return X, y, w, m.fe_codes
 
 
 def _purged(u: np.ndarray, cl: np.ndarray, G: int, fe: np.ndarray | None,
@@ -171,18 +171,18 @@ def joint_wild_test(
     terms = as_names(terms, "terms")
     reg = getattr(result, "regression", None) or result
     refuse_iv(reg, "joint_wild_test")
-    model = getattr(reg, "model", None)
-    if not model or "X" not in model:
+    fit = getattr(reg, "fit", None)
+    if fit is None:
         raise SpecError("joint_wild_test needs a fitted feols-type result")
     missing = [t for t in terms if t not in reg.terms]
     if not terms or missing:
         raise SpecError(f"terms {missing or terms} are not coefficients of the model; "
                         f"its terms are {reg.terms}")
-    if len(model["cluster_codes"]) != 1:
+    if len(fit.cluster_codes) != 1:
         raise SpecError("joint_wild_test needs a model with one-way clustered errors "
                         "(vcov={'CRV1': column})")
     X, y, w, fe = _design(reg)
-    cl = np.asarray(model["cluster_codes"][0], dtype=np.int64)
+    cl = np.asarray(fit.cluster_codes[0], dtype=np.int64)
     G = int(cl.max()) + 1
     from policylab.validation import check_memory
 

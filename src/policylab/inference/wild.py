@@ -34,6 +34,7 @@ from policylab.engine.batched import cluster_matrix
 from policylab.engine.threads import one_blas_thread
 from policylab.errors import SpecError
 from policylab.estimators.feols import FeolsResult
+from policylab.estimators.fit import Fit
 from policylab.estimators.result import Result
 
 __all__ = ["wild_bootstrap", "WildBootstrapResult", "bootstrap_weights", "refuse_iv"]
@@ -41,8 +42,8 @@ __all__ = ["wild_bootstrap", "WildBootstrapResult", "bootstrap_weights", "refuse
 
 def refuse_iv(result: object, what: str) -> None:
     """Resampling on a 2SLS fit would treat the fitted first-stage regressors as data."""
-    model = getattr(result, "model", None) or {}
-    if isinstance(model, dict) and model.get("iv"):
+    fit = getattr(result, "fit", None)
+    if fit is not None and fit.iv:
         raise SpecError(f"{what} is not available for instrumental-variable (2SLS) results: "
                         "it would resample the fitted first-stage regressors as if they were "
                         "data; use the analytic standard errors of the 2SLS fit")
@@ -139,7 +140,10 @@ def wild_bootstrap(
     param = param or result.meta.get("treat_term")
     if param not in result.terms:
         raise SpecError(f"param={param!r} is not a term of the model ({result.terms})")
-    m = result.model
+    fit = result.fit
+    if fit is None:
+        raise SpecError("wild_bootstrap needs a result of feols() (or of an estimator built "
+                        "on it) that keeps its fit")
     cl, cname = _bootstrap_clusters(result, cluster)
     G = int(cl.max()) + 1
     if G < 2:
@@ -154,17 +158,21 @@ def wild_bootstrap(
                  "use fewer draws")
     rng = np.random.default_rng(seed)
     V, enumerated = bootstrap_weights(weights, G, draws, rng)
+    k = fit.terms.index(param)
     with one_blas_thread():
-        boot = _WildDraws(result, result.terms.index(param), cl, V, impose_null)
-    t_obs, t_star = boot.t(null)
+        boot = _WildDraws(fit, k, cl, V, impose_null)
+    t_star = boot.t(null)[1]
     p = boot.p_value(null)
-    fac = vc.small_sample_factor("CRV", result.nobs, m["df_k"], G,
-                                 result.meta.get("ssc", vc.SSC()))
+    # the analytic t: the model's CRV1 by the bootstrap clusters (the engine's variance)
+    var = vc.variance("CRV1", vc.variance_pieces("CRV1", fit, (cl,)),
+                      result.meta.get("ssc", vc.SSC()), names=[cname])
+    se = float(np.sqrt(var.V[k, k]))
     lo = hi = np.nan
     if ci:
-        lo, hi = _invert(boot, 1 - level, float(np.sqrt(fac) * boot.se_obs))
+        lo, hi = _invert(boot, 1 - level, se)
     res = WildBootstrapResult(
-        nobs=result.nobs, estimate=boot.b_hat, tstat=float(t_obs / np.sqrt(fac)), p_value=p,
+        nobs=result.nobs, estimate=boot.b_hat, tstat=float((boot.b_hat - null) / se),
+        p_value=p,
         conf_low=float(lo), conf_high=float(hi), tstats=t_star,
         meta={"param": param, "cluster": cname, "clusters": G, "draws": V.shape[1],
               "weights": weights, "enumerated": enumerated, "impose_null": impose_null,
@@ -178,25 +186,28 @@ def wild_bootstrap(
 
 
 def _bootstrap_clusters(result: FeolsResult, cluster: str | None) -> tuple[np.ndarray, str]:
-    m = result.model
+    fit = result.fit
     if cluster is None:
-        if len(m["cluster_codes"]) != 1:
+        if len(fit.cluster_codes) != 1:
             raise SpecError("wild_bootstrap needs one clustering variable: pass cluster=")
-        return m["cluster_codes"][0], result.meta["cluster"][0]
-    df = m["data"].loc[m["rows"]]
+        return fit.cluster_codes[0], result.meta["cluster"][0]
+    df = fit.sample()
     if cluster not in df.columns:
         raise SpecError(f"cluster={cluster!r} is not a column of the model's data")
-    return pd.factorize(df[cluster])[0], cluster
+    codes = pd.factorize(df[cluster])[0]
+    if (codes < 0).any():
+        raise SpecError(f"cluster={cluster!r} is missing in {int((codes < 0).sum())} rows of "
+                        "the estimation sample; fill it or cluster by another column")
+    return codes, cluster
 
 
 class _WildDraws:
     """One set of bootstrap draws, reduced to the coefficients of each draw's t statistic
     as a function of the hypothesised value (see the module docstring)."""
 
-    def __init__(self, result: FeolsResult, k: int, cl: np.ndarray, V: np.ndarray,
+    def __init__(self, fit: Fit, k: int, cl: np.ndarray, V: np.ndarray,
                  impose_null: bool) -> None:
-        m = result.model
-        X, y, w = m["X"], m["y"], m["weights"]
+        X, y, w = fit.X, fit.y, fit.weights
         sw = None if w is None else np.sqrt(w)
         if sw is not None:
             X, y = X * sw[:, None], y * sw
@@ -220,7 +231,7 @@ class _WildDraws:
         self.se_obs = float(np.sqrt(s_obs @ s_obs))  # FWL: full residuals are FE-free
         A = np.stack([csum(a * X[:, j]) for j in range(X.shape[1])], axis=1)  # G x K
         AH = A @ H
-        fe = m["fe_codes"]
+        fe = fit.fe_codes
         purge = fe is not None and not all(vc.nested_in(fe[:, j], cl)
                                            for j in range(fe.shape[1]))
 
