@@ -32,7 +32,7 @@ from policylab.engine import fixed_effects as fx
 from policylab.engine import vcov as vc
 from policylab.errors import SpecError
 from policylab.estimators.result import Result
-from policylab.inference.wild import bootstrap_weights, refuse_iv
+from policylab.inference.wild import bootstrap_weights, refuse_iv, weights_type_arg
 
 __all__ = ["JointWildResult", "joint_wild_test"]
 
@@ -139,8 +139,9 @@ def joint_wild_test(
     terms: list[str],
     *,
     draws: int = 9999,
-    weights: str = "webb",
+    weights_type: str | None = None,
     seed: int | None = None,
+    weights: str | None = None,
 ) -> JointWildResult:
     """Restricted wild cluster bootstrap p-value of H0: every coefficient in ``terms`` = 0.
 
@@ -153,10 +154,12 @@ def joint_wild_test(
         Coefficients tested jointly (e.g. ``es.lead_terms``).
     draws : int
         Bootstrap replications (all sign vectors are enumerated when they are fewer).
-    weights : {"webb", "rademacher", "mammen"}
-        Bootstrap weight distribution; Webb's six points suit few clusters.
+    weights_type : {"webb", "rademacher", "mammen"}
+        Bootstrap weight distribution (default Webb: its six points suit few clusters).
     seed : int, optional
         Seed of the draws.
+    weights : str, optional
+        Deprecated name of ``weights_type`` (accepted for one release).
 
     Returns
     -------
@@ -168,6 +171,7 @@ def joint_wild_test(
     from policylab.validation import as_names, check_count, check_seed
 
     draws, seed = check_count(draws, "draws"), check_seed(seed)
+    weights = weights_type_arg(weights_type, weights, "webb", "joint_wild_test")
     terms = as_names(terms, "terms")
     reg = getattr(result, "regression", None) or result
     refuse_iv(reg, "joint_wild_test")
@@ -203,6 +207,7 @@ def joint_wild_test(
         wald_p_value=float(wt.get("p_value", np.nan)), stats=stats,
         meta={"terms": list(terms), "cluster": reg.meta.get("cluster", [None])[0],
               "clusters": G, "draws": V.shape[1], "weights": weights,
+              "weights_type": weights,
               "enumerated": enumerated, "seed": None if enumerated else seed,
               "depvar": reg.meta.get("depvar")},
     )

@@ -22,6 +22,7 @@ p-value at a new theta costs O(draws), not a new bootstrap (as boottest does).
 from __future__ import annotations
 
 import itertools
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -32,12 +33,30 @@ from policylab.engine import fixed_effects as fx
 from policylab.engine import vcov as vc
 from policylab.engine.batched import cluster_matrix
 from policylab.engine.threads import one_blas_thread
-from policylab.errors import SpecError
+from policylab.errors import PolicyLabDeprecationWarning, SpecError
 from policylab.estimators.feols import FeolsResult
 from policylab.estimators.fit import Fit
 from policylab.estimators.result import Result
 
-__all__ = ["wild_bootstrap", "WildBootstrapResult", "bootstrap_weights", "refuse_iv"]
+__all__ = ["wild_bootstrap", "WildBootstrapResult", "bootstrap_weights", "refuse_iv",
+           "weights_type_arg"]
+
+WEIGHTS_TYPES = ("rademacher", "webb", "mammen")
+
+
+def weights_type_arg(weights_type: str | None, weights: str | None, default: str,
+                     where: str) -> str:
+    """The bootstrap weight distribution from ``weights_type=`` or its old name
+    ``weights=`` (accepted for one release with a deprecation warning)."""
+    if weights is not None:
+        if weights_type is not None:
+            raise SpecError(f"{where}: give weights_type= only (weights= is its old name)")
+        warnings.warn(f"{where}(weights=...) is deprecated: the bootstrap weight "
+                      f"distribution is now weights_type= (as in pyfixest), e.g. "
+                      f"{where}(..., weights_type={weights!r}); weights= will be removed in "
+                      "the next release", PolicyLabDeprecationWarning, stacklevel=3)
+        weights_type = weights
+    return default if weights_type is None else weights_type
 
 
 def refuse_iv(result: object, what: str) -> None:
@@ -89,7 +108,7 @@ def bootstrap_weights(kind: str, G: int, draws: int, rng: np.random.Generator
         p = (s5 + 1) / (2 * s5)
         return np.where(v < p, -(s5 - 1) / 2, (s5 + 1) / 2), False
     else:
-        raise SpecError(f"weights must be 'rademacher', 'webb' or 'mammen', got {kind!r}")
+        raise SpecError(f"weights_type must be 'rademacher', 'webb' or 'mammen', got {kind!r}")
     if len(pts) ** G <= draws:
         grid = np.array(list(itertools.product(pts, repeat=G))).T
         return grid, True
@@ -101,13 +120,14 @@ def wild_bootstrap(
     param: str | None = None,
     cluster: str | None = None,
     draws: int = 9999,
-    weights: str = "rademacher",
+    weights_type: str | None = None,
     seed: int | None = None,
     *,
     impose_null: bool = True,
     null: float = 0.0,
     level: float = 0.95,
     ci: bool = True,
+    weights: str | None = None,
 ) -> WildBootstrapResult:
     """Wild cluster bootstrap test of one coefficient, with a CI by test inversion.
 
@@ -121,18 +141,22 @@ def wild_bootstrap(
         model's clusters is allowed, e.g. provinces for a city-clustered model.
     draws : int
         Bootstrap replications (all sign vectors are enumerated when they are fewer).
-    weights : {"rademacher", "webb", "mammen"}
-        Webb's six-point weights are recommended with fewer than about 12 clusters.
+    weights_type : {"rademacher", "webb", "mammen"}
+        The bootstrap weight distribution (default Rademacher; pyfixest's name). Webb's
+        six-point weights are recommended with fewer than about 12 clusters.
     impose_null : bool
         WCR (restricted, default and recommended) or WCU.
     null : float
         Hypothesised value of the coefficient.
     level : float
         Confidence level of the test-inversion interval.
+    weights : str, optional
+        Deprecated name of ``weights_type`` (accepted for one release).
     """
     from policylab.validation import check_count, check_seed
 
     draws, seed = check_count(draws, "draws"), check_seed(seed)
+    weights = weights_type_arg(weights_type, weights, "rademacher", "wild_bootstrap")
     if not 0 < level < 1:
         raise SpecError(f"level={level!r}: the confidence level must be between 0 and 1, "
                         "e.g. level=0.95")
@@ -175,13 +199,13 @@ def wild_bootstrap(
         p_value=p,
         conf_low=float(lo), conf_high=float(hi), tstats=t_star,
         meta={"param": param, "cluster": cname, "clusters": G, "draws": V.shape[1],
-              "weights": weights, "enumerated": enumerated, "impose_null": impose_null,
+              "weights": weights, "weights_type": weights, "enumerated": enumerated, "impose_null": impose_null,
               "null": null, "seed": None if enumerated else seed, "level": level,
               "depvar": result.meta.get("depvar")},
     )
     if G < 6 and weights == "rademacher":
         res.warn(f"only {G} clusters: Rademacher weights allow just {2 ** G} distinct draws; "
-                 "use weights='webb'")
+                 "use weights_type='webb'")
     return res
 
 

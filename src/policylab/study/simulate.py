@@ -156,7 +156,7 @@ def _one(s: _Setup, data: pd.DataFrame, seed: int) -> dict[str, float]:
     rec = {"estimate": est, "std_error": se,
            "crv1_covers": bool(ci["conf_low"] <= s.truth <= ci["conf_high"])}
     if "wild" in s.methods:
-        w = wild_bootstrap(res, param=term, null=s.truth, draws=s.draws, weights="webb",
+        w = wild_bootstrap(res, param=term, null=s.truth, draws=s.draws, weights_type="webb",
                            seed=seed, ci=False)
         rec["wild_p"] = w.p_value
         rec["wild_covers"] = w.p_value > s.alpha

@@ -641,7 +641,7 @@ def step_wild_bootstrap(ctx: Context) -> StepOutput:
         kw: dict[str, Any] = {}
         if w.cluster:
             kw["cluster"] = w.cluster
-        res = wild_bootstrap(r, param=r.meta["treat_term"], draws=w.draws, weights=w.weights,
+        res = wild_bootstrap(r, param=r.meta["treat_term"], draws=w.draws, weights_type=w.weights,
                              seed=ctx.seed, **kw)
         out.results[r.meta["depvar"]] = res
     out.numbers["design"] = {**_used(_baseline(ctx)[0]),
