@@ -295,10 +295,10 @@ def _fit_one(
     yd, Xd = Zd[:, 0], Zd[:, 1:]
     # [y, X]' W [y, X] in one BLAS call (numpy uses syrk for Z'Z)
     gram = Zd.T @ Zd if w is None else Zd.T @ (Zd * w[:, None])
-    fit = ols(Xd, yd, w, ref_norm=ref, tol=collin_tol, gram=gram)
-    kept_names = [n for n, k in zip(names, fit.kept) if k]
-    warnings_ = [_dropped_message(names[j], why, fe_names) for j, why in fit.dropped.items()]
-    Xk = Xd if fit.kept.all() else Xd[:, fit.kept]
+    sol = ols(Xd, yd, w, ref_norm=ref, tol=collin_tol, gram=gram)
+    kept_names = [n for n, k in zip(names, sol.kept) if k]
+    warnings_ = [_dropped_message(names[j], why, fe_names) for j, why in sol.dropped.items()]
+    Xk = Xd if sol.kept.all() else Xd[:, sol.kept]
     k = Xk.shape[1]
     fe_levels = dm.fe_dof(fe_k) if fe_k is not None else np.zeros(0, dtype=np.int64)
     n_params = k + (int((fe_levels - 1).sum() + 1) if fe_k is not None else 0)
@@ -306,13 +306,13 @@ def _fit_one(
         raise EstimationError(f"{yname!r}: {N} observations for {n_params} parameters "
                               "(regressors and fixed effects): no residual degrees of "
                               "freedom; use more data or fewer controls / fixed effects")
-    arrays = Fit(X=Xk, y=yd, beta=np.asarray(fit.beta, dtype=float), resid=fit.resid,
-                 bread=fit.bread, weights=w, fe_codes=fe_k, fe_levels=fe_levels,
+    record = Fit(X=Xk, y=yd, beta=np.asarray(sol.beta, dtype=float), resid=sol.resid,
+                 bread=sol.bread, weights=w, fe_codes=fe_k, fe_levels=fe_levels,
                  data=df, rows=smp.rows, terms=tuple(kept_names), fe_names=tuple(fe_names),
                  formula=f.raw, extra_columns=dict(extra or {}))
-    var = fit_variance(kind, arrays, tuple(smp.cl_k), list(cl_cols), ssc)
+    var = fit_variance(kind, record, tuple(smp.cl_k), list(cl_cols), ssc)
     warnings_ += few_clusters_warnings(var, cl_cols)
-    stats = _fit_stats(fit.resid, yd, w, tss, N, k, fe_levels if fe_k is not None else None,
+    stats = _fit_stats(sol.resid, yd, w, tss, N, k, fe_levels if fe_k is not None else None,
                        f.intercept, yname, fe_names)
     res = FeolsResult(
         nobs=N,
@@ -326,17 +326,17 @@ def _fit_one(
             "ssc": ssc,
             "weights": weights,
             "dropped": {kk: v for kk, v in smp.dropped.items() if v},
-            "dropped_terms": {names[j]: why for j, why in fit.dropped.items()},
+            "dropped_terms": {names[j]: why for j, why in sol.dropped.items()},
             "demean": info.method,
         },
         terms=kept_names,
-        beta=arrays.beta,
+        beta=record.beta,
         vcov_matrix=var.V,
         df_t=var.df,
         **stats,
         n_clusters=dict(zip(cl_cols, var.n_clusters)),
         depvar_mean=ybar,
-        fit=replace(arrays, cluster_codes=tuple(smp.cl_k), cluster_cols=tuple(cl_cols),
+        fit=replace(record, cluster_codes=tuple(smp.cl_k), cluster_cols=tuple(cl_cols),
                     df_k=var.df_k),
     )
     for msg in warnings_:
