@@ -183,7 +183,8 @@ def vcov_crv3(
     """Leave-one-cluster-out jackknife variance (CRV3) on the (demeaned) design.
 
     Exact for models whose fixed effects are nested in the clusters; otherwise the
-    fixed effects are held at their full-sample projection (as pyfixest does).
+    fixed effects are held at their full-sample projection (pyfixest 0.60 differs
+    slightly there).
     """
     diffs = _jackknife(X, y, beta, cl, weights)
     return factor * (diffs.T @ diffs)
@@ -415,7 +416,7 @@ def _jackknife(X: np.ndarray, y: np.ndarray, beta: np.ndarray, cl: np.ndarray,
                weights: np.ndarray | None) -> np.ndarray:
     """Leave-one-cluster-out coefficients minus ``beta`` (G x k), on the (demeaned)
     design: exact when the fixed effects are nested in the clusters; otherwise they are
-    held at their full-sample projection (as pyfixest does)."""
+    held at their full-sample projection (pyfixest 0.60 differs slightly there)."""
     G = int(cl.max()) + 1
     Xw = X if weights is None else X * weights[:, None]
     XtX = Xw.T @ X
