@@ -83,16 +83,22 @@ def test_carbon_overview_pilots_factors_definitions(carbon):
     gas = next(r for r in fac if r["Fuel"] == "Natural gas")
     assert gas["Coefficient unit"] == "kgce/m3" and gas["Unit of use"] == "100 million m3"
     assert coal["CO2 emission factor (t CO2/t ce)"] == pytest.approx(0.7559 * 44 / 12)
-    defs = {r["Symbol"]: r for r in ov["numbers"]["definitions"]}
+    defs = {r["column"]: r for r in ov["numbers"]["definitions"]}
     assert defs["tech"]["Unit"] == "%" and "technology" in defs["tech"]["Definition"]
     assert list(defs)[:3] == ["ln_co2_accounted", "ln_intensity", "did"]
+    # the papers' variable types, written once per run (the merged cell)
+    types = [r["Type"] for r in ov["numbers"]["definitions"]]
+    assert types[:4] == ["Dependent variable", "", "Core explanatory variable",
+                         "Control variables"]
+    assert "Symbol" not in defs["tech"]  # no symbols in the spec: no symbol column
     for key in ("pilots", "factors_carbon_trading_study", "definitions"):
         assert (out / "tables" / f"overview_{key}.md").is_file()
     assert "Shenzhen" in html and "Raw coal" in html
-    # the descriptives carry the definitions column
+    # the definitions are in their own table, so the descriptives do not repeat them;
+    # treated and control sit under group headers (Control group: N, Mean, SD, ...)
     desc = _csv(out, "descriptives", "descriptives")
-    assert "Definition" in desc.columns
-    assert desc["Definition"].str.contains("coal in total energy").any()
+    assert "Definition" not in desc.columns
+    assert {"Control group: Mean", "Treated group: SD", "Treated group: N"} <= set(desc.columns)
 
 
 def test_carbon_baseline_shows_the_controls(carbon):
@@ -219,7 +225,8 @@ def test_energy_psm_matched_and_definitions(energy):
     assert sorted(p["试点市场"] for p in pilots) == sorted(["浙江", "福建", "河南", "四川"])
     assert {p["开市时间"] for p in pilots} == {"2017-01-01"} and "首批纳入企业数" not in pilots[0]
     defs = res["overview"]["numbers"]["definitions"]
-    assert {"符号", "变量名称", "变量定义", "单位", "数据来源"} == set(defs[0])
+    assert {"变量类型", "变量名称", "变量定义", "单位", "数据来源", "column"} == set(defs[0])
+    assert defs[0]["变量类型"] == "被解释变量"
     assert "变量定义" in html
 
 

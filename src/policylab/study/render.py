@@ -206,7 +206,7 @@ def _section(out: Any, figs: list[dict[str, Any]], ctx: Any, outputs: dict[str, 
               for name, t in out.tables]
     text = [_reason(p, lang) for p in out.text]
     for f in figs:
-        f["title"] = figure_title(f["name"], lang)
+        f["title"] = figure_title(f["name"], lang, labels, list(ctx.spec.model.outcomes))
         f["notes"] = _figure_notes(out, f["name"], lang)
         if f.get("degenerate"):
             text.append(report_word("no_figure", lang, why=report_word(f["degenerate"], lang)))
