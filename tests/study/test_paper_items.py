@@ -8,7 +8,9 @@ and table / figure key in results.json, report.html and the table files.
 
 from __future__ import annotations
 
+import html as html_lib
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -35,6 +37,7 @@ def _fast(spec):
 def _run(tmp, name):
     spec = _fast(load_spec(ROOT / "examples" / f"{name}.toml"))
     if name == "energy_rights_pilot":
+        spec.battery.moderation.enabled = True  # its interaction terms reach the zh report
         # the example reads its CSV: the same synthetic study, bundled
         energy_rights_pilot().df.to_csv(tmp / "energy.csv", index=False)
         spec.data.path = str(tmp / "energy.csv")
@@ -249,3 +252,42 @@ def test_path_diagram_draws_the_coefficients_and_leaves_rcparams_alone():
     assert len(fig.axes) == 2
     assert dict(matplotlib.rcParams) == before and matplotlib.get_backend() == backend
     matplotlib.pyplot.close(fig)
+
+
+# internal names that must never reach a reader of the Chinese report
+SNAKE = re.compile(r"\b[A-Za-z][A-Za-z0-9]*_[A-Za-z0-9_]+\b")
+
+
+def _reader_text(html_text: str) -> str:
+    """What a reader sees: no scripts, styles, images or the provenance block."""
+    s = re.sub(r"<(script|style|nav).*?</\1>", " ", html_text, flags=re.S)
+    s = re.sub(r'src="data:[^"]*"', " ", s)
+    s = s[:s.find('id="provenance"')]
+    return html_lib.unescape(re.sub(r"<[^>]+>", " ", s))
+
+
+def test_energy_zh_report_has_no_internal_names_and_every_warning_translated(energy):
+    _, html, out = energy
+    text = _reader_text(html)
+    assert SNAKE.findall(text) == []
+    for token in ("_did_x_", "p = <", "enters with a", "permutation draws", "Mean outcome"):
+        assert token not in text
+    manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["untranslated_warnings"] == []
+    # the moderation table names the interaction by the spec's labels
+    md = _table(out, "moderation", "moderation")
+    assert "用能权交易试点×能源结构（电力占比）" in md
+
+
+def test_carbon_report_tables_in_paper_layout(carbon):
+    _, html, out = carbon
+    text = _reader_text(html)
+    assert SNAKE.findall(text) == []
+    # every figure has its own caption (no bare "Figure n. Figure")
+    assert not re.search(r"Figure \d+\. Figure\b", text)
+    assert "Event study: dynamic effects (ln CO2 intensity)" in text
+    # balance in pstest layout: unmatched and matched rows, nine columns
+    bal = _csv(out, "psm_did", "balance")
+    assert list(bal.columns[:3]) == ["Variable", "Sample", "Mean treated"]
+    assert list(bal["Sample"][:2]) == ["Unmatched", "Matched"]
+

@@ -79,9 +79,10 @@ REPORT = {
         "pretrend_note": "Joint test that all leads are zero (H0: parallel pre-trends), "
                          "{k} leads.",
         "recommended": "recommended", "not_recommended": "for comparison",
-        "placebo_note": "Placebo test: {draws} random reassignments of the treatment; "
-                        "two-sided randomization {p}{exact}.",
-        "exact": " (exact enumeration)",
+        "placebo_note": "Placebo test: {draws} {how} of the treatment; "
+                        "two-sided randomization {p}.",
+        "exact": " (exact enumeration)", "how_exact": "possible reassignments (every one, "
+        "exact enumeration)", "how_random": "random reassignments",
         "wild_note": "Wild cluster bootstrap ({weights} weights, {draws} draws): "
                      "{p}, 95% CI [{lo}, {hi}].",
         "balance_ok": "Balance after matching: |standardized bias| < 10% for every covariate.",
@@ -102,6 +103,8 @@ REPORT = {
         "status_failed": "failed", "warned": "This step's own check failed",
         "warnings": "Warnings", "contents": "Contents",
         "diagnostics": "Diagnostics and warnings", "provenance": "Provenance",
+        "prov_panel": "Panel", "prov_seed": "Seed", "prov_balanced": "Balanced panel.",
+        "prov_unbalanced": "Unbalanced panel.",
         "failed": "This step failed", "none": "None raised.",
     },
     "zh": {
@@ -126,7 +129,8 @@ REPORT = {
         "pretrend_line_ri": "{method}：统计量 = {stat}，{p}",
         "pretrend_note": "联合检验全部{k}个政策前系数均为零（原假设：处理前趋势平行）。",
         "recommended": "推荐", "not_recommended": "仅供对照",
-        "placebo_note": "安慰剂检验：随机重新分配处理{draws}次；双侧随机化推断{p}{exact}。",
+        "placebo_note": "安慰剂检验：{how}{draws}次；双侧随机化推断{p}。",
+        "how_exact": "完全枚举全部可能的处理分配，共", "how_random": "随机重新分配处理",
         "exact": "（完全枚举）",
         "wild_note": "野聚类自助法（{weights}权重，{draws}次抽样）：{p}，"
                      "95%置信区间[{lo}, {hi}]。",
@@ -143,6 +147,8 @@ REPORT = {
         "status_ok": "完成", "status_warned": "警示", "status_skipped": "跳过",
         "status_failed": "失败", "warned": "本步骤的自检未通过", "warnings": "警示",
         "contents": "目录", "diagnostics": "诊断与警示", "provenance": "运行信息",
+        "prov_panel": "面板数据", "prov_seed": "随机数种子", "prov_balanced": "平衡面板。",
+        "prov_unbalanced": "非平衡面板。",
         "failed": "此步骤运行失败", "none": "无。",
     },
 }
@@ -217,6 +223,21 @@ _PER_OUTCOME = ("event_study", "parallel_trends", "mediation_path")
 # words; the named groups are re-inserted (column names through the spec's labels).
 _N = r"(?P<n>\d+)"
 WARNING_PATTERNS: list[tuple[str, dict[str, str]]] = [
+    (rf"^{_N} of (?P<d>\d+) permutation draws leave some specification without a treated "
+     r"unit; the joint p-values use the other (?P<v>\d+) draws$",
+     {"en": "{n} of {d} permutation draws leave some specification without a treated unit; "
+            "the joint p-values use the other {v} draws.",
+      "zh": "{d}次置换中有{n}次使某些设定没有处理单位；联合p值基于其余{v}次置换。"}),
+    (r"^(?P<med>\S+) enters with a (?P<k>\d+)-period lag \(\S+\); (?P<n>\d+) observations "
+     r"lost at the start of each unit's series$",
+     {"en": "{med} enters with a {k}-period lag; {n} observations are lost at the start of "
+            "each unit's series.",
+      "zh": "{med}滞后{k}期进入模型，每个个体序列开头共损失{n}个观测值。"}),
+    (rf"^{_N} observations with missing outcome, mediator or control values are dropped "
+     r"from every equation$",
+     {"en": "{n} observations with a missing outcome, mediator or control value are dropped "
+            "from every equation.",
+      "zh": "{n}个观测值的被解释变量、中介变量或控制变量缺失，已从各方程中删除。"}),
     (rf"^only {_N} treated (?P<level>\S+) clusters: cluster-robust SEs over-reject with so "
      r"few treated clusters; report wild_bootstrap\(\) and placebo_test\(\).*$",
      {"en": "Only {n} treated {level} clusters: cluster-robust standard errors over-reject "

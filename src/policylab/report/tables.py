@@ -133,11 +133,13 @@ class Table:
                 j += span
             out.append("<tr>" + "".join(cells) + "</tr>")
         out.append("</thead><tbody>")
+        # a column with any long text cell (definitions, sources) wraps and aligns left
+        prose = {j for i, r in enumerate(self.body) for j, c in enumerate(r)
+                 if _is_prose(c, self.values[i] if i < len(self.values) else [], j)}
         for i, r in enumerate(self.body):
             cls = ' class="rule"' if i in self.rules else ""
-            nums = self.values[i] if i < len(self.values) else []
             out.append(f"<tr{cls}>" + "".join(
-                f'<td class="text">{e(c)}</td>' if _is_prose(c, nums, j) else f"<td>{e(c)}</td>"
+                f'<td class="text">{e(c)}</td>' if j in prose else f"<td>{e(c)}</td>"
                 for j, c in enumerate(r)) + "</tr>")
         out.append("</tbody>")
         if self.notes:

@@ -108,6 +108,22 @@ def _write_figures(root: Path, out: Any, formats: tuple[str, ...], taken: set[st
     return figs
 
 
+def _provenance(ctx: Any) -> dict[str, Any]:
+    """What a reader needs to rerun the study, in the report's words: the version, the
+    panel (observations, units, periods, balanced or not) and the seed (the manifest
+    records the spec and the data files with their hashes)."""
+    from policylab import __version__
+
+    lang = ctx.lang
+    d = ctx.panel.describe()
+    panel = _sample_note(ctx, lang) or f"{d.get('n_rows')} rows"
+    if "balanced" in d:
+        panel += " " + report_word("prov_balanced" if d["balanced"] else "prov_unbalanced",
+                                   lang)
+    return {"policylab": __version__, report_word("prov_panel", lang): panel,
+            report_word("prov_seed", lang): ctx.spec.study.seed}
+
+
 def _sample_note(ctx: Any, lang: str) -> str:
     try:
         df = ctx.panel.df
@@ -142,8 +158,9 @@ def _figure_notes(out: Any, name: str, lang: str) -> list[str]:
         return _pretrend_lines(out, lang)
     if out.key == "placebo" and "placebo" in out.results:
         r = out.results["placebo"]
-        return [report_word("placebo_note", lang, draws=len(r.estimates), p=p_is(r.p_value),
-                            exact=report_word("exact", lang) if r.exact else "")]
+        return [report_word("placebo_note", lang, draws=f"{len(r.estimates):,}",
+                            p=p_is(r.p_value),
+                            how=report_word("how_exact" if r.exact else "how_random", lang))]
     return []
 
 
@@ -195,7 +212,7 @@ def _section(out: Any, figs: list[dict[str, Any]], ctx: Any, outputs: dict[str, 
              untranslated: list[str]) -> dict[str, Any]:
     """One report section: captions' titles, notes under tables and figures, the
     warnings in the reader's words, and the baseline's mechanical identities."""
-    from policylab.report.labels import figure_title
+    from policylab.report.labels import figure_title, translate_warning
 
     lang, labels = ctx.lang, dict(ctx.spec.model.labels)
     sample = _sample_note(ctx, lang)
@@ -204,7 +221,7 @@ def _section(out: Any, figs: list[dict[str, Any]], ctx: Any, outputs: dict[str, 
                                                                  labels),
                                          *([sample] if sample else [])])
               for name, t in out.tables]
-    text = [_reason(p, lang) for p in out.text]
+    text = [translate_warning(_reason(p, lang), lang, labels)[0] for p in out.text]
     for f in figs:
         f["title"] = figure_title(f["name"], lang, labels, list(ctx.spec.model.outcomes))
         f["notes"] = _figure_notes(out, f["name"], lang)
@@ -248,8 +265,7 @@ def write_all(tmp: Path, spec: StudySpec, outputs: list[Any], ctx: Any) -> Rende
     n_groups = design.facts.get("n_treated_groups") if design is not None else None
     summary = headline(outputs, n_groups, ctx.lang, dict(spec.model.labels),
                        digits=spec.output.digits)
-    provenance = {"policylab": __import__("policylab").__version__,
-                  "panel": ctx.panel.describe(), "seed": spec.study.seed}
+    provenance = _provenance(ctx)
     kw = {"lang": spec.output.language, "title": spec.study.title, "provenance": provenance,
           "headline": summary}
     if "html" in spec.output.formats:

@@ -17,7 +17,7 @@ import pandas as pd
 
 from policylab.errors import PolicyLabError, SpecError
 from policylab.estimators.design import Design, DesignNotHonoured
-from policylab.study.frame import few_treated, pretrend_tests
+from policylab.study.frame import few_treated, p_is, pretrend_tests
 from policylab.study.pipeline import Context, StepOutput
 from policylab.study.spec import StudySpec
 
@@ -462,14 +462,18 @@ def _twfe_pretrend_tests(ctx: Context, out: StepOutput, es: Any) -> None:
             "method", key=lambda c: c.map({m: i for i, m in enumerate(order)}))
         # the paper's columns: which test, its statistic and degrees of freedom, p, draws
         show = pd.DataFrame({
-            "test": [report_word(f"method_{m}", ctx.lang) for m in tab["method"]],
+            "test": [_capital(report_word(f"method_{m}", ctx.lang)) for m in tab["method"]],
             **{c: tab[c] for c in ("statistic", "df1", "df2", "p_value", "draws")
                if c in tab and tab[c].notna().any()},
-            "recommended": tab["recommended"].map(
-                lambda r: report_word("recommended" if r else "not_recommended", ctx.lang)),
+            "recommended": tab["recommended"].astype(bool),
         })
         out.tables.append(("pretrend_tests", _frame_table(
             ctx, show.reset_index(drop=True), word("t_pretrend_tests", ctx.lang))))
+
+
+def _capital(text: str) -> str:
+    """A phrase as a table cell: first letter upper case (a no-op for Chinese)."""
+    return text[:1].upper() + text[1:]
 
 
 def step_pretrends(ctx: Context) -> StepOutput:
@@ -689,7 +693,10 @@ def step_wild_bootstrap(ctx: Context) -> StepOutput:
                              **({"cluster": w.cluster} if w.cluster else {})}
     frame = pd.concat([v.tidy().assign(outcome=k) for k, v in out.results.items()],
                       ignore_index=True)
-    out.tables.append(("wild_bootstrap", _frame_table(ctx, frame, out.title)))
+    # one row per outcome, named first; the coefficient is the same treatment term
+    keep = ["outcome"] + [c for c in frame.columns if c not in ("outcome", "term")
+                          and not (c == "enumerated" and not frame[c].astype(bool).any())]
+    out.tables.append(("wild_bootstrap", _frame_table(ctx, frame[keep], out.title)))
     return out
 
 
@@ -851,10 +858,29 @@ def step_moderation(ctx: Context) -> StepOutput:
                                                             label=_labels(ctx).get(mod))))
         except NotImplementedError:
             pass
-    frame = pd.concat([v.tidy().assign(moderator=k) for k, v in out.results.items()],
-                      ignore_index=True)
-    out.tables.append(("moderation", _frame_table(ctx, frame, out.title)))
+    out.tables.append(("moderation", _moderation_table(ctx, out)))
     return out
+
+
+def _moderation_table(ctx: Context, out: StepOutput) -> Any:
+    """One column per moderator, as the papers show moderation: the treatment, its
+    interaction with the (centered) moderator, the moderator, then the controls."""
+    from policylab.report.labels import VALUES
+    from policylab.report.tables import etable
+
+    lab = dict(_labels(ctx))
+    order: list[str] = []
+    for mod, r in out.results.items():
+        D = r.meta["treat_term"]
+        inter, cen = f"{D}_x_{mod}", f"{mod}_c"
+        times = "×" if ctx.lang == "zh" else " × "
+        lab.setdefault(inter, f"{lab.get(D, D)}{times}{lab.get(mod, mod)}")
+        lab.setdefault(cen, VALUES.get(ctx.lang, VALUES["en"])["centered"].format(
+            x=lab.get(mod, mod)))
+        order += [t for t in (D, inter, cen) if t not in order]
+    return etable(list(out.results.values()), labels=lab, lang=ctx.lang,
+                  digits=ctx.spec.output.digits, keep=order, title=out.title,
+                  headers=[lab.get(m, m) for m in out.results])
 
 
 def _outcome_on(d: Design, y: str, mech: str) -> Any:
@@ -934,13 +960,11 @@ def step_heterogeneity(ctx: Context) -> StepOutput:
         heads = [p.label for p in h.pooled.get(col, [])] + [
             names.get(str(lv), f"{lab.get(col, col)}={lv}") for lv in order]
         tests = res.tests[res.tests["by"] == col]
-        from policylab.report.numbers import format_p
-
-        notes = [f"{t.test}: p = {format_p(t.p_value)}" for t in tests.itertuples()]
+        notes = [f"{t.test}: {p_is(t.p_value)}" for t in tests.itertuples()]
         if ctx.lang == "zh":
             tnames = {"interaction": "交互项检验", "suest": "似无相关检验（SUEST）",
                       "permutation": "费舍尔组合检验（置换）"}
-            notes = [f"{tnames.get(t.test, t.test)}：p = {format_p(t.p_value)}"
+            notes = [f"{tnames.get(t.test, t.test)}：{p_is(t.p_value)}"
                      for t in tests.itertuples()]
         out.tables.append((f"heterogeneity_{col}", _etable(
             ctx, [*pooled, *(subs[lv] for lv in order)], headers=heads,
