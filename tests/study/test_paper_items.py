@@ -78,6 +78,10 @@ def test_carbon_overview_pilots_factors_definitions(carbon):
     assert {"Beijing", "Shenzhen", "Hubei"} <= {p["Pilot market"] for p in pilots}
     beijing = next(p for p in pilots if p["Pilot market"] == "Beijing")
     assert beijing["Trading from"] == "2013-11-28" and beijing["Firms first covered"] == 415
+    # the paper's initial prices (yuan/t), ranges as printed; none published for Shenzhen
+    assert beijing["Initial price (yuan/t)"] == "50-80"
+    shenzhen = next(p for p in pilots if p["Pilot market"] == "Shenzhen")
+    assert shenzhen["Initial price (yuan/t)"] in (None, "")
     # Table 2: coal coefficient x carbon factor; the CO2 factor is carbon x 44/12
     fac = ov["numbers"]["factors_carbon_trading_study"]
     coal = next(r for r in fac if r["Fuel"] == "Raw coal")

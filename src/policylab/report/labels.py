@@ -523,7 +523,7 @@ WORDS["en"].update({
     "pl_p_right": "Randomization p (right)", "pl_p_t": "Randomization p (t statistic)",
     "pl_draws": "Placebo assignments", "pl_exact": "Exact enumeration",
     "stage_unmatched": "Unmatched", "stage_matched": "Matched", "t_balance": "Balance test",
-    "t_pretrend_tests": "Joint pre-trend tests",
+    "t_pretrend_tests": "Joint pre-trend tests", "initial_price": "Initial price (yuan/t)",
     "cs_simple": "Overall ATT (simple)", "cs_dynamic": "Average of event-time effects",
     "cs_group": "Average of cohort effects", "cs_calendar": "Average of calendar-time "
     "effects", "cs_event": "Event time {e}",
@@ -563,7 +563,7 @@ WORDS["zh"].update({
     "pl_p_left": "随机化推断p值（左侧）", "pl_p_right": "随机化推断p值（右侧）",
     "pl_p_t": "随机化推断p值（t统计量）", "pl_draws": "安慰剂分配次数", "pl_exact": "精确枚举",
     "stage_unmatched": "匹配前", "stage_matched": "匹配后", "t_balance": "平衡性检验",
-    "t_pretrend_tests": "平行趋势联合检验",
+    "t_pretrend_tests": "平行趋势联合检验", "initial_price": "初始碳价（元/吨）",
     "cs_simple": "总体ATT（简单加总）", "cs_dynamic": "事件时间效应的平均",
     "cs_group": "各批次效应的平均", "cs_calendar": "各日历期效应的平均",
     "cs_event": "事件时间 {e}", "cs_pretest_boot": "sup-t乘数自助法（{draws}次）",

@@ -36,7 +36,8 @@ def _zh_names() -> dict[str, str]:
 
 def pilot_frame(policy: str, lang: str) -> pd.DataFrame:
     """One row per pilot market of a bundled roster: name, level, announcement,
-    opening of trading and the firms first covered (Table 1 of the carbon study)."""
+    opening of trading, the firms first covered and the initial price (Table 1 of the
+    carbon study)."""
     from policylab.data.rosters import roster
 
     r = roster(policy).sort_values(["market_opening", "unit"])
@@ -48,6 +49,8 @@ def pilot_frame(policy: str, lang: str) -> pd.DataFrame:
         word("announced", lang): r["announcement"].dt.strftime("%Y-%m-%d").to_list(),
         word("trading_from", lang): r["market_opening"].dt.strftime("%Y-%m-%d").to_list(),
         word("firms_covered", lang): r["initial_covered_firms"].astype("Int64").to_list(),
+        word("initial_price", lang): [p if isinstance(p, str) else None
+                                      for p in r["initial_price"].astype(object)],
     })
     # a roster without the firm counts (energy-use rights) shows no empty column
     return frame.dropna(axis=1, how="all")
