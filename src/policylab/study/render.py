@@ -76,15 +76,15 @@ def _ext(fmt: str) -> str:
     return _TABLE_WRITERS[fmt][1] if fmt in _TABLE_WRITERS else f".{fmt}"
 
 
-def _write_tables(root: Path, out: Any, formats: list[str], taken: set[str],
-                  done: Rendered) -> None:
-    for name, table in out.tables:
-        stem = safe_filename(f"{out.key}_{name}", taken)
+def _write_tables(root: Path, key: str, tables: list[tuple[str, Any]], formats: list[str],
+                  taken: set[str], done: Rendered) -> None:
+    for name, table in tables:
+        stem = safe_filename(f"{key}_{name}", taken)
         for fmt in formats:
             path = root / "tables" / f"{stem}{_ext(fmt)}"
             writer = _table_writer(table, fmt, path)
             if writer is not None:
-                done.attempt(root, path, out.key, writer)
+                done.attempt(root, path, key, writer)
 
 
 def _write_figures(root: Path, out: Any, formats: tuple[str, ...], taken: set[str],
@@ -258,9 +258,12 @@ def write_all(tmp: Path, spec: StudySpec, outputs: list[Any], ctx: Any) -> Rende
     by_key = {o.key: o for o in outputs}
     for out in outputs:
         figs = _write_figures(tmp, out, tuple(spec.output.figure_formats), taken_figures, done)
-        _write_tables(tmp, out, list(spec.output.formats), taken_tables, done)
         sections.append(_section(out, figs, ctx, by_key, done.untranslated))
     number_sections(sections, ctx.lang)
+    # the table files are the report's tables: same words, notes and number
+    for out, sec in zip(outputs, sections):
+        named = [(name, t) for (name, _), t in zip(out.tables, sec["tables"])]
+        _write_tables(tmp, out.key, named, list(spec.output.formats), taken_tables, done)
     design = ctx.cache.get("design")
     n_groups = design.facts.get("n_treated_groups") if design is not None else None
     summary = headline(outputs, n_groups, ctx.lang, dict(spec.model.labels),
