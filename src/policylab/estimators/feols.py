@@ -14,7 +14,7 @@ from policylab.data.panel import Panel, as_pandas, require_columns
 from policylab.engine import fixed_effects as dm
 from policylab.engine import vcov as vc
 from policylab.engine.ols import ols
-from policylab.engine.threads import COMPILED_ROWS
+from policylab.engine.passes import column_moments, nonfinite_rows
 from policylab.errors import EstimationError, SpecError
 from policylab.estimators import prediction
 from policylab.estimators.formula import (
@@ -335,12 +335,7 @@ def _fit_one(
         Z1[:, 0], Z1[:, 1], Z1[:, 2:] = Z[:, 0], 1.0, Z[:, 1:]
         Z, names = Z1, ["Intercept", *names]
     n0 = len(df)
-    if n0 >= COMPILED_ROWS:
-        from policylab.engine._passes import nonfinite_rows
-
-        bad = nonfinite_rows(Z)
-    else:
-        bad = ~np.isfinite(Z).all(axis=1)
+    bad = nonfinite_rows(Z)
     codes = np.empty((n0, 0), dtype=np.int64)
     if f.fe:
         codes, miss_fe = fe_codes(df, f.fe)
@@ -396,14 +391,7 @@ def _fit_one(
     # mean and total sum of squares, and each regressor's sum of squares before the
     # FE are absorbed (centred when FE are present), which tells a regressor absorbed
     # by the fixed effects from a merely small one
-    if N >= COMPILED_ROWS:
-        from policylab.engine._passes import column_moments
-
-        mean, css = column_moments(Z, np.empty(0) if w is None else w, w is not None)
-    else:
-        wv = np.ones(N) if w is None else w
-        mean = (wv @ Z) / wv.sum()
-        css = wv @ (Z - mean) ** 2
+    mean, css = column_moments(Z, w)
     ybar, tss = float(mean[0]), float(css[0])
     if not tss > 1e-24 * max(ybar * ybar * N, 1e-300):
         raise EstimationError(f"the outcome {yname!r} is constant ({ybar:g} in all {N} rows "
