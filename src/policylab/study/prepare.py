@@ -82,6 +82,12 @@ def load_data(spec: StudySpec, base_dir: Path) -> tuple[pd.DataFrame, dict[str, 
         df = _merge(df, other, m.on, m.how, str(m.path))
         hashes[str(m.path)] = file_hash(p)
     df.attrs["policylab_encodings"] = encodings
+    if spec.derive:
+        from policylab.data.derive import apply_derive
+
+        # the expression grammar of derive: parsed, never Python or pandas eval
+        df = apply_derive(df, spec.derive, d.unit, d.time)
+        df.attrs["policylab_encodings"] = encodings
     if d.query:
         from policylab.data.filters import apply_filter
 
@@ -145,4 +151,5 @@ def prepare(spec: StudySpec, base_dir: Path) -> tuple[Panel, dict[str, Any]]:
     panel = Panel(df, unit=spec.data.unit, time=spec.data.time)
     panel = apply_transforms(panel, spec.transforms)
     return panel, {"data_hashes": hashes, "data_encodings": encodings,
+                   "derived": [{"name": k, "expression": v} for k, v in spec.derive.items()],
                    "panel": panel.describe()}

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -53,6 +54,27 @@ def _valid_filter(v: str | None) -> str | None:
     except SpecError as exc:
         raise ValueError(str(exc)) from None
     return v
+
+
+def _valid_derive(v: str) -> str:
+    """Check a derived column's syntax when the spec is read (columns come later)."""
+    from policylab.data.derive import parse_derive
+
+    try:
+        parse_derive("_", v)
+    except SpecError as exc:
+        raise ValueError(str(exc).removeprefix("derive._: ")) from None
+    return v
+
+
+DeriveExpr = Annotated[str, AfterValidator(_valid_derive)]
+_DERIVE_HELP = (
+    "new columns, computed in order before data.query (a key may use the keys above): "
+    "name = \"expression\" with conditions as in filters (0/1), + - * /, log, log1p, "
+    "exp, sqrt, abs, lag(x, k), lead(x, k), diff(x, k), first_time(condition), "
+    "quarterly(col), monthly(col), yq(year, q), ym(year, m), mean/sum/min/max(x, "
+    "by=col) and ifelse(condition, a, b); never run as Python (docs/spec.md, derive)"
+)
 
 
 def _names(v: list[str] | None) -> list[str] | None:
@@ -389,6 +411,7 @@ class StudySpec(_Strict):
 
     study: StudyMeta = StudyMeta()
     data: DataSpec
+    derive: dict[str, DeriveExpr] = Field({}, description=_DERIVE_HELP)
     transforms: list[Transform] = []
     treatment: TreatmentSpec
     model: ModelSpec
@@ -655,6 +678,7 @@ def spec_reference() -> str:
             sub = _model_of(fld.annotation)
             ann = str(fld.annotation).replace("typing.", "").replace("policylab.study.spec.", "")
             ann = re.sub(r"<class '(\w+)'>", r"\1", ann).replace("|", "or")
+            ann = re.sub(r"Annotated\[(\w+), [^\]]*\]", r"\1", ann)  # validators: no addresses
             if getattr(fld.annotation, "__origin__", None) is list and sub is not None:
                 key += "[]"
             if fld.is_required():
