@@ -124,20 +124,26 @@ def _print_summary(summary: RunSummary) -> None:
 
 @app.command()
 def check(spec: Path = typer.Argument(..., help="study spec (.toml, .yaml)")) -> None:
-    """Validate a spec (keys, values and every column it names) without running it."""
-    from policylab.errors import PolicyLabError
-    from policylab.study.prepare import prepare
-    from policylab.study.spec import SpecProblems, check_columns, load_spec
+    """Validate a spec and its data in one pass: keys and values, derived columns, every
+    column it names, and the design's rules (0/1 treatment, weights, clusters, groups
+    and samples with treated units); lists every problem, exit code 2 if any."""
+    from rich.markup import escape
 
-    try:
-        s = load_spec(spec)
-        panel, _ = prepare(s, spec.parent)
-        problems = check_columns(s, list(panel.df.columns))
-        if problems:
-            raise SpecProblems(problems, spec.name)
-    except PolicyLabError as exc:
-        _fail(exc)
-    console.print(f"[green]{spec.name} is valid[/green]: {panel!r}")
+    from policylab.study.check import check_study
+
+    rep = check_study(spec)
+    n = len(rep.problems)
+    if n:
+        err.print(f"[red]error:[/red] {escape(spec.name)}: {n} problem{'s' if n > 1 else ''}",
+                  highlight=False)
+        for p in rep.problems:
+            err.print(f"  - {escape(p)}", highlight=False)
+    for note in rep.notes:
+        err.print(f"[yellow]note:[/yellow] {escape(note)}", highlight=False)
+    if n:
+        raise typer.Exit(EXIT_INPUT)
+    console.print(f"[green]{escape(spec.name)} is valid[/green]: {escape(rep.panel or '')}",
+                  highlight=False)
 
 
 @app.command()

@@ -48,8 +48,11 @@ def _merge(df: pd.DataFrame, other: pd.DataFrame, on: list[str], how: str,
     return df.merge(other, on=on, how=how, validate="many_to_one")
 
 
-def load_data(spec: StudySpec, base_dir: Path) -> tuple[pd.DataFrame, dict[str, str]]:
-    """Load the main file (or bundled dataset) and merges; returns data and file hashes.
+def load_data(spec: StudySpec, base_dir: Path, problems: list[str] | None = None,
+              ) -> tuple[pd.DataFrame, dict[str, str]]:
+    """Load the main file (or bundled dataset) and merges, add the derived columns and
+    keep the rows of data.query; returns data and file hashes. With ``problems`` (a
+    list), failing derived columns are listed there and skipped instead of raising.
 
     The text encoding each CSV file was read with (path -> encoding) is kept in the
     frame's ``attrs["policylab_encodings"]``; :func:`prepare` puts it in the provenance.
@@ -86,7 +89,7 @@ def load_data(spec: StudySpec, base_dir: Path) -> tuple[pd.DataFrame, dict[str, 
         from policylab.data.derive import apply_derive
 
         # the expression grammar of derive: parsed, never Python or pandas eval
-        df = apply_derive(df, spec.derive, d.unit, d.time)
+        df = apply_derive(df, spec.derive, d.unit, d.time, problems)
         df.attrs["policylab_encodings"] = encodings
     if d.query:
         from policylab.data.filters import apply_filter
