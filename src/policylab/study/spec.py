@@ -647,6 +647,9 @@ def check_columns(spec: StudySpec, columns: list[str]) -> list[str]:
         avail.extend(produced_columns(t))
     tr = spec.treatment
     need(tr.column, "treatment.column")
+    if tr.column and tr.column not in avail and tr.column not in spec.derive:
+        problems[-1] += (f" Or define it in [derive], e.g. {tr.column} = \"state in ['A', "
+                         f"'B'] and year >= 2005\" or {tr.column} = \"year >= policy_year\"")
     need(tr.cohort, "treatment.cohort")
     need(tr.assign, "treatment.assign")
     need(tr.group, "treatment.group")
