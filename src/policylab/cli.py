@@ -7,6 +7,7 @@ data, options); 3 a required step failed.
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -151,32 +152,42 @@ def init(
     data: Path = typer.Argument(..., help="data file (CSV, Excel, .dta, Parquet)"),
     out: Path = typer.Option(None, "--out", "-o", help="where to write the spec"),
     unit: str = typer.Option(None, "--unit", help="unit column (detected if omitted)"),
-    time: str = typer.Option(None, "--time", help="time column (detected if omitted)"),
+    time: str = typer.Option(None, "--time", help="time column (detected if omitted; "
+                             "quarters or months as text become period numbers)"),
+    force: bool = typer.Option(False, "--force", help="replace an existing spec file"),
 ) -> None:
-    """Write a commented spec template for a data file, detecting unit and time columns."""
+    """Write a commented spec for a data file: unit and time, treatment, cohort, weights,
+    outcome and controls as detected, with the reasons as comments."""
     from policylab.data.readers import read_table
     from policylab.errors import PolicyLabError
     from policylab.study.template import spec_template
 
     target = out or data.with_suffix(".toml")
+    if target.exists() and target.resolve() == data.resolve():
+        _fail(FileExistsError(f"{target} is the data file; choose another --out"))
+    if target.is_dir():
+        _fail(IsADirectoryError(f"{target} is a folder; give a file name, e.g. "
+                                f"--out {target / 'study.toml'}"))
+    if target.exists() and not force:
+        _fail(FileExistsError(f"{target} exists; choose another --out, or --force to "
+                              "replace it"))
+    if not target.parent.is_dir():
+        _fail(FileNotFoundError(f"cannot write {target}: the folder {target.parent} does "
+                                "not exist; create it or choose another --out"))
     try:
         df = read_table(data)
         text = spec_template(df, data, unit=unit, time=time, spec_dir=target.parent)
     except PolicyLabError as exc:
         _fail(exc)
-    if target.exists():
-        _fail(FileExistsError(f"{target} exists; choose another --out"))
-    if not target.parent.is_dir():
-        _fail(FileNotFoundError(f"cannot write {target}: the folder {target.parent} does "
-                                "not exist; create it or choose another --out"))
-    tmp = target.with_suffix(target.suffix + ".tmp")
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
     try:
         tmp.write_text(text, encoding="utf-8")
         tmp.replace(target)
     except OSError as exc:
         tmp.unlink(missing_ok=True)
         _fail(OSError(f"cannot write {target}: {exc.strerror or exc}"))
-    console.print(f"wrote {target}; edit it, then `policylab check {target}`")
+    console.print(f"wrote {target}; read its comments, then `policylab check {target}`",
+                  highlight=False)
 
 
 @app.command()

@@ -179,13 +179,13 @@ def _numeric(df: pd.DataFrame, col: str | None) -> bool:
 def _treated_rows(spec: StudySpec, df: pd.DataFrame) -> pd.Series | None:
     """Rows of ever-treated units (None when the treatment cannot be read)."""
     tr, unit = spec.treatment, spec.data.unit
-    if tr.column and _numeric(df, tr.column):
-        ever = (df[tr.column] == 1).groupby(df[unit]).transform("any")
-        return ever
-    if tr.cohort and _numeric(df, tr.cohort):
-        c = df[tr.cohort]
-        return (c > 0) & np.isfinite(c)
-    return None
+    col = tr.column or tr.cohort
+    if not _numeric(df, col):
+        return None
+    c = df[col]
+    if tr.column and set(pd.unique(c.dropna())) <= {0, 1}:
+        return (c == 1).groupby(df[unit]).transform("any")
+    return (c > 0) & np.isfinite(c)  # a cohort (or a column that is one: see above)
 
 
 def _design_problems(spec: StudySpec, df: pd.DataFrame, rep: CheckReport) -> None:
@@ -221,7 +221,7 @@ def _check_dummy(df: pd.DataFrame, col: str, spec: StudySpec, out: list[str]) ->
     s = df[col]
     time = spec.data.time
     if not pd.api.types.is_numeric_dtype(s) or not set(pd.unique(s.dropna())) <= {0, 1}:
-        vals = list(pd.unique(s.dropna()))[:5]
+        vals = pd.unique(s.dropna())[:5].tolist()
         if _numeric(df, col) and len(vals) and all(
                 v == 0 or (time in df and df[time].min() <= v <= df[time].max()) for v in vals):
             fix = (f"it looks like a first-treated period: write treatment.cohort = "
