@@ -73,7 +73,7 @@ _DERIVE_HELP = (
     "name = \"expression\" with conditions as in filters (0/1), + - * /, log, log1p, "
     "exp, sqrt, abs, lag(x, k), lead(x, k), diff(x, k), first_time(condition), "
     "quarterly(col), monthly(col), yq(year, q), ym(year, m), mean/sum/min/max(x, "
-    "by=col) and ifelse(condition, a, b); never run as Python (docs/spec.md, derive)"
+    "by=col) and ifelse(condition, a, b); never run as Python (docs/safety.md, Derived columns)"
 )
 
 
