@@ -201,3 +201,17 @@ def test_quarterly_time_is_not_labelled_year(tmp_path, lang, word):
     manifest = json.loads((s.out_dir / "manifest.json").read_text(encoding="utf-8"))
     assert manifest["data"]["derived"][0] == {"name": "period",
                                               "expression": "quarterly(Quarter)"}
+
+
+def test_run_with_quarter_text_as_time_says_how_to_derive(tmp_path):
+    from policylab.errors import DataError
+    from policylab.study.prepare import prepare
+    from policylab.study.spec import load_spec
+
+    organ_like().to_csv(tmp_path / "organ.csv", index=False)
+    spec = tmp_path / "o.toml"
+    spec.write_text('[data]\npath = "organ.csv"\nunit = "State"\ntime = "Quarter"\n'
+                    '[treatment]\ncolumn = "t"\n[model]\noutcomes = ["Rate"]\n',
+                    encoding="utf-8")
+    with pytest.raises(DataError, match=r'data.time: .*period = "quarterly\(Quarter\)"'):
+        prepare(load_spec(spec), tmp_path)

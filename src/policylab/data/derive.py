@@ -47,7 +47,7 @@ from policylab.data.filters import (
 from policylab.errors import DataError, SpecError
 
 __all__ = ["Derivation", "parse_derive", "apply_derive", "DERIVE_ALLOWED", "FUNCTIONS",
-           "period_unit", "quarterly", "monthly"]
+           "period_unit", "period_fix", "quarterly", "monthly"]
 
 # name -> (fewest, most positional arguments, keywords)
 FUNCTIONS: dict[str, tuple[int, int, tuple[str, ...]]] = {
@@ -232,6 +232,24 @@ def monthly(s: pd.Series, where: str = "monthly()") -> pd.Series:
         raise DataError(f"{where}: {s.name!r} holds numbers; monthly() reads text such as "
                         "'2010m3' or '2010-03' (for year and month columns use ym(year, m))")
     return _parse_periods(s, _MONTH, 12, where, "months like '2010m3' or '2010-03'")
+
+
+def period_fix(s: pd.Series, column: str) -> str | None:
+    """The ``[derive]`` entry that turns a text time column of quarters or months into
+    period numbers (for error messages), or None when its values are neither."""
+    from policylab.data.names import quote_name
+
+    sample = s.dropna().astype(str).head(50).rename(column)
+    if sample.empty:
+        return None
+    for fn, name in ((quarterly, "quarterly"), (monthly, "monthly")):
+        try:
+            fn(sample)
+        except DataError:
+            continue
+        return (f"derive period numbers and make them the time: [derive] period = "
+                f"\"{name}({quote_name(column, dots=False)})\" and data.time = \"period\"")
+    return None
 
 
 # ------------------------------------------------------------------ evaluation

@@ -148,18 +148,10 @@ def _key_problems(spec: StudySpec, df: pd.DataFrame, rep: CheckReport) -> bool:
     t = df[d.time]
     if pd.api.types.is_numeric_dtype(t):
         return True
-    from policylab.data.derive import monthly, quarterly
+    from policylab.data.derive import period_fix
 
-    sample = t.dropna().astype(str).head(50)
-    fix = "write the period numbers as integers"
-    for fn, name in ((quarterly, "quarterly"), (monthly, "monthly")):
-        try:
-            fn(sample.rename(d.time))
-        except PolicyLabError:
-            continue
-        fix = (f"derive period numbers and use them as the time: [derive] period = "
-               f"\"{name}({_quoted(d.time)})\" and data.time = \"period\"")
-        break
+    sample = t.dropna().astype(str)
+    fix = period_fix(t, d.time) or "write the period numbers as integers"
     rep.problems.append(f"data.time: column {d.time!r} holds text such as "
                         f"{sample.iloc[0] if len(sample) else None!r}, not period numbers; "
                         f"{fix}")

@@ -151,7 +151,17 @@ def prepare(spec: StudySpec, base_dir: Path) -> tuple[Panel, dict[str, Any]]:
     """Load, merge, filter and transform the data; returns the Panel and provenance."""
     df, hashes = load_data(spec, base_dir)
     encodings = dict(df.attrs.get("policylab_encodings", {}))
-    panel = Panel(df, unit=spec.data.unit, time=spec.data.time)
+    try:
+        panel = Panel(df, unit=spec.data.unit, time=spec.data.time)
+    except DataError as exc:
+        from policylab.data.derive import period_fix
+
+        t = spec.data.time
+        fix = (period_fix(df[t], t) if t in df and not pd.api.types.is_numeric_dtype(df[t])
+               else None)
+        if fix is None:
+            raise
+        raise DataError(f"data.time: {exc}; {fix}") from None
     panel = apply_transforms(panel, spec.transforms)
     return panel, {"data_hashes": hashes, "data_encodings": encodings,
                    "derived": [{"name": k, "expression": v} for k, v in spec.derive.items()],

@@ -508,7 +508,7 @@ def validate_raw(raw: dict[str, Any], text: str, source: str = "spec",
             key = str(w.message).split(" ", 1)[0]
             line = _line_of(text, tuple(key.split(".")))
             where = f"{source}" + (f" (line {line})" if line else "")
-            warnings.warn(f"{where}: {w.message}", FutureWarning, stacklevel=3)
+            warnings.warn(f"{where}: {w.message}", FutureWarning, stacklevel=4)
         return spec, []
     except ValidationError as exc:
         return None, [_problem(err, text) for err in exc.errors()]
