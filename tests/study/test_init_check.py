@@ -215,3 +215,23 @@ def test_run_with_quarter_text_as_time_says_how_to_derive(tmp_path):
                     encoding="utf-8")
     with pytest.raises(DataError, match=r'data.time: .*period = "quarterly\(Quarter\)"'):
         prepare(load_spec(spec), tmp_path)
+
+
+def test_group_times_post_period_becomes_a_derived_did(tmp_path):
+    df = mpdta_like().drop(columns=["first.treat"])
+    df["post"] = (df["year"] >= 2005).astype(int)  # the same for every county in a year
+    spec, raw, flat = _init(tmp_path, df, "twoperiod")
+    assert raw["derive"] == {"did": "treat == 1 and post == 1"}
+    assert raw["treatment"]["column"] == "did" and raw["treatment"]["group"] == "treat"
+    assert "'post', a post-period indicator" in flat
+    r = _check(spec)
+    assert r.exit_code == 0, r.output
+
+
+def test_policy_year_with_missing_for_never_is_the_cohort(tmp_path):
+    df = castle_like().drop(columns=["post"]).rename(columns={"effyear": "policy_year"})
+    spec, raw, flat = _init(tmp_path, df, "laws")
+    assert raw["treatment"]["cohort"] == "policy_year" and "column" not in raw["treatment"]
+    assert "never treated coded missing" in flat
+    r = _check(spec)
+    assert r.exit_code == 0, r.output

@@ -232,10 +232,20 @@ def _treatment(df: pd.DataFrame, g: Guess) -> None:
     dummies = [c for c in switching if c not in time_only and _absorbing(df, u, c)
                and _within(df, t, c)]
     named = [c for c in dummies if c.lower() in _TREAT_NAMES]
-    for c in [c for c in switching if c not in dummies and c not in time_only]:
-        g.left_out[c] = "a 0/1 column that switches off again (e.g. a region-by-period dummy)"
     cohorts = [str(c) for c in cols if _cohort_like(df, u, df[t], str(c))]
     cohorts.sort(key=lambda c: c.lower() not in _COHORT_NAMES)
+    # an unnamed dummy must look like a policy: match the cohort when there is one, and
+    # not switch on only in the last period (a period-by-region dummy does)
+    for c in [c for c in dummies if c not in named]:
+        first = df.loc[df[c] == 1].groupby(u)[t].min()
+        if (first == df[t].max()).all() or (cohorts and not _matches(df, u, t, c,
+                                                                      cohorts[0])):
+            dummies.remove(c)
+            g.left_out[c] = ("a 0/1 column that switches on only in the last period"
+                             if (first == df[t].max()).all() else
+                             f"a 0/1 column that does not switch on at {cohorts[0]!r}")
+    for c in [c for c in switching if c not in dummies and c not in time_only]:
+        g.left_out[c] = "a 0/1 column that switches off again (e.g. a region-by-period dummy)"
     if cohorts:
         g.cohort = cohorts[0]
         n = df.loc[np.isfinite(df[g.cohort].to_numpy(float)) & (df[g.cohort] != 0),
@@ -250,10 +260,7 @@ def _treatment(df: pd.DataFrame, g: Guess) -> None:
         g.notes.append(f"treatment: {g.treat!r} is 0/1, switches on within units and never "
                        "off (staggered adoption: the DID indicator)")
         if g.cohort:
-            first = df.loc[df[g.treat] == 1].groupby(u)[t].min()
-            c = df.groupby(u)[g.cohort].first()
-            same = bool(first.reindex(c.index).fillna(0).eq(c.fillna(0).where(
-                np.isfinite(c), 0)).all())
+            same = _matches(df, u, t, g.treat, g.cohort)
             g.notes.append(f"treatment: {g.treat!r} " + (
                 f"switches on in each unit's {g.cohort!r}: both describe one treatment" if same
                 else f"does NOT switch on at {g.cohort!r} in every unit: check which is right"))
@@ -279,6 +286,15 @@ def _treatment(df: pd.DataFrame, g: Guess) -> None:
             g.notes.append(f"treatment: derived as treated group {g.group!r} x post period "
                            f"{post!r}")
     _window(df, g)
+
+
+def _matches(df: pd.DataFrame, u: str, t: str, dummy: str, cohort: str) -> bool:
+    """Whether ``dummy`` switches on in each unit's ``cohort`` period (never: never)."""
+    first = df.loc[df[dummy] == 1].groupby(u)[t].min()
+    c = df.groupby(u)[cohort].first()
+    c = c.where(np.isfinite(c.to_numpy(float)), 0).fillna(0)
+    inside = c.where(c <= df[t].max(), 0)  # cohorts after the data: never in the data
+    return bool(first.reindex(c.index).fillna(0).eq(inside).all())
 
 
 def _window(df: pd.DataFrame, g: Guess) -> None:
