@@ -172,19 +172,14 @@ _MONTH = [
 
 def _parse_periods(s: pd.Series, patterns: list[tuple[re.Pattern[str], int, int]],
                    per_year: int, where: str, what: str) -> pd.Series:
-    out = np.full(len(s), np.nan)
-    bad: list[Any] = []
-    vals = s.to_numpy(dtype=object)
-    cache: dict[str, float] = {}
-    for i, v in enumerate(vals):
-        if v is None or (isinstance(v, float) and np.isnan(v)):
-            continue
-        key = str(v).strip()
-        if key not in cache:
-            cache[key] = _one_period(key, patterns, per_year)
-        out[i] = cache[key]
-        if np.isnan(out[i]):
-            bad.append(v)
+    # each distinct value is read once (a long panel repeats a few dozen periods)
+    codes, uniques = pd.factorize(s, use_na_sentinel=True)
+    parsed = np.array([_one_period(str(v).strip(), patterns, per_year) for v in uniques],
+                      dtype=float)
+    out = np.where(codes >= 0, parsed[np.maximum(codes, 0)] if len(parsed) else np.nan,
+                   np.nan)
+    bad_codes = (codes >= 0) & np.isnan(out)
+    bad = list(s[bad_codes])
     if bad:
         examples = ", ".join(repr(b) for b in list(dict.fromkeys(bad))[:3])
         raise DataError(f"{where}: {len(bad)} values of {s.name!r} are not {what}, e.g. "

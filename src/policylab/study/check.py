@@ -65,7 +65,10 @@ def check_study(path: str | Path) -> CheckReport:
     if spec is None:
         rep.notes.append("the data and columns are checked once the keys above are given")
         return rep
-    _check_data(spec, p.parent, rep)
+    try:
+        _check_data(spec, p.parent, rep)
+    except PolicyLabError as exc:  # a data problem the steps above did not foresee
+        rep.problems.append(str(exc))
     return rep
 
 

@@ -56,6 +56,8 @@ def _comment(lines: list[str], width: int = 88) -> str:
 
     out = []
     for line in lines:
+        # a column name holding a newline must not end the comment
+        line = "".join(ch if ch.isprintable() else "\ufffd" for ch in line)
         out += textwrap.wrap(line, width - 4, initial_indent="# - ",
                              subsequent_indent="#   ") or ["#"]
     return "\n".join(out)
