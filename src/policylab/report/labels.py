@@ -583,3 +583,35 @@ WORDS["zh"]["identity"] = ("{y1}与{y2}之差完全由控制变量和固定效�
                            "变量后二者的DID估计值必然相同，并非两项独立发现")
 WORDS["en"].update({"mediator": "Mediator", "ci_low": "CI low", "ci_high": "CI high"})
 WORDS["zh"].update({"mediator": "中介变量", "ci_low": "置信下限", "ci_high": "置信上限"})
+
+# derived columns (the spec's [derive]) and fixed effects of the time index by its unit
+WORDS["en"].update({
+    "t_derived": "Derived columns", "derived_name": "Column",
+    "derived_expression": "Definition (expression)",
+    "time_fe_year": "Year FE", "time_fe_quarter": "Quarter FE",
+    "time_fe_month": "Month FE", "time_fe_period": "Period FE",
+})
+WORDS["zh"].update({
+    "t_derived": "派生变量", "derived_name": "变量", "derived_expression": "定义（表达式）",
+    "time_fe_year": "年份固定效应", "time_fe_quarter": "季度固定效应",
+    "time_fe_month": "月份固定效应", "time_fe_period": "时期固定效应",
+})
+_TIME_UNITS = {"year": ("year", "yr", "年"), "quarter": ("quarter", "qtr", "季"),
+               "month": ("month", "mon", "月")}
+
+
+def time_unit_of(name: str) -> str:
+    """"year", "quarter", "month" or "period": the unit a time column's name says
+    (``year``, ``qtr``, ``月份``, ...); a name that says none is a "period"."""
+    low = str(name).lower()
+    for unit in ("quarter", "month", "year"):
+        if any(w in low for w in _TIME_UNITS[unit]):
+            return unit
+    return "period"
+
+
+def time_fe(name: str, lang: str = "en", unit: str | None = None) -> str:
+    """The fixed-effect row of the time index: Year / Quarter / Month / Period FE, by
+    ``unit`` when known (e.g. quarters derived from "Q42010"), else by the name."""
+    unit = unit if unit in ("year", "quarter", "month", "period") else time_unit_of(name)
+    return word(f"time_fe_{unit}", lang)

@@ -241,7 +241,10 @@ def _fe_label(fe: str, meta: dict[str, Any], lang: str) -> str:
     if fe == meta.get("unit"):
         return word("unit_fe", lang)
     if fe == meta.get("time"):
-        return word("time_fe", lang)
+        from policylab.report.labels import time_fe
+
+        # quarters or months are not years: the row says the time unit
+        return time_fe(fe, lang, meta.get("time_unit"))
     return word("fe", lang, name=fe)
 
 

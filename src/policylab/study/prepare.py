@@ -48,8 +48,11 @@ def _merge(df: pd.DataFrame, other: pd.DataFrame, on: list[str], how: str,
     return df.merge(other, on=on, how=how, validate="many_to_one")
 
 
-def load_data(spec: StudySpec, base_dir: Path) -> tuple[pd.DataFrame, dict[str, str]]:
-    """Load the main file (or bundled dataset) and merges; returns data and file hashes.
+def load_data(spec: StudySpec, base_dir: Path, problems: list[str] | None = None,
+              ) -> tuple[pd.DataFrame, dict[str, str]]:
+    """Load the main file (or bundled dataset) and merges, add the derived columns and
+    keep the rows of data.query; returns data and file hashes. With ``problems`` (a
+    list), failing derived columns are listed there and skipped instead of raising.
 
     The text encoding each CSV file was read with (path -> encoding) is kept in the
     frame's ``attrs["policylab_encodings"]``; :func:`prepare` puts it in the provenance.
@@ -82,6 +85,12 @@ def load_data(spec: StudySpec, base_dir: Path) -> tuple[pd.DataFrame, dict[str, 
         df = _merge(df, other, m.on, m.how, str(m.path))
         hashes[str(m.path)] = file_hash(p)
     df.attrs["policylab_encodings"] = encodings
+    if spec.derive:
+        from policylab.data.derive import apply_derive
+
+        # the expression grammar of derive: parsed, never Python or pandas eval
+        df = apply_derive(df, spec.derive, d.unit, d.time, problems)
+        df.attrs["policylab_encodings"] = encodings
     if d.query:
         from policylab.data.filters import apply_filter
 
@@ -142,7 +151,18 @@ def prepare(spec: StudySpec, base_dir: Path) -> tuple[Panel, dict[str, Any]]:
     """Load, merge, filter and transform the data; returns the Panel and provenance."""
     df, hashes = load_data(spec, base_dir)
     encodings = dict(df.attrs.get("policylab_encodings", {}))
-    panel = Panel(df, unit=spec.data.unit, time=spec.data.time)
+    try:
+        panel = Panel(df, unit=spec.data.unit, time=spec.data.time)
+    except DataError as exc:
+        from policylab.data.derive import period_fix
+
+        t = spec.data.time
+        fix = (period_fix(df[t], t) if t in df and not pd.api.types.is_numeric_dtype(df[t])
+               else None)
+        if fix is None:
+            raise
+        raise DataError(f"data.time: {exc}; {fix}") from None
     panel = apply_transforms(panel, spec.transforms)
     return panel, {"data_hashes": hashes, "data_encodings": encodings,
+                   "derived": [{"name": k, "expression": v} for k, v in spec.derive.items()],
                    "panel": panel.describe()}
