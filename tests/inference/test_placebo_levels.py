@@ -57,6 +57,22 @@ def _fake_columns(df, sets, level):
     return out
 
 
+def _fit_and_reference(df, level, fe, cluster, weights):
+    """The model, six fake assignments and statsmodels' (coef, t) of each."""
+    res = pl.did(df, y="y", treat="d", unit="u", time="t", controls=["x", "x2"],
+                 assign=level, cluster=cluster, weights="w" if weights else None,
+                 fe=fe, ssc="sandwich")
+    groups = sorted(df[level].unique())
+    n_treated = df.loc[df["d"] > 0, level].nunique()
+    rng = np.random.default_rng(7)
+    sets = [list(rng.choice(groups, n_treated, replace=False)) for _ in range(6)]
+    sde = df.copy()
+    sde["region^t"] = sde["region"].astype(str) + "_" + sde["t"].astype(str)
+    ref = np.array([_statsmodels(sde, col, fe, cluster, weights)
+                    for col in _fake_columns(df, sets, level)])
+    return res, sets, ref
+
+
 CASES = {
     # (level, fixed effects, cluster, weights, staggered, methods)
     "units": ("u", ["u", "t"], "u", False, False, ["balanced", "subsets", "columns"]),
@@ -75,17 +91,7 @@ CASES = {
 def test_draws_match_a_regression_per_draw(case, monkeypatch):
     level, fe, cluster, weights, staggered, methods = CASES[case]
     df = _panel(seed=len(case), staggered=staggered)
-    res = pl.did(df, y="y", treat="d", unit="u", time="t", controls=["x", "x2"],
-                 assign=level, cluster=cluster, weights="w" if weights else None,
-                 fe=fe, ssc="sandwich")
-    groups = sorted(df[level].unique())
-    n_treated = df.loc[df["d"] > 0, level].nunique()
-    rng = np.random.default_rng(7)
-    sets = [list(rng.choice(groups, n_treated, replace=False)) for _ in range(6)]
-    sde = df.copy()
-    sde["region^t"] = sde["region"].astype(str) + "_" + sde["t"].astype(str)
-    ref = np.array([_statsmodels(sde, col, fe, cluster, weights)
-                    for col in _fake_columns(df, sets, level)])
+    res, sets, ref = _fit_and_reference(df, level, fe, cluster, weights)
     for method in methods:
         monkeypatch.setattr(plc, "_FORCE_METHOD", method)
         pt = plc.placebo_test(res, fake_assignments=sets)
@@ -192,16 +198,7 @@ def test_basis_method_matches_a_regression_per_draw(case, monkeypatch):
         rng = np.random.default_rng(1)
         df = df[(df["d"].groupby(df["u"]).transform("max") > 0)
                 | (rng.random(len(df)) > 0.25)].reset_index(drop=True)
-    res = pl.did(df, y="y", treat="d", unit="u", time="t", controls=["x", "x2"],
-                 assign=level, cluster=cluster, weights="w" if weights else None,
-                 fe=fe, ssc="sandwich")
-    groups = sorted(df[level].unique())
-    n_treated = df.loc[df["d"] > 0, level].nunique()
-    rng = np.random.default_rng(7)
-    sets = [list(rng.choice(groups, n_treated, replace=False)) for _ in range(6)]
-    sde = df.assign(**{"region^t": df["region"].astype(str) + "_" + df["t"].astype(str)})
-    ref = np.array([_statsmodels(sde, col, fe, cluster, weights)
-                    for col in _fake_columns(df, sets, level)])
+    res, sets, ref = _fit_and_reference(df, level, fe, cluster, weights)
     monkeypatch.setattr(plc, "_FORCE_METHOD", "basis")
     pt = plc.placebo_test(res, fake_assignments=sets)
     assert pt.meta["method"] == "basis"
