@@ -211,9 +211,9 @@ class PlaceboDraws:
         sw1 = np.ones(n) if sw is None else sw
         Pt = self.paths[:, self.period].T  # (n, H): each row's value of each path
         if unit is None:
-            u, U = np.full(n, -1, dtype=np.int64), 0
+            u, U = np.zeros(n, dtype=np.int64), 0
             inv_wu = np.zeros(0)
-            sp = Pt * sw1[:, None]
+            pbar = np.zeros((1, H))
         else:
             u, U = fx.densify(unit)
             u = u.astype(np.int64)
@@ -221,7 +221,7 @@ class PlaceboDraws:
             inv_wu = 1.0 / wu
             pbar = np.stack([np.bincount(u, weights=w * Pt[:, h], minlength=U)
                              for h in range(H)], axis=1) * inv_wu[:, None]
-            sp = (Pt - pbar[u]) * sw1[:, None]
+        sp = (Pt - pbar[u]) * sw1[:, None]
         lev = int(other.max(initial=-1)) + 1
         Wt = np.zeros((n, lev))
         rows = np.arange(n)
@@ -249,8 +249,9 @@ class PlaceboDraws:
             Bq[h::H] = np.add.reduceat((self.Q * sp[:, h:h + 1])[order], starts, axis=0)
         Phi = (Bu / S) @ Vt if r else np.zeros((self.G * H, lev))
         Gam = Bq - Phi @ (self.Q.T @ Wt).T
-        sp = np.hstack([sp, np.zeros((n, 1))])  # column H: an untreated row's value
-        self._basis = (u, other, w, sw1, np.ascontiguousarray(sp),
+        # a row's within-unit path value is rebuilt in the kernels from pbar: an n x H
+        # table would be most of the memory each draw reads
+        self._basis = (u, other, w, sw1, np.ascontiguousarray(pbar),
                        np.ascontiguousarray(self.Q), U, np.ascontiguousarray(Phi),
                        np.ascontiguousarray(Gam), inv_wu)
 
@@ -287,12 +288,14 @@ class PlaceboDraws:
     def _basis_draws(self, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         from policylab.engine.placebo_kernels import basis_coef_t
 
-        u, other, w, sw1, sp, Qr, U, Phi, Gam, inv_wu = self._basis
+        u, other, w, sw1, pbar, Qr, U, Phi, Gam, inv_wu = self._basis
         cl = np.arange(self.n) if self.cl is None else self.cl
         Gc = int(cl.max()) + 1
+        paths = np.ascontiguousarray(self.paths, dtype=np.float64)
         with threads_for(int(len(idx) * self.per_draw)):
-            return basis_coef_t(idx, self.H, self.group, u, other, w, sw1, sp, Qr, self.e,
-                                cl, Gc, U, Phi, Gam, inv_wu, self.fac)
+            return basis_coef_t(idx, self.H, self.group, u, other, w, sw1, self.period,
+                                paths, pbar, Qr, self.e, cl, Gc, U, Phi, Gam, inv_wu,
+                                self.fac)
 
     def _balanced(self, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         from policylab.engine.placebo_kernels import balanced_coef_t

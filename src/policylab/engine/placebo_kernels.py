@@ -272,22 +272,22 @@ def smallest_k(R, k, ordered):  # pragma: no cover - compiled
 
 #: draws per sweep of the rows in :func:`basis_coef_t` (a compile-time constant, so the
 #: loops over the draws of a block are unrolled into SIMD lanes)
-NB = 8
+NB = 16
 
 
 @parallel_kernel
-def basis_coef_t(idx, H, group, unit, codes, w, sw, sp, Qr, e, cl, Gc, U, Phi, Gam,
-                 inv_wu, fac):  # pragma: no cover - compiled
+def basis_coef_t(idx, H, group, unit, codes, w, sw, period, paths, pbar, Qr, e, cl, Gc, U,
+                 Phi, Gam, inv_wu, fac):  # pragma: no cover - compiled
     """Coefficients and clustered t statistics of the draws ``idx`` (draws x s basis
     columns g * H + h) from the absorbed basis (see ``PlaceboDraws._setup_basis``).
 
     A draw's column net of the fixed effects and controls (scaled by sqrt w) is, row
-    by row, sp[i, h] on the treated groups' rows, minus sw_i (phi[codes_i] summed -
-    the unit's weighted mean of it), minus Qr_i . gam, where phi and gam are the sums
-    of the treated basis columns' fixed-effect (Phi) and control (Gam) coefficients.
-    ``sp`` has a last column of zeros (the untreated rows' value); ``unit`` is unused
-    when no fixed effect nests in the groups (U = 0). Draws run in blocks of NB per
-    sweep over the rows, so each row is read once per block.
+    by row, sw_i (paths[h, period_i] - pbar[unit_i, h]) on the rows of a group treated
+    with path h, minus sw_i (phi[codes_i] summed - the unit's weighted mean of it),
+    minus Qr_i . gam, where phi and gam are the sums of the treated basis columns'
+    fixed-effect (Phi) and control (Gam) coefficients. When no fixed effect nests in
+    the groups (U = 0), ``unit`` is 0 and ``pbar`` one row of zeros. Draws run in
+    blocks of NB per sweep over the rows, so each row is read once per block.
     """
     D = idx.shape[0]
     n = group.shape[0]
@@ -306,14 +306,15 @@ def basis_coef_t(idx, H, group, unit, codes, w, sw, sp, Qr, e, cl, Gc, U, Phi, G
         s1 = np.zeros((Gc, NB))
         s2 = np.zeros((Gc, NB))
         for blk in range(ch * n_blocks // n_chunks, (ch + 1) * n_blocks // n_chunks):
-            _basis_block(idx, blk * NB, H, group, unit, codes, w, sw, sp, Qr, e, cl, U,
-                         Phi, Gam, inv_wu, fac, which, ubar, s1, s2, b_out, t_out)
+            _basis_block(idx, blk * NB, H, group, unit, codes, w, sw, period, paths, pbar,
+                         Qr, e, cl, U, Phi, Gam, inv_wu, fac, which, ubar, s1, s2, b_out,
+                         t_out)
     return b_out[:D], t_out[:D]
 
 
 @njit(cache=True, nogil=True)
-def _basis_block(idx, lo, H, group, unit, codes, w, sw, sp, Qr, e, cl, U, Phi, Gam,
-                 inv_wu, fac, which, ubar, s1, s2, b_out,
+def _basis_block(idx, lo, H, group, unit, codes, w, sw, period, paths, pbar, Qr, e, cl, U,
+                 Phi, Gam, inv_wu, fac, which, ubar, s1, s2, b_out,
                  t_out):  # pragma: no cover - compiled
     """Draws lo..lo+NB of :func:`basis_coef_t` (a short last block repeats its last
     draw); the scratch which, ubar, s1, s2 is left as it was found."""
@@ -356,13 +357,17 @@ def _basis_block(idx, lo, H, group, unit, codes, w, sw, sp, Qr, e, cl, U, Phi, G
             cf = codes[i, f]
             for d in range(NB):
                 x[d] += phi[cf, d]
+        ui = unit[i]
         if U > 0:
-            ui = unit[i]
             for d in range(NB):
                 x[d] -= ubar[ui, d]
         swi = sw[i]
+        ti = period[i]
         for d in range(NB):
-            x[d] = sp[i, which[g, d]] - swi * x[d]
+            h = which[g, d]
+            x[d] = -swi * x[d]
+            if h < H:
+                x[d] += swi * (paths[h, ti] - pbar[ui, h])
         for k in range(K):
             qk = Qr[i, k]
             for d in range(NB):
@@ -394,3 +399,4 @@ def _basis_block(idx, lo, H, group, unit, codes, w, sw, sp, Qr, e, cl, U, Phi, G
         for u in range(U):
             for d in range(NB):
                 ubar[u, d] = 0.0
+
