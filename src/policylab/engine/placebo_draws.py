@@ -122,7 +122,10 @@ class PlaceboDraws:
             costs["balanced"] = (n * H * (K + 2) * 2 + Gc * L * L,
                                  s * per_unit * (2 * K + 8 + L) + L * L)
         if batched.BasisStats.fits(Gc, m) and n * m * 8 <= 2e9:
-            costs["subsets"] = (n * m * (m + 10 + 2 * K), Gc * s * s)
+            # numpy set-up with n x m temporaries and the per-cluster Grams: about ten
+            # times the time per counted operation of the compiled sweeps (measured
+            # with benchmarks/bench_placebo_levels.py)
+            costs["subsets"] = (10 * n * m * (m + 10 + 2 * K), Gc * s * s)
         iters = 1 if self.fe is None or self.fe.shape[1] <= 2 else 20
         costs["columns"] = (0.0, n * (10 * iters + 4 * K + 8))
         costs["basis"] = None
