@@ -1350,12 +1350,12 @@ def sun_abraham(
         )
     # share mass of each cohort x event-time cell over the estimation sample: counts,
     # or the summed observation weights (fixest: colSums(w * sign(X)))
-    used = d.loc[reg.model["rows"], list(info["term"])].to_numpy()
+    used = d.loc[reg.fit.rows, list(info["term"])].to_numpy()
     info["n"] = used.sum(axis=0).astype(int)
     if weights is None:
         info["weight"] = info["n"].astype(float)
     else:
-        wu = pd.to_numeric(d.loc[reg.model["rows"], weights]).to_numpy(float)
+        wu = pd.to_numeric(d.loc[reg.fit.rows, weights]).to_numpy(float)
         info["weight"] = wu @ used
     rel_times = sorted(info["rel"].unique())
     b = reg.coef()

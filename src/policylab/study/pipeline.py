@@ -279,6 +279,8 @@ def run_study(
             "steps": {o.key: {"status": o.status, "error": o.error,
                               "traceback": o.numbers.get("traceback")} for o in outputs},
             "peak_memory_mb": _peak_mb(),
+            # warnings the report could not put in the reader's language (shown as is)
+            "untranslated_warnings": list(rendered.untranslated),
         }
 
         def finish(move_failures: list[dict[str, str]]) -> None:
