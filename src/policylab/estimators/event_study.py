@@ -207,7 +207,7 @@ def event_study(
     if clash:
         raise SpecError(f"columns {clash} exist in the data; rename them (event-study dummies "
                         "use these names)")
-    from policylab.engine._passes import fill_indicator
+    from policylab.engine.passes import fill_indicator
 
     # each dummy is written straight into feols' design matrix (no n x k intermediate)
     dummies = {n: (lambda out, e=float(e): fill_indicator(rel, e, out))

@@ -15,7 +15,7 @@ from policylab.data.panel import Panel, as_pandas, require_columns
 from policylab.engine import fixed_effects as dm
 from policylab.engine import vcov as vc
 from policylab.engine.ols import ols
-from policylab.engine.threads import COMPILED_ROWS
+from policylab.engine.passes import column_moments, nonfinite_rows
 from policylab.errors import EstimationError, SpecError
 from policylab.estimators import prediction
 from policylab.estimators.fit import Fit, few_clusters_warnings, fit_variance, model_view
@@ -363,12 +363,7 @@ def _sample(df: pd.DataFrame, f: Formula, Z: np.ndarray, yname: str, fe_names: l
             cl_cols: list[str], weights: str | None, drop_singletons: bool) -> _Sample:
     """Drop rows with missing values, zero weights and singletons; compact the rest."""
     n0 = len(df)
-    if n0 >= COMPILED_ROWS:
-        from policylab.engine._passes import nonfinite_rows
-
-        bad = nonfinite_rows(Z)
-    else:
-        bad = ~np.isfinite(Z).all(axis=1)
+    bad = nonfinite_rows(Z)
     codes = np.empty((n0, 0), dtype=np.int64)
     if f.fe:
         codes, miss_fe = fe_codes(df, f.fe)
@@ -428,14 +423,7 @@ def _raw_moments(Z: np.ndarray, w: np.ndarray | None, has_fe: bool,
     tells a regressor absorbed by the fixed effects from a merely small one. Read before
     the columns are demeaned in place."""
     N = Z.shape[0]
-    if N >= COMPILED_ROWS:
-        from policylab.engine._passes import column_moments
-
-        mean, css = column_moments(Z, np.empty(0) if w is None else w, w is not None)
-    else:
-        wv = np.ones(N) if w is None else w
-        mean = (wv @ Z) / wv.sum()
-        css = wv @ (Z - mean) ** 2
+    mean, css = column_moments(Z, w)
     ybar, tss = float(mean[0]), float(css[0])
     if not tss > 1e-24 * max(ybar * ybar * N, 1e-300):
         raise EstimationError(f"the outcome {yname!r} is constant ({ybar:g} in all {N} rows "

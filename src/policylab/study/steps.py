@@ -17,8 +17,8 @@ import pandas as pd
 
 from policylab.errors import PolicyLabError, SpecError
 from policylab.estimators.design import Design, DesignNotHonoured
+from policylab.study.context import Context, StepOutput
 from policylab.study.frame import few_treated, p_is, pretrend_tests
-from policylab.study.pipeline import Context, StepOutput
 from policylab.study.spec import StudySpec
 
 __all__ = ["STEPS", "planned_steps"]
