@@ -147,3 +147,18 @@ def test_pyfixest_fits_as_columns(mp):
                           "(2); heteroskedasticity-robust in (3)).")
     multi = pf.feols("lemp ~ post | csw0(countyreal, year)", mp)
     assert pl.etable(multi).ncols == 4  # label column + three models
+
+
+def test_a_quarterly_time_effect_is_not_called_year():
+    rng = np.random.default_rng(0)
+    df = pd.DataFrame({"firm": np.repeat(np.arange(20), 8), "quarter": np.tile(np.arange(8), 20)})
+    df["d"] = ((df["firm"] < 8) & (df["quarter"] >= 4)).astype(int)
+    df["y"] = rng.normal(size=len(df)) + df["d"]
+    r = pl.did(df, y="y", unit="firm", time="quarter", treat="d")
+    rows = lambda t: [b[0] for b in t.body]  # noqa: E731
+    assert "Time FE" in rows(pl.etable(r)) and "Year FE" not in rows(pl.etable(r))
+    assert "时间固定效应" in rows(pl.etable(r, lang="zh"))
+    assert "Quarter FE" in rows(pl.etable(r, labels={"quarter": "Quarter"}))
+    yearly = pl.did(df.rename(columns={"quarter": "year"}), y="y", unit="firm", time="year",
+                    treat="d")
+    assert "Year FE" in rows(pl.etable(yearly))

@@ -9,6 +9,7 @@ renders to text, Markdown, LaTeX (booktabs), HTML, Word (three-line table) and E
 from __future__ import annotations
 
 import html as _html
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -218,12 +219,16 @@ def _stars(p: float, levels: Sequence[float]) -> str:
     return "***" if p < c else "**" if p < b else "*" if p < a else ""
 
 
-def _fe_label(fe: str, meta: dict[str, Any], lang: str) -> str:
+def _fe_label(fe: str, meta: dict[str, Any], lang: str, labels: dict[str, str]) -> str:
     if fe == meta.get("unit"):
         return word("unit_fe", lang)
     if fe == meta.get("time"):
-        return word("time_fe", lang)
-    return word("fe", lang, name=fe)
+        # "Year FE" only for yearly data: a quarter or month index is named by its
+        # label, else called time
+        if re.search(r"year|yr|年", fe, re.IGNORECASE):
+            return word("time_fe", lang)
+        return word("fe", lang, name=labels[fe]) if fe in labels else word("period_fe", lang)
+    return word("fe", lang, name=labels.get(fe, fe))
 
 
 def _se_kind(r: Any, lang: str, labels: dict[str, str]) -> str | None:
@@ -380,7 +385,7 @@ def etable(
                     all_fe.append(f)
         for f in all_fe:
             lab = labels.get(f"{f} FE") or _fe_label(f, next((m for m in metas if f in (
-                m.get("fe") or [])), {}), lang)
+                m.get("fe") or [])), {}), lang, labels)
             body.append([lab] + [yes if f in (m.get("fe") or []) else no for m in metas])
     values += [[None] * (n + 1) for _ in range(len(body) - len(values))]
     if len(body) - 1 not in rules and body:
