@@ -50,3 +50,16 @@ def test_sun_abraham_on_a_wide_frame_does_not_warn_and_keeps_its_numbers(wide):
     ref = pl.sun_abraham(narrow, y="y", unit="state", time="year", cohort="effyear")
     pd.testing.assert_frame_equal(r.tidy(), ref.tidy())
     assert len(r.meta["cohort_effects"]) > 20  # dozens of dummies were added
+
+
+def test_panel_transforms_on_a_wide_frame_do_not_warn_and_match_pandas(wide):
+    p = pl.Panel(wide, unit="state", time="year")
+    out = _no_fragmentation(lambda: p.assign(pos=wide["x1"].abs() + 1).log("pos")
+                            .lag("y", 1).assign(z=1.0, y=wide["y"] * 2))
+    df = out.df
+    assert list(df.columns[: wide.shape[1]]) == list(wide.columns)  # replaced y in place
+    np.testing.assert_allclose(df["y"], wide["y"] * 2)
+    assert (df["z"] == 1.0).all()
+    np.testing.assert_allclose(df["ln_pos"], np.log(wide["x1"].abs() + 1))
+    lag = wide.sort_values(["state", "year"]).groupby("state")["y"].shift(1)
+    np.testing.assert_allclose(df["y_lag1"], lag.reindex(df.index), equal_nan=True)
