@@ -149,16 +149,13 @@ def test_pyfixest_fits_as_columns(mp):
     assert pl.etable(multi).ncols == 4  # label column + three models
 
 
-def test_a_quarterly_time_effect_is_not_called_year():
+def test_fixed_effect_rows_use_the_columns_labels():
+    # a Stata variable label (or the spec's) names the FE row, as esttab's label option
     rng = np.random.default_rng(0)
-    df = pd.DataFrame({"firm": np.repeat(np.arange(20), 8), "quarter": np.tile(np.arange(8), 20)})
-    df["d"] = ((df["firm"] < 8) & (df["quarter"] >= 4)).astype(int)
+    df = pd.DataFrame({"firm": np.repeat(np.arange(20), 8), "year": np.tile(np.arange(8), 20),
+                       "region": np.repeat(np.arange(20) % 4, 8)})
+    df["d"] = ((df["firm"] < 8) & (df["year"] >= 4)).astype(int)
     df["y"] = rng.normal(size=len(df)) + df["d"]
-    r = pl.did(df, y="y", unit="firm", time="quarter", treat="d")
-    rows = lambda t: [b[0] for b in t.body]  # noqa: E731
-    assert "Time FE" in rows(pl.etable(r)) and "Year FE" not in rows(pl.etable(r))
-    assert "时间固定效应" in rows(pl.etable(r, lang="zh"))
-    assert "Quarter FE" in rows(pl.etable(r, labels={"quarter": "Quarter"}))
-    yearly = pl.did(df.rename(columns={"quarter": "year"}), y="y", unit="firm", time="year",
-                    treat="d")
-    assert "Year FE" in rows(pl.etable(yearly))
+    r = pl.did(df, y="y", unit="firm", time="year", treat="d", fe="firm + year + region^year")
+    rows = [b[0] for b in pl.etable(r, labels={"region^year": "Region x year"}).body]
+    assert "Region x year FE" in rows and "Year FE" in rows

@@ -8,8 +8,8 @@ renders to text, Markdown, LaTeX (booktabs), HTML, Word (three-line table) and E
 
 from __future__ import annotations
 
+import dataclasses
 import html as _html
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -241,11 +241,10 @@ def _fe_label(fe: str, meta: dict[str, Any], lang: str, labels: dict[str, str]) 
     if fe == meta.get("unit"):
         return word("unit_fe", lang)
     if fe == meta.get("time"):
-        # "Year FE" only for yearly data: a quarter or month index is named by its
-        # label, else called time
-        if re.search(r"year|yr|年", fe, re.IGNORECASE):
-            return word("time_fe", lang)
-        return word("fe", lang, name=labels[fe]) if fe in labels else word("period_fe", lang)
+        from policylab.report.labels import time_fe
+
+        # quarters or months are not years: the row says the time unit
+        return time_fe(fe, lang, meta.get("time_unit"))
     return word("fe", lang, name=labels.get(fe, fe))
 
 
@@ -553,14 +552,18 @@ def table_from_frame(
 
         labels = {**COLUMNS_ZH, **labels}
     d = df.reset_index() if index else df
-    kinds = [column_kind(c[-1] if isinstance(c, tuple) else c, d.iloc[:, j])
-             for j, c in enumerate(d.columns)]
+    names = [str(c[-1] if isinstance(c, tuple) else c) for c in d.columns]
+    kinds = [column_kind(c, d.iloc[:, j]) for j, c in enumerate(names)]
+    # counts get a thousands separator as N does in regression tables; years never do
+    counts = [k == "integer" and c in _COUNT_COLUMNS for c, k in zip(names, kinds)]
     body: list[list[str]] = []
     values: list[list[Num | None]] = []
     for row in d.itertuples(index=False, name=None):
         texts, nums = [], []
-        for v, kind in zip(row, kinds):
+        for v, kind, count in zip(row, kinds, counts):
             cell = _frame_cell(v, kind, digits, lang, labels)
+            if count and isinstance(cell, Num):
+                cell = dataclasses.replace(cell, thousands=True)
             nums.append(cell if isinstance(cell, Num) else None)
             texts.append(cell.text if isinstance(cell, Num) else cell)
         body.append(texts)
@@ -568,6 +571,10 @@ def table_from_frame(
     header, spans = _frame_header(d.columns, labels)
     return Table(header=header, body=body, title=title, notes=list(notes or []), lang=lang,
                  values=values, spans=spans)
+
+
+_COUNT_COLUMNS = {"n", "n_obs", "nobs", "N", "draws", "draws_requested", "n_treated_units",
+                  "clusters", "n_clusters"}
 
 
 def _frame_header(cols: pd.Index, labels: dict[str, str]

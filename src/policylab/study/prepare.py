@@ -72,8 +72,11 @@ def with_data_labels(spec: StudySpec, labels: dict[str, str]) -> StudySpec:
     return spec.model_copy(update={"model": model})
 
 
-def load_data(spec: StudySpec, base_dir: Path) -> tuple[pd.DataFrame, dict[str, str]]:
-    """Load the main file (or bundled dataset) and merges; returns data and file hashes.
+def load_data(spec: StudySpec, base_dir: Path, problems: list[str] | None = None,
+              ) -> tuple[pd.DataFrame, dict[str, str]]:
+    """Load the main file (or bundled dataset) and merges, add the derived columns and
+    keep the rows of data.query; returns data and file hashes. With ``problems`` (a
+    list), failing derived columns are listed there and skipped instead of raising.
 
     The text encoding each CSV file was read with (path -> encoding) is kept in the
     frame's ``attrs["policylab_encodings"]``, the labels Stata files carried
@@ -112,6 +115,13 @@ def load_data(spec: StudySpec, base_dir: Path) -> tuple[pd.DataFrame, dict[str, 
         hashes[str(m.path)] = file_hash(p)
     df.attrs["policylab_encodings"] = encodings
     df.attrs["policylab_labels"] = labels
+    if spec.derive:
+        from policylab.data.derive import apply_derive
+
+        # the expression grammar of derive: parsed, never Python or pandas eval
+        df = apply_derive(df, spec.derive, d.unit, d.time, problems)
+        df.attrs["policylab_encodings"] = encodings
+        df.attrs["policylab_labels"] = labels
     if d.query:
         from policylab.data.filters import apply_filter
 
@@ -173,7 +183,19 @@ def prepare(spec: StudySpec, base_dir: Path) -> tuple[Panel, dict[str, Any]]:
     df, hashes = load_data(spec, base_dir)
     encodings = dict(df.attrs.get("policylab_encodings", {}))
     labels = dict(df.attrs.get("policylab_labels", {}))
-    panel = Panel(df, unit=spec.data.unit, time=spec.data.time)
+    try:
+        panel = Panel(df, unit=spec.data.unit, time=spec.data.time)
+    except DataError as exc:
+        from policylab.data.derive import period_fix
+
+        t = spec.data.time
+        fix = (period_fix(df[t], t) if t in df and not pd.api.types.is_numeric_dtype(df[t])
+               else None)
+        if fix is None:
+            raise
+        raise DataError(f"data.time: {exc}; {fix}") from None
     panel = apply_transforms(panel, spec.transforms)
     return panel, {"data_hashes": hashes, "data_encodings": encodings,
-                   "data_labels": labels, "panel": panel.describe()}
+                   "data_labels": labels,
+                   "derived": [{"name": k, "expression": v} for k, v in spec.derive.items()],
+                   "panel": panel.describe()}
