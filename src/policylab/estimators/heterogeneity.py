@@ -108,7 +108,11 @@ def heterogeneity(
         Warn for subgroups with fewer treated units, or treated clusters.
     progress : bool
         Progress bar while permutations are demeaned draw by draw (unbalanced panels).
-    Other parameters as in :func:`policylab.did`.
+
+    Other Parameters
+    ----------------
+    data, y, treat, unit, time, controls, fe, cluster, cohort, roster, date, assign, weights
+        As in :func:`policylab.did`.
     """
     from policylab.validation import as_names, check_count, check_seed
 

@@ -171,7 +171,11 @@ def mediation(
         on the within-transformed data; ACME(0) equals a*b.
     progress : bool
         Show a progress bar while the bootstrap demeans draw by draw (unbalanced panels).
-    Other parameters as in :func:`policylab.did`.
+
+    Other Parameters
+    ----------------
+    data, y, treat, fe, cluster, weights, cohort, roster, date, assign
+        As in :func:`policylab.did`.
 
     Notes
     -----

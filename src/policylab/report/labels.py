@@ -13,6 +13,10 @@ WORDS = {
         "clustered": "clustered by {by}", "robust": "heteroskedasticity-robust",
         "iid": "conventional", "note": "Note", "term": "",
         "note_from": "{what}, based on standard errors ({kind}).",
+        "boot_clustered": "multiplier bootstrap, clustered by {by}",
+        "note_cols": "{kind} in {cols}", "unstated": "not stated",
+        "note_mixed": "{what} ({parts}).",
+        "note_from_mixed": "{what}, based on standard errors ({parts}).",
     },
     "zh": {
         "controls": "控制变量", "yes": "是", "no": "否", "N": "观测值", "r2": "R²",
@@ -23,6 +27,9 @@ WORDS = {
         "note_stars": "***、**、*分别表示在{c_pct}、{b_pct}、{a_pct}的水平上显著",
         "clustered": "聚类到{by}层面的稳健", "robust": "异方差稳健", "iid": "普通",
         "note": "注", "term": "", "note_from": "{what}，基于{kind}标准误。",
+        "boot_clustered": "聚类到{by}层面的乘数自助法", "note_cols": "{cols}为{kind}标准误",
+        "unstated": "未注明的", "note_mixed": "括号内为标准误（{parts}）。",
+        "note_from_mixed": "{what}，基于标准误（{parts}）。",
     },
 }
 

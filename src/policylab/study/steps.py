@@ -971,7 +971,8 @@ def step_heterogeneity(ctx: Context) -> StepOutput:
         order = ordered_levels(list(subs), names)
         pooled = _pooled_results(ctx, out, col, y)
         heads = [p.label for p in h.pooled.get(col, [])] + [
-            names.get(str(lv), f"{lab.get(col, col)}={lv}") for lv in order]
+            names.get(str(lv), lab.get(f"{col}={lv}", f"{lab.get(col, col)}={lv}"))
+            for lv in order]
         tests = res.tests[res.tests["by"] == col]
         notes = [f"{t.test}: {p_is(t.p_value)}" for t in tests.itertuples()]
         if ctx.lang == "zh":
