@@ -119,7 +119,10 @@ def _print_summary(summary: RunSummary) -> None:
                   f"{escape(f['error'])}", highlight=False)
     if summary.report_html:
         console.print(f"report: {escape(str(summary.report_html))}", highlight=False)
-    console.print(f"finished in {summary.seconds:.1f}s; outputs in "
+    sp = summary.split
+    parts = (f" (computing {sp['computing']:.1f}s, figures {sp['figures']:.1f}s, "
+             f"writing {sp['writing']:.1f}s)" if sp else "")
+    console.print(f"finished in {summary.seconds:.1f}s{parts}; outputs in "
                   f"{escape(str(summary.out_dir))}", highlight=False)
 
 

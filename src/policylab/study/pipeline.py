@@ -51,6 +51,7 @@ class RunSummary:
     steps: list[StepOutput]
     seconds: float
     output_failures: list[dict[str, str]] = field(default_factory=list)
+    split: dict[str, float] = field(default_factory=dict)
 
     @property
     def failed(self) -> list[str]:
@@ -238,9 +239,11 @@ def run_study(
         if bar is not None:
             bar.stop()
 
+    t_write = time.perf_counter()
     with Staging(target) as stage:
         root = stage.path
         rendered = _render(root, spec, outputs, ctx)
+        split = _split(prep_seconds, outputs, rendered.seconds)
         _write_json(root / "results.json", _results(outputs, rendered.failures))
         manifest = {
             "spec": str(spec_path),
@@ -253,6 +256,7 @@ def run_study(
             "steps": {o.key: {"status": o.status, "error": o.error,
                               "traceback": o.numbers.get("traceback")} for o in outputs},
             "peak_memory_mb": _peak_mb(),
+            "split_seconds": split,
             # warnings the report could not put in the reader's language (shown as is)
             "untranslated_warnings": list(rendered.untranslated),
         }
@@ -263,6 +267,9 @@ def run_study(
             manifest["warnings"] = sorted({w for o in outputs for w in o.warnings}
                                           | {_failure_text(f) for f in failures})
             manifest["total_seconds"] = time.perf_counter() - t_start
+            split["writing"] = round(time.perf_counter() - t_write - split["figures"], 4)
+            split["other"] = round(manifest["total_seconds"] - sum(
+                split[k] for k in ("prepare", "computing", "figures", "writing")), 4)
             _write_json(root / "manifest.json", manifest)
 
         failures = rendered.failures + stage.publish(["manifest.json"], finish)
@@ -276,7 +283,21 @@ def run_study(
 
     return RunSummary(out_dir=dest, report_html=placed(rendered.report_html),
                       report_docx=placed(rendered.report_docx), steps=outputs,
-                      seconds=time.perf_counter() - t_start, output_failures=failures)
+                      seconds=time.perf_counter() - t_start, output_failures=failures,
+                      split=split)
+
+
+def _split(prep_seconds: float, outputs: list[StepOutput],
+           rendered: dict[str, float]) -> dict[str, float]:
+    """Where a run's time went: preparing the data, the steps (estimation, and drawing
+    the figures they make), rendering figures to files, and writing everything else
+    (tables, reports, results.json, manifest; filled in when the run is published)."""
+    return {"prepare": round(prep_seconds, 4),
+            "computing": round(sum(o.seconds for o in outputs), 4),
+            "figures": round(rendered.get("figures", 0.0), 4),
+            "tables": round(rendered.get("tables", 0.0), 4),
+            "reports": round(rendered.get("reports", 0.0), 4),
+            "writing": 0.0, "other": 0.0}
 
 
 def _failure_text(f: dict[str, str]) -> str:
