@@ -14,6 +14,7 @@ __all__ = [
     "ConvergenceError",
     "OutputError",
     "PolicyLabWarning",
+    "PolicyLabDeprecationWarning",
 ]
 
 
@@ -43,6 +44,12 @@ class OutputError(PolicyLabError, ValueError):
 
 class PolicyLabWarning(UserWarning):
     """A diagnostic a careful referee would raise; the estimate is still returned."""
+
+
+class PolicyLabDeprecationWarning(FutureWarning):
+    """An old parameter name or spelling still works for one release; the message names
+    the new one. A FutureWarning, so it is shown by default (users, not only developers,
+    must change their calls)."""
 
 
 def preview(values: object, n: int = 5) -> str:

@@ -13,14 +13,14 @@ import pandas as pd
 from policylab.data.names import quote_name
 from policylab.data.panel import Panel, require_columns
 from policylab.engine import bootstrap_kernels as bk
-from policylab.engine import fixed_effects as fx
 from policylab.errors import SpecError
 from policylab.estimators.design import as_design
 from policylab.estimators.did import did
 from policylab.estimators.feols import feols
 from policylab.estimators.formula import fe_codes as fe_codes_of
-from policylab.estimators.mediation import progress_callback
 from policylab.estimators.result import Result
+from policylab.inference.randomization import p_values, permutations
+from policylab.inference.resampling import GramDraws, closed_form_twoway, weighted_gram_draws
 
 __all__ = ["heterogeneity", "HeterogeneityResult"]
 
@@ -242,13 +242,16 @@ def _spread(coefs: np.ndarray) -> np.ndarray:
 def _permutation(work: pd.DataFrame, y: str, D: str, controls: list[str], unit: str,
                  time: str, col: str, levels: list[Any], subs: dict, reps: int,
                  seed: int | None, fe: Sequence[str] | None,
-                 weights: str | None, progress: bool = False) -> dict[str, Any]:
+                 weights: str | None, progress: bool = False,
+                 executor: Any = None) -> dict[str, Any]:
     """Fisher permutation of group labels across units (bdiff), group sizes kept.
 
     Every permuted subgroup regression comes from a weighted Gram matrix: a unit in
     group j gets weight 1 in group j's regression and 0 elsewhere, so all draws of a
-    group are one batched call (closed form for balanced two-way panels, weighted
-    demeaning per draw otherwise).
+    group are batched (closed form for balanced two-way panels, weighted demeaning per
+    draw otherwise) and run in chunks on ``executor``. The permutations are the
+    randomization core's (one seeded stream) and so is the p-value: two-sided on the
+    difference for two groups, right tail of the spread for more.
     """
     real = float(_spread(np.array([[subs[(col, lv)].att for lv in levels]]))[0])
     # controls absorbed by the fixed effects are not in the subgroup regressions
@@ -256,37 +259,28 @@ def _permutation(work: pd.DataFrame, y: str, D: str, controls: list[str], unit: 
     cols = [y, D, *controls]
     units = pd.Index(work[unit].unique())
     grp_of_unit = work.groupby(unit)["_grp"].first().reindex(units).to_numpy()
-    rng = np.random.default_rng(seed)
-    perms = np.stack([rng.permutation(grp_of_unit) for _ in range(reps)])
+    perms = grp_of_unit[permutations(len(units), reps, seed)]
     work = work[np.isfinite(work[cols].to_numpy(float)).all(axis=1)]
     uc = units.get_indexer(work[unit])
     tc = pd.factorize(work[time])[0]
-    Z = work[cols].to_numpy(float)
     from policylab.estimators.formula import fe_label
 
     # fixed effects as the data spell them (design.fe writes odd names in backticks)
     fe_cols = [fe_label(t) for t in fe] if fe else [unit, time]
-    balanced = (weights is None and sorted(fe_cols) == sorted([unit, time])
-                and len(np.unique(uc)) == len(units) and fx.is_balanced_twoway(uc, tc))
+    w = None if weights is None else work[weights].to_numpy(float)
+    twoway = (closed_form_twoway(uc, tc, uc, w)
+              if sorted(fe_cols) == sorted([unit, time]) and len(np.unique(uc)) == len(units)
+              else None)
+    g = GramDraws(work[cols].to_numpy(float), uc,
+                  None if twoway else fe_codes_of(work, fe_cols)[0], w, twoway)
     coefs = np.empty((reps, len(levels)))
     for j in range(len(levels)):
-        unit_w = (perms == j).astype(float)
-        if balanced:
-            grams = bk.balanced_grams(Z, uc, tc, unit_w)
-        else:
-            fe_codes = fe_codes_of(work, fe_cols)[0]
-            row_w = unit_w[:, uc] * (1.0 if weights is None
-                                     else work[weights].to_numpy(float)[None, :])
-            with progress_callback(f"permutations {col}={levels[j]}", reps,
-                                   progress) as tick:
-                grams = bk.weighted_grams(Z, fe_codes, row_w, callback=tick)
+        grams = weighted_gram_draws(g, (perms == j).astype(float), executor=executor,
+                                    progress=f"permutations {col}={levels[j]}"
+                                    if progress else None)
         coefs[:, j] = bk.solve_stack(grams, 0, list(range(1, len(cols))))[:, 0]
-    stat = _spread(coefs)
-    ok = np.isfinite(stat)
-    stat = stat[ok]
-    hit = np.abs(stat) >= abs(real) * (1 - 1e-10) if len(levels) == 2 else (
-        stat >= real * (1 - 1e-10))
-    p = (1 + int(hit.sum())) / (1 + len(stat))
-    return {"by": col, "test": "permutation", "statistic": real, "p_value": float(p),
-            "difference": real if len(levels) == 2 else np.nan, "draws": int(ok.sum()),
+    pv = p_values(real, _spread(coefs), exact=False)
+    return {"by": col, "test": "permutation", "statistic": real,
+            "p_value": pv.two_sided if len(levels) == 2 else pv.right,
+            "difference": real if len(levels) == 2 else np.nan, "draws": pv.draws,
             "draws_requested": reps}
