@@ -45,10 +45,8 @@ def cluster_resamples(n_clusters: int, draws: int, seed: int | None) -> np.ndarr
 def cluster_multiplicities(n_clusters: int, draws: int, seed: int | None) -> np.ndarray:
     """(draws x G) how often each cluster is drawn (a cluster drawn k times enters the
     resampled data k times, i.e. with weight k)."""
-    idx = cluster_resamples(n_clusters, draws, seed)
-    out = np.zeros((draws, n_clusters))
-    np.add.at(out, (np.repeat(np.arange(draws), n_clusters), idx.ravel()), 1.0)
-    return out
+    # the engine draws rng.integers(0, G, (draws, G)): the rows of cluster_resamples
+    return bk.cluster_weights(n_clusters, draws, np.random.default_rng(seed))
 
 
 @dataclass

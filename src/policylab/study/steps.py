@@ -403,7 +403,7 @@ def _lead_tests(ctx: Context, es: Any) -> dict[str, Any]:
     if "lead_tests" not in ctx.cache:
         ctx.cache["lead_tests"] = pretrend_tests(
             es, model_design(ctx).facts.get("n_treated_groups"), ctx.seed,
-            draws=ctx.spec.battery.pretrends.draws)
+            draws=ctx.spec.battery.pretrends.draws, executor=ctx.cache.get("executor"))
     return ctx.cache["lead_tests"]
 
 
@@ -615,7 +615,7 @@ def step_placebo(ctx: Context) -> StepOutput:
     base = _baseline(ctx)[0]
     try:
         res = placebo_test(base, kind=p.kind, draws=p.draws, exact=exact, seed=ctx.seed,
-                           progress=False)
+                           progress=False, executor=ctx.cache.get("executor"))
     except SpecError as exc:
         if exact is not True:
             raise
@@ -623,7 +623,7 @@ def step_placebo(ctx: Context) -> StepOutput:
         out.warnings.append(f"exact enumeration not possible ({exc}); {p.draws} sampled "
                             "draws used instead")
         res = placebo_test(base, kind=p.kind, draws=p.draws, exact=False, seed=ctx.seed,
-                           progress=False)
+                           progress=False, executor=ctx.cache.get("executor"))
     out.results["placebo"] = res
     out.numbers["design"] = _used(base)
     out.tables.append(("placebo", _frame_table(ctx, res.tidy(), out.title)))
@@ -700,7 +700,7 @@ def _mediation_runs(ctx: Context) -> dict[tuple[str, str], Any]:
         for y in ctx.spec.model.outcomes:
             runs[(variant, y)] = mediation(model_design(ctx), y=y, mediators=meds, lags=lags,
                                            bootstrap=m.bootstrap, seed=ctx.seed,
-                                           lang=ctx.lang)
+                                           lang=ctx.lang, executor=ctx.cache.get("executor"))
     return runs
 
 
@@ -883,7 +883,7 @@ def step_heterogeneity(ctx: Context) -> StepOutput:
     out = StepOutput("heterogeneity", _title(ctx, "heterogeneity"))
     y = ctx.spec.model.outcomes[0]
     res = heterogeneity(model_design(ctx), y=y, by=list(h.by), permutations=h.permutations,
-                        seed=ctx.seed)
+                        seed=ctx.seed, executor=ctx.cache.get("executor"))
     out.results["heterogeneity"] = res
     out.numbers["design"] = _used(res)
     lab = _labels(ctx)
