@@ -79,10 +79,12 @@ def heterogeneity(
     date: str = "announcement",
     assign: str | None = None,
     permutations: int = 1000,
+    bootstrap: int = 999,
     seed: int | None = None,
     min_treated: int = 5,
     weights: str | None = None,
     progress: bool = False,
+    executor: Any = None,
 ) -> HeterogeneityResult:
     """Subgroup DIDs for every level of each ``by`` column, with difference tests.
 
@@ -95,6 +97,20 @@ def heterogeneity(
     ``bdiff``), of the spread of the group estimates (sum of squared deviations from
     their mean) for more levels. Permutations that leave a group without treated or
     control units are discarded (with a warning) and ``draws`` counts those used.
+    And the *wild_bootstrap* test: the SUEST model reparametrised so that its
+    coefficients on ``D x 1[group j]`` (j > first level) are the differences from the
+    first group, tested by the restricted wild cluster bootstrap (WCR; for two levels
+    :func:`policylab.wild_bootstrap` of the difference, with its CI; for more the joint
+    Wald test of :func:`policylab.inference.joint_wild.joint_wild_test`), with Webb
+    weights when a group has fewer than ``min_treated`` treated clusters or there are
+    fewer than 12 clusters, Rademacher otherwise.
+
+    Each split's ``recommended`` test (a column of ``tests``, and
+    ``meta["recommended_test"][by]``): ``"suest"`` when every group has at least
+    ``min_treated`` treated clusters; with fewer, the cluster-robust tests over-reject
+    and ``"wild_bootstrap"`` is recommended, unless a group has a single treated cluster
+    (the wild bootstrap then fails too; MacKinnon and Webb 2017) and ``"permutation"``
+    is.
 
     Parameters
     ----------
@@ -102,18 +118,26 @@ def heterogeneity(
         Categorical unit characteristics (constant within unit), one split each.
     permutations : int
         Permutation draws per split (0 to skip).
+    bootstrap : int
+        Wild cluster bootstrap draws per split (0 to skip; all sign vectors are
+        enumerated when they are fewer).
     seed : int, optional
-        Seed of the permutations.
+        Seed of the permutations and of the bootstrap.
     min_treated : int
         Warn for subgroups with fewer treated units, or treated clusters.
     progress : bool
-        Progress bar while permutations are demeaned draw by draw (unbalanced panels).
+        Progress bar over the permutation draws.
+    executor : optional
+        Where the permutation draws run (see :mod:`policylab.execution`); the
+        permutations are drawn from ``seed`` in this process, so the numbers do not
+        depend on it.
     Other parameters as in :func:`policylab.did`.
     """
     from policylab.validation import as_names, check_count, check_seed
 
     by, controls = as_names(by, "by", allow_empty=False), as_names(controls, "controls")
     permutations = check_count(permutations, "permutations", lo=0)
+    bootstrap = check_count(bootstrap, "bootstrap", lo=0)
     seed = check_seed(seed)
     design = as_design(data, "heterogeneity", unit=unit, time=time, treat=treat,
                        cohort=cohort, roster=roster, date=date, assign=assign,
@@ -154,10 +178,10 @@ def heterogeneity(
             elif n_cl < min_treated:
                 res.warn(f"subgroup {col}={lv} has only {n_cl} treated {clus} clusters; "
                          "cluster-robust SEs and the interaction/SUEST tests over-reject with "
-                         "so few treated clusters (rely on the permutation test)")
+                         "so few treated clusters (rely on the recommended difference test)")
+        draws = _Draws(permutations, bootstrap, seed, min_treated, progress, executor)
         tests.extend(_split_tests(df, y, D, col, levels, list(controls), unit, time, clus,
-                                  design.assign, subs, permutations, seed, fe, weights,
-                                  res.test_results, progress))
+                                  design.assign, subs, draws, fe, weights, res.test_results))
     res.estimates = pd.DataFrame(rows)
     res.tests = pd.DataFrame(tests)
     for t in tests:
@@ -167,17 +191,30 @@ def heterogeneity(
                      "(or control) units and were discarded")
     res.subgroup_results = subs
     res.meta = {"depvar": y, "by": list(by), "treat_term": D, "cluster": [clus],
-                "permutations": permutations, "seed": seed,
+                "permutations": permutations, "bootstrap": bootstrap, "seed": seed,
+                "recommended_test": {t["by"]: t["test"] for t in tests
+                                     if t.get("recommended")},
                 "design": design.meta(nobs=len(df))}
     return res
 
 
+@dataclass
+class _Draws:
+    """The resampling settings of the difference tests."""
+
+    permutations: int
+    bootstrap: int
+    seed: int | None
+    min_treated: int
+    progress: bool
+    executor: Any
+
+
 def _split_tests(df: pd.DataFrame, y: str, D: str, col: str, levels: list[Any],
                  controls: list[str], unit: str, time: str, clus: str, assign: str,
-                 subs: dict, permutations: int, seed: int | None,
-                 fe: Sequence[str] | None, weights: str | None,
-                 models: dict[tuple[str, str], Any],
-                 progress: bool = False) -> list[dict[str, Any]]:
+                 subs: dict, draws: _Draws, fe: Sequence[str] | None,
+                 weights: str | None,
+                 models: dict[tuple[str, str], Any]) -> list[dict[str, Any]]:
     out = []
     g = pd.Categorical(df[col], categories=levels)
     work = df.assign(_grp=g.codes)
@@ -197,18 +234,19 @@ def _split_tests(df: pd.DataFrame, y: str, D: str, col: str, levels: list[Any],
                 "p_value": wt["p_value"], "difference": float(inter.coef()[names[0]])
                 if len(names) == 1 else np.nan})
     # SUEST-equivalent: group-specific slopes and time effects, joint clustered vcov
-    terms = []
+    terms, group_controls = [], []
     for j in range(len(levels)):
         work[f"_D{j}"] = work[D] * (work["_grp"] == j)
         terms.append(f"_D{j}")
         for c in controls:
             work[f"_{c}{j}"] = work[c] * (work["_grp"] == j)
             terms.append(f"_{c}{j}")
+            group_controls.append(f"_{c}{j}")
     # group-specific time effects, and every finer fixed effect of the design per group
     extra = [f"{t}^_grp" for t in (fe or []) if fe_label(t) not in (unit, time)]
-    stacked = feols(model_formula(work.columns, [y], terms, fe_terms(
-        [quote_name(unit), f"{quote_name(time)}^_grp", *extra], unit, time)),
-        work, vcov={"CRV1": clus}, weights=weights)
+    fe_grp = [quote_name(unit), f"{quote_name(time)}^_grp", *extra]
+    stacked = feols(model_formula(work.columns, [y], terms, fe_terms(fe_grp, unit, time)),
+                    work, vcov={"CRV1": clus}, weights=weights)
     models[(col, "suest")] = stacked
     b = stacked.coef()
     V = stacked.vcov()
@@ -224,10 +262,61 @@ def _split_tests(df: pd.DataFrame, y: str, D: str, col: str, levels: list[Any],
     out.append({"by": col, "test": "suest", "statistic": W / q,
                 "p_value": float(stats.f.sf(W / q, q, stacked.df_t)) if stacked.df_t else
                 float(stats.chi2.sf(W, q)), "difference": float(diff[0]) if q == 1 else np.nan})
-    if permutations:
+    n_min = min(subs[(col, lv)].meta["design"]["n_treated_groups"] for lv in levels)
+    if draws.bootstrap:
+        out.append(_wild_difference(work, y, D, names, group_controls,
+                                    fe_terms(fe_grp, unit, time), clus, weights, col, n_min,
+                                    draws, models))
+    if draws.permutations:
         out.append(_permutation(work, y, D, controls, unit, time, col, levels, subs,
-                                permutations, seed, fe, weights, progress))
+                                draws.permutations, draws.seed, fe, weights, draws.progress,
+                                draws.executor))
+    best = _recommended(n_min, draws.min_treated, {t["test"] for t in out})
+    for t in out:
+        t["recommended"] = t["test"] == best
     return out
+
+
+def _recommended(n_min: int, min_treated: int, ran: set[str]) -> str:
+    """The difference test to read first, from the fewest treated clusters of a group."""
+    if n_min >= min_treated:
+        return "suest"
+    order = (["permutation", "wild_bootstrap"] if n_min <= 1
+             else ["wild_bootstrap", "permutation"])
+    return next((t for t in order if t in ran), "suest")
+
+
+def _wild_difference(work: pd.DataFrame, y: str, D: str, names: list[str],
+                     group_controls: list[str], fe: list[str], clus: str,
+                     weights: str | None, col: str, n_min: int, draws: _Draws,
+                     models: dict[tuple[str, str], Any]) -> dict[str, Any]:
+    """Restricted wild cluster bootstrap of the SUEST differences b_j - b_0.
+
+    The stacked model with D and D x 1[group j] (j >= 1) in place of one D per group
+    spans the same columns, so its ``_Dxj`` coefficients are the differences and its
+    cluster-robust covariance is the SUEST one.
+    """
+    from policylab.estimators.formula import model_formula
+    from policylab.inference.joint_wild import joint_wild_test
+    from policylab.inference.wild import wild_bootstrap
+
+    diff_model = feols(model_formula(work.columns, [y], [D, *names, *group_controls], fe),
+                       work, vcov={"CRV1": clus}, weights=weights)
+    models[(col, "wild_bootstrap")] = diff_model
+    G = int(diff_model.model["cluster_codes"][0].max()) + 1
+    kind = "webb" if n_min < draws.min_treated or G < 12 else "rademacher"
+    row: dict[str, Any] = {"by": col, "test": "wild_bootstrap", "weights": kind}
+    if len(names) == 1:
+        r = wild_bootstrap(diff_model, param=names[0], draws=draws.bootstrap, weights=kind,
+                           seed=draws.seed)
+        row.update(statistic=r.tstat, p_value=r.p_value, difference=r.estimate,
+                   conf_low=r.conf_low, conf_high=r.conf_high, draws=r.meta["draws"])
+    else:
+        j = joint_wild_test(diff_model, names, draws=draws.bootstrap, weights=kind,
+                            seed=draws.seed)
+        row.update(statistic=j.wald_statistic, p_value=j.p_value, difference=np.nan,
+                   draws=j.meta["draws"])
+    return row
 
 
 def _spread(coefs: np.ndarray) -> np.ndarray:

@@ -895,14 +895,16 @@ def step_heterogeneity(ctx: Context) -> StepOutput:
         heads = [p.label for p in h.pooled.get(col, [])] + [
             names.get(str(lv), f"{lab.get(col, col)}={lv}") for lv in order]
         tests = res.tests[res.tests["by"] == col]
+        from policylab.report.labels import columns, report_word
         from policylab.report.numbers import format_p
 
-        notes = [f"{t.test}: p = {format_p(t.p_value)}" for t in tests.itertuples()]
-        if ctx.lang == "zh":
-            tnames = {"interaction": "交互项检验", "suest": "似无相关检验（SUEST）",
-                      "permutation": "费舍尔组合检验（置换）"}
-            notes = [f"{tnames.get(t.test, t.test)}：p = {format_p(t.p_value)}"
-                     for t in tests.itertuples()]
+        # the recommended difference test first, named as such (issue 18)
+        tnames, sep = columns(ctx.lang), "：" if ctx.lang == "zh" else ": "
+        first = tests.sort_values("recommended", ascending=False, kind="stable") \
+            if "recommended" in tests else tests
+        notes = [f"{tnames.get(t.test, t.test)}"
+                 f"{' (' + report_word('recommended', ctx.lang) + ')' if t.recommended else ''}"
+                 f"{sep}p = {format_p(t.p_value)}" for t in first.itertuples()]
         out.tables.append((f"heterogeneity_{col}", _etable(
             ctx, [*pooled, *(subs[lv] for lv in order)], headers=heads,
             title=f"{out.title}: {lab.get(col, col)}", notes=notes)))
