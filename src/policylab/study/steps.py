@@ -883,7 +883,8 @@ def step_heterogeneity(ctx: Context) -> StepOutput:
     out = StepOutput("heterogeneity", _title(ctx, "heterogeneity"))
     y = ctx.spec.model.outcomes[0]
     res = heterogeneity(model_design(ctx), y=y, by=list(h.by), permutations=h.permutations,
-                        seed=ctx.seed, executor=ctx.cache.get("executor"))
+                        bootstrap=h.bootstrap, seed=ctx.seed,
+                        executor=ctx.cache.get("executor"))
     out.results["heterogeneity"] = res
     out.numbers["design"] = _used(res)
     lab = _labels(ctx)
