@@ -9,8 +9,9 @@ import pytest
 
 from policylab.inference.randomization import (
     TIE_RTOL,
-    combination_blocks,
+    combinations_from,
     draw_statistics,
+    enumerated_statistics,
     p_values,
     permutations,
     rechunk,
@@ -47,10 +48,23 @@ def test_degenerate_draws_leave_both_counts():
     assert p.two_sided == pytest.approx((1 + 1) / 3)
 
 
-def test_combination_blocks_enumerate_every_subset_in_order():
-    got = np.concatenate(list(combination_blocks(7, 3, block=4)))
-    want = np.array(list(itertools.combinations(range(7), 3)))
-    assert len(got) == math.comb(7, 3)
+@pytest.mark.parametrize("n,k", [(7, 3), (10, 1), (9, 9), (12, 5)])
+def test_enumeration_chunks_are_the_rows_of_itertools_combinations(n, k):
+    want = np.array(list(itertools.combinations(range(n), k)))
+    assert len(want) == math.comb(n, k)
+    for start in range(len(want)):
+        for size in (1, 4, 1000):
+            np.testing.assert_array_equal(combinations_from(n, k, start, size),
+                                          want[start:start + size])
+
+
+def _first_two(chunk, shared):
+    return chunk[:, :2] + shared
+
+
+def test_enumerated_statistics_cover_every_subset_once_in_order():
+    got = enumerated_statistics(_first_two, 8, 3, shared=0, chunk_size=5)
+    want = np.array(list(itertools.combinations(range(8), 3)))[:, :2]
     np.testing.assert_array_equal(got, want)
 
 

@@ -26,7 +26,11 @@ from policylab.engine.placebo_draws import PlaceboDraws, smallest_k
 from policylab.errors import EstimationError, SpecError
 from policylab.estimators.feols import FeolsResult
 from policylab.estimators.result import Result
-from policylab.inference.randomization import combination_blocks, draw_statistics, p_values
+from policylab.inference.randomization import (
+    draw_statistics,
+    enumerated_statistics,
+    p_values,
+)
 from policylab.inference.wild import refuse_iv
 
 __all__ = ["placebo_test", "PlaceboResult"]
@@ -192,10 +196,14 @@ def placebo_test(
         b0, t0 = (float(v[0]) for v in stats.coef_t(real))
     else:
         b0, t0 = float(result.coef()[param]), float(result.tstat()[param])
-    B, T = draw_statistics(
-        _coef_t_chunk, _idx_chunks(a, kind, use_exact, draws, seed, fake_assignments, assign),
-        shared=stats, chunk_size=_CHUNK, executor=executor,
-        progress="placebo draws" if progress else None)
+    bar = "placebo draws" if progress else None
+    if use_exact:  # one treatment path (H == 1): basis column g is group g
+        B, T = enumerated_statistics(_coef_t_chunk, a.G, n_treated, shared=stats,
+                                     chunk_size=_CHUNK, executor=executor, progress=bar)
+    else:
+        B, T = draw_statistics(
+            _coef_t_chunk, _idx_chunks(a, kind, draws, seed, fake_assignments, assign),
+            shared=stats, chunk_size=_CHUNK, executor=executor, progress=bar)
     pc = _p_values(b0, B, use_exact)
     pt = _p_values(t0, T, use_exact)
     chosen = pt if statistic == "t" else pc
@@ -327,7 +335,7 @@ def _draw_stats(result: FeolsResult, param: str, a: _Assignment, n_treated: int,
 _FORCE_METHOD: str | None = None
 
 
-def _idx_chunks(a: _Assignment, kind: str, use_exact: bool, draws: int, seed: int | None,
+def _idx_chunks(a: _Assignment, kind: str, draws: int, seed: int | None,
                 fake_assignments: Sequence[Sequence[Any]] | None, assign: str
                 ) -> Iterator[np.ndarray]:
     """Each draw as the basis columns g * H + h it switches on (draws x n_treated)."""
@@ -343,10 +351,6 @@ def _idx_chunks(a: _Assignment, kind: str, use_exact: bool, draws: int, seed: in
             gi = np.array([pos[g] for g in chosen])
             idx[d] = gi * H + a.real_ids[: len(gi)]
         yield idx
-        return
-    if use_exact:
-        for block in combination_blocks(G, n_treated):
-            yield block * H  # H == 1
         return
     rng = np.random.default_rng(seed)
     left = draws

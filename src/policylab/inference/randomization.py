@@ -3,8 +3,9 @@
 Every randomization (permutation / placebo) test in policylab has the same three parts:
 
 1. **Assignments**, drawn in the calling process from one seeded stream
-   (:func:`permutations`, :func:`combination_blocks` for exact enumeration, or the
-   caller's own sampler). They are small integer arrays, so drawing them up front costs
+   (:func:`permutations`, or the caller's own sampler); an exact enumeration's
+   assignments are instead built chunk by chunk where they are used
+   (:func:`enumerated_statistics`). They are small integer arrays, so drawing them up front costs
    little, and it makes the draws depend only on the seed: never on the executor, the
    number of workers or the chunk size.
 2. **The statistic of each assignment**, computed by a batched kernel
@@ -35,6 +36,7 @@ The p-value convention (that of ``placebo_test`` since its first release):
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -42,7 +44,8 @@ from typing import Any
 import numpy as np
 
 __all__ = ["TIE_RTOL", "TIE_FLOOR", "PValues", "p_values", "permutations",
-           "combination_blocks", "rechunk", "draw_statistics"]
+           "combinations_from", "rechunk", "draw_statistics",
+           "enumerated_statistics"]
 
 #: relative tolerance under which a draw ties with the observed statistic
 TIE_RTOL = 1e-9
@@ -106,15 +109,73 @@ def permutations(n: int, draws: int, seed: int | None) -> np.ndarray:
     return np.stack([rng.permutation(n) for _ in range(draws)])
 
 
-def combination_blocks(n: int, k: int, block: int = 50_000) -> Iterator[np.ndarray]:
-    """Every k-subset of ``range(n)`` in lexicographic order, in blocks of rows."""
-    it = itertools.combinations(range(n), k)
-    while True:
-        flat = np.fromiter(itertools.chain.from_iterable(itertools.islice(it, block)),
-                           dtype=np.int64)
-        if not flat.size:
-            return
-        yield flat.reshape(-1, k)
+def _unrank(n: int, k: int, rank: int) -> list[int]:
+    """The k-subset of range(n) at position ``rank`` in lexicographic order."""
+    out, x = [], 0
+    for i in range(k):
+        while True:
+            below = math.comb(n - x - 1, k - i - 1)  # subsets whose i-th element is x
+            if rank < below:
+                break
+            rank -= below
+            x += 1
+        out.append(x)
+        x += 1
+    return out
+
+
+def _subsets_from(c: list[int], n: int) -> Iterator[tuple[int, ...]]:
+    """k-subsets of range(n) from ``c`` on, in lexicographic order."""
+    k = len(c)
+    yield tuple(c)
+    for p in range(k - 1, -1, -1):
+        head = tuple(c[:p])
+        for v in range(c[p] + 1, n):
+            for tail in itertools.combinations(range(v + 1, n), k - 1 - p):
+                yield (*head, v, *tail)
+
+
+def combinations_from(n: int, k: int, start: int, size: int) -> np.ndarray:
+    """Rows ``start`` to ``start + size - 1`` of the lexicographic k-subsets of
+    ``range(n)`` (as ``itertools.combinations`` orders them), made without the rows
+    before them: each chunk of an exact enumeration is built where it is used."""
+    if k == 0:
+        return np.zeros((min(size, 1 - start), 0), dtype=np.int64)
+    flat = np.fromiter(itertools.chain.from_iterable(
+        itertools.islice(_subsets_from(_unrank(n, k, start), n), size)), dtype=np.int64)
+    return flat.reshape(-1, k)
+
+
+class _Enumerated:
+    """An executor task's kernel over rows ``(start, size)`` of an exact enumeration."""
+
+    def __init__(self, kernel: Callable[[Any, Any], Any], n: int, k: int) -> None:
+        self.kernel, self.n, self.k = kernel, n, k
+
+    def __call__(self, task: tuple[int, int], shared: Any) -> Any:
+        return self.kernel(combinations_from(self.n, self.k, *task), shared)
+
+
+def enumerated_statistics(
+    kernel: Callable[[Any, Any], Any],
+    n: int,
+    k: int,
+    *,
+    shared: Any = None,
+    chunk_size: int = 1000,
+    executor: Any = None,
+    progress: str | None = None,
+) -> Any:
+    """The statistic(s) of every k-subset of ``range(n)`` (rows of the kernel's input),
+    in lexicographic order; each chunk of subsets is built by the task that uses it, so
+    memory stays bounded by a chunk. Otherwise as :func:`draw_statistics`."""
+    from policylab.execution import map_tasks
+
+    total = math.comb(n, k)
+    tasks = [(s, min(chunk_size, total - s)) for s in range(0, total, chunk_size)]
+    parts = map_tasks(_Enumerated(kernel, n, k), tasks, shared=shared, executor=executor,
+                      progress=progress)
+    return concat_parts(parts)
 
 
 def rechunk(blocks: Iterable[np.ndarray] | np.ndarray, chunk_size: int) -> list[np.ndarray]:
