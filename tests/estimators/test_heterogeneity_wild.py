@@ -91,3 +91,21 @@ def test_the_recommended_test_follows_the_treated_clusters_of_the_smallest_group
     # enough treated clusters in every group: the cluster-robust SUEST test
     r2 = pl.heterogeneity(d, by=["old_industrial"], min_treated=2, **kw)
     assert r2.meta["recommended_test"] == {"old_industrial": "suest"}
+
+
+def test_a_wild_test_that_cannot_run_is_reported_and_not_recommended(monkeypatch):
+    import policylab.inference.wild as wild
+
+    def refuse(*a, **k):
+        raise pl.errors.EstimationError("bootstrap cluster 'prov' has a single value")
+
+    monkeypatch.setattr(wild, "wild_bootstrap", refuse)
+    with pytest.warns(pl.errors.PolicyLabWarning, match="wild bootstrap difference test"):
+        r = pl.heterogeneity(_panel(), y="y", treat="did", by=["big"], unit="city",
+                             time="year", controls=["x"], cluster="prov", assign="prov",
+                             permutations=30, bootstrap=20, seed=1)
+    tests = r.tests.set_index("test")
+    assert np.isnan(tests.loc["wild_bootstrap", "p_value"])
+    assert "single value" in tests.loc["wild_bootstrap", "error"]
+    # 4 treated provinces in each group (< 5) and no wild test: the permutation test
+    assert r.meta["recommended_test"] == {"big": "permutation"}

@@ -13,7 +13,7 @@ import pandas as pd
 from policylab.data.names import quote_name
 from policylab.data.panel import Panel, require_columns
 from policylab.engine import bootstrap_kernels as bk
-from policylab.errors import SpecError
+from policylab.errors import PolicyLabError, SpecError
 from policylab.estimators.design import as_design
 from policylab.estimators.did import did
 from policylab.estimators.feols import feols
@@ -189,6 +189,8 @@ def heterogeneity(
             res.warn(f"permutation test for {t['by']!r}: {t['draws_requested'] - t['draws']} "
                      f"of {t['draws_requested']} permutations left a group without treated "
                      "(or control) units and were discarded")
+        if t.get("error"):
+            res.warn(f"wild bootstrap difference test for {t['by']!r} not run: {t['error']}")
     res.subgroup_results = subs
     res.meta = {"depvar": y, "by": list(by), "treat_term": D, "cluster": [clus],
                 "permutations": permutations, "bootstrap": bootstrap, "seed": seed,
@@ -271,7 +273,8 @@ def _split_tests(df: pd.DataFrame, y: str, D: str, col: str, levels: list[Any],
         out.append(_permutation(work, y, D, controls, unit, time, col, levels, subs,
                                 draws.permutations, draws.seed, fe, weights, draws.progress,
                                 draws.executor))
-    best = _recommended(n_min, draws.min_treated, {t["test"] for t in out})
+    best = _recommended(n_min, draws.min_treated,
+                        {t["test"] for t in out if np.isfinite(t["p_value"])})
     for t in out:
         t["recommended"] = t["test"] == best
     return out
@@ -303,19 +306,23 @@ def _wild_difference(work: pd.DataFrame, y: str, D: str, names: list[str],
     diff_model = feols(model_formula(work.columns, [y], [D, *names, *group_controls], fe),
                        work, vcov={"CRV1": clus}, weights=weights)
     models[(col, "wild_bootstrap")] = diff_model
-    G = int(diff_model.model["cluster_codes"][0].max()) + 1
+    G = min(diff_model.n_clusters.values())
     kind = "webb" if n_min < draws.min_treated or G < 12 else "rademacher"
     row: dict[str, Any] = {"by": col, "test": "wild_bootstrap", "weights": kind}
-    if len(names) == 1:
-        r = wild_bootstrap(diff_model, param=names[0], draws=draws.bootstrap, weights=kind,
-                           seed=draws.seed)
-        row.update(statistic=r.tstat, p_value=r.p_value, difference=r.estimate,
-                   conf_low=r.conf_low, conf_high=r.conf_high, draws=r.meta["draws"])
-    else:
-        j = joint_wild_test(diff_model, names, draws=draws.bootstrap, weights=kind,
-                            seed=draws.seed)
-        row.update(statistic=j.wald_statistic, p_value=j.p_value, difference=np.nan,
-                   draws=j.meta["draws"])
+    try:
+        if len(names) == 1:
+            r = wild_bootstrap(diff_model, param=names[0], draws=draws.bootstrap,
+                               weights=kind, seed=draws.seed)
+            row.update(statistic=r.tstat, p_value=r.p_value, difference=r.estimate,
+                       conf_low=r.conf_low, conf_high=r.conf_high, draws=r.meta["draws"])
+        else:
+            j = joint_wild_test(diff_model, names, draws=draws.bootstrap, weights=kind,
+                                seed=draws.seed)
+            row.update(statistic=j.wald_statistic, p_value=j.p_value, difference=np.nan,
+                       draws=j.meta["draws"])
+    except PolicyLabError as exc:  # e.g. a single cluster: reported, the others still run
+        row.update(statistic=np.nan, p_value=np.nan, difference=np.nan, draws=0,
+                   error=f"{type(exc).__name__}: {exc}")
     return row
 
 
