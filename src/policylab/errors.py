@@ -47,9 +47,8 @@ class PolicyLabWarning(UserWarning):
 
 
 class PolicyLabDeprecationWarning(FutureWarning):
-    """An old parameter name or spelling still works for one release; the message names
-    the new one. A FutureWarning, so it is shown by default (users, not only developers,
-    must change their calls)."""
+    """A name or attribute that still works for one release; the message names the new
+    one. A FutureWarning, so it is shown to users by default."""
 
 
 def preview(values: object, n: int = 5) -> str:

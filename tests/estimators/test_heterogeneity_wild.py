@@ -43,12 +43,12 @@ def test_wild_difference_equals_a_loop_of_restricted_bootstrap_refits():
     assert model.tstat()["_Dx1"] ** 2 == pytest.approx(suest["statistic"], rel=1e-9)
 
     # brute force: impose the null, resample residuals by cluster, refit with feols
-    m = model.model
-    d = m["data"].loc[m["rows"]].copy()
-    cl = m["cluster_codes"][0]
+    m = model.fit
+    d = m.sample().copy()
+    cl = m.cluster_codes[0]
     fml = "y ~ did + _Dx1 + _x0 + _x1 | city + year^_grp"
     restricted = pl.feols("y ~ did + _x0 + _x1 | city + year^_grp", d, vcov={"CRV1": "prov"})
-    u = restricted.model["resid"]
+    u = restricted.fit.resid
     fitted = d["y"].to_numpy() - u
     t_obs = pl.feols(fml, d, vcov={"CRV1": "prov"}).tstat()["_Dx1"]
     V, enumerated = bootstrap_weights("webb", int(cl.max()) + 1, draws,

@@ -312,11 +312,11 @@ def _wild_difference(work: pd.DataFrame, y: str, D: str, names: list[str],
     try:
         if len(names) == 1:
             r = wild_bootstrap(diff_model, param=names[0], draws=draws.bootstrap,
-                               weights=kind, seed=draws.seed)
+                               weights_type=kind, seed=draws.seed)
             row.update(statistic=r.tstat, p_value=r.p_value, difference=r.estimate,
                        conf_low=r.conf_low, conf_high=r.conf_high, draws=r.meta["draws"])
         else:
-            j = joint_wild_test(diff_model, names, draws=draws.bootstrap, weights=kind,
+            j = joint_wild_test(diff_model, names, draws=draws.bootstrap, weights_type=kind,
                                 seed=draws.seed)
             row.update(statistic=j.wald_statistic, p_value=j.p_value, difference=np.nan,
                        draws=j.meta["draws"])

@@ -346,8 +346,7 @@ def _system_matrix(total: Any, meds: list[str], controls: list[str]
     """The raw columns [y, D, mediators..., controls...] of the estimation sample (the
     controls' terms expanded by the regression's own reader, as in the fits), and the
     positions of the controls."""
-    m = total.model
-    df = m["data"].loc[m["rows"]]
+    df = total.fit.sample()
     Z, names = build_matrix(df, [total.meta["depvar"], total.meta["treat_term"], *meds,
                                  *controls], intercept=False)
     # control columns absorbed by the fixed effects (or collinear) left the regressions
@@ -358,13 +357,12 @@ def _system_matrix(total: Any, meds: list[str], controls: list[str]
 def _boot_codes(total: Any) -> np.ndarray:
     """Integer codes of the resampled blocks: the clusters of a one-way clustered
     variance, else the units (which are the observations of a cross-section)."""
-    cl = total.model["cluster_codes"]
+    cl = total.fit.cluster_codes
     if len(cl) == 1:
         return cl[0]
     if len(cl) > 1:
         raise SpecError("the mediation bootstrap resamples one clustering variable")
-    m = total.model
-    return pd.factorize(m["data"].loc[m["rows"], total.meta["unit"]])[0]
+    return pd.factorize(total.fit.sample()[total.meta["unit"]])[0]
 
 
 def _grams(total: Any, meds: list[str], controls: list[str],
@@ -373,19 +371,19 @@ def _grams(total: Any, meds: list[str], controls: list[str],
     """Weighted Gram matrices of the demeaned [y, D, M..., controls] for cluster
     multiplicities ``Wc`` (draws x clusters; the resampling core, chunked on
     ``executor``); ``None``: the estimation sample itself."""
-    m = total.model
-    df = m["data"].loc[m["rows"]]
+    m = total.fit
+    df = m.sample()
     Z, _ = _system_matrix(total, meds, controls)
     if Wc is None:
-        w = np.ones((1, len(Z))) if m["weights"] is None else m["weights"][None, :]
-        return bk.weighted_grams(Z, m["fe_codes"], w), "estimation sample"
+        w = np.ones((1, len(Z))) if m.weights is None else m.weights[None, :]
+        return bk.weighted_grams(Z, m.fe_codes, w), "estimation sample"
     cl = _boot_codes(total)
     unit_codes = pd.factorize(df[total.meta["unit"]])[0]
     time_codes = pd.factorize(df[total.meta["time"]])[0]
-    twoway = (closed_form_twoway(unit_codes, time_codes, cl, m["weights"])
+    twoway = (closed_form_twoway(unit_codes, time_codes, cl, m.weights)
               if sorted(total.meta["fe"]) == sorted([total.meta["unit"], total.meta["time"]])
               else None)
-    g = GramDraws(Z, cl, m["fe_codes"], m["weights"], twoway)
+    g = GramDraws(Z, cl, m.fe_codes, m.weights, twoway)
     grams = weighted_gram_draws(g, Wc, executor=executor,
                                 progress="mediation bootstrap" if progress else None)
     return grams, g.method

@@ -137,8 +137,8 @@ def _regression_bootstrap(source: FeolsResult, cluster: str | None, draws: int,
                           seed: int | None, executor: Any, bar: str | None
                           ) -> BootstrapResult:
     """The coefficients of every draw from its weighted Gram matrix (batched)."""
-    m = source.model
-    df = m["data"].loc[m["rows"]]
+    m = source.fit
+    df = m.sample()
     cl_name = cluster or (source.meta.get("cluster") or [None])[0]
     if cl_name is None:
         raise SpecError("cluster_bootstrap needs cluster= for a model without clusters")
@@ -151,10 +151,10 @@ def _regression_bootstrap(source: FeolsResult, cluster: str | None, draws: int,
         raise SpecError(f"terms {missing} are not data columns; bootstrap a model of plain "
                         "columns or pass a statistic function")
     Z = df[[ycol, *terms]].to_numpy(float)
-    fe = m["fe_codes"]
-    twoway = (closed_form_twoway(fe[:, 0], fe[:, 1], cl, m["weights"])
+    fe = m.fe_codes
+    twoway = (closed_form_twoway(fe[:, 0], fe[:, 1], cl, m.weights)
               if fe is not None and fe.shape[1] == 2 else None)
-    g = GramDraws(Z, cl, fe, m["weights"], twoway)
+    g = GramDraws(Z, cl, fe, m.weights, twoway)
     grams = weighted_gram_draws(g, cluster_multiplicities(G, draws, seed),
                                 executor=executor, progress=bar)
     k = len(terms)
