@@ -131,7 +131,11 @@ def heterogeneity(
         Where the permutation draws run (see :mod:`policylab.execution`); the
         permutations are drawn from ``seed`` in this process, so the numbers do not
         depend on it.
-    Other parameters as in :func:`policylab.did`.
+
+    Other Parameters
+    ----------------
+    data, y, treat, unit, time, controls, fe, cluster, cohort, roster, date, assign, weights
+        As in :func:`policylab.did`.
     """
     from policylab.validation import as_names, check_count, check_seed
 

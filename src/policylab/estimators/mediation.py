@@ -179,7 +179,11 @@ def mediation(
     executor : optional
         Where the bootstrap draws run (see :mod:`policylab.execution`); the resamples
         are drawn from ``seed`` in this process, so the numbers do not depend on it.
-    Other parameters as in :func:`policylab.did`.
+
+    Other Parameters
+    ----------------
+    data, y, treat, fe, cluster, weights, cohort, roster, date, assign
+        As in :func:`policylab.did`.
 
     Notes
     -----

@@ -170,7 +170,7 @@ def run_study(
         A required step failed; nothing was written.
     """
     from policylab.study.frame import settle_status
-    from policylab.study.prepare import prepare
+    from policylab.study.prepare import prepare, with_data_labels
     from policylab.study.steps import STEPS, planned_steps
 
     t_start = time.perf_counter()
@@ -185,6 +185,8 @@ def run_study(
 
     t0 = time.perf_counter()
     panel, provenance = prepare(spec, base_dir)
+    # a Stata file's variable and value labels name its columns in the tables
+    spec = with_data_labels(spec, provenance["data_labels"])
     problems = check_columns(spec, list(panel.df.columns))
     if problems:
         raise SpecProblems(problems, spec_path.name)

@@ -132,6 +132,13 @@ def _labels(ctx: Context) -> dict[str, str]:
     lab = dict(ctx.spec.model.labels)
     # the design names its treatment column "_did" when the data already hold "did"
     lab.setdefault("_did", lab.get("did", "DID"))
+    time = ctx.spec.data.time
+    if time in ctx.spec.derive:  # periods derived from "Q42010": quarter FE, not year FE
+        from policylab.data.derive import period_unit
+        from policylab.report.labels import time_fe
+
+        lab.setdefault(f"{time} FE", time_fe(time, ctx.lang, period_unit(ctx.spec.derive,
+                                                                           time)))
     return lab
 
 
@@ -214,6 +221,12 @@ def step_overview(ctx: Context) -> StepOutput:
         out.numbers[f"factors_{name}"] = frame
         out.tables.append((f"factors_{name}", _frame_table(
             ctx, frame, word("t_factors", lang), labels={}, digits=4)))
+    if sp.derive:
+        frame = pd.DataFrame({word("derived_name", lang): list(sp.derive),
+                              word("derived_expression", lang): list(sp.derive.values())})
+        out.numbers["derived"] = dict(sp.derive)
+        out.tables.append(("derived", _frame_table(ctx, frame, word("t_derived", lang),
+                                                   labels={})))
     cols = _defined_columns(ctx)
     if cols:
         frame = paper.definitions_frame(cols, _labels(ctx), sp.variables, lang,
@@ -222,8 +235,8 @@ def step_overview(ctx: Context) -> StepOutput:
         out.tables.append(("definitions", _frame_table(ctx, frame, word("t_definitions", lang),
                                                        labels={})))
     if not out.tables:
-        return skipped(ctx, "overview", "no roster, CO2 accounting or [variables] in the "
-                       "spec")
+        return skipped(ctx, "overview", "no roster, CO2 accounting, [derive] or [variables] "
+                       "in the spec")
     return out
 
 
@@ -959,7 +972,8 @@ def step_heterogeneity(ctx: Context) -> StepOutput:
         order = ordered_levels(list(subs), names)
         pooled = _pooled_results(ctx, out, col, y)
         heads = [p.label for p in h.pooled.get(col, [])] + [
-            names.get(str(lv), f"{lab.get(col, col)}={lv}") for lv in order]
+            names.get(str(lv), lab.get(f"{col}={lv}", f"{lab.get(col, col)}={lv}"))
+            for lv in order]
         tests = res.tests[res.tests["by"] == col]
         from policylab.report.labels import columns, report_word
 
