@@ -289,9 +289,11 @@ WARNING_PATTERNS: list[tuple[str, dict[str, str]]] = [
     (rf"^subgroup (?P<col>[^=]+)=(?P<lv>.+) has only {_N} treated (?P<level>\S+) clusters.*$",
      {"en": "Subgroup {col} = {lv} has only {n} treated {level} clusters: cluster-robust "
             "standard errors and the interaction/SUEST tests over-reject; rely on the "
-            "permutation test.",
+            "recommended difference test (the wild cluster bootstrap, or the permutation "
+            "test when a group has a single treated cluster).",
       "zh": "子样本{col} = {lv}中处理组仅有{n}个{level}聚类：聚类稳健标准误及交互项/SUEST检验"
-            "会过度拒绝，应以置换检验为准。"}),
+            "会过度拒绝，应以推荐的组间差异检验为准（野聚类自助法；某组仅有一个处理组聚类时"
+            "为置换检验）。"}),
     (rf"^subgroup (?P<col>[^=]+)=(?P<lv>.+) has only {_N} treated units?;.*$",
      {"en": "Subgroup {col} = {lv} has only {n} treated unit(s): its estimate and the "
             "difference tests rest on very few treated units.",
@@ -386,6 +388,7 @@ COLUMNS_EN = {
     "Variance ratio (before)", "var_ratio_after": "Variance ratio (after)",
     "balanced": "Balanced", "draws_requested": "Draws requested", "test": "Test",
     "webb": "Webb", "rademacher": "Rademacher", "mammen": "Mammen",
+    "wild_bootstrap": "wild cluster bootstrap (WCR)",
     "recommended": "Recommended", "stage": "Sample", "mean_treated": "Mean treated", "mean_control": "Mean control",
     "bias": "% bias", "smd": "SMD", "var_ratio": "V(T)/V(C)",
 }
@@ -400,6 +403,7 @@ COLUMNS_ZH.update({
     "balanced": "是否平衡", "draws_requested": "设定抽样次数", "test": "检验",
     "interaction": "交互项检验", "suest": "似无相关检验（SUEST）",
     "permutation": "费舍尔组合检验（置换）", "webb": "Webb", "rademacher": "Rademacher",
+    "wild_bootstrap": "野聚类自助法（WCR）",
     "mammen": "Mammen", "random_units": "随机个体", "random_timing": "随机时间",
     "twfe": "双向固定效应", "recommended": "推荐", "stage": "样本", "mean_treated": "处理组均值",
     "mean_control": "对照组均值", "bias": "标准化偏差%", "smd": "SMD",

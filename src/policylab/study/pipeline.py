@@ -195,7 +195,13 @@ def run_study(
 
     ctx = Context(spec=spec, panel=panel, base_dir=base_dir, lang=spec.output.language,
                   seed=spec.study.seed)
-    ctx.cache["executor"] = executor
+    from contextlib import ExitStack
+
+    from policylab.execution import using_executor
+
+    # one executor for every draw-heavy step (a cluster made here is closed at the end)
+    executors = ExitStack()
+    ctx.cache["executor"] = executors.enter_context(using_executor(executor))
     plan = planned_steps(spec)
     outputs: list[StepOutput] = []
 
@@ -238,6 +244,7 @@ def run_study(
     finally:
         if bar is not None:
             bar.stop()
+        executors.close()
 
     t_write = time.perf_counter()
     with Staging(target) as stage:

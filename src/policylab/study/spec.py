@@ -357,6 +357,8 @@ class Pooled(_Strict):
 class Heterogeneity(Step):
     by: list[str] = []
     permutations: CountOrZero = 500
+    bootstrap: CountOrZero = Field(999, description="wild cluster bootstrap draws of the "
+                                   "difference test (0 to skip)")
     levels: dict[str, dict[str, str]] = Field(
         {}, description="per column: level -> display name, in the order the columns "
         "are shown (e.g. resource_type = {growing = '成长型城市', ...})")
