@@ -213,7 +213,8 @@ def carbon_pilot(
         "mediator_slopes": {"coal_share": b_coal, "tech_lag2": b_tech, "sec_share_lag2": b_sec},
         "indirect": ind,
         "total_long_run": total_lr,
-        "share_long_run": {k: v / total_lr for k, v in ind.items()},
+        # shares of a zero total are undefined (a generator run without any effect)
+        "share_long_run": {k: (v / total_lr if total_lr else None) for k, v in ind.items()},
         "att": (effect + ind["coal_share"]
                 + lag_share * (ind["tech_lag2"] + ind["sec_share_lag2"]) if not staggered
                 else None),

@@ -97,11 +97,14 @@ class _Setup:
     errors: str = "permute_units"
     blocks: np.ndarray | None = None  # unit x period row positions (permute_units)
     clusters: np.ndarray | None = None  # cluster code of each row (signflip)
+    design: Any = None  # the user's Design (weights, extra FE, cluster, sample kept)
+    pos: np.ndarray | None = None  # positions of the estimation rows in design.df
 
 
 def _design_setup(data: Any, y: str, model: dict[str, Any], errors: str | None,
                   **common: Any) -> _Setup:
     """Fit the baseline once; split y into its fitted part without the effect and e."""
+    from policylab.estimators.design import Design
     from policylab.estimators.did import did
 
     res = did(data, y=y, **model)
@@ -125,15 +128,41 @@ def _design_setup(data: Any, y: str, model: dict[str, Any], errors: str | None,
     blocks = np.full((len(units), len(periods)), -1, dtype=np.int64)
     blocks[uc, tc] = np.arange(len(df))
     clusters = np.asarray(m["cluster_codes"][0]) if m["cluster_codes"] else uc
-    model = {**model, "unit": unit, "time": time}
+    extra: dict[str, Any] = {}
+    if isinstance(data, Design):
+        # every replication is the same Design with a new outcome column, so its
+        # weights, extra fixed effects, cluster and sample carry over unchanged
+        extra = {"design": data, "pos": data.df.index.get_indexer(m["rows"])}
+    else:
+        model = {**model, "unit": unit, "time": time}
     return _Setup(df=df, dgp=None, y=y, model=model, base=base, d=d, resid=u, errors=errors,
-                  blocks=blocks, clusters=clusters, **common)
+                  blocks=blocks, clusters=clusters, **extra, **common)
 
 
-def _draw_data(s: _Setup, rng: np.random.Generator, rep_seed: int) -> pd.DataFrame:
+def _with_y(data: Any, y: str, values: np.ndarray) -> Any:
+    """``data`` (DataFrame or Design) with the outcome column replaced."""
+    from policylab.estimators.design import Design
+
+    if isinstance(data, Design):
+        return data.replace(df=data.df.assign(**{y: values}))
+    return data.assign(**{y: values})
+
+
+def _frame(data: Any) -> pd.DataFrame:
+    from policylab.estimators.design import Design
+
+    return data.df if isinstance(data, Design) else data
+
+
+def _draw_data(s: _Setup, rng: np.random.Generator, rep_seed: int) -> Any:
+    """One replication's data: a DataFrame, or a Design when the user gave one."""
+    from policylab.estimators.design import Design
+
     if s.dgp is not None:
         data = s.dgp(rep_seed)
-        return data.df if hasattr(data, "df") else data
+        if isinstance(data, Design) or not hasattr(data, "df"):
+            return data
+        return data.df
     if s.errors == "permute_units":
         perm = rng.permutation(s.blocks.shape[0])
         e = np.empty_like(s.resid)
@@ -141,10 +170,15 @@ def _draw_data(s: _Setup, rng: np.random.Generator, rep_seed: int) -> pd.DataFra
     else:
         v = rng.choice([-1.0, 1.0], size=int(s.clusters.max()) + 1)
         e = s.resid * v[s.clusters]
-    return s.df.assign(**{s.y: s.base + s.truth * s.d + e})
+    y = s.base + s.truth * s.d + e
+    if s.design is not None:
+        full = s.design.df[s.y].to_numpy(dtype=float, copy=True)
+        full[s.pos] = y
+        return _with_y(s.design, s.y, full)
+    return s.df.assign(**{s.y: y})
 
 
-def _one(s: _Setup, data: pd.DataFrame, seed: int) -> dict[str, float]:
+def _one(s: _Setup, data: Any, seed: int) -> dict[str, float]:
     from policylab.estimators.did import did
     from policylab.inference.placebo import placebo_test
     from policylab.inference.wild import wild_bootstrap
@@ -162,7 +196,8 @@ def _one(s: _Setup, data: pd.DataFrame, seed: int) -> dict[str, float]:
         rec["wild_covers"] = w.p_value > s.alpha
     if "ri" in s.methods:
         # H0: effect = truth is the sharp null of no effect on y - truth * D
-        shifted = data.assign(**{s.y: data[s.y] - s.truth * data[term]})
+        f = _frame(data)
+        shifted = _with_y(data, s.y, (f[s.y] - s.truth * f[term]).to_numpy())
         r0 = did(shifted, y=s.y, **s.model)
         p = placebo_test(r0, draws=s.draws, exact=False, seed=seed).tidy()
         rec["ri_p"] = float(p["p_value"].iloc[0])
@@ -172,7 +207,7 @@ def _one(s: _Setup, data: pd.DataFrame, seed: int) -> dict[str, float]:
     return rec
 
 
-def _pretrend(s: _Setup, data: pd.DataFrame, seed: int) -> dict[str, float]:
+def _pretrend(s: _Setup, data: Any, seed: int) -> dict[str, float]:
     from policylab.estimators.event_study import event_study
     from policylab.inference.joint_wild import joint_wild_test
     from policylab.inference.pretrend_ri import pretrend_ri_test
@@ -194,7 +229,7 @@ def _chunk(task: tuple[int, int, Any], s: _Setup) -> list[dict[str, float]]:
         for i in range(size):
             rep_seed = int(rng.integers(0, 2**31 - 1))
             data = _draw_data(s, rng, rep_seed)
-            out.append({"rep": start + i, **_one(s, data, rep_seed)})
+            out.append({"rep": start + i, "seed": rep_seed, **_one(s, data, rep_seed)})
     return out
 
 
@@ -255,7 +290,9 @@ def simulate(
     Returns
     -------
     SimulationResult
-        ``tidy()``: one row per method and target; ``records``: one row per replication.
+        ``tidy()``: one row per method and target; ``records``: one row per replication
+        (its ``seed`` is what a generator was called with, so one replication can be
+        rebuilt).
     """
     from policylab.execution import run_chunks
     from policylab.validation import check_count, check_seed
