@@ -105,3 +105,18 @@ def test_a_generator_may_return_a_design():
     for r in res.records.itertuples():
         fit = pl.did(dgp(r.seed), y="y")
         assert r.estimate == pytest.approx(fit.coef()["did"], rel=1e-12)
+
+
+def test_a_generator_may_return_each_replications_truth():
+    def dgp(seed: int):
+        df = _panel(seed)
+        tau = 0.1 * (seed % 5)
+        return df.assign(y=df["y"] + tau * df["did"]), 0.2 + tau
+
+    res = simulate(dgp, y="y", unit="unit", time="year", treat="did", reps=6,
+                   methods=("crv1",), progress=False, seed=4)
+    r = res.records
+    assert np.allclose(r["truth"], 0.2 + 0.1 * (r["seed"] % 5))
+    assert r["truth"].nunique() > 1
+    # bias is measured against each replication's own truth
+    assert res.tidy()["bias"].iloc[0] == pytest.approx((r["estimate"] - r["truth"]).mean())

@@ -92,5 +92,7 @@ def test_generator_replications_use_the_generators_truth(spec, tmp_path):
     meta = json.loads((out / "simulation.json").read_text(encoding="utf-8"))
     import policylab as pl
 
-    assert meta["meta"]["truth"] == pytest.approx(pl.datasets.carbon_pilot().truth["att"])
+    reps = pd.read_csv(out / "replications.csv")
+    for r in reps.itertuples():  # each replication's truth is its own data set's
+        assert r.truth == pytest.approx(pl.datasets.carbon_pilot(r.seed).truth["att"])
     assert meta["meta"]["errors"] == "generator"

@@ -58,9 +58,8 @@ class SimulationResult(Result):
         the rejection rate).
         """
         r = self.records
-        truth = self.meta["truth"]
         rows = []
-        err = r["estimate"] - truth
+        err = r["estimate"] - r["truth"]
         for m in self.meta["methods"]:
             rej = ~r[f"{m}_covers"].astype(bool)
             rows.append({"target": "effect", "method": m, "reps": len(r),
@@ -86,7 +85,7 @@ class _Setup:
     dgp: Callable[[int], Any] | None
     y: str
     model: dict[str, Any]  # did()/event_study() keywords: treatment, controls, fe, ...
-    truth: float
+    truth: float | None  # None: the generator returns each replication's truth
     methods: tuple[str, ...]
     draws: int
     alpha: float
@@ -154,15 +153,23 @@ def _frame(data: Any) -> pd.DataFrame:
     return data.df if isinstance(data, Design) else data
 
 
-def _draw_data(s: _Setup, rng: np.random.Generator, rep_seed: int) -> Any:
-    """One replication's data: a DataFrame, or a Design when the user gave one."""
+def _draw_data(s: _Setup, rng: np.random.Generator, rep_seed: int) -> tuple[Any, float]:
+    """One replication's data (a DataFrame, or a Design when the user gave one) and its
+    true effect."""
     from policylab.estimators.design import Design
 
     if s.dgp is not None:
         data = s.dgp(rep_seed)
-        if isinstance(data, Design) or not hasattr(data, "df"):
-            return data
-        return data.df
+        truth = s.truth
+        if isinstance(data, tuple):
+            # (data, truth): a generator whose estimand varies with its draws
+            data, truth = data
+        if truth is None:
+            raise SpecError("the generator returned data without its true effect: give "
+                            "simulate(..., truth=) or return (data, truth) from it")
+        if not (isinstance(data, Design) or not hasattr(data, "df")):
+            data = data.df
+        return data, float(truth)
     if s.errors == "permute_units":
         perm = rng.permutation(s.blocks.shape[0])
         e = np.empty_like(s.resid)
@@ -174,11 +181,11 @@ def _draw_data(s: _Setup, rng: np.random.Generator, rep_seed: int) -> Any:
     if s.design is not None:
         full = s.design.df[s.y].to_numpy(dtype=float, copy=True)
         full[s.pos] = y
-        return _with_y(s.design, s.y, full)
-    return s.df.assign(**{s.y: y})
+        return _with_y(s.design, s.y, full), s.truth
+    return s.df.assign(**{s.y: y}), s.truth
 
 
-def _one(s: _Setup, data: Any, seed: int) -> dict[str, float]:
+def _one(s: _Setup, data: Any, seed: int, truth: float) -> dict[str, float]:
     from policylab.estimators.did import did
     from policylab.inference.placebo import placebo_test
     from policylab.inference.wild import wild_bootstrap
@@ -187,17 +194,17 @@ def _one(s: _Setup, data: Any, seed: int) -> dict[str, float]:
     term = res.meta["treat_term"]
     est, se = float(res.coef()[term]), float(res.se()[term])
     ci = res.confint(1 - s.alpha).loc[term]
-    rec = {"estimate": est, "std_error": se,
-           "crv1_covers": bool(ci["conf_low"] <= s.truth <= ci["conf_high"])}
+    rec = {"truth": truth, "estimate": est, "std_error": se,
+           "crv1_covers": bool(ci["conf_low"] <= truth <= ci["conf_high"])}
     if "wild" in s.methods:
-        w = wild_bootstrap(res, param=term, null=s.truth, draws=s.draws, weights="webb",
+        w = wild_bootstrap(res, param=term, null=truth, draws=s.draws, weights="webb",
                            seed=seed, ci=False)
         rec["wild_p"] = w.p_value
         rec["wild_covers"] = w.p_value > s.alpha
     if "ri" in s.methods:
         # H0: effect = truth is the sharp null of no effect on y - truth * D
         f = _frame(data)
-        shifted = _with_y(data, s.y, (f[s.y] - s.truth * f[term]).to_numpy())
+        shifted = _with_y(data, s.y, (f[s.y] - truth * f[term]).to_numpy())
         r0 = did(shifted, y=s.y, **s.model)
         p = placebo_test(r0, draws=s.draws, exact=False, seed=seed).tidy()
         rec["ri_p"] = float(p["p_value"].iloc[0])
@@ -228,8 +235,8 @@ def _chunk(task: tuple[int, int, Any], s: _Setup) -> list[dict[str, float]]:
         warnings.simplefilter("ignore", PolicyLabWarning)
         for i in range(size):
             rep_seed = int(rng.integers(0, 2**31 - 1))
-            data = _draw_data(s, rng, rep_seed)
-            out.append({"rep": start + i, "seed": rep_seed, **_one(s, data, rep_seed)})
+            data, truth = _draw_data(s, rng, rep_seed)
+            out.append({"rep": start + i, "seed": rep_seed, **_one(s, data, rep_seed, truth)})
     return out
 
 
@@ -256,12 +263,15 @@ def simulate(
     data : Panel, DataFrame or callable
         The study's data (design-based replications: real regressors, treatment and
         clusters; effect set to ``truth``; errors resampled from the fitted residuals),
-        or a function ``seed -> Panel | DataFrame`` generating one data set per
-        replication (then ``truth`` is required).
+        or a function ``seed -> data`` generating one data set (Panel, DataFrame or
+        Design) per replication; it may return ``(data, truth)`` when the estimand
+        varies with the draws (e.g. an average of heterogeneous effects), else give
+        ``truth``.
     y : str
         Outcome column.
     truth : float, optional
-        The true effect. Design-based default: 0 (coverage of a true null).
+        The true effect. Design-based default: 0 (coverage of a true null). Each
+        replication's truth is in ``records["truth"]``.
     reps : int
         Replications (the Monte Carlo standard error of a 5% rejection rate is about
         sqrt(0.05 * 0.95 / reps): 1.5 points at 200).
@@ -306,14 +316,12 @@ def simulate(
         raise SpecError(f"reps must be an integer of at least 2, got {reps!r}")
     if not 0 < alpha < 1:
         raise SpecError(f"alpha must be between 0 and 1, got {alpha!r}")
-    common = {"truth": 0.0 if truth is None else float(truth), "methods": methods,
+    common = {"truth": None if truth is None else float(truth), "methods": methods,
               "draws": int(draws), "alpha": float(alpha), "pretrend_window": pretrend_window}
     if callable(data) and not hasattr(data, "df"):
-        if truth is None:
-            raise SpecError("simulate(dgp, ...) needs truth=: the effect the generator "
-                            "builds in")
         setup = _Setup(df=pd.DataFrame(), dgp=data, y=y, model=dict(model), **common)
     else:
+        common["truth"] = common["truth"] or 0.0
         setup = _design_setup(data, y, dict(model), errors, **common)
     chunks = run_chunks(_chunk, reps, shared=setup, seed=seed, chunk_size=10,
                         executor=executor, progress="simulating" if progress else None)

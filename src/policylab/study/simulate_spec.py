@@ -66,6 +66,7 @@ class _SpecGenerator:
     spec: Any
     base_dir: Path
     name: str
+    with_truth: bool = False  # return (design, the generator's att for this seed)
 
     def panel(self, seed: int) -> tuple[Any, Any]:
         """The spec (data from the generator) and its prepared panel for one seed."""
@@ -77,8 +78,14 @@ class _SpecGenerator:
         return spec, prepare(spec, self.base_dir)[0]
 
     def __call__(self, seed: int) -> Any:
+        from policylab.data import datasets
+
         spec, panel = self.panel(seed)
-        return _design(spec, panel, self.base_dir)
+        design = _design(spec, panel, self.base_dir)
+        if not self.with_truth:
+            return design
+        # the average of heterogeneous effects differs from draw to draw
+        return design, getattr(datasets, self.name)(seed=int(seed)).truth["att"]
 
 
 def _design(spec: Any, panel: Any, base_dir: Path) -> Any:
@@ -98,17 +105,10 @@ def _pick_outcome(spec: Any, outcome: str | None) -> str:
     return outcome
 
 
-def _generator_truth(name: str, outcome: str, truth: float | None, seed: int) -> float:
-    from policylab.data import datasets
-
-    if truth is not None:
-        return float(truth)
-    att = getattr(datasets, name)(seed=seed).truth.get("att")
-    if outcome not in GENERATORS[name] or att is None:
+def _check_generator_truth(name: str, outcome: str, truth: float | None) -> None:
+    if truth is None and outcome not in GENERATORS[name]:
         raise SpecError(f"the {name} generator's true effect is known for "
-                        f"{list(GENERATORS[name])} without staggering or dynamics; give "
-                        f"--truth for {outcome!r}")
-    return float(att)
+                        f"{list(GENERATORS[name])}; give --truth for {outcome!r}")
 
 
 def _inputs(spec_path: Path, spec: Any) -> list[Path]:
@@ -171,7 +171,10 @@ def simulate_spec(
     window = tuple(es.window) if es.enabled else None
     common = dict(reps=reps, draws=draws, seed=spec.study.seed if seed is None else seed,
                   pretrend_window=window, executor=executor, progress=progress)
-    gen = None if generator is None else _SpecGenerator(spec, spec_path.parent, generator)
+    gen = None
+    if generator is not None:
+        _check_generator_truth(generator, y, truth)
+        gen = _SpecGenerator(spec, spec_path.parent, generator, with_truth=truth is None)
     # the spec is checked against the data each replication will see before any work
     if gen is None:
         spec_used, panel = spec, prepare(spec, spec_path.parent)[0]
@@ -186,8 +189,7 @@ def simulate_spec(
                        truth=0.0 if truth is None else truth, **common)
     else:
         source = f"generator:{generator}"
-        res = simulate(gen, y=y, truth=_generator_truth(generator, y, truth, spec.data.seed),
-                       **common)
+        res = simulate(gen, y=y, truth=truth, **common)
     files = _write(target, res, spec_path, y, source)
     return SimulationRun(res, target.path, files, y, source, time.perf_counter() - t0)
 
@@ -210,6 +212,11 @@ def markdown_table(res: SimulationResult) -> str:
     return "\n".join(lines)
 
 
+def _truth_text(res: SimulationResult) -> str:
+    t = res.meta["truth"]
+    return "per replication (the generator's)" if t is None else f"{t:g}"
+
+
 def _write(target: Any, res: SimulationResult, spec_path: Path, y: str,
            source: str) -> list[str]:
     from policylab.study.outdir import Staging
@@ -221,7 +228,7 @@ def _write(target: Any, res: SimulationResult, spec_path: Path, y: str,
         res.records.to_csv(root / "replications.csv", index=False)
         head = (f"# Monte Carlo: {y} ({source})\n\n{res.meta['reps']} replications, "
                 f"{res.meta['draws']} draws each, nominal level {res.meta['alpha']}, "
-                f"true effect {res.meta['truth']}, seed {res.meta['seed']}.\n\n")
+                f"true effect {_truth_text(res)}, seed {res.meta['seed']}.\n\n")
         (root / "simulation.md").write_text(head + markdown_table(res) + "\n",
                                             encoding="utf-8")
 
