@@ -240,10 +240,10 @@ def simulate(
     force: bool = typer.Option(False, "--force", help=_FORCE_HELP),
 ) -> None:
     """Monte Carlo of the study's design: bias, RMSE, CI coverage and test size."""
+    import warnings
+
     from policylab.errors import PolicyLabError, PolicyLabWarning
     from policylab.study.simulate_spec import simulate_spec, simulation_table
-
-    import warnings
 
     try:
         with warnings.catch_warnings():
