@@ -23,7 +23,7 @@ def _energy(seed: int) -> tuple[pd.DataFrame, float]:
     p = pl.datasets.energy_rights_pilot(seed)
     df = p.df
     overlap = df.groupby("city")["carbon_pilot"].transform("max") > 0
-    return df[~overlap].reset_index(drop=True), p.truth["att"]
+    return df[~overlap].reset_index(drop=True), p.truth["att_population"]
 
 
 DESIGNS = {
