@@ -17,7 +17,7 @@ import pandas as pd
 
 from policylab.errors import PolicyLabError, SpecError
 from policylab.estimators.design import Design, DesignNotHonoured
-from policylab.study.frame import few_treated, pretrend_tests
+from policylab.study.frame import crv1_note, few_treated, pretrend_tests
 from policylab.study.pipeline import Context, StepOutput
 from policylab.study.spec import StudySpec
 
@@ -266,6 +266,9 @@ def step_baseline(ctx: Context) -> StepOutput:
         kw = {"keep": [models[0].meta["treat_term"], *ctx.spec.model.controls],
               "controls": False}
     out.tables.append(("baseline", _etable(ctx, models, title=out.title, **kw)))
+    note = crv1_note(model_design(ctx).facts.get("n_treated_groups"), ctx.lang)
+    if note:  # the table's SEs are CRV1: say they are not the recommended interval
+        out.text.append(note)
     _flag_identities(ctx, out)
     return out
 
