@@ -12,7 +12,12 @@ pre-trend test hold its size, in a design like yours?" by replication:
   (``errors="signflip"``: keeps within-cluster dependence exactly; note that this is the
   wild bootstrap's own resampling scheme, which flatters it);
 - *generator-based*: any function ``seed -> data`` (the bundled generators, or your
-  own), with the true effect given.
+  own), with the true effect given, or ``seed -> (data, truth)`` when the estimand
+  varies with the draws.
+
+A :class:`~policylab.estimators.design.Design` (given as data or returned by a
+generator) is carried into every replication whole: its weights, extra fixed effects,
+cluster and sample apply to every fit.
 
 Each replication fits the DID and records whether each inference method's interval
 covers the truth (equivalently, whether the test of H0: effect = truth does not reject):

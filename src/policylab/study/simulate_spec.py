@@ -88,7 +88,8 @@ class _SpecGenerator:
         # effects (its drawn cities' average is covered more than nominally: see
         # docs/validity.md), else its ATT
         truth = getattr(datasets, self.name)(seed=int(seed)).truth
-        return design, truth.get("att_population") or truth["att"]
+        pop = truth.get("att_population")
+        return design, truth["att"] if pop is None else pop
 
 
 def _design(spec: Any, panel: Any, base_dir: Path) -> Any:
