@@ -14,6 +14,7 @@ __all__ = [
     "ConvergenceError",
     "OutputError",
     "PolicyLabWarning",
+    "PolicyLabDeprecationWarning",
 ]
 
 
@@ -43,6 +44,11 @@ class OutputError(PolicyLabError, ValueError):
 
 class PolicyLabWarning(UserWarning):
     """A diagnostic a careful referee would raise; the estimate is still returned."""
+
+
+class PolicyLabDeprecationWarning(FutureWarning):
+    """A name or attribute that still works for one release; the message names the new
+    one. A FutureWarning, so it is shown to users by default."""
 
 
 def preview(values: object, n: int = 5) -> str:

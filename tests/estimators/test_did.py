@@ -35,7 +35,7 @@ def test_contract_fields_for_downstream_estimators():
     assert "SE CRV1 clustered by prov" in r.summary()
     assert r.meta["design"]["n_treated_groups"] == 4
     assert any("only 4 treated prov clusters" in w for w in r.warnings)
-    used = r.model["data"]
+    used = r.fit.data
     assert {"d", "_cohort"} <= set(used.columns)
     assert set(used.loc[used.pilot == 1, "_cohort"]) == {2010}
     assert "_cohort" not in df.columns  # the input is not modified

@@ -80,8 +80,8 @@ def test_suest_covariance_is_the_cross_equation_cluster_sandwich(df):
     for j in (0, 1):
         m = pl.feols("ln_ntt ~ did + ln_pgdp | city + year", df[df.old_industrial == j],
                      vcov={"CRV1": "province"})
-        infl = (m.model["X"] * m.model["resid"][:, None]) @ m.model["bread"]
-        g = provs.get_indexer(m.model["data"].loc[m.model["rows"], "province"])
+        infl = (m.fit.X * m.fit.resid[:, None]) @ m.fit.bread
+        g = provs.get_indexer(m.fit.data.loc[m.fit.rows, "province"])
         S[:, j] = np.bincount(g, weights=infl[:, 0], minlength=len(provs))
     raw = S.T @ S
     stacked = r.test_results[("old_industrial", "suest")]

@@ -47,7 +47,7 @@ def test_bootstrap_matches_a_loop_over_resampled_units(small, unbalanced):
                                           else "closed-form balanced two-way")
     # plain loop: resample provinces with the same generator, give copies new ids
     rng = np.random.default_rng(seed)
-    provs = pd.factorize(r.step_results["coal_share"][0].model["data"]["province"])[1]
+    provs = pd.factorize(r.step_results["coal_share"][0].fit.data["province"])[1]
     idx = rng.integers(0, len(provs), (draws, len(provs)))
     loop = []
     for b in range(draws):

@@ -34,7 +34,7 @@ def test_curve_equals_closed_form_on_feols_residuals(small):
                      controls=["ln_gdp"], bootstrap=0, rho=rho)
     tot = pl.feols("ln_co2 ~ did + ln_gdp | province + year", small, vcov=V)
     aeq = pl.feols("coal_share ~ did + ln_gdp | province + year", small, vcov=V)
-    want, rt = _closed_form(aeq.coef()["did"], tot.model["resid"], aeq.model["resid"], rho)
+    want, rt = _closed_form(aeq.coef()["did"], tot.fit.resid, aeq.fit.resid, rho)
     sens = r.sensitivity
     np.testing.assert_allclose(sens["acme"], want, rtol=1e-9)
     np.testing.assert_allclose(sens["ade"], tot.coef()["did"] - want, rtol=1e-9)
@@ -52,7 +52,7 @@ def test_bootstrap_band_matches_a_loop(small):
                      controls=["ln_gdp"], bootstrap=draws, seed=seed, rho=[rho])
     df = small.df
     rng = np.random.default_rng(seed)
-    provs = pd.factorize(r.step_results["coal_share"][0].model["data"]["province"])[1]
+    provs = pd.factorize(r.step_results["coal_share"][0].fit.data["province"])[1]
     idx = rng.integers(0, len(provs), (draws, len(provs)))
     loop = []
     for b in range(draws):
@@ -61,8 +61,8 @@ def test_bootstrap_band_matches_a_loop(small):
             continue
         tot = pl.feols("ln_co2 ~ did + ln_gdp | pid + year", d, vcov="iid")
         aeq = pl.feols("coal_share ~ did + ln_gdp | pid + year", d, vcov="iid")
-        loop.append(_closed_form(aeq.coef()["did"], tot.model["resid"],
-                                 aeq.model["resid"], rho)[0])
+        loop.append(_closed_form(aeq.coef()["did"], tot.fit.resid,
+                                 aeq.fit.resid, rho)[0])
     lo, hi = np.quantile(loop, [0.025, 0.975])
     assert r.sensitivity["acme_low"].item() == pytest.approx(lo, rel=1e-8)
     assert r.sensitivity["acme_high"].item() == pytest.approx(hi, rel=1e-8)

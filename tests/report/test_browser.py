@@ -95,7 +95,7 @@ controls = ["ln_gdp", "fdi"]
 
 [battery.placebo]
 draws = 100
-exact = "no"
+exact = false
 
 [battery.wild_bootstrap]
 draws = 99

@@ -8,7 +8,9 @@ and table / figure key in results.json, report.html and the table files.
 
 from __future__ import annotations
 
+import html as html_lib
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -35,6 +37,7 @@ def _fast(spec):
 def _run(tmp, name):
     spec = _fast(load_spec(ROOT / "examples" / f"{name}.toml"))
     if name == "energy_rights_pilot":
+        spec.battery.moderation.enabled = True  # its interaction terms reach the zh report
         # the example reads its CSV: the same synthetic study, bundled
         energy_rights_pilot().df.to_csv(tmp / "energy.csv", index=False)
         spec.data.path = str(tmp / "energy.csv")
@@ -75,6 +78,10 @@ def test_carbon_overview_pilots_factors_definitions(carbon):
     assert {"Beijing", "Shenzhen", "Hubei"} <= {p["Pilot market"] for p in pilots}
     beijing = next(p for p in pilots if p["Pilot market"] == "Beijing")
     assert beijing["Trading from"] == "2013-11-28" and beijing["Firms first covered"] == 415
+    # the paper's initial prices (yuan/t), ranges as printed; none published for Shenzhen
+    assert beijing["Initial price (yuan/t)"] == "50-80"
+    shenzhen = next(p for p in pilots if p["Pilot market"] == "Shenzhen")
+    assert shenzhen["Initial price (yuan/t)"] in (None, "")
     # Table 2: coal coefficient x carbon factor; the CO2 factor is carbon x 44/12
     fac = ov["numbers"]["factors_carbon_trading_study"]
     coal = next(r for r in fac if r["Fuel"] == "Raw coal")
@@ -83,16 +90,22 @@ def test_carbon_overview_pilots_factors_definitions(carbon):
     gas = next(r for r in fac if r["Fuel"] == "Natural gas")
     assert gas["Coefficient unit"] == "kgce/m3" and gas["Unit of use"] == "100 million m3"
     assert coal["CO2 emission factor (t CO2/t ce)"] == pytest.approx(0.7559 * 44 / 12)
-    defs = {r["Symbol"]: r for r in ov["numbers"]["definitions"]}
+    defs = {r["column"]: r for r in ov["numbers"]["definitions"]}
     assert defs["tech"]["Unit"] == "%" and "technology" in defs["tech"]["Definition"]
     assert list(defs)[:3] == ["ln_co2_accounted", "ln_intensity", "did"]
+    # the papers' variable types, written once per run (the merged cell)
+    types = [r["Type"] for r in ov["numbers"]["definitions"]]
+    assert types[:4] == ["Dependent variable", "", "Core explanatory variable",
+                         "Control variables"]
+    assert "Symbol" not in defs["tech"]  # no symbols in the spec: no symbol column
     for key in ("pilots", "factors_carbon_trading_study", "definitions"):
         assert (out / "tables" / f"overview_{key}.md").is_file()
     assert "Shenzhen" in html and "Raw coal" in html
-    # the descriptives carry the definitions column
+    # the definitions are in their own table, so the descriptives do not repeat them;
+    # treated and control sit under group headers (Control group: N, Mean, SD, ...)
     desc = _csv(out, "descriptives", "descriptives")
-    assert "Definition" in desc.columns
-    assert desc["Definition"].str.contains("coal in total energy").any()
+    assert "Definition" not in desc.columns
+    assert {"Control group: Mean", "Treated group: SD", "Treated group: N"} <= set(desc.columns)
 
 
 def test_carbon_baseline_shows_the_controls(carbon):
@@ -219,7 +232,8 @@ def test_energy_psm_matched_and_definitions(energy):
     assert sorted(p["试点市场"] for p in pilots) == sorted(["浙江", "福建", "河南", "四川"])
     assert {p["开市时间"] for p in pilots} == {"2017-01-01"} and "首批纳入企业数" not in pilots[0]
     defs = res["overview"]["numbers"]["definitions"]
-    assert {"符号", "变量名称", "变量定义", "单位", "数据来源"} == set(defs[0])
+    assert {"变量类型", "变量名称", "变量定义", "单位", "数据来源", "column"} == set(defs[0])
+    assert defs[0]["变量类型"] == "被解释变量"
     assert "变量定义" in html
 
 
@@ -242,3 +256,42 @@ def test_path_diagram_draws_the_coefficients_and_leaves_rcparams_alone():
     assert len(fig.axes) == 2
     assert dict(matplotlib.rcParams) == before and matplotlib.get_backend() == backend
     matplotlib.pyplot.close(fig)
+
+
+# internal names that must never reach a reader of the Chinese report
+SNAKE = re.compile(r"\b[A-Za-z][A-Za-z0-9]*_[A-Za-z0-9_]+\b")
+
+
+def _reader_text(html_text: str) -> str:
+    """What a reader sees: no scripts, styles, images or the provenance block."""
+    s = re.sub(r"<(script|style|nav).*?</\1>", " ", html_text, flags=re.S)
+    s = re.sub(r'src="data:[^"]*"', " ", s)
+    s = s[:s.find('id="provenance"')]
+    return html_lib.unescape(re.sub(r"<[^>]+>", " ", s))
+
+
+def test_energy_zh_report_has_no_internal_names_and_every_warning_translated(energy):
+    _, html, out = energy
+    text = _reader_text(html)
+    assert SNAKE.findall(text) == []
+    for token in ("_did_x_", "p = <", "enters with a", "permutation draws", "Mean outcome"):
+        assert token not in text
+    manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["untranslated_warnings"] == []
+    # the moderation table names the interaction by the spec's labels
+    md = _table(out, "moderation", "moderation")
+    assert "用能权交易试点×能源结构（电力占比）" in md
+
+
+def test_carbon_report_tables_in_paper_layout(carbon):
+    _, html, out = carbon
+    text = _reader_text(html)
+    assert SNAKE.findall(text) == []
+    # every figure has its own caption (no bare "Figure n. Figure")
+    assert not re.search(r"Figure \d+\. Figure\b", text)
+    assert "Event study: dynamic effects (ln CO2 intensity)" in text
+    # balance in pstest layout: unmatched and matched rows, nine columns
+    bal = _csv(out, "psm_did", "balance")
+    assert list(bal.columns[:3]) == ["Variable", "Sample", "Mean treated"]
+    assert list(bal["Sample"][:2]) == ["Unmatched", "Matched"]
+

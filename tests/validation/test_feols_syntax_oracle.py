@@ -103,7 +103,7 @@ def test_varying_slopes_equal_linearmodels_absorbing(case):
     res = pl.feols(case["fml"], DF.assign(t=DF["year"] - 2010.0),
                    vcov=vcov or {"CRV1": case["cluster"]}, ssc="sandwich")
     assert res.nobs == case["nobs"]
-    N, K = res.nobs, res.model["df_k"]
+    N, K = res.nobs, res.fit.df_k
     # AbsorbingLS counts every slope in K; with year FE one unit's trend is redundant
     # (the trends add up to t, spanned by the year dummies) and policylab leaves it out
     redundant = K - len(res.terms) < case["df_absorbed"]

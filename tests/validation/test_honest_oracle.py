@@ -142,19 +142,6 @@ def test_relative_magnitudes_clf_match_honestdid_readme(ehec_event_study):
         assert abs(lo - a) <= tol and abs(hi - b) <= tol
 
 
-def test_relative_magnitudes_timing(ehec_event_study):
-    # the study pipeline calls honest_did with its defaults (9 M and 9 Mbar values)
-    import time
-
-    r = ehec_event_study
-    args = dict(betahat=r.coef().to_numpy(), sigma=r.vcov().to_numpy(),
-                rel_times=ORACLE["rel_times"])
-    pl.honest_did(**args)
-    t = time.perf_counter()
-    pl.honest_did(**args)
-    assert time.perf_counter() - t < 2.0
-
-
 @pytest.mark.parametrize("design", ["ehec", "design2"])
 def test_average_of_post_periods_matches_moderndid(ehec_event_study, design):
     # l_vec = equal weights on the post periods (HonestDiD's l_vec): the smoothness FLCI

@@ -30,7 +30,7 @@ def data():
 def test_every_bootstrap_statistic_matches_a_statsmodels_refit(data, terms, weighted):
     model = pl.feols("y ~ d + x | u + t", data, vcov={"CRV1": "g"},
                      weights="w" if weighted else None)
-    res = joint_wild_test(model, terms, draws=9999, weights="rademacher")
+    res = joint_wild_test(model, terms, draws=9999, weights_type="rademacher")
     ref = ORACLE[f"{'_'.join(terms)}_{'wls' if weighted else 'ols'}"]
     assert res.meta["enumerated"] and res.meta["draws"] == 2**9
     assert res.statistic == pytest.approx(ref["statistic"], rel=1e-8)
@@ -41,7 +41,7 @@ def test_every_bootstrap_statistic_matches_a_statsmodels_refit(data, terms, weig
 def test_one_coefficient_equals_wildboottest_wcr(data):
     model = pl.feols("y ~ d + x | u + t", data, vcov={"CRV1": "g"})
     for param in ("d", "x"):
-        res = joint_wild_test(model, [param], draws=9999, weights="rademacher")
+        res = joint_wild_test(model, [param], draws=9999, weights_type="rademacher")
         assert res.p_value == pytest.approx(WBT[f"{param}_wcr"]["p"], abs=1e-12)
 
 

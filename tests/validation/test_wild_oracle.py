@@ -31,7 +31,7 @@ def test_enumerated_p_values_match_wildboottest(model, param, null):
 
 
 def test_ci_inverts_the_test(model):
-    w = wild_bootstrap(model, param="x", draws=9999, weights="rademacher", level=0.9)
+    w = wild_bootstrap(model, param="x", draws=9999, weights_type="rademacher", level=0.9)
     lo, hi = w.conf_low, w.conf_high
     assert lo < w.estimate < hi
     for bound in (lo, hi):
@@ -44,8 +44,8 @@ def test_ci_inverts_the_test(model):
 
 
 def test_webb_sampled_draws_are_seeded(model):
-    a = wild_bootstrap(model, param="d", weights="webb", draws=999, seed=3, ci=False)
-    b = wild_bootstrap(model, param="d", weights="webb", draws=999, seed=3, ci=False)
+    a = wild_bootstrap(model, param="d", weights_type="webb", draws=999, seed=3, ci=False)
+    b = wild_bootstrap(model, param="d", weights_type="webb", draws=999, seed=3, ci=False)
     assert not a.meta["enumerated"] and a.p_value == b.p_value
 
 

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from policylab.data.columns import require_columns, require_numeric
 from policylab.errors import DataError, SpecError, preview
 
 __all__ = ["Panel", "as_pandas", "require_columns", "require_numeric"]
@@ -36,40 +37,6 @@ def as_pandas(data: Any) -> pd.DataFrame:
         f"expected a pandas or polars DataFrame, got {type(data).__name__}; "
         "load files with policylab.read(path, unit=..., time=...)"
     )
-
-
-def require_columns(df: pd.DataFrame, cols: Iterable[str], what: str = "column") -> None:
-    """Raise a DataError naming every missing column and the closest existing names."""
-    import difflib
-
-    missing = [c for c in cols if c not in df.columns]
-    if not missing:
-        return
-    hints = []
-    for c in missing:
-        close = difflib.get_close_matches(str(c), [str(x) for x in df.columns], n=3)
-        hints.append(f"{c!r}" + (f" (did you mean {', '.join(map(repr, close))}?)" if close else ""))
-    raise DataError(
-        f"{what} not found in the data: {', '.join(hints)}. "
-        f"Available columns: {preview(df.columns, 12)}"
-    )
-
-
-def require_numeric(df: pd.DataFrame, cols: Iterable[str]) -> None:
-    """Raise a DataError naming a non-numeric column and one offending value."""
-    for c in cols:
-        s = df[c]
-        if pd.api.types.is_bool_dtype(s) or pd.api.types.is_numeric_dtype(s):
-            continue
-        conv = pd.to_numeric(s, errors="coerce")
-        bad = s[conv.isna() & s.notna()]
-        example = bad.iloc[0] if len(bad) else s.dropna().iloc[0] if s.notna().any() else None
-        raise DataError(
-            f"column {c!r} must be numeric but has dtype {s.dtype}; "
-            f"e.g. value {example!r} (row {bad.index[0] if len(bad) else '?'!r}, "
-            f"{len(bad)} non-numeric values). Convert it, e.g. "
-            f"df[{c!r}] = pd.to_numeric(df[{c!r}], errors='coerce')"
-        )
 
 
 class Panel:

@@ -33,7 +33,8 @@ def roster(policy: str) -> pd.DataFrame:
     -------
     DataFrame with columns policy, unit (English name), level ("province" or "city"),
     province (the province a city belongs to), announcement and market_opening
-    (Timestamps), initial_covered_firms and source. Sources: ``tables/SOURCES.md``.
+    (Timestamps), initial_covered_firms, initial_price (yuan/t, text: a range such as
+    "50-80" where the source gives one) and source. Sources: ``tables/SOURCES.md``.
     """
     if policy not in ROSTERS:
         raise SpecError(f"unknown roster {policy!r}; bundled rosters: {', '.join(ROSTERS)}")

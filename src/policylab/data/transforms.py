@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from policylab.data.panel import require_columns, require_numeric
+from policylab.data.columns import require_columns, require_numeric
 from policylab.errors import DataError, SpecError, preview
 
 __all__ = ["shift", "safe_log", "winsorize", "per_capita", "deflate"]

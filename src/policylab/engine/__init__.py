@@ -12,7 +12,18 @@ from policylab.engine.fixed_effects import (
     is_balanced_twoway,
 )
 from policylab.engine.ols import OLSFit, ols
-from policylab.engine.vcov import SSC, small_sample_factor, vcov_crv1, vcov_hc1, vcov_iid
+from policylab.engine.vcov import (
+    SSC,
+    FitArrays,
+    Variance,
+    VariancePieces,
+    small_sample_factor,
+    variance,
+    variance_pieces,
+    vcov_crv1,
+    vcov_hc1,
+    vcov_iid,
+)
 
 __all__ = [
     "demean",
@@ -23,6 +34,11 @@ __all__ = [
     "OLSFit",
     "ols",
     "SSC",
+    "FitArrays",
+    "Variance",
+    "VariancePieces",
+    "variance",
+    "variance_pieces",
     "small_sample_factor",
     "vcov_crv1",
     "vcov_hc1",

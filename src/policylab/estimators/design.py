@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from policylab.data.panel import Panel, as_pandas, require_columns
-from policylab.engine.threads import COMPILED_ROWS
+from policylab.engine.passes import varies_within
 from policylab.errors import DataError, SpecError
 from policylab.estimators.formula import _factorize, fe_terms
 
@@ -309,16 +309,9 @@ def _first_treated(codes: np.ndarray, n_units: int, t: np.ndarray,
 
 def _varies_within(codes: np.ndarray, values: np.ndarray) -> bool:
     """Whether ``values`` take more than one value (missing counts as one) in a group."""
-    if codes.size >= COMPILED_ROWS:
-        from policylab.engine._passes import varies_within
-
-        if values.dtype.kind not in "fiub":
-            values = pd.factorize(values, use_na_sentinel=False)[0]
-        v = values.astype(np.float64 if values.dtype.kind == "f" else np.int64, copy=False)
-        return bool(varies_within(codes.astype(np.int64, copy=False), v, int(codes.max()) + 1))
-    v = pd.factorize(values, use_na_sentinel=False)[0]
-    mm = pd.Series(v).groupby(codes).agg(["min", "max"])
-    return bool((mm["min"] != mm["max"]).any())
+    if values.dtype.kind not in "fiub":
+        values = pd.factorize(values, use_na_sentinel=False)[0]
+    return varies_within(codes, values)
 
 
 def _switching_off(codes: np.ndarray, t: np.ndarray, d: np.ndarray, units: Any) -> list:

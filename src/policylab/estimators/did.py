@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
@@ -120,8 +120,7 @@ def did(
     results = [res] if isinstance(res, FeolsResult) else list(res)
     out = []
     for r in results:
-        d = DIDResult(**{f.name: getattr(r, f.name) for f in fields(r)})
-        d.warnings = list(r.warnings)
+        d = r.derive(DIDResult)
         d.meta.update(
             treat_term=design.treat_col, unit=unit, time=time, assign=assign_,
             controls=controls, cohort_col="_cohort",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -47,6 +47,26 @@ class EventStudyResult(CoefResult):
         t = pd.concat([t, ref], ignore_index=True).sort_values("rel_time", ignore_index=True)
         t["n_obs"] = t["rel_time"].map(self.n_by_period).fillna(0).astype(int)
         return t
+
+    def vcov(self, vcov: Any = None, *, ssc: Any = None) -> Any:
+        """The covariance matrix of the leads and lags; or, given a vcov, the event study
+        re-studentised with it (see :meth:`policylab.FeolsResult.vcov`)."""
+        if vcov is None and ssc is None:
+            return super().vcov()
+        if self.regression is None:
+            raise SpecError("this event study keeps no regression to re-studentise")
+        reg = self.regression.vcov(vcov, ssc=ssc)
+        idx = [reg.terms.index(t) for t in self.terms]
+        meta = {**self.meta, **{k: reg.meta[k] for k in ("vcov", "vcov_label", "cluster",
+                                                          "ssc")}}
+        meta.pop("vcov_default", None)
+        if isinstance(meta.get("design"), dict) and vcov is not None:
+            meta["design"] = {**meta["design"], "cluster": None, "vcov": str(vcov)}
+        few = "cluster-robust SEs are unreliable"
+        warns = [w for w in self.warnings if few not in w]
+        warns += [w for w in reg.warnings if few in w and w not in warns]
+        return replace(self, meta=meta, warnings=warns, regression=reg, df_t=reg.df_t,
+                       vcov_matrix=reg.vcov_matrix[np.ix_(idx, idx)])
 
     @property
     def lead_terms(self) -> list[str]:
@@ -187,7 +207,7 @@ def event_study(
     if clash:
         raise SpecError(f"columns {clash} exist in the data; rename them (event-study dummies "
                         "use these names)")
-    from policylab.engine._passes import fill_indicator
+    from policylab.engine.passes import fill_indicator
 
     # each dummy is written straight into feols' design matrix (no n x k intermediate)
     dummies = {n: (lambda out, e=float(e): fill_indicator(rel, e, out))

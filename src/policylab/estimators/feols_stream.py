@@ -43,8 +43,9 @@ from policylab.data.names import is_plain_name, unquote_name
 from policylab.engine import streaming as st
 from policylab.engine import vcov as vc
 from policylab.errors import DataError, EstimationError, SpecError
-from policylab.estimators.feols import FeolsResult, _ssc, parse_vcov
+from policylab.estimators.feols import FeolsResult
 from policylab.estimators.formula import parse_formula
+from policylab.estimators.vcov_spec import resolve_ssc, resolve_vcov
 
 __all__ = ["feols_stream"]
 
@@ -106,7 +107,8 @@ class _Spec:
         return list(dict.fromkeys(self.keys + self.numeric))
 
 
-def _parse(fml: str, vcov: Any, weights: str | None) -> _Spec:
+def _parse(fml: str, vcov: Any, weights: str | None, cluster: Any = None,
+           columns: Any = ()) -> _Spec:
     f = parse_formula(fml)
     if len(f.depvars) != 1:
         raise SpecError(f"feols_stream takes one outcome, got {f.depvars}; fit one at a time")
@@ -120,9 +122,10 @@ def _parse(fml: str, vcov: Any, weights: str | None) -> _Spec:
     if len(_fe_columns(unit_term)) > 1:
         raise SpecError(f"the first fixed effect {unit_term!r} must be one column (the panel "
                         "unit the data are streamed by); make the interaction a column first")
-    kind, cl_cols = parse_vcov(vcov, f.fe)
+    kind, cl_cols, _ = resolve_vcov(vcov, cluster, f.fe, columns)
     if kind == "CRV3" or len(cl_cols) > 1:
-        raise SpecError(f"vcov={vcov!r}: feols_stream supports 'iid', 'hetero' and one-way "
+        given = f"cluster={cluster!r}" if cluster is not None else f"vcov={vcov!r}"
+        raise SpecError(f"{given}: feols_stream supports 'iid', 'hetero' and one-way "
                         "{'CRV1': column}; use feols() in memory for CRV3 or two-way clustering")
     fe_terms = [_fe_columns(t) for t in f.fe[1:]]
     cl = _fe_columns(cl_cols[0]) if cl_cols else None
@@ -190,12 +193,11 @@ def _conditions(spec: _Spec, where: str | None, numeric: bool = True) -> str:
 
 
 def _plan(spec: _Spec, source: Any, where: str | None, max_fe_levels: int,
-          presorted: bool) -> _Plan:
+          presorted: bool, have: list[str]) -> _Plan:
     """Check the columns, count the rows and read the levels of the non-unit effects.
 
     Only the key columns are scanned here (levels of rows later dropped for missing
     values get no observations and drop out of the normal equations by themselves)."""
-    have = scan.scan_columns(source)
     missing = [c for c in spec.columns if c not in have]
     if missing:
         raise DataError(f"columns {missing} are not in the scanned data (it has {have[:20]})")
@@ -370,6 +372,7 @@ def feols_stream(
     vcov: str | dict[str, str] | None = None,
     weights: str | None = None,
     *,
+    cluster: str | list[str] | None = None,
     where: str | None = None,
     ssc: Any = None,
     batch_rows: int = 2_000_000,
@@ -391,8 +394,13 @@ def feols_stream(
     source : path, glob or list of paths
         Parquet or CSV files, e.g. ``"firms/*.parquet"``.
     vcov : str or dict
-        "iid", "hetero" or ``{"CRV1": column}`` (any column, ``a^b`` allowed; default:
-        clustered by the unit).
+        "iid", "hetero" or ``{"CRV1": column}`` (any column, ``a^b`` allowed); a column
+        name is shorthand for ``{"CRV1": column}``, "cluster" clusters by the unit (the
+        first fixed effect), as in :func:`policylab.feols`. Default: clustered by the
+        unit.
+    cluster : str, optional
+        Clustering column, as feols' ``cluster=`` (``"firm"``, ``"~firm"``); the same
+        as ``vcov={"CRV1": ...}``. One-way only.
     weights : str, optional
         Column of analytic (precision) weights, as in :func:`policylab.feols`.
     where : str, optional
@@ -415,11 +423,12 @@ def feols_stream(
     progress : bool, optional
         Show progress bars (default: when the terminal is interactive).
     """
-    spec = _parse(fml, vcov, weights)
-    spec.ssc = _ssc(ssc)
+    have = scan.scan_columns(source)
+    spec = _parse(fml, vcov, weights, cluster, have)
+    spec.ssc = resolve_ssc(ssc)
     if batch_rows < 1 or max_fe_levels < 1:
         raise SpecError("batch_rows and max_fe_levels must be positive integers")
-    plan = _plan(spec, source, where, max_fe_levels, presorted)
+    plan = _plan(spec, source, where, max_fe_levels, presorted, have)
     show = sys.stderr.isatty() if progress is None else progress
     src = _Source(spec, plan, source, presorted, batch_rows, spill_dir, show)
     try:
@@ -533,21 +542,21 @@ def _pass_scores(spec: _Spec, plan: _Plan, src: _Source, fit: st.StreamFit,
 
 
 def _variance(spec: _Spec, acc: st.GramAccumulator, fit: st.StreamFit,
-              sc: st.ScoreAccumulator, dof: _Dof, s: vc.SSC) -> tuple[np.ndarray, float, str, int]:
-    N, k = acc.n, int(fit.kept.sum())
-    K = vc.df_k(k, dof.fe_levels, dof.nested, s)
+              sc: st.ScoreAccumulator, dof: _Dof, s: vc.SSC) -> vc.Variance:
+    """The engine's variance from the streamed sums (the meat of the chosen kind)."""
+    base = {"bread": fit.bread, "nobs": acc.n, "fe_levels": dof.fe_levels}
     if spec.kind == "iid":
-        return fit.bread * (sc.rss / ((N - K) if s.k_adj else N)), N - K, "iid", K
+        return vc.variance("iid", vc.VariancePieces(**base, rss=sc.rss), s)
     if spec.kind == "hetero":
-        V = vc.small_sample_factor("hetero", N, K, ssc=s) * (fit.bread @ sc.meat_hetero @ fit.bread)
-        return V, N - K, "heteroskedasticity-robust (HC1)", K
+        return vc.variance("hetero", vc.VariancePieces(**base, meat=sc.meat_hetero), s)
     G = dof.n_clusters
+    name = "^".join(spec.cluster)
     if G < 2:
-        raise EstimationError(f"only {G} cluster in {'^'.join(spec.cluster)!r} after dropping "
+        raise EstimationError(f"only {G} cluster in {name!r} after dropping "
                               "missing values and singletons; cluster-robust SEs need two")
-    S = sc.cluster_sums
-    V = vc.small_sample_factor("CRV", N, K, G, s) * (fit.bread @ (S.T @ S) @ fit.bread)
-    return V, G - 1, f"CRV1 clustered by {'^'.join(spec.cluster)}", K
+    pieces = vc.VariancePieces(**base, nested=dof.nested, cluster_sums=(sc.cluster_sums,),
+                               n_clusters=(G,))
+    return vc.variance("CRV1", pieces, s, names=[name])
 
 
 def _result(fml: str, spec: _Spec, plan: _Plan, source: Any, acc: st.GramAccumulator,
@@ -556,7 +565,8 @@ def _result(fml: str, spec: _Spec, plan: _Plan, source: Any, acc: st.GramAccumul
     from scipy import special
 
     s = spec.ssc
-    V, df_t, label, _ = _variance(spec, acc, fit, sc, dof, s)
+    var = _variance(spec, acc, fit, sc, dof, s)
+    V, df_t, label = var.V, var.df, var.label
     N, k = acc.n, int(fit.kept.sum())
     rss, tss, tss_w = sc.rss, float(acc.moments.css[-1]), sc.tss_within
     if tss_w <= 1e-20 * max(tss, 1e-300):

@@ -27,7 +27,7 @@ import pandas as pd
 
 from policylab.data.names import GrammarError, Token, grammar_error, quote_name, tokenize
 from policylab.data.panel import require_columns
-from policylab.engine.threads import COMPILED_ROWS
+from policylab.engine.passes import compact_codes
 from policylab.errors import SpecError
 
 __all__ = ["Formula", "Term", "parse_formula", "parse_term", "resolve_term", "build_matrix",
@@ -623,18 +623,8 @@ def _factorize(s: pd.Series, out: np.ndarray | None = None) -> tuple[np.ndarray,
         v = s.to_numpy()
         if v.size:
             lo, hi = int(v.min()), int(v.max())
-            if hi - lo < 4 * v.size + 1024 and v.size >= COMPILED_ROWS:
-                from policylab.engine._passes import compact_int_codes
-
-                codes = np.empty(v.size, dtype=np.int64) if out is None else out
-                levels = compact_int_codes(v.astype(np.int64, copy=False), lo,
-                                                hi - lo + 1, codes)
-                return codes, levels
             if hi - lo < 4 * v.size + 1024:
-                present = np.zeros(hi - lo + 1, dtype=bool)
-                present[v - lo] = True
-                remap = np.cumsum(present) - 1
-                return remap[v - lo].astype(np.int64), np.flatnonzero(present) + lo
+                return compact_codes(v, lo, hi, out)
     codes, uniques = pd.factorize(s, use_na_sentinel=True)
     return codes.astype(np.int64), np.asarray(uniques)
 

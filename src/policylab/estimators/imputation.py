@@ -112,25 +112,12 @@ def _weights_array(df: pd.DataFrame, weights: str | None) -> np.ndarray | None:
     return w
 
 
-def _imputation_core(data: Any, y: str, unit: str | None, time: str | None, cohort: str,
-                     controls: Sequence[str], horizons: Sequence[int] | None,
-                     cluster: str | None, fe: str | Sequence[str] | None = None,
-                     weights: str | None = None, autosample: bool = False,
-                     ) -> dict[str, Any]:
-    """Fit the untreated-outcome model, impute, and build the BJS covariance.
-
-    Returns a dict with the estimates, covariance, per-row effects and the pieces the
-    two-stage covariance needs (``impute_map`` maps estimand weights on treated rows
-    to ``Z0 (Z0' W0 Z0)^+ Z1' e`` on untreated rows).
-    """
-    df, unit, time = cohort_frame(data, y, unit, time, cohort)
-    fe_list = model_fe_terms(fe, unit, time)
-    require_fe_columns(df, fe_list)
-    controls = list(controls)
-    require_columns(df, controls, "control")
-    cl_col = cluster or unit
-    require_columns(df, [cl_col], "cluster column")
-    n_in = len(df)
+def _estimation_sample(df: pd.DataFrame, y: str, time: str, cohort: str,
+                       controls: list[str], fe_list: list[str], cl_col: str,
+                       weights: str | None
+                       ) -> tuple[pd.DataFrame, pd.Series, np.ndarray, dict[str, int]]:
+    """Rows with outcome, controls, fixed-effect keys, cluster and a positive weight;
+    their cohorts (0 never treated), the treated-row mask and the rows dropped."""
     dropped: dict[str, int] = {}
     # rows without outcome, controls, fixed-effect keys, cluster or a positive weight
     vals = df[[y, *controls]].apply(pd.to_numeric, errors="coerce").to_numpy(float)
@@ -149,7 +136,15 @@ def _imputation_core(data: Any, y: str, unit: str | None, time: str | None, coho
         raise EstimationError(f"no treated observations ({time} >= {cohort} > 0) left")
     if D.all():
         raise EstimationError("no untreated observations to fit the imputation model on")
+    return df, G, D, dropped
 
+
+def _imputable_rows(df: pd.DataFrame, G: pd.Series, D: np.ndarray, fe_list: list[str],
+                    autosample: bool, dropped: dict[str, int]
+                    ) -> tuple[pd.DataFrame, pd.Series, np.ndarray, np.ndarray, list[str]]:
+    """Refuse (or, with ``autosample``, drop and say so) treated rows whose fixed-effect
+    levels are never seen untreated; returns the rows kept, their fixed-effect codes
+    and the notes. ``dropped`` is updated in place."""
     # treated rows whose fixed-effect levels are never seen untreated (Stata
     # did_imputation: "could not impute FE"; error unless autosample)
     codes, _ = fe_codes(df, fe_list)
@@ -179,6 +174,70 @@ def _imputation_core(data: Any, y: str, unit: str | None, time: str | None, coho
         df = df.loc[~unseen]
         G, D = G[~unseen], D[~unseen]
         codes, _ = fe_codes(df, fe_list)  # dense again without the dropped levels
+    return df, G, D, codes, notes
+
+
+def _estimand_weights(rel1: np.ndarray, horizons: Sequence[int] | None, om1: np.ndarray
+                      ) -> tuple[list[str], np.ndarray]:
+    """Names and weights over the treated rows (columns sum to 1) of the overall ATT and
+    of one effect per horizon present, each weighted by the observation weights."""
+    hs = sorted(set(rel1.astype(int))) if horizons is None else list(horizons)
+    hs = [h for h in hs if (rel1 == h).any()]
+    names = ["ATT", *[f"tau::{h}" for h in hs]]
+    E1 = np.zeros((len(rel1), len(names)))
+    E1[:, 0] = om1
+    for k, h in enumerate(hs, start=1):
+        m = rel1 == h
+        E1[m, k] = om1[m]
+    return names, E1 / E1.sum(axis=0)
+
+
+def _bjs_cov(E1: np.ndarray, V0: np.ndarray, eps0: np.ndarray, tau1: np.ndarray,
+             cl: np.ndarray, ncl: int, D: np.ndarray, G1: np.ndarray, rel1: np.ndarray
+             ) -> np.ndarray:
+    """Borusyak-Jaravel-Spiess conservative covariance of the estimands: cluster sums
+    of ``v = e (tau - cell average)`` on treated rows and ``V0 eps`` on untreated rows
+    (``V0 = -W0 P``, ``P`` the imputation map of the estimand weights ``E1``)."""
+    # treated residuals around cohort x period averages with Stata's smart weights:
+    # within a cell, rows weigh e_i times their cluster's total e in the cell
+    cell = _pair_codes(pd.factorize(G1)[0], pd.factorize(rel1)[0])
+    ncell = int(cell.max()) + 1
+    cc = _pair_codes(cl[D], cell)
+    K = E1.shape[1]
+    S = np.zeros((K, ncl))
+    for k in range(K):
+        e = E1[:, k]
+        cw = np.bincount(cc, weights=e)[cc]
+        den = np.bincount(cell, weights=cw * e, minlength=ncell)
+        num = np.bincount(cell, weights=cw * e * tau1, minlength=ncell)
+        avg = np.divide(num, den, out=np.zeros(ncell), where=den != 0)
+        S[k] = (np.bincount(cl[D], weights=e * (tau1 - avg[cell]), minlength=ncl)
+                + np.bincount(cl[~D], weights=V0[:, k] * eps0, minlength=ncl))
+    return S @ S.T
+
+
+def _imputation_core(data: Any, y: str, unit: str | None, time: str | None, cohort: str,
+                     controls: Sequence[str], horizons: Sequence[int] | None,
+                     cluster: str | None, fe: str | Sequence[str] | None = None,
+                     weights: str | None = None, autosample: bool = False,
+                     ) -> dict[str, Any]:
+    """Fit the untreated-outcome model, impute, and build the BJS covariance.
+
+    Returns a dict with the estimates, covariance, per-row effects and the pieces the
+    two-stage covariance needs (``impute_map`` maps estimand weights on treated rows
+    to ``Z0 (Z0' W0 Z0)^+ Z1' e`` on untreated rows).
+    """
+    df, unit, time = cohort_frame(data, y, unit, time, cohort)
+    fe_list = model_fe_terms(fe, unit, time)
+    require_fe_columns(df, fe_list)
+    controls = list(controls)
+    require_columns(df, controls, "control")
+    cl_col = cluster or unit
+    require_columns(df, [cl_col], "cluster column")
+    n_in = len(df)
+    df, G, D, dropped = _estimation_sample(df, y, time, cohort, controls, fe_list, cl_col,
+                                           weights)
+    df, G, D, codes, notes = _imputable_rows(df, G, D, fe_list, autosample, dropped)
     n = len(df)
     G_arr = G.to_numpy(float)
     yv = df[y].to_numpy(float)
@@ -246,36 +305,13 @@ def _imputation_core(data: Any, y: str, unit: str | None, time: str | None, coho
 
     # --- estimands: the overall ATT and one per horizon, weighted by observation weights
     rel1 = rel[D]
-    hs = sorted(set(rel1.astype(int))) if horizons is None else list(horizons)
-    hs = [h for h in hs if (rel1 == h).any()]
-    names = ["ATT", *[f"tau::{h}" for h in hs]]
-    E1 = np.zeros((int(D.sum()), len(names)))
-    E1[:, 0] = om1
-    for k, h in enumerate(hs, start=1):
-        m = rel1 == h
-        E1[m, k] = om1[m]
-    E1 = E1 / E1.sum(axis=0)
+    names, E1 = _estimand_weights(rel1, horizons, om1)
     est = E1.T @ tau[D]
     # --- BJS conservative covariance: v = e on treated rows, -W0 P on untreated rows
     V0 = -om0[:, None] * impute_map(E1)
     cl = pd.factorize(df[cl_col])[0]
     ncl = int(cl.max()) + 1
-    # treated residuals around cohort x period averages with Stata's smart weights:
-    # within a cell, rows weigh e_i times their cluster's total e in the cell
-    cell = _pair_codes(pd.factorize(G_arr[D])[0], pd.factorize(rel1)[0])
-    ncell = int(cell.max()) + 1
-    cc = _pair_codes(cl[D], cell)
-    K = E1.shape[1]
-    S = np.zeros((K, ncl))
-    for k in range(K):
-        e = E1[:, k]
-        cw = np.bincount(cc, weights=e)[cc]
-        den = np.bincount(cell, weights=cw * e, minlength=ncell)
-        num = np.bincount(cell, weights=cw * e * tau[D], minlength=ncell)
-        avg = np.divide(num, den, out=np.zeros(ncell), where=den != 0)
-        S[k] = (np.bincount(cl[D], weights=e * (tau[D] - avg[cell]), minlength=ncl)
-                + np.bincount(cl[~D], weights=V0[:, k] * eps0, minlength=ncl))
-    cov = S @ S.T
+    cov = _bjs_cov(E1, V0, eps0, tau[D], cl, ncl, D, G_arr[D], rel1)
     eps = np.zeros(n)
     eps[~D] = eps0
     return {"est": est, "cov": cov, "names": names, "tau": tau, "D": D, "rel": rel,

@@ -77,7 +77,7 @@ def _first_stage(work: pd.DataFrame, f: Formula, fit: Callable[..., Any],
             )
         fstats[d] = float(r1.wald_test(kept)["statistic"])
         v = np.full(len(work), np.nan)
-        v[work.index.get_indexer(r1.model["rows"])] = r1.model["resid"]
+        v[work.index.get_indexer(r1.fit.rows)] = r1.fit.resid
         fitted[d] = v
         firsts.append(r1)
     return firsts, fstats, fitted
@@ -132,8 +132,8 @@ def fit_2sls(df: pd.DataFrame, f: Formula, y: str, fit: Callable[..., Any]) -> A
     ykey = "__policylab_iv_outcome__"
     f3 = replace(f2, depvars=[ykey])
     res = fit(work, f3, ykey, extra={**fitted, ykey: ystar})
-    yk = y_raw[work.index.get_indexer(res.model["rows"]), 0]
-    w = res.model["weights"]
+    yk = y_raw[work.index.get_indexer(res.fit.rows), 0]
+    w = res.fit.weights
     tss = (float(((yk - yk.mean()) ** 2).sum()) if w is None
            else float(w @ (yk - (w @ yk) / w.sum()) ** 2))
     _restate(res, second, f, y, tss, firsts, fstats)
@@ -148,10 +148,10 @@ def _restate(res: Any, second: Any, f: Formula, y: str, tss: float, firsts: list
     """Outcome-side statistics from the fit on y itself; IV metadata; weak-IV warning."""
     rss, N = res.rss, res.nobs
     # the second stage on y itself has y's demeaned values
-    yd, w = second.model["y"], second.model["weights"]
+    yd, w = second.fit.y, second.fit.weights
     tss_w = float(yd @ yd) if w is None else float(w @ yd**2)
     k = len(res.terms)
-    k_fe = int((res.model["fe_levels"] - 1).sum() + 1) if f.fe else 0
+    k_fe = int((res.fit.fe_levels - 1).sum() + 1) if f.fe else 0
     res.r2 = 1 - rss / tss
     if f.fe:
         res.adj_r2 = 1 - (rss / tss) * (N - 1) / (N - k - k_fe)
@@ -164,8 +164,7 @@ def _restate(res: Any, second: Any, f: Formula, y: str, tss: float, firsts: list
     res.meta.update(formula=f.raw, depvar=y, estimator="2SLS",
                     iv={"endog": list(f.endog), "instruments": list(f.instruments),
                         "first_stage_f": dict(fstats)})
-    res.model["y"] = second.model["y"]
-    res.model["iv"] = True
+    res.fit = replace(res.fit, y=second.fit.y, iv=True)
     res.first_stage = firsts
     res.first_stage_f = dict(fstats)
     for d, F in fstats.items():

@@ -339,8 +339,7 @@ def _system_matrix(total: Any, meds: list[str], controls: list[str]
     """The raw columns [y, D, mediators..., controls...] of the estimation sample (the
     controls' terms expanded by the regression's own reader, as in the fits), and the
     positions of the controls."""
-    m = total.model
-    df = m["data"].loc[m["rows"]]
+    df = total.fit.sample()
     Z, names = build_matrix(df, [total.meta["depvar"], total.meta["treat_term"], *meds,
                                  *controls], intercept=False)
     # control columns absorbed by the fixed effects (or collinear) left the regressions
@@ -351,29 +350,28 @@ def _system_matrix(total: Any, meds: list[str], controls: list[str]
 def _boot_codes(total: Any) -> np.ndarray:
     """Integer codes of the resampled blocks: the clusters of a one-way clustered
     variance, else the units (which are the observations of a cross-section)."""
-    cl = total.model["cluster_codes"]
+    cl = total.fit.cluster_codes
     if len(cl) == 1:
         return cl[0]
     if len(cl) > 1:
         raise SpecError("the mediation bootstrap resamples one clustering variable")
-    m = total.model
-    return pd.factorize(m["data"].loc[m["rows"], total.meta["unit"]])[0]
+    return pd.factorize(total.fit.sample()[total.meta["unit"]])[0]
 
 
 def _grams(total: Any, meds: list[str], controls: list[str],
            Wc: np.ndarray | None, progress: bool = False) -> tuple[np.ndarray, str]:
     """Weighted Gram matrices of the demeaned [y, D, M..., controls] for cluster
     multiplicities ``Wc`` (draws x clusters); ``None``: the estimation sample itself."""
-    m = total.model
-    df = m["data"].loc[m["rows"]]
+    m = total.fit
+    df = m.sample()
     Z, _ = _system_matrix(total, meds, controls)
     if Wc is None:
-        w = np.ones((1, len(Z))) if m["weights"] is None else m["weights"][None, :]
-        return bk.weighted_grams(Z, m["fe_codes"], w), "estimation sample"
+        w = np.ones((1, len(Z))) if m.weights is None else m.weights[None, :]
+        return bk.weighted_grams(Z, m.fe_codes, w), "estimation sample"
     cl = _boot_codes(total)
     unit_codes = pd.factorize(df[total.meta["unit"]])[0]
     time_codes = pd.factorize(df[total.meta["time"]])[0]
-    balanced = (m["weights"] is None and sorted(total.meta["fe"]) == sorted(
+    balanced = (m.weights is None and sorted(total.meta["fe"]) == sorted(
         [total.meta["unit"], total.meta["time"]])
         and fx.is_balanced_twoway(unit_codes, time_codes)
         and fx.nested_in_check(unit_codes, cl))
@@ -382,9 +380,9 @@ def _grams(total: Any, meds: list[str], controls: list[str],
         unit_cl[unit_codes] = cl
         return (bk.balanced_grams(Z, unit_codes, time_codes, Wc[:, unit_cl]),
                 "closed-form balanced two-way")
-    row_w = Wc[:, cl] * (1.0 if m["weights"] is None else m["weights"][None, :])
+    row_w = Wc[:, cl] * (1.0 if m.weights is None else m.weights[None, :])
     with progress_callback("mediation bootstrap", len(row_w), progress) as tick:
-        grams = bk.weighted_grams(Z, m["fe_codes"], row_w, callback=tick)
+        grams = bk.weighted_grams(Z, m.fe_codes, row_w, callback=tick)
     return grams, "weighted demeaning per draw"
 
 

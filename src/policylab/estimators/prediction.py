@@ -22,13 +22,13 @@ __all__ = ["residuals", "predict", "fixed_effects"]
 
 
 def _positions(res: Any) -> np.ndarray:
-    data = res.model["data"]
+    data = res.fit.data
     if not data.index.is_unique:
         raise SpecError(
             "predict / fixef need row labels that identify rows; the data's index has "
             "duplicates: fit on data.reset_index(drop=True)"
         )
-    return data.index.get_indexer(res.model["rows"])
+    return data.index.get_indexer(res.fit.rows)
 
 
 def _regressors(res: Any) -> list[str]:
@@ -65,10 +65,10 @@ def _design(res: Any, data: pd.DataFrame, extra: dict[str, Any] | None) -> np.nd
 
 
 def _extra_on_rows(res: Any, pos: np.ndarray) -> dict[str, Any] | None:
-    extra = res.model.get("extra_columns") or {}
-    if not extra or res.model.get("iv"):
+    extra = res.fit.extra_columns
+    if not extra or res.fit.iv:
         return None
-    n = len(res.model["data"])
+    n = len(res.fit.data)
     out = {}
     for k, v in extra.items():
         if callable(v):
@@ -86,16 +86,16 @@ def _outcome(res: Any, data: pd.DataFrame) -> np.ndarray:
 
 def residuals(res: Any) -> pd.Series:
     """Residuals on the estimation sample (unweighted), indexed by row label."""
-    return pd.Series(np.asarray(res.model["resid"], float), index=res.model["rows"],
+    return pd.Series(np.asarray(res.fit.resid, float), index=res.fit.rows,
                      name="resid")
 
 
 def _fe_sum(res: Any) -> tuple[np.ndarray, pd.DataFrame, np.ndarray]:
     """Per-row sum of fixed effects, the estimation rows, and their positions."""
     pos = _positions(res)
-    sub = res.model["data"].iloc[pos]
+    sub = res.fit.data.iloc[pos]
     X = _design(res, sub, _extra_on_rows(res, pos))
-    u = np.asarray(res.model["resid"], float)
+    u = np.asarray(res.fit.resid, float)
     return _outcome(res, sub) - X @ res.beta - u, sub, pos
 
 
@@ -166,27 +166,28 @@ def fixed_effects(res: Any) -> dict[str, pd.Series]:
     fe = list(res.meta.get("fe") or [])
     if not fe:
         raise SpecError(f"the model {res.meta.get('formula')!r} has no fixed effects")
-    if "fixef" in res.model:
-        return {k: v.copy() for k, v in res.model["fixef"].items()}
+    cached = res.__dict__.get("_fixef")
+    if cached is not None:
+        return {k: v.copy() for k, v in cached.items()}
     d, sub, _ = _fe_sum(res)
-    codes = res.model["fe_codes"]
+    codes = res.fit.fe_codes
     labels = [_fe_labels(sub, t, codes[:, j]) for j, t in enumerate(fe)]
     alpha = _normalise(_split_sum(d, codes), codes, labels)
     out = {t: pd.Series(a, index=labels[j], name=t).sort_index()
            for j, (t, a) in enumerate(zip(fe, alpha))}
-    res.model["fixef"] = out
+    res.__dict__["_fixef"] = out  # the estimates, computed once per result
     return {k: v.copy() for k, v in out.items()}
 
 
 def predict(res: Any, newdata: pd.DataFrame | None = None) -> pd.Series:
     """Fitted values X b + fixed effects, on the estimation rows or on ``newdata``."""
     if newdata is None:
-        y = _outcome(res, res.model["data"].iloc[_positions(res)])
-        return pd.Series(y - np.asarray(res.model["resid"], float),
-                         index=res.model["rows"], name="fitted")
+        y = _outcome(res, res.fit.data.iloc[_positions(res)])
+        return pd.Series(y - np.asarray(res.fit.resid, float),
+                         index=res.fit.rows, name="fitted")
     if not isinstance(newdata, pd.DataFrame):
         raise SpecError(f"newdata must be a pandas DataFrame, got {type(newdata).__name__}")
-    if res.model.get("extra_columns") and not res.model.get("iv"):
+    if res.fit.extra_columns and not res.fit.iv:
         raise SpecError(
             "this model has regressors built by the estimator, not columns of the data; "
             "predict() works on the estimation sample only (newdata=None)"
@@ -197,7 +198,7 @@ def predict(res: Any, newdata: pd.DataFrame | None = None) -> pd.Series:
     fe = list(res.meta.get("fe") or [])
     require_columns(newdata, sorted({p.strip() for t in fe for p in t.split("^")}),
                     "fixed-effect column of newdata")
-    sample = res.model["data"].iloc[_positions(res)]
+    sample = res.fit.data.iloc[_positions(res)]
     both = pd.concat([newdata, sample], join="inner", ignore_index=True)
     yhat = _design(res, both, None)[:len(newdata)] @ res.beta
     if fe:

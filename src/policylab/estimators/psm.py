@@ -202,53 +202,23 @@ def match(
         p = df[score].to_numpy(float) if isinstance(score, str) else np.asarray(score, float)
     t_idx, c_idx = np.flatnonzero(d == 1), np.flatnonzero(d == 0)
     pt, pc = p[t_idx], p[c_idx]
-    support_t = np.ones(len(t_idx), dtype=bool)
-    if common:
-        support_t &= (pt >= pc.min()) & (pt <= pc.max())
-    if trim:
-        dens = stats.gaussian_kde(pc)(pt)
-        support_t &= dens > np.quantile(dens, trim)
-    w_c = np.zeros(len(c_idx))
-    cf = np.full(len(t_idx), np.nan)
+    support_t = _common_support(pt, pc, common, trim)
     y = df[outcome].to_numpy(float) if outcome else None
-    matches: list[np.ndarray] | None = None
     se_kind = _se_kind(method, se, bias_adjust, var_matches)
+    if method == "mahalanobis":
+        metric = metric or "mahalanobis"
+    nn = None
     if method == "kernel":
-        s0, cf_on, w = mk.kernel_match(pt[support_t], pc, kernel, bwidth,
-                                       None if y is None else y[c_idx])
-        has = s0 > 0
-        if not has.all():
-            sup_pos = np.flatnonzero(support_t)
-            support_t[sup_pos[~has]] = False  # no control within the bandwidth
-            # the control weights must not count treated units that left the support
-            _, cf_on, w = mk.kernel_match(pt[support_t], pc, kernel, bwidth,
-                                          None if y is None else y[c_idx])
-        w_c = w
-        cf[support_t] = cf_on
+        w_c, cf = _kernel_weights(pt, pc, y, c_idx, support_t, kernel, bwidth)
+        matches: list[np.ndarray] | None = None
     elif method in ("nearest", "radius", "mahalanobis"):
-        if method == "mahalanobis":
-            metric = metric or "mahalanobis"
         nn = _NNSpec.build(df, p, covariates, method, metric, k, caliper, std_caliper,
                            replace, ties, tie_tol, tie_rule)
         matches = nn.match(t_idx, c_idx)
-        for i, mset in enumerate(matches):
-            if not support_t[i] or len(mset) == 0:
-                support_t[i] = False
-                continue
-            w_c[mset] += 1.0 / len(mset)
-            if y is not None:
-                cf[i] = y[c_idx][mset].mean()
+        w_c, cf = _set_weights(matches, y, c_idx, support_t)
     else:
         raise SpecError(f"method must be kernel, nearest, radius or mahalanobis, got {method!r}")
-    rows = pd.DataFrame(index=df.index)
-    rows["_pscore"] = p
-    rows["_treated"] = d.astype(int)
-    rows["_support"] = 1
-    rows.iloc[t_idx[~support_t], rows.columns.get_loc("_support")] = 0
-    rows["_weight"] = np.nan
-    rows.iloc[t_idx[support_t], rows.columns.get_loc("_weight")] = 1.0
-    wc = np.where(w_c > 0, w_c, np.nan)
-    rows.iloc[c_idx, rows.columns.get_loc("_weight")] = wc
+    rows = _matched_rows(df.index, p, d, t_idx, c_idx, support_t, w_c)
     res = MatchResult(nobs=len(df), rows=rows, score_model=ps_model, matches=matches,
                       meta={"method": method, "kernel": kernel, "bwidth": bwidth, "k": k,
                             "caliper": caliper, "std_caliper": std_caliper,
@@ -267,29 +237,12 @@ def match(
         if se_kind == "ai":
             res.att_se, res.meta["att_se_method"] = ai_se, ai_label
         else:
-            # psmatch2's approximate SE: var(y_t)/N1 + sum_j w_j^2 var(y_c) / N1^2
-            n1 = support_t.sum()
-            used = w_c > 0
-            res.att_se = float(np.sqrt(np.var(yt, ddof=1) / n1
-                                       + (w_c[used] ** 2).sum()
-                                       * np.var(y[c_idx][used], ddof=1) / n1**2)
-                               ) if n1 > 1 and used.sum() > 1 else np.nan
+            res.att_se = _psmatch2_se(yt, y[c_idx], w_c, int(support_t.sum()))
             res.meta["att_se_method"] = ("psmatch2 approximation (ignores reuse of controls "
                                          "and the estimated score)")
         if method == "kernel" and bootstrap:
-            # psmatch2 reports no SE for kernel matching: resample treated and control
-            # rows (scores held fixed, as Stata's `bootstrap: psmatch2` users do)
-            rng = np.random.default_rng(seed)
-            pt_on, yt_on = pt[support_t], yt
-            yc_all = y[c_idx]
-            atts = np.empty(bootstrap)
-            for b in range(bootstrap):
-                it = rng.integers(0, len(pt_on), len(pt_on))
-                ic = rng.integers(0, len(pc), len(pc))
-                s0, cfb, _ = mk.kernel_match(pt_on[it], pc[ic], kernel, bwidth, yc_all[ic])
-                ok = s0 > 0
-                atts[b] = np.mean(yt_on[it][ok] - cfb[ok]) if ok.any() else np.nan
-            res.att_se = float(np.nanstd(atts, ddof=1))
+            res.att_se = _kernel_bootstrap_se(pt[support_t], yt, pc, y[c_idx], kernel,
+                                              bwidth, bootstrap, seed)
             res.meta["att_se_method"] = f"bootstrap ({bootstrap} draws, seed {seed})"
     off = int((~support_t).sum())
     if off:
@@ -298,6 +251,98 @@ def match(
             res.warn(f"{off} of {len(t_idx)} treated rows are off the common support: overlap "
                      "is poor; the matched estimate describes a different population")
     return res
+
+
+
+def _common_support(pt: np.ndarray, pc: np.ndarray, common: bool, trim: float | None
+                    ) -> np.ndarray:
+    """Treated rows on the support: inside the controls' score range (``common``) and
+    above the ``trim`` quantile of the control score density."""
+    support_t = np.ones(len(pt), dtype=bool)
+    if common:
+        support_t &= (pt >= pc.min()) & (pt <= pc.max())
+    if trim:
+        dens = stats.gaussian_kde(pc)(pt)
+        support_t &= dens > np.quantile(dens, trim)
+    return support_t
+
+
+def _kernel_weights(pt: np.ndarray, pc: np.ndarray, y: np.ndarray | None,
+                    c_idx: np.ndarray, support_t: np.ndarray, kernel: str, bwidth: float
+                    ) -> tuple[np.ndarray, np.ndarray]:
+    """Kernel matching: control weights and the treated rows' counterfactual means.
+    Treated rows with no control within the bandwidth leave ``support_t`` (in place)."""
+    cf = np.full(len(pt), np.nan)
+    s0, cf_on, w = mk.kernel_match(pt[support_t], pc, kernel, bwidth,
+                                   None if y is None else y[c_idx])
+    has = s0 > 0
+    if not has.all():
+        sup_pos = np.flatnonzero(support_t)
+        support_t[sup_pos[~has]] = False  # no control within the bandwidth
+        # the control weights must not count treated units that left the support
+        _, cf_on, w = mk.kernel_match(pt[support_t], pc, kernel, bwidth,
+                                      None if y is None else y[c_idx])
+    cf[support_t] = cf_on
+    return w, cf
+
+
+def _set_weights(matches: list[np.ndarray], y: np.ndarray | None, c_idx: np.ndarray,
+                 support_t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Nearest-neighbour or radius matching: control weights (each treated row gives
+    weight 1 shared over its matches) and counterfactual means. Treated rows without a
+    match leave ``support_t`` (in place)."""
+    w_c = np.zeros(len(c_idx))
+    cf = np.full(len(matches), np.nan)
+    for i, mset in enumerate(matches):
+        if not support_t[i] or len(mset) == 0:
+            support_t[i] = False
+            continue
+        w_c[mset] += 1.0 / len(mset)
+        if y is not None:
+            cf[i] = y[c_idx][mset].mean()
+    return w_c, cf
+
+
+def _matched_rows(index: pd.Index, p: np.ndarray, d: np.ndarray, t_idx: np.ndarray,
+                  c_idx: np.ndarray, support_t: np.ndarray, w_c: np.ndarray
+                  ) -> pd.DataFrame:
+    """psmatch2's per-row columns: _pscore, _treated, _support, _weight."""
+    rows = pd.DataFrame(index=index)
+    rows["_pscore"] = p
+    rows["_treated"] = d.astype(int)
+    rows["_support"] = 1
+    rows.iloc[t_idx[~support_t], rows.columns.get_loc("_support")] = 0
+    rows["_weight"] = np.nan
+    rows.iloc[t_idx[support_t], rows.columns.get_loc("_weight")] = 1.0
+    wc = np.where(w_c > 0, w_c, np.nan)
+    rows.iloc[c_idx, rows.columns.get_loc("_weight")] = wc
+    return rows
+
+
+def _psmatch2_se(yt: np.ndarray, yc: np.ndarray, w_c: np.ndarray, n1: int) -> float:
+    """psmatch2's approximate SE: var(y_t)/N1 + sum_j w_j^2 var(y_c) / N1^2."""
+    used = w_c > 0
+    return float(np.sqrt(np.var(yt, ddof=1) / n1
+                         + (w_c[used] ** 2).sum()
+                         * np.var(yc[used], ddof=1) / n1**2)
+                 ) if n1 > 1 and used.sum() > 1 else np.nan
+
+
+def _kernel_bootstrap_se(pt_on: np.ndarray, yt_on: np.ndarray, pc: np.ndarray,
+                         yc_all: np.ndarray, kernel: str, bwidth: float, bootstrap: int,
+                         seed: int | None) -> float:
+    """SE of the kernel-matching ATT from ``bootstrap`` draws."""
+    # psmatch2 reports no SE for kernel matching: resample treated and control
+    # rows (scores held fixed, as Stata's `bootstrap: psmatch2` users do)
+    rng = np.random.default_rng(seed)
+    atts = np.empty(bootstrap)
+    for b in range(bootstrap):
+        it = rng.integers(0, len(pt_on), len(pt_on))
+        ic = rng.integers(0, len(pc), len(pc))
+        s0, cfb, _ = mk.kernel_match(pt_on[it], pc[ic], kernel, bwidth, yc_all[ic])
+        ok = s0 > 0
+        atts[b] = np.mean(yt_on[it][ok] - cfb[ok]) if ok.any() else np.nan
+    return float(np.nanstd(atts, ddof=1))
 
 
 _METRICS = (None, "mahalanobis", "ivariance")

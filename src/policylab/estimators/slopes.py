@@ -116,7 +116,7 @@ def _hide(res: Any, fml: str, slopes: list[tuple[str, list[str], str]], aux: Any
     # "within": after the fixed effects and the slopes (the auxiliary fit's RSS), as
     # fixest; the slopes count with the fixed effects, not among the tested terms
     tss_w, N, k = aux.rss, res.nobs, len(res.terms)
-    k_fe = n_slopes + (int((res.model["fe_levels"] - 1).sum() + 1) if res.meta["fe"] else 0)
+    k_fe = n_slopes + (int((res.fit.fe_levels - 1).sum() + 1) if res.meta["fe"] else 0)
     dof = N - k - k_fe
     ok = tss_w > 0 and dof > 0
     res.r2_within = 1 - res.rss / tss_w if ok else np.nan

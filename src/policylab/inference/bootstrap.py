@@ -87,8 +87,8 @@ def cluster_bootstrap(
     draws, seed = check_count(draws, "draws"), check_seed(seed)
     rng = np.random.default_rng(seed)
     if isinstance(source, FeolsResult):
-        m = source.model
-        df = m["data"].loc[m["rows"]]
+        m = source.fit
+        df = m.sample()
         cl_name = cluster or (source.meta.get("cluster") or [None])[0]
         if cl_name is None:
             raise SpecError("cluster_bootstrap needs cluster= for a model without clusters")
@@ -102,9 +102,9 @@ def cluster_bootstrap(
                             "columns or pass a statistic function")
         Z = df[[ycol, *terms]].to_numpy(float)
         W = bk.cluster_weights(G, draws, rng)
-        fe = m["fe_codes"]
+        fe = m.fe_codes
         balanced = False
-        if fe is not None and fe.shape[1] == 2 and m["weights"] is None:
+        if fe is not None and fe.shape[1] == 2 and m.weights is None:
             balanced = (fx.is_balanced_twoway(fe[:, 0], fe[:, 1])
                         and fx.nested_in_check(fe[:, 0], cl))
         if balanced:
@@ -112,7 +112,7 @@ def cluster_bootstrap(
             unit_cl[fe[:, 0]] = cl
             grams = bk.balanced_grams(Z, fe[:, 0], fe[:, 1], W[:, unit_cl])
         else:
-            row_w = W[:, cl] * (1.0 if m["weights"] is None else m["weights"][None, :])
+            row_w = W[:, cl] * (1.0 if m.weights is None else m.weights[None, :])
             grams = bk.weighted_grams(Z, fe, row_w)
         k = len(terms)
         out = np.full((draws, k), np.nan)

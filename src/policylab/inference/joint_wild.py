@@ -32,7 +32,7 @@ from policylab.engine import fixed_effects as fx
 from policylab.engine import vcov as vc
 from policylab.errors import SpecError
 from policylab.estimators.result import Result
-from policylab.inference.wild import bootstrap_weights, refuse_iv
+from policylab.inference.wild import bootstrap_weights, refuse_iv, weights_type_arg
 
 __all__ = ["JointWildResult", "joint_wild_test"]
 
@@ -65,12 +65,12 @@ class JointWildResult(Result):
 
 def _design(reg: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None]:
     """The fit's within-transformed X and y on the sqrt(w) scale, weights and FE codes."""
-    m = reg.model
-    X, y, w = m["X"], m["y"], m["weights"]
+    m = reg.fit
+    X, y, w = m.X, m.y, m.weights
     if w is not None:
         sw = np.sqrt(w)
         X, y = X * sw[:, None], y * sw
-    return X, y, w, m["fe_codes"]
+    return X, y, w, m.fe_codes
 
 
 def _purged(u: np.ndarray, cl: np.ndarray, G: int, fe: np.ndarray | None,
@@ -139,8 +139,9 @@ def joint_wild_test(
     terms: list[str],
     *,
     draws: int = 9999,
-    weights: str = "webb",
+    weights_type: str | None = None,
     seed: int | None = None,
+    weights: str | None = None,
 ) -> JointWildResult:
     """Restricted wild cluster bootstrap p-value of H0: every coefficient in ``terms`` = 0.
 
@@ -153,10 +154,12 @@ def joint_wild_test(
         Coefficients tested jointly (e.g. ``es.lead_terms``).
     draws : int
         Bootstrap replications (all sign vectors are enumerated when they are fewer).
-    weights : {"webb", "rademacher", "mammen"}
-        Bootstrap weight distribution; Webb's six points suit few clusters.
+    weights_type : {"webb", "rademacher", "mammen"}
+        Bootstrap weight distribution (default Webb: its six points suit few clusters).
     seed : int, optional
         Seed of the draws.
+    weights : str, optional
+        Deprecated name of ``weights_type`` (accepted for one release).
 
     Returns
     -------
@@ -168,21 +171,22 @@ def joint_wild_test(
     from policylab.validation import as_names, check_count, check_seed
 
     draws, seed = check_count(draws, "draws"), check_seed(seed)
+    weights = weights_type_arg(weights_type, weights, "webb", "joint_wild_test")
     terms = as_names(terms, "terms")
     reg = getattr(result, "regression", None) or result
     refuse_iv(reg, "joint_wild_test")
-    model = getattr(reg, "model", None)
-    if not model or "X" not in model:
+    fit = getattr(reg, "fit", None)
+    if fit is None:
         raise SpecError("joint_wild_test needs a fitted feols-type result")
     missing = [t for t in terms if t not in reg.terms]
     if not terms or missing:
         raise SpecError(f"terms {missing or terms} are not coefficients of the model; "
                         f"its terms are {reg.terms}")
-    if len(model["cluster_codes"]) != 1:
+    if len(fit.cluster_codes) != 1:
         raise SpecError("joint_wild_test needs a model with one-way clustered errors "
                         "(vcov={'CRV1': column})")
     X, y, w, fe = _design(reg)
-    cl = np.asarray(model["cluster_codes"][0], dtype=np.int64)
+    cl = np.asarray(fit.cluster_codes[0], dtype=np.int64)
     G = int(cl.max()) + 1
     from policylab.validation import check_memory
 
@@ -203,6 +207,7 @@ def joint_wild_test(
         wald_p_value=float(wt.get("p_value", np.nan)), stats=stats,
         meta={"terms": list(terms), "cluster": reg.meta.get("cluster", [None])[0],
               "clusters": G, "draws": V.shape[1], "weights": weights,
+              "weights_type": weights,
               "enumerated": enumerated, "seed": None if enumerated else seed,
               "depvar": reg.meta.get("depvar")},
     )

@@ -174,7 +174,7 @@ def placebo_test(
     pc = _p_values(b0, B, use_exact)
     pt = _p_values(t0, T, use_exact)
     chosen = pt if statistic == "t" else pc
-    Gc = int(result.model["cluster_codes"][0].max()) + 1 if result.model["cluster_codes"] \
+    Gc = int(result.fit.cluster_codes[0].max()) + 1 if result.fit.cluster_codes \
         else result.nobs
     res = PlaceboResult(
         nobs=result.nobs, estimate=b0, tstat=t0, estimates=B, tstats=T,
@@ -214,8 +214,7 @@ class _Assignment:
 
 def _assignment(result: FeolsResult, param: str, unit: str, time: str, assign: str,
                 kind: str) -> _Assignment:
-    m = result.model
-    df = m["data"].loc[m["rows"]]
+    df = result.fit.sample()
     treat_col = param if param in df.columns else result.meta.get("treat_term")
     if treat_col not in df.columns:
         raise SpecError(f"the treatment {param!r} must be a data column for placebo tests")
@@ -284,16 +283,18 @@ def _draw_stats(result: FeolsResult, param: str, a: _Assignment, n_treated: int,
                 n_draws: int) -> PlaceboDraws:
     """The engine's draw statistics on the model's absorbed design (same fixed effects,
     weights, clusters and small-sample factor as the regression)."""
-    m = result.model
-    cl = m["cluster_codes"]
+    m = result.fit
+    cl = m.cluster_codes
     if len(cl) > 1:
         raise SpecError("placebo t statistics support one-way clustering; refit with one "
                         "cluster or use statistic='coef'")
-    Gc = int(cl[0].max()) + 1 if cl else result.nobs
-    fac = vc.small_sample_factor("CRV" if cl else "hetero", result.nobs, m["df_k"], Gc,
-                                 result.meta.get("ssc", vc.SSC()))
-    C = np.delete(m["X"], result.terms.index(param), axis=1)
-    return PlaceboDraws(m["y"], C, m["fe_codes"], m["weights"], cl[0] if cl else None,
+    # the draws rebuild the sandwich for each fake treatment: they take the small-sample
+    # factor of the engine's variance (CRV1 by the model's clusters, else HC1)
+    kind = "CRV1" if cl else "hetero"
+    fac = vc.variance(kind, vc.variance_pieces(kind, m, cl), result.meta.get("ssc", vc.SSC()),
+                      names=m.cluster_cols).factor
+    C = np.delete(m.X, m.terms.index(param), axis=1)
+    return PlaceboDraws(m.y, C, m.fe_codes, m.weights, cl[0] if cl else None,
                         a.g_of_row, a.t_of_row, a.paths, fac, n_treated, n_draws,
                         method=_FORCE_METHOD)
 
@@ -364,11 +365,11 @@ def _timing_placebo(result: FeolsResult, param: str, time: str, assign: str,
     model's formula, weights, clusters and small-sample correction."""
     from policylab.estimators.feols import feols
 
-    m, meta = result.model, result.meta
-    if m.get("extra_columns"):
+    m, meta = result.fit, result.meta
+    if m.extra_columns:
         raise SpecError("timing placebos need the treatment as a data column (a did() "
                         "result); this model builds regressors outside the data")
-    df = m["data"].loc[m["rows"]].copy()
+    df = m.sample().copy()
     d = df[param]
     treated = df.groupby(assign)[param].transform("max") > 0
     first = df.loc[d == 1, time].min()

@@ -85,12 +85,12 @@ class _Inputs:
 
 def _pre_adoption_rows(es: Any) -> pd.DataFrame:
     """The event study's estimation rows in the years before the first adoption."""
-    m = es.regression.model
-    data = m["data"]
+    fit = es.regression.fit
+    data = fit.data
     if not data.index.is_unique:
         raise SpecError("pretrend_ri_test needs the event study's data to have a unique "
                         "row index; reset_index() before event_study()")
-    df = data.iloc[data.index.get_indexer(m["rows"])]
+    df = data.iloc[data.index.get_indexer(fit.rows)]
     t = df[es.meta["time"]].to_numpy()
     c = df[COHORT_COL].to_numpy()
     adopted = c[(c > 0) & (c <= t.max())]
@@ -108,7 +108,7 @@ def _inputs(es: Any) -> _Inputs:
     meta = es.meta
     df = _pre_adoption_rows(es)
     f = parse_formula(meta["formula"])
-    dummy_names = set(reg.model["extra_columns"])
+    dummy_names = set(reg.fit.extra_columns)
     controls = [t for t in f.terms if t not in dummy_names]
     Z, _ = build_matrix(df, [meta["depvar"], *controls], intercept=False)
     w = None if not meta.get("weights") else df[meta["weights"]].to_numpy(float)
@@ -130,7 +130,7 @@ def _inputs(es: Any) -> _Inputs:
     y, C = Zd[:, 0], Zd[:, 1:]
     CtC_inv = np.linalg.pinv(C.T @ C) if C.shape[1] else np.zeros((0, 0))
     yc = y - C @ (CtC_inv @ (C.T @ y)) if C.shape[1] else y
-    full = es.regression.model["data"]
+    full = es.regression.fit.data
     group, groups = pd.factorize(full[meta["assign"]])
     cohort = full[COHORT_COL].to_numpy()
     cohort_g = np.zeros(len(groups), dtype=np.int64)

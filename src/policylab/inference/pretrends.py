@@ -387,6 +387,45 @@ def _rm_clf(beta: np.ndarray, Sigma: np.ndarray, et: np.ndarray, ref: int,
     return out
 
 
+def _post_weights(e: int, l_vec: Any, et: np.ndarray) -> np.ndarray:
+    """Weights on the post-period effects (event-time order) of the target: the one at
+    ``e``, their average (``l_vec="average"``) or the user's ``l_vec``, checked."""
+    post_e = et[et >= 0]
+    if l_vec is None:
+        if e not in set(et) or e < 0:
+            raise SpecError(f"e={e} is not an estimated post-period event time "
+                            f"({post_e.tolist()})")
+        return (post_e == e).astype(float)
+    if isinstance(l_vec, str):
+        if l_vec != "average":
+            raise SpecError(f"l_vec={l_vec!r}: give 'average' or one weight per post "
+                            f"period ({post_e.tolist()})")
+        return np.full(len(post_e), 1.0 / len(post_e))
+    l_post = np.asarray(l_vec, dtype=float).ravel()
+    if l_post.shape != post_e.shape or not np.isfinite(l_post).all():
+        raise SpecError(f"l_vec needs {len(post_e)} finite weights, one per post period "
+                        f"{post_e.tolist()}; got {np.asarray(l_vec).tolist()}")
+    return l_post
+
+
+def _sd_breakdown(sd_ci: Any, se_e: float) -> float:
+    """Smoothness breakdown value: the largest M at which the FLCI ``sd_ci(M)`` still
+    excludes zero (0 when the CI at M = 0 does not)."""
+    # the CI widens continuously with M, so the breakdown value is a root
+    _, lo0, hi0 = sd_ci(0.0)
+    if not (lo0 > 0 or hi0 < 0):
+        return 0.0
+
+    def margin(m: float) -> float:
+        _, lo, hi = sd_ci(m)
+        return max(lo, -hi)
+
+    top = max(se_e, 1e-12)
+    while margin(top) > 0:
+        top *= 2
+    return float(optimize.brentq(margin, 0.0, top, xtol=1e-6 * top))
+
+
 def honest_did(result: Any = None, *, e: int = 0, l_vec: Any = None, M: Any = None,
                Mbar: Any = None, alpha: float = 0.05, rm_method: str = "C-LF",
                seed: int = 0, **arrays: Any) -> HonestDidResult:
@@ -437,21 +476,7 @@ def honest_did(result: Any = None, *, e: int = 0, l_vec: Any = None, M: Any = No
                         "'Bonferroni'")
     beta, Sigma, et, ref = event_study_inputs(result, **arrays)
     post_e = et[et >= 0]
-    if l_vec is None:
-        if e not in set(et) or e < 0:
-            raise SpecError(f"e={e} is not an estimated post-period event time "
-                            f"({post_e.tolist()})")
-        l_post = (post_e == e).astype(float)
-    elif isinstance(l_vec, str):
-        if l_vec != "average":
-            raise SpecError(f"l_vec={l_vec!r}: give 'average' or one weight per post "
-                            f"period ({post_e.tolist()})")
-        l_post = np.full(len(post_e), 1.0 / len(post_e))
-    else:
-        l_post = np.asarray(l_vec, dtype=float).ravel()
-        if l_post.shape != post_e.shape or not np.isfinite(l_post).all():
-            raise SpecError(f"l_vec needs {len(post_e)} finite weights, one per post period "
-                            f"{post_e.tolist()}; got {np.asarray(l_vec).tolist()}")
+    l_post = _post_weights(e, l_vec, et)
     pre_all = np.r_[et[et < 0], ref]
     if len(np.unique(pre_all)) < 3:
         raise EstimationError("honest_did needs at least two leads besides the reference "
@@ -517,21 +542,7 @@ def honest_did(result: Any = None, *, e: int = 0, l_vec: Any = None, M: Any = No
                      "excludes_zero": bool(lo > 0 or hi < 0 or np.isnan(lo)),
                      "method": method})
     grid = pd.DataFrame(rows)
-    breakdown = {}
-    # smoothness: the CI widens continuously with M, so the breakdown value (the
-    # largest M at which the CI still excludes zero) is a root
-    _, lo0, hi0 = sd_ci(0.0)
-    if lo0 > 0 or hi0 < 0:
-        def margin(m: float) -> float:
-            _, lo, hi = sd_ci(m)
-            return max(lo, -hi)
-
-        top = max(se_e, 1e-12)
-        while margin(top) > 0:
-            top *= 2
-        breakdown["smoothness"] = float(optimize.brentq(margin, 0.0, top, xtol=1e-6 * top))
-    else:
-        breakdown["smoothness"] = 0.0
+    breakdown = {"smoothness": _sd_breakdown(sd_ci, se_e)}
     # relative magnitudes: the grid's largest Mbar up to which every CI excludes zero
     g = grid[grid.restriction == "relative magnitudes"].sort_values("M")
     ex = g["excludes_zero"].to_numpy()

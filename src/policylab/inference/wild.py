@@ -22,6 +22,7 @@ p-value at a new theta costs O(draws), not a new bootstrap (as boottest does).
 from __future__ import annotations
 
 import itertools
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -32,17 +33,36 @@ from policylab.engine import fixed_effects as fx
 from policylab.engine import vcov as vc
 from policylab.engine.batched import cluster_matrix
 from policylab.engine.threads import one_blas_thread
-from policylab.errors import SpecError
+from policylab.errors import PolicyLabDeprecationWarning, SpecError
 from policylab.estimators.feols import FeolsResult
+from policylab.estimators.fit import Fit
 from policylab.estimators.result import Result
 
-__all__ = ["wild_bootstrap", "WildBootstrapResult", "bootstrap_weights", "refuse_iv"]
+__all__ = ["wild_bootstrap", "WildBootstrapResult", "bootstrap_weights", "refuse_iv",
+           "weights_type_arg"]
+
+WEIGHTS_TYPES = ("rademacher", "webb", "mammen")
+
+
+def weights_type_arg(weights_type: str | None, weights: str | None, default: str,
+                     where: str) -> str:
+    """The bootstrap weight distribution from ``weights_type=`` or its old name
+    ``weights=`` (accepted for one release with a deprecation warning)."""
+    if weights is not None:
+        if weights_type is not None:
+            raise SpecError(f"{where}: give weights_type= only (weights= is its old name)")
+        warnings.warn(f"{where}(weights=...) is deprecated: the bootstrap weight "
+                      f"distribution is now weights_type= (as in pyfixest), e.g. "
+                      f"{where}(..., weights_type={weights!r}); weights= will be removed in "
+                      "the next release", PolicyLabDeprecationWarning, stacklevel=3)
+        weights_type = weights
+    return default if weights_type is None else weights_type
 
 
 def refuse_iv(result: object, what: str) -> None:
     """Resampling on a 2SLS fit would treat the fitted first-stage regressors as data."""
-    model = getattr(result, "model", None) or {}
-    if isinstance(model, dict) and model.get("iv"):
+    fit = getattr(result, "fit", None)
+    if fit is not None and fit.iv:
         raise SpecError(f"{what} is not available for instrumental-variable (2SLS) results: "
                         "it would resample the fitted first-stage regressors as if they were "
                         "data; use the analytic standard errors of the 2SLS fit")
@@ -88,7 +108,7 @@ def bootstrap_weights(kind: str, G: int, draws: int, rng: np.random.Generator
         p = (s5 + 1) / (2 * s5)
         return np.where(v < p, -(s5 - 1) / 2, (s5 + 1) / 2), False
     else:
-        raise SpecError(f"weights must be 'rademacher', 'webb' or 'mammen', got {kind!r}")
+        raise SpecError(f"weights_type must be 'rademacher', 'webb' or 'mammen', got {kind!r}")
     if len(pts) ** G <= draws:
         grid = np.array(list(itertools.product(pts, repeat=G))).T
         return grid, True
@@ -100,13 +120,14 @@ def wild_bootstrap(
     param: str | None = None,
     cluster: str | None = None,
     draws: int = 9999,
-    weights: str = "rademacher",
+    weights_type: str | None = None,
     seed: int | None = None,
     *,
     impose_null: bool = True,
     null: float = 0.0,
     level: float = 0.95,
     ci: bool = True,
+    weights: str | None = None,
 ) -> WildBootstrapResult:
     """Wild cluster bootstrap test of one coefficient, with a CI by test inversion.
 
@@ -120,18 +141,22 @@ def wild_bootstrap(
         model's clusters is allowed, e.g. provinces for a city-clustered model.
     draws : int
         Bootstrap replications (all sign vectors are enumerated when they are fewer).
-    weights : {"rademacher", "webb", "mammen"}
-        Webb's six-point weights are recommended with fewer than about 12 clusters.
+    weights_type : {"rademacher", "webb", "mammen"}
+        The bootstrap weight distribution (default Rademacher; pyfixest's name). Webb's
+        six-point weights are recommended with fewer than about 12 clusters.
     impose_null : bool
         WCR (restricted, default and recommended) or WCU.
     null : float
         Hypothesised value of the coefficient.
     level : float
         Confidence level of the test-inversion interval.
+    weights : str, optional
+        Deprecated name of ``weights_type`` (accepted for one release).
     """
     from policylab.validation import check_count, check_seed
 
     draws, seed = check_count(draws, "draws"), check_seed(seed)
+    weights = weights_type_arg(weights_type, weights, "rademacher", "wild_bootstrap")
     if not 0 < level < 1:
         raise SpecError(f"level={level!r}: the confidence level must be between 0 and 1, "
                         "e.g. level=0.95")
@@ -139,7 +164,10 @@ def wild_bootstrap(
     param = param or result.meta.get("treat_term")
     if param not in result.terms:
         raise SpecError(f"param={param!r} is not a term of the model ({result.terms})")
-    m = result.model
+    fit = result.fit
+    if fit is None:
+        raise SpecError("wild_bootstrap needs a result of feols() (or of an estimator built "
+                        "on it) that keeps its fit")
     cl, cname = _bootstrap_clusters(result, cluster)
     G = int(cl.max()) + 1
     if G < 2:
@@ -154,49 +182,56 @@ def wild_bootstrap(
                  "use fewer draws")
     rng = np.random.default_rng(seed)
     V, enumerated = bootstrap_weights(weights, G, draws, rng)
+    k = fit.terms.index(param)
     with one_blas_thread():
-        boot = _WildDraws(result, result.terms.index(param), cl, V, impose_null)
-    t_obs, t_star = boot.t(null)
+        boot = _WildDraws(fit, k, cl, V, impose_null)
+    t_star = boot.t(null)[1]
     p = boot.p_value(null)
-    fac = vc.small_sample_factor("CRV", result.nobs, m["df_k"], G,
-                                 result.meta.get("ssc", vc.SSC()))
+    # the analytic t: the model's CRV1 by the bootstrap clusters (the engine's variance)
+    var = vc.variance("CRV1", vc.variance_pieces("CRV1", fit, (cl,)),
+                      result.meta.get("ssc", vc.SSC()), names=[cname])
+    se = float(np.sqrt(var.V[k, k]))
     lo = hi = np.nan
     if ci:
-        lo, hi = _invert(boot, 1 - level, float(np.sqrt(fac) * boot.se_obs))
+        lo, hi = _invert(boot, 1 - level, se)
     res = WildBootstrapResult(
-        nobs=result.nobs, estimate=boot.b_hat, tstat=float(t_obs / np.sqrt(fac)), p_value=p,
+        nobs=result.nobs, estimate=boot.b_hat, tstat=float((boot.b_hat - null) / se),
+        p_value=p,
         conf_low=float(lo), conf_high=float(hi), tstats=t_star,
         meta={"param": param, "cluster": cname, "clusters": G, "draws": V.shape[1],
-              "weights": weights, "enumerated": enumerated, "impose_null": impose_null,
+              "weights": weights, "weights_type": weights, "enumerated": enumerated, "impose_null": impose_null,
               "null": null, "seed": None if enumerated else seed, "level": level,
               "depvar": result.meta.get("depvar")},
     )
     if G < 6 and weights == "rademacher":
         res.warn(f"only {G} clusters: Rademacher weights allow just {2 ** G} distinct draws; "
-                 "use weights='webb'")
+                 "use weights_type='webb'")
     return res
 
 
 def _bootstrap_clusters(result: FeolsResult, cluster: str | None) -> tuple[np.ndarray, str]:
-    m = result.model
+    fit = result.fit
     if cluster is None:
-        if len(m["cluster_codes"]) != 1:
+        if len(fit.cluster_codes) != 1:
             raise SpecError("wild_bootstrap needs one clustering variable: pass cluster=")
-        return m["cluster_codes"][0], result.meta["cluster"][0]
-    df = m["data"].loc[m["rows"]]
+        return fit.cluster_codes[0], result.meta["cluster"][0]
+    df = fit.sample()
     if cluster not in df.columns:
         raise SpecError(f"cluster={cluster!r} is not a column of the model's data")
-    return pd.factorize(df[cluster])[0], cluster
+    codes = pd.factorize(df[cluster])[0]
+    if (codes < 0).any():
+        raise SpecError(f"cluster={cluster!r} is missing in {int((codes < 0).sum())} rows of "
+                        "the estimation sample; fill it or cluster by another column")
+    return codes, cluster
 
 
 class _WildDraws:
     """One set of bootstrap draws, reduced to the coefficients of each draw's t statistic
     as a function of the hypothesised value (see the module docstring)."""
 
-    def __init__(self, result: FeolsResult, k: int, cl: np.ndarray, V: np.ndarray,
+    def __init__(self, fit: Fit, k: int, cl: np.ndarray, V: np.ndarray,
                  impose_null: bool) -> None:
-        m = result.model
-        X, y, w = m["X"], m["y"], m["weights"]
+        X, y, w = fit.X, fit.y, fit.weights
         sw = None if w is None else np.sqrt(w)
         if sw is not None:
             X, y = X * sw[:, None], y * sw
@@ -220,7 +255,7 @@ class _WildDraws:
         self.se_obs = float(np.sqrt(s_obs @ s_obs))  # FWL: full residuals are FE-free
         A = np.stack([csum(a * X[:, j]) for j in range(X.shape[1])], axis=1)  # G x K
         AH = A @ H
-        fe = m["fe_codes"]
+        fe = fit.fe_codes
         purge = fe is not None and not all(vc.nested_in(fe[:, j], cl)
                                            for j in range(fe.shape[1]))
 

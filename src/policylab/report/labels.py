@@ -84,9 +84,10 @@ REPORT = {
         "pretrend_note": "Joint test that all leads are zero (H0: parallel pre-trends), "
                          "{k} leads.",
         "recommended": "recommended", "not_recommended": "for comparison",
-        "placebo_note": "Placebo test: {draws} random reassignments of the treatment; "
-                        "two-sided randomization {p}{exact}.",
-        "exact": " (exact enumeration)",
+        "placebo_note": "Placebo test: {draws} {how} of the treatment; "
+                        "two-sided randomization {p}.",
+        "exact": " (exact enumeration)", "how_exact": "possible reassignments (every one, "
+        "exact enumeration)", "how_random": "random reassignments",
         "wild_note": "Wild cluster bootstrap ({weights} weights, {draws} draws): "
                      "{p}, 95% CI [{lo}, {hi}].",
         "balance_ok": "Balance after matching: |standardized bias| < 10% for every covariate.",
@@ -107,6 +108,8 @@ REPORT = {
         "status_failed": "failed", "warned": "This step's own check failed",
         "warnings": "Warnings", "contents": "Contents",
         "diagnostics": "Diagnostics and warnings", "provenance": "Provenance",
+        "prov_panel": "Panel", "prov_seed": "Seed", "prov_balanced": "Balanced panel.",
+        "prov_unbalanced": "Unbalanced panel.",
         "failed": "This step failed", "none": "None raised.",
     },
     "zh": {
@@ -134,7 +137,8 @@ REPORT = {
         "pretrend_line_ri": "{method}：统计量 = {stat}，{p}",
         "pretrend_note": "联合检验全部{k}个政策前系数均为零（原假设：处理前趋势平行）。",
         "recommended": "推荐", "not_recommended": "仅供对照",
-        "placebo_note": "安慰剂检验：随机重新分配处理{draws}次；双侧随机化推断{p}{exact}。",
+        "placebo_note": "安慰剂检验：{how}{draws}次；双侧随机化推断{p}。",
+        "how_exact": "完全枚举全部可能的处理分配，共", "how_random": "随机重新分配处理",
         "exact": "（完全枚举）",
         "wild_note": "野聚类自助法（{weights}权重，{draws}次抽样）：{p}，"
                      "95%置信区间[{lo}, {hi}]。",
@@ -151,6 +155,8 @@ REPORT = {
         "status_ok": "完成", "status_warned": "警示", "status_skipped": "跳过",
         "status_failed": "失败", "warned": "本步骤的自检未通过", "warnings": "警示",
         "contents": "目录", "diagnostics": "诊断与警示", "provenance": "运行信息",
+        "prov_panel": "面板数据", "prov_seed": "随机数种子", "prov_balanced": "平衡面板。",
+        "prov_unbalanced": "非平衡面板。",
         "failed": "此步骤运行失败", "none": "无。",
     },
 }
@@ -165,6 +171,8 @@ FIGURES = {
         "of parallel trends (HonestDiD)", "comparison": "Event-study estimators compared",
         "bacon": "Goodman-Bacon decomposition", "spec_curve": "Specification curve",
         "moderation": "Marginal effect by moderator", "figure": "Figure",
+        "att_gt_dynamic": "Callaway-Sant'Anna event study (dynamic aggregation)",
+        "mediation_path": "Mediation path diagram",
     },
     "zh": {
         "event_study": "事件研究：动态效应", "parallel_trends": "处理组与对照组的原始趋势",
@@ -172,6 +180,8 @@ FIGURES = {
         "psm": "倾向得分分布", "honest_did": "平行趋势偏离的敏感性分析（HonestDiD）",
         "comparison": "各事件研究估计量的比较", "bacon": "Goodman-Bacon分解",
         "spec_curve": "设定曲线", "moderation": "调节变量的边际效应", "figure": "图",
+        "att_gt_dynamic": "Callaway-Sant'Anna事件研究（动态加总）",
+        "mediation_path": "中介效应路径图",
     },
 }
 
@@ -187,13 +197,32 @@ def report_word(key: str, lang: str = "en", **kw: object) -> str:
     return table.get(key, REPORT["en"][key]).format(**kw)
 
 
-def figure_title(name: str, lang: str = "en") -> str:
-    """Caption text of a battery figure from its name ("moderation_x" -> moderation)."""
+def figure_title(name: str, lang: str = "en", labels: dict[str, str] | None = None,
+                 outcomes: tuple[str, ...] | list[str] = ()) -> str:
+    """Caption text of a battery figure from its name.
+
+    The longest known caption key the name starts with gives the caption; what follows
+    it (``event_study_ln_intensity`` -> ``ln_intensity``) is a column and is added in
+    brackets by its label. With several outcomes, a per-outcome figure without a suffix
+    belongs to the first outcome and says so.
+    """
     table = FIGURES.get(lang, FIGURES["en"])
-    if name in table:
-        return table[name]
-    head = name.split("_")[0]
-    return table.get(head, table["figure"])
+    labels = labels or {}
+    key = next((k for k in sorted(table, key=len, reverse=True)
+                if name == k or name.startswith(k + "_")), None)
+    if key is None:
+        return table["figure"]
+    rest = name[len(key) + 1:]
+    if not rest and len(outcomes) > 1 and key in _PER_OUTCOME:
+        rest = outcomes[0]
+    if not rest:
+        return table[key]
+    what = labels.get(rest, rest)
+    return f"{table[key]}（{what}）" if lang == "zh" else f"{table[key]} ({what})"
+
+
+# figures the battery draws once per outcome (the first outcome's has no suffix)
+_PER_OUTCOME = ("event_study", "parallel_trends", "mediation_path")
 
 
 # ------------------------------------------------------------------ estimator warnings
@@ -202,6 +231,21 @@ def figure_title(name: str, lang: str = "en") -> str:
 # words; the named groups are re-inserted (column names through the spec's labels).
 _N = r"(?P<n>\d+)"
 WARNING_PATTERNS: list[tuple[str, dict[str, str]]] = [
+    (rf"^{_N} of (?P<d>\d+) permutation draws leave some specification without a treated "
+     r"unit; the joint p-values use the other (?P<v>\d+) draws$",
+     {"en": "{n} of {d} permutation draws leave some specification without a treated unit; "
+            "the joint p-values use the other {v} draws.",
+      "zh": "{d}次置换中有{n}次使某些设定没有处理单位；联合p值基于其余{v}次置换。"}),
+    (r"^(?P<med>\S+) enters with a (?P<k>\d+)-period lag \(\S+\); (?P<n>\d+) observations "
+     r"lost at the start of each unit's series$",
+     {"en": "{med} enters with a {k}-period lag; {n} observations are lost at the start of "
+            "each unit's series.",
+      "zh": "{med}滞后{k}期进入模型，每个个体序列开头共损失{n}个观测值。"}),
+    (rf"^{_N} observations with missing outcome, mediator or control values are dropped "
+     r"from every equation$",
+     {"en": "{n} observations with a missing outcome, mediator or control value are dropped "
+            "from every equation.",
+      "zh": "{n}个观测值的被解释变量、中介变量或控制变量缺失，已从各方程中删除。"}),
     (rf"^only {_N} treated (?P<level>\S+) clusters: cluster-robust SEs over-reject with so "
      r"few treated clusters; report wild_bootstrap\(\) and placebo_test\(\).*$",
      {"en": "Only {n} treated {level} clusters: cluster-robust standard errors over-reject "
@@ -343,6 +387,8 @@ COLUMNS_EN = {
     "Variance ratio (before)", "var_ratio_after": "Variance ratio (after)",
     "balanced": "Balanced", "draws_requested": "Draws requested", "test": "Test",
     "webb": "Webb", "rademacher": "Rademacher", "mammen": "Mammen",
+    "recommended": "Recommended", "stage": "Sample", "mean_treated": "Mean treated", "mean_control": "Mean control",
+    "bias": "% bias", "smd": "SMD", "var_ratio": "V(T)/V(C)",
 }
 
 COLUMNS_ZH.update({
@@ -356,7 +402,9 @@ COLUMNS_ZH.update({
     "interaction": "交互项检验", "suest": "似无相关检验（SUEST）",
     "permutation": "费舍尔组合检验（置换）", "webb": "Webb", "rademacher": "Rademacher",
     "mammen": "Mammen", "random_units": "随机个体", "random_timing": "随机时间",
-    "twfe": "双向固定效应",
+    "twfe": "双向固定效应", "recommended": "推荐", "stage": "样本", "mean_treated": "处理组均值",
+    "mean_control": "对照组均值", "bias": "标准化偏差%", "smd": "SMD",
+    "var_ratio": "方差比",
 })
 
 
@@ -461,6 +509,10 @@ WORDS["en"].update({
     "fuel_crude_oil": "Crude oil", "fuel_gasoline": "Gasoline", "fuel_kerosene": "Kerosene",
     "fuel_diesel": "Diesel", "fuel_fuel_oil": "Fuel oil", "fuel_natural_gas": "Natural gas",
     "var_symbol": "Symbol", "var_name": "Variable", "var_definition": "Definition",
+    "var_type": "Type", "role_outcome": "Dependent variable",
+    "role_treatment": "Core explanatory variable", "role_control": "Control variables",
+    "role_mechanism": "Mechanism variables", "role_moderator": "Moderators",
+    "role_group": "Grouping variables", "role_other": "Other variables",
     "var_unit": "Unit", "var_source": "Source",
     "med_total": "Total effect c", "med_indirect": "Indirect effect a×b",
     "med_sobel_p": "Sobel p", "med_ci": "95% CI of a×b", "med_share": "Share mediated",
@@ -473,7 +525,25 @@ WORDS["en"].update({
     "no_controls": "no controls", "with_controls": "controls",
     "pooled_of": "{label}", "balance_failed": "balance not reached after matching for "
     "{vars}: the matched DID compares unlike groups",
-    "t_path": "Mediation path diagram ({y})", "definition": "Definition",
+    "pl_real": "Actual estimate", "pl_mean": "Mean of placebo estimates",
+    "pl_sd": "SD of placebo estimates", "pl_range": "Placebo estimates, 2.5%-97.5%",
+    "pl_p": "Randomization p (two-sided)", "pl_p_left": "Randomization p (left)",
+    "pl_p_right": "Randomization p (right)", "pl_p_t": "Randomization p (t statistic)",
+    "pl_draws": "Placebo assignments", "pl_exact": "Exact enumeration",
+    "stage_unmatched": "Unmatched", "stage_matched": "Matched", "t_balance": "Balance test",
+    "t_pretrend_tests": "Joint pre-trend tests", "initial_price": "Initial price (yuan/t)",
+    "cs_simple": "Overall ATT (simple)", "cs_dynamic": "Average of event-time effects",
+    "cs_group": "Average of cohort effects", "cs_calendar": "Average of calendar-time "
+    "effects", "cs_event": "Event time {e}",
+    "cs_pretest_boot": "sup-t multiplier bootstrap ({draws} draws)",
+    "cs_pretest_wald": "Wald chi2({df})",
+    "cs_pretest_ri": "randomization inference ({draws} draws, periods before the first "
+                     "adoption)",
+    "cs_pretest_line": "Pre-test that all pre-treatment ATT(g,t) are zero, {name}: "
+    "statistic = {stat}, {p} ({rec})",
+    "cs_first": "recommended", "cs_second": "for comparison",
+    "definition": "Definition", "control_group": "Control group",
+    "treated_group": "Treated group",
     "coefficient_unit": "Coefficient unit",
 })
 WORDS["zh"].update({
@@ -484,7 +554,10 @@ WORDS["zh"].update({
     "co2_factor": "CO2排放系数", "fuel_coal": "原煤", "fuel_coke": "焦炭",
     "fuel_crude_oil": "原油", "fuel_gasoline": "汽油", "fuel_kerosene": "煤油",
     "fuel_diesel": "柴油", "fuel_fuel_oil": "燃料油", "fuel_natural_gas": "天然气",
-    "var_symbol": "符号", "var_name": "变量名称", "var_definition": "变量定义",
+    "var_symbol": "变量符号", "var_name": "变量名称", "var_definition": "变量定义",
+    "var_type": "变量类型", "role_outcome": "被解释变量", "role_treatment": "核心解释变量",
+    "role_control": "控制变量", "role_mechanism": "机制变量", "role_moderator": "调节变量",
+    "role_group": "分组变量", "role_other": "其他变量",
     "var_unit": "单位", "var_source": "数据来源",
     "med_total": "总效应 c", "med_indirect": "间接效应 a×b", "med_sobel_p": "Sobel检验p值",
     "med_ci": "a×b的95%置信区间", "med_share": "中介效应占比",
@@ -495,7 +568,20 @@ WORDS["zh"].update({
     "no_controls": "无控制变量", "with_controls": "控制变量",
     "pooled_of": "{label}", "balance_failed": "匹配后以下协变量未达到平衡：{vars}，"
     "匹配样本的DID比较的是不可比的两组",
-    "t_path": "中介效应路径图（{y}）", "definition": "变量定义",
+    "pl_real": "实际估计值", "pl_mean": "安慰剂估计值均值", "pl_sd": "安慰剂估计值标准差",
+    "pl_range": "安慰剂估计值2.5%-97.5%分位数", "pl_p": "随机化推断p值（双侧）",
+    "pl_p_left": "随机化推断p值（左侧）", "pl_p_right": "随机化推断p值（右侧）",
+    "pl_p_t": "随机化推断p值（t统计量）", "pl_draws": "安慰剂分配次数", "pl_exact": "精确枚举",
+    "stage_unmatched": "匹配前", "stage_matched": "匹配后", "t_balance": "平衡性检验",
+    "t_pretrend_tests": "平行趋势联合检验", "initial_price": "初始碳价（元/吨）",
+    "cs_simple": "总体ATT（简单加总）", "cs_dynamic": "事件时间效应的平均",
+    "cs_group": "各批次效应的平均", "cs_calendar": "各日历期效应的平均",
+    "cs_event": "事件时间 {e}", "cs_pretest_boot": "sup-t乘数自助法（{draws}次）",
+    "cs_pretest_wald": "Wald卡方检验（自由度{df}）",
+    "cs_pretest_ri": "随机化推断（{draws}次，首次实施前各期）",
+    "cs_pretest_line": "政策前各期ATT(g,t)联合为零的预检验，{name}：统计量 = {stat}，"
+    "{p}（{rec}）", "cs_first": "推荐", "cs_second": "仅供对照",
+    "definition": "变量定义", "control_group": "对照组", "treated_group": "处理组",
     "coefficient_unit": "系数单位",
 })
 WORDS["en"]["pretrend_note"] = ("Joint test that all pre-treatment coefficients are zero: "

@@ -50,8 +50,15 @@ class Table:
         return max(len(r) for r in self.header + self.body)
 
     def to_dataframe(self) -> pd.DataFrame:
-        """Body as a DataFrame with the last header row as column names."""
+        """Body as a DataFrame with the last header row as column names, prefixed by
+        the group header above a column ("Control group: Mean") so names stay unique."""
         cols = list(self.header[-1]) if self.header else None
+        if cols is not None and len(self.header) > 1:
+            group = [""] * len(cols)
+            for (i, j), span in self.spans.items():
+                if i == len(self.header) - 2 and self.header[i][j]:
+                    group[j:j + span] = [self.header[i][j]] * span
+            cols = [f"{g}: {c}" if g else c for g, c in zip(group, cols)]
         return pd.DataFrame(self.body, columns=cols)
 
     # ------------------------------------------------------------------ text
@@ -126,9 +133,14 @@ class Table:
                 j += span
             out.append("<tr>" + "".join(cells) + "</tr>")
         out.append("</thead><tbody>")
+        # a column with any long text cell (definitions, sources) wraps and aligns left
+        prose = {j for i, r in enumerate(self.body) for j, c in enumerate(r)
+                 if _is_prose(c, self.values[i] if i < len(self.values) else [], j)}
         for i, r in enumerate(self.body):
             cls = ' class="rule"' if i in self.rules else ""
-            out.append(f"<tr{cls}>" + "".join(f"<td>{e(c)}</td>" for c in r) + "</tr>")
+            out.append(f"<tr{cls}>" + "".join(
+                f'<td class="text">{e(c)}</td>' if j in prose else f"<td>{e(c)}</td>"
+                for j, c in enumerate(r)) + "</tr>")
         out.append("</tbody>")
         if self.notes:
             out.append(f'<tfoot><tr><td colspan="{self.ncols}">'
@@ -199,6 +211,12 @@ _NOTEBOOK_CSS = (
     "table.three-line th,table.three-line td{padding:.15rem .7rem;text-align:center}"
     "table.three-line td:first-child{text-align:left}"
     "table.three-line tfoot td{text-align:left;font-size:85%}")
+
+
+def _is_prose(text: str, nums: Sequence[Any], j: int) -> bool:
+    """A text cell long enough to wrap (definitions, sources) rather than widen the
+    table; numbers and short labels never wrap."""
+    return j > 0 and (j >= len(nums) or nums[j] is None) and _width(text) > 28
 
 
 def _width(s: str) -> int:
@@ -452,7 +470,8 @@ def table_from_frame(
 
         labels = {**COLUMNS_ZH, **labels}
     d = df.reset_index() if index else df
-    kinds = [column_kind(c, d.iloc[:, j]) for j, c in enumerate(d.columns)]
+    kinds = [column_kind(c[-1] if isinstance(c, tuple) else c, d.iloc[:, j])
+             for j, c in enumerate(d.columns)]
     body: list[list[str]] = []
     values: list[list[Num | None]] = []
     for row in d.itertuples(index=False, name=None):
@@ -463,9 +482,30 @@ def table_from_frame(
             texts.append(cell.text if isinstance(cell, Num) else cell)
         body.append(texts)
         values.append(nums)
-    header = [[labels.get(str(c), str(c)) for c in d.columns]]
+    header, spans = _frame_header(d.columns, labels)
     return Table(header=header, body=body, title=title, notes=list(notes or []), lang=lang,
-                 values=values)
+                 values=values, spans=spans)
+
+
+def _frame_header(cols: pd.Index, labels: dict[str, str]
+                  ) -> tuple[list[list[str]], dict[tuple[int, int], int]]:
+    """Header rows of a frame: one row, or with two-level (MultiIndex) columns a group
+    row whose runs of equal names span their columns (as ``\\multicolumn``)."""
+    if not isinstance(cols, pd.MultiIndex) or cols.nlevels != 2:
+        return [[labels.get(str(c), str(c)) for c in cols]], {}
+    top = [str(a) if a is not None and str(a) else "" for a, _ in cols]
+    group: list[str] = []
+    spans: dict[tuple[int, int], int] = {}
+    j = 0
+    while j < len(top):
+        k = j
+        while k + 1 < len(top) and top[k + 1] == top[j] and top[j]:
+            k += 1
+        group += [labels.get(top[j], top[j])] + [""] * (k - j)
+        if k > j:
+            spans[(0, j)] = k - j + 1
+        j = k + 1
+    return [group, [labels.get(str(b), str(b)) for _, b in cols]], spans
 
 
 def _frame_cell(v: Any, kind: str, digits: int, lang: str, labels: dict[str, str],

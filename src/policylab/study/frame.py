@@ -297,7 +297,7 @@ def _reference_line(line: Any) -> bool:
 def number_sections(sections: list[dict[str, Any]], lang: str) -> None:
     """Number sections, tables and figures in order of appearance, captions in place.
 
-    Tables are replaced by captioned copies (the table files keep their own titles).
+    Tables are replaced by captioned copies, which the table files are written from.
     """
     nt = nf = 0
     for i, s in enumerate(sections, 1):

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from policylab.report.labels import word
@@ -35,7 +36,8 @@ def _zh_names() -> dict[str, str]:
 
 def pilot_frame(policy: str, lang: str) -> pd.DataFrame:
     """One row per pilot market of a bundled roster: name, level, announcement,
-    opening of trading and the firms first covered (Table 1 of the carbon study)."""
+    opening of trading, the firms first covered and the initial price (Table 1 of the
+    carbon study)."""
     from policylab.data.rosters import roster
 
     r = roster(policy).sort_values(["market_opening", "unit"])
@@ -47,6 +49,8 @@ def pilot_frame(policy: str, lang: str) -> pd.DataFrame:
         word("announced", lang): r["announcement"].dt.strftime("%Y-%m-%d").to_list(),
         word("trading_from", lang): r["market_opening"].dt.strftime("%Y-%m-%d").to_list(),
         word("firms_covered", lang): r["initial_covered_firms"].astype("Int64").to_list(),
+        word("initial_price", lang): [p if isinstance(p, str) else None
+                                      for p in r["initial_price"].astype(object)],
     })
     # a roster without the firm counts (energy-use rights) shows no empty column
     return frame.dropna(axis=1, how="all")
@@ -74,16 +78,31 @@ def factor_frame(name: str, lang: str) -> pd.DataFrame:
 
 
 def definitions_frame(columns: Sequence[str], labels: dict[str, str],
-                      variables: dict[str, Any], lang: str) -> pd.DataFrame:
-    """Name, label, definition, unit and source of each column (section 3.2 of the
-    energy study, Table 3's definition column of the carbon study)."""
-    rows = []
+                      variables: dict[str, Any], lang: str,
+                      roles: dict[str, str] | None = None) -> pd.DataFrame:
+    """Type, name, definition, unit and source of each column (section 3.2 of the
+    energy study, Table 3's definition column of the carbon study).
+
+    ``roles`` maps a column to its part in the model (outcome, treatment, control,
+    mechanism, moderator, group); the type is written once per run of equal types, as
+    the papers merge that cell. A symbol column appears only when the spec gives
+    symbols (``[variables.x] symbol = "lnCO2"``).
+    """
+    roles = roles or {}
+    with_symbol = any(getattr(variables.get(c), "symbol", "") for c in columns)
+    rows, last = [], None
     for c in columns:
         v = variables.get(c)
-        rows.append({word("var_symbol", lang): c, word("var_name", lang): labels.get(c, c),
-                     word("var_definition", lang): getattr(v, "definition", "") or "",
-                     word("var_unit", lang): getattr(v, "unit", "") or "",
-                     word("var_source", lang): getattr(v, "source", "") or ""})
+        role = roles.get(c, "other")
+        row = {word("var_type", lang): word(f"role_{role}", lang) if role != last else "",
+               word("var_name", lang): labels.get(c, c)}
+        last = role
+        if with_symbol:
+            row[word("var_symbol", lang)] = getattr(v, "symbol", "") or ""
+        row.update({word("var_definition", lang): getattr(v, "definition", "") or "",
+                    word("var_unit", lang): getattr(v, "unit", "") or "",
+                    word("var_source", lang): getattr(v, "source", "") or ""})
+        rows.append(row)
     return pd.DataFrame(rows)
 
 
@@ -157,3 +176,93 @@ def ordered_levels(found: Sequence[Any], names: dict[str, str]) -> list[Any]:
     by_text = {str(v): v for v in found}
     first = [by_text[k] for k in names if k in by_text]
     return first + [v for v in found if v not in first]
+
+
+def placebo_table(res: Any, title: str, lang: str, labels: dict[str, str], digits: int
+                  ) -> Any:
+    """The placebo test as the papers report it, one statistic per row: the real
+    estimate, the placebo estimates' mean, SD and central 95% range, the randomization
+    p-values and the number of (enumerated) assignments."""
+    from policylab.report.tables import Table
+
+    est = np.asarray(res.estimates, dtype=float)
+    lo, hi = np.quantile(est, [0.025, 0.975]) if len(est) else (np.nan, np.nan)
+    rows: list[tuple[str, Num | str]] = [
+        (word("pl_real", lang), Num(res.estimate, digits=digits)),
+        (word("pl_mean", lang), Num(float(est.mean()) if len(est) else np.nan, digits=digits)),
+        (word("pl_sd", lang), Num(float(est.std(ddof=1)) if len(est) > 1 else np.nan,
+                                  digits=digits)),
+        (word("pl_range", lang), Num((float(lo), float(hi)), "interval", digits=digits,
+                                     wrap="[]")),
+        (word("pl_p", lang), Num(res.p_value, "pvalue", digits=digits)),
+        (word("pl_p_left", lang), Num(res.p_left, "pvalue", digits=digits)),
+        (word("pl_p_right", lang), Num(res.p_right, "pvalue", digits=digits)),
+        (word("pl_p_t", lang), Num(res.p_value_t, "pvalue", digits=digits)),
+        (word("pl_draws", lang), Num(float(len(est)), "integer", thousands=True)),
+        (word("pl_exact", lang), word("yes" if res.exact else "no", lang)),
+    ]
+    term = res.meta.get("param", "")
+    return Table(header=[["", labels.get(term, term)]],
+                 body=[[k, v.text if isinstance(v, Num) else v] for k, v in rows],
+                 values=[[None, v if isinstance(v, Num) else None] for _, v in rows],
+                 title=title, lang=lang)
+
+
+def balance_frame(tidy: pd.DataFrame, lang: str) -> pd.DataFrame:
+    """The balance test in Stata ``pstest, both`` layout: two rows per covariate
+    (unmatched, matched) with the means, %bias, MatchIt's SMD, the %bias reduction,
+    the t-test p and the variance ratio — nine columns instead of fifteen."""
+    rows = []
+    for r in tidy.itertuples(index=False):
+        for stage, sfx in (("unmatched", "before"), ("matched", "after")):
+            rows.append({
+                "variable": r.variable if stage == "unmatched" else "",
+                "stage": word(f"stage_{stage}", lang),
+                "mean_treated": getattr(r, f"mean_treated_{sfx}"),
+                "mean_control": getattr(r, f"mean_control_{sfx}"),
+                "bias": getattr(r, f"bias_{sfx}"), "smd": getattr(r, f"smd_{sfx}"),
+                "bias_reduction": r.bias_reduction if stage == "matched" else np.nan,
+                "p_value": getattr(r, f"p_{sfx}"),
+                "var_ratio": getattr(r, f"var_ratio_{sfx}"),
+                "balanced": bool(r.balanced) if stage == "matched" else None,
+            })
+    return pd.DataFrame(rows)
+
+
+def cs_frame(aggs: dict[str, Any], lang: str) -> pd.DataFrame:
+    """Callaway-Sant'Anna as a paper shows it: the four aggregated ATTs first (by their
+    names in the literature), then the event-study estimates by event time."""
+    rows = []
+    for kind, agg in aggs.items():
+        r = agg.tidy().iloc[0]
+        rows.append({"term": word(f"cs_{kind}", lang), **_est(r)})
+    for r in aggs["dynamic"].tidy().iloc[1:].itertuples(index=False):
+        rows.append({"term": word("cs_event", lang, e=int(r.by)), **_est(r._asdict())})
+    return pd.DataFrame(rows)
+
+
+def _est(r: Any) -> dict[str, float]:
+    return {k: float(r[k]) for k in ("estimate", "std_error", "p_value", "conf_low",
+                                     "conf_high")}
+
+
+def cs_pretest_notes(tests: Sequence[dict[str, Any]], lang: str) -> list[str]:
+    """One line per Callaway-Sant'Anna pre-test (all pre-treatment ATT(g,t) = 0), the
+    recommended one first, as the note under the table."""
+    from policylab.report.numbers import format_number, format_p
+
+    lines = []
+    for i, t in enumerate(tests):
+        if t.get("p_value") is None:
+            continue
+        kind = str(t.get("test", ""))
+        key = ("cs_pretest_ri" if "randomization" in kind else
+               "cs_pretest_boot" if "bootstrap" in kind else "cs_pretest_wald")
+        name = word(key, lang, df=t.get("df", ""), draws=t.get("draws", ""))
+        p = format_p(float(t["p_value"]), 3)
+        lines.append(word("cs_pretest_line", lang, name=name,
+                          stat=format_number(float(t["statistic"]), 3),
+                          p=f"p {p[0]} {p[1:]}" if p.startswith("<") else f"p = {p}",
+                          rec=word("cs_first" if i == 0 else "cs_second", lang)))
+    return lines
+

@@ -30,6 +30,7 @@ import numpy as np
 import pandas as pd
 
 from policylab.errors import PolicyLabError, PolicyLabWarning
+from policylab.study.context import Context, StepOutput
 from policylab.study.outdir import Staging, claim_out_dir
 from policylab.study.spec import SpecProblems, StudySpec, check_columns, load_spec
 
@@ -38,35 +39,6 @@ __all__ = ["StepOutput", "Context", "RunSummary", "run_study", "StudyFailed"]
 
 class StudyFailed(PolicyLabError):
     """A required step failed; nothing was written."""
-
-
-@dataclass
-class StepOutput:
-    """What one battery step produced."""
-
-    key: str
-    title: str
-    results: dict[str, Any] = field(default_factory=dict)
-    tables: list[tuple[str, Any]] = field(default_factory=list)
-    figures: list[tuple[str, Any]] = field(default_factory=list)
-    text: list[str] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
-    numbers: dict[str, Any] = field(default_factory=dict)
-    status: str = "ok"
-    error: str | None = None
-    seconds: float = 0.0
-
-
-@dataclass
-class Context:
-    """Everything a step needs: the spec, the prepared panel, shared results."""
-
-    spec: StudySpec
-    panel: Any
-    base_dir: Path
-    lang: str
-    seed: int
-    cache: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -279,6 +251,8 @@ def run_study(
             "steps": {o.key: {"status": o.status, "error": o.error,
                               "traceback": o.numbers.get("traceback")} for o in outputs},
             "peak_memory_mb": _peak_mb(),
+            # warnings the report could not put in the reader's language (shown as is)
+            "untranslated_warnings": list(rendered.untranslated),
         }
 
         def finish(move_failures: list[dict[str, str]]) -> None:

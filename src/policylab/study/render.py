@@ -76,15 +76,15 @@ def _ext(fmt: str) -> str:
     return _TABLE_WRITERS[fmt][1] if fmt in _TABLE_WRITERS else f".{fmt}"
 
 
-def _write_tables(root: Path, out: Any, formats: list[str], taken: set[str],
-                  done: Rendered) -> None:
-    for name, table in out.tables:
-        stem = safe_filename(f"{out.key}_{name}", taken)
+def _write_tables(root: Path, key: str, tables: list[tuple[str, Any]], formats: list[str],
+                  taken: set[str], done: Rendered) -> None:
+    for name, table in tables:
+        stem = safe_filename(f"{key}_{name}", taken)
         for fmt in formats:
             path = root / "tables" / f"{stem}{_ext(fmt)}"
             writer = _table_writer(table, fmt, path)
             if writer is not None:
-                done.attempt(root, path, out.key, writer)
+                done.attempt(root, path, key, writer)
 
 
 def _write_figures(root: Path, out: Any, formats: tuple[str, ...], taken: set[str],
@@ -106,6 +106,22 @@ def _write_figures(root: Path, out: Any, formats: tuple[str, ...], taken: set[st
         png = next((p for p in written if p.suffix == ".png"), None)
         figs.append({"name": name, "figure": fig, "png": png})
     return figs
+
+
+def _provenance(ctx: Any) -> dict[str, Any]:
+    """What a reader needs to rerun the study, in the report's words: the version, the
+    panel (observations, units, periods, balanced or not) and the seed (the manifest
+    records the spec and the data files with their hashes)."""
+    from policylab import __version__
+
+    lang = ctx.lang
+    d = ctx.panel.describe()
+    panel = _sample_note(ctx, lang) or f"{d.get('n_rows')} rows"
+    if "balanced" in d:
+        panel += " " + report_word("prov_balanced" if d["balanced"] else "prov_unbalanced",
+                                   lang)
+    return {"policylab": __version__, report_word("prov_panel", lang): panel,
+            report_word("prov_seed", lang): ctx.spec.study.seed}
 
 
 def _sample_note(ctx: Any, lang: str) -> str:
@@ -142,8 +158,9 @@ def _figure_notes(out: Any, name: str, lang: str) -> list[str]:
         return _pretrend_lines(out, lang)
     if out.key == "placebo" and "placebo" in out.results:
         r = out.results["placebo"]
-        return [report_word("placebo_note", lang, draws=len(r.estimates), p=p_is(r.p_value),
-                            exact=report_word("exact", lang) if r.exact else "")]
+        return [report_word("placebo_note", lang, draws=f"{len(r.estimates):,}",
+                            p=p_is(r.p_value),
+                            how=report_word("how_exact" if r.exact else "how_random", lang))]
     return []
 
 
@@ -195,7 +212,7 @@ def _section(out: Any, figs: list[dict[str, Any]], ctx: Any, outputs: dict[str, 
              untranslated: list[str]) -> dict[str, Any]:
     """One report section: captions' titles, notes under tables and figures, the
     warnings in the reader's words, and the baseline's mechanical identities."""
-    from policylab.report.labels import figure_title
+    from policylab.report.labels import figure_title, translate_warning
 
     lang, labels = ctx.lang, dict(ctx.spec.model.labels)
     sample = _sample_note(ctx, lang)
@@ -204,9 +221,9 @@ def _section(out: Any, figs: list[dict[str, Any]], ctx: Any, outputs: dict[str, 
                                                                  labels),
                                          *([sample] if sample else [])])
               for name, t in out.tables]
-    text = [_reason(p, lang) for p in out.text]
+    text = [translate_warning(_reason(p, lang), lang, labels)[0] for p in out.text]
     for f in figs:
-        f["title"] = figure_title(f["name"], lang)
+        f["title"] = figure_title(f["name"], lang, labels, list(ctx.spec.model.outcomes))
         f["notes"] = _figure_notes(out, f["name"], lang)
         if f.get("degenerate"):
             text.append(report_word("no_figure", lang, why=report_word(f["degenerate"], lang)))
@@ -241,15 +258,17 @@ def write_all(tmp: Path, spec: StudySpec, outputs: list[Any], ctx: Any) -> Rende
     by_key = {o.key: o for o in outputs}
     for out in outputs:
         figs = _write_figures(tmp, out, tuple(spec.output.figure_formats), taken_figures, done)
-        _write_tables(tmp, out, list(spec.output.formats), taken_tables, done)
         sections.append(_section(out, figs, ctx, by_key, done.untranslated))
     number_sections(sections, ctx.lang)
+    # the table files are the report's tables: same words, notes and number
+    for out, sec in zip(outputs, sections):
+        named = [(name, t) for (name, _), t in zip(out.tables, sec["tables"])]
+        _write_tables(tmp, out.key, named, list(spec.output.formats), taken_tables, done)
     design = ctx.cache.get("design")
     n_groups = design.facts.get("n_treated_groups") if design is not None else None
     summary = headline(outputs, n_groups, ctx.lang, dict(spec.model.labels),
                        digits=spec.output.digits)
-    provenance = {"policylab": __import__("policylab").__version__,
-                  "panel": ctx.panel.describe(), "seed": spec.study.seed}
+    provenance = _provenance(ctx)
     kw = {"lang": spec.output.language, "title": spec.study.title, "provenance": provenance,
           "headline": summary}
     if "html" in spec.output.formats:

@@ -112,9 +112,9 @@ def _design_setup(data: Any, y: str, model: dict[str, Any], errors: str | None,
     from policylab.estimators.did import did
 
     res = did(data, y=y, **model)
-    m = res.model
-    df = m["data"].loc[m["rows"]].reset_index(drop=True)
-    u = np.asarray(m["resid"], dtype=float)
+    m = res.fit
+    df = m.sample().reset_index(drop=True)
+    u = np.asarray(m.resid, dtype=float)
     d = df[res.meta["treat_term"]].to_numpy(float)
     base = df[y].to_numpy(float) - u - res.coef()[res.meta["treat_term"]] * d
     unit, time = res.meta["unit"], res.meta["time"]
@@ -131,12 +131,12 @@ def _design_setup(data: Any, y: str, model: dict[str, Any], errors: str | None,
                         "period); use errors='signflip'")
     blocks = np.full((len(units), len(periods)), -1, dtype=np.int64)
     blocks[uc, tc] = np.arange(len(df))
-    clusters = np.asarray(m["cluster_codes"][0]) if m["cluster_codes"] else uc
+    clusters = np.asarray(m.cluster_codes[0]) if m.cluster_codes else uc
     extra: dict[str, Any] = {}
     if isinstance(data, Design):
         # every replication is the same Design with a new outcome column, so its
         # weights, extra fixed effects, cluster and sample carry over unchanged
-        extra = {"design": data, "pos": data.df.index.get_indexer(m["rows"])}
+        extra = {"design": data, "pos": data.df.index.get_indexer(m.rows)}
     else:
         model = {**model, "unit": unit, "time": time}
     return _Setup(df=df, dgp=None, y=y, model=model, base=base, d=d, resid=u, errors=errors,
@@ -202,7 +202,7 @@ def _one(s: _Setup, data: Any, seed: int, truth: float) -> dict[str, float]:
     rec = {"truth": truth, "estimate": est, "std_error": se,
            "crv1_covers": bool(ci["conf_low"] <= truth <= ci["conf_high"])}
     if "wild" in s.methods:
-        w = wild_bootstrap(res, param=term, null=truth, draws=s.draws, weights="webb",
+        w = wild_bootstrap(res, param=term, null=truth, draws=s.draws, weights_type="webb",
                            seed=seed, ci=False)
         rec["wild_p"] = w.p_value
         rec["wild_covers"] = w.p_value > s.alpha

@@ -93,7 +93,7 @@ class _SpecGenerator:
 
 
 def _design(spec: Any, panel: Any, base_dir: Path) -> Any:
-    from policylab.study.pipeline import Context
+    from policylab.study.context import Context
     from policylab.study.steps import build_model_design
 
     ctx = Context(spec=spec, panel=panel, base_dir=base_dir, lang="en", seed=spec.study.seed)

@@ -187,6 +187,8 @@ class ModelSpec(_Strict):
 class Variable(_Strict):
     """What a variable is, for the variable-definition table (and the descriptives)."""
 
+    symbol: str = Field("", description="its symbol in the paper, e.g. 'lnCO2' (the "
+                        "definition table shows a symbol column when any is given)")
     definition: str = Field("", description="how the variable is defined or measured")
     unit: str = Field("", description="its unit, e.g. '10k t' or '%'")
     source: str = Field("", description="where the data come from")

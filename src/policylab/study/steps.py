@@ -17,8 +17,8 @@ import pandas as pd
 
 from policylab.errors import PolicyLabError, SpecError
 from policylab.estimators.design import Design, DesignNotHonoured
-from policylab.study.frame import crv1_note, few_treated, pretrend_tests
-from policylab.study.pipeline import Context, StepOutput
+from policylab.study.context import Context, StepOutput
+from policylab.study.frame import crv1_note, few_treated, p_is, pretrend_tests
 from policylab.study.spec import StudySpec
 
 __all__ = ["STEPS", "planned_steps"]
@@ -170,6 +170,21 @@ def _collect_warnings(out: StepOutput, *results: Any) -> None:
 
 
 # ----------------------------------------------------------------------------- steps
+def _roles(ctx: Context) -> dict[str, str]:
+    """Each model column's part in the study, first role wins (the papers' variable
+    types: dependent, core explanatory, control, mechanism, moderator, grouping)."""
+    sp, b = ctx.spec, ctx.spec.battery
+    parts = [("outcome", sp.model.outcomes), ("treatment", [sp.treatment.column or "did"]),
+             ("control", sp.model.controls),
+             ("mechanism", [*b.mediation.mediators, *b.mechanisms.variables]),
+             ("moderator", b.moderation.moderators), ("group", b.heterogeneity.by)]
+    roles: dict[str, str] = {}
+    for role, cols in parts:
+        for c in cols:
+            roles.setdefault(c, role)
+    return roles
+
+
 def _defined_columns(ctx: Context) -> list[str]:
     """Every column the study's tables use, in the papers' order (outcomes, treatment,
     controls, mechanisms, groups), then any other column the spec defines."""
@@ -201,8 +216,9 @@ def step_overview(ctx: Context) -> StepOutput:
             ctx, frame, word("t_factors", lang), labels={}, digits=4)))
     cols = _defined_columns(ctx)
     if cols:
-        frame = paper.definitions_frame(cols, _labels(ctx), sp.variables, lang)
-        out.numbers["definitions"] = frame
+        frame = paper.definitions_frame(cols, _labels(ctx), sp.variables, lang,
+                                        roles=_roles(ctx))
+        out.numbers["definitions"] = frame.assign(column=cols)
         out.tables.append(("definitions", _frame_table(ctx, frame, word("t_definitions", lang),
                                                        labels={})))
     if not out.tables:
@@ -220,27 +236,36 @@ def step_descriptives(ctx: Context) -> StepOutput:
     by = b.by or ctx.spec.treatment.group
     res = descriptives(ctx.panel, cols, by=by, labels=_labels(ctx))
     out = StepOutput("descriptives", _title(ctx, "descriptives"), results={"descriptives": res})
-    names = ({0: "control", 1: "treated", "all": "all"} if ctx.lang == "en"
-             else {0: "对照组", 1: "处理组", "all": "全样本"})
+    names = {0: "control", 1: "treated", "all": "all"}
     wide = res.wide(names)
-    if ctx.lang == "zh":
-        from policylab.report.labels import COLUMNS_ZH
-
-        wide.columns = [
-            ": ".join([c.split(": ")[0], COLUMNS_ZH.get(c.split(": ")[1], c.split(": ")[1])])
-            if ": " in str(c) else c for c in wide.columns
-        ]
-    wide = wide[[c for c in wide.columns if not str(c).startswith(names["all"] + ":")]]
-    if any(c in ctx.spec.variables for c in cols):
+    wide = wide[[c for c in wide.columns if not str(c).startswith("all:")]]
+    defined = ctx.spec.battery.overview.enabled and _defined_columns(ctx)
+    if any(c in ctx.spec.variables for c in cols) and not defined:
         from policylab.report.labels import word
 
-        # rows follow cols (descriptives keeps their order): the definition beside each
+        # no variable-definition table in the report: the definition beside each row
         wide.insert(1, word("definition", ctx.lang),
                     [getattr(ctx.spec.variables.get(c), "definition", "") for c in cols])
-        wide = wide.rename(columns={"label": word("var_name", ctx.lang)})
+    wide = _grouped_columns(wide, ctx.lang)
     out.tables.append(("descriptives", _frame_table(ctx, wide, _title(ctx, "descriptives"))))
     out.numbers["design"] = None
     out.numbers["design_note"] = "descriptive statistics of the analysis sample (no model)"
+    return out
+
+
+def _grouped_columns(wide: pd.DataFrame, lang: str) -> pd.DataFrame:
+    """"control: mean"-style columns as a two-level header (Control group / Mean), the
+    layout of the papers' descriptive tables."""
+    from policylab.report.labels import word
+
+    if not any(": " in str(c) for c in wide.columns):
+        return wide
+    groups = {"control": word("control_group", lang), "treated": word("treated_group", lang)}
+    cols = [(groups.get(str(c).split(": ")[0], str(c).split(": ")[0]), str(c).split(": ")[1])
+            if ": " in str(c) else ("", "variable" if c == "label" else str(c))
+            for c in wide.columns]
+    out = wide.copy()
+    out.columns = pd.MultiIndex.from_tuples(cols)
     return out
 
 
@@ -338,7 +363,8 @@ def step_event_study(ctx: Context) -> StepOutput:
             pt = parallel_trends(ctx.panel, y=y, treat_group=group, time=ctx.spec.data.time,
                                  lang=ctx.lang)
             out.results[f"parallel_trends{sfx}"] = pt
-            out.figures.append((f"parallel_trends{sfx}", pt.plot(lang=ctx.lang)))
+            out.figures.append((f"parallel_trends{sfx}", pt.plot(lang=ctx.lang,
+                                                                 ylabel=lab.get(y, y))))
         _collect_warnings(out, es)
     return out
 
@@ -433,10 +459,24 @@ def _twfe_pretrend_tests(ctx: Context, out: StepOutput, es: Any) -> None:
     if failed:
         out.numbers["pretrend_tests_not_run"] = failed
     if rows:
+        from policylab.report.labels import report_word, word
+
         tab = pd.DataFrame(rows).sort_values(
             "method", key=lambda c: c.map({m: i for i, m in enumerate(order)}))
+        # the paper's columns: which test, its statistic and degrees of freedom, p, draws
+        show = pd.DataFrame({
+            "test": [_capital(report_word(f"method_{m}", ctx.lang)) for m in tab["method"]],
+            **{c: tab[c] for c in ("statistic", "df1", "df2", "p_value", "draws")
+               if c in tab and tab[c].notna().any()},
+            "recommended": tab["recommended"].astype(bool),
+        })
         out.tables.append(("pretrend_tests", _frame_table(
-            ctx, tab.reset_index(drop=True), "Joint pre-trend tests")))
+            ctx, show.reset_index(drop=True), word("t_pretrend_tests", ctx.lang))))
+
+
+def _capital(text: str) -> str:
+    """A phrase as a table cell: first letter upper case (a no-op for Chinese)."""
+    return text[:1].upper() + text[1:]
 
 
 def step_pretrends(ctx: Context) -> StepOutput:
@@ -518,10 +558,11 @@ def _staggered_cs(ctx: Context, out: StepOutput, d: Design, y: str) -> None:
             order = [ri, *order]
     out.numbers["att_gt_pretests"] = order
     out.numbers["att_gt_pretest_recommended"] = order[0]["test"]
-    tab = pd.concat([a.tidy().iloc[:1] for a in aggs.values()]
-                    + [aggs["dynamic"].tidy().iloc[1:]])
-    out.tables.append(("att_gt", _frame_table(ctx, tab.reset_index(drop=True),
-                                              "Callaway-Sant'Anna")))
+    from policylab.study.paper import cs_frame, cs_pretest_notes
+
+    out.tables.append(("att_gt", _frame_table(
+        ctx, cs_frame(aggs, ctx.lang), "Callaway-Sant'Anna",
+        notes=cs_pretest_notes(out.numbers["att_gt_pretests"], ctx.lang))))
     out.figures.append(("att_gt_dynamic", aggs["dynamic"].plot(lang=ctx.lang)))
 
 
@@ -631,9 +672,11 @@ def step_psm_did(ctx: Context) -> StepOutput:
         ss = first.balance.summary_stats
         notes = ([f"Rubin's B = {ss['B_before']:.1f} -> {ss['B_after']:.1f}; "
                   f"R = {ss['R_before']:.2f} -> {ss['R_after']:.2f}"] if ss else [])
+        from policylab.study.paper import balance_frame
+
         out.tables.append(("balance", _frame_table(
-            ctx, first.balance.tidy(), "Balance" if ctx.lang == "en" else "平衡性检验",
-            notes=notes)))
+            ctx, balance_frame(first.balance.tidy(), ctx.lang),
+            word("t_balance", ctx.lang), notes=notes)))
         out.figures.append(("bias", first.balance.plot(lang=ctx.lang, labels=_labels(ctx))))
     try:
         out.figures.append(("psm", first.plot(lang=ctx.lang)))
@@ -644,6 +687,7 @@ def step_psm_did(ctx: Context) -> StepOutput:
 
 def step_placebo(ctx: Context) -> StepOutput:
     from policylab.inference.placebo import placebo_test
+    from policylab.study import paper
 
     p = ctx.spec.battery.placebo
     out = StepOutput("placebo", _title(ctx, "placebo"))
@@ -662,7 +706,8 @@ def step_placebo(ctx: Context) -> StepOutput:
                            progress=False)
     out.results["placebo"] = res
     out.numbers["design"] = _used(base)
-    out.tables.append(("placebo", _frame_table(ctx, res.tidy(), out.title)))
+    out.tables.append(("placebo", paper.placebo_table(res, out.title, ctx.lang, _labels(ctx),
+                                                      ctx.spec.output.digits)))
     out.figures.append(("placebo", res.plot(lang=ctx.lang)))
     _collect_warnings(out, res)
     return out
@@ -677,14 +722,17 @@ def step_wild_bootstrap(ctx: Context) -> StepOutput:
         kw: dict[str, Any] = {}
         if w.cluster:
             kw["cluster"] = w.cluster
-        res = wild_bootstrap(r, param=r.meta["treat_term"], draws=w.draws, weights=w.weights,
+        res = wild_bootstrap(r, param=r.meta["treat_term"], draws=w.draws, weights_type=w.weights,
                              seed=ctx.seed, **kw)
         out.results[r.meta["depvar"]] = res
     out.numbers["design"] = {**_used(_baseline(ctx)[0]),
                              **({"cluster": w.cluster} if w.cluster else {})}
     frame = pd.concat([v.tidy().assign(outcome=k) for k, v in out.results.items()],
                       ignore_index=True)
-    out.tables.append(("wild_bootstrap", _frame_table(ctx, frame, out.title)))
+    # one row per outcome, named first; the coefficient is the same treatment term
+    keep = ["outcome"] + [c for c in frame.columns if c not in ("outcome", "term")
+                          and not (c == "enumerated" and not frame[c].astype(bool).any())]
+    out.tables.append(("wild_bootstrap", _frame_table(ctx, frame[keep], out.title)))
     return out
 
 
@@ -814,7 +862,6 @@ def step_mediation(ctx: Context) -> StepOutput:
 def _mediation_diagrams(ctx: Context, out: StepOutput, runs: dict[tuple[str, str], Any]
                         ) -> None:
     from policylab.report.figures.mediation_path import mediation_path_figure
-    from policylab.report.labels import word
     from policylab.study.paper import path_entry
 
     lab = _labels(ctx)
@@ -824,8 +871,7 @@ def _mediation_diagrams(ctx: Context, out: StepOutput, runs: dict[tuple[str, str
                  if (p := path_entry(r, name, lab.get(name, lab.get(med, med)))) is not None]
         fig = mediation_path_figure(paths, treatment=lab.get(r.meta["treat_term"], "DID"),
                                     outcome=lab.get(y, y), lang=ctx.lang,
-                                    digits=ctx.spec.output.digits,
-                                    title=word("t_path", ctx.lang, y=lab.get(y, y)))
+                                    digits=ctx.spec.output.digits)
         out.figures.append(("mediation_path" if i == 0 else f"mediation_path_{y}", fig))
 
 
@@ -848,10 +894,29 @@ def step_moderation(ctx: Context) -> StepOutput:
                                                             label=_labels(ctx).get(mod))))
         except NotImplementedError:
             pass
-    frame = pd.concat([v.tidy().assign(moderator=k) for k, v in out.results.items()],
-                      ignore_index=True)
-    out.tables.append(("moderation", _frame_table(ctx, frame, out.title)))
+    out.tables.append(("moderation", _moderation_table(ctx, out)))
     return out
+
+
+def _moderation_table(ctx: Context, out: StepOutput) -> Any:
+    """One column per moderator, as the papers show moderation: the treatment, its
+    interaction with the (centered) moderator, the moderator, then the controls."""
+    from policylab.report.labels import VALUES
+    from policylab.report.tables import etable
+
+    lab = dict(_labels(ctx))
+    order: list[str] = []
+    for mod, r in out.results.items():
+        D = r.meta["treat_term"]
+        inter, cen = f"{D}_x_{mod}", f"{mod}_c"
+        times = "×" if ctx.lang == "zh" else " × "
+        lab.setdefault(inter, f"{lab.get(D, D)}{times}{lab.get(mod, mod)}")
+        lab.setdefault(cen, VALUES.get(ctx.lang, VALUES["en"])["centered"].format(
+            x=lab.get(mod, mod)))
+        order += [t for t in (D, inter, cen) if t not in order]
+    return etable(list(out.results.values()), labels=lab, lang=ctx.lang,
+                  digits=ctx.spec.output.digits, keep=order, title=out.title,
+                  headers=[lab.get(m, m) for m in out.results])
 
 
 def _outcome_on(d: Design, y: str, mech: str) -> Any:
@@ -931,13 +996,11 @@ def step_heterogeneity(ctx: Context) -> StepOutput:
         heads = [p.label for p in h.pooled.get(col, [])] + [
             names.get(str(lv), f"{lab.get(col, col)}={lv}") for lv in order]
         tests = res.tests[res.tests["by"] == col]
-        from policylab.report.numbers import format_p
-
-        notes = [f"{t.test}: p = {format_p(t.p_value)}" for t in tests.itertuples()]
+        notes = [f"{t.test}: {p_is(t.p_value)}" for t in tests.itertuples()]
         if ctx.lang == "zh":
             tnames = {"interaction": "交互项检验", "suest": "似无相关检验（SUEST）",
                       "permutation": "费舍尔组合检验（置换）"}
-            notes = [f"{tnames.get(t.test, t.test)}：p = {format_p(t.p_value)}"
+            notes = [f"{tnames.get(t.test, t.test)}：{p_is(t.p_value)}"
                      for t in tests.itertuples()]
         out.tables.append((f"heterogeneity_{col}", _etable(
             ctx, [*pooled, *(subs[lv] for lv in order)], headers=heads,

@@ -12,10 +12,10 @@ from policylab.report.style import PALETTE, figure_builder, new_figure
 _T = {
     "en": {"x": "Years relative to the policy", "y": "Estimate (95% CI)",
            "time": "Year", "mean": "Mean outcome", "treated": "Treated", "control": "Control",
-           "norm": "Mean outcome (relative to {b})"},
+           "norm": "{y} (relative to {b})", "mean_of": "Mean of {y}"},
     "zh": {"x": "相对政策实施年份", "y": "估计系数（95%置信区间）", "time": "年份",
            "mean": "均值", "treated": "处理组", "control": "对照组",
-           "norm": "均值（相对于{b}年）"},
+           "norm": "{y}（相对于{b}年）", "mean_of": "{y}均值"},
 }
 
 
@@ -57,9 +57,12 @@ def event_study_figure(tidy: pd.DataFrame, kind: str = "band", lang: str = "en",
 
 @figure_builder
 def parallel_trends_figure(means: pd.DataFrame, lang: str = "en", policy_time: int | None = None,
-                           normalized: int | None = None,
+                           normalized: int | None = None, ylabel: str | None = None,
                            ax: Any = None) -> Any:
-    """Treated vs control group means by period."""
+    """Treated vs control group means by period.
+
+    ``ylabel`` names the outcome on the vertical axis (default: "Mean outcome").
+    """
     t = _T.get(lang, _T["en"])
     fig, ax = new_figure(lang, ax=ax)
     for g, style in ((1, ("o", PALETTE[1], "-")), (0, ("s", PALETTE[0], "--"))):
@@ -70,7 +73,9 @@ def parallel_trends_figure(means: pd.DataFrame, lang: str = "en", policy_time: i
     if policy_time is not None:
         ax.axvline(policy_time - 0.5, color=PALETTE[2], lw=0.8, ls="--")
     ax.set_xlabel(t["time"])
-    ax.set_ylabel(t["norm"].format(b=normalized) if normalized is not None else t["mean"])
+    mean = t["mean_of"].format(y=ylabel) if ylabel else t["mean"]
+    ax.set_ylabel(t["norm"].format(b=normalized, y=ylabel or t["mean"]) if normalized
+                  is not None else mean)
     years = np.sort(means["time"].unique())
     step = int(np.ceil(len(years) / 8))
     ax.set_xticks(years[::step])

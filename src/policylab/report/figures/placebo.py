@@ -10,7 +10,7 @@ from scipy import stats
 from policylab.report.style import PALETTE, figure_builder, new_figure
 
 _T = {"en": {"x": "Placebo estimates", "d": "Kernel density", "p": "p-value",
-             "real": "actual estimate"},
+             "real": "Actual estimate"},
       "zh": {"x": "安慰剂估计系数", "d": "核密度", "p": "p值", "real": "真实估计值"}}
 
 
