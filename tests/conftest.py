@@ -28,3 +28,62 @@ def make_panel(n_units: int = 40, n_periods: int = 8, seed: int = 0, drop: float
 @pytest.fixture
 def panel_df() -> pd.DataFrame:
     return make_panel()
+
+
+# ------------------------------------------------ panels shaped like public ones (issue 17)
+def castle_like(seed: int = 0) -> pd.DataFrame:
+    """50 states x 2000-2010 as Cheng & Hoekstra's castle-doctrine panel: staggered laws
+    (effyear missing for never-treated states, ``post`` its 0/1 DID), population weights,
+    a census region, region-by-year dummies, ``homicide`` and ``l_homicide`` = its log."""
+    rng = np.random.default_rng(seed)
+    states = np.arange(1, 51)
+    eff = np.full(50, np.nan)
+    eff[:21] = rng.choice([2005, 2006, 2007, 2008, 2009], 21)
+    region = rng.choice(["Northeast", "Midwest", "South", "West"], 50)
+    years = np.arange(2000, 2011)
+    df = pd.DataFrame({"sid": np.repeat(states, 11), "year": np.tile(years, 50)})
+    df["state"] = "S" + df["sid"].astype(str)
+    df["region"] = region[df["sid"] - 1]
+    df["effyear"] = eff[df["sid"] - 1]
+    df["post"] = (df["year"] >= df["effyear"]).astype(int)
+    df["population"] = np.repeat(rng.uniform(5e5, 3e7, 50), 11).round()
+    df["income"] = rng.normal(30000, 4000, len(df))
+    df["unemployrt"] = rng.uniform(3, 10, len(df))
+    df["poverty"] = rng.uniform(8, 20, len(df))
+    df["police"] = rng.uniform(150, 300, len(df))
+    df["homicide"] = np.exp(1.5 + 0.08 * df["post"] + rng.normal(0, 0.2, len(df))
+                            + 0.02 * (df["year"] - 2000))
+    df["l_homicide"] = np.log(df["homicide"])
+    for yr in (2001, 2005, 2010):  # region 2 x year dummies, as in the published data
+        df[f"r2{yr}"] = ((df["region"] == "Midwest") & (df["year"] == yr)).astype(int)
+    return df
+
+
+def mpdta_like(seed: int = 0) -> pd.DataFrame:
+    """500 counties x 2003-2007 as R did's mpdta: ``first.treat`` (0 = never), ``treat``
+    (unit-constant group), ``lpop`` (constant), ``lemp`` the outcome."""
+    rng = np.random.default_rng(seed)
+    n = 500
+    ft = rng.choice([0, 2004, 2006, 2007], n, p=[0.6, 0.1, 0.15, 0.15])
+    df = pd.DataFrame({"year": np.tile(np.arange(2003, 2008), n),
+                       "countyreal": np.repeat(np.arange(8001, 8001 + n), 5)})
+    df["lpop"] = np.repeat(rng.normal(3, 1.5, n), 5)
+    f = np.repeat(ft, 5)
+    df["lemp"] = 5 + 0.3 * df["lpop"] - 0.04 * ((f > 0) & (df["year"] >= f)) + rng.normal(
+        0, 0.5, len(df))
+    df["first.treat"] = f
+    df["treat"] = (f > 0).astype(int)
+    return df
+
+
+def organ_like(seed: int = 0) -> pd.DataFrame:
+    """27 states x 6 quarters as The Effect's organ-donation panel: quarters as text
+    ("Q42010"), ``Quarter_Num`` 1-6 (a time index), ``Rate`` the outcome; no treatment
+    column (California from Q32011 is defined by the user)."""
+    rng = np.random.default_rng(seed)
+    states = ["California"] + [f"State{i}" for i in range(1, 27)]
+    quarters = ["Q42010", "Q12011", "Q22011", "Q32011", "Q42011", "Q12012"]
+    df = pd.DataFrame({"State": np.repeat(states, 6), "Quarter": np.tile(quarters, 27),
+                       "Quarter_Num": np.tile(np.arange(1, 7), 27)})
+    df["Rate"] = rng.uniform(0.3, 0.8, len(df)).round(4)
+    return df

@@ -45,6 +45,7 @@ _LAZY: dict[str, str] = {
     "heterogeneity": "policylab.estimators.heterogeneity",
     "descriptives": "policylab.estimators.descriptives",
     "etable": "policylab.report.tables",
+    "write_dta": "policylab.report.stata",
     "PolicyLabError": "policylab.errors",
     "DataError": "policylab.errors",
     "SpecError": "policylab.errors",

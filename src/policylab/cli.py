@@ -7,6 +7,7 @@ data, options); 3 a required step failed.
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -118,26 +119,35 @@ def _print_summary(summary: RunSummary) -> None:
                   f"{escape(f['error'])}", highlight=False)
     if summary.report_html:
         console.print(f"report: {escape(str(summary.report_html))}", highlight=False)
-    console.print(f"finished in {summary.seconds:.1f}s; outputs in "
+    sp = summary.split
+    parts = (f" (computing {sp['computing']:.1f}s, figures {sp['figures']:.1f}s, "
+             f"writing {sp['writing']:.1f}s)" if sp else "")
+    console.print(f"finished in {summary.seconds:.1f}s{parts}; outputs in "
                   f"{escape(str(summary.out_dir))}", highlight=False)
 
 
 @app.command()
 def check(spec: Path = typer.Argument(..., help="study spec (.toml, .yaml)")) -> None:
-    """Validate a spec (keys, values and every column it names) without running it."""
-    from policylab.errors import PolicyLabError
-    from policylab.study.prepare import prepare
-    from policylab.study.spec import SpecProblems, check_columns, load_spec
+    """Validate a spec and its data in one pass: keys and values, derived columns, every
+    column it names, and the design's rules (0/1 treatment, weights, clusters, groups
+    and samples with treated units); lists every problem, exit code 2 if any."""
+    from rich.markup import escape
 
-    try:
-        s = load_spec(spec)
-        panel, _ = prepare(s, spec.parent)
-        problems = check_columns(s, list(panel.df.columns))
-        if problems:
-            raise SpecProblems(problems, spec.name)
-    except PolicyLabError as exc:
-        _fail(exc)
-    console.print(f"[green]{spec.name} is valid[/green]: {panel!r}")
+    from policylab.study.check import check_study
+
+    rep = check_study(spec)
+    n = len(rep.problems)
+    if n:
+        err.print(f"[red]error:[/red] {escape(spec.name)}: {n} problem{'s' if n > 1 else ''}",
+                  highlight=False)
+        for p in rep.problems:
+            err.print(f"  - {escape(p)}", highlight=False)
+    for note in rep.notes:
+        err.print(f"[yellow]note:[/yellow] {escape(note)}", highlight=False)
+    if n:
+        raise typer.Exit(EXIT_INPUT)
+    console.print(f"[green]{escape(spec.name)} is valid[/green]: {escape(rep.panel or '')}",
+                  highlight=False)
 
 
 @app.command()
@@ -145,32 +155,42 @@ def init(
     data: Path = typer.Argument(..., help="data file (CSV, Excel, .dta, Parquet)"),
     out: Path = typer.Option(None, "--out", "-o", help="where to write the spec"),
     unit: str = typer.Option(None, "--unit", help="unit column (detected if omitted)"),
-    time: str = typer.Option(None, "--time", help="time column (detected if omitted)"),
+    time: str = typer.Option(None, "--time", help="time column (detected if omitted; "
+                             "quarters or months as text become period numbers)"),
+    force: bool = typer.Option(False, "--force", help="replace an existing spec file"),
 ) -> None:
-    """Write a commented spec template for a data file, detecting unit and time columns."""
+    """Write a commented spec for a data file: unit and time, treatment, cohort, weights,
+    outcome and controls as detected, with the reasons as comments."""
     from policylab.data.readers import read_table
     from policylab.errors import PolicyLabError
     from policylab.study.template import spec_template
 
     target = out or data.with_suffix(".toml")
+    if target.exists() and target.resolve() == data.resolve():
+        _fail(FileExistsError(f"{target} is the data file; choose another --out"))
+    if target.is_dir():
+        _fail(IsADirectoryError(f"{target} is a folder; give a file name, e.g. "
+                                f"--out {target / 'study.toml'}"))
+    if target.exists() and not force:
+        _fail(FileExistsError(f"{target} exists; choose another --out, or --force to "
+                              "replace it"))
+    if not target.parent.is_dir():
+        _fail(FileNotFoundError(f"cannot write {target}: the folder {target.parent} does "
+                                "not exist; create it or choose another --out"))
     try:
         df = read_table(data)
         text = spec_template(df, data, unit=unit, time=time, spec_dir=target.parent)
     except PolicyLabError as exc:
         _fail(exc)
-    if target.exists():
-        _fail(FileExistsError(f"{target} exists; choose another --out"))
-    if not target.parent.is_dir():
-        _fail(FileNotFoundError(f"cannot write {target}: the folder {target.parent} does "
-                                "not exist; create it or choose another --out"))
-    tmp = target.with_suffix(target.suffix + ".tmp")
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
     try:
         tmp.write_text(text, encoding="utf-8")
         tmp.replace(target)
     except OSError as exc:
         tmp.unlink(missing_ok=True)
         _fail(OSError(f"cannot write {target}: {exc.strerror or exc}"))
-    console.print(f"wrote {target}; edit it, then `policylab check {target}`")
+    console.print(f"wrote {target}; read its comments, then `policylab check {target}`",
+                  highlight=False)
 
 
 @app.command()

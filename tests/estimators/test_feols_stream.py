@@ -187,3 +187,17 @@ def test_backticked_names_are_columns(tmp_path):
     b = feols_stream(fml, str(tmp_path / "odd.parquet"), vcov={"CRV1": "地区"},
                      batch_rows=500, progress=False)
     _same(a, b)
+
+
+@pytest.mark.parametrize("weights", [None, "w"])
+def test_unit_walk_and_level_table_agree(files, weights, monkeypatch):
+    # the small-FE block A is corrected from a units x levels table when the table is
+    # small, else by walking each unit's rows: both equal the in-memory fit
+    import policylab.engine.streaming as st
+
+    d, df = files
+    fml = "y ~ x1 + x2 | unit + year + region^year"
+    a = feols(fml, df, vcov={"CRV1": "unit"}, weights=weights)
+    monkeypatch.setattr(st, "LEVEL_TABLE_ENTRIES", 0)
+    _same(a, feols_stream(fml, str(d / "part*.parquet"), vcov={"CRV1": "unit"},
+                          weights=weights, progress=False))

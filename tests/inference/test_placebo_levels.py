@@ -57,6 +57,22 @@ def _fake_columns(df, sets, level):
     return out
 
 
+def _fit_and_reference(df, level, fe, cluster, weights):
+    """The model, six fake assignments and statsmodels' (coef, t) of each."""
+    res = pl.did(df, y="y", treat="d", unit="u", time="t", controls=["x", "x2"],
+                 assign=level, cluster=cluster, weights="w" if weights else None,
+                 fe=fe, ssc="sandwich")
+    groups = sorted(df[level].unique())
+    n_treated = df.loc[df["d"] > 0, level].nunique()
+    rng = np.random.default_rng(7)
+    sets = [list(rng.choice(groups, n_treated, replace=False)) for _ in range(6)]
+    sde = df.copy()
+    sde["region^t"] = sde["region"].astype(str) + "_" + sde["t"].astype(str)
+    ref = np.array([_statsmodels(sde, col, fe, cluster, weights)
+                    for col in _fake_columns(df, sets, level)])
+    return res, sets, ref
+
+
 CASES = {
     # (level, fixed effects, cluster, weights, staggered, methods)
     "units": ("u", ["u", "t"], "u", False, False, ["balanced", "subsets", "columns"]),
@@ -75,17 +91,7 @@ CASES = {
 def test_draws_match_a_regression_per_draw(case, monkeypatch):
     level, fe, cluster, weights, staggered, methods = CASES[case]
     df = _panel(seed=len(case), staggered=staggered)
-    res = pl.did(df, y="y", treat="d", unit="u", time="t", controls=["x", "x2"],
-                 assign=level, cluster=cluster, weights="w" if weights else None,
-                 fe=fe, ssc="sandwich")
-    groups = sorted(df[level].unique())
-    n_treated = df.loc[df["d"] > 0, level].nunique()
-    rng = np.random.default_rng(7)
-    sets = [list(rng.choice(groups, n_treated, replace=False)) for _ in range(6)]
-    sde = df.copy()
-    sde["region^t"] = sde["region"].astype(str) + "_" + sde["t"].astype(str)
-    ref = np.array([_statsmodels(sde, col, fe, cluster, weights)
-                    for col in _fake_columns(df, sets, level)])
+    res, sets, ref = _fit_and_reference(df, level, fe, cluster, weights)
     for method in methods:
         monkeypatch.setattr(plc, "_FORCE_METHOD", method)
         pt = plc.placebo_test(res, fake_assignments=sets)
@@ -166,3 +172,49 @@ def test_random_groups_at_random_dates(monkeypatch):
         out[method] = plc.placebo_test(res, kind="both", draws=200, exact=False, seed=3)
     np.testing.assert_allclose(out["balanced"].tstats, out["columns"].tstats, rtol=1e-9)
     assert np.isfinite(out["balanced"].tstats).all() and out["balanced"].meta["draws"] == 200
+
+
+BASIS_CASES = {
+    # (level, fixed effects, cluster, weights, rows dropped from never-treated units)
+    "units-weighted": ("u", ["u", "t"], "u", True, False),
+    "units-extra-fe": ("u", ["u", "t", "region^t"], "u", False, False),
+    "units-unbalanced": ("u", ["u", "t"], "u", False, True),
+    "units-unbalanced-weighted-extra-fe": ("u", ["u", "t", "region^t"], "u", True, True),
+    "province-weighted-extra-fe": ("prov", ["u", "t", "region^t"], "prov", True, True),
+    # no fixed effect nests in the groups (units inside provinces): the dense form
+    "units-province-fe": ("u", ["prov", "t"], "region", False, True),
+}
+
+
+@pytest.mark.filterwarnings("ignore:The design matrix is rank-deficient")
+@pytest.mark.parametrize("case", list(BASIS_CASES))
+def test_basis_method_matches_a_regression_per_draw(case, monkeypatch):
+    # the "basis" method demeans each group's treatment column once, exactly, and
+    # rebuilds every draw from the coefficients; statsmodels refits each draw
+    level, fe, cluster, weights, drop = BASIS_CASES[case]
+    df = _panel(seed=len(case), units=24)
+    if drop:  # unbalanced: rows missing from never-treated units only, so every
+        # treated group's path is observed in full
+        rng = np.random.default_rng(1)
+        df = df[(df["d"].groupby(df["u"]).transform("max") > 0)
+                | (rng.random(len(df)) > 0.25)].reset_index(drop=True)
+    res, sets, ref = _fit_and_reference(df, level, fe, cluster, weights)
+    monkeypatch.setattr(plc, "_FORCE_METHOD", "basis")
+    pt = plc.placebo_test(res, fake_assignments=sets)
+    assert pt.meta["method"] == "basis"
+    np.testing.assert_allclose(pt.estimates, ref[:, 0], rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(pt.tstats, ref[:, 1], rtol=1e-9, atol=1e-12)
+    assert pt.tstat == pytest.approx(res.tstat()["d"], rel=1e-9)
+    # sampled draws (blocks of eight, a short last block) equal the batched columns'
+    sampled = plc.placebo_test(res, draws=21, exact=False, seed=4)
+    monkeypatch.setattr(plc, "_FORCE_METHOD", "columns")
+    cols = plc.placebo_test(res, draws=21, exact=False, seed=4)
+    np.testing.assert_allclose(sampled.tstats, cols.tstats, rtol=1e-9)
+
+
+def test_weights_and_extra_effects_take_the_basis_method():
+    df = _panel(seed=3, units=60)
+    df["region^t"] = df["region"].astype(str) + "_" + df["t"].astype(str)
+    for kw in ({"weights": "w"}, {"fe": ["u", "t", "region^t"]}):
+        res = pl.did(df, y="y", treat="d", unit="u", time="t", controls=["x", "x2"], **kw)
+        assert plc.placebo_test(res, draws=300, exact=False, seed=2).meta["method"] == "basis"

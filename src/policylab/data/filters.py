@@ -29,7 +29,8 @@ import pandas as pd
 from policylab.data.names import GrammarError, Token, grammar_error, tokenize
 from policylab.errors import SpecError
 
-__all__ = ["RowFilter", "parse_filter", "check_filter", "apply_filter", "FILTER_ALLOWED"]
+__all__ = ["RowFilter", "parse_filter", "check_filter", "apply_filter", "FILTER_ALLOWED",
+           "parse_expression", "compare", "truth"]
 
 FILTER_ALLOWED = (
     "a filter allows comparisons (== != < <= > >=), in [...] / not in [...], "
@@ -43,18 +44,18 @@ _MAX_DEPTH = 100
 
 
 @dataclass(frozen=True)
-class _Col:
+class Col:
     name: str
     pos: int
 
 
 @dataclass(frozen=True)
-class _Lit:
+class Lit:
     value: Any
 
 
 @dataclass(frozen=True)
-class _Cmp:
+class Cmp:
     op: str
     left: Any
     right: Any
@@ -62,27 +63,60 @@ class _Cmp:
 
 
 @dataclass(frozen=True)
-class _Bool:
+class BoolOp:
     op: str  # "and" | "or"
     items: tuple[Any, ...]
 
 
 @dataclass(frozen=True)
-class _Not:
+class Not:
     item: Any
 
 
 @dataclass(frozen=True)
-class _Missing:
-    col: _Col
+class Missing:
+    col: Col
     negate: bool
 
 
+@dataclass(frozen=True)
+class Arith:
+    """``left op right`` with op one of + - * / (derived columns only)."""
+
+    op: str
+    left: Any
+    right: Any
+    pos: int
+
+
+@dataclass(frozen=True)
+class Neg:
+    item: Any
+
+
+@dataclass(frozen=True)
+class Call:
+    """``name(args..., key=value)`` of an allowed function (derived columns only); a
+    keyword's value is a literal, a column, or a list of columns (``by=[a, b]``)."""
+
+    name: str
+    args: tuple[Any, ...]
+    kwargs: tuple[tuple[str, Any], ...]
+    pos: int
+
+
 class _Parser:
-    def __init__(self, text: str) -> None:
+    """The filter grammar; ``functions`` and ``arithmetic`` widen it into the
+    expression grammar of derived columns (data.derive), which only ever adds calls of
+    listed functions and + - * / on top of the same tokens."""
+
+    def __init__(self, text: str, functions: Collection[str] = (),
+                 arithmetic: bool = False) -> None:
         self.toks = tokenize(text, dots=False)
         self.i = 0
         self.depth = 0
+        self.functions = frozenset(functions)
+        self.arithmetic = arithmetic
 
     def peek(self, k: int = 0) -> Token:
         return self.toks[min(self.i + k, len(self.toks) - 1)]
@@ -112,26 +146,26 @@ class _Parser:
         while self.word("or") or self.op("|"):
             self.take()
             items.append(self.and_())
-        return items[0] if len(items) == 1 else _Bool("or", tuple(items))
+        return items[0] if len(items) == 1 else BoolOp("or", tuple(items))
 
     def and_(self) -> Any:
         items = [self.not_()]
         while self.word("and") or self.op("&"):
             self.take()
             items.append(self.not_())
-        return items[0] if len(items) == 1 else _Bool("and", tuple(items))
+        return items[0] if len(items) == 1 else BoolOp("and", tuple(items))
 
     def not_(self) -> Any:
         if (self.word("not") and not self.word("in", 1)) or self.op("~"):
             self.take()
             self._deeper()
-            node = _Not(self.not_())
+            node = Not(self.not_())
             self.depth -= 1
             return node
         return self.compare()
 
     def compare(self) -> Any:
-        left = self.operand()
+        left = self.arith()
         parts = []
         while True:
             t = self.peek()
@@ -146,12 +180,37 @@ class _Parser:
                 op = "not in"
             else:
                 break
-            right = self.operand()
-            parts.append(_Cmp(op, left, right, t.pos))
+            right = self.arith()
+            parts.append(Cmp(op, left, right, t.pos))
             left = right
         if not parts:
             return left
-        return parts[0] if len(parts) == 1 else _Bool("and", tuple(parts))
+        return parts[0] if len(parts) == 1 else BoolOp("and", tuple(parts))
+
+    def arith(self) -> Any:
+        if not self.arithmetic:
+            return self.operand()
+        node = self.product()
+        while self.op("+") or self.op("-"):
+            t = self.take()
+            node = Arith(t.value, node, self.product(), t.pos)
+        return node
+
+    def product(self) -> Any:
+        node = self.unary()
+        while self.op("*") or self.op("/"):
+            t = self.take()
+            node = Arith(t.value, node, self.unary(), t.pos)
+        return node
+
+    def unary(self) -> Any:
+        if self.op("-") and self.peek(1).kind != "num":
+            self.take()
+            self._deeper()
+            node = Neg(self.unary())
+            self.depth -= 1
+            return node
+        return self.operand()
 
     def _deeper(self) -> None:
         self.depth += 1
@@ -161,11 +220,11 @@ class _Parser:
     def operand(self) -> Any:
         t = self.take()
         if t.kind == "qname":
-            return _Col(t.value, t.pos)
+            return Col(t.value, t.pos)
         if t.kind in ("num", "str"):
-            return _Lit(t.value)
+            return Lit(t.value)
         if t.kind == "op" and t.value == "-" and self.peek().kind == "num":
-            return _Lit(-self.take().value)
+            return Lit(-self.take().value)
         if t.kind == "op" and t.value == "(":
             self._deeper()
             node = self.or_()
@@ -173,10 +232,10 @@ class _Parser:
             self._close(")", t)
             return node
         if t.kind == "op" and t.value == "[":
-            return _Lit(self.list_items(t))
+            return Lit(self.list_items(t))
         if t.kind == "name":
             if t.value in ("True", "False"):
-                return _Lit(t.value == "True")
+                return Lit(t.value == "True")
             if t.value in _KEYWORDS:
                 raise GrammarError(f"{t.value!r} where a column or value was expected", t.pos)
             if self.op("("):
@@ -184,10 +243,12 @@ class _Parser:
             if self.op(".") or self.op("["):
                 raise GrammarError(f"attribute access or indexing after {t.value!r} is not "
                                    "allowed", self.peek().pos)
-            return _Col(t.value, t.pos)
+            return Col(t.value, t.pos)
         raise GrammarError(_unexpected(t), t.pos)
 
     def call(self, t: Token) -> Any:
+        if t.value in self.functions:
+            return self.general_call(t)
         if t.value not in ("isna", "notna"):
             raise GrammarError(f"function {t.value}() is not allowed", t.pos)
         self.take()
@@ -195,13 +256,50 @@ class _Parser:
         if arg.kind not in ("name", "qname") or arg.value in _KEYWORDS and arg.kind == "name":
             raise GrammarError(f"{t.value}() takes one column name", arg.pos)
         self._close(")", t)
-        return _Missing(_Col(arg.value, arg.pos), negate=t.value == "notna")
+        return Missing(Col(arg.value, arg.pos), negate=t.value == "notna")
+
+    def general_call(self, t: Token) -> Call:
+        opened = self.take()
+        self._deeper()
+        args: list[Any] = []
+        kwargs: list[tuple[str, Any]] = []
+        while not self.op(")"):
+            if self.peek().kind == "name" and self.op("=", 1):
+                key = self.take().value
+                self.take()
+                kwargs.append((key, self.keyword_value()))
+            elif kwargs:
+                raise GrammarError(f"a positional argument after a keyword in "
+                                   f"{t.value}()", self.peek().pos)
+            else:
+                args.append(self.or_())
+            if not self.op(")"):
+                self._close(",", opened)
+        self.take()
+        self.depth -= 1
+        return Call(t.value, tuple(args), tuple(kwargs), t.pos)
+
+    def keyword_value(self) -> Any:
+        """A keyword argument: a literal, a column, or a list of columns."""
+        if not self.op("["):
+            return self.operand()
+        opened = self.take()
+        cols: list[Col] = []
+        while not self.op("]"):
+            c = self.take()
+            if c.kind not in ("name", "qname") or (c.kind == "name" and c.value in _KEYWORDS):
+                raise GrammarError("a list of columns holds column names only", c.pos)
+            cols.append(Col(c.value, c.pos))
+            if not self.op("]"):
+                self._close(",", opened)
+        self.take()
+        return tuple(cols)
 
     def list_items(self, opened: Token) -> list[Any]:
         out: list[Any] = []
         while not self.op("]"):
             item = self.operand()
-            if not isinstance(item, _Lit) or isinstance(item.value, list):
+            if not isinstance(item, Lit) or isinstance(item.value, list):
                 raise GrammarError("a list holds numbers, strings or True / False only",
                                    opened.pos)
             out.append(item.value)
@@ -219,7 +317,7 @@ class _Parser:
 
 def _unexpected(t: Token) -> str:
     if t.kind == "end":
-        return "the filter ends too early"
+        return "the text ends too early"
     if t.kind == "op" and t.value in ("+", "-", "*", "/", "%"):
         return f"arithmetic ({t.value!r}) is not allowed"
     if t.kind == "op" and t.value == "=":
@@ -242,7 +340,7 @@ class RowFilter:
         if missing:
             raise SpecError(f"{self.where}: column {missing[0]!r} of {self.text!r} is not in "
                             f"the data")
-        out = _truth(_eval(self.node, df, self), len(df), self)
+        out = truth(_eval(self.node, df, self), len(df), self)
         return out
 
     def apply(self, df: pd.DataFrame) -> pd.DataFrame:
@@ -251,22 +349,33 @@ class RowFilter:
 
 
 def _columns_of(node: Any, out: list[str]) -> None:
-    if isinstance(node, _Col):
+    if isinstance(node, Col):
         if node.name not in out:
             out.append(node.name)
-    elif isinstance(node, _Cmp):
+    elif isinstance(node, Cmp):
         _columns_of(node.left, out)
         _columns_of(node.right, out)
-    elif isinstance(node, _Bool):
+    elif isinstance(node, BoolOp):
         for it in node.items:
             _columns_of(it, out)
-    elif isinstance(node, _Not):
+    elif isinstance(node, Not):
         _columns_of(node.item, out)
-    elif isinstance(node, _Missing):
+    elif isinstance(node, Missing):
         _columns_of(node.col, out)
+    elif isinstance(node, (Arith,)):
+        _columns_of(node.left, out)
+        _columns_of(node.right, out)
+    elif isinstance(node, Neg):
+        _columns_of(node.item, out)
+    elif isinstance(node, Call):
+        for it in node.args:
+            _columns_of(it, out)
+        for _, v in node.kwargs:
+            for it in (v if isinstance(v, tuple) else (v,)):
+                _columns_of(it, out)
 
 
-def _truth(v: Any, n: int, f: RowFilter) -> np.ndarray:
+def truth(v: Any, n: int, f: RowFilter) -> np.ndarray:
     if isinstance(v, pd.Series):
         if not (pd.api.types.is_bool_dtype(v.dtype)):
             raise SpecError(f"{f.where}: {f.text!r} uses column {v.name!r} as a condition, "
@@ -281,25 +390,25 @@ def _truth(v: Any, n: int, f: RowFilter) -> np.ndarray:
 
 
 def _eval(node: Any, df: pd.DataFrame, f: RowFilter) -> Any:
-    if isinstance(node, _Col):
+    if isinstance(node, Col):
         return df[node.name]
-    if isinstance(node, _Lit):
+    if isinstance(node, Lit):
         return node.value
-    if isinstance(node, _Missing):
+    if isinstance(node, Missing):
         m = df[node.col.name].isna().to_numpy()
         return ~m if node.negate else m
-    if isinstance(node, _Not):
-        return ~_truth(_eval(node.item, df, f), len(df), f)
-    if isinstance(node, _Bool):
-        acc = _truth(_eval(node.items[0], df, f), len(df), f)
+    if isinstance(node, Not):
+        return ~truth(_eval(node.item, df, f), len(df), f)
+    if isinstance(node, BoolOp):
+        acc = truth(_eval(node.items[0], df, f), len(df), f)
         for it in node.items[1:]:
-            v = _truth(_eval(it, df, f), len(df), f)
+            v = truth(_eval(it, df, f), len(df), f)
             acc = (acc & v) if node.op == "and" else (acc | v)
         return acc
-    return _compare(node, _eval(node.left, df, f), _eval(node.right, df, f), df, f)
+    return compare(node, _eval(node.left, df, f), _eval(node.right, df, f), df, f)
 
 
-def _compare(node: _Cmp, a: Any, b: Any, df: pd.DataFrame, f: RowFilter) -> Any:
+def compare(node: Cmp, a: Any, b: Any, df: pd.DataFrame, f: RowFilter) -> Any:
     op = node.op
     if isinstance(b, list) and op in ("==", "!="):  # pandas: col == [a, b] is "in"
         op = "in" if op == "==" else "not in"
@@ -343,13 +452,26 @@ def parse_filter(text: str, where: str = "filter") -> RowFilter:
     if not isinstance(text, str) or not text.strip():
         raise SpecError(f"{where}: a filter is a non-empty text such as \"year >= 2005\", "
                         f"got {text!r}")
+    node, cols = parse_expression(text, where, allowed=FILTER_ALLOWED)
+    return RowFilter(text=text, where=where, node=node, columns=cols)
+
+
+def parse_expression(text: str, where: str, *, functions: Collection[str] = (),
+                     arithmetic: bool = False,
+                     allowed: str = FILTER_ALLOWED) -> tuple[Any, tuple[str, ...]]:
+    """The syntax tree of ``text`` and the columns it reads, by the filter grammar
+    widened with calls of ``functions`` and + - * / when ``arithmetic``; nothing is
+    evaluated. A SpecError names ``where``, the position and ``allowed``."""
+    if not isinstance(text, str) or not text.strip():
+        raise SpecError(f"{where}: an expression is a non-empty text such as "
+                        f"\"year >= 2005\", got {text!r}")
     try:
-        node = _Parser(text).parse()
+        node = _Parser(text, functions, arithmetic).parse()
     except GrammarError as exc:
-        raise grammar_error(where, text, exc, FILTER_ALLOWED) from None
+        raise grammar_error(where, text, exc, allowed) from None
     cols: list[str] = []
     _columns_of(node, cols)
-    return RowFilter(text=text, where=where, node=node, columns=tuple(cols))
+    return node, tuple(cols)
 
 
 def check_filter(text: str, columns: Collection[Any], where: str = "filter") -> list[str]:

@@ -178,7 +178,7 @@ class Panel:
         for k in (self.unit, self.time):
             if k in columns:
                 raise SpecError(f"cannot overwrite the panel key column {k!r}")
-        return self._with(self._df.assign(**columns))
+        return self._with(_assign(self._df, columns))
 
     def lag(self, col: str | Sequence[str], k: int = 1, name: str | None = None) -> Panel:
         """Add ``{col}_lag{k}``: the value k periods earlier in the same unit.
@@ -289,7 +289,23 @@ class Panel:
         new = {}
         for c in cols:
             new[name or f"{prefix}{c}{suffix}"] = fn(c).to_numpy()
-        return self._with(self._df.assign(**new))
+        return self._with(_assign(self._df, new))
+
+
+def _assign(df: pd.DataFrame, columns: dict[str, Any]) -> pd.DataFrame:
+    """``df.assign(**columns)`` with the new columns added in one concat: pandas inserts
+    them one by one, and a frame read from a wide CSV (one block per column) then makes
+    it print a "highly fragmented" PerformanceWarning for each."""
+    if any(callable(v) for v in columns.values()):
+        return df.assign(**columns)  # callables see the columns assigned before them
+    replaced = {k: v for k, v in columns.items() if k in df.columns}
+    out = df.assign(**replaced) if replaced else df
+    added = {k: v for k, v in columns.items() if k not in df.columns}
+    if not added:
+        return out
+    extra = pd.DataFrame(added, index=df.index)
+    extra.attrs = dict(df.attrs)  # concat keeps attrs (e.g. Stata labels) when they agree
+    return pd.concat([out, extra], axis=1)
 
 
 def _integer_time(s: pd.Series, col: str) -> pd.Series:

@@ -15,7 +15,7 @@ import pandas as pd
 from policylab.data.panel import Panel
 from policylab.errors import DataError, PolicyLabError, SpecError
 
-__all__ = ["read", "read_table", "ENCODING_ATTR"]
+__all__ = ["read", "read_table", "ENCODING_ATTR", "VARIABLE_LABELS_ATTR", "VALUE_LABELS_ATTR"]
 
 _READERS = {
     ".csv": "csv",
@@ -30,6 +30,10 @@ _READERS = {
 
 # DataFrame.attrs key holding the text encoding a CSV was read with (for provenance)
 ENCODING_ATTR = "policylab_encoding"
+# DataFrame.attrs keys holding a Stata file's labels: column -> variable label, and
+# column -> {code: value label}
+VARIABLE_LABELS_ATTR = "policylab_variable_labels"
+VALUE_LABELS_ATTR = "policylab_value_labels"
 
 
 def _check_path(p: Path) -> None:
@@ -95,8 +99,61 @@ def _read_excel(p: Path, columns: list[str] | None, kwargs: dict[str, Any]) -> p
     return pd.read_excel(p, usecols=columns, **kwargs)
 
 
+def _stata_labels(rdr: Any, columns: list[str]) -> tuple[dict[str, str],
+                                                         dict[str, dict[Any, str]]]:
+    """Variable labels and, per column, its value labels (code -> text)."""
+    var_labels = {k: v for k, v in rdr.variable_labels().items() if k in columns and v}
+    sets = rdr.value_labels()
+    # which label set each variable uses (Stata lets several share one, e.g. "yesno");
+    # pandas keeps that list privately, so fall back to a set named like the column
+    varlist = list(getattr(rdr, "_varlist", None) or [])
+    lbllist = list(getattr(rdr, "_lbllist", None) or [])
+    uses = dict(zip(varlist, lbllist)) if len(varlist) == len(lbllist) else {}
+    value_labels = {}
+    for c in columns:
+        name = uses.get(c, c) or ""
+        if name in sets and sets[name]:
+            value_labels[c] = {(int(k) if float(k).is_integer() else float(k)): str(v)
+                               for k, v in sets[name].items()}
+    return var_labels, value_labels
+
+
+def _as_categories(df: pd.DataFrame, value_labels: dict[str, dict[Any, str]]) -> None:
+    """Labelled columns as categories (labels in code order) where every value has a
+    label; the codes stay in ``df.attrs[VALUE_LABELS_ATTR]``."""
+    import warnings
+
+    from policylab.errors import PolicyLabWarning
+
+    for c, mapping in value_labels.items():
+        s = df[c]
+        unlabelled = sorted(set(s.dropna().unique()) - set(mapping))
+        if unlabelled:
+            shown = [int(v) if float(v).is_integer() else float(v) for v in unlabelled[:5]]
+            warnings.warn(f"column {c!r} keeps its codes: the values {shown} have no value "
+                          "label", PolicyLabWarning, stacklevel=4)
+            continue
+        cats = list(dict.fromkeys(mapping[k] for k in sorted(mapping)))
+        df[c] = pd.Categorical(s.map(mapping), categories=cats)
+
+
+def _read_stata(p: Path, columns: list[str] | None, value_labels: str,
+                kwargs: dict[str, Any]) -> pd.DataFrame:
+    from pandas.io.stata import StataReader
+
+    with StataReader(p, convert_categoricals=False, columns=columns, **kwargs) as rdr:
+        df = rdr.read()
+        var_labels, val_labels = _stata_labels(rdr, list(map(str, df.columns)))
+    if value_labels == "labels":
+        _as_categories(df, val_labels)
+    df.attrs[VARIABLE_LABELS_ATTR] = var_labels
+    df.attrs[VALUE_LABELS_ATTR] = val_labels
+    return df
+
+
 def read_table(path: str | Path, columns: list[str] | None = None, *,
-               encoding: str | None = None, **kwargs: Any) -> pd.DataFrame:
+               encoding: str | None = None, value_labels: str = "codes",
+               **kwargs: Any) -> pd.DataFrame:
     """Read a file into a pandas DataFrame, choosing the reader by file extension.
 
     Parameters
@@ -110,9 +167,20 @@ def read_table(path: str | Path, columns: list[str] | None = None, *,
         Windows). By default UTF-8 (with or without a byte-order mark) is tried first,
         then the encoding is detected; the one used is kept in
         ``df.attrs["policylab_encoding"]``.
+    value_labels : {"codes", "labels"}
+        Stata files: ``"codes"`` (default) keeps labelled columns numeric, as Stata
+        computes with them (a 0/1 treatment labelled "no"/"yes" stays 0/1);
+        ``"labels"`` makes a column whose every value has a label a pandas Categorical
+        of the labels. Either way the labels are kept in ``df.attrs``:
+        ``"policylab_value_labels"`` (column -> {code: label}) and
+        ``"policylab_variable_labels"`` (column -> variable label); a study shows them
+        in its tables (see docs/outputs.md).
     **kwargs
         Passed to the pandas reader.
     """
+    if value_labels not in ("codes", "labels"):
+        raise SpecError(f"value_labels={value_labels!r}: use 'codes' (keep Stata's numbers) "
+                        "or 'labels' (categories named by the value labels)")
     p = Path(path)
     _check_path(p)
     kind = _READERS.get(p.suffix.lower())
@@ -121,6 +189,9 @@ def read_table(path: str | Path, columns: list[str] | None = None, *,
             f"cannot read {p.name!r}: unknown extension {p.suffix!r}; "
             f"supported: {', '.join(sorted(_READERS))}"
         )
+    if value_labels != "codes" and kind != "stata":
+        raise SpecError(f"value_labels={value_labels!r} applies to Stata .dta files; "
+                        f"{p.name!r} is {kind}")
     if encoding is not None and kind not in ("csv", "tsv"):
         raise SpecError(f"encoding={encoding!r} applies to CSV files; {p.name!r} is "
                         f"{kind}, which records its own encoding")
@@ -130,7 +201,7 @@ def read_table(path: str | Path, columns: list[str] | None = None, *,
         elif kind == "excel":
             df = _read_excel(p, columns, kwargs)
         elif kind == "stata":
-            df = pd.read_stata(p, columns=columns, convert_categoricals=False, **kwargs)
+            df = _read_stata(p, columns, value_labels, kwargs)
         else:
             df = pd.read_parquet(p, columns=columns, **kwargs)
     except PolicyLabError:

@@ -171,3 +171,15 @@ def score_pass(unit, Z, w, D, Gamma, means, kept, beta, cluster, sums, cl_n,
         for i2 in range(i + 1, kk):
             meat[i2, i] = meat[i, i2]
     return rss, tss
+
+
+@njit(cache=True, nogil=True)
+def level_weights(unit, w, D, C):  # pragma: no cover - compiled
+    """C[u, d] += w_r for every row r of unit u at small-FE level d (one sequential
+    sweep; the rows need not be grouped by unit)."""
+    m = D.shape[1]
+    for r in range(unit.shape[0]):
+        u = unit[r]
+        wr = w[r]
+        for q in range(m):
+            C[u, D[r, q]] += wr

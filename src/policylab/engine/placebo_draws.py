@@ -12,9 +12,14 @@ d~ the draw's column net of the same. Three exact ways to get them, chosen by co
   O(treated units + clusters) per draw;
 * ``"subsets"``: the partialled basis and its per-cluster Gram matrices, s^2 x clusters
   per draw (:class:`policylab.engine.batched.BasisStats`): few groups, few treated;
+* ``"basis"``: any fixed effects and weights, with the other effects' levels few
+  enough for a dense basis: each basis column is demeaned once, exactly, and kept as
+  its coefficients on the fixed effects not nested in the groups and on the controls
+  (see :meth:`PlaceboDraws._setup_basis`); a draw's column is rebuilt from their sums
+  in one pass over the rows, O(rows x (effects + controls)) per draw, no iterations;
 * ``"columns"``: any fixed effects and weights: the draws' columns are built and
   demeaned in batches by the engine's demeaning, the controls projected off with one
-  QR of the controls, O(rows) per draw.
+  QR of the controls, O(rows x sweeps) per draw.
 """
 
 from __future__ import annotations
@@ -23,12 +28,15 @@ import numpy as np
 
 from policylab.engine import batched
 from policylab.engine import fixed_effects as fx
-from policylab.engine.threads import threads_for
+from policylab.engine.threads import one_blas_thread, threads_for
 from policylab.engine.vcov import nested_in
 
 __all__ = ["PlaceboDraws", "smallest_k"]
 
-METHODS = ("balanced", "subsets", "columns")
+METHODS = ("balanced", "subsets", "basis", "columns")
+#: the "basis" method keeps the fixed-effect dummies not nested in the groups as a
+#: dense rows x levels matrix while setting up: at most this many entries
+BASIS_ENTRIES = 30_000_000
 
 
 def smallest_k(R: np.ndarray, k: int, ordered: bool) -> np.ndarray:
@@ -85,6 +93,9 @@ class PlaceboDraws:
             self._setup_balanced(units, C)
         elif method == "subsets":
             self._setup_subsets()
+        elif method == "basis":
+            with one_blas_thread():  # tall-and-thin products: the pool costs more
+                self._setup_basis(*self._basis_fe())
 
     # ----- choosing
     def _balanced_units(self) -> np.ndarray | None:
@@ -111,9 +122,20 @@ class PlaceboDraws:
             costs["balanced"] = (n * H * (K + 2) * 2 + Gc * L * L,
                                  s * per_unit * (2 * K + 8 + L) + L * L)
         if batched.BasisStats.fits(Gc, m) and n * m * 8 <= 2e9:
-            costs["subsets"] = (n * m * (m + 10 + 2 * K), Gc * s * s)
+            # numpy set-up with n x m temporaries and the per-cluster Grams: about ten
+            # times the time per counted operation of the compiled sweeps (measured
+            # with benchmarks/bench_placebo_levels.py)
+            costs["subsets"] = (10 * n * m * (m + 10 + 2 * K), Gc * s * s)
         iters = 1 if self.fe is None or self.fe.shape[1] <= 2 else 20
         costs["columns"] = (0.0, n * (10 * iters + 4 * K + 8))
+        costs["basis"] = None
+        unit, other = self._basis_fe()
+        lev = int(other.max(initial=-1)) + 1
+        if n * lev <= BASIS_ENTRIES:
+            # set-up: the SVD of the within-unit dummies, the basis' coefficients;
+            # a draw: one sweep of the rows in blocks of eight draws
+            costs["basis"] = (n * lev * (lev + 2 * H + K) + m * lev * lev,
+                              n * (2 * other.shape[1] + K + 6) / 2 + s * (lev + K))
         return costs
 
     # ----- set-ups
@@ -160,6 +182,82 @@ class PlaceboDraws:
         self._bal = (H, gptr, order.astype(np.int64), c_unit, r, q, (pc * pc).sum(axis=1),
                      pc @ pc.T, Ginv, Y, Y.T @ Y, self.fac)
 
+    def _basis_fe(self) -> tuple[np.ndarray | None, np.ndarray]:
+        """The fixed effect with the most levels among those nested in the assignment
+        groups (None if none is), and the others' codes shifted to disjoint ranges
+        (n x effects; a draw's column is sparse within the first, dense in the others)."""
+        if getattr(self, "_fe_split", None) is not None:
+            return self._fe_split
+        fe = np.zeros((self.n, 0), dtype=np.int64) if self.fe is None else self.fe
+        levels = [int(fe[:, j].max()) + 1 for j in range(fe.shape[1])]
+        nested = [j for j in range(fe.shape[1]) if nested_in(fe[:, j], self.group)]
+        first = max(nested, key=lambda j: levels[j]) if nested else None
+        rest = [j for j in range(fe.shape[1]) if j != first]
+        offsets = np.cumsum([0] + [levels[j] for j in rest])[:-1]
+        other = np.ascontiguousarray(fe[:, rest] + offsets, dtype=np.int64)
+        self._fe_split = (None if first is None else fe[:, first], other)
+        return self._fe_split
+
+    def _setup_basis(self, unit: np.ndarray | None, other: np.ndarray) -> None:
+        """Every basis column 1[group g] x p_h(t) net of the fixed effects and the
+        controls, kept as coefficients (no n x G*H matrix).
+
+        With ``unit`` the effect nested in the groups, FWL splits the projection on the
+        effects: within-unit demeaning, then the within-unit demeaned dummies W~ of the
+        other effects. A basis column within-unit demeaned stays on its group's rows
+        (sp), and its coefficients on W~ come from the SVD of W~ (rank-deficient
+        dummies, such as year beside region x year, get none); the controls' basis Q
+        is projected off the result. Exact: no alternating projections.
+        """
+        n, H, sw = self.n, self.H, self.sw
+        w = np.ones(n) if self.w is None else self.w
+        sw1 = np.ones(n) if sw is None else sw
+        Pt = self.paths[:, self.period].T  # (n, H): each row's value of each path
+        if unit is None:
+            u, U = np.zeros(n, dtype=np.int64), 0
+            inv_wu = np.zeros(0)
+            pbar = np.zeros((1, H))
+        else:
+            u, U = fx.densify(unit)
+            u = u.astype(np.int64)
+            wu = np.bincount(u, weights=w, minlength=U)
+            inv_wu = 1.0 / wu
+            pbar = np.stack([np.bincount(u, weights=w * Pt[:, h], minlength=U)
+                             for h in range(H)], axis=1) * inv_wu[:, None]
+        sp = (Pt - pbar[u]) * sw1[:, None]
+        lev = int(other.max(initial=-1)) + 1
+        Wt = np.zeros((n, lev))
+        rows = np.arange(n)
+        for f in range(other.shape[1]):
+            Wt[rows, other[:, f]] = 1.0
+        if U:
+            means = sum(np.bincount(u * lev + other[:, f], weights=w, minlength=U * lev)
+                        for f in range(other.shape[1])).reshape(U, lev)
+            Wt -= (means * inv_wu[:, None])[u]
+        Wt *= sw1[:, None]
+        r = 0
+        if lev:
+            Uw, S, Vt = np.linalg.svd(Wt, full_matrices=False)
+            r = int((S > S[0] * 1e-10).sum())
+            Uw, S, Vt = Uw[:, :r], S[:r], Vt[:r]
+        # each basis column's sums against W~'s left singular vectors and Q: its rows
+        # are its group's rows
+        order = np.argsort(self.group, kind="stable")
+        starts = np.r_[0, np.cumsum(np.bincount(self.group, minlength=self.G))[:-1]]
+        K = self.Q.shape[1]
+        Bu, Bq = np.empty((self.G * H, r)), np.empty((self.G * H, K))
+        for h in range(H):
+            if r:
+                Bu[h::H] = np.add.reduceat((Uw * sp[:, h:h + 1])[order], starts, axis=0)
+            Bq[h::H] = np.add.reduceat((self.Q * sp[:, h:h + 1])[order], starts, axis=0)
+        Phi = (Bu / S) @ Vt if r else np.zeros((self.G * H, lev))
+        Gam = Bq - Phi @ (self.Q.T @ Wt).T
+        # a row's within-unit path value is rebuilt in the kernels from pbar: an n x H
+        # table would be most of the memory each draw reads
+        self._basis = (u, other, w, sw1, np.ascontiguousarray(pbar),
+                       np.ascontiguousarray(self.Q), U, np.ascontiguousarray(Phi),
+                       np.ascontiguousarray(Gam), inv_wu)
+
     def _setup_subsets(self) -> None:
         n, H = self.n, self.H
         basis = np.zeros((n, self.G * H))
@@ -186,7 +284,21 @@ class PlaceboDraws:
             return self._stats.coef_t_subsets(idx)
         if self.method == "balanced":
             return self._balanced(idx)
+        if self.method == "basis":
+            return self._basis_draws(idx)
         return self._columns(idx)
+
+    def _basis_draws(self, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        from policylab.engine.placebo_kernels import basis_coef_t
+
+        u, other, w, sw1, pbar, Qr, U, Phi, Gam, inv_wu = self._basis
+        cl = np.arange(self.n) if self.cl is None else self.cl
+        Gc = int(cl.max()) + 1
+        paths = np.ascontiguousarray(self.paths, dtype=np.float64)
+        with threads_for(int(len(idx) * self.per_draw)):
+            return basis_coef_t(idx, self.H, self.group, u, other, w, sw1, self.period,
+                                paths, pbar, Qr, self.e, cl, Gc, U, Phi, Gam, inv_wu,
+                                self.fac)
 
     def _balanced(self, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         from policylab.engine.placebo_kernels import balanced_coef_t

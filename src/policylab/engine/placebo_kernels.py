@@ -268,3 +268,135 @@ def smallest_k(R, k, ordered):  # pragma: no cover - compiled
             for p in range(k):
                 out[d, p] = row[order[p]]
     return out
+
+
+#: draws per sweep of the rows in :func:`basis_coef_t` (a compile-time constant, so the
+#: loops over the draws of a block are unrolled into SIMD lanes)
+NB = 16
+
+
+@parallel_kernel
+def basis_coef_t(idx, H, group, unit, codes, w, sw, period, paths, pbar, Qr, e, cl, Gc, U,
+                 Phi, Gam, inv_wu, fac):  # pragma: no cover - compiled
+    """Coefficients and clustered t statistics of the draws ``idx`` (draws x s basis
+    columns g * H + h) from the absorbed basis (see ``PlaceboDraws._setup_basis``).
+
+    A draw's column net of the fixed effects and controls (scaled by sqrt w) is, row
+    by row, sw_i (paths[h, period_i] - pbar[unit_i, h]) on the rows of a group treated
+    with path h, minus sw_i (phi[codes_i] summed - the unit's weighted mean of it),
+    minus Qr_i . gam, where phi and gam are the sums of the treated basis columns'
+    fixed-effect (Phi) and control (Gam) coefficients. When no fixed effect nests in
+    the groups (U = 0), ``unit`` is 0 and ``pbar`` one row of zeros. Draws run in
+    blocks of NB per sweep over the rows, so each row is read once per block.
+    """
+    D = idx.shape[0]
+    n = group.shape[0]
+    G = 0
+    for i in range(n):
+        if group[i] >= G:
+            G = group[i] + 1
+    n_blocks = (D + NB - 1) // NB
+    n_chunks = min(n_blocks, 64)
+    b_out = np.empty(n_blocks * NB)
+    t_out = np.empty(n_blocks * NB)
+    for ch in prange(n_chunks):
+        # scratch per chunk; ``which`` holds H (untreated) except where a block writes
+        which = np.full((G, NB), H, dtype=np.int64)
+        ubar = np.zeros((max(U, 1), NB))
+        s1 = np.zeros((Gc, NB))
+        s2 = np.zeros((Gc, NB))
+        for blk in range(ch * n_blocks // n_chunks, (ch + 1) * n_blocks // n_chunks):
+            _basis_block(idx, blk * NB, H, group, unit, codes, w, sw, period, paths, pbar,
+                         Qr, e, cl, U, Phi, Gam, inv_wu, fac, which, ubar, s1, s2, b_out,
+                         t_out)
+    return b_out[:D], t_out[:D]
+
+
+@njit(cache=True, nogil=True)
+def _basis_block(idx, lo, H, group, unit, codes, w, sw, period, paths, pbar, Qr, e, cl, U,
+                 Phi, Gam, inv_wu, fac, which, ubar, s1, s2, b_out,
+                 t_out):  # pragma: no cover - compiled
+    """Draws lo..lo+NB of :func:`basis_coef_t` (a short last block repeats its last
+    draw); the scratch which, ubar, s1, s2 is left as it was found."""
+    D, s = idx.shape
+    n = group.shape[0]
+    F = codes.shape[1]
+    K = Qr.shape[1]
+    m = Phi.shape[1]
+    Gc = s1.shape[0]
+    phi = np.zeros((m, NB))
+    gam = np.zeros((K, NB))
+    for d in range(NB):
+        r = min(lo + d, D - 1)
+        for p in range(s):
+            j = idx[r, p]
+            which[j // H, d] = j % H
+            for k in range(m):
+                phi[k, d] += Phi[j, k]
+            for k in range(K):
+                gam[k, d] += Gam[j, k]
+    if U > 0:
+        for i in range(n):
+            ui = unit[i]
+            wi = w[i]
+            for f in range(F):
+                c = codes[i, f]
+                for d in range(NB):
+                    ubar[ui, d] += wi * phi[c, d]
+        for u in range(U):
+            for d in range(NB):
+                ubar[u, d] *= inv_wu[u]
+    x = np.empty(NB)
+    for i in range(n):
+        c = cl[i]
+        g = group[i]
+        ei = e[i]
+        for d in range(NB):
+            x[d] = 0.0
+        for f in range(F):
+            cf = codes[i, f]
+            for d in range(NB):
+                x[d] += phi[cf, d]
+        ui = unit[i]
+        if U > 0:
+            for d in range(NB):
+                x[d] -= ubar[ui, d]
+        swi = sw[i]
+        ti = period[i]
+        for d in range(NB):
+            h = which[g, d]
+            x[d] = -swi * x[d]
+            if h < H:
+                x[d] += swi * (paths[h, ti] - pbar[ui, h])
+        for k in range(K):
+            qk = Qr[i, k]
+            for d in range(NB):
+                x[d] -= qk * gam[k, d]
+        for d in range(NB):
+            s1[c, d] += x[d] * ei
+            s2[c, d] += x[d] * x[d]
+    for d in range(NB):
+        num = 0.0
+        dd = 0.0
+        for g in range(Gc):
+            num += s1[g, d]
+            dd += s2[g, d]
+        b = num / dd
+        acc = 0.0
+        for g in range(Gc):
+            sc = s1[g, d] - b * s2[g, d]
+            acc += sc * sc
+            s1[g, d] = 0.0
+            s2[g, d] = 0.0
+        if lo + d < D:
+            b_out[lo + d] = b
+            t_out[lo + d] = b / (np.sqrt(fac * acc) / dd)
+    for d in range(NB):  # reset the scratch
+        r = min(lo + d, D - 1)
+        for p in range(s):
+            which[idx[r, p] // H, d] = H
+    if U > 0:
+        for u in range(U):
+            for d in range(NB):
+                ubar[u, d] = 0.0
+

@@ -38,6 +38,11 @@ import numpy as np
 from scipy import linalg
 
 from policylab.engine.ols import collinear_columns
+from policylab.engine.threads import one_blas_thread
+
+#: the units x small-FE levels table of a chunk (A's correction) is built when it has
+#: at most this many entries (32 MB); larger, the rows are walked unit by unit
+LEVEL_TABLE_ENTRIES = 4_000_000
 
 __all__ = ["Chunk", "GramAccumulator", "StreamFit", "solve_gram", "ScoreAccumulator",
            "NestingTracker", "drop_singleton_units", "unit_nested", "UnitCoder",
@@ -180,10 +185,22 @@ class GramAccumulator:
         self.n_units += U
         means, W = np.empty((U, self.k + 1)), np.empty(U)
         unit_means(g.unit, U, g.Z, g.w, g.D, np.zeros((0, self.k + 1)), means, W)
-        order, starts = group_rows(g.unit, U) if self.T else (np.zeros(0, np.int64),
-                                                               np.zeros(1, np.int64))
+        by_table = self.T and U * self.T <= LEVEL_TABLE_ENTRIES
+        order, starts = group_rows(g.unit, U) if self.T and not by_table else (
+            np.zeros(0, np.int64), np.zeros(1, np.int64))
         gram_pass(g.unit, g.Z, g.w, g.D, means, W, order, starts, self.zz, self.B, self.A,
                   self.level_n)
+        if by_table:
+            # A's correction sum_i c_i c_i' / W_i from the units x levels table of
+            # weighted counts: one sequential sweep and one product, instead of walking
+            # each unit's rows (scattered over the chunk: a cache miss per row)
+            from policylab.engine._stream_kernels import level_weights
+
+            C = np.zeros((U, self.T))
+            level_weights(g.unit, g.w, g.D, C)
+            C /= np.sqrt(W)[:, None]
+            with one_blas_thread():
+                self.A -= C.T @ C
         mean = (W @ means) / W.sum()
         css = np.empty(self.k + 1)
         centred_ss(g.Z, g.w, mean, css)

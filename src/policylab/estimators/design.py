@@ -347,14 +347,14 @@ def _treatment_from_column(df: pd.DataFrame, treat: str, codes: np.ndarray, n_un
 
 def _treatment_columns(df: pd.DataFrame, *, unit: str, time: str, treat: str | None,
                        cohort: str | None, roster: Any, date: str, assign: str,
-                       codes: np.ndarray, n_units: int) -> tuple[str, np.ndarray | None, str]:
-    """Write ``_cohort`` (and the 0/1 column when built here) into ``df``; returns the
-    treatment column, the rows to keep and a description of the source."""
+                       codes: np.ndarray, n_units: int,
+                       ) -> tuple[str, np.ndarray | None, str, dict[str, np.ndarray]]:
+    """The treatment column, the rows to keep, a description of the source, and the
+    columns to add to ``df``: ``_cohort`` (and the 0/1 column when built here)."""
     t = df[time].to_numpy()
     if treat is not None:
         keep, ci = _treatment_from_column(df, treat, codes, n_units, t)
-        df[COHORT_COL] = ci
-        return treat, keep, f"column {treat}"
+        return treat, keep, f"column {treat}", {COHORT_COL: ci}
     treat_col = "did" if "did" not in df.columns else TREAT_COL
     if cohort is not None:
         require_columns(df, [cohort], "cohort column")
@@ -365,17 +365,23 @@ def _treatment_columns(df: pd.DataFrame, *, unit: str, time: str, treat: str | N
         if _varies_within(codes, c):
             raise DataError(f"cohort column {cohort!r} must be constant within each {unit!r}")
         ci = c.astype(np.int64)
-        df[COHORT_COL] = ci
-        df[treat_col] = ((ci > 0) & (t >= ci)).astype(np.int64)
-        return treat_col, None, f"cohort {cohort}"
+        return treat_col, None, f"cohort {cohort}", {
+            COHORT_COL: ci, treat_col: ((ci > 0) & (t >= ci)).astype(np.int64)}
     from policylab.data.rosters import roster_treatment
 
     cols = roster_treatment(df, roster, unit=unit, time=time, date=date,
                             member_of=None if assign == unit else assign, prefix="_r")
-    df[COHORT_COL] = cols["_r_cohort"].to_numpy()
-    df[treat_col] = cols["_r_did"].to_numpy()
     name = roster if isinstance(roster, str) else "given roster"
-    return treat_col, None, f"roster {name} ({date})"
+    return treat_col, None, f"roster {name} ({date})", {
+        COHORT_COL: cols["_r_cohort"].to_numpy(), treat_col: cols["_r_did"].to_numpy()}
+
+
+def _add_columns(df: pd.DataFrame, new: dict[str, np.ndarray]) -> pd.DataFrame:
+    """``df`` with ``new`` added (or replaced) in one concat: inserting columns one at a
+    time into a frame read from a wide CSV (one block per column) fragments it, and
+    pandas then prints a PerformanceWarning on every insert."""
+    kept = df.drop(columns=[c for c in new if c in df.columns])
+    return pd.concat([kept, pd.DataFrame(new, index=df.index)], axis=1)
 
 
 def _facts(df: pd.DataFrame, treat_col: str, codes: np.ndarray, units: np.ndarray,
@@ -482,9 +488,10 @@ def build_design(
     if (codes < 0).any():
         raise DataError(f"unit column {unit!r} is missing in {int((codes < 0).sum())} rows; "
                         "drop them or fill the unit identifier")
-    treat_col, keep, source = _treatment_columns(
+    treat_col, keep, source, new = _treatment_columns(
         df, unit=unit, time=time, treat=treat, cohort=cohort, roster=roster, date=date,
         assign=assign, codes=codes, n_units=len(units))
+    df = _add_columns(df, new)
     if assign != unit and _varies_within(codes, df[assign].to_numpy()):
         raise DataError(f"assign={assign!r} must be constant within each {unit!r} "
                         "(a unit belongs to one assignment group)")

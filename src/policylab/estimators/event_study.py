@@ -74,7 +74,7 @@ class EventStudyResult(CoefResult):
         return [t for t, e in zip(self.terms, self.meta["rel_times"]) if e < 0]
 
     def pretrend_test(self, method: str = "wald", *, draws: int = 999,
-                      seed: int | None = None) -> dict[str, Any]:
+                      seed: int | None = None, executor: Any = None) -> dict[str, Any]:
         """Joint test that every lead is zero.
 
         Parameters
@@ -87,6 +87,8 @@ class EventStudyResult(CoefResult):
             assignment groups are exchangeable). See docs/validity.md.
         draws, seed
             Bootstrap / randomization draws and their seed (``"wild"``, ``"ri"``).
+        executor : optional
+            Where the randomization draws run (``"ri"``; see :mod:`policylab.execution`).
 
         Returns
         -------
@@ -107,7 +109,7 @@ class EventStudyResult(CoefResult):
         if method == "ri":
             from policylab.inference.pretrend_ri import pretrend_ri_test
 
-            r = pretrend_ri_test(self, draws=draws, seed=seed)
+            r = pretrend_ri_test(self, draws=draws, seed=seed, executor=executor)
             return {"method": "ri", "statistic": r.statistic, "p_value": r.p_value,
                     "df1": len(r.meta["leads"]), "draws": r.meta["draws"]}
         raise SpecError(f"method={method!r}: use 'wald', 'wild' or 'ri'")

@@ -13,14 +13,14 @@ import pandas as pd
 from policylab.data.names import quote_name
 from policylab.data.panel import Panel, require_columns
 from policylab.engine import bootstrap_kernels as bk
-from policylab.engine import fixed_effects as fx
-from policylab.errors import SpecError
+from policylab.errors import PolicyLabError, SpecError
 from policylab.estimators.design import as_design
 from policylab.estimators.did import did
 from policylab.estimators.feols import feols
 from policylab.estimators.formula import fe_codes as fe_codes_of
-from policylab.estimators.mediation import progress_callback
 from policylab.estimators.result import Result
+from policylab.inference.randomization import p_values, permutations
+from policylab.inference.resampling import GramDraws, closed_form_twoway, weighted_gram_draws
 
 __all__ = ["heterogeneity", "HeterogeneityResult"]
 
@@ -79,10 +79,12 @@ def heterogeneity(
     date: str = "announcement",
     assign: str | None = None,
     permutations: int = 1000,
+    bootstrap: int = 999,
     seed: int | None = None,
     min_treated: int = 5,
     weights: str | None = None,
     progress: bool = False,
+    executor: Any = None,
 ) -> HeterogeneityResult:
     """Subgroup DIDs for every level of each ``by`` column, with difference tests.
 
@@ -95,6 +97,20 @@ def heterogeneity(
     ``bdiff``), of the spread of the group estimates (sum of squared deviations from
     their mean) for more levels. Permutations that leave a group without treated or
     control units are discarded (with a warning) and ``draws`` counts those used.
+    And the *wild_bootstrap* test: the SUEST model reparametrised so that its
+    coefficients on ``D x 1[group j]`` (j > first level) are the differences from the
+    first group, tested by the restricted wild cluster bootstrap (WCR; for two levels
+    :func:`policylab.wild_bootstrap` of the difference, with its CI; for more the joint
+    Wald test of :func:`policylab.inference.joint_wild.joint_wild_test`), with Webb
+    weights when a group has fewer than ``min_treated`` treated clusters or there are
+    fewer than 12 clusters, Rademacher otherwise.
+
+    Each split's ``recommended`` test (a column of ``tests``, and
+    ``meta["recommended_test"][by]``): ``"suest"`` when every group has at least
+    ``min_treated`` treated clusters; with fewer, the cluster-robust tests over-reject
+    and ``"wild_bootstrap"`` is recommended, unless a group has a single treated cluster
+    (the wild bootstrap then fails too; MacKinnon and Webb 2017) and ``"permutation"``
+    is.
 
     Parameters
     ----------
@@ -102,18 +118,30 @@ def heterogeneity(
         Categorical unit characteristics (constant within unit), one split each.
     permutations : int
         Permutation draws per split (0 to skip).
+    bootstrap : int
+        Wild cluster bootstrap draws per split (0 to skip; all sign vectors are
+        enumerated when they are fewer).
     seed : int, optional
-        Seed of the permutations.
+        Seed of the permutations and of the bootstrap.
     min_treated : int
         Warn for subgroups with fewer treated units, or treated clusters.
     progress : bool
-        Progress bar while permutations are demeaned draw by draw (unbalanced panels).
-    Other parameters as in :func:`policylab.did`.
+        Progress bar over the permutation draws.
+    executor : optional
+        Where the permutation draws run (see :mod:`policylab.execution`); the
+        permutations are drawn from ``seed`` in this process, so the numbers do not
+        depend on it.
+
+    Other Parameters
+    ----------------
+    data, y, treat, unit, time, controls, fe, cluster, cohort, roster, date, assign, weights
+        As in :func:`policylab.did`.
     """
     from policylab.validation import as_names, check_count, check_seed
 
     by, controls = as_names(by, "by", allow_empty=False), as_names(controls, "controls")
     permutations = check_count(permutations, "permutations", lo=0)
+    bootstrap = check_count(bootstrap, "bootstrap", lo=0)
     seed = check_seed(seed)
     design = as_design(data, "heterogeneity", unit=unit, time=time, treat=treat,
                        cohort=cohort, roster=roster, date=date, assign=assign,
@@ -154,10 +182,10 @@ def heterogeneity(
             elif n_cl < min_treated:
                 res.warn(f"subgroup {col}={lv} has only {n_cl} treated {clus} clusters; "
                          "cluster-robust SEs and the interaction/SUEST tests over-reject with "
-                         "so few treated clusters (rely on the permutation test)")
+                         "so few treated clusters (rely on the recommended difference test)")
+        draws = _Draws(permutations, bootstrap, seed, min_treated, progress, executor)
         tests.extend(_split_tests(df, y, D, col, levels, list(controls), unit, time, clus,
-                                  design.assign, subs, permutations, seed, fe, weights,
-                                  res.test_results, progress))
+                                  design.assign, subs, draws, fe, weights, res.test_results))
     res.estimates = pd.DataFrame(rows)
     res.tests = pd.DataFrame(tests)
     for t in tests:
@@ -165,19 +193,34 @@ def heterogeneity(
             res.warn(f"permutation test for {t['by']!r}: {t['draws_requested'] - t['draws']} "
                      f"of {t['draws_requested']} permutations left a group without treated "
                      "(or control) units and were discarded")
+        if t.get("error"):
+            res.warn(f"wild bootstrap difference test for {t['by']!r} not run: {t['error']}")
     res.subgroup_results = subs
     res.meta = {"depvar": y, "by": list(by), "treat_term": D, "cluster": [clus],
-                "permutations": permutations, "seed": seed,
+                "permutations": permutations, "bootstrap": bootstrap, "seed": seed,
+                "recommended_test": {t["by"]: t["test"] for t in tests
+                                     if t.get("recommended")},
                 "design": design.meta(nobs=len(df))}
     return res
 
 
+@dataclass
+class _Draws:
+    """The resampling settings of the difference tests."""
+
+    permutations: int
+    bootstrap: int
+    seed: int | None
+    min_treated: int
+    progress: bool
+    executor: Any
+
+
 def _split_tests(df: pd.DataFrame, y: str, D: str, col: str, levels: list[Any],
                  controls: list[str], unit: str, time: str, clus: str, assign: str,
-                 subs: dict, permutations: int, seed: int | None,
-                 fe: Sequence[str] | None, weights: str | None,
-                 models: dict[tuple[str, str], Any],
-                 progress: bool = False) -> list[dict[str, Any]]:
+                 subs: dict, draws: _Draws, fe: Sequence[str] | None,
+                 weights: str | None,
+                 models: dict[tuple[str, str], Any]) -> list[dict[str, Any]]:
     out = []
     g = pd.Categorical(df[col], categories=levels)
     work = df.assign(_grp=g.codes)
@@ -197,18 +240,19 @@ def _split_tests(df: pd.DataFrame, y: str, D: str, col: str, levels: list[Any],
                 "p_value": wt["p_value"], "difference": float(inter.coef()[names[0]])
                 if len(names) == 1 else np.nan})
     # SUEST-equivalent: group-specific slopes and time effects, joint clustered vcov
-    terms = []
+    terms, group_controls = [], []
     for j in range(len(levels)):
         work[f"_D{j}"] = work[D] * (work["_grp"] == j)
         terms.append(f"_D{j}")
         for c in controls:
             work[f"_{c}{j}"] = work[c] * (work["_grp"] == j)
             terms.append(f"_{c}{j}")
+            group_controls.append(f"_{c}{j}")
     # group-specific time effects, and every finer fixed effect of the design per group
     extra = [f"{t}^_grp" for t in (fe or []) if fe_label(t) not in (unit, time)]
-    stacked = feols(model_formula(work.columns, [y], terms, fe_terms(
-        [quote_name(unit), f"{quote_name(time)}^_grp", *extra], unit, time)),
-        work, vcov={"CRV1": clus}, weights=weights)
+    fe_grp = [quote_name(unit), f"{quote_name(time)}^_grp", *extra]
+    stacked = feols(model_formula(work.columns, [y], terms, fe_terms(fe_grp, unit, time)),
+                    work, vcov={"CRV1": clus}, weights=weights)
     models[(col, "suest")] = stacked
     b = stacked.coef()
     V = stacked.vcov()
@@ -224,10 +268,66 @@ def _split_tests(df: pd.DataFrame, y: str, D: str, col: str, levels: list[Any],
     out.append({"by": col, "test": "suest", "statistic": W / q,
                 "p_value": float(stats.f.sf(W / q, q, stacked.df_t)) if stacked.df_t else
                 float(stats.chi2.sf(W, q)), "difference": float(diff[0]) if q == 1 else np.nan})
-    if permutations:
+    n_min = min(subs[(col, lv)].meta["design"]["n_treated_groups"] for lv in levels)
+    if draws.bootstrap:
+        out.append(_wild_difference(work, y, D, names, group_controls,
+                                    fe_terms(fe_grp, unit, time), clus, weights, col, n_min,
+                                    draws, models))
+    if draws.permutations:
         out.append(_permutation(work, y, D, controls, unit, time, col, levels, subs,
-                                permutations, seed, fe, weights, progress))
+                                draws.permutations, draws.seed, fe, weights, draws.progress,
+                                draws.executor))
+    best = _recommended(n_min, draws.min_treated,
+                        {t["test"] for t in out if np.isfinite(t["p_value"])})
+    for t in out:
+        t["recommended"] = t["test"] == best
     return out
+
+
+def _recommended(n_min: int, min_treated: int, ran: set[str]) -> str:
+    """The difference test to read first, from the fewest treated clusters of a group."""
+    if n_min >= min_treated:
+        return "suest"
+    order = (["permutation", "wild_bootstrap"] if n_min <= 1
+             else ["wild_bootstrap", "permutation"])
+    return next((t for t in order if t in ran), "suest")
+
+
+def _wild_difference(work: pd.DataFrame, y: str, D: str, names: list[str],
+                     group_controls: list[str], fe: list[str], clus: str,
+                     weights: str | None, col: str, n_min: int, draws: _Draws,
+                     models: dict[tuple[str, str], Any]) -> dict[str, Any]:
+    """Restricted wild cluster bootstrap of the SUEST differences b_j - b_0.
+
+    The stacked model with D and D x 1[group j] (j >= 1) in place of one D per group
+    spans the same columns, so its ``_Dxj`` coefficients are the differences and its
+    cluster-robust covariance is the SUEST one.
+    """
+    from policylab.estimators.formula import model_formula
+    from policylab.inference.joint_wild import joint_wild_test
+    from policylab.inference.wild import wild_bootstrap
+
+    diff_model = feols(model_formula(work.columns, [y], [D, *names, *group_controls], fe),
+                       work, vcov={"CRV1": clus}, weights=weights)
+    models[(col, "wild_bootstrap")] = diff_model
+    G = min(diff_model.n_clusters.values())
+    kind = "webb" if n_min < draws.min_treated or G < 12 else "rademacher"
+    row: dict[str, Any] = {"by": col, "test": "wild_bootstrap", "weights": kind}
+    try:
+        if len(names) == 1:
+            r = wild_bootstrap(diff_model, param=names[0], draws=draws.bootstrap,
+                               weights_type=kind, seed=draws.seed)
+            row.update(statistic=r.tstat, p_value=r.p_value, difference=r.estimate,
+                       conf_low=r.conf_low, conf_high=r.conf_high, draws=r.meta["draws"])
+        else:
+            j = joint_wild_test(diff_model, names, draws=draws.bootstrap, weights_type=kind,
+                                seed=draws.seed)
+            row.update(statistic=j.wald_statistic, p_value=j.p_value, difference=np.nan,
+                       draws=j.meta["draws"])
+    except PolicyLabError as exc:  # e.g. a single cluster: reported, the others still run
+        row.update(statistic=np.nan, p_value=np.nan, difference=np.nan, draws=0,
+                   error=f"{type(exc).__name__}: {exc}")
+    return row
 
 
 def _spread(coefs: np.ndarray) -> np.ndarray:
@@ -242,13 +342,16 @@ def _spread(coefs: np.ndarray) -> np.ndarray:
 def _permutation(work: pd.DataFrame, y: str, D: str, controls: list[str], unit: str,
                  time: str, col: str, levels: list[Any], subs: dict, reps: int,
                  seed: int | None, fe: Sequence[str] | None,
-                 weights: str | None, progress: bool = False) -> dict[str, Any]:
+                 weights: str | None, progress: bool = False,
+                 executor: Any = None) -> dict[str, Any]:
     """Fisher permutation of group labels across units (bdiff), group sizes kept.
 
     Every permuted subgroup regression comes from a weighted Gram matrix: a unit in
     group j gets weight 1 in group j's regression and 0 elsewhere, so all draws of a
-    group are one batched call (closed form for balanced two-way panels, weighted
-    demeaning per draw otherwise).
+    group are batched (closed form for balanced two-way panels, weighted demeaning per
+    draw otherwise) and run in chunks on ``executor``. The permutations are the
+    randomization core's (one seeded stream) and so is the p-value: two-sided on the
+    difference for two groups, right tail of the spread for more.
     """
     real = float(_spread(np.array([[subs[(col, lv)].att for lv in levels]]))[0])
     # controls absorbed by the fixed effects are not in the subgroup regressions
@@ -256,37 +359,28 @@ def _permutation(work: pd.DataFrame, y: str, D: str, controls: list[str], unit: 
     cols = [y, D, *controls]
     units = pd.Index(work[unit].unique())
     grp_of_unit = work.groupby(unit)["_grp"].first().reindex(units).to_numpy()
-    rng = np.random.default_rng(seed)
-    perms = np.stack([rng.permutation(grp_of_unit) for _ in range(reps)])
+    perms = grp_of_unit[permutations(len(units), reps, seed)]
     work = work[np.isfinite(work[cols].to_numpy(float)).all(axis=1)]
     uc = units.get_indexer(work[unit])
     tc = pd.factorize(work[time])[0]
-    Z = work[cols].to_numpy(float)
     from policylab.estimators.formula import fe_label
 
     # fixed effects as the data spell them (design.fe writes odd names in backticks)
     fe_cols = [fe_label(t) for t in fe] if fe else [unit, time]
-    balanced = (weights is None and sorted(fe_cols) == sorted([unit, time])
-                and len(np.unique(uc)) == len(units) and fx.is_balanced_twoway(uc, tc))
+    w = None if weights is None else work[weights].to_numpy(float)
+    twoway = (closed_form_twoway(uc, tc, uc, w)
+              if sorted(fe_cols) == sorted([unit, time]) and len(np.unique(uc)) == len(units)
+              else None)
+    g = GramDraws(work[cols].to_numpy(float), uc,
+                  None if twoway else fe_codes_of(work, fe_cols)[0], w, twoway)
     coefs = np.empty((reps, len(levels)))
     for j in range(len(levels)):
-        unit_w = (perms == j).astype(float)
-        if balanced:
-            grams = bk.balanced_grams(Z, uc, tc, unit_w)
-        else:
-            fe_codes = fe_codes_of(work, fe_cols)[0]
-            row_w = unit_w[:, uc] * (1.0 if weights is None
-                                     else work[weights].to_numpy(float)[None, :])
-            with progress_callback(f"permutations {col}={levels[j]}", reps,
-                                   progress) as tick:
-                grams = bk.weighted_grams(Z, fe_codes, row_w, callback=tick)
+        grams = weighted_gram_draws(g, (perms == j).astype(float), executor=executor,
+                                    progress=f"permutations {col}={levels[j]}"
+                                    if progress else None)
         coefs[:, j] = bk.solve_stack(grams, 0, list(range(1, len(cols))))[:, 0]
-    stat = _spread(coefs)
-    ok = np.isfinite(stat)
-    stat = stat[ok]
-    hit = np.abs(stat) >= abs(real) * (1 - 1e-10) if len(levels) == 2 else (
-        stat >= real * (1 - 1e-10))
-    p = (1 + int(hit.sum())) / (1 + len(stat))
-    return {"by": col, "test": "permutation", "statistic": real, "p_value": float(p),
-            "difference": real if len(levels) == 2 else np.nan, "draws": int(ok.sum()),
+    pv = p_values(real, _spread(coefs), exact=False)
+    return {"by": col, "test": "permutation", "statistic": real,
+            "p_value": pv.two_sided if len(levels) == 2 else pv.right,
+            "difference": real if len(levels) == 2 else np.nan, "draws": pv.draws,
             "draws_requested": reps}

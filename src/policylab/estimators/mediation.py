@@ -5,8 +5,7 @@ batched cluster bootstrap resampling whole clusters."""
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,14 +15,19 @@ from scipy import stats
 
 from policylab.data.panel import Panel, as_pandas, require_columns
 from policylab.engine import bootstrap_kernels as bk
-from policylab.engine import fixed_effects as fx
 from policylab.errors import EstimationError, PolicyLabWarning, SpecError
 from policylab.estimators.design import takes_design
 from policylab.estimators.did import did
 from policylab.estimators.formula import build_matrix
 from policylab.estimators.result import Result
+from policylab.inference.resampling import (
+    GramDraws,
+    closed_form_twoway,
+    cluster_multiplicities,
+    weighted_gram_draws,
+)
 
-__all__ = ["mediation", "MediationResult", "CRITIQUE", "progress_callback"]
+__all__ = ["mediation", "MediationResult", "CRITIQUE"]
 
 CRITIQUE = {
     "en": ("The stepwise mediation is descriptive: the mediator is itself affected by the "
@@ -133,6 +137,7 @@ def mediation(
     rho: Sequence[float] | None = None,
     lang: str = "en",
     progress: bool = False,
+    executor: Any = None,
 ) -> MediationResult:
     """Stepwise mediation with DID fixed effects, controls and clustering.
 
@@ -170,8 +175,15 @@ def mediation(
         ``sensitivity`` holds ACME(rho) and ADE(rho) for each single mediator, computed
         on the within-transformed data; ACME(0) equals a*b.
     progress : bool
-        Show a progress bar while the bootstrap demeans draw by draw (unbalanced panels).
-    Other parameters as in :func:`policylab.did`.
+        Show a progress bar over the bootstrap's chunks of draws.
+    executor : optional
+        Where the bootstrap draws run (see :mod:`policylab.execution`); the resamples
+        are drawn from ``seed`` in this process, so the numbers do not depend on it.
+
+    Other Parameters
+    ----------------
+    data, y, treat, fe, cluster, weights, cohort, roster, date, assign
+        As in :func:`policylab.did`.
 
     Notes
     -----
@@ -196,18 +208,7 @@ def mediation(
     unit, time = panel.unit, panel.time
     if xsec and fe is None:
         fe = []
-    meds = list(mediators)
-    notes: list[str] = []
-    for mname, k in (lags or {}).items():
-        if mname not in meds:
-            raise SpecError(f"lags: {mname!r} is not one of the mediators {meds}")
-        before = int(panel.df[mname].notna().sum())
-        panel = panel.lag(mname, k)
-        lagged = f"{mname}_lag{k}"
-        lost = before - int(panel.df[lagged].notna().sum())
-        meds[meds.index(mname)] = lagged
-        notes.append(f"{mname} enters with a {k}-period lag ({lagged}); {lost} observations "
-                     "lost at the start of each unit's series")
+    panel, meds, notes = _lag_mediators(panel, list(mediators), lags or {})
     tkw = dict(treat=treat, cohort=cohort, roster=roster, date=date, assign=assign)
     require_columns(panel.df, [y, *meds])
     # one estimation sample for every equation; controls are read by the regression's
@@ -258,17 +259,8 @@ def mediation(
                         "(-1, 1)")
     point = _grams(total, meds, list(controls), None)[0]
     _sensitivity(res, point, meds, rho_grid)
-    if bootstrap:
-        _bootstrap(res, total, meds, list(controls), joint and len(meds) > 1, bootstrap,
-                   seed, level, rho_grid, progress)
-        res.effects["conf_low"] = res.effects["boot_low"]
-        res.effects["conf_high"] = res.effects["boot_high"]
-        res.meta["ci_method"] = f"cluster bootstrap percentile, {bootstrap} draws"
-    else:
-        q = stats.norm.ppf(0.5 + level / 2)
-        res.effects["conf_low"] = res.effects["estimate"] - q * res.effects["sobel_se"]
-        res.effects["conf_high"] = res.effects["estimate"] + q * res.effects["sobel_se"]
-        res.meta["ci_method"] = "normal with the Sobel SE"
+    _intervals(res, total, meds, list(controls), joint and len(meds) > 1, bootstrap, seed,
+               level, rho_grid, progress, executor)
     res.notes.append(CRITIQUE.get(lang, CRITIQUE["en"]))
     for w in eq.warnings:
         # a cross-section has one period: "treated in the first period" is no finding
@@ -278,6 +270,40 @@ def mediation(
 
 
 _PANEL_ONLY = ("units treated in the first period",)
+
+
+def _lag_mediators(panel: Panel, meds: list[str], lags: dict[str, int]
+                   ) -> tuple[Panel, list[str], list[str]]:
+    """Each lagged mediator replaced by its lag column, with a note of the rows lost."""
+    notes: list[str] = []
+    for mname, k in lags.items():
+        if mname not in meds:
+            raise SpecError(f"lags: {mname!r} is not one of the mediators {meds}")
+        before = int(panel.df[mname].notna().sum())
+        panel = panel.lag(mname, k)
+        lagged = f"{mname}_lag{k}"
+        lost = before - int(panel.df[lagged].notna().sum())
+        meds[meds.index(mname)] = lagged
+        notes.append(f"{mname} enters with a {k}-period lag ({lagged}); {lost} observations "
+                     "lost at the start of each unit's series")
+    return panel, meds, notes
+
+
+def _intervals(res: MediationResult, total: Any, meds: list[str], controls: list[str],
+               joint: bool, bootstrap: int, seed: int | None, level: float,
+               rho: np.ndarray, progress: bool, executor: Any) -> None:
+    """conf_low/conf_high: bootstrap percentile when drawn, else normal (Sobel SE)."""
+    if bootstrap:
+        _bootstrap(res, total, meds, controls, joint, bootstrap, seed, level, rho,
+                   progress, executor)
+        res.effects["conf_low"] = res.effects["boot_low"]
+        res.effects["conf_high"] = res.effects["boot_high"]
+        res.meta["ci_method"] = f"cluster bootstrap percentile, {bootstrap} draws"
+    else:
+        q = stats.norm.ppf(0.5 + level / 2)
+        res.effects["conf_low"] = res.effects["estimate"] - q * res.effects["sobel_se"]
+        res.effects["conf_high"] = res.effects["estimate"] + q * res.effects["sobel_se"]
+        res.meta["ci_method"] = "normal with the Sobel SE"
 
 
 class _Equations:
@@ -319,21 +345,6 @@ def _as_panel(data: Any, unit: str | None, time: str | None) -> tuple[Panel, boo
     return p, p.df[time].nunique() == 1
 
 
-@contextmanager
-def progress_callback(description: str, total: int,
-                      enabled: bool) -> Iterator[Callable[[], None] | None]:
-    """A rich progress bar advanced by calling the yielded function (None if off)."""
-    if not enabled:
-        yield None
-        return
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-
-    with Progress(TextColumn(description), BarColumn(), TextColumn("{task.completed}/"
-                  "{task.total}"), TimeElapsedColumn(), transient=True) as bar:
-        task = bar.add_task(description, total=total)
-        yield lambda: bar.advance(task)
-
-
 def _system_matrix(total: Any, meds: list[str], controls: list[str]
                    ) -> tuple[np.ndarray, list[int]]:
     """The raw columns [y, D, mediators..., controls...] of the estimation sample (the
@@ -359,9 +370,11 @@ def _boot_codes(total: Any) -> np.ndarray:
 
 
 def _grams(total: Any, meds: list[str], controls: list[str],
-           Wc: np.ndarray | None, progress: bool = False) -> tuple[np.ndarray, str]:
+           Wc: np.ndarray | None, progress: bool = False,
+           executor: Any = None) -> tuple[np.ndarray, str]:
     """Weighted Gram matrices of the demeaned [y, D, M..., controls] for cluster
-    multiplicities ``Wc`` (draws x clusters); ``None``: the estimation sample itself."""
+    multiplicities ``Wc`` (draws x clusters; the resampling core, chunked on
+    ``executor``); ``None``: the estimation sample itself."""
     m = total.fit
     df = m.sample()
     Z, _ = _system_matrix(total, meds, controls)
@@ -371,19 +384,13 @@ def _grams(total: Any, meds: list[str], controls: list[str],
     cl = _boot_codes(total)
     unit_codes = pd.factorize(df[total.meta["unit"]])[0]
     time_codes = pd.factorize(df[total.meta["time"]])[0]
-    balanced = (m.weights is None and sorted(total.meta["fe"]) == sorted(
-        [total.meta["unit"], total.meta["time"]])
-        and fx.is_balanced_twoway(unit_codes, time_codes)
-        and fx.nested_in_check(unit_codes, cl))
-    if balanced:
-        unit_cl = np.zeros(int(unit_codes.max()) + 1, dtype=np.int64)
-        unit_cl[unit_codes] = cl
-        return (bk.balanced_grams(Z, unit_codes, time_codes, Wc[:, unit_cl]),
-                "closed-form balanced two-way")
-    row_w = Wc[:, cl] * (1.0 if m.weights is None else m.weights[None, :])
-    with progress_callback("mediation bootstrap", len(row_w), progress) as tick:
-        grams = bk.weighted_grams(Z, m.fe_codes, row_w, callback=tick)
-    return grams, "weighted demeaning per draw"
+    twoway = (closed_form_twoway(unit_codes, time_codes, cl, m.weights)
+              if sorted(total.meta["fe"]) == sorted([total.meta["unit"], total.meta["time"]])
+              else None)
+    g = GramDraws(Z, cl, m.fe_codes, m.weights, twoway)
+    grams = weighted_gram_draws(g, Wc, executor=executor,
+                                progress="mediation bootstrap" if progress else None)
+    return grams, g.method
 
 
 def _acme_curve(grams: np.ndarray, im: int, ictrl: list[int],
@@ -424,11 +431,10 @@ def _sensitivity(res: MediationResult, point: np.ndarray, meds: list[str],
 
 def _bootstrap(res: MediationResult, total: Any, meds: list[str], controls: list[str],
                joint: bool, draws: int, seed: int | None, level: float,
-               rho: np.ndarray, progress: bool) -> None:
+               rho: np.ndarray, progress: bool, executor: Any = None) -> None:
     G = int(_boot_codes(total).max()) + 1
-    rng = np.random.default_rng(seed)
-    Wc = bk.cluster_weights(G, draws, rng)  # draws x G
-    grams, method = _grams(total, meds, controls, Wc, progress)
+    Wc = cluster_multiplicities(G, draws, seed)  # draws x G
+    grams, method = _grams(total, meds, controls, Wc, progress, executor)
     ictrl = list(range(2 + len(meds), grams.shape[1]))
     iy, iD = 0, 1
     draws_out = {}

@@ -75,7 +75,11 @@ def moderation(
         Number of points of the marginal-effect curve.
     level : float
         Confidence level of the marginal-effect CIs.
-    Other parameters as in :func:`policylab.did`.
+
+    Other Parameters
+    ----------------
+    y, treat, unit, time, controls, fe, cluster, cohort, roster, date, assign, weights
+        As in :func:`policylab.did`.
     """
     design = as_design(data, "moderation", unit=unit, time=time, treat=treat, cohort=cohort,
                        roster=roster, date=date, assign=assign, controls=controls, fe=fe,

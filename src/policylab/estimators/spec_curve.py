@@ -26,6 +26,7 @@ from policylab.engine import vcov as vc
 from policylab.errors import EstimationError, SpecError
 from policylab.estimators.design import Design, DesignNotHonoured, as_design
 from policylab.estimators.result import Result
+from policylab.inference.randomization import draw_statistics, p_values, permutations
 
 __all__ = ["spec_curve", "SpecCurveResult"]
 
@@ -173,8 +174,9 @@ def spec_curve(
         Joint test by permuting treatment across assignment units (``draws`` times).
     executor : optional
         Where permutation chunks run: None/"serial", "processes", "dask", a Dask
-        scheduler address or Client (see :mod:`policylab.execution`); the numbers are
-        identical whatever the executor for the same ``seed`` and ``chunk_size``.
+        scheduler address or Client (see :mod:`policylab.execution`). The permutations
+        are drawn from ``seed`` in this process, so the numbers are identical whatever
+        the executor and ``chunk_size`` (draws per task).
     """
     from policylab.validation import as_names, check_count, check_seed
 
@@ -266,44 +268,45 @@ def _spec_curve(
                                 "draws": draws if inference == "permutation" else 0,
                                 "seed": seed})
     if inference == "permutation":
-        from policylab.execution import run_chunks
-
-        shared = {"blocks": blocks, "ys": ys, "controls": all_controls, "sets": controls_d,
-                  "alpha": alpha, "ssc": ssc, "n_groups": len(groups),
-                  "sign": np.sign(specs["estimate"].to_numpy())}
-        parts = run_chunks(_permutation_chunk, draws, shared=shared, seed=seed,
-                           chunk_size=chunk_size, executor=ex,
-                           progress="permutations" if progress else None)
-        E = np.hstack([p[0] for p in parts])
-        SIG = np.hstack([p[1] for p in parts])
-        sig_obs = (specs["p_value"] < alpha).to_numpy()
-        obs_med = float(np.median(specs["estimate"]))
-        # a draw whose fake treatment is absorbed in some specification (e.g. it treats
-        # only groups a sample leaves out) has no estimate there: it is left out of
-        # both p-values rather than counted as not extreme, which would shrink them
-        ok = np.isfinite(E).all(axis=0)
-        valid = int(ok.sum())
-        null_med = np.median(E[:, ok], axis=0)
-        share_obs = float(sig_obs.mean())
-        null_share = SIG[:, ok].mean(axis=0)
-        # draws that reproduce the real assignment tie with it; count ties as extreme
-        # whatever the last bits say
-        tie = 1e-10 * max(abs(obs_med), 1e-300)
-        res.joint = {
-            "median_estimate_p": float((1 + (np.abs(null_med) >= abs(obs_med) - tie).sum())
-                                       / (1 + valid)),
-            "share_significant_p": float((1 + (null_share >= share_obs).sum()) / (1 + valid)),
-            "draws": valid,
-            "draws_degenerate": draws - valid,
-        }
-        if draws - valid:
-            res.warn(f"{draws - valid} of {draws} permutation draws leave some specification "
-                     "without a treated unit; the joint p-values use the other "
-                     f"{valid} draws")
-        res.meta["permutation_estimates"] = E
+        _joint_test(res, specs, blocks, ys, all_controls, controls_d, alpha, ssc,
+                    len(groups), draws, seed, chunk_size, ex, progress)
     if len(groups) < 10:
         res.warn(f"only {len(groups)} assignment units: permutation p-values are coarse")
     return res
+
+
+def _joint_test(res: SpecCurveResult, specs: pd.DataFrame, blocks: list[dict[str, Any]],
+                ys: list[str], all_controls: list[str], sets: dict[str, list[str]],
+                alpha: float, ssc: vc.SSC, n_groups: int, draws: int, seed: int | None,
+                chunk_size: int, executor: Any, progress: bool) -> None:
+    """Simonsohn-Simmons-Nelson joint test: every specification re-estimated under each
+    permutation of the treatment across assignment units (the randomization core's
+    permutations and p-values), compared on the median estimate and the share
+    significant."""
+    shared = {"blocks": blocks, "ys": ys, "controls": all_controls, "sets": sets,
+              "alpha": alpha, "ssc": ssc, "n_groups": n_groups,
+              "sign": np.sign(specs["estimate"].to_numpy())}
+    Et, SIGt = draw_statistics(_permutation_chunk, permutations(n_groups, draws, seed),
+                               shared=shared, chunk_size=chunk_size, executor=executor,
+                               progress="permutations" if progress else None)
+    E, SIG = Et.T, SIGt.T
+    sig_obs = (specs["p_value"] < alpha).to_numpy()
+    obs_med = float(np.median(specs["estimate"]))
+    # a draw whose fake treatment is absorbed in some specification (e.g. it treats
+    # only groups a sample leaves out) has no estimate there: it is left out of both
+    # p-values (NaN: degenerate) rather than counted as not extreme
+    ok = np.isfinite(E).all(axis=0)
+    null_med = np.where(ok, np.median(np.where(ok, E, 0.0), axis=0), np.nan)
+    null_share = np.where(ok, SIG.mean(axis=0), np.nan)
+    med = p_values(obs_med, null_med, exact=False)
+    share = p_values(float(sig_obs.mean()), null_share, exact=False)
+    res.joint = {"median_estimate_p": med.two_sided, "share_significant_p": share.right,
+                 "draws": med.draws, "draws_degenerate": med.degenerate}
+    if med.degenerate:
+        res.warn(f"{med.degenerate} of {draws} permutation draws leave some specification "
+                 "without a treated unit; the joint p-values use the other "
+                 f"{med.draws} draws")
+    res.meta["permutation_estimates"] = E
 
 
 def _estimate(blk: dict[str, Any], fake_d: np.ndarray | None, ys: list[str],
@@ -359,11 +362,10 @@ def _estimate(blk: dict[str, Any], fake_d: np.ndarray | None, ys: list[str],
     return out
 
 
-def _permutation_chunk(chunk: tuple[int, int, Any], shared: dict[str, Any]) -> tuple[Any, Any]:
-    """Estimates of every spec under ``size`` random reassignments of treatment."""
-    _, size, seedseq = chunk
-    rng = np.random.default_rng(seedseq)
-    perms = [rng.permutation(shared["n_groups"]) for _ in range(size)]
+def _permutation_chunk(perms: np.ndarray, shared: dict[str, Any]) -> tuple[Any, Any]:
+    """Estimates of every spec (draws x specs) under a chunk of reassignments of the
+    treatment (rows of ``perms``: permutations of the assignment groups)."""
+    size = len(perms)
     est, sig = [], []
     for blk in shared["blocks"]:
         in_sub = np.zeros(shared["n_groups"], dtype=bool)
@@ -396,7 +398,7 @@ def _permutation_chunk(chunk: tuple[int, int, Any], shared: dict[str, Any]) -> t
     E = np.vstack(est)
     Pv = np.vstack(sig)
     SIG = (Pv < shared["alpha"]) & (np.sign(E) == shared["sign"][:, None])
-    return E, SIG
+    return E.T, SIG.T
 
 
 def _add_path_basis(blk: dict[str, Any], max_bytes: float = 1.5e9) -> None:

@@ -113,15 +113,19 @@ def sun_abraham(
         G = G.loc[d.index]
         ctrl = ctrl.loc[d.index]
     rel = (d[time] - G).where(~ctrl)
-    names, meta_rows = [], []
+    names, meta_rows, dummies = [], [], {}
     for g in sorted(G[~ctrl].unique()):
         for e in sorted(rel[G == g].dropna().unique()):
             if e == ref:
                 continue
             nm = f"sa_{int(g)}_{'m' if e < 0 else 'p'}{abs(int(e))}"
-            d[nm] = ((G == g) & (rel == e)).astype(float)
+            dummies[nm] = ((G == g) & (rel == e)).astype(float)
             names.append(nm)
             meta_rows.append((nm, int(g), int(e)))
+    # one concat, not one insert per dummy: inserting dozens of columns into a frame
+    # read from a CSV (one block per column) made pandas print a PerformanceWarning each
+    d = pd.concat([d.drop(columns=[c for c in dummies if c in d.columns]),
+                   pd.DataFrame(dummies, index=d.index)], axis=1)
     from policylab.estimators.formula import model_formula
 
     fml = model_formula(d.columns, [y], names + list(controls), fe_list)

@@ -17,11 +17,17 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from policylab.engine import bootstrap_kernels as bk
-from policylab.engine import fixed_effects as fx
 from policylab.errors import SpecError
 from policylab.estimators.feols import FeolsResult
 from policylab.estimators.result import Result
+from policylab.inference.randomization import draw_statistics
+from policylab.inference.resampling import (
+    GramDraws,
+    closed_form_twoway,
+    cluster_multiplicities,
+    cluster_resamples,
+    weighted_gram_draws,
+)
 
 __all__ = ["cluster_bootstrap", "BootstrapResult"]
 
@@ -63,6 +69,8 @@ def cluster_bootstrap(
     cluster: str | None = None,
     draws: int = 999,
     seed: int | None = None,
+    executor: Any = None,
+    progress: bool = False,
 ) -> BootstrapResult:
     """Resample whole clusters with replacement.
 
@@ -81,67 +89,85 @@ def cluster_bootstrap(
         Bootstrap replications.
     seed : int, optional
         Seed; draw b uses the b-th row of ``rng.integers(0, G, (draws, G))``.
+    executor : optional
+        Where the draws run, in chunks (see :mod:`policylab.execution`); the resamples
+        are drawn from ``seed`` in this process, so the numbers do not depend on it. A
+        ``statistic`` function must then be importable by the workers (a module-level
+        function, not a lambda, for ``"processes"`` with the spawn start method).
+    progress : bool
+        Show a progress bar over the chunks of draws.
     """
     from policylab.validation import check_count, check_seed
 
     draws, seed = check_count(draws, "draws"), check_seed(seed)
-    rng = np.random.default_rng(seed)
+    bar = "cluster bootstrap" if progress else None
     if isinstance(source, FeolsResult):
-        m = source.fit
-        df = m.sample()
-        cl_name = cluster or (source.meta.get("cluster") or [None])[0]
-        if cl_name is None:
-            raise SpecError("cluster_bootstrap needs cluster= for a model without clusters")
-        cl = pd.factorize(df[cl_name])[0]
-        G = int(cl.max()) + 1
-        terms = source.terms
-        ycol = source.meta["depvar"]
-        missing = [t for t in terms if t not in df.columns]
-        if missing:
-            raise SpecError(f"terms {missing} are not data columns; bootstrap a model of plain "
-                            "columns or pass a statistic function")
-        Z = df[[ycol, *terms]].to_numpy(float)
-        W = bk.cluster_weights(G, draws, rng)
-        fe = m.fe_codes
-        balanced = False
-        if fe is not None and fe.shape[1] == 2 and m.weights is None:
-            balanced = (fx.is_balanced_twoway(fe[:, 0], fe[:, 1])
-                        and fx.nested_in_check(fe[:, 0], cl))
-        if balanced:
-            unit_cl = np.zeros(int(fe[:, 0].max()) + 1, dtype=np.int64)
-            unit_cl[fe[:, 0]] = cl
-            grams = bk.balanced_grams(Z, fe[:, 0], fe[:, 1], W[:, unit_cl])
-        else:
-            row_w = W[:, cl] * (1.0 if m.weights is None else m.weights[None, :])
-            grams = bk.weighted_grams(Z, fe, row_w)
-        k = len(terms)
-        out = np.full((draws, k), np.nan)
-        for b, g in enumerate(grams):
-            A = g[1:, 1:]
-            if np.linalg.cond(A) < 1e12:
-                out[b] = np.linalg.solve(A, g[1:, 0])
-        res = BootstrapResult(nobs=source.nobs, estimate=source.beta.copy(), draws=out,
-                              names=list(terms),
-                              meta={"cluster": cl_name, "draws": draws, "seed": seed,
-                                    "method": "closed-form balanced two-way" if balanced
-                                    else "weighted demeaning per draw"})
-        bad = int((~np.isfinite(out).all(axis=1)).sum())
-        if bad:
-            res.warn(f"{bad} of {draws} draws had a singular design and were discarded")
-        return res
+        return _regression_bootstrap(source, cluster, draws, seed, executor, bar)
     if statistic is None or cluster is None:
         raise SpecError("with data, give statistic= (a function) and cluster=")
     data = source.df if hasattr(source, "df") else source
     groups = pd.Index(data[cluster].unique())
-    parts = {g: data[data[cluster] == g] for g in groups}
     orig = data.assign(_boot_cluster=pd.factorize(data[cluster])[0])
     est = np.atleast_1d(np.asarray(statistic(orig), float))
-    out = np.empty((draws, est.size))
-    idx = rng.integers(0, len(groups), (draws, len(groups)))
-    for b in range(draws):
-        d = pd.concat([parts[groups[i]].assign(_boot_cluster=j) for j, i in enumerate(idx[b])])
-        out[b] = np.atleast_1d(np.asarray(statistic(d), float))
+    shared = {"parts": [data[data[cluster] == g] for g in groups], "statistic": statistic}
+    idx = cluster_resamples(len(groups), draws, seed)
+    out = draw_statistics(_statistic_chunk, idx, shared=shared, chunk_size=_CHUNK_LOOP,
+                          executor=executor, progress=bar).reshape(draws, est.size)
     names = [f"stat{j}" for j in range(est.size)]
     return BootstrapResult(nobs=len(data), estimate=est, draws=out, names=names,
                            meta={"cluster": cluster, "draws": draws, "seed": seed,
                                  "method": "loop over resampled data"})
+
+
+#: resampled data sets per executor task when a statistic function is looped over
+_CHUNK_LOOP = 25
+
+
+def _statistic_chunk(idx: np.ndarray, shared: dict[str, Any]) -> np.ndarray:
+    """The user's statistic on each resampled data set of a chunk (an executor task)."""
+    parts, statistic = shared["parts"], shared["statistic"]
+    out = []
+    for row in idx:
+        d = pd.concat([parts[i].assign(_boot_cluster=j) for j, i in enumerate(row)])
+        out.append(np.atleast_1d(np.asarray(statistic(d), float)))
+    return np.stack(out)
+
+
+def _regression_bootstrap(source: FeolsResult, cluster: str | None, draws: int,
+                          seed: int | None, executor: Any, bar: str | None
+                          ) -> BootstrapResult:
+    """The coefficients of every draw from its weighted Gram matrix (batched)."""
+    m = source.fit
+    df = m.sample()
+    cl_name = cluster or (source.meta.get("cluster") or [None])[0]
+    if cl_name is None:
+        raise SpecError("cluster_bootstrap needs cluster= for a model without clusters")
+    cl = pd.factorize(df[cl_name])[0]
+    G = int(cl.max()) + 1
+    terms = source.terms
+    ycol = source.meta["depvar"]
+    missing = [t for t in terms if t not in df.columns]
+    if missing:
+        raise SpecError(f"terms {missing} are not data columns; bootstrap a model of plain "
+                        "columns or pass a statistic function")
+    Z = df[[ycol, *terms]].to_numpy(float)
+    fe = m.fe_codes
+    twoway = (closed_form_twoway(fe[:, 0], fe[:, 1], cl, m.weights)
+              if fe is not None and fe.shape[1] == 2 else None)
+    g = GramDraws(Z, cl, fe, m.weights, twoway)
+    grams = weighted_gram_draws(g, cluster_multiplicities(G, draws, seed),
+                                executor=executor, progress=bar)
+    k = len(terms)
+    out = np.full((draws, k), np.nan)
+    for b, gm in enumerate(grams):
+        A = gm[1:, 1:]
+        if np.linalg.cond(A) < 1e12:
+            out[b] = np.linalg.solve(A, gm[1:, 0])
+    res = BootstrapResult(nobs=source.nobs, estimate=source.beta.copy(), draws=out,
+                          names=list(terms),
+                          meta={"cluster": cl_name, "draws": draws, "seed": seed,
+                                "method": g.method})
+    bad = int((~np.isfinite(out).all(axis=1)).sum())
+    if bad:
+        res.warn(f"{bad} of {draws} draws had a singular design and were discarded")
+    return res

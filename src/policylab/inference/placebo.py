@@ -11,7 +11,6 @@ clustered t statistic come from precomputed sums (no loop of regressions; the en
 
 from __future__ import annotations
 
-import itertools
 import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -27,6 +26,11 @@ from policylab.engine.placebo_draws import PlaceboDraws, smallest_k
 from policylab.errors import EstimationError, SpecError
 from policylab.estimators.feols import FeolsResult
 from policylab.estimators.result import Result
+from policylab.inference.randomization import (
+    draw_statistics,
+    enumerated_statistics,
+    p_values,
+)
 from policylab.inference.wild import refuse_iv
 
 __all__ = ["placebo_test", "PlaceboResult"]
@@ -73,15 +77,17 @@ class PlaceboResult(Result):
 
 
 def _p_values(real: float, draws: np.ndarray, exact: bool) -> tuple[float, float, float]:
-    # ties within rounding count as extreme: the real assignment is among the draws
-    tol = 1e-10 * max(abs(real), 1e-12)
-    two = np.abs(draws) >= abs(real) - tol
-    left = draws <= real + tol
-    right = draws >= real - tol
-    if exact:
-        return float(two.mean()), float(left.mean()), float(right.mean())
-    B = len(draws)
-    return tuple(float((1 + x.sum()) / (1 + B)) for x in (two, left, right))  # type: ignore
+    # the convention and the tie tolerance of every randomization test in policylab
+    return p_values(real, draws, exact=exact).as_tuple()
+
+
+#: placebo draws per chunk of work sent to the executor (each draw costs microseconds)
+_CHUNK = 20_000
+
+
+def _coef_t_chunk(idx: np.ndarray, stats: PlaceboDraws) -> tuple[np.ndarray, np.ndarray]:
+    """Coefficients and t statistics of a chunk of assignments (an executor task)."""
+    return stats.coef_t(idx)
 
 
 def placebo_test(
@@ -101,6 +107,7 @@ def placebo_test(
     window: str = "pre",
     max_exact: int = 2_000_000,
     progress: bool = False,
+    executor: Any = None,
 ) -> PlaceboResult:
     """Randomization inference for a DID estimate.
 
@@ -118,7 +125,8 @@ def placebo_test(
         least as extreme, the real one included). "auto" enumerates when there are at
         most ``max_exact`` assignments, e.g. C(30, 6) = 593,775.
     level : str, optional
-        Assignment level (default: the design's ``assign``; an alias of ``assign``).
+        Deprecated alias of ``assign`` (``level`` means the confidence level elsewhere
+        in policylab); emits a :class:`~policylab.errors.PolicyLabDeprecationWarning`.
     seed : int, optional
         Seed of the random draws.
     statistic : {"t", "coef"}
@@ -131,6 +139,18 @@ def placebo_test(
         years (default), or anywhere in the window on the full sample. Each fake date
         is a regression with the model's weights, fixed effects, clusters and
         small-sample correction.
+    progress : bool
+        Show a progress bar over the chunks of draws.
+    executor : optional
+        Where the draws run: None/"serial", "processes", "dask", a Dask scheduler address
+        or Client (see :mod:`policylab.execution`). The draws are made from ``seed`` in
+        this process, so the numbers do not depend on the executor.
+
+    Notes
+    -----
+    p-values follow :mod:`policylab.inference.randomization`: exact enumeration gives
+    the share of assignments at least as extreme (the real one included), random draws
+    (1 + count) / (1 + draws); ties within a relative 1e-9 count as extreme.
     """
     from policylab.validation import check_count, check_exact, check_seed
 
@@ -141,6 +161,17 @@ def placebo_test(
     param = param or meta.get("treat_term")
     unit = unit or meta.get("unit")
     time = time or meta.get("time")
+    if level is not None:
+        import warnings
+
+        from policylab.errors import PolicyLabDeprecationWarning
+
+        warnings.warn("placebo_test(level=...) is deprecated and will be removed in the next "
+                      f"release; use assign={level!r} (the assignment level)",
+                      PolicyLabDeprecationWarning, stacklevel=2)
+        if assign is not None and assign != level:
+            raise SpecError(f"placebo_test got level={level!r} and assign={assign!r}; give "
+                            "only assign= (level is its deprecated alias)")
     assign = level or assign or meta.get("assign") or unit
     if param is None or unit is None or time is None:
         raise SpecError("placebo_test needs a did() result, or feols() with param=, unit= "
@@ -165,12 +196,14 @@ def placebo_test(
         b0, t0 = (float(v[0]) for v in stats.coef_t(real))
     else:
         b0, t0 = float(result.coef()[param]), float(result.tstat()[param])
-    bs, ts = [], []
-    for idx in _idx_chunks(a, kind, use_exact, draws, seed, fake_assignments, assign):
-        b, t = stats.coef_t(idx)
-        bs.append(b)
-        ts.append(t)
-    B, T = np.concatenate(bs), np.concatenate(ts)
+    bar = "placebo draws" if progress else None
+    if use_exact:  # one treatment path (H == 1): basis column g is group g
+        B, T = enumerated_statistics(_coef_t_chunk, a.G, n_treated, shared=stats,
+                                     chunk_size=_CHUNK, executor=executor, progress=bar)
+    else:
+        B, T = draw_statistics(
+            _coef_t_chunk, _idx_chunks(a, kind, draws, seed, fake_assignments, assign),
+            shared=stats, chunk_size=_CHUNK, executor=executor, progress=bar)
     pc = _p_values(b0, B, use_exact)
     pt = _p_values(t0, T, use_exact)
     chosen = pt if statistic == "t" else pc
@@ -303,7 +336,7 @@ def _draw_stats(result: FeolsResult, param: str, a: _Assignment, n_treated: int,
 _FORCE_METHOD: str | None = None
 
 
-def _idx_chunks(a: _Assignment, kind: str, use_exact: bool, draws: int, seed: int | None,
+def _idx_chunks(a: _Assignment, kind: str, draws: int, seed: int | None,
                 fake_assignments: Sequence[Sequence[Any]] | None, assign: str
                 ) -> Iterator[np.ndarray]:
     """Each draw as the basis columns g * H + h it switches on (draws x n_treated)."""
@@ -320,14 +353,6 @@ def _idx_chunks(a: _Assignment, kind: str, use_exact: bool, draws: int, seed: in
             idx[d] = gi * H + a.real_ids[: len(gi)]
         yield idx
         return
-    if use_exact:
-        it = itertools.combinations(range(G), n_treated)
-        while True:
-            block = np.fromiter(itertools.chain.from_iterable(
-                itertools.islice(it, 50_000)), dtype=np.int64)
-            if not block.size:
-                return
-            yield block.reshape(-1, n_treated) * H  # H == 1
     rng = np.random.default_rng(seed)
     left = draws
     while left > 0:

@@ -39,10 +39,12 @@ from policylab.errors import SpecError
 from policylab.estimators.design import COHORT_COL
 from policylab.estimators.formula import build_matrix, fe_codes, parse_formula
 from policylab.estimators.result import Result
+from policylab.inference.randomization import draw_statistics, p_values, permutations
 
 __all__ = ["PretrendRIResult", "pretrend_ri_test"]
 
 _CHUNK = 64  # draws demeaned together
+_TASK = 512  # draws per executor task
 
 
 @dataclass
@@ -235,12 +237,18 @@ def _draw_stats(inp: _Inputs, perms: np.ndarray) -> np.ndarray:
     return out
 
 
+def _stats_chunk(perms: np.ndarray, inp: _Inputs) -> np.ndarray:
+    """Wald statistics of a chunk of assignments (an executor task)."""
+    return _draw_stats(inp, perms)
+
+
 def pretrend_ri_test(
     es: Any,
     *,
     draws: int = 999,
     seed: int | None = None,
     progress: bool = False,
+    executor: Any = None,
 ) -> PretrendRIResult:
     """Randomization p-value of the joint test that every lead of an event study is zero.
 
@@ -255,6 +263,9 @@ def pretrend_ri_test(
         Seed of the reassignments.
     progress : bool
         Show a progress bar.
+    executor : optional
+        Where the draws run (see :mod:`policylab.execution`); the reassignments are
+        drawn from ``seed`` in this process, so the numbers do not depend on it.
 
     Returns
     -------
@@ -270,22 +281,15 @@ def pretrend_ri_test(
         raise SpecError("pretrend_ri_test needs an event_study() result with leads")
     inp = _inputs(es)
     n_groups = len(inp.cohort_g)
-    rng = np.random.default_rng(seed)
-    perms = np.stack([rng.permutation(n_groups) for _ in range(draws)])
+    perms = permutations(n_groups, draws, seed)
     obs = _wald(inp, _purge(inp, _dummies(inp, inp.cohort_g)))
-    if progress:
-        from rich.progress import track
-
-        chunks = [perms[s:s + 512] for s in range(0, draws, 512)]
-        stats = np.concatenate([_draw_stats(inp, c) for c in
-                                track(chunks, description="pre-trend RI")])
-    else:
-        stats = _draw_stats(inp, perms)
-    valid = np.isfinite(stats)
-    p = (1 + np.sum(stats[valid] >= obs * (1 - 1e-9))) / (1 + valid.sum())
+    stats = draw_statistics(_stats_chunk, perms, shared=inp, chunk_size=_TASK,
+                            executor=executor, progress="pre-trend RI" if progress else None)
+    pv = p_values(obs, stats, exact=False)
+    p, valid = pv.right, pv.draws
     return PretrendRIResult(
         nobs=es.nobs, statistic=obs, p_value=float(p), stats=stats,
-        meta={"leads": list(es.lead_terms), "draws": int(valid.sum()), "groups": n_groups,
+        meta={"leads": list(es.lead_terms), "draws": valid, "groups": n_groups,
               "treated_groups": int((inp.cohort_g > 0).sum()), "seed": seed,
               "assign": es.meta["assign"], "depvar": es.meta.get("depvar")},
     )

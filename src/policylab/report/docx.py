@@ -8,8 +8,10 @@ Chinese (``w:eastAsia``), both configurable; the page is A4 with 25 mm margins.
 
 from __future__ import annotations
 
+import copy
 import io
 from collections.abc import Sequence
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +54,16 @@ def new_document(fonts: Sequence[str] = DEFAULT_FONTS, margin_mm: float = 25.0,
                  landscape: bool = False) -> Any:
     """A python-docx Document on A4 with ``fonts`` = (Latin, East Asian) in every style."""
     from docx import Document
+
+    return Document(io.BytesIO(_blank_document(tuple(fonts), float(margin_mm),
+                                               bool(landscape))))
+
+
+@lru_cache(maxsize=8)
+def _blank_document(fonts: tuple[str, ...], margin_mm: float, landscape: bool) -> bytes:
+    # styled once per process and reopened from bytes: restyling the ~160 styles of a
+    # fresh document for each of a study's table files cost more than the tables
+    from docx import Document
     from docx.enum.style import WD_STYLE_TYPE
 
     doc = Document()
@@ -61,7 +73,9 @@ def new_document(fonts: Sequence[str] = DEFAULT_FONTS, margin_mm: float = 25.0,
         if style.type in (WD_STYLE_TYPE.PARAGRAPH, WD_STYLE_TYPE.CHARACTER,
                           WD_STYLE_TYPE.TABLE):
             _fonts_on(style.element, fonts)
-    return doc
+    buf = io.BytesIO()
+    doc.save(buf)
+    return buf.getvalue()
 
 
 def _cell_border(cell: Any, **edges: int) -> None:
@@ -103,9 +117,14 @@ def _no_table_borders(t: Any) -> None:
 
 def _paragraph(container: Any, text: str, fonts: Sequence[str], size: float,
                align: Any = None, bold: bool = False) -> Any:
+    p = container.paragraphs[0] if hasattr(container, "merge") else container.add_paragraph()
+    return _style_paragraph(p, text, fonts, size, align, bold)
+
+
+def _style_paragraph(p: Any, text: str, fonts: Sequence[str], size: float, align: Any,
+                     bold: bool) -> Any:
     from docx.shared import Pt
 
-    p = container.paragraphs[0] if hasattr(container, "merge") else container.add_paragraph()
     if align is not None:
         p.alignment = align
     p.paragraph_format.space_after = Pt(0)
@@ -114,6 +133,29 @@ def _paragraph(container: Any, text: str, fonts: Sequence[str], size: float,
     run.bold = bold or None
     _fonts_on(run._r, fonts)
     return p
+
+
+@lru_cache(maxsize=64)
+def _cell_paragraph(fonts: tuple[str, ...], size: float, align: Any, bold: bool) -> Any:
+    """A table cell's ``<w:p>`` with an empty run, styled as :func:`_paragraph` styles it.
+
+    Built once per style and copied into each cell: styling a run through python-docx
+    (rPr, fonts, size) took most of a report's table-writing time.
+    """
+    from docx.oxml import OxmlElement
+    from docx.text.paragraph import Paragraph
+
+    p = Paragraph(OxmlElement("w:p"), None)
+    _style_paragraph(p, "", fonts, size, align, bold)
+    return p._p
+
+
+def _cell_text(cell: Any, text: str, fonts: Sequence[str], size: float, align: Any) -> None:
+    """Fill an empty table cell exactly as ``_paragraph(cell, text, ...)`` would."""
+    p = copy.deepcopy(_cell_paragraph(tuple(fonts), size, align, False))
+    if text:
+        p.r_lst[0].text = text
+    cell._tc.replace(cell._tc.p_lst[0], p)
 
 
 def add_table(doc: Any, table: Any, fonts: Sequence[str] = DEFAULT_FONTS,
@@ -134,22 +176,25 @@ def add_table(doc: Any, table: Any, fonts: Sequence[str] = DEFAULT_FONTS,
         if span > 1:
             t.cell(i, j).merge(t.cell(i, j + span - 1))
             covered.update((i, k) for k in range(j + 1, j + span))
+    # the cell grid once: Table.cell() rebuilds every cell of the table on each call,
+    # which made a 200-cell table cost 40,000 cell look-ups (seconds per report)
+    grid = [row.cells for row in t.rows]
     for i, r in enumerate(rows):
         for j in range(n):
             if (i, j) in covered:
                 continue
-            _paragraph(t.cell(i, j), r[j] if j < len(r) else "", fonts, size,
-                       align=left if j == 0 else center)
+            _cell_text(grid[i][j], r[j] if j < len(r) else "", fonts, size,
+                       left if j == 0 else center)
     for j in range(n):
-        _cell_border(t.cell(0, j), top=_RULE["heavy"])
-        _cell_border(t.cell(nh - 1, j), bottom=_RULE["light"])
-        _cell_border(t.cell(len(rows) - 1, j), bottom=_RULE["heavy"])
+        _cell_border(grid[0][j], top=_RULE["heavy"])
+        _cell_border(grid[nh - 1][j], bottom=_RULE["light"])
+        _cell_border(grid[len(rows) - 1][j], bottom=_RULE["heavy"])
         for i in table.rules:
             if nh + i < len(rows) - 1:
-                _cell_border(t.cell(nh + i, j), bottom=_RULE["thin"])
+                _cell_border(grid[nh + i][j], bottom=_RULE["thin"])
     for (i, j), span in table.spans.items():
         if span > 1 and i < nh - 1 and rows[i][j]:
-            _cell_border(t.cell(i, j), bottom=_RULE["thin"])  # rule under a group header
+            _cell_border(grid[i][j], bottom=_RULE["thin"])  # rule under a group header
     for note in table.notes:
         _paragraph(doc, note, fonts, size - 1)
     return t

@@ -11,14 +11,38 @@ from policylab.report.io import write_text
 
 __all__ = ["write_report", "render_report"]
 
+_SCREEN_DPI = 150
+
+
 def _png_base64(fig: Any = None, png: str | Path | None = None) -> str:
-    # from the figure at screen resolution when we have it (the PNG file is 300 dpi,
-    # for print, and would make the report several times larger)
-    if fig is None and png is not None and Path(png).exists():
-        return base64.b64encode(Path(png).read_bytes()).decode("ascii")
+    # at screen resolution: the PNG file is 300 dpi, for print, and would make the report
+    # several times larger. Scaling the written file down costs a few milliseconds;
+    # drawing the figure again (twice, for the tight bounding box) costs most of a second.
+    if png is not None and Path(png).exists():
+        scaled = _downscaled(Path(png))
+        if scaled is not None or fig is None:
+            return base64.b64encode(scaled or Path(png).read_bytes()).decode("ascii")
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=150, bbox_inches="tight")
+    fig.savefig(buf, format="png", dpi=_SCREEN_DPI, bbox_inches="tight")
     return base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def _downscaled(png: Path) -> bytes | None:
+    """``png`` resampled to the screen resolution (None when it has no higher dpi)."""
+    try:
+        from PIL import Image  # matplotlib's own dependency
+
+        with Image.open(png) as im:
+            dpi = float((im.info.get("dpi") or (0, 0))[0])
+            if dpi < 1.5 * _SCREEN_DPI:
+                return None
+            k = round(dpi / _SCREEN_DPI)  # 300 dpi: every 2 x 2 block of pixels averaged
+            small = im.reduce(k)
+            buf = io.BytesIO()
+            small.save(buf, format="PNG", dpi=(dpi / k, dpi / k), optimize=False)
+            return buf.getvalue()
+    except Exception:  # an unreadable file: draw the figure instead
+        return None
 
 
 # tables with more columns print on a landscape A4 page, in a smaller type
@@ -67,7 +91,7 @@ def _cjk_font_face(text: str) -> str:
     Readers without a Chinese font (a bare Linux box) would otherwise see empty boxes;
     subsetting the bundled Noto Sans CJK font keeps the file small (tens of kB).
     """
-    chars = {ch for ch in text if ord(ch) > 0x2E7F}
+    chars = {ch for ch in set(text) if ord(ch) > 0x2E7F}  # set() first: the text holds MBs of base64
     if not chars:
         return ""
     try:

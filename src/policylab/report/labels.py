@@ -13,6 +13,10 @@ WORDS = {
         "clustered": "clustered by {by}", "robust": "heteroskedasticity-robust",
         "iid": "conventional", "note": "Note", "term": "",
         "note_from": "{what}, based on standard errors ({kind}).",
+        "boot_clustered": "multiplier bootstrap, clustered by {by}",
+        "note_cols": "{kind} in {cols}", "unstated": "not stated",
+        "note_mixed": "{what} ({parts}).",
+        "note_from_mixed": "{what}, based on standard errors ({parts}).",
     },
     "zh": {
         "controls": "控制变量", "yes": "是", "no": "否", "N": "观测值", "r2": "R²",
@@ -23,6 +27,9 @@ WORDS = {
         "note_stars": "***、**、*分别表示在{c_pct}、{b_pct}、{a_pct}的水平上显著",
         "clustered": "聚类到{by}层面的稳健", "robust": "异方差稳健", "iid": "普通",
         "note": "注", "term": "", "note_from": "{what}，基于{kind}标准误。",
+        "boot_clustered": "聚类到{by}层面的乘数自助法", "note_cols": "{cols}为{kind}标准误",
+        "unstated": "未注明的", "note_mixed": "括号内为标准误（{parts}）。",
+        "note_from_mixed": "{what}，基于标准误（{parts}）。",
     },
 }
 
@@ -290,9 +297,11 @@ WARNING_PATTERNS: list[tuple[str, dict[str, str]]] = [
     (rf"^subgroup (?P<col>[^=]+)=(?P<lv>.+) has only {_N} treated (?P<level>\S+) clusters.*$",
      {"en": "Subgroup {col} = {lv} has only {n} treated {level} clusters: cluster-robust "
             "standard errors and the interaction/SUEST tests over-reject; rely on the "
-            "permutation test.",
+            "recommended difference test (the wild cluster bootstrap, or the permutation "
+            "test when a group has a single treated cluster).",
       "zh": "子样本{col} = {lv}中处理组仅有{n}个{level}聚类：聚类稳健标准误及交互项/SUEST检验"
-            "会过度拒绝，应以置换检验为准。"}),
+            "会过度拒绝，应以推荐的组间差异检验为准（野聚类自助法；某组仅有一个处理组聚类时"
+            "为置换检验）。"}),
     (rf"^subgroup (?P<col>[^=]+)=(?P<lv>.+) has only {_N} treated units?;.*$",
      {"en": "Subgroup {col} = {lv} has only {n} treated unit(s): its estimate and the "
             "difference tests rest on very few treated units.",
@@ -387,6 +396,7 @@ COLUMNS_EN = {
     "Variance ratio (before)", "var_ratio_after": "Variance ratio (after)",
     "balanced": "Balanced", "draws_requested": "Draws requested", "test": "Test",
     "webb": "Webb", "rademacher": "Rademacher", "mammen": "Mammen",
+    "wild_bootstrap": "wild cluster bootstrap (WCR)",
     "recommended": "Recommended", "stage": "Sample", "mean_treated": "Mean treated", "mean_control": "Mean control",
     "bias": "% bias", "smd": "SMD", "var_ratio": "V(T)/V(C)",
 }
@@ -401,6 +411,7 @@ COLUMNS_ZH.update({
     "balanced": "是否平衡", "draws_requested": "设定抽样次数", "test": "检验",
     "interaction": "交互项检验", "suest": "似无相关检验（SUEST）",
     "permutation": "费舍尔组合检验（置换）", "webb": "Webb", "rademacher": "Rademacher",
+    "wild_bootstrap": "野聚类自助法（WCR）",
     "mammen": "Mammen", "random_units": "随机个体", "random_timing": "随机时间",
     "twfe": "双向固定效应", "recommended": "推荐", "stage": "样本", "mean_treated": "处理组均值",
     "mean_control": "对照组均值", "bias": "标准化偏差%", "smd": "SMD",
@@ -594,3 +605,35 @@ WORDS["zh"]["identity"] = ("{y1}与{y2}之差完全由控制变量和固定效�
                            "变量后二者的DID估计值必然相同，并非两项独立发现")
 WORDS["en"].update({"mediator": "Mediator", "ci_low": "CI low", "ci_high": "CI high"})
 WORDS["zh"].update({"mediator": "中介变量", "ci_low": "置信下限", "ci_high": "置信上限"})
+
+# derived columns (the spec's [derive]) and fixed effects of the time index by its unit
+WORDS["en"].update({
+    "t_derived": "Derived columns", "derived_name": "Column",
+    "derived_expression": "Definition (expression)",
+    "time_fe_year": "Year FE", "time_fe_quarter": "Quarter FE",
+    "time_fe_month": "Month FE", "time_fe_period": "Period FE",
+})
+WORDS["zh"].update({
+    "t_derived": "派生变量", "derived_name": "变量", "derived_expression": "定义（表达式）",
+    "time_fe_year": "年份固定效应", "time_fe_quarter": "季度固定效应",
+    "time_fe_month": "月份固定效应", "time_fe_period": "时期固定效应",
+})
+_TIME_UNITS = {"year": ("year", "yr", "年"), "quarter": ("quarter", "qtr", "季"),
+               "month": ("month", "mon", "月")}
+
+
+def time_unit_of(name: str) -> str:
+    """"year", "quarter", "month" or "period": the unit a time column's name says
+    (``year``, ``qtr``, ``月份``, ...); a name that says none is a "period"."""
+    low = str(name).lower()
+    for unit in ("quarter", "month", "year"):
+        if any(w in low for w in _TIME_UNITS[unit]):
+            return unit
+    return "period"
+
+
+def time_fe(name: str, lang: str = "en", unit: str | None = None) -> str:
+    """The fixed-effect row of the time index: Year / Quarter / Month / Period FE, by
+    ``unit`` when known (e.g. quarters derived from "Q42010"), else by the name."""
+    unit = unit if unit in ("year", "quarter", "month", "period") else time_unit_of(name)
+    return word(f"time_fe_{unit}", lang)

@@ -8,6 +8,7 @@ renders to text, Markdown, LaTeX (booktabs), HTML, Word (three-line table) and E
 
 from __future__ import annotations
 
+import dataclasses
 import html as _html
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -236,37 +237,63 @@ def _stars(p: float, levels: Sequence[float]) -> str:
     return "***" if p < c else "**" if p < b else "*" if p < a else ""
 
 
-def _fe_label(fe: str, meta: dict[str, Any], lang: str) -> str:
+def _fe_label(fe: str, meta: dict[str, Any], lang: str, labels: dict[str, str]) -> str:
     if fe == meta.get("unit"):
         return word("unit_fe", lang)
     if fe == meta.get("time"):
-        return word("time_fe", lang)
-    return word("fe", lang, name=fe)
+        from policylab.report.labels import time_fe
+
+        # quarters or months are not years: the row says the time unit
+        return time_fe(fe, lang, meta.get("time_unit"))
+    return word("fe", lang, name=labels.get(fe, fe))
+
+
+def _se_kind(r: Any, lang: str, labels: dict[str, str]) -> str | None:
+    """Which standard errors a result reports, in words (None: it does not say)."""
+    meta = getattr(r, "meta", None) or {}
+    vc, cl = meta.get("vcov"), list(meta.get("cluster") or ())
+    sep = " and " if lang == "en" else "、"
+    by = sep.join(labels.get(c, c) for c in cl)
+    if meta.get("bootstrap") and cl:  # Callaway-Sant'Anna's multiplier bootstrap
+        return word("boot_clustered", lang, by=by)
+    if vc in ("CRV1", "CRV3") or (vc is None and cl):
+        # no vcov key: the staggered estimators' influence-function / CRV1 SEs
+        return word("clustered", lang, by=by)
+    if vc == "hetero":
+        return word("robust", lang)
+    if vc == "iid":
+        return word("iid", lang)
+    return None
+
+
+def _cols(idx: list[int], lang: str) -> str:
+    cols = ", ".join(f"({i + 1})" for i in idx)
+    return cols if lang == "en" else f"第{cols.replace(', ', '、')}列"
 
 
 def _vcov_note(results: Sequence[Any], lang: str, labels: dict[str, str],
                se: str = "se") -> str:
-    """What the brackets hold and which standard errors they come from."""
+    """What the brackets hold (SE, t, p or CI, as ``se=`` chose) and which standard
+    errors they come from; columns with different standard errors are named."""
     what = word(f"note_{se}", lang, kind="")
-    kinds = {(r.meta.get("vcov"), tuple(r.meta.get("cluster") or ())) for r in results
-             if hasattr(r, "meta")}
-    if len(kinds) != 1:
-        return what
-    (vc, cl), = kinds
-    if vc in ("CRV1", "CRV3"):
-        by = " and ".join(labels.get(c, c) for c in cl) if lang == "en" else "、".join(
-            labels.get(c, c) for c in cl)
-        kind = word("clustered", lang, by=by)
-    elif vc == "hetero":
-        kind = word("robust", lang)
-    else:
-        kind = word("iid", lang)
-    if lang == "en":
-        return f"{what} ({kind})." if se == "se" else word("note_from", lang, what=what,
-                                                             kind=kind)
-    if se == "se":
-        return f"{word('note', lang)}：{word('note_se', lang, kind=kind)}。"
-    return f"{word('note', lang)}：{word('note_from', lang, what=what, kind=kind)}"
+    kinds = [_se_kind(r, lang, labels) for r in results]
+    distinct = list(dict.fromkeys(kinds))
+    prefix = "" if lang == "en" else f"{word('note', lang)}："
+    if distinct == [None]:
+        return f"{what}." if lang == "en" else f"{prefix}{what}。"
+    if len(distinct) == 1:
+        kind = distinct[0]
+        if lang == "en":
+            return f"{what} ({kind})." if se == "se" else word("note_from", lang, what=what,
+                                                                 kind=kind)
+        if se == "se":
+            return f"{prefix}{word('note_se', lang, kind=kind)}。"
+        return f"{prefix}{word('note_from', lang, what=what, kind=kind)}"
+    parts = [word("note_cols", lang, cols=_cols([i for i, k in enumerate(kinds) if k == d],
+                                                lang), kind=d or word("unstated", lang))
+             for d in distinct]
+    key = "note_mixed" if se == "se" else "note_from_mixed"
+    return prefix + word(key, lang, what=what, parts=("; " if lang == "en" else "；").join(parts))
 
 
 def etable(
@@ -287,6 +314,8 @@ def etable(
     fe_rows: bool = True,
     notes: Sequence[str] | None = None,
     title: str | None = None,
+    rename: dict[str, str] | None = None,
+    align: bool = True,
 ) -> Table:
     """Regression results side by side, as Stata's esttab or fixest's etable.
 
@@ -294,8 +323,12 @@ def etable(
     ----------
     results : Result or list of Results
         Anything with ``tidy()``; FeolsResult/DIDResult add fit statistics and FE rows.
+        pyfixest ``Feols``/``Fepois``/``Feiv`` fits (and a ``FixestMulti``) are read
+        through their ``tidy()``, N, fixed effects, vcov type and R-squared.
     keep, drop, order : list of str, optional
         Terms to show / hide / put first (``keep`` also orders when ``order`` is None).
+        A row can be named by its row name ("ATT", "post_0") or by any estimator's own
+        term that landed on it ("simple:ATT", "rel::0").
     labels : dict, optional
         Display names for terms, outcomes and FE columns (Chinese or English).
     digits : int
@@ -319,12 +352,27 @@ def etable(
         One Yes/No row per fixed effect.
     notes : list of str, optional
         Extra notes; the SE-type and star notes are always added.
+    rename : dict, optional
+        Original term -> row, to put differently named terms on one row, e.g.
+        ``{"post": "ATT", "did": "ATT"}``; show a row's name with ``labels``.
+    align : bool
+        One row per quantity across estimators (default): the overall ATT of
+        Callaway-Sant'Anna (``simple:ATT``...), the imputation estimators (``ATT``)
+        and, beside them, a DID's treatment term on an "ATT" row; event-time effects
+        (``dynamic:e``, ``rel::e``, ``tau::h``, ``pre_k``/``post_k``) on rows shown as
+        t-k / t+k. ``align=False`` keeps every estimator's own term names.
     """
-    res = list(results) if isinstance(results, (list, tuple)) else [results]
+    from policylab.report.align import aliases, chronological, row_names
+    from policylab.report.foreign import as_table_result, expand_results
+
+    res = [as_table_result(r, i) for i, r in enumerate(expand_results(results))]
     labels = dict(labels or {})
     n = len(res)
-    tidies = [r.tidy() for r in res]
     metas = [getattr(r, "meta", {}) or {} for r in res]
+    raw = [_checked_tidy(r, i) for i, r in enumerate(res)]
+    rows = row_names([list(map(str, t["term"])) for t in raw], metas, rename, align)
+    names = aliases([list(map(str, t["term"])) for t in raw], rows)
+    tidies = [t.assign(term=r) for t, r in zip(raw, rows)]
     ctrl_sets = [list(m.get("controls") or []) for m in metas]
     show_controls = controls if controls is not None else any(ctrl_sets)
     ctrl_terms = {c for cs in ctrl_sets for c in cs} if show_controls is True or (
@@ -334,17 +382,12 @@ def etable(
         for term in t["term"]:
             if term not in terms:
                 terms.append(term)
-    if keep is not None:
-        terms = [t for t in (order or keep) if t in terms] if order is None else \
-            [t for t in order if t in terms and t in keep]
-    else:
-        terms = [t for t in terms if t not in ctrl_terms and t not in (drop or ())]
-        if order:
-            terms = [t for t in order if t in terms] + [t for t in terms if t not in order]
+    terms = _select(chronological(terms) if align else terms, names, keep, drop, order,
+                    ctrl_terms)
     # a column resting on fewer than 2 treated clusters has no usable cluster-robust p
     no_stars = {i for i, m in enumerate(metas)
                 if (m.get("design") or {}).get("n_treated_groups", 2) < 2}
-    body, values = _coef_rows(terms, tidies, labels, digits, stars, se, no_stars)
+    body, values = _coef_rows(terms, tidies, labels, digits, stars, se, no_stars, lang)
     rules = [len(body) - 1] if body else []
     yes, no = word("yes", lang), word("no", lang)
     if show_controls:
@@ -359,7 +402,7 @@ def etable(
                     all_fe.append(f)
         for f in all_fe:
             lab = labels.get(f"{f} FE") or _fe_label(f, next((m for m in metas if f in (
-                m.get("fe") or [])), {}), lang)
+                m.get("fe") or [])), {}), lang, labels)
             body.append([lab] + [yes if f in (m.get("fe") or []) else no for m in metas])
     values += [[None] * (n + 1) for _ in range(len(body) - len(values))]
     if len(body) - 1 not in rules and body:
@@ -399,9 +442,48 @@ def etable(
                  values=values, spans=spans)
 
 
+def _checked_tidy(r: Any, position: int) -> pd.DataFrame:
+    t = r.tidy()
+    need = ["term", "estimate", "std_error", "statistic", "p_value", "conf_low", "conf_high"]
+    missing = [c for c in need if c not in getattr(t, "columns", [])]
+    if missing:
+        from policylab.errors import SpecError
+
+        raise SpecError(f"etable: model ({position + 1}) ({type(r).__name__}) has a tidy() "
+                        f"without the columns {missing}; pass policylab results or "
+                        "pyfixest fits")
+    return t
+
+
+def _select(terms: list[str], names: dict[str, set[str]], keep: Sequence[str] | None,
+            drop: Sequence[str] | None, order: Sequence[str] | None,
+            ctrl_terms: set[str]) -> list[str]:
+    """The rows to show, in order; keep/drop/order may name a row or an original term."""
+    def rows_of(wanted: Sequence[str]) -> list[str]:
+        out: list[str] = []
+        for w in wanted:
+            out += [t for t in terms if w in names.get(t, {t}) and t not in out]
+        return out
+
+    if keep is not None:
+        kept = rows_of(keep)
+        return kept if order is None else [t for t in rows_of(order) if t in kept]
+    dropped = set(rows_of(drop or ()))
+    # a control is hidden by its own name only: it never lands on an aligned row
+    out = [t for t in terms if t not in ctrl_terms and t not in dropped]
+    if order:
+        first = [t for t in rows_of(order) if t in out]
+        out = first + [t for t in out if t not in first]
+    return out
+
+
+def _row_label(term: str, labels: dict[str, str], lang: str) -> str:
+    return labels.get(term) or term_label(term, lang) or term
+
+
 def _coef_rows(terms: list[str], tidies: list[pd.DataFrame], labels: dict[str, str],
                digits: int, stars: Sequence[float], se: str, no_stars: set[int] = frozenset(),
-               ) -> tuple[list[list[str]], list[list[Num | None]]]:
+               lang: str = "en") -> tuple[list[list[str]], list[list[Num | None]]]:
     """A coefficient row (stars) and the row below it (SE, t, p or CI) per term."""
     body: list[list[str]] = []
     values: list[list[Num | None]] = []
@@ -427,7 +509,7 @@ def _coef_rows(terms: list[str], tidies: list[pd.DataFrame], labels: dict[str, s
                                digits=digits, wrap="[]"))
             else:
                 sub.append(Num(float(h["std_error"]), digits=digits, wrap="()"))
-        for cells, label in ((row, labels.get(term, term)), (sub, "")):
+        for cells, label in ((row, _row_label(term, labels, lang)), (sub, "")):
             body.append([label] + [c.text if c is not None else "" for c in cells[1:]])
             values.append(cells)
     return body, values
@@ -470,14 +552,18 @@ def table_from_frame(
 
         labels = {**COLUMNS_ZH, **labels}
     d = df.reset_index() if index else df
-    kinds = [column_kind(c[-1] if isinstance(c, tuple) else c, d.iloc[:, j])
-             for j, c in enumerate(d.columns)]
+    names = [str(c[-1] if isinstance(c, tuple) else c) for c in d.columns]
+    kinds = [column_kind(c, d.iloc[:, j]) for j, c in enumerate(names)]
+    # counts get a thousands separator as N does in regression tables; years never do
+    counts = [k == "integer" and c in _COUNT_COLUMNS for c, k in zip(names, kinds)]
     body: list[list[str]] = []
     values: list[list[Num | None]] = []
     for row in d.itertuples(index=False, name=None):
         texts, nums = [], []
-        for v, kind in zip(row, kinds):
+        for v, kind, count in zip(row, kinds, counts):
             cell = _frame_cell(v, kind, digits, lang, labels)
+            if count and isinstance(cell, Num):
+                cell = dataclasses.replace(cell, thousands=True)
             nums.append(cell if isinstance(cell, Num) else None)
             texts.append(cell.text if isinstance(cell, Num) else cell)
         body.append(texts)
@@ -485,6 +571,10 @@ def table_from_frame(
     header, spans = _frame_header(d.columns, labels)
     return Table(header=header, body=body, title=title, notes=list(notes or []), lang=lang,
                  values=values, spans=spans)
+
+
+_COUNT_COLUMNS = {"n", "n_obs", "nobs", "N", "draws", "draws_requested", "n_treated_units",
+                  "clusters", "n_clusters"}
 
 
 def _frame_header(cols: pd.Index, labels: dict[str, str]

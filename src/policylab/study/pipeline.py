@@ -51,6 +51,7 @@ class RunSummary:
     steps: list[StepOutput]
     seconds: float
     output_failures: list[dict[str, str]] = field(default_factory=list)
+    split: dict[str, float] = field(default_factory=dict)
 
     @property
     def failed(self) -> list[str]:
@@ -170,7 +171,7 @@ def run_study(
         A required step failed; nothing was written.
     """
     from policylab.study.frame import settle_status
-    from policylab.study.prepare import prepare
+    from policylab.study.prepare import prepare, with_data_labels
     from policylab.study.steps import STEPS, planned_steps
 
     t_start = time.perf_counter()
@@ -185,6 +186,8 @@ def run_study(
 
     t0 = time.perf_counter()
     panel, provenance = prepare(spec, base_dir)
+    # a Stata file's variable and value labels name its columns in the tables
+    spec = with_data_labels(spec, provenance["data_labels"])
     problems = check_columns(spec, list(panel.df.columns))
     if problems:
         raise SpecProblems(problems, spec_path.name)
@@ -192,7 +195,13 @@ def run_study(
 
     ctx = Context(spec=spec, panel=panel, base_dir=base_dir, lang=spec.output.language,
                   seed=spec.study.seed)
-    ctx.cache["executor"] = executor
+    from contextlib import ExitStack
+
+    from policylab.execution import using_executor
+
+    # one executor for every draw-heavy step (a cluster made here is closed at the end)
+    executors = ExitStack()
+    ctx.cache["executor"] = executors.enter_context(using_executor(executor))
     plan = planned_steps(spec)
     outputs: list[StepOutput] = []
 
@@ -235,10 +244,13 @@ def run_study(
     finally:
         if bar is not None:
             bar.stop()
+        executors.close()
 
+    t_write = time.perf_counter()
     with Staging(target) as stage:
         root = stage.path
         rendered = _render(root, spec, outputs, ctx)
+        split = _split(prep_seconds, outputs, rendered.seconds)
         _write_json(root / "results.json", _results(outputs, rendered.failures))
         manifest = {
             "spec": str(spec_path),
@@ -251,6 +263,7 @@ def run_study(
             "steps": {o.key: {"status": o.status, "error": o.error,
                               "traceback": o.numbers.get("traceback")} for o in outputs},
             "peak_memory_mb": _peak_mb(),
+            "split_seconds": split,
             # warnings the report could not put in the reader's language (shown as is)
             "untranslated_warnings": list(rendered.untranslated),
         }
@@ -261,6 +274,9 @@ def run_study(
             manifest["warnings"] = sorted({w for o in outputs for w in o.warnings}
                                           | {_failure_text(f) for f in failures})
             manifest["total_seconds"] = time.perf_counter() - t_start
+            split["writing"] = round(time.perf_counter() - t_write - split["figures"], 4)
+            split["other"] = round(manifest["total_seconds"] - sum(
+                split[k] for k in ("prepare", "computing", "figures", "writing")), 4)
             _write_json(root / "manifest.json", manifest)
 
         failures = rendered.failures + stage.publish(["manifest.json"], finish)
@@ -274,7 +290,21 @@ def run_study(
 
     return RunSummary(out_dir=dest, report_html=placed(rendered.report_html),
                       report_docx=placed(rendered.report_docx), steps=outputs,
-                      seconds=time.perf_counter() - t_start, output_failures=failures)
+                      seconds=time.perf_counter() - t_start, output_failures=failures,
+                      split=split)
+
+
+def _split(prep_seconds: float, outputs: list[StepOutput],
+           rendered: dict[str, float]) -> dict[str, float]:
+    """Where a run's time went: preparing the data, the steps (estimation, and drawing
+    the figures they make), rendering figures to files, and writing everything else
+    (tables, reports, results.json, manifest; filled in when the run is published)."""
+    return {"prepare": round(prep_seconds, 4),
+            "computing": round(sum(o.seconds for o in outputs), 4),
+            "figures": round(rendered.get("figures", 0.0), 4),
+            "tables": round(rendered.get("tables", 0.0), 4),
+            "reports": round(rendered.get("reports", 0.0), 4),
+            "writing": 0.0, "other": 0.0}
 
 
 def _failure_text(f: dict[str, str]) -> str:

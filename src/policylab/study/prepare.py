@@ -12,7 +12,8 @@ from policylab.data.panel import Panel, require_columns
 from policylab.errors import DataError, SpecError
 from policylab.study.spec import StudySpec, Transform
 
-__all__ = ["load_data", "apply_transforms", "file_hash", "prepare"]
+__all__ = ["load_data", "apply_transforms", "file_hash", "prepare", "data_labels",
+           "with_data_labels"]
 
 
 def file_hash(path: str | Path) -> str:
@@ -48,17 +49,46 @@ def _merge(df: pd.DataFrame, other: pd.DataFrame, on: list[str], how: str,
     return df.merge(other, on=on, how=how, validate="many_to_one")
 
 
-def load_data(spec: StudySpec, base_dir: Path) -> tuple[pd.DataFrame, dict[str, str]]:
-    """Load the main file (or bundled dataset) and merges; returns data and file hashes.
+def data_labels(df: pd.DataFrame) -> dict[str, str]:
+    """The labels a Stata file carried, as spec labels: column -> variable label and
+    "column=code" -> value label (also "column=1.0" for a float column of codes)."""
+    from policylab.data.readers import VALUE_LABELS_ATTR, VARIABLE_LABELS_ATTR
+
+    out = dict(df.attrs.get(VARIABLE_LABELS_ATTR, {}))
+    for col, mapping in df.attrs.get(VALUE_LABELS_ATTR, {}).items():
+        for code, text in mapping.items():
+            out[f"{col}={code}"] = text
+            if float(code).is_integer():
+                out[f"{col}={float(code)}"] = text
+    return out
+
+
+def with_data_labels(spec: StudySpec, labels: dict[str, str]) -> StudySpec:
+    """A copy of ``spec`` whose ``model.labels`` also hold the data's own labels; the
+    spec's labels win. The caller's spec is not changed."""
+    if not labels:
+        return spec
+    model = spec.model.model_copy(update={"labels": {**labels, **spec.model.labels}})
+    return spec.model_copy(update={"model": model})
+
+
+def load_data(spec: StudySpec, base_dir: Path, problems: list[str] | None = None,
+              ) -> tuple[pd.DataFrame, dict[str, str]]:
+    """Load the main file (or bundled dataset) and merges, add the derived columns and
+    keep the rows of data.query; returns data and file hashes. With ``problems`` (a
+    list), failing derived columns are listed there and skipped instead of raising.
 
     The text encoding each CSV file was read with (path -> encoding) is kept in the
-    frame's ``attrs["policylab_encodings"]``; :func:`prepare` puts it in the provenance.
+    frame's ``attrs["policylab_encodings"]``, the labels Stata files carried
+    (:func:`data_labels`) in ``attrs["policylab_labels"]``; :func:`prepare` puts both
+    in the provenance.
     """
     from policylab.data.readers import ENCODING_ATTR, read_table
 
     d = spec.data
     hashes: dict[str, str] = {}
     encodings: dict[str, str] = {}
+    labels: dict[str, str] = {}
     if d.dataset:
         from policylab.data import datasets
 
@@ -72,6 +102,7 @@ def load_data(spec: StudySpec, base_dir: Path) -> tuple[pd.DataFrame, dict[str, 
         hashes[str(d.path)] = file_hash(p)
         if ENCODING_ATTR in df.attrs:
             encodings[str(d.path)] = df.attrs[ENCODING_ATTR]
+        labels.update(data_labels(df))
     else:
         raise SpecError("data: give either data.path (a file) or data.dataset (a bundled study)")
     for m in d.merges:
@@ -79,9 +110,18 @@ def load_data(spec: StudySpec, base_dir: Path) -> tuple[pd.DataFrame, dict[str, 
         other = read_table(p, encoding=m.encoding)
         if ENCODING_ATTR in other.attrs:
             encodings[str(m.path)] = other.attrs[ENCODING_ATTR]
+        labels = {**data_labels(other), **labels}
         df = _merge(df, other, m.on, m.how, str(m.path))
         hashes[str(m.path)] = file_hash(p)
     df.attrs["policylab_encodings"] = encodings
+    df.attrs["policylab_labels"] = labels
+    if spec.derive:
+        from policylab.data.derive import apply_derive
+
+        # the expression grammar of derive: parsed, never Python or pandas eval
+        df = apply_derive(df, spec.derive, d.unit, d.time, problems)
+        df.attrs["policylab_encodings"] = encodings
+        df.attrs["policylab_labels"] = labels
     if d.query:
         from policylab.data.filters import apply_filter
 
@@ -142,7 +182,20 @@ def prepare(spec: StudySpec, base_dir: Path) -> tuple[Panel, dict[str, Any]]:
     """Load, merge, filter and transform the data; returns the Panel and provenance."""
     df, hashes = load_data(spec, base_dir)
     encodings = dict(df.attrs.get("policylab_encodings", {}))
-    panel = Panel(df, unit=spec.data.unit, time=spec.data.time)
+    labels = dict(df.attrs.get("policylab_labels", {}))
+    try:
+        panel = Panel(df, unit=spec.data.unit, time=spec.data.time)
+    except DataError as exc:
+        from policylab.data.derive import period_fix
+
+        t = spec.data.time
+        fix = (period_fix(df[t], t) if t in df and not pd.api.types.is_numeric_dtype(df[t])
+               else None)
+        if fix is None:
+            raise
+        raise DataError(f"data.time: {exc}; {fix}") from None
     panel = apply_transforms(panel, spec.transforms)
     return panel, {"data_hashes": hashes, "data_encodings": encodings,
+                   "data_labels": labels,
+                   "derived": [{"name": k, "expression": v} for k, v in spec.derive.items()],
                    "panel": panel.describe()}

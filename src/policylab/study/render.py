@@ -10,7 +10,9 @@ the reports keep the original text.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -45,6 +47,16 @@ class Rendered:
     report_docx: Path | None = None
     failures: list[dict[str, str]] = field(default_factory=list)
     untranslated: list[str] = field(default_factory=list)
+    seconds: dict[str, float] = field(default_factory=dict)  # figures, tables, reports
+
+    @contextmanager
+    def timed(self, part: str) -> Iterator[None]:
+        """Add the wall time of the block to ``seconds[part]``."""
+        t = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[part] = self.seconds.get(part, 0.0) + time.perf_counter() - t
 
     def attempt(self, root: Path, path: Path, step: str, write: Callable[[], Any]) -> bool:
         """Run one writer; on failure record it (and remove any half-written file)."""
@@ -257,13 +269,16 @@ def write_all(tmp: Path, spec: StudySpec, outputs: list[Any], ctx: Any) -> Rende
     sections = []
     by_key = {o.key: o for o in outputs}
     for out in outputs:
-        figs = _write_figures(tmp, out, tuple(spec.output.figure_formats), taken_figures, done)
+        with done.timed("figures"):
+            figs = _write_figures(tmp, out, tuple(spec.output.figure_formats), taken_figures,
+                                  done)
         sections.append(_section(out, figs, ctx, by_key, done.untranslated))
     number_sections(sections, ctx.lang)
     # the table files are the report's tables: same words, notes and number
     for out, sec in zip(outputs, sections):
         named = [(name, t) for (name, _), t in zip(out.tables, sec["tables"])]
-        _write_tables(tmp, out.key, named, list(spec.output.formats), taken_tables, done)
+        with done.timed("tables"):
+            _write_tables(tmp, out.key, named, list(spec.output.formats), taken_tables, done)
     design = ctx.cache.get("design")
     n_groups = design.facts.get("n_treated_groups") if design is not None else None
     summary = headline(outputs, n_groups, ctx.lang, dict(spec.model.labels),
@@ -275,14 +290,16 @@ def write_all(tmp: Path, spec: StudySpec, outputs: list[Any], ctx: Any) -> Rende
         from policylab.report.html import write_report as write_html
 
         path = tmp / "report.html"
-        if done.attempt(tmp, path, "report", lambda: write_html(sections, path, **kw)):
-            done.report_html = path
+        with done.timed("reports"):
+            if done.attempt(tmp, path, "report", lambda: write_html(sections, path, **kw)):
+                done.report_html = path
     if "docx" in spec.output.formats:
         from policylab.report.docx import write_report as write_docx
 
         path = tmp / "report.docx"
-        if done.attempt(tmp, path, "report", lambda: write_docx(sections, path, **kw)):
-            done.report_docx = path
+        with done.timed("reports"):
+            if done.attempt(tmp, path, "report", lambda: write_docx(sections, path, **kw)):
+                done.report_docx = path
     for s in sections:
         for f in s["all_figures"]:
             plt.close(f["figure"])

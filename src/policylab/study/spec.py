@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -53,6 +54,27 @@ def _valid_filter(v: str | None) -> str | None:
     except SpecError as exc:
         raise ValueError(str(exc)) from None
     return v
+
+
+def _valid_derive(v: str) -> str:
+    """Check a derived column's syntax when the spec is read (columns come later)."""
+    from policylab.data.derive import parse_derive
+
+    try:
+        parse_derive("_", v)
+    except SpecError as exc:
+        raise ValueError(str(exc).removeprefix("derive._: ")) from None
+    return v
+
+
+DeriveExpr = Annotated[str, AfterValidator(_valid_derive)]
+_DERIVE_HELP = (
+    "new columns, computed in order before data.query (a key may use the keys above): "
+    "name = \"expression\" with conditions as in filters (0/1), + - * /, log, log1p, "
+    "exp, sqrt, abs, lag(x, k), lead(x, k), diff(x, k), first_time(condition), "
+    "quarterly(col), monthly(col), yq(year, q), ym(year, m), mean/sum/min/max(x, "
+    "by=col) and ifelse(condition, a, b); never run as Python (docs/safety.md, Derived columns)"
+)
 
 
 def _names(v: list[str] | None) -> list[str] | None:
@@ -335,6 +357,8 @@ class Pooled(_Strict):
 class Heterogeneity(Step):
     by: list[str] = []
     permutations: CountOrZero = 500
+    bootstrap: CountOrZero = Field(999, description="wild cluster bootstrap draws of the "
+                                   "difference test (0 to skip)")
     levels: dict[str, dict[str, str]] = Field(
         {}, description="per column: level -> display name, in the order the columns "
         "are shown (e.g. resource_type = {growing = '成长型城市', ...})")
@@ -391,6 +415,7 @@ class StudySpec(_Strict):
 
     study: StudyMeta = StudyMeta()
     data: DataSpec
+    derive: dict[str, DeriveExpr] = Field({}, description=_DERIVE_HELP)
     transforms: list[Transform] = []
     treatment: TreatmentSpec
     model: ModelSpec
@@ -446,8 +471,8 @@ def _line_of(text: str, loc: tuple[Any, ...]) -> int | None:
     return None
 
 
-def parse_spec_text(text: str, fmt: str = "toml", source: str = "spec") -> StudySpec:
-    """Parse and validate spec text; raises :class:`SpecProblems` listing every problem."""
+def raw_spec(text: str, fmt: str = "toml", source: str = "spec") -> dict[str, Any]:
+    """The spec text as nested dicts (TOML or YAML), before validation."""
     try:
         if fmt == "toml":
             import tomllib
@@ -459,6 +484,24 @@ def parse_spec_text(text: str, fmt: str = "toml", source: str = "spec") -> Study
             raw = yaml.safe_load(text) or {}
     except Exception as exc:  # syntax errors from either parser
         raise SpecProblems([f"syntax error: {exc}"], source) from exc
+    if not isinstance(raw, dict):
+        raise SpecProblems(["the spec must be a table of keys (data, treatment, model, ...)"],
+                           source)
+    return raw
+
+
+def parse_spec_text(text: str, fmt: str = "toml", source: str = "spec") -> StudySpec:
+    """Parse and validate spec text; raises :class:`SpecProblems` listing every problem."""
+    spec, problems = validate_raw(raw_spec(text, fmt, source), text, source)
+    if spec is None:
+        raise SpecProblems(problems, source)
+    return spec
+
+
+def validate_raw(raw: dict[str, Any], text: str, source: str = "spec",
+                 ) -> tuple[StudySpec | None, list[str]]:
+    """The validated spec (None when invalid) and every schema problem, each naming
+    the key, its line in ``text`` and the fix."""
     try:
         import warnings
 
@@ -469,35 +512,43 @@ def parse_spec_text(text: str, fmt: str = "toml", source: str = "spec") -> Study
             key = str(w.message).split(" ", 1)[0]
             line = _line_of(text, tuple(key.split(".")))
             where = f"{source}" + (f" (line {line})" if line else "")
-            warnings.warn(f"{where}: {w.message}", FutureWarning, stacklevel=3)
-        return spec
+            warnings.warn(f"{where}: {w.message}", FutureWarning, stacklevel=4)
+        return spec, []
     except ValidationError as exc:
-        problems = []
-        for err in exc.errors():
-            loc = tuple(err["loc"])
-            key = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in loc)
-            key = key.lstrip(".") or "(top level)"
-            line = _line_of(text, loc)
-            where = f"{key}" + (f" (line {line})" if line else "")
-            msg = err["msg"].removeprefix("Value error, ")
-            if err["type"] == "extra_forbidden":
-                parent = StudySpec
-                for p in loc[:-1]:
-                    if isinstance(p, int):
-                        continue
-                    fld = getattr(parent, "model_fields", {}).get(str(p))
-                    ann = getattr(fld, "annotation", None) if fld else None
-                    parent = _model_of(ann) or parent
-                known = list(getattr(parent, "model_fields", {}))
-                close = difflib.get_close_matches(str(loc[-1]), known, n=2)
-                msg = "unknown key" + (f"; did you mean {' or '.join(close)}?" if close else
-                                       f"; allowed: {', '.join(known)}")
-            elif err["type"] == "missing":
-                msg = "required key is missing"
-            elif err["type"] == "value_error":
-                msg = msg.removeprefix("Value error, ")
-            problems.append(f"{where}: {msg}")
-        raise SpecProblems(problems, source) from None
+        return None, [_problem(err, text) for err in exc.errors()]
+
+
+def schema_errors(raw: dict[str, Any]) -> list[dict[str, Any]]:
+    """pydantic's error records for ``raw`` (empty when it is a valid spec)."""
+    try:
+        StudySpec.model_validate(raw)
+    except ValidationError as exc:
+        return list(exc.errors())
+    return []
+
+
+def _problem(err: Any, text: str) -> str:
+    loc = tuple(err["loc"])
+    key = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in loc)
+    key = key.lstrip(".") or "(top level)"
+    line = _line_of(text, loc)
+    where = f"{key}" + (f" (line {line})" if line else "")
+    msg = err["msg"].removeprefix("Value error, ")
+    if err["type"] == "extra_forbidden":
+        parent = StudySpec
+        for p in loc[:-1]:
+            if isinstance(p, int):
+                continue
+            fld = getattr(parent, "model_fields", {}).get(str(p))
+            ann = getattr(fld, "annotation", None) if fld else None
+            parent = _model_of(ann) or parent
+        known = list(getattr(parent, "model_fields", {}))
+        close = difflib.get_close_matches(str(loc[-1]), known, n=2)
+        msg = "unknown key" + (f"; did you mean {' or '.join(close)}?" if close else
+                               f"; allowed: {', '.join(known)}")
+    elif err["type"] == "missing":
+        msg = "required key is missing"
+    return f"{where}: {msg}"
 
 
 def _model_of(ann: Any) -> Any:
@@ -600,6 +651,9 @@ def check_columns(spec: StudySpec, columns: list[str]) -> list[str]:
         avail.extend(produced_columns(t))
     tr = spec.treatment
     need(tr.column, "treatment.column")
+    if tr.column and tr.column not in avail and tr.column not in spec.derive:
+        problems[-1] += (f" Or define it in [derive], e.g. {tr.column} = \"state in ['A', "
+                         f"'B'] and year >= 2005\" or {tr.column} = \"year >= policy_year\"")
     need(tr.cohort, "treatment.cohort")
     need(tr.assign, "treatment.assign")
     need(tr.group, "treatment.group")
@@ -611,9 +665,11 @@ def check_columns(spec: StudySpec, columns: list[str]) -> list[str]:
 
     # terms and filters are read by their grammars, never evaluated (docs/safety.md)
     for c in m.controls:
-        problems.extend(check_term(c, avail, "model.controls"))
+        problems.extend(_foreign(c, avail, "model.controls", "control")
+                        or check_term(c, avail, "model.controls"))
     for c in m.fe or []:
-        problems.extend(check_fe_term(c, avail, "model.fe"))
+        problems.extend(_foreign(c, avail, "model.fe", "fe")
+                        or check_fe_term(c, avail, "model.fe"))
     need(m.cluster, "model.cluster")
     need(m.weights, "model.weights")
     b = spec.battery
@@ -644,6 +700,55 @@ def check_columns(spec: StudySpec, columns: list[str]) -> list[str]:
     return problems
 
 
+_STATA_OPS = {"L": "lag", "F": "lead", "D": "diff"}
+
+
+def foreign_spelling(text: str, columns: list[str], kind: str) -> str | None:
+    """How a Stata or fixest spelling of a fixed effect (``kind="fe"``) or control
+    (``kind="control"``) is written here, or None when ``text`` is not one (or names a
+    column as it stands): ``region*year`` / ``region#year`` / ``i.region#i.year`` ->
+    ``region^year``; ``i.year`` -> ``year`` (fe) or ``C(year)`` (control); ``L.gdp`` ->
+    a lag in [derive]."""
+    t = text.strip()
+    if t in columns:
+        return None
+    cols = set(columns)
+
+    def bare(piece: str) -> str | None:
+        p = piece.strip()
+        p = re.sub(r"^(?:i|c|ib\d+|ibn)\.", "", p)
+        m = re.fullmatch(r"(?:factor|as\.factor|C|i)\((.+)\)", p)
+        p = m.group(1).strip() if m else p
+        return p if p in cols else None
+
+    lag = re.fullmatch(r"([LFD])(\d*)\.(.+)", t)
+    if lag and lag.group(3) in cols and kind == "control":
+        fn, k, x = _STATA_OPS[lag.group(1)], lag.group(2) or "1", lag.group(3)
+        return (f"a derived column: [derive] {x}_{fn}{k} = \"{fn}({x}, {k})\", then "
+                f"{x}_{fn}{k} in the controls")
+    pieces = [q for q in re.split(r"##|#|\*|:|\^", t)]
+    names = [bare(q) for q in pieces]
+    if None in names:
+        return None
+    if kind == "fe":
+        return "^".join(names)  # type: ignore[arg-type]
+    if len(names) == 1:
+        plain = t.startswith("c.") or not re.match(r"^(i|ib\d+|ibn)\.|factor\(|as\.factor", t)
+        return names[0] if plain else f"C({names[0]})"
+    if "##" in t or "*" in t:  # a##b, a*b: both and their product
+        return ", ".join([*names, ":".join(names)])  # type: ignore[list-item]
+    return ":".join(names)  # type: ignore[arg-type]
+
+
+def _foreign(text: str, columns: list[str], key: str, kind: str) -> list[str]:
+    hint = foreign_spelling(text, columns, kind)
+    if hint is None or hint == text:
+        return []
+    return [f"{key}: {text!r} is Stata/fixest spelling; here write {hint!r}"
+            if "derived" not in hint else
+            f"{key}: {text!r} is Stata's lag/lead operator; here write {hint}"]
+
+
 def spec_reference() -> str:
     """Markdown reference of every spec key, generated from the schema."""
     lines = ["# Study spec reference", "",
@@ -657,6 +762,7 @@ def spec_reference() -> str:
             sub = _model_of(fld.annotation)
             ann = str(fld.annotation).replace("typing.", "").replace("policylab.study.spec.", "")
             ann = re.sub(r"<class '(\w+)'>", r"\1", ann).replace("|", "or")
+            ann = re.sub(r"Annotated\[(\w+), [^\]]*\]", r"\1", ann)  # validators: no addresses
             if getattr(fld.annotation, "__origin__", None) is list and sub is not None:
                 key += "[]"
             if fld.is_required():

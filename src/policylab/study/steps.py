@@ -132,6 +132,13 @@ def _labels(ctx: Context) -> dict[str, str]:
     lab = dict(ctx.spec.model.labels)
     # the design names its treatment column "_did" when the data already hold "did"
     lab.setdefault("_did", lab.get("did", "DID"))
+    time = ctx.spec.data.time
+    if time in ctx.spec.derive:  # periods derived from "Q42010": quarter FE, not year FE
+        from policylab.data.derive import period_unit
+        from policylab.report.labels import time_fe
+
+        lab.setdefault(f"{time} FE", time_fe(time, ctx.lang, period_unit(ctx.spec.derive,
+                                                                           time)))
     return lab
 
 
@@ -214,6 +221,12 @@ def step_overview(ctx: Context) -> StepOutput:
         out.numbers[f"factors_{name}"] = frame
         out.tables.append((f"factors_{name}", _frame_table(
             ctx, frame, word("t_factors", lang), labels={}, digits=4)))
+    if sp.derive:
+        frame = pd.DataFrame({word("derived_name", lang): list(sp.derive),
+                              word("derived_expression", lang): list(sp.derive.values())})
+        out.numbers["derived"] = dict(sp.derive)
+        out.tables.append(("derived", _frame_table(ctx, frame, word("t_derived", lang),
+                                                   labels={})))
     cols = _defined_columns(ctx)
     if cols:
         frame = paper.definitions_frame(cols, _labels(ctx), sp.variables, lang,
@@ -222,8 +235,8 @@ def step_overview(ctx: Context) -> StepOutput:
         out.tables.append(("definitions", _frame_table(ctx, frame, word("t_definitions", lang),
                                                        labels={})))
     if not out.tables:
-        return skipped(ctx, "overview", "no roster, CO2 accounting or [variables] in the "
-                       "spec")
+        return skipped(ctx, "overview", "no roster, CO2 accounting, [derive] or [variables] "
+                       "in the spec")
     return out
 
 
@@ -432,7 +445,7 @@ def _lead_tests(ctx: Context, es: Any) -> dict[str, Any]:
     if "lead_tests" not in ctx.cache:
         ctx.cache["lead_tests"] = pretrend_tests(
             es, model_design(ctx).facts.get("n_treated_groups"), ctx.seed,
-            draws=ctx.spec.battery.pretrends.draws)
+            draws=ctx.spec.battery.pretrends.draws, executor=ctx.cache.get("executor"))
     return ctx.cache["lead_tests"]
 
 
@@ -695,7 +708,7 @@ def step_placebo(ctx: Context) -> StepOutput:
     base = _baseline(ctx)[0]
     try:
         res = placebo_test(base, kind=p.kind, draws=p.draws, exact=exact, seed=ctx.seed,
-                           progress=False)
+                           progress=False, executor=ctx.cache.get("executor"))
     except SpecError as exc:
         if exact is not True:
             raise
@@ -703,7 +716,7 @@ def step_placebo(ctx: Context) -> StepOutput:
         out.warnings.append(f"exact enumeration not possible ({exc}); {p.draws} sampled "
                             "draws used instead")
         res = placebo_test(base, kind=p.kind, draws=p.draws, exact=False, seed=ctx.seed,
-                           progress=False)
+                           progress=False, executor=ctx.cache.get("executor"))
     out.results["placebo"] = res
     out.numbers["design"] = _used(base)
     out.tables.append(("placebo", paper.placebo_table(res, out.title, ctx.lang, _labels(ctx),
@@ -784,7 +797,7 @@ def _mediation_runs(ctx: Context) -> dict[tuple[str, str], Any]:
         for y in ctx.spec.model.outcomes:
             runs[(variant, y)] = mediation(model_design(ctx), y=y, mediators=meds, lags=lags,
                                            bootstrap=m.bootstrap, seed=ctx.seed,
-                                           lang=ctx.lang)
+                                           lang=ctx.lang, executor=ctx.cache.get("executor"))
     return runs
 
 
@@ -984,7 +997,8 @@ def step_heterogeneity(ctx: Context) -> StepOutput:
     out = StepOutput("heterogeneity", _title(ctx, "heterogeneity"))
     y = ctx.spec.model.outcomes[0]
     res = heterogeneity(model_design(ctx), y=y, by=list(h.by), permutations=h.permutations,
-                        seed=ctx.seed)
+                        bootstrap=h.bootstrap, seed=ctx.seed,
+                        executor=ctx.cache.get("executor"))
     out.results["heterogeneity"] = res
     out.numbers["design"] = _used(res)
     lab = _labels(ctx)
@@ -994,14 +1008,18 @@ def step_heterogeneity(ctx: Context) -> StepOutput:
         order = ordered_levels(list(subs), names)
         pooled = _pooled_results(ctx, out, col, y)
         heads = [p.label for p in h.pooled.get(col, [])] + [
-            names.get(str(lv), f"{lab.get(col, col)}={lv}") for lv in order]
+            names.get(str(lv), lab.get(f"{col}={lv}", f"{lab.get(col, col)}={lv}"))
+            for lv in order]
         tests = res.tests[res.tests["by"] == col]
-        notes = [f"{t.test}: {p_is(t.p_value)}" for t in tests.itertuples()]
-        if ctx.lang == "zh":
-            tnames = {"interaction": "交互项检验", "suest": "似无相关检验（SUEST）",
-                      "permutation": "费舍尔组合检验（置换）"}
-            notes = [f"{tnames.get(t.test, t.test)}：{p_is(t.p_value)}"
-                     for t in tests.itertuples()]
+        from policylab.report.labels import columns, report_word
+
+        # the recommended difference test first, named as such (issue 18)
+        tnames, sep = columns(ctx.lang), "：" if ctx.lang == "zh" else ": "
+        first = tests.sort_values("recommended", ascending=False, kind="stable") \
+            if "recommended" in tests else tests
+        notes = [f"{tnames.get(t.test, t.test)}"
+                 f"{' (' + report_word('recommended', ctx.lang) + ')' if t.recommended else ''}"
+                 f"{sep}{p_is(t.p_value)}" for t in first.itertuples()]
         out.tables.append((f"heterogeneity_{col}", _etable(
             ctx, [*pooled, *(subs[lv] for lv in order)], headers=heads,
             title=f"{out.title}: {lab.get(col, col)}", notes=notes)))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -41,37 +42,34 @@ def _term(name: object) -> str:
     plain, so that it is read as a name whatever it holds."""
     return quote_name(str(name))
 
-_TIME_NAMES = ("year", "time", "period", "t", "yr", "年份", "年")
-_UNIT_NAMES = ("id", "unit", "province", "city", "code", "firm", "county", "region",
-               "prov", "省份", "城市", "name")
 
 
 def detect_keys(df: pd.DataFrame) -> tuple[str, str]:
-    """Guess (unit, time): an integer-like time column and a unit making rows unique."""
-    lower = {c: str(c).lower() for c in df.columns}
-    time_cands = [c for c in df.columns if lower[c] in _TIME_NAMES]
-    time_cands += [
-        c for c in df.columns
-        if c not in time_cands and pd.api.types.is_integer_dtype(df[c])
-        and df[c].between(1900, 2100).all() and df[c].nunique() <= 100
-    ]
-    unit_cands = [c for c in df.columns if lower[c] in _UNIT_NAMES or lower[c].endswith("_id")]
-    unit_cands += [c for c in df.columns if c not in unit_cands]
-    for t in time_cands:
-        for u in unit_cands:
-            if u == t:
-                continue
-            if not df.duplicated([u, t]).any() and df[u].nunique() > 1:
-                return str(u), str(t)
-    raise DataError(
-        "could not detect the unit and time columns; pass --unit and --time "
-        f"(columns: {list(df.columns)[:15]})"
-    )
+    """Guess (unit, time); see :func:`policylab.study.guess.detect_keys`."""
+    from policylab.study.guess import detect_keys as detect
+
+    return detect(df)
+
+
+def _comment(lines: list[str], width: int = 88) -> str:
+    import textwrap
+
+    out = []
+    for line in lines:
+        # a column name holding a newline must not end the comment
+        line = "".join(ch if ch.isprintable() else "\ufffd" for ch in line)
+        out += textwrap.wrap(line, width - 4, initial_indent="# - ",
+                             subsequent_indent="#   ") or ["#"]
+    return "\n".join(out)
+
+
+def _left_out(g: Any) -> list[str]:
+    return [f"not proposed: {c!r}, {why}" for c, why in g.left_out.items()]
 
 
 def spec_template(df: pd.DataFrame, data: Path, unit: str | None = None,
                   time: str | None = None, spec_dir: Path | None = None) -> str:
-    """Return TOML text for a new study on ``data`` with every battery step explained.
+    """Return TOML text for a new study on ``data``, with what init read as comments.
 
     Every name from the file (its path, its columns) is written as an escaped TOML
     string, and columns in term keys (outcomes, controls, fixed effects) between
@@ -81,68 +79,93 @@ def spec_template(df: pd.DataFrame, data: Path, unit: str | None = None,
     """
     import os
 
-    if unit is None or time is None:
-        du, dt = detect_keys(df)
-        unit, time = unit or du, time or dt
-    numeric = [c for c in df.columns if c not in (unit, time)
-               and pd.api.types.is_numeric_dtype(df[c])]
-    # unit-constant columns (ids, group flags) can be neither outcome nor treatment
-    varies = [c for c in numeric if (df.groupby(unit)[c].nunique(dropna=True) > 1).any()]
-    binary = [c for c in varies if set(pd.unique(df[c].dropna())) <= {0, 1}]
-    named = [c for c in binary if str(c).lower() in ("did", "treat_post", "treatpost", "d",
-                                                      "treated_post", "policy", "pilot")]
-    treat = (named or binary or ["did"])[0]
-    cont = [c for c in varies if c not in binary]
-    logs = [c for c in cont if str(c).lower().startswith(("ln", "log", "y"))]
-    outcome = (logs or cont or ["y"])[0]
-    controls = [c for c in cont if c != outcome][:4]
+    from policylab.study.guess import guess_study
+
+    for key, col in (("--unit", unit), ("--time", time)):
+        if col is not None and col not in df.columns:
+            raise DataError(f"{key} {col!r} is not a column of the data (columns: "
+                            f"{list(df.columns)[:15]})")
+    g = guess_study(df, unit, time)
     where = Path(spec_dir) if spec_dir is not None else Path(data).parent
     try:
         rel = Path(os.path.relpath(Path(data).resolve(), where.resolve())).as_posix()
     except ValueError:  # another drive on Windows
         rel = Path(data).resolve().as_posix()
-    path, u, t = toml_string(rel), toml_string(unit), toml_string(time)
-    y, d = _toml_list([_term(outcome)]), toml_string(treat)
-    ctrl = _toml_list([_term(c) for c in controls])
-    fe = _toml_list([_term(unit), _term(time)])
-    return f'''# policylab study spec for data.path below
-# Validate with `policylab check <this file>`, run with `policylab run <this file> --out results`.
+    ts = toml_string
+    ctrl = _toml_list([_term(c) for c in g.controls])
+    y = _toml_list([_term(g.outcome or "y")])
+    derive = "\n".join(f"{_key(k)} = {ts(v)}" for k, v in g.derive.items())
+    if not g.treat and not g.cohort:
+        treat = ('column = "treated"             # NOT FOUND in the data: define it in '
+                 '[derive] above\n')
+        u0 = df[g.unit].dropna().iloc[0] if g.unit in df else "A"
+        times = sorted(pd.to_numeric(pd.Series(g.derive_values.get(g.time, df.get(g.time))),
+                                     errors="coerce").dropna().unique()) or [2010]
+        example = (f"{quote_name(g.unit, dots=False)} in [{u0!r}] and "
+                   f"{quote_name(g.time, dots=False)} >= {int(times[len(times) // 2])}")
+        derive += (f"\n# treated = {ts(example)}  # e.g. these units from this period on"
+                   "\n# treated = \"year >= policy_year\"  # or from a policy-year column "
+                   "(missing: never)")
+    elif g.treat:
+        treat = f"column = {ts(g.treat)}               # 0/1 treatment (see above)\n"
+        if g.cohort:
+            treat += f"# cohort = {ts(g.cohort)}          # the same treatment as cohorts\n"
+    else:
+        treat = f"cohort = {ts(g.cohort)}               # first treated period (see above)\n"
+    treat += (f"group = {ts(g.group)}                  # treated group (descriptives)\n"
+              if g.group else "# group = \"treat\"                # 0/1 treated-group column\n")
+    weights = (f"weights = {ts(g.weights)}          # see above; delete for unweighted\n"
+               if g.weights else "# weights = \"population\"        # regression weights\n")
+    fe_alt = (f"# fe = {_toml_list([_term(g.unit), _term(g.region) + '^' + _term(g.time)])}  "
+              f"# unit and {g.region}-by-period effects\n" if g.region else "")
+    lo, hi = g.window
+    time_word = {"quarter": "quarterly", "month": "monthly"}.get(g.time_unit or "",
+                                                                 "whole-number")
+    return f'''# policylab study spec for data.path below, written by `policylab init`.
+# Check it with `policylab check <this file>` (it lists every problem at once), then run
+# it with `policylab run <this file> --out results`.
 # Names: keys that name one column (unit, time, treatment, cluster) take it exactly as in
 # the data; outcomes, controls and fixed effects are terms, where a column whose name is
 # not a plain name is written between backticks (see docs/safety.md).
+#
+# What init read in the data ({len(df)} rows, {len(df.columns)} columns):
+{_comment(g.notes + _left_out(g))}
 
 [study]
 title = "Policy evaluation"
 seed = 2011                      # every random step (placebo, bootstrap) uses this seed
 
 [data]
-path = {path}              # relative to this file; CSV, Excel, .dta or Parquet
-unit = {u}                  # detected unit column
-time = {t}                  # detected time column (integer periods)
+path = {ts(rel)}              # relative to this file; CSV, Excel, .dta or Parquet
+unit = {ts(g.unit)}                  # detected unit column
+time = {ts(g.time)}                  # detected time column ({time_word} periods)
 # query = "year >= 2005"         # keep some rows (comparisons, in [...], and/or/not)
+
+[derive]
+# New columns, computed in order before the query (a key may use the keys above):
+# conditions give 0/1, e.g. treated = "state in ['FL', 'TX']", post = "year >= policy_year";
+# first_time(post == 1), log(x), x / pop, lag(x, 1), mean(x, by=region), quarterly(q).
+{derive}
 
 # Data preparation, applied in order. Kinds: co2, log, log1p, lag, lead, diff,
 # winsorize, per_capita, deflate, ratio.
 # [[transforms]]
 # kind = "log"
-# columns = {_toml_list([outcome])}
+# columns = {_toml_list([g.outcome or "y"])}
 
 [treatment]
-column = {d}               # a ready 0/1 treatment column; or use
-# cohort = "first_treated_year"  # a cohort column (never treated = 0 or missing), or
-# roster = "carbon_trading"      # a bundled policy roster with date = "announcement"
+{treat}# roster = "carbon_trading"      # or a bundled policy roster with date = "announcement"
 # assign = "province"            # level at which treatment is assigned (default: unit)
-# group = "treat"                # 0/1 treated-group column, for descriptives and trends
 
 [model]
 outcomes = {y}
-controls = {ctrl}
-# fe = {fe}      # default: unit and time fixed effects
-# cluster = {u}             # default: the level at which treatment is assigned
-
+controls = {ctrl}     # candidates only: keep the ones the policy cannot move
+# fe = {_toml_list([_term(g.unit), _term(g.time)])}      # default: unit and time fixed effects
+{fe_alt}# cluster = {ts(g.unit)}             # default: the level at which treatment is assigned
+{weights}
 [battery]
 # Every step can be switched off (enabled = false) or made required (required = true).
-event_study = {{ window = [-5, 5], ref = -1 }}
+event_study = {{ window = [{lo}, {hi}], ref = -1 }}
 placebo = {{ kind = "units", draws = 1000 }}
 wild_bootstrap = {{ draws = 9999, weights = "webb" }}
 # psm_did = {{ covariates = {ctrl}, method = "kernel", bwidth = 0.06 }}
@@ -154,3 +177,10 @@ wild_bootstrap = {{ draws = 9999, weights = "webb" }}
 language = "en"                  # or "zh"
 formats = ["html", "docx", "md"]
 '''
+
+
+def _key(name: str) -> str:
+    """A TOML key: bare when it is letters, digits, _ and -, else a quoted string."""
+    import re
+
+    return name if re.fullmatch(r"[A-Za-z0-9_-]+", name) else toml_string(name)

@@ -1,0 +1,83 @@
+"""Whole-study runs: each bundled example through ``policylab run`` in a fresh process.
+
+    python benchmarks/bench_study.py [--reps 3] [--study carbon_trading_pilot ...]
+
+Each run is a new Python process (imports, JIT cache loading and all), as a researcher
+rerunning the study after a change of the spec would see it. Prints, per run, the wall
+time measured outside the process and the split the run records in its manifest
+(``split_seconds``): start-up (imports before the run starts), preparing the data,
+computing (the steps, including drawing their figures), rendering figures to files,
+writing (tables, reports, results.json, manifest), plus the CPU seconds of the child
+and the load average before and after. The machine is shared: compare the split and the
+CPU seconds, not the wall time alone, and repeat.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLES = ("carbon_trading_pilot", "energy_rights_pilot")
+
+
+def load() -> str:
+    return " ".join(Path("/proc/loadavg").read_text().split()[:3]) if Path(
+        "/proc/loadavg").exists() else "n/a"
+
+
+def run_once(study: str, out: Path) -> dict:
+    """One fresh-process run; returns wall, child CPU and the manifest's split."""
+    spec = ROOT / "examples" / f"{study}.toml"
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src") + os.pathsep
+           + os.environ.get("PYTHONPATH", "")}
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-m", "policylab", "run", str(spec), "--out",
+                           str(out), "--quiet", "--force"], env=env, capture_output=True,
+                          text=True)
+    wall = time.perf_counter() - t
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if proc.returncode not in (0, 1):
+        raise SystemExit(f"{study} failed ({proc.returncode}):\n{proc.stderr[-2000:]}")
+    manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+    split = manifest.get("split_seconds", {})
+    return {"wall": wall, "cpu": (after.ru_utime - before.ru_utime)
+            + (after.ru_stime - before.ru_stime),
+            "startup": wall - manifest["total_seconds"], **split,
+            "peak_mb": manifest.get("peak_memory_mb")}
+
+
+COLS = ("wall", "cpu", "startup", "prepare", "computing", "figures", "writing")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--study", nargs="*", default=list(EXAMPLES), choices=EXAMPLES)
+    args = ap.parse_args()
+    print(f"python {sys.version.split()[0]}, {os.cpu_count()} cores")
+    print(f"{'study':<22}{'run':>4}" + "".join(f"{c:>10}" for c in COLS)
+          + f"{'peak MB':>9}  load before -> after")
+    for study in args.study:
+        rows = []
+        for k in range(args.reps):
+            with tempfile.TemporaryDirectory() as tmp:
+                lb = load()
+                r = run_once(study, Path(tmp) / "out")
+                rows.append(r)
+                print(f"{study:<22}{k + 1:>4}" + "".join(f"{r.get(c, 0):>10.2f}" for c in COLS)
+                      + f"{r['peak_mb'] or 0:>9.0f}  {lb} -> {load()}", flush=True)
+        best = min(rows, key=lambda r: r["wall"])
+        print(f"{study:<22}{'best':>4}" + "".join(f"{best.get(c, 0):>10.2f}" for c in COLS))
+
+
+if __name__ == "__main__":
+    main()
