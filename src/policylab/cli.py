@@ -1,4 +1,4 @@
-"""The ``policylab`` command: run, check, init, describe, demo.
+"""The ``policylab`` command: run, check, init, describe, demo, simulate.
 
 Exit codes: 0 success; 1 the run finished but optional steps failed; 2 bad input (spec,
 data, options); 3 a required step failed.
@@ -236,6 +236,57 @@ def demo(
         out = Path(f"policylab-demo-{study}")
     console.print(f"running the {study} example ({spec})", highlight=False)
     run(spec, out, quiet=quiet, as_json=False, scheduler=None, force=force)
+
+
+@app.command()
+def simulate(
+    spec: Path = typer.Argument(..., help="study spec (.toml, .yaml)"),
+    out: Path = typer.Option(None, "--out", "-o", show_default="<spec name>-simulation",
+                             help="output folder (new, empty, or written by policylab)"),
+    outcome: str = typer.Option(None, "--outcome", help="one of model.outcomes (default: "
+                                "the first)"),
+    generator: str = typer.Option(None, "--generator", help="draw each data set from a "
+                                  "bundled generator (carbon_pilot, energy_rights_pilot) "
+                                  "instead of resampling the study's residuals"),
+    truth: float = typer.Option(None, "--truth", help="true effect (default 0; with "
+                                "--generator, the generator's)"),
+    reps: int = typer.Option(200, "--reps", help="replications"),
+    draws: int = typer.Option(199, "--draws", help="bootstrap / randomization draws each"),
+    seed: int = typer.Option(None, "--seed", help="default: the spec's study.seed"),
+    scheduler: str = typer.Option(None, "--scheduler",
+                                  help="Dask scheduler address (tcp://host:8786), or "
+                                       "'processes' for local worker processes"),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress, only errors"),
+    force: bool = typer.Option(False, "--force", help=_FORCE_HELP),
+) -> None:
+    """Monte Carlo of the study's design: bias, RMSE, CI coverage and test size."""
+    import warnings
+
+    from policylab.errors import PolicyLabError, PolicyLabWarning
+    from policylab.study.simulate_spec import simulate_spec, simulation_table
+
+    try:
+        with warnings.catch_warnings():
+            # the design's referee warnings (few treated clusters, ...) are what this
+            # command measures; they would repeat for every replication
+            warnings.simplefilter("ignore", PolicyLabWarning)
+            run_ = simulate_spec(spec, out or Path(f"{spec.stem}-simulation"),
+                                 outcome=outcome, generator=generator, truth=truth,
+                                 reps=reps, draws=draws, seed=seed, executor=scheduler,
+                                 progress=not quiet, force=force)
+    except PolicyLabError as exc:
+        _fail(exc)
+    if not quiet:
+        from rich.table import Table
+
+        table = Table("method", "coverage", "rejects", "MC SE", box=None)
+        for r in simulation_table(run_.result).itertuples():
+            table.add_row(r.label, "" if r.coverage != r.coverage else
+                          f"{100 * r.coverage:.1f}%", f"{100 * r.rejection_rate:.1f}%",
+                          f"{100 * r.mc_se:.1f}")
+        console.print(table)
+        console.print(f"finished in {run_.seconds:.1f}s; outputs in {run_.out_dir}",
+                      highlight=False)
 
 
 def main() -> None:  # pragma: no cover

@@ -127,3 +127,12 @@ def test_cli_check_init_describe(tmp_path):
     r = runner.invoke(app, ["describe", str(data), "--unit", "code", "--time", "year",
                             "--json"])
     assert r.exit_code == 0 and json.loads(r.output)["n_units"] == 2
+
+
+def test_baseline_section_marks_its_crv1_ses_when_treated_groups_are_few(run):
+    d, _, summary = run
+    base = next(s for s in summary.steps if s.key == "baseline")
+    note = [t for t in base.text if "cluster-robust (CRV1)" in t]
+    assert note and "With 6 treated assignment groups" in note[0]
+    html = (d / "out" / "report.html").read_text(encoding="utf-8")
+    assert "the recommended interval is the wild cluster bootstrap" in html

@@ -10,6 +10,7 @@ import pandas as pd  # noqa: E402
 
 from policylab.report.labels import translate_warning  # noqa: E402
 from policylab.study.frame import (  # noqa: E402
+    crv1_note,
     degenerate,
     fmt_p,
     identities,
@@ -130,3 +131,9 @@ def test_a_diagram_without_axes_is_not_degenerate():
     fig2, ax2 = plt.subplots()
     assert degenerate(fig2) == "no_points"
     plt.close("all")
+
+
+def test_crv1_tables_are_marked_only_when_treated_groups_are_few():
+    assert "6 treated" in crv1_note(6, "en") and "wild cluster bootstrap" in crv1_note(6, "en")
+    assert "6个分配单位" in crv1_note(6, "zh") and "野聚类自助法" in crv1_note(6, "zh")
+    assert crv1_note(25, "en") is None and crv1_note(None, "zh") is None

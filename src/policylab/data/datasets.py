@@ -213,7 +213,8 @@ def carbon_pilot(
         "mediator_slopes": {"coal_share": b_coal, "tech_lag2": b_tech, "sec_share_lag2": b_sec},
         "indirect": ind,
         "total_long_run": total_lr,
-        "share_long_run": {k: v / total_lr for k, v in ind.items()},
+        # shares of a zero total are undefined (a generator run without any effect)
+        "share_long_run": {k: (v / total_lr if total_lr else None) for k, v in ind.items()},
         "att": (effect + ind["coal_share"]
                 + lag_share * (ind["tech_lag2"] + ind["sec_share_lag2"]) if not staggered
                 else None),
@@ -243,8 +244,9 @@ def energy_rights_pilot(
     """Synthetic energy-use-rights study: 256 cities x 2006-2019 (3,584 rows).
 
     Cities of Zhejiang, Fujian, Henan and Sichuan (55 cities) are treated from
-    ``first_year``. The outcome is ln(1 + new-energy technology transfer per 10k people),
-    split into domestic and abroad transfer::
+    ``first_year``. The outcome is ln(new-energy technology transfer per 10k people),
+    ``ln_ntt = log(ntt)`` (the transfer is always positive here, so no ``1 +`` is
+    needed), split into domestic and abroad transfer::
 
         ln_ntt_it = city_i + year_t + 0.3 ln_pgdp + 0.5 urban + 0.8 fiscal + 0.4 tertiary
                     + (effect + 0.10 old_industrial_i + type effect_i) D_it
@@ -255,10 +257,18 @@ def energy_rights_pilot(
     six carbon-trading pilot provinces from 2013 (an overlapping policy that also raises
     the outcome by 0.05 — excluding it is a robustness check).
 
+    Old-industrial status (probability 0.6 in Liaoning, Jilin, Heilongjiang and Henan,
+    0.3 elsewhere) and the resource type are drawn per city, so the average effect on
+    the treated varies from draw to draw: ``att`` is that of the cities drawn (the
+    sample ATT), ``att_population`` its expectation over the draws (the estimand a
+    cluster-robust interval is built for; intervals cover the sample ATT more often
+    than their nominal level, because their SE also counts the spread of city effects).
+
     Returns
     -------
     Panel with unit "city", time "year"; ``.truth`` has the average effect on the
-    treated (``att``), the subgroup effects and the mechanism effects.
+    treated (``att``, ``att_population``), the subgroup effects and the mechanism
+    effects.
     """
     rng = np.random.default_rng(seed)
     prov = provinces()
@@ -302,11 +312,12 @@ def energy_rights_pilot(
     cohort = cohort_c[i]
     D = (cohort > 0) & (df["year"].to_numpy() >= cohort)
     since = np.where(D, df["year"].to_numpy() - cohort, 0)
-    old = (rng.random(n) < np.where(np.isin(cities["province"], ["Liaoning", "Jilin",
-                                                                  "Heilongjiang", "Henan"]),
-                                    0.6, 0.3)).astype(int)
+    p_old = np.where(np.isin(cities["province"], ["Liaoning", "Jilin", "Heilongjiang",
+                                                  "Henan"]), 0.6, 0.3)
+    old = (rng.random(n) < p_old).astype(int)
     types = np.array(["growing", "mature", "declining", "regenerating", "non-resource"])
-    rtype = types[rng.choice(5, size=n, p=[0.05, 0.25, 0.08, 0.06, 0.56])]
+    p_type = np.array([0.05, 0.25, 0.08, 0.06, 0.56])
+    rtype = types[rng.choice(5, size=n, p=p_type)]
     type_eff = {"growing": 0.05, "mature": 0.0, "declining": -0.05, "regenerating": 0.08,
                 "non-resource": 0.0}
     tau_c = effect + 0.10 * old + np.array([type_eff[r] for r in rtype])
@@ -363,6 +374,9 @@ def energy_rights_pilot(
         # style averages (with dynamic effects TWFE weights these cells differently)
         "att_treated_obs": float(tau_obs.mean()),
         "att": float(np.mean(tau_c[treated_cities])) if not staggered and dynamic == 0 else None,
+        "att_population": (float(effect + 0.10 * p_old[treated_cities].mean()
+                                 + p_type @ np.array([type_eff[t] for t in types]))
+                           if not staggered and dynamic == 0 else None),
         "effect_by_city": dict(zip(cities["city"], np.where(treated_cities, tau_c, 0.0))),
         "effect_old_industrial": {0: float(np.mean(tau_c[treated_cities & (old == 0)])),
                                   1: float(np.mean(tau_c[treated_cities & (old == 1)]))},

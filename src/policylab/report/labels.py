@@ -73,6 +73,11 @@ REPORT = {
                      "are reported first, the CRV1 interval only for comparison."),
         "why_crv1": ("With {g} treated assignment groups, cluster-robust (CRV1) inference "
                      "is reported first."),
+        "crv1_note": ("Standard errors in this table are cluster-robust (CRV1). With {g} "
+                      "treated assignment groups they are too optimistic (docs/validity.md "
+                      "measures it on designs like this one); the recommended interval is "
+                      "the wild cluster bootstrap's, shown in the main results at a glance "
+                      "and in the wild cluster bootstrap section."),
         "checks": "Robustness checks", "check": "Check", "result": "Result",
         "pretrend": "Joint pre-trend test ({method})", "placebo_p": "Placebo test p",
         "wild_p": "Wild cluster bootstrap p", "balance": "PSM balance after matching",
@@ -125,6 +130,9 @@ REPORT = {
                      "偏低，普通Wald平行趋势检验过度拒绝；因此优先报告野聚类自助法与随机化"
                      "推断的结果，CRV1区间仅供对照。"),
         "why_crv1": "处理组有{g}个分配单位，优先报告聚类稳健（CRV1）推断。",
+        "crv1_note": ("本表标准误为聚类稳健（CRV1）标准误。处理组仅有{g}个分配单位，CRV1推断"
+                      "偏乐观（docs/validity.md 在同类设计上的模拟结果）；推荐的置信区间为"
+                      "野聚类自助法区间，见“主要结果概览”与野自助法部分。"),
         "checks": "稳健性检验", "check": "检验", "result": "结果",
         "pretrend": "平行趋势联合检验（{method}）", "placebo_p": "安慰剂检验p值",
         "wild_p": "野聚类自助法p值", "balance": "PSM匹配后平衡性",
@@ -540,6 +548,8 @@ WORDS["en"].update({
     "effects", "cs_event": "Event time {e}",
     "cs_pretest_boot": "sup-t multiplier bootstrap ({draws} draws)",
     "cs_pretest_wald": "Wald chi2({df})",
+    "cs_pretest_ri": "randomization inference ({draws} draws, periods before the first "
+                     "adoption)",
     "cs_pretest_line": "Pre-test that all pre-treatment ATT(g,t) are zero, {name}: "
     "statistic = {stat}, {p} ({rec})",
     "cs_first": "recommended", "cs_second": "for comparison",
@@ -579,6 +589,7 @@ WORDS["zh"].update({
     "cs_group": "各批次效应的平均", "cs_calendar": "各日历期效应的平均",
     "cs_event": "事件时间 {e}", "cs_pretest_boot": "sup-t乘数自助法（{draws}次）",
     "cs_pretest_wald": "Wald卡方检验（自由度{df}）",
+    "cs_pretest_ri": "随机化推断（{draws}次，首次实施前各期）",
     "cs_pretest_line": "政策前各期ATT(g,t)联合为零的预检验，{name}：统计量 = {stat}，"
     "{p}（{rec}）", "cs_first": "推荐", "cs_second": "仅供对照",
     "definition": "变量定义", "control_group": "对照组", "treated_group": "处理组",

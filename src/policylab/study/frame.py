@@ -80,6 +80,14 @@ def pretrend_tests(es: Any, n_treated_groups: int | None, seed: int,
     return {"tests": tests, "order": order, "recommended": order[0]}
 
 
+def crv1_note(n_treated_groups: int | None, lang: str) -> str | None:
+    """The sentence under a table of CRV1 standard errors when they are not the
+    recommended inference (few treated groups), else None."""
+    if not few_treated(n_treated_groups):
+        return None
+    return report_word("crv1_note", lang, g=n_treated_groups)
+
+
 def settle_status(out: Any) -> None:
     """Mark a step "warned" when its own check failed (PSM-DID balance after matching)."""
     if out.status != "ok":

@@ -255,9 +255,10 @@ def cs_pretest_notes(tests: Sequence[dict[str, Any]], lang: str) -> list[str]:
     for i, t in enumerate(tests):
         if t.get("p_value") is None:
             continue
-        boot = "bootstrap" in str(t.get("test", ""))
-        name = word("cs_pretest_boot" if boot else "cs_pretest_wald", lang,
-                    df=t.get("df", ""), draws=t.get("draws", ""))
+        kind = str(t.get("test", ""))
+        key = ("cs_pretest_ri" if "randomization" in kind else
+               "cs_pretest_boot" if "bootstrap" in kind else "cs_pretest_wald")
+        name = word(key, lang, df=t.get("df", ""), draws=t.get("draws", ""))
         p = format_p(float(t["p_value"]), 3)
         lines.append(word("cs_pretest_line", lang, name=name,
                           stat=format_number(float(t["statistic"]), 3),

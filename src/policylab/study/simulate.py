@@ -12,7 +12,12 @@ pre-trend test hold its size, in a design like yours?" by replication:
   (``errors="signflip"``: keeps within-cluster dependence exactly; note that this is the
   wild bootstrap's own resampling scheme, which flatters it);
 - *generator-based*: any function ``seed -> data`` (the bundled generators, or your
-  own), with the true effect given.
+  own), with the true effect given, or ``seed -> (data, truth)`` when the estimand
+  varies with the draws.
+
+A :class:`~policylab.estimators.design.Design` (given as data or returned by a
+generator) is carried into every replication whole: its weights, extra fixed effects,
+cluster and sample apply to every fit.
 
 Each replication fits the DID and records whether each inference method's interval
 covers the truth (equivalently, whether the test of H0: effect = truth does not reject):
@@ -58,9 +63,8 @@ class SimulationResult(Result):
         the rejection rate).
         """
         r = self.records
-        truth = self.meta["truth"]
         rows = []
-        err = r["estimate"] - truth
+        err = r["estimate"] - r["truth"]
         for m in self.meta["methods"]:
             rej = ~r[f"{m}_covers"].astype(bool)
             rows.append({"target": "effect", "method": m, "reps": len(r),
@@ -86,7 +90,7 @@ class _Setup:
     dgp: Callable[[int], Any] | None
     y: str
     model: dict[str, Any]  # did()/event_study() keywords: treatment, controls, fe, ...
-    truth: float
+    truth: float | None  # None: the generator returns each replication's truth
     methods: tuple[str, ...]
     draws: int
     alpha: float
@@ -97,11 +101,14 @@ class _Setup:
     errors: str = "permute_units"
     blocks: np.ndarray | None = None  # unit x period row positions (permute_units)
     clusters: np.ndarray | None = None  # cluster code of each row (signflip)
+    design: Any = None  # the user's Design (weights, extra FE, cluster, sample kept)
+    pos: np.ndarray | None = None  # positions of the estimation rows in design.df
 
 
 def _design_setup(data: Any, y: str, model: dict[str, Any], errors: str | None,
                   **common: Any) -> _Setup:
     """Fit the baseline once; split y into its fitted part without the effect and e."""
+    from policylab.estimators.design import Design
     from policylab.estimators.did import did
 
     res = did(data, y=y, **model)
@@ -125,15 +132,49 @@ def _design_setup(data: Any, y: str, model: dict[str, Any], errors: str | None,
     blocks = np.full((len(units), len(periods)), -1, dtype=np.int64)
     blocks[uc, tc] = np.arange(len(df))
     clusters = np.asarray(m.cluster_codes[0]) if m.cluster_codes else uc
-    model = {**model, "unit": unit, "time": time}
+    extra: dict[str, Any] = {}
+    if isinstance(data, Design):
+        # every replication is the same Design with a new outcome column, so its
+        # weights, extra fixed effects, cluster and sample carry over unchanged
+        extra = {"design": data, "pos": data.df.index.get_indexer(m.rows)}
+    else:
+        model = {**model, "unit": unit, "time": time}
     return _Setup(df=df, dgp=None, y=y, model=model, base=base, d=d, resid=u, errors=errors,
-                  blocks=blocks, clusters=clusters, **common)
+                  blocks=blocks, clusters=clusters, **extra, **common)
 
 
-def _draw_data(s: _Setup, rng: np.random.Generator, rep_seed: int) -> pd.DataFrame:
+def _with_y(data: Any, y: str, values: np.ndarray) -> Any:
+    """``data`` (DataFrame or Design) with the outcome column replaced."""
+    from policylab.estimators.design import Design
+
+    if isinstance(data, Design):
+        return data.replace(df=data.df.assign(**{y: values}))
+    return data.assign(**{y: values})
+
+
+def _frame(data: Any) -> pd.DataFrame:
+    from policylab.estimators.design import Design
+
+    return data.df if isinstance(data, Design) else data
+
+
+def _draw_data(s: _Setup, rng: np.random.Generator, rep_seed: int) -> tuple[Any, float]:
+    """One replication's data (a DataFrame, or a Design when the user gave one) and its
+    true effect."""
+    from policylab.estimators.design import Design
+
     if s.dgp is not None:
         data = s.dgp(rep_seed)
-        return data.df if hasattr(data, "df") else data
+        truth = s.truth
+        if isinstance(data, tuple):
+            # (data, truth): a generator whose estimand varies with its draws
+            data, truth = data
+        if truth is None:
+            raise SpecError("the generator returned data without its true effect: give "
+                            "simulate(..., truth=) or return (data, truth) from it")
+        if not (isinstance(data, Design) or not hasattr(data, "df")):
+            data = data.df
+        return data, float(truth)
     if s.errors == "permute_units":
         perm = rng.permutation(s.blocks.shape[0])
         e = np.empty_like(s.resid)
@@ -141,10 +182,15 @@ def _draw_data(s: _Setup, rng: np.random.Generator, rep_seed: int) -> pd.DataFra
     else:
         v = rng.choice([-1.0, 1.0], size=int(s.clusters.max()) + 1)
         e = s.resid * v[s.clusters]
-    return s.df.assign(**{s.y: s.base + s.truth * s.d + e})
+    y = s.base + s.truth * s.d + e
+    if s.design is not None:
+        full = s.design.df[s.y].to_numpy(dtype=float, copy=True)
+        full[s.pos] = y
+        return _with_y(s.design, s.y, full), s.truth
+    return s.df.assign(**{s.y: y}), s.truth
 
 
-def _one(s: _Setup, data: pd.DataFrame, seed: int) -> dict[str, float]:
+def _one(s: _Setup, data: Any, seed: int, truth: float) -> dict[str, float]:
     from policylab.estimators.did import did
     from policylab.inference.placebo import placebo_test
     from policylab.inference.wild import wild_bootstrap
@@ -153,16 +199,17 @@ def _one(s: _Setup, data: pd.DataFrame, seed: int) -> dict[str, float]:
     term = res.meta["treat_term"]
     est, se = float(res.coef()[term]), float(res.se()[term])
     ci = res.confint(1 - s.alpha).loc[term]
-    rec = {"estimate": est, "std_error": se,
-           "crv1_covers": bool(ci["conf_low"] <= s.truth <= ci["conf_high"])}
+    rec = {"truth": truth, "estimate": est, "std_error": se,
+           "crv1_covers": bool(ci["conf_low"] <= truth <= ci["conf_high"])}
     if "wild" in s.methods:
-        w = wild_bootstrap(res, param=term, null=s.truth, draws=s.draws, weights_type="webb",
+        w = wild_bootstrap(res, param=term, null=truth, draws=s.draws, weights_type="webb",
                            seed=seed, ci=False)
         rec["wild_p"] = w.p_value
         rec["wild_covers"] = w.p_value > s.alpha
     if "ri" in s.methods:
         # H0: effect = truth is the sharp null of no effect on y - truth * D
-        shifted = data.assign(**{s.y: data[s.y] - s.truth * data[term]})
+        f = _frame(data)
+        shifted = _with_y(data, s.y, (f[s.y] - truth * f[term]).to_numpy())
         r0 = did(shifted, y=s.y, **s.model)
         p = placebo_test(r0, draws=s.draws, exact=False, seed=seed).tidy()
         rec["ri_p"] = float(p["p_value"].iloc[0])
@@ -172,7 +219,7 @@ def _one(s: _Setup, data: pd.DataFrame, seed: int) -> dict[str, float]:
     return rec
 
 
-def _pretrend(s: _Setup, data: pd.DataFrame, seed: int) -> dict[str, float]:
+def _pretrend(s: _Setup, data: Any, seed: int) -> dict[str, float]:
     from policylab.estimators.event_study import event_study
     from policylab.inference.joint_wild import joint_wild_test
     from policylab.inference.pretrend_ri import pretrend_ri_test
@@ -193,8 +240,8 @@ def _chunk(task: tuple[int, int, Any], s: _Setup) -> list[dict[str, float]]:
         warnings.simplefilter("ignore", PolicyLabWarning)
         for i in range(size):
             rep_seed = int(rng.integers(0, 2**31 - 1))
-            data = _draw_data(s, rng, rep_seed)
-            out.append({"rep": start + i, **_one(s, data, rep_seed)})
+            data, truth = _draw_data(s, rng, rep_seed)
+            out.append({"rep": start + i, "seed": rep_seed, **_one(s, data, rep_seed, truth)})
     return out
 
 
@@ -221,12 +268,15 @@ def simulate(
     data : Panel, DataFrame or callable
         The study's data (design-based replications: real regressors, treatment and
         clusters; effect set to ``truth``; errors resampled from the fitted residuals),
-        or a function ``seed -> Panel | DataFrame`` generating one data set per
-        replication (then ``truth`` is required).
+        or a function ``seed -> data`` generating one data set (Panel, DataFrame or
+        Design) per replication; it may return ``(data, truth)`` when the estimand
+        varies with the draws (e.g. an average of heterogeneous effects), else give
+        ``truth``.
     y : str
         Outcome column.
     truth : float, optional
-        The true effect. Design-based default: 0 (coverage of a true null).
+        The true effect. Design-based default: 0 (coverage of a true null). Each
+        replication's truth is in ``records["truth"]``.
     reps : int
         Replications (the Monte Carlo standard error of a 5% rejection rate is about
         sqrt(0.05 * 0.95 / reps): 1.5 points at 200).
@@ -255,7 +305,9 @@ def simulate(
     Returns
     -------
     SimulationResult
-        ``tidy()``: one row per method and target; ``records``: one row per replication.
+        ``tidy()``: one row per method and target; ``records``: one row per replication
+        (its ``seed`` is what a generator was called with, so one replication can be
+        rebuilt).
     """
     from policylab.execution import run_chunks
     from policylab.validation import check_count, check_seed
@@ -269,14 +321,12 @@ def simulate(
         raise SpecError(f"reps must be an integer of at least 2, got {reps!r}")
     if not 0 < alpha < 1:
         raise SpecError(f"alpha must be between 0 and 1, got {alpha!r}")
-    common = {"truth": 0.0 if truth is None else float(truth), "methods": methods,
+    common = {"truth": None if truth is None else float(truth), "methods": methods,
               "draws": int(draws), "alpha": float(alpha), "pretrend_window": pretrend_window}
     if callable(data) and not hasattr(data, "df"):
-        if truth is None:
-            raise SpecError("simulate(dgp, ...) needs truth=: the effect the generator "
-                            "builds in")
         setup = _Setup(df=pd.DataFrame(), dgp=data, y=y, model=dict(model), **common)
     else:
+        common["truth"] = common["truth"] or 0.0
         setup = _design_setup(data, y, dict(model), errors, **common)
     chunks = run_chunks(_chunk, reps, shared=setup, seed=seed, chunk_size=10,
                         executor=executor, progress="simulating" if progress else None)
