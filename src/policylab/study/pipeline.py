@@ -199,9 +199,7 @@ def run_study(
 
     from policylab.execution import using_executor
 
-    # one executor for every draw-heavy step (a cluster made here is closed at the end)
     executors = ExitStack()
-    ctx.cache["executor"] = executors.enter_context(using_executor(executor))
     plan = planned_steps(spec)
     outputs: list[StepOutput] = []
 
@@ -214,6 +212,9 @@ def run_study(
         bar.start()
         task = bar.add_task("preparing", total=len(plan))
     try:
+        # one executor for every draw-heavy step; a cluster made here is closed in the
+        # finally below, whatever happens after it is made
+        ctx.cache["executor"] = executors.enter_context(using_executor(executor))
         for key, required in plan:
             if bar is not None:
                 bar.update(task, description=key)
