@@ -3,9 +3,10 @@
 The draw-heavy steps (placebo, wild bootstrap, mediation bootstrap, heterogeneity
 permutations, the specification curve's joint test) cut their draws into chunks whose
 boundaries and random streams depend only on the seed, so results.json must be equal
-value for value: texts, counts and flags exactly, numbers to 1e-9 relative (steps that
-solve optimisation problems, such as the HonestDiD bounds, may differ in the last bits
-with the BLAS thread count, which differs between the main thread and a worker).
+value for value: texts, counts and flags exactly, numbers to 1e-6 relative. Steps that
+solve optimisation problems (the HonestDiD FLCI) move by about 1e-9 with the BLAS thread
+count, which differs between the main thread and a worker; another draw would move a
+randomization p-value by at least 1/draws and an estimate's bootstrap SE by far more.
 """
 
 import json
@@ -88,11 +89,11 @@ def test_dask_scheduler_gives_the_in_process_numbers(tmp_path):
 
 
 def _same(a, b) -> bool:
-    """Equal structure and text; floats equal to 1e-9 relative (NaN equals NaN)."""
+    """Equal structure and text; floats equal to 1e-6 relative (NaN equals NaN)."""
     if isinstance(a, float) or isinstance(b, float):
         if not isinstance(a, (int, float)) or not isinstance(b, (int, float)):
             return False
-        return (math.isnan(a) and math.isnan(b)) or math.isclose(a, b, rel_tol=1e-9,
+        return (math.isnan(a) and math.isnan(b)) or math.isclose(a, b, rel_tol=1e-6,
                                                                  abs_tol=1e-12)
     if isinstance(a, dict) and isinstance(b, dict):
         return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
