@@ -553,6 +553,8 @@ WORDS["en"].update({
     "cs_pretest_line": "Pre-test that all pre-treatment ATT(g,t) are zero, {name}: "
     "statistic = {stat}, {p} ({rec})",
     "cs_first": "recommended", "cs_second": "for comparison",
+    "cs_caution": "read with care: with few treated groups it over-rejects, see "
+    "docs/validity.md",
     "definition": "Definition", "control_group": "Control group",
     "treated_group": "Treated group",
     "coefficient_unit": "Coefficient unit",
@@ -592,6 +594,7 @@ WORDS["zh"].update({
     "cs_pretest_ri": "随机化推断（{draws}次，首次实施前各期）",
     "cs_pretest_line": "政策前各期ATT(g,t)联合为零的预检验，{name}：统计量 = {stat}，"
     "{p}（{rec}）", "cs_first": "推荐", "cs_second": "仅供对照",
+    "cs_caution": "需谨慎解读：处理组较少时该检验过度拒绝，见docs/validity.md",
     "definition": "变量定义", "control_group": "对照组", "treated_group": "处理组",
     "coefficient_unit": "系数单位",
 })
