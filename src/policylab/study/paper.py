@@ -249,7 +249,8 @@ def _est(r: Any) -> dict[str, float]:
 def cs_pretest_notes(tests: Sequence[dict[str, Any]], lang: str) -> list[str]:
     """One line per Callaway-Sant'Anna pre-test (all pre-treatment ATT(g,t) = 0), the
     recommended one first, as the note under the table."""
-    from policylab.report.numbers import format_number, format_p
+    from policylab.report.numbers import format_number
+    from policylab.study.frame import p_is
 
     lines = []
     for i, t in enumerate(tests):
@@ -259,10 +260,9 @@ def cs_pretest_notes(tests: Sequence[dict[str, Any]], lang: str) -> list[str]:
         key = ("cs_pretest_ri" if "randomization" in kind else
                "cs_pretest_boot" if "bootstrap" in kind else "cs_pretest_wald")
         name = word(key, lang, df=t.get("df", ""), draws=t.get("draws", ""))
-        p = format_p(float(t["p_value"]), 3)
         lines.append(word("cs_pretest_line", lang, name=name,
                           stat=format_number(float(t["statistic"]), 3),
-                          p=f"p {p[0]} {p[1:]}" if p.startswith("<") else f"p = {p}",
+                          p=p_is(float(t["p_value"])),
                           rec=word(_cs_rank(i, key), lang)))
     return lines
 
