@@ -26,6 +26,7 @@ batch per chunk of draws.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,7 +36,10 @@ from scipy.special import chdtrc
 
 from policylab.data.panel import Panel, as_pandas, require_columns
 from policylab.errors import DataError, SpecError
+from policylab.estimators.cohort_tables import first_period_covariates, unit_weights
 from policylab.estimators.result import Result
+from policylab.inference.cs_pretest_dr import covariate_cells, standardised_covariates
+from policylab.inference.randomization import draw_statistics, p_values, permutations
 
 __all__ = ["CSPretestResult", "cs_pretest_ri", "cs_pretest_size"]
 
@@ -82,6 +86,11 @@ class _Inputs:
     n_cl: int
     cohorts: list[int]  # the treated cohorts (the same in every draw)
     first: int
+    # with covariates or weights: [1, first-period covariates] standardised, the unit
+    # weights and att_gt's estimator; X None: the unweighted difference of means
+    X: np.ndarray | None = None
+    w: np.ndarray | None = None
+    method: str = "dr"
 
 
 def _wide(df: pd.DataFrame, y: str, unit: str, time: str) -> pd.DataFrame:
@@ -105,16 +114,36 @@ def _per_unit(df: pd.DataFrame, unit: str, col: str, units: pd.Index) -> np.ndar
     return first["first"].reindex(units).to_numpy()
 
 
+def _unit_covariates(df: pd.DataFrame, unit: str, time: str, W: pd.DataFrame,
+                     keep: np.ndarray, covariates: list[str], weights: str | None
+                     ) -> tuple[np.ndarray, np.ndarray]:
+    """att_gt's first-period covariates (constant first, standardised) and unit
+    weights (ones without) of the kept units, by att_gt's own readers and checks."""
+    N, T = W.shape
+    cell = (W.index.get_indexer(df[unit]) * T
+            + np.searchsorted(np.asarray(W.columns), df[time].to_numpy()))
+    X = standardised_covariates(first_period_covariates(df, covariates, cell, N, T, keep))
+    if weights is None:
+        return X, np.ones(len(X))
+    wu = unit_weights(df, weights, cell, np.asarray(W.index), N, T)[keep]
+    return X, wu / wu.mean()
+
+
 def _inputs(data: Any, y: str, unit: str, time: str, cohort: str, assign: str,
-            cluster: str) -> _Inputs:
+            cluster: str, covariates: list[str] | None = None, weights: str | None = None,
+            method: str = "dr") -> _Inputs:
     df = as_pandas(data)
-    require_columns(df, [y, unit, time, cohort, assign, cluster])
+    require_columns(df, [y, unit, time, cohort, assign, cluster, *(covariates or []),
+                         *([weights] if weights else [])])
     W = _wide(df, y, unit, time)
     periods = np.asarray(W.columns, dtype=np.int64)
     c = pd.to_numeric(pd.Series(_per_unit(df, unit, cohort, W.index)), errors="coerce")
     c = c.where(np.isfinite(c) & (c > 0), 0).to_numpy()
     c = np.where(c > periods.max(), 0, c).astype(np.int64)  # adopting after the panel
     keep = ~((c > 0) & (c <= periods.min()))  # treated from the start: no pre-period
+    X = wu = None
+    if covariates or weights:
+        X, wu = _unit_covariates(df, unit, time, W, keep, list(covariates or []), weights)
     W, c = W[keep], c[keep]
     treated = c[c > 0]
     if treated.size == 0 or (c == 0).sum() < 2:
@@ -138,7 +167,7 @@ def _inputs(data: Any, y: str, unit: str, time: str, cohort: str, assign: str,
     cl, _ = pd.factorize(pd.Series(_per_unit(df, unit, cluster, W.index)))
     return _Inputs(dy=dy, periods=tested, cohort_g=cohort_g, group=grp, cl_of_unit=cl,
                    n_cl=int(cl.max()) + 1, cohorts=sorted(set(treated.tolist())),
-                   first=first)
+                   first=first, X=X, w=wu, method=method)
 
 
 def _cells_and_scores(inp: _Inputs, unit_cohort: np.ndarray
@@ -188,12 +217,25 @@ def _wald(a: np.ndarray, S: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return W, keep.sum(axis=1)
 
 
-def _stats(inp: _Inputs, cohort_g_draws: np.ndarray) -> np.ndarray:
-    out = np.empty(len(cohort_g_draws))
-    for s in range(0, len(out), _CHUNK):
-        block = cohort_g_draws[s:s + _CHUNK][:, inp.group]
-        a, S = _cells_and_scores(inp, block)
-        out[s:s + len(block)] = _wald(a, S)[0]
+def _cells(inp: _Inputs, unit_cohort: np.ndarray, strict: bool = False
+           ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Cells, cluster scores and which assignments were estimable, for a batch of
+    assignments (B x units): differences of means, or att_gt's covariate estimator
+    (``strict``: its error raised)."""
+    if inp.X is None:
+        a, S = _cells_and_scores(inp, unit_cohort)
+        return a, S, np.ones(len(a), dtype=bool)
+    return covariate_cells(inp.dy, inp.X, inp.w, inp.method, inp.cohorts, inp.cl_of_unit,
+                           inp.n_cl, unit_cohort, strict=strict)
+
+
+def _chunk_stats(block: np.ndarray, inp: _Inputs) -> np.ndarray:
+    """The Wald statistic of each reassignment in a chunk (rows: cohort per assignment
+    group); NaN where the covariate estimator failed. An executor task."""
+    a, S, ok = _cells(inp, block[:, inp.group])
+    out = np.full(len(block), np.nan)
+    if ok.any():
+        out[ok] = _wald(a[ok], S[ok])[0]
     return out
 
 
@@ -208,6 +250,11 @@ def cs_pretest_ri(
     cluster: str | None = None,
     draws: int = 999,
     seed: int | None = None,
+    covariates: Sequence[str] | None = None,
+    method: str = "dr",
+    weights: str | None = None,
+    executor: Any = None,
+    progress: bool = False,
 ) -> CSPretestResult:
     """Randomization-inference pre-test of parallel trends for Callaway-Sant'Anna.
 
@@ -229,13 +276,29 @@ def cs_pretest_ri(
         Random reassignments.
     seed : int, optional
         Seed of the reassignments.
+    covariates : list of str, optional
+        ``att_gt``'s covariates (first-period values): the cells are then ``att_gt``'s
+        outcome-regression, IPW or doubly robust estimates (``method``), recomputed on
+        every reassignment (propensity score and outcome regression included).
+    method : {"dr", "ipw", "reg"}
+        ``att_gt``'s estimator with covariates (default "dr", as ``att_gt``).
+    weights : str, optional
+        Sampling weights constant within units, as ``att_gt``'s ``weights``.
+    executor : optional
+        Where the draws run (None/"serial", "processes", a Dask address or Client; see
+        :mod:`policylab.execution`); the reassignments are drawn from ``seed`` here, so
+        the numbers do not depend on it.
+    progress : bool
+        Progress bar over the chunks of draws.
 
     Returns
     -------
     CSPretestResult
-        ``p_value`` (randomization: (1 + #draws at least as large) / (1 + draws)),
-        ``statistic``, ``wald_p`` (the chi-square reference of the same statistic, for
-        comparison), ``cells`` (the tested ATT(g,t) with their clustered SEs), ``stats``.
+        ``p_value`` (randomization: (1 + #draws at least as large) / (1 + draws), draws
+        on which the covariate estimator fails left out and counted in
+        ``meta["degenerate"]``), ``statistic``, ``wald_p`` (the chi-square reference of
+        the same statistic, for comparison), ``cells`` (the tested ATT(g,t) with their
+        clustered SEs), ``stats``.
     """
     from policylab.validation import check_count, check_seed
 
@@ -244,15 +307,21 @@ def cs_pretest_ri(
         unit, time = unit or data.unit, time or data.time
     if unit is None or time is None:
         raise SpecError("unit= and time= are required unless data is a policylab.Panel")
+    if method not in ("dr", "ipw", "reg"):
+        raise SpecError(f"method must be 'dr', 'ipw' or 'reg' (att_gt's estimators), got "
+                        f"{method!r}")
     assign = assign or unit
-    inp = _inputs(data, y, unit, time, cohort, assign, cluster or assign)
-    a, S = _cells_and_scores(inp, inp.cohort_g[inp.group][None, :])
+    covariates = list(covariates or [])
+    inp = _inputs(data, y, unit, time, cohort, assign, cluster or assign, covariates,
+                  weights, method)
+    a, S, _ = _cells(inp, inp.cohort_g[inp.group][None, :], strict=True)
     obs, rank = _wald(a, S)
-    rng = np.random.default_rng(seed)
-    perms = np.stack([inp.cohort_g[rng.permutation(len(inp.cohort_g))]
-                      for _ in range(draws)])
-    stats = _stats(inp, perms)
-    p = (1 + np.sum(stats >= obs[0] * (1 - 1e-9))) / (1 + draws)
+    perms = inp.cohort_g[permutations(len(inp.cohort_g), draws, seed)]
+    stats = draw_statistics(_chunk_stats, perms, shared=inp, chunk_size=_CHUNK,
+                            executor=executor,
+                            progress="CS pre-test draws" if progress else None)
+    pv = p_values(float(obs[0]), stats, exact=False)
+    p = pv.right
     se = np.sqrt(np.einsum("ci,ci->i", S[0], S[0]))
     cells = pd.DataFrame({"group": np.repeat(inp.cohorts, len(inp.periods)),
                           "time": np.tile(inp.periods, len(inp.cohorts)),
@@ -263,7 +332,9 @@ def cs_pretest_ri(
         meta={"draws": int(draws), "seed": seed, "rank": int(rank[0]), "assign": assign,
               "cluster": cluster or assign, "groups": len(inp.cohort_g),
               "treated_groups": int((inp.cohort_g > 0).sum()), "first_adoption": inp.first,
-              "depvar": y},
+              "depvar": y, "covariates": covariates,
+              "method": method if covariates else "unconditional", "weights": weights,
+              "degenerate": pv.degenerate},
     )
 
 

@@ -580,28 +580,31 @@ def _staggered_cs(ctx: Context, out: StepOutput, d: Design, y: str) -> None:
 
 
 def _cs_pretest_ri(ctx: Context, d: Design, y: str) -> dict[str, Any]:
-    """The randomization pre-test of Callaway-Sant'Anna where its cells are att_gt's
-    (no covariates or weights, never-treated comparisons), else why it was not run."""
+    """The randomization pre-test of Callaway-Sant'Anna on att_gt's cells (its
+    covariates, doubly robust estimator and weights; never-treated comparisons), else
+    why it was not run."""
     from policylab.estimators.design import COHORT_COL
     from policylab.inference.cs_pretest import cs_pretest_ri
 
     s = ctx.spec.battery.staggered
     rec: dict[str, Any] = {"test": "randomization (Wald, periods before the first adoption)",
                            "statistic": None, "p_value": None}
-    lacks = [why for bad, why in ((d.controls, "controls (att_gt covariates)"),
-                                  (d.weights, "weights"),
-                                  (s.control_group != "never", "not-yet-treated comparisons"),
+    lacks = [why for bad, why in ((s.control_group != "never", "not-yet-treated comparisons"),
                                   (not d.two_way, "fixed effects other than unit and time"))
              if bad]
     if lacks:
         return {**rec, "reason": "not run with " + ", ".join(lacks)}
     try:
         r = cs_pretest_ri(d.df, y, d.unit, d.time, COHORT_COL, assign=d.assign,
-                          cluster=d.cluster_col, draws=s.pretest_draws, seed=ctx.seed)
+                          cluster=d.cluster_col, draws=s.pretest_draws, seed=ctx.seed,
+                          covariates=list(d.controls), weights=d.weights,
+                          executor=ctx.cache.get("executor"))
     except PolicyLabError as exc:
         return {**rec, "reason": str(exc)}
     return {**rec, "statistic": r.statistic, "p_value": r.p_value, "df": r.meta["rank"],
-            "n_cells": len(r.cells), "draws": r.meta["draws"], "seed": r.meta["seed"]}
+            "n_cells": len(r.cells), "draws": r.meta["draws"], "seed": r.meta["seed"],
+            "method": r.meta["method"], "covariates": r.meta["covariates"],
+            "degenerate": r.meta["degenerate"]}
 
 
 def step_staggered(ctx: Context) -> StepOutput:
