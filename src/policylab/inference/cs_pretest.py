@@ -343,6 +343,27 @@ class _SizeSetup:
     dgp: Any
     kw: dict[str, Any]
     draws: int
+    covariates: list[str] = field(default_factory=list)
+
+
+def _with_covariates(data: Any, s: _SizeSetup, rep_seed: int) -> dict[str, float]:
+    """att_gt's pre-tests and cs_pretest_ri with covariates (doubly robust) on one data
+    set; NaN p-values where att_gt cannot estimate the cells (no overlap)."""
+    from policylab.errors import PolicyLabError
+    from policylab.estimators.staggered import att_gt
+
+    kw = s.kw
+    try:
+        res = att_gt(data, y=kw["y"], unit=kw["unit"], time=kw["time"],
+                     cohort=kw["cohort"], cluster=kw.get("cluster"),
+                     covariates=s.covariates)
+        boot = res.pretest_bootstrap(draws=s.draws, seed=rep_seed)
+        ri = cs_pretest_ri(data, draws=s.draws, seed=rep_seed, covariates=s.covariates,
+                           **kw)
+    except PolicyLabError:
+        return {"cov_wald_p": np.nan, "cov_sup_t_p": np.nan, "cov_ri_p": np.nan}
+    return {"cov_wald_p": res.pretest.get("p_value"), "cov_sup_t_p": boot.get("p_value"),
+            "cov_ri_p": ri.p_value}
 
 
 def _size_chunk(task: tuple[int, int, Any], s: _SizeSetup) -> list[dict[str, float]]:
@@ -367,7 +388,8 @@ def _size_chunk(task: tuple[int, int, Any], s: _SizeSetup) -> list[dict[str, flo
             out.append({"rep": start + i, "seed": rep_seed,
                         "wald_p": res.pretest.get("p_value"),
                         "sup_t_p": boot.get("p_value"), "ri_p": ri.p_value,
-                        "ri_chi2_p": ri.wald_p})
+                        "ri_chi2_p": ri.wald_p,
+                        **(_with_covariates(data, s, rep_seed) if s.covariates else {})})
     return out
 
 
@@ -375,30 +397,41 @@ _SIZE_LABELS = {"wald_p": "att_gt pre-test: Wald (chi-square), all pre-treatment
                 "sup_t_p": "att_gt pre-test: multiplier bootstrap sup-t (Mammen)",
                 "ri_chi2_p": "Wald on the cells before the first adoption, chi-square",
                 "ri_p": "Same statistic, randomization inference (cs_pretest_ri)"}
+_SIZE_LABELS_COV = {
+    "cov_wald_p": "With covariates {covs} (doubly robust): att_gt Wald (chi-square)",
+    "cov_sup_t_p": "With covariates {covs} (doubly robust): att_gt sup-t bootstrap",
+    "cov_ri_p": "With covariates {covs} (doubly robust): randomization inference "
+                "(cs_pretest_ri)"}
 
 
 def cs_pretest_size(dgp: Any, *, y: str, unit: str, time: str, cohort: str = "cohort",
                     assign: str | None = None, cluster: str | None = None, reps: int = 200,
                     draws: int = 199, seed: int = 0, alpha: float = 0.05,
+                    covariates: Sequence[str] | None = None,
                     executor: Any = None, progress: bool = True) -> pd.DataFrame:
     """Monte Carlo size of the Callaway-Sant'Anna pre-tests on a generator.
 
     ``dgp(seed)`` returns one data set without a pre-trend. Each replication runs
     ``att_gt``'s Wald pre-test and its multiplier-bootstrap (sup-t) pre-test, and
-    :func:`cs_pretest_ri` with its chi-square reference. Returns one row per test:
-    label, reps, rejection_rate at ``alpha``, mc_se; ``attrs["records"]`` holds the
-    p-values of every replication.
+    :func:`cs_pretest_ri` with its chi-square reference; with ``covariates`` also the
+    three with those covariates (doubly robust; a data set on which att_gt cannot
+    estimate the cells counts as not rejecting and lowers ``reps`` of those rows).
+    Returns one row per test: label, reps, rejection_rate at ``alpha``, mc_se;
+    ``attrs["records"]`` holds the p-values of every replication.
     """
     from policylab.execution import run_chunks
 
     kw = {"y": y, "unit": unit, "time": time, "cohort": cohort, "assign": assign,
           "cluster": cluster}
-    chunks = run_chunks(_size_chunk, reps, shared=_SizeSetup(dgp, kw, int(draws)),
+    covs = list(covariates or [])
+    chunks = run_chunks(_size_chunk, reps, shared=_SizeSetup(dgp, kw, int(draws), covs),
                         seed=seed, chunk_size=10, executor=executor,
                         progress="CS pre-test size" if progress else None)
     rec = pd.DataFrame([r for c in chunks for r in c])
     rows = []
-    for col, label in _SIZE_LABELS.items():
+    labels = {**_SIZE_LABELS, **({k: v.format(covs=", ".join(covs))
+                                  for k, v in _SIZE_LABELS_COV.items()} if covs else {})}
+    for col, label in labels.items():
         p = pd.to_numeric(rec[col], errors="coerce")
         rej = float((p <= alpha).mean())
         rows.append({"test": col[:-2], "label": label, "reps": int(p.notna().sum()),
