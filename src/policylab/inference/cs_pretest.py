@@ -414,8 +414,8 @@ def cs_pretest_size(dgp: Any, *, y: str, unit: str, time: str, cohort: str = "co
     ``dgp(seed)`` returns one data set without a pre-trend. Each replication runs
     ``att_gt``'s Wald pre-test and its multiplier-bootstrap (sup-t) pre-test, and
     :func:`cs_pretest_ri` with its chi-square reference; with ``covariates`` also the
-    three with those covariates (doubly robust; a data set on which att_gt cannot
-    estimate the cells counts as not rejecting and lowers ``reps`` of those rows).
+    three with those covariates (doubly robust; data sets on which att_gt cannot
+    estimate the cells are left out of those rows, whose ``reps`` counts the others).
     Returns one row per test: label, reps, rejection_rate at ``alpha``, mc_se;
     ``attrs["records"]`` holds the p-values of every replication.
     """
@@ -432,10 +432,11 @@ def cs_pretest_size(dgp: Any, *, y: str, unit: str, time: str, cohort: str = "co
     labels = {**_SIZE_LABELS, **({k: v.format(covs=", ".join(covs))
                                   for k, v in _SIZE_LABELS_COV.items()} if covs else {})}
     for col, label in labels.items():
-        p = pd.to_numeric(rec[col], errors="coerce")
-        rej = float((p <= alpha).mean())
-        rows.append({"test": col[:-2], "label": label, "reps": int(p.notna().sum()),
-                     "rejection_rate": rej, "mc_se": float(np.sqrt(rej * (1 - rej) / reps))})
+        p = pd.to_numeric(rec[col], errors="coerce").dropna()
+        rej = float((p <= alpha).mean()) if len(p) else np.nan
+        rows.append({"test": col[:-2], "label": label, "reps": len(p),
+                     "rejection_rate": rej,
+                     "mc_se": float(np.sqrt(rej * (1 - rej) / max(len(p), 1)))})
     out = pd.DataFrame(rows)
     out.attrs["records"] = rec
     return out
