@@ -16,12 +16,15 @@ As in :func:`policylab.inference.pretrend_ri.pretrend_ri_test`, only the periods
 the first adoption enter: a draw that labels a really treated unit as a comparison
 unit would otherwise carry its post-adoption effect into the test. The cells are the
 pre-treatment ATT(g,t) of R did's default design (never-treated comparison units,
-varying base period, no covariates): ``mean over cohort g of (Y_t - Y_t-1)`` minus the
-same mean over never-treated units, for every cohort and every period t before the
-first adoption. These are exactly ``att_gt``'s cells for those (g, t) (the tests check
-it draw by draw) and their covariance is the clustered influence-function covariance
-att_gt uses. The statistic is the rank-aware Wald statistic ``a' V^+ a``, computed in one
-batch per chunk of draws.
+varying base period): without covariates ``mean over cohort g of (Y_t - Y_t-1)`` minus
+the same mean over never-treated units, for every cohort and every period t before the
+first adoption; with covariates (or sampling weights) ``att_gt``'s outcome-regression,
+IPW or doubly robust estimate of the same cells, propensity score and outcome
+regression refitted on every reassignment (:mod:`policylab.inference.cs_pretest_dr`).
+These are exactly ``att_gt``'s cells for those (g, t) (the tests check it on real and
+reassigned cohorts) and their covariance is the clustered influence-function
+covariance att_gt uses. The statistic is the rank-aware Wald statistic ``a' V^+ a``,
+computed in one batch per chunk of draws; the chunks run on the execution layer.
 """
 
 from __future__ import annotations
@@ -69,11 +72,15 @@ class CSPretestResult(Result):
 
     def summary(self) -> str:
         m = self.meta
+        cov = (f", covariates {', '.join(m['covariates'])} ({m['method']})"
+               if m.get("covariates") else "")
         return (f"Callaway-Sant'Anna pre-test, {len(self.cells)} pre-treatment ATT(g,t) "
                 f"before {m['first_adoption']} ({m['treated_groups']} treated of "
-                f"{m['groups']} {m['assign']} groups)\n"
+                f"{m['groups']} {m['assign']} groups{cov})\n"
                 f"  Wald = {self.statistic:.4g} (rank {m['rank']}); randomization p = "
-                f"{self.p_value:.4f} ({m['draws']} draws); chi-square p = {self.wald_p:.4g}")
+                f"{self.p_value:.4f} ({m['draws']} draws"
+                + (f", {m['degenerate']} not estimable" if m.get("degenerate") else "")
+                + f"); chi-square p = {self.wald_p:.4g}")
 
 
 @dataclass
