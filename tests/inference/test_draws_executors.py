@@ -83,12 +83,18 @@ def _runs(executor):
     return out
 
 
+# the covariate-adjusted CS pre-test solves its reassignments' regressions and logits
+# as one batch per chunk: BLAS rounds a batch of another size differently, ~1e-11 of
+# the statistic (its p-values, with ties within 1e-9, are the same)
+LOOSER = {"cs_pretest_ri_2": dict(rtol=1e-9, atol=0)}
+
+
 def _assert_same(a, b):
     assert a.keys() == b.keys()
     for k in a:
         for x, y in zip(a[k], b[k]):
             np.testing.assert_allclose(np.asarray(x, float), np.asarray(y, float),
-                                       err_msg=k, **TOL)
+                                       err_msg=k, **LOOSER.get(k, TOL))
 
 
 @pytest.fixture(scope="module")
