@@ -38,24 +38,11 @@ enabled = false
 estimators = ["att_gt"]
 pretest_draws = 99
 
-[battery.psm_did]
-enabled = false
-[battery.placebo]
-enabled = false
-[battery.wild_bootstrap]
-enabled = false
-[battery.heterogeneity]
-enabled = false
-[battery.spec_curve]
-enabled = false
-[battery.mediation]
-enabled = false
-[battery.moderation]
-enabled = false
-
 [output]
 formats = ["md"]
-"""
+""" + "".join(f"\n[battery.{step}]\nenabled = false\n" for step in (
+    "psm_did", "placebo", "wild_bootstrap", "heterogeneity", "spec_curve", "mediation",
+    "moderation"))
 
 
 @pytest.fixture(scope="module")
