@@ -19,7 +19,11 @@ from policylab.estimators.did import did
 from policylab.estimators.feols import feols
 from policylab.estimators.formula import fe_codes as fe_codes_of
 from policylab.estimators.result import Result
-from policylab.inference.randomization import p_values, permutations
+from policylab.inference.randomization import (
+    p_values,
+    permutations,
+    stratified_permutations,
+)
 from policylab.inference.resampling import GramDraws, closed_form_twoway, weighted_gram_draws
 
 __all__ = ["heterogeneity", "HeterogeneityResult"]
@@ -98,9 +102,10 @@ def heterogeneity(
     their mean) for more levels. Permutations that leave a group without treated or
     control units are discarded (with a warning) and ``draws`` counts those used.
     A label that is constant within clusters (or within the assignment level) is
-    permuted across those, whole clusters at a time, with the number of clusters per
-    group kept: permuting a province-level label across cities breaks up the
-    provinces' common shocks and over-rejects. The ``level`` column of the permutation
+    permuted across those, whole clusters at a time, between clusters of the same
+    adoption date (never-treated ones among themselves), so the number of treated and
+    untreated clusters per group is kept: permuting a province-level label across cities
+    breaks up the provinces' common shocks and over-rejects. The ``level`` column of the permutation
     row (and ``meta["permutation_level"][by]``) names the level used.
     And the *wild_bootstrap* test: the SUEST model reparametrised so that its
     coefficients on ``D x 1[group j]`` (j > first level) are the differences from the
@@ -378,7 +383,12 @@ def _permutation(work: pd.DataFrame, y: str, D: str, controls: list[str], unit: 
     """Fisher permutation of group labels (bdiff), group sizes kept, across units or,
     when the label is constant within a coarser ``level`` (clusters, the assignment
     level: :func:`permutation_level`), across the groups of that level, every unit
-    taking its group's label.
+    taking its group's label. At that level labels move only between clusters of the
+    same adoption date (never-treated clusters among themselves): with a common effect
+    those are exchangeable, so the test is exact, and every draw keeps the real
+    split's treated clusters per group (moving labels between treated and untreated
+    provinces gave draws with few treated clusters in a group, whose differences are
+    wider than the real one's: size 2% at a nominal 5%).
 
     Every permuted subgroup regression comes from a weighted Gram matrix: a unit in
     group j gets weight 1 in group j's regression and 0 elsewhere, so all draws of a
@@ -400,7 +410,11 @@ def _permutation(work: pd.DataFrame, y: str, D: str, controls: list[str], unit: 
         tops = pd.Index(work[level].unique())
         grp_of_top = work.groupby(level)["_grp"].first().reindex(tops).to_numpy()
         top_of_unit = tops.get_indexer(work.groupby(unit)[level].first().reindex(units))
-        perms = grp_of_top[permutations(len(tops), reps, seed)][:, top_of_unit]
+        # labels move only between clusters adopting at the same date (never: one
+        # stratum): every draw keeps each group's treated clusters, as the real split
+        adopt = (work.loc[work[D] != 0].groupby(level)[time].min().reindex(tops))
+        strata = pd.factorize(adopt, use_na_sentinel=False)[0]
+        perms = grp_of_top[stratified_permutations(strata, reps, seed)][:, top_of_unit]
     work = work[np.isfinite(work[cols].to_numpy(float)).all(axis=1)]
     uc = units.get_indexer(work[unit])
     tc = pd.factorize(work[time])[0]
