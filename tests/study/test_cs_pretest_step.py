@@ -7,6 +7,7 @@ import json
 import pytest
 
 import policylab as pl
+from policylab.execution import SerialExecutor
 from policylab.inference.cs_pretest import cs_pretest_ri
 from policylab.study.pipeline import run_study
 
@@ -51,14 +52,27 @@ def numbers(tmp_path_factory):
     df = pl.datasets.carbon_pilot(5, staggered=True).df
     df.to_csv(d / "carbon.csv", index=False)
     (d / "study.toml").write_text(SPEC)
-    run_study(d / "study.toml", d / "out", progress=False)
+    spy = Spy()
+    run_study(d / "study.toml", d / "out", progress=False, executor=spy)
     res = json.loads((d / "out" / "results.json").read_text())
     assert res["staggered"]["status"] == "ok", res["staggered"].get("error")
-    return res["staggered"]["numbers"], df
+    return res["staggered"]["numbers"], df, spy.kernels
+
+
+class Spy(SerialExecutor):
+    """Runs serially and records which chunk kernels ran on it."""
+
+    def __init__(self):
+        self.kernels = []
+
+    def map(self, fn, tasks, shared=None, progress=None):
+        self.kernels.append(getattr(getattr(fn, "fn", fn), "__name__", ""))
+        return super().map(fn, tasks, shared=shared, progress=progress)
 
 
 def test_randomization_pretest_with_controls_is_recorded_and_read_first(numbers):
-    n, df = numbers
+    n, df, kernels = numbers
+    assert "_chunk_stats" in kernels  # its draws ran on the study's executor
     ri, boot, wald = (n["att_gt_pretest_ri"], n["att_gt_pretest_bootstrap"],
                       n["att_gt_pretest"])
     assert "reason" not in ri
