@@ -640,3 +640,7 @@ def time_fe(name: str, lang: str = "en", unit: str | None = None) -> str:
     ``unit`` when known (e.g. quarters derived from "Q42010"), else by the name."""
     unit = unit if unit in ("year", "quarter", "month", "period") else time_unit_of(name)
     return word(f"time_fe_{unit}", lang)
+
+# the constant row of regression tables (Stata's _cons; Chinese journals print it)
+WORDS["en"]["constant"] = "Constant"
+WORDS["zh"]["constant"] = "常数项"

@@ -299,10 +299,12 @@ def step_baseline(ctx: Context) -> StepOutput:
     _collect_warnings(out, *models)
     out.numbers["design"] = _used(_baseline(ctx)[0])
     kw: dict[str, Any] = {}
-    if ctx.spec.battery.baseline.show_controls and ctx.spec.model.controls:
+    spec = ctx.spec.battery.baseline
+    if spec.show_controls and ctx.spec.model.controls:
         # the papers print every control's coefficient (the Controls row is then moot)
         kw = {"keep": [models[0].meta["treat_term"], *ctx.spec.model.controls],
               "controls": False}
+    kw["constant"] = spec.show_controls if spec.constant is None else spec.constant
     out.tables.append(("baseline", _etable(ctx, models, title=out.title, **kw)))
     note = crv1_note(model_design(ctx).facts.get("n_treated_groups"), ctx.lang)
     if note:  # the table's SEs are CRV1: say they are not the recommended interval
