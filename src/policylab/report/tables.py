@@ -628,7 +628,7 @@ def _frame_cell(v: Any, kind: str, digits: int, lang: str, labels: dict[str, str
     if isinstance(v, (bool, np.bool_)):
         return word("yes", lang) if v else word("no", lang)
     if isinstance(v, (int, float, np.integer, np.floating)):
-        if kind in ("integer", "pvalue"):
+        if kind in ("integer", "pvalue", "percent"):
             return Num(float(v), kind, digits=digits)
         if kind == "text":  # a number in a column of words: as it comes
             return Num(float(v), "integer" if isinstance(v, (int, np.integer)) else "number",
