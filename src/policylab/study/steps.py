@@ -313,6 +313,11 @@ def step_baseline(ctx: Context) -> StepOutput:
     return out
 
 
+def _subtitle(ctx: Context, title: str, part: str) -> str:
+    """"Title: part" (a full-width colon in Chinese titles)."""
+    return f"{title}{'：' if ctx.lang == 'zh' else ': '}{part}"
+
+
 def _show_constant(ctx: Context) -> bool:
     """The constant row in regression tables: the spec's choice, by default with the
     control coefficients (Chinese journals' style)."""
@@ -379,7 +384,7 @@ def step_event_study(ctx: Context) -> StepOutput:
         leads = _lead_tests(ctx, es, y if i else None)
         out.numbers.setdefault("pretrend_tests_by_outcome", {})[y] = leads
         out.results[f"event_study{sfx}"] = es
-        title = f"{out.title}: {lab.get(y, y)}"
+        title = _subtitle(ctx, out.title, lab.get(y, y))
         out.figures.append((f"event_study{sfx}", es.plot(lang=ctx.lang)))
         out.tables.append((f"event_study{sfx}", _frame_table(
             ctx, es.tidy(), title, notes=_pretrend_notes(leads, ctx.lang))))
@@ -1074,7 +1079,7 @@ def step_heterogeneity(ctx: Context) -> StepOutput:
                  f"{sep}{p_is(t.p_value)}" for t in first.itertuples()]
         out.tables.append((f"heterogeneity_{col}", _etable(
             ctx, [*pooled, *(subs[lv] for lv in order)], headers=heads,
-            title=f"{out.title}: {lab.get(col, col)}", notes=notes)))
+            title=_subtitle(ctx, out.title, lab.get(col, col)), notes=notes)))
     out.tables.append(("heterogeneity_tests", _frame_table(ctx, res.tests, out.title)))
     _collect_warnings(out, res)
     return out
