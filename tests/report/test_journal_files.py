@@ -299,3 +299,14 @@ def test_wide_word_tables_get_landscape_pages(tmp_path, models):
     shapes = [s.page_width > s.page_height for s in doc.sections]
     assert shapes == [False, True, False]  # portrait, landscape for the wide one, portrait
     assert all(abs(min(s.page_width, s.page_height) - Mm(210)) < Mm(1) for s in doc.sections)
+
+
+def test_latex_caption_leaves_the_numbering_to_latex(models):
+    # the report numbers its tables ("Table 5. ", "表5 "); \caption numbers again, so
+    # the caption keeps the words (no "Table 1: Table 5. ...") and \ref works
+    en = etable(models, title="Table 5. Baseline", notes=["95% CI [-0.243, -0.211]"])
+    tex = en.to_latex()
+    assert r"\caption{Baseline}" in tex and r"\label{tab:baseline}" in tex
+    assert r"[$-$0.243, $-$0.211]" in tex  # a true minus in the notes too
+    zh = etable(models, title="表5 基准回归", lang="zh").to_latex()
+    assert r"\caption{基准回归}" in zh
