@@ -310,3 +310,16 @@ def test_latex_caption_leaves_the_numbering_to_latex(models):
     assert r"[$-$0.243, $-$0.211]" in tex  # a true minus in the notes too
     zh = etable(models, title="表5 基准回归", lang="zh").to_latex()
     assert r"\caption{基准回归}" in zh
+
+
+def test_word_columns_give_the_row_labels_their_room(tmp_path, models):
+    from docx import Document
+
+    labels = {"did": "Secondary industry share of GDP (%)"}
+    path = etable(models, labels=labels).to_docx(tmp_path / "t.docx")
+    t = Document(str(path)).tables[0]
+    widths = [c.width for c in t.rows[-1].cells]
+    assert widths[0] > 2 * max(widths[1:])  # the label column is not an equal share
+    sec = Document(str(path)).sections[0]
+    text = sec.page_width - sec.left_margin - sec.right_margin
+    assert abs(sum(widths) - text) < 0.01 * text  # and the table spans the text width
