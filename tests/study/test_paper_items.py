@@ -101,6 +101,9 @@ def test_carbon_overview_pilots_factors_definitions(carbon):
     assert "Symbol" not in defs["tech"]  # no symbols in the spec: no symbol column
     for key in ("pilots", "factors_carbon_trading_study", "definitions"):
         assert (out / "tables" / f"overview_{key}.md").is_file()
+        # the panel's sample line belongs under the estimation tables, not the setting's
+        assert "Sample:" not in _table(out, "overview", key)
+    assert "Sample: 570 observations" in _table(out, "baseline", "baseline")
     assert "Shenzhen" in html and "Raw coal" in html
     # the definitions are in their own table, so the descriptives do not repeat them;
     # treated and control sit under group headers (Control group: N, Mean, SD, ...)
