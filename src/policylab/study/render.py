@@ -339,34 +339,39 @@ def _report_kw(spec: StudySpec, outputs: list[Any], ctx: Any) -> dict[str, Any]:
             "provenance": _provenance(ctx), "headline": summary}
 
 
-def _write_reports(tmp: Path, spec: StudySpec, sections: list[dict[str, Any]],
-                   kw: dict[str, Any], done: Rendered) -> None:
-    if "html" in spec.output.formats:
-        from policylab.report.html import write_report as write_html
+def _html_report(tmp: Path, sections: list[dict[str, Any]], kw: dict[str, Any]
+                 ) -> dict[str, Any]:
+    """Write report.html (runs in a writer process: with Chinese text, subsetting the
+    CJK font for it takes seconds)."""
+    from policylab.report.html import write_report as write_html
 
-        path = tmp / "report.html"
-        with done.timed("reports"):
-            if done.attempt(tmp, path, "report", lambda: write_html(sections, path, **kw)):
-                done.report_html = path
-    if "docx" in spec.output.formats:
-        from policylab.report.docx import write_report as write_docx
-
-        path = tmp / "report.docx"
-        with done.timed("reports"):
-            if done.attempt(tmp, path, "report", lambda: write_docx(sections, path, **kw)):
-                done.report_docx = path
+    done, path = Rendered(), tmp / "report.html"
+    with done.timed("reports"):
+        ok = done.attempt(tmp, path, "report", lambda: write_html(sections, path, **kw))
+    return {"failures": done.failures, "seconds": done.seconds["reports"], "written": ok}
 
 
-def _table_answer(job: Job, root: Path, files: list[tuple[str, Path, Any, str]]
-                  ) -> dict[str, Any]:
+def _docx_report(tmp: Path, sections: list[dict[str, Any]], kw: dict[str, Any],
+                 done: Rendered) -> None:
+    from policylab.report.docx import write_report as write_docx
+
+    path = tmp / "report.docx"
+    with done.timed("reports"):
+        if done.attempt(tmp, path, "report", lambda: write_docx(sections, path, **kw)):
+            done.report_docx = path
+
+
+def _answer(job: Job, root: Path, files: list[tuple[str, Path]]) -> dict[str, Any]:
+    """A writer's answer; when the writer as a whole failed, each of its ``files``
+    (step, path) is recorded as failed and removed if it was written."""
     try:
         return job.result()
-    except WorkerDied as exc:  # the whole writer failed: none of its files count
-        for f in files:
-            f[1].unlink(missing_ok=True)
-        return {"seconds": 0.0, "failures": [
-            {"file": f[1].relative_to(root).as_posix(), "step": f[0], "error": str(exc)}
-            for f in files]}
+    except WorkerDied as exc:
+        for _, path in files:
+            path.unlink(missing_ok=True)
+        return {"seconds": 0.0, "written": False, "failures": [
+            {"file": path.relative_to(root).as_posix(), "step": step, "error": str(exc)}
+            for step, path in files]}
 
 
 def write_all(tmp: Path, spec: StudySpec, outputs: list[Any], ctx: Any,
@@ -375,8 +380,8 @@ def write_all(tmp: Path, spec: StudySpec, outputs: list[Any], ctx: Any,
     """Write every table and figure, then the HTML and Word reports, into ``tmp``.
 
     ``figures`` holds the figure files the run started writing while it computed;
-    ``workers`` writes the table files beside the reports (both optional: without them
-    everything is written here, in order).
+    ``workers`` writes the table files and the HTML report beside the Word report (both
+    optional: without them everything is written here, in order).
     """
     import matplotlib.pyplot as plt
 
@@ -395,12 +400,20 @@ def write_all(tmp: Path, spec: StudySpec, outputs: list[Any], ctx: Any,
     with done.timed("waiting"):
         for out in outputs:
             figures.collect(out, done)
-    _write_reports(tmp, spec, sections, _report_kw(spec, outputs, ctx), reports)
+    kw = _report_kw(spec, outputs, ctx)
+    html = (workers.submit(lambda: _html_report(tmp, sections, kw))
+            if "html" in spec.output.formats else None)
+    if "docx" in spec.output.formats:
+        _docx_report(tmp, sections, kw, reports)
     with done.timed("waiting"):
-        answer = _table_answer(tables, tmp, files)
-    done.failures += answer["failures"] + reports.failures
-    done.seconds.update(tables=answer["seconds"], reports=reports.seconds.get("reports", 0.0))
-    done.report_html, done.report_docx = reports.report_html, reports.report_docx
+        answer = _answer(tables, tmp, [(f[0], f[1]) for f in files])
+        page = (_answer(html, tmp, [("report", tmp / "report.html")]) if html is not None
+                else {"failures": [], "seconds": 0.0, "written": False})
+    done.failures += answer["failures"] + page["failures"] + reports.failures
+    done.seconds.update(tables=answer["seconds"],
+                        reports=reports.seconds.get("reports", 0.0) + page["seconds"])
+    done.report_html = tmp / "report.html" if page["written"] else None
+    done.report_docx = reports.report_docx
     for s in sections:
         for f in s["all_figures"]:
             plt.close(f["figure"])
