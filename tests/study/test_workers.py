@@ -142,3 +142,29 @@ def test_leaving_the_pool_stops_running_writers():
         os.kill(pid, 0)
     with pytest.raises(WorkerDied, match="stopped"):
         job.result()
+
+
+def test_a_figure_on_a_gui_canvas_is_saved_in_the_process(tmp_path, monkeypatch):
+    """A figure on a canvas other than plain Agg (an interactive backend's) never goes to
+    a forked writer: the child would share the parent's window-system connection."""
+    from matplotlib.backends.backend_pdf import FigureCanvasPdf
+    from matplotlib.figure import Figure
+
+    from policylab.study.context import StepOutput
+    from policylab.study.render import FigureFiles, Rendered
+
+    class NotAgg(FigureCanvasPdf):  # stands in for TkAgg / QtAgg
+        pass
+
+    fig = Figure()
+    fig.add_subplot().plot([0, 1, 2], [1, 3, 2])
+    NotAgg(fig)
+    forked = Workers(fork=True)
+    monkeypatch.setattr(forked, "submit", lambda fn: pytest.fail("forked a GUI figure"))
+    files = FigureFiles(tmp_path, ["png"], forked)
+    out = StepOutput(key="k", title="K", figures=[("f", fig)])
+    files.start(out)
+    files.collect(out, done := Rendered())
+    assert not done.failures
+    assert files.planned(out)[0]["png"] == tmp_path / "figures" / "k_f.png"
+    assert (tmp_path / "figures" / "k_f.png").stat().st_size > 0

@@ -135,6 +135,17 @@ def _save_figures(root: Path, key: str, drawn: list[tuple[Any, list[Path]]]
             "seconds": done.seconds["figures"]}
 
 
+def _headless(fig: Any) -> bool:
+    """Whether ``fig`` draws on a plain Agg canvas (no window system behind it)."""
+    from matplotlib.backend_bases import FigureCanvasBase
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    return type(fig.canvas) in (FigureCanvasAgg, FigureCanvasBase)
+
+
+_INLINE = Workers(fork=False)
+
+
 class FigureFiles:
     """Each step's figures, written to files as soon as the step has finished.
 
@@ -161,7 +172,11 @@ class FigureFiles:
             plan.append({"name": name, "figure": fig, "png": None, "paths": [
                 self.root / "figures" / f"{stem}.{fmt}" for fmt in self.formats]})
         drawn = [(f["figure"], f["paths"]) for f in plan if "paths" in f]
-        job = self.workers.submit(lambda: _save_figures(self.root, out.key, drawn))
+        # a figure on a GUI canvas (Tk, Qt: the user's interactive backend) is saved
+        # here: a forked child must not talk to the parent's window-system connection
+        forked = self.workers if all(map(_headless, (g for g, _ in drawn))) else _INLINE
+        job = (forked.submit(lambda: _save_figures(self.root, out.key, drawn)) if drawn
+               else Job(value={"written": [], "failures": [], "seconds": 0.0}))
         self._started[id(out)] = (job, plan)
 
     def planned(self, out: Any) -> list[dict[str, Any]]:
@@ -175,8 +190,10 @@ class FigureFiles:
         """Wait for ``out``'s figure files: fill in each figure's png (None if it could
         not be written) and add failures and the writer's seconds to ``done``."""
         plan = self.planned(out)
-        job = self._started.pop(id(out))[0]
+        job = self._started[id(out)][0]
         drawn = [f for f in plan if "paths" in f]
+        if not drawn:  # none drawn, or collected already
+            return
         try:
             answer = job.result()
         except WorkerDied as exc:  # the whole writer failed: none of its files count
