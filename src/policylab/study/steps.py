@@ -945,6 +945,21 @@ def _outcome_on(d: Design, y: str, mech: str) -> Any:
     return r
 
 
+def _unit_constant(d: Design, cols: list[str]) -> list[str]:
+    """The columns of ``cols`` that never change within a unit of the design's sample
+    (a firm's industry, a resource-based-city flag): as an outcome the unit FE absorb
+    them, so the policy's effect on them is not identified."""
+    from policylab.engine.passes import varies_within
+
+    codes = pd.factorize(d.df[d.unit])[0]
+    out = []
+    for c in cols:
+        v = pd.to_numeric(d.df[c], errors="coerce").to_numpy(float)
+        if not varies_within(codes, v):
+            out.append(c)
+    return out
+
+
 def step_mechanisms(ctx: Context) -> StepOutput:
     from policylab.estimators.did import did
 
@@ -953,8 +968,17 @@ def step_mechanisms(ctx: Context) -> StepOutput:
     if not mechs:
         return skipped(ctx, "mechanisms", "no mechanism variables given "
                        "(battery.mechanisms.variables or battery.moderation.moderators)")
-    out = StepOutput("mechanisms", _title(ctx, "mechanisms"))
     d, y = model_design(ctx), ctx.spec.model.outcomes[0]
+    fixed = _unit_constant(d, mechs)
+    mechs = [m for m in mechs if m not in fixed]
+    if not mechs:
+        return skipped(ctx, "mechanisms", f"{', '.join(fixed)} never change within a unit, "
+                       "so the unit fixed effects absorb them: they are moderators, not "
+                       "mechanisms (name mechanism variables in battery.mechanisms.variables)")
+    out = StepOutput("mechanisms", _title(ctx, "mechanisms"))
+    for m in fixed:
+        out.warnings.append(f"mechanism {m!r} left out: it never changes within a unit, so "
+                            "the unit fixed effects absorb it (a moderator, not a mechanism)")
     cols = []
     for mech in mechs:
         a = did(d, y=mech)
