@@ -41,7 +41,9 @@ def propensity_score(data: Any, treat: str, covariates: Sequence[str],
     Note: Stata's psmatch2 uses probit unless ``logit`` is given; here logit is the
     default, as in most applied work.
     """
-    import statsmodels.api as sm
+    # the two models, not statsmodels.api (which imports all of statsmodels: ~1 s)
+    from statsmodels.discrete.discrete_model import Logit, Probit
+    from statsmodels.tools.tools import add_constant
 
     df = data.df if isinstance(data, Panel) else (
         data if isinstance(data, pd.DataFrame) else as_pandas(data))  # read only
@@ -55,8 +57,8 @@ def propensity_score(data: Any, treat: str, covariates: Sequence[str],
     d = sub[treat].to_numpy(float)
     if not set(np.unique(d)) <= {0.0, 1.0} or d.min() == d.max():
         raise DataError(f"treatment {treat!r} must be 0/1 with both values present")
-    X = sm.add_constant(sub[cov].to_numpy(float), has_constant="add")
-    model = {"logit": sm.Logit, "probit": sm.Probit}.get(method)
+    X = add_constant(sub[cov].to_numpy(float), has_constant="add")
+    model = {"logit": Logit, "probit": Probit}.get(method)
     if model is None:
         raise SpecError(f"method must be 'logit' or 'probit', got {method!r}")
     try:
