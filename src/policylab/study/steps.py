@@ -252,6 +252,9 @@ def step_descriptives(ctx: Context) -> StepOutput:
     names = {0: "control", 1: "treated", "all": "all"}
     wide = res.wide(names)
     wide = wide[[c for c in wide.columns if not str(c).startswith("all:")]]
+    if {"variable", "label"} <= set(wide.columns):
+        # one name column, as with groups: the label (the name itself when unlabelled)
+        wide = wide.drop(columns="variable")
     defined = ctx.spec.battery.overview.enabled and _defined_columns(ctx)
     if any(c in ctx.spec.variables for c in cols) and not defined:
         from policylab.report.labels import word
