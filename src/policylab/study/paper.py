@@ -270,7 +270,7 @@ def cs_pretest_notes(tests: Sequence[dict[str, Any]], lang: str) -> list[str]:
 def _cs_rank(i: int, key: str) -> str:
     """The word after a CS pre-test: the first is recommended, unless it is the sup-t
     bootstrap, which the study reads first only when the randomization test cannot run
-    (covariates, weights) and which over-rejects with few treated groups (64.5% at a
+    (not-yet-treated comparisons, finer fixed effects) and which over-rejects with few treated groups (64.5% at a
     nominal 5% on the carbon design, docs/validity.md): then it is flagged, not
     recommended."""
     if i > 0:
