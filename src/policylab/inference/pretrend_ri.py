@@ -268,9 +268,12 @@ def _draw_stats(inp: _Inputs, perms: np.ndarray) -> np.ndarray:
     return out
 
 
-def _stats_chunk(perms: np.ndarray, inp: _Inputs) -> np.ndarray:
-    """Wald statistics of a chunk of assignments (an executor task)."""
-    return _draw_stats(inp, perms)
+def _stats_chunk(perms: np.ndarray, shared: _Inputs | _Cells) -> np.ndarray:
+    """Wald statistics of a chunk of assignments (an executor task): from the cell-level
+    sums, or from the rows."""
+    if isinstance(shared, _Cells):
+        return np.array([_cell_wald(shared, shared.cohort_g[p]) for p in perms])
+    return _draw_stats(shared, perms)
 
 
 @dataclass
@@ -399,11 +402,6 @@ def _cell_wald(cells: _Cells, cohort_g: np.ndarray) -> float:
     return float(bl @ np.linalg.lstsq(meat, bl, rcond=None)[0]) / len(leads)
 
 
-def _cell_chunk(perms: np.ndarray, cells: _Cells) -> np.ndarray:
-    """Wald statistics of a chunk of assignments from the cell-level sums (a task)."""
-    return np.array([_cell_wald(cells, cells.cohort_g[p]) for p in perms])
-
-
 def pretrend_ri_test(
     es: Any,
     *,
@@ -447,11 +445,11 @@ def pretrend_ri_test(
     cells = _cell_inputs(inp)
     if cells is not None:  # few assignment groups: every draw from cell-level sums
         obs = _cell_wald(cells, inp.cohort_g)
-        kernel, shared = _cell_chunk, cells
+        shared: _Inputs | _Cells = cells
     else:
         obs = _wald(inp, _purge(inp, _dummies(inp, inp.cohort_g)))
-        kernel, shared = _stats_chunk, inp
-    stats = draw_statistics(kernel, perms, shared=shared, chunk_size=_TASK,
+        shared = inp
+    stats = draw_statistics(_stats_chunk, perms, shared=shared, chunk_size=_TASK,
                             executor=executor, progress="pre-trend RI" if progress else None)
     pv = p_values(obs, stats, exact=False)
     p, valid = pv.right, pv.draws
