@@ -81,10 +81,12 @@ def block_grams(Qb: np.ndarray, Sb: np.ndarray, Nb: np.ndarray,
                 block_w: np.ndarray) -> np.ndarray:
     """:func:`balanced_grams` from :func:`balanced_block_sums` for ``block_w`` (draws x
     blocks) weights: the same Gram matrices, summed per block first."""
+    B, (nb, n_t, k) = block_w.shape[0], Sb.shape
     tot = block_w @ Nb
-    M = np.einsum("bg,gtk->btk", block_w, Sb) / tot[:, None, None]
-    return (np.einsum("bg,gkl->bkl", block_w, Qb)
-            - tot[:, None, None] * np.einsum("btk,btl->bkl", M, M))
+    # plain matrix products (BLAS), not einsum's loops: blocks may be many (units)
+    M = (block_w @ Sb.reshape(nb, n_t * k)).reshape(B, n_t, k) / tot[:, None, None]
+    return ((block_w @ Qb.reshape(nb, k * k)).reshape(B, k, k)
+            - tot[:, None, None] * (M.transpose(0, 2, 1) @ M))
 
 
 def weighted_grams(Z: np.ndarray, fe: np.ndarray | None, row_w: np.ndarray,
