@@ -9,7 +9,7 @@ writes it as Parquet with a study spec that turns every step on (999 placebo dra
 province-level assignment, 999 wild-bootstrap draws, kernel PSM-DID, mediation with a
 bootstrap, moderation, heterogeneity, event study, robustness samples), runs
 ``run_study`` in this process and prints the split by step, the wall time, CPU seconds,
-peak RSS (psutil) and the load average. ``--scheduler`` runs the same study through a
+peak RSS (psutil; per step the peak so far) and the load average. ``--scheduler`` runs the same study through a
 Dask scheduler address ("tcp://host:8786", or "local" for a LocalCluster started here)
 and checks that results.json equals the in-process run's numbers.
 """
@@ -179,24 +179,27 @@ def run(spec: Path, out: Path, scheduler: str | None) -> tuple[dict, float, floa
 
     cpu, t = time.process_time(), time.perf_counter()
     step_cpu: dict[str, float] = {}
+    step_peak: dict[str, int] = {}
     last = [cpu]
+    mem = PeakRSS()
 
     def on_step(o: object) -> None:
         # CPU seconds of this process (all its threads) since the previous step ended;
         # the first step's share includes reading and preparing the data
         now = time.process_time()
         step_cpu[o.key] = now - last[0]  # type: ignore[attr-defined]
+        step_peak[o.key] = mem.peak  # type: ignore[attr-defined]
         last[0] = now
 
-    with PeakRSS() as mem:
+    with mem:
         summary = run_study(spec, out, progress=False, executor=scheduler, force=True,
                             on_step=on_step)
     wall, cpu = time.perf_counter() - t, time.process_time() - cpu
     manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
-    print(f"{'step':<16}{'status':>10}{'wall s':>10}{'cpu s':>10}")
+    print(f"{'step':<16}{'status':>10}{'wall s':>10}{'cpu s':>10}{'peak GB':>10}")
     for s in summary.steps:
         print(f"{s.key:<16}{s.status:>10}{s.seconds:>10.2f}{step_cpu.get(s.key, 0):>10.2f}"
-              + (f"  {s.error}" if s.error else ""))
+              f"{step_peak.get(s.key, 0) / 2**30:>10.2f}" + (f"  {s.error}" if s.error else ""))
     print(f"after the steps (tables, figures, writing): cpu {time.process_time() - last[0]:.1f}s")
     print("split:", {k: round(v, 2) for k, v in manifest.get("split_seconds", {}).items()})
     return manifest, wall, cpu, mem.peak
