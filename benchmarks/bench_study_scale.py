@@ -9,9 +9,10 @@ writes it as Parquet with a study spec that turns every step on (999 placebo dra
 province-level assignment, 999 wild-bootstrap draws, kernel PSM-DID, mediation with a
 bootstrap, moderation, heterogeneity, event study, robustness samples), runs
 ``run_study`` in this process and prints the split by step, the wall time, CPU seconds,
-peak RSS (psutil; per step the peak so far) and the load average. ``--scheduler`` runs the same study through a
-Dask scheduler address ("tcp://host:8786", or "local" for a LocalCluster started here)
-and checks that results.json equals the in-process run's numbers.
+peak RSS (psutil; per step the peak so far) and the load average. ``--scheduler`` runs
+the same study through a Dask scheduler address ("tcp://host:8786", or "local" for a
+LocalCluster started here) and checks that results.json equals the in-process run's
+numbers.
 """
 
 from __future__ import annotations
