@@ -209,6 +209,8 @@ def run(spec: Path, out: Path, scheduler: str | None) -> tuple[dict, float, floa
         step_cpu[o.key] = now - last[0]  # type: ignore[attr-defined]
         step_peak[o.key] = mem.peak  # type: ignore[attr-defined]
         last[0] = now
+        print(f"  done {o.key}: cpu {step_cpu[o.key]:.1f}s, peak so far "  # type: ignore[attr-defined]
+              f"{mem.peak / 2**30:.2f} GB", flush=True)
 
     with mem:
         summary = run_study(spec, out, progress=False, executor=scheduler, force=True,
