@@ -118,3 +118,65 @@ def test_refuses_adoption_dates_that_vary_inside_an_assignment_group():
                         window=(-3, 2), cluster="region", assign="region")
     with pytest.raises(pl.SpecError, match="different dates"):
         pretrend_ri_test(es, draws=10, seed=1)
+
+
+def _regional_panel(seed: int, unbalanced: bool) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    units, years = 48, 10
+    df = pd.DataFrame({"unit": np.repeat(np.arange(units), years),
+                       "year": np.tile(np.arange(2000, 2000 + years), units)})
+    df["region"] = df["unit"] // 4  # 12 regions: adoption is set per region
+    region_cohort = np.array([2006, 2006, 2007, 2008, 0, 0, 0, 0, 0, 0, 2007, 0])
+    df["cohort"] = region_cohort[df["region"]]
+    df["x"] = rng.normal(size=len(df))
+    df["x2"] = rng.normal(size=len(df)) + 0.2 * df["year"]
+    df["w"] = rng.uniform(0.5, 2.0, units)[df["unit"]]
+    df["y"] = (0.3 * df["x"] + 0.05 * df["unit"] + rng.normal(size=len(df))
+               + 0.4 * ((df["cohort"] > 0) & (df["year"] >= df["cohort"])))
+    if unbalanced:
+        df = df.drop(index=rng.choice(len(df), 60, replace=False)).reset_index(drop=True)
+    return df
+
+
+@pytest.mark.parametrize("case", [
+    dict(cluster="region"),
+    dict(cluster="unit", unbalanced=True),
+    dict(cluster="region", weights="w", controls=["x", "x2"], unbalanced=True),
+    dict(cluster="region", bin_endpoints=False, window=(-2, 2)),
+    dict(cluster="unit", weights="w", unbalanced=True, controls=[]),
+])
+def test_cell_level_sums_give_the_row_level_statistics(case, monkeypatch):
+    # with few assignment groups every draw is computed from (group x period) sums; the
+    # row-level path (each draw's dummies purged and regressed, itself checked against
+    # statsmodels above) must give the same statistics to 1e-10
+    import policylab.inference.pretrend_ri as mod
+
+    case = dict(case)
+    df = _regional_panel(seed=21, unbalanced=case.pop("unbalanced", False))
+    kw = dict(y="y", unit="unit", time="year", cohort="cohort", assign="region",
+              window=(-4, 3), controls=["x"])
+    kw.update(case)
+    es = pl.event_study(df, **kw)
+    inp = mod._inputs(es)
+    assert mod._cell_inputs(inp) is not None  # the fast path is the one under test
+    fast = pretrend_ri_test(es, draws=40, seed=3)
+    monkeypatch.setattr(mod, "_CELL_GRAMS", 0)  # forces the row-level path
+    assert mod._cell_inputs(inp) is None
+    slow = pretrend_ri_test(es, draws=40, seed=3)
+    assert fast.statistic == pytest.approx(slow.statistic, rel=1e-10)
+    np.testing.assert_allclose(fast.stats, slow.stats, rtol=1e-10, atol=0)
+    assert fast.p_value == slow.p_value
+
+
+def test_cell_level_sums_in_blocks_of_cells(monkeypatch):
+    # the purged cell indicators are computed a block of cells at a time when the rows
+    # are many; tiny blocks must give the same statistics as one block
+    import policylab.inference.pretrend_ri as mod
+
+    df = _regional_panel(seed=22, unbalanced=True)
+    es = pl.event_study(df, y="y", unit="unit", time="year", cohort="cohort",
+                        assign="region", window=(-4, 3), controls=["x"], cluster="region")
+    whole = pretrend_ri_test(es, draws=20, seed=4)
+    monkeypatch.setattr(mod, "_CELL_BLOCK_BYTES", 8 * len(df) * 3)  # 3 cells per block
+    blocks = pretrend_ri_test(es, draws=20, seed=4)
+    np.testing.assert_allclose(blocks.stats, whole.stats, rtol=1e-12, atol=0)

@@ -22,8 +22,8 @@ import numpy as np
 
 from policylab.engine.fixed_effects import demean
 
-__all__ = ["cluster_weights", "weighted_grams", "balanced_grams", "solve_stack",
-           "partial_gram"]
+__all__ = ["cluster_weights", "weighted_grams", "balanced_grams", "balanced_block_sums",
+           "block_grams", "solve_stack", "partial_gram"]
 
 
 def cluster_weights(n_clusters: int, draws: int, rng: np.random.Generator) -> np.ndarray:
@@ -51,6 +51,42 @@ def balanced_grams(Z: np.ndarray, unit: np.ndarray, time: np.ndarray,
     M = np.einsum("bi,itk->btk", unit_w, Zd) / tot[:, None, None]
     return (np.einsum("bi,ikl->bkl", unit_w, Q)
             - tot[:, None, None] * np.einsum("btk,btl->bkl", M, M))
+
+
+def balanced_block_sums(Z: np.ndarray, unit: np.ndarray, time: np.ndarray,
+                        unit_block: np.ndarray, n_blocks: int) -> tuple[np.ndarray, ...]:
+    """:func:`balanced_grams`'s sums taken once per block of units (weights constant
+    within a block, e.g. a resampled cluster): per block the units' summed ``Q_i``
+    (blocks x k x k), the summed unit-demeaned columns per period (blocks x T x k) and
+    the number of units (blocks). Each draw then costs O(blocks x T x k), not O(n x k).
+    """
+    n_u, n_t = int(unit.max()) + 1, int(time.max()) + 1
+    k = Z.shape[1]
+    Z3 = np.zeros((n_u, n_t, k))
+    Z3[unit, time] = Z
+    Z3 -= Z3.mean(axis=1, keepdims=True)
+    Q = np.einsum("itk,itl->ikl", Z3, Z3).reshape(n_u, k * k)
+    S = Z3.reshape(n_u, n_t * k)
+
+    def per_block(X: np.ndarray) -> np.ndarray:
+        return np.stack([np.bincount(unit_block, weights=X[:, j], minlength=n_blocks)
+                         for j in range(X.shape[1])], axis=1)
+
+    Nb = np.bincount(unit_block, minlength=n_blocks).astype(np.float64)
+    return (per_block(Q).reshape(n_blocks, k, k), per_block(S).reshape(n_blocks, n_t, k),
+            Nb)
+
+
+def block_grams(Qb: np.ndarray, Sb: np.ndarray, Nb: np.ndarray,
+                block_w: np.ndarray) -> np.ndarray:
+    """:func:`balanced_grams` from :func:`balanced_block_sums` for ``block_w`` (draws x
+    blocks) weights: the same Gram matrices, summed per block first."""
+    B, (nb, n_t, k) = block_w.shape[0], Sb.shape
+    tot = block_w @ Nb
+    # plain matrix products (BLAS), not einsum's loops: blocks may be many (units)
+    M = (block_w @ Sb.reshape(nb, n_t * k)).reshape(B, n_t, k) / tot[:, None, None]
+    return ((block_w @ Qb.reshape(nb, k * k)).reshape(B, k, k)
+            - tot[:, None, None] * (M.transpose(0, 2, 1) @ M))
 
 
 def weighted_grams(Z: np.ndarray, fe: np.ndarray | None, row_w: np.ndarray,

@@ -272,14 +272,18 @@ def _twoway_exact(Z: np.ndarray, g1: np.ndarray, g2: np.ndarray,
                        for j in range(Z.shape[1])])
         s2 = np.stack([np.bincount(g2, weights=Zw[:, j], minlength=nb)
                        for j in range(Z.shape[1])])
-    Wa = C.sum(axis=1)
-    inv = np.divide(1.0, Wa, out=np.zeros_like(Wa), where=Wa > 0)
-    Cs = C * np.sqrt(inv)[:, None]
-    A = np.diag(C.sum(axis=0)) - Cs.T @ Cs  # syrk over the na x nb table
-    del Cs
-    B = s2.T - ((s1 * inv) @ C).T
-    gamma = np.linalg.lstsq(A, B, rcond=None)[0]
-    a_eff = (s1 - (C @ gamma).T) * inv  # a means net of the a means of gamma[b]
+    from policylab.engine.threads import one_blas_thread
+
+    # products with a small side (nb columns): BLAS threads spin longer than they work
+    with one_blas_thread():
+        Wa = C.sum(axis=1)
+        inv = np.divide(1.0, Wa, out=np.zeros_like(Wa), where=Wa > 0)
+        Cs = C * np.sqrt(inv)[:, None]
+        A = np.diag(C.sum(axis=0)) - Cs.T @ Cs  # syrk over the na x nb table
+        del Cs
+        B = s2.T - ((s1 * inv) @ C).T
+        gamma = np.linalg.lstsq(A, B, rcond=None)[0]
+        a_eff = (s1 - (C @ gamma).T) * inv  # a means net of the a means of gamma[b]
     if large:
         _passes.subtract_two_inplace(Z, g1, g2, a_eff, np.ascontiguousarray(gamma.T),
                                      np.zeros(Z.shape[1]))

@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from scipy import sparse
 
 from policylab.engine import fixed_effects as fx
 from policylab.engine import vcov as vc
@@ -97,10 +98,13 @@ def _pieces(X: np.ndarray, y: np.ndarray, R: np.ndarray, cl: np.ndarray, G: int,
     XR = X @ H[:, R]  # n x q: row i is (R H x_i)'
     q = len(R)
 
-    def csum(M: np.ndarray) -> np.ndarray:  # cluster sums of the rows of an (n, m) array
-        out = np.zeros((G, M.shape[1]))
-        np.add.at(out, cl, M)
-        return out
+    # cluster sums of the rows of an (n, m) array as one sparse product (np.add.at is
+    # ~20x slower per row: seconds at millions of rows and 30 clusters)
+    to_cl = sparse.csr_matrix((np.ones(len(cl)), (cl, np.arange(len(cl)))),
+                              shape=(G, len(cl)))
+
+    def csum(M: np.ndarray) -> np.ndarray:
+        return np.asarray(to_cl @ M)
 
     Ud = _purged(u, cl, G, fe, w)
     if Ud is None:

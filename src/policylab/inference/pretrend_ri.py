@@ -23,6 +23,18 @@ controls (Frisch-Waugh-Lovell: the controls' projection is computed once) and fo
 cluster-robust Wald statistic of the leads. The observed statistic is computed by the
 same code on the real assignment, so small-sample factors, which are constant across
 draws, do not matter.
+
+When the assignment groups are few (provinces), every draw is computed from sums at the
+(assignment group x period) level (periods that get the same dummy under every adoption
+date, such as those in the endpoint bin, are one period here) instead of the rows: a draw's lead dummies are sums of
+the indicators of the cells (group, period) its treated groups occupy, D = A P with A
+the n x cells indicator matrix and P a 0/1 cells x leads map given by the draw. With
+Ã = M A (the cell indicators purged of the fixed effects, weights and controls once),
+D̃'D̃ = P'(Ã'Ã)P, D̃'ỹ = P'(Ã'ỹ), and the score of cluster g is
+P'(Ã_g'ỹ_g) - P'(Ã_g'Ã_g)P b. One pass over the rows gives the per-cluster cell Gram
+matrices and cross products; each draw then costs O(clusters x cells²) for the cells of
+its treated groups instead of O(rows x leads) plus a demeaning. The statistics are the
+same numbers (the purging is linear), to rounding.
 """
 
 from __future__ import annotations
@@ -35,6 +47,7 @@ import pandas as pd
 from scipy import sparse
 
 from policylab.engine import fixed_effects as fx
+from policylab.engine.threads import one_blas_thread, threads_for
 from policylab.errors import SpecError
 from policylab.estimators.design import COHORT_COL
 from policylab.estimators.formula import build_matrix, fe_codes, parse_formula
@@ -45,6 +58,8 @@ __all__ = ["PretrendRIResult", "pretrend_ri_test"]
 
 _CHUNK = 64  # draws demeaned together
 _TASK = 512  # draws per executor task
+_CELL_GRAMS = 20_000_000  # most clusters x cells² numbers the cell-level path stores
+_CELL_BLOCK_BYTES = 256 * 2**20  # purged cell indicators held at once (n x block)
 
 
 @dataclass
@@ -74,6 +89,7 @@ class _Inputs:
     cl: np.ndarray
     G: int
     cl_sum: Any  # sparse G x n cluster indicator: cluster sums as one product
+    bounds: np.ndarray  # rows are sorted by cluster: cluster g is rows bounds[g]:bounds[g+1]
     t: np.ndarray  # period of each row
     t_last: int  # last period of the whole sample (adoption after it is never)
     group: np.ndarray  # assignment-group code of each row
@@ -146,25 +162,40 @@ def _inputs(es: Any) -> _Inputs:
     leads = [e for e in meta["rel_times"] if e < 0]
     cl = fx.densify(cl)[0]
     G = int(cl.max()) + 1
+    # rows sorted by cluster (a permutation of the rows changes no statistic): each
+    # cluster's rows are one slice for the cell-level sums
+    o = np.argsort(cl, kind="stable")
+    cl, yc, C = cl[o], yc[o], C[o]
+    fe = None if fe is None else fe[o]
+    w = None if w is None else w[o]
     return _Inputs(
         y=yc, C=C, CtC_inv=CtC_inv, fe=fe, w=w, cl=cl, G=G,
         cl_sum=sparse.csr_matrix((np.ones(len(cl)), (cl, np.arange(len(cl)))),
                                  shape=(G, len(cl))),
-        t=df[meta["time"]].to_numpy(np.int64), t_last=int(full[meta["time"]].max()),
-        group=rows_group, cohort_g=cohort_g,
+        bounds=np.searchsorted(cl, np.arange(G + 1)),
+        t=df[meta["time"]].to_numpy(np.int64)[o], t_last=int(full[meta["time"]].max()),
+        group=rows_group[o], cohort_g=cohort_g,
         times=leads, leads=list(range(len(leads))), lo=lo, hi=hi,
         binned=bool(meta.get("binned", True)),
     )
 
 
-def _dummies(inp: _Inputs, cohort_g: np.ndarray) -> np.ndarray:
-    """Event-time dummies (n x len(times)) for one assignment of adoption dates."""
-    c = cohort_g[inp.group]
+def _event_column(inp: Any, group: np.ndarray, t: np.ndarray,
+                  cohort_g: np.ndarray) -> np.ndarray:
+    """Which dummy (position in ``inp.times``, -1 for none) each (group, period) gets."""
+    c = cohort_g[group]
     treated = (c > 0) & (c <= inp.t_last)
-    rel = np.where(treated, inp.t - c, np.iinfo(np.int64).min)
+    rel = np.where(treated, t - c, np.iinfo(np.int64).min)
     if inp.binned:
         rel = np.where(treated, np.clip(rel, inp.lo, inp.hi), rel)
-    return (rel[:, None] == np.asarray(inp.times)[None, :]).astype(float)
+    match = rel[:, None] == np.asarray(inp.times)[None, :]
+    return np.where(match.any(axis=1), match.argmax(axis=1), -1)
+
+
+def _dummies(inp: _Inputs, cohort_g: np.ndarray) -> np.ndarray:
+    """Event-time dummies (n x len(times)) for one assignment of adoption dates."""
+    col = _event_column(inp, inp.group, inp.t, cohort_g)
+    return (col[:, None] == np.arange(len(inp.times))[None, :]).astype(float)
 
 
 def _wald(inp: _Inputs, D: np.ndarray) -> float:
@@ -237,9 +268,138 @@ def _draw_stats(inp: _Inputs, perms: np.ndarray) -> np.ndarray:
     return out
 
 
-def _stats_chunk(perms: np.ndarray, inp: _Inputs) -> np.ndarray:
-    """Wald statistics of a chunk of assignments (an executor task)."""
-    return _draw_stats(inp, perms)
+def _stats_chunk(perms: np.ndarray, shared: _Inputs | _Cells) -> np.ndarray:
+    """Wald statistics of a chunk of assignments (an executor task): from the cell-level
+    sums, or from the rows."""
+    if isinstance(shared, _Cells):
+        return np.array([_cell_wald(shared, shared.cohort_g[p]) for p in perms])
+    return _draw_stats(shared, perms)
+
+
+@dataclass
+class _Cells:
+    """Sums at the (assignment group x period) level that every draw is computed from."""
+
+    group: np.ndarray  # assignment group of each cell
+    t: np.ndarray  # a period of each cell (its class of periods share their dummies)
+    gram: np.ndarray  # Ã'Ã (cells x cells), Ã the purged cell indicators
+    ay: np.ndarray  # Ã'ỹ (cells)
+    gram_g: np.ndarray  # per cluster Ã_g'Ã_g (G x cells x cells)
+    ay_g: np.ndarray  # per cluster Ã_g'ỹ_g (G x cells)
+    cohort_g: np.ndarray
+    times: list[int]
+    leads: list[int]
+    t_last: int
+    lo: int
+    hi: int
+    binned: bool
+
+
+def _period_classes(inp: _Inputs) -> tuple[np.ndarray, np.ndarray]:
+    """Classes of pre-adoption periods that every adoption date maps to the same dummy.
+
+    Returns the class of each row (-1: no adoption date gives the row's period a lead
+    dummy) and one period of each class. Periods binned together for every date (the
+    endpoint bin) are one class: fewer cells, same dummies.
+    """
+    periods = np.unique(inp.t)
+    cohorts = np.unique(inp.cohort_g[(inp.cohort_g > 0) & (inp.cohort_g <= inp.t_last)])
+    grid_t = np.repeat(periods, len(cohorts))
+    col = _event_column(inp, np.arange(len(grid_t)), grid_t, np.tile(cohorts, len(periods)))
+    col = col.reshape(len(periods), -1)
+    valid = (col >= 0).any(axis=1)
+    if not valid.any():
+        return np.full(len(inp.t), -1), periods[:0]
+    _, first, cls = np.unique(col[valid], axis=0, return_index=True, return_inverse=True)
+    period_cls = np.full(len(periods), -1)
+    period_cls[valid] = cls.ravel()
+    return period_cls[np.searchsorted(periods, inp.t)], periods[valid][first]
+
+
+def _purged_cells(inp: _Inputs, row_cell: np.ndarray, c0: int, c1: int) -> np.ndarray:
+    """Ã for cells c0..c1-1: their row indicators purged of FE, weights and controls.
+
+    Built and purged in place, column-major (no n x cells temporaries besides Ã).
+    """
+    n = len(inp.y)
+    rows = np.flatnonzero((row_cell >= c0) & (row_cell < c1))
+    A = np.zeros((n, c1 - c0), order="F")
+    A[rows, row_cell[rows] - c0] = 1.0
+    if inp.fe is not None:
+        with threads_for(n * max(1, A.shape[1] // 8)):
+            fx.demean_inplace(A, inp.fe, inp.w)
+    if inp.w is not None:
+        A *= np.sqrt(inp.w)[:, None]
+    if inp.C.shape[1]:
+        coef = inp.CtC_inv @ (inp.C.T @ A)
+        for j in range(A.shape[1]):
+            A[:, j] -= inp.C @ coef[:, j]
+    return A
+
+
+def _cell_inputs(inp: _Inputs) -> _Cells | None:
+    """The cell-level sums, or None when clusters x cells² would be too many numbers."""
+    row_cls, periods = _period_classes(inp)
+    cells = len(inp.cohort_g) * len(periods)
+    if cells == 0 or inp.G * cells * cells > _CELL_GRAMS:
+        return None
+    with one_blas_thread():  # tall-and-thin products: BLAS threads cost more than they save
+        return _cell_sums(inp, row_cls, periods)
+
+
+def _cell_sums(inp: _Inputs, row_cls: np.ndarray, periods: np.ndarray) -> _Cells:
+    n_groups, n_t = len(inp.cohort_g), len(periods)
+    cells = n_groups * n_t
+    row_cell = np.where(row_cls >= 0, inp.group * n_t + row_cls, -1)
+    block = max(1, _CELL_BLOCK_BYTES // (8 * max(len(inp.y), 1)))
+    starts = list(range(0, cells, block))
+    gram_g = np.zeros((inp.G, cells, cells))
+    ay_g = np.zeros((inp.G, cells))
+    bounds = inp.bounds
+    for i, p0 in enumerate(starts):
+        p1 = min(p0 + block, cells)
+        Ap = _purged_cells(inp, row_cell, p0, p1)
+        for g in range(inp.G):
+            ay_g[g, p0:p1] = inp.y[bounds[g]:bounds[g + 1]] @ Ap[bounds[g]:bounds[g + 1]]
+        # the purging is global (fixed effects span clusters), so a pair of blocks needs
+        # both held at once; later blocks are recomputed rather than all stored
+        for q0 in starts[i:]:
+            q1 = min(q0 + block, cells)
+            Aq = Ap if q0 == p0 else _purged_cells(inp, row_cell, q0, q1)
+            for g in range(inp.G):
+                r = slice(bounds[g], bounds[g + 1])
+                gram_g[g, p0:p1, q0:q1] = Ap[r].T @ Aq[r]
+                gram_g[g, q0:q1, p0:p1] = gram_g[g, p0:p1, q0:q1].T
+    return _Cells(
+        group=np.repeat(np.arange(n_groups), n_t), t=np.tile(periods, n_groups),
+        gram=gram_g.sum(axis=0), ay=ay_g.sum(axis=0), gram_g=gram_g, ay_g=ay_g,
+        cohort_g=inp.cohort_g, times=inp.times, leads=inp.leads, t_last=inp.t_last,
+        lo=inp.lo, hi=inp.hi, binned=inp.binned)
+
+
+def _cell_wald(cells: _Cells, cohort_g: np.ndarray) -> float:
+    """:func:`_wald` for one assignment, from the cell-level sums."""
+    col = _event_column(cells, cells.group, cells.t, cohort_g)
+    s = np.flatnonzero(col >= 0)
+    P = np.zeros((len(s), len(cells.times)))
+    P[np.arange(len(s)), col[s]] = 1.0
+    H = P.T @ cells.gram[np.ix_(s, s)] @ P
+    diag = np.diag(H)
+    # a dummy no treated cell reaches, or one the fixed effects absorb, is dropped (its
+    # purged column is zero up to rounding), as _wald drops empty columns
+    keep = np.flatnonzero(diag > 1e-20 * max(float(diag.max(initial=0.0)), 1e-300))
+    leads = [j for j, c in enumerate(keep) if c in cells.leads]
+    if not leads:
+        return np.nan
+    Pk = P[:, keep]
+    Hinv = np.linalg.pinv(H[np.ix_(keep, keep)])
+    b = Hinv @ (cells.ay[s] @ Pk)
+    PGP = Pk.T @ cells.gram_g[:, s][:, :, s] @ Pk  # G x k x k
+    scores = cells.ay_g[:, s] @ Pk - PGP @ b  # G x k: each cluster's score sums
+    t = scores @ Hinv[:, leads]
+    meat = t.T @ t
+    bl = b[leads]
+    return float(bl @ np.linalg.lstsq(meat, bl, rcond=None)[0]) / len(leads)
 
 
 def pretrend_ri_test(
@@ -282,8 +442,14 @@ def pretrend_ri_test(
     inp = _inputs(es)
     n_groups = len(inp.cohort_g)
     perms = permutations(n_groups, draws, seed)
-    obs = _wald(inp, _purge(inp, _dummies(inp, inp.cohort_g)))
-    stats = draw_statistics(_stats_chunk, perms, shared=inp, chunk_size=_TASK,
+    cells = _cell_inputs(inp)
+    if cells is not None:  # few assignment groups: every draw from cell-level sums
+        obs = _cell_wald(cells, inp.cohort_g)
+        shared: _Inputs | _Cells = cells
+    else:
+        obs = _wald(inp, _purge(inp, _dummies(inp, inp.cohort_g)))
+        shared = inp
+    stats = draw_statistics(_stats_chunk, perms, shared=shared, chunk_size=_TASK,
                             executor=executor, progress="pre-trend RI" if progress else None)
     pv = p_values(obs, stats, exact=False)
     p, valid = pv.right, pv.draws

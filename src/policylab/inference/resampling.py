@@ -83,8 +83,26 @@ def closed_form_twoway(unit: np.ndarray, time: np.ndarray, block: np.ndarray,
     return unit, time
 
 
-def _gram_chunk(W: np.ndarray, g: GramDraws) -> np.ndarray:
+@dataclass
+class _BlockSums:
+    """The balanced closed form's sums per block (what its draws need; small)."""
+
+    Qb: np.ndarray
+    Sb: np.ndarray
+    Nb: np.ndarray
+
+
+def _block_sums(g: GramDraws, n_blocks: int) -> _BlockSums:
+    unit, time = g.twoway  # type: ignore[misc]
+    unit_block = np.zeros(int(unit.max()) + 1, dtype=np.int64)
+    unit_block[unit] = g.block
+    return _BlockSums(*bk.balanced_block_sums(g.Z, unit, time, unit_block, n_blocks))
+
+
+def _gram_chunk(W: np.ndarray, g: GramDraws | _BlockSums) -> np.ndarray:
     """Gram matrices of one chunk of block-weight rows (an executor task)."""
+    if isinstance(g, _BlockSums):
+        return bk.block_grams(g.Qb, g.Sb, g.Nb, W)
     if g.twoway is not None:
         unit, time = g.twoway
         unit_block = np.zeros(int(unit.max()) + 1, dtype=np.int64)
@@ -103,5 +121,8 @@ def weighted_gram_draws(g: GramDraws, W: np.ndarray, *, executor: Any = None,
     size = _CHUNK_BALANCED if g.twoway is not None else _CHUNK_DEMEAN
     if len(W) == 0:
         return np.zeros((0, g.Z.shape[1], g.Z.shape[1]))
-    return draw_statistics(_gram_chunk, W, shared=g, chunk_size=size, executor=executor,
-                           progress=progress)
+    # balanced closed form: weights are constant within a block, so its sums are taken
+    # per block once and every draw costs O(blocks), whatever the number of rows
+    shared = g if g.twoway is None else _block_sums(g, W.shape[1])
+    return draw_statistics(_gram_chunk, W, shared=shared, chunk_size=size,
+                           executor=executor, progress=progress)
