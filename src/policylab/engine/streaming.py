@@ -109,18 +109,22 @@ def code_keys(key: np.ndarray, bits: int = 0) -> tuple[np.ndarray, np.ndarray]:
     return out, counts[:U]
 
 
-def group_by_partition(fcols: Sequence[np.ndarray], kcols: Sequence[np.ndarray],
-                       bits: int) -> tuple[np.ndarray, np.ndarray]:
+def group_by_partition(fcols: Sequence[np.ndarray], kcols: Sequence[np.ndarray], bits: int,
+                       out: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Rows of the float columns ``fcols`` and the integer columns ``kcols`` (the key
     first) as one row block grouped by the key's hash partition :func:`partition_of`
     (``bits`` bits; order kept within a partition): ``(rows, bounds)``, partition p's
     rows at ``bounds[p]:bounds[p + 1]``; a row is the floats then the integers as 8-byte
-    words (:func:`split_rows` gives the two blocks back)."""
+    words (:func:`split_rows` gives the two blocks back), written into ``out`` if given
+    (a C-ordered float64 block of that shape)."""
     from policylab.engine._stream_kernels import scatter_by_hash
 
     fc = tuple(np.ascontiguousarray(c, dtype=np.float64) for c in fcols)
     kc = tuple(np.ascontiguousarray(c, dtype=np.int64) for c in kcols)
-    rows = np.empty((len(kc[0]), len(fc) + len(kc)))
+    shape = (len(kc[0]), len(fc) + len(kc))
+    rows = np.empty(shape) if out is None else out
+    if rows.shape != shape or rows.dtype != np.float64 or not rows.flags.c_contiguous:
+        raise ValueError(f"out must be a C-ordered float64 array of shape {shape}")
     bounds = np.empty(2**bits + 1, dtype=np.int64)
     scatter_by_hash(fc, kc, 0, int(bits), *split_rows(rows, len(fc)), bounds)
     return rows, bounds
