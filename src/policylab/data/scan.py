@@ -213,11 +213,22 @@ class HashPartitions:
             fh.close()
         self._files.clear()
 
-    def read(self, p: int) -> tuple[np.ndarray, np.ndarray]:
+    def read(self, p: int, out: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Partition ``p`` as (F, K) arrays, views of one block (empty if no row landed
-        there)."""
+        there), read into ``out`` (a float64 buffer of at least that many words) if
+        given."""
         n_f, n_i = self.shape
-        if not self.rows[p]:
+        n = int(self.rows[p])
+        if not n:
             return np.empty((0, n_f)), np.empty((0, n_i), dtype=np.int64)
-        block = np.fromfile(self.dir / f"P{p:05d}.bin", dtype=np.float64).reshape(-1, n_f + n_i)
+        path = self.dir / f"P{p:05d}.bin"
+        if out is None or out.size < n * (n_f + n_i):
+            block = np.fromfile(path, dtype=np.float64)
+        else:
+            block = out.reshape(-1)[:n * (n_f + n_i)]
+            with open(path, "rb") as f:
+                got = f.readinto(memoryview(block).cast("B"))
+            if got != block.nbytes:
+                raise OSError(f"spill file {path} is short: {got} of {block.nbytes} bytes")
+        block = block.reshape(-1, n_f + n_i)
         return block[:, :n_f], block[:, n_f:].view(np.int64)
