@@ -12,6 +12,7 @@ from policylab.data.panel import Panel, require_columns
 from policylab.errors import DataError
 from policylab.estimators.design import COHORT_COL, Design, as_design
 from policylab.estimators.result import TIDY_COLUMNS, Result
+from policylab.messages import Message
 
 __all__ = ["bacon_decomposition", "BaconResult", "COMPARISON_TYPES"]
 
@@ -221,8 +222,6 @@ def bacon_decomposition(
                             "design": design.meta(nobs=N * T, cluster=None)})
     forbidden = comp.loc[comp["type"] == COMPARISON_TYPES[2], "weight"].sum()
     if forbidden > 0.1:
-        res.warn(f"{forbidden:.0%} of the TWFE weight comes from comparisons that use "
-                 "already-treated units as controls; with effects that change over time "
-                 "TWFE is biased: report att_gt / did_imputation")
+        res.warn(Message("bacon.forbidden_weight", share=forbidden))
     return res
 

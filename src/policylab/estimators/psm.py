@@ -16,6 +16,7 @@ from policylab.engine import matching as mk
 from policylab.errors import DataError, EstimationError, SpecError
 from policylab.estimators.design import takes_design
 from policylab.estimators.result import Result
+from policylab.messages import Message
 
 __all__ = ["propensity_score", "match", "balance_table", "psm_did", "PropensityResult",
            "MatchResult", "BalanceResult", "PsmDidResult"]
@@ -248,8 +249,7 @@ def match(
     if off:
         res.meta["off_support_treated"] = off
         if off / len(t_idx) > 0.1:
-            res.warn(f"{off} of {len(t_idx)} treated rows are off the common support: overlap "
-                     "is poor; the matched estimate describes a different population")
+            res.warn(Message("psm.off_support", off=off, n=len(t_idx)))
     return res
 
 
@@ -611,10 +611,9 @@ def balance_table(matched: MatchResult, data: Any,
                         meta={"covariates": cov})
     bad = table.loc[~table["balanced"], "variable"].tolist()
     if bad:
-        res.warn(f"balance not reached (|standardized bias| >= 10% after matching) for {bad}")
+        res.warn(Message("psm.unbalanced", vars=bad))
     if summ and (summ["B_after"] >= 25 or not 0.5 <= summ["R_after"] <= 2):
-        res.warn(f"Rubin's B = {summ['B_after']:.1f} (want < 25) and R = {summ['R_after']:.2f} "
-                 "(want 0.5-2) after matching")
+        res.warn(Message("psm.rubin", b=summ["B_after"], r=summ["R_after"]))
     return res
 
 
@@ -755,8 +754,7 @@ def psm_did(
                              "treat_term": res_did.meta["treat_term"]})
     n_treated = int(df.loc[df["_ever_treated"] == 1, unit].nunique())
     if n_treated < 10:
-        res.warn(f"matching {n_treated} treated units is nearly meaningless: the score model "
-                 "rests on a handful of observations and balance tests have no power")
+        res.warn(Message("psm.few_treated", n=n_treated))
     for w in warn + m.warnings + (bal.warnings if bal else []):
         res.warn(w)
     return res

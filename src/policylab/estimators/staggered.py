@@ -61,6 +61,7 @@ from policylab.estimators.cs_results import (
 from policylab.estimators.design import cohort_inputs, design_record
 from policylab.estimators.drdid import att_2x2_cells, logit
 from policylab.estimators.sunab import sun_abraham
+from policylab.messages import Message
 
 __all__ = ["att_gt", "AttGtResult", "AggregateResult", "sun_abraham"]
 
@@ -407,6 +408,14 @@ def att_gt(
     return res
 
 
+# the message of each reason the Wald pre-test gives for not being computable
+_NOT_COMPUTABLE = {
+    "every cohort with pre-treatment cells has a single treated cluster":
+        "cs.pretest_single_clusters",
+    "no pre-treatment ATT(g,t) has a positive variance": "cs.pretest_no_variance",
+}
+
+
 def _wald_pretest(c: pd.DataFrame, V: np.ndarray, G: np.ndarray,
                   clusters: np.ndarray | None, anticipation: int, notes: list[str]
                   ) -> dict[str, Any]:
@@ -423,10 +432,10 @@ def _wald_pretest(c: pd.DataFrame, V: np.ndarray, G: np.ndarray,
                    "pre-treatment cells has a single treated cluster"}
     if thin and pretest:
         pretest["excluded_cohorts"] = thin
-        notes.append(f"the pre-tests leave out cohorts {thin}: a single treated cluster "
-                     "has no estimable variance of its own")
+        notes.append(Message("cs.pretest_excludes", cohorts=thin))
     if pretest and pretest["statistic"] is None:
-        notes.append(f"the pre-test is not computable: {pretest['reason']}")
+        notes.append(Message(_NOT_COMPUTABLE.get(pretest["reason"], "cs.pretest_not_computable"),
+                             why=pretest["reason"]))
     return pretest
 
 

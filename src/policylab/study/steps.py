@@ -17,6 +17,7 @@ import pandas as pd
 
 from policylab.errors import PolicyLabError, SpecError
 from policylab.estimators.design import Design, DesignNotHonoured
+from policylab.messages import Message
 from policylab.study.context import Context, StepOutput
 from policylab.study.frame import crv1_note, few_treated, p_is, pretrend_tests
 from policylab.study.spec import StudySpec
@@ -713,8 +714,7 @@ def step_placebo(ctx: Context) -> StepOutput:
         if exact is not True:
             raise
         # staggered adoption has too many assignments to enumerate: sample instead
-        out.warnings.append(f"exact enumeration not possible ({exc}); {p.draws} sampled "
-                            "draws used instead")
+        out.warnings.append(Message("placebo.exact_impossible", why=str(exc), draws=p.draws))
         res = placebo_test(base, kind=p.kind, draws=p.draws, exact=False, seed=ctx.seed,
                            progress=False, executor=ctx.cache.get("executor"))
     out.results["placebo"] = res
@@ -797,7 +797,7 @@ def _mediation_runs(ctx: Context) -> dict[tuple[str, str], Any]:
         for y in ctx.spec.model.outcomes:
             runs[(variant, y)] = mediation(model_design(ctx), y=y, mediators=meds, lags=lags,
                                            bootstrap=m.bootstrap, seed=ctx.seed,
-                                           lang=ctx.lang, executor=ctx.cache.get("executor"))
+                                           executor=ctx.cache.get("executor"))
     return runs
 
 
