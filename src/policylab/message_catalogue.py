@@ -382,4 +382,49 @@ CATALOGUE: dict[str, Wording] = {
         zh="相对幅度约束：在Mbar = {mbar}处所有网格值均被拒绝（置信集为空）。",
         api="relative magnitudes: every grid value rejected at Mbar = {mbar} (empty "
             "confidence set)"),
+    # ------------------------------------------------- the study's battery (study/steps)
+    "study.not_run": _W(en="Not run: {reason}", zh="未运行：{reason}"),
+    "study.estimator_not_run": _W(en="Not run: {name}: {reason}", zh="未运行：{name}：{reason}"),
+    "study.named_reason": _W(en="{name}: {reason}", zh="{name}：{reason}"),
+    "study.identity": _W(
+        en="{y1} and {y2} differ only by the controls and fixed effects (a mechanical "
+           "identity): their DID estimates with controls are equal by construction, not "
+           "two findings",
+        zh="{y1}与{y2}之差完全由控制变量和固定效应解释（机械恒等关系）：加入控制变量后二者的"
+           "DID估计值必然相同，并非两项独立发现",
+        names=("y1", "y2")),
+    "study.no_overview": _W(
+        en="no roster, CO2 accounting, derived columns or variable definitions in the spec.",
+        zh="研究设定中没有试点名单、CO2核算、派生变量或变量定义。",
+        api="no roster, CO2 accounting, [derive] or [variables] in the spec"),
+    "study.no_event_study": _W(
+        en="the pre-trend checks need the event study, which did not run.",
+        zh="平行趋势检验需要事件研究的结果，而事件研究未运行。",
+        api="the pre-trend checks need the event study, which did not run"),
+    "study.no_adoption": _W(
+        en="no unit adopts the treatment inside the panel.",
+        zh="面板期间内没有个体开始接受处理。",
+        api="no unit adopts the treatment inside the panel"),
+    "study.bacon_single_date": _W(
+        en="a single adoption date ({date}): the decomposition has one comparison, the DID "
+           "itself.",
+        zh="只有一个政策实施时点（{date}），分解只有一项比较，即DID本身。",
+        api="a single adoption date ({date}): the decomposition has one comparison, the DID "
+            "itself"),
+    "study.no_covariates": _W(
+        en="no covariates to match on in the spec.", zh="研究设定中没有用于匹配的协变量。",
+        api="no covariates to match on (give battery.psm_did.covariates or model.controls)"),
+    "study.no_mediators": _W(
+        en="no mediators given in the spec.", zh="研究设定中未给出中介变量。",
+        api="no mediators given (battery.mediation.mediators)"),
+    "study.no_moderators": _W(
+        en="no moderators given in the spec.", zh="研究设定中未给出调节变量。",
+        api="no moderators given (battery.moderation.moderators)"),
+    "study.no_mechanisms": _W(
+        en="no mechanism variables given in the spec.", zh="研究设定中未给出机制变量。",
+        api="no mechanism variables given (battery.mechanisms.variables or "
+            "battery.moderation.moderators)"),
+    "study.no_subgroups": _W(
+        en="no subgroup columns given in the spec.", zh="研究设定中未给出分组变量。",
+        api="no subgroup columns given (battery.heterogeneity.by)"),
 }

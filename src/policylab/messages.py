@@ -51,7 +51,7 @@ class Message(str):
     def __new__(cls, key: str, /, **params: Any) -> Message:
         wording = _wording(key)
         text = (wording.api.format(**params) if wording.api is not None
-                else _fill(wording.en, params, "en", wording, None))
+                else _fill(wording.en, params, "en", wording, None, api=True))
         self = super().__new__(cls, text)
         self._key = key
         self._params = MappingProxyType(dict(params))
@@ -110,19 +110,27 @@ def render(message: Message, lang: str = "en",
 
 
 def _fill(template: str, params: Mapping[str, Any], lang: str, wording: Wording,
-          name: Callable[[str, str], str] | None) -> str:
+          name: Callable[[str, str], str] | None, api: bool = False) -> str:
+    """The template filled for a reader (lists joined, names shown by ``name``, nested
+    messages in the same words); ``api``: nested messages as their API English."""
+
+    def nested(m: Message) -> str:
+        return str(m) if api else render(m, lang, name)
+
     sep = "、" if lang == "zh" else ", "
     parts: dict[str, Any] = {}
     for k, v in params.items():
         kind = ("name" if k in wording.names else "level" if k in wording.levels
                 else f"category:{params.get(wording.categories[k])}"
                 if k in wording.categories else None)
-        if kind is not None:
+        if isinstance(v, Message):  # a reason that is itself a message
+            parts[k] = nested(v)
+        elif kind is not None:
             vals = list(v) if isinstance(v, (list, tuple)) else [v]
             shown = [name(kind, str(s)) if name else str(s) for s in vals]
             parts[k] = sep.join(shown)
         elif isinstance(v, (list, tuple)):
-            parts[k] = sep.join(str(s) for s in v)
+            parts[k] = sep.join(nested(s) if isinstance(s, Message) else str(s) for s in v)
         else:
             parts[k] = v
     return template.format(**parts)

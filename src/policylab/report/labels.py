@@ -367,32 +367,6 @@ VALUES = {
 }
 VALUES["en"]["Pre-trend power"] = "Power of the pre-trend test"
 
-# reasons steps give for not running, in the reader's words
-NOT_RUN_PATTERNS: list[tuple[str, dict[str, str]]] = [
-    (r"^Goodman-Bacon: a single adoption date \((?P<d>\d+)\).*$",
-     {"en": "Goodman-Bacon: a single adoption date ({d}): the decomposition has one "
-            "comparison, the DID itself.",
-      "zh": "Goodman-Bacon分解：只有一个政策实施时点（{d}年），分解只有一项比较，即DID本身。"}),
-    (r"^no (?P<what>moderators|mediators|subgroup columns) given.*$",
-     {"en": "no {what} given in the spec.",
-      "zh": "研究设定中未给出{what}。"}),
-]
-_WHAT_ZH = {"moderators": "调节变量", "mediators": "中介变量", "subgroup columns": "分组变量"}
-
-
-def translate_reason(text: str, lang: str = "en") -> str:
-    """A step's reason for not running, in the reader's words (unknown: unchanged)."""
-    import re
-
-    for pattern, words in NOT_RUN_PATTERNS:
-        m = re.match(pattern, text)
-        if m:
-            parts = {k: (_WHAT_ZH.get(v, v) if lang == "zh" else v)
-                     for k, v in m.groupdict().items()}
-            return words.get(lang, words["en"]).format(**parts)
-    return text
-
-
 def cell_label(text: str, lang: str, labels: dict[str, str]) -> str:
     """A text cell or header a step produced, in the reader's words: catalogue values,
     "column=category", "a+b" fixed effects, "kind:x" rows, "x_c" centred variables and
@@ -513,11 +487,6 @@ WORDS["zh"].update({
 WORDS["en"]["pretrend_note"] = ("Joint test that all pre-treatment coefficients are zero: "
                                 "{name}({dfs}) = {stat}, p = {p}")
 WORDS["zh"]["pretrend_note"] = "政策实施前各期系数联合为零的检验：{name}({dfs}) = {stat}，p = {p}"
-WORDS["en"]["identity"] = ("{y1} and {y2} differ only by the controls and fixed effects "
-                           "(a mechanical identity): their DID estimates with controls are "
-                           "equal by construction, not two findings")
-WORDS["zh"]["identity"] = ("{y1}与{y2}之差完全由控制变量和固定效应解释（机械恒等关系）：加入控制"
-                           "变量后二者的DID估计值必然相同，并非两项独立发现")
 WORDS["en"].update({"mediator": "Mediator", "ci_low": "CI low", "ci_high": "CI high"})
 WORDS["zh"].update({"mediator": "中介变量", "ci_low": "置信下限", "ci_high": "置信上限"})
 

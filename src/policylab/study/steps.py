@@ -87,7 +87,6 @@ def _title(ctx: Context, key: str) -> str:
     return TITLES.get(ctx.lang, TITLES["en"])[key]
 
 
-NOT_RUN = {"en": "Not run: {reason}", "zh": "未运行：{reason}"}
 
 
 def build_model_design(ctx: Context, panel: Any = None, extra_controls: list[str] = (),
@@ -120,7 +119,7 @@ def skipped(ctx: Context, key: str, reason: str) -> StepOutput:
     """A step that was not run, with the reason (console, report, results.json)."""
     out = StepOutput(key, _title(ctx, key), status="skipped", error=reason)
     out.numbers["skipped"] = reason
-    out.text.append(NOT_RUN.get(ctx.lang, NOT_RUN["en"]).format(reason=reason))
+    out.text.append(Message("study.not_run", reason=reason))
     return out
 
 
@@ -236,8 +235,7 @@ def step_overview(ctx: Context) -> StepOutput:
         out.tables.append(("definitions", _frame_table(ctx, frame, word("t_definitions", lang),
                                                        labels={})))
     if not out.tables:
-        return skipped(ctx, "overview", "no roster, CO2 accounting, [derive] or [variables] "
-                       "in the spec")
+        return skipped(ctx, "overview", Message("study.no_overview"))
     return out
 
 
@@ -317,7 +315,6 @@ def _flag_identities(ctx: Context, out: StepOutput) -> None:
     effects (ln intensity = ln CO2 - ln GDP with ln GDP a control): the two DIDs are
     then the same number by construction, not two findings."""
     from policylab.estimators.feols import feols
-    from policylab.report.labels import word
 
     d, ys = model_design(ctx), ctx.spec.model.outcomes
     if not d.controls or len(ys) < 2:
@@ -342,11 +339,9 @@ def _flag_identities(ctx: Context, out: StepOutput) -> None:
             # the controls and fixed effects explain the gap exactly
             if float(getattr(r, "r2", 0.0)) > 1 - 1e-9:
                 found.append((y1, y2))
-    lab = _labels(ctx)
     out.numbers["identities"] = [list(p) for p in found]
     for y1, y2 in found:
-        out.warnings.append(word("identity", ctx.lang, y1=lab.get(y1, y1),
-                                 y2=lab.get(y2, y2)))
+        out.warnings.append(Message("study.identity", y1=y1, y2=y2))
 
 
 def step_event_study(ctx: Context) -> StepOutput:
@@ -498,8 +493,7 @@ def step_pretrends(ctx: Context) -> StepOutput:
 
     es = ctx.cache.get("event_study")
     if es is None:
-        return skipped(ctx, "pretrends", "the pre-trend checks need the event study, which "
-                       "did not run")
+        return skipped(ctx, "pretrends", Message("study.no_event_study"))
     out = StepOutput("pretrends", _title(ctx, "pretrends"))
     out.numbers["design"] = _used(es)
     p = ctx.spec.battery.pretrends
@@ -610,7 +604,7 @@ def step_staggered(ctx: Context) -> StepOutput:
     y = ctx.spec.model.outcomes[0]
     d = model_design(ctx)
     if not d.facts["cohorts"]:
-        return skipped(ctx, "staggered", "no unit adopts the treatment inside the panel")
+        return skipped(ctx, "staggered", Message("study.no_adoption"))
     out = StepOutput("staggered", _title(ctx, "staggered"))
     out.numbers["design"] = d.record()
     out.numbers["not_run"] = {}
@@ -621,9 +615,8 @@ def step_staggered(ctx: Context) -> StepOutput:
         from policylab.estimators.bacon import bacon_decomposition
 
         if not d.facts["staggered"]:
-            out.numbers["not_run"]["Goodman-Bacon"] = (
-                f"a single adoption date ({d.facts['cohorts'][0]}): the decomposition has "
-                "one comparison, the DID itself")
+            out.numbers["not_run"]["Goodman-Bacon"] = Message(
+                "study.bacon_single_date", date=d.facts["cohorts"][0])
         else:
             try:
                 bd = bacon_decomposition(d, y=y)
@@ -636,8 +629,11 @@ def step_staggered(ctx: Context) -> StepOutput:
                 out.figures.append(("bacon", bd.plot(lang=ctx.lang)))
     not_run = out.numbers["not_run"]
     if not out.results:
-        return skipped(ctx, "staggered", "; ".join(f"{k}: {v}" for k, v in not_run.items()))
-    out.text.extend(NOT_RUN.get(ctx.lang, NOT_RUN["en"]).format(reason=f"{k}: {v}")
+        return skipped(ctx, "staggered", "; ".join(f"{k}: {v}" for k, v in not_run.items())
+                       if len(not_run) > 1 else
+                       Message("study.named_reason", name=next(iter(not_run)),
+                               reason=next(iter(not_run.values()))))
+    out.text.extend(Message("study.estimator_not_run", name=k, reason=v)
                     for k, v in not_run.items())
     _collect_warnings(out, *out.results.values())
     return out
@@ -649,8 +645,7 @@ def step_psm_did(ctx: Context) -> StepOutput:
     p = ctx.spec.battery.psm_did
     covariates = p.covariates or list(ctx.spec.model.controls)
     if not covariates:
-        return skipped(ctx, "psm_did", "no covariates to match on (give "
-                       "battery.psm_did.covariates or model.controls)")
+        return skipped(ctx, "psm_did", Message("study.no_covariates"))
     out = StepOutput("psm_did", _title(ctx, "psm_did"))
     models, columns, heads = [], [], []
     kw = dict(covariates=covariates, mode=p.mode, method=p.method, sample=p.sample,
@@ -735,7 +730,7 @@ def step_wild_bootstrap(ctx: Context) -> StepOutput:
         kw: dict[str, Any] = {}
         if w.cluster:
             kw["cluster"] = w.cluster
-        res = wild_bootstrap(r, param=r.meta["treat_term"], draws=w.draws, weights_type=w.weights,
+        res = wild_bootstrap(r, param=r.meta["treat_term"], draws=w.draws, weights_type=w.weights_type,
                              seed=ctx.seed, **kw)
         out.results[r.meta["depvar"]] = res
     out.numbers["design"] = {**_used(_baseline(ctx)[0]),
@@ -832,7 +827,7 @@ def _mediation_table(ctx: Context, runs: dict[tuple[str, str], Any], med: str) -
 def step_mediation(ctx: Context) -> StepOutput:
     m = ctx.spec.battery.mediation
     if not m.mediators:
-        return skipped(ctx, "mediation", "no mediators given (battery.mediation.mediators)")
+        return skipped(ctx, "mediation", Message("study.no_mediators"))
     out = StepOutput("mediation", _title(ctx, "mediation"))
     runs = _mediation_runs(ctx)
     outcomes = ctx.spec.model.outcomes
@@ -893,8 +888,7 @@ def step_moderation(ctx: Context) -> StepOutput:
 
     m = ctx.spec.battery.moderation
     if not m.moderators:
-        return skipped(ctx, "moderation", "no moderators given "
-                       "(battery.moderation.moderators)")
+        return skipped(ctx, "moderation", Message("study.no_moderators"))
     out = StepOutput("moderation", _title(ctx, "moderation"))
     y = ctx.spec.model.outcomes[0]
     for mod in m.moderators:
@@ -951,8 +945,7 @@ def step_mechanisms(ctx: Context) -> StepOutput:
     b = ctx.spec.battery
     mechs = list(b.mechanisms.variables or b.moderation.moderators)
     if not mechs:
-        return skipped(ctx, "mechanisms", "no mechanism variables given "
-                       "(battery.mechanisms.variables or battery.moderation.moderators)")
+        return skipped(ctx, "mechanisms", Message("study.no_mechanisms"))
     out = StepOutput("mechanisms", _title(ctx, "mechanisms"))
     d, y = model_design(ctx), ctx.spec.model.outcomes[0]
     cols = []
@@ -992,8 +985,7 @@ def step_heterogeneity(ctx: Context) -> StepOutput:
 
     h = ctx.spec.battery.heterogeneity
     if not h.by:
-        return skipped(ctx, "heterogeneity", "no subgroup columns given "
-                       "(battery.heterogeneity.by)")
+        return skipped(ctx, "heterogeneity", Message("study.no_subgroups"))
     out = StepOutput("heterogeneity", _title(ctx, "heterogeneity"))
     y = ctx.spec.model.outcomes[0]
     res = heterogeneity(model_design(ctx), y=y, by=list(h.by), permutations=h.permutations,
