@@ -385,6 +385,8 @@ CATALOGUE: dict[str, Wording] = {
     # ------------------------------------------------- the study's battery (study/steps)
     "study.not_run": _W(en="Not run: {reason}", zh="未运行：{reason}"),
     "study.estimator_not_run": _W(en="Not run: {name}: {reason}", zh="未运行：{name}：{reason}"),
+    "study.failed": _W(en="This step failed and was skipped: {error}",
+                       zh="此步骤运行失败，已跳过：{error}"),
     "study.named_reason": _W(en="{name}: {reason}", zh="{name}：{reason}"),
     "study.identity": _W(
         en="{y1} and {y2} differ only by the controls and fixed effects (a mechanical "
