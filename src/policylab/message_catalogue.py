@@ -24,7 +24,8 @@ class Wording:
     ----------
     en, zh
         The sentence in the report's English and Chinese, as ``str.format`` templates
-        over the message's params (lists are joined in the reader's way).
+        over the message's params (lists are joined in the reader's way, a tuple such as
+        a window is shown as it is).
     api
         The English of ``str(message)`` for the Python user when it differs from the
         report's (it may name functions and arguments, and formats params as Python
@@ -100,9 +101,9 @@ CATALOGUE: dict[str, Wording] = {
         names=("controls",)),
     # ---------------------------------------------------------------- the event study
     "event.window_clipped": _W(
-        en="The event window {window} reaches beyond the data ({clipped} not observed); "
-           "estimated on ({lo}, {hi}).",
-        zh="事件窗口{window}超出数据范围（{clipped}未观测到）；实际估计窗口为({lo}, {hi})。",
+        en="The event window {window} reaches beyond the data: estimated on the event times "
+           "observed, ({lo}, {hi}).",
+        zh="事件窗口{window}超出数据范围：按实际观测到的事件时间({lo}, {hi})估计。",
         api="window={window} reaches beyond the data ({clipped} are not observed); "
             "estimated on ({lo}, {hi})"),
     "event.treatment_missing": _W(

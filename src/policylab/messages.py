@@ -129,7 +129,7 @@ def _fill(template: str, params: Mapping[str, Any], lang: str, wording: Wording,
             vals = list(v) if isinstance(v, (list, tuple)) else [v]
             shown = [name(kind, str(s)) if name else str(s) for s in vals]
             parts[k] = sep.join(shown)
-        elif isinstance(v, (list, tuple)):
+        elif isinstance(v, list):  # a list reads as words; a tuple (a window) as is
             parts[k] = sep.join(nested(s) if isinstance(s, Message) else str(s) for s in v)
         else:
             parts[k] = v

@@ -33,11 +33,13 @@ __all__ = ["AggregateResult", "AttGtResult", "bootstrap_draws", "check_bootstrap
            "pretest_cells"]
 
 
-def check_bootstrap(draws: int, weights: str, columns: int) -> None:
-    """Refuse bootstrap settings before any draw: an unknown multiplier law, fewer than
-    two draws, or draws x columns that would not fit in memory."""
-    if weights not in MULTIPLIERS:
-        raise SpecError(f"bootstrap weights must be 'mammen' or 'rademacher', got {weights!r}")
+def check_bootstrap(draws: int, weights_type: str, columns: int) -> None:
+    """Refuse bootstrap settings before any draw: an unknown multiplier law
+    (``weights_type``), fewer than two draws, or draws x columns that would not fit in
+    memory."""
+    if weights_type not in MULTIPLIERS:
+        raise SpecError("weights_type (the multiplier bootstrap's weights) must be 'mammen' "
+                        f"or 'rademacher', got {weights_type!r}")
     if draws < 2:
         raise SpecError("draws must be at least 2")
     from policylab.validation import check_memory
@@ -46,12 +48,12 @@ def check_bootstrap(draws: int, weights: str, columns: int) -> None:
                  "use fewer draws")
 
 
-def bootstrap_draws(S: np.ndarray, n: int, draws: int, seed: int | None, weights: str,
-                    single: bool = True, chunk: int = 128) -> np.ndarray:
+def bootstrap_draws(S: np.ndarray, n: int, draws: int, seed: int | None,
+                    weights_type: str, single: bool = True, chunk: int = 128) -> np.ndarray:
     """:func:`policylab.engine.multiplier.multiplier_draws` after
     :func:`check_bootstrap`."""
-    check_bootstrap(draws, weights, S.shape[1])
-    return multiplier_draws(S, n, draws, seed, weights, single, chunk)
+    check_bootstrap(draws, weights_type, S.shape[1])
+    return multiplier_draws(S, n, draws, seed, weights_type, single, chunk)
 
 
 def pretest_cells(cells: pd.DataFrame, G: np.ndarray, clusters: np.ndarray | None,
