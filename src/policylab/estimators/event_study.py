@@ -15,7 +15,7 @@ from policylab.estimators.design import COHORT_COL, Design, as_design
 from policylab.estimators.feols import feols
 from policylab.estimators.formula import model_formula
 from policylab.estimators.result import CoefResult, Result
-from policylab.messages import Message
+from policylab.messages import Message, message_key
 from policylab.validation import as_int, as_name, as_names, check_window
 
 __all__ = ["event_study", "EventStudyResult", "parallel_trends", "ParallelTrendsResult",
@@ -63,9 +63,9 @@ class EventStudyResult(CoefResult):
         meta.pop("vcov_default", None)
         if isinstance(meta.get("design"), dict) and vcov is not None:
             meta["design"] = {**meta["design"], "cluster": None, "vcov": str(vcov)}
-        few = "cluster-robust SEs are unreliable"
-        warns = [w for w in self.warnings if few not in w]
-        warns += [w for w in reg.warnings if few in w and w not in warns]
+        few = "feols.few_clusters"  # the new variance's own count of clusters
+        warns = [w for w in self.warnings if message_key(w) != few]
+        warns += [w for w in reg.warnings if message_key(w) == few and w not in warns]
         return replace(self, meta=meta, warnings=warns, regression=reg, df_t=reg.df_t,
                        vcov_matrix=reg.vcov_matrix[np.ix_(idx, idx)])
 

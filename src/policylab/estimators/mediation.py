@@ -31,7 +31,7 @@ from policylab.inference.resampling import (
     cluster_multiplicities,
     weighted_gram_draws,
 )
-from policylab.messages import Message
+from policylab.messages import Message, message_key
 
 __all__ = ["mediation", "MediationResult"]
 
@@ -261,12 +261,12 @@ def mediation(
     res.notes.append(Message("mediation.critique"))
     for w in eq.warnings:
         # a cross-section has one period: "treated in the first period" is no finding
-        if not (xsec and w.startswith(_PANEL_ONLY)):
+        if not (xsec and message_key(w) in _PANEL_ONLY):
             res.warn(w)
     return res
 
 
-_PANEL_ONLY = ("units treated in the first period",)
+_PANEL_ONLY = ("did.always_treated",)
 
 
 def _lag_mediators(panel: Panel, meds: list[str], lags: dict[str, int]
