@@ -33,7 +33,9 @@ RANK = {
     "cli": 5, "__main__": 5,
     "study": 4,
     "estimators": 3, "inference": 3,
-    "data": 2, "accounting": 2,
+    # accounting computes from data (Panel, factor tables); data never from accounting
+    "accounting": 2.5,
+    "data": 2,
     "engine": 1, "validation": 1, "execution": 1, "messages": 1, "message_catalogue": 1,
     "errors": 0,
 }

@@ -427,6 +427,22 @@ CATALOGUE: dict[str, Wording] = {
         en="no mechanism variables given in the spec.", zh="研究设定中未给出机制变量。",
         api="no mechanism variables given (battery.mechanisms.variables or "
             "battery.moderation.moderators)"),
+    "study.mechanisms_fixed": _W(
+        en="{columns} never change within a unit, so the unit fixed effects absorb them: "
+           "they are moderators, not mechanisms.",
+        zh="{columns}在个体内部不随时间变化，被个体固定效应吸收：它们是调节变量，而非机制变量。",
+        api="the columns {columns} never change within a unit, so the unit fixed effects "
+            "absorb them: they are moderators, not mechanisms (name mechanism variables "
+            "in battery.mechanisms.variables)",
+        names=("columns",)),
+    "study.mechanism_left_out": _W(
+        en="The mechanism variable {column} is left out: it never changes within a unit, so "
+           "the unit fixed effects absorb it (a moderator, not a mechanism).",
+        zh="机制变量{column}未纳入：它在个体内部不随时间变化，被个体固定效应吸收（是调节变量，"
+           "而非机制变量）。",
+        api="mechanism {column!r} left out: it never changes within a unit, so the unit "
+            "fixed effects absorb it (a moderator, not a mechanism)",
+        names=("column",)),
     "study.no_subgroups": _W(
         en="no subgroup columns given in the spec.", zh="研究设定中未给出分组变量。",
         api="no subgroup columns given (battery.heterogeneity.by)"),

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from policylab.accounting.co2 import CO2_PER_C, carbon_per_unit, factor_table
+from policylab.data.factors import CO2_PER_C, carbon_per_unit, factor_table
 from policylab.data.panel import Panel
 from policylab.data.reference import provinces
 

@@ -939,6 +939,21 @@ def _outcome_on(d: Design, y: str, mech: str) -> Any:
     return r
 
 
+def _unit_constant(d: Design, cols: list[str]) -> list[str]:
+    """The columns of ``cols`` that never change within a unit of the design's sample
+    (a firm's industry, a resource-based-city flag): as an outcome the unit FE absorb
+    them, so the policy's effect on them is not identified."""
+    from policylab.engine.passes import varies_within
+
+    codes = pd.factorize(d.df[d.unit])[0]
+    out = []
+    for c in cols:
+        v = pd.to_numeric(d.df[c], errors="coerce").to_numpy(float)
+        if not varies_within(codes, v):
+            out.append(c)
+    return out
+
+
 def step_mechanisms(ctx: Context) -> StepOutput:
     from policylab.estimators.did import did
 
@@ -946,8 +961,14 @@ def step_mechanisms(ctx: Context) -> StepOutput:
     mechs = list(b.mechanisms.variables or b.moderation.moderators)
     if not mechs:
         return skipped(ctx, "mechanisms", Message("study.no_mechanisms"))
-    out = StepOutput("mechanisms", _title(ctx, "mechanisms"))
     d, y = model_design(ctx), ctx.spec.model.outcomes[0]
+    fixed = _unit_constant(d, mechs)
+    mechs = [m for m in mechs if m not in fixed]
+    if not mechs:
+        return skipped(ctx, "mechanisms", Message("study.mechanisms_fixed", columns=fixed))
+    out = StepOutput("mechanisms", _title(ctx, "mechanisms"))
+    for m in fixed:
+        out.warnings.append(Message("study.mechanism_left_out", column=m))
     cols = []
     for mech in mechs:
         a = did(d, y=mech)
