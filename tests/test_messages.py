@@ -150,3 +150,25 @@ def test_estimator_warnings_are_keyed_and_warn_in_english():
     assert any(s.startswith("only 4 treated unit clusters") for s in shown)
     zh = translate_warning(res.warnings[keys.index("did.few_treated_clusters")], "zh")[0]
     assert zh.startswith("处理组仅有4个个体聚类")
+
+
+def test_a_refused_design_says_why_in_the_report_language():
+    import policylab as pl
+    from policylab.estimators.design import DesignNotHonoured, build_design
+    from policylab.messages import reason_of
+
+    gen = pd.read_csv(SRC.parents[1] / "tests" / "validation" / "data" / "imputation_fe.csv")
+    d = build_design(gen, unit="unit", time="year", cohort="cohort", weights="w",
+                     fe="unit + year + region^year")
+    with pytest.raises(DesignNotHonoured) as caught:
+        pl.bacon_decomposition(d, y="y")
+    why = reason_of(caught.value)
+    # the exception reads as before for the Python user ...
+    assert str(caught.value) == str(why) and str(why).startswith(
+        "the Bacon decomposition cannot honour the design's weights ('w'); fixed effects")
+    assert message_key(why) == "design.not_honoured"
+    # ... and the report words every part of it
+    zh = message_text(why, "zh", {"w": "人口权重"})
+    assert zh.startswith("Goodman-Bacon分解无法处理研究设计中的权重（人口权重）、")
+    assert "region^year" in zh and not re.search(r"[a-z]{4,} [a-z]{4,}", zh)
+    assert reason_of(ValueError("plain")) == "plain"

@@ -168,6 +168,45 @@ CATALOGUE: dict[str, Wording] = {
         api="weak instruments for {d!r}: first-stage F = {F:.2f} < {threshold:g} "
             "(Staiger-Stock); 2SLS is biased towards OLS and its tests oversize",
         names=("d",)),
+    # ------------------------------------------------- what a Design asks and who refuses
+    "design.not_honoured": _W(
+        en="{what} cannot honour the design's {parts}; it is not run on a simpler model.",
+        zh="{what}无法处理研究设计中的{parts}，因此未在简化的模型上运行。",
+        api="{what} cannot honour the design's {parts}; drop them from the design "
+            "(design.replace(...)) to run it on that simpler model"),
+    "design.part_weights": _W(en="weights ({col})", zh="权重（{col}）", api="weights ({col!r})",
+                              names=("col",)),
+    "design.part_fe": _W(
+        en="fixed effects other than {unit} + {time} ({fe})",
+        zh="{unit}与{time}以外的固定效应（{fe}）",
+        api="fixed effects other than {unit} + {time} ({fe})", names=("unit", "time")),
+    "design.part_controls": _W(en="controls ({controls})", zh="控制变量（{controls}）",
+                               api="controls ({joined})", names=("controls",)),
+    "design.part_cluster": _W(en="clusters other than the unit ({col})",
+                              zh="个体以外的聚类层级（{col}）",
+                              api="clusters other than the unit ({col!r})", levels=("col",)),
+    "design.interacted_fe": _W(
+        en="{what} cannot honour the design's interacted fixed effects {fe}; it is not run "
+           "on a simpler model.",
+        zh="{what}无法处理研究设计中的交互固定效应{fe}，因此未在简化的模型上运行。",
+        api="{what} cannot honour the design's interacted fixed effects {fe}; drop them "
+            "from the design (design.replace(fe=...)) to run it on that simpler model"),
+    "name.att_gt": _W(en="Callaway-Sant'Anna", zh="Callaway-Sant'Anna估计量",
+                      api="att_gt (Callaway-Sant'Anna)"),
+    "name.bacon": _W(en="The Goodman-Bacon decomposition", zh="Goodman-Bacon分解",
+                     api="the Bacon decomposition"),
+    "name.spec_curve": _W(en="The specification curve", zh="设定曲线", api="spec_curve"),
+    "name.psm_did": _W(en="PSM-DID", zh="倾向得分匹配DID", api="psm_did"),
+    "name.mediation": _W(en="The mediation analysis", zh="中介效应分析", api="mediation"),
+    "cs.weights_vary": _W(
+        en="The weights column {weights} varies within units ({n} units); Callaway-Sant'Anna "
+           "takes sampling weights constant within units: give each unit one weight.",
+        zh="权重变量{weights}在个体内部变化（{n}个个体）；Callaway-Sant'Anna要求权重在个体内"
+           "不变：请为每个个体指定一个权重。",
+        api="weights column {weights!r} varies within units (e.g. {units}, {n} units); att_gt "
+            "takes sampling weights constant within units (as R did's weightsname): give "
+            "each unit one weight, e.g. its first-period value",
+        names=("weights",)),
     # ------------------------------------------------------------------ heterogeneity
     "heterogeneity.few_treated_units": _W(
         en="Subgroup {col} = {value} has only {n} treated unit(s): its estimate and the "

@@ -22,7 +22,7 @@ from typing import Any
 
 from policylab.message_catalogue import CATALOGUE, Wording
 
-__all__ = ["Message", "Wording", "message_key", "render"]
+__all__ = ["Message", "Wording", "message_key", "reason_of", "render"]
 
 
 class Message(str):
@@ -50,7 +50,7 @@ class Message(str):
 
     def __new__(cls, key: str, /, **params: Any) -> Message:
         wording = _wording(key)
-        text = (wording.api.format(**params) if wording.api is not None
+        text = (wording.api.format(**_api_params(params)) if wording.api is not None
                 else _fill(wording.en, params, "en", wording, None, api=True))
         self = super().__new__(cls, text)
         self._key = key
@@ -74,6 +74,20 @@ class Message(str):
 
 def _rebuild(key: str, params: dict[str, Any]) -> Message:
     return Message(key, **params)
+
+
+def _api_params(params: Mapping[str, Any]) -> dict[str, Any]:
+    # the API's English shows params as Python does, except a list of messages (the
+    # parts of a reason), which reads as its sentences joined by "; "
+    return {k: "; ".join(map(str, v)) if isinstance(v, list) and v
+            and all(isinstance(s, Message) for s in v) else v for k, v in params.items()}
+
+
+def reason_of(exc: BaseException) -> str:
+    """An exception's reason: the :class:`Message` it was raised with, else its text
+    (so a step that did not run can say why in the report's language)."""
+    first = exc.args[0] if len(exc.args) == 1 else None
+    return first if isinstance(first, Message) else str(exc)
 
 
 def message_key(text: object) -> str | None:

@@ -93,7 +93,7 @@ def _bacon_design(data: Any, unit: str | None, time: str | None, cohort: str | N
     if isinstance(data, Design):
         as_design(data, "bacon_decomposition", unit=unit, time=time, cohort=cohort,
                   treat=treat, roster=roster, date=date)
-        data.refuse("the Bacon decomposition", weights=True, fe=True, controls=True)
+        data.refuse(Message("name.bacon"), weights=True, fe=True, controls=True)
         return data
     if cohort is None and treat is None and roster is None:
         cohort = "cohort"

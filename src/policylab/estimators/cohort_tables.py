@@ -66,10 +66,8 @@ def unit_weights(df: pd.DataFrame, weights: str, cell: np.ndarray, units: np.nda
     wu, varies = per_unit(wl, cell, n_units, n_periods)
     if varies.any():
         bad_units = units[varies][:5].tolist()
-        raise (DesignNotHonoured if from_design else DataError)(f"weights column {weights!r} varies within units (e.g. {bad_units}, "
-                        f"{int(varies.sum())} units); att_gt takes sampling weights constant "
-                        "within units (as R did's weightsname): give each unit one weight, "
-                        "e.g. its first-period value")
+        raise (DesignNotHonoured if from_design else DataError)(Message(
+            "cs.weights_vary", weights=weights, units=bad_units, n=int(varies.sum())))
     if not wu.sum() > 0:
         raise DataError(f"weights column {weights!r} is zero for every unit")
     return wu

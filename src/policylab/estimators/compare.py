@@ -11,7 +11,7 @@ import pandas as pd
 from policylab.errors import PolicyLabError, SpecError
 from policylab.estimators.design import Design, as_design, model_fe_terms
 from policylab.estimators.result import Result
-from policylab.messages import Message
+from policylab.messages import Message, reason_of
 
 __all__ = ["compare_estimators", "ComparisonResult"]
 
@@ -114,8 +114,8 @@ def compare_estimators(data: Any, y: str, unit: str | None = None, time: str | N
             # units) is listed as not run, never run on another model
             if not isinstance(data, Design):
                 raise
-            not_run[name] = str(exc)
-            notes.append(Message("compare.not_run", name=name, why=str(exc)))
+            not_run[name] = reason_of(exc)
+            notes.append(Message("compare.not_run", name=name, why=reason_of(exc)))
             continue
         results[name] = r
         t = r.tidy().iloc[1:] if skip_first else r.tidy()

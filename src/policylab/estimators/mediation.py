@@ -102,7 +102,7 @@ def _effect_row(term: str, med: str, a_fit: Any, b_fit: Any, total: Any) -> dict
             "estimate": a * b, **_sobel_family(a, sa, b, sb)}
 
 
-@takes_design("mediation")
+@takes_design(Message("name.mediation"))
 def mediation(
     data: Any,
     y: str,

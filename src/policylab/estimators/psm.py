@@ -646,7 +646,7 @@ class PsmDidResult(Result):
 
 
 # the DID is weighted by the matching weights: a Design's weights cannot join
-@takes_design("psm_did", weights=True)
+@takes_design(Message("name.psm_did"), weights=True)
 def psm_did(
     data: Any,
     y: str,

@@ -106,12 +106,11 @@ def _from_design(d: Design, treat: str | None, unit: str | None, time: str | Non
     """The curve's inputs from a Design: its rows, keys and (unless grids are given)
     its own controls, fixed effects and cluster; refuses what the curve cannot fit."""
     as_design(d, "spec_curve", treat=treat, unit=unit, time=time, assign=assign)
-    d.refuse("spec_curve", weights=True)
+    d.refuse(Message("name.spec_curve"), weights=True)
     inter = [f for f in d.fe if "^" in f]
     if inter:
-        raise DesignNotHonoured(f"spec_curve cannot honour the design's interacted fixed effects "
-                        f"{inter}; drop them from the design (design.replace(fe=...)) to "
-                        "run it on that simpler model")
+        raise DesignNotHonoured(Message("design.interacted_fe", what=Message("name.spec_curve"),
+                                        fe=inter))
     if controls is None:
         controls = {"design": list(d.controls)}
     if fe is None:

@@ -135,7 +135,7 @@ def _att_gt_inputs(data: Any, y: str, unit: str | None, time: str | None,
     df, unit, time, cohort, m, design = cohort_inputs(data, "att_gt", y, unit, time, cohort,
                                                       cluster=cluster, weights=weights)
     if design is not None:
-        design.refuse("att_gt (Callaway-Sant'Anna)", fe=True)
+        design.refuse(Message("name.att_gt"), fe=True)
         if covariates is None and design.controls:
             covariates = list(design.controls)
     return df, unit, time, cohort, m["cluster"], m["weights"], covariates, design

@@ -17,7 +17,7 @@ import pandas as pd
 
 from policylab.errors import PolicyLabError, SpecError
 from policylab.estimators.design import Design, DesignNotHonoured
-from policylab.messages import Message
+from policylab.messages import Message, reason_of
 from policylab.study.context import Context, StepOutput
 from policylab.study.frame import crv1_note, few_treated, p_is, pretrend_tests
 from policylab.study.spec import StudySpec
@@ -621,7 +621,7 @@ def step_staggered(ctx: Context) -> StepOutput:
             try:
                 bd = bacon_decomposition(d, y=y)
             except PolicyLabError as exc:  # the design's parts, or an unbalanced panel
-                out.numbers["not_run"]["Goodman-Bacon"] = str(exc)
+                out.numbers["not_run"]["Goodman-Bacon"] = reason_of(exc)
             else:
                 out.results["bacon"] = bd
                 out.tables.append(("bacon", _frame_table(ctx, bd.by_type().reset_index(),
@@ -657,7 +657,7 @@ def step_psm_did(ctx: Context) -> StepOutput:
             # the papers' form: each outcome without and with the controls
             r0 = psm_did(d.replace(controls=[]), y=y, **kw) if d.controls else None
         except DesignNotHonoured as exc:
-            return skipped(ctx, "psm_did", str(exc))
+            return skipped(ctx, "psm_did", reason_of(exc))
         out.results[y] = r
         models.append(r)
         if r0 is not None:
@@ -1056,7 +1056,7 @@ def step_spec_curve(ctx: Context) -> StepOutput:
                          samples=samples, inference=sc.inference, draws=sc.draws,
                          seed=ctx.seed, executor=ctx.cache.get("executor"))
     except DesignNotHonoured as exc:
-        return skipped(ctx, "spec_curve", str(exc))
+        return skipped(ctx, "spec_curve", reason_of(exc))
     out = StepOutput("spec_curve", _title(ctx, "spec_curve"))
     out.results["spec_curve"] = res
     # the curve varies the controls and the sample on purpose; the rest is the design's
