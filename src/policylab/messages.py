@@ -38,11 +38,13 @@ class Message(str):
 
     Examples
     --------
-    >>> m = Message("placebo.few_draws", n=199)
+    >>> m = Message("placebo.few_draws", n=199, step=200)
     >>> m.key, dict(m.params)
-    ('placebo.few_draws', {'n': 199})
-    >>> "199 placebo draws" in m
-    True
+    ('placebo.few_draws', {'n': 199, 'step': 200})
+    >>> str(m)
+    'only 199 placebo draws: p-values move in steps of 1/200'
+    >>> render(m, "zh")
+    '安慰剂抽样仅199次：p值的精度有限。'
     """
 
     _key: str
