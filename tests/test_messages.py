@@ -172,3 +172,8 @@ def test_a_refused_design_says_why_in_the_report_language():
     assert zh.startswith("Goodman-Bacon分解无法处理研究设计中的权重（人口权重）、")
     assert "region^year" in zh and not re.search(r"[a-z]{4,} [a-z]{4,}", zh)
     assert reason_of(ValueError("plain")) == "plain"
+    # a keyed reason is fully worded; an exception's own text inside a message is not,
+    # and the run lists it among the untranslated warnings
+    assert translate_warning(Message("study.not_run", reason=why), "zh")[1]
+    foreign = Message("study.not_run", reason=reason_of(ValueError("plain")))
+    assert translate_warning(foreign, "zh") == ("未运行：plain", False)

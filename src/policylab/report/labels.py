@@ -279,11 +279,28 @@ def translate_warning(text: str, lang: str = "en",
 
     A :class:`~policylab.messages.Message` (what policylab's estimators attach) is worded
     from the catalogue by its key; any other text (a library's, an exception's) comes
-    back unchanged with ``recognised=False``, so the run can list it as untranslated.
+    back unchanged with ``recognised=False``, so the run can list it as untranslated. A
+    message that quotes such text as its reason is worded, but not ``recognised``.
     """
     if isinstance(text, Message):
-        return message_text(text, lang, labels), True
+        return message_text(text, lang, labels), not _carries_foreign_text(text)
     return text, False
+
+
+# params of a message that hold a reason: an exception's own text unless it is a message
+_REASONS = ("why", "reason", "error")
+
+
+def _carries_foreign_text(message: Message) -> bool:
+    """Whether a message quotes text policylab did not word (an exception's message)."""
+    for k, v in message.params.items():
+        for item in (v if isinstance(v, list) else [v]):
+            if isinstance(item, Message):
+                if _carries_foreign_text(item):
+                    return True
+            elif k in _REASONS and isinstance(item, str):
+                return True
+    return False
 
 
 COLUMNS_EN = {
