@@ -321,6 +321,28 @@ CATALOGUE: dict[str, Wording] = {
            "be between 0.5 and 2).",
         zh="匹配后Rubin's B = {b:.1f}（应小于25），R = {r:.2f}（应在0.5至2之间）。",
         api="Rubin's B = {b:.1f} (want < 25) and R = {r:.2f} (want 0.5-2) after matching"),
+    "psm.missing_in_base_year": _W(
+        en="{n} units are not observed in the base year {year} and are dropped from the "
+           "matched sample.",
+        zh="{n}个个体在基期{year}年没有观测值，已从匹配样本中删除。",
+        api="{n} units are not observed in the base year {year} and are dropped from the "
+            "matched sample"),
+    "psm.period_matching": _W(
+        en="Period-by-period matching: the matched controls change from year to year, so "
+           "the DID no longer compares fixed groups.",
+        zh="逐期匹配：匹配的对照组逐年变化，DID比较的不再是固定的两组。",
+        api="period-by-period matching: the matched controls change from year to year, so "
+            "the DID no longer compares fixed groups"),
+    "psm.pooled_matching": _W(
+        en="Pooled matching: unit-years are matched across years and the DID runs on the "
+           "matched unit-years (an unbalanced panel); covariates of post-policy years may "
+           "respond to the policy.",
+        zh="混合匹配：不同年份的个体-年份观测相互匹配，DID基于匹配后的个体-年份（非平衡面板）"
+           "估计；政策实施后各年的协变量可能受政策影响。",
+        api="pooled matching: unit-years are matched across years and the DID runs on the "
+            "matched unit-years (an unbalanced panel); covariates of post-policy years may "
+            "respond to the policy, so match on pre-determined covariates or use "
+            "mode='base_year'"),
     "psm.few_treated": _W(
         en="Matching only {n} treated units: the propensity-score model rests on a handful "
            "of observations and the balance tests have no power.",
@@ -427,6 +449,8 @@ CATALOGUE: dict[str, Wording] = {
     "study.estimator_not_run": _W(en="Not run: {name}: {reason}", zh="未运行：{name}：{reason}"),
     "study.failed": _W(en="This step failed and was skipped: {error}",
                        zh="此步骤运行失败，已跳过：{error}"),
+    "study.in_sample": _W(en="Sample \u201c{name}\u201d: {text}",
+                          zh="样本\u201c{name}\u201d：{text}", api="[sample: {name}] {text}"),
     "study.named_reason": _W(en="{name}: {reason}", zh="{name}：{reason}"),
     "study.identity": _W(
         en="{y1} and {y2} differ only by the controls and fixed effects (a mechanical "
