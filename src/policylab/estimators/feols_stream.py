@@ -49,6 +49,7 @@ from policylab.errors import DataError, EstimationError, SpecError
 from policylab.estimators.feols import FeolsResult
 from policylab.estimators.formula import parse_formula
 from policylab.estimators.vcov_spec import resolve_ssc, resolve_vcov
+from policylab.messages import Message
 
 __all__ = ["feols_stream"]
 
@@ -712,10 +713,8 @@ def _result(fml: str, spec: _Spec, plan: _Plan, source: Any, acc: st.GramAccumul
     )
     fes = " + ".join(spec.fe_names)
     for j, why in fit.dropped.items():
-        res.warn(f"{spec.xs[j]!r} was dropped: " + (
-            f"absorbed by the fixed effects ({fes})" if why == "no variation"
-            else "collinear with other regressors"))
+        res.warn(Message("feols.absorbed", term=spec.xs[j], fe=fes) if why == "no variation"
+                 else Message("feols.collinear", term=spec.xs[j]))
     if cl_name and dof.n_clusters < 30:
-        res.warn(f"only {dof.n_clusters} clusters in {[cl_name]}: cluster-robust SEs are "
-                 "unreliable with few clusters; consider wild_bootstrap() or placebo_test()")
+        res.warn(Message("feols.few_clusters", n=dof.n_clusters, clusters=[cl_name]))
     return res

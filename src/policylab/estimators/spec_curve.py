@@ -27,6 +27,7 @@ from policylab.errors import EstimationError, SpecError
 from policylab.estimators.design import Design, DesignNotHonoured, as_design
 from policylab.estimators.result import Result
 from policylab.inference.randomization import draw_statistics, p_values, permutations
+from policylab.messages import Message
 
 __all__ = ["spec_curve", "SpecCurveResult"]
 
@@ -105,12 +106,11 @@ def _from_design(d: Design, treat: str | None, unit: str | None, time: str | Non
     """The curve's inputs from a Design: its rows, keys and (unless grids are given)
     its own controls, fixed effects and cluster; refuses what the curve cannot fit."""
     as_design(d, "spec_curve", treat=treat, unit=unit, time=time, assign=assign)
-    d.refuse("spec_curve", weights=True)
+    d.refuse(Message("name.spec_curve"), weights=True)
     inter = [f for f in d.fe if "^" in f]
     if inter:
-        raise DesignNotHonoured(f"spec_curve cannot honour the design's interacted fixed effects "
-                        f"{inter}; drop them from the design (design.replace(fe=...)) to "
-                        "run it on that simpler model")
+        raise DesignNotHonoured(Message("design.interacted_fe", what=Message("name.spec_curve"),
+                                        fe=inter))
     if controls is None:
         controls = {"design": list(d.controls)}
     if fe is None:
@@ -271,7 +271,7 @@ def _spec_curve(
         _joint_test(res, specs, blocks, ys, all_controls, controls_d, alpha, ssc,
                     len(groups), draws, seed, chunk_size, ex, progress)
     if len(groups) < 10:
-        res.warn(f"only {len(groups)} assignment units: permutation p-values are coarse")
+        res.warn(Message("spec_curve.few_units", n=len(groups)))
     return res
 
 
@@ -303,9 +303,8 @@ def _joint_test(res: SpecCurveResult, specs: pd.DataFrame, blocks: list[dict[str
     res.joint = {"median_estimate_p": med.two_sided, "share_significant_p": share.right,
                  "draws": med.draws, "draws_degenerate": med.degenerate}
     if med.degenerate:
-        res.warn(f"{med.degenerate} of {draws} permutation draws leave some specification "
-                 "without a treated unit; the joint p-values use the other "
-                 f"{med.draws} draws")
+        res.warn(Message("spec_curve.degenerate_draws", n=med.degenerate, draws=draws,
+                         used=med.draws))
     res.meta["permutation_estimates"] = E
 
 
