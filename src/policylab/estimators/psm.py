@@ -679,8 +679,10 @@ def psm_did(
         "base_year" (default, recommended): match units once on their covariates in a
         pre-treatment base year (default: the year before the first adoption) and keep
         the matched units in every year. "period": match year by year (controls change
-        across years); "pooled": match all unit-years at once (a unit can match itself
-        in another year). Both warn.
+        across years); "pooled": match all unit-years at once, treated units' rows with
+        never-treated units' rows of any year, and run the DID on the matched unit-years
+        (the reference carbon study's design; post-policy covariates enter the score).
+        Both warn.
     sample : {"weighted", "matched", "support"}
         DID weighted by the matching weights (psmatch2 ``[aw=_weight]``), on rows with a
         positive weight, or on the common-support sample (``_support == 1``).
@@ -726,8 +728,11 @@ def psm_did(
                         "year, so the DID no longer compares fixed groups")
         else:
             m = match(df, "_ever_treated", covariates, method=method, **match_kw)
-            warn.append("pooled matching: a unit can be matched with itself in another year; "
-                        "prefer mode='base_year'")
+            # ever-treated rows vs never-treated rows: no unit matches itself, years mix
+            warn.append("pooled matching: unit-years are matched across years and the DID "
+                        "runs on the matched unit-years (an unbalanced panel); covariates "
+                        "of post-policy years may respond to the policy, so match on "
+                        "pre-determined covariates or use mode='base_year'")
         df["_weight"] = m.rows["_weight"].to_numpy()
         df["_support"] = m.rows["_support"].to_numpy()
         match_data = df

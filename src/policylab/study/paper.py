@@ -148,8 +148,8 @@ def mediation_rows(columns: Sequence[tuple[Any | None, str]], lang: str, digits:
         out["med_ci"].append(Num((float(e["conf_low"]), float(e["conf_high"])), "interval",
                                  digits=digits, wrap="[]"))
         share = e.get("share")
-        out["med_share"].append(f"{100 * float(share):.2f}%" if share == share and
-                                share is not None else "—")
+        out["med_share"].append(Num(float(share), "percent") if share is not None and
+                                share == share else "—")
     return [(word(k, lang), v) for k, v in out.items()]
 
 

@@ -310,6 +310,11 @@ def _reason(text: str, lang: str) -> str:
     return text
 
 
+#: tables the panel's sample line does not describe: the pilot markets, emission
+#: factors and definitions; the robustness columns on other samples (each has its N)
+_NO_SAMPLE_NOTE = ("overview", "samples")
+
+
 def _section(out: Any, figs: list[dict[str, Any]], ctx: Any, outputs: dict[str, Any],
              untranslated: list[str]) -> dict[str, Any]:
     """One report section: captions' titles, notes under tables and figures, the
@@ -321,7 +326,8 @@ def _section(out: Any, figs: list[dict[str, Any]], ctx: Any, outputs: dict[str, 
     tables = [dataclasses.replace(_relabel(t, lang, labels),
                                   notes=[*t.notes, *_table_notes(out, name, outputs, lang,
                                                                  labels),
-                                         *([sample] if sample else [])])
+                                         *([sample] if sample and out.key not in
+                                           _NO_SAMPLE_NOTE else [])])
               for name, t in out.tables]
     text = [translate_warning(_reason(p, lang), lang, labels)[0] for p in out.text]
     for f in figs:
