@@ -6,10 +6,16 @@ Each run is a new Python process (imports, JIT cache loading and all), as a rese
 rerunning the study after a change of the spec would see it. Prints, per run, the wall
 time measured outside the process and the split the run records in its manifest
 (``split_seconds``): start-up (imports before the run starts), preparing the data,
-computing (the steps, including drawing their figures), rendering figures to files,
-writing (tables, reports, results.json, manifest), plus the CPU seconds of the child
-and the load average before and after. The machine is shared: compare the split and the
-CPU seconds, not the wall time alone, and repeat.
+computing (the steps, including drawing their figures) and writing (from the last step
+to the published folder) add up to the wall time; figures and tables are the seconds
+the writer processes spent rasterising figures and writing table files, overlapping
+the computing and the reports (``policylab.study.workers``), reports the HTML and Word
+reports, waiting how long the run waited for the writers after its last step. Also the
+CPU seconds of the run and its writers, and the load average before and after. The
+machine is shared: compare the split and the CPU seconds, not the wall time alone, and
+repeat.
+
+    --inline     write everything in the run's own process (POLICYLAB_WRITERS=inline)
 """
 
 from __future__ import annotations
@@ -33,11 +39,13 @@ def load() -> str:
         "/proc/loadavg").exists() else "n/a"
 
 
-def run_once(study: str, out: Path) -> dict:
+def run_once(study: str, out: Path, inline: bool = False) -> dict:
     """One fresh-process run; returns wall, child CPU and the manifest's split."""
     spec = ROOT / "examples" / f"{study}.toml"
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src") + os.pathsep
            + os.environ.get("PYTHONPATH", "")}
+    if inline:
+        env["POLICYLAB_WRITERS"] = "inline"
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t = time.perf_counter()
     proc = subprocess.run([sys.executable, "-m", "policylab", "run", str(spec), "--out",
@@ -55,15 +63,18 @@ def run_once(study: str, out: Path) -> dict:
             "peak_mb": manifest.get("peak_memory_mb")}
 
 
-COLS = ("wall", "cpu", "startup", "prepare", "computing", "figures", "writing")
+COLS = ("wall", "cpu", "startup", "prepare", "computing", "writing", "figures", "tables",
+        "reports", "waiting")
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--study", nargs="*", default=list(EXAMPLES), choices=EXAMPLES)
+    ap.add_argument("--inline", action="store_true", help="no writer processes")
     args = ap.parse_args()
-    print(f"python {sys.version.split()[0]}, {os.cpu_count()} cores")
+    print(f"python {sys.version.split()[0]}, {os.cpu_count()} cores"
+          + (", writers inline" if args.inline else ""))
     print(f"{'study':<22}{'run':>4}" + "".join(f"{c:>10}" for c in COLS)
           + f"{'peak MB':>9}  load before -> after")
     for study in args.study:
@@ -71,7 +82,7 @@ def main() -> None:
         for k in range(args.reps):
             with tempfile.TemporaryDirectory() as tmp:
                 lb = load()
-                r = run_once(study, Path(tmp) / "out")
+                r = run_once(study, Path(tmp) / "out", args.inline)
                 rows.append(r)
                 print(f"{study:<22}{k + 1:>4}" + "".join(f"{r.get(c, 0):>10.2f}" for c in COLS)
                       + f"{r['peak_mb'] or 0:>9.0f}  {lb} -> {load()}", flush=True)

@@ -1,6 +1,7 @@
 """Size of heterogeneity()'s difference tests with few treated clusters (Monte Carlo).
 
     python scripts/heterogeneity_size.py [--reps 200] [--executor processes]
+                                         [--only city4 province8 city12]
 
 Cities (4 per province) in 30 provinces over 8 years; the treatment switches on in 2014
 in the first ``treated`` provinces; province-by-year shocks make errors correlated within
@@ -61,10 +62,14 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--reps", type=int, default=200)
     ap.add_argument("--executor", default=None)
+    ap.add_argument("--only", nargs="*", choices=["city4", "province8", "city12"],
+                    default=["city4", "province8", "city12"], help="rows to run")
     args = ap.parse_args()
     print("| split | treated provinces | " + " | ".join(TESTS) + " |")
     print("|---|---|" + "---|" * len(TESTS))
     for split, treated in (("city", 4), ("province", 8), ("city", 12)):
+        if f"{split}{treated}" not in args.only:
+            continue
         parts = run_chunks(_chunk, args.reps, shared={"split": split, "treated": treated},
                            seed=2026, chunk_size=10, executor=args.executor)
         rate = np.vstack(parts).mean(axis=0)

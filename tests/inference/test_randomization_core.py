@@ -91,3 +91,19 @@ def test_draw_statistics_join_tuple_outputs_in_row_order():
     a, b = draw_statistics(_row_sums, rows, shared={"scale": 2.0}, chunk_size=5)
     np.testing.assert_array_equal(a, rows.sum(axis=1) * 2.0)
     np.testing.assert_array_equal(b, rows[:, 0])
+
+
+def test_stratified_permutations_move_positions_only_within_their_stratum():
+    from policylab.inference.randomization import stratified_permutations
+
+    strata = np.array([1, 0, 1, 2, 0, 1, 1])
+    P = stratified_permutations(strata, 400, seed=3)
+    assert P.shape == (400, 7)
+    assert (np.sort(P, axis=1) == np.arange(7)).all()  # each row a permutation
+    assert (strata[P] == strata).all()  # position i receives one of its stratum
+    np.testing.assert_array_equal(P, stratified_permutations(strata, 400, seed=3))
+    # the 4-position stratum takes each of its members about equally often at its first
+    # position (400 draws: expected 100 each, binomial SD 8.7)
+    counts = np.bincount(P[:, 0], minlength=7)[[0, 2, 5, 6]]
+    assert counts.min() > 60 and counts.sum() == 400
+    assert (P[:, 3] == 3).all()  # a stratum of one stays put

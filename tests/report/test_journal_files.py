@@ -299,3 +299,27 @@ def test_wide_word_tables_get_landscape_pages(tmp_path, models):
     shapes = [s.page_width > s.page_height for s in doc.sections]
     assert shapes == [False, True, False]  # portrait, landscape for the wide one, portrait
     assert all(abs(min(s.page_width, s.page_height) - Mm(210)) < Mm(1) for s in doc.sections)
+
+
+def test_latex_caption_leaves_the_numbering_to_latex(models):
+    # the report numbers its tables ("Table 5. ", "表5 "); \caption numbers again, so
+    # the caption keeps the words (no "Table 1: Table 5. ...") and \ref works
+    en = etable(models, title="Table 5. Baseline", notes=["95% CI [-0.243, -0.211]"])
+    tex = en.to_latex()
+    assert r"\caption{Baseline}" in tex and r"\label{tab:baseline}" in tex
+    assert r"[$-$0.243, $-$0.211]" in tex  # a true minus in the notes too
+    zh = etable(models, title="表5 基准回归", lang="zh").to_latex()
+    assert r"\caption{基准回归}" in zh
+
+
+def test_word_columns_give_the_row_labels_their_room(tmp_path, models):
+    from docx import Document
+
+    labels = {"did": "Secondary industry share of GDP (%)"}
+    path = etable(models, labels=labels).to_docx(tmp_path / "t.docx")
+    t = Document(str(path)).tables[0]
+    widths = [c.width for c in t.rows[-1].cells]
+    assert widths[0] > 2 * max(widths[1:])  # the label column is not an equal share
+    sec = Document(str(path)).sections[0]
+    text = sec.page_width - sec.left_margin - sec.right_margin
+    assert abs(sum(widths) - text) < 0.01 * text  # and the table spans the text width

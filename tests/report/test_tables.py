@@ -138,3 +138,49 @@ def test_tables_and_results_render_as_html_in_notebooks(models):
 def test_note_says_what_the_brackets_hold(models, se, en, zh):
     assert etable(models, se=se).notes[0].startswith(en)
     assert etable(models, se=se, lang="zh", labels={"province": "省份"}).notes[0].startswith(zh)
+
+
+def test_a_robustness_samples_warning_is_named_after_it_in_both_languages():
+    from policylab.report.labels import translate_warning
+
+    raw = ("[sample: Drop municipalities] only 2 treated province clusters: cluster-robust "
+           "SEs over-reject with so few treated clusters; report wild_bootstrap() and "
+           "placebo_test() (randomization inference)")
+    en, known = translate_warning(raw, "en")
+    assert known and en.startswith("Sample \u201cDrop municipalities\u201d: Only 2 treated")
+    zh, known = translate_warning(raw, "zh")
+    assert known and zh.startswith("样本\u201cDrop municipalities\u201d：处理组仅有2个省份聚类")
+    assert "wild_bootstrap()" not in zh
+
+
+def test_constant_row_in_chinese_and_english():
+    import numpy as np
+    import pandas as pd
+
+    from policylab.estimators.feols import feols
+    from policylab.report.tables import etable
+
+    rng = np.random.default_rng(1)
+    df = pd.DataFrame({"u": np.repeat(np.arange(20), 5), "t": np.tile(np.arange(5), 20),
+                       "x": rng.normal(size=100)})
+    df["y"] = 1.5 + 0.5 * df["x"] + rng.normal(size=100)
+    fe, ols = feols("y ~ x | u + t", df), feols("y ~ x", df)
+    zh = etable([fe, ols], constant=True, lang="zh")
+    rows = [r[0] for r in zh.body]
+    assert "常数项" in rows and "Intercept" not in rows
+    i = rows.index("常数项")
+    c_fe, c_ols = fe.constant().iloc[0], ols.constant().iloc[0]
+    assert zh.values[i][1].value == c_fe["estimate"] and zh.values[i][2].value == c_ols["estimate"]
+    assert zh.values[i + 1][1].value == c_fe["std_error"]
+    en = etable([fe, ols], lang="en")  # off by default: no constant row for the FE model
+    assert "Constant" not in [r[0] for r in en.body]
+
+
+def test_a_share_is_a_percentage_in_text_and_excel():
+    import pandas as pd
+
+    from policylab.report.numbers import Num, column_kind
+
+    n = Num(0.244, "percent")
+    assert n.text == "24.40%" and n.excel() == (0.244, "0.00%")
+    assert column_kind("share", pd.Series([0.244, 0.1])) == "percent"

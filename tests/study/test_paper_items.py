@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from policylab.data.datasets import energy_rights_pilot
+from policylab.report.numbers import format_p
 from policylab.study.pipeline import run_study
 from policylab.study.spec import load_spec
 
@@ -100,6 +101,9 @@ def test_carbon_overview_pilots_factors_definitions(carbon):
     assert "Symbol" not in defs["tech"]  # no symbols in the spec: no symbol column
     for key in ("pilots", "factors_carbon_trading_study", "definitions"):
         assert (out / "tables" / f"overview_{key}.md").is_file()
+        # the panel's sample line belongs under the estimation tables, not the setting's
+        assert "Sample:" not in _table(out, "overview", key)
+    assert "Sample: 570 observations" in _table(out, "baseline", "baseline")
     assert "Shenzhen" in html and "Raw coal" in html
     # the definitions are in their own table, so the descriptives do not repeat them;
     # treated and control sit under group headers (Control group: N, Mean, SD, ...)
@@ -120,6 +124,11 @@ def test_carbon_baseline_shows_the_controls(carbon):
     # ln intensity = ln CO2 - ln real GDP and ln GDP is a control: flagged, not hidden
     assert res["baseline"]["numbers"]["identities"] == [["ln_co2_accounted", "ln_intensity"]]
     assert any("mechanical identity" in w for w in res["baseline"]["warnings"])
+    # Chinese journals' style: the constant (Stata's _cons) below the controls
+    lines = md.split("\n")
+    const = next(i for i, ln in enumerate(lines) if ln.startswith("| Constant"))
+    assert const > next(i for i, ln in enumerate(lines) if ln.startswith("| FDI / GDP"))
+    assert lines[const + 1].count("(") == 4  # its standard errors, every column
 
 
 def test_energy_outcomes_are_not_flagged_as_identities(energy):
@@ -140,6 +149,12 @@ def test_carbon_psm_four_columns_on_the_matched_sample(carbon):
     assert f"{no_c:.3f}" in md.split("\n")[md.split("\n").index(next(
         ln for ln in md.split("\n") if ln.startswith("| Pilot x Post")))]
     assert (out / "tables" / "psm_did_balance.md").is_file()
+    # the paper matched the pooled province-years; the note says how the sample was made
+    assert psm["numbers"]["design"] is not None
+    assert "unit-years matched pooled across years" in md and "Constant" in md
+    # the step's own balance check: warned, not "ok", while a covariate stays unbalanced
+    assert psm["status"] == "warned" and psm["numbers"]["check_failed"]["balance"]
+    assert any("pooled matching" in w for w in psm["warnings"])
 
 
 def test_event_study_and_raw_trends_for_every_outcome(carbon, energy):
@@ -161,6 +176,13 @@ def test_event_study_and_raw_trends_for_every_outcome(carbon, energy):
             stat = es["numbers"]["pretrend_test_by_outcome"][y]["statistic"]
             assert f"F({es['numbers']['pretrend_test_by_outcome'][y]['df1']}, " in md
             assert f"= {stat:.3f}" in md
+            # the recommended test is quoted first, by name (few treated clusters here)
+            leads = es["numbers"]["pretrend_tests_by_outcome"][y]
+            rec = leads["tests"][leads["recommended"]]
+            notes = [ln for ln in md.split("\n") if "F(" in ln or "Wald(" in ln]
+            assert f"p = {format_p(rec['p_value'], 3)}" in notes[0]
+            if leads["recommended"] == "wild" and "carbon" in str(out):
+                assert "(recommended: wild cluster bootstrap" in notes[0]
 
 
 def test_carbon_mediation_three_equations_with_same_year_runs(carbon):
@@ -184,6 +206,8 @@ def test_carbon_mediation_three_equations_with_same_year_runs(carbon):
     assert "Sobel p" in summary and "Share mediated" in summary and "c_prime" not in summary
     if tech["sobel_p"] < 0.001:
         assert "<0.001" in summary
+    if tech["share"] is not None:  # one format for the share, the papers' (24.40%)
+        assert f"{100 * tech['share']:.2f}%" in summary
     # the coal share has no lag: its table has one block (a, Y1, Y2)
     coal = _table(out, "mediation", "mediation_coal_share")
     assert "(3)" in coal and "(4)" not in coal

@@ -119,6 +119,15 @@ class FeolsResult(CoefResult):
             return super().vcov()
         return restudentise(self, vcov, ssc)
 
+    def constant(self, level: float = 0.95) -> pd.DataFrame | None:
+        """The constant Stata's areg / xtreg, fe / reghdfe report (``_cons``): the
+        outcome's mean minus the regressors' means times the slopes, with its standard
+        error from the model's own variance; one tidy row, or None (no constant, no
+        kept fit). See :func:`policylab.estimators.constant.absorbed_constant`."""
+        from policylab.estimators.constant import absorbed_constant
+
+        return absorbed_constant(self, level)
+
     def resid(self) -> pd.Series:
         """Residuals y - X b - fixed effects on the estimation sample, by row label."""
         return prediction.residuals(self)
@@ -284,7 +293,7 @@ def _fit_one(
     fe_names = [fe_label(t) for t in f.fe]
     smp = _sample(df, f, Z, yname, fe_names, cl_cols, weights, drop_singletons)
     N, w, fe_k = len(smp.rows), smp.w, smp.fe_k
-    ybar, tss, ref = _raw_moments(smp.Z, w, fe_k is not None, yname)
+    ybar, tss, ref, means = _raw_moments(smp.Z, w, fe_k is not None, yname)
     info = dm.demean_inplace(smp.Z, fe_k, w, tol=fixef_tol)
     if not info.converged:
         raise EstimationError(
@@ -309,7 +318,8 @@ def _fit_one(
     record = Fit(X=Xk, y=yd, beta=np.asarray(sol.beta, dtype=float), resid=sol.resid,
                  bread=sol.bread, weights=w, fe_codes=fe_k, fe_levels=fe_levels,
                  data=df, rows=smp.rows, terms=tuple(kept_names), fe_names=tuple(fe_names),
-                 formula=f.raw, extra_columns=dict(extra or {}))
+                 formula=f.raw, extra_columns=dict(extra or {}),
+                 means=np.concatenate([means[:1], means[1:][sol.kept]]))
     var = fit_variance(kind, record, tuple(smp.cl_k), list(cl_cols), ssc)
     warnings_ += few_clusters_warnings(var, cl_cols)
     stats = _fit_stats(sol.resid, yd, w, tss, N, k, fe_levels if fe_k is not None else None,
@@ -417,10 +427,11 @@ def _weights(df: pd.DataFrame, weights: str) -> np.ndarray:
 
 
 def _raw_moments(Z: np.ndarray, w: np.ndarray | None, has_fe: bool,
-                 yname: str) -> tuple[float, float, np.ndarray]:
-    """The outcome's mean and total sum of squares, and each regressor's sum of squares
+                 yname: str) -> tuple[float, float, np.ndarray, np.ndarray]:
+    """The outcome's mean and total sum of squares, each regressor's sum of squares
     before the fixed effects are absorbed (centred when there are fixed effects), which
-    tells a regressor absorbed by the fixed effects from a merely small one. Read before
+    tells a regressor absorbed by the fixed effects from a merely small one, and the
+    means of all columns (the grand means a reported constant adds back). Read before
     the columns are demeaned in place."""
     N = Z.shape[0]
     mean, css = column_moments(Z, w)
@@ -431,7 +442,7 @@ def _raw_moments(Z: np.ndarray, w: np.ndarray | None, has_fe: bool,
                               "sample")
     wsum = float(N if w is None else w.sum())
     ref = css[1:] if has_fe else css[1:] + wsum * mean[1:] ** 2
-    return ybar, tss, ref
+    return ybar, tss, ref, np.asarray(mean, dtype=float).copy()
 
 
 def _dropped_message(name: str, why: str, fe_names: list[str]) -> str:

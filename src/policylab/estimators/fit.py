@@ -57,6 +57,10 @@ class Fit(vc.FitArrays):
         functions filling such a column), not columns of ``data``.
     iv : bool
         A 2SLS fit: ``X`` holds the fitted endogenous regressors.
+    means : ndarray or None
+        Weighted means of the outcome and of each column of ``X`` on the estimation
+        rows before the fixed effects were absorbed (outcome first): the grand means
+        Stata's areg/reghdfe add back to report a constant. None when not recorded.
     """
 
     data: pd.DataFrame = field(default_factory=pd.DataFrame)
@@ -69,6 +73,7 @@ class Fit(vc.FitArrays):
     formula: str = ""
     extra_columns: Mapping[str, Any] = field(default_factory=dict)
     iv: bool = False
+    means: np.ndarray | None = None
 
     def positions(self) -> np.ndarray:
         """Positions of the estimation rows in ``data``."""

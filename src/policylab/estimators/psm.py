@@ -41,7 +41,9 @@ def propensity_score(data: Any, treat: str, covariates: Sequence[str],
     Note: Stata's psmatch2 uses probit unless ``logit`` is given; here logit is the
     default, as in most applied work.
     """
-    import statsmodels.api as sm
+    # the two models, not statsmodels.api (which imports all of statsmodels: ~1 s)
+    from statsmodels.discrete.discrete_model import Logit, Probit
+    from statsmodels.tools.tools import add_constant
 
     df = data.df if isinstance(data, Panel) else (
         data if isinstance(data, pd.DataFrame) else as_pandas(data))  # read only
@@ -55,8 +57,8 @@ def propensity_score(data: Any, treat: str, covariates: Sequence[str],
     d = sub[treat].to_numpy(float)
     if not set(np.unique(d)) <= {0.0, 1.0} or d.min() == d.max():
         raise DataError(f"treatment {treat!r} must be 0/1 with both values present")
-    X = sm.add_constant(sub[cov].to_numpy(float), has_constant="add")
-    model = {"logit": sm.Logit, "probit": sm.Probit}.get(method)
+    X = add_constant(sub[cov].to_numpy(float), has_constant="add")
+    model = {"logit": Logit, "probit": Probit}.get(method)
     if model is None:
         raise SpecError(f"method must be 'logit' or 'probit', got {method!r}")
     try:
@@ -677,8 +679,10 @@ def psm_did(
         "base_year" (default, recommended): match units once on their covariates in a
         pre-treatment base year (default: the year before the first adoption) and keep
         the matched units in every year. "period": match year by year (controls change
-        across years); "pooled": match all unit-years at once (a unit can match itself
-        in another year). Both warn.
+        across years); "pooled": match all unit-years at once, treated units' rows with
+        never-treated units' rows of any year, and run the DID on the matched unit-years
+        (the reference carbon study's design; post-policy covariates enter the score).
+        Both warn.
     sample : {"weighted", "matched", "support"}
         DID weighted by the matching weights (psmatch2 ``[aw=_weight]``), on rows with a
         positive weight, or on the common-support sample (``_support == 1``).
@@ -724,8 +728,11 @@ def psm_did(
                         "year, so the DID no longer compares fixed groups")
         else:
             m = match(df, "_ever_treated", covariates, method=method, **match_kw)
-            warn.append("pooled matching: a unit can be matched with itself in another year; "
-                        "prefer mode='base_year'")
+            # ever-treated rows vs never-treated rows: no unit matches itself, years mix
+            warn.append("pooled matching: unit-years are matched across years and the DID "
+                        "runs on the matched unit-years (an unbalanced panel); covariates "
+                        "of post-policy years may respond to the policy, so match on "
+                        "pre-determined covariates or use mode='base_year'")
         df["_weight"] = m.rows["_weight"].to_numpy()
         df["_support"] = m.rows["_support"].to_numpy()
         match_data = df

@@ -16,16 +16,20 @@ As in :func:`policylab.inference.pretrend_ri.pretrend_ri_test`, only the periods
 the first adoption enter: a draw that labels a really treated unit as a comparison
 unit would otherwise carry its post-adoption effect into the test. The cells are the
 pre-treatment ATT(g,t) of R did's default design (never-treated comparison units,
-varying base period, no covariates): ``mean over cohort g of (Y_t - Y_t-1)`` minus the
-same mean over never-treated units, for every cohort and every period t before the
-first adoption. These are exactly ``att_gt``'s cells for those (g, t) (the tests check
-it draw by draw) and their covariance is the clustered influence-function covariance
-att_gt uses. The statistic is the rank-aware Wald statistic ``a' V^+ a``, computed in one
-batch per chunk of draws.
+varying base period): without covariates ``mean over cohort g of (Y_t - Y_t-1)`` minus
+the same mean over never-treated units, for every cohort and every period t before the
+first adoption; with covariates (or sampling weights) ``att_gt``'s outcome-regression,
+IPW or doubly robust estimate of the same cells, propensity score and outcome
+regression refitted on every reassignment (:mod:`policylab.inference.cs_pretest_dr`).
+These are exactly ``att_gt``'s cells for those (g, t) (the tests check it on real and
+reassigned cohorts) and their covariance is the clustered influence-function
+covariance att_gt uses. The statistic is the rank-aware Wald statistic ``a' V^+ a``,
+computed in one batch per chunk of draws; the chunks run on the execution layer.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,7 +39,10 @@ from scipy.special import chdtrc
 
 from policylab.data.panel import Panel, as_pandas, require_columns
 from policylab.errors import DataError, SpecError
+from policylab.estimators.cohort_tables import first_period_covariates, unit_weights
 from policylab.estimators.result import Result
+from policylab.inference.cs_pretest_dr import covariate_cells, standardised_covariates
+from policylab.inference.randomization import draw_statistics, p_values, permutations
 
 __all__ = ["CSPretestResult", "cs_pretest_ri", "cs_pretest_size"]
 
@@ -65,11 +72,15 @@ class CSPretestResult(Result):
 
     def summary(self) -> str:
         m = self.meta
+        cov = (f", covariates {', '.join(m['covariates'])} ({m['method']})"
+               if m.get("covariates") else "")
         return (f"Callaway-Sant'Anna pre-test, {len(self.cells)} pre-treatment ATT(g,t) "
                 f"before {m['first_adoption']} ({m['treated_groups']} treated of "
-                f"{m['groups']} {m['assign']} groups)\n"
+                f"{m['groups']} {m['assign']} groups{cov})\n"
                 f"  Wald = {self.statistic:.4g} (rank {m['rank']}); randomization p = "
-                f"{self.p_value:.4f} ({m['draws']} draws); chi-square p = {self.wald_p:.4g}")
+                f"{self.p_value:.4f} ({m['draws']} draws"
+                + (f", {m['degenerate']} not estimable" if m.get("degenerate") else "")
+                + f"); chi-square p = {self.wald_p:.4g}")
 
 
 @dataclass
@@ -82,6 +93,11 @@ class _Inputs:
     n_cl: int
     cohorts: list[int]  # the treated cohorts (the same in every draw)
     first: int
+    # with covariates or weights: [1, first-period covariates] standardised, the unit
+    # weights and att_gt's estimator; X None: the unweighted difference of means
+    X: np.ndarray | None = None
+    w: np.ndarray | None = None
+    method: str = "dr"
 
 
 def _wide(df: pd.DataFrame, y: str, unit: str, time: str) -> pd.DataFrame:
@@ -105,16 +121,36 @@ def _per_unit(df: pd.DataFrame, unit: str, col: str, units: pd.Index) -> np.ndar
     return first["first"].reindex(units).to_numpy()
 
 
+def _unit_covariates(df: pd.DataFrame, unit: str, time: str, W: pd.DataFrame,
+                     keep: np.ndarray, covariates: list[str], weights: str | None
+                     ) -> tuple[np.ndarray, np.ndarray]:
+    """att_gt's first-period covariates (constant first, standardised) and unit
+    weights (ones without) of the kept units, by att_gt's own readers and checks."""
+    N, T = W.shape
+    cell = (W.index.get_indexer(df[unit]) * T
+            + np.searchsorted(np.asarray(W.columns), df[time].to_numpy()))
+    X = standardised_covariates(first_period_covariates(df, covariates, cell, N, T, keep))
+    if weights is None:
+        return X, np.ones(len(X))
+    wu = unit_weights(df, weights, cell, np.asarray(W.index), N, T)[keep]
+    return X, wu / wu.mean()
+
+
 def _inputs(data: Any, y: str, unit: str, time: str, cohort: str, assign: str,
-            cluster: str) -> _Inputs:
+            cluster: str, covariates: list[str] | None = None, weights: str | None = None,
+            method: str = "dr") -> _Inputs:
     df = as_pandas(data)
-    require_columns(df, [y, unit, time, cohort, assign, cluster])
+    require_columns(df, [y, unit, time, cohort, assign, cluster, *(covariates or []),
+                         *([weights] if weights else [])])
     W = _wide(df, y, unit, time)
     periods = np.asarray(W.columns, dtype=np.int64)
     c = pd.to_numeric(pd.Series(_per_unit(df, unit, cohort, W.index)), errors="coerce")
     c = c.where(np.isfinite(c) & (c > 0), 0).to_numpy()
     c = np.where(c > periods.max(), 0, c).astype(np.int64)  # adopting after the panel
     keep = ~((c > 0) & (c <= periods.min()))  # treated from the start: no pre-period
+    X = wu = None
+    if covariates or weights:
+        X, wu = _unit_covariates(df, unit, time, W, keep, list(covariates or []), weights)
     W, c = W[keep], c[keep]
     treated = c[c > 0]
     if treated.size == 0 or (c == 0).sum() < 2:
@@ -138,7 +174,7 @@ def _inputs(data: Any, y: str, unit: str, time: str, cohort: str, assign: str,
     cl, _ = pd.factorize(pd.Series(_per_unit(df, unit, cluster, W.index)))
     return _Inputs(dy=dy, periods=tested, cohort_g=cohort_g, group=grp, cl_of_unit=cl,
                    n_cl=int(cl.max()) + 1, cohorts=sorted(set(treated.tolist())),
-                   first=first)
+                   first=first, X=X, w=wu, method=method)
 
 
 def _cells_and_scores(inp: _Inputs, unit_cohort: np.ndarray
@@ -188,12 +224,25 @@ def _wald(a: np.ndarray, S: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return W, keep.sum(axis=1)
 
 
-def _stats(inp: _Inputs, cohort_g_draws: np.ndarray) -> np.ndarray:
-    out = np.empty(len(cohort_g_draws))
-    for s in range(0, len(out), _CHUNK):
-        block = cohort_g_draws[s:s + _CHUNK][:, inp.group]
-        a, S = _cells_and_scores(inp, block)
-        out[s:s + len(block)] = _wald(a, S)[0]
+def _cells(inp: _Inputs, unit_cohort: np.ndarray, strict: bool = False
+           ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Cells, cluster scores and which assignments were estimable, for a batch of
+    assignments (B x units): differences of means, or att_gt's covariate estimator
+    (``strict``: its error raised)."""
+    if inp.X is None:
+        a, S = _cells_and_scores(inp, unit_cohort)
+        return a, S, np.ones(len(a), dtype=bool)
+    return covariate_cells(inp.dy, inp.X, inp.w, inp.method, inp.cohorts, inp.cl_of_unit,
+                           inp.n_cl, unit_cohort, strict=strict)
+
+
+def _chunk_stats(block: np.ndarray, inp: _Inputs) -> np.ndarray:
+    """The Wald statistic of each reassignment in a chunk (rows: cohort per assignment
+    group); NaN where the covariate estimator failed. An executor task."""
+    a, S, ok = _cells(inp, block[:, inp.group])
+    out = np.full(len(block), np.nan)
+    if ok.any():
+        out[ok] = _wald(a[ok], S[ok])[0]
     return out
 
 
@@ -208,6 +257,11 @@ def cs_pretest_ri(
     cluster: str | None = None,
     draws: int = 999,
     seed: int | None = None,
+    covariates: Sequence[str] | None = None,
+    method: str = "dr",
+    weights: str | None = None,
+    executor: Any = None,
+    progress: bool = False,
 ) -> CSPretestResult:
     """Randomization-inference pre-test of parallel trends for Callaway-Sant'Anna.
 
@@ -229,13 +283,29 @@ def cs_pretest_ri(
         Random reassignments.
     seed : int, optional
         Seed of the reassignments.
+    covariates : list of str, optional
+        ``att_gt``'s covariates (first-period values): the cells are then ``att_gt``'s
+        outcome-regression, IPW or doubly robust estimates (``method``), recomputed on
+        every reassignment (propensity score and outcome regression included).
+    method : {"dr", "ipw", "reg"}
+        ``att_gt``'s estimator with covariates (default "dr", as ``att_gt``).
+    weights : str, optional
+        Sampling weights constant within units, as ``att_gt``'s ``weights``.
+    executor : optional
+        Where the draws run (None/"serial", "processes", a Dask address or Client; see
+        :mod:`policylab.execution`); the reassignments are drawn from ``seed`` here, so
+        the numbers do not depend on it.
+    progress : bool
+        Progress bar over the chunks of draws.
 
     Returns
     -------
     CSPretestResult
-        ``p_value`` (randomization: (1 + #draws at least as large) / (1 + draws)),
-        ``statistic``, ``wald_p`` (the chi-square reference of the same statistic, for
-        comparison), ``cells`` (the tested ATT(g,t) with their clustered SEs), ``stats``.
+        ``p_value`` (randomization: (1 + #draws at least as large) / (1 + draws), draws
+        on which the covariate estimator fails left out and counted in
+        ``meta["degenerate"]``), ``statistic``, ``wald_p`` (the chi-square reference of
+        the same statistic, for comparison), ``cells`` (the tested ATT(g,t) with their
+        clustered SEs), ``stats``.
     """
     from policylab.validation import check_count, check_seed
 
@@ -244,15 +314,21 @@ def cs_pretest_ri(
         unit, time = unit or data.unit, time or data.time
     if unit is None or time is None:
         raise SpecError("unit= and time= are required unless data is a policylab.Panel")
+    if method not in ("dr", "ipw", "reg"):
+        raise SpecError(f"method must be 'dr', 'ipw' or 'reg' (att_gt's estimators), got "
+                        f"{method!r}")
     assign = assign or unit
-    inp = _inputs(data, y, unit, time, cohort, assign, cluster or assign)
-    a, S = _cells_and_scores(inp, inp.cohort_g[inp.group][None, :])
+    covariates = list(covariates or [])
+    inp = _inputs(data, y, unit, time, cohort, assign, cluster or assign, covariates,
+                  weights, method)
+    a, S, _ = _cells(inp, inp.cohort_g[inp.group][None, :], strict=True)
     obs, rank = _wald(a, S)
-    rng = np.random.default_rng(seed)
-    perms = np.stack([inp.cohort_g[rng.permutation(len(inp.cohort_g))]
-                      for _ in range(draws)])
-    stats = _stats(inp, perms)
-    p = (1 + np.sum(stats >= obs[0] * (1 - 1e-9))) / (1 + draws)
+    perms = inp.cohort_g[permutations(len(inp.cohort_g), draws, seed)]
+    stats = draw_statistics(_chunk_stats, perms, shared=inp, chunk_size=_CHUNK,
+                            executor=executor,
+                            progress="CS pre-test draws" if progress else None)
+    pv = p_values(float(obs[0]), stats, exact=False)
+    p = pv.right
     se = np.sqrt(np.einsum("ci,ci->i", S[0], S[0]))
     cells = pd.DataFrame({"group": np.repeat(inp.cohorts, len(inp.periods)),
                           "time": np.tile(inp.periods, len(inp.cohorts)),
@@ -263,7 +339,9 @@ def cs_pretest_ri(
         meta={"draws": int(draws), "seed": seed, "rank": int(rank[0]), "assign": assign,
               "cluster": cluster or assign, "groups": len(inp.cohort_g),
               "treated_groups": int((inp.cohort_g > 0).sum()), "first_adoption": inp.first,
-              "depvar": y},
+              "depvar": y, "covariates": covariates,
+              "method": method if covariates else "unconditional", "weights": weights,
+              "degenerate": pv.degenerate},
     )
 
 
@@ -272,6 +350,27 @@ class _SizeSetup:
     dgp: Any
     kw: dict[str, Any]
     draws: int
+    covariates: list[str] = field(default_factory=list)
+
+
+def _with_covariates(data: Any, s: _SizeSetup, rep_seed: int) -> dict[str, float]:
+    """att_gt's pre-tests and cs_pretest_ri with covariates (doubly robust) on one data
+    set; NaN p-values where att_gt cannot estimate the cells (no overlap)."""
+    from policylab.errors import PolicyLabError
+    from policylab.estimators.staggered import att_gt
+
+    kw = s.kw
+    try:
+        res = att_gt(data, y=kw["y"], unit=kw["unit"], time=kw["time"],
+                     cohort=kw["cohort"], cluster=kw.get("cluster"),
+                     covariates=s.covariates)
+        boot = res.pretest_bootstrap(draws=s.draws, seed=rep_seed)
+        ri = cs_pretest_ri(data, draws=s.draws, seed=rep_seed, covariates=s.covariates,
+                           **kw)
+    except PolicyLabError:
+        return {"cov_wald_p": np.nan, "cov_sup_t_p": np.nan, "cov_ri_p": np.nan}
+    return {"cov_wald_p": res.pretest.get("p_value"), "cov_sup_t_p": boot.get("p_value"),
+            "cov_ri_p": ri.p_value}
 
 
 def _size_chunk(task: tuple[int, int, Any], s: _SizeSetup) -> list[dict[str, float]]:
@@ -296,7 +395,8 @@ def _size_chunk(task: tuple[int, int, Any], s: _SizeSetup) -> list[dict[str, flo
             out.append({"rep": start + i, "seed": rep_seed,
                         "wald_p": res.pretest.get("p_value"),
                         "sup_t_p": boot.get("p_value"), "ri_p": ri.p_value,
-                        "ri_chi2_p": ri.wald_p})
+                        "ri_chi2_p": ri.wald_p,
+                        **(_with_covariates(data, s, rep_seed) if s.covariates else {})})
     return out
 
 
@@ -304,34 +404,46 @@ _SIZE_LABELS = {"wald_p": "att_gt pre-test: Wald (chi-square), all pre-treatment
                 "sup_t_p": "att_gt pre-test: multiplier bootstrap sup-t (Mammen)",
                 "ri_chi2_p": "Wald on the cells before the first adoption, chi-square",
                 "ri_p": "Same statistic, randomization inference (cs_pretest_ri)"}
+_SIZE_LABELS_COV = {
+    "cov_wald_p": "With covariates {covs} (doubly robust): att_gt Wald (chi-square)",
+    "cov_sup_t_p": "With covariates {covs} (doubly robust): att_gt sup-t bootstrap",
+    "cov_ri_p": "With covariates {covs} (doubly robust): randomization inference "
+                "(cs_pretest_ri)"}
 
 
 def cs_pretest_size(dgp: Any, *, y: str, unit: str, time: str, cohort: str = "cohort",
                     assign: str | None = None, cluster: str | None = None, reps: int = 200,
                     draws: int = 199, seed: int = 0, alpha: float = 0.05,
+                    covariates: Sequence[str] | None = None,
                     executor: Any = None, progress: bool = True) -> pd.DataFrame:
     """Monte Carlo size of the Callaway-Sant'Anna pre-tests on a generator.
 
     ``dgp(seed)`` returns one data set without a pre-trend. Each replication runs
     ``att_gt``'s Wald pre-test and its multiplier-bootstrap (sup-t) pre-test, and
-    :func:`cs_pretest_ri` with its chi-square reference. Returns one row per test:
-    label, reps, rejection_rate at ``alpha``, mc_se; ``attrs["records"]`` holds the
-    p-values of every replication.
+    :func:`cs_pretest_ri` with its chi-square reference; with ``covariates`` also the
+    three with those covariates (doubly robust; data sets on which att_gt cannot
+    estimate the cells are left out of those rows, whose ``reps`` counts the others).
+    Returns one row per test: label, reps, rejection_rate at ``alpha``, mc_se;
+    ``attrs["records"]`` holds the p-values of every replication.
     """
     from policylab.execution import run_chunks
 
     kw = {"y": y, "unit": unit, "time": time, "cohort": cohort, "assign": assign,
           "cluster": cluster}
-    chunks = run_chunks(_size_chunk, reps, shared=_SizeSetup(dgp, kw, int(draws)),
+    covs = list(covariates or [])
+    chunks = run_chunks(_size_chunk, reps, shared=_SizeSetup(dgp, kw, int(draws), covs),
                         seed=seed, chunk_size=10, executor=executor,
                         progress="CS pre-test size" if progress else None)
     rec = pd.DataFrame([r for c in chunks for r in c])
     rows = []
-    for col, label in _SIZE_LABELS.items():
-        p = pd.to_numeric(rec[col], errors="coerce")
-        rej = float((p <= alpha).mean())
-        rows.append({"test": col[:-2], "label": label, "reps": int(p.notna().sum()),
-                     "rejection_rate": rej, "mc_se": float(np.sqrt(rej * (1 - rej) / reps))})
+    labels = {**_SIZE_LABELS, **({k: v.format(covs=", ".join(covs))
+                                  for k, v in _SIZE_LABELS_COV.items()} if covs else {})}
+    for col, label in labels.items():
+        p = pd.to_numeric(rec[col], errors="coerce").dropna()
+        rej = float((p <= alpha).mean()) if len(p) else np.nan
+        rows.append({"test": col[:-2], "label": label, "reps": len(p),
+                     "rejection_rate": rej,
+                     "mc_se": float(np.sqrt(rej * (1 - rej) / max(len(p), 1)))})
     out = pd.DataFrame(rows)
     out.attrs["records"] = rec
     return out

@@ -276,11 +276,53 @@ def _assignment(result: FeolsResult, param: str, unit: str, time: str, assign: s
     groups = list(groups)
     g_of_row, t_of_row = g_of_row.astype(np.int64), t_of_row.astype(np.int64)
     nonzero = np.abs(P).sum(axis=1) > 0
-    real_paths, real_ids = np.unique(P[nonzero], axis=0, return_inverse=True)
+    real_paths, real_ids = _paths(P[nonzero], seen.reshape(G, T)[nonzero])
     if kind == "both":
         real_paths = _shifted_paths(real_paths, P.shape[1])
     return _Assignment(groups, g_of_row, t_of_row, real_paths, np.asarray(real_ids).ravel(),
                        np.flatnonzero(nonzero))
+
+
+def _paths(P: np.ndarray, seen: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct treatment paths of the treated groups (rows of ``P``, periods as
+    columns) and the path of each group, on panels where groups miss periods.
+
+    A group is not observed in every period of an unbalanced panel; its treatment there
+    is unknown, not 0. Two groups hold the same path when they agree on the periods both
+    are observed in (each group joins the first path it agrees with, in group order),
+    and the path takes every value its groups are observed with. A period in which no
+    group of a path is observed takes the path's value of the period before (treatment
+    persists; the first periods take the first observed value): a draw that hands the
+    path to a group observed then needs a value. On a balanced panel these are the
+    distinct rows of ``P``.
+    """
+    vals: list[np.ndarray] = []
+    known: list[np.ndarray] = []
+    owner = np.empty(len(P), dtype=np.int64)
+    for i, (p, s) in enumerate(zip(P, seen)):
+        for h, (v, k) in enumerate(zip(vals, known)):
+            both = s & k
+            if np.array_equal(p[both], v[both]):
+                v[s] = p[s]
+                k |= s
+                owner[i] = h
+                break
+        else:
+            vals.append(np.where(s, p, 0.0))
+            known.append(s.copy())
+            owner[i] = len(vals) - 1
+    full = np.array([_carry_forward(v, k) for v, k in zip(vals, known)]).reshape(-1, P.shape[1])
+    paths, ids = np.unique(full, axis=0, return_inverse=True)
+    return paths, np.asarray(ids).ravel()[owner]
+
+
+def _carry_forward(v: np.ndarray, known: np.ndarray) -> np.ndarray:
+    """``v`` with each unknown period set to the last known value before it (the first
+    known value before any)."""
+    idx = np.where(known, np.arange(len(v)), -1)
+    np.maximum.accumulate(idx, out=idx)
+    idx = np.where(idx < 0, int(np.argmax(known)), idx)
+    return v[idx]
 
 
 def _shifted_paths(real_paths: np.ndarray, T: int) -> np.ndarray:

@@ -30,7 +30,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import optimize, stats
 from scipy.special import ndtr
 
 from policylab.errors import EstimationError, SpecError
@@ -155,6 +154,8 @@ def pretrend_power(result: Any = None, *, powers: tuple[float, ...] = (0.5, 0.8)
     usual eyeball test). Accepts an ``event_study`` result or ``betahat=``, ``sigma=``,
     ``rel_times=``.
     """
+    from scipy import optimize, stats  # here, not at import: slow to import
+
     beta, Sigma, e, ref = event_study_inputs(result, **arrays)
     if _cs_base_notes(result):
         raise SpecError("pretrend_power needs pre-period estimates relative to one "
@@ -209,6 +210,8 @@ class HonestDidResult(Result):
 
 def _folded_cv(bias_over_sd: float, alpha: float) -> float:
     """1 - alpha quantile of |N(b, 1)|, the FLCI critical value (Armstrong-Kolesar)."""
+    from scipy import optimize, stats  # here, not at import: slow to import
+
     b = abs(bias_over_sd)
     if b > 40:  # the far tail of the folded normal is just the shifted normal
         return b + float(stats.norm.ppf(1 - alpha))
@@ -241,6 +244,8 @@ def _flci_sd(beta: np.ndarray, Sigma: np.ndarray, k: np.ndarray, l_post: np.ndar
     (Armstrong and Kolesar 2018), minimised here with the L1 norm split into slacks.
     Returns (estimate, conf_low, conf_high).
     """
+    from scipy import optimize  # here, not at import: slow to import
+
     P = int(pre.sum())
     kk = k[k != 0]  # positions of the estimated coefficients (ref dropped)
     ref_pos = int(np.flatnonzero(k == 0)[0])
@@ -411,6 +416,8 @@ def _post_weights(e: int, l_vec: Any, et: np.ndarray) -> np.ndarray:
 def _sd_breakdown(sd_ci: Any, se_e: float) -> float:
     """Smoothness breakdown value: the largest M at which the FLCI ``sd_ci(M)`` still
     excludes zero (0 when the CI at M = 0 does not)."""
+    from scipy import optimize  # here, not at import: slow to import
+
     # the CI widens continuously with M, so the breakdown value is a root
     _, lo0, hi0 = sd_ci(0.0)
     if not (lo0 > 0 or hi0 < 0):
@@ -471,6 +478,8 @@ def honest_did(result: Any = None, *, e: int = 0, l_vec: Any = None, M: Any = No
     HonestDiD's multi-period code), where HonestDiD's single-period code leaves it
     uncapped (a slightly longer interval).
     """
+    from scipy import stats  # here, not at import: slow to import
+
     if rm_method not in ("C-LF", "Conditional", "Bonferroni"):
         raise SpecError(f"rm_method={rm_method!r}: use 'C-LF', 'Conditional' or "
                         "'Bonferroni'")
@@ -570,6 +579,8 @@ def _rm_bonferroni(bfull: np.ndarray, Sfull: np.ndarray, pos: dict[int, int],
     """Conservative Delta^RM intervals: a Bonferroni upper bound (size alpha / 5) on the
     largest pre-period change, times Mbar and each post period's distance to the last
     pre period (weighted by |l|), added to the usual interval of size 4 alpha / 5."""
+    from scipy import stats  # here, not at import: slow to import
+
     k = len(bfull)
     t0 = int(max(pre_all))
     kappa = alpha / 5

@@ -44,7 +44,7 @@ from typing import Any
 import numpy as np
 
 __all__ = ["TIE_RTOL", "TIE_FLOOR", "PValues", "p_values", "permutations",
-           "combinations_from", "rechunk", "draw_statistics",
+           "stratified_permutations", "combinations_from", "rechunk", "draw_statistics",
            "enumerated_statistics"]
 
 #: relative tolerance under which a draw ties with the observed statistic
@@ -107,6 +107,21 @@ def permutations(n: int, draws: int, seed: int | None) -> np.ndarray:
     if draws == 0:
         return np.zeros((0, n), dtype=np.int64)
     return np.stack([rng.permutation(n) for _ in range(draws)])
+
+
+def stratified_permutations(strata: np.ndarray, draws: int, seed: int | None
+                            ) -> np.ndarray:
+    """(draws x n) random permutations of ``range(n)`` that move each position only
+    within its stratum (``strata``: a code per position), one seeded stream: per draw,
+    ``rng.permutation`` of each stratum's positions, strata in order of their codes."""
+    rng = np.random.default_rng(seed)
+    n = len(strata)
+    out = np.tile(np.arange(n), (draws, 1))
+    members = [np.flatnonzero(strata == c) for c in np.unique(strata)]
+    for r in range(draws):
+        for idx in members:
+            out[r, idx] = idx[rng.permutation(len(idx))]
+    return out
 
 
 def _unrank(n: int, k: int, rank: int) -> list[int]:

@@ -195,9 +195,56 @@ def add_table(doc: Any, table: Any, fonts: Sequence[str] = DEFAULT_FONTS,
     for (i, j), span in table.spans.items():
         if span > 1 and i < nh - 1 and rows[i][j]:
             _cell_border(grid[i][j], bottom=_RULE["thin"])  # rule under a group header
+    _set_widths(t, grid, _column_shares(rows, n, table.spans, nh), _text_width(doc),
+                table.spans)
     for note in table.notes:
         _paragraph(doc, note, fonts, size - 1)
     return t
+
+
+def _text_width(doc: Any) -> int:
+    """The width between the margins of the document's last section (EMU)."""
+    sec = doc.sections[-1]
+    return int(sec.page_width - sec.left_margin - sec.right_margin)
+
+
+def _display_len(text: str) -> int:
+    # a CJK character is about two Latin ones wide
+    return sum(2 if ord(ch) > 0x2E80 else 1 for ch in text)
+
+
+def _column_shares(rows: list[list[str]], n: int, spans: dict[tuple[int, int], int],
+                   n_header: int = 0) -> list[float]:
+    """Each column's share of the text width, by its longest cell: the row labels get
+    the room they need (an equal share wrapped "Secondary industry share (%)" over three
+    lines beside half-empty columns); a header may wrap onto two lines, so it counts
+    half; merged group cells are left out."""
+    covered = {(i, j) for (i, j), span in spans.items() if span > 1}
+    need = [4] * n
+    for i, r in enumerate(rows):
+        for j in range(min(n, len(r))):
+            if (i, j) not in covered:
+                length = _display_len(r[j])
+                need[j] = max(need[j], -(-length // 2) if i < n_header and j else length)
+    need[0] = min(need[0], 40)  # a very long label wraps rather than squeeze the numbers
+    need = [min(x, 24) if j else x for j, x in enumerate(need)]
+    total = float(sum(need))
+    return [x / total for x in need]
+
+
+def _set_widths(t: Any, grid: list[list[Any]], shares: list[float], width: int,
+                spans: dict[tuple[int, int], int]) -> None:
+    from docx.shared import Emu
+
+    t.autofit = False
+    for j, share in enumerate(shares):
+        w = Emu(int(width * share))
+        t.columns[j].width = w
+        for row in grid:
+            row[j].width = w
+    for (i, j), span in spans.items():  # a merged cell spans its columns' widths
+        if span > 1:
+            grid[i][j].width = Emu(int(width * sum(shares[j:j + span])))
 
 
 def _add_report_table(doc: Any, table: Any, fonts: Sequence[str]) -> None:

@@ -352,6 +352,11 @@ def translate_warning(text: str, lang: str = "en",
     import re
 
     labels = dict(labels or {})
+    # a warning of one robustness sample: "[sample: name] text" (study.steps)
+    m = re.match(r"^\[sample: (?P<name>[^\]]+)\] (?P<rest>.+)$", text, re.S)
+    if m is not None:
+        rest, known = translate_warning(m.group("rest"), lang, labels)
+        return word("in_sample", lang, name=m.group("name"), text=rest), known
     for pattern, words in WARNING_PATTERNS:
         m = re.match(pattern, text)
         if m is None:
@@ -640,3 +645,54 @@ def time_fe(name: str, lang: str = "en", unit: str | None = None) -> str:
     ``unit`` when known (e.g. quarters derived from "Q42010"), else by the name."""
     unit = unit if unit in ("year", "quarter", "month", "period") else time_unit_of(name)
     return word(f"time_fe_{unit}", lang)
+
+# the constant row of regression tables (Stata's _cons; Chinese journals print it)
+WORDS["en"]["constant"] = "Constant"
+WORDS["zh"]["constant"] = "常数项"
+WARNING_PATTERNS.append((
+    r"^pooled matching: unit-years are matched across years.*$",
+    {"en": "Pooled matching: unit-years are matched across years and the DID runs on "
+           "the matched unit-years (an unbalanced panel); covariates of post-policy years "
+           "may respond to the policy.",
+     "zh": "混合匹配：不同年份的个体-年份观测相互匹配，DID基于匹配后的个体-年份（非平衡面板）"
+           "估计；政策实施后各年的协变量可能受政策影响。"}))
+
+# the event-study table's note: the recommended joint pre-trend test, then the Wald F
+WORDS["en"].update({
+    "pretrend_note_rec": "Joint test that all pre-treatment coefficients are zero "
+                         "(recommended: {name}): {stat_name}({dfs}) = {stat}, p = {p}",
+    "pretrend_note_cmp": "For comparison, {name}: {stat_name}({dfs}) = {stat}, p = {p}",
+    "pretrend_draws": "{n} draws",
+})
+WORDS["zh"].update({
+    "pretrend_note_rec": "政策实施前各期系数联合为零的检验（推荐：{name}）：{stat_name}({dfs}) = "
+                         "{stat}，p = {p}",
+    "pretrend_note_cmp": "对照：{name}，{stat_name}({dfs}) = {stat}，p = {p}",
+    "pretrend_draws": "{n}次",
+})
+
+# a robustness sample's own warning, named after the sample
+WORDS["en"]["in_sample"] = "Sample \u201c{name}\u201d: {text}"
+WORDS["zh"]["in_sample"] = "样本\u201c{name}\u201d：{text}"
+
+# the PSM-DID table's note: how the matched sample was made
+WORDS["en"].update({
+    "psm_note": "Matched sample: {mode}, {method}; the DID uses {sample}: {n} of {n0} "
+                "observations.",
+    "psm_mode_base_year": "units matched on their base-year covariates",
+    "psm_mode_pooled": "unit-years matched pooled across years",
+    "psm_mode_period": "units matched year by year",
+    "psm_method_kernel": "kernel matching ({kernel}, bandwidth {bw})",
+    "psm_method_nearest": "nearest-neighbour matching", "psm_method_radius": "radius matching",
+    "psm_sample_matched": "the matched rows without weights",
+    "psm_sample_weighted": "the matched rows weighted by the matching weights",
+    "psm_sample_support": "the rows on the common support",
+})
+WORDS["zh"].update({
+    "psm_note": "匹配样本：{mode}，{method}；DID基于{sample}：{n}个观测值（共{n0}个）。",
+    "psm_mode_base_year": "按基期协变量匹配个体", "psm_mode_pooled": "各年份个体-年份观测混合匹配",
+    "psm_mode_period": "逐年匹配个体",
+    "psm_method_kernel": "核匹配（{kernel}核，带宽{bw}）", "psm_method_nearest": "近邻匹配",
+    "psm_method_radius": "半径匹配", "psm_sample_matched": "匹配成功的观测值（不加权）",
+    "psm_sample_weighted": "以匹配权重加权的匹配样本", "psm_sample_support": "共同支撑域内的观测值",
+})

@@ -61,9 +61,28 @@ def _cell(text: str, value: object) -> str:
     return escape(text)
 
 
+#: the report's own numbering in a title ("Table 5. ", "表5 "): LaTeX numbers its
+#: floats itself (\caption, \ref), so a caption keeps the words only
+_NUMBERED = re.compile(r"^(Table\s+\d+[.:]?|表\s*\d+[.:：]?)\s*")
+
+
+#: columns from which a table is set in \footnotesize (descriptives, balance tests)
+_WIDE = 8
+
+
+def caption_text(title: str) -> str:
+    """The title without the report's own "Table 5. " / "表5 " numbering."""
+    return _NUMBERED.sub("", title, count=1)
+
+
+def _note(text: str) -> str:
+    # stars as superscripts; a minus before a number (not a range 2000-2018) a true minus
+    return re.sub(r"(?<![\w.])-(?=\d)", "$-$", _stars(escape(text)))
+
+
 def default_label(table: Any) -> str:
     """``tab:`` and a name from the title (ASCII words, else a short hash)."""
-    title = table.title or ""
+    title = caption_text(table.title or "")
     words = re.findall(r"[A-Za-z0-9]+", title)
     if words:
         return "tab:" + "-".join(w.lower() for w in words)[:40]
@@ -120,14 +139,16 @@ def table_to_latex(table: Any, *, fragment: bool = False, label: str | None = No
         return "\n".join(body) + "\n"
     lines = [r"\begin{table}[htbp]", r"\centering"]
     if table.title:
-        lines.append(rf"\caption{{{escape(table.title)}}}")
+        lines.append(rf"\caption{{{escape(caption_text(table.title))}}}")
     lines.append(rf"\label{{{label or table.label or default_label(table)}}}")
+    if n >= _WIDE:  # many columns: a smaller face and tighter columns before any scaling
+        lines.append(r"\footnotesize\setlength{\tabcolsep}{4pt}")
     # a table wider than the text is scaled down to fit (graphicx), never up
     lines += [r"\sbox0{%", *body[:-1], r"\end{tabular}}%",
               r"\ifdim\wd0>\linewidth\resizebox{\linewidth}{!}{\usebox0}\else\usebox0\fi"]
     if table.notes:
         lines += [r"\par\smallskip", r"\begin{minipage}{\linewidth}\footnotesize"]
-        lines += [_stars(escape(x)) + r"\par" for x in table.notes]
+        lines += [_note(x) + r"\par" for x in table.notes]
         lines.append(r"\end{minipage}")
     lines.append(r"\end{table}")
     return "\n".join(lines) + "\n"

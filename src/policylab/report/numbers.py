@@ -28,6 +28,12 @@ _CONTINUOUS = {"estimate", "std_error", "statistic", "conf_low", "conf_high", "m
                "boot_low", "boot_high", "slope", "power", "M", "variance", "var"}
 
 
+#: shares printed as percentages (the mediation share: "24.40%", as the papers print it)
+_PERCENT = {"share"}
+#: decimals of a percentage
+PERCENT_DIGITS = 2
+
+
 def _is_measurement(key: str) -> bool:
     from policylab.report.labels import COLUMNS_ZH
 
@@ -61,8 +67,9 @@ class Num:
     Parameters
     ----------
     value : float, or (low, high) for an interval
-    kind : {"number", "integer", "pvalue", "interval"}
-    digits : decimals of numbers, p-values (at least 3) and intervals
+    kind : {"number", "integer", "pvalue", "interval", "percent"}
+    digits : decimals of numbers, p-values (at least 3) and intervals; a percent (a
+        share 0.244 shown "24.40%", the papers' form) always has two
     stars : significance stars shown after the number ("", "*", "**", "***")
     wrap : "" or "()" or "[]" around the number (standard errors, t statistics, CIs)
     thousands : integers with a thousands separator (N in regression tables)
@@ -86,6 +93,8 @@ class Num:
             return _integer_text(v, self.thousands)
         if self.kind == "pvalue":
             return format_p(v, self.digits)
+        if self.kind == "percent":
+            return f"{format_number(100 * v, PERCENT_DIGITS)}%" if math.isfinite(v) else ""
         return format_number(v, self.digits)
 
     @property
@@ -113,6 +122,8 @@ class Num:
                                                              if self.wrap else "")
         if self.kind == "integer":
             return int(round(v)), f"{pre}{'#,##0' if self.thousands else '0'}{post}"
+        if self.kind == "percent":
+            return v, "0." + "0" * PERCENT_DIGITS + "%"
         if self.kind == "pvalue":
             d = "0." + "0" * max(self.digits, 3)
             small = f'"{self.wrap[:1]}<0.001{self.stars}{self.wrap[1:]}"'
@@ -131,12 +142,14 @@ def _is_whole(values: np.ndarray) -> bool:
 
 
 def column_kind(name: Any, column: pd.Series) -> str:
-    """How to show a DataFrame column: "bool", "integer", "pvalue", "number" or "text".
+    """How to show a DataFrame column: "bool", "integer", "pvalue", "percent", "number" or
+    "text".
 
     Decided by dtype and values, helped by the column's name: integer dtypes, and float
     columns whose values are all whole numbers (a NaN makes counts float) unless the
     name says it is a measurement (estimate, mean, sd, ...), are integers — event time
-    "-6", cohort "2011", draws "500"; p-value names (p_value, p_left, ...) are p-values.
+    "-6", cohort "2011", draws "500"; p-value names (p_value, p_left, ...) are p-values;
+    a ``share`` (the share mediated) is a percentage.
     """
     s = column.dropna()
     if pd.api.types.is_bool_dtype(column) or (
@@ -152,6 +165,8 @@ def column_kind(name: Any, column: pd.Series) -> str:
     values = column.to_numpy(dtype=float, na_value=np.nan)
     if _P_NAME.match(key) and not pd.api.types.is_integer_dtype(column):
         return "pvalue"
+    if key in _PERCENT:
+        return "percent"
     if pd.api.types.is_integer_dtype(column):
         return "integer"
     if not _is_measurement(key) and _is_whole(values):

@@ -316,6 +316,7 @@ def etable(
     title: str | None = None,
     rename: dict[str, str] | None = None,
     align: bool = True,
+    constant: bool = False,
 ) -> Table:
     """Regression results side by side, as Stata's esttab or fixest's etable.
 
@@ -373,6 +374,8 @@ def etable(
     rows = row_names([list(map(str, t["term"])) for t in raw], metas, rename, align)
     names = aliases([list(map(str, t["term"])) for t in raw], rows)
     tidies = [t.assign(term=r) for t, r in zip(raw, rows)]
+    if constant:
+        tidies = [_with_constant(r, t) for r, t in zip(res, tidies)]
     ctrl_sets = [list(m.get("controls") or []) for m in metas]
     show_controls = controls if controls is not None else any(ctrl_sets)
     ctrl_terms = {c for cs in ctrl_sets for c in cs} if show_controls is True or (
@@ -384,6 +387,8 @@ def etable(
                 terms.append(term)
     terms = _select(chronological(terms) if align else terms, names, keep, drop, order,
                     ctrl_terms)
+    if constant:
+        terms = [t for t in terms if t != _CONS] + [_CONS]
     # a column resting on fewer than 2 treated clusters has no usable cluster-robust p
     no_stars = {i for i, m in enumerate(metas)
                 if (m.get("design") or {}).get("n_treated_groups", 2) < 2}
@@ -442,6 +447,22 @@ def etable(
                  values=values, spans=spans)
 
 
+_CONS = "_cons"
+
+
+def _with_constant(r: Any, tidy: pd.DataFrame) -> pd.DataFrame:
+    """The model's tidy rows with its constant as the ``_cons`` row (its Intercept
+    moved there); unchanged when the model reports no constant."""
+    get = getattr(r, "constant", None)
+    row = get() if callable(get) else None
+    if row is None:  # e.g. a pyfixest fit: its own intercept, when it has one
+        row = tidy[tidy["term"] == "Intercept"]
+    tidy = tidy[tidy["term"] != "Intercept"]
+    if row is None or len(row) == 0:
+        return tidy
+    return pd.concat([tidy, row.assign(term=_CONS)], ignore_index=True)
+
+
 def _checked_tidy(r: Any, position: int) -> pd.DataFrame:
     t = r.tidy()
     need = ["term", "estimate", "std_error", "statistic", "p_value", "conf_low", "conf_high"]
@@ -478,6 +499,8 @@ def _select(terms: list[str], names: dict[str, set[str]], keep: Sequence[str] | 
 
 
 def _row_label(term: str, labels: dict[str, str], lang: str) -> str:
+    if term == _CONS:
+        return labels.get(term) or word("constant", lang)
     return labels.get(term) or term_label(term, lang) or term
 
 
@@ -605,7 +628,7 @@ def _frame_cell(v: Any, kind: str, digits: int, lang: str, labels: dict[str, str
     if isinstance(v, (bool, np.bool_)):
         return word("yes", lang) if v else word("no", lang)
     if isinstance(v, (int, float, np.integer, np.floating)):
-        if kind in ("integer", "pvalue"):
+        if kind in ("integer", "pvalue", "percent"):
             return Num(float(v), kind, digits=digits)
         if kind == "text":  # a number in a column of words: as it comes
             return Num(float(v), "integer" if isinstance(v, (int, np.integer)) else "number",

@@ -11,6 +11,7 @@ Excel's quote prefix, so it is never evaluated, not even after the user edits th
 
 from __future__ import annotations
 
+from copy import copy
 from pathlib import Path
 from typing import Any
 
@@ -58,16 +59,24 @@ def table_to_excel(table: Any, path: str | Path) -> Path:
     n, nh = table.ncols, len(table.header)
     rows = table.header + table.body
     thick, thin = Side(style="medium"), Side(style="thin")
+    # a table has a handful of distinct cell styles: each is built (and hashed into the
+    # workbook's style lists) once and copied after, the same style ids in the same order
+    styles: dict[tuple[Any, ...], Any] = {}
     for i, r in enumerate(rows):
         vals = table.values[i - nh] if nh <= i < nh + len(table.values) else []
+        top = thick if i == 0 else None
+        bottom = (thin if i == nh - 1 or (i - nh) in table.rules
+                  else thick if i == len(rows) - 1 else None)
         for j in range(n):
             text = r[j] if j < len(r) else ""
             cell = _put(ws, r0 + i, j + 1, text, vals[j] if j < len(vals) else None)
+            key = (tuple(cell._style or ()), j == 0, i == 0, bottom)
+            if key in styles:
+                cell._style = copy(styles[key])
+                continue
             cell.alignment = Alignment(horizontal="left" if j == 0 else "center")
-            top = thick if i == 0 else None
-            bottom = (thin if i == nh - 1 or (i - nh) in table.rules
-                      else thick if i == len(rows) - 1 else None)
             cell.border = Border(top=top, bottom=bottom)
+            styles[key] = copy(cell._style)
     for (i, j), span in table.spans.items():
         if span > 1:
             ws.merge_cells(start_row=r0 + i, start_column=j + 1, end_row=r0 + i,

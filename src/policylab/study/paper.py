@@ -148,8 +148,8 @@ def mediation_rows(columns: Sequence[tuple[Any | None, str]], lang: str, digits:
         out["med_ci"].append(Num((float(e["conf_low"]), float(e["conf_high"])), "interval",
                                  digits=digits, wrap="[]"))
         share = e.get("share")
-        out["med_share"].append(f"{100 * float(share):.2f}%" if share == share and
-                                share is not None else "—")
+        out["med_share"].append(Num(float(share), "percent") if share is not None and
+                                share == share else "—")
     return [(word(k, lang), v) for k, v in out.items()]
 
 
@@ -270,7 +270,7 @@ def cs_pretest_notes(tests: Sequence[dict[str, Any]], lang: str) -> list[str]:
 def _cs_rank(i: int, key: str) -> str:
     """The word after a CS pre-test: the first is recommended, unless it is the sup-t
     bootstrap, which the study reads first only when the randomization test cannot run
-    (covariates, weights) and which over-rejects with few treated groups (64.5% at a
+    (not-yet-treated comparisons, finer fixed effects) and which over-rejects with few treated groups (64.5% at a
     nominal 5% on the carbon design, docs/validity.md): then it is flagged, not
     recommended."""
     if i > 0:

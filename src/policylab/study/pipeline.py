@@ -170,9 +170,7 @@ def run_study(
     StudyFailed
         A required step failed; nothing was written.
     """
-    from policylab.study.frame import settle_status
     from policylab.study.prepare import prepare, with_data_labels
-    from policylab.study.steps import STEPS, planned_steps
 
     t_start = time.perf_counter()
     spec_path = Path(spec_path)
@@ -195,62 +193,19 @@ def run_study(
 
     ctx = Context(spec=spec, panel=panel, base_dir=base_dir, lang=spec.output.language,
                   seed=spec.study.seed)
-    from contextlib import ExitStack
+    from policylab.study.render import FigureFiles
+    from policylab.study.workers import Workers
 
-    from policylab.execution import using_executor
-
-    executors = ExitStack()
-    plan = planned_steps(spec)
-    outputs: list[StepOutput] = []
-
-    bar = None
-    if progress:
-        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-
-        bar = Progress(TextColumn("[bold]{task.description:<28}"), BarColumn(),
-                       TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn())
-        bar.start()
-        task = bar.add_task("preparing", total=len(plan))
-    try:
-        # one executor for every draw-heavy step; a cluster made here is closed in the
-        # finally below, whatever happens after it is made
-        ctx.cache["executor"] = executors.enter_context(using_executor(executor))
-        for key, required in plan:
-            if bar is not None:
-                bar.update(task, description=key)
-            t1 = time.perf_counter()
-            try:
-                # referee warnings are collected into the report, not printed mid-run
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore", PolicyLabWarning)
-                    out = STEPS[key](ctx)
-                settle_status(out)  # a step whose own check failed is "warned", not "ok"
-            except Exception as exc:
-                if required:
-                    raise StudyFailed(
-                        f"required step {key!r} failed: {type(exc).__name__}: {exc}"
-                    ) from exc
-                out = StepOutput(key=key, title=key.replace("_", " ").capitalize(),
-                                 status="failed", error=f"{type(exc).__name__}: {exc}")
-                out.text.append(
-                    f"This step failed and was skipped: {type(exc).__name__}: {exc}"
-                )
-                out.numbers["traceback"] = traceback.format_exc(limit=6)
-            out.seconds = time.perf_counter() - t1
-            outputs.append(out)
-            if on_step:
-                on_step(out)
-            if bar is not None:
-                bar.advance(task)
-    finally:
-        if bar is not None:
-            bar.stop()
-        executors.close()
-
-    t_write = time.perf_counter()
-    with Staging(target) as stage:
+    # the staging folder exists from here: each step's figures are written into it by a
+    # writer process while the next steps compute (the folder and any writer still
+    # running go when the with-block ends, whatever happened)
+    with Staging(target) as stage, Workers() as workers:
         root = stage.path
-        rendered = _render(root, spec, outputs, ctx)
+        figures = FigureFiles(root, spec.output.figure_formats, workers)
+        outputs = _run_steps(ctx, progress=progress, executor=executor, on_step=on_step,
+                             after_step=figures.start)
+        t_write = time.perf_counter()
+        rendered = _render(root, spec, outputs, ctx, figures, workers)
         split = _split(prep_seconds, outputs, rendered.seconds)
         _write_json(root / "results.json", _results(outputs, rendered.failures))
         manifest = {
@@ -275,9 +230,9 @@ def run_study(
             manifest["warnings"] = sorted({w for o in outputs for w in o.warnings}
                                           | {_failure_text(f) for f in failures})
             manifest["total_seconds"] = time.perf_counter() - t_start
-            split["writing"] = round(time.perf_counter() - t_write - split["figures"], 4)
+            split["writing"] = round(time.perf_counter() - t_write, 4)
             split["other"] = round(manifest["total_seconds"] - sum(
-                split[k] for k in ("prepare", "computing", "figures", "writing")), 4)
+                split[k] for k in ("prepare", "computing", "writing")), 4)
             _write_json(root / "manifest.json", manifest)
 
         failures = rendered.failures + stage.publish(["manifest.json"], finish)
@@ -295,16 +250,93 @@ def run_study(
                       split=split)
 
 
+def _run_steps(ctx: Context, *, progress: bool, executor: Any,
+               on_step: Callable[[StepOutput], None] | None,
+               after_step: Callable[[StepOutput], None]) -> list[StepOutput]:
+    """Run the planned steps in order; an optional step that fails is recorded, a
+    required one raises :class:`StudyFailed`. ``after_step`` gets each finished step."""
+    from contextlib import ExitStack
+
+    from policylab.execution import using_executor
+    from policylab.study.steps import planned_steps
+
+    executors = ExitStack()
+    plan = planned_steps(ctx.spec)
+    outputs: list[StepOutput] = []
+    bar = None
+    if progress:
+        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+        bar = Progress(TextColumn("[bold]{task.description:<28}"), BarColumn(),
+                       TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn())
+        bar.start()
+        task = bar.add_task("preparing", total=len(plan))
+    try:
+        # one executor for every draw-heavy step; a cluster made here is closed in the
+        # finally below, whatever happens after it is made
+        ctx.cache["executor"] = executors.enter_context(using_executor(executor))
+        for key, required in plan:
+            if bar is not None:
+                bar.update(task, description=key)
+            out = _run_step(ctx, key, required)
+            outputs.append(out)
+            after_step(out)
+            if on_step:
+                on_step(out)
+            if bar is not None:
+                bar.advance(task)
+    finally:
+        if bar is not None:
+            bar.stop()
+        executors.close()
+    return outputs
+
+
+def _run_step(ctx: Context, key: str, required: bool) -> StepOutput:
+    from policylab.study.frame import settle_status
+    from policylab.study.steps import STEPS
+
+    t1 = time.perf_counter()
+    try:
+        # referee warnings are collected into the report, not printed mid-run
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", PolicyLabWarning)
+            out = STEPS[key](ctx)
+        settle_status(out)  # a step whose own check failed is "warned", not "ok"
+    except Exception as exc:
+        if required:
+            raise StudyFailed(
+                f"required step {key!r} failed: {type(exc).__name__}: {exc}"
+            ) from exc
+        out = StepOutput(key=key, title=key.replace("_", " ").capitalize(),
+                         status="failed", error=f"{type(exc).__name__}: {exc}")
+        out.text.append(
+            f"This step failed and was skipped: {type(exc).__name__}: {exc}"
+        )
+        out.numbers["traceback"] = traceback.format_exc(limit=6)
+    out.seconds = time.perf_counter() - t1
+    return out
+
+
 def _split(prep_seconds: float, outputs: list[StepOutput],
            rendered: dict[str, float]) -> dict[str, float]:
-    """Where a run's time went: preparing the data, the steps (estimation, and drawing
-    the figures they make), rendering figures to files, and writing everything else
-    (tables, reports, results.json, manifest; filled in when the run is published)."""
+    """Where a run's time went (seconds, wall).
+
+    ``prepare``, ``computing`` (the steps, drawing their figures included), ``writing``
+    (from the last step to the published folder: reports, results.json, manifest, and
+    waiting for the writers) and ``other`` (checking the spec and the folder) add up to
+    the run's total. ``figures`` and ``tables`` are the work of the writer processes,
+    which overlaps the computing and the reports (see :mod:`policylab.study.workers`);
+    ``reports`` is the HTML and Word reports; ``waiting`` is how long the run waited for
+    the writers after the last step. ``writing`` and ``other`` are filled in when the run
+    is published.
+    """
     return {"prepare": round(prep_seconds, 4),
             "computing": round(sum(o.seconds for o in outputs), 4),
             "figures": round(rendered.get("figures", 0.0), 4),
             "tables": round(rendered.get("tables", 0.0), 4),
             "reports": round(rendered.get("reports", 0.0), 4),
+            "waiting": round(rendered.get("waiting", 0.0), 4),
             "writing": 0.0, "other": 0.0}
 
 
@@ -339,11 +371,14 @@ def _results(outputs: list[StepOutput], failures: list[dict[str, str]]) -> dict[
     return results
 
 
-def _render(root: Path, spec: StudySpec, outputs: list[StepOutput], ctx: Context) -> Any:
+def _render(root: Path, spec: StudySpec, outputs: list[StepOutput], ctx: Context,
+            figures: Any, workers: Any) -> Any:
     from policylab.study.render import Rendered, write_all
 
     try:
-        return write_all(root, spec, outputs, ctx)
+        return write_all(root, spec, outputs, ctx, figures, workers)
     except Exception as exc:  # the writer as a whole broke: keep the numbers regardless
         return Rendered(failures=[{"file": "report", "step": "report",
                                    "error": f"{type(exc).__name__}: {exc}"}])
+    finally:
+        workers.close()  # nothing may still write while the folder is published

@@ -29,14 +29,16 @@ from policylab.study.frame import (
 )
 from policylab.study.outdir import safe_filename
 from policylab.study.spec import StudySpec
+from policylab.study.workers import Job, WorkerDied, Workers
 
-__all__ = ["write_all", "Rendered"]
+__all__ = ["write_all", "Rendered", "FigureFiles"]
 
 _TABLE_WRITERS = {
     "md": ("to_markdown", ".md"),
     "tex": ("to_latex", ".tex"),
     "html": ("to_html", ".html"),
 }
+_OTHER_TABLES = ("csv", "xlsx", "docx")
 
 
 @dataclass
@@ -88,36 +90,124 @@ def _ext(fmt: str) -> str:
     return _TABLE_WRITERS[fmt][1] if fmt in _TABLE_WRITERS else f".{fmt}"
 
 
-def _write_tables(root: Path, key: str, tables: list[tuple[str, Any]], formats: list[str],
-                  taken: set[str], done: Rendered) -> None:
-    for name, table in tables:
-        stem = safe_filename(f"{key}_{name}", taken)
-        for fmt in formats:
-            path = root / "tables" / f"{stem}{_ext(fmt)}"
+def _table_files(root: Path, outputs: list[Any], sections: list[dict[str, Any]],
+                 formats: list[str]) -> list[tuple[str, Path, Any, str]]:
+    """(step, path, table, format) of every table file; the table files are the
+    report's tables (same words, notes and number)."""
+    taken: set[str] = set()
+    files = []
+    for out, sec in zip(outputs, sections):
+        for (name, _), table in zip(out.tables, sec["tables"]):
+            stem = safe_filename(f"{out.key}_{name}", taken)
+            files += [(out.key, root / "tables" / f"{stem}{_ext(fmt)}", table, fmt)
+                      for fmt in formats if fmt in _TABLE_WRITERS or fmt in _OTHER_TABLES]
+    return files
+
+
+def _write_tables(root: Path, files: list[tuple[str, Path, Any, str]]) -> dict[str, Any]:
+    """Write the table files (runs in a writer process): what failed, how long it took."""
+    done = Rendered()
+    with done.timed("tables"):
+        for key, path, table, fmt in files:
             writer = _table_writer(table, fmt, path)
             if writer is not None:
                 done.attempt(root, path, key, writer)
+    return {"failures": done.failures, "seconds": done.seconds.get("tables", 0.0)}
 
 
-def _write_figures(root: Path, out: Any, formats: tuple[str, ...], taken: set[str],
-                   done: Rendered) -> list[dict[str, Any]]:
+def _save_figures(root: Path, key: str, drawn: list[tuple[Any, list[Path]]]
+                  ) -> dict[str, Any]:
+    """Write each figure to its paths (runs in a writer process): the paths written,
+    what failed and how long it took."""
     from policylab.report.style import save_figure
 
-    figs = []
-    for name, fig in out.figures:
-        why = degenerate(fig)
-        if why:  # nothing to see: a sentence in the report instead of an empty plot
-            figs.append({"name": name, "figure": fig, "png": None, "degenerate": why})
-            continue
-        stem = safe_filename(f"{out.key}_{name}", taken)
-        written: list[Path] = []
-        for fmt in formats:
-            path = root / "figures" / f"{stem}.{fmt}"
-            done.attempt(root, path, out.key, lambda p=path, f=fmt, g=fig, w=written:
-                         w.extend(save_figure(g, p, formats=(f,))))
-        png = next((p for p in written if p.suffix == ".png"), None)
-        figs.append({"name": name, "figure": fig, "png": png})
-    return figs
+    done = Rendered()
+    written: list[list[str]] = []
+    with done.timed("figures"):
+        for fig, paths in drawn:
+            ok: list[str] = []
+            for path in paths:
+                if done.attempt(root, path, key, lambda p=path, g=fig: save_figure(
+                        g, p, formats=(p.suffix[1:],))):
+                    ok.append(str(path))
+            written.append(ok)
+    return {"written": written, "failures": done.failures,
+            "seconds": done.seconds["figures"]}
+
+
+def _headless(fig: Any) -> bool:
+    """Whether ``fig`` draws on a plain Agg canvas (no window system behind it)."""
+    from matplotlib.backend_bases import FigureCanvasBase
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    return type(fig.canvas) in (FigureCanvasAgg, FigureCanvasBase)
+
+
+_INLINE = Workers(fork=False)
+
+
+class FigureFiles:
+    """Each step's figures, written to files as soon as the step has finished.
+
+    :meth:`start` hands a finished step's figures to a writer process (see
+    :mod:`policylab.study.workers`), so rasterising them overlaps the next steps;
+    :meth:`collect` waits for them. File names are given here, in step order, so they
+    do not depend on which writer finishes first.
+    """
+
+    def __init__(self, root: Path, formats: Any, workers: Workers) -> None:
+        self.root, self.formats, self.workers = root, tuple(formats), workers
+        self._taken: set[str] = set()
+        self._started: dict[int, tuple[Job, list[dict[str, Any]]]] = {}
+
+    def start(self, out: Any) -> None:
+        """Start writing ``out``'s figures (a degenerate one gets no file)."""
+        plan: list[dict[str, Any]] = []
+        for name, fig in out.figures:
+            why = degenerate(fig)
+            if why:  # nothing to see: a sentence in the report instead of an empty plot
+                plan.append({"name": name, "figure": fig, "png": None, "degenerate": why})
+                continue
+            stem = safe_filename(f"{out.key}_{name}", self._taken)
+            plan.append({"name": name, "figure": fig, "png": None, "paths": [
+                self.root / "figures" / f"{stem}.{fmt}" for fmt in self.formats]})
+        drawn = [(f["figure"], f["paths"]) for f in plan if "paths" in f]
+        # a figure on a GUI canvas (Tk, Qt: the user's interactive backend) is saved
+        # here: a forked child must not talk to the parent's window-system connection
+        forked = self.workers if all(map(_headless, (g for g, _ in drawn))) else _INLINE
+        job = (forked.submit(lambda: _save_figures(self.root, out.key, drawn)) if drawn
+               else Job(value={"written": [], "failures": [], "seconds": 0.0}))
+        self._started[id(out)] = (job, plan)
+
+    def planned(self, out: Any) -> list[dict[str, Any]]:
+        """``out``'s figures as dicts (name, figure, and degenerate or, once
+        :meth:`collect` has run, png), started if they were not."""
+        if id(out) not in self._started:
+            self.start(out)
+        return self._started[id(out)][1]
+
+    def collect(self, out: Any, done: Rendered) -> None:
+        """Wait for ``out``'s figure files: fill in each figure's png (None if it could
+        not be written) and add failures and the writer's seconds to ``done``."""
+        plan = self.planned(out)
+        job = self._started[id(out)][0]
+        drawn = [f for f in plan if "paths" in f]
+        if not drawn:  # none drawn, or collected already
+            return
+        try:
+            answer = job.result()
+        except WorkerDied as exc:  # the whole writer failed: none of its files count
+            answer = {"written": [[] for _ in drawn], "seconds": 0.0, "failures": [
+                {"file": p.relative_to(self.root).as_posix(), "step": out.key,
+                 "error": str(exc)} for f in drawn for p in f["paths"]]}
+            for f in drawn:
+                for p in f["paths"]:
+                    p.unlink(missing_ok=True)
+        done.failures.extend(answer["failures"])
+        done.seconds["figures"] = done.seconds.get("figures", 0.0) + answer["seconds"]
+        for f, ok in zip(drawn, answer["written"]):
+            f["png"] = next((Path(p) for p in ok if p.endswith(".png")), None)
+            del f["paths"]
 
 
 def _provenance(ctx: Any) -> dict[str, Any]:
@@ -220,6 +310,11 @@ def _reason(text: str, lang: str) -> str:
     return text
 
 
+#: tables the panel's sample line does not describe: the pilot markets, emission
+#: factors and definitions; the robustness columns on other samples (each has its N)
+_NO_SAMPLE_NOTE = ("overview", "samples")
+
+
 def _section(out: Any, figs: list[dict[str, Any]], ctx: Any, outputs: dict[str, Any],
              untranslated: list[str]) -> dict[str, Any]:
     """One report section: captions' titles, notes under tables and figures, the
@@ -231,7 +326,8 @@ def _section(out: Any, figs: list[dict[str, Any]], ctx: Any, outputs: dict[str, 
     tables = [dataclasses.replace(_relabel(t, lang, labels),
                                   notes=[*t.notes, *_table_notes(out, name, outputs, lang,
                                                                  labels),
-                                         *([sample] if sample else [])])
+                                         *([sample] if sample and out.key not in
+                                           _NO_SAMPLE_NOTE else [])])
               for name, t in out.tables]
     text = [translate_warning(_reason(p, lang), lang, labels)[0] for p in out.text]
     for f in figs:
@@ -257,49 +353,90 @@ def _section(out: Any, figs: list[dict[str, Any]], ctx: Any, outputs: dict[str, 
             "warnings": translated_warnings(list(out.warnings), lang, labels, untranslated)}
 
 
-def write_all(tmp: Path, spec: StudySpec, outputs: list[Any], ctx: Any) -> Rendered:
-    """Write every table and figure, then the HTML and Word reports, into ``tmp``."""
-    import matplotlib.pyplot as plt
-
-    (tmp / "tables").mkdir(exist_ok=True)
-    (tmp / "figures").mkdir(exist_ok=True)
-    done = Rendered()
-    taken_tables: set[str] = set()
-    taken_figures: set[str] = set()
-    sections = []
-    by_key = {o.key: o for o in outputs}
-    for out in outputs:
-        with done.timed("figures"):
-            figs = _write_figures(tmp, out, tuple(spec.output.figure_formats), taken_figures,
-                                  done)
-        sections.append(_section(out, figs, ctx, by_key, done.untranslated))
-    number_sections(sections, ctx.lang)
-    # the table files are the report's tables: same words, notes and number
-    for out, sec in zip(outputs, sections):
-        named = [(name, t) for (name, _), t in zip(out.tables, sec["tables"])]
-        with done.timed("tables"):
-            _write_tables(tmp, out.key, named, list(spec.output.formats), taken_tables, done)
+def _report_kw(spec: StudySpec, outputs: list[Any], ctx: Any) -> dict[str, Any]:
     design = ctx.cache.get("design")
     n_groups = design.facts.get("n_treated_groups") if design is not None else None
     summary = headline(outputs, n_groups, ctx.lang, dict(spec.model.labels),
                        digits=spec.output.digits)
-    provenance = _provenance(ctx)
-    kw = {"lang": spec.output.language, "title": spec.study.title, "provenance": provenance,
-          "headline": summary}
-    if "html" in spec.output.formats:
-        from policylab.report.html import write_report as write_html
+    return {"lang": spec.output.language, "title": spec.study.title,
+            "provenance": _provenance(ctx), "headline": summary}
 
-        path = tmp / "report.html"
-        with done.timed("reports"):
-            if done.attempt(tmp, path, "report", lambda: write_html(sections, path, **kw)):
-                done.report_html = path
+
+def _html_report(tmp: Path, sections: list[dict[str, Any]], kw: dict[str, Any]
+                 ) -> dict[str, Any]:
+    """Write report.html (runs in a writer process: with Chinese text, subsetting the
+    CJK font for it takes seconds)."""
+    from policylab.report.html import write_report as write_html
+
+    done, path = Rendered(), tmp / "report.html"
+    with done.timed("reports"):
+        ok = done.attempt(tmp, path, "report", lambda: write_html(sections, path, **kw))
+    return {"failures": done.failures, "seconds": done.seconds["reports"], "written": ok}
+
+
+def _docx_report(tmp: Path, sections: list[dict[str, Any]], kw: dict[str, Any],
+                 done: Rendered) -> None:
+    from policylab.report.docx import write_report as write_docx
+
+    path = tmp / "report.docx"
+    with done.timed("reports"):
+        if done.attempt(tmp, path, "report", lambda: write_docx(sections, path, **kw)):
+            done.report_docx = path
+
+
+def _answer(job: Job, root: Path, files: list[tuple[str, Path]]) -> dict[str, Any]:
+    """A writer's answer; when the writer as a whole failed, each of its ``files``
+    (step, path) is recorded as failed and removed if it was written."""
+    try:
+        return job.result()
+    except WorkerDied as exc:
+        for _, path in files:
+            path.unlink(missing_ok=True)
+        return {"seconds": 0.0, "written": False, "failures": [
+            {"file": path.relative_to(root).as_posix(), "step": step, "error": str(exc)}
+            for step, path in files]}
+
+
+def write_all(tmp: Path, spec: StudySpec, outputs: list[Any], ctx: Any,
+              figures: FigureFiles | None = None, workers: Workers | None = None
+              ) -> Rendered:
+    """Write every table and figure, then the HTML and Word reports, into ``tmp``.
+
+    ``figures`` holds the figure files the run started writing while it computed;
+    ``workers`` writes the table files and the HTML report beside the Word report (both
+    optional: without them everything is written here, in order).
+    """
+    import matplotlib.pyplot as plt
+
+    (tmp / "tables").mkdir(exist_ok=True)
+    (tmp / "figures").mkdir(exist_ok=True)
+    workers = workers if workers is not None else Workers(fork=False)
+    figures = figures if figures is not None else FigureFiles(
+        tmp, spec.output.figure_formats, workers)
+    done, reports = Rendered(), Rendered()
+    by_key = {o.key: o for o in outputs}
+    sections = [_section(out, figures.planned(out), ctx, by_key, done.untranslated)
+                for out in outputs]
+    number_sections(sections, ctx.lang)
+    files = _table_files(tmp, outputs, sections, list(spec.output.formats))
+    tables = workers.submit(lambda: _write_tables(tmp, files))
+    with done.timed("waiting"):
+        for out in outputs:
+            figures.collect(out, done)
+    kw = _report_kw(spec, outputs, ctx)
+    html = (workers.submit(lambda: _html_report(tmp, sections, kw))
+            if "html" in spec.output.formats else None)
     if "docx" in spec.output.formats:
-        from policylab.report.docx import write_report as write_docx
-
-        path = tmp / "report.docx"
-        with done.timed("reports"):
-            if done.attempt(tmp, path, "report", lambda: write_docx(sections, path, **kw)):
-                done.report_docx = path
+        _docx_report(tmp, sections, kw, reports)
+    with done.timed("waiting"):
+        answer = _answer(tables, tmp, [(f[0], f[1]) for f in files])
+        page = (_answer(html, tmp, [("report", tmp / "report.html")]) if html is not None
+                else {"failures": [], "seconds": 0.0, "written": False})
+    done.failures += answer["failures"] + page["failures"] + reports.failures
+    done.seconds.update(tables=answer["seconds"],
+                        reports=reports.seconds.get("reports", 0.0) + page["seconds"])
+    done.report_html = tmp / "report.html" if page["written"] else None
+    done.report_docx = reports.report_docx
     for s in sections:
         for f in s["all_figures"]:
             plt.close(f["figure"])

@@ -232,6 +232,11 @@ class Baseline(Step):
     show_controls: bool = Field(True, description="print the control variables' "
                                 "coefficients in the baseline table (Chinese journals' "
                                 "style); false: one 'Controls: Yes' row")
+    constant: bool | None = Field(None, description="print the constant row (Constant / "
+                                  "常数项: Stata areg/reghdfe's _cons, the regression after "
+                                  "adding back the grand means, its SE from the same "
+                                  "variance); default: with show_controls (Chinese "
+                                  "journals' style)")
 
 
 class Overview(Step):

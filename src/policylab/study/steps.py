@@ -252,6 +252,9 @@ def step_descriptives(ctx: Context) -> StepOutput:
     names = {0: "control", 1: "treated", "all": "all"}
     wide = res.wide(names)
     wide = wide[[c for c in wide.columns if not str(c).startswith("all:")]]
+    if {"variable", "label"} <= set(wide.columns):
+        # one name column, as with groups: the label (the name itself when unlabelled)
+        wide = wide.drop(columns="variable")
     defined = ctx.spec.battery.overview.enabled and _defined_columns(ctx)
     if any(c in ctx.spec.variables for c in cols) and not defined:
         from policylab.report.labels import word
@@ -299,16 +302,30 @@ def step_baseline(ctx: Context) -> StepOutput:
     _collect_warnings(out, *models)
     out.numbers["design"] = _used(_baseline(ctx)[0])
     kw: dict[str, Any] = {}
-    if ctx.spec.battery.baseline.show_controls and ctx.spec.model.controls:
+    spec = ctx.spec.battery.baseline
+    if spec.show_controls and ctx.spec.model.controls:
         # the papers print every control's coefficient (the Controls row is then moot)
         kw = {"keep": [models[0].meta["treat_term"], *ctx.spec.model.controls],
               "controls": False}
+    kw["constant"] = _show_constant(ctx)
     out.tables.append(("baseline", _etable(ctx, models, title=out.title, **kw)))
     note = crv1_note(model_design(ctx).facts.get("n_treated_groups"), ctx.lang)
     if note:  # the table's SEs are CRV1: say they are not the recommended interval
         out.text.append(note)
     _flag_identities(ctx, out)
     return out
+
+
+def _subtitle(ctx: Context, title: str, part: str) -> str:
+    """"Title: part" (a full-width colon in Chinese titles)."""
+    return f"{title}{'：' if ctx.lang == 'zh' else ': '}{part}"
+
+
+def _show_constant(ctx: Context) -> bool:
+    """The constant row in regression tables: the spec's choice, by default with the
+    control coefficients (Chinese journals' style)."""
+    b = ctx.spec.battery.baseline
+    return b.show_controls if b.constant is None else b.constant
 
 
 def _flag_identities(ctx: Context, out: StepOutput) -> None:
@@ -366,12 +383,14 @@ def step_event_study(ctx: Context) -> StepOutput:
             out.numbers["pretrend_test"] = es.pretrend_test()
             # the three lead tests the frame shows under the figure, recommended first
             out.numbers["pretrend_tests"] = _lead_tests(ctx, es)
-        test = out.numbers.setdefault("pretrend_test_by_outcome", {})[y] = es.pretrend_test()
+        out.numbers.setdefault("pretrend_test_by_outcome", {})[y] = es.pretrend_test()
+        leads = _lead_tests(ctx, es, y if i else None)
+        out.numbers.setdefault("pretrend_tests_by_outcome", {})[y] = leads
         out.results[f"event_study{sfx}"] = es
-        title = f"{out.title}: {lab.get(y, y)}"
+        title = _subtitle(ctx, out.title, lab.get(y, y))
         out.figures.append((f"event_study{sfx}", es.plot(lang=ctx.lang)))
         out.tables.append((f"event_study{sfx}", _frame_table(
-            ctx, es.tidy(), title, notes=[_pretrend_note(test, ctx.lang)])))
+            ctx, es.tidy(), title, notes=_pretrend_notes(leads, ctx.lang))))
         if group:
             pt = parallel_trends(ctx.panel, y=y, treat_group=group, time=ctx.spec.data.time,
                                  lang=ctx.lang)
@@ -382,17 +401,33 @@ def step_event_study(ctx: Context) -> StepOutput:
     return out
 
 
-def _pretrend_note(test: dict[str, Any], lang: str) -> str:
-    """The joint pre-trend test as the papers cite it: F(q, df) = x, p = y."""
-    from policylab.report.labels import word
+def _pretrend_notes(leads: dict[str, Any], lang: str) -> list[str]:
+    """The joint pre-trend test under the event-study table as a paper cites it: the
+    recommended test (study.frame.pretrend_tests' choice, e.g. the wild cluster
+    bootstrap with few treated clusters) named, then the cluster-robust Wald F for
+    comparison."""
+    from policylab.report.labels import report_word, word
     from policylab.report.numbers import format_p
 
-    df2 = test.get("df2")
-    dfs = f"{test['df1']}, {df2:.0f}" if df2 is not None and df2 == df2 and \
-        df2 != float("inf") else f"{test['df1']}"
-    name = "F" if test.get("method", "wald") == "wald" else "Wald"
-    return word("pretrend_note", lang, name=name, stat=f"{test['statistic']:.3f}", dfs=dfs,
-                p=format_p(test["p_value"], 3))
+    tests = leads["tests"]
+    rec = leads["recommended"] if "p_value" in tests.get(leads["recommended"], {}) else "wald"
+    notes = []
+    for m in [rec] + (["wald"] if rec != "wald" else []):
+        t = tests.get(m, {})
+        if "p_value" not in t:
+            continue
+        df2 = t.get("df2")
+        dfs = f"{t['df1']}, {df2:.0f}" if m == "wald" and df2 is not None and df2 == df2 \
+            and df2 != float("inf") else f"{t['df1']}"
+        name = report_word(f"method_{m}", lang)
+        if t.get("draws"):
+            draws = word("pretrend_draws", lang, n=f"{int(t['draws']):,}")
+            name += f", {draws}" if lang == "en" else f"，{draws}"
+        key = "pretrend_note_rec" if m == rec else "pretrend_note_cmp"
+        notes.append(word(key, lang, name=name, stat_name="F" if m != "ri" else "Wald",
+                          dfs=dfs, stat=f"{t['statistic']:.3f}",
+                          p=format_p(t["p_value"], 3)))
+    return notes
 
 
 def _few_treated(d: Design) -> bool:
@@ -439,14 +474,16 @@ def _honest_input(ctx: Context, out: StepOutput, es: Any) -> Any:
     return es
 
 
-def _lead_tests(ctx: Context, es: Any) -> dict[str, Any]:
+def _lead_tests(ctx: Context, es: Any, outcome: str | None = None) -> dict[str, Any]:
     """The three joint lead tests of the TWFE event study and the one to read first
-    (study.frame.pretrend_tests), computed once for the event-study and pretrends steps."""
-    if "lead_tests" not in ctx.cache:
-        ctx.cache["lead_tests"] = pretrend_tests(
+    (study.frame.pretrend_tests), computed once for the event-study and pretrends steps
+    (of the first outcome; of ``outcome`` for the others' table notes)."""
+    key = "lead_tests" if outcome is None else f"lead_tests:{outcome}"
+    if key not in ctx.cache:
+        ctx.cache[key] = pretrend_tests(
             es, model_design(ctx).facts.get("n_treated_groups"), ctx.seed,
             draws=ctx.spec.battery.pretrends.draws, executor=ctx.cache.get("executor"))
-    return ctx.cache["lead_tests"]
+    return ctx.cache[key]
 
 
 def _twfe_pretrend_tests(ctx: Context, out: StepOutput, es: Any) -> None:
@@ -559,10 +596,11 @@ def _staggered_cs(ctx: Context, out: StepOutput, d: Design, y: str) -> None:
                                 "p_value": None, "reason": "no pre-treatment ATT(g,t)"}
     boot = cs.pretest_bootstrap(draws=s.pretest_draws, seed=ctx.spec.study.seed)
     few = _few_treated(d)
+    crowded = _crowded_wald(d, wald)
     out.numbers["att_gt_pretest"] = wald
     out.numbers["att_gt_pretest_bootstrap"] = boot
-    order = [boot, wald] if few else [wald, boot]
-    if few:
+    order = [boot, wald] if few or crowded else [wald, boot]
+    if few or crowded:
         # with few treated groups the bootstrap sup-t over-rejects too (docs/validity.md:
         # 64% at a nominal 5% with 6 treated provinces); randomization inference holds
         ri = _cs_pretest_ri(ctx, d, y)
@@ -579,29 +617,44 @@ def _staggered_cs(ctx: Context, out: StepOutput, d: Design, y: str) -> None:
     out.figures.append(("att_gt_dynamic", aggs["dynamic"].plot(lang=ctx.lang)))
 
 
+def _crowded_wald(d: Design, wald: dict[str, Any]) -> bool:
+    """Whether the CS Wald pre-test tests too many cells for its clusters: its
+    covariance of k pre-period cells is estimated from G clusters, and the chi-square
+    reference holds only when k is small beside G (under normality the statistic is
+    Hotelling's T^2, inflated by about (G - 1) / (G - k): 2.5x with 30 cells and 50
+    states, where the castle-doctrine panel's Wald rejected at p < 0.001 while no cell
+    was significant). Above k = G / 10 the resampling tests are read first."""
+    k = wald.get("df") or 0
+    clusters = d.df[d.cluster_col].nunique() if d.cluster_col in d.df else 0
+    return bool(k) and bool(clusters) and k > clusters / 10
+
+
 def _cs_pretest_ri(ctx: Context, d: Design, y: str) -> dict[str, Any]:
-    """The randomization pre-test of Callaway-Sant'Anna where its cells are att_gt's
-    (no covariates or weights, never-treated comparisons), else why it was not run."""
+    """The randomization pre-test of Callaway-Sant'Anna on att_gt's cells (its
+    covariates, doubly robust estimator and weights; never-treated comparisons), else
+    why it was not run."""
     from policylab.estimators.design import COHORT_COL
     from policylab.inference.cs_pretest import cs_pretest_ri
 
     s = ctx.spec.battery.staggered
     rec: dict[str, Any] = {"test": "randomization (Wald, periods before the first adoption)",
                            "statistic": None, "p_value": None}
-    lacks = [why for bad, why in ((d.controls, "controls (att_gt covariates)"),
-                                  (d.weights, "weights"),
-                                  (s.control_group != "never", "not-yet-treated comparisons"),
+    lacks = [why for bad, why in ((s.control_group != "never", "not-yet-treated comparisons"),
                                   (not d.two_way, "fixed effects other than unit and time"))
              if bad]
     if lacks:
         return {**rec, "reason": "not run with " + ", ".join(lacks)}
     try:
         r = cs_pretest_ri(d.df, y, d.unit, d.time, COHORT_COL, assign=d.assign,
-                          cluster=d.cluster_col, draws=s.pretest_draws, seed=ctx.seed)
+                          cluster=d.cluster_col, draws=s.pretest_draws, seed=ctx.seed,
+                          covariates=list(d.controls), weights=d.weights,
+                          executor=ctx.cache.get("executor"))
     except PolicyLabError as exc:
         return {**rec, "reason": str(exc)}
     return {**rec, "statistic": r.statistic, "p_value": r.p_value, "df": r.meta["rank"],
-            "n_cells": len(r.cells), "draws": r.meta["draws"], "seed": r.meta["seed"]}
+            "n_cells": len(r.cells), "draws": r.meta["draws"], "seed": r.meta["seed"],
+            "method": r.meta["method"], "covariates": r.meta["covariates"],
+            "degenerate": r.meta["degenerate"]}
 
 
 def step_staggered(ctx: Context) -> StepOutput:
@@ -680,7 +733,8 @@ def step_psm_did(ctx: Context) -> StepOutput:
     out.tables.append(("psm_did", _etable(
         ctx, columns, title=out.title, group_headers=heads if d.controls else None,
         headers=sub if d.controls else None,
-        controls=[bool(c.meta.get("controls")) for c in columns])))
+        controls=[bool(c.meta.get("controls")) for c in columns],
+        constant=_show_constant(ctx), notes=[_psm_note(p, first, ctx.lang)])))
     if first.balance is not None:
         ss = first.balance.summary_stats
         notes = ([f"Rubin's B = {ss['B_before']:.1f} -> {ss['B_after']:.1f}; "
@@ -696,6 +750,18 @@ def step_psm_did(ctx: Context) -> StepOutput:
     except NotImplementedError:
         pass
     return out
+
+
+def _psm_note(p: Any, res: Any, lang: str) -> str:
+    """How the PSM-DID's sample was made: mode, matching method, rows used."""
+    from policylab.report.labels import word
+
+    kernel = {"epan": "Epanechnikov"}.get(p.kernel, p.kernel) if lang == "en" else {
+        "epan": "Epanechnikov", "normal": "高斯"}.get(p.kernel, p.kernel)
+    return word("psm_note", lang, mode=word(f"psm_mode_{p.mode}", lang),
+                method=word(f"psm_method_{p.method}", lang, kernel=kernel, bw=f"{p.bwidth:g}"),
+                sample=word(f"psm_sample_{p.sample}", lang),
+                n=f"{res.meta['n_after']:,}", n0=f"{res.meta['n_before']:,}")
 
 
 def step_placebo(ctx: Context) -> StepOutput:
@@ -777,9 +843,19 @@ def step_samples(ctx: Context) -> StepOutput:
         out.numbers.setdefault("designs", {})[s.name] = _used(r)
         models.append(r)
         headers.append(s.name)
-    _collect_warnings(out, *models)
+        _sample_warnings(ctx, out, s.name, r)
     out.tables.append(("samples", _etable(ctx, models, headers=headers, title=out.title)))
     return out
+
+
+def _sample_warnings(ctx: Context, out: StepOutput, name: str, r: Any) -> None:
+    """A robustness sample's warnings, named after it ("[sample: name] ..."; the report
+    writes "Sample "name": ..."); those the main model already gave are not repeated."""
+    said = set(_baseline(ctx)[0].warnings)
+    for w in r.warnings:
+        tagged = f"[sample: {name}] {w}"
+        if w not in said and tagged not in out.warnings:
+            out.warnings.append(tagged)
 
 
 def _mediation_runs(ctx: Context) -> dict[tuple[str, str], Any]:
@@ -1046,7 +1122,7 @@ def step_heterogeneity(ctx: Context) -> StepOutput:
                  f"{sep}{p_is(t.p_value)}" for t in first.itertuples()]
         out.tables.append((f"heterogeneity_{col}", _etable(
             ctx, [*pooled, *(subs[lv] for lv in order)], headers=heads,
-            title=f"{out.title}: {lab.get(col, col)}", notes=notes)))
+            title=_subtitle(ctx, out.title, lab.get(col, col)), notes=notes)))
     out.tables.append(("heterogeneity_tests", _frame_table(ctx, res.tests, out.title)))
     _collect_warnings(out, res)
     return out

@@ -10,8 +10,9 @@ from scipy import stats
 from policylab.report.style import PALETTE, figure_builder, new_figure
 
 _T = {"en": {"x": "Placebo estimates", "d": "Kernel density", "p": "p-value",
-             "real": "Actual estimate"},
-      "zh": {"x": "安慰剂估计系数", "d": "核密度", "p": "p值", "real": "真实估计值"}}
+             "real": "Actual estimate", "pts": "p-value of each placebo", "p10": "p = 0.1"},
+      "zh": {"x": "安慰剂估计系数", "d": "核密度", "p": "p值", "real": "真实估计值",
+             "pts": "各安慰剂估计的p值", "p10": "p = 0.1"}}
 
 
 @figure_builder
@@ -37,10 +38,17 @@ def placebo_figure(estimates: np.ndarray, p_values: np.ndarray, real: float,
     ax.axvline(real, color=PALETTE[1], lw=1.2, ls="-", label=t["real"])
     ax2 = ax.twinx()
     step = max(1, len(estimates) // max_points)
-    ax2.scatter(estimates[::step], p_values[::step], s=6, color=PALETTE[2], alpha=0.5)
-    ax2.axhline(0.1, color=PALETTE[2], lw=0.8, ls="--")
+    ax2.scatter(estimates[::step], p_values[::step], s=6, color=PALETTE[2], alpha=0.5,
+                label=t["pts"])
+    ax2.axhline(0.1, color=PALETTE[2], lw=0.8, ls="--", label=t["p10"])
     ax2.set_ylim(0, 1)
+    ax.set_ylim(bottom=0)
     ax2.set_ylabel(t["p"])
     ax2.spines["right"].set_visible(True)
-    ax.legend(loc="upper left")
+    # one legend for both axes, above the plot: inside it would cover the density or
+    # the p-values, which fill the whole frame between them
+    h1, l1 = ax.get_legend_handles_labels()
+    h2, l2 = ax2.get_legend_handles_labels()
+    ax.legend(h1 + h2, l1 + l2, loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=4,
+              frameon=False, fontsize="small", markerscale=2)
     return fig

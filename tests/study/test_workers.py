@@ -1,0 +1,170 @@
+"""Writer processes: a study's figures and tables written beside the computing.
+
+The writers fork (Linux); elsewhere, or with ``POLICYLAB_WRITERS=inline``, the same jobs
+run in the process. Both ways must give the same files, and a writer that fails or dies
+must cost only its own files, recorded as failures.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from policylab.report.tables import Table
+from policylab.study.pipeline import run_study
+from policylab.study.workers import WorkerDied, Workers, forking_available
+
+needs_fork = pytest.mark.skipif(not forking_available(), reason="writers fork on Linux only")
+
+SPEC = """
+[study]
+title = "Writers"
+seed = 3
+[data]
+dataset = "carbon_pilot"
+unit = "province"
+time = "year"
+[treatment]
+column = "did"
+group = "treat"
+[model]
+outcomes = ["ln_co2"]
+controls = ["ln_gdp"]
+[battery.event_study]
+window = [-3, 3]
+[battery.pretrends]
+enabled = false
+[battery.placebo]
+enabled = false
+[battery.wild_bootstrap]
+enabled = false
+[output]
+formats = ["md", "csv", "xlsx", "docx", "html"]
+figure_formats = ["png"]
+"""
+
+
+def _spec(folder: Path) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "s.toml").write_text(SPEC, encoding="utf-8")
+    return folder / "s.toml"
+
+
+def _content(folder: Path) -> dict[str, bytes]:
+    """Every output's content; zip members of docx/xlsx without their time stamps."""
+    out = {}
+    for p in sorted(folder.rglob("*")):
+        rel = p.relative_to(folder).as_posix()
+        if not p.is_file() or rel in ("manifest.json", ".policylab-output.json"):
+            continue
+        if p.suffix in (".docx", ".xlsx"):
+            with zipfile.ZipFile(p) as z:
+                for n in sorted(z.namelist()):
+                    if n != "docProps/core.xml":
+                        out[f"{rel}:{n}"] = z.read(n)
+        else:
+            out[rel] = p.read_bytes()
+    return out
+
+
+@needs_fork
+def test_forked_writers_give_the_files_of_inline_writing(tmp_path, monkeypatch):
+    spec = _spec(tmp_path / "s")
+    forked = run_study(spec, tmp_path / "forked", progress=False)
+    monkeypatch.setenv("POLICYLAB_WRITERS", "inline")
+    inline = run_study(spec, tmp_path / "inline", progress=False)
+    assert not forked.output_failures and not inline.output_failures
+    a, b = _content(tmp_path / "forked"), _content(tmp_path / "inline")
+    assert any(k.startswith("figures/") and k.endswith(".png") for k in a)
+    assert any(k.startswith("tables/") and ".xlsx:" in k for k in a)
+    assert a.keys() == b.keys()
+    assert [k for k in a if a[k] != b[k]] == []
+    split = json.loads((tmp_path / "forked" / "manifest.json").read_text())["split_seconds"]
+    assert split["figures"] > 0 and split["tables"] > 0
+
+
+@needs_fork
+def test_a_failing_writer_in_a_child_is_recorded_and_the_rest_written(tmp_path, monkeypatch):
+    def broken(self, path):
+        raise OSError("disk quota exceeded")
+
+    monkeypatch.setattr(Table, "to_excel", broken)  # the child inherits the patch
+    summary = run_study(_spec(tmp_path / "s"), tmp_path / "out", progress=False)
+    failed = {f["file"] for f in summary.output_failures}
+    assert "tables/baseline_baseline.xlsx" in failed
+    assert all(f.endswith(".xlsx") for f in failed)
+    out = tmp_path / "out"
+    assert (out / "tables" / "baseline_baseline.docx").is_file()
+    assert not (out / "tables" / "baseline_baseline.xlsx").exists()
+    assert (out / "report.html").is_file() and (out / "report.docx").is_file()
+
+
+@needs_fork
+def test_a_writer_that_dies_costs_its_files_only(tmp_path, monkeypatch):
+    import policylab.study.render as render
+
+    def killed(root, files):  # the table writer is killed outright (OOM killer, kill -9)
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    monkeypatch.setattr(render, "_write_tables", killed)
+    summary = run_study(_spec(tmp_path / "s"), tmp_path / "out", progress=False)
+    failed = {f["file"]: f["error"] for f in summary.output_failures}
+    assert "tables/baseline_baseline.md" in failed
+    assert "signal 9" in failed["tables/baseline_baseline.md"]
+    assert not list((tmp_path / "out" / "tables").glob("*"))
+    assert list((tmp_path / "out" / "figures").glob("*.png"))
+    assert summary.report_html is not None and summary.report_html.is_file()
+
+
+@pytest.mark.parametrize("fork", [False, pytest.param(True, marks=needs_fork)])
+def test_jobs_return_values_and_report_errors(fork):
+    with Workers(fork=fork) as w:
+        ok = w.submit(lambda: {"n": 41 + 1})
+        bad = w.submit(lambda: 1 / 0)
+        assert ok.result() == {"n": 42}
+        with pytest.raises(WorkerDied, match="ZeroDivisionError"):
+            bad.result()
+
+
+@needs_fork
+def test_leaving_the_pool_stops_running_writers():
+    import time
+
+    with Workers(fork=True) as w:
+        job = w.submit(lambda: time.sleep(600))
+        pid = job.pid
+    with pytest.raises(ProcessLookupError):  # killed and reaped, not left running
+        os.kill(pid, 0)
+    with pytest.raises(WorkerDied, match="stopped"):
+        job.result()
+
+
+def test_a_figure_on_a_gui_canvas_is_saved_in_the_process(tmp_path, monkeypatch):
+    """A figure on a canvas other than plain Agg (an interactive backend's) never goes to
+    a forked writer: the child would share the parent's window-system connection."""
+    from matplotlib.backends.backend_pdf import FigureCanvasPdf
+    from matplotlib.figure import Figure
+
+    from policylab.study.context import StepOutput
+    from policylab.study.render import FigureFiles, Rendered
+
+    class NotAgg(FigureCanvasPdf):  # stands in for TkAgg / QtAgg
+        pass
+
+    fig = Figure()
+    fig.add_subplot().plot([0, 1, 2], [1, 3, 2])
+    NotAgg(fig)
+    forked = Workers(fork=True)
+    monkeypatch.setattr(forked, "submit", lambda fn: pytest.fail("forked a GUI figure"))
+    files = FigureFiles(tmp_path, ["png"], forked)
+    out = StepOutput(key="k", title="K", figures=[("f", fig)])
+    files.start(out)
+    files.collect(out, done := Rendered())
+    assert not done.failures
+    assert files.planned(out)[0]["png"] == tmp_path / "figures" / "k_f.png"
+    assert (tmp_path / "figures" / "k_f.png").stat().st_size > 0
