@@ -270,3 +270,15 @@ def test_weighted_joint_test_equals_brute_force_pyfixest(route, brute_force_draw
         (1 + (np.abs(null_med) >= abs(obs_med) - tol_m).sum()) / (1 + n), rel=1e-12)
     assert res.joint["share_significant_p"] == pytest.approx(
         (1 + (null_share >= obs_share - tol_s).sum()) / (1 + n), rel=1e-12)
+
+
+@pytest.mark.oracle
+def test_a_fixed_effect_set_left_empty_is_the_regression_with_an_intercept():
+    pf = pytest.importorskip("pyfixest")
+    df = _weighted()
+    res = spec_curve(df, "y", "treat", unit="unit", time="year", weights="w",
+                     controls={"x1": ["x1"]}, fe={"none": []}, cluster=["prov"])
+    b, se, p, n = _treat_stats(_pyfixest(pf, "y ~ treat + x1", df, "prov"))
+    r = res.specs.iloc[0]
+    assert (r.estimate, r.std_error, r.p_value) == pytest.approx((b, se, p), rel=1e-8)
+    assert r.nobs == n
