@@ -185,12 +185,14 @@ CATALOGUE: dict[str, Wording] = {
     "design.part_cluster": _W(en="clusters other than the unit ({col})",
                               zh="个体以外的聚类层级（{col}）",
                               api="clusters other than the unit ({col!r})", levels=("col",)),
-    "design.interacted_fe": _W(
-        en="{what} cannot honour the design's interacted fixed effects {fe}; it is not run "
-           "on a simpler model.",
-        zh="{what}无法处理研究设计中的交互固定效应{fe}，因此未在简化的模型上运行。",
-        api="{what} cannot honour the design's interacted fixed effects {fe}; drop them "
-            "from the design (design.replace(fe=...)) to run it on that simpler model"),
+    "design.two_way_cluster": _W(
+        en="{what} cannot honour the design's two-way cluster ({col}): each specification "
+           "clusters by one column; it is not run on a simpler model.",
+        zh="{what}无法处理研究设计中的双向聚类（{col}）：每个设定只能按一个变量聚类，"
+           "因此未在简化的模型上运行。",
+        api="{what} cannot honour the design's two-way cluster ({col!r}): each "
+            "specification clusters by one column; pass cluster=[...] or use "
+            "design.replace(cluster=...)"),
     "name.att_gt": _W(en="Callaway-Sant'Anna", zh="Callaway-Sant'Anna估计量",
                       api="att_gt (Callaway-Sant'Anna)"),
     "name.bacon": _W(en="The Goodman-Bacon decomposition", zh="Goodman-Bacon分解",
