@@ -104,6 +104,8 @@ def test_carbon_overview_pilots_factors_definitions(carbon):
         # the panel's sample line belongs under the estimation tables, not the setting's
         assert "Sample:" not in _table(out, "overview", key)
     assert "Sample: 570 observations" in _table(out, "baseline", "baseline")
+    # PSM-DID's own note gives its matched sample; the panel's line would contradict it
+    assert "Sample: 570 observations" not in _table(out, "psm_did", "psm_did")
     assert "Shenzhen" in html and "Raw coal" in html
     # the definitions are in their own table, so the descriptives do not repeat them;
     # treated and control sit under group headers (Control group: N, Mean, SD, ...)
@@ -174,6 +176,10 @@ def test_event_study_and_raw_trends_for_every_outcome(carbon, energy):
         for i, y in enumerate(outcomes):
             md = _table(out, "event_study", "event_study" + ("" if i == 0 else f"_{y}"))
             stat = es["numbers"]["pretrend_test_by_outcome"][y]["statistic"]
+            header = next(ln for ln in md.splitlines() if ln.startswith("|"))
+            cells = [c.strip() for c in header.strip("|").split("|")]
+            assert cells[0] in ("Event time", "相对时间")  # one name per row, not two
+            assert not {"Term", "变量"} & set(cells)
             assert f"F({es['numbers']['pretrend_test_by_outcome'][y]['df1']}, " in md
             assert f"= {stat:.3f}" in md
             # the recommended test is quoted first, by name (few treated clusters here)
@@ -208,6 +214,10 @@ def test_carbon_mediation_three_equations_with_same_year_runs(carbon):
         assert "<0.001" in summary
     if tech["share"] is not None:  # one format for the share, the papers' (24.40%)
         assert f"{100 * tech['share']:.2f}%" in summary
+    # all mediators in one model: its own title, its rows named in words
+    joint = _table(out, "mediation", "mediation_joint")
+    assert "Mediation through all mediators together" in joint
+    assert "joint:" not in summary and "(all mediators in one model)" in summary
     # the coal share has no lag: its table has one block (a, Y1, Y2)
     coal = _table(out, "mediation", "mediation_coal_share")
     assert "(3)" in coal and "(4)" not in coal

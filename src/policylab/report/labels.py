@@ -434,6 +434,8 @@ WORDS["en"].update({
     "emission factors", "t_definitions": "Variable definitions",
     "med_same_year": "Same year", "med_lag": "{k}-period lag",
     "t_mediation": "Mediation through {m}: stepwise regressions",
+    "t_mediation_joint": "Mediation through all mediators together",
+    "med_joint": "{m} (all mediators in one model)",
     "t_mechanism": "Mechanism tests", "t_psm": "PSM-DID",
     "psm_before": "Before matching", "psm_after": "After matching",
     "no_controls": "no controls", "with_controls": "controls",
@@ -479,7 +481,8 @@ WORDS["zh"].update({
     "med_ci": "a×b的95%置信区间", "med_share": "中介效应占比",
     "t_pilots": "试点市场基本情况", "t_factors": "折标准煤系数与CO2排放系数",
     "t_definitions": "变量定义", "med_same_year": "当期", "med_lag": "滞后{k}期",
-    "t_mediation": "{m}的中介效应：逐步回归结果", "t_mechanism": "机制检验",
+    "t_mediation": "{m}的中介效应：逐步回归结果", "t_mediation_joint": "多重中介：全部中介变量同时纳入",
+    "med_joint": "{m}（全部中介变量同时纳入）", "t_mechanism": "机制检验",
     "t_psm": "PSM-DID", "psm_before": "匹配前", "psm_after": "匹配后",
     "no_controls": "无控制变量", "with_controls": "控制变量",
     "pooled_of": "{label}", "balance_failed": "匹配后以下协变量未达到平衡：{vars}，"

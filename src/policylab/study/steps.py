@@ -385,8 +385,10 @@ def step_event_study(ctx: Context) -> StepOutput:
         out.results[f"event_study{sfx}"] = es
         title = _subtitle(ctx, out.title, lab.get(y, y))
         out.figures.append((f"event_study{sfx}", es.plot(lang=ctx.lang)))
+        # event time names each row; the term (t-5, pre_5) would say it twice
         out.tables.append((f"event_study{sfx}", _frame_table(
-            ctx, es.tidy(), title, notes=_pretrend_notes(leads, ctx.lang))))
+            ctx, es.tidy().drop(columns="term"), title,
+            notes=_pretrend_notes(leads, ctx.lang))))
         if group:
             pt = parallel_trends(ctx.panel, y=y, treat_group=group, time=ctx.spec.data.time,
                                  lang=ctx.lang)
@@ -921,9 +923,11 @@ def step_mediation(ctx: Context) -> StepOutput:
     keep = ["term", "a", "b", "c", "c_prime", "estimate", "sobel_p", "conf_low", "conf_high",
             "share"]
     eff = res.tidy()[keep].rename(columns={"estimate": "a×b", "sobel_p": "p_value"})
-    eff["term"] = [_labels(ctx).get(t, t) if not t.startswith("joint:") else
-                   "joint: " + _labels(ctx).get(t[6:], t[6:]) for t in eff["term"]]
     from policylab.report.labels import word
+
+    eff["term"] = [_labels(ctx).get(t, t) if not t.startswith("joint:") else
+                   word("med_joint", ctx.lang, m=_labels(ctx).get(t[6:].strip(), t[6:].strip()))
+                   for t in eff["term"]]
 
     out.tables.append(("mediation_effects", _frame_table(
         ctx, eff, out.title, labels={
@@ -934,8 +938,9 @@ def step_mediation(ctx: Context) -> StepOutput:
     for med in m.mediators:
         out.tables.append((f"mediation_{med}", _mediation_table(ctx, runs, med)))
     if "joint" in res.step_results:
-        out.tables.append(("mediation_joint", _etable(ctx, list(res.step_results["joint"]),
-                                                      title="joint")))
+        out.tables.append(("mediation_joint", _etable(
+            ctx, list(res.step_results["joint"]),
+            title=_subtitle(ctx, out.title, word("t_mediation_joint", ctx.lang)))))
     if m.diagram:
         _mediation_diagrams(ctx, out, runs)
     out.text.extend(getattr(res, "notes", []) or [])
