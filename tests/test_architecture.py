@@ -36,13 +36,14 @@ RANK = {
     # accounting computes from data (Panel, factor tables); data never from accounting
     "accounting": 2.5,
     "data": 2,
-    "engine": 1, "validation": 1, "execution": 1,
+    "engine": 1, "validation": 1, "execution": 1, "messages": 1, "message_catalogue": 1,
     "errors": 0,
 }
 # the engine imports only itself and the exception classes
 ENGINE_MAY_IMPORT = {"engine", "errors"}
-# report is a leaf: it imports only these (besides itself) ...
-REPORT_MAY_IMPORT = {"report", "errors", "validation"}
+# report is a leaf: it imports only these (besides itself; messages is the catalogue of
+# the words of estimators' messages, which report words by key) ...
+REPORT_MAY_IMPORT = {"report", "errors", "validation", "messages", "message_catalogue"}
 # ... and the computing layers may import only these parts of it (tidy frames in,
 # figure out)
 DRAWING = ("policylab.report.figures",)

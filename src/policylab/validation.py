@@ -25,12 +25,32 @@ __all__ = [
     "check_exact",
     "available_memory",
     "check_memory",
+    "renamed_arg",
 ]
 
 # the largest count of draws / replications we accept: far above what any p-value
 # needs (1e6 draws pin a p-value of 0.05 to +-0.0004) and far below what would run for
 # days; a larger count is a typo (1e9) rather than a wish
 MAX_DRAWS = 10_000_000
+
+
+def renamed_arg(value: Any, old_value: Any, new: str, old: str, where: str,
+                default: Any = None) -> Any:
+    """The value of an argument renamed in this release: ``new=`` or its old name
+    ``old=``, accepted for one release with a PolicyLabDeprecationWarning that names the
+    new one; both at once is a SpecError; neither gives ``default``."""
+    if old_value is None:
+        return default if value is None else value
+    if value is not None:
+        raise SpecError(f"{where}: give {new}= only ({old}= is its deprecated name)")
+    import warnings
+
+    from policylab.errors import PolicyLabDeprecationWarning
+
+    warnings.warn(f"{where}({old}=...) is deprecated and will be removed in the next "
+                  f"release: write {where}(..., {new}={old_value!r})",
+                  PolicyLabDeprecationWarning, stacklevel=3)
+    return old_value
 
 
 def as_names(value: Any, key: str, *, allow_empty: bool = True) -> list[str]:

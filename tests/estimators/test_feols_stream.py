@@ -201,3 +201,45 @@ def test_unit_walk_and_level_table_agree(files, weights, monkeypatch):
     monkeypatch.setattr(st, "LEVEL_TABLE_ENTRIES", 0)
     _same(a, feols_stream(fml, str(d / "part*.parquet"), vcov={"CRV1": "unit"},
                           weights=weights, progress=False))
+
+
+@pytest.mark.parametrize("presorted", [False, True])
+def test_thread_count_does_not_change_the_numbers(files, presorted):
+    # chunks' sums are folded in the chunks' order whatever thread finished first
+    d, df = files
+    fml = "y ~ x1 + x2 | unit + year + region^year"
+    src = str(d / ("sorted.parquet" if presorted else "part*.parquet"))
+    kw = dict(vcov={"CRV1": "cross"}, weights="w", batch_rows=300, presorted=presorted,
+              progress=False)
+    one = feols_stream(fml, src, workers=1, **kw)
+    three = feols_stream(fml, src, workers=3, **kw)
+    _same(feols(fml, df, vcov={"CRV1": "cross"}, weights="w"), three)
+    if presorted:  # the same rows in the same order: bit for bit
+        np.testing.assert_array_equal(one.coef(), three.coef())
+        np.testing.assert_array_equal(one.se(), three.se())
+    else:  # the scan may hand over batches in another order: rounding only
+        np.testing.assert_allclose(one.coef(), three.coef(), rtol=1e-12)
+        np.testing.assert_allclose(one.se(), three.se(), rtol=1e-12)
+
+
+@pytest.mark.parametrize("weights", [None, "w"])
+def test_three_small_effects_and_a_cluster_across_units(files, weights):
+    # year, region^year and 'cross' (varies within units) as dense blocks, clustered
+    # by a column that is neither the unit nor nested in it
+    d, df = files
+    fml = "y ~ x1 + x2 | unit + year + region^year + cross"
+    a = feols(fml, df, vcov={"CRV1": "grp"}, weights=weights)
+    b = feols_stream(fml, str(d / "part*.parquet"), vcov={"CRV1": "grp"}, weights=weights,
+                     batch_rows=250, progress=False)
+    _same(a, b)
+
+
+def test_spill_opens_partitions_per_write_when_file_handles_are_short(files, monkeypatch):
+    import resource
+
+    d, df = files
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    monkeypatch.setattr(resource, "getrlimit", lambda what: (40, hard))
+    fml = "y ~ x1 + x2 | unit + year"
+    _same(feols(fml, df), feols_stream(fml, str(d / "part*.parquet"), batch_rows=100,
+                                       progress=False))

@@ -70,10 +70,10 @@ def test_bootstrap_is_seeded_and_band_is_wider(mpdta):
     assert a.meta["band_crit"] > 1.96
     assert (t["band_high"] - t["band_low"] > t["conf_high"] - t["conf_low"]).all()
     ra = pl.att_gt(mpdta, **KW, bootstrap=True, draws=499, seed=3,
-                   bootstrap_weights="rademacher")
+                   weights_type="rademacher")
     assert not np.allclose(ra.cells["std_error"], a.cells["std_error"])
     with pytest.raises(pl.errors.SpecError):
-        pl.att_gt(mpdta, **KW, bootstrap=True, bootstrap_weights="webb")
+        pl.att_gt(mpdta, **KW, bootstrap=True, weights_type="webb")
 
 
 def test_never_treated_codings_agree(mpdta):

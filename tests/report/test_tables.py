@@ -141,11 +141,14 @@ def test_note_says_what_the_brackets_hold(models, se, en, zh):
 
 
 def test_a_robustness_samples_warning_is_named_after_it_in_both_languages():
+    from policylab.messages import Message
     from policylab.report.labels import translate_warning
 
-    raw = ("[sample: Drop municipalities] only 2 treated province clusters: cluster-robust "
-           "SEs over-reject with so few treated clusters; report wild_bootstrap() and "
-           "placebo_test() (randomization inference)")
+    raw = Message("study.in_sample", name="Drop municipalities",
+                  text=Message("did.few_treated_clusters", n=2, level="province"))
+    assert raw == ("[sample: Drop municipalities] only 2 treated province clusters: "
+                   "cluster-robust SEs over-reject with so few treated clusters; report "
+                   "wild_bootstrap() and placebo_test() (randomization inference)")
     en, known = translate_warning(raw, "en")
     assert known and en.startswith("Sample \u201cDrop municipalities\u201d: Only 2 treated")
     zh, known = translate_warning(raw, "zh")

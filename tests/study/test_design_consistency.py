@@ -110,10 +110,24 @@ def test_every_step_runs_by_default_or_says_why_not(results):
                             "spec_curve"}
     assert all(r["status"] in ("ok", "skipped") for r in results.values()), {
         k: r["error"] for k, r in results.items()}
-    # the two steps whose estimators take no observation weights say so
-    for key in ("psm_did", "spec_curve"):
-        assert results[key]["status"] == "skipped"
-        assert "weights ('pop')" in results[key]["error"]
+    # PSM-DID takes no observation weights and says so
+    assert results["psm_did"]["status"] == "skipped"
+    assert "weights ('pop')" in results["psm_did"]["error"]
+
+
+def test_spec_curve_runs_on_the_weighted_design(results):
+    sc = results["spec_curve"]
+    assert sc["status"] == "ok"
+    res = sc["results"]["spec_curve"]
+    assert res["meta"]["weights"] == "pop"
+    assert _model(res["meta"]["design"]) == WANT
+    # its specification with the design's controls on the full sample is the baseline
+    # regression itself (weights, region^year, cluster by region): same number, same SE
+    spec = next(r for r in res["tidy"] if r["controls"] == "baseline" and r["sample"] == "full")
+    assert spec["fe"] == "unit+year+region^year" and spec["cluster"] == "region"
+    base = next(r for r in results["baseline"]["results"]["y"]["tidy"] if r["term"] == "d")
+    assert spec["estimate"] == pytest.approx(base["estimate"], rel=1e-10)
+    assert spec["std_error"] == pytest.approx(base["std_error"], rel=1e-10)
 
 
 def test_every_step_used_exactly_the_design(results):

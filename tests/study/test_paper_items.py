@@ -307,6 +307,21 @@ def test_energy_zh_report_has_no_internal_names_and_every_warning_translated(ene
     assert "用能权交易试点×能源结构（电力占比）" in md
 
 
+def test_carbon_report_words_every_warning_by_its_key(carbon):
+    # policylab's own warnings are messages with keys, worded in the report's language
+    # (every key has Chinese words too: tests/test_messages.py); only text policylab did
+    # not write could be left untranslated, and the study writes none
+    res, html, out = carbon
+    manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["untranslated_warnings"] == []
+    warned = [w for step in res.values() if isinstance(step, dict)
+              for w in step.get("warnings", [])]
+    assert warned  # the carbon study has few treated clusters: the report says so
+    text = _reader_text(html)
+    for api_only in ("wild_bootstrap()", "placebo_test()", "meta['dropped']"):
+        assert api_only not in text
+
+
 def test_carbon_report_tables_in_paper_layout(carbon):
     _, html, out = carbon
     text = _reader_text(html)

@@ -8,6 +8,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from policylab.messages import Message  # noqa: E402
 from policylab.report.labels import translate_warning  # noqa: E402
 from policylab.study.frame import (  # noqa: E402
     crv1_note,
@@ -64,23 +65,27 @@ def test_failed_balance_makes_the_step_warned_not_ok():
     assert failed.status == "failed" and failed.error == "boom"
 
 
-def test_known_warnings_translated_unknown_reported():
-    w = ("only 6 treated province clusters: cluster-robust SEs over-reject with so few "
-         "treated clusters; report wild_bootstrap() and placebo_test() (randomization "
-         "inference)")
+def test_messages_worded_by_key_foreign_text_reported():
+    w = Message("did.few_treated_clusters", n=6, level="province")
+    # the Python user reads the API's English, naming the functions to call
+    assert "report wild_bootstrap() and placebo_test()" in w and w.startswith("only 6 treated")
     zh, known = translate_warning(w, "zh", {})
     assert known and "6" in zh and "省份" in zh and "wild_bootstrap" not in zh
     en, known = translate_warning(w, "en", {})
     assert known and "wild_bootstrap()" not in en and "6 treated province" in en
-    bal = "balance not reached (|standardized bias| >= 10% after matching) for ['ln_gdp', 'fdi']"
+    bal = Message("psm.unbalanced", vars=["ln_gdp", "fdi"])
+    assert str(bal).endswith("for ['ln_gdp', 'fdi']")
     zh, known = translate_warning(bal, "zh", {"ln_gdp": "经济发展水平"})
     assert known and "经济发展水平" in zh and "ln_gdp" not in zh and "fdi" in zh
-    sub = ("subgroup resource_type=declining has only 3 treated province clusters; "
-           "cluster-robust SEs and the interaction/SUEST tests over-reject")
+    sub = Message("heterogeneity.few_treated_clusters", col="resource_type",
+                  value="declining", n=3, level="province")
     zh, _ = translate_warning(sub, "zh", {"resource_type": "资源型城市类型"})
     assert "资源型城市类型" in zh and "衰退型" in zh and "declining" not in zh
+    # text policylab did not write (a library's warning) is shown as is and reported
     text, known = translate_warning("something new", "zh", {})
     assert (text, known) == ("something new", False)
+    # the same English sentence as a plain string is not a message: no guessing by pattern
+    assert translate_warning(str(w), "zh", {}) == (str(w), False)
 
 
 def test_degenerate_figures_are_recognised():

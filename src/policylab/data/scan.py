@@ -167,38 +167,45 @@ def distinct_rows(path: Any, columns: list[str], where: str | None = None,
 
 
 class HashPartitions:
-    """Numeric rows spilled to ``n_parts`` files by the caller's partition of each row.
+    """Numeric rows spilled to ``n_parts`` files, one per partition of a key.
 
     With the partition a hash of a key, every row with the same key lands in the same
     partition, so each partition holds complete groups (e.g. panel units) without
-    sorting anything. Rows are two C-ordered
-    blocks, ``F`` (float64) and ``K`` (int64, the key in column 0), appended as raw
-    bytes; ``read(p)`` maps one partition back. The caller owns ``directory``.
+    sorting anything. A row is ``n_float`` float64 values then ``n_int`` int64 values
+    (stored as 8-byte words in one block); rows are appended as raw bytes and
+    ``read(p)`` gives one partition back. The caller owns ``directory``.
     """
 
     def __init__(self, directory: str | Path, n_parts: int, n_float: int, n_int: int) -> None:
+        import resource
+
         self.dir, self.n_parts = Path(directory), int(n_parts)
         self.shape = (n_float, n_int)
         self.rows = np.zeros(self.n_parts, dtype=np.int64)
-        self._files: dict[tuple[str, int], Any] = {}
+        self._files: dict[int, Any] = {}
+        # keep every file open unless that would come near the process's limit
+        soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+        self._keep_open = soft == resource.RLIM_INFINITY or self.n_parts + 256 <= soft
 
-    def _file(self, kind: str, p: int) -> Any:
-        fh = self._files.get((kind, p))
-        if fh is None:
-            fh = self._files[(kind, p)] = open(self.dir / f"{kind}{p:05d}.bin", "ab")
-        return fh
+    def _write(self, p: int, data: memoryview) -> None:
+        fh = self._files.get(p)
+        if fh is not None:
+            fh.write(data)
+            return
+        if not self._keep_open:
+            with open(self.dir / f"P{p:05d}.bin", "ab") as f:
+                f.write(data)
+            return
+        fh = self._files[p] = open(self.dir / f"P{p:05d}.bin", "ab")
+        fh.write(data)
 
-    def add(self, F: np.ndarray, K: np.ndarray, part: np.ndarray) -> None:
-        """Append rows to their partitions ``part`` (0..n_parts-1, one per row; rows of a
-        key must always get the same partition)."""
-        # a stable sort of 16-bit keys is a radix sort (linear time)
-        order = np.argsort(part, kind="stable")
-        bounds = np.searchsorted(part[order], np.arange(self.n_parts + 1))
-        F, K = F[order], K[order]
+    def add_grouped(self, rows: np.ndarray, bounds: np.ndarray) -> None:
+        """Append a row block (n, n_float + n_int) of 8-byte words already grouped by
+        partition: partition p's rows at ``bounds[p]:bounds[p + 1]``."""
+        rows = np.ascontiguousarray(rows)
         for p in np.flatnonzero(np.diff(bounds)):
             a, b = bounds[p], bounds[p + 1]
-            self._file("F", p).write(memoryview(np.ascontiguousarray(F[a:b])))
-            self._file("I", p).write(memoryview(np.ascontiguousarray(K[a:b])))
+            self._write(int(p), memoryview(rows[a:b]).cast("B"))
             self.rows[p] += b - a
 
     def close(self) -> None:
@@ -206,11 +213,22 @@ class HashPartitions:
             fh.close()
         self._files.clear()
 
-    def read(self, p: int) -> tuple[np.ndarray, np.ndarray]:
-        """Partition ``p`` as (F, K) arrays (empty if no row landed there)."""
+    def read(self, p: int, out: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Partition ``p`` as (F, K) arrays, views of one block (empty if no row landed
+        there), read into ``out`` (a float64 buffer of at least that many words) if
+        given."""
         n_f, n_i = self.shape
-        if not self.rows[p]:
+        n = int(self.rows[p])
+        if not n:
             return np.empty((0, n_f)), np.empty((0, n_i), dtype=np.int64)
-        F = np.fromfile(self.dir / f"F{p:05d}.bin", dtype=np.float64).reshape(-1, n_f)
-        K = np.fromfile(self.dir / f"I{p:05d}.bin", dtype=np.int64).reshape(-1, n_i)
-        return F, K
+        path = self.dir / f"P{p:05d}.bin"
+        if out is None or out.size < n * (n_f + n_i):
+            block = np.fromfile(path, dtype=np.float64)
+        else:
+            block = out.reshape(-1)[:n * (n_f + n_i)]
+            with open(path, "rb") as f:
+                got = f.readinto(memoryview(block).cast("B"))
+            if got != block.nbytes:
+                raise OSError(f"spill file {path} is short: {got} of {block.nbytes} bytes")
+        block = block.reshape(-1, n_f + n_i)
+        return block[:, :n_f], block[:, n_f:].view(np.int64)

@@ -29,23 +29,94 @@ def group_rows(unit, U):  # pragma: no cover - compiled
     return order, starts
 
 
+PHI = np.uint64(0x9E3779B97F4A7C15)  # 2^64 / golden ratio (Fibonacci hashing)
+
+
 @njit(cache=True, nogil=True)
-def direct_codes(key, lo, table, out):  # pragma: no cover - compiled
-    """Dense codes 0..U-1 in order of first appearance of integer keys, through a
-    direct-address ``table`` covering [lo, lo + len(table)) (filled with -1; restored
-    to -1 before returning, so it can be reused). Returns U."""
-    U = 0
-    for i in range(key.shape[0]):
-        s = key[i] - lo
-        c = table[s]
-        if c < 0:
-            c = U
-            table[s] = U
-            U += 1
+def scatter_by_hash(fcols, kcols, skip, bits, Fo, Ko, bounds):  # pragma: no cover - compiled
+    """Rows of the columns ``fcols`` (float) and ``kcols`` (int; the key first) as the
+    row blocks Fo, Ko grouped by bucket, the ``bits`` bits of key x PHI below its top
+    ``skip`` bits (a stable counting sort): bucket b's rows are bounds[b]:bounds[b + 1]."""
+    key = kcols[0]
+    n = key.shape[0]
+    P = bounds.shape[0] - 1
+    part = np.zeros(n, dtype=np.int64)
+    for p in range(P + 1):
+        bounds[p] = 0
+    if bits > 0:
+        shift = np.uint64(64 - bits)
+        sk = np.uint64(skip)
+        for i in range(n):
+            part[i] = np.int64(((np.uint64(key[i]) * PHI) << sk) >> shift)
+    for i in range(n):
+        bounds[part[i] + 1] += 1
+    for p in range(P):
+        bounds[p + 1] += bounds[p]
+    fill = bounds[:-1].copy()
+    for i in range(n):
+        j = fill[part[i]]
+        fill[part[i]] += 1
+        for c in range(len(fcols)):
+            Fo[j, c] = fcols[c][i]
+        for c in range(len(kcols)):
+            Ko[j, c] = kcols[c][i]
+
+
+@njit(cache=True, nogil=True)
+def _code_bucket(key, a, b, skip, tab_key, tab_code, used, out, counts, U0):  # pragma: no cover
+    """Codes U0, U0 + 1, ... of the keys of rows a:b (see :func:`hash_codes`); returns
+    the next free code, or -1 when the table is more than half full (the table is left
+    empty either way)."""
+    cap = tab_code.shape[0]
+    mask = cap - 1
+    tb = 0
+    while (1 << tb) < cap:
+        tb += 1
+    shift = np.uint64(64 - tb)
+    sk = np.uint64(skip)
+    limit = cap // 2
+    nb = 0
+    for i in range(a, b):
+        k = key[i]
+        s = np.int64(((np.uint64(k) * PHI) << sk) >> shift)
+        while True:
+            c = tab_code[s]
+            if c < 0:
+                if nb == limit:
+                    for j in range(nb):
+                        tab_code[used[j]] = -1
+                    return -1
+                c = U0 + nb
+                tab_code[s] = c
+                tab_key[s] = k
+                counts[c] = 0
+                used[nb] = s
+                nb += 1
+                break
+            if tab_key[s] == k:
+                break
+            s = (s + 1) & mask
         out[i] = c
-    for i in range(key.shape[0]):
-        table[key[i] - lo] = -1
-    return U
+        counts[c] += 1
+    for j in range(nb):
+        tab_code[used[j]] = -1
+    return U0 + nb
+
+
+@njit(cache=True, nogil=True)
+def hash_codes(key, skip, cap, out, counts):  # pragma: no cover - compiled
+    """Dense codes 0..U-1 of integer keys in order of first appearance, and each code's
+    rows (``counts``); returns U. An open-addressing table of ``cap`` slots (a power of
+    two), hashed on the bits of key x PHI below the top ``skip`` (those are equal
+    within one hash partition), four times larger and started again when half full."""
+    while True:
+        tab_key = np.empty(cap, dtype=np.int64)
+        tab_code = np.full(cap, -1, dtype=np.int64)
+        used = np.empty(cap // 2, dtype=np.int64)
+        U = _code_bucket(key, 0, key.shape[0], skip, tab_key, tab_code, used, out, counts, 0)
+        if U >= 0:
+            return U
+        cap *= 4
 
 
 @njit(cache=True, nogil=True)
@@ -74,21 +145,28 @@ def unit_means(unit, U, Z, w, D, Gamma, means, W):  # pragma: no cover - compile
 
 
 @njit(cache=True, nogil=True)
-def gram_pass(unit, Z, w, D, means, W, order, starts, zz, B, A, level_n):  # pragma: no cover
+def gram_pass(unit, Z, w, D, means, W, mean, order, starts, zz, B, A, level_n, css,
+              C):  # pragma: no cover - compiled
     """Within-unit demeaned cross-products zz += Z~'W Z~, the small-FE blocks
-    B += D'W Z~ and A += D'W D - sum_i c_i c_i' / W_i, and level counts.
+    B += D'W Z~ and A += D'W D, level counts, the centred sums of squares
+    css += sum w (z - mean)^2 about the chunk's ``mean`` and (if ``C`` has rows) the
+    units x levels table of weighted counts C[u, d] += w, in one sequential sweep
+    (z~ = z - means[unit]).
 
-    Rows are swept in their order (z~ = z - means[unit]); only the correction of A walks
-    the rows unit by unit (``order``/``starts`` from :func:`group_rows`), reading just
-    the codes and weights."""
+    A's correction - sum_i c_i c_i' / W_i is left to the caller when ``C`` is given
+    (one product of the table); otherwise the rows are walked unit by unit
+    (``order``/``starts`` from :func:`group_rows`), reading just codes and weights."""
     p = Z.shape[1]
     m = D.shape[1]
+    table = C.shape[0] > 0
     zt = np.empty(p)
     for r in range(Z.shape[0]):
         u = unit[r]
         wr = w[r]
         for j in range(p):
             zt[j] = Z[r, j] - means[u, j]
+            e = Z[r, j] - mean[j]
+            css[j] += wr * e * e
         for j in range(p):
             v = wr * zt[j]
             for k in range(j, p):
@@ -96,6 +174,8 @@ def gram_pass(unit, Z, w, D, means, W, order, starts, zz, B, A, level_n):  # pra
         for q in range(m):
             d = D[r, q]
             level_n[d] += 1
+            if table:
+                C[u, d] += wr
             for j in range(p):
                 B[d, j] += wr * zt[j]
             for q2 in range(m):
@@ -103,7 +183,7 @@ def gram_pass(unit, Z, w, D, means, W, order, starts, zz, B, A, level_n):  # pra
     for j in range(p):
         for k in range(j + 1, p):
             zz[k, j] = zz[j, k]
-    if m == 0:
+    if m == 0 or table:
         return
     for u in range(starts.shape[0] - 1):
         a, b = starts[u], starts[u + 1]
@@ -116,17 +196,6 @@ def gram_pass(unit, Z, w, D, means, W, order, starts, zz, B, A, level_n):  # pra
                 for q in range(m):
                     for q2 in range(m):
                         A[D[r, q], D[s, q2]] -= f
-
-
-@njit(cache=True, nogil=True)
-def centred_ss(Z, w, mean, out):  # pragma: no cover - compiled
-    """out[j] = sum_r w_r (Z[r, j] - mean[j])^2."""
-    for j in range(Z.shape[1]):
-        out[j] = 0.0
-    for r in range(Z.shape[0]):
-        for j in range(Z.shape[1]):
-            e = Z[r, j] - mean[j]
-            out[j] += w[r] * e * e
 
 
 @njit(cache=True, nogil=True)
@@ -174,12 +243,27 @@ def score_pass(unit, Z, w, D, Gamma, means, kept, beta, cluster, sums, cl_n,
 
 
 @njit(cache=True, nogil=True)
-def level_weights(unit, w, D, C):  # pragma: no cover - compiled
-    """C[u, d] += w_r for every row r of unit u at small-FE level d (one sequential
-    sweep; the rows need not be grouped by unit)."""
-    m = D.shape[1]
+def level_cluster_range(codes, local, ids, lo, hi):  # pragma: no cover - compiled
+    """lo[d], hi[d]: smallest and largest cluster ``ids[local[r]]`` over the rows r
+    with code d in any column of ``codes`` (a level lies in one cluster iff equal)."""
+    for r in range(codes.shape[0]):
+        g = ids[local[r]]
+        for q in range(codes.shape[1]):
+            d = codes[r, q]
+            if g < lo[d]:
+                lo[d] = g
+            if g > hi[d]:
+                hi[d] = g
+
+
+@njit(cache=True, nogil=True)
+def units_in_one_cluster(unit, U, cluster):  # pragma: no cover - compiled
+    """Whether every unit's rows share one cluster code."""
+    first = np.full(U, -1, dtype=np.int64)
     for r in range(unit.shape[0]):
         u = unit[r]
-        wr = w[r]
-        for q in range(m):
-            C[u, D[r, q]] += wr
+        if first[u] < 0:
+            first[u] = cluster[r]
+        elif first[u] != cluster[r]:
+            return False
+    return True

@@ -32,7 +32,8 @@ Memory grows with T^2, k^2 and the number of clusters, not with the number of ro
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 
 import numpy as np
 from scipy import linalg
@@ -45,8 +46,8 @@ from policylab.engine.threads import one_blas_thread
 LEVEL_TABLE_ENTRIES = 4_000_000
 
 __all__ = ["Chunk", "GramAccumulator", "StreamFit", "solve_gram", "ScoreAccumulator",
-           "NestingTracker", "drop_singleton_units", "unit_nested", "UnitCoder",
-           "partition_of"]
+           "NestingTracker", "drop_singleton_units", "unit_nested", "code_keys",
+           "partition_of", "group_by_partition", "split_rows"]
 
 
 @dataclass
@@ -67,6 +68,8 @@ class Chunk:
         Global cluster codes.
     extra : ndarray of int, shape (n, q)
         Other codes the caller keeps aligned with the rows (filtered by :meth:`take`).
+    unit_rows : ndarray of int, optional
+        Rows of each unit (U,), if known (saves a count when dropping singletons).
     """
 
     unit: np.ndarray
@@ -75,6 +78,7 @@ class Chunk:
     D: np.ndarray
     cluster: np.ndarray | None = None
     extra: np.ndarray | None = None
+    unit_rows: np.ndarray | None = None
 
     def take(self, keep: np.ndarray) -> Chunk:
         """The kept rows, with unit codes made dense again."""
@@ -86,30 +90,50 @@ class Chunk:
                      None if self.extra is None else self.extra[keep])
 
 
-class UnitCoder:
-    """Dense local codes of integer unit keys, chunk after chunk, through one reusable
-    direct-address table (linear time, no hashing) when the keys span at most
-    ``max_span`` values; ``None`` otherwise (the caller then hashes)."""
+def code_keys(key: np.ndarray, bits: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Dense codes 0..U-1 of integer keys, in order of first appearance, and the rows of
+    each code (linear time, through a hash table that grows with the distinct keys).
 
-    def __init__(self, max_span: int = 32_000_000) -> None:
-        self.max_span = max_span
-        self.table = np.zeros(0, dtype=np.int32)
-        self.lo = 0
+    ``bits``: the keys all share the top ``bits`` bits of :func:`partition_of`'s hash
+    (one hash partition; the table hashes on the bits below).
+    """
+    from policylab.engine._stream_kernels import hash_codes
 
-    def codes(self, key: np.ndarray) -> np.ndarray | None:
-        from policylab.engine._stream_kernels import direct_codes
+    key = np.ascontiguousarray(key, dtype=np.int64)
+    out = np.empty(len(key), dtype=np.int64)
+    counts = np.empty(len(key), dtype=np.int64)
+    cap = 1024  # the first guess: panels have several rows per unit
+    while cap < len(key) // 8:
+        cap *= 2
+    U = hash_codes(key, int(bits), cap, out, counts)
+    return out, counts[:U]
 
-        if len(key) == 0:
-            return np.zeros(0, dtype=np.int64)
-        lo, hi = int(key.min()), int(key.max())
-        if hi - lo >= self.max_span:
-            return None
-        if lo < self.lo or hi - self.lo >= len(self.table):
-            self.lo = min(lo, self.lo) if len(self.table) else lo
-            self.table = np.full(max(hi - self.lo + 1, 2 * len(self.table)), -1, dtype=np.int32)
-        out = np.empty(len(key), dtype=np.int64)
-        direct_codes(np.ascontiguousarray(key, dtype=np.int64), self.lo, self.table, out)
-        return out
+
+def group_by_partition(fcols: Sequence[np.ndarray], kcols: Sequence[np.ndarray], bits: int,
+                       out: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Rows of the float columns ``fcols`` and the integer columns ``kcols`` (the key
+    first) as one row block grouped by the key's hash partition :func:`partition_of`
+    (``bits`` bits; order kept within a partition): ``(rows, bounds)``, partition p's
+    rows at ``bounds[p]:bounds[p + 1]``; a row is the floats then the integers as 8-byte
+    words (:func:`split_rows` gives the two blocks back), written into ``out`` if given
+    (a C-ordered float64 block of that shape)."""
+    from policylab.engine._stream_kernels import scatter_by_hash
+
+    fc = tuple(np.ascontiguousarray(c, dtype=np.float64) for c in fcols)
+    kc = tuple(np.ascontiguousarray(c, dtype=np.int64) for c in kcols)
+    shape = (len(kc[0]), len(fc) + len(kc))
+    rows = np.empty(shape) if out is None else out
+    if rows.shape != shape or rows.dtype != np.float64 or not rows.flags.c_contiguous:
+        raise ValueError(f"out must be a C-ordered float64 array of shape {shape}")
+    bounds = np.empty(2**bits + 1, dtype=np.int64)
+    scatter_by_hash(fc, kc, 0, int(bits), *split_rows(rows, len(fc)), bounds)
+    return rows, bounds
+
+
+def split_rows(rows: np.ndarray, n_float: int) -> tuple[np.ndarray, np.ndarray]:
+    """The float block and the int64 block (views) of rows made by
+    :func:`group_by_partition`."""
+    return rows[:, :n_float], rows[:, n_float:].view(np.int64)
 
 
 def partition_of(key: np.ndarray, bits: int) -> np.ndarray:
@@ -124,7 +148,9 @@ def drop_singleton_units(ch: Chunk) -> tuple[Chunk, int]:
     """Drop units with a single row (fitted exactly by their own effect)."""
     if len(ch.unit) == 0:
         return ch, 0
-    cnt = np.bincount(ch.unit)
+    cnt = ch.unit_rows if ch.unit_rows is not None else np.bincount(ch.unit)
+    if not (cnt == 1).any():
+        return ch, 0
     single = cnt[ch.unit] == 1
     n = int(single.sum())
     return (ch.take(~single), n) if n else (ch, 0)
@@ -154,11 +180,55 @@ class _Moments:
 def _prepared(ch: Chunk) -> tuple[int, Chunk]:
     """Number of units and the chunk with contiguous, typed arrays for the kernels."""
     w = _weights(ch)
-    return int(ch.unit.max()) + 1, Chunk(
-        np.ascontiguousarray(ch.unit, dtype=np.int64),
-        np.ascontiguousarray(ch.Z, dtype=np.float64), np.ascontiguousarray(w, dtype=np.float64),
-        np.ascontiguousarray(ch.D, dtype=np.int64),
-        None if ch.cluster is None else np.ascontiguousarray(ch.cluster, dtype=np.int64))
+    U = len(ch.unit_rows) if ch.unit_rows is not None else int(ch.unit.max()) + 1
+    # the kernels read strided blocks (columns of a partition's rows) as they are
+    return U, Chunk(
+        np.asarray(ch.unit, dtype=np.int64), np.asarray(ch.Z, dtype=np.float64),
+        np.asarray(w, dtype=np.float64), np.asarray(ch.D, dtype=np.int64),
+        None if ch.cluster is None else np.asarray(ch.cluster, dtype=np.int64))
+
+
+@dataclass
+class GramPart:
+    """Pass-1 sums of one chunk (see :class:`GramAccumulator`)."""
+
+    zz: np.ndarray
+    B: np.ndarray
+    A: np.ndarray
+    level_n: np.ndarray
+    W: float
+    mean: np.ndarray
+    css: np.ndarray
+    n: int
+    n_units: int
+
+
+def gram_part(ch: Chunk, k: int, T: int) -> GramPart:
+    """Pass-1 sums of a chunk of complete units (singletons already dropped); touches
+    nothing shared, so chunks can be summed on several threads."""
+    from policylab.engine._stream_kernels import gram_pass, group_rows, unit_means
+
+    U, g = _prepared(ch)
+    means, W = np.empty((U, k + 1)), np.empty(U)
+    unit_means(g.unit, U, g.Z, g.w, g.D, np.zeros((0, k + 1)), means, W)
+    Wt = float(W.sum())
+    mean = (W @ means) / Wt
+    by_table = T and U * T <= LEVEL_TABLE_ENTRIES
+    order, starts = group_rows(g.unit, U) if T and not by_table else (
+        np.zeros(0, np.int64), np.zeros(1, np.int64))
+    C = np.zeros((U, T) if by_table else (0, 0))
+    part = GramPart(np.zeros((k + 1, k + 1)), np.zeros((T, k + 1)), np.zeros((T, T)),
+                    np.zeros(T, dtype=np.int64), Wt, mean, np.zeros(k + 1), len(g.unit), U)
+    gram_pass(g.unit, g.Z, g.w, g.D, means, W, mean, order, starts, part.zz, part.B, part.A,
+              part.level_n, part.css, C)
+    if by_table:
+        # A's correction sum_i c_i c_i' / W_i from the units x levels table of weighted
+        # counts (one product) instead of walking each unit's rows (scattered over the
+        # chunk: a cache miss per row)
+        C /= np.sqrt(W)[:, None]
+        with one_blas_thread():
+            part.A -= C.T @ C
+    return part
 
 
 class GramAccumulator:
@@ -176,35 +246,18 @@ class GramAccumulator:
 
     def add(self, ch: Chunk) -> None:
         """Add a chunk of complete units (singletons already dropped)."""
-        from policylab.engine._stream_kernels import centred_ss, gram_pass, group_rows, unit_means
+        if len(ch.unit):
+            self.fold(gram_part(ch, self.k, self.T))
 
-        if len(ch.unit) == 0:
-            return
-        U, g = _prepared(ch)
-        self.n += len(ch.unit)
-        self.n_units += U
-        means, W = np.empty((U, self.k + 1)), np.empty(U)
-        unit_means(g.unit, U, g.Z, g.w, g.D, np.zeros((0, self.k + 1)), means, W)
-        by_table = self.T and U * self.T <= LEVEL_TABLE_ENTRIES
-        order, starts = group_rows(g.unit, U) if self.T and not by_table else (
-            np.zeros(0, np.int64), np.zeros(1, np.int64))
-        gram_pass(g.unit, g.Z, g.w, g.D, means, W, order, starts, self.zz, self.B, self.A,
-                  self.level_n)
-        if by_table:
-            # A's correction sum_i c_i c_i' / W_i from the units x levels table of
-            # weighted counts: one sequential sweep and one product, instead of walking
-            # each unit's rows (scattered over the chunk: a cache miss per row)
-            from policylab.engine._stream_kernels import level_weights
-
-            C = np.zeros((U, self.T))
-            level_weights(g.unit, g.w, g.D, C)
-            C /= np.sqrt(W)[:, None]
-            with one_blas_thread():
-                self.A -= C.T @ C
-        mean = (W @ means) / W.sum()
-        css = np.empty(self.k + 1)
-        centred_ss(g.Z, g.w, mean, css)
-        self.moments.add(float(W.sum()), mean, css)
+    def fold(self, part: GramPart) -> None:
+        """Add one chunk's sums (from :func:`gram_part`)."""
+        self.zz += part.zz
+        self.B += part.B
+        self.A += part.A
+        self.level_n += part.level_n
+        self.moments.add(part.W, part.mean, part.css)
+        self.n += part.n
+        self.n_units += part.n_units
 
 
 @dataclass
@@ -261,6 +314,37 @@ def solve_gram(acc: GramAccumulator, tol: float = 1e-10) -> StreamFit:
     return StreamFit(beta, kept, dropped, Gamma, bread)
 
 
+@dataclass
+class ScorePart:
+    """Pass-2 sums of one chunk: RSS, within TSS, HC1 meat, and score sums and rows by
+    the chunk's local cluster codes (see :func:`score_part`)."""
+
+    rss: float
+    tss: float
+    meat: np.ndarray
+    sums: np.ndarray
+    cluster_n: np.ndarray
+
+
+def score_part(ch: Chunk, fit: StreamFit, n_local: int) -> ScorePart:
+    """Residuals and score sums of a chunk (singletons dropped), with ``ch.cluster``
+    local cluster codes 0..n_local-1 (or None); touches nothing shared."""
+    from policylab.engine._stream_kernels import score_pass, unit_means
+
+    U, g = _prepared(ch)
+    k = int(fit.kept.sum())
+    means, W = np.empty((U, g.Z.shape[1])), np.empty(U)
+    unit_means(g.unit, U, g.Z, g.w, g.D, fit.Gamma, means, W)
+    has_cl = g.cluster is not None
+    part = ScorePart(0.0, 0.0, np.zeros((k, k)), np.zeros((n_local if has_cl else 0, k)),
+                     np.zeros(n_local if has_cl else 0, dtype=np.int64))
+    cl = g.cluster if has_cl else np.zeros(0, dtype=np.int64)
+    part.rss, part.tss = score_pass(g.unit, g.Z, g.w, g.D, fit.Gamma, means,
+                                    np.flatnonzero(fit.kept), fit.beta, cl, part.sums,
+                                    part.cluster_n, part.meat)
+    return part
+
+
 class ScoreAccumulator:
     """Pass 2: residuals, RSS, within-R2 denominator and score sums by cluster."""
 
@@ -275,22 +359,26 @@ class ScoreAccumulator:
         self.tss_within = 0.0
 
     def add(self, ch: Chunk) -> None:
-        """Add the same chunks as pass 1 (singletons already dropped)."""
-        from policylab.engine._stream_kernels import score_pass, unit_means
-
+        """Add a chunk whose ``cluster`` holds global cluster codes (or None)."""
         if len(ch.unit) == 0:
             return
-        U, g = _prepared(ch)
-        means, W = np.empty((U, g.Z.shape[1])), np.empty(U)
-        unit_means(g.unit, U, g.Z, g.w, g.D, self.fit.Gamma, means, W)
-        cl = np.zeros(0, dtype=np.int64) if g.cluster is None or self.cluster_sums is None \
-            else g.cluster
-        sums = self.cluster_sums if self.cluster_sums is not None else np.zeros((0, 0))
-        rss, tss = score_pass(g.unit, g.Z, g.w, g.D, self.fit.Gamma, means,
-                              np.flatnonzero(self.fit.kept), self.fit.beta, cl, sums,
-                              self.cluster_n, self.meat_hetero)
-        self.rss += rss
-        self.tss_within += tss
+        if ch.cluster is None or self.cluster_sums is None:
+            self.fold(score_part(replace(ch, cluster=None), self.fit, 0), None)
+            return
+        local, _ = code_keys(ch.cluster)
+        ids = np.empty(int(local.max()) + 1, dtype=np.int64)
+        ids[local] = ch.cluster
+        self.fold(score_part(replace(ch, cluster=local), self.fit, len(ids)), ids)
+
+    def fold(self, part: ScorePart, ids: np.ndarray | None) -> None:
+        """Add one chunk's sums, its local cluster c being global cluster ``ids[c]``
+        (distinct ids)."""
+        self.rss += part.rss
+        self.tss_within += part.tss
+        self.meat_hetero += part.meat
+        if ids is not None and self.cluster_sums is not None:
+            self.cluster_sums[ids] += part.sums
+            self.cluster_n[ids] += part.cluster_n
 
 
 class NestingTracker:
@@ -300,9 +388,13 @@ class NestingTracker:
         self.lo = np.full(n_levels, np.iinfo(np.int64).max)
         self.hi = np.full(n_levels, -1, dtype=np.int64)
 
-    def add(self, codes: np.ndarray, cluster: np.ndarray) -> None:
-        np.minimum.at(self.lo, codes, cluster)
-        np.maximum.at(self.hi, codes, cluster)
+    def add(self, codes: np.ndarray, local: np.ndarray, ids: np.ndarray) -> None:
+        """Rows with level codes ``codes`` (n, m) in clusters ``ids[local]``."""
+        from policylab.engine._stream_kernels import level_cluster_range
+
+        level_cluster_range(np.ascontiguousarray(codes, dtype=np.int64).reshape(len(local), -1),
+                            np.ascontiguousarray(local, dtype=np.int64),
+                            np.ascontiguousarray(ids, dtype=np.int64), self.lo, self.hi)
 
     @property
     def nested(self) -> bool:
@@ -317,9 +409,10 @@ class NestingTracker:
 
 def unit_nested(unit: np.ndarray, cluster: np.ndarray) -> bool:
     """Within one chunk of complete units: is each unit inside a single cluster?"""
+    from policylab.engine._stream_kernels import units_in_one_cluster
+
     if len(unit) == 0:
         return True
-    U = int(unit.max()) + 1
-    first = np.full(U, -1, dtype=np.int64)
-    first[unit[::-1]] = cluster[::-1]
-    return bool((first[unit] == cluster).all())
+    return bool(units_in_one_cluster(np.ascontiguousarray(unit, dtype=np.int64),
+                                     int(unit.max()) + 1,
+                                     np.ascontiguousarray(cluster, dtype=np.int64)))

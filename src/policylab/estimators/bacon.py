@@ -12,6 +12,7 @@ from policylab.data.panel import Panel, require_columns
 from policylab.errors import DataError
 from policylab.estimators.design import COHORT_COL, Design, as_design
 from policylab.estimators.result import TIDY_COLUMNS, Result
+from policylab.messages import Message
 
 __all__ = ["bacon_decomposition", "BaconResult", "COMPARISON_TYPES"]
 
@@ -92,7 +93,7 @@ def _bacon_design(data: Any, unit: str | None, time: str | None, cohort: str | N
     if isinstance(data, Design):
         as_design(data, "bacon_decomposition", unit=unit, time=time, cohort=cohort,
                   treat=treat, roster=roster, date=date)
-        data.refuse("the Bacon decomposition", weights=True, fe=True, controls=True)
+        data.refuse(Message("name.bacon"), weights=True, fe=True, controls=True)
         return data
     if cohort is None and treat is None and roster is None:
         cohort = "cohort"
@@ -221,8 +222,6 @@ def bacon_decomposition(
                             "design": design.meta(nobs=N * T, cluster=None)})
     forbidden = comp.loc[comp["type"] == COMPARISON_TYPES[2], "weight"].sum()
     if forbidden > 0.1:
-        res.warn(f"{forbidden:.0%} of the TWFE weight comes from comparisons that use "
-                 "already-treated units as controls; with effects that change over time "
-                 "TWFE is biased: report att_gt / did_imputation")
+        res.warn(Message("bacon.forbidden_weight", share=forbidden))
     return res
 

@@ -19,6 +19,7 @@ from policylab.data.panel import require_columns
 from policylab.errors import DataError, EstimationError
 from policylab.estimators.design import DesignNotHonoured
 from policylab.estimators.formula import _factorize
+from policylab.messages import Message
 
 __all__ = ["cell_specs", "cohort_codes", "first_period_covariates", "per_unit",
            "sorted_codes", "unit_clusters", "unit_cohorts", "unit_weights",
@@ -65,10 +66,8 @@ def unit_weights(df: pd.DataFrame, weights: str, cell: np.ndarray, units: np.nda
     wu, varies = per_unit(wl, cell, n_units, n_periods)
     if varies.any():
         bad_units = units[varies][:5].tolist()
-        raise (DesignNotHonoured if from_design else DataError)(f"weights column {weights!r} varies within units (e.g. {bad_units}, "
-                        f"{int(varies.sum())} units); att_gt takes sampling weights constant "
-                        "within units (as R did's weightsname): give each unit one weight, "
-                        "e.g. its first-period value")
+        raise (DesignNotHonoured if from_design else DataError)(Message(
+            "cs.weights_vary", weights=weights, units=bad_units, n=int(varies.sum())))
     if not wu.sum() > 0:
         raise DataError(f"weights column {weights!r} is zero for every unit")
     return wu
@@ -154,14 +153,12 @@ def unit_cohorts(df: pd.DataFrame, cohort: str, cell: np.ndarray, units: np.ndar
     notes: list[str] = []
     late = G > periods[-1]
     if late.any():
-        notes.append(f"{int(late.sum())} units first treated after the last period "
-                     f"({periods[-1]}) are treated as never treated")
+        notes.append(Message("cs.late_cohorts", n=int(late.sum()), last=periods[-1]))
         G = np.where(late, 0.0, G)
     keep_units = np.ones(N, dtype=bool)
     early = (G > 0) & (G <= periods[0] + anticipation)
     if early.any():
-        notes.append(f"dropped {int(early.sum())} units already treated in the first period "
-                     "(no pre-treatment period to compare with)")
+        notes.append(Message("cs.early_dropped", n=int(early.sum())))
         keep_units = ~early
     return G, keep_units, notes
 

@@ -11,6 +11,7 @@ import pandas as pd
 from policylab.errors import PolicyLabError, SpecError
 from policylab.estimators.design import Design, as_design, model_fe_terms
 from policylab.estimators.result import Result
+from policylab.messages import Message, reason_of
 
 __all__ = ["compare_estimators", "ComparisonResult"]
 
@@ -102,10 +103,7 @@ def compare_estimators(data: Any, y: str, unit: str | None = None, time: str | N
         meta_model = {"controls": controls, "fe": fe_list, "cluster": cluster,
                       "weights": weights}
         if fe_list is not None and "att_gt" in estimators:
-            notes.append(f"fe={' + '.join(fe_list)!r} applies to the TWFE, Sun-Abraham and "
-                         "imputation estimates only: att_gt (Callaway-Sant'Anna) takes no "
-                         "fixed effects (its long differences remove unit and period "
-                         "effects; finer ones such as region-by-year are not absorbed)")
+            notes.append(Message("compare.fe_not_in_att_gt", fe=" + ".join(fe_list)))
     for key, name, run, rel_of, skip_first in runs:
         if key not in estimators:
             continue
@@ -116,8 +114,8 @@ def compare_estimators(data: Any, y: str, unit: str | None = None, time: str | N
             # units) is listed as not run, never run on another model
             if not isinstance(data, Design):
                 raise
-            not_run[name] = str(exc)
-            notes.append(f"{name} not run: {exc}")
+            not_run[name] = reason_of(exc)
+            notes.append(Message("compare.not_run", name=name, why=reason_of(exc)))
             continue
         results[name] = r
         t = r.tidy().iloc[1:] if skip_first else r.tidy()

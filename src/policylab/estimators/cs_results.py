@@ -27,16 +27,19 @@ from policylab.engine.multiplier import (
 from policylab.engine.threads import one_blas_thread
 from policylab.errors import SpecError
 from policylab.estimators.result import CoefResult, Result
+from policylab.validation import renamed_arg
 
 __all__ = ["AggregateResult", "AttGtResult", "bootstrap_draws", "check_bootstrap",
            "pretest_cells"]
 
 
-def check_bootstrap(draws: int, weights: str, columns: int) -> None:
-    """Refuse bootstrap settings before any draw: an unknown multiplier law, fewer than
-    two draws, or draws x columns that would not fit in memory."""
-    if weights not in MULTIPLIERS:
-        raise SpecError(f"bootstrap weights must be 'mammen' or 'rademacher', got {weights!r}")
+def check_bootstrap(draws: int, weights_type: str, columns: int) -> None:
+    """Refuse bootstrap settings before any draw: an unknown multiplier law
+    (``weights_type``), fewer than two draws, or draws x columns that would not fit in
+    memory."""
+    if weights_type not in MULTIPLIERS:
+        raise SpecError("weights_type (the multiplier bootstrap's weights) must be 'mammen' "
+                        f"or 'rademacher', got {weights_type!r}")
     if draws < 2:
         raise SpecError("draws must be at least 2")
     from policylab.validation import check_memory
@@ -45,12 +48,12 @@ def check_bootstrap(draws: int, weights: str, columns: int) -> None:
                  "use fewer draws")
 
 
-def bootstrap_draws(S: np.ndarray, n: int, draws: int, seed: int | None, weights: str,
-                    single: bool = True, chunk: int = 128) -> np.ndarray:
+def bootstrap_draws(S: np.ndarray, n: int, draws: int, seed: int | None,
+                    weights_type: str, single: bool = True, chunk: int = 128) -> np.ndarray:
     """:func:`policylab.engine.multiplier.multiplier_draws` after
     :func:`check_bootstrap`."""
-    check_bootstrap(draws, weights, S.shape[1])
-    return multiplier_draws(S, n, draws, seed, weights, single, chunk)
+    check_bootstrap(draws, weights_type, S.shape[1])
+    return multiplier_draws(S, n, draws, seed, weights_type, single, chunk)
 
 
 def pretest_cells(cells: pd.DataFrame, G: np.ndarray, clusters: np.ndarray | None,
@@ -162,6 +165,7 @@ class AttGtResult(Result):
         return "\n".join(lines)
 
     def pretest_bootstrap(self, draws: int | None = None, seed: int | None = None,
+                          weights_type: str | None = None, *,
                           bootstrap_weights: str | None = None) -> dict[str, Any]:
         """Pre-test of parallel trends by the multiplier bootstrap (sup-t).
 
@@ -179,9 +183,11 @@ class AttGtResult(Result):
 
         Parameters
         ----------
-        draws, seed, bootstrap_weights : int, int, {"mammen", "rademacher"}, optional
+        draws, seed, weights_type : int, int, {"mammen", "rademacher"}, optional
             Default to those given to ``att_gt`` (999, None, "mammen"); the draws are
             shared with ``.aggregate()``'s bootstrap for the same settings.
+        bootstrap_weights : optional
+            Deprecated name of ``weights_type`` (accepted for one release).
 
         Returns
         -------
@@ -191,7 +197,8 @@ class AttGtResult(Result):
         """
         draws = int(draws or self.meta.get("draws", 999))
         seed = self.meta.get("seed") if seed is None else seed
-        bw = bootstrap_weights or self.meta.get("bootstrap_weights", "mammen")
+        bw = renamed_arg(weights_type, bootstrap_weights, "weights_type", "bootstrap_weights",
+                         "pretest_bootstrap", self._weights_type())
         c = self.cells
         pre, thin = pretest_cells(c, self.unit_group, self.clusters,
                                    self.meta.get("anticipation", 0))
@@ -259,10 +266,15 @@ class AttGtResult(Result):
             self.boot_key = key
         return self.boot
 
+    def _weights_type(self) -> str:
+        # results made before the rename kept it under its old name
+        return self.meta.get("weights_type", self.meta.get("bootstrap_weights", "mammen"))
+
     def aggregate(self, type: str = "dynamic", *, bootstrap: bool | None = None,
                   draws: int | None = None, seed: int | None = None,
-                  bootstrap_weights: str | None = None, level: float = 0.95,
-                  min_e: float = -np.inf, max_e: float = np.inf) -> AggregateResult:
+                  weights_type: str | None = None, level: float = 0.95,
+                  min_e: float = -np.inf, max_e: float = np.inf,
+                  bootstrap_weights: str | None = None) -> AggregateResult:
         """Aggregate to "simple", "dynamic" (event time), "group" or "calendar" effects.
 
         Standard errors come from the influence functions, including the estimation of
@@ -275,11 +287,14 @@ class AttGtResult(Result):
         the cohort indicators, so its draws are those draws times a fixed matrix,
         identical to bootstrapping its own influence function with the same seed.
         ``min_e``/``max_e`` restrict the event times of the dynamic aggregation.
+        ``weights_type`` is the multiplier distribution ("mammen", "rademacher");
+        ``bootstrap_weights`` its deprecated name (accepted for one release).
         """
         bootstrap = self.meta.get("bootstrap", False) if bootstrap is None else bootstrap
         draws = draws or self.meta.get("draws", 999)
         seed = self.meta.get("seed") if seed is None else seed
-        bw = bootstrap_weights or self.meta.get("bootstrap_weights", "mammen")
+        bw = renamed_arg(weights_type, bootstrap_weights, "weights_type", "bootstrap_weights",
+                         "aggregate", self._weights_type())
         labels, ests, A, C = self._targets(type, min_e, max_e)
         H = self._cohort_inf()
         with one_blas_thread():
@@ -303,7 +318,7 @@ class AttGtResult(Result):
             inf=F,
             meta={**self.meta, "type": type, "by_values": labels, "band_crit": crit,
                   "bootstrap": bool(bootstrap), "draws": draws, "seed": seed,
-                  "bootstrap_weights": bw, "level": level,
+                  "weights_type": bw, "level": level,
                   "rel_times": [lab for lab in labels[1:]] if type == "dynamic" else None,
                   "estimator": "Callaway-Sant'Anna", "ref": None})
 

@@ -23,6 +23,7 @@ from policylab.data.panel import Panel, as_pandas, require_columns
 from policylab.engine.passes import varies_within
 from policylab.errors import DataError, SpecError
 from policylab.estimators.formula import _factorize, fe_terms
+from policylab.messages import Message
 
 __all__ = ["Design", "DesignNotHonoured", "build_design", "as_design", "cohort_frame", "cohort_inputs",
            "model_fe_terms", "require_fe_columns", "design_record", "takes_design",
@@ -138,18 +139,17 @@ class Design:
         """
         reasons = []
         if weights and self.weights:
-            reasons.append(f"weights ({self.weights!r})")
+            reasons.append(Message("design.part_weights", col=self.weights))
         if fe and not self.two_way:
-            reasons.append(f"fixed effects other than {self.unit} + {self.time} "
-                           f"({' + '.join(self.fe) or 'none'})")
+            reasons.append(Message("design.part_fe", unit=self.unit, time=self.time,
+                                   fe=" + ".join(self.fe) or "none"))
         if controls and self.controls:
-            reasons.append(f"controls ({', '.join(self.controls)})")
+            reasons.append(Message("design.part_controls", controls=list(self.controls),
+                                   joined=", ".join(self.controls)))
         if cluster and self.cluster_col != self.unit:
-            reasons.append(f"clusters other than the unit ({self.cluster_col!r})")
+            reasons.append(Message("design.part_cluster", col=self.cluster_col))
         if reasons:
-            raise DesignNotHonoured(f"{what} cannot honour the design's {'; '.join(reasons)}; "
-                            "drop them from the design (design.replace(...)) to run it "
-                            "on that simpler model")
+            raise DesignNotHonoured(Message("design.not_honoured", what=what, parts=reasons))
 
 
 def _as_names(v: Any, what: str) -> list[str]:

@@ -14,6 +14,7 @@ from policylab.estimators.design import as_design
 from policylab.estimators.feols import FeolsResult, feols
 from policylab.estimators.formula import model_formula
 from policylab.estimators.result import ResultList
+from policylab.messages import Message
 
 __all__ = ["did", "DIDResult"]
 
@@ -147,28 +148,15 @@ def _referee_warnings(res: DIDResult, f: dict[str, Any], post: list[str],
                       controls: list[str]) -> None:
     g = f["n_treated_groups"]
     if g < 10:
-        res.warn(
-            f"only {g} treated {res.meta['assign']} clusters: cluster-robust SEs over-reject "
-            "with so few treated clusters; report wild_bootstrap() and placebo_test() "
-            "(randomization inference)"
-        )
+        res.warn(Message("did.few_treated_clusters", n=g, level=res.meta["assign"]))
     if f["staggered"]:
-        res.warn(
-            f"staggered adoption ({len(f['cohorts'])} cohorts: {f['cohorts'][:6]}): the TWFE "
-            "estimate mixes comparisons with already-treated units; show "
-            "bacon_decomposition() and heterogeneity-robust estimators (att_gt, "
-            "sun_abraham, did_imputation)"
-        )
+        res.warn(Message("did.staggered", k=len(f["cohorts"]), cohorts=f["cohorts"][:6]))
     if f.get("treatment_missing_rows"):
-        res.warn(f"{f['treatment_missing_rows']} rows with a missing treatment were dropped "
-                 "(meta['dropped']); code them 0/1 to keep them")
+        res.warn(Message("did.treatment_missing", n=f["treatment_missing_rows"]))
     if f["switching_off_units"]:
-        res.warn(f"treatment switches off for units {f['switching_off_units'][:5]}; the "
-                 "standard DID assumes an absorbing treatment")
+        res.warn(Message("did.switching_off", units=f["switching_off_units"][:5]))
     if f["always_treated_units"]:
-        res.warn(f"units treated in the first period {f['always_treated_units'][:5]} have no "
-                 "pre-period and do not identify the effect")
+        res.warn(Message("did.always_treated", units=f["always_treated_units"][:5]))
     bad = [c for c in post if c in controls]
     if bad:
-        res.warn(f"controls {bad} may be affected by the policy (post-treatment controls): "
-                 "they can absorb part of the effect; report the model without them")
+        res.warn(Message("did.post_treatment_controls", controls=bad))

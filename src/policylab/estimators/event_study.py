@@ -15,6 +15,7 @@ from policylab.estimators.design import COHORT_COL, Design, as_design
 from policylab.estimators.feols import feols
 from policylab.estimators.formula import model_formula
 from policylab.estimators.result import CoefResult, Result
+from policylab.messages import Message, message_key
 from policylab.validation import as_int, as_name, as_names, check_window
 
 __all__ = ["event_study", "EventStudyResult", "parallel_trends", "ParallelTrendsResult",
@@ -62,9 +63,9 @@ class EventStudyResult(CoefResult):
         meta.pop("vcov_default", None)
         if isinstance(meta.get("design"), dict) and vcov is not None:
             meta["design"] = {**meta["design"], "cluster": None, "vcov": str(vcov)}
-        few = "cluster-robust SEs are unreliable"
-        warns = [w for w in self.warnings if few not in w]
-        warns += [w for w in reg.warnings if few in w and w not in warns]
+        few = "feols.few_clusters"  # the new variance's own count of clusters
+        warns = [w for w in self.warnings if message_key(w) != few]
+        warns += [w for w in reg.warnings if message_key(w) == few and w not in warns]
         return replace(self, meta=meta, warnings=warns, regression=reg, df_t=reg.df_t,
                        vcov_matrix=reg.vcov_matrix[np.ix_(idx, idx)])
 
@@ -243,8 +244,8 @@ def event_study(
         res.meta["dropped"] = {**res.meta.get("dropped", {}),
                                "treated outside the window": dropped}
     if clipped:
-        res.warn(f"window={window} reaches beyond the data ({', '.join(clipped)} are not "
-                 f"observed); estimated on ({lo}, {hi})")
+        res.warn(Message("event.window_clipped", window=window, clipped=", ".join(clipped),
+                         lo=lo, hi=hi))
         res.meta["window"] = (lo, hi)
     _event_warnings(res, design)
     return res
@@ -256,22 +257,16 @@ def _event_warnings(res: EventStudyResult, design: Design) -> None:
     if design.dropped:
         res.meta["dropped"] = {**design.dropped, **res.meta.get("dropped", {})}
     if facts.get("treatment_missing_rows"):
-        res.warn(f"{facts['treatment_missing_rows']} rows with a missing treatment were "
-                 "dropped (meta['dropped'])")
+        res.warn(Message("event.treatment_missing", n=facts["treatment_missing_rows"]))
     if facts["n_treated_groups"] < 10:
-        res.warn(f"only {facts['n_treated_groups']} treated {design.assign} clusters: "
-                 "cluster-robust SEs and the pre-trend test over-reject; report "
-                 "wild_bootstrap() and placebo_test()")
+        res.warn(Message("event.few_treated_clusters", n=facts["n_treated_groups"],
+                         level=design.assign))
     if facts["always_treated_units"]:
-        res.warn(f"units treated in the first period {facts['always_treated_units'][:5]} "
-                 "have no pre-period: they identify only lags")
+        res.warn(Message("event.always_treated", units=facts["always_treated_units"][:5]))
     if facts["switching_off_units"]:
-        res.warn(f"treatment switches off for units {facts['switching_off_units'][:5]}; "
-                 "event time is counted from the first treated period")
+        res.warn(Message("event.switching_off", units=facts["switching_off_units"][:5]))
     if facts["staggered"]:
-        res.warn("staggered adoption: TWFE event-study leads/lags can be contaminated by "
-                 "other periods' effects (Sun and Abraham 2021); compare with sun_abraham() "
-                 "or att_gt()")
+        res.warn(Message("event.staggered"))
 
 
 @dataclass

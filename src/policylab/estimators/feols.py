@@ -32,6 +32,7 @@ from policylab.estimators.result import CoefResult, ResultList
 from policylab.estimators.slopes import fit_with_slopes, has_slopes
 from policylab.estimators.stepwise import expand_stepwise
 from policylab.estimators.vcov_spec import parse_vcov, resolve_ssc, resolve_vcov
+from policylab.messages import Message
 
 __all__ = ["feols", "FeolsResult", "parse_vcov", "resolve_vcov", "resolve_ssc"]
 
@@ -445,11 +446,11 @@ def _raw_moments(Z: np.ndarray, w: np.ndarray | None, has_fe: bool,
     return ybar, tss, ref, np.asarray(mean, dtype=float).copy()
 
 
-def _dropped_message(name: str, why: str, fe_names: list[str]) -> str:
+def _dropped_message(name: str, why: str, fe_names: list[str]) -> Message:
     if why == "no variation" and fe_names:
-        return f"{name!r} was dropped: absorbed by the fixed effects ({' + '.join(fe_names)})"
-    what = "no variation" if why == "no variation" else "collinear with other regressors"
-    return f"{name!r} was dropped: {what}"
+        return Message("feols.absorbed", term=name, fe=" + ".join(fe_names))
+    return Message("feols.no_variation" if why == "no variation" else "feols.collinear",
+                   term=name)
 
 
 def _fit_stats(u: np.ndarray, yd: np.ndarray, w: np.ndarray | None, tss: float, N: int,

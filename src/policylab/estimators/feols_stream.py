@@ -27,11 +27,14 @@ clusters and the small effects' levels, not with the rows. Results equal the in-
 
 from __future__ import annotations
 
+import os
+import queue
 import sys
 import tempfile
-from collections.abc import Callable, Iterator
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -46,8 +49,14 @@ from policylab.errors import DataError, EstimationError, SpecError
 from policylab.estimators.feols import FeolsResult
 from policylab.estimators.formula import parse_formula
 from policylab.estimators.vcov_spec import resolve_ssc, resolve_vcov
+from policylab.messages import Message
 
 __all__ = ["feols_stream"]
+
+#: rows per hash partition (at most): its per-unit sums, level table and code table
+#: stay in cache (at 10M rows, partitions of 156k rows took about half the CPU time of
+#: the passes over partitions of 1.25M rows)
+PARTITION_ROWS = 2**18
 
 
 def _column_name(term: str, what: str) -> str:
@@ -226,38 +235,59 @@ def _plan(spec: _Spec, source: Any, where: str | None, max_fe_levels: int,
     return plan
 
 
-def _code(spec: _Spec, plan: _Plan, raw: dict[str, np.ndarray],
-          key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Rows as two numeric blocks: F = [X, y, (w)] and K = [unit key, small-FE codes,
-    (cluster code), large-FE codes]."""
-    n = len(key)
-    fcols = [*spec.xs, spec.y] + ([spec.weights] if spec.weights else [])
-    F = np.empty((n, len(fcols)))
-    for j, c in enumerate(fcols):
-        F[:, j] = raw[c]
-    if spec.weights and (F[:, -1] < 0).any():
-        raise DataError(f"weights column {spec.weights!r} has negative values "
-                        f"({int((F[:, -1] < 0).sum())} in one block of rows); weights must "
-                        "be >= 0 (a weight of 0 drops the row)")
+def _columns(spec: _Spec, plan: _Plan, raw: dict[str, np.ndarray],
+             key: np.ndarray) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """A batch's numeric columns [X, y, (w)] and its integer keys [unit key, small-FE
+    codes, (cluster code), large-FE codes]."""
+    fcols = [raw[c] for c in [*spec.xs, spec.y]]
+    if spec.weights:
+        w = raw[spec.weights]
+        if (w < 0).any():
+            raise DataError(f"weights column {spec.weights!r} has negative values "
+                            f"({int((w < 0).sum())} in one block of rows); weights must "
+                            "be >= 0 (a weight of 0 drops the row)")
+        fcols.append(w)
     codes = [key] + [lv.codes(raw) + plan.offsets[j] for j, lv in enumerate(plan.small)]
     codes += [plan.cluster.codes(raw)] if plan.cluster is not None else []
     codes += [lv.codes(raw) for lv in plan.large]
-    K = np.empty((n, len(codes)), dtype=np.int64)
-    for j, c in enumerate(codes):
-        K[:, j] = c
-    return F, K
+    return fcols, codes
 
 
-def _chunk(spec: _Spec, plan: _Plan, F: np.ndarray, K: np.ndarray,
-           coder: st.UnitCoder | None = None) -> st.Chunk:
-    unit = coder.codes(K[:, 0]) if coder is not None else None
-    if unit is None:
-        unit = pd.factorize(K[:, 0])[0]
+def _code(spec: _Spec, plan: _Plan, raw: dict[str, np.ndarray],
+          key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """A batch as two row blocks: F = [X, y, (w)] and K = [unit key, codes...]."""
+    rows, _ = st.group_by_partition(*_columns(spec, plan, raw, key), 0)
+    return st.split_rows(rows, len(spec.xs) + 1 + bool(spec.weights))
+
+
+def _chunk(spec: _Spec, plan: _Plan, F: np.ndarray, K: np.ndarray, bits: int = 0) -> st.Chunk:
+    """A chunk of complete units: local unit codes from the unit keys in K[:, 0] (all in
+    one hash partition of ``bits`` bits)."""
+    unit, rows = st.code_keys(K[:, 0], bits)
     k1, ms = len(spec.xs) + 1, len(plan.small)
     c = 1 + ms + (plan.cluster is not None)
-    return st.Chunk(unit.astype(np.int64), F[:, :k1], F[:, k1] if spec.weights else None,
+    return st.Chunk(unit, F[:, :k1], F[:, k1] if spec.weights else None,
                     K[:, 1:1 + ms], K[:, 1 + ms] if plan.cluster is not None else None,
-                    K[:, c:])
+                    K[:, c:], unit_rows=rows)
+
+
+def _ordered_map(fn: Callable[[Any], Any], items: Iterable[Any], workers: int) -> Iterator[Any]:
+    """``fn(item)`` for each item on ``workers`` threads, yielded in the items' order (at
+    most workers + 1 in flight), so sums folded from the results do not depend on the
+    number of threads."""
+    if workers <= 1:
+        yield from map(fn, items)
+        return
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(workers, thread_name_prefix="policylab-stream") as pool:
+        pending: deque[Any] = deque()
+        for item in items:
+            pending.append(pool.submit(fn, item))
+            if len(pending) > workers:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
 
 
 def _progress(total: int, label: str, enabled: bool) -> Any:
@@ -311,9 +341,10 @@ class _Source:
     """
 
     def __init__(self, spec: _Spec, plan: _Plan, source: Any, presorted: bool,
-                 batch_rows: int, spill_dir: Any, progress: bool) -> None:
+                 batch_rows: int, spill_dir: Any, progress: bool, workers: int) -> None:
         self.spec, self.plan, self.source = spec, plan, source
         self.presorted, self.batch_rows, self.progress = presorted, batch_rows, progress
+        self.workers, self.bits = workers, 0
         self.parts: scan.HashPartitions | None = None
         self._tmp: Any = None
         if not presorted:
@@ -323,18 +354,39 @@ class _Source:
         spec, plan = self.spec, self.plan
         self._tmp = tempfile.TemporaryDirectory(prefix="policylab-stream-", dir=spill_dir)
         n_int = 1 + len(plan.small) + (plan.cluster is not None) + len(plan.large)
-        # a power of two, at most 256 partitions (two open files each while spilling)
-        self.bits = min(8, max(0, int(np.ceil(np.log2(max(1, plan.n_total / self.batch_rows))))))
+        # a power of two, partitions of at most PARTITION_ROWS rows (up to 4,096 of them):
+        # a partition's units then fit in the core's cache while it is swept
+        size = min(self.batch_rows, PARTITION_ROWS)
+        self.bits = min(12, max(0, int(np.ceil(np.log2(max(1, plan.n_total / size))))))
         self.parts = scan.HashPartitions(self._tmp.name, 2**self.bits,
                                          len(spec.xs) + 1 + bool(spec.weights), n_int)
         batches = scan.scan_batches(self.source, spec.columns, where=plan.cond, keep_order=False,
                                     batch_rows=min(self.batch_rows, 1_000_000))
+
+        # row blocks are reused batch after batch (workers + 2 are ever in use): fresh
+        # ones cost a page fault per 4 kB, as much as the scatter itself
+        width = sum(self.parts.shape)
+        pool: queue.SimpleQueue[np.ndarray | None] = queue.SimpleQueue()
+        for _ in range(self.workers + 2):
+            pool.put(None)
+
+        def grouped(raw: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+            u = raw[spec.unit]
+            key = u.astype(np.int64) if u.dtype.kind in "iu" else plan.unit.codes(raw)
+            buf = pool.get()
+            if buf is None or len(buf) < len(u):
+                buf = np.empty((len(u), width))
+            rows, bounds = st.group_by_partition(*_columns(spec, plan, raw, key), self.bits,
+                                                 out=buf[:len(u)])
+            return buf, rows, bounds
+
+        # the scan (DuckDB's threads) and the coding of earlier batches (worker threads)
+        # run while this thread writes, in the order the scan hands the batches over
         with _progress(plan.n_total, "partitioning rows by unit", self.progress) as adv:
-            for raw in batches:
-                u = raw[spec.unit]
-                key = u.astype(np.int64) if u.dtype.kind in "iu" else plan.unit.codes(raw)
-                self.parts.add(*_code(spec, plan, raw, key), st.partition_of(key, self.bits))
-                adv(len(u))
+            for buf, rows, bounds in _ordered_map(grouped, batches, self.workers):
+                self.parts.add_grouped(rows, bounds)
+                pool.put(buf)
+                adv(len(rows))
         self.parts.close()
         plan.n_rows = int(self.parts.rows.sum())
 
@@ -342,14 +394,29 @@ class _Source:
         if self._tmp is not None:
             self._tmp.cleanup()
 
-    def chunks(self, label: str) -> Iterator[st.Chunk]:
+    def map(self, fn: Callable[[st.Chunk], Any], label: str) -> Iterator[Any]:
+        """``fn`` of every chunk (on ``workers`` threads), in the chunks' order."""
         if self.presorted:
-            yield from self._stream(label)
+            yield from _ordered_map(fn, self._stream(label), self.workers)
             return
-        parts, coder = self.parts, st.UnitCoder()
+        parts, bits = self.parts, self.bits
+        # partitions are read into reused buffers (workers + 2 are ever in use: fresh
+        # ones cost a page fault per 4 kB); a buffer goes back once its result is folded
+        words = int(parts.rows.max(initial=0)) * sum(parts.shape)
+        pool: queue.SimpleQueue[np.ndarray | None] = queue.SimpleQueue()
+        for _ in range(self.workers + 2):
+            pool.put(None)
+
+        def one(p: int) -> tuple[np.ndarray, Any]:
+            buf = pool.get()
+            if buf is None:
+                buf = np.empty(words)
+            return buf, fn(_chunk(self.spec, self.plan, *parts.read(p, buf), bits))
+
         with _progress(parts.n_parts, label, self.progress) as adv:
-            for p in range(parts.n_parts):
-                yield _chunk(self.spec, self.plan, *parts.read(p), coder)
+            for buf, out in _ordered_map(one, range(parts.n_parts), self.workers):
+                yield out
+                pool.put(buf)
                 adv(1)
 
     def _stream(self, label: str) -> Iterator[st.Chunk]:
@@ -381,6 +448,7 @@ def feols_stream(
     collin_tol: float = 1e-10,
     spill_dir: str | Path | None = None,
     progress: bool | None = None,
+    workers: int | None = None,
 ) -> FeolsResult:
     """Fixed-effects OLS/WLS streamed from Parquet/CSV files that need not fit in RAM.
 
@@ -408,8 +476,9 @@ def feols_stream(
     ssc : optional
         Small-sample correction, as in :func:`policylab.feols`.
     batch_rows : int
-        Rows held in memory at once (a partition, or a batch when presorted); memory is
-        roughly ``batch_rows x columns x 40`` bytes.
+        Rows per hash partition (at most 262,144, so each partition's units stay in the
+        CPU cache), or per batch when presorted; memory is roughly ``(workers + 1) x
+        batch_rows x columns x 40`` bytes plus the scan's batches of up to a million rows.
     presorted : bool
         The files are already ordered by unit: stream them twice in their order instead
         of spilling hash partitions to disk.
@@ -422,6 +491,9 @@ def feols_stream(
         take about ``rows x columns x 8`` bytes and are removed at the end.
     progress : bool, optional
         Show progress bars (default: when the terminal is interactive).
+    workers : int, optional
+        Threads that read and sum chunks side by side (default: the cores, at most 4).
+        The results do not depend on it: chunks' sums are added in a fixed order.
     """
     have = scan.scan_columns(source)
     spec = _parse(fml, vcov, weights, cluster, have)
@@ -430,7 +502,8 @@ def feols_stream(
         raise SpecError("batch_rows and max_fe_levels must be positive integers")
     plan = _plan(spec, source, where, max_fe_levels, presorted, have)
     show = sys.stderr.isatty() if progress is None else progress
-    src = _Source(spec, plan, source, presorted, batch_rows, spill_dir, show)
+    n_workers = min(4, os.cpu_count() or 1) if workers is None else int(workers)
+    src = _Source(spec, plan, source, presorted, batch_rows, spill_dir, show, max(1, n_workers))
     try:
         acc, excluded, n_single = _pass_gram(spec, plan, src)
         fit = st.solve_gram(acc, collin_tol)
@@ -468,15 +541,21 @@ def _check_absorbed(spec: _Spec, plan: _Plan, ch: st.Chunk) -> None:
 def _pass_gram(spec: _Spec, plan: _Plan,
                src: _Source) -> tuple[st.GramAccumulator, np.ndarray, int]:
     """Pass 1 (repeated only while dropping singletons uncovers new ones)."""
-    T = int(plan.offsets[-1])
+    T, k = int(plan.offsets[-1]), len(spec.xs)
     excluded = np.zeros(T, dtype=bool)
     first = True
+
+    def sums(ch: st.Chunk) -> st.GramPart | None:
+        if first:
+            _check_absorbed(spec, plan, ch)
+        ch = _kept(ch, excluded)
+        return st.gram_part(ch, k, T) if len(ch.unit) else None
+
     while True:
-        acc = st.GramAccumulator(len(spec.xs), T)
-        for ch in src.chunks("pass 1 of 2: cross-products"):
-            if first:
-                _check_absorbed(spec, plan, ch)
-            acc.add(_kept(ch, excluded))
+        acc = st.GramAccumulator(k, T)
+        for part in src.map(sums, "pass 1 of 2: cross-products"):
+            if part is not None:
+                acc.fold(part)
         first = False
         new = (acc.level_n == 1) & ~excluded
         if not new.any():
@@ -497,6 +576,37 @@ class _Dof:
     n_clusters: int
 
 
+@dataclass
+class _Scored:
+    """One chunk after pass 2: its rows, local cluster codes and sums."""
+
+    ch: st.Chunk
+    local: np.ndarray | None  # cluster of each row, 0..n_local-1 (None: no clusters)
+    ids: np.ndarray | None  # global cluster of each local one (None: the units in order)
+    units_nested: bool
+    part: st.ScorePart
+
+
+def _score_chunk(ch: st.Chunk, fit: st.StreamFit, excluded: np.ndarray,
+                 clustered: bool, by_unit: bool) -> _Scored | None:
+    """Pass-2 sums of one chunk by its local clusters (thread-safe)."""
+    ch = _kept(ch, excluded)
+    if len(ch.unit) == 0:
+        return None
+    if not clustered:
+        return _Scored(ch, None, None, True, st.score_part(replace(ch, cluster=None), fit, 0))
+    if by_unit:
+        local, ids, nested = ch.unit, None, True
+        n_local = len(ch.unit_rows) if ch.unit_rows is not None else int(ch.unit.max()) + 1
+    else:
+        local, _ = st.code_keys(ch.cluster)
+        n_local = int(local.max()) + 1
+        ids = np.empty(n_local, dtype=np.int64)
+        ids[local] = ch.cluster
+        nested = st.unit_nested(ch.unit, local)
+    return _Scored(ch, local, ids, nested, st.score_part(replace(ch, cluster=local), fit, n_local))
+
+
 def _pass_scores(spec: _Spec, plan: _Plan, src: _Source, fit: st.StreamFit,
                  excluded: np.ndarray,
                  acc: st.GramAccumulator) -> tuple[st.ScoreAccumulator, _Dof]:
@@ -512,22 +622,26 @@ def _pass_scores(spec: _Spec, plan: _Plan, src: _Source, fit: st.StreamFit,
     large_nest = [st.NestingTracker(lv.n) for lv in plan.large]
     large_seen = [np.zeros(lv.n, dtype=bool) for lv in plan.large]
     unit_in_cluster, counter = True, 0
-    for ch in src.chunks("pass 2 of 2: residuals and scores"):
-        ch = _kept(ch, excluded)
-        if len(ch.unit) == 0:
+    for out in src.map(lambda ch: _score_chunk(ch, fit, excluded, G is not None, by_unit),
+                       "pass 2 of 2: residuals and scores"):
+        if out is None:
             continue
-        if by_unit:
-            ch.cluster = ch.unit + counter
-            counter += int(ch.unit.max()) + 1
-        if G is not None:
-            unit_in_cluster &= st.unit_nested(ch.unit, ch.cluster)
-            if T:
-                small_nest.add(ch.D.ravel(), np.repeat(ch.cluster, ch.D.shape[1]))
+        ch = out.ch
         for j in range(len(plan.large)):
             large_seen[j][ch.extra[:, j]] = True
-            if G is not None:
-                large_nest[j].add(ch.extra[:, j], ch.cluster)
-        sc.add(ch)
+        if G is None:
+            sc.fold(out.part, None)
+            continue
+        ids = out.ids
+        if ids is None:  # clusters are the units, numbered in the order of the chunks
+            ids = np.arange(counter, counter + len(out.part.cluster_n))
+            counter += len(ids)
+        unit_in_cluster &= out.units_nested
+        if T:
+            small_nest.add(ch.D, out.local, ids)
+        for j in range(len(plan.large)):
+            large_nest[j].add(ch.extra[:, j], out.local, ids)
+        sc.fold(out.part, ids)
     levels, nested = [n_units], [unit_in_cluster]
     for term, (kind, j) in zip(spec.fe_terms, plan.slots):
         if kind == "small":
@@ -599,10 +713,8 @@ def _result(fml: str, spec: _Spec, plan: _Plan, source: Any, acc: st.GramAccumul
     )
     fes = " + ".join(spec.fe_names)
     for j, why in fit.dropped.items():
-        res.warn(f"{spec.xs[j]!r} was dropped: " + (
-            f"absorbed by the fixed effects ({fes})" if why == "no variation"
-            else "collinear with other regressors"))
+        res.warn(Message("feols.absorbed", term=spec.xs[j], fe=fes) if why == "no variation"
+                 else Message("feols.collinear", term=spec.xs[j]))
     if cl_name and dof.n_clusters < 30:
-        res.warn(f"only {dof.n_clusters} clusters in {[cl_name]}: cluster-robust SEs are "
-                 "unreliable with few clusters; consider wild_bootstrap() or placebo_test()")
+        res.warn(Message("feols.few_clusters", n=dof.n_clusters, clusters=[cl_name]))
     return res

@@ -22,6 +22,7 @@ import pandas as pd
 from policylab.engine import fixed_effects as dm
 from policylab.engine import vcov as vc
 from policylab.errors import EstimationError, PolicyLabDeprecationWarning, SpecError
+from policylab.messages import Message
 
 __all__ = ["Fit", "cluster_codes", "check_clusters", "fit_variance", "few_clusters_warnings",
            "model_view"]
@@ -141,9 +142,8 @@ def fit_variance(kind: str, fit: vc.FitArrays, cl_k: tuple[np.ndarray, ...],
     return vc.variance(kind, vc.variance_pieces(kind, fit, cl_k), ssc, names=cl_cols)
 
 
-def few_clusters_warnings(var: vc.Variance, cl_cols: list[str]) -> list[str]:
+def few_clusters_warnings(var: vc.Variance, cl_cols: list[str]) -> list[Message]:
     """The referee's warning when fewer than 30 clusters back a cluster-robust variance."""
     if var.n_clusters and min(var.n_clusters) < 30:
-        return [f"only {min(var.n_clusters)} clusters in {list(cl_cols)}: cluster-robust SEs "
-                "are unreliable with few clusters; consider wild_bootstrap() or placebo_test()"]
+        return [Message("feols.few_clusters", n=min(var.n_clusters), clusters=list(cl_cols))]
     return []

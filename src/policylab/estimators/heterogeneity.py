@@ -26,6 +26,7 @@ from policylab.inference.randomization import (
     stratified_permutation_chunks,
 )
 from policylab.inference.resampling import GramDraws, closed_form_twoway
+from policylab.messages import Message
 
 __all__ = ["heterogeneity", "HeterogeneityResult"]
 
@@ -187,13 +188,11 @@ def heterogeneity(
                          "n_treated_clusters": r.meta["design"]["n_treated_groups"]})
             n_cl = r.meta["design"]["n_treated_groups"]
             if n_tr < min_treated:
-                res.warn(f"subgroup {col}={lv} has only {n_tr} treated "
-                         f"unit{'' if n_tr == 1 else 's'}; its estimate and the difference "
-                         "tests rest on very few treated units")
+                res.warn(Message("heterogeneity.few_treated_units", col=col, value=lv,
+                                 n=n_tr, plural="" if n_tr == 1 else "s"))
             elif n_cl < min_treated:
-                res.warn(f"subgroup {col}={lv} has only {n_cl} treated {clus} clusters; "
-                         "cluster-robust SEs and the interaction/SUEST tests over-reject with "
-                         "so few treated clusters (rely on the recommended difference test)")
+                res.warn(Message("heterogeneity.few_treated_clusters", col=col, value=lv,
+                                 n=n_cl, level=clus))
         draws = _Draws(permutations, bootstrap, seed, min_treated, progress, executor)
         tests.extend(_split_tests(df, y, D, col, levels, list(controls), unit, time, clus,
                                   design.assign, subs, draws, fe, weights, res.test_results))
@@ -201,11 +200,10 @@ def heterogeneity(
     res.tests = pd.DataFrame(tests)
     for t in tests:
         if t["test"] == "permutation" and t["draws"] < t["draws_requested"]:
-            res.warn(f"permutation test for {t['by']!r}: {t['draws_requested'] - t['draws']} "
-                     f"of {t['draws_requested']} permutations left a group without treated "
-                     "(or control) units and were discarded")
+            res.warn(Message("heterogeneity.permutations_discarded", by=t["by"],
+                             n=t["draws_requested"] - t["draws"], draws=t["draws_requested"]))
         if t.get("error"):
-            res.warn(f"wild bootstrap difference test for {t['by']!r} not run: {t['error']}")
+            res.warn(Message("heterogeneity.wild_not_run", by=t["by"], why=t["error"]))
     res.subgroup_results = subs
     res.meta = {"depvar": y, "by": list(by), "treat_term": D, "cluster": [clus],
                 "permutations": permutations, "bootstrap": bootstrap, "seed": seed,

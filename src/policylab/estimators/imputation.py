@@ -39,6 +39,7 @@ from policylab.estimators.design import (
 )
 from policylab.estimators.formula import fe_codes
 from policylab.estimators.result import CoefResult
+from policylab.messages import Message
 
 __all__ = ["did_imputation", "did2s"]
 
@@ -168,8 +169,8 @@ def _imputable_rows(df: pd.DataFrame, G: pd.Series, D: np.ndarray, fe_list: list
                 "untreated unit (e.g. province^year). Drop them from the sample, or pass "
                 "autosample=True to drop them and redefine the estimands on the rest (as "
                 "Stata did_imputation's autosample)")
-        notes.append(msg + "; dropped (autosample=True): the estimands average over the "
-                     "remaining treated observations")
+        notes.append(Message("imputation.not_imputable", n=int(unseen.sum()),
+                             parts="; ".join(parts)))
         dropped["treated, fixed effects not imputable"] = int(unseen.sum())
         df = df.loc[~unseen]
         G, D = G[~unseen], D[~unseen]

@@ -28,6 +28,7 @@ import pandas as pd
 
 from policylab.errors import EstimationError, SpecError
 from policylab.estimators.formula import Formula, build_matrix
+from policylab.messages import Message
 
 __all__ = ["fit_2sls"]
 
@@ -169,5 +170,4 @@ def _restate(res: Any, second: Any, f: Formula, y: str, tss: float, firsts: list
     res.first_stage_f = dict(fstats)
     for d, F in fstats.items():
         if F < WEAK_F:
-            res.warn(f"weak instruments for {d!r}: first-stage F = {F:.2f} < {WEAK_F:g} "
-                     "(Staiger-Stock); 2SLS is biased towards OLS and its tests oversize")
+            res.warn(Message("iv.weak_instruments", d=d, F=F, threshold=WEAK_F))

@@ -15,7 +15,12 @@ from scipy import stats
 
 from policylab.data.panel import Panel, as_pandas, require_columns
 from policylab.engine import bootstrap_kernels as bk
-from policylab.errors import EstimationError, PolicyLabWarning, SpecError
+from policylab.errors import (
+    EstimationError,
+    PolicyLabDeprecationWarning,
+    PolicyLabWarning,
+    SpecError,
+)
 from policylab.estimators.design import takes_design
 from policylab.estimators.did import did
 from policylab.estimators.formula import build_matrix
@@ -26,23 +31,9 @@ from policylab.inference.resampling import (
     cluster_multiplicities,
     weighted_gram_draws,
 )
+from policylab.messages import Message, message_key
 
-__all__ = ["mediation", "MediationResult", "CRITIQUE"]
-
-CRITIQUE = {
-    "en": ("The stepwise mediation is descriptive: the mediator is itself affected by the "
-           "policy, so the outcome equation does not identify the mediator's causal effect and "
-           "a*b and the share mediated have no causal meaning unless M -> Y is identified "
-           "separately (see Jiang Ting 2022 on mediation in causal empirical work). Sobel or "
-           "bootstrap tests do not fix this. The recommended evidence is the policy's effect "
-           "on each mechanism variable estimated with the full DID design and its "
-           "robustness checks (the 'a' column)."),
-    "zh": ("逐步法中介效应仅具描述意义：中介变量本身受政策影响，第三步方程无法识别中介变量对结果的"
-           "因果效应，除非另行识别 M→Y，否则 a×b 与中介效应占比不具因果含义（参见江艇，2022）。"
-           "Sobel 检验或自助法检验不能解决这一问题。建议以完整的 DID 设计（及其稳健性检验）估计政策"
-           "对机制变量的影响（即 a 列）作为机制证据。"),
-}
-
+__all__ = ["mediation", "MediationResult"]
 
 @dataclass
 class MediationResult(Result):
@@ -111,7 +102,7 @@ def _effect_row(term: str, med: str, a_fit: Any, b_fit: Any, total: Any) -> dict
             "estimate": a * b, **_sobel_family(a, sa, b, sb)}
 
 
-@takes_design("mediation")
+@takes_design(Message("name.mediation"))
 def mediation(
     data: Any,
     y: str,
@@ -135,7 +126,7 @@ def mediation(
     level: float = 0.95,
     joint: bool = True,
     rho: Sequence[float] | None = None,
-    lang: str = "en",
+    lang: str | None = None,
     progress: bool = False,
     executor: Any = None,
 ) -> MediationResult:
@@ -174,6 +165,9 @@ def mediation(
         the errors of the mediator and outcome equations; default -0.9 to 0.9 by 0.05).
         ``sensitivity`` holds ACME(rho) and ADE(rho) for each single mediator, computed
         on the within-transformed data; ACME(0) equals a*b.
+    lang : optional
+        Deprecated, no effect (removed in the next release): the notes are messages
+        (:class:`policylab.messages.Message`) that the report words in its language.
     progress : bool
         Show a progress bar over the bootstrap's chunks of draws.
     executor : optional
@@ -200,6 +194,11 @@ def mediation(
     """
     from policylab.validation import as_names, check_count, check_seed
 
+    if lang is not None:
+        warnings.warn("mediation(lang=...) is deprecated, has no effect and will be removed "
+                      "in the next release: the notes are messages with keys that the report "
+                      "words in its own language (policylab.report.labels.message_text)",
+                      PolicyLabDeprecationWarning, stacklevel=2)
     mediators, controls = as_names(mediators, "mediators"), as_names(controls, "controls")
     bootstrap, seed = check_count(bootstrap, "bootstrap", lo=0), check_seed(seed)
     if not mediators:
@@ -217,8 +216,7 @@ def mediation(
     sample = panel.df[np.isfinite(Zs).all(axis=1)]
     dropped = len(panel.df) - len(sample)
     if dropped:
-        notes.append(f"{dropped} observations with missing outcome, mediator or control values "
-                     "are dropped from every equation")
+        notes.append(Message("mediation.missing_dropped", n=dropped))
     eq = _Equations(Panel(sample, unit=unit, time=time),
                     dict(unit=unit, time=time, fe=fe, cluster=cluster, weights=weights,
                          vcov=vcov, **tkw))
@@ -243,8 +241,7 @@ def mediation(
     eff["share"] = np.where(meaningful, eff["estimate"] / c, np.nan)
     if not meaningful.all():
         bad = eff.loc[~meaningful, "term"].tolist()
-        notes.append(f"share mediated not reported for {bad}: a*b and c differ in sign or the "
-                     "total effect c is not distinguishable from zero")
+        notes.append(Message("mediation.share_not_reported", terms=bad))
     res = MediationResult(nobs=total.nobs, effects=eff, step_results=steps, notes=notes,
                           meta={"depvar": y, "treat_term": D, "mediators": meds,
                                 "controls": list(controls), "cluster": total.meta["cluster"],
@@ -261,15 +258,15 @@ def mediation(
     _sensitivity(res, point, meds, rho_grid)
     _intervals(res, total, meds, list(controls), joint and len(meds) > 1, bootstrap, seed,
                level, rho_grid, progress, executor)
-    res.notes.append(CRITIQUE.get(lang, CRITIQUE["en"]))
+    res.notes.append(Message("mediation.critique"))
     for w in eq.warnings:
         # a cross-section has one period: "treated in the first period" is no finding
-        if not (xsec and w.startswith(_PANEL_ONLY)):
+        if not (xsec and message_key(w) in _PANEL_ONLY):
             res.warn(w)
     return res
 
 
-_PANEL_ONLY = ("units treated in the first period",)
+_PANEL_ONLY = ("did.always_treated",)
 
 
 def _lag_mediators(panel: Panel, meds: list[str], lags: dict[str, int]
@@ -284,8 +281,7 @@ def _lag_mediators(panel: Panel, meds: list[str], lags: dict[str, int]
         lagged = f"{mname}_lag{k}"
         lost = before - int(panel.df[lagged].notna().sum())
         meds[meds.index(mname)] = lagged
-        notes.append(f"{mname} enters with a {k}-period lag ({lagged}); {lost} observations "
-                     "lost at the start of each unit's series")
+        notes.append(Message("mediation.lagged", mediator=mname, k=k, lagged=lagged, lost=lost))
     return panel, meds, notes
 
 
@@ -461,8 +457,7 @@ def _bootstrap(res: MediationResult, total: Any, meds: list[str], controls: list
     if bad.all():
         raise EstimationError("every bootstrap draw was singular; check the controls")
     if bad.any():
-        res.warn(f"{int(bad.sum())} of {draws} bootstrap draws contained no treated (or no "
-                 "control) cluster and were discarded")
+        res.warn(Message("mediation.degenerate_draws", n=int(bad.sum()), draws=draws))
         draws_out = {k: v[~bad] for k, v in draws_out.items()}
         curves = {k: v[~bad] for k, v in curves.items()}
     for i, term in enumerate(eff["term"]):

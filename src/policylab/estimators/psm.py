@@ -16,6 +16,7 @@ from policylab.engine import matching as mk
 from policylab.errors import DataError, EstimationError, SpecError
 from policylab.estimators.design import takes_design
 from policylab.estimators.result import Result
+from policylab.messages import Message
 
 __all__ = ["propensity_score", "match", "balance_table", "psm_did", "PropensityResult",
            "MatchResult", "BalanceResult", "PsmDidResult"]
@@ -250,8 +251,7 @@ def match(
     if off:
         res.meta["off_support_treated"] = off
         if off / len(t_idx) > 0.1:
-            res.warn(f"{off} of {len(t_idx)} treated rows are off the common support: overlap "
-                     "is poor; the matched estimate describes a different population")
+            res.warn(Message("psm.off_support", off=off, n=len(t_idx)))
     return res
 
 
@@ -613,10 +613,9 @@ def balance_table(matched: MatchResult, data: Any,
                         meta={"covariates": cov})
     bad = table.loc[~table["balanced"], "variable"].tolist()
     if bad:
-        res.warn(f"balance not reached (|standardized bias| >= 10% after matching) for {bad}")
+        res.warn(Message("psm.unbalanced", vars=bad))
     if summ and (summ["B_after"] >= 25 or not 0.5 <= summ["R_after"] <= 2):
-        res.warn(f"Rubin's B = {summ['B_after']:.1f} (want < 25) and R = {summ['R_after']:.2f} "
-                 "(want 0.5-2) after matching")
+        res.warn(Message("psm.rubin", b=summ["B_after"], r=summ["R_after"]))
     return res
 
 
@@ -649,7 +648,7 @@ class PsmDidResult(Result):
 
 
 # the DID is weighted by the matching weights: a Design's weights cannot join
-@takes_design("psm_did", weights=True)
+@takes_design(Message("name.psm_did"), weights=True)
 def psm_did(
     data: Any,
     y: str,
@@ -707,8 +706,8 @@ def psm_did(
                                                          if t < first)
         cross = df[df[time] == by]
         if cross[unit].nunique() < df[unit].nunique():
-            warn.append(f"{df[unit].nunique() - cross[unit].nunique()} units are not observed in "
-                        f"the base year {by} and are dropped from the matched sample")
+            warn.append(Message("psm.missing_in_base_year",
+                                n=df[unit].nunique() - cross[unit].nunique(), year=by))
         m = match(cross, "_ever_treated", covariates, method=method, **match_kw)
         unit_w = pd.Series(m.rows["_weight"].to_numpy(), index=cross[unit].to_numpy())
         unit_sup = pd.Series(m.rows["_support"].to_numpy(), index=cross[unit].to_numpy())
@@ -724,15 +723,11 @@ def psm_did(
             rows = pd.concat(parts).reindex(df.index)
             m = MatchResult(nobs=len(df), rows=rows, meta={"method": method, "mode": mode,
                                                            "covariates": list(covariates)})
-            warn.append("period-by-period matching: the matched controls change from year to "
-                        "year, so the DID no longer compares fixed groups")
+            warn.append(Message("psm.period_matching"))
         else:
             m = match(df, "_ever_treated", covariates, method=method, **match_kw)
             # ever-treated rows vs never-treated rows: no unit matches itself, years mix
-            warn.append("pooled matching: unit-years are matched across years and the DID "
-                        "runs on the matched unit-years (an unbalanced panel); covariates "
-                        "of post-policy years may respond to the policy, so match on "
-                        "pre-determined covariates or use mode='base_year'")
+            warn.append(Message("psm.pooled_matching"))
         df["_weight"] = m.rows["_weight"].to_numpy()
         df["_support"] = m.rows["_support"].to_numpy()
         match_data = df
@@ -762,8 +757,7 @@ def psm_did(
                              "treat_term": res_did.meta["treat_term"]})
     n_treated = int(df.loc[df["_ever_treated"] == 1, unit].nunique())
     if n_treated < 10:
-        res.warn(f"matching {n_treated} treated units is nearly meaningless: the score model "
-                 "rests on a handful of observations and balance tests have no power")
+        res.warn(Message("psm.few_treated", n=n_treated))
     for w in warn + m.warnings + (bal.warnings if bal else []):
         res.warn(w)
     return res

@@ -17,10 +17,10 @@ from policylab.engine import vcov as vc
 from policylab.errors import SpecError
 from policylab.estimators.fit import cluster_codes, few_clusters_warnings, fit_variance
 from policylab.estimators.vcov_spec import resolve_ssc, resolve_vcov
+from policylab.messages import message_key
 
 __all__ = ["restudentise"]
 
-_FEW_CLUSTERS = "cluster-robust SEs are unreliable"
 
 
 def restudentise(res: Any, vcov: Any = None, ssc: Any = None) -> Any:
@@ -62,7 +62,7 @@ def restudentise(res: Any, vcov: Any = None, ssc: Any = None) -> Any:
     out = replace(
         res, meta=meta, vcov_matrix=var.V[np.ix_(idx, idx)], df_t=var.df,
         n_clusters=dict(zip(cols, var.n_clusters)),
-        warnings=[w for w in res.warnings if _FEW_CLUSTERS not in w],
+        warnings=[w for w in res.warnings if message_key(w) != "feols.few_clusters"],
         fit=replace(fit, cluster_codes=codes, cluster_cols=tuple(cols), df_k=var.df_k),
     )
     if res.first_stage:

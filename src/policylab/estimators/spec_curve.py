@@ -4,7 +4,10 @@ A grid of specifications (outcomes x control sets x samples x fixed-effect sets 
 clustering) is estimated with the fixed effects absorbed once per distinct
 (sample, fixed-effect set): the outcomes, the treatment and the union of all controls
 are demeaned together, and each specification is then a small least-squares problem on
-those columns (Frisch-Waugh-Lovell). The joint test of Simonsohn, Simmons and Nelson
+those columns (Frisch-Waugh-Lovell). With observation weights the demeaning uses
+weighted means and every demeaned column is multiplied by the square root of the
+weights once, so the same unweighted least squares on those columns is weighted least
+squares, and its cluster score sums are the weighted scores (x w u) of feols. The joint test of Simonsohn, Simmons and Nelson
 (2020) permutes the treatment across assignment units, re-estimates every specification
 under each permutation in batch, and compares the observed median estimate and the
 share of significant estimates with their permutation distributions.
@@ -23,10 +26,12 @@ from scipy import sparse, stats
 from policylab.data.panel import Panel, as_pandas, require_columns
 from policylab.engine import fixed_effects as fx
 from policylab.engine import vcov as vc
-from policylab.errors import EstimationError, SpecError
+from policylab.errors import DataError, EstimationError, SpecError
 from policylab.estimators.design import Design, DesignNotHonoured, as_design
+from policylab.estimators.formula import fe_codes, fe_columns
 from policylab.estimators.result import Result
 from policylab.inference.randomization import draw_statistics, p_values, permutations
+from policylab.messages import Message
 
 __all__ = ["spec_curve", "SpecCurveResult"]
 
@@ -87,9 +92,19 @@ def _as_named(x: Any, what: str) -> dict[str, Any]:
     raise SpecError(f"{what} must be a dict of name -> choice or a list of choices")
 
 
-def _codes(df: pd.DataFrame, cols: list[str]) -> np.ndarray:
-    from policylab.estimators.formula import fe_codes
+def _check_weights(df: pd.DataFrame, weights: str) -> None:
+    """DataError for weights that are negative or not numbers (missing ones are dropped
+    with the row, as feols does)."""
+    require_columns(df, [weights], "weights column")
+    w = pd.to_numeric(df[weights], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+    bad = (np.isnan(w) & df[weights].notna().to_numpy()) | (w < 0) | np.isinf(w)
+    if bad.any():
+        raise DataError(f"weights column {weights!r} must be non-negative numbers; "
+                        f"{int(bad.sum())} rows are negative or not numbers (e.g. row "
+                        f"{df.index[int(np.argmax(bad))]!r}); fix or drop them")
 
+
+def _codes(df: pd.DataFrame, cols: list[str]) -> np.ndarray:
     c, miss = fe_codes(df, cols)
     if miss.any():  # callers pass complete rows
         raise EstimationError("missing values in fixed-effect or cluster columns")
@@ -101,22 +116,22 @@ def _treat_paths(df: pd.DataFrame, treat: str, assign: str, time: str) -> pd.Dat
 
 
 def _from_design(d: Design, treat: str | None, unit: str | None, time: str | None,
-                 assign: str | None, controls: Any, fe: Any, cluster: Any) -> tuple:
-    """The curve's inputs from a Design: its rows, keys and (unless grids are given)
-    its own controls, fixed effects and cluster; refuses what the curve cannot fit."""
-    as_design(d, "spec_curve", treat=treat, unit=unit, time=time, assign=assign)
-    d.refuse("spec_curve", weights=True)
-    inter = [f for f in d.fe if "^" in f]
-    if inter:
-        raise DesignNotHonoured(f"spec_curve cannot honour the design's interacted fixed effects "
-                        f"{inter}; drop them from the design (design.replace(fe=...)) to "
-                        "run it on that simpler model")
+                 assign: str | None, controls: Any, fe: Any, cluster: Any,
+                 weights: str | None) -> tuple:
+    """The curve's inputs from a Design: its rows, keys, weights and (unless grids are
+    given) its own controls, fixed effects and cluster; refuses what the curve cannot
+    fit (a two-way cluster: each specification clusters by one column)."""
+    as_design(d, "spec_curve", treat=treat, unit=unit, time=time, assign=assign,
+              weights=weights)
+    if cluster is None and d.cluster_col not in d.df.columns:
+        raise DesignNotHonoured(Message("design.two_way_cluster",
+                                        what=Message("name.spec_curve"), col=d.cluster_col))
     if controls is None:
         controls = {"design": list(d.controls)}
     if fe is None:
         fe = {"+".join(d.fe) or "none": list(d.fe)}
     return (d.df, d.treat_col, d.unit, d.time, d.assign, controls, fe,
-            cluster or [d.cluster_col])
+            cluster or [d.cluster_col], d.weights)
 
 
 def spec_curve(
@@ -131,6 +146,7 @@ def spec_curve(
     fe: dict[str, list[str]] | list[list[str]] | None = None,
     cluster: list[str] | None = None,
     assign: str | None = None,
+    weights: str | None = None,
     level: float = 0.95,
     inference: str = "none",
     draws: int = 500,
@@ -145,11 +161,11 @@ def spec_curve(
     Parameters
     ----------
     data : Design, Panel or DataFrame
-        A :class:`~policylab.estimators.design.Design` gives the treatment, unit, time
-        and assignment level, and the default control set, fixed effects and cluster
-        (its own; the grids given here replace them). Designs with weights or
-        interacted fixed effects are refused with a SpecError (the curve's batched
-        fits have neither).
+        A :class:`~policylab.estimators.design.Design` gives the treatment, unit, time,
+        assignment level and observation weights, and the default control set, fixed
+        effects (``a^b`` terms included) and cluster (its own; the grids given here
+        replace them). A design clustered two ways is refused with a
+        ``DesignNotHonoured`` SpecError unless ``cluster=`` is given.
     y : str or list of str
         Outcome(s).
     treat : str
@@ -163,11 +179,18 @@ def spec_curve(
         (None = all rows); the restricted grammar of :mod:`policylab.data.filters`
         (comparisons, ``in [...]``, ``and``/``or``/``not``), never run as Python.
     fe : dict or list
-        Fixed-effect sets, e.g. ``{"unit+year": ["unit", "year"]}`` (default unit+time).
+        Fixed-effect sets, e.g. ``{"unit+year": ["unit", "year"]}`` (default unit+time);
+        ``"region^year"`` is one fixed effect per (region, year) pair, as in feols.
     cluster : list of str
         Clustering columns, one specification each (default: ``assign`` or unit).
     assign : str
         Level at which treatment is assigned (permutation unit; default unit).
+    weights : str, optional
+        Column of analytic (precision) weights, as feols ``weights=``: every
+        specification is weighted least squares with weighted demeaning and CRV1 on the
+        weighted scores, and so is every permutation draw (the weights stay with their
+        rows). Rows with a missing or zero weight are dropped, as feols does. Not with a
+        Design (it carries its own).
     level : float
         Confidence level; significance uses alpha = 1 - level.
     inference : {"none", "permutation"}
@@ -190,7 +213,7 @@ def spec_curve(
     with using_executor(executor) as ex:
         return _spec_curve(data, y, treat, unit=unit, time=time, controls=controls,
                            samples=samples, fe=fe, cluster=cluster, assign=assign,
-                           level=level, inference=inference, draws=draws, seed=seed,
+                           weights=weights, level=level, inference=inference, draws=draws, seed=seed,
                            ssc=ssc, executor=ex, chunk_size=chunk_size, progress=progress)
 
 
@@ -206,6 +229,7 @@ def _spec_curve(
     fe: dict[str, list[str]] | list[list[str]] | None = None,
     cluster: list[str] | None = None,
     assign: str | None = None,
+    weights: str | None = None,
     level: float = 0.95,
     inference: str = "none",
     draws: int = 500,
@@ -217,8 +241,11 @@ def _spec_curve(
 ) -> SpecCurveResult:
     """:func:`spec_curve` on a resolved executor."""
     if isinstance(data, Design):
-        data, treat, unit, time, assign, controls, fe, cluster = _from_design(
-            data, treat, unit, time, assign, controls, fe, cluster)
+        design = data
+        data, treat, unit, time, assign, controls, fe, cluster, weights = _from_design(
+            data, treat, unit, time, assign, controls, fe, cluster, weights)
+    else:
+        design = None
     if isinstance(data, Panel):
         unit, time = unit or data.unit, time or data.time
     if unit is None or time is None:
@@ -240,8 +267,14 @@ def _spec_curve(
     assign = assign or unit
     clusters = list(cluster) if cluster else [assign]
     all_controls = sorted({c for v in controls_d.values() for c in v})
-    require_columns(df, ys + [treat, unit, time, assign] + all_controls + clusters
-                    + sorted({c for v in fe_d.values() for c in v}))
+    require_columns(df, ys + [treat, unit, time, assign] + all_controls + clusters)
+    for name, cols in fe_d.items():  # a^b terms name columns too
+        try:
+            fe_columns(df, list(cols))
+        except SpecError as exc:
+            raise SpecError(f"fe[{name!r}]: {exc}") from None
+    if weights is not None:
+        _check_weights(df, weights)
     alpha = 1 - level
     if inference not in ("none", "permutation"):
         raise SpecError("inference must be 'none' or 'permutation'")
@@ -254,7 +287,7 @@ def _spec_curve(
     ex = executor
     cfg = {"df": df, "ys": ys, "treat": treat, "controls": all_controls, "sets": controls_d,
            "clusters": clusters, "assign": assign, "time": time, "alpha": alpha, "ssc": ssc,
-           "groups": groups, "permutation": inference == "permutation"}
+           "groups": groups, "permutation": inference == "permutation", "weights": weights}
     tasks = list(itertools.product(samples_d.items(), fe_d.items()))
     for blk, blk_rows in map_tasks(_prepare_block, tasks, shared=cfg, executor=ex,
                                    progress="specifications" if progress else None):
@@ -266,12 +299,14 @@ def _spec_curve(
                           meta={"alpha": alpha, "treat": treat, "assign": assign,
                                 "n_specs": len(specs), "inference": inference,
                                 "draws": draws if inference == "permutation" else 0,
-                                "seed": seed})
+                                "seed": seed, "weights": weights})
+    if design is not None:  # the grids vary controls, samples, FE sets and clusters
+        res.meta["design"] = design.meta(nobs=max_n)
     if inference == "permutation":
         _joint_test(res, specs, blocks, ys, all_controls, controls_d, alpha, ssc,
                     len(groups), draws, seed, chunk_size, ex, progress)
     if len(groups) < 10:
-        res.warn(f"only {len(groups)} assignment units: permutation p-values are coarse")
+        res.warn(Message("spec_curve.few_units", n=len(groups)))
     return res
 
 
@@ -303,9 +338,8 @@ def _joint_test(res: SpecCurveResult, specs: pd.DataFrame, blocks: list[dict[str
     res.joint = {"median_estimate_p": med.two_sided, "share_significant_p": share.right,
                  "draws": med.draws, "draws_degenerate": med.degenerate}
     if med.degenerate:
-        res.warn(f"{med.degenerate} of {draws} permutation draws leave some specification "
-                 "without a treated unit; the joint p-values use the other "
-                 f"{med.draws} draws")
+        res.warn(Message("spec_curve.degenerate_draws", n=med.degenerate, draws=draws,
+                         used=med.draws))
     res.meta["permutation_estimates"] = E
 
 
@@ -389,7 +423,7 @@ def _permutation_chunk(perms: np.ndarray, shared: dict[str, Any]) -> tuple[Any, 
         if "fast" in blk:
             stats_ = _fast_estimates(blk["fast"], sel)
         else:
-            fd = basis @ sel if by_selection else fx.demean(fake, blk["fe_k"])
+            fd = basis @ sel if by_selection else _demeaned(fake, blk)
             stats_ = _estimate(blk, fd, shared["ys"], shared["controls"], shared["sets"],
                                shared["alpha"], shared["ssc"])
         for b, p in stats_:
@@ -422,7 +456,7 @@ def _add_path_basis(blk: dict[str, Any], max_bytes: float = 1.5e9) -> None:
     rows = np.arange(n)
     for h in range(H):
         basis[rows, blk["g_of_row"] * H + h] = paths[h][blk["t_of_row"]]
-    blk.update(basis=fx.demean(basis, blk["fe_k"]), path_id=ids, n_paths=H)
+    blk.update(basis=_demeaned(basis, blk), path_id=ids, n_paths=H)
 
 
 def _add_fast_stats(blk: dict[str, Any], ys: list[str], all_controls: list[str],
@@ -491,27 +525,14 @@ def _prepare_block(task: Any, cfg: dict[str, Any]) -> tuple[dict[str, Any], list
     demeaned arrays are dropped when the per-cluster statistics make them unnecessary.
     """
     (s_name, query), (fe_name, fe_cols) = task
-    df, ys, treat = cfg["df"], cfg["ys"], cfg["treat"]
-    all_controls, clusters, assign = cfg["controls"], cfg["clusters"], cfg["assign"]
-    if query:
-        from policylab.data.filters import apply_filter
-
-        sub = apply_filter(df, query, f"samples[{s_name!r}]")
-    else:
-        sub = df
+    ys, treat, all_controls, assign = cfg["ys"], cfg["treat"], cfg["controls"], cfg["assign"]
+    sub, fe_k, w = _block_rows(cfg, s_name, query, fe_name, list(fe_cols))
     cols = ys + [treat] + all_controls
-    ok = sub[cols].notna().all(axis=1) & sub[fe_cols + clusters + [assign]].notna().all(axis=1)
-    sub = sub[ok]
-    fe_k = _codes(sub, fe_cols)
-    keep = fx.drop_singletons(fe_k)
-    sub, fe_k = sub[keep], np.column_stack([fx.densify(fe_k[keep, j])[0]
-                                            for j in range(fe_k.shape[1])])
-    if len(sub) == 0:
-        raise EstimationError(f"sample {s_name!r} with FE {fe_name!r} has no observations")
-    Zd = fx.demean(sub[cols].to_numpy(float), fe_k)
-    blk = {"name": (s_name, fe_name), "fe_k": fe_k, "yd": Zd[:, :len(ys)],
-           "Bd": Zd[:, len(ys):], "fe_levels": fx.fe_dof(fe_k), "n": len(sub),
-           "clusters": {c: _codes(sub, [c])[:, 0] for c in clusters}}
+    blk = {"name": (s_name, fe_name), "fe_k": fe_k, "w": w,
+           "sw": None if w is None else np.sqrt(w)}
+    Zd = _demeaned(sub[cols].to_numpy(float), blk)
+    blk.update(yd=Zd[:, :len(ys)], Bd=Zd[:, len(ys):], fe_levels=fx.fe_dof(fe_k),
+               n=len(sub), clusters={c: _codes(sub, [c])[:, 0] for c in cfg["clusters"]})
     rows = [
         {**meta, "sample": s_name, "fe": fe_name, "estimate": b, "std_error": se,
          "statistic": b / se, "p_value": p, "conf_low": ci[0], "conf_high": ci[1],
@@ -534,9 +555,53 @@ def _prepare_block(task: Any, cfg: dict[str, Any]) -> tuple[dict[str, Any], list
         if "basis" in blk:
             _add_fast_stats(blk, ys, all_controls, cfg["sets"], cfg["ssc"])
         if "fast" in blk:
-            for big in ("basis", "Bd", "yd", "g_of_row", "t_of_row"):
+            for big in ("basis", "Bd", "yd", "g_of_row", "t_of_row", "w", "sw"):
                 blk.pop(big, None)
     else:
-        for big in ("Bd", "yd"):
+        for big in ("Bd", "yd", "w", "sw"):
             blk.pop(big, None)
     return blk, rows
+
+
+def _block_rows(cfg: dict[str, Any], s_name: str, query: str | None, fe_name: str,
+                fe_cols: list[str]) -> tuple[pd.DataFrame, np.ndarray, np.ndarray | None]:
+    """The rows of one (sample, FE set), their dense fixed-effect codes and weights.
+
+    Rows missing a column (or a weight), with a zero weight, or alone in a fixed-effect
+    group are dropped, in that order, as feols drops them.
+    """
+    df, weights = cfg["df"], cfg["weights"]
+    if query:
+        from policylab.data.filters import apply_filter
+
+        sub = apply_filter(df, query, f"samples[{s_name!r}]")
+    else:
+        sub = df
+    cols = cfg["ys"] + [cfg["treat"]] + cfg["controls"]
+    ok = np.array(sub[cols + cfg["clusters"] + [cfg["assign"]]].notna().all(axis=1))
+    if fe_cols:
+        codes, miss = fe_codes(sub, fe_cols)
+        ok &= ~miss
+    else:  # no fixed effects: the intercept is one constant "fixed effect"
+        codes = np.zeros((len(sub), 1), dtype=np.int64)
+    if weights is not None:
+        w = pd.to_numeric(sub[weights], errors="coerce").to_numpy(dtype=float,
+                                                                  na_value=np.nan)
+        ok &= np.nan_to_num(w) > 0
+    sub, codes = sub[ok], codes[ok]
+    fe_k = np.column_stack([fx.densify(codes[:, j])[0] for j in range(codes.shape[1])])
+    keep = fx.drop_singletons(fe_k)
+    sub, fe_k = sub[keep], np.column_stack([fx.densify(fe_k[keep, j])[0]
+                                            for j in range(fe_k.shape[1])])
+    if len(sub) == 0:
+        raise EstimationError(f"sample {s_name!r} with FE {fe_name!r} has no observations")
+    return sub, fe_k, None if weights is None else w[ok][keep]
+
+
+def _demeaned(A: np.ndarray, blk: dict[str, Any]) -> np.ndarray:
+    """Columns of ``A`` with the block's fixed effects absorbed; with weights, weighted
+    demeaning times sqrt(w), so that plain least squares on the result is weighted."""
+    if blk["w"] is None:
+        return fx.demean(A, blk["fe_k"])
+    out = fx.demean(A, blk["fe_k"], blk["w"])
+    return out * (blk["sw"] if out.ndim == 1 else blk["sw"][:, None])

@@ -61,6 +61,7 @@ from policylab.estimators.cs_results import (
 from policylab.estimators.design import cohort_inputs, design_record
 from policylab.estimators.drdid import att_2x2_cells, logit
 from policylab.estimators.sunab import sun_abraham
+from policylab.messages import Message
 
 __all__ = ["att_gt", "AttGtResult", "AggregateResult", "sun_abraham"]
 
@@ -114,16 +115,16 @@ def _rank_wald(a: np.ndarray, V: np.ndarray, rtol: float = _RANK_RTOL) -> dict[s
 
 
 def _check_att_gt_options(control_group: str, base_period: str, method: str,
-                          bootstrap_weights: str) -> None:
+                          weights_type: str) -> None:
     if control_group not in ("never", "notyet"):
         raise SpecError("control_group must be 'never' or 'notyet'")
     if base_period not in ("varying", "universal"):
         raise SpecError("base_period must be 'varying' or 'universal'")
     if method not in ("dr", "ipw", "reg"):
         raise SpecError(f"method must be 'dr', 'ipw' or 'reg', got {method!r}")
-    if bootstrap_weights not in ("mammen", "rademacher"):
-        raise SpecError("bootstrap weights must be 'mammen' or 'rademacher', got "
-                        f"{bootstrap_weights!r}")
+    if weights_type not in ("mammen", "rademacher"):
+        raise SpecError("weights_type (the multiplier bootstrap's weights) must be 'mammen' "
+                        f"or 'rademacher', got {weights_type!r}")
 
 
 def _att_gt_inputs(data: Any, y: str, unit: str | None, time: str | None,
@@ -134,7 +135,7 @@ def _att_gt_inputs(data: Any, y: str, unit: str | None, time: str | None,
     df, unit, time, cohort, m, design = cohort_inputs(data, "att_gt", y, unit, time, cohort,
                                                       cluster=cluster, weights=weights)
     if design is not None:
-        design.refuse("att_gt (Callaway-Sant'Anna)", fe=True)
+        design.refuse(Message("name.att_gt"), fe=True)
         if covariates is None and design.controls:
             covariates = list(design.controls)
     return df, unit, time, cohort, m["cluster"], m["weights"], covariates, design
@@ -276,9 +277,10 @@ def att_gt(
     bootstrap: bool = False,
     draws: int = 999,
     seed: int | None = None,
-    bootstrap_weights: str = "mammen",
+    weights_type: str | None = None,
     level: float = 0.95,
     weights: str | None = None,
+    bootstrap_weights: str | None = None,
 ) -> AttGtResult:
     """Callaway-Sant'Anna group-time average treatment effects on a balanced panel.
 
@@ -319,8 +321,11 @@ def att_gt(
         Multiplier bootstrap (R did's ``mboot``): bootstrap SEs and the uniform
         (sup-t) band in ``band_low``/``band_high``. The draws are kept with the result
         and ``.aggregate()`` reuses them (no second bootstrap).
-    draws, seed, bootstrap_weights : int, int, {"mammen", "rademacher"}
-        Bootstrap draws, seed and multiplier distribution.
+    draws, seed : int, int
+        Bootstrap draws and seed.
+    weights_type : {"mammen", "rademacher"}
+        The multiplier distribution of the bootstrap (default "mammen", as R did); the
+        name :func:`policylab.wild_bootstrap` uses for its weight distribution.
     level : float
         Coverage of the uniform band.
     weights : str, optional
@@ -332,6 +337,8 @@ def att_gt(
         (the influence of those shares included), so analytic SEs, aggregations and
         the bootstrap are all weighted. The weights are normalised to mean 1 over the
         estimation units, as R did (no estimate depends on their scale).
+    bootstrap_weights : {"mammen", "rademacher"}, optional
+        Deprecated name of ``weights_type`` (accepted for one release).
 
     Returns
     -------
@@ -339,10 +346,12 @@ def att_gt(
         ``.tidy()`` (one row per ATT(g,t)), ``.aggregate(kind)``, ``.pretest``
         (Wald test that all pre-treatment ATT(g,t) are zero), ``.plot()``.
     """
-    from policylab.validation import check_count, check_seed
+    from policylab.validation import check_count, check_seed, renamed_arg
 
     draws, seed = check_count(draws, "draws"), check_seed(seed)
-    _check_att_gt_options(control_group, base_period, method, bootstrap_weights)
+    weights_type = renamed_arg(weights_type, bootstrap_weights, "weights_type",
+                               "bootstrap_weights", "att_gt", "mammen")
+    _check_att_gt_options(control_group, base_period, method, weights_type)
     df, unit, time, cohort, cluster, weights, covariates, design = _att_gt_inputs(
         data, y, unit, time, cohort, cluster, weights, covariates)
     # the panel as arrays once: (units x periods) outcomes, one value per unit for the
@@ -390,7 +399,7 @@ def att_gt(
               "cluster": [cluster or unit], "n_units": n,
               "n_clusters": int(cl_codes.max()) + 1 if cl_codes is not None else n,
               "bootstrap": bootstrap, "draws": draws, "seed": seed,
-              "bootstrap_weights": bootstrap_weights, "level": level, "band_crit": None,
+              "weights_type": weights_type, "level": level, "band_crit": None,
               "se_label": se_label, "design": design_record(
                   unit=unit, time=time, treatment=f"cohort {cohort}", nobs=int(Y.size),
                   fe=[unit, time], cluster=cluster, weights=weights,
@@ -398,13 +407,21 @@ def att_gt(
     if bootstrap:
         # one bootstrap of [cell IFs, cohort indicators]: the cells' SEs and band now,
         # every aggregation later from the same draws
-        out = res._draws(draws, seed, bootstrap_weights)[:, :F.shape[1]]
+        out = res._draws(draws, seed, weights_type)[:, :F.shape[1]]
         se_b = robust_se(out)
         c["std_error"] = se_b
         res.meta["band_crit"] = sup_t_crit(out, se_b, level)
     for note in notes:
         res.warn(note)
     return res
+
+
+# the message of each reason the Wald pre-test gives for not being computable
+_NOT_COMPUTABLE = {
+    "every cohort with pre-treatment cells has a single treated cluster":
+        "cs.pretest_single_clusters",
+    "no pre-treatment ATT(g,t) has a positive variance": "cs.pretest_no_variance",
+}
 
 
 def _wald_pretest(c: pd.DataFrame, V: np.ndarray, G: np.ndarray,
@@ -423,10 +440,10 @@ def _wald_pretest(c: pd.DataFrame, V: np.ndarray, G: np.ndarray,
                    "pre-treatment cells has a single treated cluster"}
     if thin and pretest:
         pretest["excluded_cohorts"] = thin
-        notes.append(f"the pre-tests leave out cohorts {thin}: a single treated cluster "
-                     "has no estimable variance of its own")
+        notes.append(Message("cs.pretest_excludes", cohorts=thin))
     if pretest and pretest["statistic"] is None:
-        notes.append(f"the pre-test is not computable: {pretest['reason']}")
+        notes.append(Message(_NOT_COMPUTABLE.get(pretest["reason"], "cs.pretest_not_computable"),
+                             why=pretest["reason"]))
     return pretest
 
 

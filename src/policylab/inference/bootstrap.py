@@ -28,6 +28,7 @@ from policylab.inference.resampling import (
     cluster_resamples,
     weighted_gram_draws,
 )
+from policylab.messages import Message
 
 __all__ = ["cluster_bootstrap", "BootstrapResult"]
 
@@ -169,5 +170,5 @@ def _regression_bootstrap(source: FeolsResult, cluster: str | None, draws: int,
                                 "method": g.method})
     bad = int((~np.isfinite(out).all(axis=1)).sum())
     if bad:
-        res.warn(f"{bad} of {draws} draws had a singular design and were discarded")
+        res.warn(Message("bootstrap.singular_draws", n=bad, draws=draws))
     return res

@@ -32,6 +32,7 @@ from policylab.inference.randomization import (
     p_values,
 )
 from policylab.inference.wild import refuse_iv
+from policylab.messages import Message
 
 __all__ = ["placebo_test", "PlaceboResult"]
 
@@ -220,7 +221,7 @@ def placebo_test(
               "method": stats.method},
     )
     if not use_exact and len(B) < 500:
-        res.warn(f"only {len(B)} placebo draws: p-values move in steps of 1/{len(B) + 1}")
+        res.warn(Message("placebo.few_draws", n=len(B), step=len(B) + 1))
     return res
 
 

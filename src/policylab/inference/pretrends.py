@@ -35,6 +35,7 @@ from scipy.special import ndtr
 from policylab.errors import EstimationError, SpecError
 from policylab.estimators.result import Result
 from policylab.inference.arp import TooManyBases, arp_accept
+from policylab.messages import Message
 
 __all__ = ["pretrend_power", "honest_did", "PretrendPowerResult", "HonestDidResult",
            "event_study_inputs", "cs_event_study_inputs"]
@@ -94,9 +95,7 @@ def _cs_base_notes(result: Any) -> list[str]:
     """HonestDiD's warning for a CS event study with the varying base period."""
     meta = getattr(result, "meta", None) or {}
     if "by_values" in meta and meta.get("base_period") == "varying":
-        return ["the Callaway-Sant'Anna event study uses the varying base period: its "
-                "pre-period estimates are period-to-period changes, not deviations from "
-                "event time -1; HonestDiD recommends att_gt(..., base_period='universal')"]
+        return [Message("honest.varying_base")]
     return []
 
 
@@ -529,19 +528,17 @@ def honest_did(result: Any = None, *, e: int = 0, l_vec: Any = None, M: Any = No
             ci = _rm_clf(beta, Sigma, et, ref, l_post, Mbars, alpha,
                          kappa=alpha / 10 if rm_method == "C-LF" else 0.0, seed=seed)
         except TooManyBases as err:
-            notes.append(f"{err}; relative magnitudes fell back to Bonferroni")
+            notes.append(Message("honest.rm_bonferroni", why=str(err)))
             method = "Bonferroni"
         else:
             rm_rows = [(float(mb), c[0], c[1]) for mb, c in zip(Mbars, ci)]
             rm_grid = [(float(mb), *c[3], 1000) for mb, c in zip(Mbars, ci)]
             opened = [float(mb) for mb, c in zip(Mbars, ci) if c[2]]
             if opened:
-                notes.append(f"relative magnitudes: the confidence set reaches the end of "
-                             f"the theta grid at Mbar = {opened}")
+                notes.append(Message("honest.rm_open", mbar=opened))
             empty = [float(mb) for mb, c in zip(Mbars, ci) if np.isnan(c[0])]
             if empty:
-                notes.append(f"relative magnitudes: every grid value rejected at Mbar = "
-                             f"{empty} (empty confidence set)")
+                notes.append(Message("honest.rm_empty", mbar=empty))
     if rm_rows is None:
         rm_rows = _rm_bonferroni(bfull, Sfull, pos, pre_all, post_e, l_post, orig[0], se_e,
                                  Mbars, alpha)

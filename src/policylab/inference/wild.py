@@ -37,6 +37,7 @@ from policylab.errors import PolicyLabDeprecationWarning, SpecError
 from policylab.estimators.feols import FeolsResult
 from policylab.estimators.fit import Fit
 from policylab.estimators.result import Result
+from policylab.messages import Message
 
 __all__ = ["wild_bootstrap", "WildBootstrapResult", "bootstrap_weights", "refuse_iv",
            "weights_type_arg"]
@@ -204,8 +205,7 @@ def wild_bootstrap(
               "depvar": result.meta.get("depvar")},
     )
     if G < 6 and weights == "rademacher":
-        res.warn(f"only {G} clusters: Rademacher weights allow just {2 ** G} distinct draws; "
-                 "use weights_type='webb'")
+        res.warn(Message("wild.few_clusters_rademacher", n=G, distinct=2 ** G))
     return res
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from policylab.messages import Message, render
+
 WORDS = {
     "en": {
         "controls": "Controls", "yes": "Yes", "no": "No", "N": "N", "r2": "R-squared",
@@ -232,95 +234,7 @@ def figure_title(name: str, lang: str = "en", labels: dict[str, str] | None = No
 _PER_OUTCOME = ("event_study", "parallel_trends", "mediation_path")
 
 
-# ------------------------------------------------------------------ estimator warnings
-# Estimators still return English sentences (naming Python functions). Until they return
-# keys, the common ones are recognised here by pattern and rewritten in the reader's
-# words; the named groups are re-inserted (column names through the spec's labels).
-_N = r"(?P<n>\d+)"
-WARNING_PATTERNS: list[tuple[str, dict[str, str]]] = [
-    (rf"^{_N} of (?P<d>\d+) permutation draws leave some specification without a treated "
-     r"unit; the joint p-values use the other (?P<v>\d+) draws$",
-     {"en": "{n} of {d} permutation draws leave some specification without a treated unit; "
-            "the joint p-values use the other {v} draws.",
-      "zh": "{d}次置换中有{n}次使某些设定没有处理单位；联合p值基于其余{v}次置换。"}),
-    (r"^(?P<med>\S+) enters with a (?P<k>\d+)-period lag \(\S+\); (?P<n>\d+) observations "
-     r"lost at the start of each unit's series$",
-     {"en": "{med} enters with a {k}-period lag; {n} observations are lost at the start of "
-            "each unit's series.",
-      "zh": "{med}滞后{k}期进入模型，每个个体序列开头共损失{n}个观测值。"}),
-    (rf"^{_N} observations with missing outcome, mediator or control values are dropped "
-     r"from every equation$",
-     {"en": "{n} observations with a missing outcome, mediator or control value are dropped "
-            "from every equation.",
-      "zh": "{n}个观测值的被解释变量、中介变量或控制变量缺失，已从各方程中删除。"}),
-    (rf"^only {_N} treated (?P<level>\S+) clusters: cluster-robust SEs over-reject with so "
-     r"few treated clusters; report wild_bootstrap\(\) and placebo_test\(\).*$",
-     {"en": "Only {n} treated {level} clusters: cluster-robust standard errors over-reject "
-            "with so few treated clusters; rely on the wild cluster bootstrap and the "
-            "placebo test (randomization inference).",
-      "zh": "处理组仅有{n}个{level}聚类：处理组聚类过少时聚类稳健标准误会过度拒绝原假设，"
-            "应以野聚类自助法和安慰剂检验（随机化推断）为准。"}),
-    (rf"^only {_N} treated (?P<level>\S+) clusters: cluster-robust SEs and the pre-trend "
-     r"test over-reject.*$",
-     {"en": "Only {n} treated {level} clusters: cluster-robust standard errors and the "
-            "Wald pre-trend test over-reject; rely on the wild cluster bootstrap and the "
-            "placebo test.",
-      "zh": "处理组仅有{n}个{level}聚类：聚类稳健标准误与Wald平行趋势检验会过度拒绝，"
-            "应以野聚类自助法和安慰剂检验为准。"}),
-    (rf"^only {_N} clusters in \[(?P<level>.+)\]: cluster-robust SEs are unreliable.*$",
-     {"en": "Only {n} clusters ({level}): cluster-robust standard errors are unreliable with "
-            "few clusters; see the wild cluster bootstrap and the placebo test.",
-      "zh": "仅有{n}个聚类（{level}）：聚类数过少时聚类稳健标准误不可靠，"
-            "请参考野聚类自助法和安慰剂检验。"}),
-    (r"^(?P<a>\d+) of (?P<b>\d+) treated rows are off the common support.*$",
-     {"en": "{a} of {b} treated observations are off the common support: overlap is poor, "
-            "and the matched estimate describes a different population.",
-      "zh": "{b}个处理组观测值中有{a}个不在共同支撑域内：重叠性差，匹配估计描述的是另一总体。"}),
-    (r"^Rubin's B = (?P<b>[\d.]+) \(want < 25\) and R = (?P<r>[\d.]+) \(want 0.5-2\) after "
-     r"matching$",
-     {"en": "After matching Rubin's B = {b} (should be below 25) and R = {r} (should be "
-            "between 0.5 and 2).",
-      "zh": "匹配后Rubin's B = {b}（应小于25），R = {r}（应在0.5至2之间）。"}),
-    (r"^balance not reached \(\|standardized bias\| >= 10% after matching\) for "
-     r"\[(?P<vars>.*)\]$",
-     {"en": "Balance not reached after matching (|standardized bias| >= 10%) for: {vars}.",
-      "zh": "匹配后以下协变量未达到平衡（标准化偏差绝对值≥10%）：{vars}。"}),
-    (rf"^matching {_N} treated units is nearly meaningless.*$",
-     {"en": "Matching only {n} treated units: the propensity-score model rests on a handful "
-            "of observations and the balance tests have no power.",
-      "zh": "仅对{n}个处理组个体进行匹配：倾向得分模型依赖极少观测值，平衡性检验缺乏检验功效。"}),
-    (r"^permutation test for \[?(?P<col>.+?)\]?: (?P<a>\d+) of (?P<b>\d+) permutations left "
-     r"a group without treated.*$",
-     {"en": "Permutation test by {col}: {a} of {b} permutations left a group without "
-            "treated (or control) units and were discarded.",
-      "zh": "按{col}的置换检验：{b}次置换中有{a}次使某组没有处理组（或对照组）个体，已剔除。"}),
-    (rf"^subgroup (?P<col>[^=]+)=(?P<lv>.+) has only {_N} treated (?P<level>\S+) clusters.*$",
-     {"en": "Subgroup {col} = {lv} has only {n} treated {level} clusters: cluster-robust "
-            "standard errors and the interaction/SUEST tests over-reject; rely on the "
-            "recommended difference test (the wild cluster bootstrap, or the permutation "
-            "test when a group has a single treated cluster).",
-      "zh": "子样本{col} = {lv}中处理组仅有{n}个{level}聚类：聚类稳健标准误及交互项/SUEST检验"
-            "会过度拒绝，应以推荐的组间差异检验为准（野聚类自助法；某组仅有一个处理组聚类时"
-            "为置换检验）。"}),
-    (rf"^subgroup (?P<col>[^=]+)=(?P<lv>.+) has only {_N} treated units?;.*$",
-     {"en": "Subgroup {col} = {lv} has only {n} treated unit(s): its estimate and the "
-            "difference tests rest on very few treated units.",
-      "zh": "子样本{col} = {lv}中仅有{n}个处理组个体：其估计值与组间差异检验依赖极少的处理组个体。"}),
-    (rf"^only {_N} placebo draws: p-values move in steps of .*$",
-     {"en": "Only {n} placebo draws: the p-value is coarse.",
-      "zh": "安慰剂抽样仅{n}次：p值的精度有限。"}),
-    (rf"^only {_N} assignment units: permutation p-values are coarse$",
-     {"en": "Only {n} assignment units: permutation p-values are coarse.",
-      "zh": "仅有{n}个分配单位：置换检验p值的精度有限。"}),
-    (r"^staggered adoption: TWFE event-study leads/lags can be contaminated.*$",
-     {"en": "Staggered adoption: two-way fixed-effects event-study coefficients can be "
-            "contaminated by effects from other periods; compare the heterogeneity-robust "
-            "estimators.",
-      "zh": "多期（交错）处理：双向固定效应事件研究系数可能受其他期效应污染，"
-            "请对照异质性稳健估计量。"}),
-]
-
-# a few words the patterns insert, when the spec gives no label for them
+# words for common assignment / cluster levels, when the spec gives no label for them
 _LEVEL_ZH = {"province": "省份", "city": "城市", "county": "县", "firm": "企业",
              "unit": "个体", "region": "地区", "year": "年份"}
 
@@ -342,41 +256,51 @@ def category_label(value: object, column: str, lang: str,
     return CATEGORIES_ZH.get(out, out) if lang == "zh" else out
 
 
+def message_text(message: Message, lang: str = "en",
+                 labels: dict[str, str] | None = None) -> str:
+    """A message of an estimator in the reader's words, from its key: column names by
+    the spec's ``labels``, levels and categories of the bundled data by the catalogue's
+    words in Chinese (the words themselves are in :mod:`policylab.message_catalogue`)."""
+    labels = labels or {}
+
+    def name(kind: str, value: str) -> str:
+        if kind == "level":
+            return labels.get(value, _LEVEL_ZH.get(value, value)) if lang == "zh" else value
+        if kind.startswith("category:"):
+            return category_label(value, kind[len("category:"):], lang, labels)
+        return labels.get(value, _LEVEL_ZH.get(value, value) if lang == "zh" else value)
+
+    return render(message, lang, name)
+
+
 def translate_warning(text: str, lang: str = "en",
                       labels: dict[str, str] | None = None) -> tuple[str, bool]:
     """A warning in the reader's words: ``(text, recognised)``.
 
-    Known estimator warnings are rewritten from the catalogue (column names through
-    ``labels``); an unknown one comes back unchanged with ``recognised=False``.
+    A :class:`~policylab.messages.Message` (what policylab's estimators attach) is worded
+    from the catalogue by its key; any other text (a library's, an exception's) comes
+    back unchanged with ``recognised=False``, so the run can list it as untranslated. A
+    message that quotes such text as its reason is worded, but not ``recognised``.
     """
-    import re
-
-    labels = dict(labels or {})
-    # a warning of one robustness sample: "[sample: name] text" (study.steps)
-    m = re.match(r"^\[sample: (?P<name>[^\]]+)\] (?P<rest>.+)$", text, re.S)
-    if m is not None:
-        rest, known = translate_warning(m.group("rest"), lang, labels)
-        return word("in_sample", lang, name=m.group("name"), text=rest), known
-    for pattern, words in WARNING_PATTERNS:
-        m = re.match(pattern, text)
-        if m is None:
-            continue
-        raw = {k: v.strip("'\"") for k, v in m.groupdict().items()}
-        parts = {}
-        for k, v in raw.items():
-            names = [s.strip().strip("'\"") for s in v.split(",")] if k in (
-                "vars", "level") else [v]
-            if k == "lv":  # a category: the spec's label for "col=value", then ours
-                names = [labels.get(f"{raw.get('col')}={v}", labels.get(v, v))]
-                if lang == "zh":
-                    names = [CATEGORIES_ZH.get(names[0], names[0])]
-            elif lang == "zh":
-                names = [labels.get(s, _LEVEL_ZH.get(s, s)) for s in names]
-            elif k != "level":
-                names = [labels.get(s, s) for s in names]
-            parts[k] = ("、" if lang == "zh" else ", ").join(names)
-        return words.get(lang, words["en"]).format(**parts), True
+    if isinstance(text, Message):
+        return message_text(text, lang, labels), not _carries_foreign_text(text)
     return text, False
+
+
+# params of a message that hold a reason: an exception's own text unless it is a message
+_REASONS = ("why", "reason", "error", "text")
+
+
+def _carries_foreign_text(message: Message) -> bool:
+    """Whether a message quotes text policylab did not word (an exception's message)."""
+    for k, v in message.params.items():
+        for item in (v if isinstance(v, list) else [v]):
+            if isinstance(item, Message):
+                if _carries_foreign_text(item):
+                    return True
+            elif k in _REASONS and isinstance(item, str):
+                return True
+    return False
 
 
 COLUMNS_EN = {
@@ -459,32 +383,6 @@ VALUES = {
            "Balance": "平衡性检验"},
 }
 VALUES["en"]["Pre-trend power"] = "Power of the pre-trend test"
-
-# reasons steps give for not running, in the reader's words
-NOT_RUN_PATTERNS: list[tuple[str, dict[str, str]]] = [
-    (r"^Goodman-Bacon: a single adoption date \((?P<d>\d+)\).*$",
-     {"en": "Goodman-Bacon: a single adoption date ({d}): the decomposition has one "
-            "comparison, the DID itself.",
-      "zh": "Goodman-Bacon分解：只有一个政策实施时点（{d}年），分解只有一项比较，即DID本身。"}),
-    (r"^no (?P<what>moderators|mediators|subgroup columns) given.*$",
-     {"en": "no {what} given in the spec.",
-      "zh": "研究设定中未给出{what}。"}),
-]
-_WHAT_ZH = {"moderators": "调节变量", "mediators": "中介变量", "subgroup columns": "分组变量"}
-
-
-def translate_reason(text: str, lang: str = "en") -> str:
-    """A step's reason for not running, in the reader's words (unknown: unchanged)."""
-    import re
-
-    for pattern, words in NOT_RUN_PATTERNS:
-        m = re.match(pattern, text)
-        if m:
-            parts = {k: (_WHAT_ZH.get(v, v) if lang == "zh" else v)
-                     for k, v in m.groupdict().items()}
-            return words.get(lang, words["en"]).format(**parts)
-    return text
-
 
 def cell_label(text: str, lang: str, labels: dict[str, str]) -> str:
     """A text cell or header a step produced, in the reader's words: catalogue values,
@@ -606,11 +504,6 @@ WORDS["zh"].update({
 WORDS["en"]["pretrend_note"] = ("Joint test that all pre-treatment coefficients are zero: "
                                 "{name}({dfs}) = {stat}, p = {p}")
 WORDS["zh"]["pretrend_note"] = "政策实施前各期系数联合为零的检验：{name}({dfs}) = {stat}，p = {p}"
-WORDS["en"]["identity"] = ("{y1} and {y2} differ only by the controls and fixed effects "
-                           "(a mechanical identity): their DID estimates with controls are "
-                           "equal by construction, not two findings")
-WORDS["zh"]["identity"] = ("{y1}与{y2}之差完全由控制变量和固定效应解释（机械恒等关系）：加入控制"
-                           "变量后二者的DID估计值必然相同，并非两项独立发现")
 WORDS["en"].update({"mediator": "Mediator", "ci_low": "CI low", "ci_high": "CI high"})
 WORDS["zh"].update({"mediator": "中介变量", "ci_low": "置信下限", "ci_high": "置信上限"})
 
@@ -649,13 +542,6 @@ def time_fe(name: str, lang: str = "en", unit: str | None = None) -> str:
 # the constant row of regression tables (Stata's _cons; Chinese journals print it)
 WORDS["en"]["constant"] = "Constant"
 WORDS["zh"]["constant"] = "常数项"
-WARNING_PATTERNS.append((
-    r"^pooled matching: unit-years are matched across years.*$",
-    {"en": "Pooled matching: unit-years are matched across years and the DID runs on "
-           "the matched unit-years (an unbalanced panel); covariates of post-policy years "
-           "may respond to the policy.",
-     "zh": "混合匹配：不同年份的个体-年份观测相互匹配，DID基于匹配后的个体-年份（非平衡面板）"
-           "估计；政策实施后各年的协变量可能受政策影响。"}))
 
 # the event-study table's note: the recommended joint pre-trend test, then the Wald F
 WORDS["en"].update({
@@ -672,8 +558,6 @@ WORDS["zh"].update({
 })
 
 # a robustness sample's own warning, named after the sample
-WORDS["en"]["in_sample"] = "Sample \u201c{name}\u201d: {text}"
-WORDS["zh"]["in_sample"] = "样本\u201c{name}\u201d：{text}"
 
 # the PSM-DID table's note: how the matched sample was made
 WORDS["en"].update({

@@ -30,6 +30,7 @@ import numpy as np
 import pandas as pd
 
 from policylab.errors import PolicyLabError, PolicyLabWarning
+from policylab.messages import Message
 from policylab.study.context import Context, StepOutput
 from policylab.study.outdir import Staging, claim_out_dir
 from policylab.study.spec import SpecProblems, StudySpec, check_columns, load_spec
@@ -310,9 +311,7 @@ def _run_step(ctx: Context, key: str, required: bool) -> StepOutput:
             ) from exc
         out = StepOutput(key=key, title=key.replace("_", " ").capitalize(),
                          status="failed", error=f"{type(exc).__name__}: {exc}")
-        out.text.append(
-            f"This step failed and was skipped: {type(exc).__name__}: {exc}"
-        )
+        out.text.append(Message("study.failed", error=f"{type(exc).__name__}: {exc}"))
         out.numbers["traceback"] = traceback.format_exc(limit=6)
     out.seconds = time.perf_counter() - t1
     return out

@@ -300,16 +300,6 @@ def _relabel(t: Any, lang: str, labels: dict[str, str]) -> Any:
     return dataclasses.replace(t, header=header, body=body, title=title)
 
 
-def _reason(text: str, lang: str) -> str:
-    """A "Not run: why" line with the why in the reader's words."""
-    from policylab.report.labels import translate_reason
-
-    for prefix in ("Not run: ", "未运行："):
-        if text.startswith(prefix):
-            return prefix + translate_reason(text[len(prefix):], lang)
-    return text
-
-
 #: tables the panel's sample line does not describe: the pilot markets, emission
 #: factors and definitions; the robustness columns on other samples (each has its N)
 _NO_SAMPLE_NOTE = ("overview", "samples")
@@ -329,7 +319,7 @@ def _section(out: Any, figs: list[dict[str, Any]], ctx: Any, outputs: dict[str, 
                                          *([sample] if sample and out.key not in
                                            _NO_SAMPLE_NOTE else [])])
               for name, t in out.tables]
-    text = [translate_warning(_reason(p, lang), lang, labels)[0] for p in out.text]
+    text = [translate_warning(p, lang, labels)[0] for p in out.text]
     for f in figs:
         f["title"] = figure_title(f["name"], lang, labels, list(ctx.spec.model.outcomes))
         f["notes"] = _figure_notes(out, f["name"], lang)

@@ -22,10 +22,11 @@ from pydantic import (
     ValidationError,
     ValidationInfo,
     field_validator,
+    model_validator,
 )
 
 from policylab import validation as _v
-from policylab.errors import SpecError
+from policylab.errors import PolicyLabDeprecationWarning, SpecError
 
 __all__ = [
     "StudySpec",
@@ -318,8 +319,28 @@ class Placebo(Step):
 
 class WildBootstrap(Step):
     draws: Count = 9999
-    weights: Literal["rademacher", "webb", "mammen"] = "webb"
+    weights_type: Literal["rademacher", "webb", "mammen"] = Field(
+        "webb", description="the bootstrap weight distribution, as "
+        "pl.wild_bootstrap(weights_type=) (pyfixest's name); the old key weights is "
+        "accepted for one release")
     cluster: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _old_weights_key(cls, v: Any) -> Any:
+        # "weights" is the observation weights everywhere else (model.weights)
+        if isinstance(v, dict) and "weights" in v:
+            import warnings
+
+            v = dict(v)
+            if "weights_type" in v:
+                raise ValueError("give weights_type only (weights is its deprecated name)")
+            warnings.warn(f"battery.wild_bootstrap.weights is deprecated and will be removed "
+                          f"in the next release; write weights_type = {v['weights']!r} "
+                          "(the bootstrap weight distribution)",
+                          PolicyLabDeprecationWarning, stacklevel=2)
+            v["weights_type"] = v.pop("weights")
+        return v
 
 
 class Sample(_Strict):
@@ -517,7 +538,7 @@ def validate_raw(raw: dict[str, Any], text: str, source: str = "spec",
             key = str(w.message).split(" ", 1)[0]
             line = _line_of(text, tuple(key.split(".")))
             where = f"{source}" + (f" (line {line})" if line else "")
-            warnings.warn(f"{where}: {w.message}", FutureWarning, stacklevel=4)
+            warnings.warn(f"{where}: {w.message}", w.category, stacklevel=4)
         return spec, []
     except ValidationError as exc:
         return None, [_problem(err, text) for err in exc.errors()]

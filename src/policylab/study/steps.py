@@ -17,6 +17,7 @@ import pandas as pd
 
 from policylab.errors import PolicyLabError, SpecError
 from policylab.estimators.design import Design, DesignNotHonoured
+from policylab.messages import Message, reason_of
 from policylab.study.context import Context, StepOutput
 from policylab.study.frame import crv1_note, few_treated, p_is, pretrend_tests
 from policylab.study.spec import StudySpec
@@ -86,7 +87,6 @@ def _title(ctx: Context, key: str) -> str:
     return TITLES.get(ctx.lang, TITLES["en"])[key]
 
 
-NOT_RUN = {"en": "Not run: {reason}", "zh": "未运行：{reason}"}
 
 
 def build_model_design(ctx: Context, panel: Any = None, extra_controls: list[str] = (),
@@ -119,7 +119,7 @@ def skipped(ctx: Context, key: str, reason: str) -> StepOutput:
     """A step that was not run, with the reason (console, report, results.json)."""
     out = StepOutput(key, _title(ctx, key), status="skipped", error=reason)
     out.numbers["skipped"] = reason
-    out.text.append(NOT_RUN.get(ctx.lang, NOT_RUN["en"]).format(reason=reason))
+    out.text.append(Message("study.not_run", reason=reason))
     return out
 
 
@@ -235,8 +235,7 @@ def step_overview(ctx: Context) -> StepOutput:
         out.tables.append(("definitions", _frame_table(ctx, frame, word("t_definitions", lang),
                                                        labels={})))
     if not out.tables:
-        return skipped(ctx, "overview", "no roster, CO2 accounting, [derive] or [variables] "
-                       "in the spec")
+        return skipped(ctx, "overview", Message("study.no_overview"))
     return out
 
 
@@ -333,7 +332,6 @@ def _flag_identities(ctx: Context, out: StepOutput) -> None:
     effects (ln intensity = ln CO2 - ln GDP with ln GDP a control): the two DIDs are
     then the same number by construction, not two findings."""
     from policylab.estimators.feols import feols
-    from policylab.report.labels import word
 
     d, ys = model_design(ctx), ctx.spec.model.outcomes
     if not d.controls or len(ys) < 2:
@@ -358,11 +356,9 @@ def _flag_identities(ctx: Context, out: StepOutput) -> None:
             # the controls and fixed effects explain the gap exactly
             if float(getattr(r, "r2", 0.0)) > 1 - 1e-9:
                 found.append((y1, y2))
-    lab = _labels(ctx)
     out.numbers["identities"] = [list(p) for p in found]
     for y1, y2 in found:
-        out.warnings.append(word("identity", ctx.lang, y1=lab.get(y1, y1),
-                                 y2=lab.get(y2, y2)))
+        out.warnings.append(Message("study.identity", y1=y1, y2=y2))
 
 
 def step_event_study(ctx: Context) -> StepOutput:
@@ -534,8 +530,7 @@ def step_pretrends(ctx: Context) -> StepOutput:
 
     es = ctx.cache.get("event_study")
     if es is None:
-        return skipped(ctx, "pretrends", "the pre-trend checks need the event study, which "
-                       "did not run")
+        return skipped(ctx, "pretrends", Message("study.no_event_study"))
     out = StepOutput("pretrends", _title(ctx, "pretrends"))
     out.numbers["design"] = _used(es)
     p = ctx.spec.battery.pretrends
@@ -662,7 +657,7 @@ def step_staggered(ctx: Context) -> StepOutput:
     y = ctx.spec.model.outcomes[0]
     d = model_design(ctx)
     if not d.facts["cohorts"]:
-        return skipped(ctx, "staggered", "no unit adopts the treatment inside the panel")
+        return skipped(ctx, "staggered", Message("study.no_adoption"))
     out = StepOutput("staggered", _title(ctx, "staggered"))
     out.numbers["design"] = d.record()
     out.numbers["not_run"] = {}
@@ -673,14 +668,13 @@ def step_staggered(ctx: Context) -> StepOutput:
         from policylab.estimators.bacon import bacon_decomposition
 
         if not d.facts["staggered"]:
-            out.numbers["not_run"]["Goodman-Bacon"] = (
-                f"a single adoption date ({d.facts['cohorts'][0]}): the decomposition has "
-                "one comparison, the DID itself")
+            out.numbers["not_run"]["Goodman-Bacon"] = Message(
+                "study.bacon_single_date", date=d.facts["cohorts"][0])
         else:
             try:
                 bd = bacon_decomposition(d, y=y)
             except PolicyLabError as exc:  # the design's parts, or an unbalanced panel
-                out.numbers["not_run"]["Goodman-Bacon"] = str(exc)
+                out.numbers["not_run"]["Goodman-Bacon"] = reason_of(exc)
             else:
                 out.results["bacon"] = bd
                 out.tables.append(("bacon", _frame_table(ctx, bd.by_type().reset_index(),
@@ -688,8 +682,11 @@ def step_staggered(ctx: Context) -> StepOutput:
                 out.figures.append(("bacon", bd.plot(lang=ctx.lang)))
     not_run = out.numbers["not_run"]
     if not out.results:
-        return skipped(ctx, "staggered", "; ".join(f"{k}: {v}" for k, v in not_run.items()))
-    out.text.extend(NOT_RUN.get(ctx.lang, NOT_RUN["en"]).format(reason=f"{k}: {v}")
+        return skipped(ctx, "staggered", "; ".join(f"{k}: {v}" for k, v in not_run.items())
+                       if len(not_run) > 1 else
+                       Message("study.named_reason", name=next(iter(not_run)),
+                               reason=next(iter(not_run.values()))))
+    out.text.extend(Message("study.estimator_not_run", name=k, reason=v)
                     for k, v in not_run.items())
     _collect_warnings(out, *out.results.values())
     return out
@@ -701,8 +698,7 @@ def step_psm_did(ctx: Context) -> StepOutput:
     p = ctx.spec.battery.psm_did
     covariates = p.covariates or list(ctx.spec.model.controls)
     if not covariates:
-        return skipped(ctx, "psm_did", "no covariates to match on (give "
-                       "battery.psm_did.covariates or model.controls)")
+        return skipped(ctx, "psm_did", Message("study.no_covariates"))
     out = StepOutput("psm_did", _title(ctx, "psm_did"))
     models, columns, heads = [], [], []
     kw = dict(covariates=covariates, mode=p.mode, method=p.method, sample=p.sample,
@@ -714,7 +710,7 @@ def step_psm_did(ctx: Context) -> StepOutput:
             # the papers' form: each outcome without and with the controls
             r0 = psm_did(d.replace(controls=[]), y=y, **kw) if d.controls else None
         except DesignNotHonoured as exc:
-            return skipped(ctx, "psm_did", str(exc))
+            return skipped(ctx, "psm_did", reason_of(exc))
         out.results[y] = r
         models.append(r)
         if r0 is not None:
@@ -779,8 +775,7 @@ def step_placebo(ctx: Context) -> StepOutput:
         if exact is not True:
             raise
         # staggered adoption has too many assignments to enumerate: sample instead
-        out.warnings.append(f"exact enumeration not possible ({exc}); {p.draws} sampled "
-                            "draws used instead")
+        out.warnings.append(Message("placebo.exact_impossible", why=str(exc), draws=p.draws))
         res = placebo_test(base, kind=p.kind, draws=p.draws, exact=False, seed=ctx.seed,
                            progress=False, executor=ctx.cache.get("executor"))
     out.results["placebo"] = res
@@ -801,7 +796,7 @@ def step_wild_bootstrap(ctx: Context) -> StepOutput:
         kw: dict[str, Any] = {}
         if w.cluster:
             kw["cluster"] = w.cluster
-        res = wild_bootstrap(r, param=r.meta["treat_term"], draws=w.draws, weights_type=w.weights,
+        res = wild_bootstrap(r, param=r.meta["treat_term"], draws=w.draws, weights_type=w.weights_type,
                              seed=ctx.seed, **kw)
         out.results[r.meta["depvar"]] = res
     out.numbers["design"] = {**_used(_baseline(ctx)[0]),
@@ -853,7 +848,7 @@ def _sample_warnings(ctx: Context, out: StepOutput, name: str, r: Any) -> None:
     writes "Sample "name": ..."); those the main model already gave are not repeated."""
     said = set(_baseline(ctx)[0].warnings)
     for w in r.warnings:
-        tagged = f"[sample: {name}] {w}"
+        tagged = Message("study.in_sample", name=name, text=w)
         if w not in said and tagged not in out.warnings:
             out.warnings.append(tagged)
 
@@ -873,7 +868,7 @@ def _mediation_runs(ctx: Context) -> dict[tuple[str, str], Any]:
         for y in ctx.spec.model.outcomes:
             runs[(variant, y)] = mediation(model_design(ctx), y=y, mediators=meds, lags=lags,
                                            bootstrap=m.bootstrap, seed=ctx.seed,
-                                           lang=ctx.lang, executor=ctx.cache.get("executor"))
+                                           executor=ctx.cache.get("executor"))
     return runs
 
 
@@ -908,7 +903,7 @@ def _mediation_table(ctx: Context, runs: dict[tuple[str, str], Any], med: str) -
 def step_mediation(ctx: Context) -> StepOutput:
     m = ctx.spec.battery.mediation
     if not m.mediators:
-        return skipped(ctx, "mediation", "no mediators given (battery.mediation.mediators)")
+        return skipped(ctx, "mediation", Message("study.no_mediators"))
     out = StepOutput("mediation", _title(ctx, "mediation"))
     runs = _mediation_runs(ctx)
     outcomes = ctx.spec.model.outcomes
@@ -969,8 +964,7 @@ def step_moderation(ctx: Context) -> StepOutput:
 
     m = ctx.spec.battery.moderation
     if not m.moderators:
-        return skipped(ctx, "moderation", "no moderators given "
-                       "(battery.moderation.moderators)")
+        return skipped(ctx, "moderation", Message("study.no_moderators"))
     out = StepOutput("moderation", _title(ctx, "moderation"))
     y = ctx.spec.model.outcomes[0]
     for mod in m.moderators:
@@ -1042,19 +1036,15 @@ def step_mechanisms(ctx: Context) -> StepOutput:
     b = ctx.spec.battery
     mechs = list(b.mechanisms.variables or b.moderation.moderators)
     if not mechs:
-        return skipped(ctx, "mechanisms", "no mechanism variables given "
-                       "(battery.mechanisms.variables or battery.moderation.moderators)")
+        return skipped(ctx, "mechanisms", Message("study.no_mechanisms"))
     d, y = model_design(ctx), ctx.spec.model.outcomes[0]
     fixed = _unit_constant(d, mechs)
     mechs = [m for m in mechs if m not in fixed]
     if not mechs:
-        return skipped(ctx, "mechanisms", f"{', '.join(fixed)} never change within a unit, "
-                       "so the unit fixed effects absorb them: they are moderators, not "
-                       "mechanisms (name mechanism variables in battery.mechanisms.variables)")
+        return skipped(ctx, "mechanisms", Message("study.mechanisms_fixed", columns=fixed))
     out = StepOutput("mechanisms", _title(ctx, "mechanisms"))
     for m in fixed:
-        out.warnings.append(f"mechanism {m!r} left out: it never changes within a unit, so "
-                            "the unit fixed effects absorb it (a moderator, not a mechanism)")
+        out.warnings.append(Message("study.mechanism_left_out", column=m))
     cols = []
     for mech in mechs:
         a = did(d, y=mech)
@@ -1092,8 +1082,7 @@ def step_heterogeneity(ctx: Context) -> StepOutput:
 
     h = ctx.spec.battery.heterogeneity
     if not h.by:
-        return skipped(ctx, "heterogeneity", "no subgroup columns given "
-                       "(battery.heterogeneity.by)")
+        return skipped(ctx, "heterogeneity", Message("study.no_subgroups"))
     out = StepOutput("heterogeneity", _title(ctx, "heterogeneity"))
     y = ctx.spec.model.outcomes[0]
     res = heterogeneity(model_design(ctx), y=y, by=list(h.by), permutations=h.permutations,
@@ -1143,7 +1132,7 @@ def step_spec_curve(ctx: Context) -> StepOutput:
                          samples=samples, inference=sc.inference, draws=sc.draws,
                          seed=ctx.seed, executor=ctx.cache.get("executor"))
     except DesignNotHonoured as exc:
-        return skipped(ctx, "spec_curve", str(exc))
+        return skipped(ctx, "spec_curve", reason_of(exc))
     out = StepOutput("spec_curve", _title(ctx, "spec_curve"))
     out.results["spec_curve"] = res
     # the curve varies the controls and the sample on purpose; the rest is the design's

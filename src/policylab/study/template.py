@@ -167,7 +167,7 @@ controls = {ctrl}     # candidates only: keep the ones the policy cannot move
 # Every step can be switched off (enabled = false) or made required (required = true).
 event_study = {{ window = [{lo}, {hi}], ref = -1 }}
 placebo = {{ kind = "units", draws = 1000 }}
-wild_bootstrap = {{ draws = 9999, weights = "webb" }}
+wild_bootstrap = {{ draws = 9999, weights_type = "webb" }}
 # psm_did = {{ covariates = {ctrl}, method = "kernel", bwidth = 0.06 }}
 # mediation = {{ mediators = ["m1"], lags = {{ m1 = 2 }} }}
 # heterogeneity = {{ by = ["region"] }}
