@@ -20,11 +20,12 @@ from policylab.estimators.feols import feols
 from policylab.estimators.formula import fe_codes as fe_codes_of
 from policylab.estimators.result import Result
 from policylab.inference.randomization import (
+    draw_statistics,
     p_values,
-    permutations,
-    stratified_permutations,
+    permutation_chunks,
+    stratified_permutation_chunks,
 )
-from policylab.inference.resampling import GramDraws, closed_form_twoway, weighted_gram_draws
+from policylab.inference.resampling import GramDraws, closed_form_twoway
 from policylab.messages import Message
 
 __all__ = ["heterogeneity", "HeterogeneityResult"]
@@ -373,6 +374,71 @@ def permutation_level(df: pd.DataFrame, label: str, unit: str,
     return best
 
 
+#: bytes of block weights one permutation task holds (draws x units, or x rows)
+PERMUTATION_CHUNK_BYTES = 64 * 2**20
+#: at most this many draws per task: the balanced closed form costs O(units) per draw,
+#: weighted demeaning per draw (any other design) O(rows) and more
+_CHUNK_BALANCED, _CHUNK_DEMEAN = 2000, 64
+
+
+def _chunk_draws(width: int, cap: int) -> int:
+    """Draws per task so that its float weights (draws x width) stay in the budget."""
+    return int(min(cap, max(1, PERMUTATION_CHUNK_BYTES // (8 * max(width, 1)))))
+
+
+@dataclass
+class _PermutationShared:
+    """What each permutation task needs (sent to each worker once): the balanced
+    closed form's per-unit sums, or the rows for weighted demeaning per draw."""
+
+    n_levels: int
+    regs: list[int]
+    top_of_unit: np.ndarray | None  # unit -> level entity, None when units are permuted
+    sums: tuple[np.ndarray, ...] | None = None  # (Qb, Sb, Nb) per unit
+    gram: GramDraws | None = None
+
+
+def _permutation_shared(work: pd.DataFrame, cols: list[str], unit: str, time: str,
+                        units: pd.Index, fe: Sequence[str] | None, weights: str | None,
+                        top_of_unit: np.ndarray | None, n_levels: int
+                        ) -> _PermutationShared:
+    from policylab.estimators.formula import fe_label
+
+    uc = units.get_indexer(work[unit])
+    tc = pd.factorize(work[time])[0]
+    # fixed effects as the data spell them (design.fe writes odd names in backticks)
+    fe_cols = [fe_label(t) for t in fe] if fe else [unit, time]
+    w = None if weights is None else work[weights].to_numpy(float)
+    Z = work[cols].to_numpy(float)
+    out = _PermutationShared(n_levels, list(range(1, len(cols))), top_of_unit)
+    if (sorted(fe_cols) == sorted([unit, time]) and len(np.unique(uc)) == len(units)
+            and closed_form_twoway(uc, tc, uc, w) is not None):
+        # balanced two-way: sums per unit once, then O(units) per draw
+        out.sums = bk.balanced_block_sums(Z, uc, tc, np.arange(len(units)), len(units))
+    else:
+        out.gram = GramDraws(Z, uc, fe_codes_of(work, fe_cols)[0], w, None)
+    return out
+
+
+def _permutation_coefs(labels: np.ndarray, sh: _PermutationShared) -> np.ndarray:
+    """Each group's D coefficient (draws x groups) for a chunk of permuted labels
+    (draws x level entities): a unit in group j weighs 1 in group j's regression and 0
+    in the others (an executor task)."""
+    if sh.top_of_unit is not None:
+        labels = labels[:, sh.top_of_unit]
+    out = np.empty((len(labels), sh.n_levels))
+    for j in range(sh.n_levels):
+        W = (labels == j).astype(float)
+        if sh.sums is not None:
+            grams = bk.block_grams(*sh.sums, W)
+        else:
+            g = sh.gram
+            row_w = W[:, g.block] * (1.0 if g.weights is None else g.weights[None, :])
+            grams = bk.weighted_grams(g.Z, g.fe, row_w)
+        out[:, j] = bk.solve_stack(grams, 0, sh.regs)[:, 0]
+    return out
+
+
 def _permutation(work: pd.DataFrame, y: str, D: str, controls: list[str], unit: str,
                  time: str, col: str, levels: list[Any], subs: dict, reps: int,
                  seed: int | None, fe: Sequence[str] | None,
@@ -401,37 +467,33 @@ def _permutation(work: pd.DataFrame, y: str, D: str, controls: list[str], unit: 
     cols = [y, D, *controls]
     units = pd.Index(work[unit].unique())
     level = level or unit
+    labels = work.groupby(level)["_grp"].first()
+    # group labels in the smallest integer type: a chunk of draws is (draws x units)
+    code = np.min_scalar_type(max(len(levels) - 1, 0))
     if level == unit:
-        grp_of_unit = work.groupby(unit)["_grp"].first().reindex(units).to_numpy()
-        perms = grp_of_unit[permutations(len(units), reps, seed)]
+        grp_of_top, top_of_unit = labels.reindex(units).to_numpy().astype(code), None
     else:
         tops = pd.Index(work[level].unique())
-        grp_of_top = work.groupby(level)["_grp"].first().reindex(tops).to_numpy()
+        grp_of_top = labels.reindex(tops).to_numpy().astype(code)
         top_of_unit = tops.get_indexer(work.groupby(unit)[level].first().reindex(units))
         # labels move only between clusters adopting at the same date (never: one
         # stratum): every draw keeps each group's treated clusters, as the real split
         adopt = (work.loc[work[D] != 0].groupby(level)[time].min().reindex(tops))
         strata = pd.factorize(adopt, use_na_sentinel=False)[0]
-        perms = grp_of_top[stratified_permutations(strata, reps, seed)][:, top_of_unit]
     work = work[np.isfinite(work[cols].to_numpy(float)).all(axis=1)]
-    uc = units.get_indexer(work[unit])
-    tc = pd.factorize(work[time])[0]
-    from policylab.estimators.formula import fe_label
-
-    # fixed effects as the data spell them (design.fe writes odd names in backticks)
-    fe_cols = [fe_label(t) for t in fe] if fe else [unit, time]
-    w = None if weights is None else work[weights].to_numpy(float)
-    twoway = (closed_form_twoway(uc, tc, uc, w)
-              if sorted(fe_cols) == sorted([unit, time]) and len(np.unique(uc)) == len(units)
-              else None)
-    g = GramDraws(work[cols].to_numpy(float), uc,
-                  None if twoway else fe_codes_of(work, fe_cols)[0], w, twoway)
-    coefs = np.empty((reps, len(levels)))
-    for j in range(len(levels)):
-        grams = weighted_gram_draws(g, (perms == j).astype(float), executor=executor,
-                                    progress=f"permutations {col}={levels[j]}"
-                                    if progress else None)
-        coefs[:, j] = bk.solve_stack(grams, 0, list(range(1, len(cols))))[:, 0]
+    shared = _permutation_shared(work, cols, unit, time, units, fe, weights, top_of_unit,
+                                 len(levels))
+    size = _chunk_draws(len(units) if shared.sums is not None else len(work),
+                        _CHUNK_BALANCED if shared.sums is not None else _CHUNK_DEMEAN)
+    # the draws come a chunk at a time from the one seeded stream (the same rows as
+    # drawing them all at once); each task gets its chunk's labels per level entity
+    draws_ = (permutation_chunks(len(units), reps, seed, size) if level == unit
+              else stratified_permutation_chunks(strata, reps, seed, size))
+    tasks = [grp_of_top[chunk] for chunk in draws_]
+    coefs = (draw_statistics(_permutation_coefs, tasks, shared=shared, chunk_size=size,
+                             executor=executor,
+                             progress=f"permutations {col}" if progress else None)
+             if reps else np.empty((0, len(levels))))
     pv = p_values(real, _spread(coefs), exact=False)
     return {"by": col, "test": "permutation", "statistic": real,
             "p_value": pv.two_sided if len(levels) == 2 else pv.right,

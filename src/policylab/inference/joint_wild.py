@@ -74,13 +74,17 @@ def _design(reg: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.nda
     return X, y, w, m.fe_codes
 
 
-def _purged(u: np.ndarray, cl: np.ndarray, G: int, fe: np.ndarray | None,
-            w: np.ndarray | None) -> np.ndarray | None:
-    """Columns M(u 1_h), h = 1..G, or None when every FE is nested in the clusters."""
-    if fe is None or all(vc.nested_in(fe[:, j], cl) for j in range(fe.shape[1])):
-        return None
-    Uh = np.zeros((len(u), G))
-    Uh[np.arange(len(u)), cl] = u
+#: bytes of purged columns M(u 1_h) held at a time (n x a block of clusters)
+_PURGE_BYTES = 128 * 2**20
+
+
+def _purged(u: np.ndarray, cl: np.ndarray, hs: range, fe: np.ndarray,
+            w: np.ndarray | None) -> np.ndarray:
+    """Columns M(u 1_h) for the clusters h in ``hs`` (each column is demeaned on its
+    own, so a block of clusters gives the columns of all clusters at once)."""
+    Uh = np.zeros((len(u), len(hs)))
+    rows = np.flatnonzero((cl >= hs.start) & (cl < hs.stop))
+    Uh[rows, cl[rows] - hs.start] = u[rows]
     if w is None:
         return fx.demean(Uh, fe)
     sw = np.sqrt(w)
@@ -106,13 +110,19 @@ def _pieces(X: np.ndarray, y: np.ndarray, R: np.ndarray, cl: np.ndarray, G: int,
     def csum(M: np.ndarray) -> np.ndarray:
         return np.asarray(to_cl @ M)
 
-    Ud = _purged(u, cl, G, fe, w)
-    if Ud is None:
+    if fe is None or all(vc.nested_in(fe[:, j], cl) for j in range(fe.shape[1])):
         # M(u 1_h) = u 1_h: only the diagonal blocks S_gg are non-zero
         S = np.zeros((G, q, G))
         S[np.arange(G), :, np.arange(G)] = csum(XR * u[:, None])
     else:
-        S = np.stack([csum(XR * Ud[:, [h]]) for h in range(G)], axis=2)
+        # the purged columns a block of clusters at a time: never the n x G matrix
+        size = int(max(1, min(G, _PURGE_BYTES // (8 * max(len(u), 1)))))
+        S = np.empty((G, q, G))
+        for h0 in range(0, G, size):
+            hs = range(h0, min(G, h0 + size))
+            Ud = _purged(u, cl, hs, fe, w)
+            for i, h in enumerate(hs):
+                S[:, :, h] = csum(XR * Ud[:, [i]])
     P = np.stack([csum(XR[:, [j]] * X) for j in range(q)], axis=1)  # G x q x k
     W = csum(X * u[:, None])  # G x k
     b = H @ (X.T @ y)

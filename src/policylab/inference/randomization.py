@@ -44,7 +44,8 @@ from typing import Any
 import numpy as np
 
 __all__ = ["TIE_RTOL", "TIE_FLOOR", "PValues", "p_values", "permutations",
-           "stratified_permutations", "combinations_from", "rechunk", "draw_statistics",
+           "stratified_permutations", "permutation_chunks",
+           "stratified_permutation_chunks", "combinations_from", "rechunk", "draw_statistics",
            "enumerated_statistics"]
 
 #: relative tolerance under which a draw ties with the observed statistic
@@ -103,10 +104,9 @@ def p_values(observed: float, draws: np.ndarray, *, exact: bool) -> PValues:
 def permutations(n: int, draws: int, seed: int | None) -> np.ndarray:
     """(draws x n) random permutations of ``range(n)``, one seeded stream, row by row
     (``rng.permutation(n)`` per draw: the stream policylab has always used)."""
-    rng = np.random.default_rng(seed)
     if draws == 0:
         return np.zeros((0, n), dtype=np.int64)
-    return np.stack([rng.permutation(n) for _ in range(draws)])
+    return next(permutation_chunks(n, draws, seed, draws))
 
 
 def stratified_permutations(strata: np.ndarray, draws: int, seed: int | None
@@ -114,14 +114,38 @@ def stratified_permutations(strata: np.ndarray, draws: int, seed: int | None
     """(draws x n) random permutations of ``range(n)`` that move each position only
     within its stratum (``strata``: a code per position), one seeded stream: per draw,
     ``rng.permutation`` of each stratum's positions, strata in order of their codes."""
+    if draws == 0:
+        return np.zeros((0, len(strata)), dtype=np.int64)
+    return next(stratified_permutation_chunks(strata, draws, seed, draws))
+
+
+def permutation_chunks(n: int, draws: int, seed: int | None, chunk_size: int
+                       ) -> Iterator[np.ndarray]:
+    """The rows of :func:`permutations` ``(n, draws, seed)`` in chunks of ``chunk_size``
+    (the last shorter): the same seeded stream drawn a chunk at a time, so a caller
+    holds O(chunk_size x n) instead of O(draws x n) and gets the same draws whatever
+    the chunk size."""
     rng = np.random.default_rng(seed)
+    chunk_size = max(int(chunk_size), 1)
+    for start in range(0, draws, chunk_size):
+        rows = min(chunk_size, draws - start)
+        yield np.stack([rng.permutation(n) for _ in range(rows)])
+
+
+def stratified_permutation_chunks(strata: np.ndarray, draws: int, seed: int | None,
+                                  chunk_size: int) -> Iterator[np.ndarray]:
+    """The rows of :func:`stratified_permutations` ``(strata, draws, seed)`` in chunks
+    of ``chunk_size`` (the last shorter), drawn from the same seeded stream."""
+    rng = np.random.default_rng(seed)
+    chunk_size = max(int(chunk_size), 1)
     n = len(strata)
-    out = np.tile(np.arange(n), (draws, 1))
     members = [np.flatnonzero(strata == c) for c in np.unique(strata)]
-    for r in range(draws):
-        for idx in members:
-            out[r, idx] = idx[rng.permutation(len(idx))]
-    return out
+    for start in range(0, draws, chunk_size):
+        out = np.tile(np.arange(n), (min(chunk_size, draws - start), 1))
+        for r in range(len(out)):
+            for idx in members:
+                out[r, idx] = idx[rng.permutation(len(idx))]
+        yield out
 
 
 def _unrank(n: int, k: int, rank: int) -> list[int]:
