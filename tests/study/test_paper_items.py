@@ -217,6 +217,8 @@ def test_carbon_mediation_three_equations_with_same_year_runs(carbon):
     # all mediators in one model: its own title, its rows named in words
     joint = _table(out, "mediation", "mediation_joint")
     assert "Mediation through all mediators together" in joint
+    # N is 510 there (two-period lags): the panel's "570 observations" line would clash
+    assert "Sample: 570 observations" not in joint
     assert "joint:" not in summary and "(all mediators in one model)" in summary
     # the coal share has no lag: its table has one block (a, Y1, Y2)
     coal = _table(out, "mediation", "mediation_coal_share")

@@ -302,8 +302,9 @@ def _relabel(t: Any, lang: str, labels: dict[str, str]) -> Any:
 
 #: tables the panel's sample line does not describe: the pilot markets, emission
 #: factors and definitions; the robustness columns on other samples (each has its N);
-#: PSM-DID, whose own note gives the matched sample ("523 of 570 observations")
-_NO_SAMPLE_NOTE = ("overview", "samples", "psm_did")
+#: PSM-DID, whose own note gives the matched sample ("523 of 570 observations"); the
+#: mediation tables, whose lagged mediators drop early years (each column has its N)
+_NO_SAMPLE_NOTE = ("overview", "samples", "psm_did", "mediation")
 
 
 def _section(out: Any, figs: list[dict[str, Any]], ctx: Any, outputs: dict[str, Any],
