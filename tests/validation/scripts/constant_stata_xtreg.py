@@ -19,6 +19,11 @@ add-back-the-means constant; its standard errors count every firm effect in K, s
 differ from Stata's convention by one factor, the same for the constant and the slopes.
 
     python tests/validation/scripts/constant_stata_xtreg.py
+
+The test reads the model columns of the same file from
+tests/validation/data/xtreg_simulated_panel.csv.gz (written with ``%.17g``, lossless:
+``df[cols].to_csv(path, index=False, float_format="%.17g")``), so CI needs no
+linearmodels.
 """
 
 from __future__ import annotations
