@@ -116,3 +116,64 @@ def test_mediation_lang_is_a_deprecated_no_op():
     assert message_key(new.notes[-1]) == "mediation.critique"
     assert "descriptive" in new.notes[-1]
     assert message_text(new.notes[-1], "zh").startswith("逐步法中介效应仅具描述意义")
+
+
+def test_did2s_vcov_is_the_old_name_of_variance(mpdta):
+    # vcov is the variance spec everywhere else ("hetero", {"CRV1": col}); did2s's choice
+    # of variance estimator is variance=
+    with pytest.warns(PolicyLabDeprecationWarning, match=r"did2s\(\.\.\., variance='bjs'\)"):
+        old = pl.did2s(mpdta, **KW, vcov="bjs")
+    with _no_deprecation():
+        bjs = pl.did2s(mpdta, **KW, variance="bjs")
+        gardner = pl.did2s(mpdta, **KW)
+        imputation = pl.did_imputation(mpdta, **KW)
+    pd.testing.assert_frame_equal(old.tidy(), bjs.tidy())
+    assert bjs.meta["variance"] == "bjs" and gardner.meta["variance"] == "gardner"
+    # the BJS variance is the imputation estimator's; Gardner's GMM variance differs
+    assert bjs.se()["ATT"] == pytest.approx(imputation.se()["ATT"], rel=1e-12)
+    assert gardner.se()["ATT"] != pytest.approx(bjs.se()["ATT"], rel=1e-6)
+    assert gardner.coef()["ATT"] == pytest.approx(bjs.coef()["ATT"], rel=1e-12)
+    with pytest.raises(SpecError, match="variance= only"):
+        pl.did2s(mpdta, **KW, variance="bjs", vcov="bjs")
+    with pytest.raises(SpecError, match="variance must be 'gardner' or 'bjs'"):
+        pl.did2s(mpdta, **KW, variance={"CRV1": "countyreal"})
+
+
+def _clustered_fit():
+    rng = np.random.default_rng(5)
+    g = np.repeat(np.arange(12), 20)
+    x = rng.normal(size=g.size) + 0.3 * rng.normal(size=12)[g]
+    d = pd.DataFrame({"g": g, "x1": x, "x2": rng.normal(size=g.size)})
+    d["y"] = 0.2 * d.x1 + rng.normal(size=12)[g] + rng.normal(size=g.size)
+    return pl.feols("y ~ x1 + x2", d, vcov={"CRV1": "g"})
+
+
+def test_wild_results_name_the_bootstrap_distribution_weights_type():
+    # meta["weights"] is the observation weights everywhere else: a wild bootstrap result
+    # says weights_type; its old key still reads for one release, with a warning
+    from policylab.inference.joint_wild import joint_wild_test
+    from policylab.inference.wild import wild_bootstrap
+
+    r = _clustered_fit()
+    with _no_deprecation():
+        w = wild_bootstrap(r, param="x1", weights_type="mammen", draws=99, seed=1, ci=False)
+        j = joint_wild_test(r, ["x1", "x2"], weights_type="rademacher", draws=99, seed=1)
+        wt, jt = w.tidy(), j.tidy()
+    assert w.meta["weights_type"] == "mammen" and wt["weights_type"].tolist() == ["mammen"]
+    assert j.meta["weights_type"] == "rademacher"
+    assert jt["weights_type"].iloc[0] == "rademacher" and pd.isna(jt["weights_type"].iloc[1])
+    assert "weights" not in wt.columns and "weights" not in jt.columns
+    # the old key is not stored (results.json never shows it) but still reads
+    assert "weights" not in w.meta and "weights" not in dict(j.meta)
+    for res, kind in ((w, "mammen"), (j, "rademacher")):
+        with pytest.warns(PolicyLabDeprecationWarning, match=r"meta\['weights_type'\]"):
+            assert res.meta["weights"] == kind
+        with pytest.warns(PolicyLabDeprecationWarning, match="weights_type"):
+            assert res.meta.get("weights") == kind
+    # a copy (processes, deepcopy) keeps the alias
+    import copy
+    import pickle
+
+    for clone in (pickle.loads(pickle.dumps(w)).meta, copy.deepcopy(w.meta)):
+        with pytest.warns(PolicyLabDeprecationWarning):
+            assert clone["weights"] == "mammen"

@@ -16,11 +16,14 @@ read as English without importing report; report imports it, never the other way
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from types import MappingProxyType
 from typing import Any
 
 from policylab.message_catalogue import CATALOGUE, Wording
+
+_DOUBLE_STOP = re.compile(r"。。|(?<!\.)\.\.(?!\.)")
 
 __all__ = ["Message", "Wording", "message_key", "reason_of", "render"]
 
@@ -122,7 +125,13 @@ def render(message: Message, lang: str = "en",
     """
     wording = _wording(message.key)
     template = wording.zh if lang == "zh" else wording.en
-    return _fill(template, message.params, lang, wording, name)
+    return _one_stop(_fill(template, message.params, lang, wording, name))
+
+
+def _one_stop(text: str) -> str:
+    # a reason that is a sentence of its own ends where the sentence quoting it ends:
+    # "未运行：……运行。。" reads "……运行。" (an ellipsis "..." is left alone)
+    return _DOUBLE_STOP.sub(lambda m: m.group(0)[0], text)
 
 
 def _fill(template: str, params: Mapping[str, Any], lang: str, wording: Wording,

@@ -26,6 +26,7 @@ __all__ = [
     "available_memory",
     "check_memory",
     "renamed_arg",
+    "RenamedKeys",
 ]
 
 # the largest count of draws / replications we accept: far above what any p-value
@@ -51,6 +52,48 @@ def renamed_arg(value: Any, old_value: Any, new: str, old: str, where: str,
                   f"release: write {where}(..., {new}={old_value!r})",
                   PolicyLabDeprecationWarning, stacklevel=3)
     return old_value
+
+
+class RenamedKeys(dict):  # type: ignore[type-arg]
+    """A result's ``meta`` whose keys renamed in this release still read, for one release,
+    under their old name with a PolicyLabDeprecationWarning naming the new one.
+
+    The old key is not stored: iteration, ``in``, ``len`` and JSON see the new keys only
+    (so results.json never shows the old, ambiguous word).
+
+    Parameters
+    ----------
+    data
+        The mapping.
+    renamed
+        ``{old: new}``.
+    where
+        What the mapping belongs to, for the warning (``"WildBootstrapResult.meta"``).
+    """
+
+    def __init__(self, data: Any = (), /, *, renamed: dict[str, str], where: str) -> None:
+        super().__init__(data)
+        self.renamed = dict(renamed)
+        self.where = where
+
+    def _new(self, key: Any) -> Any:
+        if key in self.renamed and not dict.__contains__(self, key):
+            import warnings
+
+            from policylab.errors import PolicyLabDeprecationWarning
+
+            new = self.renamed[key]
+            warnings.warn(f"{self.where}[{key!r}] is deprecated and will be removed in the "
+                          f"next release: read {self.where}[{new!r}]",
+                          PolicyLabDeprecationWarning, stacklevel=3)
+            return new
+        return key
+
+    def __getitem__(self, key: Any) -> Any:
+        return super().__getitem__(self._new(key))
+
+    def get(self, key: Any, default: Any = None) -> Any:
+        return super().get(self._new(key), default)
 
 
 def as_names(value: Any, key: str, *, allow_empty: bool = True) -> list[str]:

@@ -34,7 +34,7 @@ def test_wild_difference_equals_a_loop_of_restricted_bootstrap_refits():
                          controls=["x"], cluster="prov", assign="prov", permutations=0,
                          bootstrap=draws, seed=seed)
     row = r.tests.set_index("test").loc["wild_bootstrap"]
-    assert row["weights"] == "webb"  # 10 clusters: Webb's six points
+    assert row["weights_type"] == "webb"  # 10 clusters: Webb's six points
     model = r.test_results[("big", "wild_bootstrap")]
     # the model's coefficient on D x 1[big] is the SUEST difference of the subgroup DIDs
     est = r.tidy().set_index("group")["estimate"]

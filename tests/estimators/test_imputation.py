@@ -34,11 +34,11 @@ def test_pretrend_coefficients_equal_dummy_ols():
     np.testing.assert_array_equal(base.beta, r.beta)
 
 
-def test_did2s_rejects_unknown_vcov():
+def test_did2s_rejects_unknown_variance():
     d = pd.read_csv(MPDTA)
-    with pytest.raises(pl.errors.SpecError):
+    with pytest.raises(pl.errors.SpecError, match="variance must be"):
         pl.did2s(d, y="lemp", unit="countyreal", time="year", cohort="first.treat",
-                 vcov="hc1")
+                 variance="hc1")
 
 
 # --- fe= and weights= ------------------------------------------------------------

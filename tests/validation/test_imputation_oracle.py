@@ -145,7 +145,7 @@ def test_did2s_points_equal_imputation_and_exact_ols(no2004):
     es = pl.did2s(no2004, **KW, controls=["lpop_trend"], event_study=True)
     for term, b in es.coef().items():
         assert b == pytest.approx(im.coef()[term], rel=1e-9)
-    bjs = pl.did2s(no2004, **KW, controls=["lpop_trend"], vcov="bjs")
+    bjs = pl.did2s(no2004, **KW, controls=["lpop_trend"], variance="bjs")
     assert bjs.se()["ATT"] == pytest.approx(im.se()["ATT"], rel=1e-12)
 
 

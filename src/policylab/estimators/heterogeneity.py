@@ -324,7 +324,7 @@ def _wild_difference(work: pd.DataFrame, y: str, D: str, names: list[str],
     models[(col, "wild_bootstrap")] = diff_model
     G = min(diff_model.n_clusters.values())
     kind = "webb" if n_min < draws.min_treated or G < 12 else "rademacher"
-    row: dict[str, Any] = {"by": col, "test": "wild_bootstrap", "weights": kind}
+    row: dict[str, Any] = {"by": col, "test": "wild_bootstrap", "weights_type": kind}
     try:
         if len(names) == 1:
             r = wild_bootstrap(diff_model, param=names[0], draws=draws.bootstrap,

@@ -40,6 +40,7 @@ from policylab.estimators.design import (
 from policylab.estimators.formula import fe_codes
 from policylab.estimators.result import CoefResult
 from policylab.messages import Message
+from policylab.validation import renamed_arg
 
 __all__ = ["did_imputation", "did2s"]
 
@@ -474,8 +475,9 @@ def did2s(
     event_study: bool = False,
     cluster: str | None = None,
     weights: str | None = None,
-    vcov: str = "gardner",
+    variance: str | None = None,
     autosample: bool = False,
+    vcov: str | None = None,
 ) -> CoefResult:
     """Gardner's two-stage DID.
 
@@ -500,20 +502,26 @@ def did2s(
     weights : str, optional
         Observation weights, used in both stages and in the covariance (as pyfixest
         and R did2s ``weights``).
-    vcov : {"gardner", "bjs"}
-        ``"gardner"`` (default): the two-stage GMM covariance that accounts for stage
-        1 (as R did2s and pyfixest); ``"bjs"``: the imputation estimator's
-        conservative covariance.
+    variance : {"gardner", "bjs"}
+        Which variance estimator: ``"gardner"`` (default): the two-stage GMM covariance
+        that accounts for stage 1 (what R did2s and pyfixest report); ``"bjs"``: the
+        imputation estimator's conservative covariance (Borusyak, Jaravel and Spiess,
+        as :func:`did_imputation`). Both are clustered by ``cluster``.
     autosample : bool
         As :func:`did_imputation`: drop treated rows whose fixed effects are never seen
         untreated instead of raising.
+    vcov : {"gardner", "bjs"}, optional
+        Deprecated name of ``variance`` (accepted for one release with a
+        :class:`~policylab.errors.PolicyLabDeprecationWarning`): everywhere else in
+        policylab ``vcov`` is the variance spec (``"hetero"``, ``{"CRV1": col}``).
 
     Returns
     -------
     CoefResult
     """
-    if vcov not in ("gardner", "bjs"):
-        raise SpecError(f"vcov must be 'gardner' or 'bjs', got {vcov!r}")
+    variance = renamed_arg(variance, vcov, "variance", "vcov", "did2s", default="gardner")
+    if variance not in ("gardner", "bjs"):
+        raise SpecError(f"did2s: variance must be 'gardner' or 'bjs', got {variance!r}")
     data, unit, time, cohort, m, design = cohort_inputs(
         data, "did2s", y, unit, time, cohort, controls=controls, fe=fe, cluster=cluster,
         weights=weights)
@@ -531,7 +539,7 @@ def did2s(
         names, idx = ["ATT"], [0]
     Xw = X2 * w[:, None]
     beta = np.linalg.solve(Xw.T @ X2, Xw.T @ ry)
-    cov = (_gardner_vcov(c, X2, beta) if vcov == "gardner"
+    cov = (_gardner_vcov(c, X2, beta) if variance == "gardner"
            else c["cov"][np.ix_(idx, idx)])
     cl_name = cluster or c["unit"]
     res = CoefResult(
@@ -539,7 +547,8 @@ def did2s(
         meta={"depvar": y, "estimator": "Gardner two-stage", **_meta_common(c, weights),
               "cluster": [cl_name],
               "design": _record(c, cohort, cluster, weights, controls, design),
-              "vcov_label": ("two-stage GMM (Gardner)" if vcov == "gardner"
+              "variance": variance,
+              "vcov_label": ("two-stage GMM (Gardner)" if variance == "gardner"
                              else "BJS conservative") + ", clustered by " + cl_name,
               "rel_times": [int(n.split("::")[1]) for n in names] if event_study else None,
               "ref": None})

@@ -33,7 +33,8 @@ from policylab.engine import fixed_effects as fx
 from policylab.engine import vcov as vc
 from policylab.errors import SpecError
 from policylab.estimators.result import Result
-from policylab.inference.wild import bootstrap_weights, refuse_iv, weights_type_arg
+from policylab.inference.wild import RENAMED_META, bootstrap_weights, refuse_iv, weights_type_arg
+from policylab.validation import RenamedKeys
 
 __all__ = ["JointWildResult", "joint_wild_test"]
 
@@ -56,10 +57,10 @@ class JointWildResult(Result):
         m = self.meta
         return pd.DataFrame([
             {"test": "wild_bootstrap", "statistic": self.statistic, "df": self.df_num,
-             "p_value": self.p_value, "draws": m["draws"], "weights": m["weights"],
+             "p_value": self.p_value, "draws": m["draws"], "weights_type": m["weights_type"],
              "clusters": m["clusters"]},
             {"test": "wald_crv", "statistic": self.wald_statistic, "df": self.df_num,
-             "p_value": self.wald_p_value, "draws": 0, "weights": None,
+             "p_value": self.wald_p_value, "draws": 0, "weights_type": None,
              "clusters": m["clusters"]},
         ])
 
@@ -219,10 +220,11 @@ def joint_wild_test(
         nobs=reg.nobs, statistic=stat, p_value=p, df_num=q,
         wald_statistic=float(wt.get("statistic", np.nan)),
         wald_p_value=float(wt.get("p_value", np.nan)), stats=stats,
-        meta={"terms": list(terms), "cluster": reg.meta.get("cluster", [None])[0],
-              "clusters": G, "draws": V.shape[1], "weights": weights,
-              "weights_type": weights,
-              "enumerated": enumerated, "seed": None if enumerated else seed,
-              "depvar": reg.meta.get("depvar")},
+        meta=RenamedKeys(
+            {"terms": list(terms), "cluster": reg.meta.get("cluster", [None])[0],
+             "clusters": G, "draws": V.shape[1], "weights_type": weights,
+             "enumerated": enumerated, "seed": None if enumerated else seed,
+             "depvar": reg.meta.get("depvar")},
+            renamed=RENAMED_META, where="JointWildResult.meta"),
     )
     return res

@@ -38,11 +38,15 @@ from policylab.estimators.feols import FeolsResult
 from policylab.estimators.fit import Fit
 from policylab.estimators.result import Result
 from policylab.messages import Message
+from policylab.validation import RenamedKeys
 
 __all__ = ["wild_bootstrap", "WildBootstrapResult", "bootstrap_weights", "refuse_iv",
            "weights_type_arg"]
 
 WEIGHTS_TYPES = ("rademacher", "webb", "mammen")
+# meta keys renamed in this release (old -> new), readable under the old name for one
+# release: "weights" is the observation weights everywhere else
+RENAMED_META = {"weights": "weights_type"}
 
 
 def weights_type_arg(weights_type: str | None, weights: str | None, default: str,
@@ -87,29 +91,31 @@ class WildBootstrapResult(Result):
             "std_error": self.estimate / self.tstat if self.tstat else np.nan,
             "statistic": self.tstat, "p_value": self.p_value, "conf_low": self.conf_low,
             "conf_high": self.conf_high, "draws": self.meta["draws"],
-            "weights": self.meta["weights"], "enumerated": self.meta["enumerated"],
+            "weights_type": self.meta["weights_type"], "enumerated": self.meta["enumerated"],
             "clusters": self.meta["clusters"],
         }])
 
 
-def bootstrap_weights(kind: str, G: int, draws: int, rng: np.random.Generator
+def bootstrap_weights(weights_type: str, G: int, draws: int, rng: np.random.Generator
                       ) -> tuple[np.ndarray, bool]:
-    """(G x B) weights and whether they are the full enumeration.
+    """(G x B) bootstrap weights of the distribution ``weights_type`` and whether they are
+    the full enumeration.
 
     Rademacher (+-1) and Webb (six points) are enumerated when all their combinations
     are no more than ``draws``; Mammen draws are always sampled.
     """
-    if kind == "rademacher":
+    if weights_type == "rademacher":
         pts = np.array([-1.0, 1.0])
-    elif kind == "webb":
+    elif weights_type == "webb":
         pts = np.array([-np.sqrt(1.5), -1.0, -np.sqrt(0.5), np.sqrt(0.5), 1.0, np.sqrt(1.5)])
-    elif kind == "mammen":
+    elif weights_type == "mammen":
         s5 = np.sqrt(5.0)
         v = rng.random((G, draws))
         p = (s5 + 1) / (2 * s5)
         return np.where(v < p, -(s5 - 1) / 2, (s5 + 1) / 2), False
     else:
-        raise SpecError(f"weights_type must be 'rademacher', 'webb' or 'mammen', got {kind!r}")
+        raise SpecError("weights_type must be 'rademacher', 'webb' or 'mammen', got "
+                        f"{weights_type!r}")
     if len(pts) ** G <= draws:
         grid = np.array(list(itertools.product(pts, repeat=G))).T
         return grid, True
@@ -199,10 +205,12 @@ def wild_bootstrap(
         nobs=result.nobs, estimate=boot.b_hat, tstat=float((boot.b_hat - null) / se),
         p_value=p,
         conf_low=float(lo), conf_high=float(hi), tstats=t_star,
-        meta={"param": param, "cluster": cname, "clusters": G, "draws": V.shape[1],
-              "weights": weights, "weights_type": weights, "enumerated": enumerated, "impose_null": impose_null,
-              "null": null, "seed": None if enumerated else seed, "level": level,
-              "depvar": result.meta.get("depvar")},
+        meta=RenamedKeys(
+            {"param": param, "cluster": cname, "clusters": G, "draws": V.shape[1],
+             "weights_type": weights, "enumerated": enumerated, "impose_null": impose_null,
+             "null": null, "seed": None if enumerated else seed, "level": level,
+             "depvar": result.meta.get("depvar")},
+            renamed=RENAMED_META, where="WildBootstrapResult.meta"),
     )
     if G < 6 and weights == "rademacher":
         res.warn(Message("wild.few_clusters_rademacher", n=G, distinct=2 ** G))

@@ -49,7 +49,7 @@ COLUMNS_ZH = {
     "mean": "均值", "sd": "标准差", "min": "最小值", "max": "最大值", "nobs": "观测值",
     "group": "组别", "by": "分组", "weight": "权重", "type": "类型", "draws": "抽样次数",
     "p_left": "左侧p值", "p_right": "右侧p值", "p_value_coef": "p值（系数）",
-    "p_value_t": "p值（t统计量）", "exact": "精确枚举", "kind": "类型", "weights": "权重类型",
+    "p_value_t": "p值（t统计量）", "exact": "精确枚举", "kind": "类型", "weights": "权重类型", "weights_type": "权重类型",
     "enumerated": "完全枚举", "clusters": "聚类数", "outcome": "被解释变量", "power": "检验功效",
     "slope": "斜率", "restriction": "约束", "M": "M", "excludes_zero": "不含零",
     "a": "a", "b": "b", "c": "c", "c_prime": "c'", "share": "中介效应占比",
@@ -97,7 +97,7 @@ REPORT = {
                         "two-sided randomization {p}.",
         "exact": " (exact enumeration)", "how_exact": "possible reassignments (every one, "
         "exact enumeration)", "how_random": "random reassignments",
-        "wild_note": "Wild cluster bootstrap ({weights} weights, {draws} draws): "
+        "wild_note": "Wild cluster bootstrap ({weights_type} weights, {draws} draws): "
                      "{p}, 95% CI [{lo}, {hi}].",
         "balance_ok": "Balance after matching: |standardized bias| < 10% for every covariate.",
         "balance_bad": "Balance after matching not reached (|standardized bias| >= 10%) for: "
@@ -149,7 +149,7 @@ REPORT = {
         "placebo_note": "安慰剂检验：{how}{draws}次；双侧随机化推断{p}。",
         "how_exact": "完全枚举全部可能的处理分配，共", "how_random": "随机重新分配处理",
         "exact": "（完全枚举）",
-        "wild_note": "野聚类自助法（{weights}权重，{draws}次抽样）：{p}，"
+        "wild_note": "野聚类自助法（{weights_type}权重，{draws}次抽样）：{p}，"
                      "95%置信区间[{lo}, {hi}]。",
         "balance_ok": "匹配后平衡性：所有协变量的标准化偏差绝对值均小于10%。",
         "balance_bad": "匹配后未达到平衡（标准化偏差绝对值≥10%）的协变量：{vars}。",
@@ -311,7 +311,7 @@ COLUMNS_EN = {
     "nobs": "Obs.", "group": "Group", "by": "By", "weight": "Weight", "type": "Type",
     "draws": "Draws", "p_left": "p (left)", "p_right": "p (right)",
     "p_value_coef": "p (coefficient)", "p_value_t": "p (t statistic)", "exact": "Exact",
-    "kind": "Kind", "weights": "Weights", "enumerated": "Enumerated",
+    "kind": "Kind", "weights": "Weights", "weights_type": "Weights", "enumerated": "Enumerated",
     "clusters": "Clusters", "outcome": "Outcome", "power": "Power", "slope": "Slope",
     "restriction": "Restriction", "excludes_zero": "Excludes zero", "share": "Share mediated",
     "boot_low": "Bootstrap low", "boot_high": "Bootstrap high", "moderator": "Moderator",

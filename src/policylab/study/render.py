@@ -272,7 +272,8 @@ def _table_notes(out: Any, name: str, outputs: dict[str, Any], lang: str,
     if out.key == "baseline":
         wb = outputs.get("wild_bootstrap")
         for y, w in (wb.results.items() if wb is not None and wb.status != "failed" else []):
-            note = report_word("wild_note", lang, weights=columns(lang).get(w.meta.get("weights"), w.meta.get("weights")),
+            kind = w.meta.get("weights_type")
+            note = report_word("wild_note", lang, weights_type=columns(lang).get(kind, kind),
                                draws=w.meta.get("draws", ""), p=p_is(w.p_value),
                                lo=fmt_num(w.conf_low), hi=fmt_num(w.conf_high))
             notes.append(f"{labels.get(y, y)}: {note}" if len(wb.results) > 1 else note)
