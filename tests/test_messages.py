@@ -22,7 +22,13 @@ import pytest
 
 from policylab.errors import PolicyLabWarning
 from policylab.message_catalogue import CATALOGUE
-from policylab.messages import Message, message_key, render
+from policylab.messages import (
+    Message,
+    message_from_record,
+    message_key,
+    message_record,
+    render,
+)
 from policylab.report.labels import message_text, translate_warning
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "policylab"
@@ -177,3 +183,21 @@ def test_a_refused_design_says_why_in_the_report_language():
     assert translate_warning(Message("study.not_run", reason=why), "zh")[1]
     foreign = Message("study.not_run", reason=reason_of(ValueError("plain")))
     assert translate_warning(foreign, "zh") == ("未运行：plain", False)
+
+
+def test_a_message_record_survives_json_and_words_the_same_in_both_languages():
+    import json
+
+    reason = Message("design.not_honoured", what="att_gt", parts=["weights", "fe"])
+    m = Message("compare.not_run", name="Callaway-Sant'Anna", why=reason)
+    rec = message_record(m)
+    assert rec == {"key": "compare.not_run", "params": {
+        "name": "Callaway-Sant'Anna",
+        "why": {"key": "design.not_honoured",
+                "params": {"what": "att_gt", "parts": ["weights", "fe"]}}}}
+    back = message_from_record(json.loads(json.dumps(rec)))
+    assert back == m and back.key == m.key
+    for lang in ("en", "zh"):
+        assert render(back, lang) == render(m, lang)
+    assert render(m, "zh").endswith("运行。") and not render(m, "zh").endswith("。。")
+    assert message_record("a library's own warning") is None

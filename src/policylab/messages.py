@@ -25,7 +25,8 @@ from policylab.message_catalogue import CATALOGUE, Wording
 
 _DOUBLE_STOP = re.compile(r"。。|(?<!\.)\.\.(?!\.)")
 
-__all__ = ["Message", "Wording", "message_key", "reason_of", "render"]
+__all__ = ["Message", "Wording", "message_from_record", "message_key", "message_record",
+           "reason_of", "render"]
 
 
 class Message(str):
@@ -98,6 +99,48 @@ def reason_of(exc: BaseException) -> str:
 def message_key(text: object) -> str | None:
     """The catalogue key of ``text`` when it is a :class:`Message`, else None."""
     return text.key if isinstance(text, Message) else None
+
+
+def message_record(text: object) -> dict[str, Any] | None:
+    """``{"key": ..., "params": {...}}`` of a :class:`Message` (a param that is itself a
+    message, or a list of them, as its own record), None for text without a key.
+
+    The machine-readable twin of a warning's text in results.json (``warning_keys``):
+    enough to word it again in any language with the catalogue.
+
+    Examples
+    --------
+    >>> message_record(Message("placebo.few_draws", n=199, step=200))
+    {'key': 'placebo.few_draws', 'params': {'n': 199, 'step': 200}}
+    >>> message_record("a library's own warning") is None
+    True
+    """
+    if not isinstance(text, Message):
+        return None
+
+    def param(v: Any) -> Any:
+        if isinstance(v, Message):
+            return message_record(v)
+        if isinstance(v, (list, tuple)) and any(isinstance(x, Message) for x in v):
+            return [param(x) for x in v]
+        return v
+
+    return {"key": text.key, "params": {k: param(v) for k, v in text.params.items()}}
+
+
+def message_from_record(record: Mapping[str, Any]) -> Message:
+    """The :class:`Message` of a :func:`message_record` (e.g. read back from
+    results.json), to word it in another language with :func:`render`."""
+
+    def param(v: Any) -> Any:
+        if isinstance(v, Mapping) and set(v) == {"key", "params"}:
+            return message_from_record(v)
+        if isinstance(v, list) and v and all(isinstance(x, Mapping) and set(x) == {"key", "params"}
+                                             for x in v):
+            return [message_from_record(x) for x in v]
+        return v
+
+    return Message(record["key"], **{k: param(v) for k, v in record["params"].items()})
 
 
 def _wording(key: str) -> Wording:

@@ -334,6 +334,30 @@ def test_carbon_report_words_every_warning_by_its_key(carbon):
         assert api_only not in text
 
 
+def test_results_json_keys_every_warning_beside_its_text(carbon):
+    # "warnings" stays a list of texts (the API's English); "warning_keys" holds, at the
+    # same place, each one's catalogue key and params, from which any language is worded
+    from policylab.message_catalogue import CATALOGUE
+    from policylab.messages import message_from_record, render
+
+    res, _, _ = carbon
+    pairs = []
+    for step in res.values():
+        assert len(step["warning_keys"]) == len(step["warnings"])
+        pairs += zip(step["warnings"], step["warning_keys"], strict=True)
+        assert step["error_key"] is None or step["error_key"]["key"] in CATALOGUE
+        for r in step["results"].values():
+            pairs += zip(r.get("warnings", []), r.get("warning_keys", []), strict=True)
+    keyed = [(text, rec) for text, rec in pairs if rec is not None]
+    assert keyed and len(keyed) == len(pairs)  # policylab wrote every one of them
+    for text, rec in keyed:
+        m = message_from_record(rec)
+        assert str(m) == text
+        assert render(m, "zh") != render(m, "en")
+    skipped = [s for s in res.values() if s["status"] == "skipped"]
+    assert skipped and all(s["error_key"]["key"] in CATALOGUE for s in skipped)
+
+
 def test_carbon_report_tables_in_paper_layout(carbon):
     _, html, out = carbon
     text = _reader_text(html)

@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 
 from policylab.errors import PolicyLabError, PolicyLabWarning
-from policylab.messages import Message
+from policylab.messages import Message, message_record
 from policylab.study.context import Context, StepOutput
 from policylab.study.outdir import Staging, claim_out_dir
 from policylab.study.spec import SpecProblems, StudySpec, check_columns, load_spec
@@ -112,6 +112,7 @@ def result_record(res: Any) -> dict[str, Any]:
     meta = getattr(res, "meta", None) or {}
     rec["meta"] = {k: v for k, v in meta.items() if k not in ("ssc",)}
     rec["warnings"] = list(getattr(res, "warnings", []) or [])
+    rec["warning_keys"] = [message_record(w) for w in rec["warnings"]]
     return _jsonable(rec)
 
 
@@ -362,9 +363,12 @@ def _results(outputs: list[StepOutput], failures: list[dict[str, str]]) -> dict[
         results[o.key] = {
             "status": o.status,
             "error": o.error,
+            "error_key": message_record(o.error),
             "results": records,
             "numbers": {k: v for k, v in o.numbers.items() if k != "traceback"},
             "warnings": o.warnings,
+            # each warning's catalogue key and params (None: text policylab did not key)
+            "warning_keys": [message_record(w) for w in o.warnings],
             "output_failures": [f for f in failures if f.get("step") == o.key],
         }
     return results
