@@ -201,3 +201,35 @@ def test_a_message_record_survives_json_and_words_the_same_in_both_languages():
         assert render(back, lang) == render(m, lang)
     assert render(m, "zh").endswith("运行。") and not render(m, "zh").endswith("。。")
     assert message_record("a library's own warning") is None
+
+
+def test_the_staggered_estimators_refusals_read_in_the_report_language():
+    # the reasons a study shows for an estimator it could not run (an unbalanced panel
+    # in which every unit adopts) are catalogue messages, so a Chinese report reads
+    # Chinese and the manifest has nothing untranslated to list
+    import policylab as pl
+    from policylab.errors import PolicyLabError
+    from policylab.messages import reason_of
+
+    d = pd.read_csv(Path(__file__).resolve().parent / "validation" / "data" / "mpdta.csv")
+    d = d[d["first.treat"] > 0]  # every county adopts: no never-treated units
+    gap = d.drop(index=d.index[[0, 7]])  # two county-years missing: unbalanced
+    kw = dict(y="lemp", unit="countyreal", time="year", cohort="first.treat")
+    cases = [(pl.sun_abraham, d, "sunab.no_never_treated"),
+             (pl.att_gt, gap, "cs.unbalanced"),
+             (pl.bacon_decomposition, gap, "bacon.unbalanced"),
+             (pl.did_imputation, d, "imputation.not_identified")]
+    english = re.compile(r"[A-Za-z]{3,}(?: [A-Za-z]{3,}){2,}")
+    for fn, data, key in cases:
+        with pytest.raises(PolicyLabError) as err:
+            fn(data, **kw)
+        why = reason_of(err.value)
+        assert message_key(why) == key, fn.__name__
+        zh = render(why, "zh")
+        assert CJK.search(zh) and not english.search(zh), zh
+        # the Python user still reads the API's English, naming what to do
+        assert str(err.value) == str(why) and not CJK.search(str(why))
+    with pytest.raises(PolicyLabError, match=r"control_cohort='last'"):
+        pl.sun_abraham(d, **kw)
+    with pytest.raises(PolicyLabError, match=r"autosample=True"):
+        pl.did_imputation(d, **kw)

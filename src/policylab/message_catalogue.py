@@ -306,6 +306,77 @@ CATALOGUE: dict[str, Wording] = {
         api="{share:.0%} of the TWFE weight comes from comparisons that use already-treated "
             "units as controls; with effects that change over time TWFE is biased: report "
             "att_gt / did_imputation"),
+    # what the staggered estimators refuse (a step's "not run" reason in the report)
+    "cs.unbalanced": _W(
+        en="Callaway-Sant'Anna needs a balanced panel without missing outcomes; drop the "
+           "units with gaps, or rely on the imputation estimator, which handles unbalanced "
+           "panels.",
+        zh="Callaway-Sant'Anna估计量要求平衡面板且结果变量无缺失；请删除有缺口的个体，"
+           "或以可处理非平衡面板的插补估计量为准。",
+        api="att_gt needs a balanced panel without missing outcomes; drop units with gaps "
+            "or use did_imputation(), which handles unbalanced panels"),
+    "cs.no_control_group": _W(
+        en="No ATT(g,t) has a control group: there are no never-treated or not-yet-treated "
+           "units to compare with.",
+        zh="没有任何ATT(g,t)有对照组：不存在从未处理或尚未处理的个体可供比较。",
+        api="no ATT(g,t) has a control group: no never-treated or not-yet-treated units "
+            "to compare with"),
+    "sunab.no_never_treated": _W(
+        en="There are no never-treated units to serve as the control cohort; the last "
+           "cohort to adopt can serve instead.",
+        zh="不存在从未处理的个体可作对照批次；可改以最后一个处理批次为对照。",
+        api="no never-treated units; use control_cohort='last'"),
+    "imputation.unseen_fe": _W(
+        en="{n} with a {term} level never untreated ({levels} levels)",
+        zh="{n}个观测值的{term}水平从未处于未处理状态（共{levels}个水平）",
+        api="{n} with a {term!r} level never untreated ({levels} levels)", names=("term",)),
+    "imputation.not_identified": _W(
+        en="{n} treated observations cannot be imputed: their fixed effects are not "
+           "identified from untreated observations ({parts}). This happens for units "
+           "treated in every period (unit effects), periods in which every unit is treated "
+           "(period effects) or group-by-period cells without an untreated unit; drop them "
+           "from the sample to redefine the estimands on the rest.",
+        zh="{n}个处理组观测值无法插补：其固定效应无法由未处理观测值识别（{parts}）。"
+           "这发生于每期都处理的个体（个体固定效应）、所有个体都已处理的时期（时期固定效应）"
+           "或没有未处理个体的组别×时期单元；将其从样本中删除，估计量即定义于其余观测值。",
+        api="{n} treated observations cannot be imputed: their fixed effects are not "
+            "identified from untreated observations ({parts}). This happens for units "
+            "treated in every period (unit FE), periods when every unit is treated (time "
+            "FE) or group-by-period cells with no untreated unit (e.g. province^year). Drop "
+            "them from the sample, or pass autosample=True to drop them and redefine the "
+            "estimands on the rest (as Stata did_imputation's autosample)"),
+    "imputation.no_treated": _W(
+        en="No treated observations are left to impute.",
+        zh="没有剩余的处理组观测值可供插补。",
+        api="no treated observations ({time} >= {cohort} > 0) left"),
+    "imputation.no_untreated": _W(
+        en="There are no untreated observations to fit the imputation model on.",
+        zh="没有未处理观测值可用于拟合插补模型。",
+        api="no untreated observations to fit the imputation model on"),
+    "bacon.switches_off": _W(
+        en="The Goodman-Bacon decomposition needs a treatment that never switches off; it "
+           "does for some units ({units}).",
+        zh="Goodman-Bacon分解要求处理一旦开始不再撤销；部分个体的处理中途撤销（{units}）。",
+        api="the Bacon decomposition needs a treatment that never switches off; it does "
+            "for units {units}"),
+    "bacon.outcome_missing": _W(
+        en="The outcome {y} is missing in {n} rows; the Goodman-Bacon decomposition needs "
+           "a balanced panel: drop those units or impute the outcome.",
+        zh="结果变量{y}有{n}行缺失；Goodman-Bacon分解要求平衡面板：请删除这些个体或插补。",
+        api="outcome {y!r} is missing in {n} rows (e.g. {examples}); the decomposition "
+            "needs a balanced panel: drop those units or impute",
+        names=("y",)),
+    "bacon.unbalanced": _W(
+        en="The Goodman-Bacon decomposition needs a balanced panel; some units ({units}) "
+           "miss some of the {periods} periods (keep units observed in every period).",
+        zh="Goodman-Bacon分解要求平衡面板；部分个体（{units}）在{periods}个时期中有缺失"
+           "（请仅保留每期均有观测的个体）。",
+        api="the Bacon decomposition needs a balanced panel; units {units} miss some of the "
+            "{periods} periods (keep units observed in every period)"),
+    "bacon.no_adopter": _W(
+        en="No unit adopts the treatment inside the panel; there is nothing to decompose.",
+        zh="面板期内没有个体开始接受处理，无可分解的比较。",
+        api="no unit adopts the treatment inside the panel; nothing to decompose"),
     # ------------------------------------------------------------------------ matching
     "psm.off_support": _W(
         en="{off} of {n} treated observations are off the common support: overlap is poor, "

@@ -151,22 +151,19 @@ def bacon_decomposition(
     df, unit, time = design.df, design.unit, design.time
     require_columns(df, [y], "outcome")
     if design.facts["switching_off_units"]:
-        raise DataError("the Bacon decomposition needs a treatment that never switches off; "
-                        f"it does for units {design.facts['switching_off_units'][:5]}")
+        raise DataError(Message("bacon.switches_off",
+                                units=design.facts["switching_off_units"][:5]))
     miss = df[y].isna()
     if miss.any():
-        raise DataError(f"outcome {y!r} is missing in {int(miss.sum())} rows (e.g. "
-                        f"{df.loc[miss, [unit, time]].head(3).to_dict('records')}); the "
-                        "decomposition needs a balanced panel: drop those units or impute")
+        raise DataError(Message("bacon.outcome_missing", y=y, n=int(miss.sum()),
+                                examples=df.loc[miss, [unit, time]].head(3).to_dict("records")))
     if df.duplicated([unit, time]).any():
         raise DataError(f"duplicate ({unit}, {time}) rows; the panel must have one row per "
                         "unit and period")
     wide = df.pivot(index=unit, columns=time, values=y)
     if wide.isna().any().any():
         short = wide.index[wide.isna().any(axis=1)][:5].tolist()
-        raise DataError(f"the Bacon decomposition needs a balanced panel; units {short} "
-                        f"miss some of the {wide.shape[1]} periods (keep units observed in "
-                        "every period)")
+        raise DataError(Message("bacon.unbalanced", units=short, periods=int(wide.shape[1])))
     periods = wide.columns.to_numpy()
     G = df.groupby(unit)[COHORT_COL].first().reindex(wide.index).to_numpy()
     G = np.where(G > periods.max(), _NEVER, G)  # treated after the window: never, here
@@ -175,7 +172,7 @@ def bacon_decomposition(
     N, T = Y.shape
     timing = sorted(int(g) for g in set(G) if g > 0)
     if not timing:
-        raise DataError("no unit adopts the treatment inside the panel; nothing to decompose")
+        raise DataError(Message("bacon.no_adopter"))
     # TWFE coefficient and the variance of the two-way demeaned treatment (balanced panel)
     Dm = ((G[:, None] == _ALWAYS) | ((G[:, None] > 0) & (periods[None, :] >= G[:, None])))
     Dm = Dm.astype(float)

@@ -99,8 +99,7 @@ def wide_outcomes(df: pd.DataFrame, y: str, unit: str, time: str
     Y = np.full(N * T, np.nan)
     Y[cell] = df[y].to_numpy(dtype=float, na_value=np.nan)
     if (count == 0).any() or np.isnan(Y).any():
-        raise DataError("att_gt needs a balanced panel without missing outcomes; drop units "
-                        "with gaps or use did_imputation(), which handles unbalanced panels")
+        raise DataError(Message("cs.unbalanced"))
     return np.asfortranarray(Y.reshape(N, T)), units, periods, cell
 
 

@@ -135,9 +135,9 @@ def _estimation_sample(df: pd.DataFrame, y: str, time: str, cohort: str,
     G = pd.to_numeric(df[cohort], errors="coerce").replace([np.inf], np.nan).fillna(0)
     D = ((G > 0) & (df[time] >= G)).to_numpy()
     if not D.any():
-        raise EstimationError(f"no treated observations ({time} >= {cohort} > 0) left")
+        raise EstimationError(Message("imputation.no_treated", time=time, cohort=cohort))
     if D.all():
-        raise EstimationError("no untreated observations to fit the imputation model on")
+        raise EstimationError(Message("imputation.no_untreated"))
     return df, G, D, dropped
 
 
@@ -156,22 +156,15 @@ def _imputable_rows(df: pd.DataFrame, G: pd.Series, D: np.ndarray, fe_list: list
         seen = np.bincount(codes[~D, j], minlength=int(codes[:, j].max()) + 1) > 0
         miss = D & ~seen[codes[:, j]]
         if miss.any():
-            parts.append(f"{int(miss.sum())} with a {term!r} level never untreated "
-                         f"({np.unique(codes[miss, j]).size} levels)")
+            parts.append(Message("imputation.unseen_fe", n=int(miss.sum()), term=term,
+                                 levels=int(np.unique(codes[miss, j]).size)))
         unseen |= miss
     notes: list[str] = []
     if unseen.any():
-        msg = (f"{int(unseen.sum())} treated observations cannot be imputed: their fixed "
-               f"effects are not identified from untreated observations ({'; '.join(parts)})")
         if not autosample:
-            raise EstimationError(
-                msg + ". This happens for units treated in every period (unit FE), periods "
-                "when every unit is treated (time FE) or group-by-period cells with no "
-                "untreated unit (e.g. province^year). Drop them from the sample, or pass "
-                "autosample=True to drop them and redefine the estimands on the rest (as "
-                "Stata did_imputation's autosample)")
-        notes.append(Message("imputation.not_imputable", n=int(unseen.sum()),
-                             parts="; ".join(parts)))
+            raise EstimationError(Message("imputation.not_identified", n=int(unseen.sum()),
+                                          parts=parts))
+        notes.append(Message("imputation.not_imputable", n=int(unseen.sum()), parts=parts))
         dropped["treated, fixed effects not imputable"] = int(unseen.sum())
         df = df.loc[~unseen]
         G, D = G[~unseen], D[~unseen]

@@ -378,8 +378,7 @@ def att_gt(
         else:
             cells, F = _cells_covariates(Y, coh, specs, Xall, method, wu)
         if not cells:
-            raise EstimationError("no ATT(g,t) has a control group: no never-treated or "
-                                  "not-yet-treated units to compare with")
+            raise EstimationError(Message("cs.no_control_group"))
         V = influence_vcov(F, cl_codes)
     c = pd.DataFrame(cells)
     c["std_error"] = np.sqrt(np.diag(V))

@@ -23,6 +23,7 @@ from policylab.estimators.design import (
     require_fe_columns,
 )
 from policylab.estimators.result import CoefResult
+from policylab.messages import Message
 
 __all__ = ["sun_abraham"]
 
@@ -105,7 +106,7 @@ def sun_abraham(
     if control_cohort == "never":
         ctrl = G == 0
         if not ctrl.any():
-            raise EstimationError("no never-treated units; use control_cohort='last'")
+            raise EstimationError(Message("sunab.no_never_treated"))
     else:
         last = G[G > 0].max()
         ctrl = (G == 0) | (G == last)
