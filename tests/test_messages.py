@@ -229,6 +229,15 @@ def test_the_staggered_estimators_refusals_read_in_the_report_language():
         assert CJK.search(zh) and not english.search(zh), zh
         # the Python user still reads the API's English, naming what to do
         assert str(err.value) == str(why) and not CJK.search(str(why))
+    # the study samples instead when a placebo cannot be enumerated, and says why
+    full = pd.read_csv(Path(__file__).resolve().parent / "validation" / "data" / "mpdta.csv")
+    base = pl.did(full, **kw)
+    with pytest.raises(PolicyLabError) as err:
+        pl.placebo_test(base, exact=True, draws=9)
+    why = reason_of(err.value)
+    assert message_key(why) == "placebo.exact_needs_one_date" and "exact=False" in str(why)
+    note = Message("placebo.exact_impossible", why=why, draws=9)
+    assert CJK.search(render(note, "zh")) and not english.search(render(note, "zh"))
     with pytest.raises(PolicyLabError, match=r"control_cohort='last'"):
         pl.sun_abraham(d, **kw)
     with pytest.raises(PolicyLabError, match=r"autosample=True"):

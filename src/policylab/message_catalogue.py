@@ -483,6 +483,17 @@ CATALOGUE: dict[str, Wording] = {
         en="Only {n} placebo draws: the p-value is coarse.",
         zh="安慰剂抽样仅{n}次：p值的精度有限。",
         api="only {n} placebo draws: p-values move in steps of 1/{step}"),
+    "placebo.exact_needs_one_date": _W(
+        en="exact enumeration needs placebos that reassign the treated units and a common "
+           "adoption date",
+        zh="完全枚举仅适用于重新分配处理个体且处理时点统一的安慰剂检验",
+        api="exact enumeration needs kind='units' and a common adoption date; use "
+            "exact=False (sampled draws) for staggered designs"),
+    "placebo.exact_too_many": _W(
+        en="{total:,} possible assignments, more than the {max_exact:,} that are enumerated",
+        zh="可能的分配方式共{total:,}种，超过可枚举的上限{max_exact:,}种",
+        api="{total:,} assignments exceed max_exact={max_exact:,}; use sampled draws "
+            "(exact=False)"),
     "placebo.exact_impossible": _W(
         en="Exact enumeration is not possible ({why}); {draws} sampled draws were used "
            "instead.",

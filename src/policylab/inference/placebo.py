@@ -347,11 +347,9 @@ def _use_exact(exact: str | bool, kind: str, H: int, total: int, max_exact: int,
     if fake_assignments is not None:
         return False
     if use_exact and (kind != "units" or H != 1):
-        raise SpecError("exact enumeration needs kind='units' and a common adoption date; "
-                        "use exact=False (sampled draws) for staggered designs")
+        raise SpecError(Message("placebo.exact_needs_one_date"))
     if use_exact and total > max_exact:
-        raise SpecError(f"{total:,} assignments exceed max_exact={max_exact:,}; use sampled "
-                        "draws (exact=False)")
+        raise SpecError(Message("placebo.exact_too_many", total=total, max_exact=max_exact))
     return bool(use_exact)
 
 

@@ -777,7 +777,8 @@ def step_placebo(ctx: Context) -> StepOutput:
         if exact is not True:
             raise
         # staggered adoption has too many assignments to enumerate: sample instead
-        out.warnings.append(Message("placebo.exact_impossible", why=str(exc), draws=p.draws))
+        out.warnings.append(Message("placebo.exact_impossible", why=reason_of(exc),
+                                    draws=p.draws))
         res = placebo_test(base, kind=p.kind, draws=p.draws, exact=False, seed=ctx.seed,
                            progress=False, executor=ctx.cache.get("executor"))
     out.results["placebo"] = res
