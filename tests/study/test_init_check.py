@@ -235,3 +235,21 @@ def test_policy_year_with_missing_for_never_is_the_cohort(tmp_path):
     assert "never treated coded missing" in flat
     r = _check(spec)
     assert r.exit_code == 0, r.output
+
+
+def test_a_unit_characteristic_is_not_taken_for_the_treated_group(tmp_path):
+    # jobtraining-shaped: a union flag is 0/1 and constant within firms, like a treated
+    # group, but the grant reaches other firms; describing treated vs control by it
+    # would mislabel every descriptive table
+    df = mpdta_like()
+    df["did"] = ((df["first.treat"] > 0) & (df["year"] >= df["first.treat"])).astype(int)
+    units = df["countyreal"].unique()
+    union = dict(zip(units, (units % 3 == 0).astype(int)))
+    df["union"] = df["countyreal"].map(union)
+    spec, raw, flat = _init(tmp_path, df, "grants")
+    assert raw["treatment"]["column"] == "did"
+    assert raw["treatment"]["group"] == "treat"  # the ever-treated flag still is
+    assert "'union', 0/1 and constant within units, but not the units 'did' treats" in flat
+    df = df.drop(columns=["treat"])
+    spec, raw, flat = _init(tmp_path, df, "grants2")
+    assert "group" not in raw["treatment"]

@@ -270,6 +270,16 @@ def _treatment(df: pd.DataFrame, g: Guess) -> None:
     if not dummies and g.cohort:
         g.notes.append(f"treatment: no 0/1 column switches on within units; the cohort "
                        f"{g.cohort!r} defines it (treated from that period on)")
+    ever = _ever_treated(df, g)
+    if ever is not None:
+        # a unit characteristic (union member, SOE, coastal) is 0/1 and constant within
+        # units too; only the units the treatment reaches make the treated group
+        for c in [c for c in unit_const
+                  if not any(df.groupby(u)[c].first().eq(e).all() for e in ever)]:
+            unit_const.remove(c)
+            g.left_out[c] = (f"0/1 and constant within units, but not the units "
+                             f"{g.treat or g.cohort!r} treats (a characteristic: e.g. "
+                             "[battery.heterogeneity] by)")
     if unit_const:
         grp = sorted(unit_const, key=lambda c: c.lower() not in ("treat", "treated",
                                                                   "treatment", "group"))[0]
@@ -286,6 +296,22 @@ def _treatment(df: pd.DataFrame, g: Guess) -> None:
             g.notes.append(f"treatment: derived as treated group {g.group!r} x post period "
                            f"{post!r}")
     _window(df, g)
+
+
+def _ever_treated(df: pd.DataFrame, g: Guess) -> list[pd.Series] | None:
+    """Per unit, 1 when the guessed treatment reaches it (None when no treatment was
+    found); with a cohort, both readings of a cohort after the last period (treated
+    group or not yet)."""
+    u, t = g.unit, g.time
+    if g.treat:
+        return [df.groupby(u)[g.treat].max().eq(1).astype(int)]
+    if g.cohort:
+        first = df.groupby(u)[g.cohort].first()
+        c = first.to_numpy(float)
+        some = np.isfinite(c) & (c != 0)
+        return [pd.Series(x.astype(int), index=first.index)
+                for x in (some & (c <= float(df[t].max())), some)]
+    return None
 
 
 def _matches(df: pd.DataFrame, u: str, t: str, dummy: str, cohort: str) -> bool:
