@@ -253,3 +253,19 @@ def test_a_unit_characteristic_is_not_taken_for_the_treated_group(tmp_path):
     df = df.drop(columns=["treat"])
     spec, raw, flat = _init(tmp_path, df, "grants2")
     assert "group" not in raw["treatment"]
+
+
+def test_sparse_columns_and_the_outcome_in_logs_are_not_proposed_as_controls(tmp_path):
+    # jobtraining-shaped: scrap rates are recorded for a third of the firms; proposing
+    # them would quietly shrink every model to those firms
+    df = mpdta_like()
+    df["sales"] = df["lemp"] * 2 + df["year"] % 3
+    df["scrap"] = df["sales"].where(df["countyreal"] % 3 == 0)
+    df["emp"] = df["lemp"].map(lambda v: 2.718281828459045 ** v)  # lemp = log(emp)
+    spec, raw, flat = _init(tmp_path, df, "firms")
+    assert raw["model"]["outcomes"] == ["lemp"]
+    assert "sales" in raw["model"]["controls"]
+    assert "scrap" not in raw["model"]["controls"] and "emp" not in raw["model"]["controls"]
+    assert "not proposed as controls, each missing in more than 5%" in flat
+    assert "'scrap' (" in flat
+    assert "the outcome in another form (lemp = log(emp) in the data)" in flat

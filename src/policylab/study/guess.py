@@ -162,20 +162,23 @@ def _mechanical_name(y: str, c: str) -> bool:
 
 
 def _same_quantity(df: pd.DataFrame, y: str, c: str) -> str | None:
-    """How ``y`` is ``c`` in another form (log, log1p, itself), by name or by value."""
-    if _mechanical_name(y, c):
-        return f"{y} is log({c}) by its name"
-    a, b = df[y].to_numpy(float), df[c].to_numpy(float)
-    ok = np.isfinite(a) & np.isfinite(b)
-    if ok.sum() < 3:
-        return None
-    with np.errstate(all="ignore"):
-        for how, f in (("log", np.log), ("log1p", np.log1p)):
-            fb = f(b[ok])
-            fine = np.isfinite(fb)
-            if fine.mean() > 0.95 and np.allclose(a[ok][fine], fb[fine], rtol=1e-6,
-                                                  atol=1e-8):
-                return f"{y} = {how}({c}) in the data"
+    """How ``y`` and ``c`` are one quantity in two forms (either the log or log1p of the
+    other), by name or by value."""
+    for a_name, b_name in ((y, c), (c, y)):
+        if _mechanical_name(a_name, b_name):
+            return f"{a_name} is log({b_name}) by its name"
+    for a_name, b_name in ((y, c), (c, y)):
+        a, b = df[a_name].to_numpy(float), df[b_name].to_numpy(float)
+        ok = np.isfinite(a) & np.isfinite(b)
+        if ok.sum() < 3:
+            return None
+        with np.errstate(all="ignore"):
+            for how, f in (("log", np.log), ("log1p", np.log1p)):
+                fb = f(b[ok])
+                fine = np.isfinite(fb)
+                if fine.mean() > 0.95 and np.allclose(a[ok][fine], fb[fine], rtol=1e-6,
+                                                      atol=1e-8):
+                    return f"{a_name} = {how}({b_name}) in the data"
     return None
 
 
@@ -357,6 +360,9 @@ def _weights(df: pd.DataFrame, g: Guess) -> None:
             return
 
 
+_CONTROL_MISSING = 0.05  # share of the outcome's rows a proposed control may lack
+
+
 def _outcome_controls(df: pd.DataFrame, g: Guess) -> None:
     u, t = g.unit, g.time
     taken = {u, t, g.treat, g.cohort, g.group, g.weights, *g.left_out, *g.derive}
@@ -379,14 +385,27 @@ def _outcome_controls(df: pd.DataFrame, g: Guess) -> None:
         return
     g.notes.append(f"outcome: {g.outcome!r}" + (" (a log outcome)" if g.outcome in logs else
                                                  " (the first continuous column)"))
+    has_y = df[g.outcome].notna()
+    sparse: dict[str, int] = {}
     for c in cont:
         if c == g.outcome:
             continue
         same = _same_quantity(df, g.outcome, c)
+        gone = int((has_y & df[c].isna()).sum())
         if same:
             g.left_out[c] = f"the outcome in another form ({same})"
+        elif gone > _CONTROL_MISSING * has_y.sum():
+            sparse[c] = gone
         elif len(g.controls) < 4:
             g.controls.append(c)
+    if sparse:
+        # a control drops every row where it is missing from every model: a few such
+        # columns can leave a fraction of the panel without the user noticing
+        g.notes.append(
+            f"not proposed as controls, each missing in more than "
+            f"{_CONTROL_MISSING:.0%} of the {int(has_y.sum())} rows with the outcome (it "
+            "would drop them from every model): "
+            + ", ".join(f"{c!r} ({n})" for c, n in sparse.items()))
 
 
 def _region(df: pd.DataFrame, g: Guess) -> None:
