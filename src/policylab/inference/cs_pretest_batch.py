@@ -31,7 +31,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from policylab.engine.dr_passes import dr_sums, logit_sums
+from policylab.engine.dr_passes import dr_sums, logit_sums, unit_features
 
 __all__ = ["Runs", "make_runs", "batched_cells"]
 
@@ -45,27 +45,21 @@ class Runs:
     """Units sorted into runs of one cluster and one assignment group, with their sums.
 
     ``stats`` holds per run ``[sum w, sum w x (p), sum w DY (m), sum w x x' (p*p),
-    sum w x DY' (p*m)]``; ``X`` (p x units), ``DY`` (m x units) and ``w`` are in run
-    order for the passes of the propensity score."""
+    sum w x DY' (p*m)]``; ``F`` (:func:`policylab.engine.dr_passes.unit_features`,
+    units as columns) and ``w`` are in run order for the passes of the propensity
+    score."""
 
     bounds: np.ndarray
     group: np.ndarray
     cluster: np.ndarray
     cluster_starts: np.ndarray
-    X: np.ndarray
-    DY: np.ndarray
+    F: np.ndarray
     w: np.ndarray
     stats: np.ndarray
     n: int
     n_cl: int
-
-    @property
-    def p(self) -> int:
-        return self.X.shape[0]
-
-    @property
-    def m(self) -> int:
-        return self.DY.shape[0]
+    p: int
+    m: int
 
     def part(self, a: np.ndarray, name: str) -> np.ndarray:
         """A named block of the last axis of an array of run sums (reshaped)."""
@@ -96,8 +90,8 @@ def make_runs(dy: np.ndarray, X: np.ndarray, w: np.ndarray, group: np.ndarray,
     cl_starts = np.flatnonzero(np.r_[True, run_cl[1:] != run_cl[:-1]])
     return Runs(bounds=np.r_[starts, n].astype(np.int64), group=g[starts],
                 cluster=run_cl.astype(np.int64), cluster_starts=cl_starts,
-                X=np.ascontiguousarray(Xs.T), DY=np.ascontiguousarray(DYs.T), w=ws,
-                stats=stats, n=n, n_cl=int(n_cl))
+                F=unit_features(Xs.T, DYs.T), w=ws, stats=stats, n=n, n_cl=int(n_cl),
+                p=X.shape[1], m=dy.shape[1])
 
 
 def _by_cluster(rs: Runs, flag: np.ndarray) -> np.ndarray:
@@ -164,7 +158,7 @@ def _fit_logit(rs: Runs, member: np.ndarray, tT: np.ndarray, tM: np.ndarray,
         idx = np.flatnonzero(live)
         if not len(idx):
             break
-        s, h = logit_sums(rs.X, rs.w, rs.bounds, member, beta, idx)
+        s, h = logit_sums(rs.F, rs.p, rs.w, rs.bounds, member, beta, idx)
         good = _rank_ok(h[idx])
         step = _solve(h[idx], (sx[idx] - s[idx])[:, :, None], good)[:, :, 0]
         good &= np.isfinite(step).all(axis=1)
@@ -263,8 +257,8 @@ def _ps_cells(rs: Runs, method: str, T: np.ndarray, N: np.ndarray, cT: np.ndarra
     member = (T | N).astype(np.uint8)
     beta, ok = _fit_logit(rs, member, tT, tT + tN, ok)
     live = np.flatnonzero(ok)
-    clus, hinfo, cxy, cxx, sep = dr_sums(rs.X, rs.DY, rs.w, rs.bounds, rs.cluster, rs.n_cl,
-                                         member, T.astype(np.uint8), beta, live)
+    clus, hinfo, cxy, cxx, sep = dr_sums(rs.F, rs.p, rs.m, rs.w, rs.bounds, rs.cluster,
+                                         rs.n_cl, member, T.astype(np.uint8), beta, live)
     ok &= sep >= 1e-6  # separation: att_2x2_cells refuses it
     ok &= _rank_ok(hinfo)
     p, m = rs.p, rs.m
