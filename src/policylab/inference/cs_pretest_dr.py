@@ -10,7 +10,8 @@ rules) over all the cohort's tested periods at once, on the same subsample, cova
 and sampling weights as ``att_gt``; the influence functions are scaled and summed
 within clusters as ``att_gt``'s covariance does. A chunk of assignments is estimated
 together by :func:`policylab.inference.cs_pretest_batch.batched_cells` (the same
-estimator as batched array products); an assignment it flags goes through
+estimator from per-run sums, O(runs) per assignment, plus compiled passes over the
+units for the propensity score); an assignment it flags goes through
 ``att_2x2_cells`` itself. A reassignment on which the estimator fails (covariates that
 separate a reassigned cohort from the never-treated units, a singular outcome
 regression) gives no statistic: the randomization p-value leaves such draws out and
