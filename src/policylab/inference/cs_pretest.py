@@ -43,7 +43,7 @@ from policylab.estimators.cohort_tables import first_period_covariates, unit_wei
 from policylab.estimators.result import Result
 from policylab.inference.cs_pretest_batch import Runs, make_runs
 from policylab.inference.cs_pretest_dr import covariate_cells, standardised_covariates
-from policylab.inference.randomization import draw_statistics, p_values, permutations
+from policylab.inference.randomization import draw_statistics, p_values, permutation_chunks
 
 __all__ = ["CSPretestResult", "cs_pretest_ri", "cs_pretest_size"]
 
@@ -217,6 +217,16 @@ def _chunk_size(inp: _Inputs) -> int:
     return int(max(1, min(_CHUNK, _CHUNK_BYTES // per_draw)))
 
 
+def _reassigned_cohorts(cohort_g: np.ndarray, draws: int, seed: int | None) -> np.ndarray:
+    """The cohorts of the groups under each reassignment (draws x groups): the rows of
+    :func:`~policylab.inference.randomization.permutations`, drawn a chunk at a time
+    and kept in the smallest integer type that holds the cohorts (with unit-level
+    assignment of 200,000 firms the int64 permutations alone would take 1.6 GB)."""
+    dtype = np.int16 if cohort_g.max() <= np.iinfo(np.int16).max else np.int64
+    return np.concatenate([cohort_g[rows].astype(dtype) for rows in
+                           permutation_chunks(len(cohort_g), draws, seed, 64)])
+
+
 def _chunk_stats(block: np.ndarray, inp: _Inputs) -> np.ndarray:
     """The Wald statistic of each reassignment in a chunk (rows: cohort per assignment
     group); NaN where the covariate estimator failed. An executor task."""
@@ -304,7 +314,7 @@ def cs_pretest_ri(
                   weights, method)
     a, S, _ = _cells(inp, inp.cohort_g[None, :], strict=True)
     obs, rank = _wald(a, S)
-    perms = inp.cohort_g[permutations(len(inp.cohort_g), draws, seed)]
+    perms = _reassigned_cohorts(inp.cohort_g, draws, seed)
     stats = draw_statistics(_chunk_stats, perms, shared=inp, chunk_size=_chunk_size(inp),
                             executor=executor,
                             progress="CS pre-test draws" if progress else None)
