@@ -834,26 +834,29 @@ def psm_did(
     design = _psm_design(data, unit, time, treat, cohort, roster, date, assign, controls, fe,
                          cluster, weights)
     unit, time, sw = design.unit, design.time, design.weights
-    df = design.df.copy()
-    require_columns(df, [y, *covariates])
-    df["_ever_treated"] = (df.groupby(unit)[design.treat_col].transform("max") > 0).astype(int)
-    kw = dict(method=method, weights=sw, score_weighted=score_weighted, **match_kw)
-    m, match_data, warn = _psm_match(df, design, covariates, mode, base_year, kw)
-    n_before = len(df)
+    base = design.df  # read only: the matched rows are copied out of it once
+    require_columns(base, [y, *covariates])
     if sample not in ("weighted", "matched", "support"):
         raise SpecError(f"sample must be weighted, matched or support, got {sample!r}")
-    used = df[df["_support"].fillna(0) == 1] if sample == "support" else df[
-        df["_weight"].fillna(0) > 0]
+    ever = base[unit].isin(base.loc[base[design.treat_col] == 1, unit].unique()).to_numpy(
+        int)
+    kw = dict(method=method, weights=sw, score_weighted=score_weighted, **match_kw)
+    m, match_data, row_w, row_sup, warn = _psm_match(base, ever, design, covariates, mode,
+                                                     base_year, kw)
+    keep = row_sup == 1 if sample == "support" else row_w > 0  # NaN: not matched
+    used = base[keep].assign(_ever_treated=ever[keep], _weight=row_w[keep],
+                             _support=row_sup[keep])
     wcol = sw
     if sample == "weighted":
         wcol = "_weight"
         if sw is not None:
             # MatchIt: the DID's weights are the matching weights x the sampling weights
             wcol = "_psm_weight"
-            used = used.assign(_psm_weight=used["_weight"] * used[sw])
+            used["_psm_weight"] = used["_weight"] * used[sw]
     if used.empty or used["_ever_treated"].nunique() < 2:
         raise EstimationError("no matched treated and control units remain")
-    res_did = did(Panel(used, unit=unit, time=time), y=y, treat=design.treat_col,
+    # rows of the design's panel, already checked and in order: no second Panel pass
+    res_did = did(used, y=y, unit=unit, time=time, treat=design.treat_col,
                   controls=list(design.controls), fe=list(design.fe), cluster=design.cluster,
                   weights=wcol, assign=design.assign)
     # the model the user gave, on the matched rows; the matching weights are on top
@@ -862,12 +865,12 @@ def psm_did(
                                   matching_weights=sample == "weighted")
     bal = balance_table(m, match_data, covariates) if m.score_model is not None else None
     res = PsmDidResult(nobs=res_did.nobs, did=res_did, matching=m, balance=bal,
-                       meta={"mode": mode, "sample": sample, "n_before": n_before,
+                       meta={"mode": mode, "sample": sample, "n_before": len(base),
                              "n_after": res_did.nobs, "depvar": y,
                              "treat_term": res_did.meta["treat_term"], "weights": sw,
                              "score_weighted": bool(sw) and score_weighted,
                              "notes": _weights_notes(sw, score_weighted)})
-    n_treated = int(df.loc[df["_ever_treated"] == 1, unit].nunique())
+    n_treated = int(base[unit][ever == 1].nunique())
     if n_treated < 10:
         res.warn(Message("psm.few_treated", n=n_treated))
     for w in warn + m.warnings + (bal.warnings if bal else []):
@@ -893,29 +896,34 @@ def _psm_design(data: Any, unit: str | None, time: str | None, treat: str | None
                         weights=weights)
 
 
-def _psm_match(df: pd.DataFrame, design: Any, covariates: Sequence[str], mode: str,
-               base_year: int | None, kw: dict[str, Any]
-               ) -> tuple[MatchResult, pd.DataFrame, list[str]]:
-    """Match in ``mode``; writes each row's ``_weight`` and ``_support`` into ``df`` (in
-    place: the caller's copy) and returns the matching, the data it matched on and the
+def _psm_match(base: pd.DataFrame, ever: np.ndarray, design: Any,
+               covariates: Sequence[str], mode: str, base_year: int | None,
+               kw: dict[str, Any]
+               ) -> tuple[MatchResult, pd.DataFrame, np.ndarray, np.ndarray, list[str]]:
+    """Match in ``mode``: the matching, the data it matched on, each row's matching
+    weight and support (NaN where its unit or row was not matched on) and the
     warnings."""
     unit, time = design.unit, design.time
     warn: list[str] = []
     if mode == "base_year":
-        first = int(df.loc[df[design.treat_col] == 1, time].min())
-        by = base_year if base_year is not None else max(t for t in df[time].unique()
+        first = int(base.loc[base[design.treat_col] == 1, time].min())
+        by = base_year if base_year is not None else max(t for t in base[time].unique()
                                                          if t < first)
-        cross = df[df[time] == by]
-        if cross[unit].nunique() < df[unit].nunique():
+        in_by = (base[time] == by).to_numpy()
+        cross = base[in_by].assign(_ever_treated=ever[in_by])
+        n_units = base[unit].nunique()
+        if cross[unit].nunique() < n_units:
             warn.append(Message("psm.missing_in_base_year",
-                                n=df[unit].nunique() - cross[unit].nunique(), year=by))
+                                n=n_units - cross[unit].nunique(), year=by))
         m = match(cross, "_ever_treated", covariates, **kw)
         # a unit's matching weight and support are its base-year row's
-        df["_weight"] = df[unit].map(pd.Series(m.rows["_weight"].to_numpy(),
-                                               index=cross[unit].to_numpy()))
-        df["_support"] = df[unit].map(pd.Series(m.rows["_support"].to_numpy(),
-                                                index=cross[unit].to_numpy()))
-        return m, cross, warn
+        at = pd.Index(cross[unit]).get_indexer(base[unit])
+        found = at >= 0
+        row_w, row_sup = np.full(len(base), np.nan), np.full(len(base), np.nan)
+        row_w[found] = m.rows["_weight"].to_numpy(float)[at[found]]
+        row_sup[found] = m.rows["_support"].to_numpy(float)[at[found]]
+        return m, cross, row_w, row_sup, warn
+    df = base.assign(_ever_treated=ever)
     if mode == "period":
         rows = pd.concat([match(g, "_ever_treated", covariates, **kw).rows
                           for _, g in df.groupby(time)]).reindex(df.index)
@@ -929,9 +937,8 @@ def _psm_match(df: pd.DataFrame, design: Any, covariates: Sequence[str], mode: s
         warn.append(Message("psm.pooled_matching"))
     else:
         raise SpecError(f"mode must be base_year, period or pooled, got {mode!r}")
-    df["_weight"] = m.rows["_weight"].to_numpy()
-    df["_support"] = m.rows["_support"].to_numpy()
-    return m, df, warn
+    return (m, df, m.rows["_weight"].to_numpy(float), m.rows["_support"].to_numpy(float),
+            warn)
 
 
 def _weights_notes(weights: str | None, score_weighted: bool) -> list[Message]:
