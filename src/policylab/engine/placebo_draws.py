@@ -148,18 +148,24 @@ class PlaceboDraws:
         g_unit[u] = self.group
         c_unit = np.empty(U, dtype=np.int64)
         c_unit[u] = cl
-        order = np.argsort(g_unit, kind="stable")
-        gptr = np.r_[0, np.cumsum(np.bincount(g_unit, minlength=self.G))].astype(np.int64)
+        # a draw needs a group's units only through their sums per cluster: pool the
+        # units into cells (group x cluster), numbered group by group
+        keys, cell_unit = np.unique(g_unit * Gc + c_unit, return_inverse=True)
+        cell = np.asarray(cell_unit).ravel()[u]  # each row's cell
+        n_cells = len(keys)
+        ccl = keys % Gc
+        gptr = np.r_[0, np.cumsum(np.bincount(keys // Gc, minlength=self.G))].astype(np.int64)
+        gsize = np.bincount(g_unit, minlength=self.G).astype(np.int64)
         Pt = self.paths[:, self.period]  # (H, n): each row's value of each path
 
         def by(codes: np.ndarray, v: np.ndarray, size: int) -> np.ndarray:
             return np.bincount(codes, weights=v, minlength=size)
 
-        r = np.stack([by(u, e * Pt[h], U) for h in range(H)], axis=1)
-        q = np.zeros((U, H, K))
+        r = np.stack([by(cell, e * Pt[h], n_cells) for h in range(H)], axis=1)
+        q = np.zeros((n_cells, H, K))
         for h in range(H):
             for k in range(K):
-                q[:, h, k] = by(u, C[:, k] * Pt[h], U)
+                q[:, h, k] = by(cell, C[:, k] * Pt[h], n_cells)
         pc = self.paths - self.paths.mean(axis=1, keepdims=True)
         Rc = np.zeros((Gc, K, K))
         for k in range(K):
@@ -168,19 +174,20 @@ class PlaceboDraws:
         Wc = np.zeros((Gc, K))
         for k in range(K):
             Wc[:, k] = by(cl, C[:, k] * e, Gc)
-        Rrc = np.stack([by(c_unit, r[:, h], Gc) for h in range(H)], axis=1)
+        Rrc = np.stack([by(ccl, r[:, h], Gc) for h in range(H)], axis=1)
         Qc = np.zeros((Gc, H, K))
         for h in range(H):
             for k in range(K):
-                Qc[:, h, k] = by(c_unit, q[:, h, k], Gc)
+                Qc[:, h, k] = by(ccl, q[:, h, k], Gc)
         Ginv = np.linalg.inv(C.T @ C) if K else np.zeros((0, 0))
         # an untreated cluster's score is -Y_c.w for a vector w of the draw (see
         # placebo_kernels.balanced_coef_t): Y = [sums r, sums C~e, units, vec sums C~C~',
         # 2 vec sums q]
         Y = np.ascontiguousarray(np.hstack([Rrc, Wc, by(c_unit, np.ones(U), Gc)[:, None],
                                             Rc.reshape(Gc, K * K), 2 * Qc.reshape(Gc, H * K)]))
-        self._bal = (H, gptr, order.astype(np.int64), c_unit, r, q, (pc * pc).sum(axis=1),
-                     pc @ pc.T, Ginv, Y, Y.T @ Y, self.fac)
+        ccount = np.bincount(cell_unit, minlength=n_cells).astype(np.float64)
+        self._bal = (H, gptr, gsize, ccl, ccount, r, q, (pc * pc).sum(axis=1), pc @ pc.T,
+                     Ginv, Y, Y.T @ Y, self.fac)
 
     def _basis_fe(self) -> tuple[np.ndarray | None, np.ndarray]:
         """The fixed effect with the most levels among those nested in the assignment

@@ -24,54 +24,58 @@ from policylab.engine.threads import parallel_kernel
 
 
 @parallel_kernel
-def balanced_coef_t(idx, H, gptr, gunits, ucl, r, q, pc2, pcm, Ginv, Y, M,
+def balanced_coef_t(idx, H, gptr, gsize, ccl, ccount, r, q, pc2, pcm, Ginv, Y, M,
                     fac):  # pragma: no cover - compiled
     """Coefficients and clustered t statistics of the draws ``idx`` (draws x s basis
     columns g * H + h: group g treated with path h).
 
-    gptr/gunits: the units of each group (CSR); ucl: cluster of each unit; r (U, H),
-    q (U, H, K): per-unit path sums; pc2 (H,), pcm (H, H): products of the centred
-    paths; Ginv: inverse Gram of the controls; Y (Gc, L): each cluster's sums
-    [sum r_ih, sum C~ e, units, vec sum C~C~', 2 vec sum q_ih] and M = Y'Y; fac: the
-    small-sample factor.
+    The units of a group enter a draw only through their sums within each cluster, so
+    they are pooled into cells (group x cluster), stored group by group: gptr (G + 1)
+    the cells of each group (CSR), gsize (G) its units; ccl the cluster of each cell,
+    ccount its units; r (cells, H), q (cells, H, K): the cell's sums of the per-unit
+    path sums; pc2 (H,), pcm (H, H): products of the centred paths; Ginv: inverse Gram
+    of the controls; Y (Gc, L): each cluster's sums [sum r_ih, sum C~ e, units, vec sum
+    C~C~', 2 vec sum q_ih] and M = Y'Y; fac: the small-sample factor.
 
     A cluster without treated units has the score -Y_c.w with w = [share, gamma, b |m|^2,
     b vec(gamma gamma'), b share x gamma], so the sum of all clusters' squares is w'Mw;
-    only the clusters of the treated units are then corrected, one by one.
+    only the clusters of the treated cells are then corrected, one by one. A draw costs
+    O(treated cells): with groups made of whole clusters (provinces assigned and
+    clustered) a handful, whatever the number of units.
     """
     D = idx.shape[0]
-    U = r.shape[0]
     Gc = Y.shape[0]
+    U = 0
+    for g in range(gsize.shape[0]):
+        U += gsize[g]
     b_out = np.empty(D)
     t_out = np.empty(D)
     n_chunks = min(D, 64)
     for ch in prange(n_chunks):
         # scratch per chunk of draws, reset after each draw where it was touched
-        e1 = np.zeros(Gc)  # treated units' part of each cluster's sum d~ e
+        e1 = np.zeros(Gc)  # treated cells' part of each cluster's sum d~ e
         e2 = np.zeros(Gc)  # ... and of its sum d~^2
         seen = np.zeros(Gc, dtype=np.bool_)
-        touched = np.empty(U, dtype=np.int64)
+        touched = np.empty(Gc, dtype=np.int64)
         for d in range(ch * D // n_chunks, (ch + 1) * D // n_chunks):
             b_out[d], t_out[d] = _balanced_draw(
-                idx[d], H, gptr, gunits, ucl, r, q, pc2, pcm, Ginv, Y, M, fac,
-                e1, e2, seen, touched)
+                idx[d], H, U, gptr, gsize, ccl, ccount, r, q, pc2, pcm, Ginv, Y, M,
+                fac, e1, e2, seen, touched)
     return b_out, t_out
 
 
 @njit(cache=True, nogil=True)
-def _balanced_draw(sel, H, gptr, gunits, ucl, r, q, pc2, pcm, Ginv, Y, M, fac,
+def _balanced_draw(sel, H, U, gptr, gsize, ccl, ccount, r, q, pc2, pcm, Ginv, Y, M, fac,
                    e1, e2, seen, touched):  # pragma: no cover - compiled
-    """One draw of :func:`balanced_coef_t`: (coefficient, t) of the draw ``sel`` (its
-    basis columns), with zeroed scratch e1, e2, seen (clusters) and touched (units),
-    left zeroed again."""
+    """One draw of :func:`balanced_coef_t` (U units in all): (coefficient, t) of the
+    draw ``sel`` (its basis columns), with zeroed scratch e1, e2, seen and touched
+    (clusters), left zeroed again."""
     s = sel.shape[0]
-    U = r.shape[0]
     K = Ginv.shape[0]
     L = Y.shape[1]
     share = np.zeros(H)
     for p in range(s):
-        g = sel[p] // H
-        share[sel[p] % H] += (gptr[g + 1] - gptr[g]) / U
+        share[sel[p] % H] += gsize[sel[p] // H] / U
     # m = sum_h share_h pc_h: its product with each centred path, and its norm
     pm = np.zeros(H)
     for h in range(H):
@@ -88,33 +92,31 @@ def _balanced_draw(sel, H, gptr, gunits, ucl, r, q, pc2, pcm, Ginv, Y, M, fac,
         g = sel[p] // H
         h = sel[p] % H
         for j in range(gptr[g], gptr[g + 1]):
-            i = gunits[j]
-            c = ucl[i]
+            c = ccl[j]
             if not seen[c]:
                 seen[c] = True
                 touched[n_touched] = c
                 n_touched += 1
-            e1[c] += r[i, h]
-            e2[c] += pc2[h] - 2.0 * pm[h]
-            num += r[i, h]
-            ff += pc2[h]
+            e1[c] += r[j, h]
+            e2[c] += ccount[j] * (pc2[h] - 2.0 * pm[h])
+            num += r[j, h]
+            ff += ccount[j] * pc2[h]
             for k in range(K):
-                v[k] += q[i, h, k]
+                v[k] += q[j, h, k]
     gam = np.zeros(K)
     vg = 0.0
     for k in range(K):
         for j in range(K):
             gam[k] += Ginv[k, j] * v[j]
         vg += v[k] * gam[k]
-    for p in range(s):  # the treated units' -2 q'gamma, now that gamma is known
+    for p in range(s):  # the treated cells' -2 q'gamma, now that gamma is known
         g = sel[p] // H
         h = sel[p] % H
         for j in range(gptr[g], gptr[g + 1]):
-            i = gunits[j]
             qg = 0.0
             for k in range(K):
-                qg += q[i, h, k] * gam[k]
-            e2[ucl[i]] -= 2.0 * qg
+                qg += q[j, h, k] * gam[k]
+            e2[ccl[j]] -= 2.0 * qg
     dd = ff - U * mm - vg
     b = num / dd
     w = np.empty(L)
