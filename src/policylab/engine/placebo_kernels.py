@@ -243,21 +243,28 @@ def smallest_k(R, k, ordered):  # pragma: no cover - compiled
     bound = k / G + 6.0 * np.sqrt(k * (G - k) / G) / G + 1.0 / G
     for d in prange(D):
         cand = np.empty(G)
+        col = np.empty(G, dtype=np.int64)
         m = 0
-        for j in range(G):
-            if R[d, j] < bound:
-                cand[m] = R[d, j]
-                m += 1
+        for j in range(G):  # branch-free: a fifth of the values pass, unpredictably
+            v = R[d, j]
+            cand[m] = v
+            col[m] = j
+            m += v < bound
         if m >= k:
-            thr = _kth_smallest(cand[:m], k - 1)
+            thr = _kth_smallest(cand[:m].copy(), k - 1)
         else:
             thr = _kth_smallest(R[d].copy(), k - 1)
-        m = 0
-        for j in range(G):
-            if R[d, j] <= thr:
-                if m < k:
-                    out[d, m] = j
-                m += 1
+            m = G
+            for j in range(G):
+                cand[j] = R[d, j]
+                col[j] = j
+        # the columns at or under the threshold, in column order
+        kept = 0
+        for p in range(m):
+            if kept < k:
+                out[d, kept] = col[p]
+            kept += cand[p] <= thr
+        m = kept
         if m != k:
             out[d, 0] = -1
             continue
@@ -272,9 +279,15 @@ def smallest_k(R, k, ordered):  # pragma: no cover - compiled
     return out
 
 
-#: draws per sweep of the rows in :func:`basis_coef_t` (a compile-time constant, so the
-#: loops over the draws of a block are unrolled into SIMD lanes)
-NB = 16
+#: draws per sweep of the rows in :func:`basis_coef_t`. The draws of a block are the
+#: lanes of every inner loop; the loops take their length from the scratch arrays at
+#: run time, which lets LLVM vectorise them behind a run-time overlap check (a
+#: compile-time length was unrolled into scalar code instead). 32 measured fastest
+#: (16: 1.4x slower, 64: 1.1x; benchmarks/bench_placebo_levels.py, 90k rows)
+NB = 32
+#: up to this many treatment paths, a block marks treated groups in a 0/1 table per
+#: path and lane (multiply-adds that vectorise); beyond, a path index per lane (a gather)
+MASK_PATHS = 4
 
 
 @parallel_kernel
@@ -301,38 +314,47 @@ def basis_coef_t(idx, H, group, unit, codes, w, sw, period, paths, pbar, Qr, e, 
     n_chunks = min(n_blocks, 64)
     b_out = np.empty(n_blocks * NB)
     t_out = np.empty(n_blocks * NB)
+    masked = H <= MASK_PATHS
     for ch in prange(n_chunks):
-        # scratch per chunk; ``which`` holds H (untreated) except where a block writes
-        which = np.full((G, NB), H, dtype=np.int64)
+        # scratch per chunk, left as found by each block: ``mask`` 0 (untreated) and
+        # ``which`` H (untreated) except where a block writes; one of them is a stub
+        mask = np.zeros((G, H, NB) if masked else (1, 1, NB))
+        which = np.full((1, NB) if masked else (G, NB), H, dtype=np.int64)
         ubar = np.zeros((max(U, 1), NB))
         s1 = np.zeros((Gc, NB))
         s2 = np.zeros((Gc, NB))
         for blk in range(ch * n_blocks // n_chunks, (ch + 1) * n_blocks // n_chunks):
             _basis_block(idx, blk * NB, H, group, unit, codes, w, sw, period, paths, pbar,
-                         Qr, e, cl, U, Phi, Gam, inv_wu, fac, which, ubar, s1, s2, b_out,
-                         t_out)
+                         Qr, e, cl, U, Phi, Gam, inv_wu, fac, masked, mask, which, ubar,
+                         s1, s2, b_out, t_out)
     return b_out[:D], t_out[:D]
 
 
 @njit(cache=True, nogil=True)
 def _basis_block(idx, lo, H, group, unit, codes, w, sw, period, paths, pbar, Qr, e, cl, U,
-                 Phi, Gam, inv_wu, fac, which, ubar, s1, s2, b_out,
+                 Phi, Gam, inv_wu, fac, masked, mask, which, ubar, s1, s2, b_out,
                  t_out):  # pragma: no cover - compiled
-    """Draws lo..lo+NB of :func:`basis_coef_t` (a short last block repeats its last
-    draw); the scratch which, ubar, s1, s2 is left as it was found."""
+    """Draws lo..lo+nb of :func:`basis_coef_t` (a short last block repeats its last
+    draw); the scratch mask, which, ubar, s1, s2 is left as it was found."""
     D, s = idx.shape
     n = group.shape[0]
     F = codes.shape[1]
     K = Qr.shape[1]
     m = Phi.shape[1]
     Gc = s1.shape[0]
-    phi = np.zeros((m, NB))
-    gam = np.zeros((K, NB))
-    for d in range(NB):
+    nb = s1.shape[1]
+    phi = np.zeros((m, nb))
+    gam = np.zeros((K, nb))
+    for d in range(nb):
         r = min(lo + d, D - 1)
         for p in range(s):
             j = idx[r, p]
-            which[j // H, d] = j % H
+            if masked:  # a group listed twice keeps its last path, as ``which`` does
+                for h in range(H):
+                    mask[j // H, h, d] = 0.0
+                mask[j // H, j % H, d] = 1.0
+            else:
+                which[j // H, d] = j % H
             for k in range(m):
                 phi[k, d] += Phi[j, k]
             for k in range(K):
@@ -343,62 +365,77 @@ def _basis_block(idx, lo, H, group, unit, codes, w, sw, period, paths, pbar, Qr,
             wi = w[i]
             for f in range(F):
                 c = codes[i, f]
-                for d in range(NB):
+                for d in range(nb):
                     ubar[ui, d] += wi * phi[c, d]
         for u in range(U):
-            for d in range(NB):
+            for d in range(nb):
                 ubar[u, d] *= inv_wu[u]
-    x = np.empty(NB)
+    x = np.empty(nb)
+    vals = np.zeros(H + 1)  # a row's treated values by path; H: untreated
     for i in range(n):
         c = cl[i]
         g = group[i]
         ei = e[i]
-        for d in range(NB):
+        for d in range(nb):
             x[d] = 0.0
         for f in range(F):
             cf = codes[i, f]
-            for d in range(NB):
+            for d in range(nb):
                 x[d] += phi[cf, d]
         ui = unit[i]
         if U > 0:
-            for d in range(NB):
+            for d in range(nb):
                 x[d] -= ubar[ui, d]
         swi = sw[i]
         ti = period[i]
-        for d in range(NB):
-            h = which[g, d]
+        for d in range(nb):
             x[d] = -swi * x[d]
-            if h < H:
-                x[d] += swi * (paths[h, ti] - pbar[ui, h])
+        # the treated lanes' path value (adding exact zeros elsewhere changes nothing)
+        if masked:
+            for h in range(H):
+                a = swi * (paths[h, ti] - pbar[ui, h])
+                for d in range(nb):
+                    x[d] += mask[g, h, d] * a
+        else:
+            for h in range(H):
+                vals[h] = swi * (paths[h, ti] - pbar[ui, h])
+            for d in range(nb):
+                x[d] += vals[which[g, d]]
         for k in range(K):
             qk = Qr[i, k]
-            for d in range(NB):
+            for d in range(nb):
                 x[d] -= qk * gam[k, d]
-        for d in range(NB):
+        for d in range(nb):
             s1[c, d] += x[d] * ei
             s2[c, d] += x[d] * x[d]
-    for d in range(NB):
-        num = 0.0
-        dd = 0.0
-        for g in range(Gc):
-            num += s1[g, d]
-            dd += s2[g, d]
-        b = num / dd
-        acc = 0.0
-        for g in range(Gc):
-            sc = s1[g, d] - b * s2[g, d]
-            acc += sc * sc
+    # the lanes' sums over clusters, cluster by cluster (rows of s1, s2 in order)
+    num = np.zeros(nb)
+    dd = np.zeros(nb)
+    for g in range(Gc):
+        for d in range(nb):
+            num[d] += s1[g, d]
+            dd[d] += s2[g, d]
+    b = num / dd
+    acc = np.zeros(nb)
+    for g in range(Gc):
+        for d in range(nb):
+            sc = s1[g, d] - b[d] * s2[g, d]
+            acc[d] += sc * sc
             s1[g, d] = 0.0
             s2[g, d] = 0.0
+    for d in range(nb):
         if lo + d < D:
-            b_out[lo + d] = b
-            t_out[lo + d] = b / (np.sqrt(fac * acc) / dd)
-    for d in range(NB):  # reset the scratch
+            b_out[lo + d] = b[d]
+            t_out[lo + d] = b[d] / (np.sqrt(fac * acc[d]) / dd[d])
+    for d in range(nb):  # reset the scratch
         r = min(lo + d, D - 1)
         for p in range(s):
-            which[idx[r, p] // H, d] = H
+            j = idx[r, p]
+            if masked:
+                mask[j // H, j % H, d] = 0.0
+            else:
+                which[j // H, d] = H
     if U > 0:
         for u in range(U):
-            for d in range(NB):
+            for d in range(nb):
                 ubar[u, d] = 0.0
-
