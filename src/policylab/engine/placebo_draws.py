@@ -117,10 +117,12 @@ class PlaceboDraws:
         Gc = n if self.cl is None else int(self.cl.max()) + 1
         costs: dict[str, tuple[float, float] | None] = {"balanced": None, "subsets": None}
         if units is not None:
-            per_unit = (int(units.max()) + 1) / self.G
+            # a draw visits its groups' cells (group x cluster): at most the units of
+            # a group and at most the clusters
+            per_cell = min((int(units.max()) + 1) / self.G, Gc)
             L = H + K + 1 + K * K + H * K
             costs["balanced"] = (n * H * (K + 2) * 2 + Gc * L * L,
-                                 s * per_unit * (2 * K + 8 + L) + L * L)
+                                 s * per_cell * (2 * K + 8 + L) + L * L)
         if batched.BasisStats.fits(Gc, m) and n * m * 8 <= 2e9:
             # numpy set-up with n x m temporaries and the per-cluster Grams: about ten
             # times the time per counted operation of the compiled sweeps (measured
