@@ -8,8 +8,8 @@ b d~_i))^2 / (d~'d~)^2, with e the outcome net of the fixed effects and controls
 d~ the draw's column net of the same. Three exact ways to get them, chosen by cost:
 
 * ``"balanced"``: balanced unit x time panel, unweighted, groups and clusters of whole
-  units: closed form from per-unit sums (:mod:`policylab.engine.placebo_kernels`),
-  O(treated units + clusters) per draw;
+  units: closed form from per-unit sums pooled into group x cluster cells
+  (:mod:`policylab.engine.placebo_kernels`), O(treated cells) per draw;
 * ``"subsets"``: the partialled basis and its per-cluster Gram matrices, s^2 x clusters
   per draw (:class:`policylab.engine.batched.BasisStats`): few groups, few treated;
 * ``"basis"``: any fixed effects and weights, with the other effects' levels few
@@ -135,7 +135,7 @@ class PlaceboDraws:
         lev = int(other.max(initial=-1)) + 1
         if n * lev <= BASIS_ENTRIES:
             # set-up: the SVD of the within-unit dummies, the basis' coefficients;
-            # a draw: one sweep of the rows in blocks of eight draws
+            # a draw: its share of one sweep of the rows per block of draws
             costs["basis"] = (n * lev * (lev + 2 * H + K) + m * lev * lev,
                               n * (2 * other.shape[1] + K + 6) / 2 + s * (lev + K))
         return costs

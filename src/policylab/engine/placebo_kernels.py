@@ -1,4 +1,4 @@
-"""Placebo draws on a balanced two-way panel by per-unit sums (numba).
+"""Placebo draws by precomputed sums (numba): the balanced closed form and the basis sweep.
 
 With unit and time effects on a balanced panel, no weights, assignment groups and
 clusters made of whole units, a draw's demeaned treatment column has the closed form
@@ -11,8 +11,11 @@ e and C~ against the paths, precomputed once:
     r_ih = sum_t e_it p_h(t),  q_ih = sum_t C~_it p_h(t)   (and their cluster sums),
     R_c = sum_{c} C~ C~',  W_c = sum_{c} C~ e.
 
-A draw then costs O(treated units x K + clusters x (K^2 + H K)), whatever the number
-of periods, instead of a pass over the rows.
+The units of a group enter only through their sums per cluster, so they are pooled
+into group x cluster cells: a draw then costs O(treated cells x K + (K^2 + H K)^2),
+whatever the number of periods or units, instead of a pass over the rows (with
+provinces assigned and clustered, a handful of cells on a firm panel of millions of
+rows).
 """
 
 from __future__ import annotations
@@ -233,8 +236,9 @@ def _kth_smallest(a, k):  # pragma: no cover - compiled
 @parallel_kernel
 def smallest_k(R, k, ordered):  # pragma: no cover - compiled
     """Column indices of the k smallest values of each row of R (rows x G; exact for any
-    values, fastest for uniform ones), by value when ``ordered`` else by column; -1 in the first slot of a row with tied values at
-    the threshold (the caller sorts those rows fully)."""
+    values, fastest for uniform ones), by value when ``ordered`` else by column; -1 in
+    the first slot of a row with tied values at the threshold (the caller sorts those
+    rows fully)."""
     D, G = R.shape
     out = np.empty((D, k), dtype=np.int64)
     # the values are uniform on [0, 1): the k-th smallest lies below k/G + 6 sd with
