@@ -121,6 +121,22 @@ def test_a_writer_that_dies_costs_its_files_only(tmp_path, monkeypatch):
     assert summary.report_html is not None and summary.report_html.is_file()
 
 
+@needs_fork
+def test_the_two_reports_are_written_apart(tmp_path, monkeypatch):
+    import policylab.report.docx as docx
+
+    def killed(*args, **kwargs):  # the Word report's writer dies; the HTML one does not
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    monkeypatch.setattr(docx, "write_report", killed)
+    summary = run_study(_spec(tmp_path / "s"), tmp_path / "out", progress=False)
+    failed = {f["file"]: f["error"] for f in summary.output_failures}
+    assert list(failed) == ["report.docx"] and "signal 9" in failed["report.docx"]
+    assert summary.report_docx is None
+    assert summary.report_html is not None and summary.report_html.is_file()
+    assert (tmp_path / "out" / "tables" / "baseline_baseline.docx").is_file()
+
+
 @pytest.mark.parametrize("fork", [False, pytest.param(True, marks=needs_fork)])
 def test_jobs_return_values_and_report_errors(fork):
     with Workers(fork=fork) as w:
