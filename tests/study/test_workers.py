@@ -184,3 +184,31 @@ def test_a_figure_on_a_gui_canvas_is_saved_in_the_process(tmp_path, monkeypatch)
     assert not done.failures
     assert files.planned(out)[0]["png"] == tmp_path / "figures" / "k_f.png"
     assert (tmp_path / "figures" / "k_f.png").stat().st_size > 0
+
+
+@needs_fork
+def test_reports_that_draw_a_gui_figure_are_written_in_the_process(tmp_path, monkeypatch):
+    """Without PNG files (figure_formats = ["pdf"]) the reports draw the figures
+    themselves; a figure on a GUI canvas keeps them out of forked writers."""
+    import policylab.study.render as render
+
+    spec = _spec(tmp_path / "s")
+    spec.write_text(SPEC.replace('figure_formats = ["png"]', 'figure_formats = ["pdf"]'),
+                    encoding="utf-8")
+    here: list[str] = []  # appended to only by calls in this process
+    real = render._report
+
+    def report(fmt, *args):
+        here.append(fmt)
+        return real(fmt, *args)
+
+    monkeypatch.setattr(render, "_report", report)
+    monkeypatch.setattr(render, "_headless", lambda fig: False)  # as if on TkAgg
+    summary = run_study(spec, tmp_path / "out", progress=False)
+    assert sorted(here) == ["docx", "html"]
+    assert not summary.output_failures
+    assert summary.report_html.is_file() and summary.report_docx.is_file()
+    monkeypatch.setattr(render, "_headless", lambda fig: True)  # plain Agg: forked
+    here.clear()
+    run_study(spec, tmp_path / "out2", progress=False)
+    assert here == []

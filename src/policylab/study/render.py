@@ -421,8 +421,12 @@ def write_all(tmp: Path, spec: StudySpec, outputs: list[Any], ctx: Any,
         for out in outputs:
             figures.collect(out, done)
     kw = _report_kw(spec, outputs, ctx)
-    # both reports in writer processes, beside each other and the table files
-    reports = {fmt: workers.submit(lambda f=fmt: _report(f, tmp, sections, kw))
+    # both reports in writer processes, beside each other and the table files; a report
+    # draws a figure that has no PNG file (figure_formats without png), so one on a GUI
+    # canvas keeps them in this process (see FigureFiles.start)
+    unsaved = [f["figure"] for s in sections for f in s["figures"] if f.get("png") is None]
+    writer = workers if all(map(_headless, unsaved)) else _INLINE
+    reports = {fmt: writer.submit(lambda f=fmt: _report(f, tmp, sections, kw))
                for fmt in ("html", "docx") if fmt in spec.output.formats}
     none = {"failures": [], "seconds": 0.0, "written": False}
     with done.timed("waiting"):
