@@ -67,6 +67,9 @@ def balanced_block_sums(Z: np.ndarray, unit: np.ndarray, time: np.ndarray,
     Z3 -= Z3.mean(axis=1, keepdims=True)
     Q = np.einsum("itk,itl->ikl", Z3, Z3).reshape(n_u, k * k)
     S = Z3.reshape(n_u, n_t * k)
+    if n_blocks == n_u and np.array_equal(unit_block, np.arange(n_u)):
+        # each unit its own block (a unit-level permutation): the sums are the units'
+        return Q.reshape(n_u, k, k), S.reshape(n_u, n_t, k), np.ones(n_u)
 
     def per_block(X: np.ndarray) -> np.ndarray:
         return np.stack([np.bincount(unit_block, weights=X[:, j], minlength=n_blocks)
