@@ -13,6 +13,7 @@ import pandas as pd
 from policylab.data.names import quote_name
 from policylab.data.panel import Panel, require_columns
 from policylab.engine import bootstrap_kernels as bk
+from policylab.engine.threads import one_blas_thread
 from policylab.errors import PolicyLabError, SpecError
 from policylab.estimators.design import as_design
 from policylab.estimators.did import did
@@ -448,15 +449,19 @@ def _permutation_coefs(labels: np.ndarray, sh: _PermutationShared) -> np.ndarray
     if sh.top_of_unit is not None:
         labels = labels[:, sh.top_of_unit]
     out = np.empty((len(labels), sh.n_levels))
-    for j in range(sh.n_levels):
-        W = (labels == j).astype(float)
-        if sh.sums is not None:
-            grams = bk.block_grams(*sh.sums, W)
-        else:
-            g = sh.gram
-            row_w = W[:, g.block] * (1.0 if g.weights is None else g.weights[None, :])
-            grams = bk.weighted_grams(g.Z, g.fe, row_w)
-        out[:, j] = bk.solve_stack(grams, 0, sh.regs)[:, 0]
+    W = np.empty(labels.shape)
+    # wide, short products (draws x units times units x sums): BLAS's thread pool on a
+    # shared machine costs many times the product itself (benchmarks/RESULTS.md)
+    with one_blas_thread():
+        for j in range(sh.n_levels):
+            np.equal(labels, j, out=W, casting="unsafe")  # 0/1 weights, one buffer
+            if sh.sums is not None:
+                grams = bk.block_grams(*sh.sums, W)
+            else:
+                g = sh.gram
+                row_w = W[:, g.block] * (1.0 if g.weights is None else g.weights[None, :])
+                grams = bk.weighted_grams(g.Z, g.fe, row_w)
+            out[:, j] = bk.solve_stack(grams, 0, sh.regs)[:, 0]
     return out
 
 
