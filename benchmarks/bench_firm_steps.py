@@ -73,7 +73,7 @@ def main() -> None:
             if a.profile:
                 import cProfile
 
-                prof = cProfile.Profile()
+                prof = cProfile.Profile(time.process_time)
                 res = prof.runcall(big[s])
                 prof.dump_stats(f"{a.profile}_{s}.prof")
             else:
