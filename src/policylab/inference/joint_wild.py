@@ -83,10 +83,14 @@ def _pieces(X: np.ndarray, y: np.ndarray, R: np.ndarray, cl: np.ndarray, G: int,
             fe: np.ndarray | None, w: np.ndarray | None) -> dict[str, np.ndarray]:
     """Everything a draw needs: S (G*q x G), P (G x q x k), W (G x k), H, observed stat."""
     k = X.shape[1]
-    H = np.linalg.inv(X.T @ X)
+    XtX = X.T @ X
+    H = np.linalg.inv(XtX)
     free = np.setdiff1d(np.arange(k), R)
-    Xr = X[:, free]
-    u = y - Xr @ np.linalg.lstsq(Xr, y, rcond=None)[0] if free.size else y.copy()
+    # restricted residuals from the Gram matrix (no n x k copy or factorisation)
+    coef = np.zeros(k)
+    if free.size:
+        coef[free] = np.linalg.solve(XtX[np.ix_(free, free)], (X.T @ y)[free])
+    u = y - X @ coef
     XR = X @ H[:, R]  # n x q: row i is (R H x_i)'
     q = len(R)
 

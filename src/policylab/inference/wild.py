@@ -237,15 +237,19 @@ class _WildDraws:
         if sw is not None:
             X, y = X * sw[:, None], y * sw
         self.G = G = int(cl.max()) + 1
-        H = np.linalg.inv(X.T @ X)
+        XtX = X.T @ X
+        H = np.linalg.inv(XtX)
         a = X @ H[:, k]  # b_k = a'y
-        Xo = np.delete(X, k, axis=1)
+        others = np.delete(np.arange(X.shape[1]), k)
 
         def resid(v: np.ndarray) -> np.ndarray:
-            # restricted residuals are linear in theta: u(theta) = u0 - theta * r
-            if Xo.shape[1] == 0:
+            # restricted residuals are linear in theta: u(theta) = u0 - theta * r; the
+            # restricted fit from the Gram matrix (no n x k copy or factorisation)
+            if others.size == 0:
                 return v
-            return v - Xo @ np.linalg.lstsq(Xo, v, rcond=None)[0]
+            coef = np.zeros(X.shape[1])
+            coef[others] = np.linalg.solve(XtX[np.ix_(others, others)], (X.T @ v)[others])
+            return v - X @ coef
 
         def csum(vec: np.ndarray) -> np.ndarray:
             return np.bincount(cl, weights=vec, minlength=G)
