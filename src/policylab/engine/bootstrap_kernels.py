@@ -201,6 +201,8 @@ def purged_cluster_cross(A: np.ndarray, u: np.ndarray, cl: np.ndarray, G: int,
         nc = nested[0]
         N = sparse.csr_matrix((ww, (nc, rows)), shape=(int(nc.max()) + 1, n)) @ ones_o
         Wf = np.bincount(nc, weights=ww)
+        if not (Wf > 0).all():  # a level without weight: leave it to the demeaning
+            return None
         C -= (N.T @ sparse.diags(1.0 / Wf) @ N).toarray()
     # per (cluster, level of the other effects) sums of sqrt(w) u and of sqrt(w) A
     key = [cl * s + c for c, s in zip(other, sizes)]
