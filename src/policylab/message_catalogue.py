@@ -329,6 +329,14 @@ CATALOGUE: dict[str, Wording] = {
         zh="{n}个个体在基期{year}年没有观测值，已从匹配样本中删除。",
         api="{n} units are not observed in the base year {year} and are dropped from the "
             "matched sample"),
+    "psm.missing_covariates": _W(
+        en="{n} rows of the matching data ({where}) have missing covariates ({cols}); "
+           "they get no propensity score and are left out of the matching, as psmatch2 "
+           "leaves them out.",
+        zh="匹配数据（{where}）中有{n}行协变量（{cols}）缺失，无法计算倾向得分，已排除在匹配"
+           "之外（与psmatch2的处理相同）。",
+        api="{n} rows of the matching data ({where}) have missing covariates ({cols}); "
+            "they get no propensity score and are left out of the matching (as psmatch2)"),
     "psm.period_matching": _W(
         en="Period-by-period matching: the matched controls change from year to year, so "
            "the DID no longer compares fixed groups.",

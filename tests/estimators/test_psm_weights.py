@@ -114,3 +114,20 @@ def test_bad_weights_and_the_unweighted_cross_sectional_att_are_refused():
                  weights="w")
     # the input is left as it was
     assert "_weight" not in df.columns and "_psm_weight" not in df.columns
+
+
+@pytest.mark.parametrize("mode", ["base_year", "pooled"])
+def test_rows_missing_a_covariate_are_left_out_of_the_matching(mode):
+    # psmatch2 gives a row with a missing covariate no score and does not match it:
+    # the same DID as on the data without those rows (they carry no matching weight)
+    df = _panel()
+    gone = df["unit"].isin([3, 10, 17, 40]) & (df["year"] == 2002)
+    holes = df.assign(x2=df["x2"].mask(gone))
+    kw = {**KW, "mode": mode, **({"base_year": 2002} if mode == "base_year" else {})}
+    with pytest.warns(UserWarning, match="missing covariates"):
+        a = pl.psm_did(holes, **kw)
+    drop = df["unit"].isin([3, 10, 17, 40]) if mode == "base_year" else gone
+    b = pl.psm_did(df[~drop].reset_index(drop=True), **kw)
+    assert a.did.att == pytest.approx(b.did.att, rel=1e-10)
+    assert a.did.se().iloc[0] == pytest.approx(b.did.se().iloc[0], rel=1e-10)
+    assert a.did.nobs == b.did.nobs

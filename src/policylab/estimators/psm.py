@@ -915,6 +915,7 @@ def _psm_match(base: pd.DataFrame, ever: np.ndarray, design: Any,
         if cross[unit].nunique() < n_units:
             warn.append(Message("psm.missing_in_base_year",
                                 n=n_units - cross[unit].nunique(), year=by))
+        cross = _complete(cross, covariates, kw, warn, f"{time} = {by}")
         m = match(cross, "_ever_treated", covariates, **kw)
         # a unit's matching weight and support are its base-year row's
         at = pd.Index(cross[unit]).get_indexer(base[unit])
@@ -924,21 +925,40 @@ def _psm_match(base: pd.DataFrame, ever: np.ndarray, design: Any,
         row_sup[found] = m.rows["_support"].to_numpy(float)[at[found]]
         return m, cross, row_w, row_sup, warn
     df = base.assign(_ever_treated=ever)
+    # the matching (and its balance table) sees the rows with every covariate; each row
+    # of the panel gets its weight and support, NaN for the rows left out
+    complete = _complete(df, covariates, kw, warn, "all years")
     if mode == "period":
         rows = pd.concat([match(g, "_ever_treated", covariates, **kw).rows
-                          for _, g in df.groupby(time)]).reindex(df.index)
-        m = MatchResult(nobs=len(df), rows=rows, meta={
+                          for _, g in complete.groupby(time)]).reindex(complete.index)
+        m = MatchResult(nobs=len(complete), rows=rows, meta={
             "method": kw["method"], "mode": mode, "covariates": list(covariates),
             "weights": kw["weights"]})
         warn.append(Message("psm.period_matching"))
     elif mode == "pooled":
-        m = match(df, "_ever_treated", covariates, **kw)
+        m = match(complete, "_ever_treated", covariates, **kw)
         # ever-treated rows vs never-treated rows: no unit matches itself, years mix
         warn.append(Message("psm.pooled_matching"))
     else:
         raise SpecError(f"mode must be base_year, period or pooled, got {mode!r}")
-    return (m, df, m.rows["_weight"].to_numpy(float), m.rows["_support"].to_numpy(float),
+    rows = m.rows.reindex(df.index)
+    return (m, complete, rows["_weight"].to_numpy(float), rows["_support"].to_numpy(float),
             warn)
+
+
+def _complete(frame: pd.DataFrame, covariates: Sequence[str], kw: dict[str, Any],
+              warn: list[Any], where: str) -> pd.DataFrame:
+    """The rows with every covariate (and sampling weight): a row missing one has no
+    propensity score, so it is not matched (psmatch2 leaves it out the same way)."""
+    cols = [*covariates, *([kw["weights"]] if kw.get("weights") else [])]
+    miss = frame[cols].isna()
+    bad = miss.any(axis=1).to_numpy()
+    if not bad.any():
+        return frame
+    which = [c for c in cols if miss[c].any()]
+    warn.append(Message("psm.missing_covariates", n=int(bad.sum()), where=where,
+                        cols=", ".join(which)))
+    return frame[~bad]
 
 
 def _weights_notes(weights: str | None, score_weighted: bool) -> list[Message]:
