@@ -87,3 +87,13 @@ def organ_like(seed: int = 0) -> pd.DataFrame:
                        "Quarter_Num": np.tile(np.arange(1, 7), 27)})
     df["Rate"] = rng.uniform(0.3, 0.8, len(df)).round(4)
     return df
+
+
+# ------------------------------------------------ study specs that run only some steps
+def steps_off(*keep: str) -> str:
+    """TOML turning off every battery step except ``keep``: every step is on by
+    default, so a test of one step names the few it needs rather than the many it does
+    not (and a step added later does not slow every such test)."""
+    from policylab.study.steps import _ORDER
+
+    return "\n".join(f"[battery.{k}]\nenabled = false\n" for k in _ORDER if k not in keep)

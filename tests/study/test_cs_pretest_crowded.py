@@ -5,16 +5,15 @@ import json
 import shutil
 from pathlib import Path
 
+from conftest import steps_off
 from policylab.study.pipeline import run_study
-from policylab.study.steps import _ORDER
 
 DATA = Path(__file__).resolve().parents[1] / "validation" / "data" / "castle.csv"
-_KEEP = {"staggered", "baseline", "samples", "overview"}
 
 
 def test_castle_reads_a_resampling_pretest_before_the_crowded_wald(tmp_path):
     shutil.copy(DATA, tmp_path / "castle.csv")
-    off = "\n".join(f"[battery.{k}]\nenabled = false\n" for k in _ORDER if k not in _KEEP)
+    off = steps_off("staggered", "baseline", "samples", "overview")
     spec = tmp_path / "study.toml"
     spec.write_text(f"""
 [data]

@@ -1,13 +1,11 @@
 """The descriptive-statistics table names each variable once."""
 
+from conftest import steps_off
 from policylab.study.pipeline import run_study
-from policylab.study.steps import _ORDER
-
-_KEEP = {"descriptives", "baseline", "samples", "overview"}
 
 
 def test_ungrouped_descriptives_have_one_name_column(tmp_path):
-    off = "\n".join(f"[battery.{k}]\nenabled = false\n" for k in _ORDER if k not in _KEEP)
+    off = steps_off("descriptives", "baseline", "samples", "overview")
     spec = tmp_path / "study.toml"
     spec.write_text(f"""
 [data]

@@ -235,3 +235,37 @@ def test_policy_year_with_missing_for_never_is_the_cohort(tmp_path):
     assert "never treated coded missing" in flat
     r = _check(spec)
     assert r.exit_code == 0, r.output
+
+
+def test_a_unit_characteristic_is_not_taken_for_the_treated_group(tmp_path):
+    # jobtraining-shaped: a union flag is 0/1 and constant within firms, like a treated
+    # group, but the grant reaches other firms; describing treated vs control by it
+    # would mislabel every descriptive table
+    df = mpdta_like()
+    df["did"] = ((df["first.treat"] > 0) & (df["year"] >= df["first.treat"])).astype(int)
+    units = df["countyreal"].unique()
+    union = dict(zip(units, (units % 3 == 0).astype(int)))
+    df["union"] = df["countyreal"].map(union)
+    spec, raw, flat = _init(tmp_path, df, "grants")
+    assert raw["treatment"]["column"] == "did"
+    assert raw["treatment"]["group"] == "treat"  # the ever-treated flag still is
+    assert "'union', 0/1 and constant within units, but not the units 'did' treats" in flat
+    df = df.drop(columns=["treat"])
+    spec, raw, flat = _init(tmp_path, df, "grants2")
+    assert "group" not in raw["treatment"]
+
+
+def test_sparse_columns_and_the_outcome_in_logs_are_not_proposed_as_controls(tmp_path):
+    # jobtraining-shaped: scrap rates are recorded for a third of the firms; proposing
+    # them would quietly shrink every model to those firms
+    df = mpdta_like()
+    df["sales"] = df["lemp"] * 2 + df["year"] % 3
+    df["scrap"] = df["sales"].where(df["countyreal"] % 3 == 0)
+    df["emp"] = df["lemp"].map(lambda v: 2.718281828459045 ** v)  # lemp = log(emp)
+    spec, raw, flat = _init(tmp_path, df, "firms")
+    assert raw["model"]["outcomes"] == ["lemp"]
+    assert "sales" in raw["model"]["controls"]
+    assert "scrap" not in raw["model"]["controls"] and "emp" not in raw["model"]["controls"]
+    assert "not proposed as controls, each missing in more than 5%" in flat
+    assert "'scrap' (" in flat
+    assert "the outcome in another form (lemp = log(emp) in the data)" in flat

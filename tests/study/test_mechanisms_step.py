@@ -4,14 +4,12 @@ import json
 
 import pytest
 
+from conftest import steps_off
 from policylab.study.pipeline import run_study
-from policylab.study.steps import _ORDER
-
-_KEEP = {"baseline", "moderation", "mechanisms", "samples", "overview"}
 
 
 def _spec(moderators: list[str]) -> str:
-    off = "\n".join(f"[battery.{k}]\nenabled = false\n" for k in _ORDER if k not in _KEEP)
+    off = steps_off("baseline", "moderation", "mechanisms", "samples", "overview")
     return f"""
 [data]
 dataset = "carbon_pilot"

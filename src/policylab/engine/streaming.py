@@ -33,7 +33,7 @@ Memory grows with T^2, k^2 and the number of clusters, not with the number of ro
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 from scipy import linalg
@@ -244,11 +244,6 @@ class GramAccumulator:
         self.n = 0
         self.n_units = 0
 
-    def add(self, ch: Chunk) -> None:
-        """Add a chunk of complete units (singletons already dropped)."""
-        if len(ch.unit):
-            self.fold(gram_part(ch, self.k, self.T))
-
     def fold(self, part: GramPart) -> None:
         """Add one chunk's sums (from :func:`gram_part`)."""
         self.zz += part.zz
@@ -357,18 +352,6 @@ class ScoreAccumulator:
         self.meat_hetero = np.zeros((k, k))
         self.rss = 0.0
         self.tss_within = 0.0
-
-    def add(self, ch: Chunk) -> None:
-        """Add a chunk whose ``cluster`` holds global cluster codes (or None)."""
-        if len(ch.unit) == 0:
-            return
-        if ch.cluster is None or self.cluster_sums is None:
-            self.fold(score_part(replace(ch, cluster=None), self.fit, 0), None)
-            return
-        local, _ = code_keys(ch.cluster)
-        ids = np.empty(int(local.max()) + 1, dtype=np.int64)
-        ids[local] = ch.cluster
-        self.fold(score_part(replace(ch, cluster=local), self.fit, len(ids)), ids)
 
     def fold(self, part: ScorePart, ids: np.ndarray | None) -> None:
         """Add one chunk's sums, its local cluster c being global cluster ``ids[c]``

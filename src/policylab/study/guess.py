@@ -162,20 +162,23 @@ def _mechanical_name(y: str, c: str) -> bool:
 
 
 def _same_quantity(df: pd.DataFrame, y: str, c: str) -> str | None:
-    """How ``y`` is ``c`` in another form (log, log1p, itself), by name or by value."""
-    if _mechanical_name(y, c):
-        return f"{y} is log({c}) by its name"
-    a, b = df[y].to_numpy(float), df[c].to_numpy(float)
-    ok = np.isfinite(a) & np.isfinite(b)
-    if ok.sum() < 3:
-        return None
-    with np.errstate(all="ignore"):
-        for how, f in (("log", np.log), ("log1p", np.log1p)):
-            fb = f(b[ok])
-            fine = np.isfinite(fb)
-            if fine.mean() > 0.95 and np.allclose(a[ok][fine], fb[fine], rtol=1e-6,
-                                                  atol=1e-8):
-                return f"{y} = {how}({c}) in the data"
+    """How ``y`` and ``c`` are one quantity in two forms (either the log or log1p of the
+    other), by name or by value."""
+    for a_name, b_name in ((y, c), (c, y)):
+        if _mechanical_name(a_name, b_name):
+            return f"{a_name} is log({b_name}) by its name"
+    for a_name, b_name in ((y, c), (c, y)):
+        a, b = df[a_name].to_numpy(float), df[b_name].to_numpy(float)
+        ok = np.isfinite(a) & np.isfinite(b)
+        if ok.sum() < 3:
+            return None
+        with np.errstate(all="ignore"):
+            for how, f in (("log", np.log), ("log1p", np.log1p)):
+                fb = f(b[ok])
+                fine = np.isfinite(fb)
+                if fine.mean() > 0.95 and np.allclose(a[ok][fine], fb[fine], rtol=1e-6,
+                                                      atol=1e-8):
+                    return f"{a_name} = {how}({b_name}) in the data"
     return None
 
 
@@ -270,6 +273,16 @@ def _treatment(df: pd.DataFrame, g: Guess) -> None:
     if not dummies and g.cohort:
         g.notes.append(f"treatment: no 0/1 column switches on within units; the cohort "
                        f"{g.cohort!r} defines it (treated from that period on)")
+    ever = _ever_treated(df, g)
+    if ever is not None:
+        # a unit characteristic (union member, SOE, coastal) is 0/1 and constant within
+        # units too; only the units the treatment reaches make the treated group
+        for c in [c for c in unit_const
+                  if not any(df.groupby(u)[c].first().eq(e).all() for e in ever)]:
+            unit_const.remove(c)
+            g.left_out[c] = (f"0/1 and constant within units, but not the units "
+                             f"{g.treat or g.cohort!r} treats (a characteristic: e.g. "
+                             "[battery.heterogeneity] by)")
     if unit_const:
         grp = sorted(unit_const, key=lambda c: c.lower() not in ("treat", "treated",
                                                                   "treatment", "group"))[0]
@@ -286,6 +299,22 @@ def _treatment(df: pd.DataFrame, g: Guess) -> None:
             g.notes.append(f"treatment: derived as treated group {g.group!r} x post period "
                            f"{post!r}")
     _window(df, g)
+
+
+def _ever_treated(df: pd.DataFrame, g: Guess) -> list[pd.Series] | None:
+    """Per unit, 1 when the guessed treatment reaches it (None when no treatment was
+    found); with a cohort, both readings of a cohort after the last period (treated
+    group or not yet)."""
+    u, t = g.unit, g.time
+    if g.treat:
+        return [df.groupby(u)[g.treat].max().eq(1).astype(int)]
+    if g.cohort:
+        first = df.groupby(u)[g.cohort].first()
+        c = first.to_numpy(float)
+        some = np.isfinite(c) & (c != 0)
+        return [pd.Series(x.astype(int), index=first.index)
+                for x in (some & (c <= float(df[t].max())), some)]
+    return None
 
 
 def _matches(df: pd.DataFrame, u: str, t: str, dummy: str, cohort: str) -> bool:
@@ -331,6 +360,9 @@ def _weights(df: pd.DataFrame, g: Guess) -> None:
             return
 
 
+_CONTROL_MISSING = 0.05  # share of the outcome's rows a proposed control may lack
+
+
 def _outcome_controls(df: pd.DataFrame, g: Guess) -> None:
     u, t = g.unit, g.time
     taken = {u, t, g.treat, g.cohort, g.group, g.weights, *g.left_out, *g.derive}
@@ -353,14 +385,27 @@ def _outcome_controls(df: pd.DataFrame, g: Guess) -> None:
         return
     g.notes.append(f"outcome: {g.outcome!r}" + (" (a log outcome)" if g.outcome in logs else
                                                  " (the first continuous column)"))
+    has_y = df[g.outcome].notna()
+    sparse: dict[str, int] = {}
     for c in cont:
         if c == g.outcome:
             continue
         same = _same_quantity(df, g.outcome, c)
+        gone = int((has_y & df[c].isna()).sum())
         if same:
             g.left_out[c] = f"the outcome in another form ({same})"
+        elif gone > _CONTROL_MISSING * has_y.sum():
+            sparse[c] = gone
         elif len(g.controls) < 4:
             g.controls.append(c)
+    if sparse:
+        # a control drops every row where it is missing from every model: a few such
+        # columns can leave a fraction of the panel without the user noticing
+        g.notes.append(
+            f"not proposed as controls, each missing in more than "
+            f"{_CONTROL_MISSING:.0%} of the {int(has_y.sum())} rows with the outcome (it "
+            "would drop them from every model): "
+            + ", ".join(f"{c!r} ({n})" for c, n in sparse.items()))
 
 
 def _region(df: pd.DataFrame, g: Guess) -> None:

@@ -15,13 +15,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from policylab.data.factors import CO2_PER_C
 from policylab.report.labels import word
 from policylab.report.numbers import Num
 
 __all__ = ["pilot_frame", "factor_frame", "definitions_frame", "add_rows",
            "mediation_rows", "path_entry", "ordered_levels"]
 
-CO2_PER_C = 44.0 / 12.0
 
 
 def _zh_names() -> dict[str, str]:

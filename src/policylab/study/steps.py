@@ -15,7 +15,7 @@ from typing import Any
 
 import pandas as pd
 
-from policylab.errors import PolicyLabError, SpecError
+from policylab.errors import EstimationError, PolicyLabError, SpecError
 from policylab.estimators.design import Design, DesignNotHonoured
 from policylab.messages import Message, reason_of
 from policylab.study.context import Context, StepOutput
@@ -83,8 +83,14 @@ def planned_steps(spec: StudySpec) -> list[tuple[str, bool]]:
     return out
 
 
+def step_title(lang: str, key: str) -> str:
+    """A step's section title in the report's language (the key itself, in words, for a
+    step without one)."""
+    return TITLES.get(lang, TITLES["en"]).get(key, key.replace("_", " ").capitalize())
+
+
 def _title(ctx: Context, key: str) -> str:
-    return TITLES.get(ctx.lang, TITLES["en"])[key]
+    return step_title(ctx.lang, key)
 
 
 
@@ -538,17 +544,33 @@ def step_pretrends(ctx: Context) -> StepOutput:
     p = ctx.spec.battery.pretrends
     _twfe_pretrend_tests(ctx, out, es)
     src = _honest_input(ctx, out, es) if (p.power or p.honest) else es
+    not_run: dict[str, str] = {}
+    # a short panel (e.g. three years: one lead) still gets its lead tests; the power
+    # analysis and the sensitivity bounds that need more leads say so and why
     if p.power:
-        pw = pretrend_power(src)
-        out.results["pretrend_power"] = pw
-        out.tables.append(("pretrend_power", _frame_table(ctx, pw.tidy(), "Pre-trend power")))
+        try:
+            pw = pretrend_power(src)
+        except EstimationError as exc:
+            not_run["pretrend_power"] = str(exc)
+        else:
+            out.results["pretrend_power"] = pw
+            out.tables.append(("pretrend_power", _frame_table(ctx, pw.tidy(),
+                                                              "Pre-trend power")))
     if p.honest:
         target = p.honest_target
-        hd = honest_did(src, **({"l_vec": "average"} if target == "average" else
-                                {"e": int(target)}))
-        out.results["honest_did"] = hd
-        out.tables.append(("honest_did", _frame_table(ctx, hd.tidy(), "Honest DiD")))
-        out.figures.append(("honest_did", hd.plot(lang=ctx.lang)))
+        try:
+            hd = honest_did(src, **({"l_vec": "average"} if target == "average" else
+                                    {"e": int(target)}))
+        except EstimationError as exc:
+            not_run["honest_did"] = str(exc)
+        else:
+            out.results["honest_did"] = hd
+            out.tables.append(("honest_did", _frame_table(ctx, hd.tidy(), "Honest DiD")))
+            out.figures.append(("honest_did", hd.plot(lang=ctx.lang)))
+    if not_run:
+        out.numbers["not_run"] = not_run
+        out.text.extend(Message("study.estimator_not_run", name=k, reason=v)
+                        for k, v in not_run.items())
     _collect_warnings(out, *out.results.values())
     return out
 
