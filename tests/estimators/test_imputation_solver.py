@@ -151,3 +151,26 @@ def test_fast_path_points_equal_dense_least_squares():
         m = h == k
         assert r.coef()[f"tau::{k}"] == pytest.approx(w1[m] @ tau[m] / w1[m].sum(),
                                                        rel=1e-9)
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+def test_conjugate_gradients_keep_the_best_iterate_when_rtol_is_out_of_reach(weighted):
+    # rtol=0 cannot be reached in floating point (as 1e-13 cannot at millions of rows):
+    # the solver must stop on its own and return its best iterate, not one that has
+    # drifted along the null space of the singular system
+    rng = np.random.default_rng(8)
+    sizes = (60, 9)
+    codes = _codes(rng, 500, sizes)
+    om = rng.uniform(0.2, 3.0, 500) if weighted else np.ones(500)
+    F, A = _dense(codes, om, sizes)
+    B = F.T @ (om[:, None] * rng.normal(size=(500, 3)))
+    calls = []
+
+    def matvec(P):
+        calls.append(1)
+        return A @ P
+
+    X, res = imputation._pcg(matvec, B, 1.0 / np.diag(A), rtol=0.0)
+    assert len(calls) < 1000
+    assert (res < 1e-12).all()
+    np.testing.assert_allclose(F @ X, F @ (np.linalg.pinv(A) @ B), rtol=1e-9, atol=1e-9)

@@ -59,13 +59,18 @@ def _dummies(codes: np.ndarray) -> sparse.csr_matrix:
 
 
 def _pcg(matvec: Callable[[np.ndarray], np.ndarray], B: np.ndarray, dinv: np.ndarray,
-         rtol: float = 1e-13, maxiter: int = 20_000) -> tuple[np.ndarray, np.ndarray]:
+         rtol: float = 1e-13, maxiter: int = 20_000, patience: int = 50
+         ) -> tuple[np.ndarray, np.ndarray]:
     """Jacobi-preconditioned conjugate gradient for A X = B (A symmetric PSD, each
     column of B in the range of A), all columns at once.
 
-    Returns the solution and the relative residual ``|A x - b| / |b|`` of each column.
-    Consistent singular systems (redundant fixed-effect levels) converge to a solution;
-    an inconsistent column stalls and keeps a large residual.
+    Returns, per column, the iterate with the smallest relative residual
+    ``|A x - b| / |b|`` and that residual. Consistent singular systems (redundant
+    fixed-effect levels) converge to a solution; an inconsistent column stalls and
+    keeps a large residual. A column stops when its residual is below ``rtol`` or has
+    not improved for ``patience`` iterations: with millions of rows rounding can hold
+    the residual above ``rtol`` (about 1e-11 at 2M rows), and iterating on lets the
+    iterate drift along the null space of A and diverge.
     """
     B = np.asarray(B, dtype=float).reshape(B.shape[0], -1)
     X = np.zeros_like(B)
@@ -76,6 +81,7 @@ def _pcg(matvec: Callable[[np.ndarray], np.ndarray], B: np.ndarray, dinv: np.nda
     P = Zp.copy()
     rz = np.einsum("ij,ij->j", R, Zp)
     res = np.linalg.norm(R, axis=0) / bn
+    best, X_best, stale = res.copy(), X.copy(), np.zeros(B.shape[1], dtype=np.int64)
     active = np.flatnonzero(res > rtol)
     it = 0
     while active.size and it < maxiter:
@@ -95,8 +101,13 @@ def _pcg(matvec: Callable[[np.ndarray], np.ndarray], B: np.ndarray, dinv: np.nda
         P[:, active] = Za + beta * Pa
         rz[active] = rz_new
         res[active] = np.linalg.norm(Ra, axis=0) / bn[active]
-        active = active[(res[active] > rtol) & ok]
-    return X, res
+        better = res[active] < best[active]
+        up = active[better]
+        best[up] = res[up]
+        X_best[:, up] = X[:, up]
+        stale[active] = np.where(better, 0, stale[active] + 1)
+        active = active[(res[active] > rtol) & ok & (stale[active] < patience)]
+    return X_best, best
 
 
 Solve = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
