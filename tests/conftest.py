@@ -1,3 +1,5 @@
+import os
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -6,6 +8,19 @@ from hypothesis import settings
 # property tests draw the same examples on every run: CI never fails on a new draw
 settings.register_profile("policylab", derandomize=True, print_blob=True)
 settings.load_profile("policylab")
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _policylab_cache(tmp_path_factory):
+    """policylab's cache (CJK font subsets of Chinese reports) in a temporary folder
+    for the test session, not the user's cache folder."""
+    old = os.environ.get("POLICYLAB_CACHE_DIR")
+    os.environ["POLICYLAB_CACHE_DIR"] = str(tmp_path_factory.mktemp("policylab-cache"))
+    yield
+    if old is None:
+        os.environ.pop("POLICYLAB_CACHE_DIR", None)
+    else:
+        os.environ["POLICYLAB_CACHE_DIR"] = old
 
 
 def make_panel(n_units: int = 40, n_periods: int = 8, seed: int = 0, drop: float = 0.0) -> pd.DataFrame:

@@ -351,6 +351,25 @@ CATALOGUE: dict[str, Wording] = {
         zh="仅对{n}个处理组个体进行匹配：倾向得分模型依赖极少观测值，平衡性检验缺乏检验功效。",
         api="matching {n} treated units is nearly meaningless: the score model rests on a "
             "handful of observations and balance tests have no power"),
+    # ------------------------------------------------- matching with sampling weights
+    "psm.sampling_weights": _W(
+        en="Sampling weights {col}: the propensity-score model is fitted with them, the "
+           "balance table is weighted by them, and the DID by the matching weights times "
+           "them (as MatchIt's s.weights).",
+        zh="抽样权重{col}：倾向得分模型以其加权估计，平衡性检验以其加权，DID以匹配权重乘以该"
+           "权重加权（同MatchIt的s.weights）。",
+        api="sampling weights {col!r}: used in the score model, the balance table and, "
+            "times the matching weights, in the DID (MatchIt's s.weights)",
+        names=("col",)),
+    "psm.sampling_weights_unweighted_score": _W(
+        en="Sampling weights {col}: the propensity-score model is fitted without them; "
+           "the balance table is weighted by them, and the DID by the matching weights "
+           "times them.",
+        zh="抽样权重{col}：倾向得分模型不加权估计；平衡性检验以其加权，DID以匹配权重乘以该"
+           "权重加权。",
+        api="sampling weights {col!r}: not in the score model (score_weighted=False); "
+            "used in the balance table and, times the matching weights, in the DID",
+        names=("col",)),
     # --------------------------------------------------------------- specification curve
     "spec_curve.few_units": _W(
         en="Only {n} assignment units: permutation p-values are coarse.",
