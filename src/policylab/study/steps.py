@@ -603,6 +603,7 @@ def _staggered_cs(ctx: Context, out: StepOutput, d: Design, y: str) -> None:
 
     s = ctx.spec.battery.staggered
     cs = att_gt(d, y=y, control_group=s.control_group)
+    _collect_warnings(out, cs)  # e.g. the units it dropped to balance the panel
     aggs = {kind: cs.aggregate(kind) for kind in ("simple", "dynamic", "group", "calendar")}
     overall = {}
     for kind, agg in aggs.items():
