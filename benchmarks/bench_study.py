@@ -11,7 +11,8 @@ to the published folder) add up to the wall time; figures and tables are the sec
 the writer processes spent rasterising figures and writing table files, overlapping
 the computing and the reports (``policylab.study.workers``), reports the HTML and Word
 reports, waiting how long the run waited for the writers after its last step. Also the
-CPU seconds of the run and its writers, and the load average before and after. The
+CPU seconds of the run and its writers (cpu), of the run's own process (own) and of
+the writers (writers = cpu - own), and the load average before and after. The
 machine is shared: compare the split and the CPU seconds, not the wall time alone, and
 repeat.
 
@@ -48,7 +49,7 @@ def run_once(study: str, out: Path, inline: bool = False) -> dict:
         env["POLICYLAB_WRITERS"] = "inline"
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-m", "policylab", "run", str(spec), "--out",
+    proc = subprocess.run([sys.executable, "-c", _RUN, "run", str(spec), "--out",
                            str(out), "--quiet", "--force"], env=env, capture_output=True,
                           text=True)
     wall = time.perf_counter() - t
@@ -57,14 +58,28 @@ def run_once(study: str, out: Path, inline: bool = False) -> dict:
         raise SystemExit(f"{study} failed ({proc.returncode}):\n{proc.stderr[-2000:]}")
     manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
     split = manifest.get("split_seconds", {})
-    return {"wall": wall, "cpu": (after.ru_utime - before.ru_utime)
-            + (after.ru_stime - before.ru_stime),
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    own = next((float(line.split()[1]) for line in proc.stderr.splitlines()
+                if line.startswith("OWN_CPU ")), float("nan"))
+    return {"wall": wall, "cpu": cpu, "own": own, "writers": cpu - own,
             "startup": wall - manifest["total_seconds"], **split,
             "peak_mb": manifest.get("peak_memory_mb")}
 
 
-COLS = ("wall", "cpu", "startup", "prepare", "computing", "writing", "figures", "tables",
-        "reports", "waiting")
+# the CLI in the child, which prints its own CPU seconds (not its writers') at exit
+_RUN = """
+import atexit, resource, sys
+def _own():
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    print(f"OWN_CPU {r.ru_utime + r.ru_stime:.3f}", file=sys.stderr)
+atexit.register(_own)
+sys.argv = ["policylab", *sys.argv[1:]]
+from policylab.cli import main
+main()
+"""
+
+COLS = ("wall", "cpu", "own", "writers", "startup", "prepare", "computing", "writing",
+        "figures", "tables", "reports", "waiting")
 
 
 def main() -> None:

@@ -213,8 +213,9 @@ def run(spec: Path, out: Path, scheduler: str | None) -> tuple[dict, float, floa
               f"{mem.peak / 2**30:.2f} GB", flush=True)
 
     with mem:
+        # as the CLI runs it: fitted arrays dropped once no later step reads them
         summary = run_study(spec, out, progress=False, executor=scheduler, force=True,
-                            on_step=on_step)
+                            on_step=on_step, keep_fits=False)
     wall, cpu = time.perf_counter() - t, time.process_time() - cpu
     manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
     print(f"{'step':<16}{'status':>10}{'wall s':>10}{'cpu s':>10}{'peak GB':>10}")

@@ -1,3 +1,5 @@
+import os
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -6,6 +8,19 @@ from hypothesis import settings
 # property tests draw the same examples on every run: CI never fails on a new draw
 settings.register_profile("policylab", derandomize=True, print_blob=True)
 settings.load_profile("policylab")
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _policylab_cache(tmp_path_factory):
+    """policylab's cache (CJK font subsets of Chinese reports) in a temporary folder
+    for the test session, not the user's cache folder."""
+    old = os.environ.get("POLICYLAB_CACHE_DIR")
+    os.environ["POLICYLAB_CACHE_DIR"] = str(tmp_path_factory.mktemp("policylab-cache"))
+    yield
+    if old is None:
+        os.environ.pop("POLICYLAB_CACHE_DIR", None)
+    else:
+        os.environ["POLICYLAB_CACHE_DIR"] = old
 
 
 def make_panel(n_units: int = 40, n_periods: int = 8, seed: int = 0, drop: float = 0.0) -> pd.DataFrame:
@@ -97,3 +112,16 @@ def steps_off(*keep: str) -> str:
     from policylab.study.steps import _ORDER
 
     return "\n".join(f"[battery.{k}]\nenabled = false\n" for k in _ORDER if k not in keep)
+
+
+def three_year_grants(seed: int = 3) -> pd.DataFrame:
+    """Jobtraining-shaped: 120 firms, 1987-1989, grants from 1988 or 1989 (``did``),
+    outcome ``y``."""
+    rng = np.random.default_rng(seed)
+    firm = np.repeat(np.arange(120), 3)
+    year = np.tile([1987, 1988, 1989], 120)
+    first = np.repeat(rng.choice([0, 1988, 1989], 120, p=[0.5, 0.25, 0.25]), 3)
+    did = ((first > 0) & (year >= first)).astype(int)
+    y = 0.3 * did + rng.normal(size=120).repeat(3) + 0.1 * (year - 1987) \
+        + rng.normal(size=360)
+    return pd.DataFrame({"firm": firm, "year": year, "did": did, "y": y})

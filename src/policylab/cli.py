@@ -77,8 +77,9 @@ def run(
     if out is None:
         out = Path(f"{spec.stem}-results")
     try:
+        # the CLI never reads a result's fitted arrays after its step: drop them early
         summary = run_study(spec, out, progress=not (quiet or as_json), executor=scheduler,
-                            force=force)
+                            force=force, keep_fits=False)
     except StudyFailed as exc:
         _fail(exc, EXIT_FAILED)
     except PolicyLabError as exc:

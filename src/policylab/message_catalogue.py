@@ -248,6 +248,15 @@ CATALOGUE: dict[str, Wording] = {
         zh="{n}个个体在最后一期（{last}）之后才首次处理，按从未处理对待。",
         api="{n} units first treated after the last period ({last}) are treated as never "
             "treated"),
+    "cs.balanced": _W(
+        en="Callaway-Sant'Anna on a balanced panel: {units} units with a gap or a missing "
+           "outcome, covariate or weight ({rows} rows) were dropped, as R did does by "
+           "default; did_imputation() keeps them.",
+        zh="Callaway-Sant'Anna估计使用平衡面板：删除了{units}个存在缺期或被解释变量、协变量、"
+           "权重缺失的个体（共{rows}行），与R did包的默认做法相同；did_imputation()可保留这些个体。",
+        api="att_gt ran on a balanced panel: dropped {units} units with a gap or a missing "
+            "outcome, covariate or weight ({rows} rows), as R did does by default "
+            "(allow_unbalanced_panel=FALSE); did_imputation() keeps them"),
     "cs.early_dropped": _W(
         en="{n} units already treated in the first period were dropped (no pre-treatment "
            "period to compare with).",
@@ -400,6 +409,14 @@ CATALOGUE: dict[str, Wording] = {
         zh="{n}个个体在基期{year}年没有观测值，已从匹配样本中删除。",
         api="{n} units are not observed in the base year {year} and are dropped from the "
             "matched sample"),
+    "psm.missing_covariates": _W(
+        en="{n} rows of the matching data ({where}) have missing covariates ({cols}); "
+           "they get no propensity score and are left out of the matching, as psmatch2 "
+           "leaves them out.",
+        zh="匹配数据（{where}）中有{n}行协变量（{cols}）缺失，无法计算倾向得分，已排除在匹配"
+           "之外（与psmatch2的处理相同）。",
+        api="{n} rows of the matching data ({where}) have missing covariates ({cols}); "
+            "they get no propensity score and are left out of the matching (as psmatch2)"),
     "psm.period_matching": _W(
         en="Period-by-period matching: the matched controls change from year to year, so "
            "the DID no longer compares fixed groups.",
@@ -422,6 +439,25 @@ CATALOGUE: dict[str, Wording] = {
         zh="仅对{n}个处理组个体进行匹配：倾向得分模型依赖极少观测值，平衡性检验缺乏检验功效。",
         api="matching {n} treated units is nearly meaningless: the score model rests on a "
             "handful of observations and balance tests have no power"),
+    # ------------------------------------------------- matching with sampling weights
+    "psm.sampling_weights": _W(
+        en="Sampling weights {col}: the propensity-score model is fitted with them, the "
+           "balance table is weighted by them, and the DID by the matching weights times "
+           "them (as MatchIt's s.weights).",
+        zh="抽样权重{col}：倾向得分模型以其加权估计，平衡性检验以其加权，DID以匹配权重乘以该"
+           "权重加权（同MatchIt的s.weights）。",
+        api="sampling weights {col!r}: used in the score model, the balance table and, "
+            "times the matching weights, in the DID (MatchIt's s.weights)",
+        names=("col",)),
+    "psm.sampling_weights_unweighted_score": _W(
+        en="Sampling weights {col}: the propensity-score model is fitted without them; "
+           "the balance table is weighted by them, and the DID by the matching weights "
+           "times them.",
+        zh="抽样权重{col}：倾向得分模型不加权估计；平衡性检验以其加权，DID以匹配权重乘以该"
+           "权重加权。",
+        api="sampling weights {col!r}: not in the score model (score_weighted=False); "
+            "used in the balance table and, times the matching weights, in the DID",
+        names=("col",)),
     # --------------------------------------------------------------- specification curve
     "spec_curve.few_units": _W(
         en="Only {n} assignment units: permutation p-values are coarse.",

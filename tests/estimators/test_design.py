@@ -105,8 +105,11 @@ def test_estimators_refuse_what_they_cannot_honour(gen):
         pl.att_gt(d, y="y")
     with pytest.raises(DesignNotHonoured, match=r"Bacon.*weights \('w'\).*region\^year"):
         pl.bacon_decomposition(d, y="y")
-    with pytest.raises(DesignNotHonoured, match="psm_did.*weights"):
-        pl.psm_did(d, y="y", covariates=["x"])
+    # PSM-DID honours both: the weights as MatchIt's s.weights, region^year in its DID
+    # (tests/validation/test_psm_sweights_oracle.py checks its numbers)
+    rec = pl.psm_did(d, y="y", covariates=["x"]).did.meta["design"]
+    assert (rec["weights"], rec["fe"], rec["matching_weights"]) == (
+        "w", ["unit", "year", "region^year"], True)
     # the curve honours both (tests/estimators/test_spec_curve.py checks its numbers)
     assert pl.spec_curve(d, "y").meta["design"]["weights"] == "w"
     # the comparison runs the others on the same design and says which did not run

@@ -84,3 +84,19 @@ def test_size_of_the_province_level_permutation_with_province_shocks():
     rej = [_run(_panel(int(s)), "east", 199, int(s)).tests.set_index("test")
            .loc["permutation", "p_value"] <= 0.05 for s in seeds]
     assert 0.01 <= np.mean(rej) <= 0.10
+
+
+@pytest.mark.filterwarnings("ignore")
+def test_with_few_treated_clusters_the_exact_cluster_permutation_is_recommended():
+    """Fewer treated provinces per group than min_treated: a province label is permuted
+    across whole provinces (exact) and leads; a city label is permuted across cities
+    (conservative) and the wild bootstrap leads."""
+    df = _panel(5, provinces=12, cities=3)
+    df["did"] = (df["prov"].isin([0, 1, 2, 6, 7, 8]) & (df["year"] >= 2014)).astype(float)
+    r = pl.heterogeneity(df, y="y", treat="did", by=["east", "inland"], unit="city",
+                         time="year", controls=["x"], cluster="prov", assign="prov",
+                         permutations=19, bootstrap=49, seed=3, min_treated=7)
+    assert r.meta["permutation_level"] == {"east": "prov", "inland": "city"}
+    n_min = r.tidy().groupby("by")["n_treated_clusters"].min()
+    assert n_min.to_dict() == {"east": 3, "inland": 6}
+    assert r.meta["recommended_test"] == {"east": "permutation", "inland": "wild_bootstrap"}

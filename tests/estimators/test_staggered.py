@@ -105,8 +105,22 @@ def test_input_errors(mpdta):
         pl.att_gt(bad, **KW)
     with pytest.raises(DataError, match="cluster column"):
         pl.att_gt(mpdta, **KW, cluster="year")
-    with pytest.raises(DataError, match="balanced"):
-        pl.att_gt(mpdta.iloc[1:], **KW)
+
+
+
+def test_a_unit_with_a_gap_is_dropped_as_r_did_does(mpdta):
+    # R did (panel = TRUE, allow_unbalanced_panel = FALSE) balances the panel: a unit
+    # missing one year, or one outcome, leaves the estimation whole
+    gap = mpdta.iloc[1:]
+    hole = mpdta.assign(lemp=mpdta["lemp"].mask(mpdta.index == 7))
+    first, seventh = mpdta.loc[0, "countyreal"], mpdta.loc[7, "countyreal"]
+    for data, unit in ((gap, first), (hole, seventh)):
+        with pytest.warns(UserWarning, match=r"balanced panel: dropped 1 units .* \(\d+ rows\)"):
+            got = pl.att_gt(data, **KW)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            want = pl.att_gt(mpdta[mpdta["countyreal"] != unit], **KW)
+        pd.testing.assert_frame_equal(got.tidy(), want.tidy())
 
 
 def test_summary_and_figures(mpdta):

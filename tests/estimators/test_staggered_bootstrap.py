@@ -175,7 +175,7 @@ def test_duplicate_and_missing_ids_raise(mpdta):
     with pytest.raises(DataError, match="missing 'countyreal'"):
         pl.att_gt(bad, **KW)
     gap = mpdta.copy()
-    gap.loc[5, "lemp"] = np.nan
+    gap["lemp"] = np.nan  # nothing left once the panel is balanced
     with pytest.raises(DataError, match="balanced"):
         pl.att_gt(gap, **KW)
     nocl = mpdta.astype({"state": float})

@@ -78,6 +78,10 @@ CASES = {
     "units": ("u", ["u", "t"], "u", False, False, ["balanced", "subsets", "columns"]),
     "units-staggered": ("u", ["u", "t"], "u", False, True, ["balanced", "subsets", "columns"]),
     "province": ("prov", ["u", "t"], "prov", False, False, ["balanced", "subsets", "columns"]),
+    # a province's three units sit in three regions: the closed form pools a group's
+    # units per cluster (group x cluster cells)
+    "province-clustered-by-region": ("prov", ["u", "t"], "region", False, True,
+                                     ["balanced", "subsets", "columns"]),
     "units-weighted": ("u", ["u", "t"], "u", True, False, ["subsets", "columns"]),
     "units-extra-fe": ("u", ["u", "t", "region^t"], "u", False, False,
                        ["subsets", "columns"]),
@@ -145,6 +149,23 @@ def test_draws_are_the_first_k_of_each_rows_argsort(G, k):
                                   np.sort(want, axis=1))
     # values that are not uniform on [0, 1) take the full search
     np.testing.assert_array_equal(smallest_k(3 * R - 1, k, True), want)
+
+
+def test_smallest_k_flags_rows_tied_at_the_threshold():
+    # rounded values tie often: a row whose k-th and (k+1)-th smallest values are equal
+    # has no unique answer and is flagged (-1) for the caller's full sort; every other
+    # row holds the k smallest columns
+    from policylab.engine.placebo_draws import smallest_k
+
+    G, k = 300, 50
+    R = np.round(np.random.default_rng(4).random((400, G)), 2)
+    out = smallest_k(R, k, False)
+    srt = np.sort(R, axis=1)
+    tied = srt[:, k - 1] == srt[:, k]
+    assert 0 < tied.sum() < len(R)
+    assert (out[tied, 0] == -1).all()
+    for row, cols in zip(R[~tied], out[~tied]):
+        np.testing.assert_array_equal(np.sort(cols), np.flatnonzero(row <= np.sort(row)[k - 1]))
 
 
 def test_no_controls(monkeypatch):

@@ -110,9 +110,9 @@ def test_every_step_runs_by_default_or_says_why_not(results):
                             "spec_curve"}
     assert all(r["status"] in ("ok", "skipped") for r in results.values()), {
         k: r["error"] for k, r in results.items()}
-    # PSM-DID takes no observation weights and says so
-    assert results["psm_did"]["status"] == "skipped"
-    assert "weights ('pop')" in results["psm_did"]["error"]
+    # PSM-DID honours the weights (as MatchIt's s.weights) and region^year
+    assert results["psm_did"]["status"] == "ok"
+    assert results["psm_did"]["numbers"]["design"]["matching_weights"] is True
 
 
 def test_spec_curve_runs_on_the_weighted_design(results):

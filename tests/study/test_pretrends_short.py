@@ -3,27 +3,12 @@ the sensitivity bounds that need two leads are listed as not run, not a failed s
 
 import json
 
-import numpy as np
-import pandas as pd
-
-from conftest import steps_off
+from conftest import steps_off, three_year_grants
 from policylab.study.pipeline import run_study
 
 
-def _three_years(seed: int = 3) -> pd.DataFrame:
-    # jobtraining-shaped: 120 firms, 1987-1989, grants from 1988 or 1989
-    rng = np.random.default_rng(seed)
-    firm = np.repeat(np.arange(120), 3)
-    year = np.tile([1987, 1988, 1989], 120)
-    first = np.repeat(rng.choice([0, 1988, 1989], 120, p=[0.5, 0.25, 0.25]), 3)
-    did = ((first > 0) & (year >= first)).astype(int)
-    y = 0.3 * did + rng.normal(size=120).repeat(3) + 0.1 * (year - 1987) \
-        + rng.normal(size=360)
-    return pd.DataFrame({"firm": firm, "year": year, "did": did, "y": y})
-
-
 def test_one_lead_runs_the_lead_tests_and_says_why_honest_did_did_not(tmp_path):
-    _three_years().to_csv(tmp_path / "grants.csv", index=False)
+    three_year_grants().to_csv(tmp_path / "grants.csv", index=False)
     spec = tmp_path / "study.toml"
     spec.write_text(f"""
 [data]

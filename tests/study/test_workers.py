@@ -121,6 +121,22 @@ def test_a_writer_that_dies_costs_its_files_only(tmp_path, monkeypatch):
     assert summary.report_html is not None and summary.report_html.is_file()
 
 
+@needs_fork
+def test_the_two_reports_are_written_apart(tmp_path, monkeypatch):
+    import policylab.report.docx as docx
+
+    def killed(*args, **kwargs):  # the Word report's writer dies; the HTML one does not
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    monkeypatch.setattr(docx, "write_report", killed)
+    summary = run_study(_spec(tmp_path / "s"), tmp_path / "out", progress=False)
+    failed = {f["file"]: f["error"] for f in summary.output_failures}
+    assert list(failed) == ["report.docx"] and "signal 9" in failed["report.docx"]
+    assert summary.report_docx is None
+    assert summary.report_html is not None and summary.report_html.is_file()
+    assert (tmp_path / "out" / "tables" / "baseline_baseline.docx").is_file()
+
+
 @pytest.mark.parametrize("fork", [False, pytest.param(True, marks=needs_fork)])
 def test_jobs_return_values_and_report_errors(fork):
     with Workers(fork=fork) as w:
@@ -168,3 +184,31 @@ def test_a_figure_on_a_gui_canvas_is_saved_in_the_process(tmp_path, monkeypatch)
     assert not done.failures
     assert files.planned(out)[0]["png"] == tmp_path / "figures" / "k_f.png"
     assert (tmp_path / "figures" / "k_f.png").stat().st_size > 0
+
+
+@needs_fork
+def test_reports_that_draw_a_gui_figure_are_written_in_the_process(tmp_path, monkeypatch):
+    """Without PNG files (figure_formats = ["pdf"]) the reports draw the figures
+    themselves; a figure on a GUI canvas keeps them out of forked writers."""
+    import policylab.study.render as render
+
+    spec = _spec(tmp_path / "s")
+    spec.write_text(SPEC.replace('figure_formats = ["png"]', 'figure_formats = ["pdf"]'),
+                    encoding="utf-8")
+    here: list[str] = []  # appended to only by calls in this process
+    real = render._report
+
+    def report(fmt, *args):
+        here.append(fmt)
+        return real(fmt, *args)
+
+    monkeypatch.setattr(render, "_report", report)
+    monkeypatch.setattr(render, "_headless", lambda fig: False)  # as if on TkAgg
+    summary = run_study(spec, tmp_path / "out", progress=False)
+    assert sorted(here) == ["docx", "html"]
+    assert not summary.output_failures
+    assert summary.report_html.is_file() and summary.report_docx.is_file()
+    monkeypatch.setattr(render, "_headless", lambda fig: True)  # plain Agg: forked
+    here.clear()
+    run_study(spec, tmp_path / "out2", progress=False)
+    assert here == []

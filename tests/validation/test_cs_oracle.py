@@ -146,3 +146,20 @@ def test_propensity_trimming_matches_moderndid(case):
         est = r.cells.set_index(["group", "time"]).loc[(2003, 2003), "estimate"]
         assert est == pytest.approx(cell["trimmed"], rel=1e-8)
         assert abs(est - cell["untrimmed"]) > 0.1
+
+
+UORACLE = json.loads((HERE / "oracles" / "cs_moderndid_unbalanced.json").read_text())
+
+
+@pytest.mark.oracle
+def test_unbalanced_panel_is_balanced_as_r_did_does(mpdta):
+    # scripts/cs_moderndid_unbalanced.py: a county missing a year and one missing an
+    # outcome are dropped (R did's allow_unbalanced_panel = FALSE)
+    d = mpdta.iloc[1:].copy()
+    d.loc[d.index == 7, "lemp"] = np.nan
+    with pytest.warns(UserWarning, match="balanced panel: dropped 2 units"):
+        r = pl.att_gt(d, y="lemp", unit="countyreal", time="year", cohort="first.treat")
+    np.testing.assert_allclose(r.cells["group"], UORACLE["group"])
+    np.testing.assert_allclose(r.cells["time"], UORACLE["time"])
+    np.testing.assert_allclose(r.cells["estimate"], UORACLE["att"], rtol=1e-8, atol=1e-12)
+    np.testing.assert_allclose(r.cells["std_error"], UORACLE["se"], rtol=1e-8)

@@ -136,6 +136,41 @@ def subtract_two_inplace(Z, g1, g2, A, B, const):  # pragma: no cover - compiled
             Z[i, c] = Z[i, c] - a[g1[i]] - b[g2[i]] + m
 
 
+@njit(cache=True, nogil=True)
+def twoway_sums_rows(Z, g1, g2, n1, n2, w):  # pragma: no cover - compiled
+    """:func:`twoway_sums` for a C-ordered (row-major) Z: one sweep over the rows, all
+    columns of a row together (a sweep per column would read every cache line of Z once
+    per column: 3-5x slower at 12-30 columns). Each column's sums run over the rows in
+    the same order as there, so the sums are the same to the last bit."""
+    n, k = Z.shape
+    s1 = np.zeros((n1, k))
+    s2 = np.zeros((n2, k))
+    weighted = w.shape[0] > 0
+    for i in range(n):
+        a = s1[g1[i]]
+        b = s2[g2[i]]
+        wi = w[i] if weighted else 1.0
+        for c in range(k):
+            v = Z[i, c] * wi if weighted else Z[i, c]
+            a[c] += v
+            b[c] += v
+    return s1.T.copy(), s2.T.copy()
+
+
+@parallel_kernel
+def subtract_two_rows(Z, g1, g2, A, B, const):  # pragma: no cover - compiled
+    """:func:`subtract_two_inplace` for a C-ordered Z (A, B given level-major: n1 x k,
+    n2 x k): blocks of rows in parallel, each row's columns together."""
+    n, k = Z.shape
+    nblk = (n + 65535) // 65536
+    for blk in prange(nblk):
+        for i in range(blk * 65536, min(n, (blk + 1) * 65536)):
+            a = A[g1[i]]
+            b = B[g2[i]]
+            for c in range(k):
+                Z[i, c] = Z[i, c] - a[c] - b[c] + const[c]
+
+
 @parallel_kernel
 def column_moments(Z, w, weighted):  # pragma: no cover - compiled
     """(Weighted) mean and centred sum of squares of every column of Z in one sweep.

@@ -23,7 +23,7 @@ import numpy as np
 from policylab.engine.fixed_effects import demean
 
 __all__ = ["cluster_weights", "weighted_grams", "balanced_grams", "balanced_block_sums",
-           "block_grams", "solve_stack", "partial_gram"]
+           "block_grams", "solve_stack", "partial_gram", "purged_cluster_cross"]
 
 
 def cluster_weights(n_clusters: int, draws: int, rng: np.random.Generator) -> np.ndarray:
@@ -67,6 +67,9 @@ def balanced_block_sums(Z: np.ndarray, unit: np.ndarray, time: np.ndarray,
     Z3 -= Z3.mean(axis=1, keepdims=True)
     Q = np.einsum("itk,itl->ikl", Z3, Z3).reshape(n_u, k * k)
     S = Z3.reshape(n_u, n_t * k)
+    if n_blocks == n_u and np.array_equal(unit_block, np.arange(n_u)):
+        # each unit its own block (a unit-level permutation): the sums are the units'
+        return Q.reshape(n_u, k, k), S.reshape(n_u, n_t, k), np.ones(n_u)
 
     def per_block(X: np.ndarray) -> np.ndarray:
         return np.stack([np.bincount(unit_block, weights=X[:, j], minlength=n_blocks)
@@ -141,4 +144,83 @@ def partial_gram(grams: np.ndarray, keep: list[int], regs: list[int],
     B = grams[:, regs][:, :, keep]
     out = grams[:, keep][:, :, keep] - np.einsum("brk,brl->bkl", B, np.linalg.solve(A, B))
     out[bad] = np.nan
+    return out
+
+
+#: largest number of levels of the fixed effects not nested in the clusters for which
+#: :func:`purged_cluster_cross` solves their small system (dense, levels^2 floats)
+PURGE_MAX_LEVELS = 2000
+
+
+def purged_cluster_cross(A: np.ndarray, u: np.ndarray, cl: np.ndarray, G: int,
+                         fe: np.ndarray, w: np.ndarray | None) -> np.ndarray | None:
+    """(G x q x G) sums over cluster g of A_i [M(u 1_h)]_i, from cluster sums only.
+
+    ``A`` (n x q) and ``u`` (n,) are columns of a within-transformed regression on the
+    sqrt(w) scale (orthogonal to the fixed effects); M removes the fixed effects ``fe``
+    (weighted by ``w``) on that scale. The wild cluster bootstrap needs these for the
+    effects not nested in the clusters (its bootstrap residuals u v are purged again).
+
+    With D = [D_N, D_O] the dummies of the effects nested in the clusters (at most one)
+    and of the others, sqrt(w)-scaled: D_N'(u 1_h) = 0 (each nested level lies in one
+    cluster and u is orthogonal to it), so the projection of u 1_h on the effects is
+    D theta_h with C theta_O = s_h, where s_h are the sums of sqrt(w) u over cluster h
+    per level of the other effects and C = D_O'W D_O - D_O'W D_N (D_N'W D_N)^-1 D_N'W D_O
+    (levels x levels). Hence
+
+        out[g, :, h] = 1(g = h) sum_g A_i u_i - r_g' theta_h,
+
+    with r_g the per-level sums of sqrt(w) A over cluster g: O(n q) once and a solve of
+    the size of the other effects' levels, never the n x G matrix M(u 1_h). Returns
+    None where this does not apply (several nested effects, too many other levels, a
+    system not solved to 1e-8): then purge the columns directly.
+    """
+    from scipy import sparse
+
+    from policylab.engine.fixed_effects import densify
+    from policylab.engine.vcov import nested_in
+
+    n, q = A.shape
+    codes = [densify(fe[:, j])[0] for j in range(fe.shape[1])]
+    nested = [c for c in codes if nested_in(c, cl)]
+    other = [c for c in codes if not nested_in(c, cl)]
+    sizes = [int(c.max()) + 1 for c in other]
+    L = sum(sizes)
+    if len(nested) > 1 or not other or L > PURGE_MAX_LEVELS:
+        return None
+    ww = np.ones(n) if w is None else np.asarray(w, float)
+    sw = np.sqrt(ww)
+    rows = np.arange(n)
+    cols = np.concatenate([c + off for c, off in zip(other, np.cumsum([0, *sizes[:-1]]))])
+    DO = sparse.csr_matrix((np.tile(ww, len(other)), (np.tile(rows, len(other)), cols)),
+                           shape=(n, L))  # W D_O
+    ones_o = sparse.csr_matrix((np.ones(len(cols)), (np.tile(rows, len(other)), cols)),
+                               shape=(n, L))
+    C = (ones_o.T @ DO).toarray()
+    if nested:
+        nc = nested[0]
+        N = sparse.csr_matrix((ww, (nc, rows)), shape=(int(nc.max()) + 1, n)) @ ones_o
+        Wf = np.bincount(nc, weights=ww)
+        if not (Wf > 0).all():  # a level without weight: leave it to the demeaning
+            return None
+        C -= (N.T @ sparse.diags(1.0 / Wf) @ N).toarray()
+    # per (cluster, level of the other effects) sums of sqrt(w) u and of sqrt(w) A
+    key = [cl * s + c for c, s in zip(other, sizes)]
+
+    def by_level(v: np.ndarray) -> np.ndarray:  # G x L
+        return np.concatenate([np.bincount(k, weights=v, minlength=G * s).reshape(G, s)
+                               for k, s in zip(key, sizes)], axis=1)
+
+    s = by_level(sw * u)
+    r = np.stack([by_level(sw * A[:, j]) for j in range(q)], axis=2)  # G x L x q
+    # C is singular (the effects share the constant): solve on its range, then check
+    lam, vec = np.linalg.eigh(C)
+    keep = lam > 1e-11 * max(lam.max(), 1e-300)
+    theta = (s @ vec[:, keep]) / lam[keep] @ vec[:, keep].T  # G x L, row h = theta_h
+    if np.linalg.norm(theta @ C - s) > 1e-8 * max(np.linalg.norm(s), 1e-300):
+        return None
+    out = -np.einsum("glq,hl->gqh", r, theta)
+    diag = np.stack([np.bincount(cl, weights=A[:, j] * u, minlength=G) for j in range(q)],
+                    axis=1)  # G x q
+    out[np.arange(G), :, np.arange(G)] += diag
     return out

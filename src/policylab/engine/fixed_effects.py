@@ -236,11 +236,39 @@ def _balanced_twoway(Z: np.ndarray, g1: np.ndarray, g2: np.ndarray) -> None:
         mean = Z.mean(axis=0)
         Z -= _group_means(Z, g1, None)[g1] + _group_means(Z, g2, None)[g2] - mean
         return
+    s1, s2 = _twoway_sums(Z, g1, g2, n1, n2, np.empty(0))
+    # each g1 level has n / n1 rows in a balanced layout, each g2 level n / n2
+    _subtract_two(Z, g1, g2, s1 * (n1 / n), s2 * (n2 / n), s2.sum(axis=1) / n)
+
+
+def _row_major(Z: np.ndarray) -> bool:
+    """Whether the compiled two-way passes should walk ``Z`` row by row (a C-ordered
+    matrix of several columns: many placebo or cell columns are built that way)."""
+    return Z.shape[1] > 1 and Z.flags.c_contiguous
+
+
+def _twoway_sums(Z: np.ndarray, g1: np.ndarray, g2: np.ndarray, n1: int, n2: int,
+                 w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Compiled per-column sums of Z within g1 (k x n1) and g2 (k x n2), in the
+    sweep that suits Z's memory order (the same sums either way)."""
     from policylab.engine import _passes
 
-    s1, s2 = _passes.twoway_sums(Z, g1, g2, n1, n2, np.empty(0))
-    # each g1 level has n / n1 rows in a balanced layout, each g2 level n / n2
-    _passes.subtract_two_inplace(Z, g1, g2, s1 * (n1 / n), s2 * (n2 / n), s2.sum(axis=1) / n)
+    if _row_major(Z):
+        return _passes.twoway_sums_rows(Z, g1, g2, n1, n2, w)
+    return _passes.twoway_sums(Z, g1, g2, n1, n2, w)
+
+
+def _subtract_two(Z: np.ndarray, g1: np.ndarray, g2: np.ndarray, A: np.ndarray,
+                  B: np.ndarray, const: np.ndarray) -> None:
+    """Z[:, c] -= A[c, g1] + B[c, g2] - const[c] in place (compiled), in the sweep
+    that suits Z's memory order."""
+    from policylab.engine import _passes
+
+    if _row_major(Z):
+        _passes.subtract_two_rows(Z, g1, g2, np.ascontiguousarray(A.T),
+                                  np.ascontiguousarray(B.T), const)
+    else:
+        _passes.subtract_two_inplace(Z, g1, g2, A, B, const)
 
 
 def _twoway_exact(Z: np.ndarray, g1: np.ndarray, g2: np.ndarray,
@@ -263,7 +291,7 @@ def _twoway_exact(Z: np.ndarray, g1: np.ndarray, g2: np.ndarray,
         # compiled sweeps, without na x k temporaries
         wv = np.empty(0) if w is None else w
         C = _passes.pair_counts(g1, g2, na, nb, wv)
-        s1, s2 = _passes.twoway_sums(Z, g1, g2, na, nb, wv)  # (k, na), (k, nb)
+        s1, s2 = _twoway_sums(Z, g1, g2, na, nb, wv)  # (k, na), (k, nb)
     else:
         C = np.bincount(g1 * nb + g2, weights=w, minlength=na * nb).reshape(na, nb)
         C = C.astype(np.float64)
@@ -285,8 +313,7 @@ def _twoway_exact(Z: np.ndarray, g1: np.ndarray, g2: np.ndarray,
         gamma = np.linalg.lstsq(A, B, rcond=None)[0]
         a_eff = (s1 - (C @ gamma).T) * inv  # a means net of the a means of gamma[b]
     if large:
-        _passes.subtract_two_inplace(Z, g1, g2, a_eff, np.ascontiguousarray(gamma.T),
-                                     np.zeros(Z.shape[1]))
+        _subtract_two(Z, g1, g2, a_eff, np.ascontiguousarray(gamma.T), np.zeros(Z.shape[1]))
     else:
         Z -= a_eff.T[g1] + gamma[g2]
 

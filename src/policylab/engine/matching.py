@@ -138,7 +138,9 @@ def kernel_match(pt: np.ndarray, pc: np.ndarray, kernel: str = "epan", bwidth: f
     cf = np.where(s0 > 0, s1 / np.where(s0 > 0, s0, 1.0), np.nan)
     inv = np.where(s0 > 0, 1.0 / np.where(s0 > 0, s0, 1.0), 0.0)
     if fast and code == 0:
-        w = _fast_sums(np.ascontiguousarray(pc, dtype=float), pt[ot], inv[ot], code, bwidth)
+        # the controls' sort order is known: no second argsort of them
+        w = _fast_sums(np.ascontiguousarray(pc, dtype=float), pt[ot], inv[ot], code, bwidth,
+                       order=order)
         w = np.maximum(w, 0.0)
     else:
         w = _control_weights(np.ascontiguousarray(pc, dtype=float), pt[ot], inv[ot], code,

@@ -8,8 +8,8 @@ b d~_i))^2 / (d~'d~)^2, with e the outcome net of the fixed effects and controls
 d~ the draw's column net of the same. Three exact ways to get them, chosen by cost:
 
 * ``"balanced"``: balanced unit x time panel, unweighted, groups and clusters of whole
-  units: closed form from per-unit sums (:mod:`policylab.engine.placebo_kernels`),
-  O(treated units + clusters) per draw;
+  units: closed form from per-unit sums pooled into group x cluster cells
+  (:mod:`policylab.engine.placebo_kernels`), O(treated cells) per draw;
 * ``"subsets"``: the partialled basis and its per-cluster Gram matrices, s^2 x clusters
   per draw (:class:`policylab.engine.batched.BasisStats`): few groups, few treated;
 * ``"basis"``: any fixed effects and weights, with the other effects' levels few
@@ -117,10 +117,12 @@ class PlaceboDraws:
         Gc = n if self.cl is None else int(self.cl.max()) + 1
         costs: dict[str, tuple[float, float] | None] = {"balanced": None, "subsets": None}
         if units is not None:
-            per_unit = (int(units.max()) + 1) / self.G
+            # a draw visits its groups' cells (group x cluster): at most the units of
+            # a group and at most the clusters
+            per_cell = min((int(units.max()) + 1) / self.G, Gc)
             L = H + K + 1 + K * K + H * K
             costs["balanced"] = (n * H * (K + 2) * 2 + Gc * L * L,
-                                 s * per_unit * (2 * K + 8 + L) + L * L)
+                                 s * per_cell * (2 * K + 8 + L) + L * L)
         if batched.BasisStats.fits(Gc, m) and n * m * 8 <= 2e9:
             # numpy set-up with n x m temporaries and the per-cluster Grams: about ten
             # times the time per counted operation of the compiled sweeps (measured
@@ -133,7 +135,7 @@ class PlaceboDraws:
         lev = int(other.max(initial=-1)) + 1
         if n * lev <= BASIS_ENTRIES:
             # set-up: the SVD of the within-unit dummies, the basis' coefficients;
-            # a draw: one sweep of the rows in blocks of eight draws
+            # a draw: its share of one sweep of the rows per block of draws
             costs["basis"] = (n * lev * (lev + 2 * H + K) + m * lev * lev,
                               n * (2 * other.shape[1] + K + 6) / 2 + s * (lev + K))
         return costs
@@ -148,18 +150,24 @@ class PlaceboDraws:
         g_unit[u] = self.group
         c_unit = np.empty(U, dtype=np.int64)
         c_unit[u] = cl
-        order = np.argsort(g_unit, kind="stable")
-        gptr = np.r_[0, np.cumsum(np.bincount(g_unit, minlength=self.G))].astype(np.int64)
+        # a draw needs a group's units only through their sums per cluster: pool the
+        # units into cells (group x cluster), numbered group by group
+        keys, cell_unit = np.unique(g_unit * Gc + c_unit, return_inverse=True)
+        cell = np.asarray(cell_unit).ravel()[u]  # each row's cell
+        n_cells = len(keys)
+        ccl = keys % Gc
+        gptr = np.r_[0, np.cumsum(np.bincount(keys // Gc, minlength=self.G))].astype(np.int64)
+        gsize = np.bincount(g_unit, minlength=self.G).astype(np.int64)
         Pt = self.paths[:, self.period]  # (H, n): each row's value of each path
 
         def by(codes: np.ndarray, v: np.ndarray, size: int) -> np.ndarray:
             return np.bincount(codes, weights=v, minlength=size)
 
-        r = np.stack([by(u, e * Pt[h], U) for h in range(H)], axis=1)
-        q = np.zeros((U, H, K))
+        r = np.stack([by(cell, e * Pt[h], n_cells) for h in range(H)], axis=1)
+        q = np.zeros((n_cells, H, K))
         for h in range(H):
             for k in range(K):
-                q[:, h, k] = by(u, C[:, k] * Pt[h], U)
+                q[:, h, k] = by(cell, C[:, k] * Pt[h], n_cells)
         pc = self.paths - self.paths.mean(axis=1, keepdims=True)
         Rc = np.zeros((Gc, K, K))
         for k in range(K):
@@ -168,19 +176,20 @@ class PlaceboDraws:
         Wc = np.zeros((Gc, K))
         for k in range(K):
             Wc[:, k] = by(cl, C[:, k] * e, Gc)
-        Rrc = np.stack([by(c_unit, r[:, h], Gc) for h in range(H)], axis=1)
+        Rrc = np.stack([by(ccl, r[:, h], Gc) for h in range(H)], axis=1)
         Qc = np.zeros((Gc, H, K))
         for h in range(H):
             for k in range(K):
-                Qc[:, h, k] = by(c_unit, q[:, h, k], Gc)
+                Qc[:, h, k] = by(ccl, q[:, h, k], Gc)
         Ginv = np.linalg.inv(C.T @ C) if K else np.zeros((0, 0))
         # an untreated cluster's score is -Y_c.w for a vector w of the draw (see
         # placebo_kernels.balanced_coef_t): Y = [sums r, sums C~e, units, vec sums C~C~',
         # 2 vec sums q]
         Y = np.ascontiguousarray(np.hstack([Rrc, Wc, by(c_unit, np.ones(U), Gc)[:, None],
                                             Rc.reshape(Gc, K * K), 2 * Qc.reshape(Gc, H * K)]))
-        self._bal = (H, gptr, order.astype(np.int64), c_unit, r, q, (pc * pc).sum(axis=1),
-                     pc @ pc.T, Ginv, Y, Y.T @ Y, self.fac)
+        ccount = np.bincount(cell_unit, minlength=n_cells).astype(np.float64)
+        self._bal = (H, gptr, gsize, ccl, ccount, r, q, (pc * pc).sum(axis=1), pc @ pc.T,
+                     Ginv, Y, Y.T @ Y, self.fac)
 
     def _basis_fe(self) -> tuple[np.ndarray | None, np.ndarray]:
         """The fixed effect with the most levels among those nested in the assignment

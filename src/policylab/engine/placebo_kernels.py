@@ -1,4 +1,4 @@
-"""Placebo draws on a balanced two-way panel by per-unit sums (numba).
+"""Placebo draws by precomputed sums (numba): the balanced closed form and the basis sweep.
 
 With unit and time effects on a balanced panel, no weights, assignment groups and
 clusters made of whole units, a draw's demeaned treatment column has the closed form
@@ -11,8 +11,11 @@ e and C~ against the paths, precomputed once:
     r_ih = sum_t e_it p_h(t),  q_ih = sum_t C~_it p_h(t)   (and their cluster sums),
     R_c = sum_{c} C~ C~',  W_c = sum_{c} C~ e.
 
-A draw then costs O(treated units x K + clusters x (K^2 + H K)), whatever the number
-of periods, instead of a pass over the rows.
+The units of a group enter only through their sums per cluster, so they are pooled
+into group x cluster cells: a draw then costs O(treated cells x K + (K^2 + H K)^2),
+whatever the number of periods or units, instead of a pass over the rows (with
+provinces assigned and clustered, a handful of cells on a firm panel of millions of
+rows).
 """
 
 from __future__ import annotations
@@ -24,54 +27,58 @@ from policylab.engine.threads import parallel_kernel
 
 
 @parallel_kernel
-def balanced_coef_t(idx, H, gptr, gunits, ucl, r, q, pc2, pcm, Ginv, Y, M,
+def balanced_coef_t(idx, H, gptr, gsize, ccl, ccount, r, q, pc2, pcm, Ginv, Y, M,
                     fac):  # pragma: no cover - compiled
     """Coefficients and clustered t statistics of the draws ``idx`` (draws x s basis
     columns g * H + h: group g treated with path h).
 
-    gptr/gunits: the units of each group (CSR); ucl: cluster of each unit; r (U, H),
-    q (U, H, K): per-unit path sums; pc2 (H,), pcm (H, H): products of the centred
-    paths; Ginv: inverse Gram of the controls; Y (Gc, L): each cluster's sums
-    [sum r_ih, sum C~ e, units, vec sum C~C~', 2 vec sum q_ih] and M = Y'Y; fac: the
-    small-sample factor.
+    The units of a group enter a draw only through their sums within each cluster, so
+    they are pooled into cells (group x cluster), stored group by group: gptr (G + 1)
+    the cells of each group (CSR), gsize (G) its units; ccl the cluster of each cell,
+    ccount its units; r (cells, H), q (cells, H, K): the cell's sums of the per-unit
+    path sums; pc2 (H,), pcm (H, H): products of the centred paths; Ginv: inverse Gram
+    of the controls; Y (Gc, L): each cluster's sums [sum r_ih, sum C~ e, units, vec sum
+    C~C~', 2 vec sum q_ih] and M = Y'Y; fac: the small-sample factor.
 
     A cluster without treated units has the score -Y_c.w with w = [share, gamma, b |m|^2,
     b vec(gamma gamma'), b share x gamma], so the sum of all clusters' squares is w'Mw;
-    only the clusters of the treated units are then corrected, one by one.
+    only the clusters of the treated cells are then corrected, one by one. A draw costs
+    O(treated cells): with groups made of whole clusters (provinces assigned and
+    clustered) a handful, whatever the number of units.
     """
     D = idx.shape[0]
-    U = r.shape[0]
     Gc = Y.shape[0]
+    U = 0
+    for g in range(gsize.shape[0]):
+        U += gsize[g]
     b_out = np.empty(D)
     t_out = np.empty(D)
     n_chunks = min(D, 64)
     for ch in prange(n_chunks):
         # scratch per chunk of draws, reset after each draw where it was touched
-        e1 = np.zeros(Gc)  # treated units' part of each cluster's sum d~ e
+        e1 = np.zeros(Gc)  # treated cells' part of each cluster's sum d~ e
         e2 = np.zeros(Gc)  # ... and of its sum d~^2
         seen = np.zeros(Gc, dtype=np.bool_)
-        touched = np.empty(U, dtype=np.int64)
+        touched = np.empty(Gc, dtype=np.int64)
         for d in range(ch * D // n_chunks, (ch + 1) * D // n_chunks):
             b_out[d], t_out[d] = _balanced_draw(
-                idx[d], H, gptr, gunits, ucl, r, q, pc2, pcm, Ginv, Y, M, fac,
-                e1, e2, seen, touched)
+                idx[d], H, U, gptr, gsize, ccl, ccount, r, q, pc2, pcm, Ginv, Y, M,
+                fac, e1, e2, seen, touched)
     return b_out, t_out
 
 
 @njit(cache=True, nogil=True)
-def _balanced_draw(sel, H, gptr, gunits, ucl, r, q, pc2, pcm, Ginv, Y, M, fac,
+def _balanced_draw(sel, H, U, gptr, gsize, ccl, ccount, r, q, pc2, pcm, Ginv, Y, M, fac,
                    e1, e2, seen, touched):  # pragma: no cover - compiled
-    """One draw of :func:`balanced_coef_t`: (coefficient, t) of the draw ``sel`` (its
-    basis columns), with zeroed scratch e1, e2, seen (clusters) and touched (units),
-    left zeroed again."""
+    """One draw of :func:`balanced_coef_t` (U units in all): (coefficient, t) of the
+    draw ``sel`` (its basis columns), with zeroed scratch e1, e2, seen and touched
+    (clusters), left zeroed again."""
     s = sel.shape[0]
-    U = r.shape[0]
     K = Ginv.shape[0]
     L = Y.shape[1]
     share = np.zeros(H)
     for p in range(s):
-        g = sel[p] // H
-        share[sel[p] % H] += (gptr[g + 1] - gptr[g]) / U
+        share[sel[p] % H] += gsize[sel[p] // H] / U
     # m = sum_h share_h pc_h: its product with each centred path, and its norm
     pm = np.zeros(H)
     for h in range(H):
@@ -88,33 +95,31 @@ def _balanced_draw(sel, H, gptr, gunits, ucl, r, q, pc2, pcm, Ginv, Y, M, fac,
         g = sel[p] // H
         h = sel[p] % H
         for j in range(gptr[g], gptr[g + 1]):
-            i = gunits[j]
-            c = ucl[i]
+            c = ccl[j]
             if not seen[c]:
                 seen[c] = True
                 touched[n_touched] = c
                 n_touched += 1
-            e1[c] += r[i, h]
-            e2[c] += pc2[h] - 2.0 * pm[h]
-            num += r[i, h]
-            ff += pc2[h]
+            e1[c] += r[j, h]
+            e2[c] += ccount[j] * (pc2[h] - 2.0 * pm[h])
+            num += r[j, h]
+            ff += ccount[j] * pc2[h]
             for k in range(K):
-                v[k] += q[i, h, k]
+                v[k] += q[j, h, k]
     gam = np.zeros(K)
     vg = 0.0
     for k in range(K):
         for j in range(K):
             gam[k] += Ginv[k, j] * v[j]
         vg += v[k] * gam[k]
-    for p in range(s):  # the treated units' -2 q'gamma, now that gamma is known
+    for p in range(s):  # the treated cells' -2 q'gamma, now that gamma is known
         g = sel[p] // H
         h = sel[p] % H
         for j in range(gptr[g], gptr[g + 1]):
-            i = gunits[j]
             qg = 0.0
             for k in range(K):
-                qg += q[i, h, k] * gam[k]
-            e2[ucl[i]] -= 2.0 * qg
+                qg += q[j, h, k] * gam[k]
+            e2[ccl[j]] -= 2.0 * qg
     dd = ff - U * mm - vg
     b = num / dd
     w = np.empty(L)
@@ -231,8 +236,9 @@ def _kth_smallest(a, k):  # pragma: no cover - compiled
 @parallel_kernel
 def smallest_k(R, k, ordered):  # pragma: no cover - compiled
     """Column indices of the k smallest values of each row of R (rows x G; exact for any
-    values, fastest for uniform ones), by value when ``ordered`` else by column; -1 in the first slot of a row with tied values at
-    the threshold (the caller sorts those rows fully)."""
+    values, fastest for uniform ones), by value when ``ordered`` else by column; -1 in
+    the first slot of a row with tied values at the threshold (the caller sorts those
+    rows fully)."""
     D, G = R.shape
     out = np.empty((D, k), dtype=np.int64)
     # the values are uniform on [0, 1): the k-th smallest lies below k/G + 6 sd with
@@ -241,21 +247,28 @@ def smallest_k(R, k, ordered):  # pragma: no cover - compiled
     bound = k / G + 6.0 * np.sqrt(k * (G - k) / G) / G + 1.0 / G
     for d in prange(D):
         cand = np.empty(G)
+        col = np.empty(G, dtype=np.int64)
         m = 0
-        for j in range(G):
-            if R[d, j] < bound:
-                cand[m] = R[d, j]
-                m += 1
+        for j in range(G):  # branch-free: a fifth of the values pass, unpredictably
+            v = R[d, j]
+            cand[m] = v
+            col[m] = j
+            m += v < bound
         if m >= k:
-            thr = _kth_smallest(cand[:m], k - 1)
+            thr = _kth_smallest(cand[:m].copy(), k - 1)
         else:
             thr = _kth_smallest(R[d].copy(), k - 1)
-        m = 0
-        for j in range(G):
-            if R[d, j] <= thr:
-                if m < k:
-                    out[d, m] = j
-                m += 1
+            m = G
+            for j in range(G):
+                cand[j] = R[d, j]
+                col[j] = j
+        # the columns at or under the threshold, in column order
+        kept = 0
+        for p in range(m):
+            if kept < k:
+                out[d, kept] = col[p]
+            kept += cand[p] <= thr
+        m = kept
         if m != k:
             out[d, 0] = -1
             continue
@@ -270,9 +283,15 @@ def smallest_k(R, k, ordered):  # pragma: no cover - compiled
     return out
 
 
-#: draws per sweep of the rows in :func:`basis_coef_t` (a compile-time constant, so the
-#: loops over the draws of a block are unrolled into SIMD lanes)
-NB = 16
+#: draws per sweep of the rows in :func:`basis_coef_t`. The draws of a block are the
+#: lanes of every inner loop; the loops take their length from the scratch arrays at
+#: run time, which lets LLVM vectorise them behind a run-time overlap check (a
+#: compile-time length was unrolled into scalar code instead). 32 measured fastest
+#: (16: 1.4x slower, 64: 1.1x; benchmarks/bench_placebo_levels.py, 90k rows)
+NB = 32
+#: up to this many treatment paths, a block marks treated groups in a 0/1 table per
+#: path and lane (multiply-adds that vectorise); beyond, a path index per lane (a gather)
+MASK_PATHS = 4
 
 
 @parallel_kernel
@@ -299,38 +318,47 @@ def basis_coef_t(idx, H, group, unit, codes, w, sw, period, paths, pbar, Qr, e, 
     n_chunks = min(n_blocks, 64)
     b_out = np.empty(n_blocks * NB)
     t_out = np.empty(n_blocks * NB)
+    masked = H <= MASK_PATHS
     for ch in prange(n_chunks):
-        # scratch per chunk; ``which`` holds H (untreated) except where a block writes
-        which = np.full((G, NB), H, dtype=np.int64)
+        # scratch per chunk, left as found by each block: ``mask`` 0 (untreated) and
+        # ``which`` H (untreated) except where a block writes; one of them is a stub
+        mask = np.zeros((G, H, NB) if masked else (1, 1, NB))
+        which = np.full((1, NB) if masked else (G, NB), H, dtype=np.int64)
         ubar = np.zeros((max(U, 1), NB))
         s1 = np.zeros((Gc, NB))
         s2 = np.zeros((Gc, NB))
         for blk in range(ch * n_blocks // n_chunks, (ch + 1) * n_blocks // n_chunks):
             _basis_block(idx, blk * NB, H, group, unit, codes, w, sw, period, paths, pbar,
-                         Qr, e, cl, U, Phi, Gam, inv_wu, fac, which, ubar, s1, s2, b_out,
-                         t_out)
+                         Qr, e, cl, U, Phi, Gam, inv_wu, fac, masked, mask, which, ubar,
+                         s1, s2, b_out, t_out)
     return b_out[:D], t_out[:D]
 
 
 @njit(cache=True, nogil=True)
 def _basis_block(idx, lo, H, group, unit, codes, w, sw, period, paths, pbar, Qr, e, cl, U,
-                 Phi, Gam, inv_wu, fac, which, ubar, s1, s2, b_out,
+                 Phi, Gam, inv_wu, fac, masked, mask, which, ubar, s1, s2, b_out,
                  t_out):  # pragma: no cover - compiled
-    """Draws lo..lo+NB of :func:`basis_coef_t` (a short last block repeats its last
-    draw); the scratch which, ubar, s1, s2 is left as it was found."""
+    """Draws lo..lo+nb of :func:`basis_coef_t` (a short last block repeats its last
+    draw); the scratch mask, which, ubar, s1, s2 is left as it was found."""
     D, s = idx.shape
     n = group.shape[0]
     F = codes.shape[1]
     K = Qr.shape[1]
     m = Phi.shape[1]
     Gc = s1.shape[0]
-    phi = np.zeros((m, NB))
-    gam = np.zeros((K, NB))
-    for d in range(NB):
+    nb = s1.shape[1]
+    phi = np.zeros((m, nb))
+    gam = np.zeros((K, nb))
+    for d in range(nb):
         r = min(lo + d, D - 1)
         for p in range(s):
             j = idx[r, p]
-            which[j // H, d] = j % H
+            if masked:  # a group listed twice keeps its last path, as ``which`` does
+                for h in range(H):
+                    mask[j // H, h, d] = 0.0
+                mask[j // H, j % H, d] = 1.0
+            else:
+                which[j // H, d] = j % H
             for k in range(m):
                 phi[k, d] += Phi[j, k]
             for k in range(K):
@@ -341,62 +369,77 @@ def _basis_block(idx, lo, H, group, unit, codes, w, sw, period, paths, pbar, Qr,
             wi = w[i]
             for f in range(F):
                 c = codes[i, f]
-                for d in range(NB):
+                for d in range(nb):
                     ubar[ui, d] += wi * phi[c, d]
         for u in range(U):
-            for d in range(NB):
+            for d in range(nb):
                 ubar[u, d] *= inv_wu[u]
-    x = np.empty(NB)
+    x = np.empty(nb)
+    vals = np.zeros(H + 1)  # a row's treated values by path; H: untreated
     for i in range(n):
         c = cl[i]
         g = group[i]
         ei = e[i]
-        for d in range(NB):
+        for d in range(nb):
             x[d] = 0.0
         for f in range(F):
             cf = codes[i, f]
-            for d in range(NB):
+            for d in range(nb):
                 x[d] += phi[cf, d]
         ui = unit[i]
         if U > 0:
-            for d in range(NB):
+            for d in range(nb):
                 x[d] -= ubar[ui, d]
         swi = sw[i]
         ti = period[i]
-        for d in range(NB):
-            h = which[g, d]
+        for d in range(nb):
             x[d] = -swi * x[d]
-            if h < H:
-                x[d] += swi * (paths[h, ti] - pbar[ui, h])
+        # the treated lanes' path value (adding exact zeros elsewhere changes nothing)
+        if masked:
+            for h in range(H):
+                a = swi * (paths[h, ti] - pbar[ui, h])
+                for d in range(nb):
+                    x[d] += mask[g, h, d] * a
+        else:
+            for h in range(H):
+                vals[h] = swi * (paths[h, ti] - pbar[ui, h])
+            for d in range(nb):
+                x[d] += vals[which[g, d]]
         for k in range(K):
             qk = Qr[i, k]
-            for d in range(NB):
+            for d in range(nb):
                 x[d] -= qk * gam[k, d]
-        for d in range(NB):
+        for d in range(nb):
             s1[c, d] += x[d] * ei
             s2[c, d] += x[d] * x[d]
-    for d in range(NB):
-        num = 0.0
-        dd = 0.0
-        for g in range(Gc):
-            num += s1[g, d]
-            dd += s2[g, d]
-        b = num / dd
-        acc = 0.0
-        for g in range(Gc):
-            sc = s1[g, d] - b * s2[g, d]
-            acc += sc * sc
+    # the lanes' sums over clusters, cluster by cluster (rows of s1, s2 in order)
+    num = np.zeros(nb)
+    dd = np.zeros(nb)
+    for g in range(Gc):
+        for d in range(nb):
+            num[d] += s1[g, d]
+            dd[d] += s2[g, d]
+    b = num / dd
+    acc = np.zeros(nb)
+    for g in range(Gc):
+        for d in range(nb):
+            sc = s1[g, d] - b[d] * s2[g, d]
+            acc[d] += sc * sc
             s1[g, d] = 0.0
             s2[g, d] = 0.0
+    for d in range(nb):
         if lo + d < D:
-            b_out[lo + d] = b
-            t_out[lo + d] = b / (np.sqrt(fac * acc) / dd)
-    for d in range(NB):  # reset the scratch
+            b_out[lo + d] = b[d]
+            t_out[lo + d] = b[d] / (np.sqrt(fac * acc[d]) / dd[d])
+    for d in range(nb):  # reset the scratch
         r = min(lo + d, D - 1)
         for p in range(s):
-            which[idx[r, p] // H, d] = H
+            j = idx[r, p]
+            if masked:
+                mask[j // H, j % H, d] = 0.0
+            else:
+                which[j // H, d] = H
     if U > 0:
         for u in range(U):
-            for d in range(NB):
+            for d in range(nb):
                 ubar[u, d] = 0.0
-

@@ -73,6 +73,33 @@ def unit_weights(df: pd.DataFrame, weights: str, cell: np.ndarray, units: np.nda
     return wu
 
 
+def balanced_rows(df: pd.DataFrame, y: str, unit: str, time: str,
+                  needed: Sequence[str]) -> tuple[pd.DataFrame, Message | None]:
+    """The rows of the units observed, with ``y`` and every ``needed`` column, in every
+    period, and a note of what was dropped (None when nothing was).
+
+    R did's rule with ``panel = TRUE`` (its default ``allow_unbalanced_panel = FALSE``):
+    rows with a missing value are dropped, then the units no longer observed in every
+    period (``BMisc::makeBalancedPanel``)."""
+    cols = [y, *[c for c in needed if c and c in df.columns]]
+    complete = df[cols].notna().all(axis=1).to_numpy()
+    keys = df[[unit, time]]
+    if keys.isna().any(axis=None):  # missing ids: wide_outcomes says which
+        return df, None
+    n_periods = keys[time].nunique()
+    per_unit = keys[complete].groupby(unit, sort=False)[time].nunique()
+    full = per_unit.index[per_unit.to_numpy() == n_periods]
+    keep = complete & keys[unit].isin(full).to_numpy()
+    if keep.all():
+        return df, None
+    if not keep.any():
+        raise DataError(f"att_gt needs a balanced panel: no unit has {cols} in all "
+                        f"{n_periods} periods; fill the gaps or use did_imputation(), "
+                        "which handles unbalanced panels")
+    gone = df.loc[~keep, unit].nunique()
+    return df[keep], Message("cs.balanced", units=int(gone), rows=int((~keep).sum()))
+
+
 def wide_outcomes(df: pd.DataFrame, y: str, unit: str, time: str
                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Outcome matrix (units x periods, column-major) of a balanced panel in one scatter.

@@ -13,6 +13,7 @@ import pandas as pd
 from policylab.data.names import quote_name
 from policylab.data.panel import Panel, require_columns
 from policylab.engine import bootstrap_kernels as bk
+from policylab.engine.threads import one_blas_thread
 from policylab.errors import PolicyLabError, SpecError
 from policylab.estimators.design import as_design
 from policylab.estimators.did import did
@@ -120,9 +121,10 @@ def heterogeneity(
     Each split's ``recommended`` test (a column of ``tests``, and
     ``meta["recommended_test"][by]``): ``"suest"`` when every group has at least
     ``min_treated`` treated clusters; with fewer, the cluster-robust tests over-reject
-    and ``"wild_bootstrap"`` is recommended, unless a group has a single treated cluster
-    (the wild bootstrap then fails too; MacKinnon and Webb 2017) and ``"permutation"``
-    is.
+    and ``"permutation"`` is recommended when it permutes whole clusters (exact: every
+    draw keeps each group's treated clusters) or a group has a single treated cluster
+    (the wild bootstrap then fails too; MacKinnon and Webb 2017), ``"wild_bootstrap"``
+    when the permutation is across units (conservative).
 
     Parameters
     ----------
@@ -166,6 +168,8 @@ def heterogeneity(
     clus = design.cluster_col
     rows, tests, subs = [], [], {}
     res = HeterogeneityResult(nobs=len(df))
+    # the permutation's per-unit sums of [y, D, controls] serve every split
+    sums_cache: dict[tuple[str, ...], Any] = {}
     for col in by:
         if (df.groupby(unit)[col].nunique(dropna=False) > 1).any():
             raise SpecError(f"by={col!r} must be constant within each {unit!r} (a pre-determined "
@@ -193,7 +197,8 @@ def heterogeneity(
             elif n_cl < min_treated:
                 res.warn(Message("heterogeneity.few_treated_clusters", col=col, value=lv,
                                  n=n_cl, level=clus))
-        draws = _Draws(permutations, bootstrap, seed, min_treated, progress, executor)
+        draws = _Draws(permutations, bootstrap, seed, min_treated, progress, executor,
+                       sums_cache)
         tests.extend(_split_tests(df, y, D, col, levels, list(controls), unit, time, clus,
                                   design.assign, subs, draws, fe, weights, res.test_results))
     res.estimates = pd.DataFrame(rows)
@@ -225,6 +230,7 @@ class _Draws:
     min_treated: int
     progress: bool
     executor: Any
+    sums_cache: dict[tuple[str, ...], Any] = field(default_factory=dict)
 
 
 def _split_tests(df: pd.DataFrame, y: str, D: str, col: str, levels: list[Any],
@@ -288,19 +294,30 @@ def _split_tests(df: pd.DataFrame, y: str, D: str, col: str, levels: list[Any],
         level = permutation_level(work, "_grp", unit, (clus, assign))
         out.append(_permutation(work, y, D, controls, unit, time, col, levels, subs,
                                 draws.permutations, draws.seed, fe, weights, draws.progress,
-                                draws.executor, level))
+                                draws.executor, level, draws.sums_cache))
+    coarse = any(t["test"] == "permutation" and t["level"] != unit for t in out)
     best = _recommended(n_min, draws.min_treated,
-                        {t["test"] for t in out if np.isfinite(t["p_value"])})
+                        {t["test"] for t in out if np.isfinite(t["p_value"])}, coarse)
     for t in out:
         t["recommended"] = t["test"] == best
     return out
 
 
-def _recommended(n_min: int, min_treated: int, ran: set[str]) -> str:
-    """The difference test to read first, from the fewest treated clusters of a group."""
+def _recommended(n_min: int, min_treated: int, ran: set[str],
+                 coarse_permutation: bool = False) -> str:
+    """The difference test to read first, from the fewest treated clusters of a group.
+
+    With few treated clusters the cluster-robust tests over-reject. The permutation
+    leads when it moves the label between whole clusters of the same adoption date
+    (``coarse_permutation``): every draw keeps each group's treated clusters, so under
+    a common effect it is exact, while the wild bootstrap's size depends on how few the
+    treated clusters are. A permutation across units (the label varies within
+    clusters) is conservative (docs/battery.md), so the wild bootstrap leads there,
+    unless a group has a single treated cluster (where the wild bootstrap fails;
+    MacKinnon and Webb 2017)."""
     if n_min >= min_treated:
         return "suest"
-    order = (["permutation", "wild_bootstrap"] if n_min <= 1
+    order = (["permutation", "wild_bootstrap"] if n_min <= 1 or coarse_permutation
              else ["wild_bootstrap", "permutation"])
     return next((t for t in order if t in ran), "suest")
 
@@ -400,8 +417,8 @@ class _PermutationShared:
 
 def _permutation_shared(work: pd.DataFrame, cols: list[str], unit: str, time: str,
                         units: pd.Index, fe: Sequence[str] | None, weights: str | None,
-                        top_of_unit: np.ndarray | None, n_levels: int
-                        ) -> _PermutationShared:
+                        top_of_unit: np.ndarray | None, n_levels: int,
+                        cache: dict[tuple[str, ...], Any]) -> _PermutationShared:
     from policylab.estimators.formula import fe_label
 
     uc = units.get_indexer(work[unit])
@@ -413,8 +430,13 @@ def _permutation_shared(work: pd.DataFrame, cols: list[str], unit: str, time: st
     out = _PermutationShared(n_levels, list(range(1, len(cols))), top_of_unit)
     if (sorted(fe_cols) == sorted([unit, time]) and len(np.unique(uc)) == len(units)
             and closed_form_twoway(uc, tc, uc, w) is not None):
-        # balanced two-way: sums per unit once, then O(units) per draw
-        out.sums = bk.balanced_block_sums(Z, uc, tc, np.arange(len(units)), len(units))
+        # balanced two-way: sums per unit once (for every split: the same rows and
+        # columns), then O(units) per draw
+        key = tuple(cols)
+        if key not in cache:
+            cache[key] = bk.balanced_block_sums(Z, uc, tc, np.arange(len(units)),
+                                                len(units))
+        out.sums = cache[key]
     else:
         out.gram = GramDraws(Z, uc, fe_codes_of(work, fe_cols)[0], w, None)
     return out
@@ -427,15 +449,19 @@ def _permutation_coefs(labels: np.ndarray, sh: _PermutationShared) -> np.ndarray
     if sh.top_of_unit is not None:
         labels = labels[:, sh.top_of_unit]
     out = np.empty((len(labels), sh.n_levels))
-    for j in range(sh.n_levels):
-        W = (labels == j).astype(float)
-        if sh.sums is not None:
-            grams = bk.block_grams(*sh.sums, W)
-        else:
-            g = sh.gram
-            row_w = W[:, g.block] * (1.0 if g.weights is None else g.weights[None, :])
-            grams = bk.weighted_grams(g.Z, g.fe, row_w)
-        out[:, j] = bk.solve_stack(grams, 0, sh.regs)[:, 0]
+    W = np.empty(labels.shape)
+    # wide, short products (draws x units times units x sums): BLAS's thread pool on a
+    # shared machine costs many times the product itself (benchmarks/RESULTS.md)
+    with one_blas_thread():
+        for j in range(sh.n_levels):
+            np.equal(labels, j, out=W, casting="unsafe")  # 0/1 weights, one buffer
+            if sh.sums is not None:
+                grams = bk.block_grams(*sh.sums, W)
+            else:
+                g = sh.gram
+                row_w = W[:, g.block] * (1.0 if g.weights is None else g.weights[None, :])
+                grams = bk.weighted_grams(g.Z, g.fe, row_w)
+            out[:, j] = bk.solve_stack(grams, 0, sh.regs)[:, 0]
     return out
 
 
@@ -443,7 +469,8 @@ def _permutation(work: pd.DataFrame, y: str, D: str, controls: list[str], unit: 
                  time: str, col: str, levels: list[Any], subs: dict, reps: int,
                  seed: int | None, fe: Sequence[str] | None,
                  weights: str | None, progress: bool = False,
-                 executor: Any = None, level: str | None = None) -> dict[str, Any]:
+                 executor: Any = None, level: str | None = None,
+                 sums_cache: dict | None = None) -> dict[str, Any]:
     """Fisher permutation of group labels (bdiff), group sizes kept, across units or,
     when the label is constant within a coarser ``level`` (clusters, the assignment
     level: :func:`permutation_level`), across the groups of that level, every unit
@@ -482,7 +509,7 @@ def _permutation(work: pd.DataFrame, y: str, D: str, controls: list[str], unit: 
         strata = pd.factorize(adopt, use_na_sentinel=False)[0]
     work = work[np.isfinite(work[cols].to_numpy(float)).all(axis=1)]
     shared = _permutation_shared(work, cols, unit, time, units, fe, weights, top_of_unit,
-                                 len(levels))
+                                 len(levels), {} if sums_cache is None else sums_cache)
     size = _chunk_draws(len(units) if shared.sums is not None else len(work),
                         _CHUNK_BALANCED if shared.sums is not None else _CHUNK_DEMEAN)
     # the draws come a chunk at a time from the one seeded stream (the same rows as

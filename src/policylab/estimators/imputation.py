@@ -14,8 +14,10 @@ did_imputation's "smart" weights. Gardner's two-stage covariance reuses the same
 
 The fixed effects are absorbed with the engine's demeaning (control slopes by
 Frisch-Waugh-Lovell); the fixed-effect coefficients needed to extrapolate to treated
-rows and the imputation weights come from a Jacobi-preconditioned conjugate-gradient
-solve of the sparse normal equations of the untreated rows.
+rows and the imputation weights come from the normal equations of the untreated rows,
+solved directly by eliminating the largest fixed effect (the unit) and pseudo-inverting
+the small Schur complement on the others' levels (e.g. periods), or, when those have
+too many levels, by Jacobi-preconditioned conjugate gradients.
 """
 
 from __future__ import annotations
@@ -58,13 +60,18 @@ def _dummies(codes: np.ndarray) -> sparse.csr_matrix:
 
 
 def _pcg(matvec: Callable[[np.ndarray], np.ndarray], B: np.ndarray, dinv: np.ndarray,
-         rtol: float = 1e-13, maxiter: int = 20_000) -> tuple[np.ndarray, np.ndarray]:
+         rtol: float = 1e-13, maxiter: int = 20_000, patience: int = 50
+         ) -> tuple[np.ndarray, np.ndarray]:
     """Jacobi-preconditioned conjugate gradient for A X = B (A symmetric PSD, each
     column of B in the range of A), all columns at once.
 
-    Returns the solution and the relative residual ``|A x - b| / |b|`` of each column.
-    Consistent singular systems (redundant fixed-effect levels) converge to a solution;
-    an inconsistent column stalls and keeps a large residual.
+    Returns, per column, the iterate with the smallest relative residual
+    ``|A x - b| / |b|`` and that residual. Consistent singular systems (redundant
+    fixed-effect levels) converge to a solution; an inconsistent column stalls and
+    keeps a large residual. A column stops when its residual is below ``rtol`` or has
+    not improved for ``patience`` iterations: with millions of rows rounding can hold
+    the residual above ``rtol`` (about 1e-11 at 2M rows), and iterating on lets the
+    iterate drift along the null space of A and diverge.
     """
     B = np.asarray(B, dtype=float).reshape(B.shape[0], -1)
     X = np.zeros_like(B)
@@ -75,6 +82,7 @@ def _pcg(matvec: Callable[[np.ndarray], np.ndarray], B: np.ndarray, dinv: np.nda
     P = Zp.copy()
     rz = np.einsum("ij,ij->j", R, Zp)
     res = np.linalg.norm(R, axis=0) / bn
+    best, X_best, stale = res.copy(), X.copy(), np.zeros(B.shape[1], dtype=np.int64)
     active = np.flatnonzero(res > rtol)
     it = 0
     while active.size and it < maxiter:
@@ -94,8 +102,94 @@ def _pcg(matvec: Callable[[np.ndarray], np.ndarray], B: np.ndarray, dinv: np.nda
         P[:, active] = Za + beta * Pa
         rz[active] = rz_new
         res[active] = np.linalg.norm(Ra, axis=0) / bn[active]
-        active = active[(res[active] > rtol) & ok]
-    return X, res
+        better = res[active] < best[active]
+        up = active[better]
+        best[up] = res[up]
+        X_best[:, up] = X[:, up]
+        stale[active] = np.where(better, 0, stale[active] + 1)
+        active = active[(res[active] > rtol) & ok & (stale[active] < patience)]
+    return X_best, best
+
+
+Solve = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
+
+
+def _schur_solver(codes0: np.ndarray, om0: np.ndarray, sizes: np.ndarray,
+                  max_dense: int = 2000) -> Solve | None:
+    """Direct solver of the untreated normal equations ``(F0' W0 F0) X = B`` (F0 the
+    fixed-effect dummies of the untreated rows, laid out as :func:`_dummies`).
+
+    The block of the fixed effect with the most levels (the unit) is diagonal, so it is
+    eliminated exactly and what is left is the Schur complement on the levels of the
+    other fixed effects (for unit + time a periods x periods matrix), formed in O(n)
+    and pseudo-inverted densely once; each solve is then O(levels x columns). Returns
+    None (the caller iterates instead) when the other fixed effects have more than
+    ``max_dense`` levels together. The solve returns, as :func:`_pcg`, the relative
+    residual ``|A x - b| / |b|`` of each column: exactly that of the reduced system.
+    """
+    m = codes0.shape[1]
+    sizes = np.asarray(sizes, dtype=np.int64)
+    big = int(np.argmax(sizes))
+    rest = [j for j in range(m) if j != big]
+    nb, mr = int(sizes[big]), int(sizes[rest].sum())
+    if mr > max_dense:
+        return None
+    d = np.bincount(codes0[:, big], weights=om0, minlength=nb)
+    if not (d > 0).all():
+        return None
+    offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+    idx_b = offsets[big] + np.arange(nb)
+    idx_r = np.concatenate([offsets[j] + np.arange(sizes[j]) for j in rest] or
+                           [np.zeros(0, np.int64)])
+    # rest levels numbered 0..mr-1 in layout order; C = Fb' W Fr, A_rr = Fr' W Fr
+    rc = (codes0[:, rest] + np.concatenate([[0], np.cumsum(sizes[rest])[:-1]])
+          if rest else np.zeros((len(om0), 0), np.int64))
+    k = len(rest)
+    C = sparse.csr_matrix((np.repeat(om0, k), (np.repeat(codes0[:, big], k), rc.ravel())),
+                          shape=(nb, mr))
+    pairs = (rc[:, :, None] * mr + rc[:, None, :]).ravel()
+    A_rr = np.bincount(pairs, weights=np.repeat(om0, k * k), minlength=mr * mr)
+    S = A_rr.reshape(mr, mr) - (C.T @ sparse.diags(1.0 / d) @ C).toarray()
+    S = (S + S.T) / 2
+    lam, Q = np.linalg.eigh(S) if mr else (np.zeros(0), np.zeros((0, 0)))
+    keep = lam > 1e-11 * max(float(lam.max(initial=0.0)), 1e-300)
+    S_pinv = (Q[:, keep] / lam[keep]) @ Q[:, keep].T
+
+    def solve(B: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        B = np.asarray(B, dtype=float).reshape(B.shape[0], -1)
+        Bd = B[idx_b] / d[:, None]
+        rhs = B[idx_r] - C.T @ Bd
+        xr = S_pinv @ rhs
+        X = np.empty_like(B)
+        X[idx_b] = Bd - (C @ xr) / d[:, None]
+        X[idx_r] = xr
+        bn = np.linalg.norm(B, axis=0)
+        bn[bn == 0] = 1.0
+        return X, np.linalg.norm(S @ xr - rhs, axis=0) / bn
+
+    return solve
+
+
+def _normal_solver(F0: sparse.csr_matrix, om0: np.ndarray, codes0: np.ndarray,
+                   sizes: np.ndarray) -> Solve:
+    """Solver of the untreated normal equations ``(F0' W0 F0) X = B``: the direct
+    (Schur-complement) solve when it applies and its residual is at rounding level,
+    otherwise Jacobi-preconditioned conjugate gradients."""
+    F0T = F0.T.tocsr()
+    dinv = 1.0 / np.asarray(F0T @ om0).ravel()
+    direct = _schur_solver(codes0, om0, sizes)
+
+    def normal_op(P: np.ndarray) -> np.ndarray:
+        return F0T @ (om0[:, None] * (F0 @ P))
+
+    def solve(B: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        if direct is not None:
+            X, r = direct(B)
+            if (r <= 1e-10).all():
+                return X, r
+        return _pcg(normal_op, B, dinv)
+
+    return solve
 
 
 def _pair_codes(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -261,16 +355,11 @@ def _imputation_core(data: Any, y: str, unit: str | None, time: str | None, coho
     eps0 = yt - Xt @ beta  # untreated residuals
     F = _dummies(codes)
     F0, F1 = F[~D], F[D]
-    F0T = F0.T.tocsr()
-    diag = np.asarray(F0T @ om0).ravel()
-    dinv = 1.0 / diag
-
-    def normal_op(P: np.ndarray) -> np.ndarray:
-        return F0T @ (om0[:, None] * (F0 @ P))
+    solve = _normal_solver(F0, om0, codes0, codes.max(axis=0) + 1)
 
     # fixed-effect coefficients: solve (F0'W F0) a = F0'W f0, f0 the fitted FE part
     f0 = r0 - eps0
-    a, res = _pcg(normal_op, F0T @ (om0 * f0), dinv)
+    a, res = solve(F0.T @ (om0 * f0))
     fe_part = F @ a[:, 0]
     scale = max(float(np.abs(f0).max()), 1.0)
     if np.abs(fe_part[~D] - f0).max() > 1e-7 * scale:
@@ -283,7 +372,7 @@ def _imputation_core(data: Any, y: str, unit: str | None, time: str | None, coho
     def impute_map(E: np.ndarray) -> np.ndarray:
         """``Z0 (Z0'W0 Z0)^+ Z1' E`` on untreated rows for weights E on treated rows."""
         E = E.reshape(E.shape[0], -1)
-        h, r = _pcg(normal_op, F1.T @ E, dinv)
+        h, r = solve(F1.T @ E)
         bn = np.linalg.norm(F1.T @ E, axis=0)
         if (r > 1e-8).any():
             raise EstimationError(

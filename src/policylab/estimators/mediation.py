@@ -217,7 +217,8 @@ def mediation(
     dropped = len(panel.df) - len(sample)
     if dropped:
         notes.append(Message("mediation.missing_dropped", n=dropped))
-    eq = _Equations(Panel(sample, unit=unit, time=time),
+    # every row kept: the panel itself (not validated and sorted again)
+    eq = _Equations(panel if not dropped else Panel(sample, unit=unit, time=time),
                     dict(unit=unit, time=time, fe=fe, cluster=cluster, weights=weights,
                          vcov=vcov, **tkw))
     total = eq(y, list(controls))

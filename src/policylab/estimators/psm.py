@@ -14,7 +14,6 @@ from scipy import stats
 from policylab.data.panel import Panel, as_pandas, require_columns, require_numeric
 from policylab.engine import matching as mk
 from policylab.errors import DataError, EstimationError, SpecError
-from policylab.estimators.design import takes_design
 from policylab.estimators.result import Result
 from policylab.messages import Message
 
@@ -36,49 +35,80 @@ class PropensityResult(Result):
 
 
 def propensity_score(data: Any, treat: str, covariates: Sequence[str],
-                     method: str = "logit") -> PropensityResult:
+                     method: str = "logit", weights: str | None = None) -> PropensityResult:
     """Logit (default) or probit of ``treat`` on ``covariates`` (statsmodels fit).
 
     Note: Stata's psmatch2 uses probit unless ``logit`` is given; here logit is the
     default, as in most applied work.
-    """
-    # the two models, not statsmodels.api (which imports all of statsmodels: ~1 s)
-    from statsmodels.discrete.discrete_model import Logit, Probit
-    from statsmodels.tools.tools import add_constant
 
+    Parameters
+    ----------
+    weights : str, optional
+        Sampling weights column: the score model maximises the weighted likelihood (R
+        ``glm(..., weights=)``, which MatchIt fits with its ``s.weights``); the
+        coefficient table's SEs are glm's, and the pseudo R2 is the weighted one.
+    """
     df = data.df if isinstance(data, Panel) else (
         data if isinstance(data, pd.DataFrame) else as_pandas(data))  # read only
     cov = list(covariates)
-    require_columns(df, [treat, *cov])
-    require_numeric(df, [treat, *cov])
-    sub = df[[treat, *cov]].dropna()
+    cols = [treat, *cov, *([weights] if weights else [])]
+    require_columns(df, cols)
+    require_numeric(df, cols)
+    sub = df[cols].dropna()
     if len(sub) < len(df):
-        raise DataError(f"{len(df) - len(sub)} rows have missing {treat!r} or covariates; "
-                        "drop or impute them before matching")
+        raise DataError(f"{len(df) - len(sub)} rows have missing {treat!r}, covariates"
+                        + (f" or weights {weights!r}" if weights else "")
+                        + "; drop or impute them before matching")
     d = sub[treat].to_numpy(float)
     if not set(np.unique(d)) <= {0.0, 1.0} or d.min() == d.max():
         raise DataError(f"treatment {treat!r} must be 0/1 with both values present")
-    X = add_constant(sub[cov].to_numpy(float), has_constant="add")
-    model = {"logit": Logit, "probit": Probit}.get(method)
-    if model is None:
+    if method not in ("logit", "probit"):
         raise SpecError(f"method must be 'logit' or 'probit', got {method!r}")
-    try:
-        fit = model(d, X).fit(disp=0, maxiter=200)
-    except Exception as exc:  # perfect separation and friends
-        raise EstimationError(f"the {method} score model failed: {exc}") from exc
+    X = np.column_stack([np.ones(len(sub)), sub[cov].to_numpy(float)])
+    w = None
+    if weights:
+        w = sub[weights].to_numpy(float)
+        if (w < 0).any() or w[d == 1].sum() <= 0 or w[d == 0].sum() <= 0:
+            raise DataError(f"weights {weights!r} must be non-negative with a positive sum "
+                            "among the treated and among the controls")
+    fit = _score_fit(d, X, method, w)
     names = ["_cons", *cov]
-    ci = fit.conf_int()
+    ci = np.asarray(fit.conf_int())
     table = pd.DataFrame({"term": names, "estimate": fit.params, "std_error": fit.bse,
                           "statistic": fit.tvalues, "p_value": fit.pvalues,
                           "conf_low": ci[:, 0], "conf_high": ci[:, 1]})
     idx = X @ fit.params
+    score = fit.predict(X)
     # McFadden's pseudo R2 with the intercept-only log likelihood in closed form
-    # (statsmodels' prsquared refits the null model)
-    pbar = d.mean()
-    llnull = len(d) * (pbar * np.log(pbar) + (1 - pbar) * np.log(1 - pbar))
-    return PropensityResult(nobs=len(sub), score=fit.predict(X), index=idx, table=table,
+    # (statsmodels' prsquared refits the null model); weighted: both likelihoods are
+    ww = np.ones(len(d)) if w is None else w
+    pbar = np.average(d, weights=ww)
+    llnull = ww.sum() * (pbar * np.log(pbar) + (1 - pbar) * np.log(1 - pbar))
+    llf = fit.llf if w is None else float(np.sum(ww * np.where(
+        d == 1, np.log(score), np.log1p(-score))))
+    return PropensityResult(nobs=len(sub), score=score, index=idx, table=table,
                             meta={"method": method, "covariates": cov, "treat": treat,
-                                  "pseudo_r2": float(1 - fit.llf / llnull)})
+                                  "weights": weights,
+                                  "pseudo_r2": float(1 - llf / llnull)})
+
+
+def _score_fit(d: np.ndarray, X: np.ndarray, method: str, w: np.ndarray | None) -> Any:
+    """The statsmodels fit of the score model: Logit/Probit, or with sampling weights a
+    binomial GLM with them as prior weights (R glm's ``weights=``)."""
+    try:
+        if w is None:
+            # the two models, not statsmodels.api (which imports all of statsmodels: ~1 s)
+            from statsmodels.discrete.discrete_model import Logit, Probit
+
+            return {"logit": Logit, "probit": Probit}[method](d, X).fit(disp=0, maxiter=200)
+        from statsmodels.genmod import families
+        from statsmodels.genmod.generalized_linear_model import GLM
+
+        link = families.links.Logit() if method == "logit" else families.links.Probit()
+        return GLM(d, X, family=families.Binomial(link=link), var_weights=w).fit(
+            maxiter=200, tol=1e-12)
+    except Exception as exc:  # perfect separation and friends
+        raise EstimationError(f"the {method} score model failed: {exc}") from exc
 
 
 @dataclass
@@ -139,6 +169,8 @@ def match(
     model: str = "logit",
     bootstrap: int = 0,
     seed: int | None = None,
+    weights: str | None = None,
+    score_weighted: bool = True,
 ) -> MatchResult:
     """Match treated to control rows on the propensity score (psmatch2 semantics).
 
@@ -187,6 +219,17 @@ def match(
     bootstrap : int
         For kernel matching, the ATT's SE from this many bootstrap draws (rows of the
         treated and of the controls resampled, scores held fixed; ``seed``).
+    weights : str, optional
+        Sampling weights column (MatchIt's ``s.weights``). They do not change who is
+        matched to whom; the score model is fitted with them (``score_weighted``), and
+        :func:`balance_table` and :func:`psm_did` weight by them (times the matching
+        weights after matching). The cross-sectional ATT (``outcome=``) is not defined
+        with them here: weight a regression of the outcome on the treatment by
+        ``rows["_weight"]`` x the sampling weights, as MatchIt advises, or use
+        :func:`psm_did`.
+    score_weighted : bool
+        Fit the score model with the sampling weights (default True, as MatchIt, which
+        passes ``s.weights`` to ``glm``); False fits it unweighted.
     """
     from policylab.validation import check_count, check_seed
 
@@ -194,12 +237,15 @@ def match(
     df = data.df if isinstance(data, Panel) else (
         data if isinstance(data, pd.DataFrame) else as_pandas(data))  # read only
     require_columns(df, [treat])
+    if weights is not None:
+        _check_sampling_weights(df, weights, outcome)
     d = df[treat].to_numpy()
     ps_model = None
     if score is None:
         if not covariates:
             raise SpecError("give covariates= (to fit a score) or score=")
-        ps_model = propensity_score(df, treat, covariates, model)
+        ps_model = propensity_score(df, treat, covariates, model,
+                                    weights=weights if score_weighted else None)
         p = ps_model.score
     else:
         p = df[score].to_numpy(float) if isinstance(score, str) else np.asarray(score, float)
@@ -227,7 +273,10 @@ def match(
                             "caliper": caliper, "std_caliper": std_caliper,
                             "metric": metric, "replace": replace, "ties": ties,
                             "common": common, "treat": treat,
-                            "covariates": list(covariates or []), "outcome": outcome})
+                            "covariates": list(covariates or []), "outcome": outcome,
+                            "weights": weights,
+                            "score_weighted": ps_model is not None and bool(
+                                ps_model.meta["weights"])})
     if y is not None:
         if se_kind == "ai" or bias_adjust:
             on_sets = [m for m, s_ in zip(matches, support_t) if s_]
@@ -254,6 +303,24 @@ def match(
             res.warn(Message("psm.off_support", off=off, n=len(t_idx)))
     return res
 
+
+
+def _check_sampling_weights(df: pd.DataFrame, weights: str, outcome: str | None) -> None:
+    """Sampling weights are a numeric, non-negative, complete column; the matched
+    cross-sectional ATT has no weighted form here."""
+    if outcome is not None:
+        raise SpecError(f"match(outcome={outcome!r}) with weights={weights!r}: the "
+                        "matching ATT and its standard errors are not defined with sampling "
+                        "weights here; regress the outcome on the treatment on the matched "
+                        "rows weighted by rows['_weight'] x the sampling weights (MatchIt's "
+                        "advice), or use psm_did(weights=...)")
+    require_columns(df, [weights], "weights column")
+    require_numeric(df, [weights])
+    w = df[weights].to_numpy(float)
+    bad = ~np.isfinite(w) | (w < 0)
+    if bad.any():
+        raise DataError(f"weights column {weights!r} must be non-negative numbers; "
+                        f"{int(bad.sum())} rows are missing or negative")
 
 
 def _common_support(pt: np.ndarray, pc: np.ndarray, common: bool, trim: float | None
@@ -543,7 +610,8 @@ class BalanceResult(Result):
 
 
 def balance_table(matched: MatchResult, data: Any,
-                  covariates: Sequence[str] | None = None) -> BalanceResult:
+                  covariates: Sequence[str] | None = None,
+                  weights: str | None = None) -> BalanceResult:
     """Balance before and after matching, as Stata's ``pstest, both``.
 
     Standardized % bias = 100 (mean_t - mean_c) / sqrt((var_t + var_c) / 2), with the
@@ -555,68 +623,125 @@ def balance_table(matched: MatchResult, data: Any,
     ATT (``summary(matchit(...))``'s "Std. Mean Diff."): the same mean difference over
     the treated group's SD before matching (for a two-valued covariate sqrt(p(1 - p))),
     a ratio, not a percentage (the usual threshold is 0.1 in absolute value).
+
+    Parameters
+    ----------
+    weights : str, optional
+        Sampling weights column; default: the one the matching used
+        (``matched.meta["weights"]``). With them, as MatchIt's ``summary`` with
+        ``s.weights``: every mean is weighted by the sampling weights before matching
+        and by matching weights x sampling weights after; the SDs of the denominators
+        are those of the unmatched sample weighted by the sampling weights (MatchIt's
+        weighted variance for ``smd_*``; pstest's columns, which have no weighted form
+        in Stata, use Stata's analytic-weight variance, sum w (x - m)^2 / sum w x
+        n / (n - 1)). The t-tests are weighted regressions of the covariate on the
+        treatment, the variance ratios ratios of weighted variances.
     """
     df = data.df if isinstance(data, Panel) else as_pandas(data)
     cov = list(covariates or matched.meta["covariates"])
-    require_columns(df, cov)
+    weights = weights or matched.meta.get("weights")
+    require_columns(df, cov + ([weights] if weights else []))
     r = matched.rows
     t = (r["_treated"] == 1).to_numpy()
     c = ~t
     on = t & (r["_support"] == 1).to_numpy()
     wc = r["_weight"].fillna(0).to_numpy()
     mc_after = c & (wc > 0)
-    out = []
-    for v in cov:
-        x = df[v].to_numpy(float)
-        mt0, mc0 = x[t].mean(), x[c].mean()
-        vt0, vc0 = x[t].var(ddof=1), x[c].var(ddof=1)
-        sd0 = np.sqrt((vt0 + vc0) / 2)
-        b0 = 100 * (mt0 - mc0) / sd0
-        mt1 = x[on].mean()
-        mc1 = np.average(x[mc_after], weights=wc[mc_after])
-        b1 = 100 * (mt1 - mc1) / sd0
-        p0 = float(stats.ttest_ind(x[t], x[c]).pvalue)
-        # after: weighted regression of x on treatment in the matched sample
-        xs = np.r_[x[on], x[mc_after]]
-        ds = np.r_[np.ones(on.sum()), np.zeros(mc_after.sum())]
-        ws = np.r_[np.ones(on.sum()), wc[mc_after]]
-        p1 = _weighted_t_p(xs, ds, ws)
-        vt1 = x[on].var(ddof=1)
-        mcw = mc1
-        vc1 = np.sum(wc[mc_after] * (x[mc_after] - mcw) ** 2) / wc[mc_after].sum() * (
-            mc_after.sum() / max(mc_after.sum() - 1, 1))
-        # MatchIt's standardized mean difference for the ATT: over the SD of the
-        # treated before matching (two-valued covariates: sqrt(p(1 - p)))
-        sd_t = np.sqrt(x[t].var(ddof=0 if len(np.unique(x)) == 2 else 1))
-        out.append({"variable": v, "mean_treated_before": mt0, "mean_control_before": mc0,
-                    "bias_before": b0, "mean_treated_after": mt1, "mean_control_after": mc1,
-                    "bias_after": b1,
-                    "smd_before": (mt0 - mc0) / sd_t if sd_t > 0 else np.nan,
-                    "smd_after": (mt1 - mc1) / sd_t if sd_t > 0 else np.nan,
-                    "bias_reduction": 100 * (1 - abs(b1) / abs(b0)) if b0 else np.nan,
-                    "p_before": p0, "p_after": p1, "var_ratio_before": vt0 / vc0,
-                    "var_ratio_after": vt1 / vc1 if vc1 > 0 else np.nan,
-                    "balanced": abs(b1) < 10})
-    table = pd.DataFrame(out)
+    sw = np.ones(len(df)) if weights is None else df[weights].to_numpy(float)
+    sm_ = _Samples(t, c, on, mc_after, sw, sw * wc, weights is not None)
+    table = pd.DataFrame([sm_.row(v, df[v].to_numpy(float)) for v in cov])
     summ: dict[str, float] = {}
-    sm = matched.score_model
-    if sm is not None:
-        idx = sm.index
-        bt = 100 * abs(idx[t].mean() - idx[c].mean()) / np.sqrt((idx[t].var(ddof=1)
-                                                                   + idx[c].var(ddof=1)) / 2)
-        mc1 = np.average(idx[mc_after], weights=wc[mc_after])
-        vc1 = np.sum(wc[mc_after] * (idx[mc_after] - mc1) ** 2) / wc[mc_after].sum()
-        ba = 100 * abs(idx[on].mean() - mc1) / np.sqrt((idx[on].var(ddof=1) + vc1) / 2)
-        summ = {"B_before": float(bt), "R_before": float(idx[t].var(ddof=1) / idx[c].var(ddof=1)),
-                "B_after": float(ba), "R_after": float(idx[on].var(ddof=1) / vc1)}
+    if matched.score_model is not None:
+        summ = sm_.rubin(matched.score_model.index)
     res = BalanceResult(nobs=len(df), table=table, summary_stats=summ,
-                        meta={"covariates": cov})
+                        meta={"covariates": cov, "weights": weights})
     bad = table.loc[~table["balanced"], "variable"].tolist()
     if bad:
         res.warn(Message("psm.unbalanced", vars=bad))
     if summ and (summ["B_after"] >= 25 or not 0.5 <= summ["R_after"] <= 2):
         res.warn(Message("psm.rubin", b=summ["B_after"], r=summ["R_after"]))
     return res
+
+
+def _aw_var(x: np.ndarray, w: np.ndarray) -> float:
+    """Stata's analytic-weight variance: sum w (x - m)^2 / sum w x n / (n - 1), the
+    weighted mean m (w = 1: the sample variance)."""
+    m = np.average(x, weights=w)
+    return float(np.sum(w * (x - m) ** 2) / w.sum() * len(x) / max(len(x) - 1, 1))
+
+
+def _matchit_var(x: np.ndarray, w: np.ndarray, two_valued: bool) -> float:
+    """The treated SD^2 of MatchIt's standardized mean difference: p(1 - p) for a
+    two-valued covariate, else MatchIt's weighted variance sum w (x - m)^2 / (1 -
+    sum w^2) with w normalised to sum to 1 (w = 1: the sample variance)."""
+    wn = w / w.sum()
+    m = np.sum(wn * x)
+    if two_valued:
+        return float(np.sum(wn * (x - m) ** 2))
+    return float(np.sum(wn * (x - m) ** 2) / (1 - np.sum(wn**2)))
+
+
+@dataclass
+class _Samples:
+    """The rows and weights of a balance table: treated and controls before matching
+    (weights ``s``, the sampling weights or 1), the treated on support and the used
+    controls after (``s`` and matching weight x ``s``)."""
+
+    t: np.ndarray
+    c: np.ndarray
+    on: np.ndarray
+    mc: np.ndarray
+    s: np.ndarray
+    s_after: np.ndarray
+    weighted: bool
+
+    def row(self, v: str, x: np.ndarray) -> dict[str, Any]:
+        """One covariate's line: means, pstest's bias, MatchIt's SMD, tests, ratios."""
+        t, c, on, mc, s, sa = self.t, self.c, self.on, self.mc, self.s, self.s_after
+        mt0, mc0 = np.average(x[t], weights=s[t]), np.average(x[c], weights=s[c])
+        if self.weighted:
+            vt0, vc0 = _aw_var(x[t], s[t]), _aw_var(x[c], s[c])
+            p0 = _weighted_t_p(x[t | c], t[t | c].astype(float), s[t | c])
+        else:
+            vt0, vc0 = x[t].var(ddof=1), x[c].var(ddof=1)
+            p0 = float(stats.ttest_ind(x[t], x[c]).pvalue)
+        sd0 = np.sqrt((vt0 + vc0) / 2)
+        b0 = 100 * (mt0 - mc0) / sd0
+        mt1, mc1 = np.average(x[on], weights=s[on]), np.average(x[mc], weights=sa[mc])
+        b1 = 100 * (mt1 - mc1) / sd0
+        # after: weighted regression of x on treatment in the matched sample
+        p1 = _weighted_t_p(np.r_[x[on], x[mc]], np.r_[np.ones(on.sum()), np.zeros(mc.sum())],
+                           np.r_[s[on], sa[mc]])
+        vt1 = _aw_var(x[on], s[on]) if self.weighted else x[on].var(ddof=1)
+        vc1 = _aw_var(x[mc], sa[mc])
+        # MatchIt's standardized mean difference for the ATT: over the SD of the
+        # treated before matching (two-valued covariates: sqrt(p(1 - p)))
+        sd_t = np.sqrt(_matchit_var(x[t], s[t], len(np.unique(x)) == 2))
+        return {"variable": v, "mean_treated_before": mt0, "mean_control_before": mc0,
+                "bias_before": b0, "mean_treated_after": mt1, "mean_control_after": mc1,
+                "bias_after": b1,
+                "smd_before": (mt0 - mc0) / sd_t if sd_t > 0 else np.nan,
+                "smd_after": (mt1 - mc1) / sd_t if sd_t > 0 else np.nan,
+                "bias_reduction": 100 * (1 - abs(b1) / abs(b0)) if b0 else np.nan,
+                "p_before": p0, "p_after": p1, "var_ratio_before": vt0 / vc0,
+                "var_ratio_after": vt1 / vc1 if vc1 > 0 else np.nan,
+                "balanced": abs(b1) < 10}
+
+    def rubin(self, idx: np.ndarray) -> dict[str, float]:
+        """Rubin's B (standardized % difference of the score index) and R (its
+        variance ratio) before and after matching."""
+        t, c, on, mc, s, sa = self.t, self.c, self.on, self.mc, self.s, self.s_after
+        if self.weighted:
+            vt, vc, vt1 = _aw_var(idx[t], s[t]), _aw_var(idx[c], s[c]), _aw_var(idx[on], s[on])
+        else:
+            vt, vc, vt1 = idx[t].var(ddof=1), idx[c].var(ddof=1), idx[on].var(ddof=1)
+        bt = 100 * abs(np.average(idx[t], weights=s[t]) - np.average(idx[c], weights=s[c])
+                       ) / np.sqrt((vt + vc) / 2)
+        mc1 = np.average(idx[mc], weights=sa[mc])
+        vc1 = np.sum(sa[mc] * (idx[mc] - mc1) ** 2) / sa[mc].sum()
+        ba = 100 * abs(np.average(idx[on], weights=s[on]) - mc1) / np.sqrt((vt1 + vc1) / 2)
+        return {"B_before": float(bt), "R_before": float(vt / vc), "B_after": float(ba),
+                "R_after": float(vt1 / vc1)}
 
 
 def _weighted_t_p(x: np.ndarray, d: np.ndarray, w: np.ndarray) -> float:
@@ -647,8 +772,6 @@ class PsmDidResult(Result):
         return self.matching.plot(lang=lang, **kw)
 
 
-# the DID is weighted by the matching weights: a Design's weights cannot join
-@takes_design(Message("name.psm_did"), weights=True)
 def psm_did(
     data: Any,
     y: str,
@@ -659,6 +782,7 @@ def psm_did(
     controls: Sequence[str] = (),
     fe: Sequence[str] | None = None,
     cluster: str | None = None,
+    weights: str | None = None,
     *,
     cohort: str | None = None,
     roster: str | None = None,
@@ -668,12 +792,25 @@ def psm_did(
     base_year: int | None = None,
     method: str = "kernel",
     sample: str = "weighted",
+    score_weighted: bool = True,
     **match_kw: Any,
 ) -> PsmDidResult:
     """PSM-DID: match treated and control units, then run the DID on the matched panel.
 
     Parameters
     ----------
+    data : Design, Panel or DataFrame
+        A :class:`~policylab.estimators.design.Design` carries the treatment, controls,
+        fixed effects (``region^year`` included), cluster, sampling weights and sample
+        (then give none of those here); otherwise one is built from the keywords.
+    weights : str, optional
+        Sampling (observation) weights, used as MatchIt uses its ``s.weights``: in the
+        score model (``score_weighted``), in the balance table (weighted means and SDs,
+        see :func:`balance_table`) and in the DID, which is weighted by matching weights
+        x sampling weights. They do not change who is matched to whom. A unit's weight
+        in the matching (score model, balance) is its row's in the matched cross-section
+        (``base_year``: the base year; weights that vary over time are allowed); the DID
+        weights each row by its own weight times its unit's matching weight.
     mode : {"base_year", "period", "pooled"}
         "base_year" (default, recommended): match units once on their covariates in a
         pre-treatment base year (default: the year before the first adoption) and keep
@@ -683,81 +820,150 @@ def psm_did(
         (the reference carbon study's design; post-policy covariates enter the score).
         Both warn.
     sample : {"weighted", "matched", "support"}
-        DID weighted by the matching weights (psmatch2 ``[aw=_weight]``), on rows with a
-        positive weight, or on the common-support sample (``_support == 1``).
+        DID weighted by the matching weights (psmatch2 ``[aw=_weight]``; times the
+        sampling weights when given), on rows with a positive weight, or on the
+        common-support sample (``_support == 1``); the last two are weighted by the
+        sampling weights only.
+    score_weighted : bool
+        Fit the score model with the sampling weights (default True, MatchIt's default).
     **match_kw
         Passed to :func:`match` (kernel, bwidth, k, caliper, ...).
     """
-    from policylab.estimators.design import build_design
     from policylab.estimators.did import did
 
-    panel = data if isinstance(data, Panel) else Panel(data, unit=unit, time=time)
-    unit, time = panel.unit, panel.time
-    design = build_design(panel, treat=treat, cohort=cohort, roster=roster, date=date,
-                          assign=assign)
-    df = design.df.copy()
-    require_columns(df, [y, *covariates, *controls])
-    ever = (df.groupby(unit)[design.treat_col].transform("max") > 0).astype(int)
-    df["_ever_treated"] = ever
-    warn: list[str] = []
-    if mode == "base_year":
-        first = int(df.loc[df[design.treat_col] == 1, time].min())
-        by = base_year if base_year is not None else max(t for t in df[time].unique()
-                                                         if t < first)
-        cross = df[df[time] == by]
-        if cross[unit].nunique() < df[unit].nunique():
-            warn.append(Message("psm.missing_in_base_year",
-                                n=df[unit].nunique() - cross[unit].nunique(), year=by))
-        m = match(cross, "_ever_treated", covariates, method=method, **match_kw)
-        unit_w = pd.Series(m.rows["_weight"].to_numpy(), index=cross[unit].to_numpy())
-        unit_sup = pd.Series(m.rows["_support"].to_numpy(), index=cross[unit].to_numpy())
-        df["_weight"] = df[unit].map(unit_w)
-        df["_support"] = df[unit].map(unit_sup)
-        match_data = cross
-    elif mode in ("period", "pooled"):
-        if mode == "period":
-            parts = []
-            for _, g in df.groupby(time):
-                mm = match(g, "_ever_treated", covariates, method=method, **match_kw)
-                parts.append(mm.rows)
-            rows = pd.concat(parts).reindex(df.index)
-            m = MatchResult(nobs=len(df), rows=rows, meta={"method": method, "mode": mode,
-                                                           "covariates": list(covariates)})
-            warn.append(Message("psm.period_matching"))
-        else:
-            m = match(df, "_ever_treated", covariates, method=method, **match_kw)
-            # ever-treated rows vs never-treated rows: no unit matches itself, years mix
-            warn.append(Message("psm.pooled_matching"))
-        df["_weight"] = m.rows["_weight"].to_numpy()
-        df["_support"] = m.rows["_support"].to_numpy()
-        match_data = df
-    else:
-        raise SpecError(f"mode must be base_year, period or pooled, got {mode!r}")
-    n_before = len(df)
-    if sample == "weighted":
-        used = df[df["_weight"].fillna(0) > 0]
-        weights = "_weight"
-    elif sample == "matched":
-        used = df[df["_weight"].fillna(0) > 0]
-        weights = None
-    elif sample == "support":
-        used = df[df["_support"].fillna(0) == 1]
-        weights = None
-    else:
+    design = _psm_design(data, unit, time, treat, cohort, roster, date, assign, controls, fe,
+                         cluster, weights)
+    unit, time, sw = design.unit, design.time, design.weights
+    base = design.df  # read only: the matched rows are copied out of it once
+    require_columns(base, [y, *covariates])
+    if sample not in ("weighted", "matched", "support"):
         raise SpecError(f"sample must be weighted, matched or support, got {sample!r}")
+    ever = base[unit].isin(base.loc[base[design.treat_col] == 1, unit].unique()).to_numpy(
+        int)
+    kw = dict(method=method, weights=sw, score_weighted=score_weighted, **match_kw)
+    m, match_data, row_w, row_sup, warn = _psm_match(base, ever, design, covariates, mode,
+                                                     base_year, kw)
+    keep = row_sup == 1 if sample == "support" else row_w > 0  # NaN: not matched
+    used = base[keep].assign(_ever_treated=ever[keep], _weight=row_w[keep],
+                             _support=row_sup[keep])
+    wcol = sw
+    if sample == "weighted":
+        wcol = "_weight"
+        if sw is not None:
+            # MatchIt: the DID's weights are the matching weights x the sampling weights
+            wcol = "_psm_weight"
+            used["_psm_weight"] = used["_weight"] * used[sw]
     if used.empty or used["_ever_treated"].nunique() < 2:
         raise EstimationError("no matched treated and control units remain")
-    res_did = did(Panel(used, unit=unit, time=time), y=y, treat=design.treat_col,
-                  controls=list(controls), fe=fe, cluster=cluster, weights=weights,
-                  assign=design.assign)
+    # rows of the design's panel, already checked and in order: no second Panel pass
+    res_did = did(used, y=y, unit=unit, time=time, treat=design.treat_col,
+                  controls=list(design.controls), fe=list(design.fe), cluster=design.cluster,
+                  weights=wcol, assign=design.assign)
+    # the model the user gave, on the matched rows; the matching weights are on top
+    res_did.meta["design"].update(weights=sw, sample=design.sample,
+                                  treatment=design.treatment,
+                                  matching_weights=sample == "weighted")
     bal = balance_table(m, match_data, covariates) if m.score_model is not None else None
     res = PsmDidResult(nobs=res_did.nobs, did=res_did, matching=m, balance=bal,
-                       meta={"mode": mode, "sample": sample, "n_before": n_before,
+                       meta={"mode": mode, "sample": sample, "n_before": len(base),
                              "n_after": res_did.nobs, "depvar": y,
-                             "treat_term": res_did.meta["treat_term"]})
-    n_treated = int(df.loc[df["_ever_treated"] == 1, unit].nunique())
+                             "treat_term": res_did.meta["treat_term"], "weights": sw,
+                             "score_weighted": bool(sw) and score_weighted,
+                             "notes": _weights_notes(sw, score_weighted)})
+    n_treated = int(base[unit][ever == 1].nunique())
     if n_treated < 10:
         res.warn(Message("psm.few_treated", n=n_treated))
     for w in warn + m.warnings + (bal.warnings if bal else []):
         res.warn(w)
     return res
+
+
+def _psm_design(data: Any, unit: str | None, time: str | None, treat: str | None,
+                cohort: str | None, roster: str | None, date: str, assign: str | None,
+                controls: Sequence[str], fe: Sequence[str] | None, cluster: str | None,
+                weights: str | None) -> Any:
+    """The Design of a PSM-DID: ``data`` itself when it is one, else built from the
+    keywords (the whole model: the DID on the matched rows honours every part)."""
+    from policylab.estimators.design import Design, as_design, build_design
+
+    if isinstance(data, Design):
+        return as_design(data, Message("name.psm_did"), unit=unit, time=time, treat=treat, cohort=cohort,
+                         roster=roster, date=date, assign=assign, controls=list(controls),
+                         fe=fe, cluster=cluster, weights=weights)
+    panel = data if isinstance(data, Panel) else Panel(data, unit=unit, time=time)
+    return build_design(panel, treat=treat, cohort=cohort, roster=roster, date=date,
+                        assign=assign, controls=list(controls), fe=fe, cluster=cluster,
+                        weights=weights)
+
+
+def _psm_match(base: pd.DataFrame, ever: np.ndarray, design: Any,
+               covariates: Sequence[str], mode: str, base_year: int | None,
+               kw: dict[str, Any]
+               ) -> tuple[MatchResult, pd.DataFrame, np.ndarray, np.ndarray, list[str]]:
+    """Match in ``mode``: the matching, the data it matched on, each row's matching
+    weight and support (NaN where its unit or row was not matched on) and the
+    warnings."""
+    unit, time = design.unit, design.time
+    warn: list[str] = []
+    if mode == "base_year":
+        first = int(base.loc[base[design.treat_col] == 1, time].min())
+        by = base_year if base_year is not None else max(t for t in base[time].unique()
+                                                         if t < first)
+        in_by = (base[time] == by).to_numpy()
+        cross = base[in_by].assign(_ever_treated=ever[in_by])
+        n_units = base[unit].nunique()
+        if cross[unit].nunique() < n_units:
+            warn.append(Message("psm.missing_in_base_year",
+                                n=n_units - cross[unit].nunique(), year=by))
+        cross = _complete(cross, covariates, kw, warn, f"{time} = {by}")
+        m = match(cross, "_ever_treated", covariates, **kw)
+        # a unit's matching weight and support are its base-year row's
+        at = pd.Index(cross[unit]).get_indexer(base[unit])
+        found = at >= 0
+        row_w, row_sup = np.full(len(base), np.nan), np.full(len(base), np.nan)
+        row_w[found] = m.rows["_weight"].to_numpy(float)[at[found]]
+        row_sup[found] = m.rows["_support"].to_numpy(float)[at[found]]
+        return m, cross, row_w, row_sup, warn
+    df = base.assign(_ever_treated=ever)
+    # the matching (and its balance table) sees the rows with every covariate; each row
+    # of the panel gets its weight and support, NaN for the rows left out
+    complete = _complete(df, covariates, kw, warn, "all years")
+    if mode == "period":
+        rows = pd.concat([match(g, "_ever_treated", covariates, **kw).rows
+                          for _, g in complete.groupby(time)]).reindex(complete.index)
+        m = MatchResult(nobs=len(complete), rows=rows, meta={
+            "method": kw["method"], "mode": mode, "covariates": list(covariates),
+            "weights": kw["weights"]})
+        warn.append(Message("psm.period_matching"))
+    elif mode == "pooled":
+        m = match(complete, "_ever_treated", covariates, **kw)
+        # ever-treated rows vs never-treated rows: no unit matches itself, years mix
+        warn.append(Message("psm.pooled_matching"))
+    else:
+        raise SpecError(f"mode must be base_year, period or pooled, got {mode!r}")
+    rows = m.rows.reindex(df.index)
+    return (m, complete, rows["_weight"].to_numpy(float), rows["_support"].to_numpy(float),
+            warn)
+
+
+def _complete(frame: pd.DataFrame, covariates: Sequence[str], kw: dict[str, Any],
+              warn: list[Any], where: str) -> pd.DataFrame:
+    """The rows with every covariate (and sampling weight): a row missing one has no
+    propensity score, so it is not matched (psmatch2 leaves it out the same way)."""
+    cols = [*covariates, *([kw["weights"]] if kw.get("weights") else [])]
+    miss = frame[cols].isna()
+    bad = miss.any(axis=1).to_numpy()
+    if not bad.any():
+        return frame
+    which = [c for c in cols if miss[c].any()]
+    warn.append(Message("psm.missing_covariates", n=int(bad.sum()), where=where,
+                        cols=", ".join(which)))
+    return frame[~bad]
+
+
+def _weights_notes(weights: str | None, score_weighted: bool) -> list[Message]:
+    """The PSM-DID table's note on sampling weights (none without them)."""
+    if not weights:
+        return []
+    return [Message("psm.sampling_weights" if score_weighted
+                    else "psm.sampling_weights_unweighted_score", col=weights)]

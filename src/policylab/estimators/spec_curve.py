@@ -456,7 +456,7 @@ def _add_path_basis(blk: dict[str, Any], max_bytes: float = 1.5e9) -> None:
     rows = np.arange(n)
     for h in range(H):
         basis[rows, blk["g_of_row"] * H + h] = paths[h][blk["t_of_row"]]
-    blk.update(basis=_demeaned(basis, blk), path_id=ids, n_paths=H)
+    blk.update(basis=_demeaned(basis, blk, inplace=True), path_id=ids, n_paths=H)
 
 
 def _add_fast_stats(blk: dict[str, Any], ys: list[str], all_controls: list[str],
@@ -472,6 +472,12 @@ def _add_fast_stats(blk: dict[str, Any], ys: list[str], all_controls: list[str],
     if any((int(cl.max()) + 1) * m * m * 8 > max_bytes for cl in blk["clusters"].values()):
         return
     Bd, yd = blk["Bd"], blk["yd"]
+    # the basis and the outcomes side by side once (n x (m + outcomes)); each control
+    # set's residuals are written into one buffer, and a cluster's rows are gathered one
+    # cluster at a time (the same products on the same arrays as before: the numbers
+    # are unchanged, the peak is two n x m matrices lower)
+    W = np.column_stack([basis, yd])
+    R = np.empty_like(W) if any(sets.values()) else None
     entries = []
     for cl in blk["clusters"].values():
         G = int(cl.max()) + 1
@@ -486,14 +492,16 @@ def _add_fast_stats(blk: dict[str, Any], ys: list[str], all_controls: list[str],
             K = vc.df_k(len(idx), blk["fe_levels"], nested, ssc)
             fac = vc.small_sample_factor("CRV", n, K, G, ssc)
             if C.shape[1]:
-                coef = np.linalg.lstsq(C.T @ C, C.T @ np.column_stack([basis, yd]), rcond=None)[0]
-                R = np.column_stack([basis, yd]) - C @ coef
+                coef = np.linalg.lstsq(C.T @ C, C.T @ W, rcond=None)[0]
+                np.matmul(C, coef, out=R)
+                np.subtract(W, R, out=R)
                 PB, yc = R[:, :m], R[:, m:]
             else:
                 PB, yc = basis, yd
-            PBs = PB[order]
-            Cg = np.stack([PBs[bounds[g]:bounds[g + 1]].T @ PBs[bounds[g]:bounds[g + 1]]
-                           for g in range(G)])
+            Cg = np.empty((G, m, m))
+            for g in range(G):
+                Pg = PB[order[bounds[g]:bounds[g + 1]]]
+                Cg[g] = Pg.T @ Pg
             gram = PB.T @ PB
             for j in range(len(ys)):
                 entries.append({"gram": gram, "by": PB.T @ yc[:, j],
@@ -601,10 +609,22 @@ def _block_rows(cfg: dict[str, Any], s_name: str, query: str | None, fe_name: st
     return sub, fe_k, None if weights is None else w[ok][keep]
 
 
-def _demeaned(A: np.ndarray, blk: dict[str, Any]) -> np.ndarray:
+def _demeaned(A: np.ndarray, blk: dict[str, Any], inplace: bool = False) -> np.ndarray:
     """Columns of ``A`` with the block's fixed effects absorbed; with weights, weighted
-    demeaning times sqrt(w), so that plain least squares on the result is weighted."""
+    demeaning times sqrt(w), so that plain least squares on the result is weighted.
+    ``inplace`` overwrites ``A`` (a float64 matrix the caller owns: the path basis)
+    instead of copying it (the same numbers)."""
+    if inplace:
+        from policylab.engine.threads import threads_for
+
+        with threads_for(A.shape[0] * max(1, A.shape[1] // 8)):
+            fx.demean_inplace(A, blk["fe_k"], blk["w"])
+        out = A
+    else:
+        out = fx.demean(A, blk["fe_k"], blk["w"])
     if blk["w"] is None:
-        return fx.demean(A, blk["fe_k"])
-    out = fx.demean(A, blk["fe_k"], blk["w"])
+        return out
+    if inplace:
+        out *= blk["sw"][:, None]
+        return out
     return out * (blk["sw"] if out.ndim == 1 else blk["sw"][:, None])

@@ -43,6 +43,7 @@ from policylab.engine.multiplier import (
 from policylab.engine.threads import one_blas_thread
 from policylab.errors import EstimationError, SpecError
 from policylab.estimators.cohort_tables import (
+    balanced_rows,
     cell_specs,
     cohort_codes,
     first_period_covariates,
@@ -356,9 +357,11 @@ def att_gt(
         data, y, unit, time, cohort, cluster, weights, covariates)
     # the panel as arrays once: (units x periods) outcomes, one value per unit for the
     # cohort, cluster and covariates (no pivot, no groupby over the long rows)
+    df, balanced = balanced_rows(df, y, unit, time, [*(covariates or []), weights])
     Y, units, periods, cell = wide_outcomes(df, y, unit, time)
     N, T = Y.shape
     G, keep_units, notes = unit_cohorts(df, cohort, cell, units, periods, anticipation)
+    notes = [balanced, *notes] if balanced is not None else notes
     if not keep_units.all():
         Y, G = Y[keep_units], G[keep_units]
     cl_codes = None

@@ -29,11 +29,17 @@ import numpy as np
 import pandas as pd
 from scipy import sparse
 
-from policylab.engine import fixed_effects as fx
 from policylab.engine import vcov as vc
+from policylab.engine.threads import one_blas_thread
 from policylab.errors import SpecError
 from policylab.estimators.result import Result
-from policylab.inference.wild import RENAMED_META, bootstrap_weights, refuse_iv, weights_type_arg
+from policylab.inference.wild import (
+    RENAMED_META,
+    bootstrap_weights,
+    purged_cross,
+    refuse_iv,
+    weights_type_arg,
+)
 from policylab.validation import RenamedKeys
 
 __all__ = ["JointWildResult", "joint_wild_test"]
@@ -75,31 +81,18 @@ def _design(reg: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.nda
     return X, y, w, m.fe_codes
 
 
-#: bytes of purged columns M(u 1_h) held at a time (n x a block of clusters)
-_PURGE_BYTES = 128 * 2**20
-
-
-def _purged(u: np.ndarray, cl: np.ndarray, hs: range, fe: np.ndarray,
-            w: np.ndarray | None) -> np.ndarray:
-    """Columns M(u 1_h) for the clusters h in ``hs`` (each column is demeaned on its
-    own, so a block of clusters gives the columns of all clusters at once)."""
-    Uh = np.zeros((len(u), len(hs)))
-    rows = np.flatnonzero((cl >= hs.start) & (cl < hs.stop))
-    Uh[rows, cl[rows] - hs.start] = u[rows]
-    if w is None:
-        return fx.demean(Uh, fe)
-    sw = np.sqrt(w)
-    return sw[:, None] * fx.demean(Uh / sw[:, None], fe, w)
-
-
 def _pieces(X: np.ndarray, y: np.ndarray, R: np.ndarray, cl: np.ndarray, G: int,
             fe: np.ndarray | None, w: np.ndarray | None) -> dict[str, np.ndarray]:
     """Everything a draw needs: S (G*q x G), P (G x q x k), W (G x k), H, observed stat."""
     k = X.shape[1]
-    H = np.linalg.inv(X.T @ X)
+    XtX = X.T @ X
+    H = np.linalg.inv(XtX)
     free = np.setdiff1d(np.arange(k), R)
-    Xr = X[:, free]
-    u = y - Xr @ np.linalg.lstsq(Xr, y, rcond=None)[0] if free.size else y.copy()
+    # restricted residuals from the Gram matrix (no n x k copy or factorisation)
+    coef = np.zeros(k)
+    if free.size:
+        coef[free] = np.linalg.solve(XtX[np.ix_(free, free)], (X.T @ y)[free])
+    u = y - X @ coef
     XR = X @ H[:, R]  # n x q: row i is (R H x_i)'
     q = len(R)
 
@@ -116,14 +109,9 @@ def _pieces(X: np.ndarray, y: np.ndarray, R: np.ndarray, cl: np.ndarray, G: int,
         S = np.zeros((G, q, G))
         S[np.arange(G), :, np.arange(G)] = csum(XR * u[:, None])
     else:
-        # the purged columns a block of clusters at a time: never the n x G matrix
-        size = int(max(1, min(G, _PURGE_BYTES // (8 * max(len(u), 1)))))
-        S = np.empty((G, q, G))
-        for h0 in range(0, G, size):
-            hs = range(h0, min(G, h0 + size))
-            Ud = _purged(u, cl, hs, fe, w)
-            for i, h in enumerate(hs):
-                S[:, :, h] = csum(XR * Ud[:, [i]])
+        # S[g, :, h] from cluster x level sums where the engine can (else the purged
+        # columns a block of clusters at a time): never the n x G matrix M(u 1_h)
+        S = purged_cross(XR, u, cl, fe, w)
     P = np.stack([csum(XR[:, [j]] * X) for j in range(q)], axis=1)  # G x q x k
     W = csum(X * u[:, None])  # G x k
     b = H @ (X.T @ y)
@@ -207,10 +195,11 @@ def joint_wild_test(
 
     check_memory(4.0 * G * draws * 8, f"{draws:,} draws x {G} clusters", "use fewer draws")
     R = np.array([reg.terms.index(t) for t in terms])
-    pc = _pieces(X, y, R, cl, G, fe, w)
     rng = np.random.default_rng(seed)
     V, enumerated = bootstrap_weights(weights, G, draws, rng)
-    stats = _boot_stats(pc, R, V)
+    with one_blas_thread():  # tall-and-thin and small products: the pool costs more
+        pc = _pieces(X, y, R, cl, G, fe, w)
+        stats = _boot_stats(pc, R, V)
     stat = float(pc["stat"])
     # sign vectors that reproduce the sample tie with it in exact arithmetic
     p = float(np.mean(stats >= stat * (1 - 1e-9)))

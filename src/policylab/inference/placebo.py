@@ -398,10 +398,13 @@ def _idx_chunks(a: _Assignment, kind: str, draws: int, seed: int | None,
     left = draws
     while left > 0:
         size = min(left, 20_000)
-        # the uniform rows in blocks (the same stream as one call), bounding memory
+        # the uniform rows in blocks (the same stream as one call), bounding memory; one
+        # buffer refilled in place (fresh pages for each block cost as much as the draws)
         step = max(1, 4_000_000 // G)
-        chosen = np.concatenate([_smallest(rng.random((min(step, size - lo), G)), n_treated,
-                                           ordered=H > 1) for lo in range(0, size, step)])
+        buf = np.empty((min(step, size), G))
+        chosen = np.concatenate([
+            _smallest(rng.random(out=buf[:min(step, size - lo)]), n_treated, ordered=H > 1)
+            for lo in range(0, size, step)])
         left -= size
         if kind == "both":
             hs = rng.integers(0, H, (size, n_treated))

@@ -35,13 +35,14 @@ The p-value convention (that of ``placebo_test`` since its first release):
 
 from __future__ import annotations
 
-import itertools
 import math
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+
+from policylab.engine.combinations import k_subsets
 
 __all__ = ["TIE_RTOL", "TIE_FLOOR", "PValues", "p_values", "permutations",
            "stratified_permutations", "permutation_chunks",
@@ -148,41 +149,12 @@ def stratified_permutation_chunks(strata: np.ndarray, draws: int, seed: int | No
         yield out
 
 
-def _unrank(n: int, k: int, rank: int) -> list[int]:
-    """The k-subset of range(n) at position ``rank`` in lexicographic order."""
-    out, x = [], 0
-    for i in range(k):
-        while True:
-            below = math.comb(n - x - 1, k - i - 1)  # subsets whose i-th element is x
-            if rank < below:
-                break
-            rank -= below
-            x += 1
-        out.append(x)
-        x += 1
-    return out
-
-
-def _subsets_from(c: list[int], n: int) -> Iterator[tuple[int, ...]]:
-    """k-subsets of range(n) from ``c`` on, in lexicographic order."""
-    k = len(c)
-    yield tuple(c)
-    for p in range(k - 1, -1, -1):
-        head = tuple(c[:p])
-        for v in range(c[p] + 1, n):
-            for tail in itertools.combinations(range(v + 1, n), k - 1 - p):
-                yield (*head, v, *tail)
-
-
 def combinations_from(n: int, k: int, start: int, size: int) -> np.ndarray:
     """Rows ``start`` to ``start + size - 1`` of the lexicographic k-subsets of
     ``range(n)`` (as ``itertools.combinations`` orders them), made without the rows
-    before them: each chunk of an exact enumeration is built where it is used."""
-    if k == 0:
-        return np.zeros((min(size, 1 - start), 0), dtype=np.int64)
-    flat = np.fromiter(itertools.chain.from_iterable(
-        itertools.islice(_subsets_from(_unrank(n, k, start), n), size)), dtype=np.int64)
-    return flat.reshape(-1, k)
+    before them: each chunk of an exact enumeration is built where it is used (see
+    :func:`policylab.engine.combinations.k_subsets`)."""
+    return k_subsets(n, k, start, size)
 
 
 class _Enumerated:

@@ -27,6 +27,7 @@ import numpy as np
 
 from policylab.engine import bootstrap_kernels as bk
 from policylab.engine import fixed_effects as fx
+from policylab.engine.threads import one_blas_thread
 
 __all__ = ["cluster_resamples", "cluster_multiplicities", "GramDraws",
            "weighted_gram_draws"]
@@ -101,6 +102,12 @@ def _block_sums(g: GramDraws, n_blocks: int) -> _BlockSums:
 
 def _gram_chunk(W: np.ndarray, g: GramDraws | _BlockSums) -> np.ndarray:
     """Gram matrices of one chunk of block-weight rows (an executor task)."""
+    # wide, short products: BLAS's thread pool costs more than it saves here
+    with one_blas_thread():
+        return _grams_of(W, g)
+
+
+def _grams_of(W: np.ndarray, g: GramDraws | _BlockSums) -> np.ndarray:
     if isinstance(g, _BlockSums):
         return bk.block_grams(g.Qb, g.Sb, g.Nb, W)
     if g.twoway is not None:

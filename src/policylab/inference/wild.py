@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 from scipy import optimize
 
+from policylab.engine import bootstrap_kernels as bk
 from policylab.engine import fixed_effects as fx
 from policylab.engine import vcov as vc
 from policylab.engine.batched import cluster_matrix
@@ -244,15 +245,19 @@ class _WildDraws:
         if sw is not None:
             X, y = X * sw[:, None], y * sw
         self.G = G = int(cl.max()) + 1
-        H = np.linalg.inv(X.T @ X)
+        XtX = X.T @ X
+        H = np.linalg.inv(XtX)
         a = X @ H[:, k]  # b_k = a'y
-        Xo = np.delete(X, k, axis=1)
+        others = np.delete(np.arange(X.shape[1]), k)
 
         def resid(v: np.ndarray) -> np.ndarray:
-            # restricted residuals are linear in theta: u(theta) = u0 - theta * r
-            if Xo.shape[1] == 0:
+            # restricted residuals are linear in theta: u(theta) = u0 - theta * r; the
+            # restricted fit from the Gram matrix (no n x k copy or factorisation)
+            if others.size == 0:
                 return v
-            return v - Xo @ np.linalg.lstsq(Xo, v, rcond=None)[0]
+            coef = np.zeros(X.shape[1])
+            coef[others] = np.linalg.solve(XtX[np.ix_(others, others)], (X.T @ v)[others])
+            return v - X @ coef
 
         def csum(vec: np.ndarray) -> np.ndarray:
             return np.bincount(cl, weights=vec, minlength=G)
@@ -273,12 +278,9 @@ class _WildDraws:
             E = np.diag(c)
             if purge:
                 # a bootstrap residual u * v must also be purged of the fixed effects
-                # not nested in the bootstrap clusters: demean u * 1[cluster h] per h
-                Uh = np.zeros((len(u), G))
-                Uh[np.arange(len(u)), cl] = u
-                Ud = fx.demean(Uh, fe) if sw is None else \
-                    sw[:, None] * fx.demean(Uh / sw[:, None], fe, w)
-                E = cluster_matrix(cl) @ (a[:, None] * Ud)
+                # not nested in the bootstrap clusters: from cluster x level sums when
+                # the engine can, else demean u * 1[cluster h] per h
+                E = purged_cross(a[:, None], u, cl, fe, w)[:, 0, :]
             return c, E - AH @ W
 
         self.impose_null = impose_null
@@ -307,6 +309,44 @@ class _WildDraws:
         # sign vectors that reproduce the sample (v = +-1) tie with it exactly in theory;
         # count them as extreme whatever the rounding
         return float(np.mean(np.abs(t_star) >= abs(t_obs) * (1 - 1e-9)))
+
+
+def purged_cross(A: np.ndarray, u: np.ndarray, cl: np.ndarray, fe: np.ndarray,
+                 w: np.ndarray | None) -> np.ndarray:
+    """(G x q x G) sums over cluster g of A_i [M(u 1_h)]_i, M the (weighted) purge of
+    the fixed effects on the sqrt(w) scale of ``A`` and ``u``: by the engine's cluster-sum
+    algebra where it applies, else by demeaning the n x G columns u 1_h directly."""
+    G = int(cl.max()) + 1
+    out = bk.purged_cluster_cross(A, u, cl, G, fe, w)
+    if out is None:
+        out = purged_cross_direct(A, u, cl, fe, w)
+    return out
+
+
+def purged_cross_direct(A: np.ndarray, u: np.ndarray, cl: np.ndarray, fe: np.ndarray,
+                        w: np.ndarray | None) -> np.ndarray:
+    """:func:`purged_cross` by demeaning the columns u 1_h, a block of clusters at a time
+    (128 MB of them), never the whole n x G matrix."""
+    G = int(cl.max()) + 1
+    n, q = A.shape
+    sw = None if w is None else np.sqrt(w)
+    to_cl = cluster_matrix(cl)
+    out = np.empty((G, q, G))
+    size = int(max(1, min(G, _PURGE_BYTES // (8 * max(n, 1)))))
+    for h0 in range(0, G, size):
+        hs = range(h0, min(G, h0 + size))
+        Uh = np.zeros((n, len(hs)))
+        rows = np.flatnonzero((cl >= hs.start) & (cl < hs.stop))
+        Uh[rows, cl[rows] - hs.start] = u[rows]
+        Ud = fx.demean(Uh, fe) if sw is None else \
+            sw[:, None] * fx.demean(Uh / sw[:, None], fe, w)
+        for j in range(q):
+            out[:, j, hs.start:hs.stop] = np.asarray(to_cl @ (A[:, [j]] * Ud))
+    return out
+
+
+#: bytes of purged columns M(u 1_h) held at a time (n x a block of clusters)
+_PURGE_BYTES = 128 * 2**20
 
 
 def _score_norms(c: np.ndarray, M: np.ndarray, V: np.ndarray) -> tuple[np.ndarray, ...]:

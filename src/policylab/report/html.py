@@ -95,27 +95,46 @@ def _cjk_font_face(text: str) -> str:
     if not chars:
         return ""
     try:
-        from fontTools import subset
+        import fontTools
 
+        from policylab.report.cache import cached_bytes
         from policylab.report.style import bundled_cjk_font
 
         src = bundled_cjk_font()
         if src is None:
             return ""
-        opts = subset.Options()
-        opts.flavor = None
-        opts.desubroutinize = True
-        font = subset.load_font(str(src), opts)
-        sub = subset.Subsetter(opts)
-        sub.populate(text="".join(sorted(chars)) + "0123456789")
-        sub.subset(font)
-        buf = io.BytesIO()
-        font.save(buf)
+        glyphs = "".join(sorted(chars)) + "0123456789"
+        st = src.stat()
+        # the same font file, fontTools and characters give the same subset: reruns of
+        # a study read it from policylab's cache instead of parsing 16 MB of font again
+        key = [str(src), str(st.st_size), str(st.st_mtime_ns), fontTools.version,
+               _SUBSET_OPTIONS, glyphs]
+        otf = cached_bytes("cjk", "otf", key, lambda: _cjk_subset(src, glyphs),
+                           valid=lambda b: b[:4] == b"OTTO")
     except Exception:  # no bundled font or fontTools: fall back to the reader's fonts
         return ""
-    data = base64.b64encode(buf.getvalue()).decode("ascii")
+    data = base64.b64encode(otf).decode("ascii")
     return ("@font-face { font-family: 'PolicylabCJK'; "
             f"src: url(data:font/otf;base64,{data}) format('opentype'); }}")
+
+
+_SUBSET_OPTIONS = "flavor=None desubroutinize=True"  # part of the cache key
+
+
+def _cjk_subset(src: Path, glyphs: str) -> bytes:
+    """The bundled CJK font cut down to ``glyphs`` (OpenType/CFF bytes)."""
+    from fontTools import subset
+
+    opts = subset.Options()
+    opts.flavor = None
+    opts.desubroutinize = True
+    font = subset.load_font(str(src), opts)
+    sub = subset.Subsetter(opts)
+    sub.populate(text=glyphs)
+    sub.subset(font)
+    buf = io.BytesIO()
+    font.save(buf)
+    return buf.getvalue()
 
 
 def write_report(sections: list[dict[str, Any]], path: str | Path, **kw: Any) -> Path:

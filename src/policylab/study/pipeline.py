@@ -12,6 +12,7 @@ included, is still written.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import math
@@ -139,6 +140,7 @@ def run_study(
     on_step: Callable[[StepOutput], None] | None = None,
     executor: Any = None,
     force: bool = False,
+    keep_fits: bool = True,
 ) -> RunSummary:
     """Run the battery a spec describes and write everything into ``out_dir``.
 
@@ -164,6 +166,13 @@ def run_study(
     force : bool
         Write into an existing folder that policylab did not write; files policylab
         writes are replaced there, nothing else is touched or deleted.
+    keep_fits : bool
+        Keep each result's fitted arrays (``result.fit``: design matrix, residuals,
+        codes) in the returned summary, so that results can be re-studentised or
+        predicted from afterwards (default). ``False`` (the CLI) drops them from a
+        step's results as soon as no later step reads them: on a firm panel of
+        millions of rows they would otherwise add up to gigabytes. The numbers,
+        tables, figures and reports are the same either way.
 
     Raises
     ------
@@ -205,7 +214,7 @@ def run_study(
         root = stage.path
         figures = FigureFiles(root, spec.output.figure_formats, workers)
         outputs = _run_steps(ctx, progress=progress, executor=executor, on_step=on_step,
-                             after_step=figures.start)
+                             after_step=figures.start, keep_fits=keep_fits)
         t_write = time.perf_counter()
         rendered = _render(root, spec, outputs, ctx, figures, workers)
         split = _split(prep_seconds, outputs, rendered.seconds)
@@ -254,7 +263,8 @@ def run_study(
 
 def _run_steps(ctx: Context, *, progress: bool, executor: Any,
                on_step: Callable[[StepOutput], None] | None,
-               after_step: Callable[[StepOutput], None]) -> list[StepOutput]:
+               after_step: Callable[[StepOutput], None],
+               keep_fits: bool = True) -> list[StepOutput]:
     """Run the planned steps in order; an optional step that fails is recorded, a
     required one raises :class:`StudyFailed`. ``after_step`` gets each finished step."""
     from contextlib import ExitStack
@@ -282,6 +292,8 @@ def _run_steps(ctx: Context, *, progress: bool, executor: Any,
                 bar.update(task, description=key)
             out = _run_step(ctx, key, required)
             outputs.append(out)
+            if not keep_fits:
+                release_fits(out.results, keep=_reachable(ctx.cache))
             after_step(out)
             if on_step:
                 on_step(out)
@@ -291,7 +303,49 @@ def _run_steps(ctx: Context, *, progress: bool, executor: Any,
         if bar is not None:
             bar.stop()
         executors.close()
+    if not keep_fits:  # no step reads the shared results any more
+        release_fits(ctx.cache, keep=set())
     return outputs
+
+
+def _walk(obj: Any, depth: int = 0):  # noqa: ANN202 - a generator of objects
+    """The object and what it holds: list, tuple and dict items, and the attributes
+    of result objects (a Result's ``regression``, ``first_stage``, ...), a few levels
+    deep; never into frames or arrays."""
+    yield obj
+    if depth >= 4 or isinstance(obj, (pd.DataFrame, pd.Series, np.ndarray, str, bytes)):
+        return
+    if isinstance(obj, dict):
+        items: Any = obj.values()
+    elif isinstance(obj, (list, tuple)):
+        items = obj
+    elif dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        items = (getattr(obj, f.name, None) for f in dataclasses.fields(obj))
+    else:
+        return
+    for v in items:
+        yield from _walk(v, depth + 1)
+
+
+def _reachable(cache: dict[str, Any]) -> set[int]:
+    """Ids of the results later steps may read (everything the context's cache
+    holds)."""
+    return {id(o) for o in _walk(cache)}
+
+
+def release_fits(results: Any, keep: set[int]) -> None:
+    """Drop the fitted arrays (``.fit``) of the results in ``results`` except those
+    whose id is in ``keep``: their numbers (coefficients, variance, statistics,
+    ``tidy()``) stay, re-studentising or predicting from them no longer works."""
+    from policylab.estimators.fit import Fit
+
+    for o in _walk(results):
+        if id(o) in keep or not isinstance(getattr(o, "fit", None), Fit):
+            continue
+        try:
+            o.fit = None
+        except (AttributeError, dataclasses.FrozenInstanceError, TypeError):
+            continue  # a frozen record: leave it as it is
 
 
 def _run_step(ctx: Context, key: str, required: bool) -> StepOutput:

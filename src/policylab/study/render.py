@@ -355,26 +355,29 @@ def _report_kw(spec: StudySpec, outputs: list[Any], ctx: Any) -> dict[str, Any]:
             "provenance": _provenance(ctx), "headline": summary}
 
 
-def _html_report(tmp: Path, sections: list[dict[str, Any]], kw: dict[str, Any]
-                 ) -> dict[str, Any]:
-    """Write report.html (runs in a writer process: with Chinese text, subsetting the
-    CJK font for it takes seconds)."""
-    from policylab.report.html import write_report as write_html
+def _report(fmt: str, tmp: Path, sections: list[dict[str, Any]], kw: dict[str, Any]
+            ) -> dict[str, Any]:
+    """Write report.html or report.docx (runs in a writer process, the two reports
+    beside each other: with Chinese text, subsetting the CJK font for the HTML report
+    takes seconds)."""
+    if fmt == "html":
+        from policylab.report.html import write_report
+    else:
+        from policylab.report.docx import write_report
 
-    done, path = Rendered(), tmp / "report.html"
+    done, path = Rendered(), tmp / f"report.{fmt}"
     with done.timed("reports"):
-        ok = done.attempt(tmp, path, "report", lambda: write_html(sections, path, **kw))
+        ok = done.attempt(tmp, path, "report", lambda: write_report(sections, path, **kw))
     return {"failures": done.failures, "seconds": done.seconds["reports"], "written": ok}
 
 
-def _docx_report(tmp: Path, sections: list[dict[str, Any]], kw: dict[str, Any],
-                 done: Rendered) -> None:
-    from policylab.report.docx import write_report as write_docx
-
-    path = tmp / "report.docx"
-    with done.timed("reports"):
-        if done.attempt(tmp, path, "report", lambda: write_docx(sections, path, **kw)):
-            done.report_docx = path
+def _table_jobs(files: list[tuple[str, Path, Any, str]]
+                ) -> list[list[tuple[str, Path, Any, str]]]:
+    """The table files cut in two writers' shares of about equal work: the Word tables
+    (a document each) in one, every other format in the other."""
+    word = [f for f in files if f[3] == "docx"]
+    rest = [f for f in files if f[3] != "docx"]
+    return [part for part in (word, rest) if part]
 
 
 def _answer(job: Job, root: Path, files: list[tuple[str, Path]]) -> dict[str, Any]:
@@ -396,8 +399,9 @@ def write_all(tmp: Path, spec: StudySpec, outputs: list[Any], ctx: Any,
     """Write every table and figure, then the HTML and Word reports, into ``tmp``.
 
     ``figures`` holds the figure files the run started writing while it computed;
-    ``workers`` writes the table files and the HTML report beside the Word report (both
-    optional: without them everything is written here, in order).
+    ``workers`` writes the table files (two writers) and the HTML and Word reports
+    beside each other (both optional: without them everything is written here, in
+    order).
     """
     import matplotlib.pyplot as plt
 
@@ -406,30 +410,39 @@ def write_all(tmp: Path, spec: StudySpec, outputs: list[Any], ctx: Any,
     workers = workers if workers is not None else Workers(fork=False)
     figures = figures if figures is not None else FigureFiles(
         tmp, spec.output.figure_formats, workers)
-    done, reports = Rendered(), Rendered()
+    done = Rendered()
     by_key = {o.key: o for o in outputs}
     sections = [_section(out, figures.planned(out), ctx, by_key, done.untranslated)
                 for out in outputs]
     number_sections(sections, ctx.lang)
     files = _table_files(tmp, outputs, sections, list(spec.output.formats))
-    tables = workers.submit(lambda: _write_tables(tmp, files))
+    tables = [(workers.submit(lambda part=part: _write_tables(tmp, part)), part)
+              for part in _table_jobs(files)]
     with done.timed("waiting"):
         for out in outputs:
             figures.collect(out, done)
     kw = _report_kw(spec, outputs, ctx)
-    html = (workers.submit(lambda: _html_report(tmp, sections, kw))
-            if "html" in spec.output.formats else None)
-    if "docx" in spec.output.formats:
-        _docx_report(tmp, sections, kw, reports)
+    # both reports in writer processes, beside each other and the table files; a report
+    # draws a figure that has no PNG file (figure_formats without png), so one on a GUI
+    # canvas keeps them in this process (see FigureFiles.start)
+    unsaved = [f["figure"] for s in sections for f in s["figures"] if f.get("png") is None]
+    writer = workers if all(map(_headless, unsaved)) else _INLINE
+    reports = {fmt: writer.submit(lambda f=fmt: _report(f, tmp, sections, kw))
+               for fmt in ("html", "docx") if fmt in spec.output.formats}
+    none = {"failures": [], "seconds": 0.0, "written": False}
     with done.timed("waiting"):
-        answer = _answer(tables, tmp, [(f[0], f[1]) for f in files])
-        page = (_answer(html, tmp, [("report", tmp / "report.html")]) if html is not None
-                else {"failures": [], "seconds": 0.0, "written": False})
-    done.failures += answer["failures"] + page["failures"] + reports.failures
-    done.seconds.update(tables=answer["seconds"],
-                        reports=reports.seconds.get("reports", 0.0) + page["seconds"])
+        answers = [_answer(job, tmp, [(f[0], f[1]) for f in part]) for job, part in tables]
+        page, word = (_answer(reports[fmt], tmp, [("report", tmp / f"report.{fmt}")])
+                      if fmt in reports else none for fmt in ("html", "docx"))
+    # the table files' failures in the files' order, whichever writer met them
+    order = {path.relative_to(tmp).as_posix(): i for i, (_, path, _, _) in enumerate(files)}
+    done.failures += sorted((f for a in answers for f in a["failures"]),
+                            key=lambda f: order.get(f["file"], len(order)))
+    done.failures += page["failures"] + word["failures"]
+    done.seconds.update(tables=sum(a["seconds"] for a in answers),
+                        reports=page["seconds"] + word["seconds"])
     done.report_html = tmp / "report.html" if page["written"] else None
-    done.report_docx = reports.report_docx
+    done.report_docx = tmp / "report.docx" if word["written"] else None
     for s in sections:
         for f in s["all_figures"]:
             plt.close(f["figure"])

@@ -603,6 +603,7 @@ def _staggered_cs(ctx: Context, out: StepOutput, d: Design, y: str) -> None:
 
     s = ctx.spec.battery.staggered
     cs = att_gt(d, y=y, control_group=s.control_group)
+    _collect_warnings(out, cs)  # e.g. the units it dropped to balance the panel
     aggs = {kind: cs.aggregate(kind) for kind in ("simple", "dynamic", "group", "calendar")}
     overall = {}
     for kind, agg in aggs.items():
@@ -746,7 +747,7 @@ def step_psm_did(ctx: Context) -> StepOutput:
     out.numbers["sample"] = p.sample
     _collect_warnings(out, *models)
     first = models[0]
-    from policylab.report.labels import word
+    from policylab.report.labels import message_text, word
 
     sub = [word("no_controls" if not c.meta.get("controls") else "with_controls", ctx.lang)
            for c in columns]
@@ -754,7 +755,8 @@ def step_psm_did(ctx: Context) -> StepOutput:
         ctx, columns, title=out.title, group_headers=heads if d.controls else None,
         headers=sub if d.controls else None,
         controls=[bool(c.meta.get("controls")) for c in columns],
-        constant=_show_constant(ctx), notes=[_psm_note(p, first, ctx.lang)])))
+        constant=_show_constant(ctx), notes=[_psm_note(p, first, ctx.lang), *(
+            message_text(n, ctx.lang, _labels(ctx)) for n in first.meta.get("notes", []))])))
     if first.balance is not None:
         ss = first.balance.summary_stats
         notes = ([f"Rubin's B = {ss['B_before']:.1f} -> {ss['B_after']:.1f}; "

