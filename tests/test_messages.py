@@ -216,7 +216,6 @@ def test_the_staggered_estimators_refusals_read_in_the_report_language():
     gap = d.drop(index=d.index[[0, 7]])  # two county-years missing: unbalanced
     kw = dict(y="lemp", unit="countyreal", time="year", cohort="first.treat")
     cases = [(pl.sun_abraham, d, "sunab.no_never_treated"),
-             (pl.att_gt, gap, "cs.unbalanced"),
              (pl.bacon_decomposition, gap, "bacon.unbalanced"),
              (pl.did_imputation, d, "imputation.not_identified")]
     english = re.compile(r"[A-Za-z]{3,}(?: [A-Za-z]{3,}){2,}")
