@@ -449,8 +449,6 @@ CATALOGUE: dict[str, Wording] = {
     # ------------------------------------------------- the study's battery (study/steps)
     "study.not_run": _W(en="Not run: {reason}", zh="未运行：{reason}"),
     "study.estimator_not_run": _W(en="Not run: {name}: {reason}", zh="未运行：{name}：{reason}"),
-    "study.failed": _W(en="This step failed and was skipped: {error}",
-                       zh="此步骤运行失败，已跳过：{error}"),
     "study.in_sample": _W(en="Sample \u201c{name}\u201d: {text}",
                           zh="样本\u201c{name}\u201d：{text}", api="[sample: {name}] {text}"),
     "study.named_reason": _W(en="{name}: {reason}", zh="{name}：{reason}"),

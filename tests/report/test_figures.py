@@ -172,3 +172,31 @@ def test_every_figure_builder_draws_into_given_axes_and_keeps_rcparams(k):
     assert all(a.has_data() for a in np.atleast_1d(axes))
     assert _rc_snapshot() == before
     plt.close("all")
+
+
+def test_counted_axes_have_whole_number_ticks():
+    # two estimators offset around event times -2..1, two specifications: a referee
+    # reads "-1.5 periods" or "specification 0.2" as a mistake
+    import matplotlib.pyplot as plt
+
+    from policylab.report.figures import spec_curve, staggered
+
+    est = pd.DataFrame({"estimator": ["TWFE"] * 4 + ["Sun-Abraham"] * 4,
+                        "rel_time": [-2, -1, 0, 1] * 2, "estimate": np.arange(8.0),
+                        "conf_low": np.arange(8.0) - 1, "conf_high": np.arange(8.0) + 1})
+    fig = staggered.comparison_figure(est)
+    fig.canvas.draw()
+    assert list(fig.axes[0].get_xticks()) == [-2, -1, 0, 1]
+    plt.close(fig)
+    spec = pd.DataFrame({"estimate": [0.5, -0.2], "conf_low": [-1, -1.5],
+                         "conf_high": [2, 1], "p_value": [.4, .7], "outcome": ["y"] * 2,
+                         "controls": ["none", "baseline"], "sample": ["all"] * 2,
+                         "fe": ["x"] * 2, "cluster": ["u"] * 2})
+    fig = spec_curve.spec_curve_figure(spec)
+    fig.canvas.draw()
+    bottom = fig.axes[-1]
+    lo, hi = bottom.get_xlim()
+    shown = [t.get_text() for t, v in zip(bottom.get_xticklabels(), bottom.get_xticks())
+             if lo <= v <= hi]
+    assert shown == ["1", "2"]
+    plt.close(fig)

@@ -505,13 +505,16 @@ def _add_fast_stats(blk: dict[str, Any], ys: list[str], all_controls: list[str],
 def _fast_estimates(entries: list[dict[str, Any]], sel: np.ndarray) -> list[Any]:
     out = []
     for e in entries:
-        dd = np.einsum("md,mn,nd->d", sel, e["gram"], sel)
+        # quadratic forms as matrix products (BLAS): the einsum of the three operands
+        # loops in C without BLAS, O(G m^2 d) scalar steps, 30 s with a unit-level
+        # assignment of 157 firms clustered by firm
+        dd = ((e["gram"] @ sel) * sel).sum(axis=0)
         # dd = 0: the draw treats nobody in this specification's sample (NaN, left out
         # of the joint test by the caller)
         dd = np.where(dd > 1e-12 * max(float(np.abs(dd).max(initial=0.0)), 1e-300), dd,
                       np.nan)
         b = (e["by"] @ sel) / dd
-        q = np.einsum("md,gmn,nd->gd", sel, e["Cg"], sel)
+        q = ((e["Cg"] @ sel) * sel[None]).sum(axis=1)
         sg = e["A"] @ sel - b * q
         se = np.sqrt(e["fac"] * (sg**2).sum(axis=0)) / dd
         out.append((b, 2 * stats.t.sf(np.abs(b / se), e["G"] - 1)))

@@ -30,7 +30,6 @@ import numpy as np
 import pandas as pd
 
 from policylab.errors import PolicyLabError, PolicyLabWarning
-from policylab.messages import Message
 from policylab.study.context import Context, StepOutput
 from policylab.study.outdir import Staging, claim_out_dir
 from policylab.study.spec import SpecProblems, StudySpec, check_columns, load_spec
@@ -295,7 +294,7 @@ def _run_steps(ctx: Context, *, progress: bool, executor: Any,
 
 def _run_step(ctx: Context, key: str, required: bool) -> StepOutput:
     from policylab.study.frame import settle_status
-    from policylab.study.steps import STEPS
+    from policylab.study.steps import STEPS, step_title
 
     t1 = time.perf_counter()
     try:
@@ -309,9 +308,9 @@ def _run_step(ctx: Context, key: str, required: bool) -> StepOutput:
             raise StudyFailed(
                 f"required step {key!r} failed: {type(exc).__name__}: {exc}"
             ) from exc
-        out = StepOutput(key=key, title=key.replace("_", " ").capitalize(),
-                         status="failed", error=f"{type(exc).__name__}: {exc}")
-        out.text.append(Message("study.failed", error=f"{type(exc).__name__}: {exc}"))
+        # the report shows the error once, from the status (html box, docx paragraph)
+        out = StepOutput(key=key, title=step_title(ctx.lang, key), status="failed",
+                         error=f"{type(exc).__name__}: {exc}")
         out.numbers["traceback"] = traceback.format_exc(limit=6)
     out.seconds = time.perf_counter() - t1
     return out

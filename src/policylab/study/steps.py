@@ -83,8 +83,14 @@ def planned_steps(spec: StudySpec) -> list[tuple[str, bool]]:
     return out
 
 
+def step_title(lang: str, key: str) -> str:
+    """A step's section title in the report's language (the key itself, in words, for a
+    step without one)."""
+    return TITLES.get(lang, TITLES["en"]).get(key, key.replace("_", " ").capitalize())
+
+
 def _title(ctx: Context, key: str) -> str:
-    return TITLES.get(ctx.lang, TITLES["en"])[key]
+    return step_title(ctx.lang, key)
 
 
 

@@ -51,5 +51,10 @@ def spec_curve_figure(specs: pd.DataFrame, alpha: float = 0.05, lang: str = "en"
     bottom.set_yticks(ticks)
     bottom.set_yticklabels(labels, fontsize=7)
     bottom.invert_yaxis()
+    # specifications are counted 1, 2, ...: whole-number ticks, never "0.2"
+    from matplotlib.ticker import FuncFormatter, MaxNLocator
+
+    bottom.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
+    bottom.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{int(v) + 1}"))
     bottom.set_xlabel(lab["spec"])
     return fig

@@ -100,6 +100,10 @@ def comparison_figure(est: pd.DataFrame, lang: str = "en",
         ax.plot(x[~ok], b[~ok], marker, color=color, ms=4)
     ax.axhline(0, color="black", lw=0.8)
     ax.axvline(-0.5, color=PALETTE[2], lw=0.8, ls="--")
+    # event times are whole periods; the estimators are offset around them, so the
+    # default locator would put ticks at half periods
+    times = np.unique(est["rel_time"].to_numpy())
+    ax.set_xticks(times if len(times) <= 25 else times[::int(np.ceil(len(times) / 25))])
     ax.set_xlabel(t["x"])
     ax.set_ylabel(t["y"])
     ax.legend(fontsize=8)
