@@ -41,12 +41,14 @@ from policylab.data.panel import Panel, as_pandas, require_columns
 from policylab.errors import DataError, SpecError
 from policylab.estimators.cohort_tables import first_period_covariates, unit_weights
 from policylab.estimators.result import Result
+from policylab.inference.cs_pretest_batch import Runs, make_runs
 from policylab.inference.cs_pretest_dr import covariate_cells, standardised_covariates
-from policylab.inference.randomization import draw_statistics, p_values, permutations
+from policylab.inference.randomization import draw_statistics, p_values, permutation_chunks
 
 __all__ = ["CSPretestResult", "cs_pretest_ri", "cs_pretest_size"]
 
 _CHUNK = 128  # draws computed together
+_CHUNK_BYTES = 256 * 2**20  # bound on a chunk's per-draw run and cluster sums
 _RTOL = 1e-8  # eigenvalues of the correlation matrix below this share count as zero
 
 
@@ -93,11 +95,13 @@ class _Inputs:
     n_cl: int
     cohorts: list[int]  # the treated cohorts (the same in every draw)
     first: int
-    # with covariates or weights: [1, first-period covariates] standardised, the unit
-    # weights and att_gt's estimator; X None: the unweighted difference of means
+    # [1, first-period covariates] standardised, the unit weights and att_gt's
+    # estimator; without covariates or weights a constant, unit weights and "reg" (the
+    # outcome regression on a constant is the difference of means)
     X: np.ndarray | None = None
     w: np.ndarray | None = None
     method: str = "dr"
+    runs: Runs | None = None  # the units in runs of one cluster and group, with their sums
 
 
 def _wide(df: pd.DataFrame, y: str, unit: str, time: str) -> pd.DataFrame:
@@ -172,39 +176,12 @@ def _inputs(data: Any, y: str, unit: str, time: str, cohort: str, assign: str,
                         "but units of one group adopt at different dates; use assign= at "
                         "the level where adoption is set")
     cl, _ = pd.factorize(pd.Series(_per_unit(df, unit, cluster, W.index)))
+    if X is None:
+        X, wu, method = np.ones((len(dy), 1)), np.ones(len(dy)), "reg"
+    n_cl = int(cl.max()) + 1
     return _Inputs(dy=dy, periods=tested, cohort_g=cohort_g, group=grp, cl_of_unit=cl,
-                   n_cl=int(cl.max()) + 1, cohorts=sorted(set(treated.tolist())),
-                   first=first, X=X, w=wu, method=method)
-
-
-def _cells_and_scores(inp: _Inputs, unit_cohort: np.ndarray
-                      ) -> tuple[np.ndarray, np.ndarray]:
-    """Pre-treatment ATT(g,t) of a batch of assignments and their cluster scores.
-
-    ``unit_cohort`` is B x units. Returns the estimates (B x cells) and the cluster sums
-    of the influence functions (B x clusters x cells), cells ordered cohort by cohort.
-    For a difference of two means the influence function of unit i is
-    ``1[G=g](dY_i - m_g)/n_g - 1[G=0](dY_i - m_0)/n_0``.
-    """
-    never = (unit_cohort == 0).astype(float)
-    onehot = np.zeros((inp.n_cl, inp.dy.shape[0]))
-    onehot[inp.cl_of_unit, np.arange(inp.dy.shape[0])] = 1.0
-
-    def part(ind: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        n = ind.sum(axis=1)[:, None]
-        m = ind @ inp.dy / n  # B x T group means
-        # cluster sums of ind_i (dY_i - m) / n
-        s = ((ind[:, None, :] * onehot[None]) @ inp.dy
-             - (ind @ onehot.T)[:, :, None] * m[:, None, :]) / n[:, :, None]
-        return m, s
-
-    m0, s0 = part(never)
-    est, scores = [], []
-    for g in inp.cohorts:
-        mg, sg = part((unit_cohort == g).astype(float))
-        est.append(mg - m0)
-        scores.append(sg - s0)
-    return np.concatenate(est, axis=1), np.concatenate(scores, axis=2)
+                   n_cl=n_cl, cohorts=sorted(set(treated.tolist())), first=first, X=X,
+                   w=wu, method=method, runs=make_runs(dy, X, wu, grp, cl, n_cl))
 
 
 def _wald(a: np.ndarray, S: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -224,22 +201,36 @@ def _wald(a: np.ndarray, S: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return W, keep.sum(axis=1)
 
 
-def _cells(inp: _Inputs, unit_cohort: np.ndarray, strict: bool = False
+def _cells(inp: _Inputs, group_cohort: np.ndarray, strict: bool = False
            ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Cells, cluster scores and which assignments were estimable, for a batch of
-    assignments (B x units): differences of means, or att_gt's covariate estimator
-    (``strict``: its error raised)."""
-    if inp.X is None:
-        a, S = _cells_and_scores(inp, unit_cohort)
-        return a, S, np.ones(len(a), dtype=bool)
-    return covariate_cells(inp.dy, inp.X, inp.w, inp.method, inp.cohorts, inp.cl_of_unit,
-                           inp.n_cl, unit_cohort, strict=strict)
+    assignments (B x assignment groups: the cohort of each group), by att_gt's
+    estimator (``strict``: its error raised)."""
+    return covariate_cells(inp, group_cohort, strict=strict)
+
+
+def _chunk_size(inp: _Inputs) -> int:
+    """Draws per chunk: at most ``_CHUNK``, fewer when the per-draw run and cluster sums
+    (draws x runs x sums, a few times) would pass ``_CHUNK_BYTES``."""
+    rs = inp.runs
+    per_draw = 8.0 * rs.stats.shape[1] * (len(rs.group) + rs.n_cl) * 3
+    return int(max(1, min(_CHUNK, _CHUNK_BYTES // per_draw)))
+
+
+def _reassigned_cohorts(cohort_g: np.ndarray, draws: int, seed: int | None) -> np.ndarray:
+    """The cohorts of the groups under each reassignment (draws x groups): the rows of
+    :func:`~policylab.inference.randomization.permutations`, drawn a chunk at a time
+    and kept in the smallest integer type that holds the cohorts (with unit-level
+    assignment of 200,000 firms the int64 permutations alone would take 1.6 GB)."""
+    dtype = np.int16 if cohort_g.max() <= np.iinfo(np.int16).max else np.int64
+    return np.concatenate([cohort_g[rows].astype(dtype) for rows in
+                           permutation_chunks(len(cohort_g), draws, seed, 64)])
 
 
 def _chunk_stats(block: np.ndarray, inp: _Inputs) -> np.ndarray:
     """The Wald statistic of each reassignment in a chunk (rows: cohort per assignment
     group); NaN where the covariate estimator failed. An executor task."""
-    a, S, ok = _cells(inp, block[:, inp.group])
+    a, S, ok = _cells(inp, block)
     out = np.full(len(block), np.nan)
     if ok.any():
         out[ok] = _wald(a[ok], S[ok])[0]
@@ -321,10 +312,10 @@ def cs_pretest_ri(
     covariates = list(covariates or [])
     inp = _inputs(data, y, unit, time, cohort, assign, cluster or assign, covariates,
                   weights, method)
-    a, S, _ = _cells(inp, inp.cohort_g[inp.group][None, :], strict=True)
+    a, S, _ = _cells(inp, inp.cohort_g[None, :], strict=True)
     obs, rank = _wald(a, S)
-    perms = inp.cohort_g[permutations(len(inp.cohort_g), draws, seed)]
-    stats = draw_statistics(_chunk_stats, perms, shared=inp, chunk_size=_CHUNK,
+    perms = _reassigned_cohorts(inp.cohort_g, draws, seed)
+    stats = draw_statistics(_chunk_stats, perms, shared=inp, chunk_size=_chunk_size(inp),
                             executor=executor,
                             progress="CS pre-test draws" if progress else None)
     pv = p_values(float(obs[0]), stats, exact=False)

@@ -1,171 +1,289 @@
-"""att_gt's covariate-adjusted 2x2 estimators for many cohort assignments at once.
+"""att_gt's 2x2 estimators for many cohort assignments at once, from run sums.
 
-The randomization pre-test recomputes the pre-treatment ATT(g,t) of one cohort on every
-reassignment: the same units, covariates and long differences, only the treated set and
-the subsample (the cohort and the never-treated units) change. Giving the units outside
-the subsample zero weight turns every reassignment into the same computation on the
-same arrays, so the outcome regression, the propensity logit (Newton steps for all
-assignments together, each stopping on its own) and the influence functions of
-:func:`policylab.estimators.drdid.att_2x2_cells` run as batched array products. Every
-piece of those estimators is a weighted mean or sum, so zero weights drop the units
-exactly, and with the number of all units in place of the subsample's the influence
-functions come out on ``att_gt``'s scale directly.
+The randomization pre-test recomputes the pre-treatment ATT(g,t) of every cohort on
+every reassignment: the same units, covariates and long differences; only which
+assignment groups are treated and which form the subsample (the cohort and the
+never-treated units) change. Units are sorted into runs -- one cluster and one
+assignment group each -- so an assignment is a 0/1 flag per run, and everything the
+estimators need that is linear in the units is a sum of per-run sums computed once:
+``sum w``, ``sum w x``, ``sum w DY``, ``sum w x x'``, ``sum w x DY'``. The outcome
+regression, its influence function, the treated means and all cluster sums of the
+unconditional and outcome-regression ("reg") cells then cost O(runs) per assignment,
+not O(units). Only the propensity score is not linear in the units: the IPW and doubly
+robust estimators take one pass over the member units per Newton step of the logit
+and one at the fitted score (:mod:`policylab.engine.dr_passes`), all assignments of a
+chunk in the same pass.
 
-Assignments that would stop ``att_gt`` or ``att_2x2_cells`` on a check (a near-singular
-Gram or information matrix, a propensity model that separates or does not converge, no
-comparison unit left after trimming) are only flagged here: the caller recomputes them
-one at a time with ``att_2x2_cells`` itself, which estimates them or raises its error.
+The numbers are those of :func:`policylab.estimators.drdid.att_2x2_cells` (the estimator
+``att_gt`` runs) up to rounding: the same logit maximum (Newton from the weighted share,
+the first step in closed form because the start predicts the same probability for
+every unit, then until the step is below 1e-7 and confirmed at the fitted score), the
+same score cap, trimming and influence functions. Assignments that would stop
+``att_2x2_cells`` on a check (a singular outcome regression or propensity design,
+separation, no comparison weight left after trimming) or on which this Newton does not
+settle are flagged: the caller recomputes them one at a time with ``att_2x2_cells``
+itself, which estimates them or raises its error.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
-from scipy.special import expit
 
-from policylab.estimators.drdid import PS_TRIM
+from policylab.engine.dr_passes import dr_sums, logit_sums, unit_features
 
-__all__ = ["batched_cells"]
+__all__ = ["Runs", "make_runs", "batched_cells"]
 
-# a unit-diagonal Gram matrix with an eigenvalue below this is left to the one-at-a-time
-# route and its rank check (R lm's 1e-7 on the pivots); above it every pivot passes
-_MIN_EIG = 1e-6
+_STEP_TOL = 1e-7  # Newton stops after a step below this (the next would be ~1e-14)
+_CHECK_TOL = 1e-10  # the step left at the fitted score must be below this
+_MAX_NEWTON = 25
 
 
-def _well_posed(A: np.ndarray) -> np.ndarray:
-    """Per matrix of a batch: positive diagonal and a scaled smallest eigenvalue well
-    above the rank check's tolerance."""
+@dataclass
+class Runs:
+    """Units sorted into runs of one cluster and one assignment group, with their sums.
+
+    ``stats`` holds per run ``[sum w, sum w x (p), sum w DY (m), sum w x x' (p*p),
+    sum w x DY' (p*m)]``; ``F`` (:func:`policylab.engine.dr_passes.unit_features`,
+    units as columns) and ``w`` are in run order for the passes of the propensity
+    score."""
+
+    bounds: np.ndarray
+    group: np.ndarray
+    cluster: np.ndarray
+    cluster_starts: np.ndarray
+    F: np.ndarray
+    w: np.ndarray
+    stats: np.ndarray
+    n: int
+    n_cl: int
+    p: int
+    m: int
+
+    def part(self, a: np.ndarray, name: str) -> np.ndarray:
+        """A named block of the last axis of an array of run sums (reshaped)."""
+        p, m = self.p, self.m
+        lo = {"n": 0, "x": 1, "y": 1 + p, "xx": 1 + p + m, "xy": 1 + p + m + p * p}[name]
+        size = {"n": 1, "x": p, "y": m, "xx": p * p, "xy": p * m}[name]
+        out = a[..., lo:lo + size]
+        if name == "n":
+            return out[..., 0]
+        return out.reshape(*a.shape[:-1], *{"xx": (p, p), "xy": (p, m)}.get(name, (size,)))
+
+
+def make_runs(dy: np.ndarray, X: np.ndarray, w: np.ndarray, group: np.ndarray,
+              cluster: np.ndarray, n_cl: int) -> Runs:
+    """Sort the units (rows of ``dy``, ``X``, ``w``) into runs and sum each run."""
+    n = len(dy)
+    order = np.lexsort((group, cluster))
+    g, c = group[order], cluster[order]
+    new = np.r_[True, (g[1:] != g[:-1]) | (c[1:] != c[:-1])]
+    starts = np.flatnonzero(new)
+    Xs, DYs, ws = X[order], dy[order], w[order]
+    wx = ws[:, None] * Xs
+    feats = np.hstack([ws[:, None], wx, ws[:, None] * DYs,
+                       (wx[:, :, None] * Xs[:, None, :]).reshape(n, -1),
+                       (wx[:, :, None] * DYs[:, None, :]).reshape(n, -1)])
+    stats = np.add.reduceat(feats, starts, axis=0)
+    run_cl = c[starts]
+    cl_starts = np.flatnonzero(np.r_[True, run_cl[1:] != run_cl[:-1]])
+    return Runs(bounds=np.r_[starts, n].astype(np.int64), group=g[starts],
+                cluster=run_cl.astype(np.int64), cluster_starts=cl_starts,
+                F=unit_features(Xs.T, DYs.T), w=ws, stats=stats, n=n, n_cl=int(n_cl),
+                p=X.shape[1], m=dy.shape[1])
+
+
+def _by_cluster(rs: Runs, flag: np.ndarray) -> np.ndarray:
+    """Per assignment and cluster, the sums over the flagged runs (B x clusters x K)."""
+    return np.add.reduceat(flag[:, :, None] * rs.stats[None], rs.cluster_starts, axis=1)
+
+
+def _rank_ok(A: np.ndarray) -> np.ndarray:
+    """Per matrix the rank check of :func:`~policylab.estimators.drdid.rank_checked_cholesky`
+    (positive diagonal; pivots of the unit-diagonal Cholesky factor at least 1e-7)."""
     dg = np.einsum("bii->bi", A)
     ok = (dg > 0).all(axis=1)
     s = 1 / np.sqrt(np.where(dg > 0, dg, 1.0))
-    ev = np.linalg.eigvalsh(A * s[:, :, None] * s[:, None, :])
-    return ok & (ev[:, 0] > _MIN_EIG)
+    S = A * s[:, :, None] * s[:, None, :]
+    S[~ok] = np.eye(A.shape[1])
+    try:
+        L = np.linalg.cholesky(S)
+        piv = np.einsum("bii->bi", L).min(axis=1)
+    except np.linalg.LinAlgError:
+        piv = np.zeros(len(A))
+        for i, Si in enumerate(S):
+            try:
+                piv[i] = np.diag(np.linalg.cholesky(Si)).min()
+            except np.linalg.LinAlgError:
+                piv[i] = 0.0
+    return ok & (piv >= 1e-7)
 
 
-def _gram(wv: np.ndarray, X: np.ndarray) -> np.ndarray:
-    return np.einsum("bn,ni,nj->bij", wv, X, X)
+def _solve(A: np.ndarray, b: np.ndarray, ok: np.ndarray) -> np.ndarray:
+    """Batched solve on the matrices flagged ok (identity elsewhere)."""
+    A = A.copy()
+    A[~ok] = np.eye(A.shape[1])
+    return np.linalg.solve(A, b)
 
 
-def _logit(X: np.ndarray, D: np.ndarray, W: np.ndarray, tol: float = 1e-10,
-           max_iter: int = 100) -> tuple[np.ndarray, np.ndarray]:
-    """Fitted probabilities of B weighted logits of ``D`` (B x n) on ``X`` with weights
-    ``W`` (B x n), the Newton-Raphson of :func:`policylab.estimators.drdid.logit` with
-    its start, stopping rule and step halving, per row; and which rows converged
-    without separation (the others: NaN, left to the one-at-a-time route)."""
-    B = len(D)
-    sw = W.sum(axis=1)
-    pbar = (W * D).sum(axis=1) / sw
-    ok = (pbar > 0) & (pbar < 1)
-    beta = np.zeros((B, X.shape[1]))
-    beta[ok, 0] = np.log(pbar[ok] / (1 - pbar[ok]))
-    eta = beta @ X.T
-    ll = np.sum(W * (D * eta - np.logaddexp(0.0, eta)), axis=1)
-    mu_out = np.full(D.shape, np.nan)
-    live = ok.copy()
-    for _ in range(max_iter):
+def _newton_start(rs: Runs, tT: np.ndarray, tM: np.ndarray, ok: np.ndarray
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The logit's start (intercept at the weighted share) and its first Newton step,
+    in closed form: at the start every unit has the same probability, so the score and
+    information are run sums. Returns the coefficients after that step, ok (share
+    strictly between 0 and 1, full-rank design) and which converged there already."""
+    sw = rs.part(tM, "n")
+    pbar = rs.part(tT, "n") / sw
+    ok = ok & (pbar > 0) & (pbar < 1)
+    pb = np.where(ok, pbar, 0.5)
+    info = (pb * (1 - pb))[:, None, None] * rs.part(tM, "xx")
+    ok &= _rank_ok(info)
+    score = rs.part(tT, "x") - pb[:, None] * rs.part(tM, "x")
+    beta = np.zeros_like(score)
+    beta[:, 0] = np.log(pb / (1 - pb))
+    beta += _solve(info, score[:, :, None], ok)[:, :, 0]
+    conv = np.max(np.abs(score), axis=1) <= 1e-10 * sw
+    return beta, ok, conv
+
+
+def _fit_logit(rs: Runs, member: np.ndarray, tT: np.ndarray, tM: np.ndarray,
+               ok: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Newton's method for the weighted logit of the treated flag on the member units
+    of each assignment; ok False where it does not settle (left to att_2x2_cells)."""
+    beta, ok, conv = _newton_start(rs, tT, tM, ok)
+    live = ok & ~conv
+    sx = rs.part(tT, "x")
+    for _ in range(_MAX_NEWTON):
         idx = np.flatnonzero(live)
         if not len(idx):
             break
-        mu = expit(eta[idx])
-        info = _gram(W[idx] * mu * (1 - mu), X)
-        good = _well_posed(info)
-        live[idx[~good]] = False
-        idx, mu, info = idx[good], mu[good], info[good]
-        score = (W[idx] * (D[idx] - mu)) @ X
-        step = np.linalg.solve(info, score[:, :, None])[:, :, 0]
-        conv = np.max(np.abs(score), axis=1) <= tol * sw[idx]
-        if conv.any():
-            c = idx[conv]
-            m = expit((beta[c] + step[conv]) @ X.T)
-            sep = np.max(np.where(W[c] > 0, np.abs(D[c] - m), 0.0), axis=1) < 1e-6
-            mu_out[c[~sep]] = m[~sep]
-            live[c] = False
-        idx, step = idx[~conv], step[~conv]
-        for _ in range(60):
-            new = beta[idx] + step
-            eta_new = new @ X.T
-            ll_new = np.sum(W[idx] * (D[idx] * eta_new - np.logaddexp(0.0, eta_new)), axis=1)
-            worse = ll_new < ll[idx] - 1e-12 * np.maximum(1.0, np.abs(ll[idx]))
-            if not worse.any():
-                break
-            step[worse] /= 2
-        beta[idx], eta[idx], ll[idx] = new, eta_new, ll_new
-    return mu_out, np.isfinite(mu_out).all(axis=1)
+        s, h = logit_sums(rs.F, rs.p, rs.w, rs.bounds, member, beta, idx)
+        good = _rank_ok(h[idx])
+        step = _solve(h[idx], (sx[idx] - s[idx])[:, :, None], good)[:, :, 0]
+        good &= np.isfinite(step).all(axis=1)
+        ok[idx[~good]] = live[idx[~good]] = False
+        idx, step = idx[good], step[good]
+        beta[idx] += step
+        size = np.max(np.abs(step), axis=1) / np.maximum(1.0, np.max(np.abs(beta[idx]), axis=1))
+        live[idx[size <= _STEP_TOL]] = False
+    ok &= ~live
+    return beta, ok
 
 
-def batched_cells(DY: np.ndarray, X: np.ndarray, w: np.ndarray, method: str,
-                  treated: np.ndarray, member: np.ndarray
+def batched_cells(rs: Runs, method: str, cohorts: list[int], group_cohort: np.ndarray
                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """ATT and influence functions of one cohort's cells for B assignments.
+    """Pre-treatment ATT(g,t) and their cluster scores for a batch of assignments.
 
     Parameters
     ----------
-    DY : ndarray (n, m)
-        Long differences of the m cells for all n units.
-    X : ndarray (n, p)
-        Covariates, constant first.
-    w : ndarray (n,)
-        Sampling weights.
+    rs : Runs
+        The units in runs (see :func:`make_runs`).
     method : {"reg", "ipw", "dr"}
-    treated, member : ndarray (B, n) of bool
-        The cohort's units and its subsample (cohort and comparison units) per
-        assignment.
+        ``att_gt``'s estimator ("reg" with only a constant and unit weights is the
+        unconditional difference of means).
+    cohorts : list of int
+        The treated cohorts, in the order of the cells.
+    group_cohort : ndarray (B, groups)
+        Each assignment's cohort per assignment group (0: never treated).
 
     Returns
     -------
-    att : ndarray (B, m)
-    inf : ndarray (B, n, m)
-        Influence functions on ``att_gt``'s scale (zero outside the subsample).
+    est : ndarray (B, cells)
+        Cells ordered cohort by cohort, periods within a cohort.
+    scores : ndarray (B, clusters, cells)
+        Cluster sums of the influence functions divided by the number of units.
     ok : ndarray (B,)
-        False where the assignment must go the one-at-a-time route (rows undefined).
+        False where the assignment must go the one-at-a-time route (rows NaN).
     """
-    n = DY.shape[0]
-    W = w[None, :] * member
-    D = treated.astype(float)
-    wt = W * D
-    mt = wt.sum(axis=1) / n
-    ok = mt > 0
-    if method in ("reg", "dr"):
-        wols = W * (1 - D)
-        gram = _gram(wols, X)
-        ok &= _well_posed(gram)
-        gram[~ok] = np.eye(X.shape[1])
-        fit = X @ np.linalg.solve(gram, np.einsum("bn,ni,nm->bim", wols, X, DY))
-        R = DY[None] - fit
+    coh_run = group_cohort[:, rs.group]
+    never = coh_run == 0
+    B, m = len(group_cohort), rs.m
+    est = np.full((B, len(cohorts) * m), np.nan)
+    scores = np.full((B, rs.n_cl, len(cohorts) * m), np.nan)
+    ok = np.ones(B, dtype=bool)
+    with np.errstate(all="ignore"):  # rows flagged not ok are recomputed by the caller
+        for k, g in enumerate(cohorts):
+            a, S, good = _cohort_cells(rs, method, coh_run == g, never)
+            cols = slice(k * m, (k + 1) * m)
+            est[:, cols], scores[:, :, cols] = a, S
+            ok &= good
+    est[~ok], scores[~ok] = np.nan, np.nan
+    return est, scores, ok
 
-        def lin_ols(v: np.ndarray) -> np.ndarray:
-            q = n * np.linalg.solve(gram, v[:, :, None])[:, :, 0]
-            return (wols[:, :, None] * R) * (q @ X.T)[:, :, None]
-    if method in ("ipw", "dr"):
-        ps, conv = _logit(X, D, W)
-        ok &= conv
-        ps = np.minimum(np.where(ok[:, None], ps, 0.5), 1 - 1e-6)
-        hinfo = _gram(ps * (1 - ps) * W, X)
-        ok &= _well_posed(hinfo)
-        hinfo[~ok] = np.eye(X.shape[1])
-        lin_ps = ((W * (D - ps))[:, :, None] * X) @ (n * np.linalg.inv(hinfo))
-        wc = W * ps * (1 - D) / (1 - ps) * (ps < PS_TRIM)
-        mc = wc.sum(axis=1) / n
-        ok &= mc > 0
-        mc = np.where(mc > 0, mc, 1.0)
-    mt = np.where(ok, mt, 1.0)[:, None]
+
+def _cohort_cells(rs: Runs, method: str, T: np.ndarray, N: np.ndarray
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One cohort's cells (B x m) and cluster scores (B x clusters x m) for a batch."""
+    n, P = rs.n, rs.part
+    cT, cN = _by_cluster(rs, T.astype(float)), _by_cluster(rs, N.astype(float))
+    tT, tN = cT.sum(axis=1), cN.sum(axis=1)
+    nT = P(tT, "n")
+    ok = nT > 0
+    nT = np.where(ok, nT, 1.0)
+    mt = (nT / n)[:, None, None]
+    sxT, syT = P(tT, "x"), P(tT, "y")
+    gamma = np.zeros((len(T), rs.p, rs.m))
+    LO = None
+    if method in ("reg", "dr"):
+        gram = P(tN, "xx")
+        ok &= _rank_ok(gram)
+        gamma = _solve(gram, P(tN, "xy"), ok)
+        # X' W R over each cluster's comparison units (R: the regression's residual)
+        AN = P(cN, "xy") - P(cN, "xx") @ gamma[:, None]
+
+        def LO(v: np.ndarray) -> np.ndarray:
+            # cluster sums of the regression coefficients' influence, times v
+            q = n * _solve(gram, v[:, :, None], ok)[:, :, 0]
+            return np.einsum("bcpm,bp->bcm", AN, q)
+    RT_c = P(cT, "y") - np.einsum("bcp,bpm->bcm", P(cT, "x"), gamma)
+    nT_c = P(cT, "n")[:, :, None]
     if method == "reg":
-        eta_t = (wt @ DY) / n / mt
-        eta_c = np.einsum("bn,bnm->bm", wt, fit) / n / mt
-        inf_t = wt[:, :, None] * (DY[None] - eta_t[:, None, :])
-        inf_c = wt[:, :, None] * (fit - eta_c[:, None, :]) + lin_ols(wt @ X / n)
-        return eta_t - eta_c, (inf_t - inf_c) / mt[:, :, None], ok
-    mc = mc[:, None]
+        eta_t = syT / nT[:, None]
+        eta_c = np.einsum("bp,bpm->bm", sxT, gamma) / nT[:, None]
+        F = (P(cT, "y") - nT_c * eta_t[:, None]
+             - (np.einsum("bcp,bpm->bcm", P(cT, "x"), gamma) - nT_c * eta_c[:, None]
+                + LO(sxT / n))) / mt
+        return eta_t - eta_c, F / n, ok
+    return _ps_cells(rs, method, T, N, cT, tT, tN, ok, gamma, RT_c, LO)
+
+
+def _ps_cells(rs: Runs, method: str, T: np.ndarray, N: np.ndarray, cT: np.ndarray,
+              tT: np.ndarray, tN: np.ndarray, ok: np.ndarray, gamma: np.ndarray,
+              RT_c: np.ndarray, LO) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """IPW / doubly robust cells: the propensity logit fitted, then one pass for the
+    score's sums at the fit."""
+    n, P = rs.n, rs.part
+    member = (T | N).astype(np.uint8)
+    beta, ok = _fit_logit(rs, member, tT, tT + tN, ok)
+    live = np.flatnonzero(ok)
+    clus, hinfo, cxy, cxx, sep = dr_sums(rs.F, rs.p, rs.m, rs.w, rs.bounds, rs.cluster,
+                                         rs.n_cl, member, T.astype(np.uint8), beta, live)
+    ok &= sep >= 1e-6  # separation: att_2x2_cells refuses it
+    ok &= _rank_ok(hinfo)
+    p, m = rs.p, rs.m
+    swc_c, wcy_c = clus[..., 0], clus[..., 1:1 + m]
+    wcx_c, bwx_c = clus[..., 1 + m:1 + m + p], clus[..., 1 + m + p:]
+    swc, wcy, wcx = swc_c.sum(axis=1), wcy_c.sum(axis=1), wcx_c.sum(axis=1)
+    ok &= swc > 0
+    # the fit is the maximum: the Newton step left at the fitted score is negligible
+    check = _solve(hinfo, (P(tT, "x") - bwx_c.sum(axis=1))[:, :, None], ok)[:, :, 0]
+    ok &= np.max(np.abs(check), axis=1) <= _CHECK_TOL * np.maximum(1, np.abs(beta).max(axis=1))
+    nT = np.where(ok, P(tT, "n"), 1.0)
+    swc = np.where(ok, swc, 1.0)
+    mt, mc = (nT / n)[:, None, None], (swc / n)[:, None, None]
+    wcR = wcy - np.einsum("bp,bpm->bm", wcx, gamma)
+    eta_c = wcR / swc[:, None]
+    XRc = cxy - cxx @ gamma - wcx[:, :, None] * eta_c[:, None, :]
+    lin_ps = np.einsum("bcp,bpm->bcm", P(cT, "x") - bwx_c, _solve(hinfo, XRc, ok))
+    Rc_c = wcy_c - np.einsum("bcp,bpm->bcm", wcx_c, gamma) - swc_c[:, :, None] * eta_c[:, None]
+    nT_c = P(cT, "n")[:, :, None]
     if method == "ipw":
-        eta_t = (wt @ DY) / n / mt
-        eta_c = (wc @ DY) / n / mc
-        inf_t = wt[:, :, None] * (DY[None] - eta_t[:, None, :]) / mt[:, :, None]
-        Rc = wc[:, :, None] * (DY[None] - eta_c[:, None, :])
-        inf_c = (Rc + lin_ps @ (np.einsum("ni,bnm->bim", X, Rc) / n)) / mc[:, :, None]
-        return eta_t - eta_c, inf_t - inf_c, ok
-    eta_t = np.einsum("bn,bnm->bm", wt, R) / n / mt
-    eta_c = np.einsum("bn,bnm->bm", wc, R) / n / mc
-    inf_t = (wt[:, :, None] * (R - eta_t[:, None, :]) - lin_ols(wt @ X / n)) / mt[:, :, None]
-    Rc = wc[:, :, None] * (R - eta_c[:, None, :])
-    inf_c = (Rc + lin_ps @ (np.einsum("ni,bnm->bim", X, Rc) / n)
-             - lin_ols(wc @ X / n)) / mc[:, :, None]
-    return eta_t - eta_c, inf_t - inf_c, ok
+        eta_t = P(tT, "y") / nT[:, None]
+        inf_t = (P(cT, "y") - nT_c * eta_t[:, None]) / mt
+        inf_c = (Rc_c + lin_ps) / mc
+    else:
+        eta_t = RT_c.sum(axis=1) / nT[:, None]
+        inf_t = (RT_c - nT_c * eta_t[:, None] - LO(P(tT, "x") / n)) / mt
+        inf_c = (Rc_c + lin_ps - LO(wcx / n)) / mc
+    return eta_t - eta_c, (inf_t - inf_c) / n, ok

@@ -10,7 +10,8 @@ rules) over all the cohort's tested periods at once, on the same subsample, cova
 and sampling weights as ``att_gt``; the influence functions are scaled and summed
 within clusters as ``att_gt``'s covariance does. A chunk of assignments is estimated
 together by :func:`policylab.inference.cs_pretest_batch.batched_cells` (the same
-estimator as batched array products); an assignment it flags goes through
+estimator from per-run sums, O(runs) per assignment, plus compiled passes over the
+units for the propensity score); an assignment it flags goes through
 ``att_2x2_cells`` itself. A reassignment on which the estimator fails (covariates that
 separate a reassigned cohort from the never-treated units, a singular outcome
 regression) gives no statistic: the randomization p-value leaves such draws out and
@@ -20,6 +21,8 @@ outcomes, so the test stays exact conditionally on the estimable assignments.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 import numpy as np
 
@@ -53,29 +56,20 @@ def _one_cohort(dy: np.ndarray, X: np.ndarray, w: np.ndarray, method: str,
     return a, inf * (len(dy) / len(DYk))
 
 
-def covariate_cells(dy: np.ndarray, X: np.ndarray, w: np.ndarray, method: str,
-                    cohorts: list[int], cl_of_unit: np.ndarray, n_cl: int,
-                    unit_cohort: np.ndarray, strict: bool = False
+def covariate_cells(inp: Any, group_cohort: np.ndarray, strict: bool = False
                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Pre-treatment ATT(g,t) with covariates of a batch of assignments, their cluster
     scores, and which assignments could be estimated.
 
     Parameters
     ----------
-    dy : ndarray (units, periods)
-        ``Y_t - Y_t-1`` of the tested periods.
-    X : ndarray (units, p)
-        First-period covariates, constant first (see :func:`standardised_covariates`).
-    w : ndarray (units,)
-        Sampling weights (ones when unweighted).
-    method : {"dr", "ipw", "reg"}
-        ``att_gt``'s estimator.
-    cohorts : list of int
-        The treated cohorts, in the order of the cells.
-    cl_of_unit, n_cl
-        Cluster code of each unit and the number of clusters.
-    unit_cohort : ndarray (B, units)
-        Each assignment's cohort per unit (0: never treated).
+    inp
+        The pre-test's inputs (:class:`policylab.inference.cs_pretest._Inputs`): unit
+        long differences ``dy``, covariates ``X`` (constant first, see
+        :func:`standardised_covariates`), weights ``w``, ``method``, the treated
+        ``cohorts``, the units' assignment ``group``, clusters and their ``runs``.
+    group_cohort : ndarray (B, groups)
+        Each assignment's cohort per assignment group (0: never treated).
     strict : bool
         Raise the estimator's EstimationError (for the real assignment) instead of
         marking the assignment as failed.
@@ -90,24 +84,11 @@ def covariate_cells(dy: np.ndarray, X: np.ndarray, w: np.ndarray, method: str,
     ok : ndarray (B,)
         False where an estimator failed on the assignment (its rows are NaN).
     """
-    B, (n, T) = len(unit_cohort), dy.shape
-    est = np.full((B, len(cohorts) * T), np.nan)
-    scores = np.full((B, n_cl, len(cohorts) * T), np.nan)
-    onehot = np.zeros((n_cl, n))
-    onehot[cl_of_unit, np.arange(n)] = 1.0
-    never = unit_cohort == 0
-    ok = np.ones(B, dtype=bool)
-    with np.errstate(all="ignore"):  # rows flagged not ok are recomputed below
-        for k, g in enumerate(cohorts):
-            treated = unit_cohort == g
-            a, F, good = batched_cells(dy, X, w, method, treated, treated | never)
-            cols = slice(k * T, (k + 1) * T)
-            est[:, cols] = a
-            scores[:, :, cols] = np.einsum("cn,bnm->bcm", onehot, F) / n
-            ok &= good
+    est, scores, ok = batched_cells(inp.runs, inp.method, inp.cohorts, group_cohort)
     for b in np.flatnonzero(~ok):
-        ok[b] = _one_assignment(dy, X, w, method, cohorts, cl_of_unit, n_cl,
-                                unit_cohort[b], est[b], scores[b], strict)
+        ok[b] = _one_assignment(inp.dy, inp.X, inp.w, inp.method, inp.cohorts,
+                                inp.cl_of_unit, inp.n_cl, group_cohort[b][inp.group],
+                                est[b], scores[b], strict)
     est[~ok], scores[~ok] = np.nan, np.nan
     return est, scores, ok
 
