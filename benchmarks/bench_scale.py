@@ -95,6 +95,10 @@ def _cell(t: float, m: float) -> str:
     return "—" if np.isnan(t) else f"{t:.1f} s, {m:,.0f} MB"
 
 
+def _ratio(peer: float, ours: float) -> str:
+    return "—" if np.isnan(peer) else f"{peer / ours:.1f}x"
+
+
 def _diff(a: np.ndarray, b: np.ndarray) -> str:
     return f"{float(np.max(np.abs(a / b - 1))):.1e}" if a.size and a.size == b.size else "—"
 
@@ -117,7 +121,7 @@ def bench_rows(sizes: list[int], pyfixest_max: int, old_max: int, old_commit: st
                 float("nan"), float("nan"), np.array([]))
             load = (load + os.getloadavg()[0]) / 2
             print(f"| {rows:,} | {load:.1f} | {_cell(t1, m1)} | {_cell(t2, m2)} | "
-                  f"{t2 / t1:.1f}x | {_cell(t3, m3)} | {t3 / t1:.1f}x | "
+                  f"{_ratio(t2, t1)} | {_cell(t3, m3)} | {_ratio(t3, t1)} | "
                   f"{_diff(v1, v2)} / {_diff(v1, v3)} |", flush=True)
             for f in p.iterdir():
                 f.unlink()
