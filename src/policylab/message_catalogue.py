@@ -250,12 +250,12 @@ CATALOGUE: dict[str, Wording] = {
             "treated"),
     "cs.balanced": _W(
         en="Callaway-Sant'Anna on a balanced panel: {units} units with a gap or a missing "
-           "outcome, covariate or weight ({rows} rows) were dropped, as R did does by "
+           "outcome or covariate ({rows} rows) were dropped, as R did does by "
            "default; the imputation estimator keeps them.",
-        zh="Callaway-Sant'Anna估计使用平衡面板：删除了{units}个存在缺期或被解释变量、协变量、"
-           "权重缺失的个体（共{rows}行），与R did包的默认做法相同；插补估计量可保留这些个体。",
+        zh="Callaway-Sant'Anna估计使用平衡面板：删除了{units}个存在缺期或被解释变量、"
+           "协变量缺失的个体（共{rows}行），与R did包的默认做法相同；插补估计量可保留这些个体。",
         api="att_gt ran on a balanced panel: dropped {units} units with a gap or a missing "
-            "outcome, covariate or weight ({rows} rows), as R did does by default "
+            "outcome or covariate ({rows} rows), as R did does by default "
             "(allow_unbalanced_panel=FALSE); did_imputation() keeps them"),
     "cs.early_dropped": _W(
         en="{n} units already treated in the first period were dropped (no pre-treatment "
