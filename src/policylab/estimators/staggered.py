@@ -288,7 +288,9 @@ def att_gt(
     Parameters
     ----------
     data : Design, DataFrame or Panel
-        Long panel, one row per unit and period. A
+        Long panel, one row per unit and period. Units with a gap, or with a row
+        missing the outcome or a covariate, are dropped with a warning (R did's
+        default ``allow_unbalanced_panel = FALSE``); did_imputation keeps them. A
         :class:`~policylab.estimators.design.Design` gives the cohort, cluster, weights
         and (as ``covariates`` unless given) controls; a Design with fixed effects
         other than unit and time is refused with a SpecError (att_gt's long
