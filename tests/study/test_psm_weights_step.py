@@ -51,9 +51,10 @@ def castle():
     return castle_like(4)
 
 
-@pytest.mark.parametrize("language,words", [("en", "Sampling weights population"),
-                                            ("zh", "抽样权重population")])
-def test_castle_psm_did_runs_weighted_and_says_so(tmp_path, castle, language, words):
+@pytest.mark.parametrize("language,words,rubin", [
+    ("en", "Sampling weights population", "Rubin's B = "),
+    ("zh", "抽样权重population", "Rubin's B：")])
+def test_castle_psm_did_runs_weighted_and_says_so(tmp_path, castle, language, words, rubin):
     castle.to_csv(tmp_path / "castle.csv", index=False)
     (tmp_path / "s.toml").write_text(_spec(language))
     summary = run_study(tmp_path / "s.toml", tmp_path / "out", progress=False)
@@ -77,3 +78,5 @@ def test_castle_psm_did_runs_weighted_and_says_so(tmp_path, castle, language, wo
     assert plain.did.att != pytest.approx(api.did.att, rel=1e-3)
     table = (summary.out_dir / "tables" / "psm_did_psm_did.md").read_text()
     assert words in table
+    # the balance table's note in the report's language
+    assert rubin in (summary.out_dir / "tables" / "psm_did_balance.md").read_text()

@@ -759,9 +759,12 @@ def step_psm_did(ctx: Context) -> StepOutput:
             message_text(n, ctx.lang, _labels(ctx)) for n in first.meta.get("notes", []))])))
     if first.balance is not None:
         ss = first.balance.summary_stats
-        notes = ([f"Rubin's B = {ss['B_before']:.1f} -> {ss['B_after']:.1f}; "
-                  f"R = {ss['R_before']:.2f} -> {ss['R_after']:.2f}"] if ss else [])
+        from policylab.report.labels import report_word
         from policylab.study.paper import balance_frame
+
+        notes = ([report_word("rubin", ctx.lang, b0=f"{ss['B_before']:.1f}",
+                              b1=f"{ss['B_after']:.1f}", r0=f"{ss['R_before']:.2f}",
+                              r1=f"{ss['R_after']:.2f}")] if ss else [])
 
         out.tables.append(("balance", _frame_table(
             ctx, balance_frame(first.balance.tidy(), ctx.lang),
