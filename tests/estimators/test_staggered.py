@@ -129,3 +129,15 @@ def test_summary_and_figures(mpdta):
     assert r.plot().axes
     for kind in ("dynamic", "group", "calendar"):
         assert r.aggregate(kind).plot(lang="zh").axes
+
+
+def test_a_period_without_the_outcome_leaves_the_panel_not_every_unit(mpdta):
+    # R did drops the rows with a missing outcome first, then balances: a year nobody
+    # reports is gone, the units stay
+    gone = mpdta.assign(lemp=mpdta["lemp"].mask(mpdta["year"] == 2005))
+    with pytest.warns(UserWarning, match="balanced panel: dropped 0 units"):
+        got = pl.att_gt(gone, **KW)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        want = pl.att_gt(mpdta[mpdta["year"] != 2005], **KW)
+    pd.testing.assert_frame_equal(got.tidy(), want.tidy())

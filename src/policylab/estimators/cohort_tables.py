@@ -86,7 +86,9 @@ def balanced_rows(df: pd.DataFrame, y: str, unit: str, time: str,
     keys = df[[unit, time]]
     if keys.isna().any(axis=None):  # missing ids: wide_outcomes says which
         return df, None
-    n_periods = keys[time].nunique()
+    # the periods that have complete rows (makeBalancedPanel counts after the NA drop:
+    # a year without the outcome anywhere leaves the panel, not every unit)
+    n_periods = keys.loc[complete, time].nunique()
     per_unit = keys[complete].groupby(unit, sort=False)[time].nunique()
     full = per_unit.index[per_unit.to_numpy() == n_periods]
     keep = complete & keys[unit].isin(full).to_numpy()
@@ -96,7 +98,7 @@ def balanced_rows(df: pd.DataFrame, y: str, unit: str, time: str,
         raise DataError(f"att_gt needs a balanced panel: no unit has {cols} in all "
                         f"{n_periods} periods; fill the gaps or use did_imputation(), "
                         "which handles unbalanced panels")
-    gone = df.loc[~keep, unit].nunique()
+    gone = keys[unit].nunique() - keys.loc[keep, unit].nunique()  # units left out whole
     return df[keep], Message("cs.balanced", units=int(gone), rows=int((~keep).sum()))
 
 
