@@ -125,3 +125,34 @@ def three_year_grants(seed: int = 3) -> pd.DataFrame:
     y = 0.3 * did + rng.normal(size=120).repeat(3) + 0.1 * (year - 1987) \
         + rng.normal(size=360)
     return pd.DataFrame({"firm": firm, "year": year, "did": did, "y": y})
+
+
+def run_grants_study(tmp_path, battery: str, keep: tuple[str, ...],
+                     df: pd.DataFrame | None = None, formats: str = '["md"]') -> dict:
+    """Run a study of :func:`three_year_grants` (or ``df``) with the ``battery`` TOML
+    and only the steps in ``keep`` on; returns results.json."""
+    import json
+
+    from policylab.study.pipeline import run_study
+
+    (three_year_grants() if df is None else df).to_csv(tmp_path / "grants.csv", index=False)
+    spec = tmp_path / "study.toml"
+    spec.write_text(f"""
+[data]
+path = "grants.csv"
+unit = "firm"
+time = "year"
+
+[treatment]
+column = "did"
+
+[model]
+outcomes = ["y"]
+
+{battery}
+{steps_off(*keep)}
+[output]
+formats = {formats}
+""")
+    run_study(spec, tmp_path / "out", progress=False)
+    return json.loads((tmp_path / "out" / "results.json").read_text())

@@ -167,11 +167,12 @@ def _same_quantity(df: pd.DataFrame, y: str, c: str) -> str | None:
     for a_name, b_name in ((y, c), (c, y)):
         if _mechanical_name(a_name, b_name):
             return f"{a_name} is log({b_name}) by its name"
+    cols = {y: df[y].to_numpy(float), c: df[c].to_numpy(float)}
+    ok = np.isfinite(cols[y]) & np.isfinite(cols[c])
+    if ok.sum() < 3:
+        return None
     for a_name, b_name in ((y, c), (c, y)):
-        a, b = df[a_name].to_numpy(float), df[b_name].to_numpy(float)
-        ok = np.isfinite(a) & np.isfinite(b)
-        if ok.sum() < 3:
-            return None
+        a, b = cols[a_name], cols[b_name]
         with np.errstate(all="ignore"):
             for how, f in (("log", np.log), ("log1p", np.log1p)):
                 fb = f(b[ok])

@@ -551,7 +551,7 @@ def step_pretrends(ctx: Context) -> StepOutput:
         try:
             pw = pretrend_power(src)
         except EstimationError as exc:
-            not_run["pretrend_power"] = str(exc)
+            not_run["pretrend_power"] = reason_of(exc)
         else:
             out.results["pretrend_power"] = pw
             out.tables.append(("pretrend_power", _frame_table(ctx, pw.tidy(),
@@ -562,7 +562,7 @@ def step_pretrends(ctx: Context) -> StepOutput:
             hd = honest_did(src, **({"l_vec": "average"} if target == "average" else
                                     {"e": int(target)}))
         except EstimationError as exc:
-            not_run["honest_did"] = str(exc)
+            not_run["honest_did"] = reason_of(exc)
         else:
             out.results["honest_did"] = hd
             out.tables.append(("honest_did", _frame_table(ctx, hd.tidy(), "Honest DiD")))
