@@ -166,3 +166,21 @@ def test_missing_treatment_is_dropped_and_counted_not_read_as_zero(gen):
     # the cohort of a unit is unchanged by a missing value inside its spell
     es = pl.event_study(df, y="y", treat="d", unit="unit", time="year", window=(-2, 2))
     assert es.meta["dropped"]["treatment missing"] == 3
+
+
+@pytest.mark.parametrize("start", [0, -3])
+def test_treatment_starting_at_nonpositive_time_is_refused_not_read_as_never_treated(start):
+    # cohort 0 is "never treated": a unit treated from time 0 would silently become a
+    # control of att_gt; with time + 1 the same panel builds and those units are treated
+    times = np.arange(start, start + 6)
+    df = pd.DataFrame({"u": np.repeat(np.arange(8), 6), "t": np.tile(times, 8)})
+    # units 0-1 treated from the first period, 2-3 from the fourth, 4-7 never
+    first = np.repeat(start + np.array([0, 0, 3, 3, 99, 99, 99, 99]), 6)
+    df["d"] = (df["t"] >= first).astype(int)
+    with pytest.raises(pl.PolicyLabError, match=r"'d' is 1 at time .*time \+ 1"):
+        build_design(df, unit="u", time="t", treat="d")
+    shifted = df.assign(t=df["t"] - start + 1)
+    design = build_design(shifted, unit="u", time="t", treat="d")
+    assert design.facts["n_treated_units"] == 4
+    assert design.facts["cohorts"] == [1, 4]
+    assert [int(u) for u in design.facts["always_treated_units"]] == [0, 1]

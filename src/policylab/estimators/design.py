@@ -336,6 +336,7 @@ def _treatment_from_column(df: pd.DataFrame, treat: str, codes: np.ndarray, n_un
         example = example.item() if isinstance(example, np.generic) else example
         raise DataError(f"treatment column {treat!r} must be 0/1, found {example!r}; "
                         "for a cohort (first treated year) column use cohort=")
+    _refuse_treated_at_nonpositive_time(df, treat, t, dv)
     missing = np.isnan(dv)
     if not missing.any():
         return None, _first_treated(codes, n_units, t, dv)
@@ -343,6 +344,25 @@ def _treatment_from_column(df: pd.DataFrame, treat: str, codes: np.ndarray, n_un
     cohort = np.zeros(len(dv), dtype=np.int64)
     cohort[on] = _first_treated(codes[on], n_units, t[on], dv[on])
     return on, cohort
+
+
+def _refuse_treated_at_nonpositive_time(df: pd.DataFrame, treat: str, t: np.ndarray,
+                                        dv: np.ndarray) -> None:
+    """Cohort 0 means never treated (as in R's did and Stata's csdid): a unit first
+    treated at time 0 or before would be read as never treated and become a control
+    in the staggered estimators, so such a time coding is refused with the fix."""
+    if t.dtype.kind not in "iuf":
+        return
+    early = (dv == 1) & (t <= 0)
+    if not early.any() or np.all(t == t[0]):  # one period: a cross-section, no cohorts
+        return
+    i = int(np.argmax(early))
+    tv = t[i].item() if isinstance(t[i], np.generic) else t[i]
+    raise DataError(
+        f"treatment column {treat!r} is 1 at time {tv!r} (row {df.index[i]!r}; "
+        f"{int(early.sum())} rows at time <= 0): policylab codes a unit's first treated "
+        "period as its cohort and 0 as never treated, so treatment must start at a "
+        "positive time; shift the time column (e.g. time + 1) or use calendar years")
 
 
 def _treatment_columns(df: pd.DataFrame, *, unit: str, time: str, treat: str | None,
