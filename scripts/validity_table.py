@@ -252,7 +252,7 @@ FOOTER = """
 ```bash
 policylab simulate study.toml --out study-simulation      # the study's own design
 policylab simulate study.toml --generator carbon_pilot     # data from a generator
-policylab simulate study.toml --reps 500 --draws 399 --scheduler processes
+policylab simulate study.toml --simulation-draws 500 --draws 399 --scheduler processes
 ```
 
 `policylab simulate` builds the spec's model (data, transforms, treatment, controls,

@@ -337,7 +337,10 @@ def etable(
     stars : (a, b, c)
         Significance levels of *, **, *** (default 0.1, 0.05, 0.01).
     se : {"se", "t", "p", "ci"}
-        What goes below each coefficient.
+        What goes below each coefficient (as esttab's ``se`` / ``t`` / ``p`` / ``ci``):
+        a display choice, not a variance estimator (the variance is each model's own
+        ``vcov``; :func:`policylab.match` and :func:`policylab.did2s` choose theirs with
+        ``variance=``).
     lang : {"en", "zh"}
         Language of row labels and notes.
     headers : list of str, optional
