@@ -96,3 +96,21 @@ def test_generator_replications_use_the_generators_truth(spec, tmp_path):
     for r in reps.itertuples():  # each replication's truth is its own data set's
         assert r.truth == pytest.approx(pl.datasets.carbon_pilot(r.seed).truth["att"])
     assert meta["meta"]["errors"] == "generator"
+
+
+def test_the_old_reps_flag_still_works_for_one_release(spec, tmp_path):
+    from policylab.errors import PolicyLabDeprecationWarning
+
+    out = tmp_path / "old"
+    with pytest.warns(PolicyLabDeprecationWarning, match="--simulation-draws 2"):
+        r = _run(spec, "--out", out, "--reps", 2, "--draws", 9, "--seed", 5)
+    assert r.exit_code == 0, r.output
+    new = tmp_path / "new"
+    assert _run(spec, "--out", new, "--simulation-draws", 2, "--draws", 9, "--seed",
+                5).exit_code == 0
+    pd.testing.assert_frame_equal(pd.read_csv(out / "replications.csv"),
+                                  pd.read_csv(new / "replications.csv"))
+    # both flags at once: refused before any work, naming both
+    both = _run(spec, "--out", tmp_path / "both", "--reps", 2, "--simulation-draws", 2)
+    assert both.exit_code == 2 and "--simulation-draws only" in both.output
+    assert "--reps" in both.output and not (tmp_path / "both").exists()
