@@ -398,3 +398,16 @@ def test_the_scan_catches_the_old_words():
         """the rule kept"""
 
     assert _word_problems("new", new) == []
+
+
+def test_etable_does_not_read_a_renamed_count_as_the_multiplier_bootstrap(cities):
+    # heterogeneity's meta once said bootstrap=999 (a count), which read as att_gt's
+    # multiplier bootstrap; the count is bootstrap_draws now and no alias is touched
+    h = pl.heterogeneity(cities, y="ln_ntt", treat="did", by=["old_industrial"],
+                         controls=["ln_pgdp"], assign="province", permutation_draws=0,
+                         bootstrap_draws=9, seed=1)
+    from policylab.report.tables import _se_kind
+
+    with _no_deprecation():
+        kind = _se_kind(h, "en", {})
+    assert "bootstrap" not in (kind or "")

@@ -254,7 +254,9 @@ def _se_kind(r: Any, lang: str, labels: dict[str, str]) -> str | None:
     vc, cl = meta.get("vcov"), list(meta.get("cluster") or ())
     sep = " and " if lang == "en" else "、"
     by = sep.join(labels.get(c, c) for c in cl)
-    if meta.get("bootstrap") and cl:  # Callaway-Sant'Anna's multiplier bootstrap
+    # Callaway-Sant'Anna's multiplier bootstrap (a yes/no); "in" first, so a result whose
+    # old "bootstrap" key (a count) was renamed is not read through its deprecated alias
+    if "bootstrap" in meta and meta["bootstrap"] and cl:
         return word("boot_clustered", lang, by=by)
     if vc in ("CRV1", "CRV3") or (vc is None and cl):
         # no vcov key: the staggered estimators' influence-function / CRV1 SEs
