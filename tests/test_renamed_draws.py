@@ -309,8 +309,8 @@ def _public_callables():
     mods = [pl]
     for pkg in ("policylab.estimators", "policylab.inference", "policylab.study"):
         p = importlib.import_module(pkg)
-        mods += [importlib.import_module(f"{pkg}.{m.name}") for m in pkgutil.iter_modules(p.__path__)
-                 if not m.name.startswith("_")]
+        mods += [importlib.import_module(f"{pkg}.{m.name}")
+                 for m in pkgutil.iter_modules(p.__path__) if not m.name.startswith("_")]
     seen = {}
     for mod in mods:
         for name in getattr(mod, "__all__", []):

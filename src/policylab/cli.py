@@ -289,7 +289,8 @@ def simulate(
             warnings.simplefilter("ignore", PolicyLabWarning)
             run_ = simulate_spec(spec, out or Path(f"{spec.stem}-simulation"),
                                  outcome=outcome, generator=generator, truth=truth,
-                                 simulation_draws=simulation_draws, draws=draws, seed=seed, executor=scheduler,
+                                 simulation_draws=simulation_draws, draws=draws, seed=seed,
+                                 executor=scheduler,
                                  progress=not quiet, force=force)
     except PolicyLabError as exc:
         _fail(exc)

@@ -44,7 +44,8 @@ def test_every_method_and_the_pretrend_tests_are_recorded():
 
 def test_generator_mode_needs_the_truth():
     with pytest.raises(pl.SpecError, match="truth="):
-        simulate(lambda s: _panel(s), y="y", unit="unit", time="year", treat="did", simulation_draws=2)
+        simulate(lambda s: _panel(s), y="y", unit="unit", time="year", treat="did",
+                 simulation_draws=2)
 
 
 def test_generator_mode_runs_the_generator_once_per_replication():

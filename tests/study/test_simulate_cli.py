@@ -87,7 +87,8 @@ def test_bad_choices_are_named(spec, tmp_path):
 
 def test_generator_replications_use_the_generators_truth(spec, tmp_path):
     out = tmp_path / "gen"
-    r = _run(spec, "--out", out, "--generator", "carbon_pilot", "--simulation-draws", 2, "--draws", 9)
+    r = _run(spec, "--out", out, "--generator", "carbon_pilot", "--simulation-draws", 2,
+             "--draws", 9)
     assert r.exit_code == 0, r.output
     meta = json.loads((out / "simulation.json").read_text(encoding="utf-8"))
     import policylab as pl
