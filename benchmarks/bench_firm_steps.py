@@ -44,9 +44,9 @@ def steps(d, y: str = "ln_output") -> dict:  # noqa: ANN001
     return {
         "wild": lambda: wild_bootstrap(base, param=base.meta["treat_term"], draws=999,
                                        weights_type="webb", seed=7),
-        "mediation": lambda: mediation(d, y=y, mediators=["rd"], bootstrap=999, seed=7),
+        "mediation": lambda: mediation(d, y=y, mediators=["rd"], draws=999, seed=7),
         "heterogeneity": lambda: heterogeneity(d, y=y, by=["soe", "size_class"],
-                                               permutations=500, bootstrap=999, seed=7),
+                                               permutation_draws=500, bootstrap_draws=999, seed=7),
     }
 
 

@@ -37,9 +37,9 @@ def main() -> None:
         panel = pl.Panel(df, unit="city", time="year")
         kw = dict(y="ln_ntt", treat="did", mediators=["elec_share", "market"],
                   controls=["ln_pgdp", "urban"], cluster="city")
-        pl.mediation(panel, bootstrap=20, seed=0, **kw)  # warm
+        pl.mediation(panel, draws=20, seed=0, **kw)  # warm
         t = time.perf_counter()
-        r = pl.mediation(panel, bootstrap=args.draws, seed=1, **kw)
+        r = pl.mediation(panel, draws=args.draws, seed=1, **kw)
         t_pl = time.perf_counter() - t
         cities = df["city"].unique()
         rng = np.random.default_rng(1)

@@ -118,7 +118,7 @@ draws = 999
 [battery.mediation]
 enabled = true
 mediators = ["rd"]
-bootstrap = 999
+draws = 999
 
 [battery.moderation]
 enabled = true

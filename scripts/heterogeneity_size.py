@@ -51,7 +51,7 @@ def _chunk(chunk: tuple, cfg: dict) -> np.ndarray:
             df = panel(rng, cfg["split"], cfg["treated"])
             h = pl.heterogeneity(df, y="y", treat="did", by=["grp"], unit="city",
                                  time="year", controls=["x"], cluster="prov",
-                                 assign="prov", permutations=199, bootstrap=399,
+                                 assign="prov", permutation_draws=199, bootstrap_draws=399,
                                  seed=start + i)
             p = h.tests.set_index("test")["p_value"]
             out[i] = [p[t] < 0.05 for t in TESTS]

@@ -89,7 +89,7 @@ DESIGNS: dict[str, dict[str, Any]] = {
 
 def _design_section(d: dict[str, Any], reps: int, draws: int, executor: Any) -> str:
     t0 = time.perf_counter()
-    res = pl.simulate(d["data"](), y=d["y"], truth=d["truth"], reps=reps, draws=draws,
+    res = pl.simulate(d["data"](), y=d["y"], truth=d["truth"], simulation_draws=reps, draws=draws,
                       pretrend_window=d["window"], seed=2026, executor=executor,
                       **d["model"])
     e = res.tidy().iloc[0]
@@ -107,7 +107,7 @@ def _cs_section(reps: int, draws: int, executor: Any) -> str:
     t0 = time.perf_counter()
     table = cs_pretest_size(lambda s: pl.datasets.carbon_pilot(s, staggered=True).df,
                             y="ln_co2", unit="province", time="year", cohort="cohort",
-                            cluster="province", reps=reps, draws=draws, seed=2026,
+                            cluster="province", simulation_draws=reps, draws=draws, seed=2026,
                             covariates=CARBON_MODEL["controls"], executor=executor)
     lines = ["### Callaway-Sant'Anna pre-test, staggered carbon generator (pilots opening "
              "2013/2014, 6 treated provinces, no pre-trend; without covariates and with "
@@ -252,7 +252,7 @@ FOOTER = """
 ```bash
 policylab simulate study.toml --out study-simulation      # the study's own design
 policylab simulate study.toml --generator carbon_pilot     # data from a generator
-policylab simulate study.toml --reps 500 --draws 399 --scheduler processes
+policylab simulate study.toml --simulation-draws 500 --draws 399 --scheduler processes
 ```
 
 `policylab simulate` builds the spec's model (data, transforms, treatment, controls,
@@ -273,7 +273,7 @@ files policylab writes), and it is checked before any computing. It receives
 SE), `simulation.md` (the same as a table), `replications.csv` (one row per
 replication, with its seed and truth) and `simulation.json` (the settings).
 
-In Python: `pl.simulate(design_or_data, y=..., truth=..., reps=..., pretrend_window=...)`
+In Python: `pl.simulate(design_or_data, y=..., truth=..., simulation_draws=..., pretrend_window=...)`
 takes a Design (its weights, fixed effects, cluster and sample are kept in every
 replication), a DataFrame with the model's keywords, or a generator `seed -> data` (or
 `seed -> (data, truth)` when the estimand varies with the draws);

@@ -106,7 +106,7 @@ def test_mediation_lang_is_a_deprecated_no_op():
     p = carbon_pilot(seed=3)
     small = pl.Panel(p.df[p.df.year >= 2004], unit="province", time="year")
     kw = dict(y="ln_co2", treat="did", mediators=["coal_share"], controls=["ln_gdp"],
-              bootstrap=0)
+              draws=0)
     with pytest.warns(PolicyLabDeprecationWarning, match="lang"):
         old = pl.mediation(small, lang="zh", **kw)
     with _no_deprecation():

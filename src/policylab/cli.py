@@ -251,7 +251,8 @@ def simulate(
                                   "instead of resampling the study's residuals"),
     truth: float = typer.Option(None, "--truth", help="true effect (default 0; with "
                                 "--generator, the generator's)"),
-    reps: int = typer.Option(200, "--reps", help="replications"),
+    simulation_draws: int = typer.Option(None, "--simulation-draws", show_default="200",
+                                         help="replications (simulated data sets)"),
     draws: int = typer.Option(199, "--draws", help="bootstrap / randomization draws each"),
     seed: int = typer.Option(None, "--seed", help="default: the spec's study.seed"),
     scheduler: str = typer.Option(None, "--scheduler",
@@ -259,21 +260,37 @@ def simulate(
                                        "'processes' for local worker processes"),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress, only errors"),
     force: bool = typer.Option(False, "--force", help=_FORCE_HELP),
+    reps: int = typer.Option(None, "--reps", hidden=True,
+                             help="deprecated name of --simulation-draws"),
 ) -> None:
     """Monte Carlo of the study's design: bias, RMSE, CI coverage and test size."""
     import warnings
 
-    from policylab.errors import PolicyLabError, PolicyLabWarning
+    from policylab.errors import (
+        PolicyLabDeprecationWarning,
+        PolicyLabError,
+        PolicyLabWarning,
+        SpecError,
+    )
     from policylab.study.simulate_spec import simulate_spec, simulation_table
 
     try:
+        if reps is not None:
+            # the old flag, accepted for one release (a FutureWarning: shown by default)
+            if simulation_draws is not None:
+                raise SpecError("give --simulation-draws only (--reps is its deprecated name)")
+            warnings.warn(f"--reps is deprecated and will be removed in the next release: "
+                          f"write --simulation-draws {reps}", PolicyLabDeprecationWarning,
+                          stacklevel=1)
+            simulation_draws = reps
         with warnings.catch_warnings():
             # the design's referee warnings (few treated clusters, ...) are what this
             # command measures; they would repeat for every replication
             warnings.simplefilter("ignore", PolicyLabWarning)
             run_ = simulate_spec(spec, out or Path(f"{spec.stem}-simulation"),
                                  outcome=outcome, generator=generator, truth=truth,
-                                 reps=reps, draws=draws, seed=seed, executor=scheduler,
+                                 simulation_draws=simulation_draws, draws=draws, seed=seed,
+                                 executor=scheduler,
                                  progress=not quiet, force=force)
     except PolicyLabError as exc:
         _fail(exc)

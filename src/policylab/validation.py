@@ -36,10 +36,12 @@ MAX_DRAWS = 10_000_000
 
 
 def renamed_arg(value: Any, old_value: Any, new: str, old: str, where: str,
-                default: Any = None) -> Any:
+                default: Any = None, stacklevel: int = 3) -> Any:
     """The value of an argument renamed in this release: ``new=`` or its old name
     ``old=``, accepted for one release with a PolicyLabDeprecationWarning that names the
-    new one; both at once is a SpecError; neither gives ``default``."""
+    new one; both at once is a SpecError; neither gives ``default``. ``stacklevel`` 3
+    points the warning at the caller of the function that calls this; one more for each
+    helper in between."""
     if old_value is None:
         return default if value is None else value
     if value is not None:
@@ -50,7 +52,7 @@ def renamed_arg(value: Any, old_value: Any, new: str, old: str, where: str,
 
     warnings.warn(f"{where}({old}=...) is deprecated and will be removed in the next "
                   f"release: write {where}(..., {new}={old_value!r})",
-                  PolicyLabDeprecationWarning, stacklevel=3)
+                  PolicyLabDeprecationWarning, stacklevel=stacklevel)
     return old_value
 
 

@@ -138,7 +138,7 @@ controls = ["ln_gdp"]
 labels = {{ ln_gdp = "Log GDP (spec)" }}
 [battery.heterogeneity]
 by = ["region"]
-permutations = 0
+permutation_draws = 0
 {off}
 [output]
 formats = ["md"]

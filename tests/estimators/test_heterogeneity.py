@@ -14,7 +14,7 @@ def panel():
 
 def test_subgroups_and_suest_equal_separate_regressions(panel):
     r = pl.heterogeneity(panel, y="ln_ntt", treat="did", by=["old_industrial"],
-                         controls=["ln_pgdp"], assign="province", permutations=0)
+                         controls=["ln_pgdp"], assign="province", permutation_draws=0)
     est = r.tidy().set_index("group")["estimate"]
     for lv in (0, 1):
         sub = panel.df[panel.df.old_industrial == lv]
@@ -32,7 +32,7 @@ def test_subgroups_and_suest_equal_separate_regressions(panel):
 def test_permutation_matches_brute_force_loop(panel):
     reps, seed = 30, 2
     r = pl.heterogeneity(panel, y="ln_ntt", treat="did", by=["old_industrial"],
-                         controls=["ln_pgdp"], assign="province", permutations=reps, seed=seed)
+                         controls=["ln_pgdp"], assign="province", permutation_draws=reps, seed=seed)
     perm = r.tests.set_index("test").loc["permutation"]
     df = panel.df
     units = pd.Index(df["city"].unique())

@@ -71,13 +71,13 @@ def _run(monkeypatch, budget, data, case):
     monkeypatch.setattr(het, "draw_statistics", count)
     if case == "province":  # labels permuted across provinces (stratified stream)
         r = pl.heterogeneity(p, y="ln_ntt", treat="did", by=["old_industrial"],
-                             controls=["ln_pgdp"], assign="province", permutations=37,
-                             bootstrap=0, seed=11)
+                             controls=["ln_pgdp"], assign="province", permutation_draws=37,
+                             bootstrap_draws=0, seed=11)
     else:  # across cities: balanced closed form, or weighted demeaning when unbalanced
         df = d if case == "balanced" else d.drop(d.index[::7])
         r = pl.heterogeneity(df, y="ln_ntt", treat="did", by=["tercile"],
                              controls=["ln_pgdp"], unit="city", time="year",
-                             cluster="city", permutations=37, bootstrap=0, seed=11)
+                             cluster="city", permutation_draws=37, bootstrap_draws=0, seed=11)
     perm = r.tests.set_index("test").loc["permutation"]
     return float(perm["p_value"]), float(perm["statistic"]), seen[-1], max(tasks[-1])
 
@@ -108,8 +108,8 @@ def test_joint_wild_purge_in_blocks_of_clusters(monkeypatch, data):
 
     d = data[1]
     r = pl.heterogeneity(d, y="ln_ntt", treat="did", by=["tercile"], controls=["ln_pgdp"],
-                         unit="city", time="year", cluster="city", permutations=0,
-                         bootstrap=9, seed=2)
+                         unit="city", time="year", cluster="city", permutation_draws=0,
+                         bootstrap_draws=9, seed=2)
     model = r.test_results[("tercile", "wild_bootstrap")]
     sums = jw.joint_wild_test(model, ["_Dx1", "_Dx2"], draws=99, seed=5)
     monkeypatch.setattr(bk, "purged_cluster_cross", lambda *a, **k: None)

@@ -33,7 +33,7 @@ def _panel(seed: int, provinces: int = 30, cities: int = 6, years: int = 8) -> p
 def _run(df: pd.DataFrame, by: str, reps: int, seed: int) -> HeterogeneityResult:
     return pl.heterogeneity(df, y="y", treat="did", by=[by], unit="city", time="year",
                             controls=["x"], cluster="prov", assign="prov",
-                            permutations=reps, bootstrap=0, seed=seed)
+                            permutation_draws=reps, bootstrap_draws=0, seed=seed)
 
 
 def test_a_province_label_is_permuted_across_provinces_as_a_loop_does():
@@ -95,7 +95,7 @@ def test_with_few_treated_clusters_the_exact_cluster_permutation_is_recommended(
     df["did"] = (df["prov"].isin([0, 1, 2, 6, 7, 8]) & (df["year"] >= 2014)).astype(float)
     r = pl.heterogeneity(df, y="y", treat="did", by=["east", "inland"], unit="city",
                          time="year", controls=["x"], cluster="prov", assign="prov",
-                         permutations=19, bootstrap=49, seed=3, min_treated=7)
+                         permutation_draws=19, bootstrap_draws=49, seed=3, min_treated=7)
     assert r.meta["permutation_level"] == {"east": "prov", "inland": "city"}
     n_min = r.tidy().groupby("by")["n_treated_clusters"].min()
     assert n_min.to_dict() == {"east": 3, "inland": 6}

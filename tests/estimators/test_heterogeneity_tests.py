@@ -45,7 +45,7 @@ def test_permutation_with_three_levels_matches_a_loop(df):
     reps, seed = 12, 5
     r = pl.heterogeneity(df, y="ln_ntt", treat="did", by=["tercile"], unit="city",
                          time="year", controls=["ln_pgdp"], assign="province",
-                         permutations=reps, seed=seed)
+                         permutation_draws=reps, seed=seed)
     perm = r.tests.set_index("test").loc["permutation"]
     est = r.tidy()["estimate"].to_numpy()
     real = ((est - est.mean()) ** 2).sum()
@@ -62,7 +62,7 @@ def test_permutation_on_an_unbalanced_panel_matches_a_loop(df):
     reps, seed = 12, 8
     r = pl.heterogeneity(d, y="ln_ntt", treat="did", by=["old_industrial"], unit="city",
                          time="year", controls=["ln_pgdp"], assign="province",
-                         permutations=reps, seed=seed)
+                         permutation_draws=reps, seed=seed)
     perm = r.tests.set_index("test").loc["permutation"]
     loop = _brute_force(d, "old_industrial", reps, seed)
     real = perm["difference"]
@@ -73,7 +73,7 @@ def test_permutation_on_an_unbalanced_panel_matches_a_loop(df):
 def test_suest_covariance_is_the_cross_equation_cluster_sandwich(df):
     r = pl.heterogeneity(df, y="ln_ntt", treat="did", by=["old_industrial"], unit="city",
                          time="year", controls=["ln_pgdp"], assign="province",
-                         permutations=0)
+                         permutation_draws=0)
     # scores of each subgroup regression summed by province, stacked across equations
     provs = pd.Index(sorted(df["province"].unique()))
     S = np.zeros((len(provs), 2))
@@ -103,7 +103,7 @@ def test_suest_covariance_is_the_cross_equation_cluster_sandwich(df):
 def test_few_treated_units_warn_and_the_figure_has_one_row_per_group(df):
     with pytest.warns(pl.errors.PolicyLabWarning, match="treated unit"):
         r = pl.heterogeneity(df, y="ln_ntt", treat="did", by=["resource_type"], unit="city",
-                             time="year", assign="province", permutations=0)
+                             time="year", assign="province", permutation_draws=0)
     few = r.tidy().query("n_treated_units < 5")["group"]
     assert len(few) > 0
     for g in few:

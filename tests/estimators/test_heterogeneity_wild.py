@@ -31,8 +31,8 @@ def test_wild_difference_equals_a_loop_of_restricted_bootstrap_refits():
     df = _panel()
     draws, seed = 40, 13
     r = pl.heterogeneity(df, y="y", treat="did", by=["big"], unit="city", time="year",
-                         controls=["x"], cluster="prov", assign="prov", permutations=0,
-                         bootstrap=draws, seed=seed)
+                         controls=["x"], cluster="prov", assign="prov", permutation_draws=0,
+                         bootstrap_draws=draws, seed=seed)
     row = r.tests.set_index("test").loc["wild_bootstrap"]
     assert row["weights_type"] == "webb"  # 10 clusters: Webb's six points
     model = r.test_results[("big", "wild_bootstrap")]
@@ -66,8 +66,8 @@ def test_wild_difference_equals_a_loop_of_restricted_bootstrap_refits():
 def test_more_than_two_groups_use_the_joint_wild_test_of_the_suest_differences():
     df = _panel(seed=2).assign(size=lambda z: z["city"] % 3)
     r = pl.heterogeneity(df, y="y", treat="did", by=["size"], unit="city", time="year",
-                         controls=["x"], cluster="prov", assign="prov", permutations=0,
-                         bootstrap=99, seed=1)
+                         controls=["x"], cluster="prov", assign="prov", permutation_draws=0,
+                         bootstrap_draws=99, seed=1)
     tests = r.tests.set_index("test")
     # the reparametrised model's analytic Wald F equals the SUEST F of the other fit
     assert tests.loc["wild_bootstrap", "statistic"] == pytest.approx(
@@ -79,7 +79,7 @@ def test_the_recommended_test_follows_the_treated_clusters_of_the_smallest_group
     p = energy_rights_pilot(seed=4)
     d = p.df[p.df.year >= 2013]
     kw = dict(y="ln_ntt", treat="did", unit="city", time="year", controls=["ln_pgdp"],
-              assign="province", permutations=20, bootstrap=99, seed=1)
+              assign="province", permutation_draws=20, bootstrap_draws=99, seed=1)
     with pytest.warns(pl.errors.PolicyLabWarning):
         r = pl.heterogeneity(d, by=["old_industrial", "resource_type"], **kw)
     rec = r.meta["recommended_test"]
@@ -103,7 +103,7 @@ def test_a_wild_test_that_cannot_run_is_reported_and_not_recommended(monkeypatch
     with pytest.warns(pl.errors.PolicyLabWarning, match="wild bootstrap difference test"):
         r = pl.heterogeneity(_panel(), y="y", treat="did", by=["big"], unit="city",
                              time="year", controls=["x"], cluster="prov", assign="prov",
-                             permutations=30, bootstrap=20, seed=1)
+                             permutation_draws=30, bootstrap_draws=20, seed=1)
     tests = r.tests.set_index("test")
     assert np.isnan(tests.loc["wild_bootstrap", "p_value"])
     assert "single value" in tests.loc["wild_bootstrap", "error"]

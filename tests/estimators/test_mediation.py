@@ -14,7 +14,7 @@ def small():
 
 def test_every_step_equals_feols_by_hand_and_sobel_formula(small):
     r = pl.mediation(small, y="ln_co2", treat="did", mediators=["coal_share"],
-                     controls=["ln_gdp"], bootstrap=0)
+                     controls=["ln_gdp"], draws=0)
     t = r.tidy().iloc[0]
     v = {"CRV1": "province"}
     a = pl.feols("coal_share ~ did + ln_gdp | province + year", small, vcov=v)
@@ -42,7 +42,7 @@ def test_bootstrap_matches_a_loop_over_resampled_units(small, unbalanced):
     panel = pl.Panel(df, unit="province", time="year")
     draws, seed = 25, 9
     r = pl.mediation(panel, y="ln_co2", treat="did", mediators=["coal_share"],
-                     controls=["ln_gdp"], bootstrap=draws, seed=seed)
+                     controls=["ln_gdp"], draws=draws, seed=seed)
     assert r.meta["bootstrap_method"] == ("weighted demeaning per draw" if unbalanced
                                           else "closed-form balanced two-way")
     # plain loop: resample provinces with the same generator, give copies new ids
@@ -81,7 +81,7 @@ def test_monte_carlo_recovers_indirect_effects_and_shares():
     for s in range(100, 120):
         p = carbon_pilot(seed=s)
         r = pl.mediation(p, y="ln_co2", treat="did", mediators=["coal_share", "tech", "sec_share"],
-                         lags={"tech": 2, "sec_share": 2}, controls=["ln_gdp"], bootstrap=0)
+                         lags={"tech": 2, "sec_share": 2}, controls=["ln_gdp"], draws=0)
         t = r.tidy().set_index("term")
         joint = t.filter(like="joint:", axis=0)
         est.append([t.loc["coal_share", "estimate"], t.loc["coal_share", "share"],
@@ -107,7 +107,7 @@ def test_bootstrap_without_fixed_effects_keeps_the_intercept():
     df = pd.DataFrame({"id": np.arange(n), "t": 1, "d": d, "m": m, "y": y})
     draws, seed = 10, 3
     r = pl.mediation(df, y="y", treat="d", mediators=["m"], unit="id", time="t", fe=[],
-                     bootstrap=draws, seed=seed)
+                     draws=draws, seed=seed)
     rng = np.random.default_rng(seed)
     idx = rng.integers(0, n, (draws, n))
     loop = []

@@ -31,7 +31,7 @@ def _closed_form(a, e1, e2, rho):
 def test_curve_equals_closed_form_on_feols_residuals(small):
     rho = np.array([-0.6, -0.2, 0.0, 0.35, 0.8])
     r = pl.mediation(small, y="ln_co2", treat="did", mediators=["coal_share"],
-                     controls=["ln_gdp"], bootstrap=0, rho=rho)
+                     controls=["ln_gdp"], draws=0, rho=rho)
     tot = pl.feols("ln_co2 ~ did + ln_gdp | province + year", small, vcov=V)
     aeq = pl.feols("coal_share ~ did + ln_gdp | province + year", small, vcov=V)
     want, rt = _closed_form(aeq.coef()["did"], tot.fit.resid, aeq.fit.resid, rho)
@@ -49,7 +49,7 @@ def test_curve_equals_closed_form_on_feols_residuals(small):
 def test_bootstrap_band_matches_a_loop(small):
     draws, seed, rho = 15, 4, 0.3
     r = pl.mediation(small, y="ln_co2", treat="did", mediators=["coal_share"],
-                     controls=["ln_gdp"], bootstrap=draws, seed=seed, rho=[rho])
+                     controls=["ln_gdp"], draws=draws, seed=seed, rho=[rho])
     df = small.df
     rng = np.random.default_rng(seed)
     provs = pd.factorize(r.step_results["coal_share"][0].fit.data["province"])[1]
@@ -88,7 +88,7 @@ def test_monte_carlo_acme_at_true_rho_recovers_the_indirect_effect():
     at_true, naive = [], []
     for s in range(20):
         r = pl.mediation(_panel_dgp(s, rho), y="y", treat="d", mediators=["m"], unit="u",
-                         time="t", bootstrap=0, rho=[0.0, rho])
+                         time="t", draws=0, rho=[0.0, rho])
         sens = r.sensitivity.set_index("rho")["acme"]
         naive.append(sens[0.0])
         at_true.append(sens[rho])
@@ -102,4 +102,4 @@ def test_monte_carlo_acme_at_true_rho_recovers_the_indirect_effect():
 def test_rho_outside_the_unit_interval_is_refused(small):
     with pytest.raises(pl.errors.SpecError, match="rho"):
         pl.mediation(small, y="ln_co2", treat="did", mediators=["coal_share"],
-                     bootstrap=0, rho=[1.0])
+                     draws=0, rho=[1.0])

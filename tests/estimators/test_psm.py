@@ -109,8 +109,8 @@ def test_psm_did_warns_about_few_treated_units():
 
 def test_kernel_att_bootstrap_se_is_seeded_and_close_to_a_loop():
     df = _xsec(5, n=400)
-    a = pl.match(df, "d", ["x1", "x2"], outcome="y", bootstrap=50, seed=3)
-    b = pl.match(df, "d", ["x1", "x2"], outcome="y", bootstrap=50, seed=3)
+    a = pl.match(df, "d", ["x1", "x2"], outcome="y", bootstrap_draws=50, seed=3)
+    b = pl.match(df, "d", ["x1", "x2"], outcome="y", bootstrap_draws=50, seed=3)
     assert a.att_se == b.att_se and a.meta["att_se_method"].startswith("bootstrap")
     # same draws by hand with the direct kernel formula
     r = a.rows

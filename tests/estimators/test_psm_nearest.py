@@ -59,9 +59,9 @@ def _xsec(seed=3, n=300):
 
 
 @pytest.mark.parametrize("kw,what", [
-    ({"method": "kernel", "se": "ai"}, "nearest-neighbour"),
+    ({"method": "kernel", "variance": "ai"}, "nearest-neighbour"),
     ({"method": "radius", "caliper": 0.05, "bias_adjust": True}, "nearest-neighbour"),
-    ({"method": "nearest", "se": "robust"}, "se must be"),
+    ({"method": "nearest", "variance": "robust"}, "variance must be"),
     ({"method": "nearest", "var_matches": -1}, "var_matches"),
     ({"method": "nearest", "metric": "ivariance", "replace": False}, "with replacement"),
     ({"method": "nearest", "metric": "ivariance", "caliper": 0.5}, "std_caliper=True"),

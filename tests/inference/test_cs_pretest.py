@@ -92,7 +92,7 @@ def test_size_with_six_treated_provinces():
     covariance from 4 + 2 treated clusters): at least 30%.
     """
     t = cs_pretest_size(lambda s: pl.datasets.carbon_pilot(s, staggered=True).df,
-                        y="ln_co2", unit="province", time="year", reps=100, draws=199,
+                        y="ln_co2", unit="province", time="year", simulation_draws=100, draws=199,
                         seed=2026, progress=False).set_index("test")
     assert 0.01 <= t.loc["ri", "rejection_rate"] <= 0.10
     assert t.loc["wald", "rejection_rate"] >= 0.30

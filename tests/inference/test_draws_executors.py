@@ -55,13 +55,13 @@ def _runs(executor):
     for name, data in (("balanced", d), ("unbalanced", d.drop(index=d.index[::17]))):
         h = pl.heterogeneity(data, y="ln_ntt", treat="did", by=["old_industrial"], unit="city",
                              time="year", controls=["ln_pgdp"], assign="province",
-                             permutations=25, bootstrap=0, seed=5, executor=executor)
+                             permutation_draws=25, bootstrap_draws=0, seed=5, executor=executor)
         perm = h.tests.set_index("test").loc["permutation"]
         out[f"heterogeneity_{name}"] = (perm["p_value"], perm["draws"])
     c = carbon_pilot(seed=3).df
     for name, data in (("balanced", c), ("unbalanced", c.drop(index=c.index[::13]))):
         m = pl.mediation(pl.Panel(data, "province", "year"), y="ln_co2", treat="did",
-                         mediators=["coal_share"], controls=["ln_gdp"], bootstrap=20, seed=9,
+                         mediators=["coal_share"], controls=["ln_gdp"], draws=20, seed=9,
                          executor=executor)
         out[f"mediation_{name}"] = (m.boot_draws["coal_share"],
                                     m.effects[["boot_low", "boot_high", "bc_low"]].to_numpy())

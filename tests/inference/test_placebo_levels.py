@@ -121,7 +121,7 @@ def test_timing_placebo_keeps_weights_fixed_effects_clusters_and_ssc(window):
     df = _panel(seed=11, years=9)
     res = pl.did(df, y="y", treat="d", unit="u", time="t", controls=["x", "x2"],
                  assign="prov", weights="w", fe=["u", "t", "region^t"], ssc="sandwich")
-    pt = plc.placebo_test(res, kind="timing", window=window)
+    pt = plc.placebo_test(res, kind="timing", placebo_window=window)
     first = 2004
     sde = df.assign(**{"region^t": df["region"].astype(str) + "_" + df["t"].astype(str)})
     if window == "pre":

@@ -89,7 +89,8 @@ def test_size_of_the_lead_tests_on_the_carbon_design():
     # reps is ~15%), and less often than the CRV1 Wald test (21% there)
     res = pl.simulate(pl.datasets.carbon_pilot(), y="ln_co2", treat="did",
                       controls=["ln_gdp", "fdi"], cluster="province", methods=("crv1",),
-                      pretrend_window=(-6, 6), reps=60, draws=99, seed=11, progress=False)
+                      pretrend_window=(-6, 6), simulation_draws=60, draws=99, seed=11,
+                      progress=False)
     t = res.tidy().set_index(["target", "method"])["rejection_rate"]
     assert t[("pretrend", "wild")] <= 0.15
     assert t[("pretrend", "wald")] > t[("pretrend", "wild")]

@@ -98,14 +98,14 @@ def test_payload_headers_in_the_other_estimators_and_inference(tmp_path, k):
                          controls=[p], window=(-3, 3))
     _same(es0, es1)
     h0 = pl.heterogeneity(df, y="y", treat="did", unit="unit", time="year",
-                          by=["region"], controls=["x"], permutations=0)
+                          by=["region"], controls=["x"], permutation_draws=0)
     h1 = pl.heterogeneity(odd, y="y", treat="did", unit="unit", time="year",
-                          by=[p + " by"], controls=[p], permutations=0)
+                          by=[p + " by"], controls=[p], permutation_draws=0)
     np.testing.assert_allclose(h0.tests["statistic"], h1.tests["statistic"], rtol=1e-10)
     m0 = pl.mediation(df, y="y", treat="did", unit="unit", time="year", mediators=["z"],
-                      bootstrap=0)
+                      draws=0)
     m1 = pl.mediation(odd, y="y", treat="did", unit="unit", time="year",
-                      mediators=[p + " m"], bootstrap=0)
+                      mediators=[p + " m"], draws=0)
     np.testing.assert_allclose(m0.tidy()["estimate"], m1.tidy()["estimate"], rtol=1e-10)
     mo0 = pl.moderation(df, y="y", treat="did", unit="unit", time="year", moderator="z",
                         controls=["x"])
@@ -142,7 +142,7 @@ NON_COLUMN_CALLS = {
                                             time="year", controls=[p], window=(-3, 3)),
     "mediation": lambda p: pl.mediation(_panel(), y="y", treat="did", unit="unit",
                                         time="year", mediators=["z"], controls=[p],
-                                        bootstrap=0),
+                                        draws=0),
     "heterogeneity": lambda p: pl.heterogeneity(_panel(), y="y", treat="did", unit="unit",
                                                 time="year", by=["region"], controls=[p]),
     "sun_abraham": lambda p: pl.sun_abraham(_panel().assign(g=lambda d: np.where(
@@ -251,11 +251,11 @@ def test_chinese_names_in_every_role_give_the_ascii_numbers():
     assert r.meta["fe"] == ["省份", "年份"] and r.meta["cluster"] == ["地区[划分]"]
     zh = df.rename(columns=ZH)
     h0 = pl.heterogeneity(df, y="y", treat="did", unit="unit", time="year",
-                          by=["region"], controls=["x"], weights="w", permutations=19,
+                          by=["region"], controls=["x"], weights="w", permutation_draws=19,
                           seed=3)
     h1 = pl.heterogeneity(zh, y=ZH["y"], treat=ZH["did"], unit="省份", time="年份",
                           by=[ZH["region"]], controls=[ZH["x"]], weights="权重",
-                          permutations=19, seed=3)
+                          permutation_draws=19, seed=3)
     np.testing.assert_allclose(h0.tests["p_value"], h1.tests["p_value"], rtol=1e-10)
     # interacted fixed effects and a formula string naming them
     a = pl.did(df, y="y", treat="did", unit="unit", time="year", fe="unit + region^year")
@@ -416,7 +416,7 @@ pretrends = {{ enabled = false }}
 placebo = {{ enabled = false }}
 wild_bootstrap = {{ enabled = false }}
 spec_curve = {{ enabled = false }}
-heterogeneity = {{ enabled = true, by = [{band}], permutations = 0 }}
+heterogeneity = {{ enabled = true, by = [{band}], permutation_draws = 0 }}
 samples = [{{ name = "s", query = {squery} }}]
 
 [output]

@@ -339,7 +339,7 @@ def test_hostile_subgroup_column_gives_safe_files_and_original_text(tmp_path):
     proj = tmp_path / "p"
     proj.mkdir()
     df.to_csv(proj / "d.csv", index=False)
-    extra = '[battery.heterogeneity]\nenabled = true\nby = ["区域/地区"]\npermutations = 0\n'
+    extra = '[battery.heterogeneity]\nenabled = true\nby = ["区域/地区"]\npermutation_draws = 0\n'
     spec = tiny_spec(proj, data="d.csv", extra=extra, formats='["html", "md", "csv"]')
     summary = run_study(spec, tmp_path / "out", progress=False)
     out = summary.out_dir

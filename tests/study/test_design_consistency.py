@@ -65,14 +65,14 @@ draws = 99
 
 [battery.mediation]
 mediators = ["m"]
-bootstrap = 10
+draws = 10
 
 [battery.moderation]
 moderators = ["z"]
 
 [battery.heterogeneity]
 by = ["grp"]
-permutations = 10
+permutation_draws = 10
 
 [battery.spec_curve]
 draws = 10

@@ -37,7 +37,7 @@ draws = 99
 [battery.mediation]
 enabled = true
 mediators = ["coal_share"]
-bootstrap = 30
+draws = 30
 
 [battery.heterogeneity]
 enabled = false

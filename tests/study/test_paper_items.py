@@ -29,8 +29,8 @@ def _fast(spec):
     for key in OFF:
         getattr(b, key).enabled = False
     b.samples = []
-    b.mediation.bootstrap = 49
-    b.heterogeneity.permutations = 0
+    b.mediation.draws = 49
+    b.heterogeneity.permutation_draws = 0
     spec.output.formats = ["html", "md", "csv"]
     return spec
 

@@ -41,7 +41,7 @@ draws = 999
 [battery.mediation]
 enabled = true
 mediators = ["coal_share", "tech_lag2"]
-bootstrap = 50
+draws = 50
 
 [battery.heterogeneity]
 enabled = true

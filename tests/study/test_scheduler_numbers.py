@@ -42,12 +42,12 @@ draws = 499
 [battery.mediation]
 enabled = true
 mediators = ["coal_share"]
-bootstrap = 60
+draws = 60
 
 [battery.heterogeneity]
 enabled = true
 by = ["year"]
-permutations = 60
+permutation_draws = 60
 
 [battery.spec_curve]
 enabled = true

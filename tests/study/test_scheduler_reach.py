@@ -46,12 +46,12 @@ draws = 99
 
 [battery.mediation]
 mediators = ["coal_share"]
-bootstrap = 20
+draws = 20
 
 [battery.heterogeneity]
 by = ["region"]
-permutations = 20
-bootstrap = 49
+permutation_draws = 20
+bootstrap_draws = 49
 
 [battery.spec_curve]
 draws = 20

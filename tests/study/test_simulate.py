@@ -21,7 +21,7 @@ def _panel(seed: int = 0, units: int = 24, years: int = 8) -> pd.DataFrame:
 def test_design_based_replications_recover_the_truth_and_are_reproducible():
     df = _panel()
     kw = dict(y="y", unit="unit", time="year", treat="did", controls=["x"], cluster="unit",
-              truth=0.3, reps=40, draws=49, methods=("crv1",), progress=False, seed=7)
+              truth=0.3, simulation_draws=40, draws=49, methods=("crv1",), progress=False, seed=7)
     a = simulate(df, **kw)
     b = simulate(df, **kw)
     pd.testing.assert_frame_equal(a.records, b.records)
@@ -34,7 +34,7 @@ def test_design_based_replications_recover_the_truth_and_are_reproducible():
 
 def test_every_method_and_the_pretrend_tests_are_recorded():
     res = simulate(_panel(1), y="y", unit="unit", time="year", treat="did", cluster="unit",
-                   reps=3, draws=19, pretrend_window=(-3, 2), progress=False)
+                   simulation_draws=3, draws=19, pretrend_window=(-3, 2), progress=False)
     t = res.tidy()
     assert set(zip(t["target"], t["method"])) == {
         ("effect", "crv1"), ("effect", "wild"), ("effect", "ri"),
@@ -44,7 +44,8 @@ def test_every_method_and_the_pretrend_tests_are_recorded():
 
 def test_generator_mode_needs_the_truth():
     with pytest.raises(pl.SpecError, match="truth="):
-        simulate(lambda s: _panel(s), y="y", unit="unit", time="year", treat="did", reps=2)
+        simulate(lambda s: _panel(s), y="y", unit="unit", time="year", treat="did",
+                 simulation_draws=2)
 
 
 def test_generator_mode_runs_the_generator_once_per_replication():
@@ -54,7 +55,7 @@ def test_generator_mode_runs_the_generator_once_per_replication():
         seen.append(seed)
         return _panel(seed)
 
-    res = simulate(dgp, y="y", unit="unit", time="year", treat="did", truth=0.2, reps=4,
+    res = simulate(dgp, y="y", unit="unit", time="year", treat="did", truth=0.2, simulation_draws=4,
                    methods=("crv1",), progress=False)
     assert len(set(seen)) == 4 and res.meta["errors"] == "generator"
 
@@ -63,11 +64,11 @@ def test_bad_arguments_are_clear_errors():
     df = _panel()
     with pytest.raises(pl.SpecError, match="methods"):
         simulate(df, y="y", unit="unit", time="year", treat="did", methods=("bayes",))
-    with pytest.raises(pl.SpecError, match="reps"):
-        simulate(df, y="y", unit="unit", time="year", treat="did", reps=0)
+    with pytest.raises(pl.SpecError, match="simulation_draws"):
+        simulate(df, y="y", unit="unit", time="year", treat="did", simulation_draws=0)
     with pytest.raises(pl.SpecError, match="balanced"):
         simulate(df.iloc[1:], y="y", unit="unit", time="year", treat="did",
-                 errors="permute_units", reps=2)
+                 errors="permute_units", simulation_draws=2)
 
 
 def test_a_design_carries_weights_extra_fe_cluster_and_sample_into_every_replication():
@@ -80,7 +81,7 @@ def test_a_design_carries_weights_extra_fe_cluster_and_sample_into_every_replica
     model = dict(treat="did", controls=["x"], fe="unit + region^year", cluster="region",
                  weights="w")
     design = build_design(df, unit="unit", time="year", sample=keep.to_numpy(), **model)
-    kw = dict(y="y", truth=0.2, reps=6, methods=("crv1", "ri"), draws=19, seed=3,
+    kw = dict(y="y", truth=0.2, simulation_draws=6, methods=("crv1", "ri"), draws=19, seed=3,
               progress=False, pretrend_window=(-2, 2))
     a = simulate(design, **kw)
     # the same model spelled as keywords on the same rows: the same replications
@@ -100,7 +101,7 @@ def test_a_generator_may_return_a_design():
         return build_design(df.assign(w=1.0 + (df["unit"] % 2)), unit="unit", time="year",
                             treat="did", weights="w")
 
-    res = simulate(dgp, y="y", truth=0.2, reps=2, methods=("crv1",), progress=False)
+    res = simulate(dgp, y="y", truth=0.2, simulation_draws=2, methods=("crv1",), progress=False)
     # the weighted fit of each generated design (before, the Design became its bare df)
     for r in res.records.itertuples():
         fit = pl.did(dgp(r.seed), y="y")
@@ -113,7 +114,7 @@ def test_a_generator_may_return_each_replications_truth():
         tau = 0.1 * (seed % 5)
         return df.assign(y=df["y"] + tau * df["did"]), 0.2 + tau
 
-    res = simulate(dgp, y="y", unit="unit", time="year", treat="did", reps=6,
+    res = simulate(dgp, y="y", unit="unit", time="year", treat="did", simulation_draws=6,
                    methods=("crv1",), progress=False, seed=4)
     r = res.records
     assert np.allclose(r["truth"], 0.2 + 0.1 * (r["seed"] % 5))

@@ -44,7 +44,7 @@ def _run(*args):
 
 def test_writes_the_table_and_the_replications_into_a_marked_folder(spec, tmp_path):
     out = tmp_path / "sim"
-    r = _run(spec, "--out", out, "--reps", 3, "--draws", 9, "--seed", 5)
+    r = _run(spec, "--out", out, "--simulation-draws", 3, "--draws", 9, "--seed", 5)
     assert r.exit_code == 0, r.output
     assert sorted(p.name for p in out.iterdir()) == sorted(
         [MARKER, "replications.csv", "simulation.csv", "simulation.json", "simulation.md"])
@@ -58,7 +58,7 @@ def test_writes_the_table_and_the_replications_into_a_marked_folder(spec, tmp_pa
     assert meta["outcome"] == "ln_co2" and meta["source"] == "design"
     assert meta["meta"]["pretrend_window"] == [-3, 2] and meta["meta"]["seed"] == 5
     # a second run replaces its own outputs
-    assert _run(spec, "--out", out, "--reps", 2, "--draws", 9).exit_code == 0
+    assert _run(spec, "--out", out, "--simulation-draws", 2, "--draws", 9).exit_code == 0
     assert len(pd.read_csv(out / "replications.csv")) == 2
 
 
@@ -66,11 +66,11 @@ def test_a_folder_policylab_did_not_write_is_refused_before_any_work(spec, tmp_p
     out = tmp_path / "mine"
     out.mkdir()
     (out / "notes.txt").write_text("keep me")
-    r = _run(spec, "--out", out, "--reps", 2)
+    r = _run(spec, "--out", out, "--simulation-draws", 2)
     assert r.exit_code == 2 and "--force" in r.output
     assert [p.name for p in out.iterdir()] == ["notes.txt"]
     # the spec's own folder is never an output folder
-    assert _run(spec, "--out", spec.parent, "--reps", 2).exit_code == 2
+    assert _run(spec, "--out", spec.parent, "--simulation-draws", 2).exit_code == 2
 
 
 def test_bad_choices_are_named(spec, tmp_path):
@@ -87,7 +87,8 @@ def test_bad_choices_are_named(spec, tmp_path):
 
 def test_generator_replications_use_the_generators_truth(spec, tmp_path):
     out = tmp_path / "gen"
-    r = _run(spec, "--out", out, "--generator", "carbon_pilot", "--reps", 2, "--draws", 9)
+    r = _run(spec, "--out", out, "--generator", "carbon_pilot", "--simulation-draws", 2,
+             "--draws", 9)
     assert r.exit_code == 0, r.output
     meta = json.loads((out / "simulation.json").read_text(encoding="utf-8"))
     import policylab as pl
@@ -96,3 +97,21 @@ def test_generator_replications_use_the_generators_truth(spec, tmp_path):
     for r in reps.itertuples():  # each replication's truth is its own data set's
         assert r.truth == pytest.approx(pl.datasets.carbon_pilot(r.seed).truth["att"])
     assert meta["meta"]["errors"] == "generator"
+
+
+def test_the_old_reps_flag_still_works_for_one_release(spec, tmp_path):
+    from policylab.errors import PolicyLabDeprecationWarning
+
+    out = tmp_path / "old"
+    with pytest.warns(PolicyLabDeprecationWarning, match="--simulation-draws 2"):
+        r = _run(spec, "--out", out, "--reps", 2, "--draws", 9, "--seed", 5)
+    assert r.exit_code == 0, r.output
+    new = tmp_path / "new"
+    assert _run(spec, "--out", new, "--simulation-draws", 2, "--draws", 9, "--seed",
+                5).exit_code == 0
+    pd.testing.assert_frame_equal(pd.read_csv(out / "replications.csv"),
+                                  pd.read_csv(new / "replications.csv"))
+    # both flags at once: refused before any work, naming both
+    both = _run(spec, "--out", tmp_path / "both", "--reps", 2, "--simulation-draws", 2)
+    assert both.exit_code == 2 and "--simulation-draws only" in both.output
+    assert "--reps" in both.output and not (tmp_path / "both").exists()

@@ -42,7 +42,7 @@ DESIGNS = {
 @pytest.mark.parametrize("name", list(DESIGNS))
 def test_recommended_lead_test_and_interval_hold_their_size(name):
     kw = dict(DESIGNS[name])
-    res = simulate(kw.pop("data"), reps=40, draws=99, seed=2026, methods=("wild",),
+    res = simulate(kw.pop("data"), simulation_draws=40, draws=99, seed=2026, methods=("wild",),
                    progress=False, **kw)
     t = res.tidy().set_index(["target", "method"])
     assert t.loc[("pretrend", "wild"), "rejection_rate"] <= 0.15

@@ -18,7 +18,7 @@ def test_acme_and_ade_match_statsmodels():
     ref = json.loads((HERE / "oracles" / "mediation_statsmodels.json").read_text())
     df = pd.read_csv(HERE / "data" / "mediation_xsec.csv")
     r = pl.mediation(df, y="y", treat="d", mediators=["m"], controls=["x"], unit="id",
-                     time="t", fe=[], bootstrap=0)
+                     time="t", fe=[], draws=0)
     t = r.tidy().iloc[0]
     se_acme = ref["acme_sim_sd"] / np.sqrt(ref["n_rep"])
     se_ade = ref["ade_sim_sd"] / np.sqrt(ref["n_rep"])
@@ -31,7 +31,7 @@ def test_point_estimates_match_pingouin_exactly():
     ref = json.loads((HERE / "oracles" / "mediation_pingouin.json").read_text())
     df = pd.read_csv(HERE / "data" / "mediation_xsec.csv")
     r = pl.mediation(df, y="y", treat="d", mediators=["m"], controls=["x"], unit="id",
-                     time="t", fe=[], bootstrap=0)
+                     time="t", fe=[], draws=0)
     t = r.tidy().iloc[0]
     np.testing.assert_allclose([t["a"], t["c"], t["c_prime"], t["estimate"]],
                                [ref["a"], ref["total"], ref["direct"], ref["indirect"]],

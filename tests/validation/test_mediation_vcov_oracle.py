@@ -29,7 +29,7 @@ def test_equations_and_sobel_se_equal_statsmodels_ols(kind, controls, terms):
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         r = pl.mediation(DF, y="y", treat="d", mediators=["m"], controls=controls,
-                         vcov=VCOV[kind], bootstrap=0)
+                         vcov=VCOV[kind], draws=0)
     t = r.tidy().iloc[0]
     a, sa, b, sb = ma.params["d"], ma.bse["d"], yb.params["m"], yb.bse["m"]
     np.testing.assert_allclose([t["a"], t["a_se"], t["b"], t["b_se"]], [a, sa, b, sb],
@@ -44,7 +44,7 @@ def test_equations_and_sobel_se_equal_statsmodels_ols(kind, controls, terms):
 
 def test_formula_controls_bootstrap_and_sensitivity_use_the_expanded_terms():
     r = pl.mediation(DF, y="y", treat="d", mediators=["m"], controls=["x", "C(grp)"],
-                     vcov="iid", bootstrap=200, seed=3)
+                     vcov="iid", draws=200, seed=3)
     t = r.tidy().iloc[0]
     # the sensitivity curve at rho = 0 is a*b of the same system (controls included)
     acme0 = r.sensitivity.loc[r.sensitivity.rho == 0, "acme"].item()
@@ -54,7 +54,7 @@ def test_formula_controls_bootstrap_and_sensitivity_use_the_expanded_terms():
     assert len(d) == 200
     assert abs(np.mean(d) - t["estimate"]) < 4 * np.std(d) / np.sqrt(len(d)) + 0.02
     again = pl.mediation(DF, y="y", treat="d", mediators=["m"], controls=["x", "C(grp)"],
-                         vcov="iid", bootstrap=200, seed=3)
+                         vcov="iid", draws=200, seed=3)
     np.testing.assert_array_equal(again.boot_draws["m"], d)
 
 
@@ -62,11 +62,11 @@ def test_one_period_panel_keys_are_a_cross_section_without_panel_warnings():
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         r = pl.mediation(DF, y="y", treat="d", mediators=["m"], controls=["x"], unit="id",
-                         time="t", fe=[], vcov="iid", bootstrap=0)
+                         time="t", fe=[], vcov="iid", draws=0)
     assert r.meta["cross_section"]
     assert not any("first period" in str(w.message) for w in caught)
     # the same equations as with time=None
     s = pl.mediation(DF, y="y", treat="d", mediators=["m"], controls=["x"], vcov="iid",
-                     bootstrap=0)
+                     draws=0)
     assert r.tidy().iloc[0]["sobel_se"] == pytest.approx(s.tidy().iloc[0]["sobel_se"],
                                                          rel=1e-12)

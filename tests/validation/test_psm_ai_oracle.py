@@ -54,7 +54,7 @@ def test_psmatch2_se_stays_available_and_differs_from_ai():
     kw = dict(score="pscore", outcome="re78", method="nearest", common=False,
               tie_rule="matching")
     ai = pl.match(D, "treat", **kw)
-    ps2 = pl.match(D, "treat", **kw, se="psmatch2")
+    ps2 = pl.match(D, "treat", **kw, variance="psmatch2")
     assert ai.att == ps2.att == pytest.approx(ORACLE["ps_m1_v1"]["est"], rel=1e-9)
     assert ai.att_se == pytest.approx(ORACLE["ps_m1_v1"]["se"], rel=1e-6)
     assert ps2.tidy()["se_method"].iloc[0].startswith("psmatch2")

@@ -23,7 +23,7 @@ CASES = {
     "nn1": {**NN, "k": 1, "replace": False},
     "nn1_controls": {**NN, "k": 1, "replace": False, "controls": ["x1"]},
     "nn2_replace": {**NN, "k": 2, "replace": True},
-    "nn2_matched": {**NN, "k": 2, "replace": True, "sample": "matched"},
+    "nn2_matched": {**NN, "k": 2, "replace": True, "did_sample": "matched"},
     "nn1_unweighted_score": {**NN, "k": 1, "replace": False, "score_weighted": False},
     "kernel": {"method": "kernel", "kernel": "epan", "bwidth": 0.06},
 }

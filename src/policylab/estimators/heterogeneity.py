@@ -85,13 +85,15 @@ def heterogeneity(
     roster: str | None = None,
     date: str = "announcement",
     assign: str | None = None,
-    permutations: int = 1000,
-    bootstrap: int = 999,
+    permutation_draws: int | None = None,
+    bootstrap_draws: int | None = None,
     seed: int | None = None,
     min_treated: int = 5,
     weights: str | None = None,
     progress: bool = False,
     executor: Any = None,
+    permutations: int | None = None,
+    bootstrap: int | None = None,
 ) -> HeterogeneityResult:
     """Subgroup DIDs for every level of each ``by`` column, with difference tests.
 
@@ -99,7 +101,7 @@ def heterogeneity(
     controls and FE, Wald test that they are zero), the *SUEST* test (stacked model with
     group-specific slopes and time effects, cluster-robust covariance across groups:
     coefficients equal the separate regressions), and a Fisher *permutation* test (group
-    labels permuted across units with group sizes kept, ``permutations`` draws, seeded,
+    labels permuted across units with group sizes kept, ``permutation_draws`` draws, seeded,
     all draws batched): of the coefficient difference for two-level splits (Stata
     ``bdiff``), of the spread of the group estimates (sum of squared deviations from
     their mean) for more levels. Permutations that leave a group without treated or
@@ -130,11 +132,11 @@ def heterogeneity(
     ----------
     by : list of str
         Categorical unit characteristics (constant within unit), one split each.
-    permutations : int
-        Permutation draws per split (0 to skip).
-    bootstrap : int
-        Wild cluster bootstrap draws per split (0 to skip; all sign vectors are
-        enumerated when they are fewer).
+    permutation_draws : int, optional
+        Permutation draws per split (default 1000; 0 to skip).
+    bootstrap_draws : int, optional
+        Wild cluster bootstrap draws per split (default 999; 0 to skip; all sign vectors
+        are enumerated when they are fewer).
     seed : int, optional
         Seed of the permutations and of the bootstrap.
     min_treated : int
@@ -145,17 +147,25 @@ def heterogeneity(
         Where the permutation draws run (see :mod:`policylab.execution`); the
         permutations are drawn from ``seed`` in this process, so the numbers do not
         depend on it.
+    permutations, bootstrap : int, optional
+        Deprecated names of ``permutation_draws`` and ``bootstrap_draws`` (accepted for
+        one release with a :class:`~policylab.errors.PolicyLabDeprecationWarning`).
 
     Other Parameters
     ----------------
     data, y, treat, unit, time, controls, fe, cluster, cohort, roster, date, assign, weights
         As in :func:`policylab.did`.
     """
-    from policylab.validation import as_names, check_count, check_seed
+    from policylab.validation import RenamedKeys, as_names, check_count, check_seed, renamed_arg
 
+    # the resolved counts keep the short names the tests below use
+    permutations = check_count(renamed_arg(
+        permutation_draws, permutations, "permutation_draws", "permutations", "heterogeneity",
+        default=1000), "permutation_draws", lo=0)
+    bootstrap = check_count(renamed_arg(
+        bootstrap_draws, bootstrap, "bootstrap_draws", "bootstrap", "heterogeneity",
+        default=999), "bootstrap_draws", lo=0)
     by, controls = as_names(by, "by", allow_empty=False), as_names(controls, "controls")
-    permutations = check_count(permutations, "permutations", lo=0)
-    bootstrap = check_count(bootstrap, "bootstrap", lo=0)
     seed = check_seed(seed)
     design = as_design(data, "heterogeneity", unit=unit, time=time, treat=treat,
                        cohort=cohort, roster=roster, date=date, assign=assign,
@@ -210,13 +220,15 @@ def heterogeneity(
         if t.get("error"):
             res.warn(Message("heterogeneity.wild_not_run", by=t["by"], why=t["error"]))
     res.subgroup_results = subs
-    res.meta = {"depvar": y, "by": list(by), "treat_term": D, "cluster": [clus],
-                "permutations": permutations, "bootstrap": bootstrap, "seed": seed,
-                "recommended_test": {t["by"]: t["test"] for t in tests
-                                     if t.get("recommended")},
-                "permutation_level": {t["by"]: t["level"] for t in tests
-                                      if t["test"] == "permutation"},
-                "design": design.meta(nobs=len(df))}
+    res.meta = RenamedKeys(
+        {"depvar": y, "by": list(by), "treat_term": D, "cluster": [clus],
+         "permutation_draws": permutations, "bootstrap_draws": bootstrap, "seed": seed,
+         "recommended_test": {t["by"]: t["test"] for t in tests if t.get("recommended")},
+         "permutation_level": {t["by"]: t["level"] for t in tests
+                               if t["test"] == "permutation"},
+         "design": design.meta(nobs=len(df))},
+        renamed={"permutations": "permutation_draws", "bootstrap": "bootstrap_draws"},
+        where="HeterogeneityResult.meta")
     return res
 
 

@@ -102,6 +102,23 @@ def _effect_row(term: str, med: str, a_fit: Any, b_fit: Any, total: Any) -> dict
             "estimate": a * b, **_sobel_family(a, sa, b, sb)}
 
 
+def _draws_and_seed(draws: int | None, bootstrap: int | None, seed: int | None,
+                    lang: str | None) -> tuple[int, int | None]:
+    """mediation()'s bootstrap draws (``draws=``, or its deprecated name ``bootstrap=``)
+    and seed, checked; ``lang=`` is a deprecated no-op. The warnings point at the user's
+    call (through mediation and its Design wrapper)."""
+    from policylab.validation import check_count, check_seed, renamed_arg
+
+    if lang is not None:
+        warnings.warn("mediation(lang=...) is deprecated, has no effect and will be removed "
+                      "in the next release: the notes are messages with keys that the report "
+                      "words in its own language (policylab.report.labels.message_text)",
+                      PolicyLabDeprecationWarning, stacklevel=4)
+    draws = renamed_arg(draws, bootstrap, "draws", "bootstrap", "mediation", default=500,
+                        stacklevel=5)
+    return check_count(draws, "draws", lo=0), check_seed(seed)
+
+
 @takes_design(Message("name.mediation"))
 def mediation(
     data: Any,
@@ -121,7 +138,7 @@ def mediation(
     date: str = "announcement",
     assign: str | None = None,
     lags: dict[str, int] | None = None,
-    bootstrap: int = 500,
+    draws: int | None = None,
     seed: int | None = None,
     level: float = 0.95,
     joint: bool = True,
@@ -129,6 +146,7 @@ def mediation(
     lang: str | None = None,
     progress: bool = False,
     executor: Any = None,
+    bootstrap: int | None = None,
 ) -> MediationResult:
     """Stepwise mediation with DID fixed effects, controls and clustering.
 
@@ -158,8 +176,9 @@ def mediation(
     lags : dict, optional
         Mediator -> lag order; e.g. ``{"tech": 2}`` uses tech two periods earlier
         (within unit, never across gaps) and reports the observations lost.
-    bootstrap : int
-        Cluster bootstrap draws (0 to skip).
+    draws : int, optional
+        Cluster bootstrap draws (default 500; 0 to skip), as ``draws=`` of
+        :func:`policylab.wild_bootstrap` and :func:`policylab.placebo_test`.
     rho : sequence of float, optional
         Grid of the Imai-Keele-Tingley sensitivity parameter (the correlation between
         the errors of the mediator and outcome equations; default -0.9 to 0.9 by 0.05).
@@ -173,6 +192,9 @@ def mediation(
     executor : optional
         Where the bootstrap draws run (see :mod:`policylab.execution`); the resamples
         are drawn from ``seed`` in this process, so the numbers do not depend on it.
+    bootstrap : int, optional
+        Deprecated name of ``draws`` (accepted for one release with a
+        :class:`~policylab.errors.PolicyLabDeprecationWarning`).
 
     Other Parameters
     ----------------
@@ -192,15 +214,11 @@ def mediation(
     all regressions of all draws are small solves. Draws equal a loop that resamples
     units with the same seed and reruns feols (tested draw for draw).
     """
-    from policylab.validation import as_names, check_count, check_seed
+    from policylab.validation import RenamedKeys, as_names
 
-    if lang is not None:
-        warnings.warn("mediation(lang=...) is deprecated, has no effect and will be removed "
-                      "in the next release: the notes are messages with keys that the report "
-                      "words in its own language (policylab.report.labels.message_text)",
-                      PolicyLabDeprecationWarning, stacklevel=2)
+    # the resolved count keeps the name the code below uses
+    bootstrap, seed = _draws_and_seed(draws, bootstrap, seed, lang)
     mediators, controls = as_names(mediators, "mediators"), as_names(controls, "controls")
-    bootstrap, seed = check_count(bootstrap, "bootstrap", lo=0), check_seed(seed)
     if not mediators:
         raise SpecError("mediation needs at least one mediator")
     panel, xsec = _as_panel(data, unit, time)
@@ -244,12 +262,13 @@ def mediation(
         bad = eff.loc[~meaningful, "term"].tolist()
         notes.append(Message("mediation.share_not_reported", terms=bad))
     res = MediationResult(nobs=total.nobs, effects=eff, step_results=steps, notes=notes,
-                          meta={"depvar": y, "treat_term": D, "mediators": meds,
+                          meta=RenamedKeys({"depvar": y, "treat_term": D, "mediators": meds,
                                 "controls": list(controls), "cluster": total.meta["cluster"],
                                 "vcov": total.meta["vcov"],
                                 "vcov_label": total.meta["vcov_label"],
                                 "cross_section": xsec,
-                                "bootstrap": bootstrap, "seed": seed, "level": level})
+                                "draws": bootstrap, "seed": seed, "level": level},
+                                renamed={"bootstrap": "draws"}, where="MediationResult.meta"))
     rho_grid = np.round(np.arange(-0.9, 0.9001, 0.05), 10) if rho is None else np.asarray(
         rho, float)
     if np.any(np.abs(rho_grid) >= 1):

@@ -16,6 +16,7 @@ from policylab.engine import matching as mk
 from policylab.errors import DataError, EstimationError, SpecError
 from policylab.estimators.result import Result
 from policylab.messages import Message
+from policylab.validation import RenamedKeys, renamed_arg
 
 __all__ = ["propensity_score", "match", "balance_table", "psm_did", "PropensityResult",
            "MatchResult", "BalanceResult", "PsmDidResult"]
@@ -35,7 +36,8 @@ class PropensityResult(Result):
 
 
 def propensity_score(data: Any, treat: str, covariates: Sequence[str],
-                     method: str = "logit", weights: str | None = None) -> PropensityResult:
+                     score_model: str | None = None, weights: str | None = None, *,
+                     method: str | None = None) -> PropensityResult:
     """Logit (default) or probit of ``treat`` on ``covariates`` (statsmodels fit).
 
     Note: Stata's psmatch2 uses probit unless ``logit`` is given; here logit is the
@@ -43,11 +45,19 @@ def propensity_score(data: Any, treat: str, covariates: Sequence[str],
 
     Parameters
     ----------
+    score_model : {"logit", "probit"}, optional
+        The score model (default ``"logit"``); the same keyword as in :func:`match` and
+        :func:`psm_did`, where ``method`` is the matching method.
     weights : str, optional
         Sampling weights column: the score model maximises the weighted likelihood (R
         ``glm(..., weights=)``, which MatchIt fits with its ``s.weights``); the
         coefficient table's SEs are glm's, and the pseudo R2 is the weighted one.
+    method : {"logit", "probit"}, optional
+        Deprecated name of ``score_model`` (accepted for one release with a
+        :class:`~policylab.errors.PolicyLabDeprecationWarning`).
     """
+    score_model = renamed_arg(score_model, method, "score_model", "method",
+                              "propensity_score", default="logit")
     df = data.df if isinstance(data, Panel) else (
         data if isinstance(data, pd.DataFrame) else as_pandas(data))  # read only
     cov = list(covariates)
@@ -62,8 +72,8 @@ def propensity_score(data: Any, treat: str, covariates: Sequence[str],
     d = sub[treat].to_numpy(float)
     if not set(np.unique(d)) <= {0.0, 1.0} or d.min() == d.max():
         raise DataError(f"treatment {treat!r} must be 0/1 with both values present")
-    if method not in ("logit", "probit"):
-        raise SpecError(f"method must be 'logit' or 'probit', got {method!r}")
+    if score_model not in ("logit", "probit"):
+        raise SpecError(f"score_model must be 'logit' or 'probit', got {score_model!r}")
     X = np.column_stack([np.ones(len(sub)), sub[cov].to_numpy(float)])
     w = None
     if weights:
@@ -71,7 +81,7 @@ def propensity_score(data: Any, treat: str, covariates: Sequence[str],
         if (w < 0).any() or w[d == 1].sum() <= 0 or w[d == 0].sum() <= 0:
             raise DataError(f"weights {weights!r} must be non-negative with a positive sum "
                             "among the treated and among the controls")
-    fit = _score_fit(d, X, method, w)
+    fit = _score_fit(d, X, score_model, w)
     names = ["_cons", *cov]
     ci = np.asarray(fit.conf_int())
     table = pd.DataFrame({"term": names, "estimate": fit.params, "std_error": fit.bse,
@@ -87,9 +97,11 @@ def propensity_score(data: Any, treat: str, covariates: Sequence[str],
     llf = fit.llf if w is None else float(np.sum(ww * np.where(
         d == 1, np.log(score), np.log1p(-score))))
     return PropensityResult(nobs=len(sub), score=score, index=idx, table=table,
-                            meta={"method": method, "covariates": cov, "treat": treat,
-                                  "weights": weights,
-                                  "pseudo_r2": float(1 - llf / llnull)})
+                            meta=RenamedKeys({"score_model": score_model, "covariates": cov,
+                                              "treat": treat, "weights": weights,
+                                              "pseudo_r2": float(1 - llf / llnull)},
+                                             renamed={"method": "score_model"},
+                                             where="PropensityResult.meta"))
 
 
 def _score_fit(d: np.ndarray, X: np.ndarray, method: str, w: np.ndarray | None) -> Any:
@@ -161,16 +173,17 @@ def match(
     tie_tol: float = 1e-12,
     tie_rule: str = "exact",
     metric: str | None = None,
-    se: str | None = None,
+    variance: str | None = None,
     var_matches: int = 1,
     bias_adjust: bool | Sequence[str] = False,
     common: bool = True,
     trim: float | None = None,
-    model: str = "logit",
-    bootstrap: int = 0,
+    score_model: str | None = None,
+    bootstrap_draws: int | None = None,
     seed: int | None = None,
     weights: str | None = None,
     score_weighted: bool = True,
+    se: str | None = None, model: str | None = None, bootstrap: int | None = None,
 ) -> MatchResult:
     """Match treated to control rows on the propensity score (psmatch2 semantics).
 
@@ -196,14 +209,15 @@ def match(
         ``caliper=``): in standard deviations of the score (all units), or, when
         matching on covariates, of each covariate (as R Matching, which then takes the
         nearest controls among those inside every covariate's caliper).
-    se : {"ai", "psmatch2"}, optional
-        SE of the nearest-neighbour ATT. Default ``"ai"``: Abadie and Imbens (2006),
+    variance : {"ai", "psmatch2"}, optional
+        Variance (SE) of the nearest-neighbour ATT. Default ``"ai"``: Abadie and Imbens (2006),
         what R ``Matching::Match`` and Stata ``teffects nnmatch`` report (conditional
         variances from ``var_matches`` neighbours in the same treatment arm; 0 assumes
         homoskedasticity, Match's ``Var.calc = 0``). ``"psmatch2"``: psmatch2's
         approximation, which ignores that controls are reused and that the score is
         estimated (psmatch2's own help says so). Kernel and radius matching report
-        psmatch2's (or ``bootstrap``). The SE shown is named in ``tidy()["se_method"]``.
+        psmatch2's (or ``bootstrap_draws``). The SE shown is named in
+        ``tidy()["se_method"]``.
     bias_adjust : bool or list of str
         Abadie-Imbens (2011) bias correction (``Match(BiasAdjust=TRUE)``,
         ``teffects nnmatch, biasadj()``): each match is adjusted by a regression of the
@@ -215,10 +229,13 @@ def match(
     trim : float, optional
         Also drop the treated with the lowest control density (share, e.g. 0.02).
     outcome : str, optional
-        Outcome for the cross-sectional ATT (and its SE, see ``se``).
-    bootstrap : int
+        Outcome for the cross-sectional ATT (and its SE, see ``variance``).
+    score_model : {"logit", "probit"}, optional
+        The propensity score model (default ``"logit"``), as :func:`propensity_score`.
+    bootstrap_draws : int, optional
         For kernel matching, the ATT's SE from this many bootstrap draws (rows of the
-        treated and of the controls resampled, scores held fixed; ``seed``).
+        treated and of the controls resampled, scores held fixed; ``seed``); 0 (the
+        default) reports the analytic SE.
     weights : str, optional
         Sampling weights column (MatchIt's ``s.weights``). They do not change who is
         matched to whom; the score model is fitted with them (``score_weighted``), and
@@ -230,10 +247,13 @@ def match(
     score_weighted : bool
         Fit the score model with the sampling weights (default True, as MatchIt, which
         passes ``s.weights`` to ``glm``); False fits it unweighted.
+    se, model, bootstrap : optional
+        Deprecated names of ``variance``, ``score_model`` and ``bootstrap_draws``
+        (accepted for one release with a
+        :class:`~policylab.errors.PolicyLabDeprecationWarning`).
     """
-    from policylab.validation import check_count, check_seed
-
-    bootstrap, seed = check_count(bootstrap, "bootstrap", lo=0), check_seed(seed)
+    variance, score_model, bootstrap_draws, seed = _match_args(
+        variance, score_model, bootstrap_draws, seed, se=se, model=model, bootstrap=bootstrap)
     df = data.df if isinstance(data, Panel) else (
         data if isinstance(data, pd.DataFrame) else as_pandas(data))  # read only
     require_columns(df, [treat])
@@ -244,7 +264,7 @@ def match(
     if score is None:
         if not covariates:
             raise SpecError("give covariates= (to fit a score) or score=")
-        ps_model = propensity_score(df, treat, covariates, model,
+        ps_model = propensity_score(df, treat, covariates, score_model,
                                     weights=weights if score_weighted else None)
         p = ps_model.score
     else:
@@ -253,7 +273,7 @@ def match(
     pt, pc = p[t_idx], p[c_idx]
     support_t = _common_support(pt, pc, common, trim)
     y = df[outcome].to_numpy(float) if outcome else None
-    se_kind = _se_kind(method, se, bias_adjust, var_matches)
+    se_kind = _se_kind(method, variance, bias_adjust, var_matches)
     if method == "mahalanobis":
         metric = metric or "mahalanobis"
     nn = None
@@ -292,10 +312,10 @@ def match(
             res.att_se = _psmatch2_se(yt, y[c_idx], w_c, int(support_t.sum()))
             res.meta["att_se_method"] = ("psmatch2 approximation (ignores reuse of controls "
                                          "and the estimated score)")
-        if method == "kernel" and bootstrap:
+        if method == "kernel" and bootstrap_draws:
             res.att_se = _kernel_bootstrap_se(pt[support_t], yt, pc, y[c_idx], kernel,
-                                              bwidth, bootstrap, seed)
-            res.meta["att_se_method"] = f"bootstrap ({bootstrap} draws, seed {seed})"
+                                              bwidth, bootstrap_draws, seed)
+            res.meta["att_se_method"] = f"bootstrap ({bootstrap_draws} draws, seed {seed})"
     off = int((~support_t).sum())
     if off:
         res.meta["off_support_treated"] = off
@@ -524,12 +544,13 @@ class _NNSpec:
         return df[cols].to_numpy(float)
 
 
-def _se_kind(method: str, se: str | None, bias_adjust: Any, var_matches: int) -> str:
-    kind = se or ("ai" if method in ("nearest", "mahalanobis") else "psmatch2")
+def _se_kind(method: str, variance: str | None, bias_adjust: Any, var_matches: int) -> str:
+    kind = variance or ("ai" if method in ("nearest", "mahalanobis") else "psmatch2")
     if kind not in ("ai", "psmatch2"):
-        raise SpecError(f"se must be 'ai' (Abadie-Imbens) or 'psmatch2', got {se!r}")
+        raise SpecError("variance must be 'ai' (Abadie-Imbens) or 'psmatch2', got "
+                        f"{variance!r}")
     if method not in ("nearest", "mahalanobis") and (kind == "ai" or bias_adjust):
-        raise SpecError("se='ai' and bias_adjust= are defined for nearest-neighbour "
+        raise SpecError("variance='ai' and bias_adjust= are defined for nearest-neighbour "
                         "matching (method='nearest' or 'mahalanobis')")
     if var_matches < 0:
         raise SpecError(f"var_matches must be 0 (homoskedastic) or a positive count, got "
@@ -791,8 +812,9 @@ def psm_did(
     mode: str = "base_year",
     base_year: int | None = None,
     method: str = "kernel",
-    sample: str = "weighted",
+    did_sample: str | None = None,
     score_weighted: bool = True,
+    sample: str | None = None,
     **match_kw: Any,
 ) -> PsmDidResult:
     """PSM-DID: match treated and control units, then run the DID on the matched panel.
@@ -819,35 +841,49 @@ def psm_did(
         never-treated units' rows of any year, and run the DID on the matched unit-years
         (the reference carbon study's design; post-policy covariates enter the score).
         Both warn.
-    sample : {"weighted", "matched", "support"}
-        DID weighted by the matching weights (psmatch2 ``[aw=_weight]``; times the
-        sampling weights when given), on rows with a positive weight, or on the
+    method : {"kernel", "nearest", "radius", "mahalanobis"}
+        The matching method, as :func:`match` (the score model is ``score_model=``).
+    did_sample : {"weighted", "matched", "support"}, optional
+        The DID's rows and weights: ``"weighted"`` (default): weighted by the matching
+        weights (psmatch2 ``[aw=_weight]``; times the sampling weights when given);
+        ``"matched"``: on rows with a positive weight; ``"support"``: on the
         common-support sample (``_support == 1``); the last two are weighted by the
-        sampling weights only.
+        sampling weights only. (The design's ``sample`` is the rows kept before matching.)
     score_weighted : bool
         Fit the score model with the sampling weights (default True, MatchIt's default).
+    sample : {"weighted", "matched", "support"}, optional
+        Deprecated name of ``did_sample`` (accepted for one release with a
+        :class:`~policylab.errors.PolicyLabDeprecationWarning`).
     **match_kw
-        Passed to :func:`match` (kernel, bwidth, k, caliper, ...).
+        Passed to :func:`match` (score_model, kernel, bwidth, k, caliper, variance,
+        bootstrap_draws, ...); its deprecated names ``model``, ``se`` and ``bootstrap``
+        are accepted for one release with the same warning.
     """
     from policylab.estimators.did import did
+
+    did_sample = renamed_arg(did_sample, sample, "did_sample", "sample", "psm_did",
+                             default="weighted")
+    match_kw = _new_names("psm_did", match_kw,
+                          {old: match_kw.pop(old, None) for old in _MATCH_RENAMED})
 
     design = _psm_design(data, unit, time, treat, cohort, roster, date, assign, controls, fe,
                          cluster, weights)
     unit, time, sw = design.unit, design.time, design.weights
     base = design.df  # read only: the matched rows are copied out of it once
     require_columns(base, [y, *covariates])
-    if sample not in ("weighted", "matched", "support"):
-        raise SpecError(f"sample must be weighted, matched or support, got {sample!r}")
+    if did_sample not in ("weighted", "matched", "support"):
+        raise SpecError("did_sample must be weighted, matched or support, got "
+                        f"{did_sample!r}")
     ever = base[unit].isin(base.loc[base[design.treat_col] == 1, unit].unique()).to_numpy(
         int)
     kw = dict(method=method, weights=sw, score_weighted=score_weighted, **match_kw)
     m, match_data, row_w, row_sup, warn = _psm_match(base, ever, design, covariates, mode,
                                                      base_year, kw)
-    keep = row_sup == 1 if sample == "support" else row_w > 0  # NaN: not matched
+    keep = row_sup == 1 if did_sample == "support" else row_w > 0  # NaN: not matched
     used = base[keep].assign(_ever_treated=ever[keep], _weight=row_w[keep],
                              _support=row_sup[keep])
     wcol = sw
-    if sample == "weighted":
+    if did_sample == "weighted":
         wcol = "_weight"
         if sw is not None:
             # MatchIt: the DID's weights are the matching weights x the sampling weights
@@ -862,20 +898,52 @@ def psm_did(
     # the model the user gave, on the matched rows; the matching weights are on top
     res_did.meta["design"].update(weights=sw, sample=design.sample,
                                   treatment=design.treatment,
-                                  matching_weights=sample == "weighted")
+                                  matching_weights=did_sample == "weighted")
     bal = balance_table(m, match_data, covariates) if m.score_model is not None else None
     res = PsmDidResult(nobs=res_did.nobs, did=res_did, matching=m, balance=bal,
-                       meta={"mode": mode, "sample": sample, "n_before": len(base),
-                             "n_after": res_did.nobs, "depvar": y,
-                             "treat_term": res_did.meta["treat_term"], "weights": sw,
-                             "score_weighted": bool(sw) and score_weighted,
-                             "notes": _weights_notes(sw, score_weighted)})
+                       meta=RenamedKeys({"mode": mode, "did_sample": did_sample,
+                                         "n_before": len(base), "n_after": res_did.nobs,
+                                         "depvar": y, "treat_term": res_did.meta["treat_term"],
+                                         "weights": sw,
+                                         "score_weighted": bool(sw) and score_weighted,
+                                         "notes": _weights_notes(sw, score_weighted)},
+                                        renamed={"sample": "did_sample"},
+                                        where="PsmDidResult.meta"))
     n_treated = int(base[unit][ever == 1].nunique())
     if n_treated < 10:
         res.warn(Message("psm.few_treated", n=n_treated))
     for w in warn + m.warnings + (bal.warnings if bal else []):
         res.warn(w)
     return res
+
+
+# match()'s keywords renamed in this release (old -> new), also accepted through psm_did
+_MATCH_RENAMED = {"model": "score_model", "se": "variance", "bootstrap": "bootstrap_draws"}
+
+
+def _new_names(where: str, kw: dict[str, Any], old: dict[str, Any],
+               stacklevel: int = 4) -> dict[str, Any]:
+    """``kw`` with match()'s keywords given under their old names (``old``, see
+    ``_MATCH_RENAMED``) moved to the new ones, each with a PolicyLabDeprecationWarning
+    (``stacklevel``: at the user's call); a keyword given under both names is a SpecError."""
+    for name, value in old.items():
+        if value is not None:
+            new = _MATCH_RENAMED[name]
+            kw[new] = renamed_arg(kw.get(new), value, new, name, where, stacklevel=stacklevel)
+    return kw
+
+
+def _match_args(variance: str | None, score_model: str | None, bootstrap_draws: int | None,
+                seed: int | None, **old: Any) -> tuple[str | None, str, int, int | None]:
+    """match()'s renamed keywords (their old names warn), with the defaults filled in and
+    the count and seed checked."""
+    from policylab.validation import check_count, check_seed
+
+    a = _new_names("match", {"variance": variance, "score_model": score_model,
+                             "bootstrap_draws": bootstrap_draws}, old, stacklevel=5)
+    draws = 0 if a["bootstrap_draws"] is None else a["bootstrap_draws"]
+    return (a["variance"], "logit" if a["score_model"] is None else a["score_model"],
+            check_count(draws, "bootstrap_draws", lo=0), check_seed(seed))
 
 
 def _psm_design(data: Any, unit: str | None, time: str | None, treat: str | None,

@@ -403,13 +403,18 @@ _SIZE_LABELS_COV = {
 
 
 def cs_pretest_size(dgp: Any, *, y: str, unit: str, time: str, cohort: str = "cohort",
-                    assign: str | None = None, cluster: str | None = None, reps: int = 200,
+                    assign: str | None = None, cluster: str | None = None,
+                    simulation_draws: int | None = None,
                     draws: int = 199, seed: int = 0, alpha: float = 0.05,
                     covariates: Sequence[str] | None = None,
-                    executor: Any = None, progress: bool = True) -> pd.DataFrame:
+                    executor: Any = None, progress: bool = True,
+                    reps: int | None = None) -> pd.DataFrame:
     """Monte Carlo size of the Callaway-Sant'Anna pre-tests on a generator.
 
-    ``dgp(seed)`` returns one data set without a pre-trend. Each replication runs
+    ``dgp(seed)`` returns one data set without a pre-trend; ``simulation_draws`` of them
+    (default 200) are drawn, each tested with ``draws`` bootstrap / randomization draws
+    (``reps`` is the deprecated name of ``simulation_draws``, accepted for one release
+    with a :class:`~policylab.errors.PolicyLabDeprecationWarning`). Each replication runs
     ``att_gt``'s Wald pre-test and its multiplier-bootstrap (sup-t) pre-test, and
     :func:`cs_pretest_ri` with its chi-square reference; with ``covariates`` also the
     three with those covariates (doubly robust; data sets on which att_gt cannot
@@ -418,7 +423,10 @@ def cs_pretest_size(dgp: Any, *, y: str, unit: str, time: str, cohort: str = "co
     ``attrs["records"]`` holds the p-values of every replication.
     """
     from policylab.execution import run_chunks
+    from policylab.validation import check_count, renamed_arg
 
+    reps = check_count(renamed_arg(simulation_draws, reps, "simulation_draws", "reps",
+                                   "cs_pretest_size", default=200), "simulation_draws")
     kw = {"y": y, "unit": unit, "time": time, "cohort": cohort, "assign": assign,
           "cluster": cluster}
     covs = list(covariates or [])

@@ -33,6 +33,7 @@ from policylab.inference.randomization import (
 )
 from policylab.inference.wild import refuse_iv
 from policylab.messages import Message
+from policylab.validation import RenamedKeys
 
 __all__ = ["placebo_test", "PlaceboResult"]
 
@@ -105,10 +106,11 @@ def placebo_test(
     time: str | None = None,
     assign: str | None = None,
     fake_assignments: Sequence[Sequence[Any]] | None = None,
-    window: str = "pre",
+    placebo_window: str | None = None,
     max_exact: int = 2_000_000,
     progress: bool = False,
     executor: Any = None,
+    window: str | None = None,
 ) -> PlaceboResult:
     """Randomization inference for a DID estimate.
 
@@ -135,9 +137,10 @@ def placebo_test(
         coefficient. Both p-values are reported.
     fake_assignments : list of lists, optional
         Your own placebo assignments: each a list of treated groups.
-    window : {"pre", "all"}
+    placebo_window : {"pre", "all"}, optional
         Timing placebos: fake dates inside the pre-treatment years using only those
-        years (default), or anywhere in the window on the full sample. Each fake date
+        years (``"pre"``, the default), or anywhere in the sample period on the full
+        sample (``"all"``). Each fake date
         is a regression with the model's weights, fixed effects, clusters and
         small-sample correction.
     progress : bool
@@ -146,6 +149,10 @@ def placebo_test(
         Where the draws run: None/"serial", "processes", "dask", a Dask scheduler address
         or Client (see :mod:`policylab.execution`). The draws are made from ``seed`` in
         this process, so the numbers do not depend on the executor.
+    window : {"pre", "all"}, optional
+        Deprecated name of ``placebo_window`` (accepted for one release with a
+        :class:`~policylab.errors.PolicyLabDeprecationWarning`): elsewhere ``window`` is
+        an event window ``(lo, hi)``.
 
     Notes
     -----
@@ -153,8 +160,12 @@ def placebo_test(
     the share of assignments at least as extreme (the real one included), random draws
     (1 + count) / (1 + draws); ties within a relative 1e-9 count as extreme.
     """
-    from policylab.validation import check_count, check_exact, check_seed
+    from policylab.validation import check_count, check_exact, check_seed, renamed_arg
 
+    placebo_window = renamed_arg(placebo_window, window, "placebo_window", "window",
+                                 "placebo_test", default="pre")
+    if placebo_window not in ("pre", "all"):
+        raise SpecError(f"placebo_window must be 'pre' or 'all', got {placebo_window!r}")
     draws, max_exact = check_count(draws, "draws"), check_count(max_exact, "max_exact")
     exact, seed = check_exact(exact), check_seed(seed)
     refuse_iv(result, "placebo_test")
@@ -184,7 +195,7 @@ def placebo_test(
     if statistic not in ("t", "coef"):
         raise SpecError(f"statistic must be 't' or 'coef', got {statistic!r}")
     if kind == "timing":
-        return _timing_placebo(result, param, time, assign, window, seed)
+        return _timing_placebo(result, param, time, assign, placebo_window, seed)
     a = _assignment(result, param, unit, time, assign, kind)
     n_treated = len(a.treated_groups)
     total = math.comb(a.G, n_treated)
@@ -473,7 +484,9 @@ def _timing_placebo(result: FeolsResult, param: str, time: str, assign: str,
         nobs=result.nobs, estimate=real_b, tstat=real_t, estimates=B, tstats=T,
         p_value=pt[0], p_left=pt[1], p_right=pt[2], p_value_coef=pc[0], p_value_t=pt[0],
         exact=True,
-        meta={"param": param, "kind": "timing", "assign": assign, "fake_dates": candidates,
-              "window": window, "statistic": "t", "df_t": result.df_t,
-              "draws": len(B), "seed": seed, "depvar": meta.get("depvar")},
+        meta=RenamedKeys({"param": param, "kind": "timing", "assign": assign,
+                          "fake_dates": candidates, "placebo_window": window, "statistic": "t",
+                          "df_t": result.df_t, "draws": len(B), "seed": seed,
+                          "depvar": meta.get("depvar")},
+                         renamed={"window": "placebo_window"}, where="PlaceboResult.meta"),
     )

@@ -254,7 +254,9 @@ def _se_kind(r: Any, lang: str, labels: dict[str, str]) -> str | None:
     vc, cl = meta.get("vcov"), list(meta.get("cluster") or ())
     sep = " and " if lang == "en" else "、"
     by = sep.join(labels.get(c, c) for c in cl)
-    if meta.get("bootstrap") and cl:  # Callaway-Sant'Anna's multiplier bootstrap
+    # Callaway-Sant'Anna's multiplier bootstrap (a yes/no); "in" first, so a result whose
+    # old "bootstrap" key (a count) was renamed is not read through its deprecated alias
+    if "bootstrap" in meta and meta["bootstrap"] and cl:
         return word("boot_clustered", lang, by=by)
     if vc in ("CRV1", "CRV3") or (vc is None and cl):
         # no vcov key: the staggered estimators' influence-function / CRV1 SEs
@@ -337,7 +339,10 @@ def etable(
     stars : (a, b, c)
         Significance levels of *, **, *** (default 0.1, 0.05, 0.01).
     se : {"se", "t", "p", "ci"}
-        What goes below each coefficient.
+        What goes below each coefficient (as esttab's ``se`` / ``t`` / ``p`` / ``ci``):
+        a display choice, not a variance estimator (the variance is each model's own
+        ``vcov``; :func:`policylab.match` and :func:`policylab.did2s` choose theirs with
+        ``variance=``).
     lang : {"en", "zh"}
         Language of row labels and notes.
     headers : list of str, optional

@@ -250,7 +250,7 @@ def simulate(
     y: str,
     *,
     truth: float | None = None,
-    reps: int = 200,
+    simulation_draws: int | None = None,
     seed: int = 0,
     methods: Sequence[str] = _METHODS,
     draws: int = 499,
@@ -259,6 +259,7 @@ def simulate(
     errors: str | None = None,
     executor: Any = None,
     progress: bool = True,
+    reps: int | None = None,
     **model: Any,
 ) -> SimulationResult:
     """Bias, RMSE, interval coverage and pre-trend test size in a design like yours.
@@ -277,15 +278,17 @@ def simulate(
     truth : float, optional
         The true effect. Design-based default: 0 (coverage of a true null). Each
         replication's truth is in ``records["truth"]``.
-    reps : int
-        Replications (the Monte Carlo standard error of a 5% rejection rate is about
-        sqrt(0.05 * 0.95 / reps): 1.5 points at 200).
+    simulation_draws : int, optional
+        Replications: simulated data sets (default 200; the Monte Carlo standard error of
+        a 5% rejection rate is about sqrt(0.05 * 0.95 / simulation_draws): 1.5 points at
+        200).
     seed : int
         Seed of the whole simulation (chunk seeds derive from it).
     methods : sequence of {"crv1", "wild", "ri"}
         Interval methods whose coverage is measured.
     draws : int
-        Bootstrap / randomization draws per replication.
+        Bootstrap / randomization draws per replication (``draws=`` of
+        :func:`policylab.wild_bootstrap` and :func:`policylab.placebo_test`).
     alpha : float
         Nominal level of every test (intervals are 1 - alpha).
     pretrend_window : (int, int), optional
@@ -298,6 +301,9 @@ def simulate(
         Where chunks of replications run (see :mod:`policylab.execution`).
     progress : bool
         Show a progress bar.
+    reps : int, optional
+        Deprecated name of ``simulation_draws`` (accepted for one release with a
+        :class:`~policylab.errors.PolicyLabDeprecationWarning`).
     **model
         The model, as for :func:`policylab.did`: ``treat=`` / ``cohort=``, ``controls=``,
         ``fe=``, ``cluster=``, ``weights=``, ``assign=``, ``unit=``, ``time=``.
@@ -310,15 +316,19 @@ def simulate(
         rebuilt).
     """
     from policylab.execution import run_chunks
-    from policylab.validation import check_count, check_seed
+    from policylab.validation import check_count, check_seed, renamed_arg
 
+    simulation_draws = renamed_arg(simulation_draws, reps, "simulation_draws", "reps",
+                                   "simulate", default=200)
     draws, seed = check_count(draws, "draws"), check_seed(seed)
     methods = tuple(methods)
     unknown = [m for m in methods if m not in _METHODS]
     if unknown:
         raise SpecError(f"methods={unknown} unknown; choose from {list(_METHODS)}")
-    if not isinstance(reps, (int, np.integer)) or isinstance(reps, bool) or reps < 2:
-        raise SpecError(f"reps must be an integer of at least 2, got {reps!r}")
+    if (not isinstance(simulation_draws, (int, np.integer))
+            or isinstance(simulation_draws, bool) or simulation_draws < 2):
+        raise SpecError("simulation_draws must be an integer of at least 2, got "
+                        f"{simulation_draws!r}")
     if not 0 < alpha < 1:
         raise SpecError(f"alpha must be between 0 and 1, got {alpha!r}")
     common = {"truth": None if truth is None else float(truth), "methods": methods,
@@ -328,12 +338,13 @@ def simulate(
     else:
         common["truth"] = common["truth"] or 0.0
         setup = _design_setup(data, y, dict(model), errors, **common)
-    chunks = run_chunks(_chunk, reps, shared=setup, seed=seed, chunk_size=10,
+    chunks = run_chunks(_chunk, simulation_draws, shared=setup, seed=seed, chunk_size=10,
                         executor=executor, progress="simulating" if progress else None)
     records = pd.DataFrame([r for c in chunks for r in c])
     return SimulationResult(
-        nobs=reps, records=records,
-        meta={"truth": setup.truth, "methods": list(methods), "alpha": alpha, "reps": reps,
+        nobs=simulation_draws, records=records,
+        meta={"truth": setup.truth, "methods": list(methods), "alpha": alpha,
+              "reps": simulation_draws,
               "draws": draws, "seed": seed, "errors": setup.errors if setup.dgp is None
               else "generator", "depvar": y, "pretrend_window": pretrend_window},
     )

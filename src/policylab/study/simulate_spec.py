@@ -129,12 +129,13 @@ def simulate_spec(
     outcome: str | None = None,
     generator: str | None = None,
     truth: float | None = None,
-    reps: int = 200,
+    simulation_draws: int | None = None,
     draws: int = 199,
     seed: int | None = None,
     executor: Any = None,
     progress: bool = True,
     force: bool = False,
+    reps: int | None = None,
 ) -> SimulationRun:
     """Run :func:`policylab.simulate` for a study spec and write its table.
 
@@ -151,10 +152,13 @@ def simulate_spec(
         the study's own residuals.
     truth : float, optional
         The true effect (design: default 0; generator: its ``truth["att"]``).
-    reps, draws, seed, executor, progress
+    simulation_draws, draws, seed, executor, progress
         As for :func:`policylab.simulate` (seed default: the spec's ``study.seed``).
     force : bool
         Write into a folder policylab did not write (replacing only its own files).
+    reps : int, optional
+        Deprecated name of ``simulation_draws`` (accepted for one release with a
+        :class:`~policylab.errors.PolicyLabDeprecationWarning`).
 
     Returns
     -------
@@ -163,7 +167,10 @@ def simulate_spec(
     from policylab.study.outdir import claim_out_dir
     from policylab.study.prepare import prepare
     from policylab.study.spec import SpecProblems, check_columns, load_spec
+    from policylab.validation import renamed_arg
 
+    simulation_draws = renamed_arg(simulation_draws, reps, "simulation_draws", "reps",
+                                   "simulate_spec", default=200)
     t0 = time.perf_counter()
     spec_path = Path(spec_path)
     spec = load_spec(spec_path)
@@ -173,7 +180,8 @@ def simulate_spec(
     y = _pick_outcome(spec, outcome)
     es = spec.battery.event_study
     window = tuple(es.window) if es.enabled else None
-    common = dict(reps=reps, draws=draws, seed=spec.study.seed if seed is None else seed,
+    common = dict(simulation_draws=simulation_draws, draws=draws,
+                  seed=spec.study.seed if seed is None else seed,
                   pretrend_window=window, executor=executor, progress=progress)
     gen = None
     if generator is not None:

@@ -222,6 +222,29 @@ class Step(_Strict):
     required: bool = False
 
 
+def _renamed_keys(v: Any, section: str, renamed: dict[str, str],
+                  why: dict[str, str] | None = None) -> Any:
+    """The keys of ``[battery.<section>]`` renamed in this release (``{old: new}``): an
+    old key still loads for one release, with a PolicyLabDeprecationWarning naming the
+    new one (and ``why[old]``, what the new key means); both at once is an error."""
+    if not isinstance(v, dict) or not any(k in v for k in renamed):
+        return v
+    import warnings
+
+    v = dict(v)
+    for old, new in renamed.items():
+        if old not in v:
+            continue
+        if new in v:
+            raise ValueError(f"give {new} only ({old} is its deprecated name)")
+        note = f" ({why[old]})" if why and old in why else ""
+        warnings.warn(f"battery.{section}.{old} is deprecated and will be removed in the next "
+                      f"release; write {new} = {v[old]!r}{note}",
+                      PolicyLabDeprecationWarning, stacklevel=2)
+        v[new] = v.pop(old)
+    return v
+
+
 class Descriptives(Step):
     columns: list[str] = []
     by: str | None = None
@@ -306,7 +329,16 @@ class PsmDid(Step):
     kernel: str = "epan"
     bwidth: float = 0.06
     mode: Literal["base_year", "period", "pooled"] = "base_year"
-    sample: Literal["matched", "support", "weighted"] = "weighted"
+    did_sample: Literal["matched", "support", "weighted"] = Field(
+        "weighted", description="the DID's rows and weights, as pl.psm_did(did_sample=): "
+        "weighted by the matching weights, the matched rows, or the common support; the "
+        "old key sample is accepted for one release")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _old_keys(cls, v: Any) -> Any:
+        # "sample" is the rows kept (model.sample / build_design(sample=)) everywhere else
+        return _renamed_keys(v, "psm_did", {"sample": "did_sample"})
 
 
 class Placebo(Step):
@@ -329,18 +361,8 @@ class WildBootstrap(Step):
     @classmethod
     def _old_weights_key(cls, v: Any) -> Any:
         # "weights" is the observation weights everywhere else (model.weights)
-        if isinstance(v, dict) and "weights" in v:
-            import warnings
-
-            v = dict(v)
-            if "weights_type" in v:
-                raise ValueError("give weights_type only (weights is its deprecated name)")
-            warnings.warn(f"battery.wild_bootstrap.weights is deprecated and will be removed "
-                          f"in the next release; write weights_type = {v['weights']!r} "
-                          "(the bootstrap weight distribution)",
-                          PolicyLabDeprecationWarning, stacklevel=2)
-            v["weights_type"] = v.pop("weights")
-        return v
+        return _renamed_keys(v, "wild_bootstrap", {"weights": "weights_type"},
+                             why={"weights": "the bootstrap weight distribution"})
 
 
 class Sample(_Strict):
@@ -362,11 +384,19 @@ class Sample(_Strict):
 class Mediation(Step):
     mediators: list[str] = []
     lags: dict[str, int] = {}
-    bootstrap: CountOrZero = 500
+    draws: CountOrZero = Field(500, description="cluster bootstrap draws (0 to skip), as "
+                               "pl.mediation(draws=); the old key bootstrap is accepted "
+                               "for one release")
     same_year: bool = Field(True, description="for each lagged mediator also run it "
                             "without the lag, side by side (the same-year run that "
                             "motivates the lag)")
     diagram: bool = Field(True, description="draw the mediation path diagram (a, b, c')")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _old_keys(cls, v: Any) -> Any:
+        # "bootstrap" is a yes/no (att_gt's multiplier bootstrap) everywhere else
+        return _renamed_keys(v, "mediation", {"bootstrap": "draws"})
 
 
 class Moderation(Step):
@@ -382,15 +412,25 @@ class Pooled(_Strict):
 
 class Heterogeneity(Step):
     by: list[str] = []
-    permutations: CountOrZero = 500
-    bootstrap: CountOrZero = Field(999, description="wild cluster bootstrap draws of the "
-                                   "difference test (0 to skip)")
+    permutation_draws: CountOrZero = Field(
+        500, description="permutation draws of the difference test (0 to skip); the old "
+        "key permutations is accepted for one release")
+    bootstrap_draws: CountOrZero = Field(
+        999, description="wild cluster bootstrap draws of the difference test (0 to skip); "
+        "the old key bootstrap is accepted for one release")
     levels: dict[str, dict[str, str]] = Field(
         {}, description="per column: level -> display name, in the order the columns "
         "are shown (e.g. resource_type = {growing = '成长型城市', ...})")
     pooled: dict[str, list[Pooled]] = Field(
         {}, description="per column: groups of levels estimated together, shown first "
         "(e.g. resource-based cities = growing + mature + declining + regenerating)")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _old_keys(cls, v: Any) -> Any:
+        # two kinds of draws: each count says which (bootstrap alone is a yes/no elsewhere)
+        return _renamed_keys(v, "heterogeneity", {"permutations": "permutation_draws",
+                                                  "bootstrap": "bootstrap_draws"})
 
 
 class SpecCurve(Step):

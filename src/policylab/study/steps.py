@@ -726,7 +726,7 @@ def step_psm_did(ctx: Context) -> StepOutput:
         return skipped(ctx, "psm_did", Message("study.no_covariates"))
     out = StepOutput("psm_did", _title(ctx, "psm_did"))
     models, columns, heads = [], [], []
-    kw = dict(covariates=covariates, mode=p.mode, method=p.method, sample=p.sample,
+    kw = dict(covariates=covariates, mode=p.mode, method=p.method, did_sample=p.did_sample,
               kernel=p.kernel, bwidth=p.bwidth)
     d = model_design(ctx)
     for y in ctx.spec.model.outcomes:
@@ -744,7 +744,7 @@ def step_psm_did(ctx: Context) -> StepOutput:
         columns.append(r.did)
         heads.append((_labels(ctx).get(y, y), 2 if r0 is not None else 1))
     out.numbers["design"] = _used(models[0].did)
-    out.numbers["sample"] = p.sample
+    out.numbers["sample"] = p.did_sample
     _collect_warnings(out, *models)
     first = models[0]
     from policylab.report.labels import message_text, word
@@ -785,7 +785,7 @@ def _psm_note(p: Any, res: Any, lang: str) -> str:
         "epan": "Epanechnikov", "normal": "高斯"}.get(p.kernel, p.kernel)
     return word("psm_note", lang, mode=word(f"psm_mode_{p.mode}", lang),
                 method=word(f"psm_method_{p.method}", lang, kernel=kernel, bw=f"{p.bwidth:g}"),
-                sample=word(f"psm_sample_{p.sample}", lang),
+                sample=word(f"psm_sample_{p.did_sample}", lang),
                 n=f"{res.meta['n_after']:,}", n0=f"{res.meta['n_before']:,}")
 
 
@@ -897,7 +897,7 @@ def _mediation_runs(ctx: Context) -> dict[tuple[str, str], Any]:
     for variant, meds, lags in variants:
         for y in ctx.spec.model.outcomes:
             runs[(variant, y)] = mediation(model_design(ctx), y=y, mediators=meds, lags=lags,
-                                           bootstrap=m.bootstrap, seed=ctx.seed,
+                                           draws=m.draws, seed=ctx.seed,
                                            executor=ctx.cache.get("executor"))
     return runs
 
@@ -1118,8 +1118,9 @@ def step_heterogeneity(ctx: Context) -> StepOutput:
         return skipped(ctx, "heterogeneity", Message("study.no_subgroups"))
     out = StepOutput("heterogeneity", _title(ctx, "heterogeneity"))
     y = ctx.spec.model.outcomes[0]
-    res = heterogeneity(model_design(ctx), y=y, by=list(h.by), permutations=h.permutations,
-                        bootstrap=h.bootstrap, seed=ctx.seed,
+    res = heterogeneity(model_design(ctx), y=y, by=list(h.by),
+                        permutation_draws=h.permutation_draws,
+                        bootstrap_draws=h.bootstrap_draws, seed=ctx.seed,
                         executor=ctx.cache.get("executor"))
     out.results["heterogeneity"] = res
     out.numbers["design"] = _used(res)
