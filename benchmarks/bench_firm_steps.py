@@ -4,7 +4,11 @@ Callaway-Sant'Anna pre-tests on ``firm_panel`` as the battery calls them (CPU se
 and peak RSS per step).
 
     python benchmarks/bench_firm_steps.py [--firms 200000] [--steps wild,mediation,heterogeneity]
-    python benchmarks/bench_firm_steps.py --steps event_study,staggered
+    python benchmarks/bench_firm_steps.py --steps event_study,staggered --against ../main/src
+
+``--against SRC`` first runs the same steps in a child process with ``PYTHONPATH=SRC``
+(another checkout: the previous code), then here, and prints the CPU ratio and whether
+the checksums of the numbers agree.
 
 One process: the panel is generated, one Design is built (province-level assignment and
 clusters, firm and year effects, three controls), a warm-up run of every step on a small
@@ -108,7 +112,10 @@ def main() -> None:
                     help="firms of the warm-up panel (large enough to take the same "
                          "compiled paths as the big one)")
     ap.add_argument("--profile", help="write a cProfile of each step to PREFIX_step.prof")
+    ap.add_argument("--against", help="src folder of the code to compare with (run first, "
+                                      "in a child process)")
     a = ap.parse_args()
+    old = _run_against(a) if a.against else {}
     warnings.simplefilter("ignore")
     names = a.steps.split(",")
     small = steps(design(firm_panel(a.warm)))
@@ -135,9 +142,29 @@ def main() -> None:
         tidy = res if isinstance(res, pd.DataFrame) else (
             res.tests if s == "heterogeneity" else res.tidy())
         num = tidy.select_dtypes(float).to_numpy()
+        check = f"{np.nansum(np.abs(num)):.12g}"
         print(f"{a.firms * 10:,} rows  {s:14s} CPU {cpu:6.1f} s  RSS "
               f"{before / 2**30:.2f} → {max(peak.peak, before) / 2**30:.2f} GB  "
-              f"load {load()}  checksum {np.nansum(np.abs(num)):.12g}", flush=True)
+              f"load {load()}  checksum {check}", flush=True)
+        if s in old:
+            old_cpu, old_check = old[s]
+            print(f"  {s}: {old_cpu:.1f} s before → {cpu:.1f} s: {old_cpu / cpu:.1f}x less CPU; "
+                  f"checksums {'equal' if old_check == check else 'DIFFER'}", flush=True)
+
+
+def _run_against(a: argparse.Namespace) -> dict[str, tuple[float, str]]:
+    """CPU seconds and checksum per step of the same run on another checkout's code."""
+    import os
+    import re
+    import subprocess
+
+    args = [sys.executable, __file__, "--firms", str(a.firms), "--steps", a.steps,
+            "--warm", str(a.warm)]
+    env = {**os.environ, "PYTHONPATH": str(Path(a.against).resolve())}
+    out = subprocess.run(args, env=env, capture_output=True, text=True, check=True).stdout
+    print(f"against {a.against}:\n{out}", end="", flush=True)
+    found = re.findall(r"rows  (\S+)\s+CPU\s+([\d.]+) s.*checksum (\S+)", out)
+    return {name: (float(cpu), check) for name, cpu, check in found}
 
 
 if __name__ == "__main__":
