@@ -34,7 +34,12 @@ D̃'D̃ = P'(Ã'Ã)P, D̃'ỹ = P'(Ã'ỹ), and the score of cluster g is
 P'(Ã_g'ỹ_g) - P'(Ã_g'Ã_g)P b. One pass over the rows gives the per-cluster cell Gram
 matrices and cross products; each draw then costs O(clusters x cells²) for the cells of
 its treated groups instead of O(rows x leads) plus a demeaning. The statistics are the
-same numbers (the purging is linear), to rounding.
+same numbers (the purging is linear), to rounding. On a balanced unit x period panel
+without weights Ã needs no demeaning at all: a purged cell indicator is a function of
+the row's (group, period), so the sums come from sums of the purged outcome and
+controls over (cluster, group, period) (:func:`_balanced_cell_sums`). The draws are
+computed a batch at a time (:func:`_cell_walds`): a reassignment permutes the adoption
+dates, so every draw has as many cells under a dummy, gathered into one array.
 """
 
 from __future__ import annotations
