@@ -56,12 +56,15 @@ def logit_sums(F: np.ndarray, p: int, w: np.ndarray, bounds: np.ndarray,
             bt = np.ascontiguousarray(beta[sel])
             U = np.empty((len(sel), _NB))
             V = np.empty((len(sel), _NB))
+            sr, hr = np.zeros((len(sel), p)), np.zeros((len(sel), P2))  # the run's sums
             for i0 in _blocks(bounds, run):
                 nb = min(_NB, int(bounds[run + 1]) - i0)
                 Fb = F[:p + P2, i0:i0 + nb]
                 dp.logit_weights(bt @ Fb[:p], w, i0, U, V)
-                s[sel] += U[:, :nb] @ Fb[:p].T
-                hp[sel] += V[:, :nb] @ Fb[p:].T
+                sr += U[:, :nb] @ Fb[:p].T
+                hr += V[:, :nb] @ Fb[p:].T
+            s[sel] += sr
+            hp[sel] += hr
     return s, _unpack(hp, p)
 
 
@@ -86,23 +89,26 @@ def dr_sums(F: np.ndarray, p: int, m: int, w: np.ndarray, bounds: np.ndarray,
                 continue
             c = int(run_cluster[run])
             t = np.ascontiguousarray(treated[sel, run])
-            comp = t == 0
             bt = np.ascontiguousarray(beta[sel])
             W3 = np.empty((3, len(sel), _NB))
             sep = np.zeros(len(sel))
+            # the run's sums, scattered once (treated assignments have WC = 0 throughout)
+            hr, bx, ar = np.zeros((len(sel), P2)), np.zeros((len(sel), p)), 0.0
+            wr = np.zeros(len(sel))
             for i0 in _blocks(bounds, run):
                 nb = min(_NB, int(bounds[run + 1]) - i0)
                 Fb = F[:nf, i0:i0 + nb]
                 dp.dr_weights(F, p, w, i0, nb, bt, t, W3[0], W3[1], W3[2], sep)
-                hp[sel] += W3[1, :, :nb] @ Fb[p:p + P2].T
-                clus[sel, c, 1 + m + p:] += W3[0, :, :nb] @ Fb[:p].T
-                if comp.any():
-                    wc = W3[2, comp, :nb]
-                    clus[sel[comp], c, 0] += wc.sum(axis=1)
-                    a = wc @ Fb.T
-                    clus[sel[comp], c, 1:1 + m] += a[:, p + P2:p + P2 + m]
-                    clus[sel[comp], c, 1 + m:1 + m + p] += a[:, :p]
-                    acc[sel[comp]] += a
+                hr += W3[1, :, :nb] @ Fb[p:p + P2].T
+                bx += W3[0, :, :nb] @ Fb[:p].T
+                wr += W3[2, :, :nb].sum(axis=1)
+                ar = ar + W3[2, :, :nb] @ Fb.T
+            hp[sel] += hr
+            clus[sel, c, 1 + m + p:] += bx
+            clus[sel, c, 0] += wr
+            clus[sel, c, 1:1 + m] += ar[:, p + P2:p + P2 + m]
+            clus[sel, c, 1 + m:1 + m + p] += ar[:, :p]
+            acc[sel] += ar
             sep_all[sel] = np.maximum(sep_all[sel], sep)
     cxy = acc[:, p + P2 + m:].reshape(B, p, m)
     return clus, _unpack(hp, p), cxy, _unpack(acc[:, p:p + P2], p), sep_all
