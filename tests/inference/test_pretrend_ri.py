@@ -220,7 +220,7 @@ def test_closed_form_cell_sums_refuse_weights_and_unbalanced_panels():
 
 
 @pytest.mark.parametrize("window", [(-4, 3), (-2, 2)])
-def test_batched_cell_draws_equal_one_draw_at_a_time(window):
+def test_batched_cell_draws_equal_one_draw_at_a_time(window, monkeypatch):
     # the draws are computed in batches (cells gathered per draw); each must equal the
     # one-draw computation, which drops empty or absorbed dummies itself
     import policylab.inference.pretrend_ri as mod
@@ -233,4 +233,6 @@ def test_batched_cell_draws_equal_one_draw_at_a_time(window):
     cohorts = cells.cohort_g[permutations(len(cells.cohort_g), 60, 5)]
     one = np.array([mod._cell_wald(cells, c) for c in cohorts])
     assert np.isfinite(one).sum() > 30
+    np.testing.assert_allclose(mod._cell_walds(cells, cohorts), one, rtol=1e-10, atol=0)
+    monkeypatch.setattr(mod, "_WALD_NUMBERS", 1)  # one draw a batch (memory bound)
     np.testing.assert_allclose(mod._cell_walds(cells, cohorts), one, rtol=1e-10, atol=0)

@@ -65,7 +65,8 @@ _CHUNK = 64  # draws demeaned together
 _TASK = 512  # draws per executor task
 _CELL_GRAMS = 20_000_000  # most clusters x cells² numbers the cell-level path stores
 _CELL_BLOCK_BYTES = 256 * 2**20  # purged cell indicators held at once (n x block)
-_WALD_BATCH = 128  # draws whose cell blocks (draws x clusters x cells²) are held at once
+_WALD_BATCH = 128  # most draws computed together from the cell-level sums
+_WALD_NUMBERS = 4_000_000  # most numbers of their draws x clusters x cells² blocks (32 MB)
 
 
 @dataclass
@@ -352,9 +353,8 @@ def _cell_inputs(inp: _Inputs) -> _Cells | None:
         return None
     with one_blas_thread():  # tall-and-thin products: BLAS threads cost more than they save
         layout = _balanced_layout(inp)
-        if layout is not None:
-            return _balanced_cell_sums(inp, row_cls, periods, *layout)
-        return _cell_sums(inp, row_cls, periods)
+        out = None if layout is None else _balanced_cell_sums(inp, row_cls, periods, *layout)
+        return _cell_sums(inp, row_cls, periods) if out is None else out
 
 
 def _balanced_layout(inp: _Inputs) -> tuple[np.ndarray, int] | None:
@@ -400,7 +400,7 @@ def _cluster_products(A: np.ndarray, B: np.ndarray, starts: np.ndarray) -> np.nd
 
 
 def _balanced_cell_sums(inp: _Inputs, row_cls: np.ndarray, periods: np.ndarray,
-                        t_idx: np.ndarray, T: int) -> _Cells:
+                        t_idx: np.ndarray, T: int) -> _Cells | None:
     """:func:`_cell_sums` in closed form for a balanced unit x period panel.
 
     Purged of unit and period effects, the indicator of cell (h, s) (group h, class of
@@ -409,7 +409,8 @@ def _balanced_cell_sums(inp: _Inputs, row_cls: np.ndarray, periods: np.ndarray,
     only. So every sum the draws need comes from sums of the purged outcome and
     controls over (cluster, group, period): one pass over the rows, no n x cells
     matrix. The controls are partialled out as in :func:`_purged_cells`
-    (Ã = MA - C̃Γ, Γ = (C̃'C̃)⁺C̃'MA).
+    (Ã = MA - C̃Γ, Γ = (C̃'C̃)⁺C̃'MA). None when the (cluster, group, period) keys
+    times cells would take more memory than the purge's blocks.
     """
     n_groups, n_c = len(inp.cohort_g), len(periods)
     cls_of_t = np.full(T, -1)
@@ -426,6 +427,8 @@ def _balanced_cell_sums(inp: _Inputs, row_cls: np.ndarray, periods: np.ndarray,
     # sums over (cluster, group, period) keys; rows are sorted by cluster, so are keys
     key, inv = np.unique((inp.cl * n_groups + inp.group) * T + t_idx, return_inverse=True)
     nk = len(key)
+    if nk * len(cg) * 8 > _CELL_BLOCK_BYTES:  # clusters across groups: the purge is leaner
+        return None
     cnt = np.bincount(inv, minlength=nk).astype(float)
     ys = np.bincount(inv, weights=inp.y, minlength=nk)
     c = inp.C.shape[1]
@@ -521,8 +524,11 @@ def _cell_walds(cells: _Cells, cohorts: np.ndarray) -> np.ndarray:
     m = active.sum(axis=1)
     same = m == m[0] if B else np.zeros(0, bool)
     rest = list(np.flatnonzero(~same))
-    for b0 in range(0, B, _WALD_BATCH):
-        idx = np.flatnonzero(same[b0:b0 + _WALD_BATCH]) + b0
+    # draws x clusters x cells² numbers held at once: at most _WALD_NUMBERS
+    size = int(max(1, min(_WALD_BATCH, _WALD_NUMBERS // max(1, len(cells.ay_g) * m[0] ** 2))
+                   )) if B else 1
+    for b0 in range(0, B, size):
+        idx = np.flatnonzero(same[b0:b0 + size]) + b0
         if len(idx):
             stats, bad = _cell_wald_batch(cells, col[idx], active[idx], int(m[0]), k)
             out[idx] = stats
