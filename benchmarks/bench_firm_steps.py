@@ -1,7 +1,14 @@
-"""Firm scale, step by step: the wild bootstrap, mediation and heterogeneity on
-``firm_panel`` as the battery calls them (CPU seconds and peak RSS per step).
+"""Firm scale, step by step: the wild bootstrap, mediation, heterogeneity, the event
+study with its joint pre-trend tests and the staggered estimators with the
+Callaway-Sant'Anna pre-tests on ``firm_panel`` as the battery calls them (CPU seconds
+and peak RSS per step).
 
     python benchmarks/bench_firm_steps.py [--firms 200000] [--steps wild,mediation,heterogeneity]
+    python benchmarks/bench_firm_steps.py --steps event_study,staggered --against ../main/src
+
+``--against SRC`` first runs the same steps in a child process with ``PYTHONPATH=SRC``
+(another checkout: the previous code), then here, and prints the CPU ratio and whether
+the checksums of the numbers agree.
 
 One process: the panel is generated, one Design is built (province-level assignment and
 clusters, firm and year effects, three controls), a warm-up run of every step on a small
@@ -20,11 +27,13 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_study_scale import PeakRSS, firm_panel, load  # noqa: E402
 
 CONTROLS = ["ln_capital", "ln_labor", "leverage"]
+OUTCOMES = ["ln_output", "ln_emission"]
 
 
 def design(df):  # noqa: ANN001, ANN201
@@ -32,6 +41,49 @@ def design(df):  # noqa: ANN001, ANN201
 
     return build_design(df, unit="firm", time="year", treat="did", assign="province",
                         controls=CONTROLS, cluster="province")
+
+
+def event_study_step(d, seed: int = 7) -> pd.DataFrame:  # noqa: ANN001
+    """The study's event_study step without figures and tables: per outcome the event
+    study, its Wald lead test and the three joint lead tests (Wald, restricted wild
+    bootstrap, randomization inference; 999 draws each)."""
+    from policylab.estimators.event_study import event_study
+    from policylab.study.frame import pretrend_tests
+
+    rows = []
+    for y in OUTCOMES:
+        es = event_study(d, y=y, window=(-4, 4), ref=-1)
+        es.pretrend_test()
+        tests = pretrend_tests(es, d.facts.get("n_treated_groups"), seed, draws=999)["tests"]
+        rows += [{"statistic": t["statistic"], "p_value": t["p_value"]}
+                 for t in tests.values() if "p_value" in t]
+        rows.append(es.tidy()[["estimate", "std_error"]].sum().to_dict())
+    return pd.DataFrame(rows)
+
+
+def staggered_step(d, seed: int = 7) -> pd.DataFrame:  # noqa: ANN001
+    """The study's staggered step without figures and tables: the estimator comparison,
+    att_gt with its four aggregations, the multiplier-bootstrap and randomization
+    pre-tests (999 draws each)."""
+    from policylab.estimators.compare import compare_estimators
+    from policylab.estimators.design import COHORT_COL
+    from policylab.estimators.staggered import att_gt
+    from policylab.inference.cs_pretest import cs_pretest_ri
+
+    y = OUTCOMES[0]
+    cmp_ = compare_estimators(d, y=y, window=(-4, 4), control_group="never",
+                              estimators=("twfe", "att_gt", "sun_abraham", "did_imputation"))
+    cs = att_gt(d, y=y, control_group="never")
+    rows = [cmp_.tidy()[["estimate"]].sum().to_dict()]
+    rows += [cs.aggregate(k).tidy()[["estimate", "std_error"]].iloc[0].to_dict()
+             for k in ("simple", "dynamic", "group", "calendar")]
+    boot = cs.pretest_bootstrap(draws=999, seed=seed)
+    rows.append({"statistic": boot.get("statistic"), "p_value": boot.get("p_value")})
+    r = cs_pretest_ri(d.df, y, d.unit, d.time, COHORT_COL, assign=d.assign,
+                      cluster=d.cluster_col, draws=999, seed=seed,
+                      covariates=list(d.controls), weights=d.weights)
+    rows.append({"statistic": r.statistic, "p_value": r.p_value})
+    return pd.DataFrame(rows, dtype=float)
 
 
 def steps(d, y: str = "ln_output") -> dict:  # noqa: ANN001
@@ -42,6 +94,8 @@ def steps(d, y: str = "ln_output") -> dict:  # noqa: ANN001
 
     base = did(d, y=y)
     return {
+        "event_study": lambda: event_study_step(d),
+        "staggered": lambda: staggered_step(d),
         "wild": lambda: wild_bootstrap(base, param=base.meta["treat_term"], draws=999,
                                        weights_type="webb", seed=7),
         "mediation": lambda: mediation(d, y=y, mediators=["rd"], draws=999, seed=7),
@@ -54,11 +108,17 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--firms", type=int, default=200_000)
     ap.add_argument("--steps", default="wild,mediation,heterogeneity")
+    ap.add_argument("--warm", type=int, default=5_000,
+                    help="firms of the warm-up panel (large enough to take the same "
+                         "compiled paths as the big one)")
     ap.add_argument("--profile", help="write a cProfile of each step to PREFIX_step.prof")
+    ap.add_argument("--against", help="src folder of the code to compare with (run first, "
+                                      "in a child process)")
     a = ap.parse_args()
+    old = _run_against(a) if a.against else {}
     warnings.simplefilter("ignore")
     names = a.steps.split(",")
-    small = steps(design(firm_panel(300)))
+    small = steps(design(firm_panel(a.warm)))
     for s in names:
         small[s]()
     d = design(firm_panel(a.firms))
@@ -79,11 +139,32 @@ def main() -> None:
             else:
                 res = big[s]()
             cpu = time.process_time() - c
-        tidy = res.tests if s == "heterogeneity" else res.tidy()
+        tidy = res if isinstance(res, pd.DataFrame) else (
+            res.tests if s == "heterogeneity" else res.tidy())
         num = tidy.select_dtypes(float).to_numpy()
+        check = f"{np.nansum(np.abs(num)):.12g}"
         print(f"{a.firms * 10:,} rows  {s:14s} CPU {cpu:6.1f} s  RSS "
               f"{before / 2**30:.2f} → {max(peak.peak, before) / 2**30:.2f} GB  "
-              f"load {load()}  checksum {np.nansum(np.abs(num)):.12g}", flush=True)
+              f"load {load()}  checksum {check}", flush=True)
+        if s in old:
+            old_cpu, old_check = old[s]
+            print(f"  {s}: {old_cpu:.1f} s before → {cpu:.1f} s: {old_cpu / cpu:.1f}x less CPU; "
+                  f"checksums {'equal' if old_check == check else 'DIFFER'}", flush=True)
+
+
+def _run_against(a: argparse.Namespace) -> dict[str, tuple[float, str]]:
+    """CPU seconds and checksum per step of the same run on another checkout's code."""
+    import os
+    import re
+    import subprocess
+
+    args = [sys.executable, __file__, "--firms", str(a.firms), "--steps", a.steps,
+            "--warm", str(a.warm)]
+    env = {**os.environ, "PYTHONPATH": str(Path(a.against).resolve())}
+    out = subprocess.run(args, env=env, capture_output=True, text=True, check=True).stdout
+    print(f"against {a.against}:\n{out}", end="", flush=True)
+    found = re.findall(r"rows  (\S+)\s+CPU\s+([\d.]+) s.*checksum (\S+)", out)
+    return {name: (float(cpu), check) for name, cpu, check in found}
 
 
 if __name__ == "__main__":

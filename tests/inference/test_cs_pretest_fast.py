@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import policylab as pl
-from policylab.engine.dr_passes import dr_sums, logit_sums, unit_features
+from policylab.engine.dr_passes import unit_features
 from policylab.inference.cs_pretest import cs_pretest_ri
 from policylab.inference.randomization import permutations
 
@@ -61,8 +61,16 @@ def test_batched_draws_equal_a_loop_of_att_gt_refits(panel, method, covariates, 
     np.testing.assert_allclose(r.stats[ok], ref[ok], rtol=1e-8)
 
 
-def test_propensity_passes_equal_numpy_sums():
-    # two runs of units, the second treated; every sum against its numpy formula
+@pytest.mark.parametrize("route", ["kernels", "blocked"])
+def test_propensity_passes_equal_numpy_sums(route, monkeypatch):
+    # two runs of units, the second treated; every sum against its numpy formula, by the
+    # per-assignment kernels and by the blocked matrix products (blocks of 128 units)
+    from policylab.engine import dr_blocks
+
+    if route == "blocked":
+        monkeypatch.setattr(dr_blocks, "BLOCK_RUNS", 1)
+        monkeypatch.setattr(dr_blocks, "_NB", 128)
+    logit_sums, dr_sums = dr_blocks.logit_sums, dr_blocks.dr_sums
     rng = np.random.default_rng(1)
     n, p, m = 700, 3, 2
     X = np.vstack([np.ones(n), rng.normal(size=(p - 1, n))])

@@ -181,3 +181,59 @@ def test_cell_level_sums_in_blocks_of_cells(monkeypatch):
     monkeypatch.setattr(mod, "_CELL_BLOCK_BYTES", 8 * len(df) * 3)  # 3 cells per block
     blocks = pretrend_ri_test(es, draws=20, seed=4)
     np.testing.assert_allclose(blocks.stats, whole.stats, rtol=1e-12, atol=0)
+
+
+@pytest.mark.parametrize("case", [
+    dict(cluster="region", controls=["x", "x2"]),
+    dict(cluster="unit", controls=[]),
+    dict(cluster="region", window=(-2, 2), controls=["x"]),
+])
+def test_closed_form_cell_sums_equal_the_purged_cell_indicators(case, monkeypatch):
+    # a balanced unit x year panel without weights takes the closed form of the purged
+    # cell indicators (sums over cluster x group x period); the general route purges
+    # the n x cells indicator matrix with the engine's demeaning and must agree
+    import policylab.inference.pretrend_ri as mod
+
+    df = _regional_panel(seed=23, unbalanced=False)
+    es = pl.event_study(df, y="y", unit="unit", time="year", cohort="cohort",
+                        assign="region", **{"window": (-4, 3), **case})
+    inp = mod._inputs(es)
+    assert mod._balanced_layout(inp) is not None
+    fast = mod._cell_inputs(inp)
+    monkeypatch.setattr(mod, "_balanced_layout", lambda inp: None)
+    slow = mod._cell_inputs(inp)
+    scale = np.abs(slow.gram_g).max()
+    np.testing.assert_allclose(fast.gram_g, slow.gram_g, rtol=0, atol=1e-12 * scale)
+    np.testing.assert_allclose(fast.ay_g, slow.ay_g, rtol=0,
+                               atol=1e-12 * np.abs(slow.ay_g).max())
+
+
+def test_closed_form_cell_sums_refuse_weights_and_unbalanced_panels():
+    import policylab.inference.pretrend_ri as mod
+
+    df = _regional_panel(seed=24, unbalanced=True)
+    kw = dict(y="y", unit="unit", time="year", cohort="cohort", assign="region",
+              window=(-4, 3), cluster="region")
+    assert mod._balanced_layout(mod._inputs(pl.event_study(df, **kw))) is None
+    df = _regional_panel(seed=24, unbalanced=False)
+    es = pl.event_study(df, weights="w", **kw)
+    assert mod._balanced_layout(mod._inputs(es)) is None
+
+
+@pytest.mark.parametrize("window", [(-4, 3), (-2, 2)])
+def test_batched_cell_draws_equal_one_draw_at_a_time(window, monkeypatch):
+    # the draws are computed in batches (cells gathered per draw); each must equal the
+    # one-draw computation, which drops empty or absorbed dummies itself
+    import policylab.inference.pretrend_ri as mod
+    from policylab.inference.randomization import permutations
+
+    df = _regional_panel(seed=25, unbalanced=True)
+    es = pl.event_study(df, y="y", unit="unit", time="year", cohort="cohort",
+                        assign="region", window=window, controls=["x"], cluster="region")
+    cells = mod._cell_inputs(mod._inputs(es))
+    cohorts = cells.cohort_g[permutations(len(cells.cohort_g), 60, 5)]
+    one = np.array([mod._cell_wald(cells, c) for c in cohorts])
+    assert np.isfinite(one).sum() > 30
+    np.testing.assert_allclose(mod._cell_walds(cells, cohorts), one, rtol=1e-10, atol=0)
+    monkeypatch.setattr(mod, "_WALD_NUMBERS", 1)  # one draw a batch (memory bound)
+    np.testing.assert_allclose(mod._cell_walds(cells, cohorts), one, rtol=1e-10, atol=0)

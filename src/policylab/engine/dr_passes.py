@@ -39,6 +39,32 @@ _FM = {"reassoc", "contract"}  # reductions may be reordered; NaN and inf kept
 
 
 @njit(cache=True, nogil=True, fastmath=_FM, error_model="numpy", inline="always")
+def _exp_neg_abs(x):  # pragma: no cover - compiled
+    """``exp(-min(|x|, 30))`` by the module's polynomial."""
+    a = min(abs(x), _CLIP) * 0.015625
+    q = -1.0 / 6227020800.0
+    q = q * a + 1.0 / 479001600.0
+    q = q * a - 1.0 / 39916800.0
+    q = q * a + 1.0 / 3628800.0
+    q = q * a - 1.0 / 362880.0
+    q = q * a + 1.0 / 40320.0
+    q = q * a - 1.0 / 5040.0
+    q = q * a + 1.0 / 720.0
+    q = q * a - 1.0 / 120.0
+    q = q * a + 1.0 / 24.0
+    q = q * a - 1.0 / 6.0
+    q = q * a + 0.5
+    q = q * a - 1.0
+    q = q * a + 1.0  # exp(-a / 64)
+    q = q * q
+    q = q * q
+    q = q * q
+    q = q * q
+    q = q * q
+    return q * q
+
+
+@njit(cache=True, nogil=True, fastmath=_FM, error_model="numpy", inline="always")
 def _expit_block(F, p, beta, i0, nb, eta, e, r):  # pragma: no cover - compiled
     """For units ``i0 .. i0 + nb``: ``eta = x' beta``, ``e = exp(-|eta|)`` and
     ``r = 1 / (1 + e)``, so that ``expit(eta) = r`` (eta >= 0) or ``e r`` and
@@ -50,27 +76,7 @@ def _expit_block(F, p, beta, i0, nb, eta, e, r):  # pragma: no cover - compiled
         for j in range(nb):
             eta[j] += F[k, i0 + j] * bk
     for j in range(nb):
-        a = min(abs(eta[j]), _CLIP) * 0.015625
-        q = -1.0 / 6227020800.0
-        q = q * a + 1.0 / 479001600.0
-        q = q * a - 1.0 / 39916800.0
-        q = q * a + 1.0 / 3628800.0
-        q = q * a - 1.0 / 362880.0
-        q = q * a + 1.0 / 40320.0
-        q = q * a - 1.0 / 5040.0
-        q = q * a + 1.0 / 720.0
-        q = q * a - 1.0 / 120.0
-        q = q * a + 1.0 / 24.0
-        q = q * a - 1.0 / 6.0
-        q = q * a + 0.5
-        q = q * a - 1.0
-        q = q * a + 1.0  # exp(-a / 64)
-        q = q * q
-        q = q * q
-        q = q * q
-        q = q * q
-        q = q * q
-        q = q * q
+        q = _exp_neg_abs(eta[j])
         e[j] = q
         r[j] = 1.0 / (1.0 + q)
 
@@ -267,3 +273,32 @@ def dr_sums(F, p, m, w, bounds, run_cluster, n_cl, member, treated, beta, live
         _unpack(hp[b], p, hinfo[b])
         _unpack(cp[b], p, cxx[b])
     return clus, hinfo, cxy, cxx, sep
+
+
+@njit(cache=True, nogil=True, fastmath=_FM, error_model="numpy")
+def logit_weights(E, w, i0, U, V):  # pragma: no cover - compiled
+    """For the linear indices ``E`` (assignments x units ``i0 ..``) of a block:
+    ``U = w mu`` and ``V = w mu (1 - mu)``, mu = expit(E): the weights whose products
+    with the feature rows are :func:`logit_sums`' sums."""
+    for b in range(E.shape[0]):
+        for j in range(E.shape[1]):
+            x = E[b, j]
+            q = _exp_neg_abs(x)
+            r = 1.0 / (1.0 + q)
+            wj = w[i0 + j]
+            U[b, j] = wj * (r if x >= 0 else q * r)
+            V[b, j] = wj * q * r * r
+
+
+@njit(cache=True, nogil=True, fastmath=_FM, error_model="numpy")
+def dr_weights(F, p, w, i0, nb, beta, treated, BW, HW, WC, sep):  # pragma: no cover
+    """Per assignment b and unit of a block the weights of :func:`dr_sums`: ``BW = w
+    ps``, ``HW = w ps (1 - ps)``, ``WC`` the comparison weight (0 when treated or
+    trimmed); ``sep[b]`` raised to the block's separation measure (same arithmetic)."""
+    eta = np.empty(nb)
+    e = np.empty(nb)
+    r = np.empty(nb)
+    for b in range(beta.shape[0]):
+        sb = _dr_block(F, p, w, i0, nb, beta[b], treated[b] != 0, eta, e, r, BW[b],
+                       HW[b], WC[b])
+        sep[b] = max(sep[b], sb)

@@ -31,7 +31,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from policylab.engine.dr_passes import dr_sums, logit_sums, unit_features
+from policylab.engine.dr_blocks import dr_sums, logit_sums
+from policylab.engine.dr_passes import unit_features
 
 __all__ = ["Runs", "make_runs", "batched_cells"]
 

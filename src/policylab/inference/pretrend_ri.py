@@ -34,7 +34,12 @@ D̃'D̃ = P'(Ã'Ã)P, D̃'ỹ = P'(Ã'ỹ), and the score of cluster g is
 P'(Ã_g'ỹ_g) - P'(Ã_g'Ã_g)P b. One pass over the rows gives the per-cluster cell Gram
 matrices and cross products; each draw then costs O(clusters x cells²) for the cells of
 its treated groups instead of O(rows x leads) plus a demeaning. The statistics are the
-same numbers (the purging is linear), to rounding.
+same numbers (the purging is linear), to rounding. On a balanced unit x period panel
+without weights Ã needs no demeaning at all: a purged cell indicator is a function of
+the row's (group, period), so the sums come from sums of the purged outcome and
+controls over (cluster, group, period) (:func:`_balanced_cell_sums`). The draws are
+computed a batch at a time (:func:`_cell_walds`): a reassignment permutes the adoption
+dates, so every draw has as many cells under a dummy, gathered into one array.
 """
 
 from __future__ import annotations
@@ -60,6 +65,8 @@ _CHUNK = 64  # draws demeaned together
 _TASK = 512  # draws per executor task
 _CELL_GRAMS = 20_000_000  # most clusters x cells² numbers the cell-level path stores
 _CELL_BLOCK_BYTES = 256 * 2**20  # purged cell indicators held at once (n x block)
+_WALD_BATCH = 128  # most draws computed together from the cell-level sums
+_WALD_NUMBERS = 4_000_000  # most numbers of their draws x clusters x cells² blocks (32 MB)
 
 
 @dataclass
@@ -182,14 +189,15 @@ def _inputs(es: Any) -> _Inputs:
 
 def _event_column(inp: Any, group: np.ndarray, t: np.ndarray,
                   cohort_g: np.ndarray) -> np.ndarray:
-    """Which dummy (position in ``inp.times``, -1 for none) each (group, period) gets."""
-    c = cohort_g[group]
+    """Which dummy (position in ``inp.times``, -1 for none) each (group, period) gets
+    (``cohort_g`` may be a stack of assignments, B x groups: then B x len(group))."""
+    c = cohort_g[..., group]
     treated = (c > 0) & (c <= inp.t_last)
     rel = np.where(treated, t - c, np.iinfo(np.int64).min)
     if inp.binned:
         rel = np.where(treated, np.clip(rel, inp.lo, inp.hi), rel)
-    match = rel[:, None] == np.asarray(inp.times)[None, :]
-    return np.where(match.any(axis=1), match.argmax(axis=1), -1)
+    match = rel[..., None] == np.asarray(inp.times)
+    return np.where(match.any(axis=-1), match.argmax(axis=-1), -1)
 
 
 def _dummies(inp: _Inputs, cohort_g: np.ndarray) -> np.ndarray:
@@ -272,7 +280,7 @@ def _stats_chunk(perms: np.ndarray, shared: _Inputs | _Cells) -> np.ndarray:
     """Wald statistics of a chunk of assignments (an executor task): from the cell-level
     sums, or from the rows."""
     if isinstance(shared, _Cells):
-        return np.array([_cell_wald(shared, shared.cohort_g[p]) for p in perms])
+        return _cell_walds(shared, shared.cohort_g[perms])
     return _draw_stats(shared, perms)
 
 
@@ -344,7 +352,106 @@ def _cell_inputs(inp: _Inputs) -> _Cells | None:
     if cells == 0 or inp.G * cells * cells > _CELL_GRAMS:
         return None
     with one_blas_thread():  # tall-and-thin products: BLAS threads cost more than they save
-        return _cell_sums(inp, row_cls, periods)
+        layout = _balanced_layout(inp)
+        out = None if layout is None else _balanced_cell_sums(inp, row_cls, periods, *layout)
+        return _cell_sums(inp, row_cls, periods) if out is None else out
+
+
+def _balanced_layout(inp: _Inputs) -> tuple[np.ndarray, int] | None:
+    """The period index of each row and the number of periods when the fixed effects
+    are exactly unit and period of a balanced panel, units inside one assignment group
+    each and no weights (the purged cell indicators then have a closed form), else None.
+    """
+    if inp.w is not None or inp.fe is None or inp.fe.shape[1] != 2 or not len(inp.t):
+        return None
+    nested = fx.nested_in_check  # numpy: one O(n) pass, nothing to compile
+    periods, t_idx = np.unique(inp.t, return_inverse=True)
+    T = len(periods)
+    for a, b in ((0, 1), (1, 0)):
+        unit, per = inp.fe[:, a], inp.fe[:, b]
+        n_u = int(unit.max()) + 1
+        if (n_u * T == len(unit) and nested(per, t_idx) and nested(t_idx, per)
+                and nested(unit, inp.group)
+                and np.bincount(unit * T + t_idx, minlength=n_u * T).max() == 1):
+            return t_idx, T
+    return None
+
+
+def _cluster_products(A: np.ndarray, B: np.ndarray, starts: np.ndarray) -> np.ndarray:
+    """Per cluster the sum of ``a_i b_i'`` over its rows (rows sorted by cluster, cluster
+    g is rows ``starts[g]:starts[g + 1]``, none empty): G x A.shape[1] x B.shape[1]."""
+    G = len(starts) - 1
+    out = np.zeros((G, A.shape[1], B.shape[1]))
+    if G <= 4096:
+        for g in range(G):
+            r = slice(starts[g], starts[g + 1])
+            out[g] = A[r].T @ B[r]
+        return out
+    # many small clusters: outer products a block of clusters at a time (~32 MB)
+    rows = max(1, 2**22 // max(1, A.shape[1] * B.shape[1]))
+    g0 = 0
+    while g0 < G:
+        g1 = min(G, max(g0 + 1, int(np.searchsorted(starts, starts[g0] + rows, "right")) - 1))
+        r0, r1 = starts[g0], starts[g1]
+        prod = np.einsum("ni,nj->nij", A[r0:r1], B[r0:r1])
+        out[g0:g1] = np.add.reduceat(prod, starts[g0:g1] - r0, axis=0)
+        g0 = g1
+    return out
+
+
+def _balanced_cell_sums(inp: _Inputs, row_cls: np.ndarray, periods: np.ndarray,
+                        t_idx: np.ndarray, T: int) -> _Cells | None:
+    """:func:`_cell_sums` in closed form for a balanced unit x period panel.
+
+    Purged of unit and period effects, the indicator of cell (h, s) (group h, class of
+    periods s with |s| periods) is 1[g=h]1[t in s] - 1[g=h]|s|/T - 1[t in s]U_h/U
+    + U_h|s|/(UT) (U_h units in group h of U): a function of the row's (group, period)
+    only. So every sum the draws need comes from sums of the purged outcome and
+    controls over (cluster, group, period): one pass over the rows, no n x cells
+    matrix. The controls are partialled out as in :func:`_purged_cells`
+    (Ã = MA - C̃Γ, Γ = (C̃'C̃)⁺C̃'MA). None when the (cluster, group, period) keys
+    times cells would take more memory than the purge's blocks.
+    """
+    n_groups, n_c = len(inp.cohort_g), len(periods)
+    cls_of_t = np.full(T, -1)
+    cls_of_t[t_idx] = row_cls
+    size = np.bincount(cls_of_t[cls_of_t >= 0], minlength=n_c).astype(float)
+    units_h = np.bincount(inp.group[t_idx == 0], minlength=n_groups).astype(float)
+    U = units_h.sum()
+    # the purged cell indicators at each (group, period): n_groups*T x cells
+    cg, cs = np.repeat(np.arange(n_groups), n_c), np.tile(np.arange(n_c), n_groups)
+    same_g = (np.repeat(np.arange(n_groups), T)[:, None] == cg[None, :]).astype(float)
+    in_s = (np.tile(cls_of_t, n_groups)[:, None] == cs[None, :]).astype(float)
+    R = (same_g * (in_s - size[cs] / T) - in_s * (units_h[cg] / U)
+         + units_h[cg] * size[cs] / (U * T))
+    # sums over (cluster, group, period) keys; rows are sorted by cluster, so are keys
+    key, inv = np.unique((inp.cl * n_groups + inp.group) * T + t_idx, return_inverse=True)
+    nk = len(key)
+    if nk * len(cg) * 8 > _CELL_BLOCK_BYTES:  # clusters across groups: the purge is leaner
+        return None
+    cnt = np.bincount(inv, minlength=nk).astype(float)
+    ys = np.bincount(inv, weights=inp.y, minlength=nk)
+    c = inp.C.shape[1]
+    Cs = np.column_stack([np.bincount(inv, weights=inp.C[:, j], minlength=nk)
+                          for j in range(c)]) if c else np.zeros((nk, 0))
+    Rk = R[key % (n_groups * T)]
+    kstarts = np.searchsorted(key // (n_groups * T), np.arange(inp.G + 1))
+    gram_g = _cluster_products(Rk * np.sqrt(cnt)[:, None], Rk * np.sqrt(cnt)[:, None],
+                               kstarts)
+    ay_g = _cluster_products(Rk, ys[:, None], kstarts)[:, :, 0]
+    if c:
+        X_g = _cluster_products(Rk, Cs, kstarts)  # G x cells x c: MA_g'C̃_g
+        Gam = inp.CtC_inv @ X_g.sum(axis=0).T  # c x cells
+        CC_g = _cluster_products(inp.C, inp.C, inp.bounds)
+        Cy_g = _cluster_products(inp.C, inp.y[:, None], inp.bounds)[:, :, 0]
+        XG = X_g @ Gam
+        gram_g += Gam.T @ CC_g @ Gam - XG - XG.transpose(0, 2, 1)
+        ay_g -= Cy_g @ Gam
+    return _Cells(
+        group=cg, t=np.tile(periods, n_groups),
+        gram=gram_g.sum(axis=0), ay=ay_g.sum(axis=0), gram_g=gram_g, ay_g=ay_g,
+        cohort_g=inp.cohort_g, times=inp.times, leads=inp.leads, t_last=inp.t_last,
+        lo=inp.lo, hi=inp.hi, binned=inp.binned)
 
 
 def _cell_sums(inp: _Inputs, row_cls: np.ndarray, periods: np.ndarray) -> _Cells:
@@ -400,6 +507,68 @@ def _cell_wald(cells: _Cells, cohort_g: np.ndarray) -> float:
     meat = t.T @ t
     bl = b[leads]
     return float(bl @ np.linalg.lstsq(meat, bl, rcond=None)[0]) / len(leads)
+
+
+def _cell_walds(cells: _Cells, cohorts: np.ndarray) -> np.ndarray:
+    """:func:`_cell_wald` for many assignments (rows of ``cohorts``, B x groups) at once.
+
+    A reassignment permutes the adoption dates, so every draw has the same number of
+    cells under a dummy; the draws' cells are gathered into B x cells x cells blocks
+    and every product is batched. Draws where a dummy is empty or absorbed, or whose
+    meat is singular, go through :func:`_cell_wald` (its column dropping and lstsq).
+    """
+    B, k = len(cohorts), len(cells.times)
+    out = np.full(B, np.nan)
+    col = _event_column(cells, cells.group, cells.t, cohorts)
+    active = col >= 0
+    m = active.sum(axis=1)
+    same = m == m[0] if B else np.zeros(0, bool)
+    rest = list(np.flatnonzero(~same))
+    # draws x clusters x cells² numbers held at once: at most _WALD_NUMBERS
+    size = int(max(1, min(_WALD_BATCH, _WALD_NUMBERS // max(1, len(cells.ay_g) * m[0] ** 2))
+                   )) if B else 1
+    for b0 in range(0, B, size):
+        idx = np.flatnonzero(same[b0:b0 + size]) + b0
+        if len(idx):
+            stats, bad = _cell_wald_batch(cells, col[idx], active[idx], int(m[0]), k)
+            out[idx] = stats
+            rest += list(idx[bad])
+    for b in rest:
+        out[b] = _cell_wald(cells, cohorts[b])
+    return out
+
+
+def _cell_wald_batch(cells: _Cells, col: np.ndarray, active: np.ndarray, m: int,
+                     k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Statistics of a batch whose draws each have ``m`` cells under a dummy, and which
+    draws the batch cannot do (a dropped dummy or a singular meat)."""
+    B = len(col)
+    # each draw's active cells in increasing order (as np.flatnonzero gives them)
+    s = np.argsort(~active, axis=1, kind="stable")[:, :m]
+    P = (np.take_along_axis(col, s, axis=1)[:, :, None] == np.arange(k)).astype(float)
+    H = P.transpose(0, 2, 1) @ cells.gram[s[:, :, None], s[:, None, :]] @ P
+    diag = np.einsum("bkk->bk", H)
+    bad = ~(diag > 1e-20 * np.maximum(diag.max(axis=1, initial=0.0), 1e-300)[:, None]
+            ).all(axis=1)
+    leads = cells.leads
+    if not leads:
+        return np.full(B, np.nan), np.zeros(B, bool)
+    Hinv = np.linalg.pinv(np.where(bad[:, None, None], np.eye(k), H))
+    b = (Hinv @ (cells.ay[s][:, None, :] @ P).transpose(0, 2, 1))[:, :, 0]
+    gs = cells.gram_g[:, s[:, :, None], s[:, None, :]].transpose(1, 0, 2, 3)  # B x G x m x m
+    PGP = P.transpose(0, 2, 1)[:, None] @ gs @ P[:, None]  # B x G x k x k
+    scores = cells.ay_g[:, s].transpose(1, 0, 2) @ P - (PGP @ b[:, None, :, None])[..., 0]
+    t = scores @ Hinv[:, :, leads]  # B x G x q
+    meat = t.transpose(0, 2, 1) @ t
+    bl = b[:, leads]
+    meat[bad] = np.eye(len(leads))
+    try:
+        sol = np.linalg.solve(meat, bl[:, :, None])[:, :, 0]
+    except np.linalg.LinAlgError:
+        return np.full(B, np.nan), np.ones(B, bool)
+    stats = np.einsum("bq,bq->b", bl, sol) / len(leads)
+    stats[bad] = np.nan
+    return stats, bad
 
 
 def pretrend_ri_test(
