@@ -186,8 +186,9 @@ def _checks(steps: dict[str, Any], lang: str, labels: dict[str, str]
         out.append((report_word("placebo_p", lang), p_is(pl.results["placebo"].p_value)))
     wb = steps.get("wild_bootstrap")
     if wb and wb.status != "failed" and wb.results:
-        out.append((report_word("wild_p", lang), "; ".join(
-            f"{labels.get(k, k)}: {p_is(v.p_value)}" for k, v in wb.results.items())))
+        out.append((report_word("wild_p", lang), ("；" if lang == "zh" else "; ").join(
+            f"{labels.get(k, k)}{report_word('colon', lang)}{p_is(v.p_value)}"
+            for k, v in wb.results.items())))
     psm = steps.get("psm_did")
     if psm and psm.status in ("ok", "warned"):
         bad = (psm.numbers.get("check_failed") or {}).get("balance")
