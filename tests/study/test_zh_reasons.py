@@ -95,7 +95,7 @@ def test_reasons_for_what_did_not_run_read_chinese_and_keep_their_keys(zh_run):
     st = res["staggered"]
     assert st["numbers"]["att_gt_pretest_ri"]["p_value"] is None
     assert st["number_keys"]["att_gt_pretest_ri.reason"]["key"] == "cs_pretest.few_pre_periods"
-    line = _line(html, "随机化推断：未运行：")
+    line = _line(html, "（随机化推断）未运行：")
     assert "首次实施（1988）之前至少有三期" in line
     for where in (html, text):
         for ln in re.split(r"<[^>]+>|\n", where):

@@ -385,13 +385,15 @@ VALUES = {
            "relative magnitudes": "Relative magnitudes",
            "simple": "Overall", "group": "Cohort", "method": "Method",
            "difference": "Difference", "controls": "Controls", "cluster": "Cluster",
-           "sample": "Sample", "fe": "Fixed effects", "centered": "{x} (centered)",
+           "sample": "Sample", "fe": "Fixed effects", "outcome": "Outcome",
+           "centered": "{x} (centered)",
            "bias_at": "Bias ({t})"},
     "zh": {"none": "无控制变量", "baseline": "基准控制变量", "full": "全样本",
            "smoothness": "平滑性约束", "relative_magnitudes": "相对幅度约束",
            "relative magnitudes": "相对幅度约束",
            "simple": "总体", "group": "组别", "method": "方法", "difference": "组间差异",
            "controls": "控制变量", "cluster": "聚类", "sample": "样本", "fe": "固定效应",
+           "outcome": "被解释变量",
            "centered": "{x}（中心化）", "bias_at": "偏差（{t}）",
            "Pre-trend power": "平行趋势检验的功效", "Honest DiD": "HonestDiD敏感性分析",
            "Balance": "平衡性检验"},
@@ -493,8 +495,8 @@ WORDS["en"].update({
     "cs_pretest_line": "Pre-test that all pre-treatment ATT(g,t) are zero, {name}: "
     "statistic = {stat}, {p} ({rec})",
     "cs_first": "recommended", "cs_second": "for comparison",
-    "cs_pretest_not_run": "Pre-test that all pre-treatment ATT(g,t) are zero, {name}: not "
-    "run: {reason}", "cs_pretest_ri_name": "randomization inference",
+    "cs_pretest_not_run": "The pre-test that all pre-treatment ATT(g,t) are zero by {name} "
+    "was not run: {reason}", "cs_pretest_ri_name": "randomization inference",
     "cs_pretest_boot_name": "sup-t multiplier bootstrap", "cs_pretest_wald_name": "Wald chi2",
     "cs_caution": "read with care: with few treated groups it over-rejects, see "
     "docs/validity.md",
@@ -538,7 +540,7 @@ WORDS["zh"].update({
     "cs_pretest_ri": "随机化推断（{draws}次，首次实施前各期）",
     "cs_pretest_line": "政策前各期ATT(g,t)联合为零的预检验，{name}：统计量 = {stat}，"
     "{p}（{rec}）", "cs_first": "推荐", "cs_second": "仅供对照",
-    "cs_pretest_not_run": "政策前各期ATT(g,t)联合为零的预检验，{name}：未运行：{reason}",
+    "cs_pretest_not_run": "政策前各期ATT(g,t)联合为零的预检验（{name}）未运行：{reason}",
     "cs_pretest_ri_name": "随机化推断", "cs_pretest_boot_name": "sup-t乘数自助法",
     "cs_pretest_wald_name": "Wald卡方检验",
     "cs_caution": "需谨慎解读：处理组较少时该检验过度拒绝，见docs/validity.md",

@@ -1182,7 +1182,7 @@ def step_spec_curve(ctx: Context) -> StepOutput:
     out.numbers["share_significant"] = res.share_significant
     out.tables.append(("spec_curve", _frame_table(ctx, res.tidy().drop(columns=["term"]),
                                                   out.title)))
-    out.figures.append(("spec_curve", res.plot(lang=ctx.lang)))
+    out.figures.append(("spec_curve", res.plot(lang=ctx.lang, labels=_labels(ctx))))
     _collect_warnings(out, res)
     return out
 
