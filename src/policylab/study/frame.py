@@ -139,7 +139,8 @@ def headline(outputs: list[Any], n_treated_groups: int | None, lang: str,
             rec, rec_kind, p = crv1, report_word("ci_crv1", lang), fmt_p(row["p_value"])
         rows.append({"outcome": labels.get(name, name), "estimate": fmt_num(row["estimate"],
                                                                             digits),
-                     "recommended": f"{rec} ({rec_kind})", "p": p,
+                     "recommended": f"{rec}（{rec_kind}）" if lang == "zh"
+                     else f"{rec} ({rec_kind})", "p": p,
                      "crv1": crv1 if few and w is not None else ""})
     why = report_word("why_wild" if few else "why_crv1", lang, g=n_treated_groups)
     out = {"rows": rows, "why": why, "checks": _checks(steps, lang, labels),
