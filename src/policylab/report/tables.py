@@ -252,9 +252,10 @@ def _fe_label(fe: str, meta: dict[str, Any], lang: str, labels: dict[str, str]) 
 def _se_kind(r: Any, lang: str, labels: dict[str, str]) -> str | None:
     """Which standard errors a result reports, in words (None: it does not say)."""
     meta = getattr(r, "meta", None) or {}
-    vc, cl = meta.get("vcov"), list(meta.get("cluster") or ())
+    # the clusters by name in the reader's words (the spec's label, 省份 for "province")
+    vc, cl = meta.get("vcov"), [level_label(c, lang, labels) for c in meta.get("cluster") or ()]
     sep = " and " if lang == "en" else "、"
-    by = sep.join(level_label(c, lang, labels) for c in cl)
+    by = sep.join(labels.get(c, c) for c in cl)
     if meta.get("bootstrap") and cl:  # Callaway-Sant'Anna's multiplier bootstrap
         return word("boot_clustered", lang, by=by)
     if vc in ("CRV1", "CRV3") or (vc is None and cl):
