@@ -585,6 +585,22 @@ CATALOGUE: dict[str, Wording] = {
         api="the Callaway-Sant'Anna event study uses the varying base period: its "
             "pre-period estimates are period-to-period changes, not deviations from event "
             "time -1; HonestDiD recommends att_gt(..., base_period='universal')"),
+    "pretrend_ri.no_adopter": _W(
+        en="randomization inference needs a unit that adopts inside the sample.",
+        zh="随机化推断需要样本期内有个体开始接受处理。",
+        api="pretrend_ri_test: no unit adopts inside the sample"),
+    "pretrend_ri.few_pre_periods": _W(
+        en="randomization inference needs at least three periods before the first "
+           "adoption.",
+        zh="随机化推断需要首次实施之前至少有三期。",
+        api="pretrend_ri_test needs at least three periods before the first adoption"),
+    "pretrend_ri.mixed_dates": _W(
+        en="randomization inference reassigns adoption dates across {assign} groups, but "
+           "units of one group adopt at different dates.",
+        zh="随机化推断在{assign}层面重新分配实施时点，但同一{assign}内的个体实施时点不同。",
+        api="pretrend_ri_test reassigns adoption dates across {assign!r} groups, but units "
+            "of one group adopt at different dates; use assign= at the level where "
+            "adoption is set", levels=("assign",)),
     "pretrends.two_leads": _W(
         en="the sensitivity bounds need at least two leads besides the reference period.",
         zh="敏感性分析需要除基准期外至少两个政策前时期。",

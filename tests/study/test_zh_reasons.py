@@ -91,6 +91,9 @@ def test_reasons_for_what_did_not_run_read_chinese_and_keep_their_keys(zh_run):
     assert pt["number_keys"]["not_run.honest_did"]["key"] == "pretrends.two_leads"
     line = _line(html, "未运行：HonestDiD敏感性分析")
     assert "敏感性分析需要除基准期外至少两个政策前时期" in line
+    # the randomization lead test needs three periods before adoption: said under its table
+    assert pt["number_keys"]["pretrend_tests_not_run.ri"]["key"] == "pretrend_ri.few_pre_periods"
+    assert "随机化推断未运行：随机化推断需要首次实施之前至少有三期。" in html
     # Callaway-Sant'Anna's randomization pre-test needs three periods before adoption
     st = res["staggered"]
     assert st["numbers"]["att_gt_pretest_ri"]["p_value"] is None

@@ -595,12 +595,14 @@ WORDS["en"].update({
                          "(recommended: {name}): {stat_name}({dfs}) = {stat}, p = {p}",
     "pretrend_note_cmp": "For comparison, {name}: {stat_name}({dfs}) = {stat}, p = {p}",
     "pretrend_draws": "{n} draws",
+    "pretrend_test_not_run": "{method} was not run: {reason}",
 })
 WORDS["zh"].update({
     "pretrend_note_rec": "政策实施前各期系数联合为零的检验（推荐：{name}）：{stat_name}({dfs}) = "
                          "{stat}，p = {p}",
     "pretrend_note_cmp": "对照：{name}，{stat_name}({dfs}) = {stat}，p = {p}",
     "pretrend_draws": "{n}次",
+    "pretrend_test_not_run": "{method}未运行：{reason}",
 })
 
 # a robustness sample's own warning, named after the sample

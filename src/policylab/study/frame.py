@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from policylab.messages import message_key, reason_of
 from policylab.report.labels import report_word, translate_warning
 
 __all__ = ["FEW_TREATED", "pretrend_tests", "settle_status", "headline", "identities",
@@ -73,7 +74,9 @@ def pretrend_tests(es: Any, n_treated_groups: int | None, seed: int,
             extra = {"executor": executor} if method == "ri" else {}
             tests[method] = es.pretrend_test(method, draws=draws, seed=seed, **extra)
         except Exception as exc:  # a resampling test that cannot run is reported, not fatal
-            tests[method] = {"method": method, "error": f"{type(exc).__name__}: {exc}"}
+            why = reason_of(exc)  # policylab's own reason keeps its key (zh words)
+            tests[method] = {"method": method, "error": why if message_key(why) else
+                             f"{type(exc).__name__}: {exc}"}
     order = ["wild", "ri", "wald"] if few_treated(n_treated_groups) else ["wald", "wild", "ri"]
     order = [m for m in order if "p_value" in tests[m]] + [m for m in order
                                                            if "p_value" not in tests[m]]

@@ -527,7 +527,19 @@ def _twfe_pretrend_tests(ctx: Context, out: StepOutput, es: Any) -> None:
             "recommended": tab["recommended"].astype(bool),
         })
         out.tables.append(("pretrend_tests", _frame_table(
-            ctx, show.reset_index(drop=True), word("t_pretrend_tests", ctx.lang))))
+            ctx, show.reset_index(drop=True), word("t_pretrend_tests", ctx.lang),
+            notes=_not_run_notes(ctx, failed))))
+
+
+def _not_run_notes(ctx: Context, failed: dict[str, Any]) -> list[str]:
+    """A line per lead test that could not run, why in the reader's words (an
+    exception's own text as it is)."""
+    from policylab.report.labels import message_text, report_word, word
+
+    return [word("pretrend_test_not_run", ctx.lang,
+                 method=_capital(report_word(f"method_{m}", ctx.lang)),
+                 reason=message_text(why, ctx.lang, _labels(ctx))
+                 if isinstance(why, Message) else why) for m, why in failed.items()]
 
 
 def _capital(text: str) -> str:
