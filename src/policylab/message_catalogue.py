@@ -269,25 +269,24 @@ CATALOGUE: dict[str, Wording] = {
         zh="预检验未包含处理批次{cohorts}：仅有一个处理组聚类时无法估计其自身的方差。",
         api="the pre-tests leave out cohorts {cohorts}: a single treated cluster has no "
             "estimable variance of its own"),
+    "cs.pretest_not_computable": _W(
+        en="The pre-test is not computable: {why}", zh="无法计算预检验：{why}",
+        api="the pre-test is not computable: {why}"),
+    # why a pre-test was not computed (a reason; the warning above quotes it)
     "cs.pretest_single_clusters": _W(
-        en="The pre-test is not computable: every cohort with pre-treatment cells has a "
-           "single treated cluster.",
-        zh="无法计算预检验：每个有处理前单元格的处理批次都只有一个处理组聚类。",
-        api="the pre-test is not computable: every cohort with pre-treatment cells has a "
-            "single treated cluster"),
+        en="every cohort with pre-treatment cells has a single treated cluster.",
+        zh="每个有处理前单元格的处理批次都只有一个处理组聚类。",
+        api="every cohort with pre-treatment cells has a single treated cluster"),
     "cs.pretest_no_cells": _W(
-        en="The pre-test is not computable: there is no pre-treatment ATT(g,t).",
-        zh="无法计算预检验：没有处理前的ATT(g,t)。",
+        en="there is no pre-treatment ATT(g,t).", zh="没有处理前的ATT(g,t)。",
         api="no pre-treatment ATT(g,t)"),
     "cs.pretest_boot_no_cells": _W(
-        en="The bootstrap pre-test is not computable: no pre-treatment ATT(g,t) in a cohort "
-           "with two or more treated clusters.",
-        zh="无法计算自助法预检验：处理组聚类不少于两个的处理批次中没有处理前的ATT(g,t)。",
+        en="no pre-treatment ATT(g,t) in a cohort with two or more treated clusters.",
+        zh="处理组聚类不少于两个的处理批次中没有处理前的ATT(g,t)。",
         api="no pre-treatment ATT(g,t) in a cohort with two or more treated clusters"),
     "cs.pretest_boot_no_variation": _W(
-        en="The bootstrap pre-test is not computable: no pre-treatment ATT(g,t) varies over "
-           "the bootstrap draws.",
-        zh="无法计算自助法预检验：没有处理前的ATT(g,t)在自助抽样中发生变化。",
+        en="no pre-treatment ATT(g,t) varies over the bootstrap draws.",
+        zh="没有处理前的ATT(g,t)在自助抽样中发生变化。",
         api="no pre-treatment ATT(g,t) varies over the bootstrap draws"),
     # the randomization pre-test (inference/cs_pretest): why it cannot run on a panel
     "cs_pretest.unbalanced": _W(
@@ -316,11 +315,9 @@ CATALOGUE: dict[str, Wording] = {
             "one group adopt at different dates; use assign= at the level where adoption is "
             "set", levels=("assign",)),
     "cs.pretest_no_variance": _W(
-        en="The pre-test is not computable: no pre-treatment ATT(g,t) has a positive "
-           "variance.",
-        zh="无法计算预检验：没有方差为正的处理前ATT(g,t)。",
-        api="the pre-test is not computable: no pre-treatment ATT(g,t) has a positive "
-            "variance"),
+        en="no pre-treatment ATT(g,t) has a positive variance.",
+        zh="没有方差为正的处理前ATT(g,t)。",
+        api="no pre-treatment ATT(g,t) has a positive variance"),
     "imputation.not_imputable": _W(
         en="{n} treated observations cannot be imputed: their fixed effects are not "
            "identified from untreated observations ({parts}); dropped, so the estimands "

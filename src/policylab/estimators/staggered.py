@@ -421,7 +421,6 @@ def att_gt(
     return res
 
 
-# the message of each reason the Wald pre-test gives for not being computable
 def _wald_pretest(c: pd.DataFrame, V: np.ndarray, G: np.ndarray,
                   clusters: np.ndarray | None, anticipation: int, notes: list[str]
                   ) -> dict[str, Any]:
@@ -440,7 +439,7 @@ def _wald_pretest(c: pd.DataFrame, V: np.ndarray, G: np.ndarray,
         pretest["excluded_cohorts"] = thin
         notes.append(Message("cs.pretest_excludes", cohorts=thin))
     if pretest and pretest["statistic"] is None:
-        notes.append(pretest["reason"])  # a keyed message: why it is not computable
+        notes.append(Message("cs.pretest_not_computable", why=pretest["reason"]))
     return pretest
 
 
