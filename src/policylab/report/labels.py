@@ -400,8 +400,8 @@ VALUES = {
 }
 VALUES["en"]["Pre-trend power"] = "Power of the pre-trend test"
 # the estimators' and analyses' display names: compare_estimators' columns and legend,
-# a step's "not run: name: why" (a message's name param is looked up here, so a column
-# that happens to be called "group" keeps its name), the pre-trends step's analyses
+# a step's "not run: name: why", the pre-trends step's analyses. A message's name param
+# is looked up here, not in all of VALUES, so a column called "group" keeps its name.
 ESTIMATOR_NAMES = {
     "en": {"honest_did": "HonestDiD sensitivity analysis",
            "pretrend_power": "Power of the pre-trend test"},
