@@ -128,9 +128,11 @@ def three_year_grants(seed: int = 3) -> pd.DataFrame:
 
 
 def run_grants_study(tmp_path, battery: str, keep: tuple[str, ...],
-                     df: pd.DataFrame | None = None, formats: str = '["md"]') -> dict:
+                     df: pd.DataFrame | None = None, formats: str = '["md"]',
+                     language: str = "en") -> dict:
     """Run a study of :func:`three_year_grants` (or ``df``) with the ``battery`` TOML
-    and only the steps in ``keep`` on; returns results.json."""
+    and only the steps in ``keep`` on, its report in ``language``; returns
+    results.json."""
     import json
 
     from policylab.study.pipeline import run_study
@@ -153,6 +155,7 @@ outcomes = ["y"]
 {steps_off(*keep)}
 [output]
 formats = {formats}
+language = "{language}"
 """)
     run_study(spec, tmp_path / "out", progress=False)
     return json.loads((tmp_path / "out" / "results.json").read_text())

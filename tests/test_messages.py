@@ -241,3 +241,31 @@ def test_the_staggered_estimators_refusals_read_in_the_report_language():
         pl.sun_abraham(d, **kw)
     with pytest.raises(PolicyLabError, match=r"autosample=True"):
         pl.did_imputation(d, **kw)
+
+
+def test_every_report_word_has_chinese_words_without_an_english_sentence():
+    # the report's own words (report/labels.py) beside the messages: every English word
+    # has its Chinese, and no Chinese word is an English phrase (names such as
+    # "Callaway-Sant'Anna" or "Rubin's B" are fine, two English words in a row are not)
+    from policylab.report import labels as L
+
+    english = re.compile(r"[A-Za-z]{3,}[ ,]+[a-z]{3,}")
+    tables = {name: getattr(L, name) for name in ("WORDS", "REPORT", "FIGURES", "VALUES",
+                                                  "ESTIMATOR_NAMES")}
+    tables["COLUMNS"] = {"en": L.COLUMNS_EN, "zh": L.COLUMNS_ZH}
+    for name, t in tables.items():
+        assert set(t["en"]) <= set(t["zh"]), (name, sorted(set(t["en"]) - set(t["zh"])))
+        for key, zh in t["zh"].items():
+            assert not english.search(re.sub(r"\{[^}]*\}", "", zh)), (name, key, zh)
+    for key, w in CATALOGUE.items():
+        assert not english.search(re.sub(r"\{[^}]*\}", "", w.zh)), (key, w.zh)
+    # the estimators' names a Chinese table or legend shows
+    assert L.cell_label("Imputation (BJS)", "zh", {}) == "插补估计量（BJS）"
+    assert L.cell_label("later vs earlier treated", "zh", {}) == "晚处理组 vs 早处理组"
+    assert L.cell_label("city", "zh", {}) == "城市" and L.cell_label("city", "en", {}) == "city"
+    # a message's name param: an analysis by its name, a column by the spec's label
+    m = Message("study.estimator_not_run", name="honest_did", reason=Message(
+        "pretrends.two_leads"))
+    assert message_text(m, "zh") == "未运行：HonestDiD敏感性分析：敏感性分析需要除基准期外至少两个政策前时期。"
+    assert message_text(Message("compare.not_run", name="group", why="x"), "en") == (
+        "group was not run: x.")

@@ -269,21 +269,55 @@ CATALOGUE: dict[str, Wording] = {
         zh="预检验未包含处理批次{cohorts}：仅有一个处理组聚类时无法估计其自身的方差。",
         api="the pre-tests leave out cohorts {cohorts}: a single treated cluster has no "
             "estimable variance of its own"),
-    "cs.pretest_single_clusters": _W(
-        en="The pre-test is not computable: every cohort with pre-treatment cells has a "
-           "single treated cluster.",
-        zh="无法计算预检验：每个有处理前单元格的处理批次都只有一个处理组聚类。",
-        api="the pre-test is not computable: every cohort with pre-treatment cells has a "
-            "single treated cluster"),
     "cs.pretest_not_computable": _W(
-        en="The pre-test is not computable: {why}.", zh="无法计算预检验：{why}。",
+        en="The pre-test is not computable: {why}", zh="无法计算预检验：{why}",
         api="the pre-test is not computable: {why}"),
+    # why a pre-test was not computed (a reason; the warning above quotes it)
+    "cs.pretest_single_clusters": _W(
+        en="every cohort with pre-treatment cells has a single treated cluster.",
+        zh="每个有处理前单元格的处理批次都只有一个处理组聚类。",
+        api="every cohort with pre-treatment cells has a single treated cluster"),
+    "cs.pretest_no_cells": _W(
+        en="there is no pre-treatment ATT(g,t).", zh="没有处理前的ATT(g,t)。",
+        api="no pre-treatment ATT(g,t)"),
+    "cs.pretest_boot_no_cells": _W(
+        en="no pre-treatment ATT(g,t) in a cohort with two or more treated clusters.",
+        zh="处理组聚类不少于两个的处理批次中没有处理前的ATT(g,t)。",
+        api="no pre-treatment ATT(g,t) in a cohort with two or more treated clusters"),
+    "cs.pretest_boot_no_variation": _W(
+        en="no pre-treatment ATT(g,t) varies over the bootstrap draws.",
+        zh="没有处理前的ATT(g,t)在自助抽样中发生变化。",
+        api="no pre-treatment ATT(g,t) varies over the bootstrap draws"),
+    # the randomization pre-test (inference/cs_pretest): why it cannot run on a panel
+    "cs_pretest.unbalanced": _W(
+        en="the randomization pre-test needs a balanced panel with {y} observed in every "
+           "period.",
+        zh="随机化推断预检验需要平衡面板，且{y}在每一期都有观测值。",
+        api="cs_pretest_ri needs a balanced panel with {y!r} observed in every period; units "
+            "such as {units} miss some (drop them or fill {y!r})", names=("y",)),
+    "cs_pretest.no_comparison": _W(
+        en="the randomization pre-test needs treated units and at least two never-treated "
+           "units.",
+        zh="随机化推断预检验需要处理组个体以及至少两个从未处理的个体。",
+        api="cs_pretest_ri needs treated units and at least two never-treated units "
+            "({cohort!r} 0 or missing for never treated)"),
+    "cs_pretest.few_pre_periods": _W(
+        en="the randomization pre-test needs at least three periods before the first "
+           "adoption ({first}).",
+        zh="随机化推断预检验需要首次实施（{first}）之前至少有三期。",
+        api="cs_pretest_ri needs at least three periods before the first adoption "
+            "({first})"),
+    "cs_pretest.mixed_dates": _W(
+        en="the randomization pre-test reassigns adoption dates across {assign} groups, but "
+           "units of one group adopt at different dates.",
+        zh="随机化推断预检验在{assign}层面重新分配实施时点，但同一{assign}内的个体实施时点不同。",
+        api="cs_pretest_ri reassigns adoption dates across {assign!r} groups, but units of "
+            "one group adopt at different dates; use assign= at the level where adoption is "
+            "set", levels=("assign",)),
     "cs.pretest_no_variance": _W(
-        en="The pre-test is not computable: no pre-treatment ATT(g,t) has a positive "
-           "variance.",
-        zh="无法计算预检验：没有方差为正的处理前ATT(g,t)。",
-        api="the pre-test is not computable: no pre-treatment ATT(g,t) has a positive "
-            "variance"),
+        en="no pre-treatment ATT(g,t) has a positive variance.",
+        zh="没有方差为正的处理前ATT(g,t)。",
+        api="no pre-treatment ATT(g,t) has a positive variance"),
     "imputation.not_imputable": _W(
         en="{n} treated observations cannot be imputed: their fixed effects are not "
            "identified from untreated observations ({parts}); dropped, so the estimands "
@@ -305,7 +339,7 @@ CATALOGUE: dict[str, Wording] = {
             "absorbed)"),
     "compare.not_run": _W(
         en="{name} was not run: {why}.", zh="{name}未运行：{why}。",
-        api="{name} not run: {why}"),
+        api="{name} not run: {why}", names=("name",)),
     "bacon.forbidden_weight": _W(
         en="{share:.0%} of the two-way fixed-effects weight comes from comparisons that use "
            "already-treated units as controls; with effects that change over time the "
@@ -548,6 +582,40 @@ CATALOGUE: dict[str, Wording] = {
         api="the Callaway-Sant'Anna event study uses the varying base period: its "
             "pre-period estimates are period-to-period changes, not deviations from event "
             "time -1; HonestDiD recommends att_gt(..., base_period='universal')"),
+    "pretrend_ri.no_adopter": _W(
+        en="randomization inference needs a unit that adopts inside the sample.",
+        zh="随机化推断需要样本期内有个体开始接受处理。",
+        api="pretrend_ri_test: no unit adopts inside the sample"),
+    "pretrend_ri.few_pre_periods": _W(
+        en="randomization inference needs at least three periods before the first "
+           "adoption.",
+        zh="随机化推断需要首次实施之前至少有三期。",
+        api="pretrend_ri_test needs at least three periods before the first adoption"),
+    "pretrend_ri.mixed_dates": _W(
+        en="randomization inference reassigns adoption dates across {assign} groups, but "
+           "units of one group adopt at different dates.",
+        zh="随机化推断在{assign}层面重新分配实施时点，但同一{assign}内的个体实施时点不同。",
+        api="pretrend_ri_test reassigns adoption dates across {assign!r} groups, but units "
+            "of one group adopt at different dates; use assign= at the level where "
+            "adoption is set", levels=("assign",)),
+    "pretrends.two_leads": _W(
+        en="the sensitivity bounds need at least two leads besides the reference period.",
+        zh="敏感性分析需要除基准期外至少两个政策前时期。",
+        api="honest_did needs at least two leads besides the reference period"),
+    "pretrends.gaps": _W(
+        en="the sensitivity bounds need consecutive event times (no gaps or bins).",
+        zh="敏感性分析需要连续的事件时间（不能有缺口或合并的时期）。",
+        api="honest_did needs consecutive event times (no gaps or bins)"),
+    "pretrends.no_leads": _W(
+        en="there are no pre-period coefficients, so the pre-test has no power.",
+        zh="没有政策前时期的系数，无法计算预检验的功效。",
+        api="no pre-period coefficients: the pre-test has no power"),
+    "wild.single_cluster": _W(
+        en="the bootstrap cluster {cluster} has a single value: the wild cluster bootstrap "
+           "needs at least two clusters.",
+        zh="自助法的聚类变量{cluster}只有一个取值：野聚类自助法至少需要两个聚类。",
+        api="bootstrap cluster {cluster!r} has a single value: the wild cluster bootstrap "
+            "needs at least two clusters", levels=("cluster",)),
     "honest.rm_bonferroni": _W(
         en="{why}; relative magnitudes fell back to Bonferroni.",
         zh="{why}；相对幅度约束改用Bonferroni方法。",
@@ -566,10 +634,31 @@ CATALOGUE: dict[str, Wording] = {
             "confidence set)"),
     # ------------------------------------------------- the study's battery (study/steps)
     "study.not_run": _W(en="Not run: {reason}", zh="未运行：{reason}"),
-    "study.estimator_not_run": _W(en="Not run: {name}: {reason}", zh="未运行：{name}：{reason}"),
+    "study.estimator_not_run": _W(en="Not run: {name}: {reason}", zh="未运行：{name}：{reason}",
+                                  names=("name",)),
     "study.in_sample": _W(en="Sample \u201c{name}\u201d: {text}",
                           zh="样本\u201c{name}\u201d：{text}", api="[sample: {name}] {text}"),
-    "study.named_reason": _W(en="{name}: {reason}", zh="{name}：{reason}"),
+    "study.named_reason": _W(en="{name}: {reason}", zh="{name}：{reason}", names=("name",)),
+    "study.no_robust_estimator": _W(
+        en="no staggered-adoption estimator or decomposition could run.",
+        zh="多期DID的各项估计量与分解均无法运行。",
+        api="no staggered-adoption estimator or decomposition could run (numbers['not_run'] "
+            "says why)"),
+    "study.honest_cs_not_run": _W(
+        en="The HonestDiD bounds and the pre-trend power use the TWFE event study: the "
+           "Callaway-Sant'Anna event study was not run: {reason}",
+        zh="HonestDiD敏感性分析与平行趋势检验功效改用双向固定效应事件研究，因为"
+           "Callaway-Sant'Anna事件研究未运行：{reason}",
+        api="Callaway-Sant'Anna not run: {reason}"),
+    "study.cs_ri_lacks": _W(
+        en="the randomization pre-test is not run with {lacks}.",
+        zh="随机化推断预检验不适用于{lacks}。",
+        api="not run with {lacks}"),
+    "study.cs_ri_not_yet": _W(en="not-yet-treated comparisons", zh="以尚未处理个体为对照的比较",
+                              api="not-yet-treated comparisons"),
+    "study.cs_ri_fine_fe": _W(en="fixed effects other than unit and time",
+                              zh="个体与时间以外的固定效应",
+                              api="fixed effects other than unit and time"),
     "study.identity": _W(
         en="{y1} and {y2} differ only by the controls and fixed effects (a mechanical "
            "identity): their DID estimates with controls are equal by construction, not "

@@ -14,4 +14,5 @@ def test_one_lead_runs_the_lead_tests_and_says_why_honest_did_did_not(tmp_path):
     assert tests["wald"]["df1"] == 1 and 0 <= tests["wald"]["p_value"] <= 1
     assert "two leads" in res["numbers"]["not_run"]["honest_did"]
     html = (tmp_path / "out" / "report.html").read_text()
-    assert "Not run: honest_did" in html
+    assert ("Not run: HonestDiD sensitivity analysis: the sensitivity bounds need at least "
+            "two leads besides the reference period.") in html

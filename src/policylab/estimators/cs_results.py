@@ -27,6 +27,7 @@ from policylab.engine.multiplier import (
 from policylab.engine.threads import one_blas_thread
 from policylab.errors import SpecError
 from policylab.estimators.result import CoefResult, Result
+from policylab.messages import Message
 from policylab.validation import renamed_arg
 
 __all__ = ["AggregateResult", "AttGtResult", "bootstrap_draws", "check_bootstrap",
@@ -208,14 +209,13 @@ class AttGtResult(Result):
             out["excluded_cohorts"] = thin
         if not pre.any():
             return {**out, "statistic": None, "p_value": None,
-                    "reason": "no pre-treatment ATT(g,t) in a cohort with two or more "
-                    "treated clusters"}
+                    "reason": Message("cs.pretest_boot_no_cells")}
         boot = self._draws(draws, seed, bw)[:, :self.inf.shape[1]][:, pre]
         se = robust_se(boot)
         ok = np.isfinite(se)
         if not ok.any():
             return {**out, "statistic": None, "p_value": None,
-                    "reason": "no pre-treatment ATT(g,t) varies over the bootstrap draws"}
+                    "reason": Message("cs.pretest_boot_no_variation")}
         a = c.loc[pre, "estimate"].to_numpy()[ok]
         stat = float(np.max(np.abs(a) / se[ok]))
         tmax = np.max(np.abs(boot[:, ok]) / se[ok], axis=1)

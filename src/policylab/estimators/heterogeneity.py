@@ -27,7 +27,7 @@ from policylab.inference.randomization import (
     stratified_permutation_chunks,
 )
 from policylab.inference.resampling import GramDraws, closed_form_twoway
-from policylab.messages import Message
+from policylab.messages import Message, reason_of
 
 __all__ = ["heterogeneity", "HeterogeneityResult"]
 
@@ -367,7 +367,7 @@ def _wild_difference(work: pd.DataFrame, y: str, D: str, names: list[str],
                        draws=j.meta["draws"])
     except PolicyLabError as exc:  # e.g. a single cluster: reported, the others still run
         row.update(statistic=np.nan, p_value=np.nan, difference=np.nan, draws=0,
-                   error=f"{type(exc).__name__}: {exc}")
+                   error=reason_of(exc))  # its message (key and params) when keyed
     return row
 
 

@@ -98,7 +98,7 @@ def _rank_wald(a: np.ndarray, V: np.ndarray, rtol: float = _RANK_RTOL) -> dict[s
     ok = np.isfinite(sd) & (sd > 0) & np.isfinite(a)
     if not ok.any():
         return {**out, "statistic": None, "p_value": None, "df": 0, "rank": 0,
-                "reason": "no pre-treatment ATT(g,t) has a positive variance"}
+                "reason": Message("cs.pretest_no_variance")}
     z = a[ok] / sd[ok]
     R = V[np.ix_(ok, ok)] / np.outer(sd[ok], sd[ok])
     ev, U = np.linalg.eigh((R + R.T) / 2)
@@ -421,14 +421,6 @@ def att_gt(
     return res
 
 
-# the message of each reason the Wald pre-test gives for not being computable
-_NOT_COMPUTABLE = {
-    "every cohort with pre-treatment cells has a single treated cluster":
-        "cs.pretest_single_clusters",
-    "no pre-treatment ATT(g,t) has a positive variance": "cs.pretest_no_variance",
-}
-
-
 def _wald_pretest(c: pd.DataFrame, V: np.ndarray, G: np.ndarray,
                   clusters: np.ndarray | None, anticipation: int, notes: list[str]
                   ) -> dict[str, Any]:
@@ -441,14 +433,13 @@ def _wald_pretest(c: pd.DataFrame, V: np.ndarray, G: np.ndarray,
         pretest = _rank_wald(c.loc[pre, "estimate"].to_numpy(), V[np.ix_(pre, pre)])
     elif thin:
         pretest = {"test": "Wald (rank-aware)", "statistic": None, "p_value": None,
-                   "df": 0, "rank": 0, "n_cells": 0, "reason": "every cohort with "
-                   "pre-treatment cells has a single treated cluster"}
+                   "df": 0, "rank": 0, "n_cells": 0,
+                   "reason": Message("cs.pretest_single_clusters")}
     if thin and pretest:
         pretest["excluded_cohorts"] = thin
         notes.append(Message("cs.pretest_excludes", cohorts=thin))
     if pretest and pretest["statistic"] is None:
-        notes.append(Message(_NOT_COMPUTABLE.get(pretest["reason"], "cs.pretest_not_computable"),
-                             why=pretest["reason"]))
+        notes.append(Message("cs.pretest_not_computable", why=pretest["reason"]))
     return pretest
 
 

@@ -44,6 +44,7 @@ from policylab.estimators.result import Result
 from policylab.inference.cs_pretest_batch import Runs, make_runs
 from policylab.inference.cs_pretest_dr import covariate_cells, standardised_covariates
 from policylab.inference.randomization import draw_statistics, p_values, permutation_chunks
+from policylab.messages import Message
 
 __all__ = ["CSPretestResult", "cs_pretest_ri", "cs_pretest_size"]
 
@@ -110,8 +111,7 @@ def _wide(df: pd.DataFrame, y: str, unit: str, time: str) -> pd.DataFrame:
     W = df.pivot(index=unit, columns=time, values=y).sort_index(axis=1)
     if W.isna().to_numpy().any():
         bad = W.index[W.isna().any(axis=1)][:5].tolist()
-        raise DataError(f"cs_pretest_ri needs a balanced panel with {y!r} observed in every "
-                        f"period; units such as {bad} miss some (drop them or fill {y!r})")
+        raise DataError(Message("cs_pretest.unbalanced", y=y, units=bad))
     return W
 
 
@@ -158,13 +158,11 @@ def _inputs(data: Any, y: str, unit: str, time: str, cohort: str, assign: str,
     W, c = W[keep], c[keep]
     treated = c[c > 0]
     if treated.size == 0 or (c == 0).sum() < 2:
-        raise DataError("cs_pretest_ri needs treated units and at least two never-treated "
-                        f"units ({cohort!r} 0 or missing for never treated)")
+        raise DataError(Message("cs_pretest.no_comparison", cohort=cohort))
     first = int(treated.min())
     tested = [int(t) for t in periods[1:] if t < first]
     if len(tested) < 2:
-        raise SpecError("cs_pretest_ri needs at least three periods before the first "
-                        f"adoption ({first})")
+        raise SpecError(Message("cs_pretest.few_pre_periods", first=first))
     Y = W.to_numpy(float)
     pos = {int(t): k for k, t in enumerate(periods)}
     dy = np.column_stack([Y[:, pos[t]] - Y[:, pos[t] - 1] for t in tested])
@@ -172,9 +170,7 @@ def _inputs(data: Any, y: str, unit: str, time: str, cohort: str, assign: str,
     cohort_g = np.zeros(len(groups), dtype=np.int64)
     cohort_g[grp] = c
     if (cohort_g[grp] != c).any():
-        raise DataError(f"cs_pretest_ri reassigns adoption dates across {assign!r} groups, "
-                        "but units of one group adopt at different dates; use assign= at "
-                        "the level where adoption is set")
+        raise DataError(Message("cs_pretest.mixed_dates", assign=assign))
     cl, _ = pd.factorize(pd.Series(_per_unit(df, unit, cluster, W.index)))
     if X is None:
         X, wu, method = np.ones((len(dy), 1)), np.ones(len(dy)), "reg"

@@ -58,6 +58,7 @@ from policylab.estimators.design import COHORT_COL
 from policylab.estimators.formula import build_matrix, fe_codes, parse_formula
 from policylab.estimators.result import Result
 from policylab.inference.randomization import draw_statistics, p_values, permutations
+from policylab.messages import Message
 
 __all__ = ["PretrendRIResult", "pretrend_ri_test"]
 
@@ -120,11 +121,10 @@ def _pre_adoption_rows(es: Any) -> pd.DataFrame:
     c = df[COHORT_COL].to_numpy()
     adopted = c[(c > 0) & (c <= t.max())]
     if not adopted.size:
-        raise SpecError("pretrend_ri_test: no unit adopts inside the sample")
+        raise SpecError(Message("pretrend_ri.no_adopter"))
     pre = df[t < adopted.min()]
     if pre[es.meta["time"]].nunique() < 3:
-        raise SpecError("pretrend_ri_test needs at least three periods before the first "
-                        "adoption")
+        raise SpecError(Message("pretrend_ri.few_pre_periods"))
     return pre
 
 
@@ -161,9 +161,7 @@ def _inputs(es: Any) -> _Inputs:
     cohort_g = np.zeros(len(groups), dtype=np.int64)
     cohort_g[group] = cohort
     if (cohort_g[group] != cohort).any():
-        raise SpecError(f"pretrend_ri_test reassigns adoption dates across "
-                        f"{meta['assign']!r} groups, but units of one group adopt at "
-                        "different dates; use assign= at the level where adoption is set")
+        raise SpecError(Message("pretrend_ri.mixed_dates", assign=meta["assign"]))
     rows_group = pd.Index(groups).get_indexer(df[meta["assign"]])
     lo, hi = meta["window"]
     leads = [e for e in meta["rel_times"] if e < 0]

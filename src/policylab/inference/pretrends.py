@@ -162,7 +162,7 @@ def pretrend_power(result: Any = None, *, powers: tuple[float, ...] = (0.5, 0.8)
                         "aggregate('dynamic')")
     pre = e < 0
     if not pre.any():
-        raise EstimationError("no pre-period coefficients: the pre-test has no power")
+        raise EstimationError(Message("pretrends.no_leads"))
     sd = np.sqrt(np.diag(Sigma))
     corr = Sigma[np.ix_(pre, pre)] / np.outer(sd[pre], sd[pre])
     crit = stats.norm.ppf(1 - alpha / 2)
@@ -487,8 +487,7 @@ def honest_did(result: Any = None, *, e: int = 0, l_vec: Any = None, M: Any = No
     l_post = _post_weights(e, l_vec, et)
     pre_all = np.r_[et[et < 0], ref]
     if len(np.unique(pre_all)) < 3:
-        raise EstimationError("honest_did needs at least two leads besides the reference "
-                              "period")
+        raise EstimationError(Message("pretrends.two_leads"))
     # coefficients with the reference period (delta = 0) inserted
     full_e = np.sort(np.r_[et, ref])
     pos = {int(v): i for i, v in enumerate(full_e)}
@@ -505,7 +504,7 @@ def honest_did(result: Any = None, *, e: int = 0, l_vec: Any = None, M: Any = No
     rows = []
     # --- smoothness: the optimal fixed-length CI over affine estimators
     if not np.all(np.diff(full_e) == 1):
-        raise EstimationError("honest_did needs consecutive event times (no gaps or bins)")
+        raise EstimationError(Message("pretrends.gaps"))
     kpos = full_e - ref
     pre = et < 0
     Ms = np.linspace(0, 2 * se_e, 9) if M is None else np.asarray(M, float)

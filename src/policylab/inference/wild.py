@@ -181,8 +181,7 @@ def wild_bootstrap(
     if G < 2:
         from policylab.errors import EstimationError
 
-        raise EstimationError(f"bootstrap cluster {cname!r} has a single value: the wild "
-                              "cluster bootstrap needs at least two clusters")
+        raise EstimationError(Message("wild.single_cluster", cluster=cname))
     from policylab.validation import check_memory
 
     # the weights, their products and the bootstrap t's: a few G x draws float arrays

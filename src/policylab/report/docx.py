@@ -303,7 +303,7 @@ def write_report(sections: list[dict[str, Any]], path: str | Path, *, lang: str 
     for i, s in enumerate(sections, 1):
         doc.add_heading(f"{s.get('number', i)}. {s['title']}", level=1)
         if s.get("status") in ("failed", "warned"):
-            doc.add_paragraph(f"{w[s['status']]}: {s.get('error')}")
+            doc.add_paragraph(f"{w[s['status']]}{w['colon']}{s.get('error')}")
         for p in s.get("text", []):
             doc.add_paragraph(p)
         for t in s.get("tables", []):
@@ -315,7 +315,7 @@ def write_report(sections: list[dict[str, Any]], path: str | Path, *, lang: str 
             for note in f.get("notes", []):
                 _paragraph(doc, note, fonts, 9)
         if s.get("warnings"):
-            doc.add_paragraph(w["warnings"] + ":")
+            doc.add_paragraph(w["warnings"] + w["colon"].rstrip())
             for x in s["warnings"]:
                 doc.add_paragraph(x, style="List Bullet")
     if provenance:

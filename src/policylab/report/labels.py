@@ -54,7 +54,8 @@ COLUMNS_ZH = {
     "slope": "斜率", "restriction": "约束", "M": "M", "excludes_zero": "不含零",
     "a": "a", "b": "b", "c": "c", "c_prime": "c'", "share": "中介效应占比",
     "boot_low": "自助法下限", "boot_high": "自助法上限", "moderator": "调节变量",
-    "estimator": "估计方法", "n_treated_units": "处理组个体数",
+    "estimator": "估计方法", "n_treated_units": "处理组个体数", "level": "层级",
+    "error": "未运行原因",
 }
 
 
@@ -119,7 +120,8 @@ REPORT = {
         "diagnostics": "Diagnostics and warnings", "provenance": "Provenance",
         "prov_panel": "Panel", "prov_seed": "Seed", "prov_balanced": "Balanced panel.",
         "prov_unbalanced": "Unbalanced panel.",
-        "failed": "This step failed", "none": "None raised.",
+        "failed": "This step failed", "none": "None raised.", "colon": ": ",
+        "default_title": "Policy evaluation",
     },
     "zh": {
         "table_caption": "表{n} {title}", "figure_caption": "图{n} {title}",
@@ -166,7 +168,8 @@ REPORT = {
         "contents": "目录", "diagnostics": "诊断与警示", "provenance": "运行信息",
         "prov_panel": "面板数据", "prov_seed": "随机数种子", "prov_balanced": "平衡面板。",
         "prov_unbalanced": "非平衡面板。",
-        "failed": "此步骤运行失败", "none": "无。",
+        "failed": "此步骤运行失败", "none": "无。", "colon": "：",
+        "default_title": "政策评估",
     },
 }
 
@@ -239,6 +242,13 @@ _LEVEL_ZH = {"province": "省份", "city": "城市", "county": "县", "firm": "�
              "unit": "个体", "region": "地区", "year": "年份"}
 
 
+def level_label(value: str, lang: str, labels: dict[str, str] | None = None) -> str:
+    """An assignment or cluster level's display name: the spec's label, else in Chinese
+    the catalogue's word for common levels ("province" -> 省份), else the name."""
+    labels = labels or {}
+    return labels.get(value, _LEVEL_ZH.get(value, value) if lang == "zh" else value)
+
+
 # category values the bundled data use, when the spec gives no label for them
 CATEGORIES_ZH = {"declining": "衰退型", "growing": "成长型", "mature": "成熟型",
                  "regenerating": "再生型", "non-resource": "非资源型",
@@ -265,10 +275,13 @@ def message_text(message: Message, lang: str = "en",
 
     def name(kind: str, value: str) -> str:
         if kind == "level":
-            return labels.get(value, _LEVEL_ZH.get(value, value)) if lang == "zh" else value
+            return level_label(value, lang, labels) if lang == "zh" else value
         if kind.startswith("category:"):
             return category_label(value, kind[len("category:"):], lang, labels)
-        return labels.get(value, _LEVEL_ZH.get(value, value) if lang == "zh" else value)
+        # a column by the spec's label; an estimator or analysis by the catalogue's name
+        known = ESTIMATOR_NAMES.get(lang, ESTIMATOR_NAMES["en"]).get(value)
+        return labels.get(value, known or (_LEVEL_ZH.get(value, value) if lang == "zh"
+                                           else value))
 
     return render(message, lang, name)
 
@@ -315,7 +328,8 @@ COLUMNS_EN = {
     "clusters": "Clusters", "outcome": "Outcome", "power": "Power", "slope": "Slope",
     "restriction": "Restriction", "excludes_zero": "Excludes zero", "share": "Share mediated",
     "boot_low": "Bootstrap low", "boot_high": "Bootstrap high", "moderator": "Moderator",
-    "estimator": "Estimator", "n_treated_units": "Treated units",
+    "estimator": "Estimator", "n_treated_units": "Treated units", "level": "Level",
+    "error": "Not run because",
     "mean_treated_before": "Mean treated (before)", "mean_control_before":
     "Mean control (before)", "bias_before": "% bias (before)",
     "mean_treated_after": "Mean treated (after)", "mean_control_after":
@@ -371,18 +385,39 @@ VALUES = {
            "relative magnitudes": "Relative magnitudes",
            "simple": "Overall", "group": "Cohort", "method": "Method",
            "difference": "Difference", "controls": "Controls", "cluster": "Cluster",
-           "sample": "Sample", "fe": "Fixed effects", "centered": "{x} (centered)",
+           "sample": "Sample", "fe": "Fixed effects", "outcome": "Outcome",
+           "centered": "{x} (centered)",
            "bias_at": "Bias ({t})"},
     "zh": {"none": "无控制变量", "baseline": "基准控制变量", "full": "全样本",
            "smoothness": "平滑性约束", "relative_magnitudes": "相对幅度约束",
            "relative magnitudes": "相对幅度约束",
            "simple": "总体", "group": "组别", "method": "方法", "difference": "组间差异",
            "controls": "控制变量", "cluster": "聚类", "sample": "样本", "fe": "固定效应",
+           "outcome": "被解释变量",
            "centered": "{x}（中心化）", "bias_at": "偏差（{t}）",
            "Pre-trend power": "平行趋势检验的功效", "Honest DiD": "HonestDiD敏感性分析",
            "Balance": "平衡性检验"},
 }
 VALUES["en"]["Pre-trend power"] = "Power of the pre-trend test"
+# the estimators' and analyses' display names: compare_estimators' columns and legend,
+# a step's "not run: name: why", the pre-trends step's analyses. A message's name param
+# is looked up here, not in all of VALUES, so a column called "group" keeps its name.
+ESTIMATOR_NAMES = {
+    "en": {"honest_did": "HonestDiD sensitivity analysis",
+           "pretrend_power": "Power of the pre-trend test"},
+    "zh": {"TWFE": "双向固定效应（TWFE）", "Imputation (BJS)": "插补估计量（BJS）",
+           "honest_did": "HonestDiD敏感性分析", "pretrend_power": "平行趋势检验的功效"},
+}
+# the Goodman-Bacon comparison types (its table and figure)
+VALUES["zh"].update({
+    "treated vs never treated": "处理组 vs 从未处理组",
+    "earlier vs later treated": "早处理组 vs 晚处理组",
+    "later vs earlier treated": "晚处理组 vs 早处理组",
+    "treated vs always treated": "处理组 vs 始终处理组",
+})
+for _lang in VALUES:
+    VALUES[_lang].update(ESTIMATOR_NAMES[_lang])
+
 
 def cell_label(text: str, lang: str, labels: dict[str, str]) -> str:
     """A text cell or header a step produced, in the reader's words: catalogue values,
@@ -395,6 +430,8 @@ def cell_label(text: str, lang: str, labels: dict[str, str]) -> str:
         return labels[text]
     if text in v:
         return v[text]
+    if lang == "zh" and text in _LEVEL_ZH:  # a level (the permutation test's "city")
+        return _LEVEL_ZH[text]
     m = re.fullmatch(r"([^=]+)=(.+)", text)
     if m and lang == "zh":
         return f"{m.group(1)}={category_label(m.group(2), m.group(1), lang, labels)}"
@@ -458,6 +495,9 @@ WORDS["en"].update({
     "cs_pretest_line": "Pre-test that all pre-treatment ATT(g,t) are zero, {name}: "
     "statistic = {stat}, {p} ({rec})",
     "cs_first": "recommended", "cs_second": "for comparison",
+    "cs_pretest_not_run": "The pre-test that all pre-treatment ATT(g,t) are zero by {name} "
+    "was not run: {reason}", "cs_pretest_ri_name": "randomization inference",
+    "cs_pretest_boot_name": "sup-t multiplier bootstrap", "cs_pretest_wald_name": "Wald chi2",
     "cs_caution": "read with care: with few treated groups it over-rejects, see "
     "docs/validity.md",
     "definition": "Definition", "control_group": "Control group",
@@ -500,6 +540,9 @@ WORDS["zh"].update({
     "cs_pretest_ri": "随机化推断（{draws}次，首次实施前各期）",
     "cs_pretest_line": "政策前各期ATT(g,t)联合为零的预检验，{name}：统计量 = {stat}，"
     "{p}（{rec}）", "cs_first": "推荐", "cs_second": "仅供对照",
+    "cs_pretest_not_run": "政策前各期ATT(g,t)联合为零的预检验（{name}）未运行：{reason}",
+    "cs_pretest_ri_name": "随机化推断", "cs_pretest_boot_name": "sup-t乘数自助法",
+    "cs_pretest_wald_name": "Wald卡方检验",
     "cs_caution": "需谨慎解读：处理组较少时该检验过度拒绝，见docs/validity.md",
     "definition": "变量定义", "control_group": "对照组", "treated_group": "处理组",
     "coefficient_unit": "系数单位",
@@ -552,12 +595,14 @@ WORDS["en"].update({
                          "(recommended: {name}): {stat_name}({dfs}) = {stat}, p = {p}",
     "pretrend_note_cmp": "For comparison, {name}: {stat_name}({dfs}) = {stat}, p = {p}",
     "pretrend_draws": "{n} draws",
+    "pretrend_test_not_run": "{method} was not run: {reason}",
 })
 WORDS["zh"].update({
     "pretrend_note_rec": "政策实施前各期系数联合为零的检验（推荐：{name}）：{stat_name}({dfs}) = "
                          "{stat}，p = {p}",
     "pretrend_note_cmp": "对照：{name}，{stat_name}({dfs}) = {stat}，p = {p}",
     "pretrend_draws": "{n}次",
+    "pretrend_test_not_run": "{method}未运行：{reason}",
 })
 
 # a robustness sample's own warning, named after the sample

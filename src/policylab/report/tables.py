@@ -18,7 +18,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from policylab.report.labels import term_label, word
+from policylab.messages import Message
+from policylab.report.labels import level_label, message_text, term_label, word
 from policylab.report.numbers import Num, column_kind
 
 __all__ = ["Table", "etable", "table_from_frame", "result_html"]
@@ -251,7 +252,8 @@ def _fe_label(fe: str, meta: dict[str, Any], lang: str, labels: dict[str, str]) 
 def _se_kind(r: Any, lang: str, labels: dict[str, str]) -> str | None:
     """Which standard errors a result reports, in words (None: it does not say)."""
     meta = getattr(r, "meta", None) or {}
-    vc, cl = meta.get("vcov"), list(meta.get("cluster") or ())
+    # the clusters by name in the reader's words (the spec's label, 省份 for "province")
+    vc, cl = meta.get("vcov"), [level_label(c, lang, labels) for c in meta.get("cluster") or ()]
     sep = " and " if lang == "en" else "、"
     by = sep.join(labels.get(c, c) for c in cl)
     # Callaway-Sant'Anna's multiplier bootstrap (a yes/no); "in" first, so a result whose
@@ -632,6 +634,8 @@ def _frame_cell(v: Any, kind: str, digits: int, lang: str, labels: dict[str, str
         return ""
     if isinstance(v, (bool, np.bool_)):
         return word("yes", lang) if v else word("no", lang)
+    if isinstance(v, Message):  # why a test did not run: worded by its key
+        return message_text(v, lang, labels)
     if isinstance(v, (int, float, np.integer, np.floating)):
         if kind in ("integer", "pvalue", "percent"):
             return Num(float(v), kind, digits=digits)

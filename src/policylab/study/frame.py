@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from policylab.messages import message_key, reason_of
 from policylab.report.labels import report_word, translate_warning
 
 __all__ = ["FEW_TREATED", "pretrend_tests", "settle_status", "headline", "identities",
@@ -73,7 +74,9 @@ def pretrend_tests(es: Any, n_treated_groups: int | None, seed: int,
             extra = {"executor": executor} if method == "ri" else {}
             tests[method] = es.pretrend_test(method, draws=draws, seed=seed, **extra)
         except Exception as exc:  # a resampling test that cannot run is reported, not fatal
-            tests[method] = {"method": method, "error": f"{type(exc).__name__}: {exc}"}
+            why = reason_of(exc)  # policylab's own reason keeps its key (zh words)
+            tests[method] = {"method": method, "error": why if message_key(why) else
+                             f"{type(exc).__name__}: {exc}"}
     order = ["wild", "ri", "wald"] if few_treated(n_treated_groups) else ["wald", "wild", "ri"]
     order = [m for m in order if "p_value" in tests[m]] + [m for m in order
                                                            if "p_value" not in tests[m]]
@@ -139,7 +142,8 @@ def headline(outputs: list[Any], n_treated_groups: int | None, lang: str,
             rec, rec_kind, p = crv1, report_word("ci_crv1", lang), fmt_p(row["p_value"])
         rows.append({"outcome": labels.get(name, name), "estimate": fmt_num(row["estimate"],
                                                                             digits),
-                     "recommended": f"{rec} ({rec_kind})", "p": p,
+                     "recommended": f"{rec}（{rec_kind}）" if lang == "zh"
+                     else f"{rec} ({rec_kind})", "p": p,
                      "crv1": crv1 if few and w is not None else ""})
     why = report_word("why_wild" if few else "why_crv1", lang, g=n_treated_groups)
     out = {"rows": rows, "why": why, "checks": _checks(steps, lang, labels),
@@ -186,8 +190,9 @@ def _checks(steps: dict[str, Any], lang: str, labels: dict[str, str]
         out.append((report_word("placebo_p", lang), p_is(pl.results["placebo"].p_value)))
     wb = steps.get("wild_bootstrap")
     if wb and wb.status != "failed" and wb.results:
-        out.append((report_word("wild_p", lang), "; ".join(
-            f"{labels.get(k, k)}: {p_is(v.p_value)}" for k, v in wb.results.items())))
+        out.append((report_word("wild_p", lang), ("；" if lang == "zh" else "; ").join(
+            f"{labels.get(k, k)}{report_word('colon', lang)}{p_is(v.p_value)}"
+            for k, v in wb.results.items())))
     psm = steps.get("psm_did")
     if psm and psm.status in ("ok", "warned"):
         bad = (psm.numbers.get("check_failed") or {}).get("balance")

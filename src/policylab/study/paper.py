@@ -246,25 +246,34 @@ def _est(r: Any) -> dict[str, float]:
                                      "conf_high")}
 
 
-def cs_pretest_notes(tests: Sequence[dict[str, Any]], lang: str) -> list[str]:
+def cs_pretest_notes(tests: Sequence[dict[str, Any]], lang: str,
+                     labels: dict[str, str] | None = None) -> list[str]:
     """One line per Callaway-Sant'Anna pre-test (all pre-treatment ATT(g,t) = 0), the
-    recommended one first, as the note under the table."""
+    recommended one first, as the note under the table; a test that could not run says
+    why, in the reader's words, after them."""
+    from policylab.messages import Message
+    from policylab.report.labels import message_text
     from policylab.report.numbers import format_number
     from policylab.study.frame import p_is
 
-    lines = []
+    lines, skipped = [], []
     for i, t in enumerate(tests):
-        if t.get("p_value") is None:
-            continue
         kind = str(t.get("test", ""))
         key = ("cs_pretest_ri" if "randomization" in kind else
                "cs_pretest_boot" if "bootstrap" in kind else "cs_pretest_wald")
+        if t.get("p_value") is None:
+            why = t.get("reason")
+            if why:
+                skipped.append(word("cs_pretest_not_run", lang, name=word(f"{key}_name", lang),
+                                    reason=message_text(why, lang, labels)
+                                    if isinstance(why, Message) else str(why)))
+            continue
         name = word(key, lang, df=t.get("df", ""), draws=t.get("draws", ""))
         lines.append(word("cs_pretest_line", lang, name=name,
                           stat=format_number(float(t["statistic"]), 3),
                           p=p_is(float(t["p_value"])),
                           rec=word(_cs_rank(i, key), lang)))
-    return lines
+    return lines + skipped
 
 
 def _cs_rank(i: int, key: str) -> str:

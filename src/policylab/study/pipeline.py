@@ -21,7 +21,7 @@ import sys
 import time
 import traceback
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 
 from policylab.errors import PolicyLabError, PolicyLabWarning
-from policylab.messages import message_record
+from policylab.messages import message_key, message_record, reason_of
 from policylab.study.context import Context, StepOutput
 from policylab.study.outdir import Staging, claim_out_dir
 from policylab.study.spec import SpecProblems, StudySpec, check_columns, load_spec
@@ -364,9 +364,13 @@ def _run_step(ctx: Context, key: str, required: bool) -> StepOutput:
             raise StudyFailed(
                 f"required step {key!r} failed: {type(exc).__name__}: {exc}"
             ) from exc
-        # the report shows the error once, from the status (html box, docx paragraph)
+        # the report shows the error once, from the status (html box, docx paragraph):
+        # policylab's own keyed error in the report's language (results.json error_key),
+        # anything else as the exception's text
+        why = reason_of(exc)
         out = StepOutput(key=key, title=step_title(ctx.lang, key), status="failed",
-                         error=f"{type(exc).__name__}: {exc}")
+                         error=why if isinstance(exc, PolicyLabError) and message_key(why)
+                         else f"{type(exc).__name__}: {exc}")
         out.numbers["traceback"] = traceback.format_exc(limit=6)
     out.seconds = time.perf_counter() - t1
     return out
@@ -423,9 +427,26 @@ def _results(outputs: list[StepOutput], failures: list[dict[str, str]]) -> dict[
             "warnings": o.warnings,
             # each warning's catalogue key and params (None: text policylab did not key)
             "warning_keys": [message_record(w) for w in o.warnings],
+            # the same for every message among the numbers (a reason why something did
+            # not run), by its place: "not_run.honest_did", "att_gt_pretest_ri.reason"
+            "number_keys": dict(_number_keys(o.numbers)),
             "output_failures": [f for f in failures if f.get("step") == o.key],
         }
     return results
+
+
+def _number_keys(value: Any, where: str = "") -> Iterator[tuple[str, dict[str, Any]]]:
+    """(place, message record) of every keyed message inside a step's numbers."""
+    rec = message_record(value)
+    if rec is not None:
+        yield where, rec
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            if k != "traceback":
+                yield from _number_keys(v, f"{where}.{k}" if where else str(k))
+    elif isinstance(value, (list, tuple)):
+        for i, v in enumerate(value):
+            yield from _number_keys(v, f"{where}.{i}")
 
 
 def _render(root: Path, spec: StudySpec, outputs: list[StepOutput], ctx: Context,

@@ -276,7 +276,8 @@ def _table_notes(out: Any, name: str, outputs: dict[str, Any], lang: str,
             note = report_word("wild_note", lang, weights_type=columns(lang).get(kind, kind),
                                draws=w.meta.get("draws", ""), p=p_is(w.p_value),
                                lo=fmt_num(w.conf_low), hi=fmt_num(w.conf_high))
-            notes.append(f"{labels.get(y, y)}: {note}" if len(wb.results) > 1 else note)
+            notes.append(f"{labels.get(y, y)}{report_word('colon', lang)}{note}"
+                         if len(wb.results) > 1 else note)
     if out.key == "psm_did" and name == "balance":
         bad = (out.numbers.get("check_failed") or {}).get("balance")
         notes.append(report_word("balance_bad", lang, vars=("、" if lang == "zh" else ", ")
@@ -338,7 +339,9 @@ def _section(out: Any, figs: list[dict[str, Any]], ctx: Any, outputs: dict[str, 
     if out.status == "warned" and bad:
         error = report_word("balance_bad", lang, vars=("、" if lang == "zh" else ", ").join(
             labels.get(b, b) for b in bad))
-    elif out.status == "warned" and error:
+    elif out.status in ("warned", "failed") and error:
+        # a keyed error in the reader's words; an exception's own text as it is (listed
+        # among the untranslated in the manifest)
         error = translated_warnings([error], lang, labels, untranslated)[0]
     return {"key": out.key, "title": out.title, "status": out.status, "error": error,
             "status_word": report_word(f"status_{out.status}", lang),
@@ -351,7 +354,10 @@ def _report_kw(spec: StudySpec, outputs: list[Any], ctx: Any) -> dict[str, Any]:
     n_groups = design.facts.get("n_treated_groups") if design is not None else None
     summary = headline(outputs, n_groups, ctx.lang, dict(spec.model.labels),
                        digits=spec.output.digits)
-    return {"lang": spec.output.language, "title": spec.study.title,
+    title = spec.study.title
+    if title == report_word("default_title", "en"):  # the spec's default, not the user's
+        title = report_word("default_title", spec.output.language)
+    return {"lang": spec.output.language, "title": title,
             "provenance": _provenance(ctx), "headline": summary}
 
 

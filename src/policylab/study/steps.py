@@ -469,7 +469,9 @@ def _honest_input(ctx: Context, out: StepOutput, es: Any) -> Any:
         try:
             cs_es = _cs_event_study(ctx, d, ctx.spec.model.outcomes[0])
         except PolicyLabError as exc:
-            out.numbers["honest_source_note"] = f"Callaway-Sant'Anna not run: {exc}"
+            note = Message("study.honest_cs_not_run", reason=reason_of(exc))
+            out.numbers["honest_source_note"] = note
+            out.text.append(note)  # the reader learns which event study the bounds use
         else:
             out.numbers["honest_source"] = "Callaway-Sant'Anna (universal base period)"
             out.results["cs_event_study"] = cs_es
@@ -525,7 +527,19 @@ def _twfe_pretrend_tests(ctx: Context, out: StepOutput, es: Any) -> None:
             "recommended": tab["recommended"].astype(bool),
         })
         out.tables.append(("pretrend_tests", _frame_table(
-            ctx, show.reset_index(drop=True), word("t_pretrend_tests", ctx.lang))))
+            ctx, show.reset_index(drop=True), word("t_pretrend_tests", ctx.lang),
+            notes=_not_run_notes(ctx, failed))))
+
+
+def _not_run_notes(ctx: Context, failed: dict[str, Any]) -> list[str]:
+    """A line per lead test that could not run, why in the reader's words (an
+    exception's own text as it is)."""
+    from policylab.report.labels import message_text, report_word, word
+
+    return [word("pretrend_test_not_run", ctx.lang,
+                 method=_capital(report_word(f"method_{m}", ctx.lang)),
+                 reason=message_text(why, ctx.lang, _labels(ctx))
+                 if isinstance(why, Message) else why) for m, why in failed.items()]
 
 
 def _capital(text: str) -> str:
@@ -613,7 +627,7 @@ def _staggered_cs(ctx: Context, out: StepOutput, d: Design, y: str) -> None:
                                                      "conf_low", "conf_high")}
     out.numbers["att_gt_aggregations"] = overall
     wald = dict(cs.pretest) or {"test": "Wald (rank-aware)", "statistic": None,
-                                "p_value": None, "reason": "no pre-treatment ATT(g,t)"}
+                                "p_value": None, "reason": Message("cs.pretest_no_cells")}
     boot = cs.pretest_bootstrap(draws=s.pretest_draws, seed=ctx.spec.study.seed)
     few = _few_treated(d)
     crowded = _crowded_wald(d, wald)
@@ -631,9 +645,12 @@ def _staggered_cs(ctx: Context, out: StepOutput, d: Design, y: str) -> None:
     out.numbers["att_gt_pretest_recommended"] = order[0]["test"]
     from policylab.study.paper import cs_frame, cs_pretest_notes
 
+    ri = out.numbers.get("att_gt_pretest_ri") or {}
+    # the randomization test the study would read first, when it could not run, says why
+    shown = [*order, *([ri] if ri and ri.get("p_value") is None else [])]
     out.tables.append(("att_gt", _frame_table(
         ctx, cs_frame(aggs, ctx.lang), "Callaway-Sant'Anna",
-        notes=cs_pretest_notes(out.numbers["att_gt_pretests"], ctx.lang))))
+        notes=cs_pretest_notes(shown, ctx.lang, _labels(ctx)))))
     out.figures.append(("att_gt_dynamic", aggs["dynamic"].plot(lang=ctx.lang)))
 
 
@@ -659,18 +676,17 @@ def _cs_pretest_ri(ctx: Context, d: Design, y: str) -> dict[str, Any]:
     s = ctx.spec.battery.staggered
     rec: dict[str, Any] = {"test": "randomization (Wald, periods before the first adoption)",
                            "statistic": None, "p_value": None}
-    lacks = [why for bad, why in ((s.control_group != "never", "not-yet-treated comparisons"),
-                                  (not d.two_way, "fixed effects other than unit and time"))
-             if bad]
+    lacks = [Message(why) for bad, why in ((s.control_group != "never", "study.cs_ri_not_yet"),
+                                           (not d.two_way, "study.cs_ri_fine_fe")) if bad]
     if lacks:
-        return {**rec, "reason": "not run with " + ", ".join(lacks)}
+        return {**rec, "reason": Message("study.cs_ri_lacks", lacks=lacks)}
     try:
         r = cs_pretest_ri(d.df, y, d.unit, d.time, COHORT_COL, assign=d.assign,
                           cluster=d.cluster_col, draws=s.pretest_draws, seed=ctx.seed,
                           covariates=list(d.controls), weights=d.weights,
                           executor=ctx.cache.get("executor"))
     except PolicyLabError as exc:
-        return {**rec, "reason": str(exc)}
+        return {**rec, "reason": reason_of(exc)}
     return {**rec, "statistic": r.statistic, "p_value": r.p_value, "df": r.meta["rank"],
             "n_cells": len(r.cells), "draws": r.meta["draws"], "seed": r.meta["seed"],
             "method": r.meta["method"], "covariates": r.meta["covariates"],
@@ -706,11 +722,12 @@ def step_staggered(ctx: Context) -> StepOutput:
                                                          "Goodman-Bacon")))
                 out.figures.append(("bacon", bd.plot(lang=ctx.lang)))
     not_run = out.numbers["not_run"]
-    if not out.results:
-        return skipped(ctx, "staggered", "; ".join(f"{k}: {v}" for k, v in not_run.items())
-                       if len(not_run) > 1 else
-                       Message("study.named_reason", name=next(iter(not_run)),
-                               reason=next(iter(not_run.values()))))
+    if not out.results and len(not_run) == 1:
+        return skipped(ctx, "staggered", Message("study.named_reason", name=next(iter(
+            not_run)), reason=next(iter(not_run.values()))))
+    if not out.results:  # each estimator's reason on a line of its own
+        out = skipped(ctx, "staggered", Message("study.no_robust_estimator"))
+        out.numbers["not_run"] = not_run
     out.text.extend(Message("study.estimator_not_run", name=k, reason=v)
                     for k, v in not_run.items())
     _collect_warnings(out, *out.results.values())
@@ -1137,11 +1154,12 @@ def step_heterogeneity(ctx: Context) -> StepOutput:
         from policylab.report.labels import columns, report_word
 
         # the recommended difference test first, named as such (issue 18)
-        tnames, sep = columns(ctx.lang), "：" if ctx.lang == "zh" else ": "
+        tnames, sep = columns(ctx.lang), report_word("colon", ctx.lang)
+        rec = report_word("recommended", ctx.lang)
+        rec = f"（{rec}）" if ctx.lang == "zh" else f" ({rec})"
         first = tests.sort_values("recommended", ascending=False, kind="stable") \
             if "recommended" in tests else tests
-        notes = [f"{tnames.get(t.test, t.test)}"
-                 f"{' (' + report_word('recommended', ctx.lang) + ')' if t.recommended else ''}"
+        notes = [f"{tnames.get(t.test, t.test)}{rec if t.recommended else ''}"
                  f"{sep}{p_is(t.p_value)}" for t in first.itertuples()]
         out.tables.append((f"heterogeneity_{col}", _etable(
             ctx, [*pooled, *(subs[lv] for lv in order)], headers=heads,
@@ -1177,7 +1195,7 @@ def step_spec_curve(ctx: Context) -> StepOutput:
     out.numbers["share_significant"] = res.share_significant
     out.tables.append(("spec_curve", _frame_table(ctx, res.tidy().drop(columns=["term"]),
                                                   out.title)))
-    out.figures.append(("spec_curve", res.plot(lang=ctx.lang)))
+    out.figures.append(("spec_curve", res.plot(lang=ctx.lang, labels=_labels(ctx))))
     _collect_warnings(out, res)
     return out
 

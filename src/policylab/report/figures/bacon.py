@@ -6,14 +6,11 @@ from typing import Any
 
 import pandas as pd
 
+from policylab.report.labels import cell_label
 from policylab.report.style import PALETTE, figure_builder, new_figure
 
 _T = {"en": {"x": "Weight", "y": "2x2 DID estimate", "twfe": "TWFE = {v:.3f}"},
       "zh": {"x": "权重", "y": "2×2 DID估计值", "twfe": "双向固定效应 = {v:.3f}"}}
-_ZH_TYPES = {"treated vs never treated": "处理组 vs 从未处理组",
-             "earlier vs later treated": "早处理组 vs 晚处理组",
-             "later vs earlier treated": "晚处理组 vs 早处理组",
-             "treated vs always treated": "处理组 vs 始终处理组"}
 
 
 @figure_builder
@@ -27,7 +24,7 @@ def bacon_figure(comp: pd.DataFrame, twfe: float, lang: str = "en",
     t = _T.get(lang, _T["en"])
     fig, ax = new_figure(lang, ax=ax)
     for (typ, sub), color, marker in zip(comp.groupby("type"), PALETTE, "osx^"):
-        label = _ZH_TYPES.get(typ, typ) if lang == "zh" else typ
+        label = cell_label(typ, lang, {})  # the comparison type in the catalogue's words
         ax.scatter(sub["weight"], sub["estimate"], color=color, marker=marker, label=label)
     ax.axhline(twfe, color="black", lw=0.8, ls="--", label=t["twfe"].format(v=twfe))
     ax.set_xlabel(t["x"])

@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from policylab.report.labels import cell_label, report_word
 from policylab.report.style import figure_builder, new_figure
 
 _LABELS = {
@@ -20,8 +21,9 @@ _DIMS = ["outcome", "controls", "sample", "fe", "cluster"]
 
 @figure_builder
 def spec_curve_figure(specs: pd.DataFrame, alpha: float = 0.05, lang: str = "en",
-                      ax: Any = None) -> Any:
-    """Sorted estimates with CIs (top) over the indicator panel of choices (bottom)."""
+                      ax: Any = None, labels: dict[str, str] | None = None) -> Any:
+    """Sorted estimates with CIs (top) over the indicator panel of choices (bottom);
+    each choice in the reader's words (the catalogue's, or the column's ``labels``)."""
     lab = _LABELS.get(lang, _LABELS["en"])
     s = specs.sort_values("estimate").reset_index(drop=True)
     dims = [d for d in _DIMS if s[d].nunique() > 1] or ["controls"]
@@ -39,17 +41,19 @@ def spec_curve_figure(specs: pd.DataFrame, alpha: float = 0.05, lang: str = "en"
     top.axhline(float(s["estimate"].median()), color="#c00000", lw=0.8, ls="--")
     top.set_ylabel(lab["estimate"])
     top.legend(frameon=False, fontsize=8, loc="upper left")
-    ticks, labels = [], []
+    ticks, names = [], []
+    colon = report_word("colon", lang)
     row = 0
     for d in dims:
         for level in sorted(s[d].unique(), key=str):
             on = (s[d] == level).to_numpy()
             bottom.scatter(x[on], np.full(on.sum(), row), marker="|", s=40, color="#1f4e79")
             ticks.append(row)
-            labels.append(f"{d}: {level}")
+            names.append(f"{cell_label(d, lang, {})}{colon}"
+                         f"{cell_label(str(level), lang, labels or {})}")
             row += 1
     bottom.set_yticks(ticks)
-    bottom.set_yticklabels(labels, fontsize=7)
+    bottom.set_yticklabels(names, fontsize=7)
     bottom.invert_yaxis()
     # specifications are counted 1, 2, ...: whole-number ticks, never "0.2"
     from matplotlib.ticker import FuncFormatter, MaxNLocator

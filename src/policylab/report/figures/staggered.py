@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from policylab.report.labels import cell_label
 from policylab.report.style import PALETTE, figure_builder, new_figure
 
 _T = {"en": {"x": "Periods relative to adoption", "y": "Estimate (95% CI)",
@@ -96,7 +97,7 @@ def comparison_figure(est: pd.DataFrame, lang: str = "en",
         lo, hi = e["conf_low"].to_numpy(), e["conf_high"].to_numpy()
         ok = np.isfinite(lo) & np.isfinite(hi)
         ax.errorbar(x[ok], b[ok], yerr=[b[ok] - lo[ok], hi[ok] - b[ok]], fmt=marker,
-                    color=color, ms=4, capsize=2, lw=1, label=name)
+                    color=color, ms=4, capsize=2, lw=1, label=cell_label(name, lang, {}))
         ax.plot(x[~ok], b[~ok], marker, color=color, ms=4)
     ax.axhline(0, color="black", lw=0.8)
     ax.axvline(-0.5, color=PALETTE[2], lw=0.8, ls="--")
