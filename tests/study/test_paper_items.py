@@ -141,7 +141,7 @@ def test_energy_outcomes_are_not_flagged_as_identities(energy):
 def test_carbon_psm_four_columns_on_the_matched_sample(carbon):
     res, _, out = carbon
     psm = res["psm_did"]
-    assert psm["numbers"]["sample"] == "matched"
+    assert psm["numbers"]["did_sample"] == "matched"
     assert {"ln_co2_accounted", "ln_co2_accounted (no controls)", "ln_intensity",
             "ln_intensity (no controls)"} <= set(psm["results"])
     md = _table(out, "psm_did", "psm_did")
@@ -261,7 +261,7 @@ def test_energy_heterogeneity_pooled_column_and_spec_order(energy):
 
 def test_energy_psm_matched_and_definitions(energy):
     res, html, out = energy
-    assert res["psm_did"]["numbers"]["sample"] == "matched"
+    assert res["psm_did"]["numbers"]["did_sample"] == "matched"
     md = _table(out, "psm_did", "psm_did")
     assert "(6)" in md
     pilots = res["overview"]["numbers"]["pilots"]

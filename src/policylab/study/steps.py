@@ -761,7 +761,7 @@ def step_psm_did(ctx: Context) -> StepOutput:
         columns.append(r.did)
         heads.append((_labels(ctx).get(y, y), 2 if r0 is not None else 1))
     out.numbers["design"] = _used(models[0].did)
-    out.numbers["sample"] = p.did_sample
+    out.numbers["did_sample"] = p.did_sample
     _collect_warnings(out, *models)
     first = models[0]
     from policylab.report.labels import message_text, word
