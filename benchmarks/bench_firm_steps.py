@@ -1,7 +1,13 @@
-"""Firm scale, step by step: the wild bootstrap, mediation and heterogeneity on
-``firm_panel`` as the battery calls them (CPU seconds and peak RSS per step).
+"""Firm scale, step by step: the wild bootstrap, mediation, heterogeneity, PSM-DID and
+the specification curve on ``firm_panel`` as the battery calls them (CPU seconds and
+peak RSS per step).
 
-    python benchmarks/bench_firm_steps.py [--firms 200000] [--steps wild,mediation,heterogeneity]
+    python benchmarks/bench_firm_steps.py [--firms 200000] [--steps wild,mediation,...]
+
+``psm_did`` is the battery's step: kernel PSM-DID (base-year matching) for both outcomes,
+each with and without the controls (four fits); ``spec_curve`` the battery's curve (two
+outcomes x no/baseline controls x full/private-firm samples, 500 permutation draws);
+``mediation`` one outcome as before, ``mediation2`` both outcomes as the battery runs it.
 
 One process: the panel is generated, one Design is built (province-level assignment and
 clusters, firm and year effects, three controls), a warm-up run of every step on a small
@@ -18,6 +24,7 @@ import sys
 import time
 import warnings
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -38,16 +45,50 @@ def steps(d, y: str = "ln_output") -> dict:  # noqa: ANN001
     from policylab.estimators.did import did
     from policylab.estimators.heterogeneity import heterogeneity
     from policylab.estimators.mediation import mediation
+    from policylab.estimators.psm import psm_did
+    from policylab.estimators.spec_curve import spec_curve
     from policylab.inference.wild import wild_bootstrap
 
     base = did(d, y=y)
+    outcomes = [y, "ln_emission"]
+
+    def psm() -> Any:
+        kw = dict(covariates=CONTROLS, method="kernel", kernel="epan", bwidth=0.06)
+        fits = [f for o in outcomes for f in (psm_did(d, y=o, **kw),
+                                              psm_did(d.replace(controls=[]), y=o, **kw))]
+        return fits
+
+    def curve() -> Any:
+        return spec_curve(d, outcomes, controls={"none": [], "baseline": CONTROLS},
+                          samples={"full": None, "Private firms": "soe == 0"},
+                          inference="permutation", draws=500, seed=7)
+
+    def mediation2() -> Any:
+        return [mediation(d, y=o, mediators=["rd"], bootstrap=999, seed=7)
+                for o in outcomes]
+
     return {
         "wild": lambda: wild_bootstrap(base, param=base.meta["treat_term"], draws=999,
                                        weights_type="webb", seed=7),
         "mediation": lambda: mediation(d, y=y, mediators=["rd"], bootstrap=999, seed=7),
         "heterogeneity": lambda: heterogeneity(d, y=y, by=["soe", "size_class"],
                                                permutations=500, bootstrap=999, seed=7),
+        "mediation2": mediation2,
+        "psm_did": psm,
+        "spec_curve": curve,
     }
+
+
+def _numbers(res: Any, step: str) -> np.ndarray:
+    """The result's numbers for the checksum (every fit's table; the curve's joint test;
+    PSM's matching weights)."""
+    tidy = res.tests if step == "heterogeneity" else res.tidy()
+    num = tidy.select_dtypes(float).to_numpy().ravel()
+    if step == "spec_curve":
+        num = np.r_[num, res.joint["median_estimate_p"], res.joint["share_significant_p"]]
+    if step == "psm_did":
+        num = np.r_[num, res.matching.rows["_weight"].to_numpy(float)]
+    return num
 
 
 def main() -> None:
@@ -79,8 +120,8 @@ def main() -> None:
             else:
                 res = big[s]()
             cpu = time.process_time() - c
-        tidy = res.tests if s == "heterogeneity" else res.tidy()
-        num = tidy.select_dtypes(float).to_numpy()
+        num = np.concatenate([_numbers(r, s) for r in (res if isinstance(res, list)
+                                                          else [res])])
         print(f"{a.firms * 10:,} rows  {s:14s} CPU {cpu:6.1f} s  RSS "
               f"{before / 2**30:.2f} → {max(peak.peak, before) / 2**30:.2f} GB  "
               f"load {load()}  checksum {np.nansum(np.abs(num)):.12g}", flush=True)

@@ -12,6 +12,7 @@ import pandas as pd
 from scipy import stats
 
 from policylab.data.panel import Panel, as_pandas, require_columns, require_numeric
+from policylab.engine import binary_choice as bc
 from policylab.engine import matching as mk
 from policylab.errors import DataError, EstimationError, SpecError
 from policylab.estimators.result import Result
@@ -36,7 +37,7 @@ class PropensityResult(Result):
 
 def propensity_score(data: Any, treat: str, covariates: Sequence[str],
                      method: str = "logit", weights: str | None = None) -> PropensityResult:
-    """Logit (default) or probit of ``treat`` on ``covariates`` (statsmodels fit).
+    """Logit (default) or probit of ``treat`` on ``covariates`` (maximum likelihood).
 
     Note: Stata's psmatch2 uses probit unless ``logit`` is given; here logit is the
     default, as in most applied work.
@@ -73,42 +74,49 @@ def propensity_score(data: Any, treat: str, covariates: Sequence[str],
                             "among the treated and among the controls")
     fit = _score_fit(d, X, method, w)
     names = ["_cons", *cov]
-    ci = np.asarray(fit.conf_int())
-    table = pd.DataFrame({"term": names, "estimate": fit.params, "std_error": fit.bse,
-                          "statistic": fit.tvalues, "p_value": fit.pvalues,
-                          "conf_low": ci[:, 0], "conf_high": ci[:, 1]})
-    idx = X @ fit.params
-    score = fit.predict(X)
+    se = np.sqrt(np.diag(fit.cov))
+    z = fit.params / se
+    # normal inference, as statsmodels' Logit/Probit and GLM report it
+    q = stats.norm.ppf(0.975)
+    table = pd.DataFrame({"term": names, "estimate": fit.params, "std_error": se,
+                          "statistic": z, "p_value": 2 * stats.norm.sf(np.abs(z)),
+                          "conf_low": fit.params - q * se, "conf_high": fit.params + q * se})
+    score = fit.prob
     # McFadden's pseudo R2 with the intercept-only log likelihood in closed form
     # (statsmodels' prsquared refits the null model); weighted: both likelihoods are
     ww = np.ones(len(d)) if w is None else w
     pbar = np.average(d, weights=ww)
     llnull = ww.sum() * (pbar * np.log(pbar) + (1 - pbar) * np.log(1 - pbar))
-    llf = fit.llf if w is None else float(np.sum(ww * np.where(
-        d == 1, np.log(score), np.log1p(-score))))
-    return PropensityResult(nobs=len(sub), score=score, index=idx, table=table,
-                            meta={"method": method, "covariates": cov, "treat": treat,
-                                  "weights": weights,
-                                  "pseudo_r2": float(1 - llf / llnull)})
+    res = PropensityResult(nobs=len(sub), score=score, index=fit.index, table=table,
+                           meta={"method": method, "covariates": cov, "treat": treat,
+                                 "weights": weights, "iterations": fit.iterations,
+                                 "pseudo_r2": float(1 - fit.llf / llnull)})
+    if fit.status == "quasi_separation":
+        res.warn(Message("psm.score_quasi_separation", n=fit.n_perfect, method=method))
+    return res
 
 
-def _score_fit(d: np.ndarray, X: np.ndarray, method: str, w: np.ndarray | None) -> Any:
-    """The statsmodels fit of the score model: Logit/Probit, or with sampling weights a
-    binomial GLM with them as prior weights (R glm's ``weights=``)."""
-    try:
-        if w is None:
-            # the two models, not statsmodels.api (which imports all of statsmodels: ~1 s)
-            from statsmodels.discrete.discrete_model import Logit, Probit
-
-            return {"logit": Logit, "probit": Probit}[method](d, X).fit(disp=0, maxiter=200)
-        from statsmodels.genmod import families
-        from statsmodels.genmod.generalized_linear_model import GLM
-
-        link = families.links.Logit() if method == "logit" else families.links.Probit()
-        return GLM(d, X, family=families.Binomial(link=link), var_weights=w).fit(
-            maxiter=200, tol=1e-12)
-    except Exception as exc:  # perfect separation and friends
-        raise EstimationError(f"the {method} score model failed: {exc}") from exc
+def _score_fit(d: np.ndarray, X: np.ndarray, method: str, w: np.ndarray | None
+               ) -> bc.BinaryFit:
+    """The score model by maximum likelihood (the engine's Newton-Raphson): Logit/Probit
+    as statsmodels fits them, or with sampling weights the binomial GLM with them as
+    prior weights (R glm's ``weights=``); complete separation, collinear covariates and
+    no convergence raise."""
+    fit = bc.binary_fit(X, d, link=method, weights=w, max_iter=200)
+    if fit.status == "separation":
+        raise EstimationError(
+            f"the {method} score model predicts the treatment perfectly (complete "
+            "separation): no treated unit has a comparable control, so there is nothing "
+            "to match; drop or coarsen the covariates that separate them")
+    if fit.status == "singular":
+        raise EstimationError(
+            f"the {method} score model failed: the covariates are collinear (or constant) "
+            "in the matching sample; drop one of them")
+    if fit.status == "no_convergence":
+        raise EstimationError(
+            f"the {method} score model did not converge in {fit.iterations} Newton steps; "
+            "check the covariates for extreme scales or near-separation")
+    return fit
 
 
 @dataclass
@@ -274,9 +282,9 @@ def match(
                             "metric": metric, "replace": replace, "ties": ties,
                             "common": common, "treat": treat,
                             "covariates": list(covariates or []), "outcome": outcome,
-                            "weights": weights,
-                            "score_weighted": ps_model is not None and bool(
-                                ps_model.meta["weights"])})
+                            "weights": weights, "score_weighted": ps_model is not None
+                            and bool(ps_model.meta["weights"])},
+                      warnings=list(ps_model.warnings) if ps_model is not None else [])
     if y is not None:
         if se_kind == "ai" or bias_adjust:
             on_sets = [m for m, s_ in zip(matches, support_t) if s_]
