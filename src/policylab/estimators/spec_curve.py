@@ -466,48 +466,75 @@ def _add_fast_stats(blk: dict[str, Any], ys: list[str], all_controls: list[str],
     With D = PB s (PB: the basis with the controls partialled out, s: a draw's 0/1
     selection), the estimate is (PB'y . s) / (s' PB'PB s) and the cluster score sums are
     (S PB*y) s - b (s' C_g s), where C_g are the per-cluster Gram matrices of PB.
+
+    Everything follows from the per-cluster cross products Z_g'Z_g of Z = [basis,
+    controls, outcomes], one pass over the rows per cluster variable: with the
+    coefficients K of the basis on a control set C, PB_g'PB_g = B_g'B_g - B_g'C_g K -
+    K'C_g'B_g + K'C_g'C_g K, and the same for the scores. Control sets and outcomes are
+    then small algebra instead of a pass over the n x m basis each (the numbers agree
+    with partialling the rows out first to rounding).
     """
-    basis, n = blk["basis"], blk["n"]
-    m = basis.shape[1]
-    if any((int(cl.max()) + 1) * m * m * 8 > max_bytes for cl in blk["clusters"].values()):
+    basis = blk["basis"]
+    m, k, ny = basis.shape[1], len(all_controls), len(ys)
+    width = m + k + ny
+    if any((int(cl.max()) + 1) * width * width * 8 > max_bytes
+           for cl in blk["clusters"].values()):
         return
-    Bd, yd = blk["Bd"], blk["yd"]
-    # the basis and the outcomes side by side once (n x (m + outcomes)); each control
-    # set's residuals are written into one buffer, and a cluster's rows are gathered one
-    # cluster at a time (the same products on the same arrays as before: the numbers
-    # are unchanged, the peak is two n x m matrices lower)
-    W = np.column_stack([basis, yd])
-    R = np.empty_like(W) if any(sets.values()) else None
+    # the columns side by side: basis, controls (Bd without the treatment), outcomes
+    parts = [basis, blk["Bd"][:, 1:], blk["yd"]]
     entries = []
     for cl in blk["clusters"].values():
         G = int(cl.max()) + 1
         fe_k = blk["fe_k"]
         nested = np.array([vc.nested_in(fe_k[:, j], cl) for j in range(fe_k.shape[1])])
-        order = np.argsort(cl, kind="stable")
-        bounds = np.r_[0, np.cumsum(np.bincount(cl, minlength=G))]
-        S = sparse.csr_matrix((np.ones(n), (cl, np.arange(n))), shape=(G, n))
+        Mg = _cluster_cross_products(parts, cl, G)
+        T = Mg.sum(axis=0)
+        iB = np.arange(m)
         for c_cols in sets.values():
-            idx = [0] + [1 + all_controls.index(c) for c in c_cols]
-            C = Bd[:, idx[1:]]
-            K = vc.df_k(len(idx), blk["fe_levels"], nested, ssc)
-            fac = vc.small_sample_factor("CRV", n, K, G, ssc)
-            if C.shape[1]:
-                coef = np.linalg.lstsq(C.T @ C, C.T @ W, rcond=None)[0]
-                np.matmul(C, coef, out=R)
-                np.subtract(W, R, out=R)
-                PB, yc = R[:, :m], R[:, m:]
-            else:
-                PB, yc = basis, yd
-            Cg = np.empty((G, m, m))
-            for g in range(G):
-                Pg = PB[order[bounds[g]:bounds[g + 1]]]
-                Cg[g] = Pg.T @ Pg
-            gram = PB.T @ PB
-            for j in range(len(ys)):
-                entries.append({"gram": gram, "by": PB.T @ yc[:, j],
-                                "A": S @ (PB * yc[:, j][:, None]), "Cg": Cg, "fac": fac,
-                                "G": G})
+            iC = np.array([m + all_controls.index(c) for c in c_cols], dtype=np.int64)
+            K = vc.df_k(1 + len(iC), blk["fe_levels"], nested, ssc)
+            fac = vc.small_sample_factor("CRV", blk["n"], K, G, ssc)
+            for j in range(ny):
+                iy = m + k + j
+                Cg, A = _partialled_cluster_sums(Mg, T, iB, iC, iy)
+                entries.append({"gram": Cg.sum(axis=0), "by": A.sum(axis=0), "A": A,
+                                "Cg": Cg, "fac": fac, "G": G})
     blk["fast"] = entries
+
+
+def _cluster_cross_products(parts: list[np.ndarray], cl: np.ndarray, G: int) -> np.ndarray:
+    """Z_g'Z_g (G x w x w) of the columns of ``parts`` side by side, per cluster code in
+    ``cl``: a cluster's rows are gathered at a time (never a sorted copy of all)."""
+    order = np.argsort(cl, kind="stable")
+    bounds = np.r_[0, np.cumsum(np.bincount(cl, minlength=G))]
+    w = sum(p.shape[1] for p in parts)
+    out = np.empty((G, w, w))
+    for g in range(G):
+        r = order[bounds[g]:bounds[g + 1]]
+        Zg = np.concatenate([p[r] for p in parts], axis=1)
+        np.matmul(Zg.T, Zg, out=out[g])
+    return out
+
+
+def _partialled_cluster_sums(Mg: np.ndarray, T: np.ndarray, iB: np.ndarray, iC: np.ndarray,
+                             iy: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per-cluster PB_g'PB_g (G x m x m) and PB_g'yc_g (G x m), where PB and yc are the
+    basis and the outcome with the controls ``iC`` partialled out over all rows (their
+    coefficients from the totals ``T``), from the per-cluster cross products ``Mg``."""
+    BB = Mg[:, iB[:, None], iB]
+    By = Mg[:, iB, iy]
+    if not len(iC):
+        return BB, By
+    CC = T[np.ix_(iC, iC)]
+    coef = np.linalg.lstsq(CC, T[np.ix_(iC, np.r_[iB, iy])], rcond=None)[0]
+    Kb, gy = coef[:, :-1], coef[:, -1]
+    BC = Mg[:, iB[:, None], iC]           # G x m x k
+    CCg = Mg[:, iC[:, None], iC]          # G x k x k
+    Cy = Mg[:, iC, iy]                    # G x k
+    BCK = BC @ Kb                         # G x m x m
+    Cg = BB - BCK - BCK.transpose(0, 2, 1) + Kb.T @ CCg @ Kb
+    A = By - Cy @ Kb - BC @ gy + (Kb.T @ CCg @ gy[:, None])[..., 0]
+    return Cg, A
 
 
 def _fast_estimates(entries: list[dict[str, Any]], sel: np.ndarray) -> list[Any]:
