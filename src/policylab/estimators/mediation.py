@@ -255,10 +255,10 @@ def mediation(
     if np.any(np.abs(rho_grid) >= 1):
         raise SpecError("rho: the sensitivity parameter is a correlation, strictly inside "
                         "(-1, 1)")
-    point = _grams(total, meds, list(controls), None)[0]
+    point, boot = _system_grams(total, meds, list(controls), bootstrap, seed, progress,
+                                executor)
     _sensitivity(res, point, meds, rho_grid)
-    _intervals(res, total, meds, list(controls), joint and len(meds) > 1, bootstrap, seed,
-               level, rho_grid, progress, executor)
+    _intervals(res, meds, joint and len(meds) > 1, bootstrap, level, rho_grid, boot)
     res.notes.append(Message("mediation.critique"))
     for w in eq.warnings:
         # a cross-section has one period: "treated in the first period" is no finding
@@ -286,13 +286,12 @@ def _lag_mediators(panel: Panel, meds: list[str], lags: dict[str, int]
     return panel, meds, notes
 
 
-def _intervals(res: MediationResult, total: Any, meds: list[str], controls: list[str],
-               joint: bool, bootstrap: int, seed: int | None, level: float,
-               rho: np.ndarray, progress: bool, executor: Any) -> None:
-    """conf_low/conf_high: bootstrap percentile when drawn, else normal (Sobel SE)."""
-    if bootstrap:
-        _bootstrap(res, total, meds, controls, joint, bootstrap, seed, level, rho,
-                   progress, executor)
+def _intervals(res: MediationResult, meds: list[str], joint: bool, bootstrap: int,
+               level: float, rho: np.ndarray, boot: tuple[np.ndarray, str] | None) -> None:
+    """conf_low/conf_high: bootstrap percentile when drawn (``boot``: the draws' Gram
+    matrices and how they were formed), else normal (Sobel SE)."""
+    if boot is not None:
+        _bootstrap(res, meds, joint, *boot, level, rho)
         res.effects["conf_low"] = res.effects["boot_low"]
         res.effects["conf_high"] = res.effects["boot_high"]
         res.meta["ci_method"] = f"cluster bootstrap percentile, {bootstrap} draws"
@@ -308,13 +307,19 @@ class _Equations:
     are collected (and emitted once, by mediation) instead of once per equation."""
 
     def __init__(self, sample: Panel, common: dict[str, Any]) -> None:
-        self.sample, self.common = sample, common
+        from policylab.estimators.design import build_design
+
+        common = dict(common)
+        self.vcov = common.pop("vcov")
+        # one design for every equation (the rows, treatment and facts are the same;
+        # only the controls differ): the panel is checked once, not once per equation
+        self.design = build_design(sample, **common)
         self.warnings: list[str] = []
 
     def __call__(self, dep: str, controls: list[str]) -> Any:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", PolicyLabWarning)
-            r = did(self.sample, y=dep, controls=controls, **self.common)
+            r = did(self.design.replace(controls=controls), y=dep, vcov=self.vcov)
         for w in caught:  # others (numerical, pandas) pass through unchanged
             if not issubclass(w.category, PolicyLabWarning):
                 warnings.warn(w.message, w.category, stacklevel=2)
@@ -366,15 +371,30 @@ def _boot_codes(total: Any) -> np.ndarray:
     return pd.factorize(total.fit.sample()[total.meta["unit"]])[0]
 
 
-def _grams(total: Any, meds: list[str], controls: list[str],
-           Wc: np.ndarray | None, progress: bool = False,
+def _system_grams(total: Any, meds: list[str], controls: list[str], bootstrap: int,
+                  seed: int | None, progress: bool, executor: Any
+                  ) -> tuple[np.ndarray, tuple[np.ndarray, str] | None]:
+    """The Gram matrix of the demeaned [y, D, M..., controls] on the estimation sample
+    (1 x k x k) and, with ``bootstrap`` draws, those of the cluster bootstrap's draws
+    and how they were formed. The system's columns are read once, and the sample's
+    matrix is the first row of the draws' (multiplicity 1 for every cluster): one pass
+    of the resampling core serves both."""
+    Z, _ = _system_matrix(total, meds, controls)
+    if not bootstrap:
+        return _grams(total, Z, None)[0], None
+    G = int(_boot_codes(total).max()) + 1
+    Wc = cluster_multiplicities(G, bootstrap, seed)  # draws x G
+    grams, method = _grams(total, Z, np.vstack([np.ones((1, G)), Wc]), progress, executor)
+    return grams[:1], (grams[1:], method)
+
+
+def _grams(total: Any, Z: np.ndarray, Wc: np.ndarray | None, progress: bool = False,
            executor: Any = None) -> tuple[np.ndarray, str]:
-    """Weighted Gram matrices of the demeaned [y, D, M..., controls] for cluster
+    """Weighted Gram matrices of the demeaned system columns ``Z`` for cluster
     multiplicities ``Wc`` (draws x clusters; the resampling core, chunked on
     ``executor``); ``None``: the estimation sample itself."""
     m = total.fit
     df = m.sample()
-    Z, _ = _system_matrix(total, meds, controls)
     if Wc is None:
         w = np.ones((1, len(Z))) if m.weights is None else m.weights[None, :]
         return bk.weighted_grams(Z, m.fe_codes, w), "estimation sample"
@@ -426,12 +446,9 @@ def _sensitivity(res: MediationResult, point: np.ndarray, meds: list[str],
         "confounder explaining R2_M* x R2_Y* = rho_at_zero^2 of both residual variances)")
 
 
-def _bootstrap(res: MediationResult, total: Any, meds: list[str], controls: list[str],
-               joint: bool, draws: int, seed: int | None, level: float,
-               rho: np.ndarray, progress: bool, executor: Any = None) -> None:
-    G = int(_boot_codes(total).max()) + 1
-    Wc = cluster_multiplicities(G, draws, seed)  # draws x G
-    grams, method = _grams(total, meds, controls, Wc, progress, executor)
+def _bootstrap(res: MediationResult, meds: list[str], joint: bool, grams: np.ndarray,
+               method: str, level: float, rho: np.ndarray) -> None:
+    draws = len(grams)
     ictrl = list(range(2 + len(meds), grams.shape[1]))
     iy, iD = 0, 1
     draws_out = {}
