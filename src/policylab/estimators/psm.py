@@ -678,6 +678,13 @@ def _aw_var(x: np.ndarray, w: np.ndarray) -> float:
     return float(np.sum(w * (x - m) ** 2) / w.sum() * len(x) / max(len(x) - 1, 1))
 
 
+def _two_valued(x: np.ndarray) -> bool:
+    """Whether ``x`` takes exactly two distinct values (one pass; no sort of the
+    column as np.unique would do)."""
+    other = x[x != x[0]] if len(x) else x
+    return bool(len(other)) and bool(np.all(other == other[0]))
+
+
 def _matchit_var(x: np.ndarray, w: np.ndarray, two_valued: bool) -> float:
     """The treated SD^2 of MatchIt's standardized mean difference: p(1 - p) for a
     two-valued covariate, else MatchIt's weighted variance sum w (x - m)^2 / (1 -
@@ -724,7 +731,7 @@ class _Samples:
         vc1 = _aw_var(x[mc], sa[mc])
         # MatchIt's standardized mean difference for the ATT: over the SD of the
         # treated before matching (two-valued covariates: sqrt(p(1 - p)))
-        sd_t = np.sqrt(_matchit_var(x[t], s[t], len(np.unique(x)) == 2))
+        sd_t = np.sqrt(_matchit_var(x[t], s[t], _two_valued(x)))
         return {"variable": v, "mean_treated_before": mt0, "mean_control_before": mc0,
                 "bias_before": b0, "mean_treated_after": mt1, "mean_control_after": mc1,
                 "bias_after": b1,
