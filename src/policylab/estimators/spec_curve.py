@@ -285,7 +285,7 @@ def _spec_curve(
     from policylab.execution import map_tasks
 
     ex = executor
-    cfg = {"df": df, "ys": ys, "treat": treat, "controls": all_controls, "sets": controls_d,
+    cfg = {"df": df, "ys": ys, "treat": treat, "unit": unit, "controls": all_controls, "sets": controls_d,
            "clusters": clusters, "assign": assign, "time": time, "alpha": alpha, "ssc": ssc,
            "groups": groups, "permutation": inference == "permutation", "weights": weights}
     tasks = list(itertools.product(samples_d.items(), fe_d.items()))
@@ -452,11 +452,43 @@ def _add_path_basis(blk: dict[str, Any], max_bytes: float = 1.5e9) -> None:
     m = P.shape[0] * H
     if H == 0 or n * m * 8 > max_bytes:
         return
-    basis = np.zeros((n, m))
-    rows = np.arange(n)
-    for h in range(H):
-        basis[rows, blk["g_of_row"] * H + h] = paths[h][blk["t_of_row"]]
-    blk.update(basis=_demeaned(basis, blk, inplace=True), path_id=ids, n_paths=H)
+    if _balanced_twoway_block(blk):
+        basis = _balanced_basis(blk, paths)
+    else:
+        basis = np.zeros((n, m))
+        rows = np.arange(n)
+        for h in range(H):
+            basis[rows, blk["g_of_row"] * H + h] = paths[h][blk["t_of_row"]]
+        basis = _demeaned(basis, blk, inplace=True)
+    blk.update(basis=basis, path_id=ids, n_paths=H)
+
+
+def _balanced_twoway_block(blk: dict[str, Any]) -> bool:
+    """Whether the block's basis has the closed form of :func:`_balanced_basis`: no
+    weights, exactly unit and time effects on a balanced panel, groups constant within
+    units."""
+    iu = blk.get("unit_fe")
+    if blk["w"] is not None or iu is None or blk["fe_k"].shape[1] != 2:
+        return False
+    unit, t = blk["fe_k"][:, iu], blk["fe_k"][:, 1 - iu]
+    return fx.is_balanced_twoway(unit, t) and fx.nested_in_check(unit, blk["g_of_row"])
+
+
+def _balanced_basis(blk: dict[str, Any], paths: np.ndarray) -> np.ndarray:
+    """The demeaned basis of a balanced two-way block in closed form: demeaning
+    a_i b_t by unit and time effects leaves (a_i - mean a)(b_t - mean b), so column
+    (g, h) is (1[group g] - share of units in g) x (path_h(t) - its mean over the
+    periods). One write per entry, no pass of the demeaning (the same numbers to
+    rounding)."""
+    g, n, G = blk["g_of_row"], blk["n"], blk["P"].shape[0]
+    H = len(paths)
+    share = np.bincount(g, minlength=G) / n
+    dev = (paths - paths.mean(axis=1, keepdims=True)).T[blk["t_of_row"]]  # n x H
+    basis = np.empty((n, G * H))
+    B3 = basis.reshape(n, G, H)
+    np.multiply(-share[None, :, None], dev[:, None, :], out=B3)
+    B3[np.arange(n), g, :] += dev
+    return basis
 
 
 def _add_fast_stats(blk: dict[str, Any], ys: list[str], all_controls: list[str],
@@ -567,7 +599,10 @@ def _prepare_block(task: Any, cfg: dict[str, Any]) -> tuple[dict[str, Any], list
     sub, fe_k, w = _block_rows(cfg, s_name, query, fe_name, list(fe_cols))
     cols = ys + [treat] + all_controls
     blk = {"name": (s_name, fe_name), "fe_k": fe_k, "w": w,
-           "sw": None if w is None else np.sqrt(w)}
+           "sw": None if w is None else np.sqrt(w),
+           # unit and time effects only: which column is the unit's (the closed form)
+           "unit_fe": (list(fe_cols).index(cfg["unit"])
+                       if sorted(fe_cols) == sorted([cfg["unit"], cfg["time"]]) else None)}
     Zd = _demeaned(sub[cols].to_numpy(float), blk)
     blk.update(yd=Zd[:, :len(ys)], Bd=Zd[:, len(ys):], fe_levels=fx.fe_dof(fe_k),
                n=len(sub), clusters={c: _codes(sub, [c])[:, 0] for c in cfg["clusters"]})
