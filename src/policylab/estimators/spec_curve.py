@@ -485,9 +485,12 @@ def _balanced_basis(blk: dict[str, Any], paths: np.ndarray) -> np.ndarray:
     share = np.bincount(g, minlength=G) / n
     dev = (paths - paths.mean(axis=1, keepdims=True)).T[blk["t_of_row"]]  # n x H
     basis = np.empty((n, G * H))
-    B3 = basis.reshape(n, G, H)
-    np.multiply(-share[None, :, None], dev[:, None, :], out=B3)
-    B3[np.arange(n), g, :] += dev
+    flat = basis.reshape(-1)
+    own = np.arange(n) * (G * H) + g * H  # each row's own group's first column
+    for h in range(H):
+        # an outer product per path (an inner loop over the groups, not over one path)
+        np.multiply.outer(dev[:, h], -share, out=basis[:, h::H])
+        flat[own + h] += dev[:, h]
     return basis
 
 
