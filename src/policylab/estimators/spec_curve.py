@@ -453,7 +453,10 @@ def _add_path_basis(blk: dict[str, Any], max_bytes: float = 1.5e9) -> None:
     if H == 0 or n * m * 8 > max_bytes:
         return
     if _balanced_twoway_block(blk):
-        basis = _balanced_basis(blk, paths)
+        # the draws' statistics follow from the paths and per-cell sums
+        # (_balanced_cross_products); the n x m basis only when they cannot be used
+        blk.update(closed_paths=paths, path_id=ids, n_paths=H)
+        return
     else:
         basis = np.zeros((n, m))
         rows = np.arange(n)
@@ -509,20 +512,23 @@ def _add_fast_stats(blk: dict[str, Any], ys: list[str], all_controls: list[str],
     then small algebra instead of a pass over the n x m basis each (the numbers agree
     with partialling the rows out first to rounding).
     """
-    basis = blk["basis"]
-    m, k, ny = basis.shape[1], len(all_controls), len(ys)
+    closed = blk.get("closed_paths")
+    m = blk["P"].shape[0] * len(closed) if closed is not None else blk["basis"].shape[1]
+    k, ny = len(all_controls), len(ys)
     width = m + k + ny
     if any((int(cl.max()) + 1) * width * width * 8 > max_bytes
-           for cl in blk["clusters"].values()):
+           or (closed is not None and (int(cl.max()) + 1) * blk["P"].size * (k + ny) * 8
+               > max_bytes) for cl in blk["clusters"].values()):
         return
     # the columns side by side: basis, controls (Bd without the treatment), outcomes
-    parts = [basis, blk["Bd"][:, 1:], blk["yd"]]
+    parts = [blk["Bd"][:, 1:], blk["yd"]]
     entries = []
     for cl in blk["clusters"].values():
         G = int(cl.max()) + 1
         fe_k = blk["fe_k"]
         nested = np.array([vc.nested_in(fe_k[:, j], cl) for j in range(fe_k.shape[1])])
-        Mg = _cluster_cross_products(parts, cl, G)
+        Mg = (_balanced_cross_products(blk, closed, parts, cl, G) if closed is not None
+              else _cluster_cross_products([blk["basis"], *parts], cl, G))
         T = Mg.sum(axis=0)
         iB = np.arange(m)
         for c_cols in sets.values():
@@ -535,6 +541,45 @@ def _add_fast_stats(blk: dict[str, Any], ys: list[str], all_controls: list[str],
                 entries.append({"gram": Cg.sum(axis=0), "by": A.sum(axis=0), "A": A,
                                 "Cg": Cg, "fac": fac, "G": G})
     blk["fast"] = entries
+
+
+def _balanced_cross_products(blk: dict[str, Any], paths: np.ndarray,
+                             parts: list[np.ndarray], cl: np.ndarray, C: int) -> np.ndarray:
+    """:func:`_cluster_cross_products` of [basis, parts] for a balanced two-way block
+    without the basis: its column (g, h) is (a_g - s_g) d_h(t) (a_g = 1[group g], s_g
+    the share of rows in g, d_h the path less its mean; :func:`_balanced_basis`), so
+    every product with it is a sum over (cluster, group, period) cells of the row counts
+    and of the sums of ``parts``: O(n) work and no n x m matrix."""
+    g, t, n = blk["g_of_row"], blk["t_of_row"], blk["n"]
+    G, T, H = blk["P"].shape[0], paths.shape[1], len(paths)
+    s = np.bincount(g, minlength=G) / n
+    d = paths - paths.mean(axis=1, keepdims=True)  # H x T
+    key = (cl.astype(np.int64) * G + g) * T + t
+    cells = C * G * T
+    r = np.bincount(key, minlength=cells).reshape(C, G, T).astype(float)
+    X = np.concatenate(parts, axis=1)
+    q = X.shape[1]
+    Xs = np.stack([np.bincount(key, weights=X[:, j], minlength=cells) for j in range(q)],
+                  axis=-1).reshape(C, G, T, q)
+    f = d[:, None, :] * d[None, :, :]  # H x H x T: d_h d_h'
+    A = np.einsum("cgt,hkt->cghk", r, f)  # sum_t f r(c, g, t)
+    Bt = np.einsum("ct,hkt->chk", r.sum(axis=1), f)
+    sg = s[None, :, None, None, None]
+    sg2 = s[None, None, None, :, None]
+    # sum_i (a_ig - s_g)(a_ig' - s_g') f(t_i), cell by cell
+    BB = (sg * sg2 * Bt[:, None, :, None, :] - sg * A.transpose(0, 2, 1, 3)[:, None]
+          - sg2 * A[:, :, :, None, :])
+    idx = np.arange(G)
+    BB[:, idx, :, idx, :] += A.transpose(1, 0, 2, 3)
+    BX = (np.einsum("ht,cgtj->cghj", d, Xs)
+          - s[None, :, None, None] * np.einsum("ht,ctj->chj", d, Xs.sum(axis=1))[:, None])
+    m = G * H
+    out = np.empty((C, m + q, m + q))
+    out[:, :m, :m] = BB.reshape(C, m, m)
+    out[:, :m, m:] = BX.reshape(C, m, q)
+    out[:, m:, :m] = out[:, :m, m:].transpose(0, 2, 1)
+    out[:, m:, m:] = _cluster_cross_products(parts, cl, C)
+    return out
 
 
 def _cluster_cross_products(parts: list[np.ndarray], cl: np.ndarray, G: int) -> np.ndarray:
@@ -628,10 +673,13 @@ def _prepare_block(task: Any, cfg: dict[str, Any]) -> tuple[dict[str, Any], list
             local={full_pos[g]: i for i, g in enumerate(gidx)},
         )
         _add_path_basis(blk)
-        if "basis" in blk:
+        if "basis" in blk or "closed_paths" in blk:
             _add_fast_stats(blk, ys, all_controls, cfg["sets"], cfg["ssc"])
+        if "closed_paths" in blk and "fast" not in blk:  # the draws need the basis
+            blk["basis"] = _balanced_basis(blk, blk.pop("closed_paths"))
         if "fast" in blk:
-            for big in ("basis", "Bd", "yd", "g_of_row", "t_of_row", "w", "sw"):
+            for big in ("basis", "closed_paths", "Bd", "yd", "g_of_row", "t_of_row", "w",
+                        "sw"):
                 blk.pop(big, None)
     else:
         for big in ("Bd", "yd", "w", "sw"):
