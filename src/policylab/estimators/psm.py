@@ -853,8 +853,9 @@ def psm_did(
     require_columns(base, [y, *covariates])
     if sample not in ("weighted", "matched", "support"):
         raise SpecError(f"sample must be weighted, matched or support, got {sample!r}")
-    ever = base[unit].isin(base.loc[base[design.treat_col] == 1, unit].unique()).to_numpy(
-        int)
+    codes = _unit_codes(design)
+    ever_u = np.bincount(codes, weights=base[design.treat_col].to_numpy(float)) > 0
+    ever = ever_u[codes].astype(int)
     kw = dict(method=method, weights=sw, score_weighted=score_weighted, **match_kw)
     m, match_data, row_w, row_sup, warn = _psm_match(base, ever, design, covariates, mode,
                                                      base_year, kw)
@@ -885,7 +886,7 @@ def psm_did(
                              "treat_term": res_did.meta["treat_term"], "weights": sw,
                              "score_weighted": bool(sw) and score_weighted,
                              "notes": _weights_notes(sw, score_weighted)})
-    n_treated = int(base[unit][ever == 1].nunique())
+    n_treated = int(ever_u.sum())
     if n_treated < 10:
         res.warn(Message("psm.few_treated", n=n_treated))
     for w in warn + m.warnings + (bal.warnings if bal else []):
@@ -918,22 +919,27 @@ def _psm_match(base: pd.DataFrame, ever: np.ndarray, design: Any,
     """Match in ``mode``: the matching, the data it matched on, each row's matching
     weight and support (NaN where its unit or row was not matched on) and the
     warnings."""
-    unit, time = design.unit, design.time
+    time = design.time
     warn: list[str] = []
     if mode == "base_year":
         first = int(base.loc[base[design.treat_col] == 1, time].min())
         by = base_year if base_year is not None else max(t for t in base[time].unique()
                                                          if t < first)
         in_by = (base[time] == by).to_numpy()
-        cross = base[in_by].assign(_ever_treated=ever[in_by])
-        n_units = base[unit].nunique()
-        if cross[unit].nunique() < n_units:
-            warn.append(Message("psm.missing_in_base_year",
-                                n=n_units - cross[unit].nunique(), year=by))
+        codes = _unit_codes(design)
+        # each base-year row's unit code rides along (rows may be left out below)
+        cross = base[in_by].assign(_ever_treated=ever[in_by], _psm_unit=codes[in_by])
+        n_units = int((np.bincount(codes) > 0).sum())
+        n_cross = len(np.unique(codes[in_by]))
+        if n_cross < n_units:
+            warn.append(Message("psm.missing_in_base_year", n=n_units - n_cross, year=by))
         cross = _complete(cross, covariates, kw, warn, f"{time} = {by}")
         m = match(cross, "_ever_treated", covariates, **kw)
-        # a unit's matching weight and support are its base-year row's
-        at = pd.Index(cross[unit]).get_indexer(base[unit])
+        # a unit's matching weight and support are its base-year row's (by unit code:
+        # no hashing of the unit column over every row)
+        pos = np.full(int(codes.max()) + 1, -1)
+        pos[cross["_psm_unit"].to_numpy()] = np.arange(len(cross))
+        at = pos[codes]
         found = at >= 0
         row_w, row_sup = np.full(len(base), np.nan), np.full(len(base), np.nan)
         row_w[found] = m.rows["_weight"].to_numpy(float)[at[found]]
@@ -959,6 +965,14 @@ def _psm_match(base: pd.DataFrame, ever: np.ndarray, design: Any,
     rows = m.rows.reindex(df.index)
     return (m, complete, rows["_weight"].to_numpy(float), rows["_support"].to_numpy(float),
             warn)
+
+
+def _unit_codes(design: Any) -> np.ndarray:
+    """Integer codes of the design's units, row by row (the design's own when it has
+    them)."""
+    if design.unit_codes is not None and len(design.unit_codes) == len(design.df):
+        return np.asarray(design.unit_codes, dtype=np.int64)
+    return pd.factorize(design.df[design.unit])[0].astype(np.int64)
 
 
 def _complete(frame: pd.DataFrame, covariates: Sequence[str], kw: dict[str, Any],
