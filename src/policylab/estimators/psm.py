@@ -930,7 +930,7 @@ def _psm_match(base: pd.DataFrame, ever: np.ndarray, design: Any,
         # each base-year row's unit code rides along (rows may be left out below)
         cross = base[in_by].assign(_ever_treated=ever[in_by], _psm_unit=codes[in_by])
         n_units = int((np.bincount(codes) > 0).sum())
-        n_cross = len(np.unique(codes[in_by]))
+        n_cross = int((np.bincount(codes[in_by]) > 0).sum())
         if n_cross < n_units:
             warn.append(Message("psm.missing_in_base_year", n=n_units - n_cross, year=by))
         cross = _complete(cross, covariates, kw, warn, f"{time} = {by}")
