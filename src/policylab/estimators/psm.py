@@ -3,6 +3,7 @@ balance diagnostics (pstest) and PSM-DID (psmatch2 semantics)."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -710,28 +711,37 @@ class _Samples:
     s_after: np.ndarray
     weighted: bool
 
+    @functools.cached_property
+    def subsets(self) -> tuple[np.ndarray, ...]:
+        """The weights of the treated, the controls, the treated on support (``s``)
+        and the used controls (``s_after``)."""
+        return self.s[self.t], self.s[self.c], self.s[self.on], self.s_after[self.mc]
+
     def row(self, v: str, x: np.ndarray) -> dict[str, Any]:
         """One covariate's line: means, pstest's bias, MatchIt's SMD, tests, ratios."""
-        t, c, on, mc, s, sa = self.t, self.c, self.on, self.mc, self.s, self.s_after
-        mt0, mc0 = np.average(x[t], weights=s[t]), np.average(x[c], weights=s[c])
+        t, c, on, mc, s = self.t, self.c, self.on, self.mc, self.s
+        # each subset of x taken once (the weights' subsets once per table)
+        xt, xc, xon, xmc = x[t], x[c], x[on], x[mc]
+        st, sc, son, samc = self.subsets
+        mt0, mc0 = np.average(xt, weights=st), np.average(xc, weights=sc)
         if self.weighted:
-            vt0, vc0 = _aw_var(x[t], s[t]), _aw_var(x[c], s[c])
+            vt0, vc0 = _aw_var(xt, st), _aw_var(xc, sc)
             p0 = _weighted_t_p(x[t | c], t[t | c].astype(float), s[t | c])
         else:
-            vt0, vc0 = x[t].var(ddof=1), x[c].var(ddof=1)
-            p0 = float(stats.ttest_ind(x[t], x[c]).pvalue)
+            vt0, vc0 = xt.var(ddof=1), xc.var(ddof=1)
+            p0 = float(stats.ttest_ind(xt, xc).pvalue)
         sd0 = np.sqrt((vt0 + vc0) / 2)
         b0 = 100 * (mt0 - mc0) / sd0
-        mt1, mc1 = np.average(x[on], weights=s[on]), np.average(x[mc], weights=sa[mc])
+        mt1, mc1 = np.average(xon, weights=son), np.average(xmc, weights=samc)
         b1 = 100 * (mt1 - mc1) / sd0
         # after: weighted regression of x on treatment in the matched sample
-        p1 = _weighted_t_p(np.r_[x[on], x[mc]], np.r_[np.ones(on.sum()), np.zeros(mc.sum())],
-                           np.r_[s[on], sa[mc]])
-        vt1 = _aw_var(x[on], s[on]) if self.weighted else x[on].var(ddof=1)
-        vc1 = _aw_var(x[mc], sa[mc])
+        p1 = _weighted_t_p(np.r_[xon, xmc], np.r_[np.ones(len(xon)), np.zeros(len(xmc))],
+                           np.r_[son, samc])
+        vt1 = _aw_var(xon, son) if self.weighted else xon.var(ddof=1)
+        vc1 = _aw_var(xmc, samc)
         # MatchIt's standardized mean difference for the ATT: over the SD of the
         # treated before matching (two-valued covariates: sqrt(p(1 - p)))
-        sd_t = np.sqrt(_matchit_var(x[t], s[t], _two_valued(x)))
+        sd_t = np.sqrt(_matchit_var(xt, st, _two_valued(x)))
         return {"variable": v, "mean_treated_before": mt0, "mean_control_before": mc0,
                 "bias_before": b0, "mean_treated_after": mt1, "mean_control_after": mc1,
                 "bias_after": b1,
