@@ -62,7 +62,7 @@ def propensity_score(data: Any, treat: str, covariates: Sequence[str],
                         + (f" or weights {weights!r}" if weights else "")
                         + "; drop or impute them before matching")
     d = sub[treat].to_numpy(float)
-    if not set(np.unique(d)) <= {0.0, 1.0} or d.min() == d.max():
+    if not ((d == 0) | (d == 1)).all() or d.min() == d.max():
         raise DataError(f"treatment {treat!r} must be 0/1 with both values present")
     if method not in ("logit", "probit"):
         raise SpecError(f"method must be 'logit' or 'probit', got {method!r}")
