@@ -212,7 +212,7 @@ def mediation(
     require_columns(panel.df, [y, *meds])
     # one estimation sample for every equation; controls are read by the regression's
     # own term reader, so formula terms (C(educ), log(x)) mean what they mean in did()
-    Zs, _ = build_matrix(panel.df, [y, *meds, *controls], intercept=False)
+    Zs, zs_names = build_matrix(panel.df, [y, *meds, *controls], intercept=False)
     sample = panel.df[np.isfinite(Zs).all(axis=1)]
     dropped = len(panel.df) - len(sample)
     if dropped:
@@ -256,7 +256,7 @@ def mediation(
         raise SpecError("rho: the sensitivity parameter is a correlation, strictly inside "
                         "(-1, 1)")
     point, boot = _system_grams(total, meds, list(controls), bootstrap, seed, progress,
-                                executor)
+                                executor, None if dropped else (Zs, zs_names))
     _sensitivity(res, point, meds, rho_grid)
     _intervals(res, meds, joint and len(meds) > 1, bootstrap, level, rho_grid, boot)
     res.notes.append(Message("mediation.critique"))
@@ -347,14 +347,24 @@ def _as_panel(data: Any, unit: str | None, time: str | None) -> tuple[Panel, boo
     return p, p.df[time].nunique() == 1
 
 
-def _system_matrix(total: Any, meds: list[str], controls: list[str]
+def _system_matrix(total: Any, meds: list[str], controls: list[str],
+                   pre: tuple[np.ndarray, list[str]] | None = None
                    ) -> tuple[np.ndarray, list[int]]:
     """The raw columns [y, D, mediators..., controls...] of the estimation sample (the
     controls' terms expanded by the regression's own reader, as in the fits), and the
-    positions of the controls."""
-    df = total.fit.sample()
-    Z, names = build_matrix(df, [total.meta["depvar"], total.meta["treat_term"], *meds,
-                                 *controls], intercept=False)
+    positions of the controls. ``pre``: [y, mediators..., controls...] already read
+    from the rows the fits' data were built from (used when the fits kept every row of
+    it: only D is read again)."""
+    fit, D = total.fit, total.meta["treat_term"]
+    if pre is not None and len(pre[0]) == len(fit.data) == len(fit.rows):
+        Zs, zn = pre
+        Z = np.empty((len(Zs), Zs.shape[1] + 1), order="F")
+        Z[:, 0], Z[:, 2:] = Zs[:, 0], Zs[:, 1:]
+        Z[:, 1] = fit.data[D].to_numpy(float)
+        names = [zn[0], D, *zn[1:]]
+    else:
+        Z, names = build_matrix(fit.sample(), [total.meta["depvar"], D, *meds, *controls],
+                                intercept=False)
     # control columns absorbed by the fixed effects (or collinear) left the regressions
     keep = [j for j, nm in enumerate(names) if j < 2 + len(meds) or nm in total.terms]
     return Z[:, keep], list(range(2 + len(meds), len(keep)))
@@ -372,14 +382,15 @@ def _boot_codes(total: Any) -> np.ndarray:
 
 
 def _system_grams(total: Any, meds: list[str], controls: list[str], bootstrap: int,
-                  seed: int | None, progress: bool, executor: Any
+                  seed: int | None, progress: bool, executor: Any,
+                  pre: tuple[np.ndarray, list[str]] | None = None
                   ) -> tuple[np.ndarray, tuple[np.ndarray, str] | None]:
     """The Gram matrix of the demeaned [y, D, M..., controls] on the estimation sample
     (1 x k x k) and, with ``bootstrap`` draws, those of the cluster bootstrap's draws
     and how they were formed. The system's columns are read once, and the sample's
     matrix is the first row of the draws' (multiplicity 1 for every cluster): one pass
     of the resampling core serves both."""
-    Z, _ = _system_matrix(total, meds, controls)
+    Z, _ = _system_matrix(total, meds, controls, pre)
     if not bootstrap:
         return _grams(total, Z, None)[0], None
     G = int(_boot_codes(total).max()) + 1
