@@ -62,8 +62,12 @@ def balanced_block_sums(Z: np.ndarray, unit: np.ndarray, time: np.ndarray,
     """
     n_u, n_t = int(unit.max()) + 1, int(time.max()) + 1
     k = Z.shape[1]
-    Z3 = np.zeros((n_u, n_t, k))
-    Z3[unit, time] = Z
+    if len(Z) == n_u * n_t and np.array_equal(unit * n_t + time, np.arange(len(Z))):
+        # rows already in unit-then-period order (a sorted panel): one copy, no scatter
+        Z3 = np.array(Z, dtype=np.float64, order="C").reshape(n_u, n_t, k)
+    else:
+        Z3 = np.zeros((n_u, n_t, k))
+        Z3[unit, time] = Z
     Z3 -= Z3.mean(axis=1, keepdims=True)
     unit_is_block = n_blocks == n_u and np.array_equal(unit_block, np.arange(n_u))
     if not unit_is_block and n_blocks <= _FEW_BLOCKS:

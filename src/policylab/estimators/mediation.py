@@ -367,7 +367,8 @@ def _system_matrix(total: Any, meds: list[str], controls: list[str],
                                 intercept=False)
     # control columns absorbed by the fixed effects (or collinear) left the regressions
     keep = [j for j, nm in enumerate(names) if j < 2 + len(meds) or nm in total.terms]
-    return Z[:, keep], list(range(2 + len(meds), len(keep)))
+    return (Z if len(keep) == Z.shape[1] else Z[:, keep]), list(range(2 + len(meds),
+                                                                      len(keep)))
 
 
 def _boot_codes(total: Any) -> np.ndarray:
