@@ -1,14 +1,19 @@
-"""Firm scale, step by step: the wild bootstrap, mediation, heterogeneity, the event
-study with its joint pre-trend tests and the staggered estimators with the
-Callaway-Sant'Anna pre-tests on ``firm_panel`` as the battery calls them (CPU seconds
-and peak RSS per step).
+"""Firm scale, step by step: the wild bootstrap, mediation, heterogeneity, PSM-DID, the
+specification curve, the event study with its joint pre-trend tests and the staggered
+estimators with the Callaway-Sant'Anna pre-tests on ``firm_panel`` as the battery calls
+them (CPU seconds and peak RSS per step).
 
-    python benchmarks/bench_firm_steps.py [--firms 200000] [--steps wild,mediation,heterogeneity]
+    python benchmarks/bench_firm_steps.py [--firms 200000] [--steps wild,mediation,...]
     python benchmarks/bench_firm_steps.py --steps event_study,staggered --against ../main/src
 
 ``--against SRC`` first runs the same steps in a child process with ``PYTHONPATH=SRC``
 (another checkout: the previous code), then here, and prints the CPU ratio and whether
 the checksums of the numbers agree.
+
+``psm_did`` is the battery's step: kernel PSM-DID (base-year matching) for both outcomes,
+each with and without the controls (four fits); ``spec_curve`` the battery's curve (two
+outcomes x no/baseline controls x full/private-firm samples, 500 permutation draws);
+``mediation`` one outcome as before, ``mediation2`` both outcomes as the battery runs it.
 
 One process: the panel is generated, one Design is built (province-level assignment and
 clusters, firm and year effects, three controls), a warm-up run of every step on a small
@@ -25,6 +30,7 @@ import sys
 import time
 import warnings
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -90,9 +96,28 @@ def steps(d, y: str = "ln_output") -> dict:  # noqa: ANN001
     from policylab.estimators.did import did
     from policylab.estimators.heterogeneity import heterogeneity
     from policylab.estimators.mediation import mediation
+    from policylab.estimators.psm import psm_did
+    from policylab.estimators.spec_curve import spec_curve
     from policylab.inference.wild import wild_bootstrap
 
     base = did(d, y=y)
+    outcomes = [y, "ln_emission"]
+
+    def psm() -> Any:
+        kw = dict(covariates=CONTROLS, method="kernel", kernel="epan", bwidth=0.06)
+        fits = [f for o in outcomes for f in (psm_did(d, y=o, **kw),
+                                              psm_did(d.replace(controls=[]), y=o, **kw))]
+        return fits
+
+    def curve() -> Any:
+        return spec_curve(d, outcomes, controls={"none": [], "baseline": CONTROLS},
+                          samples={"full": None, "Private firms": "soe == 0"},
+                          inference="permutation", draws=500, seed=7)
+
+    def mediation2() -> Any:
+        return [mediation(d, y=o, mediators=["rd"], draws=999, seed=7)
+                for o in outcomes]
+
     return {
         "event_study": lambda: event_study_step(d),
         "staggered": lambda: staggered_step(d),
@@ -100,8 +125,26 @@ def steps(d, y: str = "ln_output") -> dict:  # noqa: ANN001
                                        weights_type="webb", seed=7),
         "mediation": lambda: mediation(d, y=y, mediators=["rd"], draws=999, seed=7),
         "heterogeneity": lambda: heterogeneity(d, y=y, by=["soe", "size_class"],
-                                               permutation_draws=500, bootstrap_draws=999, seed=7),
+                                               permutation_draws=500, bootstrap_draws=999,
+                                               seed=7),
+        "mediation2": mediation2,
+        "psm_did": psm,
+        "spec_curve": curve,
     }
+
+
+def _numbers(res: Any, step: str) -> np.ndarray:
+    """The result's numbers for the checksum (every fit's table; the curve's joint test;
+    PSM's matching weights)."""
+    if isinstance(res, pd.DataFrame):
+        return res.select_dtypes(float).to_numpy().ravel()
+    tidy = res.tests if step == "heterogeneity" else res.tidy()
+    num = tidy.select_dtypes(float).to_numpy().ravel()
+    if step == "spec_curve":
+        num = np.r_[num, res.joint["median_estimate_p"], res.joint["share_significant_p"]]
+    if step == "psm_did":
+        num = np.r_[num, res.matching.rows["_weight"].to_numpy(float)]
+    return num
 
 
 def main() -> None:
@@ -139,9 +182,8 @@ def main() -> None:
             else:
                 res = big[s]()
             cpu = time.process_time() - c
-        tidy = res if isinstance(res, pd.DataFrame) else (
-            res.tests if s == "heterogeneity" else res.tidy())
-        num = tidy.select_dtypes(float).to_numpy()
+        num = np.concatenate([_numbers(r, s) for r in (res if isinstance(res, list)
+                                                          else [res])])
         check = f"{np.nansum(np.abs(num)):.12g}"
         print(f"{a.firms * 10:,} rows  {s:14s} CPU {cpu:6.1f} s  RSS "
               f"{before / 2**30:.2f} → {max(peak.peak, before) / 2**30:.2f} GB  "

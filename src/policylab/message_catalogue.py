@@ -467,6 +467,15 @@ CATALOGUE: dict[str, Wording] = {
             "matched unit-years (an unbalanced panel); covariates of post-policy years may "
             "respond to the policy, so match on pre-determined covariates or use "
             "mode='base_year'"),
+    "psm.score_quasi_separation": _W(
+        en="The {method} propensity-score model separates part of the sample: {n} units "
+           "have a score of 0 or 1 (quasi-complete separation; some coefficients are not "
+           "finite), and those units have no comparable counterpart.",
+        zh="{method}倾向得分模型对部分样本完全预测：{n}个个体的倾向得分为0或1（准完全分离，部分"
+           "系数趋于无穷），这些个体没有可比的匹配对象。",
+        api="the {method} score model separates part of the sample: {n} units have a score "
+            "of 0 or 1 (quasi-complete separation: some coefficients are not finite); drop "
+            "or coarsen the covariate that predicts the treatment perfectly"),
     "psm.few_treated": _W(
         en="Matching only {n} treated units: the propensity-score model rests on a handful "
            "of observations and the balance tests have no power.",

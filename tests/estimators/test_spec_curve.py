@@ -82,6 +82,40 @@ def test_fast_basis_path_equals_direct_demeaning(monkeypatch):
     assert fast.joint == direct.joint
 
 
+def test_balanced_closed_form_basis_equals_demeaning_the_basis(monkeypatch):
+    # balanced unit x year panel with two adoption dates (two distinct paths): the
+    # draws' statistics from cell sums of the closed-form basis (1[g] - share)(path -
+    # mean), the closed-form basis itself, the demeaned basis and each draw's column
+    # built and demeaned directly all give the same draws
+    import policylab.estimators.spec_curve as sc
+
+    df = _data().drop(columns="x2")
+    df["treat"] = (((df["prov"] < 2) & (df["year"] >= 2005))
+                   | ((df["prov"] == 5) & (df["year"] >= 2007))).astype(float)
+    kw = dict(unit="unit", time="year", controls={"none": [], "x1": ["x1"]}, assign="prov",
+              fe={"twfe": ["year", "unit"]}, cluster=["prov", "year"],
+              inference="permutation", draws=40, seed=8, chunk_size=16)
+    used = []
+    real = sc._balanced_cross_products
+    monkeypatch.setattr(sc, "_balanced_cross_products",
+                        lambda *a: used.append(1) or real(*a))
+    cells = spec_curve(df, ["y", "y2"], "treat", **kw)
+    assert len(used) == 2  # both cluster variables (prov, year) by cell sums
+    others = []
+    with monkeypatch.context() as mp:  # the closed-form basis, each draw basis @ s
+        mp.setattr(sc, "_add_fast_stats", lambda *a, **k: None)
+        others.append(spec_curve(df, ["y", "y2"], "treat", **kw))
+    monkeypatch.setattr(sc, "_balanced_twoway_block", lambda blk: False)
+    others.append(spec_curve(df, ["y", "y2"], "treat", **kw))  # demeaned basis
+    monkeypatch.setattr(sc, "_add_path_basis", lambda blk, max_bytes=0: None)
+    others.append(spec_curve(df, ["y", "y2"], "treat", **kw))  # direct
+    for other in others:
+        np.testing.assert_allclose(cells.meta["permutation_estimates"],
+                                   other.meta["permutation_estimates"], rtol=1e-9,
+                                   atol=1e-12)
+        assert cells.joint == other.joint
+
+
 def test_draws_that_treat_nobody_in_a_sample_are_left_out_of_the_joint_test():
     # in the sample "late", groups 2-11 are seen only after adoption: a draw that treats
     # only such groups has a treatment the unit effects absorb (no estimate there); it

@@ -62,12 +62,19 @@ def balanced_block_sums(Z: np.ndarray, unit: np.ndarray, time: np.ndarray,
     """
     n_u, n_t = int(unit.max()) + 1, int(time.max()) + 1
     k = Z.shape[1]
-    Z3 = np.zeros((n_u, n_t, k))
-    Z3[unit, time] = Z
+    if len(Z) == n_u * n_t and np.array_equal(unit * n_t + time, np.arange(len(Z))):
+        # rows already in unit-then-period order (a sorted panel): one copy, no scatter
+        Z3 = np.array(Z, dtype=np.float64, order="C").reshape(n_u, n_t, k)
+    else:
+        Z3 = np.zeros((n_u, n_t, k))
+        Z3[unit, time] = Z
     Z3 -= Z3.mean(axis=1, keepdims=True)
+    unit_is_block = n_blocks == n_u and np.array_equal(unit_block, np.arange(n_u))
+    if not unit_is_block and n_blocks <= _FEW_BLOCKS:
+        return _few_block_sums(Z3, unit_block, n_blocks)
     Q = np.einsum("itk,itl->ikl", Z3, Z3).reshape(n_u, k * k)
     S = Z3.reshape(n_u, n_t * k)
-    if n_blocks == n_u and np.array_equal(unit_block, np.arange(n_u)):
+    if unit_is_block:
         # each unit its own block (a unit-level permutation): the sums are the units'
         return Q.reshape(n_u, k, k), S.reshape(n_u, n_t, k), np.ones(n_u)
 
@@ -78,6 +85,29 @@ def balanced_block_sums(Z: np.ndarray, unit: np.ndarray, time: np.ndarray,
     Nb = np.bincount(unit_block, minlength=n_blocks).astype(np.float64)
     return (per_block(Q).reshape(n_blocks, k, k), per_block(S).reshape(n_blocks, n_t, k),
             Nb)
+
+
+#: up to this many blocks, :func:`balanced_block_sums` sums each block's rows with one
+#: matrix product (BLAS) instead of every unit's k x k product (einsum's loops)
+_FEW_BLOCKS = 4096
+
+
+def _few_block_sums(Z3: np.ndarray, unit_block: np.ndarray, n_blocks: int
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`balanced_block_sums` for a few blocks: the units of a block gathered at a
+    time, its sums of ``z z'`` over all its unit-periods as one product (the same sums
+    as per unit then per block, added in another order)."""
+    n_t, k = Z3.shape[1], Z3.shape[2]
+    order = np.argsort(unit_block, kind="stable")
+    Nb = np.bincount(unit_block, minlength=n_blocks).astype(np.float64)
+    bounds = np.r_[0, np.cumsum(Nb.astype(np.int64))]
+    Qb, Sb = np.empty((n_blocks, k, k)), np.empty((n_blocks, n_t, k))
+    for b in range(n_blocks):
+        rows = Z3[order[bounds[b]:bounds[b + 1]]]
+        flat = rows.reshape(-1, k)
+        np.matmul(flat.T, flat, out=Qb[b])
+        Sb[b] = rows.sum(axis=0)
+    return Qb, Sb, Nb
 
 
 def block_grams(Qb: np.ndarray, Sb: np.ndarray, Nb: np.ndarray,

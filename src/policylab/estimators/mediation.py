@@ -230,7 +230,7 @@ def mediation(
     require_columns(panel.df, [y, *meds])
     # one estimation sample for every equation; controls are read by the regression's
     # own term reader, so formula terms (C(educ), log(x)) mean what they mean in did()
-    Zs, _ = build_matrix(panel.df, [y, *meds, *controls], intercept=False)
+    Zs, zs_names = build_matrix(panel.df, [y, *meds, *controls], intercept=False)
     sample = panel.df[np.isfinite(Zs).all(axis=1)]
     dropped = len(panel.df) - len(sample)
     if dropped:
@@ -274,10 +274,10 @@ def mediation(
     if np.any(np.abs(rho_grid) >= 1):
         raise SpecError("rho: the sensitivity parameter is a correlation, strictly inside "
                         "(-1, 1)")
-    point = _grams(total, meds, list(controls), None)[0]
+    point, boot = _system_grams(total, meds, list(controls), bootstrap, seed, progress,
+                                executor, None if dropped else (Zs, zs_names))
     _sensitivity(res, point, meds, rho_grid)
-    _intervals(res, total, meds, list(controls), joint and len(meds) > 1, bootstrap, seed,
-               level, rho_grid, progress, executor)
+    _intervals(res, meds, joint and len(meds) > 1, bootstrap, level, rho_grid, boot)
     res.notes.append(Message("mediation.critique"))
     for w in eq.warnings:
         # a cross-section has one period: "treated in the first period" is no finding
@@ -305,13 +305,12 @@ def _lag_mediators(panel: Panel, meds: list[str], lags: dict[str, int]
     return panel, meds, notes
 
 
-def _intervals(res: MediationResult, total: Any, meds: list[str], controls: list[str],
-               joint: bool, bootstrap: int, seed: int | None, level: float,
-               rho: np.ndarray, progress: bool, executor: Any) -> None:
-    """conf_low/conf_high: bootstrap percentile when drawn, else normal (Sobel SE)."""
-    if bootstrap:
-        _bootstrap(res, total, meds, controls, joint, bootstrap, seed, level, rho,
-                   progress, executor)
+def _intervals(res: MediationResult, meds: list[str], joint: bool, bootstrap: int,
+               level: float, rho: np.ndarray, boot: tuple[np.ndarray, str] | None) -> None:
+    """conf_low/conf_high: bootstrap percentile when drawn (``boot``: the draws' Gram
+    matrices and how they were formed), else normal (Sobel SE)."""
+    if boot is not None:
+        _bootstrap(res, meds, joint, *boot, level, rho)
         res.effects["conf_low"] = res.effects["boot_low"]
         res.effects["conf_high"] = res.effects["boot_high"]
         res.meta["ci_method"] = f"cluster bootstrap percentile, {bootstrap} draws"
@@ -327,13 +326,19 @@ class _Equations:
     are collected (and emitted once, by mediation) instead of once per equation."""
 
     def __init__(self, sample: Panel, common: dict[str, Any]) -> None:
-        self.sample, self.common = sample, common
+        from policylab.estimators.design import build_design
+
+        common = dict(common)
+        self.vcov = common.pop("vcov")
+        # one design for every equation (the rows, treatment and facts are the same;
+        # only the controls differ): the panel is checked once, not once per equation
+        self.design = build_design(sample, **common)
         self.warnings: list[str] = []
 
     def __call__(self, dep: str, controls: list[str]) -> Any:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", PolicyLabWarning)
-            r = did(self.sample, y=dep, controls=controls, **self.common)
+            r = did(self.design.replace(controls=controls), y=dep, vcov=self.vcov)
         for w in caught:  # others (numerical, pandas) pass through unchanged
             if not issubclass(w.category, PolicyLabWarning):
                 warnings.warn(w.message, w.category, stacklevel=2)
@@ -361,17 +366,28 @@ def _as_panel(data: Any, unit: str | None, time: str | None) -> tuple[Panel, boo
     return p, p.df[time].nunique() == 1
 
 
-def _system_matrix(total: Any, meds: list[str], controls: list[str]
+def _system_matrix(total: Any, meds: list[str], controls: list[str],
+                   pre: tuple[np.ndarray, list[str]] | None = None
                    ) -> tuple[np.ndarray, list[int]]:
     """The raw columns [y, D, mediators..., controls...] of the estimation sample (the
     controls' terms expanded by the regression's own reader, as in the fits), and the
-    positions of the controls."""
-    df = total.fit.sample()
-    Z, names = build_matrix(df, [total.meta["depvar"], total.meta["treat_term"], *meds,
-                                 *controls], intercept=False)
+    positions of the controls. ``pre``: [y, mediators..., controls...] already read
+    from the rows the fits' data were built from (used when the fits kept every row of
+    it: only D is read again)."""
+    fit, D = total.fit, total.meta["treat_term"]
+    if pre is not None and len(pre[0]) == len(fit.data) == len(fit.rows):
+        Zs, zn = pre
+        Z = np.empty((len(Zs), Zs.shape[1] + 1), order="F")
+        Z[:, 0], Z[:, 2:] = Zs[:, 0], Zs[:, 1:]
+        Z[:, 1] = fit.data[D].to_numpy(float)
+        names = [zn[0], D, *zn[1:]]
+    else:
+        Z, names = build_matrix(fit.sample(), [total.meta["depvar"], D, *meds, *controls],
+                                intercept=False)
     # control columns absorbed by the fixed effects (or collinear) left the regressions
     keep = [j for j, nm in enumerate(names) if j < 2 + len(meds) or nm in total.terms]
-    return Z[:, keep], list(range(2 + len(meds), len(keep)))
+    return (Z if len(keep) == Z.shape[1] else Z[:, keep]), list(range(2 + len(meds),
+                                                                      len(keep)))
 
 
 def _boot_codes(total: Any) -> np.ndarray:
@@ -385,15 +401,31 @@ def _boot_codes(total: Any) -> np.ndarray:
     return pd.factorize(total.fit.sample()[total.meta["unit"]])[0]
 
 
-def _grams(total: Any, meds: list[str], controls: list[str],
-           Wc: np.ndarray | None, progress: bool = False,
+def _system_grams(total: Any, meds: list[str], controls: list[str], bootstrap: int,
+                  seed: int | None, progress: bool, executor: Any,
+                  pre: tuple[np.ndarray, list[str]] | None = None
+                  ) -> tuple[np.ndarray, tuple[np.ndarray, str] | None]:
+    """The Gram matrix of the demeaned [y, D, M..., controls] on the estimation sample
+    (1 x k x k) and, with ``bootstrap`` draws, those of the cluster bootstrap's draws
+    and how they were formed. The system's columns are read once, and the sample's
+    matrix is the first row of the draws' (multiplicity 1 for every cluster): one pass
+    of the resampling core serves both."""
+    Z, _ = _system_matrix(total, meds, controls, pre)
+    if not bootstrap:
+        return _grams(total, Z, None)[0], None
+    G = int(_boot_codes(total).max()) + 1
+    Wc = cluster_multiplicities(G, bootstrap, seed)  # draws x G
+    grams, method = _grams(total, Z, np.vstack([np.ones((1, G)), Wc]), progress, executor)
+    return grams[:1], (grams[1:], method)
+
+
+def _grams(total: Any, Z: np.ndarray, Wc: np.ndarray | None, progress: bool = False,
            executor: Any = None) -> tuple[np.ndarray, str]:
-    """Weighted Gram matrices of the demeaned [y, D, M..., controls] for cluster
+    """Weighted Gram matrices of the demeaned system columns ``Z`` for cluster
     multiplicities ``Wc`` (draws x clusters; the resampling core, chunked on
     ``executor``); ``None``: the estimation sample itself."""
     m = total.fit
     df = m.sample()
-    Z, _ = _system_matrix(total, meds, controls)
     if Wc is None:
         w = np.ones((1, len(Z))) if m.weights is None else m.weights[None, :]
         return bk.weighted_grams(Z, m.fe_codes, w), "estimation sample"
@@ -445,12 +477,9 @@ def _sensitivity(res: MediationResult, point: np.ndarray, meds: list[str],
         "confounder explaining R2_M* x R2_Y* = rho_at_zero^2 of both residual variances)")
 
 
-def _bootstrap(res: MediationResult, total: Any, meds: list[str], controls: list[str],
-               joint: bool, draws: int, seed: int | None, level: float,
-               rho: np.ndarray, progress: bool, executor: Any = None) -> None:
-    G = int(_boot_codes(total).max()) + 1
-    Wc = cluster_multiplicities(G, draws, seed)  # draws x G
-    grams, method = _grams(total, meds, controls, Wc, progress, executor)
+def _bootstrap(res: MediationResult, meds: list[str], joint: bool, grams: np.ndarray,
+               method: str, level: float, rho: np.ndarray) -> None:
+    draws = len(grams)
     ictrl = list(range(2 + len(meds), grams.shape[1]))
     iy, iD = 0, 1
     draws_out = {}

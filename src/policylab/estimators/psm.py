@@ -3,6 +3,7 @@ balance diagnostics (pstest) and PSM-DID (psmatch2 semantics)."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -12,6 +13,7 @@ import pandas as pd
 from scipy import stats
 
 from policylab.data.panel import Panel, as_pandas, require_columns, require_numeric
+from policylab.engine import binary_choice as bc
 from policylab.engine import matching as mk
 from policylab.errors import DataError, EstimationError, SpecError
 from policylab.estimators.result import Result
@@ -38,7 +40,7 @@ class PropensityResult(Result):
 def propensity_score(data: Any, treat: str, covariates: Sequence[str],
                      score_model: str | None = None, weights: str | None = None, *,
                      method: str | None = None) -> PropensityResult:
-    """Logit (default) or probit of ``treat`` on ``covariates`` (statsmodels fit).
+    """Logit (default) or probit of ``treat`` on ``covariates`` (maximum likelihood).
 
     Note: Stata's psmatch2 uses probit unless ``logit`` is given; here logit is the
     default, as in most applied work.
@@ -70,7 +72,7 @@ def propensity_score(data: Any, treat: str, covariates: Sequence[str],
                         + (f" or weights {weights!r}" if weights else "")
                         + "; drop or impute them before matching")
     d = sub[treat].to_numpy(float)
-    if not set(np.unique(d)) <= {0.0, 1.0} or d.min() == d.max():
+    if not ((d == 0) | (d == 1)).all() or d.min() == d.max():
         raise DataError(f"treatment {treat!r} must be 0/1 with both values present")
     if score_model not in ("logit", "probit"):
         raise SpecError(f"score_model must be 'logit' or 'probit', got {score_model!r}")
@@ -83,44 +85,53 @@ def propensity_score(data: Any, treat: str, covariates: Sequence[str],
                             "among the treated and among the controls")
     fit = _score_fit(d, X, score_model, w)
     names = ["_cons", *cov]
-    ci = np.asarray(fit.conf_int())
-    table = pd.DataFrame({"term": names, "estimate": fit.params, "std_error": fit.bse,
-                          "statistic": fit.tvalues, "p_value": fit.pvalues,
-                          "conf_low": ci[:, 0], "conf_high": ci[:, 1]})
-    idx = X @ fit.params
-    score = fit.predict(X)
+    se = np.sqrt(np.diag(fit.cov))
+    z = fit.params / se
+    # normal inference, as statsmodels' Logit/Probit and GLM report it
+    q = stats.norm.ppf(0.975)
+    table = pd.DataFrame({"term": names, "estimate": fit.params, "std_error": se,
+                          "statistic": z, "p_value": 2 * stats.norm.sf(np.abs(z)),
+                          "conf_low": fit.params - q * se, "conf_high": fit.params + q * se})
+    score = fit.prob
     # McFadden's pseudo R2 with the intercept-only log likelihood in closed form
     # (statsmodels' prsquared refits the null model); weighted: both likelihoods are
     ww = np.ones(len(d)) if w is None else w
     pbar = np.average(d, weights=ww)
     llnull = ww.sum() * (pbar * np.log(pbar) + (1 - pbar) * np.log(1 - pbar))
-    llf = fit.llf if w is None else float(np.sum(ww * np.where(
-        d == 1, np.log(score), np.log1p(-score))))
-    return PropensityResult(nobs=len(sub), score=score, index=idx, table=table,
-                            meta=RenamedKeys({"score_model": score_model, "covariates": cov,
-                                              "treat": treat, "weights": weights,
-                                              "pseudo_r2": float(1 - llf / llnull)},
-                                             renamed={"method": "score_model"},
-                                             where="PropensityResult.meta"))
+    res = PropensityResult(nobs=len(sub), score=score, index=fit.index, table=table,
+                           meta=RenamedKeys({"score_model": score_model, "covariates": cov,
+                                             "treat": treat, "weights": weights,
+                                             "iterations": fit.iterations,
+                                             "pseudo_r2": float(1 - fit.llf / llnull)},
+                                            renamed={"method": "score_model"},
+                                            where="PropensityResult.meta"))
+    if fit.status == "quasi_separation":
+        res.warn(Message("psm.score_quasi_separation", n=fit.n_perfect,
+                         method=score_model))
+    return res
 
 
-def _score_fit(d: np.ndarray, X: np.ndarray, method: str, w: np.ndarray | None) -> Any:
-    """The statsmodels fit of the score model: Logit/Probit, or with sampling weights a
-    binomial GLM with them as prior weights (R glm's ``weights=``)."""
-    try:
-        if w is None:
-            # the two models, not statsmodels.api (which imports all of statsmodels: ~1 s)
-            from statsmodels.discrete.discrete_model import Logit, Probit
-
-            return {"logit": Logit, "probit": Probit}[method](d, X).fit(disp=0, maxiter=200)
-        from statsmodels.genmod import families
-        from statsmodels.genmod.generalized_linear_model import GLM
-
-        link = families.links.Logit() if method == "logit" else families.links.Probit()
-        return GLM(d, X, family=families.Binomial(link=link), var_weights=w).fit(
-            maxiter=200, tol=1e-12)
-    except Exception as exc:  # perfect separation and friends
-        raise EstimationError(f"the {method} score model failed: {exc}") from exc
+def _score_fit(d: np.ndarray, X: np.ndarray, method: str, w: np.ndarray | None
+               ) -> bc.BinaryFit:
+    """The score model by maximum likelihood (the engine's Newton-Raphson): Logit/Probit
+    as statsmodels fits them, or with sampling weights the binomial GLM with them as
+    prior weights (R glm's ``weights=``); complete separation, collinear covariates and
+    no convergence raise."""
+    fit = bc.binary_fit(X, d, link=method, weights=w, max_iter=200)
+    if fit.status == "separation":
+        raise EstimationError(
+            f"the {method} score model predicts the treatment perfectly (complete "
+            "separation): no treated unit has a comparable control, so there is nothing "
+            "to match; drop or coarsen the covariates that separate them")
+    if fit.status == "singular":
+        raise EstimationError(
+            f"the {method} score model failed: the covariates are collinear (or constant) "
+            "in the matching sample; drop one of them")
+    if fit.status == "no_convergence":
+        raise EstimationError(
+            f"the {method} score model did not converge in {fit.iterations} Newton steps; "
+            "check the covariates for extreme scales or near-separation")
+    return fit
 
 
 @dataclass
@@ -294,9 +305,9 @@ def match(
                             "metric": metric, "replace": replace, "ties": ties,
                             "common": common, "treat": treat,
                             "covariates": list(covariates or []), "outcome": outcome,
-                            "weights": weights,
-                            "score_weighted": ps_model is not None and bool(
-                                ps_model.meta["weights"])})
+                            "weights": weights, "score_weighted": ps_model is not None
+                            and bool(ps_model.meta["weights"])},
+                      warnings=list(ps_model.warnings) if ps_model is not None else [])
     if y is not None:
         if se_kind == "ai" or bias_adjust:
             on_sets = [m for m, s_ in zip(matches, support_t) if s_]
@@ -691,6 +702,13 @@ def _aw_var(x: np.ndarray, w: np.ndarray) -> float:
     return float(np.sum(w * (x - m) ** 2) / w.sum() * len(x) / max(len(x) - 1, 1))
 
 
+def _two_valued(x: np.ndarray) -> bool:
+    """Whether ``x`` takes exactly two distinct values (one pass; no sort of the
+    column as np.unique would do)."""
+    other = x[x != x[0]] if len(x) else x
+    return bool(len(other)) and bool(np.all(other == other[0]))
+
+
 def _matchit_var(x: np.ndarray, w: np.ndarray, two_valued: bool) -> float:
     """The treated SD^2 of MatchIt's standardized mean difference: p(1 - p) for a
     two-valued covariate, else MatchIt's weighted variance sum w (x - m)^2 / (1 -
@@ -716,28 +734,37 @@ class _Samples:
     s_after: np.ndarray
     weighted: bool
 
+    @functools.cached_property
+    def subsets(self) -> tuple[np.ndarray, ...]:
+        """The weights of the treated, the controls, the treated on support (``s``)
+        and the used controls (``s_after``)."""
+        return self.s[self.t], self.s[self.c], self.s[self.on], self.s_after[self.mc]
+
     def row(self, v: str, x: np.ndarray) -> dict[str, Any]:
         """One covariate's line: means, pstest's bias, MatchIt's SMD, tests, ratios."""
-        t, c, on, mc, s, sa = self.t, self.c, self.on, self.mc, self.s, self.s_after
-        mt0, mc0 = np.average(x[t], weights=s[t]), np.average(x[c], weights=s[c])
+        t, c, on, mc, s = self.t, self.c, self.on, self.mc, self.s
+        # each subset of x taken once (the weights' subsets once per table)
+        xt, xc, xon, xmc = x[t], x[c], x[on], x[mc]
+        st, sc, son, samc = self.subsets
+        mt0, mc0 = np.average(xt, weights=st), np.average(xc, weights=sc)
         if self.weighted:
-            vt0, vc0 = _aw_var(x[t], s[t]), _aw_var(x[c], s[c])
+            vt0, vc0 = _aw_var(xt, st), _aw_var(xc, sc)
             p0 = _weighted_t_p(x[t | c], t[t | c].astype(float), s[t | c])
         else:
-            vt0, vc0 = x[t].var(ddof=1), x[c].var(ddof=1)
-            p0 = float(stats.ttest_ind(x[t], x[c]).pvalue)
+            vt0, vc0 = xt.var(ddof=1), xc.var(ddof=1)
+            p0 = float(stats.ttest_ind(xt, xc).pvalue)
         sd0 = np.sqrt((vt0 + vc0) / 2)
         b0 = 100 * (mt0 - mc0) / sd0
-        mt1, mc1 = np.average(x[on], weights=s[on]), np.average(x[mc], weights=sa[mc])
+        mt1, mc1 = np.average(xon, weights=son), np.average(xmc, weights=samc)
         b1 = 100 * (mt1 - mc1) / sd0
         # after: weighted regression of x on treatment in the matched sample
-        p1 = _weighted_t_p(np.r_[x[on], x[mc]], np.r_[np.ones(on.sum()), np.zeros(mc.sum())],
-                           np.r_[s[on], sa[mc]])
-        vt1 = _aw_var(x[on], s[on]) if self.weighted else x[on].var(ddof=1)
-        vc1 = _aw_var(x[mc], sa[mc])
+        p1 = _weighted_t_p(np.r_[xon, xmc], np.r_[np.ones(len(xon)), np.zeros(len(xmc))],
+                           np.r_[son, samc])
+        vt1 = _aw_var(xon, son) if self.weighted else xon.var(ddof=1)
+        vc1 = _aw_var(xmc, samc)
         # MatchIt's standardized mean difference for the ATT: over the SD of the
         # treated before matching (two-valued covariates: sqrt(p(1 - p)))
-        sd_t = np.sqrt(_matchit_var(x[t], s[t], len(np.unique(x)) == 2))
+        sd_t = np.sqrt(_matchit_var(xt, st, _two_valued(x)))
         return {"variable": v, "mean_treated_before": mt0, "mean_control_before": mc0,
                 "bias_before": b0, "mean_treated_after": mt1, "mean_control_after": mc1,
                 "bias_after": b1,
@@ -874,8 +901,9 @@ def psm_did(
     if did_sample not in ("weighted", "matched", "support"):
         raise SpecError("did_sample must be weighted, matched or support, got "
                         f"{did_sample!r}")
-    ever = base[unit].isin(base.loc[base[design.treat_col] == 1, unit].unique()).to_numpy(
-        int)
+    codes = _unit_codes(design)
+    ever_u = np.bincount(codes, weights=base[design.treat_col].to_numpy(float)) > 0
+    ever = ever_u[codes].astype(int)
     kw = dict(method=method, weights=sw, score_weighted=score_weighted, **match_kw)
     m, match_data, row_w, row_sup, warn = _psm_match(base, ever, design, covariates, mode,
                                                      base_year, kw)
@@ -909,7 +937,7 @@ def psm_did(
                                          "notes": _weights_notes(sw, score_weighted)},
                                         renamed={"sample": "did_sample"},
                                         where="PsmDidResult.meta"))
-    n_treated = int(base[unit][ever == 1].nunique())
+    n_treated = int(ever_u.sum())
     if n_treated < 10:
         res.warn(Message("psm.few_treated", n=n_treated))
     for w in warn + m.warnings + (bal.warnings if bal else []):
@@ -971,22 +999,27 @@ def _psm_match(base: pd.DataFrame, ever: np.ndarray, design: Any,
     """Match in ``mode``: the matching, the data it matched on, each row's matching
     weight and support (NaN where its unit or row was not matched on) and the
     warnings."""
-    unit, time = design.unit, design.time
+    time = design.time
     warn: list[str] = []
     if mode == "base_year":
         first = int(base.loc[base[design.treat_col] == 1, time].min())
         by = base_year if base_year is not None else max(t for t in base[time].unique()
                                                          if t < first)
         in_by = (base[time] == by).to_numpy()
-        cross = base[in_by].assign(_ever_treated=ever[in_by])
-        n_units = base[unit].nunique()
-        if cross[unit].nunique() < n_units:
-            warn.append(Message("psm.missing_in_base_year",
-                                n=n_units - cross[unit].nunique(), year=by))
+        codes = _unit_codes(design)
+        # each base-year row's unit code rides along (rows may be left out below)
+        cross = base[in_by].assign(_ever_treated=ever[in_by], _psm_unit=codes[in_by])
+        n_units = int((np.bincount(codes) > 0).sum())
+        n_cross = int((np.bincount(codes[in_by]) > 0).sum())
+        if n_cross < n_units:
+            warn.append(Message("psm.missing_in_base_year", n=n_units - n_cross, year=by))
         cross = _complete(cross, covariates, kw, warn, f"{time} = {by}")
         m = match(cross, "_ever_treated", covariates, **kw)
-        # a unit's matching weight and support are its base-year row's
-        at = pd.Index(cross[unit]).get_indexer(base[unit])
+        # a unit's matching weight and support are its base-year row's (by unit code:
+        # no hashing of the unit column over every row)
+        pos = np.full(int(codes.max()) + 1, -1)
+        pos[cross["_psm_unit"].to_numpy()] = np.arange(len(cross))
+        at = pos[codes]
         found = at >= 0
         row_w, row_sup = np.full(len(base), np.nan), np.full(len(base), np.nan)
         row_w[found] = m.rows["_weight"].to_numpy(float)[at[found]]
@@ -1012,6 +1045,14 @@ def _psm_match(base: pd.DataFrame, ever: np.ndarray, design: Any,
     rows = m.rows.reindex(df.index)
     return (m, complete, rows["_weight"].to_numpy(float), rows["_support"].to_numpy(float),
             warn)
+
+
+def _unit_codes(design: Any) -> np.ndarray:
+    """Integer codes of the design's units, row by row (the design's own when it has
+    them)."""
+    if design.unit_codes is not None and len(design.unit_codes) == len(design.df):
+        return np.asarray(design.unit_codes, dtype=np.int64)
+    return pd.factorize(design.df[design.unit])[0].astype(np.int64)
 
 
 def _complete(frame: pd.DataFrame, covariates: Sequence[str], kw: dict[str, Any],

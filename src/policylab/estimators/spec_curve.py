@@ -285,7 +285,7 @@ def _spec_curve(
     from policylab.execution import map_tasks
 
     ex = executor
-    cfg = {"df": df, "ys": ys, "treat": treat, "controls": all_controls, "sets": controls_d,
+    cfg = {"df": df, "ys": ys, "treat": treat, "unit": unit, "controls": all_controls, "sets": controls_d,
            "clusters": clusters, "assign": assign, "time": time, "alpha": alpha, "ssc": ssc,
            "groups": groups, "permutation": inference == "permutation", "weights": weights}
     tasks = list(itertools.product(samples_d.items(), fe_d.items()))
@@ -452,11 +452,49 @@ def _add_path_basis(blk: dict[str, Any], max_bytes: float = 1.5e9) -> None:
     m = P.shape[0] * H
     if H == 0 or n * m * 8 > max_bytes:
         return
-    basis = np.zeros((n, m))
-    rows = np.arange(n)
+    if _balanced_twoway_block(blk):
+        # the draws' statistics follow from the paths and per-cell sums
+        # (_balanced_cross_products); the n x m basis only when they cannot be used
+        blk.update(closed_paths=paths, path_id=ids, n_paths=H)
+        return
+    else:
+        basis = np.zeros((n, m))
+        rows = np.arange(n)
+        for h in range(H):
+            basis[rows, blk["g_of_row"] * H + h] = paths[h][blk["t_of_row"]]
+        basis = _demeaned(basis, blk, inplace=True)
+    blk.update(basis=basis, path_id=ids, n_paths=H)
+
+
+def _balanced_twoway_block(blk: dict[str, Any]) -> bool:
+    """Whether the block's basis has the closed form of :func:`_balanced_basis`: no
+    weights, exactly unit and time effects on a balanced panel, groups constant within
+    units."""
+    iu = blk.get("unit_fe")
+    if blk["w"] is not None or iu is None or blk["fe_k"].shape[1] != 2:
+        return False
+    unit, t = blk["fe_k"][:, iu], blk["fe_k"][:, 1 - iu]
+    return fx.is_balanced_twoway(unit, t) and fx.nested_in_check(unit, blk["g_of_row"])
+
+
+def _balanced_basis(blk: dict[str, Any], paths: np.ndarray) -> np.ndarray:
+    """The demeaned basis of a balanced two-way block in closed form: demeaning
+    a_i b_t by unit and time effects leaves (a_i - mean a)(b_t - mean b), so column
+    (g, h) is (1[group g] - share of units in g) x (path_h(t) - its mean over the
+    periods). One write per entry, no pass of the demeaning (the same numbers to
+    rounding)."""
+    g, n, G = blk["g_of_row"], blk["n"], blk["P"].shape[0]
+    H = len(paths)
+    share = np.bincount(g, minlength=G) / n
+    dev = (paths - paths.mean(axis=1, keepdims=True)).T[blk["t_of_row"]]  # n x H
+    basis = np.empty((n, G * H))
+    flat = basis.reshape(-1)
+    own = np.arange(n) * (G * H) + g * H  # each row's own group's first column
     for h in range(H):
-        basis[rows, blk["g_of_row"] * H + h] = paths[h][blk["t_of_row"]]
-    blk.update(basis=_demeaned(basis, blk, inplace=True), path_id=ids, n_paths=H)
+        # an outer product per path (an inner loop over the groups, not over one path)
+        np.multiply.outer(dev[:, h], -share, out=basis[:, h::H])
+        flat[own + h] += dev[:, h]
+    return basis
 
 
 def _add_fast_stats(blk: dict[str, Any], ys: list[str], all_controls: list[str],
@@ -466,48 +504,117 @@ def _add_fast_stats(blk: dict[str, Any], ys: list[str], all_controls: list[str],
     With D = PB s (PB: the basis with the controls partialled out, s: a draw's 0/1
     selection), the estimate is (PB'y . s) / (s' PB'PB s) and the cluster score sums are
     (S PB*y) s - b (s' C_g s), where C_g are the per-cluster Gram matrices of PB.
+
+    Everything follows from the per-cluster cross products Z_g'Z_g of Z = [basis,
+    controls, outcomes], one pass over the rows per cluster variable: with the
+    coefficients K of the basis on a control set C, PB_g'PB_g = B_g'B_g - B_g'C_g K -
+    K'C_g'B_g + K'C_g'C_g K, and the same for the scores. Control sets and outcomes are
+    then small algebra instead of a pass over the n x m basis each (the numbers agree
+    with partialling the rows out first to rounding).
     """
-    basis, n = blk["basis"], blk["n"]
-    m = basis.shape[1]
-    if any((int(cl.max()) + 1) * m * m * 8 > max_bytes for cl in blk["clusters"].values()):
+    closed = blk.get("closed_paths")
+    m = blk["P"].shape[0] * len(closed) if closed is not None else blk["basis"].shape[1]
+    k, ny = len(all_controls), len(ys)
+    width = m + k + ny
+    if any((int(cl.max()) + 1) * width * width * 8 > max_bytes
+           or (closed is not None and (int(cl.max()) + 1) * blk["P"].size * (k + ny) * 8
+               > max_bytes) for cl in blk["clusters"].values()):
         return
-    Bd, yd = blk["Bd"], blk["yd"]
-    # the basis and the outcomes side by side once (n x (m + outcomes)); each control
-    # set's residuals are written into one buffer, and a cluster's rows are gathered one
-    # cluster at a time (the same products on the same arrays as before: the numbers
-    # are unchanged, the peak is two n x m matrices lower)
-    W = np.column_stack([basis, yd])
-    R = np.empty_like(W) if any(sets.values()) else None
+    # the columns side by side: basis, controls (Bd without the treatment), outcomes
+    parts = [blk["Bd"][:, 1:], blk["yd"]]
     entries = []
     for cl in blk["clusters"].values():
         G = int(cl.max()) + 1
         fe_k = blk["fe_k"]
         nested = np.array([vc.nested_in(fe_k[:, j], cl) for j in range(fe_k.shape[1])])
-        order = np.argsort(cl, kind="stable")
-        bounds = np.r_[0, np.cumsum(np.bincount(cl, minlength=G))]
-        S = sparse.csr_matrix((np.ones(n), (cl, np.arange(n))), shape=(G, n))
+        Mg = (_balanced_cross_products(blk, closed, parts, cl, G) if closed is not None
+              else _cluster_cross_products([blk["basis"], *parts], cl, G))
+        T = Mg.sum(axis=0)
+        iB = np.arange(m)
         for c_cols in sets.values():
-            idx = [0] + [1 + all_controls.index(c) for c in c_cols]
-            C = Bd[:, idx[1:]]
-            K = vc.df_k(len(idx), blk["fe_levels"], nested, ssc)
-            fac = vc.small_sample_factor("CRV", n, K, G, ssc)
-            if C.shape[1]:
-                coef = np.linalg.lstsq(C.T @ C, C.T @ W, rcond=None)[0]
-                np.matmul(C, coef, out=R)
-                np.subtract(W, R, out=R)
-                PB, yc = R[:, :m], R[:, m:]
-            else:
-                PB, yc = basis, yd
-            Cg = np.empty((G, m, m))
-            for g in range(G):
-                Pg = PB[order[bounds[g]:bounds[g + 1]]]
-                Cg[g] = Pg.T @ Pg
-            gram = PB.T @ PB
-            for j in range(len(ys)):
-                entries.append({"gram": gram, "by": PB.T @ yc[:, j],
-                                "A": S @ (PB * yc[:, j][:, None]), "Cg": Cg, "fac": fac,
-                                "G": G})
+            iC = np.array([m + all_controls.index(c) for c in c_cols], dtype=np.int64)
+            K = vc.df_k(1 + len(iC), blk["fe_levels"], nested, ssc)
+            fac = vc.small_sample_factor("CRV", blk["n"], K, G, ssc)
+            for j in range(ny):
+                iy = m + k + j
+                Cg, A = _partialled_cluster_sums(Mg, T, iB, iC, iy)
+                entries.append({"gram": Cg.sum(axis=0), "by": A.sum(axis=0), "A": A,
+                                "Cg": Cg, "fac": fac, "G": G})
     blk["fast"] = entries
+
+
+def _balanced_cross_products(blk: dict[str, Any], paths: np.ndarray,
+                             parts: list[np.ndarray], cl: np.ndarray, C: int) -> np.ndarray:
+    """:func:`_cluster_cross_products` of [basis, parts] for a balanced two-way block
+    without the basis: its column (g, h) is (a_g - s_g) d_h(t) (a_g = 1[group g], s_g
+    the share of rows in g, d_h the path less its mean; :func:`_balanced_basis`), so
+    every product with it is a sum over (cluster, group, period) cells of the row counts
+    and of the sums of ``parts``: O(n) work and no n x m matrix."""
+    g, t, n = blk["g_of_row"], blk["t_of_row"], blk["n"]
+    G, T, H = blk["P"].shape[0], paths.shape[1], len(paths)
+    s = np.bincount(g, minlength=G) / n
+    d = paths - paths.mean(axis=1, keepdims=True)  # H x T
+    key = (cl.astype(np.int64) * G + g) * T + t
+    cells = C * G * T
+    r = np.bincount(key, minlength=cells).reshape(C, G, T).astype(float)
+    X = np.concatenate(parts, axis=1)
+    q = X.shape[1]
+    Xs = np.stack([np.bincount(key, weights=X[:, j], minlength=cells) for j in range(q)],
+                  axis=-1).reshape(C, G, T, q)
+    f = d[:, None, :] * d[None, :, :]  # H x H x T: d_h d_h'
+    A = np.einsum("cgt,hkt->cghk", r, f)  # sum_t f r(c, g, t)
+    Bt = np.einsum("ct,hkt->chk", r.sum(axis=1), f)
+    sg = s[None, :, None, None, None]
+    sg2 = s[None, None, None, :, None]
+    # sum_i (a_ig - s_g)(a_ig' - s_g') f(t_i), cell by cell
+    BB = (sg * sg2 * Bt[:, None, :, None, :] - sg * A.transpose(0, 2, 1, 3)[:, None]
+          - sg2 * A[:, :, :, None, :])
+    idx = np.arange(G)
+    BB[:, idx, :, idx, :] += A.transpose(1, 0, 2, 3)
+    BX = (np.einsum("ht,cgtj->cghj", d, Xs)
+          - s[None, :, None, None] * np.einsum("ht,ctj->chj", d, Xs.sum(axis=1))[:, None])
+    m = G * H
+    out = np.empty((C, m + q, m + q))
+    out[:, :m, :m] = BB.reshape(C, m, m)
+    out[:, :m, m:] = BX.reshape(C, m, q)
+    out[:, m:, :m] = out[:, :m, m:].transpose(0, 2, 1)
+    out[:, m:, m:] = _cluster_cross_products(parts, cl, C)
+    return out
+
+
+def _cluster_cross_products(parts: list[np.ndarray], cl: np.ndarray, G: int) -> np.ndarray:
+    """Z_g'Z_g (G x w x w) of the columns of ``parts`` side by side, per cluster code in
+    ``cl``: a cluster's rows are gathered at a time (never a sorted copy of all)."""
+    order = np.argsort(cl, kind="stable")
+    bounds = np.r_[0, np.cumsum(np.bincount(cl, minlength=G))]
+    w = sum(p.shape[1] for p in parts)
+    out = np.empty((G, w, w))
+    for g in range(G):
+        r = order[bounds[g]:bounds[g + 1]]
+        Zg = np.concatenate([p[r] for p in parts], axis=1)
+        np.matmul(Zg.T, Zg, out=out[g])
+    return out
+
+
+def _partialled_cluster_sums(Mg: np.ndarray, T: np.ndarray, iB: np.ndarray, iC: np.ndarray,
+                             iy: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per-cluster PB_g'PB_g (G x m x m) and PB_g'yc_g (G x m), where PB and yc are the
+    basis and the outcome with the controls ``iC`` partialled out over all rows (their
+    coefficients from the totals ``T``), from the per-cluster cross products ``Mg``."""
+    BB = Mg[:, iB[:, None], iB]
+    By = Mg[:, iB, iy]
+    if not len(iC):
+        return BB, By
+    CC = T[np.ix_(iC, iC)]
+    coef = np.linalg.lstsq(CC, T[np.ix_(iC, np.r_[iB, iy])], rcond=None)[0]
+    Kb, gy = coef[:, :-1], coef[:, -1]
+    BC = Mg[:, iB[:, None], iC]           # G x m x k
+    CCg = Mg[:, iC[:, None], iC]          # G x k x k
+    Cy = Mg[:, iC, iy]                    # G x k
+    BCK = BC @ Kb                         # G x m x m
+    Cg = BB - BCK - BCK.transpose(0, 2, 1) + Kb.T @ CCg @ Kb
+    A = By - Cy @ Kb - BC @ gy + (Kb.T @ CCg @ gy[:, None])[..., 0]
+    return Cg, A
 
 
 def _fast_estimates(entries: list[dict[str, Any]], sel: np.ndarray) -> list[Any]:
@@ -540,7 +647,10 @@ def _prepare_block(task: Any, cfg: dict[str, Any]) -> tuple[dict[str, Any], list
     sub, fe_k, w = _block_rows(cfg, s_name, query, fe_name, list(fe_cols))
     cols = ys + [treat] + all_controls
     blk = {"name": (s_name, fe_name), "fe_k": fe_k, "w": w,
-           "sw": None if w is None else np.sqrt(w)}
+           "sw": None if w is None else np.sqrt(w),
+           # unit and time effects only: which column is the unit's (the closed form)
+           "unit_fe": (list(fe_cols).index(cfg["unit"])
+                       if sorted(fe_cols) == sorted([cfg["unit"], cfg["time"]]) else None)}
     Zd = _demeaned(sub[cols].to_numpy(float), blk)
     blk.update(yd=Zd[:, :len(ys)], Bd=Zd[:, len(ys):], fe_levels=fx.fe_dof(fe_k),
                n=len(sub), clusters={c: _codes(sub, [c])[:, 0] for c in cfg["clusters"]})
@@ -563,10 +673,13 @@ def _prepare_block(task: Any, cfg: dict[str, Any]) -> tuple[dict[str, Any], list
             local={full_pos[g]: i for i, g in enumerate(gidx)},
         )
         _add_path_basis(blk)
-        if "basis" in blk:
+        if "basis" in blk or "closed_paths" in blk:
             _add_fast_stats(blk, ys, all_controls, cfg["sets"], cfg["ssc"])
+        if "closed_paths" in blk and "fast" not in blk:  # the draws need the basis
+            blk["basis"] = _balanced_basis(blk, blk.pop("closed_paths"))
         if "fast" in blk:
-            for big in ("basis", "Bd", "yd", "g_of_row", "t_of_row", "w", "sw"):
+            for big in ("basis", "closed_paths", "Bd", "yd", "g_of_row", "t_of_row", "w",
+                        "sw"):
                 blk.pop(big, None)
     else:
         for big in ("Bd", "yd", "w", "sw"):
