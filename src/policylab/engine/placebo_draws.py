@@ -214,9 +214,10 @@ class PlaceboDraws:
         With ``unit`` the effect nested in the groups, FWL splits the projection on the
         effects: within-unit demeaning, then the within-unit demeaned dummies W~ of the
         other effects. A basis column within-unit demeaned stays on its group's rows
-        (sp), and its coefficients on W~ come from the SVD of W~ (rank-deficient
-        dummies, such as year beside region x year, get none); the controls' basis Q
-        is projected off the result. Exact: no alternating projections.
+        (sp), and its coefficients on W~ solve the normal equations of W~ (see
+        :func:`_within_coefs`; rank-deficient dummies, such as year beside region x
+        year, get none); the controls' basis Q is projected off the result. Exact: no
+        alternating projections.
         """
         n, H, sw = self.n, self.H, self.sw
         w = np.ones(n) if self.w is None else self.w
@@ -233,34 +234,16 @@ class PlaceboDraws:
             inv_wu = 1.0 / wu
             pbar = np.stack([np.bincount(u, weights=w * Pt[:, h], minlength=U)
                              for h in range(H)], axis=1) * inv_wu[:, None]
-        sp = (Pt - pbar[u]) * sw1[:, None]
-        lev = int(other.max(initial=-1)) + 1
-        Wt = np.zeros((n, lev))
-        rows = np.arange(n)
-        for f in range(other.shape[1]):
-            Wt[rows, other[:, f]] = 1.0
-        if U:
-            means = sum(np.bincount(u * lev + other[:, f], weights=w, minlength=U * lev)
-                        for f in range(other.shape[1])).reshape(U, lev)
-            Wt -= (means * inv_wu[:, None])[u]
-        Wt *= sw1[:, None]
-        r = 0
-        if lev:
-            Uw, S, Vt = np.linalg.svd(Wt, full_matrices=False)
-            r = int((S > S[0] * 1e-10).sum())
-            Uw, S, Vt = Uw[:, :r], S[:r], Vt[:r]
-        # each basis column's sums against W~'s left singular vectors and Q: its rows
-        # are its group's rows
-        order = np.argsort(self.group, kind="stable")
-        starts = np.r_[0, np.cumsum(np.bincount(self.group, minlength=self.G))[:-1]]
+        dev = Pt - pbar[u]  # within-unit path values; a basis column is sw x dev on its group
+        Phi, QW = _within_coefs(u, U, inv_wu, other, w, sw1, self.group, self.G, dev,
+                                self.Q)
         K = self.Q.shape[1]
-        Bu, Bq = np.empty((self.G * H, r)), np.empty((self.G * H, K))
-        for h in range(H):
-            if r:
-                Bu[h::H] = np.add.reduceat((Uw * sp[:, h:h + 1])[order], starts, axis=0)
-            Bq[h::H] = np.add.reduceat((self.Q * sp[:, h:h + 1])[order], starts, axis=0)
-        Phi = (Bu / S) @ Vt if r else np.zeros((self.G * H, lev))
-        Gam = Bq - Phi @ (self.Q.T @ Wt).T
+        Bq = np.empty((self.G * H, K))
+        for h in range(H):  # each basis column's sums against Q: its group's rows
+            for k in range(K):
+                Bq[h::H, k] = np.bincount(self.group, weights=self.Q[:, k] * sw1 * dev[:, h],
+                                          minlength=self.G)
+        Gam = Bq - Phi @ QW.T
         # a row's within-unit path value is rebuilt in the kernels from pbar: an n x H
         # table would be most of the memory each draw reads
         self._basis = (u, other, w, sw1, np.ascontiguousarray(pbar),
@@ -335,3 +318,85 @@ class PlaceboDraws:
                 bs.append(b)
                 ts.append(t)
         return np.concatenate(bs), np.concatenate(ts)
+
+
+#: :func:`_within_coefs` solves the normal equations of the within-unit dummies when
+#: their Gram's nonzero eigenvalues are at least this share of the largest (errors of
+#: about cond x 1e-16 relative: 1e-11 at most), else it takes the SVD of the dummies
+GRAM_COND = 1e-5
+#: eigenvalues of the Gram under this share of the largest are zero (redundant
+#: dummies: rounding leaves them near 1e-15); singular values under 1e-10 in the SVD
+GRAM_ZERO = 1e-10
+
+
+def _within_coefs(u: np.ndarray, U: int, inv_wu: np.ndarray, other: np.ndarray,
+                  w: np.ndarray, sw: np.ndarray, group: np.ndarray, G: int,
+                  dev: np.ndarray, Q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Coefficients (G*H x levels) of each basis column sw x dev (on its group's rows)
+    on the dummies of ``other`` demeaned within the units ``u`` (weighted, scaled by
+    sw: W~), and Q'W~ (K x levels).
+
+    The products come from sparse sums, never the n x levels W~: W~'W~ = W'diag(w)W -
+    M'diag(1/w_u)M with M the units' weighted dummy sums, and since a basis column is
+    already demeaned within units, W~'sp = W'diag(w) dev on its group's rows. The
+    minimum-norm solution through the Gram's eigenvectors projects exactly as the SVD
+    of W~ does (the kernels use the coefficients only through that projection);
+    the SVD is the fallback for ill-conditioned dummies (:data:`GRAM_COND`).
+    """
+    from scipy import sparse
+
+    n, F = other.shape
+    H, K = dev.shape[1], Q.shape[1]
+    lev = int(other.max(initial=-1)) + 1
+    if lev == 0:
+        return np.zeros((G * H, 0)), np.zeros((K, 0))
+    rows, cols = np.repeat(np.arange(n), F), other.ravel()
+    Wd = sparse.csr_matrix((np.repeat(w, F), (rows, cols)), shape=(n, lev))
+    A = (sparse.csr_matrix((np.ones(n * F), (rows, cols)), shape=(n, lev)).T @ Wd).toarray()
+    QW = (Wd.T @ (Q / sw[:, None])).T  # sum_i sw_i Q_i W_i'
+    if U:
+        M = sparse.csr_matrix((np.repeat(w, F), (np.repeat(u, F), cols)), shape=(U, lev))
+        Mw = sparse.diags(inv_wu) @ M  # the units' weighted means of the dummies
+        A -= (M.T @ Mw).toarray()
+        SQ = np.stack([np.bincount(u, weights=sw * Q[:, k], minlength=U) for k in range(K)],
+                      axis=1) if K else np.zeros((U, 0))
+        QW -= (Mw.T @ SQ).T
+    lam, V = np.linalg.eigh(A)
+    top = lam[-1]
+    keep = lam > top * GRAM_ZERO
+    if top <= 0 or lam[keep].min() < top * GRAM_COND:
+        return _within_coefs_svd(u, U, inv_wu, other, w, sw, group, G, dev, Q)
+    V = V[:, keep]
+    B = np.empty((G * H, lev))
+    gcode = np.repeat(group, F) * lev + cols
+    for h in range(H):
+        B[h::H] = np.bincount(gcode, weights=np.repeat(w * dev[:, h], F),
+                              minlength=G * lev).reshape(G, lev)
+    return ((B @ V) / lam[keep]) @ V.T, QW
+
+
+def _within_coefs_svd(u: np.ndarray, U: int, inv_wu: np.ndarray, other: np.ndarray,
+                      w: np.ndarray, sw: np.ndarray, group: np.ndarray, G: int,
+                      dev: np.ndarray, Q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`_within_coefs` through the SVD of the dense n x levels W~."""
+    n, F = other.shape
+    H = dev.shape[1]
+    lev = int(other.max(initial=-1)) + 1
+    Wt = np.zeros((n, lev))
+    rows = np.arange(n)
+    for f in range(F):
+        Wt[rows, other[:, f]] = 1.0
+    if U:
+        means = sum(np.bincount(u * lev + other[:, f], weights=w, minlength=U * lev)
+                    for f in range(F)).reshape(U, lev)
+        Wt -= (means * inv_wu[:, None])[u]
+    Wt *= sw[:, None]
+    Uw, S, Vt = np.linalg.svd(Wt, full_matrices=False)
+    r = int((S > S[0] * 1e-10).sum())
+    Uw, S, Vt = Uw[:, :r], S[:r], Vt[:r]
+    # each basis column's sums against W~'s left singular vectors: its group's rows
+    Bu = np.empty((G * H, r))
+    for h in range(H):
+        for k in range(r):
+            Bu[h::H, k] = np.bincount(group, weights=Uw[:, k] * sw * dev[:, h], minlength=G)
+    return (Bu / S) @ Vt, Q.T @ Wt
