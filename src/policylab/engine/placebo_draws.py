@@ -244,11 +244,22 @@ class PlaceboDraws:
                 Bq[h::H, k] = np.bincount(self.group, weights=self.Q[:, k] * sw1 * dev[:, h],
                                           minlength=self.G)
         Gam = Bq - Phi @ QW.T
+        # the kernel sweeps the rows unit by unit (a unit's mean of the effects' part
+        # just before its rows), each row with one code: its combination of levels
+        order = None if U == 0 or (np.diff(u) >= 0).all() else np.argsort(u, kind="stable")
+        uptr = np.r_[0, np.cumsum(np.bincount(u, minlength=U))] if U else np.array([0, n])
+
+        def rows(v: np.ndarray) -> np.ndarray:
+            return np.ascontiguousarray(v if order is None else v[order])
+
+        combo, combos = _combinations(other)
+        cl = np.arange(n) if self.cl is None else self.cl
         # a row's within-unit path value is rebuilt in the kernels from pbar: an n x H
         # table would be most of the memory each draw reads
-        self._basis = (u, other, w, sw1, np.ascontiguousarray(pbar),
-                       np.ascontiguousarray(self.Q), U, np.ascontiguousarray(Phi),
-                       np.ascontiguousarray(Gam), inv_wu)
+        self._basis = (rows(self.group), rows(combo), combos, uptr.astype(np.int64),
+                       rows(w), rows(sw1), rows(self.period), np.ascontiguousarray(pbar),
+                       rows(self.Q), rows(self.e), rows(cl), int(cl.max()) + 1, U,
+                       np.ascontiguousarray(Phi), np.ascontiguousarray(Gam), inv_wu)
 
     def _setup_subsets(self) -> None:
         n, H = self.n, self.H
@@ -281,16 +292,18 @@ class PlaceboDraws:
         return self._columns(idx)
 
     def _basis_draws(self, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        from policylab.engine.placebo_kernels import basis_coef_t
+        from policylab.engine.placebo_kernels import NB, basis_coef_t
 
-        u, other, w, sw1, pbar, Qr, U, Phi, Gam, inv_wu = self._basis
-        cl = np.arange(self.n) if self.cl is None else self.cl
-        Gc = int(cl.max()) + 1
+        (group, combo, combos, uptr, w, sw1, period, pbar, Qr, e, cl, Gc, U, Phi, Gam,
+         inv_wu) = self._basis
         paths = np.ascontiguousarray(self.paths, dtype=np.float64)
+        # a lane's arithmetic does not depend on the block's width: a few draws (the
+        # real assignment) take a narrow block
+        nb = max(1, min(NB, len(idx)))
         with threads_for(int(len(idx) * self.per_draw)):
-            return basis_coef_t(idx, self.H, self.group, u, other, w, sw1, self.period,
-                                paths, pbar, Qr, self.e, cl, Gc, U, Phi, Gam, inv_wu,
-                                self.fac)
+            return basis_coef_t(idx, self.H, group, combo, combos, uptr, w, sw1, period,
+                                paths, pbar, Qr, e, cl, Gc, U, Phi, Gam, inv_wu, self.fac,
+                                nb)
 
     def _balanced(self, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         from policylab.engine.placebo_kernels import balanced_coef_t
@@ -320,6 +333,22 @@ class PlaceboDraws:
         return np.concatenate(bs), np.concatenate(ts)
 
 
+def _combinations(other: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's combination of the effects' levels (n,), and the levels of each
+    combination (combinations x effects)."""
+    n, F = other.shape
+    if F == 0:
+        return np.zeros(n, dtype=np.int64), np.zeros((1, 0), dtype=np.int64)
+    key = other[:, 0]
+    for f in range(1, F):
+        key = np.unique(key * (int(other[:, f].max()) + 1) + other[:, f],
+                        return_inverse=True)[1].ravel()
+    key, size = fx.densify(key)
+    combos = np.empty((size, F), dtype=np.int64)
+    combos[key] = other
+    return key, combos
+
+
 #: :func:`_within_coefs` solves the normal equations of the within-unit dummies when
 #: their Gram's nonzero eigenvalues are at least this share of the largest (errors of
 #: about cond x 1e-16 relative: 1e-11 at most), else it takes the SVD of the dummies
@@ -336,31 +365,33 @@ def _within_coefs(u: np.ndarray, U: int, inv_wu: np.ndarray, other: np.ndarray,
     on the dummies of ``other`` demeaned within the units ``u`` (weighted, scaled by
     sw: W~), and Q'W~ (K x levels).
 
-    The products come from sparse sums, never the n x levels W~: W~'W~ = W'diag(w)W -
-    M'diag(1/w_u)M with M the units' weighted dummy sums, and since a basis column is
-    already demeaned within units, W~'sp = W'diag(w) dev on its group's rows. The
-    minimum-norm solution through the Gram's eigenvectors projects exactly as the SVD
-    of W~ does (the kernels use the coefficients only through that projection);
-    the SVD is the fallback for ill-conditioned dummies (:data:`GRAM_COND`).
+    The products come from sums by level, never the n x levels W~: W~'W~ =
+    W'diag(w)W - M'diag(1/w_u)M with M (units x levels) the units' weighted dummy sums,
+    and since a basis column is already demeaned within units, W~'sp = W'diag(w) dev
+    on its group's rows. The minimum-norm solution through the Gram's eigenvectors
+    projects exactly as the SVD of W~ does (the kernels use the coefficients only
+    through that projection); the SVD is the fallback for ill-conditioned dummies
+    (:data:`GRAM_COND`).
     """
-    from scipy import sparse
-
     n, F = other.shape
     H, K = dev.shape[1], Q.shape[1]
     lev = int(other.max(initial=-1)) + 1
     if lev == 0:
         return np.zeros((G * H, 0)), np.zeros((K, 0))
-    rows, cols = np.repeat(np.arange(n), F), other.ravel()
-    Wd = sparse.csr_matrix((np.repeat(w, F), (rows, cols)), shape=(n, lev))
-    A = (sparse.csr_matrix((np.ones(n * F), (rows, cols)), shape=(n, lev)).T @ Wd).toarray()
-    QW = (Wd.T @ (Q / sw[:, None])).T  # sum_i sw_i Q_i W_i'
+
+    def by_level(codes: np.ndarray, v: np.ndarray, size: int) -> np.ndarray:
+        return sum(np.bincount(codes[:, f], weights=v, minlength=size) for f in range(F))
+
+    A = sum(by_level(other * lev + other[:, f:f + 1], w, lev * lev)
+            for f in range(F)).reshape(lev, lev)
+    swQ = sw[:, None] * Q
+    QW = np.array([by_level(other, swQ[:, k], lev) for k in range(K)]).reshape(K, lev)
     if U:
-        M = sparse.csr_matrix((np.repeat(w, F), (np.repeat(u, F), cols)), shape=(U, lev))
-        Mw = sparse.diags(inv_wu) @ M  # the units' weighted means of the dummies
-        A -= (M.T @ Mw).toarray()
-        SQ = np.stack([np.bincount(u, weights=sw * Q[:, k], minlength=U) for k in range(K)],
-                      axis=1) if K else np.zeros((U, 0))
-        QW -= (Mw.T @ SQ).T
+        M = by_level(u[:, None] * lev + other, w, U * lev).reshape(U, lev)
+        Mw = M * inv_wu[:, None]  # the units' weighted means of the dummies
+        A -= M.T @ Mw
+        SQ = np.array([np.bincount(u, weights=swQ[:, k], minlength=U) for k in range(K)])
+        QW -= SQ.reshape(K, U) @ Mw
     lam, V = np.linalg.eigh(A)
     top = lam[-1]
     keep = lam > top * GRAM_ZERO
@@ -368,10 +399,9 @@ def _within_coefs(u: np.ndarray, U: int, inv_wu: np.ndarray, other: np.ndarray,
         return _within_coefs_svd(u, U, inv_wu, other, w, sw, group, G, dev, Q)
     V = V[:, keep]
     B = np.empty((G * H, lev))
-    gcode = np.repeat(group, F) * lev + cols
+    gcode = group[:, None] * lev + other
     for h in range(H):
-        B[h::H] = np.bincount(gcode, weights=np.repeat(w * dev[:, h], F),
-                              minlength=G * lev).reshape(G, lev)
+        B[h::H] = by_level(gcode, w * dev[:, h], G * lev).reshape(G, lev)
     return ((B @ V) / lam[keep]) @ V.T, QW
 
 
