@@ -351,7 +351,7 @@ def _basis_block(idx, lo, H, group, combo, combos, uptr, w, sw, period, paths, p
     m = Phi.shape[1]
     Gc = s1.shape[0]
     nb = s1.shape[1]
-    phi = np.zeros((m, nb))
+    phi = np.zeros((nb, m))  # by lane: a treated column's coefficients add in one pass
     gam = np.zeros((K, nb))
     for d in range(nb):
         r = min(lo + d, D - 1)
@@ -364,16 +364,15 @@ def _basis_block(idx, lo, H, group, combo, combos, uptr, w, sw, period, paths, p
             else:
                 which[j // H, d] = j % H
             for k in range(m):
-                phi[k, d] += Phi[j, k]
+                phi[d, k] += Phi[j, k]
             for k in range(K):
                 gam[k, d] += Gam[j, k]
     for c in range(combos.shape[0]):  # each combination's phi, summed over the effects
         for d in range(nb):
-            phic[c, d] = 0.0
-        for f in range(F):
-            cf = combos[c, f]
-            for d in range(nb):
-                phic[c, d] += phi[cf, d]
+            v = 0.0
+            for f in range(F):
+                v += phi[d, combos[c, f]]
+            phic[c, d] = v
     x = np.empty(nb)
     ubar = np.zeros(nb)
     vals = np.zeros(H + 1)  # a row's treated values by path; H: untreated
@@ -408,10 +407,20 @@ def _basis_block(idx, lo, H, group, combo, combos, uptr, w, sw, period, paths, p
                     vals[h] = swi * (paths[h, ti] - pbar[u, h])
                 for d in range(nb):
                     x[d] += vals[which[g, d]]
-            for k in range(K):
+            # the controls four at a time: one pass over the lanes (the same
+            # subtractions in the same order as one control at a time)
+            k = 0
+            while k + 4 <= K:
+                q0, q1, q2, q3 = Qr[i, k], Qr[i, k + 1], Qr[i, k + 2], Qr[i, k + 3]
+                for d in range(nb):
+                    x[d] = (x[d] - q0 * gam[k, d] - q1 * gam[k + 1, d] - q2 * gam[k + 2, d]
+                            - q3 * gam[k + 3, d])
+                k += 4
+            while k < K:
                 qk = Qr[i, k]
                 for d in range(nb):
                     x[d] -= qk * gam[k, d]
+                k += 1
             for d in range(nb):
                 s1[c, d] += x[d] * ei
                 s2[c, d] += x[d] * x[d]
