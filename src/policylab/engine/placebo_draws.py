@@ -253,12 +253,15 @@ class PlaceboDraws:
             return np.ascontiguousarray(v if order is None else v[order])
 
         combo, combos = _combinations(other)
+        # the kernel takes the controls four at a time: zero columns pad them
+        Q4 = np.zeros((n, max(4, -(-K // 4) * 4)))
+        Q4[:, :K] = self.Q
         cl = np.arange(n) if self.cl is None else self.cl
         # a row's within-unit path value is rebuilt in the kernels from pbar: an n x H
         # table would be most of the memory each draw reads
         self._basis = (rows(self.group), rows(combo), combos, uptr.astype(np.int64),
                        rows(w), rows(sw1), rows(self.period), np.ascontiguousarray(pbar),
-                       rows(self.Q), rows(self.e), rows(cl), int(cl.max()) + 1, U,
+                       rows(Q4), rows(self.e), rows(cl), int(cl.max()) + 1, U,
                        np.ascontiguousarray(Phi), np.ascontiguousarray(Gam), inv_wu)
 
     def _setup_subsets(self) -> None:

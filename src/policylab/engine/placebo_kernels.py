@@ -347,12 +347,13 @@ def _basis_block(idx, lo, H, group, combo, combos, uptr, w, sw, period, paths, p
     overwritten)."""
     D, s = idx.shape
     F = combos.shape[1]
-    K = Qr.shape[1]
+    K = Gam.shape[1]
+    K4 = Qr.shape[1]
     m = Phi.shape[1]
     Gc = s1.shape[0]
     nb = s1.shape[1]
     phi = np.zeros((nb, m))  # by lane: a treated column's coefficients add in one pass
-    gam = np.zeros((K, nb))
+    gam = np.zeros((K4, nb))  # zero beyond the K controls, as Qr's padding
     for d in range(nb):
         r = min(lo + d, D - 1)
         for p in range(s):
@@ -394,11 +395,17 @@ def _basis_block(idx, lo, H, group, combo, combos, uptr, w, sw, period, paths, p
             swi = sw[i]
             ti = period[i]
             ci = combo[i]
+            # one pass over the lanes: the effects' part, the first path's value on
+            # the treated lanes (adding exact zeros elsewhere changes nothing; a zero
+            # row of the stub ``mask`` without the table) and the first four controls
+            gm = g if masked else 0
+            a = swi * (paths[0, ti] - pbar[u, 0]) if masked else 0.0
+            q0, q1, q2, q3 = Qr[i, 0], Qr[i, 1], Qr[i, 2], Qr[i, 3]
             for d in range(nb):
-                x[d] = -swi * (phic[ci, d] - ubar[d])
-            # the treated lanes' path value (adding exact zeros elsewhere changes nothing)
-            if masked:
-                for h in range(H):
+                x[d] = ((-swi * (phic[ci, d] - ubar[d]) + mask[gm, 0, d] * a) - q0 * gam[0, d]
+                        - q1 * gam[1, d] - q2 * gam[2, d] - q3 * gam[3, d])
+            if masked:  # the other paths
+                for h in range(1, H):
                     a = swi * (paths[h, ti] - pbar[u, h])
                     for d in range(nb):
                         x[d] += mask[g, h, d] * a
@@ -407,20 +414,11 @@ def _basis_block(idx, lo, H, group, combo, combos, uptr, w, sw, period, paths, p
                     vals[h] = swi * (paths[h, ti] - pbar[u, h])
                 for d in range(nb):
                     x[d] += vals[which[g, d]]
-            # the controls four at a time: one pass over the lanes (the same
-            # subtractions in the same order as one control at a time)
-            k = 0
-            while k + 4 <= K:
+            for k in range(4, K4, 4):  # the other controls, four at a time
                 q0, q1, q2, q3 = Qr[i, k], Qr[i, k + 1], Qr[i, k + 2], Qr[i, k + 3]
                 for d in range(nb):
                     x[d] = (x[d] - q0 * gam[k, d] - q1 * gam[k + 1, d] - q2 * gam[k + 2, d]
                             - q3 * gam[k + 3, d])
-                k += 4
-            while k < K:
-                qk = Qr[i, k]
-                for d in range(nb):
-                    x[d] -= qk * gam[k, d]
-                k += 1
             for d in range(nb):
                 s1[c, d] += x[d] * ei
                 s2[c, d] += x[d] * x[d]
