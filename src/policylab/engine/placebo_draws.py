@@ -353,12 +353,13 @@ def _combinations(other: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 #: :func:`_within_coefs` solves the normal equations of the within-unit dummies when
-#: their Gram's nonzero eigenvalues are at least this share of the largest (errors of
-#: about cond x 1e-16 relative: 1e-11 at most), else it takes the SVD of the dummies
+#: each eigenvalue of their Gram is either zero or at least this share of the largest
+#: (errors of about 1e-16 / GRAM_COND relative), else it takes the SVD of the dummies
 GRAM_COND = 1e-5
-#: eigenvalues of the Gram under this share of the largest are zero (redundant
-#: dummies: rounding leaves them near 1e-15); singular values under 1e-10 in the SVD
-GRAM_ZERO = 1e-10
+#: eigenvalues of the Gram under this share of its largest diagonal entry before
+#: demeaning are zero: redundant dummies, which rounding leaves near 1e-15 (the SVD
+#: would keep only singular values over 1e-10 of the largest: eigenvalues over 1e-20)
+GRAM_ZERO = 1e-11
 
 
 def _within_coefs(u: np.ndarray, U: int, inv_wu: np.ndarray, other: np.ndarray,
@@ -387,6 +388,9 @@ def _within_coefs(u: np.ndarray, U: int, inv_wu: np.ndarray, other: np.ndarray,
 
     A = sum(by_level(other * lev + other[:, f:f + 1], w, lev * lev)
             for f in range(F)).reshape(lev, lev)
+    # the scale of the dummies before demeaning: an effect nested in the units leaves
+    # rounding only, whatever the largest eigenvalue of what is left
+    scale = float(np.diag(A).max())
     swQ = sw[:, None] * Q
     QW = np.array([by_level(other, swQ[:, k], lev) for k in range(K)]).reshape(K, lev)
     if U:
@@ -396,10 +400,11 @@ def _within_coefs(u: np.ndarray, U: int, inv_wu: np.ndarray, other: np.ndarray,
         SQ = np.array([np.bincount(u, weights=swQ[:, k], minlength=U) for k in range(K)])
         QW -= SQ.reshape(K, U) @ Mw
     lam, V = np.linalg.eigh(A)
-    top = lam[-1]
-    keep = lam > top * GRAM_ZERO
-    if top <= 0 or lam[keep].min() < top * GRAM_COND:
-        return _within_coefs_svd(u, U, inv_wu, other, w, sw, group, G, dev, Q)
+    keep = lam > scale * GRAM_ZERO
+    if not keep.any():  # every dummy is constant within units: nothing to project
+        return np.zeros((G * H, lev)), QW
+    if lam[keep].min() < lam[-1] * GRAM_COND:  # ill-conditioned or near the zero line
+        return _within_coefs_svd(u, U, inv_wu, other, w, sw, group, G, dev, Q, scale)
     V = V[:, keep]
     B = np.empty((G * H, lev))
     gcode = group[:, None] * lev + other
@@ -410,8 +415,10 @@ def _within_coefs(u: np.ndarray, U: int, inv_wu: np.ndarray, other: np.ndarray,
 
 def _within_coefs_svd(u: np.ndarray, U: int, inv_wu: np.ndarray, other: np.ndarray,
                       w: np.ndarray, sw: np.ndarray, group: np.ndarray, G: int,
-                      dev: np.ndarray, Q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """:func:`_within_coefs` through the SVD of the dense n x levels W~."""
+                      dev: np.ndarray, Q: np.ndarray, scale: float
+                      ) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`_within_coefs` through the SVD of the dense n x levels W~ (``scale``: the
+    largest diagonal entry of the dummies' Gram before demeaning)."""
     n, F = other.shape
     H = dev.shape[1]
     lev = int(other.max(initial=-1)) + 1
@@ -425,7 +432,8 @@ def _within_coefs_svd(u: np.ndarray, U: int, inv_wu: np.ndarray, other: np.ndarr
         Wt -= (means * inv_wu[:, None])[u]
     Wt *= sw[:, None]
     Uw, S, Vt = np.linalg.svd(Wt, full_matrices=False)
-    r = int((S > S[0] * 1e-10).sum())
+    # (relative to the scale too: an effect nested in the units leaves rounding only)
+    r = int((S > max(S[0], np.sqrt(scale)) * 1e-10).sum())
     Uw, S, Vt = Uw[:, :r], S[:r], Vt[:r]
     # each basis column's sums against W~'s left singular vectors: its group's rows
     Bu = np.empty((G * H, r))
