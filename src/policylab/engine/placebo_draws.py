@@ -134,10 +134,15 @@ class PlaceboDraws:
         unit, other = self._basis_fe()
         lev = int(other.max(initial=-1)) + 1
         if n * lev <= BASIS_ENTRIES:
-            # set-up: the SVD of the within-unit dummies, the basis' coefficients;
-            # a draw: its share of one sweep of the rows per block of draws
-            costs["basis"] = (n * lev * (lev + 2 * H + K) + m * lev * lev,
-                              n * (2 * other.shape[1] + K + 6) / 2 + s * (lev + K))
+            # set-up: sums by level, the Gram of the within-unit dummies (units x
+            # levels^2), its eigenvectors and the basis' coefficients, counted twice
+            # (numpy); a draw: its share of one sweep of the rows per block of draws
+            # (a row: a pass over the lanes with the controls four at a time)
+            F, U = other.shape[1], 0 if unit is None else int(unit.max()) + 1
+            K4 = max(4, -(-K // 4) * 4)
+            costs["basis"] = (2 * (n * (F * F + H * (F + K) + K * F) + U * lev * lev
+                                   + lev ** 3 + m * lev * lev),
+                              n * (K4 + 4) / 2 + s * (lev + K))
         return costs
 
     # ----- set-ups
