@@ -325,33 +325,34 @@ def basis_coef_t(idx, H, group, combo, combos, uptr, w, sw, period, paths, pbar,
     masked = H <= MASK_PATHS
     for ch in prange(n_chunks):
         # scratch per chunk, left as found by each block: ``mask`` 0 (untreated) and
-        # ``which`` H (untreated) except where a block writes; one of them is a stub
+        # ``which`` H (untreated) except where a block writes; one of them is a stub.
+        # s12: each cluster's sums of d~ e and d~^2 by lane, side by side (one cache
+        # line pair per row's cluster)
         mask = np.zeros((G, H, nb) if masked else (1, 1, nb))
         which = np.full((1, nb) if masked else (G, nb), H, dtype=np.int64)
         phic = np.empty((combos.shape[0], nb))
-        s1 = np.zeros((Gc, nb))
-        s2 = np.zeros((Gc, nb))
+        s12 = np.zeros((Gc, 2, nb))
         for blk in range(ch * n_blocks // n_chunks, (ch + 1) * n_blocks // n_chunks):
             _basis_block(idx, blk * nb, H, group, combo, combos, uptr, w, sw, period,
                          paths, pbar, Qr, e, cl, U, Phi, Gam, inv_wu, fac, masked, mask,
-                         which, phic, s1, s2, b_out, t_out)
+                         which, phic, s12, b_out, t_out)
     return b_out[:D], t_out[:D]
 
 
 @njit(cache=True, nogil=True)
 def _basis_block(idx, lo, H, group, combo, combos, uptr, w, sw, period, paths, pbar, Qr,
-                 e, cl, U, Phi, Gam, inv_wu, fac, masked, mask, which, phic, s1, s2,
+                 e, cl, U, Phi, Gam, inv_wu, fac, masked, mask, which, phic, s12,
                  b_out, t_out):  # pragma: no cover - compiled
     """Draws lo..lo+nb of :func:`basis_coef_t` (a short last block repeats its last
-    draw); the scratch mask, which, s1, s2 is left as it was found (phic is
+    draw); the scratch mask, which, s12 is left as it was found (phic is
     overwritten)."""
     D, s = idx.shape
     F = combos.shape[1]
     K = Gam.shape[1]
     K4 = Qr.shape[1]
     m = Phi.shape[1]
-    Gc = s1.shape[0]
-    nb = s1.shape[1]
+    Gc = s12.shape[0]
+    nb = s12.shape[2]
     phi = np.zeros((nb, m))  # by lane: a treated column's coefficients add in one pass
     gam = np.zeros((K4, nb))  # zero beyond the K controls, as Qr's padding
     for d in range(nb):
@@ -420,23 +421,23 @@ def _basis_block(idx, lo, H, group, combo, combos, uptr, w, sw, period, paths, p
                     x[d] = (x[d] - q0 * gam[k, d] - q1 * gam[k + 1, d] - q2 * gam[k + 2, d]
                             - q3 * gam[k + 3, d])
             for d in range(nb):
-                s1[c, d] += x[d] * ei
-                s2[c, d] += x[d] * x[d]
-    # the lanes' sums over clusters, cluster by cluster (rows of s1, s2 in order)
+                s12[c, 0, d] += x[d] * ei
+                s12[c, 1, d] += x[d] * x[d]
+    # the lanes' sums over clusters, cluster by cluster (in order)
     num = np.zeros(nb)
     dd = np.zeros(nb)
     for g in range(Gc):
         for d in range(nb):
-            num[d] += s1[g, d]
-            dd[d] += s2[g, d]
+            num[d] += s12[g, 0, d]
+            dd[d] += s12[g, 1, d]
     b = num / dd
     acc = np.zeros(nb)
     for g in range(Gc):
         for d in range(nb):
-            sc = s1[g, d] - b[d] * s2[g, d]
+            sc = s12[g, 0, d] - b[d] * s12[g, 1, d]
             acc[d] += sc * sc
-            s1[g, d] = 0.0
-            s2[g, d] = 0.0
+            s12[g, 0, d] = 0.0
+            s12[g, 1, d] = 0.0
     for d in range(nb):
         if lo + d < D:
             b_out[lo + d] = b[d]
