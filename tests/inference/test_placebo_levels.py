@@ -239,3 +239,27 @@ def test_weights_and_extra_effects_take_the_basis_method():
     for kw in ({"weights": "w"}, {"fe": ["u", "t", "region^t"]}):
         res = pl.did(df, y="y", treat="d", unit="u", time="t", controls=["x", "x2"], **kw)
         assert plc.placebo_test(res, draws=300, exact=False, seed=2).meta["method"] == "basis"
+
+
+@pytest.mark.filterwarnings("ignore:The design matrix is rank-deficient")
+@pytest.mark.parametrize("tiny", [False, True])
+def test_basis_projection_by_the_gram_or_by_the_svd(tiny, monkeypatch):
+    # the "basis" method projects the draws' columns on the within-unit demeaned
+    # dummies through their Gram (levels x levels); when the Gram is worse conditioned
+    # than GRAM_COND allows (a region's rows weighted 1e-7: eigenvalues near 1e-7 of
+    # the largest) it takes the SVD of the dummies instead. Both match statsmodels
+    from policylab.engine import placebo_draws
+
+    df = _panel(seed=11, units=24)
+    if tiny:
+        df["w"] = np.where(df["region"] == 2, 1e-7, df["w"])
+    res, sets, ref = _fit_and_reference(df, "u", ["u", "t", "region^t"], "u", True)
+    calls = []
+    svd = placebo_draws._within_coefs_svd
+    monkeypatch.setattr(placebo_draws, "_within_coefs_svd",
+                        lambda *a: calls.append(1) or svd(*a))
+    monkeypatch.setattr(plc, "_FORCE_METHOD", "basis")
+    pt = plc.placebo_test(res, fake_assignments=sets)
+    assert len(calls) == int(tiny)
+    np.testing.assert_allclose(pt.estimates, ref[:, 0], rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(pt.tstats, ref[:, 1], rtol=1e-9, atol=1e-12)

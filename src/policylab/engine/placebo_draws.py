@@ -134,10 +134,15 @@ class PlaceboDraws:
         unit, other = self._basis_fe()
         lev = int(other.max(initial=-1)) + 1
         if n * lev <= BASIS_ENTRIES:
-            # set-up: the SVD of the within-unit dummies, the basis' coefficients;
-            # a draw: its share of one sweep of the rows per block of draws
-            costs["basis"] = (n * lev * (lev + 2 * H + K) + m * lev * lev,
-                              n * (2 * other.shape[1] + K + 6) / 2 + s * (lev + K))
+            # set-up: sums by level, the Gram of the within-unit dummies (units x
+            # levels^2), its eigenvectors and the basis' coefficients, counted twice
+            # (numpy); a draw: its share of one sweep of the rows per block of draws
+            # (a row: a pass over the lanes with the controls four at a time)
+            F, U = other.shape[1], 0 if unit is None else int(unit.max()) + 1
+            K4 = max(4, -(-K // 4) * 4)
+            costs["basis"] = (2 * (n * (F * F + H * (F + K) + K * F) + U * lev * lev
+                                   + lev ** 3 + m * lev * lev),
+                              n * (K4 + 4) / 2 + s * (lev + K))
         return costs
 
     # ----- set-ups
@@ -214,9 +219,10 @@ class PlaceboDraws:
         With ``unit`` the effect nested in the groups, FWL splits the projection on the
         effects: within-unit demeaning, then the within-unit demeaned dummies W~ of the
         other effects. A basis column within-unit demeaned stays on its group's rows
-        (sp), and its coefficients on W~ come from the SVD of W~ (rank-deficient
-        dummies, such as year beside region x year, get none); the controls' basis Q
-        is projected off the result. Exact: no alternating projections.
+        (sp), and its coefficients on W~ solve the normal equations of W~ (see
+        :func:`_within_coefs`; rank-deficient dummies, such as year beside region x
+        year, get none); the controls' basis Q is projected off the result. Exact: no
+        alternating projections.
         """
         n, H, sw = self.n, self.H, self.sw
         w = np.ones(n) if self.w is None else self.w
@@ -233,39 +239,35 @@ class PlaceboDraws:
             inv_wu = 1.0 / wu
             pbar = np.stack([np.bincount(u, weights=w * Pt[:, h], minlength=U)
                              for h in range(H)], axis=1) * inv_wu[:, None]
-        sp = (Pt - pbar[u]) * sw1[:, None]
-        lev = int(other.max(initial=-1)) + 1
-        Wt = np.zeros((n, lev))
-        rows = np.arange(n)
-        for f in range(other.shape[1]):
-            Wt[rows, other[:, f]] = 1.0
-        if U:
-            means = sum(np.bincount(u * lev + other[:, f], weights=w, minlength=U * lev)
-                        for f in range(other.shape[1])).reshape(U, lev)
-            Wt -= (means * inv_wu[:, None])[u]
-        Wt *= sw1[:, None]
-        r = 0
-        if lev:
-            Uw, S, Vt = np.linalg.svd(Wt, full_matrices=False)
-            r = int((S > S[0] * 1e-10).sum())
-            Uw, S, Vt = Uw[:, :r], S[:r], Vt[:r]
-        # each basis column's sums against W~'s left singular vectors and Q: its rows
-        # are its group's rows
-        order = np.argsort(self.group, kind="stable")
-        starts = np.r_[0, np.cumsum(np.bincount(self.group, minlength=self.G))[:-1]]
+        dev = Pt - pbar[u]  # within-unit path values; a basis column is sw x dev on its group
+        Phi, QW = _within_coefs(u, U, inv_wu, other, w, sw1, self.group, self.G, dev,
+                                self.Q)
         K = self.Q.shape[1]
-        Bu, Bq = np.empty((self.G * H, r)), np.empty((self.G * H, K))
-        for h in range(H):
-            if r:
-                Bu[h::H] = np.add.reduceat((Uw * sp[:, h:h + 1])[order], starts, axis=0)
-            Bq[h::H] = np.add.reduceat((self.Q * sp[:, h:h + 1])[order], starts, axis=0)
-        Phi = (Bu / S) @ Vt if r else np.zeros((self.G * H, lev))
-        Gam = Bq - Phi @ (self.Q.T @ Wt).T
+        Bq = np.empty((self.G * H, K))
+        for h in range(H):  # each basis column's sums against Q: its group's rows
+            for k in range(K):
+                Bq[h::H, k] = np.bincount(self.group, weights=self.Q[:, k] * sw1 * dev[:, h],
+                                          minlength=self.G)
+        Gam = Bq - Phi @ QW.T
+        # the kernel sweeps the rows unit by unit (a unit's mean of the effects' part
+        # just before its rows), each row with one code: its combination of levels
+        order = None if U == 0 or (np.diff(u) >= 0).all() else np.argsort(u, kind="stable")
+        uptr = np.r_[0, np.cumsum(np.bincount(u, minlength=U))] if U else np.array([0, n])
+
+        def rows(v: np.ndarray) -> np.ndarray:
+            return np.ascontiguousarray(v if order is None else v[order])
+
+        combo, combos = _combinations(other)
+        # the kernel takes the controls four at a time: zero columns pad them
+        Q4 = np.zeros((n, max(4, -(-K // 4) * 4)))
+        Q4[:, :K] = self.Q
+        cl = np.arange(n) if self.cl is None else self.cl
         # a row's within-unit path value is rebuilt in the kernels from pbar: an n x H
         # table would be most of the memory each draw reads
-        self._basis = (u, other, w, sw1, np.ascontiguousarray(pbar),
-                       np.ascontiguousarray(self.Q), U, np.ascontiguousarray(Phi),
-                       np.ascontiguousarray(Gam), inv_wu)
+        self._basis = (rows(self.group), rows(combo), combos, uptr.astype(np.int64),
+                       rows(w), rows(sw1), rows(self.period), np.ascontiguousarray(pbar),
+                       rows(Q4), rows(self.e), rows(cl), int(cl.max()) + 1, U,
+                       np.ascontiguousarray(Phi), np.ascontiguousarray(Gam), inv_wu)
 
     def _setup_subsets(self) -> None:
         n, H = self.n, self.H
@@ -298,16 +300,18 @@ class PlaceboDraws:
         return self._columns(idx)
 
     def _basis_draws(self, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        from policylab.engine.placebo_kernels import basis_coef_t
+        from policylab.engine.placebo_kernels import NB, basis_coef_t
 
-        u, other, w, sw1, pbar, Qr, U, Phi, Gam, inv_wu = self._basis
-        cl = np.arange(self.n) if self.cl is None else self.cl
-        Gc = int(cl.max()) + 1
+        (group, combo, combos, uptr, w, sw1, period, pbar, Qr, e, cl, Gc, U, Phi, Gam,
+         inv_wu) = self._basis
         paths = np.ascontiguousarray(self.paths, dtype=np.float64)
+        # a lane's arithmetic does not depend on the block's width: a few draws (the
+        # real assignment) take a narrow block
+        nb = max(1, min(NB, len(idx)))
         with threads_for(int(len(idx) * self.per_draw)):
-            return basis_coef_t(idx, self.H, self.group, u, other, w, sw1, self.period,
-                                paths, pbar, Qr, self.e, cl, Gc, U, Phi, Gam, inv_wu,
-                                self.fac)
+            return basis_coef_t(idx, self.H, group, combo, combos, uptr, w, sw1, period,
+                                paths, pbar, Qr, e, cl, Gc, U, Phi, Gam, inv_wu, self.fac,
+                                nb)
 
     def _balanced(self, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         from policylab.engine.placebo_kernels import balanced_coef_t
@@ -335,3 +339,110 @@ class PlaceboDraws:
                 bs.append(b)
                 ts.append(t)
         return np.concatenate(bs), np.concatenate(ts)
+
+
+def _combinations(other: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's combination of the effects' levels (n,), and the levels of each
+    combination (combinations x effects)."""
+    n, F = other.shape
+    if F == 0:
+        return np.zeros(n, dtype=np.int64), np.zeros((1, 0), dtype=np.int64)
+    key = other[:, 0]
+    for f in range(1, F):
+        key = np.unique(key * (int(other[:, f].max()) + 1) + other[:, f],
+                        return_inverse=True)[1].ravel()
+    key, size = fx.densify(key)
+    combos = np.empty((size, F), dtype=np.int64)
+    combos[key] = other
+    return key, combos
+
+
+#: :func:`_within_coefs` solves the normal equations of the within-unit dummies when
+#: each eigenvalue of their Gram is either zero or at least this share of the largest
+#: (errors of about 1e-16 / GRAM_COND relative), else it takes the SVD of the dummies
+GRAM_COND = 1e-5
+#: eigenvalues of the Gram under this share of its largest diagonal entry before
+#: demeaning are zero: redundant dummies, which rounding leaves near 1e-15 (the SVD
+#: would keep only singular values over 1e-10 of the largest: eigenvalues over 1e-20)
+GRAM_ZERO = 1e-11
+
+
+def _within_coefs(u: np.ndarray, U: int, inv_wu: np.ndarray, other: np.ndarray,
+                  w: np.ndarray, sw: np.ndarray, group: np.ndarray, G: int,
+                  dev: np.ndarray, Q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Coefficients (G*H x levels) of each basis column sw x dev (on its group's rows)
+    on the dummies of ``other`` demeaned within the units ``u`` (weighted, scaled by
+    sw: W~), and Q'W~ (K x levels).
+
+    The products come from sums by level, never the n x levels W~: W~'W~ =
+    W'diag(w)W - M'diag(1/w_u)M with M (units x levels) the units' weighted dummy sums,
+    and since a basis column is already demeaned within units, W~'sp = W'diag(w) dev
+    on its group's rows. The minimum-norm solution through the Gram's eigenvectors
+    projects exactly as the SVD of W~ does (the kernels use the coefficients only
+    through that projection); the SVD is the fallback for ill-conditioned dummies
+    (:data:`GRAM_COND`).
+    """
+    n, F = other.shape
+    H, K = dev.shape[1], Q.shape[1]
+    lev = int(other.max(initial=-1)) + 1
+    if lev == 0:
+        return np.zeros((G * H, 0)), np.zeros((K, 0))
+
+    def by_level(codes: np.ndarray, v: np.ndarray, size: int) -> np.ndarray:
+        return sum(np.bincount(codes[:, f], weights=v, minlength=size) for f in range(F))
+
+    A = sum(by_level(other * lev + other[:, f:f + 1], w, lev * lev)
+            for f in range(F)).reshape(lev, lev)
+    # the scale of the dummies before demeaning: an effect nested in the units leaves
+    # rounding only, whatever the largest eigenvalue of what is left
+    scale = float(np.diag(A).max())
+    swQ = sw[:, None] * Q
+    QW = np.array([by_level(other, swQ[:, k], lev) for k in range(K)]).reshape(K, lev)
+    if U:
+        M = by_level(u[:, None] * lev + other, w, U * lev).reshape(U, lev)
+        Mw = M * inv_wu[:, None]  # the units' weighted means of the dummies
+        A -= M.T @ Mw
+        SQ = np.array([np.bincount(u, weights=swQ[:, k], minlength=U) for k in range(K)])
+        QW -= SQ.reshape(K, U) @ Mw
+    lam, V = np.linalg.eigh(A)
+    keep = lam > scale * GRAM_ZERO
+    if not keep.any():  # every dummy is constant within units: nothing to project
+        return np.zeros((G * H, lev)), QW
+    if lam[keep].min() < lam[-1] * GRAM_COND:  # ill-conditioned or near the zero line
+        return _within_coefs_svd(u, U, inv_wu, other, w, sw, group, G, dev, Q, scale)
+    V = V[:, keep]
+    B = np.empty((G * H, lev))
+    gcode = group[:, None] * lev + other
+    for h in range(H):
+        B[h::H] = by_level(gcode, w * dev[:, h], G * lev).reshape(G, lev)
+    return ((B @ V) / lam[keep]) @ V.T, QW
+
+
+def _within_coefs_svd(u: np.ndarray, U: int, inv_wu: np.ndarray, other: np.ndarray,
+                      w: np.ndarray, sw: np.ndarray, group: np.ndarray, G: int,
+                      dev: np.ndarray, Q: np.ndarray, scale: float
+                      ) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`_within_coefs` through the SVD of the dense n x levels W~ (``scale``: the
+    largest diagonal entry of the dummies' Gram before demeaning)."""
+    n, F = other.shape
+    H = dev.shape[1]
+    lev = int(other.max(initial=-1)) + 1
+    Wt = np.zeros((n, lev))
+    rows = np.arange(n)
+    for f in range(F):
+        Wt[rows, other[:, f]] = 1.0
+    if U:
+        means = sum(np.bincount(u * lev + other[:, f], weights=w, minlength=U * lev)
+                    for f in range(F)).reshape(U, lev)
+        Wt -= (means * inv_wu[:, None])[u]
+    Wt *= sw[:, None]
+    Uw, S, Vt = np.linalg.svd(Wt, full_matrices=False)
+    # (relative to the scale too: an effect nested in the units leaves rounding only)
+    r = int((S > max(S[0], np.sqrt(scale)) * 1e-10).sum())
+    Uw, S, Vt = Uw[:, :r], S[:r], Vt[:r]
+    # each basis column's sums against W~'s left singular vectors: its group's rows
+    Bu = np.empty((G * H, r))
+    for h in range(H):
+        for k in range(r):
+            Bu[h::H, k] = np.bincount(group, weights=Uw[:, k] * sw * dev[:, h], minlength=G)
+    return (Bu / S) @ Vt, Q.T @ Wt

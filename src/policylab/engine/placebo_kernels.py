@@ -295,8 +295,8 @@ MASK_PATHS = 4
 
 
 @parallel_kernel
-def basis_coef_t(idx, H, group, unit, codes, w, sw, period, paths, pbar, Qr, e, cl, Gc, U,
-                 Phi, Gam, inv_wu, fac):  # pragma: no cover - compiled
+def basis_coef_t(idx, H, group, combo, combos, uptr, w, sw, period, paths, pbar, Qr, e, cl,
+                 Gc, U, Phi, Gam, inv_wu, fac, nb):  # pragma: no cover - compiled
     """Coefficients and clustered t statistics of the draws ``idx`` (draws x s basis
     columns g * H + h) from the absorbed basis (see ``PlaceboDraws._setup_basis``).
 
@@ -304,9 +304,13 @@ def basis_coef_t(idx, H, group, unit, codes, w, sw, period, paths, pbar, Qr, e, 
     by row, sw_i (paths[h, period_i] - pbar[unit_i, h]) on the rows of a group treated
     with path h, minus sw_i (phi[codes_i] summed - the unit's weighted mean of it),
     minus Qr_i . gam, where phi and gam are the sums of the treated basis columns'
-    fixed-effect (Phi) and control (Gam) coefficients. When no fixed effect nests in
-    the groups (U = 0), ``unit`` is 0 and ``pbar`` one row of zeros. Draws run in
-    blocks of NB per sweep over the rows, so each row is read once per block.
+    fixed-effect (Phi) and control (Gam) coefficients. The rows come sorted by unit
+    (unit u: rows uptr[u] to uptr[u + 1]), so a unit's mean is taken just before its
+    rows are swept (they are then in cache); a row's codes are its combination
+    ``combo`` of the effects' levels (``combos``: the levels of each), whose phi is
+    summed once per block. When no fixed effect nests in the groups (U = 0), all rows
+    are one "unit" without a mean and ``pbar`` is one row of zeros. Draws run in
+    blocks of ``nb`` per sweep over the rows, so each row is read once per block.
     """
     D = idx.shape[0]
     n = group.shape[0]
@@ -314,41 +318,43 @@ def basis_coef_t(idx, H, group, unit, codes, w, sw, period, paths, pbar, Qr, e, 
     for i in range(n):
         if group[i] >= G:
             G = group[i] + 1
-    n_blocks = (D + NB - 1) // NB
+    n_blocks = (D + nb - 1) // nb
     n_chunks = min(n_blocks, 64)
-    b_out = np.empty(n_blocks * NB)
-    t_out = np.empty(n_blocks * NB)
+    b_out = np.empty(n_blocks * nb)
+    t_out = np.empty(n_blocks * nb)
     masked = H <= MASK_PATHS
     for ch in prange(n_chunks):
         # scratch per chunk, left as found by each block: ``mask`` 0 (untreated) and
-        # ``which`` H (untreated) except where a block writes; one of them is a stub
-        mask = np.zeros((G, H, NB) if masked else (1, 1, NB))
-        which = np.full((1, NB) if masked else (G, NB), H, dtype=np.int64)
-        ubar = np.zeros((max(U, 1), NB))
-        s1 = np.zeros((Gc, NB))
-        s2 = np.zeros((Gc, NB))
+        # ``which`` H (untreated) except where a block writes; one of them is a stub.
+        # s12: each cluster's sums of d~ e and d~^2 by lane, side by side (one cache
+        # line pair per row's cluster)
+        mask = np.zeros((G, H, nb) if masked else (1, 1, nb))
+        which = np.full((1, nb) if masked else (G, nb), H, dtype=np.int64)
+        phic = np.empty((combos.shape[0], nb))
+        s12 = np.zeros((Gc, 2, nb))
         for blk in range(ch * n_blocks // n_chunks, (ch + 1) * n_blocks // n_chunks):
-            _basis_block(idx, blk * NB, H, group, unit, codes, w, sw, period, paths, pbar,
-                         Qr, e, cl, U, Phi, Gam, inv_wu, fac, masked, mask, which, ubar,
-                         s1, s2, b_out, t_out)
+            _basis_block(idx, blk * nb, H, group, combo, combos, uptr, w, sw, period,
+                         paths, pbar, Qr, e, cl, U, Phi, Gam, inv_wu, fac, masked, mask,
+                         which, phic, s12, b_out, t_out)
     return b_out[:D], t_out[:D]
 
 
 @njit(cache=True, nogil=True)
-def _basis_block(idx, lo, H, group, unit, codes, w, sw, period, paths, pbar, Qr, e, cl, U,
-                 Phi, Gam, inv_wu, fac, masked, mask, which, ubar, s1, s2, b_out,
-                 t_out):  # pragma: no cover - compiled
+def _basis_block(idx, lo, H, group, combo, combos, uptr, w, sw, period, paths, pbar, Qr,
+                 e, cl, U, Phi, Gam, inv_wu, fac, masked, mask, which, phic, s12,
+                 b_out, t_out):  # pragma: no cover - compiled
     """Draws lo..lo+nb of :func:`basis_coef_t` (a short last block repeats its last
-    draw); the scratch mask, which, ubar, s1, s2 is left as it was found."""
+    draw); the scratch mask, which, s12 is left as it was found (phic is
+    overwritten)."""
     D, s = idx.shape
-    n = group.shape[0]
-    F = codes.shape[1]
-    K = Qr.shape[1]
+    F = combos.shape[1]
+    K = Gam.shape[1]
+    K4 = Qr.shape[1]
     m = Phi.shape[1]
-    Gc = s1.shape[0]
-    nb = s1.shape[1]
-    phi = np.zeros((m, nb))
-    gam = np.zeros((K, nb))
+    Gc = s12.shape[0]
+    nb = s12.shape[2]
+    phi = np.zeros((nb, m))  # by lane: a treated column's coefficients add in one pass
+    gam = np.zeros((K4, nb))  # zero beyond the K controls, as Qr's padding
     for d in range(nb):
         r = min(lo + d, D - 1)
         for p in range(s):
@@ -360,73 +366,78 @@ def _basis_block(idx, lo, H, group, unit, codes, w, sw, period, paths, pbar, Qr,
             else:
                 which[j // H, d] = j % H
             for k in range(m):
-                phi[k, d] += Phi[j, k]
+                phi[d, k] += Phi[j, k]
             for k in range(K):
                 gam[k, d] += Gam[j, k]
-    if U > 0:
-        for i in range(n):
-            ui = unit[i]
-            wi = w[i]
+    for c in range(combos.shape[0]):  # each combination's phi, summed over the effects
+        for d in range(nb):
+            v = 0.0
             for f in range(F):
-                c = codes[i, f]
-                for d in range(nb):
-                    ubar[ui, d] += wi * phi[c, d]
-        for u in range(U):
-            for d in range(nb):
-                ubar[u, d] *= inv_wu[u]
+                v += phi[d, combos[c, f]]
+            phic[c, d] = v
     x = np.empty(nb)
+    ubar = np.zeros(nb)
     vals = np.zeros(H + 1)  # a row's treated values by path; H: untreated
-    for i in range(n):
-        c = cl[i]
-        g = group[i]
-        ei = e[i]
-        for d in range(nb):
-            x[d] = 0.0
-        for f in range(F):
-            cf = codes[i, f]
+    for u in range(uptr.shape[0] - 1):
+        if U > 0:  # the unit's weighted mean of phi[codes]
             for d in range(nb):
-                x[d] += phi[cf, d]
-        ui = unit[i]
-        if U > 0:
-            for d in range(nb):
-                x[d] -= ubar[ui, d]
-        swi = sw[i]
-        ti = period[i]
-        for d in range(nb):
-            x[d] = -swi * x[d]
-        # the treated lanes' path value (adding exact zeros elsewhere changes nothing)
-        if masked:
-            for h in range(H):
-                a = swi * (paths[h, ti] - pbar[ui, h])
+                ubar[d] = 0.0
+            for i in range(uptr[u], uptr[u + 1]):
+                wi = w[i]
+                ci = combo[i]
                 for d in range(nb):
-                    x[d] += mask[g, h, d] * a
-        else:
-            for h in range(H):
-                vals[h] = swi * (paths[h, ti] - pbar[ui, h])
+                    ubar[d] += wi * phic[ci, d]
             for d in range(nb):
-                x[d] += vals[which[g, d]]
-        for k in range(K):
-            qk = Qr[i, k]
+                ubar[d] *= inv_wu[u]
+        for i in range(uptr[u], uptr[u + 1]):
+            c = cl[i]
+            g = group[i]
+            ei = e[i]
+            swi = sw[i]
+            ti = period[i]
+            ci = combo[i]
+            # one pass over the lanes: the effects' part, the first path's value on
+            # the treated lanes (adding exact zeros elsewhere changes nothing; a zero
+            # row of the stub ``mask`` without the table) and the first four controls
+            gm = g if masked else 0
+            a = swi * (paths[0, ti] - pbar[u, 0]) if masked else 0.0
+            q0, q1, q2, q3 = Qr[i, 0], Qr[i, 1], Qr[i, 2], Qr[i, 3]
             for d in range(nb):
-                x[d] -= qk * gam[k, d]
-        for d in range(nb):
-            s1[c, d] += x[d] * ei
-            s2[c, d] += x[d] * x[d]
-    # the lanes' sums over clusters, cluster by cluster (rows of s1, s2 in order)
+                x[d] = ((-swi * (phic[ci, d] - ubar[d]) + mask[gm, 0, d] * a) - q0 * gam[0, d]
+                        - q1 * gam[1, d] - q2 * gam[2, d] - q3 * gam[3, d])
+            if masked:  # the other paths
+                for h in range(1, H):
+                    a = swi * (paths[h, ti] - pbar[u, h])
+                    for d in range(nb):
+                        x[d] += mask[g, h, d] * a
+            else:
+                for h in range(H):
+                    vals[h] = swi * (paths[h, ti] - pbar[u, h])
+                for d in range(nb):
+                    x[d] += vals[which[g, d]]
+            for k in range(4, K4, 4):  # the other controls, four at a time
+                q0, q1, q2, q3 = Qr[i, k], Qr[i, k + 1], Qr[i, k + 2], Qr[i, k + 3]
+                for d in range(nb):
+                    x[d] = (x[d] - q0 * gam[k, d] - q1 * gam[k + 1, d] - q2 * gam[k + 2, d]
+                            - q3 * gam[k + 3, d])
+            for d in range(nb):
+                s12[c, 0, d] += x[d] * ei
+                s12[c, 1, d] += x[d] * x[d]
+    # the lanes' sums over clusters, cluster by cluster (in order)
     num = np.zeros(nb)
     dd = np.zeros(nb)
     for g in range(Gc):
         for d in range(nb):
-            num[d] += s1[g, d]
-            dd[d] += s2[g, d]
+            num[d] += s12[g, 0, d]
+            dd[d] += s12[g, 1, d]
     b = num / dd
     acc = np.zeros(nb)
     for g in range(Gc):
         for d in range(nb):
-            sc = s1[g, d] - b[d] * s2[g, d]
+            sc = s12[g, 0, d] - b[d] * s12[g, 1, d]
             acc[d] += sc * sc
-            s1[g, d] = 0.0
-            s2[g, d] = 0.0
+            s12[g, 0, d] = 0.0
+            s12[g, 1, d] = 0.0
     for d in range(nb):
         if lo + d < D:
             b_out[lo + d] = b[d]
@@ -439,7 +450,3 @@ def _basis_block(idx, lo, H, group, unit, codes, w, sw, period, paths, pbar, Qr,
                 mask[j // H, j % H, d] = 0.0
             else:
                 which[j // H, d] = H
-    if U > 0:
-        for u in range(U):
-            for d in range(nb):
-                ubar[u, d] = 0.0
