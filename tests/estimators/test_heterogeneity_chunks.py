@@ -110,7 +110,14 @@ def test_joint_wild_purge_in_blocks_of_clusters(monkeypatch, data):
     r = pl.heterogeneity(d, y="ln_ntt", treat="did", by=["tercile"], controls=["ln_pgdp"],
                          unit="city", time="year", cluster="city", permutations=0,
                          bootstrap=9, seed=2)
-    model = r.test_results[("tercile", "wild_bootstrap")]
+    # the difference model as heterogeneity() fits it (its result keeps no arrays)
+    grp = d["tercile"].to_numpy()
+    work = d.assign(_grp=grp, **{f"_Dx{j}": d["did"] * (grp == j) for j in (1, 2)},
+                    **{f"_ln_pgdp{j}": d["ln_pgdp"] * (grp == j) for j in (0, 1, 2)})
+    model = pl.feols("ln_ntt ~ did + _Dx1 + _Dx2 + _ln_pgdp0 + _ln_pgdp1 + _ln_pgdp2 "
+                     "| city + year^_grp", work, vcov={"CRV1": "city"})
+    kept = r.test_results[("tercile", "wild_bootstrap")]
+    np.testing.assert_allclose(model.beta, kept.beta, rtol=1e-9)
     sums = jw.joint_wild_test(model, ["_Dx1", "_Dx2"], draws=99, seed=5)
     monkeypatch.setattr(bk, "purged_cluster_cross", lambda *a, **k: None)
     whole = jw.joint_wild_test(model, ["_Dx1", "_Dx2"], draws=99, seed=5)

@@ -23,7 +23,8 @@ import numpy as np
 from policylab.engine.fixed_effects import demean
 
 __all__ = ["cluster_weights", "weighted_grams", "balanced_grams", "balanced_block_sums",
-           "block_grams", "solve_stack", "partial_gram", "purged_cluster_cross"]
+           "block_grams", "label_sums", "sums_grams", "solve_stack", "partial_gram",
+           "purged_cluster_cross"]
 
 
 def cluster_weights(n_clusters: int, draws: int, rng: np.random.Generator) -> np.ndarray:
@@ -85,11 +86,41 @@ def block_grams(Qb: np.ndarray, Sb: np.ndarray, Nb: np.ndarray,
     """:func:`balanced_grams` from :func:`balanced_block_sums` for ``block_w`` (draws x
     blocks) weights: the same Gram matrices, summed per block first."""
     B, (nb, n_t, k) = block_w.shape[0], Sb.shape
-    tot = block_w @ Nb
     # plain matrix products (BLAS), not einsum's loops: blocks may be many (units)
-    M = (block_w @ Sb.reshape(nb, n_t * k)).reshape(B, n_t, k) / tot[:, None, None]
-    return ((block_w @ Qb.reshape(nb, k * k)).reshape(B, k, k)
-            - tot[:, None, None] * (M.transpose(0, 2, 1) @ M))
+    return sums_grams((block_w @ Qb.reshape(nb, k * k)).reshape(B, k, k),
+                      (block_w @ Sb.reshape(nb, n_t * k)).reshape(B, n_t, k),
+                      block_w @ Nb)
+
+
+def sums_grams(Q: np.ndarray, S: np.ndarray, N: np.ndarray) -> np.ndarray:
+    """Gram matrices (... x k x k) of two-way demeaned columns from the weighted sums of
+    :func:`balanced_block_sums`: ``Q`` (... x k x k), ``S`` (... x T x k) and the
+    number of units ``N`` (...): Q - N M'M with M = S / N."""
+    M = S / N[..., None, None]
+    return Q - N[..., None, None] * (np.swapaxes(M, -1, -2) @ M)
+
+
+def label_sums(X: np.ndarray, labels: np.ndarray, n_groups: int, skip: int = -1,
+               total: np.ndarray | None = None) -> np.ndarray:
+    """(draws x groups x m) sums of the rows of ``X`` (blocks x m) by label: group g of
+    draw r sums the rows i with ``labels[r, i] == g`` (labels: draws x blocks).
+
+    Group ``skip`` (-1: none) is taken as ``total`` (the column sums of ``X``) minus
+    the other groups, which saves its share of the products (the largest group is the
+    one to skip). Each other group is one BLAS product of its 0/1 weights.
+    """
+    B = labels.shape[0]
+    out = np.empty((B, n_groups, X.shape[1]))
+    W = np.empty(labels.shape)
+    for g in range(n_groups):
+        if g != skip:
+            np.equal(labels, g, out=W, casting="unsafe")  # 0/1 weights, one buffer
+            out[:, g] = W @ X
+    if skip >= 0:
+        others = [g for g in range(n_groups) if g != skip]
+        tot = X.sum(axis=0) if total is None else total
+        out[:, skip] = tot[None, :] - out[:, others].sum(axis=1)
+    return out
 
 
 def weighted_grams(Z: np.ndarray, fe: np.ndarray | None, row_w: np.ndarray,
