@@ -17,6 +17,7 @@ All draws then come from a few tensor products.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -24,7 +25,7 @@ from policylab.engine.fixed_effects import demean
 
 __all__ = ["cluster_weights", "weighted_grams", "balanced_grams", "balanced_block_sums",
            "block_grams", "label_sums", "sums_grams", "solve_stack", "partial_gram",
-           "purged_cluster_cross"]
+           "purged_cluster_cross", "purge_system", "PurgeSystem"]
 
 
 def cluster_weights(n_clusters: int, draws: int, rng: np.random.Generator) -> np.ndarray:
@@ -184,7 +185,8 @@ PURGE_MAX_LEVELS = 2000
 
 
 def purged_cluster_cross(A: np.ndarray, u: np.ndarray, cl: np.ndarray, G: int,
-                         fe: np.ndarray, w: np.ndarray | None) -> np.ndarray | None:
+                         fe: np.ndarray, w: np.ndarray | None,
+                         system: PurgeSystem | None = None) -> np.ndarray | None:
     """(G x q x G) sums over cluster g of A_i [M(u 1_h)]_i, from cluster sums only.
 
     ``A`` (n x q) and ``u`` (n,) are columns of a within-transformed regression on the
@@ -204,14 +206,56 @@ def purged_cluster_cross(A: np.ndarray, u: np.ndarray, cl: np.ndarray, G: int,
     with r_g the per-level sums of sqrt(w) A over cluster g: O(n q) once and a solve of
     the size of the other effects' levels, never the n x G matrix M(u 1_h). Returns
     None where this does not apply (several nested effects, too many other levels, a
-    system not solved to 1e-8): then purge the columns directly.
+    system not solved to 1e-8): then purge the columns directly. ``system``: the
+    :func:`purge_system` of ``(cl, G, fe, w)`` when the caller purges several ``u``.
     """
+    sy = purge_system(cl, G, fe, w) if system is None else system
+    if sy is None:
+        return None
+    q = A.shape[1]
+
+    def by_level(v: np.ndarray) -> np.ndarray:  # G x L
+        return np.concatenate([np.bincount(k, weights=v, minlength=G * s).reshape(G, s)
+                               for k, s in zip(sy.key, sy.sizes)], axis=1)
+
+    # per (cluster, level of the other effects) sums of sqrt(w) u and of sqrt(w) A
+    s = by_level(sy.sw * u)
+    r = np.stack([by_level(sy.sw * A[:, j]) for j in range(q)], axis=2)  # G x L x q
+    # C is singular (the effects share the constant): solved on its range, then checked
+    theta = (s @ sy.vec) / sy.lam @ sy.vec.T  # G x L, row h = theta_h
+    if np.linalg.norm(theta @ sy.C - s) > 1e-8 * max(np.linalg.norm(s), 1e-300):
+        return None
+    out = -np.einsum("glq,hl->gqh", r, theta)
+    diag = np.stack([np.bincount(cl, weights=A[:, j] * u, minlength=G) for j in range(q)],
+                    axis=1)  # G x q
+    out[np.arange(G), :, np.arange(G)] += diag
+    return out
+
+
+@dataclass
+class PurgeSystem:
+    """What :func:`purged_cluster_cross` needs of the clusters and fixed effects, taken
+    once for several residual vectors: the (cluster, level) keys of the effects not
+    nested in the clusters, their sizes, sqrt(w), the system C and its range."""
+
+    key: list[np.ndarray]
+    sizes: list[int]
+    sw: np.ndarray
+    C: np.ndarray
+    lam: np.ndarray  # C's positive eigenvalues ...
+    vec: np.ndarray  # ... and their eigenvectors
+
+
+def purge_system(cl: np.ndarray, G: int, fe: np.ndarray,
+                 w: np.ndarray | None) -> PurgeSystem | None:
+    """The :class:`PurgeSystem` of clusters ``cl`` (G of them) and fixed effects ``fe``
+    (weights ``w``), or None where :func:`purged_cluster_cross` does not apply."""
     from scipy import sparse
 
     from policylab.engine.fixed_effects import densify
     from policylab.engine.vcov import nested_in
 
-    n, q = A.shape
+    n = len(cl)
     codes = [densify(fe[:, j])[0] for j in range(fe.shape[1])]
     nested = [c for c in codes if nested_in(c, cl)]
     other = [c for c in codes if not nested_in(c, cl)]
@@ -220,38 +264,24 @@ def purged_cluster_cross(A: np.ndarray, u: np.ndarray, cl: np.ndarray, G: int,
     if len(nested) > 1 or not other or L > PURGE_MAX_LEVELS:
         return None
     ww = np.ones(n) if w is None else np.asarray(w, float)
-    sw = np.sqrt(ww)
-    rows = np.arange(n)
-    cols = np.concatenate([c + off for c, off in zip(other, np.cumsum([0, *sizes[:-1]]))])
-    DO = sparse.csr_matrix((np.tile(ww, len(other)), (np.tile(rows, len(other)), cols)),
-                           shape=(n, L))  # W D_O
-    ones_o = sparse.csr_matrix((np.ones(len(cols)), (np.tile(rows, len(other)), cols)),
-                               shape=(n, L))
-    C = (ones_o.T @ DO).toarray()
+    offs = np.cumsum([0, *sizes[:-1]])
+    # C = D_O'W D_O from weighted counts per pair of levels (n-vectors, no n x L matrix)
+    C = np.zeros((L, L))
+    for a, (ca, sa, oa) in enumerate(zip(other, sizes, offs)):
+        C[oa:oa + sa, oa:oa + sa] = np.diag(np.bincount(ca, weights=ww, minlength=sa))
+        for cb, sb, ob in list(zip(other, sizes, offs))[a + 1:]:
+            block = np.bincount(ca * sb + cb, weights=ww, minlength=sa * sb).reshape(sa, sb)
+            C[oa:oa + sa, ob:ob + sb], C[ob:ob + sb, oa:oa + sa] = block, block.T
     if nested:
         nc = nested[0]
-        N = sparse.csr_matrix((ww, (nc, rows)), shape=(int(nc.max()) + 1, n)) @ ones_o
         Wf = np.bincount(nc, weights=ww)
         if not (Wf > 0).all():  # a level without weight: leave it to the demeaning
             return None
+        m = len(other)
+        N = sparse.csr_matrix((np.tile(ww, m), (np.tile(nc, m), np.concatenate(
+            [c + off for c, off in zip(other, offs)]))), shape=(len(Wf), L))  # D_N'W D_O
         C -= (N.T @ sparse.diags(1.0 / Wf) @ N).toarray()
-    # per (cluster, level of the other effects) sums of sqrt(w) u and of sqrt(w) A
-    key = [cl * s + c for c, s in zip(other, sizes)]
-
-    def by_level(v: np.ndarray) -> np.ndarray:  # G x L
-        return np.concatenate([np.bincount(k, weights=v, minlength=G * s).reshape(G, s)
-                               for k, s in zip(key, sizes)], axis=1)
-
-    s = by_level(sw * u)
-    r = np.stack([by_level(sw * A[:, j]) for j in range(q)], axis=2)  # G x L x q
-    # C is singular (the effects share the constant): solve on its range, then check
     lam, vec = np.linalg.eigh(C)
     keep = lam > 1e-11 * max(lam.max(), 1e-300)
-    theta = (s @ vec[:, keep]) / lam[keep] @ vec[:, keep].T  # G x L, row h = theta_h
-    if np.linalg.norm(theta @ C - s) > 1e-8 * max(np.linalg.norm(s), 1e-300):
-        return None
-    out = -np.einsum("glq,hl->gqh", r, theta)
-    diag = np.stack([np.bincount(cl, weights=A[:, j] * u, minlength=G) for j in range(q)],
-                    axis=1)  # G x q
-    out[np.arange(G), :, np.arange(G)] += diag
-    return out
+    key = [cl * s + c for c, s in zip(other, sizes)]
+    return PurgeSystem(key, sizes, np.sqrt(ww), C, lam[keep], vec[:, keep])
