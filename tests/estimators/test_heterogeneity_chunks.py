@@ -11,6 +11,7 @@ import policylab.estimators.heterogeneity as het
 from policylab.data.datasets import energy_rights_pilot
 from policylab.inference.randomization import (
     permutation_chunks,
+    permuted_chunks,
     stratified_permutation_chunks,
 )
 
@@ -23,6 +24,16 @@ def test_permutation_chunks_are_the_seeded_stream(chunk):
     parts = list(permutation_chunks(n, draws, seed, chunk))
     assert all(len(p) <= chunk for p in parts)
     np.testing.assert_array_equal(np.concatenate(parts), want)
+
+
+@pytest.mark.parametrize("chunk", [1, 3, 40])
+def test_permuted_chunks_are_the_values_under_the_seeded_permutations(chunk):
+    values = np.array([2, 0, 1, 1, 0, 2, 2, 0, 1, 0, 0], dtype=np.uint8)
+    draws, seed = 40, 8
+    perms = np.concatenate(list(permutation_chunks(len(values), draws, seed, draws)))
+    parts = list(permuted_chunks(values, draws, seed, chunk))
+    assert all(len(p) <= chunk and p.dtype == np.uint8 for p in parts)
+    np.testing.assert_array_equal(np.concatenate(parts), values[perms])
 
 
 @pytest.mark.parametrize("chunk", [1, 4, 40])

@@ -23,7 +23,7 @@ from policylab.estimators.result import Result
 from policylab.inference.randomization import (
     draw_statistics,
     p_values,
-    permutation_chunks,
+    permuted_chunks,
     stratified_permutation_chunks,
 )
 from policylab.inference.resampling import GramDraws, closed_form_twoway
@@ -518,8 +518,11 @@ def _permutation_job(work: pd.DataFrame, y: str, D: str, controls: list[str], un
         # stratum): every draw keeps each group's treated clusters, as the real split
         adopt = work.loc[work[D] != 0].groupby(level)[time].min().reindex(tops)
         strata = pd.factorize(adopt, use_na_sentinel=False)[0]
-    work = work[np.isfinite(work[cols].to_numpy(float)).all(axis=1)]
-    key = _permutation_data(work, cols, unit, time, units, fe, weights, top_of_unit,
+    Z = work[cols].to_numpy(float)
+    ok = np.isfinite(Z).all(axis=1)
+    if not ok.all():  # a copy of the rows only when some are left out
+        work, Z = work.loc[ok], Z[ok]
+    key = _permutation_data(work, Z, cols, unit, time, units, fe, weights, top_of_unit,
                             level, len(tops), draws.sums_cache)
     balanced = key[0] == "sums"
     # the largest group (most level entities) is the total minus the others
@@ -532,13 +535,15 @@ def _permutation_job(work: pd.DataFrame, y: str, D: str, controls: list[str], un
                            None if balanced else top_of_unit)
 
 
-def _permutation_data(work: pd.DataFrame, cols: list[str], unit: str, time: str,
+def _permutation_data(work: pd.DataFrame, Z: np.ndarray, cols: list[str], unit: str,
+                      time: str,
                       units: pd.Index, fe: Sequence[str] | None, weights: str | None,
                       top_of_unit: np.ndarray | None, level: str, n_tops: int,
                       cache: dict[tuple[Any, ...], Any]) -> tuple[Any, ...]:
-    """The key in ``cache`` of the draws' data: for a balanced two-way panel the sums
-    per level entity (taken once for every split with the same columns and level),
-    else the rows for weighted demeaning per draw."""
+    """The key in ``cache`` of the draws' data (``Z``: the columns ``cols`` of
+    ``work``): for a balanced two-way panel the sums per level entity (taken once for
+    every split with the same columns and level), else the rows for weighted demeaning
+    per draw."""
     from policylab.estimators.formula import fe_label
 
     uc = units.get_indexer(work[unit])
@@ -546,7 +551,6 @@ def _permutation_data(work: pd.DataFrame, cols: list[str], unit: str, time: str,
     # fixed effects as the data spell them (design.fe writes odd names in backticks)
     fe_cols = [fe_label(t) for t in fe] if fe else [unit, time]
     w = None if weights is None else work[weights].to_numpy(float)
-    Z = work[cols].to_numpy(float)
     if (sorted(fe_cols) == sorted([unit, time]) and len(np.unique(uc)) == len(units)
             and closed_form_twoway(uc, tc, uc, w) is not None):
         key = ("sums", tuple(cols), level)
@@ -640,10 +644,10 @@ def _run_permutations(jobs: list[_PermutationJob], draws: _Draws) -> None:
         reps = draws.permutations
         # the draws come a chunk at a time from the one seeded stream (the same rows as
         # drawing them all at once); each task gets its chunk's codes per level entity
-        stream = (permutation_chunks(len(codes), reps, draws.seed, size)
-                  if batch[0].strata is None
-                  else stratified_permutation_chunks(batch[0].strata, reps, draws.seed, size))
-        tasks = [codes[chunk] for chunk in stream]
+        tasks = (list(permuted_chunks(codes, reps, draws.seed, size))
+                 if batch[0].strata is None
+                 else [codes[chunk] for chunk in stratified_permutation_chunks(
+                     batch[0].strata, reps, draws.seed, size)])
         what = ", ".join(str(j.row["by"]) for j in batch)
         coefs = draw_statistics(_permutation_coefs, tasks, shared=shared, chunk_size=size,
                                 executor=draws.executor,
