@@ -250,38 +250,84 @@ def purge_system(cl: np.ndarray, G: int, fe: np.ndarray,
                  w: np.ndarray | None) -> PurgeSystem | None:
     """The :class:`PurgeSystem` of clusters ``cl`` (G of them) and fixed effects ``fe``
     (weights ``w``), or None where :func:`purged_cluster_cross` does not apply."""
-    from scipy import sparse
-
-    from policylab.engine.fixed_effects import densify
     from policylab.engine.vcov import nested_in
 
     n = len(cl)
-    codes = [densify(fe[:, j])[0] for j in range(fe.shape[1])]
+    codes = [_dense_codes(fe[:, j]) for j in range(fe.shape[1])]
     nested = [c for c in codes if nested_in(c, cl)]
     other = [c for c in codes if not nested_in(c, cl)]
     sizes = [int(c.max()) + 1 for c in other]
     L = sum(sizes)
     if len(nested) > 1 or not other or L > PURGE_MAX_LEVELS:
         return None
-    ww = np.ones(n) if w is None else np.asarray(w, float)
+    ww = None if w is None else np.asarray(w, float)
     offs = np.cumsum([0, *sizes[:-1]])
     # C = D_O'W D_O from weighted counts per pair of levels (n-vectors, no n x L matrix)
     C = np.zeros((L, L))
     for a, (ca, sa, oa) in enumerate(zip(other, sizes, offs)):
-        C[oa:oa + sa, oa:oa + sa] = np.diag(np.bincount(ca, weights=ww, minlength=sa))
+        C[oa:oa + sa, oa:oa + sa] = np.diag(_wcount(ca, ww, sa))
         for cb, sb, ob in list(zip(other, sizes, offs))[a + 1:]:
-            block = np.bincount(ca * sb + cb, weights=ww, minlength=sa * sb).reshape(sa, sb)
+            block = _wcount(ca * sb + cb, ww, sa * sb).reshape(sa, sb)
             C[oa:oa + sa, ob:ob + sb], C[ob:ob + sb, oa:oa + sa] = block, block.T
     if nested:
-        nc = nested[0]
-        Wf = np.bincount(nc, weights=ww)
+        Wf = _wcount(nested[0], ww, int(nested[0].max()) + 1)
         if not (Wf > 0).all():  # a level without weight: leave it to the demeaning
             return None
-        m = len(other)
-        N = sparse.csr_matrix((np.tile(ww, m), (np.tile(nc, m), np.concatenate(
-            [c + off for c, off in zip(other, offs)]))), shape=(len(Wf), L))  # D_N'W D_O
-        C -= (N.T @ sparse.diags(1.0 / Wf) @ N).toarray()
+        C -= _nested_part(nested[0], other, offs, L, ww, Wf)
     lam, vec = np.linalg.eigh(C)
     keep = lam > 1e-11 * max(lam.max(), 1e-300)
     key = [cl * s + c for c, s in zip(other, sizes)]
-    return PurgeSystem(key, sizes, np.sqrt(ww), C, lam[keep], vec[:, keep])
+    return PurgeSystem(key, sizes, np.ones(n) if ww is None else np.sqrt(ww), C,
+                       lam[keep], vec[:, keep])
+
+
+def _dense_codes(c: np.ndarray) -> np.ndarray:
+    """Codes 0..G-1 with every level present: ``c`` itself when it is (no copy)."""
+    from policylab.engine.fixed_effects import densify
+
+    if c.dtype.kind in "iu" and (np.bincount(c) > 0).all():
+        return c
+    return densify(c)[0]
+
+
+def _wcount(codes: np.ndarray, w: np.ndarray | None, size: int) -> np.ndarray:
+    """Weighted counts per code (float)."""
+    return np.bincount(codes, weights=w, minlength=size).astype(np.float64)
+
+
+#: rows per block of the nested effect's part of the purge system
+_NESTED_ROWS = 1 << 16
+
+
+def _nested_part(nc: np.ndarray, other: list[np.ndarray], offs: np.ndarray, L: int,
+                 w: np.ndarray | None, Wf: np.ndarray) -> np.ndarray:
+    """D_O'W D_N (D_N'W D_N)^-1 D_N'W D_O (L x L): sum over the nested levels f of
+    N_f N_f' / W_f, N_f the weighted counts of f's rows per level of the other effects.
+    Rows sorted by the nested level (a panel sorted by unit) go a block of levels at a
+    time (small dense N blocks); otherwise one sparse product."""
+    from scipy import sparse
+
+    n = len(nc)
+    if n > 1 and not (nc[1:] >= nc[:-1]).all():
+        cols = np.concatenate([c + off for c, off in zip(other, offs)])
+        m = len(other)
+        data = np.ones(n * m) if w is None else np.tile(w, m)
+        N = sparse.csr_matrix((data, (np.tile(nc, m), cols)), shape=(len(Wf), L))
+        return (N.T @ sparse.diags(1.0 / Wf) @ N).toarray()
+    out = np.zeros((L, L))
+    start = 0
+    while start < n:
+        # a block ends at a level boundary, so each level's counts are whole
+        stop = min(start + _NESTED_ROWS, n)
+        if stop < n:
+            first = int(np.searchsorted(nc, nc[stop], side="left"))
+            stop = first if first > start else int(np.searchsorted(nc, nc[start], "right"))
+        f0, f1 = int(nc[start]), int(nc[stop - 1]) + 1
+        Nb = np.zeros((f1 - f0, L))
+        wb = None if w is None else w[start:stop]
+        for c, off in zip(other, offs):
+            Nb += np.bincount((nc[start:stop] - f0) * L + c[start:stop] + off, weights=wb,
+                              minlength=(f1 - f0) * L).reshape(f1 - f0, L)
+        out += Nb.T @ (Nb / Wf[f0:f1, None])
+        start = stop
+    return out
