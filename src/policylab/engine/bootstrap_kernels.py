@@ -219,8 +219,9 @@ def purged_cluster_cross(A: np.ndarray, u: np.ndarray, cl: np.ndarray, G: int,
                                for k, s in zip(sy.key, sy.sizes)], axis=1)
 
     # per (cluster, level of the other effects) sums of sqrt(w) u and of sqrt(w) A
-    s = by_level(sy.sw * u)
-    r = np.stack([by_level(sy.sw * A[:, j]) for j in range(q)], axis=2)  # G x L x q
+    s = by_level(u if sy.sw is None else sy.sw * u)
+    r = np.stack([by_level(A[:, j] if sy.sw is None else sy.sw * A[:, j])
+                  for j in range(q)], axis=2)  # G x L x q
     # C is singular (the effects share the constant): solved on its range, then checked
     theta = (s @ sy.vec) / sy.lam @ sy.vec.T  # G x L, row h = theta_h
     if np.linalg.norm(theta @ sy.C - s) > 1e-8 * max(np.linalg.norm(s), 1e-300):
@@ -240,7 +241,7 @@ class PurgeSystem:
 
     key: list[np.ndarray]
     sizes: list[int]
-    sw: np.ndarray
+    sw: np.ndarray | None  # None: no weights
     C: np.ndarray
     lam: np.ndarray  # C's positive eigenvalues ...
     vec: np.ndarray  # ... and their eigenvectors
@@ -252,7 +253,6 @@ def purge_system(cl: np.ndarray, G: int, fe: np.ndarray,
     (weights ``w``), or None where :func:`purged_cluster_cross` does not apply."""
     from policylab.engine.vcov import nested_in
 
-    n = len(cl)
     codes = [_dense_codes(fe[:, j]) for j in range(fe.shape[1])]
     nested = [c for c in codes if nested_in(c, cl)]
     other = [c for c in codes if not nested_in(c, cl)]
@@ -277,8 +277,8 @@ def purge_system(cl: np.ndarray, G: int, fe: np.ndarray,
     lam, vec = np.linalg.eigh(C)
     keep = lam > 1e-11 * max(lam.max(), 1e-300)
     key = [cl * s + c for c, s in zip(other, sizes)]
-    return PurgeSystem(key, sizes, np.ones(n) if ww is None else np.sqrt(ww), C,
-                       lam[keep], vec[:, keep])
+    return PurgeSystem(key, sizes, None if ww is None else np.sqrt(ww), C, lam[keep],
+                       vec[:, keep])
 
 
 def _dense_codes(c: np.ndarray) -> np.ndarray:

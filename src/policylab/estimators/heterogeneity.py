@@ -332,10 +332,9 @@ def _times_group(x: pd.Series, grp: np.ndarray, j: int) -> Any:
     """A function filling a column with x x 1[group j] (missing x stays missing)."""
     v = (x.to_numpy() if isinstance(x.dtype, np.dtype) and x.dtype.kind in "fiub"
          else pd.to_numeric(x).to_numpy(dtype=float, na_value=np.nan))
-    hit = grp == j
 
     def fill(out: np.ndarray) -> None:
-        np.multiply(v, hit, out=out)
+        np.multiply(v, grp == j, out=out)
 
     return fill
 
