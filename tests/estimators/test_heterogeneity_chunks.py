@@ -139,3 +139,22 @@ def test_joint_wild_purge_in_blocks_of_clusters(monkeypatch, data):
         np.testing.assert_allclose(other.stats, sums.stats, rtol=1e-10)
         assert other.p_value == sums.p_value
     assert len(np.unique(whole.stats)) > 50
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.int64])
+def test_compiled_shuffle_is_numpys_stream(dtype):
+    """engine.shuffle.shuffled_rows (compiled at this size) gives the rows and the
+    generator state numpy's rng.shuffle gives, half-used 32-bit words included."""
+    from policylab.engine import shuffle
+
+    values = np.random.default_rng(1).integers(0, 5, 30_000).astype(dtype)
+    a, b = np.random.default_rng(99), np.random.default_rng(99)
+    a.integers(0, 2**31, 1)  # leave half a 64-bit word buffered
+    b.integers(0, 2**31, 1)
+    got = shuffle.shuffled_rows(values, 4, a)
+    want = np.tile(values, (4, 1))
+    for row in want:
+        b.shuffle(row)
+    assert shuffle._compiled_ok()
+    np.testing.assert_array_equal(got, want)
+    assert a.bit_generator.state == b.bit_generator.state

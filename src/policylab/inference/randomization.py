@@ -139,14 +139,14 @@ def permuted_chunks(values: np.ndarray, draws: int, seed: int | None, chunk_size
     draws, seed, chunk_size)``, in chunks of rows of ``values``' dtype: each row is a
     copy of ``values`` shuffled in place by the same stream (``rng.permutation(n)``
     shuffles ``arange(n)`` with the same swaps), so no chunk of n-element int64
-    permutations is made (8x the memory of uint8 labels)."""
+    permutations is made (8x the memory of uint8 labels); compiled where it is exact
+    (:func:`policylab.engine.shuffle.shuffled_rows`)."""
+    from policylab.engine.shuffle import shuffled_rows
+
     rng = np.random.default_rng(seed)
     chunk_size = max(int(chunk_size), 1)
     for start in range(0, draws, chunk_size):
-        out = np.tile(values, (min(chunk_size, draws - start), 1))
-        for row in out:
-            rng.shuffle(row)
-        yield out
+        yield shuffled_rows(values, min(chunk_size, draws - start), rng)
 
 
 def stratified_permutation_chunks(strata: np.ndarray, draws: int, seed: int | None,
