@@ -4,7 +4,7 @@ effects differ (interaction, SUEST-equivalent stacked model, Fisher permutation)
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -310,13 +310,18 @@ def _split_tests(df: pd.DataFrame, y: str, D: str, col: str, levels: list[Any],
     # every finer fixed effect of the design per group too
     extra = [f"{t}^_grp" for t in (fe or []) if fe_label(t) not in (unit, time)]
     fe_grp = fe_terms([quote_name(unit), f"{quote_name(time)}^_grp", *extra], unit, time)
-    stacked = fit(terms, fe_grp)
+    diff_model = fit([D, *names, *group_controls], fe_grp) if draws.bootstrap else None
+    # the stacked model is the difference model reparametrised (the same columns):
+    # taken from it when it kept every term, else fitted
+    stacked = (None if diff_model is None else
+               _reparametrised(diff_model, len(levels), len(controls),
+                               model_formula(cols, [y], terms, fe_grp), terms))
+    stacked = fit(terms, fe_grp) if stacked is None else stacked
     stacked.fit = None
     models[(col, "suest")] = stacked
     out.append(_suest_row(stacked, col, len(levels)))
     n_min = min(subs[(col, lv)].meta["design"]["n_treated_groups"] for lv in levels)
-    if draws.bootstrap:
-        diff_model = fit([D, *names, *group_controls], fe_grp)
+    if diff_model is not None:
         models[(col, "wild_bootstrap")] = diff_model
         out.append(_wild_difference(diff_model, names, col, n_min, draws))
         diff_model.fit = None
@@ -326,6 +331,29 @@ def _split_tests(df: pd.DataFrame, y: str, D: str, col: str, levels: list[Any],
         job = _permutation_job(work, y, D, controls, unit, time, col, levels, subs, draws,
                                fe, weights, level)
     return out, job
+
+
+def _reparametrised(diff: Any, n_levels: int, n_controls: int, formula: str,
+                    terms: list[str]) -> Any | None:
+    """The stacked SUEST model (per group j: D x 1[j], then each control x 1[j]) from
+    the difference model (D, D x 1[j] for j >= 1, then the controls by group), which
+    spans the same columns: b_Dj = b_D + b_Dxj, V = T V_diff T'. None when the
+    difference model dropped a term (then the stacked one is fitted)."""
+    p = n_levels * (1 + n_controls)
+    if len(diff.terms) != p:
+        return None
+    T = np.zeros((p, p))
+    for j in range(n_levels):
+        r = j * (1 + n_controls)
+        T[r, 0] = 1.0  # b_D0 = b_D, b_Dj = b_D + b_Dxj
+        if j:
+            T[r, j] = 1.0
+        for c in range(n_controls):
+            T[r + 1 + c, n_levels + j * n_controls + c] = 1.0
+    return replace(diff, terms=list(terms), beta=T @ diff.beta,
+                   vcov_matrix=T @ diff.vcov_matrix @ T.T,
+                   meta={**diff.meta, "formula": formula}, warnings=list(diff.warnings),
+                   fit=None)
 
 
 def _times_group(x: pd.Series, grp: np.ndarray, j: int) -> Any:
