@@ -36,7 +36,13 @@ __all__ = ["heterogeneity", "HeterogeneityResult"]
 class HeterogeneityResult(Result):
     """Subgroup estimates (``tidy``), the difference tests (``tests``), each subgroup's
     DIDResult (``subgroup_results[(by, level)]``) for tables, and the pooled models behind
-    the tests (``test_results[(by, "interaction" | "suest")]``)."""
+    the tests (``test_results[(by, "interaction" | "suest" | "wild_bootstrap")]``).
+
+    The subgroup and pooled results keep their numbers (coefficients, covariance,
+    ``tidy()``, fit statistics) but not their fitted arrays (``.fit`` is None, as after
+    a study run with ``keep_fits=False``): on a firm panel those arrays are several
+    copies of the data. Re-studentising or bootstrapping one of them means refitting it
+    (``pl.did`` on the subgroup, ``pl.feols`` on the stacked model)."""
 
     estimates: pd.DataFrame = field(default_factory=pd.DataFrame)
     tests: pd.DataFrame = field(default_factory=pd.DataFrame)
@@ -592,20 +598,29 @@ def _permutation_data(work: pd.DataFrame, Z: np.ndarray, cols: list[str], unit: 
 def _entity_sums(Z: np.ndarray, uc: np.ndarray, tc: np.ndarray, n_units: int,
                  top_of_unit: np.ndarray | None, n_tops: int) -> tuple[np.ndarray, ...]:
     """Per level entity (unit, or the coarser level's groups) one row of the balanced
-    closed form's sums ``[Q (k x k), S (T x k), N]`` and the number of its units whose
+    closed form's sums ``[Q, S (T x k), N]`` and the number of its units whose
     treatment varies (column 1 of Z), C-ordered for the products of every draw; and the
-    column totals."""
+    column totals. Q is k x k symmetric and its outcome x outcome entry is never read:
+    only the other entries of its upper triangle are kept (:func:`_gram_pairs`)."""
     Q, S, N = bk.balanced_block_sums(Z, uc, tc, np.arange(n_units), n_units)
     k = Q.shape[1]
+    a, b = _gram_pairs(k)
     varies = (Q[:, 1, 1] > 0).astype(np.float64)
-    X = np.empty((n_units, k * k + S.shape[1] * k + 2))
-    X[:, :k * k], X[:, k * k:-2] = Q.reshape(n_units, -1), S.reshape(n_units, -1)
+    X = np.empty((n_units, len(a) + S.shape[1] * k + 2))
+    X[:, :len(a)], X[:, len(a):-2] = Q[:, a, b], S.reshape(n_units, -1)
     X[:, -2], X[:, -1] = N, varies
     del Q, S
     if top_of_unit is not None:  # a label per coarser entity: sum its units once
         X = np.stack([np.bincount(top_of_unit, weights=X[:, j], minlength=n_tops)
                       for j in range(X.shape[1])], axis=1)
     return X, X.sum(axis=0), k
+
+
+def _gram_pairs(k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Row and column of the Gram entries a draw needs: the upper triangle of the k x k
+    matrix of [y, D, controls] without y x y."""
+    a, b = np.triu_indices(k)
+    return a[1:], b[1:]
 
 
 def _permutation_coefs(codes: np.ndarray, sh: _PermutationShared) -> tuple[np.ndarray, ...]:
@@ -622,9 +637,10 @@ def _permutation_coefs(codes: np.ndarray, sh: _PermutationShared) -> tuple[np.nd
             if key[0] == "sums":
                 X, total, k = data
                 sums = bk.label_sums(X, labels, n_levels, skip, total)
-                B, m_q = len(labels), k * k
-                grams = bk.sums_grams(sums[:, :, :m_q].reshape(B, n_levels, k, k),
-                                      sums[:, :, m_q:-2].reshape(B, n_levels, -1, k),
+                B, (a, b) = len(labels), _gram_pairs(k)
+                Q = np.zeros((B, n_levels, k, k))
+                Q[:, :, a, b] = Q[:, :, b, a] = sums[:, :, :len(a)]
+                grams = bk.sums_grams(Q, sums[:, :, len(a):-2].reshape(B, n_levels, -1, k),
                                       sums[:, :, -2])
                 coefs = bk.solve_stack(grams.reshape(B * n_levels, k, k), 0,
                                        regs)[:, 0].reshape(B, n_levels)
