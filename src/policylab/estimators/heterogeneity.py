@@ -180,7 +180,7 @@ def heterogeneity(
                                           weights, *_fe_columns(df, fe)) if c))
     jobs, splits = [], []
     for col in by:
-        if (df.groupby(unit)[col].nunique(dropna=False) > 1).any():
+        if _varies(df, unit, col):
             raise SpecError(f"by={col!r} must be constant within each {unit!r} (a pre-determined "
                             "unit characteristic)")
         levels = sorted(df[col].dropna().unique(), key=str)
@@ -450,6 +450,18 @@ def _spread(coefs: np.ndarray) -> np.ndarray:
     return ((coefs - coefs.mean(axis=1, keepdims=True)) ** 2).sum(axis=1)
 
 
+def _varies(df: pd.DataFrame, group: str, col: str) -> bool:
+    """Does ``col`` take more than one value (missing counts as one) within a group of
+    ``group`` (rows with ``group`` missing left out, as groupby does)?"""
+    from policylab.engine.passes import varies_within
+
+    g = pd.factorize(df[group])[0]
+    v = pd.factorize(df[col], use_na_sentinel=False)[0]
+    keep = g >= 0
+    return varies_within(g, v) if keep.all() else varies_within(
+        pd.factorize(g[keep])[0], v[keep])
+
+
 def permutation_level(df: pd.DataFrame, label: str, unit: str,
                       candidates: Sequence[str | None]) -> str:
     """The level at which a unit characteristic is permuted: the coarsest of
@@ -463,9 +475,9 @@ def permutation_level(df: pd.DataFrame, label: str, unit: str,
     """
     best, n_best = unit, df[unit].nunique()
     for c in dict.fromkeys(c for c in candidates if c and c != unit and c in df.columns):
-        if (df.groupby(unit)[c].nunique(dropna=False) > 1).any():
+        if _varies(df, unit, c):
             continue  # not a level of whole units
-        if (df.groupby(c)[label].nunique(dropna=False) > 1).any():
+        if _varies(df, c, label):
             continue  # the label varies within it
         n = df[c].nunique()
         if 2 <= n < n_best:
