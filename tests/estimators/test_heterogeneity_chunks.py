@@ -158,3 +158,25 @@ def test_compiled_shuffle_is_numpys_stream(dtype):
     assert shuffle._compiled_ok()
     np.testing.assert_array_equal(got, want)
     assert a.bit_generator.state == b.bit_generator.state
+
+
+@pytest.mark.filterwarnings("ignore")
+def test_splits_permuted_across_units_share_the_stream_as_if_run_alone(data):
+    """Splits permuted across units are drawn together (one stream, labels packed into
+    one code per unit, a trait missing for some units included): each split's test
+    equals the same split run alone."""
+    d = data[1].copy()
+    c = pd.factorize(d["city"])[0]
+    d["tercile"] = d["tercile"].astype(float)
+    d.loc[c % 11 == 0, "tercile"] = np.nan
+    d["two"] = (c % 2).astype(float)
+    d.loc[c % 13 == 0, "two"] = np.nan
+    kw = dict(y="ln_ntt", treat="did", controls=["ln_pgdp"], unit="city", time="year",
+              cluster="city", permutations=60, bootstrap=0, seed=3)
+    splits = ["two", "tercile", "old_industrial"]
+    together = pl.heterogeneity(d, by=splits, **kw).tests.set_index(["by", "test"])
+    for col in splits:
+        alone = pl.heterogeneity(d, by=[col], **kw).tests.set_index(["by", "test"])
+        a, b = together.loc[(col, "permutation")], alone.loc[(col, "permutation")]
+        assert a["level"] == "city" and a["draws"] == b["draws"] > 50
+        assert a["p_value"] == b["p_value"] and a["statistic"] == b["statistic"]

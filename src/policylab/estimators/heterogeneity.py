@@ -512,6 +512,7 @@ class _PermutationJob:
     regs: list[int]
     skip: int  # the group taken as the total minus the others (-1: none)
     top_of_unit: np.ndarray | None  # unit -> level entity (weighted demeaning only)
+    n_codes: int  # label values: the groups, and one for a missing trait if any
 
 
 @dataclass
@@ -520,7 +521,7 @@ class _PermutationShared:
     its labels off the task's codes, and the balanced closed form's sums per level
     entity ``[Q, S, N, treated]`` or the rows for weighted demeaning per draw."""
 
-    jobs: list[tuple[int, int, tuple[Any, ...], list[int], int, np.ndarray | None]]
+    jobs: list[tuple[int, int, int, tuple[Any, ...], list[int], int, np.ndarray | None]]
     data: dict[tuple[Any, ...], Any]
 
 
@@ -570,14 +571,20 @@ def _permutation_job(work: pd.DataFrame, y: str, D: str, controls: list[str], un
     key = _permutation_data(work, Z, cols, unit, time, units, fe, weights, top_of_unit,
                             level, len(tops), draws.sums_cache)
     balanced = key[0] == "sums"
-    # the largest group (most level entities) is the total minus the others
-    skip = int(np.bincount(labels, minlength=len(levels)).argmax()) if balanced else -1
+    # entities without a group (the trait missing) carry the label len(levels), which
+    # is permuted along and never summed; without them the largest group (most level
+    # entities) is the total minus the others
+    labels = labels.astype(np.int64)
+    missing = labels < 0
+    labels[missing] = len(levels)
+    skip = (int(np.bincount(labels, minlength=len(levels)).argmax())
+            if balanced and not missing.any() else -1)
     row = {"by": col, "test": "permutation", "statistic": real, "p_value": np.nan,
            "difference": real if len(levels) == 2 else np.nan, "draws": 0,
            "draws_requested": draws.permutations, "level": level}
-    return _PermutationJob(row, real, len(levels), level, labels.astype(np.int64), strata,
-                           key, list(range(1, len(cols))), skip,
-                           None if balanced else top_of_unit)
+    return _PermutationJob(row, real, len(levels), level, labels, strata, key,
+                           list(range(1, len(cols))), skip,
+                           None if balanced else top_of_unit, len(levels) + missing.any())
 
 
 def _permutation_data(work: pd.DataFrame, Z: np.ndarray, cols: list[str], unit: str,
@@ -643,8 +650,8 @@ def _permutation_coefs(codes: np.ndarray, sh: _PermutationShared) -> tuple[np.nd
     # wide, short products (draws x units times units x sums): BLAS's thread pool on a
     # shared machine costs many times the product itself (benchmarks/RESULTS.md)
     with one_blas_thread():
-        for div, n_levels, key, regs, skip, top_of_unit in sh.jobs:
-            labels = codes if len(sh.jobs) == 1 else codes // div % n_levels
+        for div, n_codes, n_levels, key, regs, skip, top_of_unit in sh.jobs:
+            labels = codes if len(sh.jobs) == 1 else codes // div % n_codes
             data = sh.data[key]
             if key[0] == "sums":
                 X, total, k = data
@@ -689,8 +696,9 @@ def _run_permutations(jobs: list[_PermutationJob], draws: _Draws) -> None:
         div, codes, specs = 1, np.zeros(len(batch[0].labels), dtype=np.int64), []
         for j in batch:
             codes += j.labels * div
-            specs.append((div, j.n_levels, j.sums, j.regs, j.skip, j.top_of_unit))
-            div *= j.n_levels
+            specs.append((div, j.n_codes, j.n_levels, j.sums, j.regs, j.skip,
+                          j.top_of_unit))
+            div *= j.n_codes
         codes = codes.astype(np.min_scalar_type(max(div - 1, 0)))
         shared = _PermutationShared(specs, {j.sums: draws.sums_cache[j.sums] for j in batch})
         balanced = all(j.sums[0] == "sums" for j in batch)
