@@ -2,25 +2,18 @@
 ``firm_panel`` as the battery calls them (CPU seconds and peak RSS per step).
 
     python benchmarks/bench_firm_steps.py [--firms 200000] [--steps wild,mediation,heterogeneity]
-        [--before /path/to/other/checkout/src]
 
 One process: the panel is generated, one Design is built (province-level assignment and
 clusters, firm and year effects, three controls), a warm-up run of every step on a small
 panel loads the compiled kernels, then each step runs once on the large panel. CPU time
 is ``time.process_time`` (all threads of this process; comparable under load, wall time
 is not), peak RSS is sampled every 20 ms (psutil) and shown as "before → peak" of the
-step. The machine's load average is printed with each row. With ``--before SRC`` the
-same steps first run in a fresh process on the policylab under ``SRC`` (e.g. the main
-checkout), then here; the script prints both rows and the ratios (CPU before / after,
-RSS growth before / after) and whether the checksums agree.
+step. The machine's load average is printed with each row.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
-import re
-import subprocess
 import sys
 import time
 import warnings
@@ -62,11 +55,7 @@ def main() -> None:
     ap.add_argument("--firms", type=int, default=200_000)
     ap.add_argument("--steps", default="wild,mediation,heterogeneity")
     ap.add_argument("--profile", help="write a cProfile of each step to PREFIX_step.prof")
-    ap.add_argument("--before", help="src folder of the policylab to compare with")
     a = ap.parse_args()
-    if a.before:
-        _compare(a)
-        return
     warnings.simplefilter("ignore")
     names = a.steps.split(",")
     small = steps(design(firm_panel(300)))
@@ -95,33 +84,6 @@ def main() -> None:
         print(f"{a.firms * 10:,} rows  {s:14s} CPU {cpu:6.1f} s  RSS "
               f"{before / 2**30:.2f} → {max(peak.peak, before) / 2**30:.2f} GB  "
               f"load {load()}  checksum {np.nansum(np.abs(num)):.12g}", flush=True)
-
-
-_ROW = re.compile(r"(\S+)\s+CPU\s+([\d.]+) s\s+RSS ([\d.]+) → ([\d.]+) GB.*checksum (\S+)")
-
-
-def _compare(a: argparse.Namespace) -> None:
-    """Run the steps on the code under ``a.before`` and on this checkout's (one fresh
-    process each, in that order) and print the ratios."""
-    here = str(Path(__file__).resolve().parents[1] / "src")
-    rows = {}
-    for label, src in (("before", a.before), ("after", here)):
-        cmd = [sys.executable, __file__, "--firms", str(a.firms), "--steps", a.steps]
-        out = subprocess.run(cmd, env={**os.environ, "PYTHONPATH": src}, check=True,
-                             capture_output=True, text=True).stdout
-        for line in out.splitlines():
-            print(f"{label:6s} {line}", flush=True)
-            m = _ROW.search(line)
-            if m:
-                rows.setdefault(m[1], {})[label] = m
-    for step, r in rows.items():
-        if len(r) < 2:
-            continue
-        b, f = r["before"], r["after"]
-        grow = [float(x[4]) - float(x[3]) for x in (b, f)]
-        print(f"{step:14s} CPU {float(b[2]) / max(float(f[2]), 1e-9):.2f}x less, RSS growth "
-              f"{grow[0]:.2f} → {grow[1]:.2f} GB, checksums "
-              f"{'equal' if b[5] == f[5] else 'DIFFER'}", flush=True)
 
 
 if __name__ == "__main__":

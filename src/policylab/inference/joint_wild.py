@@ -101,15 +101,8 @@ def _pieces(X: np.ndarray, y: np.ndarray, R: np.ndarray, cl: np.ndarray, G: int,
     to_cl = sparse.csr_matrix((np.ones(len(cl)), (cl, np.arange(len(cl)))),
                               shape=(G, len(cl)))
 
-    def csum(M: np.ndarray, by: np.ndarray | None = None) -> np.ndarray:
-        """Cluster sums of the rows of M, or of ``by[:, None] * M`` without forming that
-        n x m product."""
-        if by is None:
-            return np.asarray(to_cl @ M)
-        # a column at a time: n-vector temporaries only (M may be F-ordered, which the
-        # sparse product would first copy whole into C order)
-        return np.stack([np.bincount(cl, weights=by * M[:, j], minlength=G)
-                         for j in range(M.shape[1])], axis=1)
+    def csum(M: np.ndarray) -> np.ndarray:
+        return np.asarray(to_cl @ M)
 
     if fe is None or all(vc.nested_in(fe[:, j], cl) for j in range(fe.shape[1])):
         # M(u 1_h) = u 1_h: only the diagonal blocks S_gg are non-zero
@@ -119,10 +112,10 @@ def _pieces(X: np.ndarray, y: np.ndarray, R: np.ndarray, cl: np.ndarray, G: int,
         # S[g, :, h] from cluster x level sums where the engine can (else the purged
         # columns a block of clusters at a time): never the n x G matrix M(u 1_h)
         S = purged_cross(XR, u, cl, fe, w)
-    P = np.stack([csum(X, XR[:, j]) for j in range(q)], axis=1)  # G x q x k
-    W = csum(X, u)  # G x k
+    P = np.stack([csum(XR[:, [j]] * X) for j in range(q)], axis=1)  # G x q x k
+    W = csum(X * u[:, None])  # G x k
     b = H @ (X.T @ y)
-    t_obs = csum(XR, y - X @ b)  # unrestricted score sums, G x q
+    t_obs = csum(XR * (y - X @ b)[:, None])  # unrestricted score sums, G x q
     meat = t_obs.T @ t_obs
     stat = float(b[R] @ np.linalg.solve(meat, b[R]))
     return {"S": S.reshape(G * q, G), "P": P, "W": W, "H": H, "stat": np.array(stat)}
