@@ -11,6 +11,7 @@ import policylab.estimators.heterogeneity as het
 from policylab.data.datasets import energy_rights_pilot
 from policylab.inference.randomization import (
     permutation_chunks,
+    permuted_chunks,
     stratified_permutation_chunks,
 )
 
@@ -23,6 +24,16 @@ def test_permutation_chunks_are_the_seeded_stream(chunk):
     parts = list(permutation_chunks(n, draws, seed, chunk))
     assert all(len(p) <= chunk for p in parts)
     np.testing.assert_array_equal(np.concatenate(parts), want)
+
+
+@pytest.mark.parametrize("chunk", [1, 3, 40])
+def test_permuted_chunks_are_the_values_under_the_seeded_permutations(chunk):
+    values = np.array([2, 0, 1, 1, 0, 2, 2, 0, 1, 0, 0], dtype=np.uint8)
+    draws, seed = 40, 8
+    perms = np.concatenate(list(permutation_chunks(len(values), draws, seed, draws)))
+    parts = list(permuted_chunks(values, draws, seed, chunk))
+    assert all(len(p) <= chunk and p.dtype == np.uint8 for p in parts)
+    np.testing.assert_array_equal(np.concatenate(parts), values[perms])
 
 
 @pytest.mark.parametrize("chunk", [1, 4, 40])
@@ -110,7 +121,14 @@ def test_joint_wild_purge_in_blocks_of_clusters(monkeypatch, data):
     r = pl.heterogeneity(d, y="ln_ntt", treat="did", by=["tercile"], controls=["ln_pgdp"],
                          unit="city", time="year", cluster="city", permutation_draws=0,
                          bootstrap_draws=9, seed=2)
-    model = r.test_results[("tercile", "wild_bootstrap")]
+    # the difference model as heterogeneity() fits it (its result keeps no arrays)
+    grp = d["tercile"].to_numpy()
+    work = d.assign(_grp=grp, **{f"_Dx{j}": d["did"] * (grp == j) for j in (1, 2)},
+                    **{f"_ln_pgdp{j}": d["ln_pgdp"] * (grp == j) for j in (0, 1, 2)})
+    model = pl.feols("ln_ntt ~ did + _Dx1 + _Dx2 + _ln_pgdp0 + _ln_pgdp1 + _ln_pgdp2 "
+                     "| city + year^_grp", work, vcov={"CRV1": "city"})
+    kept = r.test_results[("tercile", "wild_bootstrap")]
+    np.testing.assert_allclose(model.beta, kept.beta, rtol=1e-9)
     sums = jw.joint_wild_test(model, ["_Dx1", "_Dx2"], draws=99, seed=5)
     monkeypatch.setattr(bk, "purged_cluster_cross", lambda *a, **k: None)
     whole = jw.joint_wild_test(model, ["_Dx1", "_Dx2"], draws=99, seed=5)
@@ -121,3 +139,44 @@ def test_joint_wild_purge_in_blocks_of_clusters(monkeypatch, data):
         np.testing.assert_allclose(other.stats, sums.stats, rtol=1e-10)
         assert other.p_value == sums.p_value
     assert len(np.unique(whole.stats)) > 50
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.int64])
+def test_compiled_shuffle_is_numpys_stream(dtype):
+    """engine.shuffle.shuffled_rows (compiled at this size) gives the rows and the
+    generator state numpy's rng.shuffle gives, half-used 32-bit words included."""
+    from policylab.engine import shuffle
+
+    values = np.random.default_rng(1).integers(0, 5, 30_000).astype(dtype)
+    a, b = np.random.default_rng(99), np.random.default_rng(99)
+    a.integers(0, 2**31, 1)  # leave half a 64-bit word buffered
+    b.integers(0, 2**31, 1)
+    got = shuffle.shuffled_rows(values, 4, a)
+    want = np.tile(values, (4, 1))
+    for row in want:
+        b.shuffle(row)
+    assert shuffle._compiled_ok()
+    np.testing.assert_array_equal(got, want)
+    assert a.bit_generator.state == b.bit_generator.state
+
+
+@pytest.mark.filterwarnings("ignore")
+def test_splits_permuted_across_units_share_the_stream_as_if_run_alone(data):
+    """Splits permuted across units are drawn together (one stream, labels packed into
+    one code per unit, a trait missing for some units included): each split's test
+    equals the same split run alone."""
+    d = data[1].copy()
+    c = pd.factorize(d["city"])[0]
+    d["tercile"] = d["tercile"].astype(float)
+    d.loc[c % 11 == 0, "tercile"] = np.nan
+    d["two"] = (c % 2).astype(float)
+    d.loc[c % 13 == 0, "two"] = np.nan
+    kw = dict(y="ln_ntt", treat="did", controls=["ln_pgdp"], unit="city", time="year",
+              cluster="city", permutation_draws=60, bootstrap_draws=0, seed=3)
+    splits = ["two", "tercile", "old_industrial"]
+    together = pl.heterogeneity(d, by=splits, **kw).tests.set_index(["by", "test"])
+    for col in splits:
+        alone = pl.heterogeneity(d, by=[col], **kw).tests.set_index(["by", "test"])
+        a, b = together.loc[(col, "permutation")], alone.loc[(col, "permutation")]
+        assert a["level"] == "city" and a["draws"] == b["draws"] > 50
+        assert a["p_value"] == b["p_value"] and a["statistic"] == b["statistic"]

@@ -42,12 +42,15 @@ def test_wild_difference_equals_a_loop_of_restricted_bootstrap_refits():
     suest = r.tests.set_index("test").loc["suest"]
     assert model.tstat()["_Dx1"] ** 2 == pytest.approx(suest["statistic"], rel=1e-9)
 
+    assert model.fit is None  # the pooled models keep their numbers, not their arrays
+
     # brute force: impose the null, resample residuals by cluster, refit with feols
-    m = model.fit
-    d = m.sample().copy()
-    cl = m.cluster_codes[0]
+    big = df["big"].to_numpy()
+    d = df.assign(_grp=big, _Dx1=df["did"] * big, _x0=df["x"] * (1 - big), _x1=df["x"] * big)
     fml = "y ~ did + _Dx1 + _x0 + _x1 | city + year^_grp"
     restricted = pl.feols("y ~ did + _x0 + _x1 | city + year^_grp", d, vcov={"CRV1": "prov"})
+    cl = restricted.fit.cluster_codes[0]
+    assert restricted.nobs == model.nobs == len(d)
     u = restricted.fit.resid
     fitted = d["y"].to_numpy() - u
     t_obs = pl.feols(fml, d, vcov={"CRV1": "prov"}).tstat()["_Dx1"]

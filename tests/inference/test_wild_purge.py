@@ -116,3 +116,26 @@ def test_joint_wild_test_equals_the_demeaning_path(monkeypatch, weighted):
     assert fast.statistic == pytest.approx(slow.statistic, rel=1e-12)
     np.testing.assert_allclose(fast.stats, slow.stats, rtol=1e-10)
     assert fast.p_value == slow.p_value
+
+
+@pytest.mark.parametrize("rows", [1, 3, 17, 1 << 16])
+@pytest.mark.parametrize("shuffled", [False, True])
+def test_nested_part_of_the_purge_system_equals_the_dense_algebra(monkeypatch, rows, shuffled):
+    """D_O'W D_N (D_N'W D_N)^-1 D_N'W D_O: by blocks of whole units (rows sorted by
+    unit, any block size) or by one sparse product (unsorted rows), against dense
+    dummy matrices; two other effects, unbalanced, weighted."""
+    rng = np.random.default_rng(0)
+    T = rng.integers(1, 9, 60)
+    nc = np.repeat(np.arange(60), T)
+    o1, o2 = rng.integers(0, 7, len(nc)), rng.integers(0, 4, len(nc))
+    w = rng.uniform(0.5, 2, len(nc))
+    if shuffled:
+        p = rng.permutation(len(nc))
+        nc, o1, o2, w = nc[p], o1[p], o2[p], w[p]
+    DN = np.eye(60)[nc]
+    DO = np.hstack([np.eye(7)[o1], np.eye(4)[o2]])
+    want = DO.T @ (w[:, None] * DN) @ np.linalg.inv(DN.T @ (w[:, None] * DN)) \
+        @ DN.T @ (w[:, None] * DO)
+    monkeypatch.setattr(bk, "_NESTED_ROWS", rows)
+    got = bk._nested_part(nc, [o1, o2], np.array([0, 7]), 11, w, np.bincount(nc, weights=w))
+    np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)

@@ -17,13 +17,15 @@ All draws then come from a few tensor products.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 
 from policylab.engine.fixed_effects import demean
 
 __all__ = ["cluster_weights", "weighted_grams", "balanced_grams", "balanced_block_sums",
-           "block_grams", "solve_stack", "partial_gram", "purged_cluster_cross"]
+           "block_grams", "label_sums", "sums_grams", "solve_stack", "partial_gram",
+           "purged_cluster_cross", "purge_system", "PurgeSystem"]
 
 
 def cluster_weights(n_clusters: int, draws: int, rng: np.random.Generator) -> np.ndarray:
@@ -115,11 +117,41 @@ def block_grams(Qb: np.ndarray, Sb: np.ndarray, Nb: np.ndarray,
     """:func:`balanced_grams` from :func:`balanced_block_sums` for ``block_w`` (draws x
     blocks) weights: the same Gram matrices, summed per block first."""
     B, (nb, n_t, k) = block_w.shape[0], Sb.shape
-    tot = block_w @ Nb
     # plain matrix products (BLAS), not einsum's loops: blocks may be many (units)
-    M = (block_w @ Sb.reshape(nb, n_t * k)).reshape(B, n_t, k) / tot[:, None, None]
-    return ((block_w @ Qb.reshape(nb, k * k)).reshape(B, k, k)
-            - tot[:, None, None] * (M.transpose(0, 2, 1) @ M))
+    return sums_grams((block_w @ Qb.reshape(nb, k * k)).reshape(B, k, k),
+                      (block_w @ Sb.reshape(nb, n_t * k)).reshape(B, n_t, k),
+                      block_w @ Nb)
+
+
+def sums_grams(Q: np.ndarray, S: np.ndarray, N: np.ndarray) -> np.ndarray:
+    """Gram matrices (... x k x k) of two-way demeaned columns from the weighted sums of
+    :func:`balanced_block_sums`: ``Q`` (... x k x k), ``S`` (... x T x k) and the
+    number of units ``N`` (...): Q - N M'M with M = S / N."""
+    M = S / N[..., None, None]
+    return Q - N[..., None, None] * (np.swapaxes(M, -1, -2) @ M)
+
+
+def label_sums(X: np.ndarray, labels: np.ndarray, n_groups: int, skip: int = -1,
+               total: np.ndarray | None = None) -> np.ndarray:
+    """(draws x groups x m) sums of the rows of ``X`` (blocks x m) by label: group g of
+    draw r sums the rows i with ``labels[r, i] == g`` (labels: draws x blocks).
+
+    Group ``skip`` (-1: none) is taken as ``total`` (the column sums of ``X``) minus
+    the other groups, which saves its share of the products (the largest group is the
+    one to skip). Each other group is one BLAS product of its 0/1 weights.
+    """
+    B = labels.shape[0]
+    out = np.empty((B, n_groups, X.shape[1]))
+    W = np.empty(labels.shape)
+    for g in range(n_groups):
+        if g != skip:
+            np.equal(labels, g, out=W, casting="unsafe")  # 0/1 weights, one buffer
+            out[:, g] = W @ X
+    if skip >= 0:
+        others = [g for g in range(n_groups) if g != skip]
+        tot = X.sum(axis=0) if total is None else total
+        out[:, skip] = tot[None, :] - out[:, others].sum(axis=1)
+    return out
 
 
 def weighted_grams(Z: np.ndarray, fe: np.ndarray | None, row_w: np.ndarray,
@@ -183,7 +215,8 @@ PURGE_MAX_LEVELS = 2000
 
 
 def purged_cluster_cross(A: np.ndarray, u: np.ndarray, cl: np.ndarray, G: int,
-                         fe: np.ndarray, w: np.ndarray | None) -> np.ndarray | None:
+                         fe: np.ndarray, w: np.ndarray | None,
+                         system: PurgeSystem | None = None) -> np.ndarray | None:
     """(G x q x G) sums over cluster g of A_i [M(u 1_h)]_i, from cluster sums only.
 
     ``A`` (n x q) and ``u`` (n,) are columns of a within-transformed regression on the
@@ -203,54 +236,128 @@ def purged_cluster_cross(A: np.ndarray, u: np.ndarray, cl: np.ndarray, G: int,
     with r_g the per-level sums of sqrt(w) A over cluster g: O(n q) once and a solve of
     the size of the other effects' levels, never the n x G matrix M(u 1_h). Returns
     None where this does not apply (several nested effects, too many other levels, a
-    system not solved to 1e-8): then purge the columns directly.
+    system not solved to 1e-8): then purge the columns directly. ``system``: the
+    :func:`purge_system` of ``(cl, G, fe, w)`` when the caller purges several ``u``.
     """
-    from scipy import sparse
+    sy = purge_system(cl, G, fe, w) if system is None else system
+    if sy is None:
+        return None
+    q = A.shape[1]
 
-    from policylab.engine.fixed_effects import densify
+    def by_level(v: np.ndarray) -> np.ndarray:  # G x L
+        return np.concatenate([np.bincount(k, weights=v, minlength=G * s).reshape(G, s)
+                               for k, s in zip(sy.key, sy.sizes)], axis=1)
+
+    # per (cluster, level of the other effects) sums of sqrt(w) u and of sqrt(w) A
+    s = by_level(u if sy.sw is None else sy.sw * u)
+    r = np.stack([by_level(A[:, j] if sy.sw is None else sy.sw * A[:, j])
+                  for j in range(q)], axis=2)  # G x L x q
+    # C is singular (the effects share the constant): solved on its range, then checked
+    theta = (s @ sy.vec) / sy.lam @ sy.vec.T  # G x L, row h = theta_h
+    if np.linalg.norm(theta @ sy.C - s) > 1e-8 * max(np.linalg.norm(s), 1e-300):
+        return None
+    out = -np.einsum("glq,hl->gqh", r, theta)
+    diag = np.stack([np.bincount(cl, weights=A[:, j] * u, minlength=G) for j in range(q)],
+                    axis=1)  # G x q
+    out[np.arange(G), :, np.arange(G)] += diag
+    return out
+
+
+@dataclass
+class PurgeSystem:
+    """What :func:`purged_cluster_cross` needs of the clusters and fixed effects, taken
+    once for several residual vectors: the (cluster, level) keys of the effects not
+    nested in the clusters, their sizes, sqrt(w), the system C and its range."""
+
+    key: list[np.ndarray]
+    sizes: list[int]
+    sw: np.ndarray | None  # None: no weights
+    C: np.ndarray
+    lam: np.ndarray  # C's positive eigenvalues ...
+    vec: np.ndarray  # ... and their eigenvectors
+
+
+def purge_system(cl: np.ndarray, G: int, fe: np.ndarray,
+                 w: np.ndarray | None) -> PurgeSystem | None:
+    """The :class:`PurgeSystem` of clusters ``cl`` (G of them) and fixed effects ``fe``
+    (weights ``w``), or None where :func:`purged_cluster_cross` does not apply."""
     from policylab.engine.vcov import nested_in
 
-    n, q = A.shape
-    codes = [densify(fe[:, j])[0] for j in range(fe.shape[1])]
+    codes = [_dense_codes(fe[:, j]) for j in range(fe.shape[1])]
     nested = [c for c in codes if nested_in(c, cl)]
     other = [c for c in codes if not nested_in(c, cl)]
     sizes = [int(c.max()) + 1 for c in other]
     L = sum(sizes)
     if len(nested) > 1 or not other or L > PURGE_MAX_LEVELS:
         return None
-    ww = np.ones(n) if w is None else np.asarray(w, float)
-    sw = np.sqrt(ww)
-    rows = np.arange(n)
-    cols = np.concatenate([c + off for c, off in zip(other, np.cumsum([0, *sizes[:-1]]))])
-    DO = sparse.csr_matrix((np.tile(ww, len(other)), (np.tile(rows, len(other)), cols)),
-                           shape=(n, L))  # W D_O
-    ones_o = sparse.csr_matrix((np.ones(len(cols)), (np.tile(rows, len(other)), cols)),
-                               shape=(n, L))
-    C = (ones_o.T @ DO).toarray()
+    ww = None if w is None else np.asarray(w, float)
+    offs = np.cumsum([0, *sizes[:-1]])
+    # C = D_O'W D_O from weighted counts per pair of levels (n-vectors, no n x L matrix)
+    C = np.zeros((L, L))
+    for a, (ca, sa, oa) in enumerate(zip(other, sizes, offs)):
+        C[oa:oa + sa, oa:oa + sa] = np.diag(_wcount(ca, ww, sa))
+        for cb, sb, ob in list(zip(other, sizes, offs))[a + 1:]:
+            block = _wcount(ca * sb + cb, ww, sa * sb).reshape(sa, sb)
+            C[oa:oa + sa, ob:ob + sb], C[ob:ob + sb, oa:oa + sa] = block, block.T
     if nested:
-        nc = nested[0]
-        N = sparse.csr_matrix((ww, (nc, rows)), shape=(int(nc.max()) + 1, n)) @ ones_o
-        Wf = np.bincount(nc, weights=ww)
+        Wf = _wcount(nested[0], ww, int(nested[0].max()) + 1)
         if not (Wf > 0).all():  # a level without weight: leave it to the demeaning
             return None
-        C -= (N.T @ sparse.diags(1.0 / Wf) @ N).toarray()
-    # per (cluster, level of the other effects) sums of sqrt(w) u and of sqrt(w) A
-    key = [cl * s + c for c, s in zip(other, sizes)]
-
-    def by_level(v: np.ndarray) -> np.ndarray:  # G x L
-        return np.concatenate([np.bincount(k, weights=v, minlength=G * s).reshape(G, s)
-                               for k, s in zip(key, sizes)], axis=1)
-
-    s = by_level(sw * u)
-    r = np.stack([by_level(sw * A[:, j]) for j in range(q)], axis=2)  # G x L x q
-    # C is singular (the effects share the constant): solve on its range, then check
+        C -= _nested_part(nested[0], other, offs, L, ww, Wf)
     lam, vec = np.linalg.eigh(C)
     keep = lam > 1e-11 * max(lam.max(), 1e-300)
-    theta = (s @ vec[:, keep]) / lam[keep] @ vec[:, keep].T  # G x L, row h = theta_h
-    if np.linalg.norm(theta @ C - s) > 1e-8 * max(np.linalg.norm(s), 1e-300):
-        return None
-    out = -np.einsum("glq,hl->gqh", r, theta)
-    diag = np.stack([np.bincount(cl, weights=A[:, j] * u, minlength=G) for j in range(q)],
-                    axis=1)  # G x q
-    out[np.arange(G), :, np.arange(G)] += diag
+    key = [cl * s + c for c, s in zip(other, sizes)]
+    return PurgeSystem(key, sizes, None if ww is None else np.sqrt(ww), C, lam[keep],
+                       vec[:, keep])
+
+
+def _dense_codes(c: np.ndarray) -> np.ndarray:
+    """Codes 0..G-1 with every level present: ``c`` itself when it is (no copy)."""
+    from policylab.engine.fixed_effects import densify
+
+    if c.dtype.kind in "iu" and (np.bincount(c) > 0).all():
+        return c
+    return densify(c)[0]
+
+
+def _wcount(codes: np.ndarray, w: np.ndarray | None, size: int) -> np.ndarray:
+    """Weighted counts per code (float)."""
+    return np.bincount(codes, weights=w, minlength=size).astype(np.float64)
+
+
+#: rows per block of the nested effect's part of the purge system
+_NESTED_ROWS = 1 << 16
+
+
+def _nested_part(nc: np.ndarray, other: list[np.ndarray], offs: np.ndarray, L: int,
+                 w: np.ndarray | None, Wf: np.ndarray) -> np.ndarray:
+    """D_O'W D_N (D_N'W D_N)^-1 D_N'W D_O (L x L): sum over the nested levels f of
+    N_f N_f' / W_f, N_f the weighted counts of f's rows per level of the other effects.
+    Rows sorted by the nested level (a panel sorted by unit) go a block of levels at a
+    time (small dense N blocks); otherwise one sparse product."""
+    from scipy import sparse
+
+    n = len(nc)
+    if n > 1 and not (nc[1:] >= nc[:-1]).all():
+        cols = np.concatenate([c + off for c, off in zip(other, offs)])
+        m = len(other)
+        data = np.ones(n * m) if w is None else np.tile(w, m)
+        N = sparse.csr_matrix((data, (np.tile(nc, m), cols)), shape=(len(Wf), L))
+        return (N.T @ sparse.diags(1.0 / Wf) @ N).toarray()
+    out = np.zeros((L, L))
+    start = 0
+    while start < n:
+        # a block ends at a level boundary, so each level's counts are whole
+        stop = min(start + _NESTED_ROWS, n)
+        if stop < n:
+            first = int(np.searchsorted(nc, nc[stop], side="left"))
+            stop = first if first > start else int(np.searchsorted(nc, nc[start], "right"))
+        f0, f1 = int(nc[start]), int(nc[stop - 1]) + 1
+        Nb = np.zeros((f1 - f0, L))
+        wb = None if w is None else w[start:stop]
+        for c, off in zip(other, offs):
+            Nb += np.bincount((nc[start:stop] - f0) * L + c[start:stop] + off, weights=wb,
+                              minlength=(f1 - f0) * L).reshape(f1 - f0, L)
+        out += Nb.T @ (Nb / Wf[f0:f1, None])
+        start = stop
     return out

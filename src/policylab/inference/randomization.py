@@ -45,7 +45,7 @@ import numpy as np
 from policylab.engine.combinations import k_subsets
 
 __all__ = ["TIE_RTOL", "TIE_FLOOR", "PValues", "p_values", "permutations",
-           "stratified_permutations", "permutation_chunks",
+           "stratified_permutations", "permutation_chunks", "permuted_chunks",
            "stratified_permutation_chunks", "combinations_from", "rechunk", "draw_statistics",
            "enumerated_statistics"]
 
@@ -131,6 +131,22 @@ def permutation_chunks(n: int, draws: int, seed: int | None, chunk_size: int
     for start in range(0, draws, chunk_size):
         rows = min(chunk_size, draws - start)
         yield np.stack([rng.permutation(n) for _ in range(rows)])
+
+
+def permuted_chunks(values: np.ndarray, draws: int, seed: int | None, chunk_size: int
+                    ) -> Iterator[np.ndarray]:
+    """``values[p]`` for the rows ``p`` of :func:`permutation_chunks` ``(len(values),
+    draws, seed, chunk_size)``, in chunks of rows of ``values``' dtype: each row is a
+    copy of ``values`` shuffled in place by the same stream (``rng.permutation(n)``
+    shuffles ``arange(n)`` with the same swaps), so no chunk of n-element int64
+    permutations is made (8x the memory of uint8 labels); compiled where it is exact
+    (:func:`policylab.engine.shuffle.shuffled_rows`)."""
+    from policylab.engine.shuffle import shuffled_rows
+
+    rng = np.random.default_rng(seed)
+    chunk_size = max(int(chunk_size), 1)
+    for start in range(0, draws, chunk_size):
+        yield shuffled_rows(values, min(chunk_size, draws - start), rng)
 
 
 def stratified_permutation_chunks(strata: np.ndarray, draws: int, seed: int | None,

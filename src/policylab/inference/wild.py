@@ -270,6 +270,8 @@ class _WildDraws:
         fe = fit.fe_codes
         purge = fe is not None and not all(vc.nested_in(fe[:, j], cl)
                                            for j in range(fe.shape[1]))
+        # the purge's system of clusters and fixed effects, once for both residuals
+        system = bk.purge_system(cl, self.G, fe, w) if purge else None
 
         def pieces(u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
             c = csum(a * u)
@@ -279,7 +281,7 @@ class _WildDraws:
                 # a bootstrap residual u * v must also be purged of the fixed effects
                 # not nested in the bootstrap clusters: from cluster x level sums when
                 # the engine can, else demean u * 1[cluster h] per h
-                E = purged_cross(a[:, None], u, cl, fe, w)[:, 0, :]
+                E = purged_cross(a[:, None], u, cl, fe, w, system)[:, 0, :]
             return c, E - AH @ W
 
         self.impose_null = impose_null
@@ -311,12 +313,14 @@ class _WildDraws:
 
 
 def purged_cross(A: np.ndarray, u: np.ndarray, cl: np.ndarray, fe: np.ndarray,
-                 w: np.ndarray | None) -> np.ndarray:
+                 w: np.ndarray | None, system: bk.PurgeSystem | None = None) -> np.ndarray:
     """(G x q x G) sums over cluster g of A_i [M(u 1_h)]_i, M the (weighted) purge of
     the fixed effects on the sqrt(w) scale of ``A`` and ``u``: by the engine's cluster-sum
-    algebra where it applies, else by demeaning the n x G columns u 1_h directly."""
+    algebra where it applies, else by demeaning the n x G columns u 1_h directly.
+    ``system``: the engine's :func:`~policylab.engine.bootstrap_kernels.purge_system`
+    of the clusters and fixed effects, when the caller purges several ``u``."""
     G = int(cl.max()) + 1
-    out = bk.purged_cluster_cross(A, u, cl, G, fe, w)
+    out = bk.purged_cluster_cross(A, u, cl, G, fe, w, system)
     if out is None:
         out = purged_cross_direct(A, u, cl, fe, w)
     return out
