@@ -225,12 +225,7 @@ def heterogeneity(
         _mark_recommended(out, n_min, draws.min_treated, unit)
     res.estimates = pd.DataFrame(rows)
     res.tests = pd.DataFrame(tests)
-    for t in tests:
-        if t["test"] == "permutation" and t["draws"] < t["draws_requested"]:
-            res.warn(Message("heterogeneity.permutations_discarded", by=t["by"],
-                             n=t["draws_requested"] - t["draws"], draws=t["draws_requested"]))
-        if t.get("error"):
-            res.warn(Message("heterogeneity.wild_not_run", by=t["by"], why=t["error"]))
+    _warn_tests(res, tests)
     res.subgroup_results = subs
     res.meta = RenamedKeys(
         {"depvar": y, "by": list(by), "treat_term": D, "cluster": [clus],
@@ -242,6 +237,16 @@ def heterogeneity(
         renamed={"permutations": "permutation_draws", "bootstrap": "bootstrap_draws"},
         where="HeterogeneityResult.meta")
     return res
+
+
+def _warn_tests(res: HeterogeneityResult, tests: list[dict[str, Any]]) -> None:
+    """Warnings on the difference tests: discarded permutations, a wild test not run."""
+    for t in tests:
+        if t["test"] == "permutation" and t["draws"] < t["draws_requested"]:
+            res.warn(Message("heterogeneity.permutations_discarded", by=t["by"],
+                             n=t["draws_requested"] - t["draws"], draws=t["draws_requested"]))
+        if t.get("error"):
+            res.warn(Message("heterogeneity.wild_not_run", by=t["by"], why=t["error"]))
 
 
 def _fe_columns(df: pd.DataFrame, fe: Sequence[str] | None) -> list[str]:
