@@ -114,22 +114,7 @@ def sun_abraham(
         G = G.loc[d.index]
         ctrl = ctrl.loc[d.index]
     rel = (d[time] - G).where(~ctrl)
-    from policylab.engine.passes import fill_indicator
-
-    # each row's cohort x event-time cell (NaN: none); each dummy is written from it
-    # straight into feols' design matrix (no n x cells frame at firm scale)
-    cell = np.full(len(d), np.nan)
-    gv, rv = G.to_numpy(float), rel.to_numpy(float)
-    names, meta_rows, dummies = [], [], {}
-    for g in sorted(G[~ctrl].unique()):
-        for e in sorted(rel[G == g].dropna().unique()):
-            if e == ref:
-                continue
-            nm = f"sa_{int(g)}_{'m' if e < 0 else 'p'}{abs(int(e))}"
-            cell[(gv == g) & (rv == e)] = len(names)
-            dummies[nm] = lambda out, c=float(len(names)): fill_indicator(cell, c, out)
-            names.append(nm)
-            meta_rows.append((nm, int(g), int(e)))
+    cell, names, meta_rows, dummies = _cell_dummies(G, rel, ctrl, ref)
     clash = [c for c in dummies if c in d.columns]
     if clash:  # the data's own columns of these names are not the dummies
         d = d.drop(columns=clash)
@@ -179,3 +164,28 @@ def sun_abraham(
     for msg in reg.warnings:  # few clusters, dropped interactions: the user should see them
         res.warn(msg)
     return res
+
+
+def _cell_dummies(G: pd.Series, rel: pd.Series, ctrl: pd.Series, ref: int
+                  ) -> tuple[np.ndarray, list[str], list[tuple[str, int, int]], dict[str, Any]]:
+    """Each row's cohort x event-time cell (its position in the names; NaN: none), the
+    dummies' names, (name, cohort, event time) rows and fillers that write each dummy
+    from the cell codes straight into feols' design matrix (no n x cells frame at
+    firm scale)."""
+    from policylab.engine.passes import fill_indicator
+
+    cell = np.full(len(G), np.nan)
+    gv, rv = G.to_numpy(float), rel.to_numpy(float)
+    names: list[str] = []
+    meta_rows: list[tuple[str, int, int]] = []
+    dummies: dict[str, Any] = {}
+    for g in sorted(G[~ctrl].unique()):
+        for e in sorted(rel[G == g].dropna().unique()):
+            if e == ref:
+                continue
+            nm = f"sa_{int(g)}_{'m' if e < 0 else 'p'}{abs(int(e))}"
+            cell[(gv == g) & (rv == e)] = len(names)
+            dummies[nm] = lambda out, c=float(len(names)): fill_indicator(cell, c, out)
+            names.append(nm)
+            meta_rows.append((nm, int(g), int(e)))
+    return cell, names, meta_rows, dummies
