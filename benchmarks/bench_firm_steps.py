@@ -67,19 +67,37 @@ def event_study_step(d, seed: int = 7) -> pd.DataFrame:  # noqa: ANN001
     return pd.DataFrame(rows)
 
 
-def staggered_step(d, seed: int = 7) -> pd.DataFrame:  # noqa: ANN001
-    """The study's staggered step without figures and tables: the estimator comparison,
-    att_gt with its four aggregations, the multiplier-bootstrap and randomization
-    pre-tests (999 draws each)."""
+def reuses_fits() -> bool:
+    """Whether this checkout's compare_estimators takes already-fitted results (the
+    study then fits att_gt once and reuses the event_study step's event study)."""
+    import inspect
+
+    from policylab.estimators.compare import compare_estimators
+
+    return "fitted" in inspect.signature(compare_estimators).parameters
+
+
+def staggered_step(d, seed: int = 7, es=None) -> pd.DataFrame:  # noqa: ANN001
+    """The study's staggered step without figures and tables, as the checkout's study
+    runs it: the estimator comparison, att_gt with its four aggregations, the
+    multiplier-bootstrap and randomization pre-tests (999 draws each). ``es`` is the
+    event_study step's TWFE event study (fitted outside the timed step), reused where
+    the code can."""
     from policylab.estimators.compare import compare_estimators
     from policylab.estimators.design import COHORT_COL
     from policylab.estimators.staggered import att_gt
     from policylab.inference.cs_pretest import cs_pretest_ri
 
     y = OUTCOMES[0]
-    cmp_ = compare_estimators(d, y=y, window=(-4, 4), control_group="never",
-                              estimators=("twfe", "att_gt", "sun_abraham", "did_imputation"))
-    cs = att_gt(d, y=y, control_group="never")
+    which = ("twfe", "att_gt", "sun_abraham", "did_imputation")
+    if reuses_fits():
+        cs = att_gt(d, y=y, control_group="never")
+        cmp_ = compare_estimators(d, y=y, window=(-4, 4), control_group="never",
+                                  estimators=which, fitted={"att_gt": cs, "twfe": es})
+    else:
+        cmp_ = compare_estimators(d, y=y, window=(-4, 4), control_group="never",
+                                  estimators=which)
+        cs = att_gt(d, y=y, control_group="never")
     rows = [cmp_.tidy()[["estimate"]].sum().to_dict()]
     rows += [cs.aggregate(k).tidy()[["estimate", "std_error"]].iloc[0].to_dict()
              for k in ("simple", "dynamic", "group", "calendar")]
@@ -118,9 +136,14 @@ def steps(d, y: str = "ln_output") -> dict:  # noqa: ANN001
         return [mediation(d, y=o, mediators=["rd"], draws=999, seed=7)
                 for o in outcomes]
 
+    es = None
+    if reuses_fits():  # the study's event_study step fits it before the staggered step
+        from policylab.estimators.event_study import event_study
+
+        es = event_study(d, y=OUTCOMES[0], window=(-4, 4), ref=-1)
     return {
         "event_study": lambda: event_study_step(d),
-        "staggered": lambda: staggered_step(d),
+        "staggered": lambda: staggered_step(d, es=es),
         "wild": lambda: wild_bootstrap(base, param=base.meta["treat_term"], draws=999,
                                        weights_type="webb", seed=7),
         "mediation": lambda: mediation(d, y=y, mediators=["rd"], draws=999, seed=7),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -41,7 +41,8 @@ def compare_estimators(data: Any, y: str, unit: str | None = None, time: str | N
                        fe: str | Sequence[str] | None = None, cluster: str | None = None,
                        weights: str | None = None,
                        estimators: tuple[str, ...] = ("twfe", "sun_abraham", "att_gt",
-                                                      "did_imputation")) -> ComparisonResult:
+                                                      "did_imputation"),
+                       fitted: Mapping[str, Any] | None = None) -> ComparisonResult:
     """Run the TWFE event study, Sun-Abraham, Callaway-Sant'Anna (dynamic) and the
     imputation estimator on the same data and collect their event-time estimates.
 
@@ -78,6 +79,15 @@ def compare_estimators(data: Any, y: str, unit: str | None = None, time: str | N
         constant within units and raises a DataError naming the column otherwise).
     estimators : tuple of str
         Any of "twfe", "sun_abraham", "att_gt", "did_imputation".
+    fitted : mapping of str to Result, optional
+        Results already fitted, by the keys of ``estimators``, used instead of fitting
+        that estimator again (a study that has its event study and att_gt already):
+        ``"twfe"`` an :func:`~policylab.event_study` result, ``"att_gt"`` the
+        group-time result of :func:`~policylab.att_gt` (aggregated here by event
+        time), the others their estimator's result. Each must be fitted on the same
+        data and model as this call would fit it (e.g. the event study with this
+        ``window`` and ``ref=-1``); the outcome and the settings a result records are
+        checked and a SpecError names the first that differs.
 
     Returns
     -------
@@ -104,9 +114,13 @@ def compare_estimators(data: Any, y: str, unit: str | None = None, time: str | N
                       "weights": weights}
         if fe_list is not None and "att_gt" in estimators:
             notes.append(Message("compare.fe_not_in_att_gt", fe=" + ".join(fe_list)))
+    given = _checked_fitted(fitted, y, window, control_group,
+                            data.record() if isinstance(data, Design) else None)
     for key, name, run, rel_of, skip_first in runs:
         if key not in estimators:
             continue
+        if key in given:
+            run = _reuse(key, given[key], run)
         try:
             r = run()
         except PolicyLabError as exc:
@@ -136,6 +150,67 @@ def compare_estimators(data: Any, y: str, unit: str | None = None, time: str | N
 
 
 _Run = tuple[str, str, Callable[[], Any], Callable[[Any], list[int]], bool]
+
+_KEYS = ("twfe", "sun_abraham", "att_gt", "did_imputation")
+
+
+def _reuse(key: str, result: Any, run: Callable[[], Any]) -> Callable[[], Any]:
+    """The run of ``key`` that returns the given result instead of fitting again
+    (att_gt's group-time result aggregated by event time as the fitted run does)."""
+    if key == "att_gt":
+        return lambda: result.aggregate("dynamic")
+    return lambda: result
+
+
+def _checked_fitted(fitted: Mapping[str, Any] | None, y: str, window: tuple[int, int],
+                    control_group: str, model: dict[str, Any] | None) -> dict[str, Any]:
+    """The already-fitted results by key, each checked against what this comparison
+    would fit (outcome, the settings its ``meta`` records and, with a Design, the
+    model of its ``meta["design"]``): a reused result that differs would make the
+    comparison silently compare other models."""
+    if not fitted:
+        return {}
+    out = dict(fitted)
+    unknown = [k for k in out if k not in _KEYS]
+    if unknown:
+        raise SpecError(f"fitted has keys {unknown}; use the estimator keys {list(_KEYS)}")
+    expect: dict[str, dict[str, Any]] = {
+        # the event study's window may have been shrunk to the data (meta["window"]
+        # then differs), so its reference period and binning are what is checked
+        "twfe": {"ref": -1, "binned": True},
+        "att_gt": {"control_group": control_group, "base_period": "varying",
+                   "anticipation": 0, "bootstrap": False},
+    }
+    for key, r in out.items():
+        meta = getattr(r, "meta", None)
+        if not isinstance(meta, dict):
+            raise SpecError(f"fitted[{key!r}] is a {type(r).__name__}, not a fitted "
+                            "result; pass what the estimator returned")
+        if key == "att_gt" and not hasattr(r, "aggregate"):
+            raise SpecError("fitted['att_gt'] must be att_gt's group-time result (not "
+                            "an aggregation): compare_estimators aggregates it by event time")
+        have = {**meta, "window": _asked_window(r)}
+        want = {"depvar": y, **expect.get(key, {}),
+                **({"window": tuple(window)} if key == "twfe" else {})}
+        rec = meta.get("design") if isinstance(meta.get("design"), dict) else {}
+        for part in ("controls", "fe", "cluster", "weights", "sample") if model else ():
+            have[f"design {part}"], want[f"design {part}"] = rec.get(part), model[part]
+        for k, v in want.items():
+            if k in have and have[k] != v:
+                raise SpecError(f"fitted[{key!r}] has {k}={have[k]!r} where this "
+                                f"comparison fits {k}={v!r}; refit it so, or leave "
+                                f"{key!r} out of fitted")
+    return out
+
+
+def _asked_window(r: Any) -> Any:
+    """The window an event study was asked for: ``meta["window"]`` unless it was
+    shrunk to the data, which its window_clipped warning records."""
+    for w in getattr(r, "warnings", ()):
+        if getattr(w, "key", None) == "event.window_clipped":
+            return tuple(w.params["window"])
+    win = r.meta.get("window")
+    return tuple(win) if win is not None else None
 
 
 def _design_runs(design: Design, y: str, window: tuple[int, int],

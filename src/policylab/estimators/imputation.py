@@ -338,7 +338,10 @@ def _imputation_core(data: Any, y: str, unit: str | None, time: str | None, coho
 
     # --- step 1: weighted FE regression on untreated rows (FWL for the control slopes)
     codes0 = codes[~D]
-    Zt = demean(np.column_stack([yv[~D], X[~D]]), codes0,
+    # the control rows of untreated and treated observations, taken once (row takes
+    # by position: a boolean mask over an n x k array is several times slower)
+    X0, X1 = X.take(np.flatnonzero(~D), axis=0), X.take(np.flatnonzero(D), axis=0)
+    Zt = demean(np.column_stack([yv[~D], X0]), codes0,
                 None if weights is None else om0, return_info=True)
     Z0t, info = Zt
     if not info.converged:
@@ -351,7 +354,7 @@ def _imputation_core(data: Any, y: str, unit: str | None, time: str | None, coho
         sw = np.sqrt(om0)
         beta = np.linalg.lstsq(Xt * sw[:, None], yt * sw, rcond=None)[0]
         XtWXt_pinv = np.linalg.pinv((Xt * om0[:, None]).T @ Xt)
-    r0 = yv[~D] - X[~D] @ beta
+    r0 = yv[~D] - X0 @ beta
     eps0 = yt - Xt @ beta  # untreated residuals
     F = _dummies(codes)
     F0, F1 = F[~D], F[D]
@@ -359,7 +362,10 @@ def _imputation_core(data: Any, y: str, unit: str | None, time: str | None, coho
 
     # fixed-effect coefficients: solve (F0'W F0) a = F0'W f0, f0 the fitted FE part
     f0 = r0 - eps0
-    a, res = solve(F0.T @ (om0 * f0))
+    # unweighted: the weights are ones, and multiplying by them (n-row temporaries at
+    # firm scale) changes no bit
+    unit_w = weights is None
+    a, res = solve(F0.T @ (f0 if unit_w else om0 * f0))
     fe_part = F @ a[:, 0]
     scale = max(float(np.abs(f0).max()), 1.0)
     if np.abs(fe_part[~D] - f0).max() > 1e-7 * scale:
@@ -368,13 +374,15 @@ def _imputation_core(data: Any, y: str, unit: str | None, time: str | None, coho
     y0hat = fe_part + X @ beta
     tau = np.where(D, yv - y0hat, np.nan)
     rel = df[time].to_numpy() - G_arr
+    X0w = X0 if unit_w else X0 * om0[:, None]
 
     def impute_map(E: np.ndarray) -> np.ndarray:
         """``Z0 (Z0'W0 Z0)^+ Z1' E`` on untreated rows for weights E on treated rows."""
         E = E.reshape(E.shape[0], -1)
-        h, r = solve(F1.T @ E)
-        bn = np.linalg.norm(F1.T @ E, axis=0)
+        B = F1.T @ E
+        h, r = solve(B)
         if (r > 1e-8).any():
+            bn = np.linalg.norm(B, axis=0)
             raise EstimationError(
                 "an estimand is not identified from untreated observations: the fixed "
                 f"effects ({' + '.join(fe_list)}) are collinear among untreated "
@@ -383,7 +391,7 @@ def _imputation_core(data: Any, y: str, unit: str | None, time: str | None, coho
                 "or use coarser fixed effects")
         P = F0 @ h
         if k_x:
-            gx = XtWXt_pinv @ (X[D].T @ E - (X[~D] * om0[:, None]).T @ P)
+            gx = XtWXt_pinv @ (X1.T @ E - X0w.T @ P)
             P = P + Xt @ gx
         return P
 
@@ -392,7 +400,7 @@ def _imputation_core(data: Any, y: str, unit: str | None, time: str | None, coho
     names, E1 = _estimand_weights(rel1, horizons, om1)
     est = E1.T @ tau[D]
     # --- BJS conservative covariance: v = e on treated rows, -W0 P on untreated rows
-    V0 = -om0[:, None] * impute_map(E1)
+    V0 = -impute_map(E1) if unit_w else -om0[:, None] * impute_map(E1)
     cl = pd.factorize(df[cl_col])[0]
     ncl = int(cl.max()) + 1
     cov = _bjs_cov(E1, V0, eps0, tau[D], cl, ncl, D, G_arr[D], rel1)

@@ -114,23 +114,14 @@ def sun_abraham(
         G = G.loc[d.index]
         ctrl = ctrl.loc[d.index]
     rel = (d[time] - G).where(~ctrl)
-    names, meta_rows, dummies = [], [], {}
-    for g in sorted(G[~ctrl].unique()):
-        for e in sorted(rel[G == g].dropna().unique()):
-            if e == ref:
-                continue
-            nm = f"sa_{int(g)}_{'m' if e < 0 else 'p'}{abs(int(e))}"
-            dummies[nm] = ((G == g) & (rel == e)).astype(float)
-            names.append(nm)
-            meta_rows.append((nm, int(g), int(e)))
-    # one concat, not one insert per dummy: inserting dozens of columns into a frame
-    # read from a CSV (one block per column) made pandas print a PerformanceWarning each
-    d = pd.concat([d.drop(columns=[c for c in dummies if c in d.columns]),
-                   pd.DataFrame(dummies, index=d.index)], axis=1)
+    cell, names, meta_rows, dummies = _cell_dummies(G, rel, ctrl, ref)
+    clash = [c for c in dummies if c in d.columns]
+    if clash:  # the data's own columns of these names are not the dummies
+        d = d.drop(columns=clash)
     from policylab.estimators.formula import model_formula
 
     fml = model_formula(d.columns, [y], names + list(controls), fe_list)
-    reg = feols(fml, d, vcov={"CRV1": cluster or unit}, weights=weights)
+    reg = feols(fml, d, vcov={"CRV1": cluster or unit}, weights=weights, _columns=dummies)
     info = pd.DataFrame(meta_rows, columns=["term", "cohort", "rel"])
     info = info[info["term"].isin(reg.terms)].reset_index(drop=True)
     if info.empty:
@@ -141,7 +132,10 @@ def sun_abraham(
         )
     # share mass of each cohort x event-time cell over the estimation sample: counts,
     # or the summed observation weights (fixest: colSums(w * sign(X)))
-    used = d.loc[reg.fit.rows, list(info["term"])].to_numpy()
+    cu = cell[reg.fit.positions()]
+    # the 0/1 columns of the used cells, column-major as the frame's block was
+    used = np.asfortranarray(np.column_stack(
+        [cu == names.index(t) for t in info["term"]]).astype(float))
     info["n"] = used.sum(axis=0).astype(int)
     if weights is None:
         info["weight"] = info["n"].astype(float)
@@ -170,3 +164,28 @@ def sun_abraham(
     for msg in reg.warnings:  # few clusters, dropped interactions: the user should see them
         res.warn(msg)
     return res
+
+
+def _cell_dummies(G: pd.Series, rel: pd.Series, ctrl: pd.Series, ref: int
+                  ) -> tuple[np.ndarray, list[str], list[tuple[str, int, int]], dict[str, Any]]:
+    """Each row's cohort x event-time cell (its position in the names; NaN: none), the
+    dummies' names, (name, cohort, event time) rows and fillers that write each dummy
+    from the cell codes straight into feols' design matrix (no n x cells frame at
+    firm scale)."""
+    from policylab.engine.passes import fill_indicator
+
+    cell = np.full(len(G), np.nan)
+    gv, rv = G.to_numpy(float), rel.to_numpy(float)
+    names: list[str] = []
+    meta_rows: list[tuple[str, int, int]] = []
+    dummies: dict[str, Any] = {}
+    for g in sorted(G[~ctrl].unique()):
+        for e in sorted(rel[G == g].dropna().unique()):
+            if e == ref:
+                continue
+            nm = f"sa_{int(g)}_{'m' if e < 0 else 'p'}{abs(int(e))}"
+            cell[(gv == g) & (rv == e)] = len(names)
+            dummies[nm] = lambda out, c=float(len(names)): fill_indicator(cell, c, out)
+            names.append(nm)
+            meta_rows.append((nm, int(g), int(e)))
+    return cell, names, meta_rows, dummies

@@ -596,8 +596,10 @@ def _staggered_robust(ctx: Context, out: StepOutput, d: Design, y: str,
     from policylab.estimators.compare import compare_estimators
 
     s = ctx.spec.battery.staggered
+    fitted = _staggered_fitted(ctx, d, y, robust)
     cmp_ = compare_estimators(d, y=y, window=tuple(ctx.spec.battery.event_study.window),
-                              estimators=("twfe", *robust), control_group=s.control_group)
+                              estimators=("twfe", *robust), control_group=s.control_group,
+                              fitted=fitted)
     out.numbers["not_run"].update(cmp_.meta["not_run"])
     out.results["comparison"] = cmp_
     wide = cmp_.tidy().pivot(index="rel_time", columns="estimator",
@@ -606,17 +608,39 @@ def _staggered_robust(ctx: Context, out: StepOutput, d: Design, y: str,
     out.figures.append(("comparison", cmp_.plot(lang=ctx.lang)))
     if "att_gt" not in robust or "Callaway-Sant'Anna" in cmp_.meta["not_run"]:
         return
-    _staggered_cs(ctx, out, d, y)
+    _staggered_cs(ctx, out, d, y, fitted.get("att_gt"))
 
 
-def _staggered_cs(ctx: Context, out: StepOutput, d: Design, y: str) -> None:
-    """Callaway-Sant'Anna: the four aggregations (overall rows first, then the event
-    study), its event-study figure, and the pre-test by the analytic (rank-aware) Wald
-    test and the multiplier bootstrap, the bootstrap first with few treated groups."""
+def _staggered_fitted(ctx: Context, d: Design, y: str, robust: list[str]) -> dict[str, Any]:
+    """What the comparison reuses instead of fitting again: the event_study step's
+    TWFE event study (when it used the comparison's reference period, -1) and att_gt,
+    fitted here once for the comparison and the Callaway-Sant'Anna tables (one that
+    fails is left to the comparison, which says why it was not run)."""
+    fitted: dict[str, Any] = {}
+    es = ctx.cache.get("event_study")
+    if es is not None and ctx.spec.battery.event_study.ref == -1:
+        fitted["twfe"] = es
+    if "att_gt" in robust:
+        from policylab.estimators.staggered import att_gt
+
+        try:
+            fitted["att_gt"] = att_gt(d, y=y,
+                                      control_group=ctx.spec.battery.staggered.control_group)
+        except PolicyLabError:
+            pass
+    return fitted
+
+
+def _staggered_cs(ctx: Context, out: StepOutput, d: Design, y: str, cs: Any = None) -> None:
+    """Callaway-Sant'Anna (``cs``, att_gt's result when already fitted): the four
+    aggregations (overall rows first, then the event study), its event-study figure,
+    and the pre-test by the analytic (rank-aware) Wald test and the multiplier
+    bootstrap, the bootstrap first with few treated groups."""
     from policylab.estimators.staggered import att_gt
 
     s = ctx.spec.battery.staggered
-    cs = att_gt(d, y=y, control_group=s.control_group)
+    if cs is None:
+        cs = att_gt(d, y=y, control_group=s.control_group)
     _collect_warnings(out, cs)  # e.g. the units it dropped to balance the panel
     aggs = {kind: cs.aggregate(kind) for kind in ("simple", "dynamic", "group", "calendar")}
     overall = {}
