@@ -265,8 +265,9 @@ def _run_steps(ctx: Context, *, progress: bool, executor: Any,
                on_step: Callable[[StepOutput], None] | None,
                after_step: Callable[[StepOutput], None],
                keep_fits: bool = True) -> list[StepOutput]:
-    """Run the planned steps in order; an optional step that fails is recorded, a
-    required one raises :class:`StudyFailed`. ``after_step`` gets each finished step."""
+    """Run the planned steps; an optional step that fails is recorded, a required one
+    raises :class:`StudyFailed`. ``after_step`` and ``on_step`` get each finished step,
+    in the plan's order, whether the steps ran here or in lanes (see :func:`_lanes`)."""
     from contextlib import ExitStack
 
     from policylab.execution import using_executor
@@ -276,6 +277,7 @@ def _run_steps(ctx: Context, *, progress: bool, executor: Any,
     plan = planned_steps(ctx.spec)
     outputs: list[StepOutput] = []
     bar = None
+    lanes = 1
     if progress:
         from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -283,29 +285,185 @@ def _run_steps(ctx: Context, *, progress: bool, executor: Any,
                        TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn())
         bar.start()
         task = bar.add_task("preparing", total=len(plan))
+
+    def finished(out: StepOutput) -> None:
+        outputs.append(out)
+        after_step(out)
+        if on_step:
+            on_step(out)
+        if bar is not None:
+            bar.advance(task)
+
+    def run_here(group: list[tuple[str, bool]]) -> None:
+        for key, required in group:
+            if bar is not None:
+                bar.update(task, description=key)
+            out = _run_step(ctx, key, required)
+            if not keep_fits:
+                release_fits(out.results, keep=_reachable(ctx.cache))
+            finished(out)
+
     try:
         # one executor for every draw-heavy step; a cluster made here is closed in the
         # finally below, whatever happens after it is made
         ctx.cache["executor"] = executors.enter_context(using_executor(executor))
-        for key, required in plan:
-            if bar is not None:
-                bar.update(task, description=key)
-            out = _run_step(ctx, key, required)
-            outputs.append(out)
-            if not keep_fits:
-                release_fits(out.results, keep=_reachable(ctx.cache))
-            after_step(out)
-            if on_step:
-                on_step(out)
-            if bar is not None:
-                bar.advance(task)
+        lanes = _lanes(ctx, executor)
+        head, groups = _step_groups(plan) if lanes > 1 else (plan, [])
+        run_here(head)
+        if groups:
+            _run_lanes(ctx, groups, lanes, keep_fits, run_here, finished,
+                       (lambda keys: bar.update(task, description=keys))
+                       if bar is not None else None)
     finally:
         if bar is not None:
             bar.stop()
         executors.close()
     if not keep_fits:  # no step reads the shared results any more
         release_fits(ctx.cache, keep=set())
+        if lanes > 1:  # a lane's copies of its shared results came back with the steps
+            release_fits([o.results for o in outputs], keep=set())
     return outputs
+
+
+#: at most this many bytes of panel for running steps in forked lanes: a forked child
+#: shares the parent's memory only until either writes to it (Python's reference counts
+#: do, page by page), so on a firm panel of millions of rows lanes would double the
+#: memory for little gain (the draws there already run through the executor)
+LANE_MAX_BYTES = 64 * 2**20
+#: steps that read what an earlier step left in the context's cache (the event study
+#: and its lead tests): run in one lane, in order
+_CHAINED = (("event_study", "pretrends"),)
+#: steps run before the lanes fork, in order: the cheap first steps build the design
+#: and the baseline fits every later step reads from the cache
+_HEAD = ("overview", "descriptives", "baseline")
+
+
+def _lanes(ctx: Context, executor: Any) -> int:
+    """How many processes run the steps after the first ones.
+
+    Independent steps (given the Design) run beside each other in forked child
+    processes when the panel is small and no executor was given (an executor already
+    spreads the draws of each step); one (all steps here, in order) with a scheduler,
+    on a large panel, with an interactive matplotlib backend, where fork is unavailable (see
+    :func:`policylab.study.workers.fork_usable`), or with ``POLICYLAB_STEPS=serial``
+    in the environment. The numbers are the same either way: each step draws from the
+    study's seed, not from a stream shared with the steps before it.
+    """
+    import os
+
+    from policylab.study.workers import fork_usable
+
+    if (executor is not None or not fork_usable()
+            or os.environ.get("POLICYLAB_STEPS", "").lower() == "serial"):
+        return 1
+    try:
+        size = int(ctx.panel.df.memory_usage(index=True, deep=False).sum())
+    except Exception:  # no frame to size: stay in one process
+        return 1
+    if size > LANE_MAX_BYTES:
+        return 1
+    import matplotlib
+
+    # a lane draws its figures: only on plain Agg canvases, never on an interactive
+    # backend's (a forked child must not share the window-system connection); this
+    # resolves the backend as the first figure would
+    if matplotlib.get_backend().lower() != "agg":
+        return 1
+    return min(os.cpu_count() or 1, 4)
+
+
+def _step_groups(plan: list[tuple[str, bool]]
+                 ) -> tuple[list[tuple[str, bool]], list[list[tuple[str, bool]]]]:
+    """The plan as (steps run first, here; groups of steps for the lanes, in plan
+    order): a step and the later steps that read its cached results share a group."""
+    n_head = 0
+    while n_head < len(plan) and plan[n_head][0] in _HEAD:
+        n_head += 1
+    groups: list[list[tuple[str, bool]]] = []
+    home: dict[str, list[tuple[str, bool]]] = {}
+    for item in plan[n_head:]:
+        chain = next((c for c in _CHAINED if item[0] in c), None)
+        if chain is not None and chain in home:
+            home[chain].append(item)
+            continue
+        groups.append([item])
+        if chain is not None:
+            home[chain] = groups[-1]
+    return plan[:n_head], groups
+
+
+_LANE: dict[str, Any] = {}
+_LANE_IMPORTS = ("matplotlib.pyplot", "matplotlib.backends.backend_agg", "PIL.PngImagePlugin",
+                 "scipy.stats", "numba", "psutil", "policylab.study.steps")
+
+
+def _lane_group(i: int) -> tuple[str, Any]:
+    """Run group ``i`` in a lane (a forked child): its outputs, or the message of the
+    required step that failed."""
+    ctx, group, keep_fits = _LANE["ctx"], _LANE["groups"][i], _LANE["keep_fits"]
+    outs = []
+    try:
+        for key, required in group:
+            out = _run_step(ctx, key, required)
+            if not keep_fits:
+                release_fits(out.results, keep=_reachable(ctx.cache))
+            outs.append(out)
+    except StudyFailed as exc:
+        return "failed", str(exc)
+    return "ok", outs
+
+
+def _run_lanes(ctx: Context, groups: list[list[tuple[str, bool]]], lanes: int,
+               keep_fits: bool, run_here: Callable[[list[tuple[str, bool]]], None],
+               finished: Callable[[StepOutput], None],
+               describe: Callable[[str], None] | None) -> None:
+    """Run ``groups`` in ``lanes`` forked processes, handing each finished step to
+    ``finished`` in plan order. A group whose outputs cannot come back (a result that
+    does not pickle) is run again here."""
+    import importlib
+    import multiprocessing
+    import multiprocessing.pool
+
+    from policylab.report.style import style_rc
+
+    # what several lanes need is imported once, here, rather than in each lane: the
+    # figures' machinery (the run draws the figures that come back, too), the
+    # statistics and the compiled kernels most steps load (a second copy cost about
+    # 1.5 s of CPU on the bundled examples, on a machine whose cores the lanes share
+    # with the figure writers)
+    for name in _LANE_IMPORTS:
+        try:
+            importlib.import_module(name)
+        except ImportError:  # an optional dependency: a lane that needs it says so
+            pass
+
+    # the figures come back pickled and are drawn here: a font the lanes would register
+    # (the bundled CJK font) must be registered here, and so before they fork
+    style_rc(ctx.lang)
+
+    _LANE.update(ctx=ctx, groups=groups, keep_fits=keep_fits)
+    try:
+        with warnings.catch_warnings():
+            # Python 3.12+ warns on fork in a process with threads (BLAS, the progress
+            # bar); the lanes run only steps and never touch their locks
+            warnings.simplefilter("ignore", DeprecationWarning)
+            pool = multiprocessing.get_context("fork").Pool(min(lanes, len(groups)))
+        with pool:
+            pending = [pool.apply_async(_lane_group, (i,)) for i in range(len(groups))]
+            for group, job in zip(groups, pending):
+                if describe is not None:
+                    describe(", ".join(k for k, _ in group))
+                try:
+                    status, value = job.get()
+                except multiprocessing.pool.MaybeEncodingError:
+                    run_here(group)
+                    continue
+                if status == "failed":
+                    raise StudyFailed(value)
+                for out in value:
+                    finished(out)
+    finally:
+        _LANE.clear()
 
 
 def _walk(obj: Any, depth: int = 0):  # noqa: ANN202 - a generator of objects
