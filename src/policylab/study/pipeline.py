@@ -213,11 +213,12 @@ def run_study(
     with Staging(target) as stage, Workers() as workers:
         root = stage.path
         figures = FigureFiles(root, spec.output.figure_formats, workers)
+        t_steps = time.perf_counter()
         outputs = _run_steps(ctx, progress=progress, executor=executor, on_step=on_step,
                              after_step=figures.start, keep_fits=keep_fits)
         t_write = time.perf_counter()
         rendered = _render(root, spec, outputs, ctx, figures, workers)
-        split = _split(prep_seconds, outputs, rendered.seconds)
+        split = _split(prep_seconds, t_write - t_steps, outputs, rendered.seconds)
         _write_json(root / "results.json", _results(outputs, rendered.failures))
         manifest = {
             "spec": str(spec_path),
@@ -395,6 +396,20 @@ def _step_groups(plan: list[tuple[str, bool]]
 _LANE: dict[str, Any] = {}
 _LANE_IMPORTS = ("matplotlib.pyplot", "matplotlib.backends.backend_agg", "PIL.PngImagePlugin",
                  "scipy.stats", "numba", "psutil", "policylab.study.steps")
+_WRITER_IMPORTS = ("docx", "openpyxl", "jinja2", "policylab.report.docx",
+                   "policylab.report.xlsx", "policylab.report.html")
+
+
+def _import_quietly(names: tuple[str, ...]) -> None:
+    """Import ``names`` now, skipping any that is not installed (an optional dependency:
+    the step or writer that needs it says so)."""
+    import importlib
+
+    for name in names:
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            pass
 
 
 def _lane_group(i: int) -> tuple[str, Any]:
@@ -420,7 +435,6 @@ def _run_lanes(ctx: Context, groups: list[list[tuple[str, bool]]], lanes: int,
     """Run ``groups`` in ``lanes`` forked processes, handing each finished step to
     ``finished`` in plan order. A group whose outputs cannot come back (a result that
     does not pickle) is run again here."""
-    import importlib
     import multiprocessing
     import multiprocessing.pool
 
@@ -431,11 +445,7 @@ def _run_lanes(ctx: Context, groups: list[list[tuple[str, bool]]], lanes: int,
     # statistics and the compiled kernels most steps load (a second copy cost about
     # 1.5 s of CPU on the bundled examples, on a machine whose cores the lanes share
     # with the figure writers)
-    for name in _LANE_IMPORTS:
-        try:
-            importlib.import_module(name)
-        except ImportError:  # an optional dependency: a lane that needs it says so
-            pass
+    _import_quietly(_LANE_IMPORTS)
 
     # the figures come back pickled and are drawn here: a font the lanes would register
     # (the bundled CJK font) must be registered here, and so before they fork
@@ -450,6 +460,10 @@ def _run_lanes(ctx: Context, groups: list[list[tuple[str, bool]]], lanes: int,
             pool = multiprocessing.get_context("fork").Pool(min(lanes, len(groups)))
         with pool:
             pending = [pool.apply_async(_lane_group, (i,)) for i in range(len(groups))]
+            # while the lanes compute, what the writers of the tables and reports load
+            # is loaded here, once, instead of in each writer forked after the steps
+            # (two of them load python-docx)
+            _import_quietly(_WRITER_IMPORTS)
             for group, job in zip(groups, pending):
                 if describe is not None:
                     describe(", ".join(k for k, _ in group))
@@ -530,11 +544,13 @@ def _run_step(ctx: Context, key: str, required: bool) -> StepOutput:
     return out
 
 
-def _split(prep_seconds: float, outputs: list[StepOutput],
+def _split(prep_seconds: float, computing: float, outputs: list[StepOutput],
            rendered: dict[str, float]) -> dict[str, float]:
     """Where a run's time went (seconds, wall).
 
-    ``prepare``, ``computing`` (the steps, drawing their figures included), ``writing``
+    ``prepare``, ``computing`` (from the first step to the last, drawing their figures
+    included; ``steps`` adds up each step's own seconds, more than ``computing`` when
+    steps ran beside each other in lanes), ``writing``
     (from the last step to the published folder: reports, results.json, manifest, and
     waiting for the writers) and ``other`` (checking the spec and the folder) add up to
     the run's total. ``figures`` and ``tables`` are the work of the writer processes,
@@ -544,7 +560,8 @@ def _split(prep_seconds: float, outputs: list[StepOutput],
     is published.
     """
     return {"prepare": round(prep_seconds, 4),
-            "computing": round(sum(o.seconds for o in outputs), 4),
+            "computing": round(computing, 4),
+            "steps": round(sum(o.seconds for o in outputs), 4),
             "figures": round(rendered.get("figures", 0.0), 4),
             "tables": round(rendered.get("tables", 0.0), 4),
             "reports": round(rendered.get("reports", 0.0), 4),

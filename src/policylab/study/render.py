@@ -119,19 +119,27 @@ def _save_figures(root: Path, key: str, drawn: list[tuple[Any, list[Path]]]
                   ) -> dict[str, Any]:
     """Write each figure to its paths (runs in a writer process): the paths written,
     what failed and how long it took."""
+    from policylab.report.html import screen_png
     from policylab.report.style import save_figure
 
     done = Rendered()
     written: list[list[str]] = []
+    screens: list[bytes | None] = []
     with done.timed("figures"):
         for fig, paths in drawn:
             ok: list[str] = []
+            screen = None
             for path in paths:
                 if done.attempt(root, path, key, lambda p=path, g=fig: save_figure(
                         g, p, formats=(p.suffix[1:],))):
                     ok.append(str(path))
+                    if path.suffix == ".png":
+                        # the HTML report's copy, from the pixels just drawn (scaling
+                        # the file down there would decode it again)
+                        screen = screen_png(fig, path)
             written.append(ok)
-    return {"written": written, "failures": done.failures,
+            screens.append(screen)
+    return {"written": written, "screens": screens, "failures": done.failures,
             "seconds": done.seconds["figures"]}
 
 
@@ -205,8 +213,10 @@ class FigureFiles:
                     p.unlink(missing_ok=True)
         done.failures.extend(answer["failures"])
         done.seconds["figures"] = done.seconds.get("figures", 0.0) + answer["seconds"]
-        for f, ok in zip(drawn, answer["written"]):
+        screens = answer.get("screens") or [None] * len(drawn)
+        for f, ok, screen in zip(drawn, answer["written"], screens):
             f["png"] = next((Path(p) for p in ok if p.endswith(".png")), None)
+            f["screen"] = screen if f["png"] is not None else None
             del f["paths"]
 
 
