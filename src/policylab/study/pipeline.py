@@ -8,6 +8,11 @@ behind. An optional step that fails is recorded (in the report and the manifest)
 the run goes on; a required step that fails stops the run. A file that cannot be
 written is recorded too, and every other file, results.json and manifest.json
 included, is still written.
+
+On a small panel the steps after the baseline run beside each other in forked child
+processes ("lanes", see :func:`_lanes`), which send their finished steps back pickled;
+the run hands them on in the plan's order, so figures, tables and results.json are
+those of a serial run (``POLICYLAB_STEPS=serial``).
 """
 
 from __future__ import annotations
@@ -395,7 +400,10 @@ def _step_groups(plan: list[tuple[str, bool]]
 
 _LANE: dict[str, Any] = {}
 _LANE_IMPORTS = ("matplotlib.pyplot", "matplotlib.backends.backend_agg", "PIL.PngImagePlugin",
-                 "scipy.stats", "numba", "psutil", "policylab.study.steps")
+                 # what PIL's Image.open loads first (each figure writer opens its PNG)
+                 "PIL.BmpImagePlugin", "PIL.GifImagePlugin", "PIL.JpegImagePlugin",
+                 "PIL.PpmImagePlugin", "scipy.stats", "numba", "psutil",
+                 "policylab.study.steps")
 _WRITER_IMPORTS = ("docx", "openpyxl", "jinja2", "policylab.report.docx",
                    "policylab.report.xlsx", "policylab.report.html")
 
