@@ -228,11 +228,15 @@ draws = 99
 
 
 @needs_fork
+@pytest.mark.parametrize("keep_fits", [True, False])
 def test_steps_in_forked_lanes_give_the_numbers_and_files_of_a_serial_run(tmp_path,
-                                                                          monkeypatch):
-    """Steps run beside each other in forked lanes on a small panel; results.json, the
-    figures and the tables are those of the serial run (POLICYLAB_STEPS=serial), byte
-    for byte, and every step comes back from its lane (none is run again here)."""
+                                                                          monkeypatch,
+                                                                          keep_fits):
+    """Steps run beside each other in forked lanes on a small panel, each lane writing
+    its steps' figures; results.json, the figures, the tables and the reports are those
+    of the serial run (POLICYLAB_STEPS=serial), byte for byte, and every step comes
+    back from its lane (none is run again here). Without keep_fits (the CLI) the lanes'
+    Figure objects stay in the lanes."""
     import policylab.study.pipeline as pipeline
 
     (tmp_path / "s").mkdir()
@@ -247,11 +251,13 @@ def test_steps_in_forked_lanes_give_the_numbers_and_files_of_a_serial_run(tmp_pa
         return real(ctx, key, required)
 
     monkeypatch.setattr(pipeline, "_run_step", recorded)
-    lanes = run_study(spec, tmp_path / "lanes", progress=True)
+    lanes = run_study(spec, tmp_path / "lanes", progress=True, keep_fits=keep_fits)
     assert here == ["overview", "descriptives", "baseline"]
     monkeypatch.setenv("POLICYLAB_STEPS", "serial")
     here.clear()
-    serial = run_study(spec, tmp_path / "serial", progress=False)
+    serial = run_study(spec, tmp_path / "serial", progress=False, keep_fits=keep_fits)
+    lane_figures = [f for o in lanes.steps[3:] for _, f in o.figures]
+    assert lane_figures and all((f is None) == (not keep_fits) for f in lane_figures)
     assert here == [o.key for o in serial.steps]
     assert [o.key for o in lanes.steps] == here
     assert {"event_study", "pretrends", "placebo", "wild_bootstrap"} <= set(here)

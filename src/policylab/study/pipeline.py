@@ -176,8 +176,10 @@ def run_study(
         codes) in the returned summary, so that results can be re-studentised or
         predicted from afterwards (default). ``False`` (the CLI) drops them from a
         step's results as soon as no later step reads them: on a firm panel of
-        millions of rows they would otherwise add up to gigabytes. The numbers,
-        tables, figures and reports are the same either way.
+        millions of rows they would otherwise add up to gigabytes. ``False`` also
+        leaves out of the summary the Figure objects of steps run in lanes (their
+        files are written; the summary's ``figures`` then name them with None). The
+        numbers, tables, figures and reports are the same either way.
 
     Raises
     ------
@@ -220,7 +222,8 @@ def run_study(
         figures = FigureFiles(root, spec.output.figure_formats, workers)
         t_steps = time.perf_counter()
         outputs = _run_steps(ctx, progress=progress, executor=executor, on_step=on_step,
-                             after_step=figures.start, keep_fits=keep_fits)
+                             after_step=figures.start, keep_fits=keep_fits,
+                             figures=figures)
         t_write = time.perf_counter()
         rendered = _render(root, spec, outputs, ctx, figures, workers)
         split = _split(prep_seconds, t_write - t_steps, outputs, rendered.seconds)
@@ -270,10 +273,13 @@ def run_study(
 def _run_steps(ctx: Context, *, progress: bool, executor: Any,
                on_step: Callable[[StepOutput], None] | None,
                after_step: Callable[[StepOutput], None],
-               keep_fits: bool = True) -> list[StepOutput]:
+               keep_fits: bool = True, figures: Any = None) -> list[StepOutput]:
     """Run the planned steps; an optional step that fails is recorded, a required one
     raises :class:`StudyFailed`. ``after_step`` and ``on_step`` get each finished step,
-    in the plan's order, whether the steps ran here or in lanes (see :func:`_lanes`)."""
+    in the plan's order, whether the steps ran here or in lanes (see :func:`_lanes`).
+    With ``figures`` (the run's :class:`~policylab.study.render.FigureFiles`) a lane
+    writes the figures of its steps itself, and ``after_step`` is not called for them:
+    ``figures`` adopts the files."""
     from contextlib import ExitStack
 
     from policylab.execution import using_executor
@@ -292,9 +298,12 @@ def _run_steps(ctx: Context, *, progress: bool, executor: Any,
         bar.start()
         task = bar.add_task("preparing", total=len(plan))
 
-    def finished(out: StepOutput) -> None:
+    def finished(out: StepOutput, written: Any = None) -> None:
         outputs.append(out)
-        after_step(out)
+        if written is not None:
+            figures.adopt(out, *written)
+        else:
+            after_step(out)
         if on_step:
             on_step(out)
         if bar is not None:
@@ -317,7 +326,7 @@ def _run_steps(ctx: Context, *, progress: bool, executor: Any,
         head, groups = _step_groups(plan) if lanes > 1 else (plan, [])
         run_here(head)
         if groups:
-            _run_lanes(ctx, groups, lanes, keep_fits, run_here, finished,
+            _run_lanes(ctx, groups, lanes, keep_fits, figures, run_here, finished,
                        (lambda keys: bar.update(task, description=keys))
                        if bar is not None else None)
     finally:
@@ -424,21 +433,31 @@ def _lane_group(i: int) -> tuple[str, Any]:
     """Run group ``i`` in a lane (a forked child): its outputs, or the message of the
     required step that failed."""
     ctx, group, keep_fits = _LANE["ctx"], _LANE["groups"][i], _LANE["keep_fits"]
-    outs = []
+    files = _LANE["figures"]
+    outs: list[tuple[StepOutput, Any]] = []
     try:
         for key, required in group:
             out = _run_step(ctx, key, required)
             if not keep_fits:
                 release_fits(out.results, keep=_reachable(ctx.cache))
-            outs.append(out)
+            written = None
+            if files is not None:
+                # the lane that drew the figures writes them: nothing to pickle back
+                # but their names and file paths, no writer to fork
+                written = files.written_here(out)
+                if not keep_fits:  # nobody reads the Figure objects after the run
+                    out.figures = [(name, f["figure"]) for (name, _), f in
+                                   zip(out.figures, written[0])]
+            outs.append((out, written))
     except StudyFailed as exc:
         return "failed", str(exc)
     return "ok", outs
 
 
 def _run_lanes(ctx: Context, groups: list[list[tuple[str, bool]]], lanes: int,
-               keep_fits: bool, run_here: Callable[[list[tuple[str, bool]]], None],
-               finished: Callable[[StepOutput], None],
+               keep_fits: bool, figures: Any,
+               run_here: Callable[[list[tuple[str, bool]]], None],
+               finished: Callable[..., None],
                describe: Callable[[str], None] | None) -> None:
     """Run ``groups`` in ``lanes`` forked processes, handing each finished step to
     ``finished`` in plan order. A group whose outputs cannot come back (a result that
@@ -459,7 +478,13 @@ def _run_lanes(ctx: Context, groups: list[list[tuple[str, bool]]], lanes: int,
     # (the bundled CJK font) must be registered here, and so before they fork
     style_rc(ctx.lang)
 
-    _LANE.update(ctx=ctx, groups=groups, keep_fits=keep_fits)
+    lane_files = None
+    if figures is not None:
+        from policylab.study.render import FigureFiles
+        from policylab.study.workers import Workers
+
+        lane_files = FigureFiles(figures.root, figures.formats, Workers(fork=False))
+    _LANE.update(ctx=ctx, groups=groups, keep_fits=keep_fits, figures=lane_files)
     try:
         with warnings.catch_warnings():
             # Python 3.12+ warns on fork in a process with threads (BLAS, the progress
@@ -482,8 +507,8 @@ def _run_lanes(ctx: Context, groups: list[list[tuple[str, bool]]], lanes: int,
                     continue
                 if status == "failed":
                     raise StudyFailed(value)
-                for out in value:
-                    finished(out)
+                for out, written in value:
+                    finished(out, written)
     finally:
         _LANE.clear()
 
