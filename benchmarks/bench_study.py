@@ -122,7 +122,9 @@ def main() -> None:
     codes = [("after", ROOT / "src")]
     if args.before is not None:
         codes.insert(0, ("before", args.before.resolve()))
-    if pycache is not None:  # compile once, untimed, as an install would have
+    if pycache is not None or args.before is not None:
+        # once, untimed: compiled bytecode as an install has it, and numba's cache of
+        # the other sources (numba keys it by the sources' folder)
         for _, src in codes:
             with tempfile.TemporaryDirectory() as tmp:
                 run_once(args.study[0], Path(tmp) / "out", args.inline, src, args.serial,
