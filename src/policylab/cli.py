@@ -43,6 +43,10 @@ def _root(
                                  help="print the version and exit"),
 ) -> None:
     """Evaluate policies from panel data: DID, event studies, PSM-DID, placebo tests, reports."""
+    # the command only writes figures to files, never shows a window: drawing on Agg
+    # also lets a run's steps and writers fork on a desktop, where matplotlib would pick
+    # a window system's backend (a backend the user set in the environment is kept)
+    os.environ.setdefault("MPLBACKEND", "Agg")
 
 EXIT_OK, EXIT_PARTIAL, EXIT_INPUT, EXIT_FAILED = 0, 1, 2, 3
 

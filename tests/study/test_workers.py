@@ -212,3 +212,91 @@ def test_reports_that_draw_a_gui_figure_are_written_in_the_process(tmp_path, mon
     here.clear()
     run_study(spec, tmp_path / "out2", progress=False)
     assert here == []
+
+
+LANES_SPEC = SPEC.replace("""[battery.pretrends]
+enabled = false
+[battery.placebo]
+enabled = false
+[battery.wild_bootstrap]
+enabled = false
+""", """[battery.placebo]
+draws = 49
+[battery.wild_bootstrap]
+draws = 99
+""")
+
+
+@needs_fork
+@pytest.mark.parametrize("keep_fits", [True, False])
+def test_steps_in_forked_lanes_give_the_numbers_and_files_of_a_serial_run(tmp_path,
+                                                                          monkeypatch,
+                                                                          keep_fits):
+    """Steps run beside each other in forked lanes on a small panel, each lane writing
+    its steps' figures; results.json, the figures, the tables and the reports are those
+    of the serial run (POLICYLAB_STEPS=serial), byte for byte, and every step comes
+    back from its lane (none is run again here). Without keep_fits (the CLI) the lanes'
+    Figure objects stay in the lanes."""
+    import policylab.study.pipeline as pipeline
+
+    (tmp_path / "s").mkdir()
+    spec = tmp_path / "s" / "s.toml"
+    spec.write_text(LANES_SPEC, encoding="utf-8")
+    assert "event_study" in spec.read_text() and "placebo" in spec.read_text()
+    here: list[str] = []
+    real = pipeline._run_step
+
+    def recorded(ctx, key, required):
+        here.append(key)  # only calls in this process land here
+        return real(ctx, key, required)
+
+    monkeypatch.setattr(pipeline, "_run_step", recorded)
+    lanes = run_study(spec, tmp_path / "lanes", progress=True, keep_fits=keep_fits)
+    assert here == ["overview", "descriptives", "baseline"]
+    monkeypatch.setenv("POLICYLAB_STEPS", "serial")
+    here.clear()
+    serial = run_study(spec, tmp_path / "serial", progress=False, keep_fits=keep_fits)
+    lane_figures = [f for o in lanes.steps[3:] for _, f in o.figures]
+    assert lane_figures and all((f is None) == (not keep_fits) for f in lane_figures)
+    assert here == [o.key for o in serial.steps]
+    assert [o.key for o in lanes.steps] == here
+    assert {"event_study", "pretrends", "placebo", "wild_bootstrap"} <= set(here)
+    assert [o.status for o in lanes.steps] == [o.status for o in serial.steps]
+    a, b = _content(tmp_path / "lanes"), _content(tmp_path / "serial")
+    assert a["results.json"] == b["results.json"]
+    assert any(k.startswith("figures/") for k in a)
+    assert a.keys() == b.keys()
+    assert [k for k in a if a[k] != b[k]] == []
+
+
+def test_lanes_only_for_small_panels_without_a_scheduler(monkeypatch):
+    import policylab.study.pipeline as pipeline
+    from policylab.study.workers import fork_usable
+
+    class Panel:
+        def __init__(self, rows):
+            import pandas as pd
+
+            self.df = pd.DataFrame({"x": [0.0] * rows})
+
+    class Ctx:
+        panel = Panel(100)
+
+    assert pipeline._lanes(Ctx, executor="tcp://host:8786") == 1
+    monkeypatch.setenv("POLICYLAB_STEPS", "serial")
+    assert pipeline._lanes(Ctx, executor=None) == 1
+    monkeypatch.delenv("POLICYLAB_STEPS")
+    assert (pipeline._lanes(Ctx, executor=None) > 1) == fork_usable()
+    monkeypatch.setattr(pipeline, "LANE_MAX_BYTES", 10)
+    assert pipeline._lanes(Ctx, executor=None) == 1
+
+
+def test_a_step_and_the_steps_reading_its_cache_share_a_lane():
+    from policylab.study.pipeline import _step_groups
+
+    plan = [(k, k == "baseline") for k in ("overview", "baseline", "event_study",
+                                            "pretrends", "placebo", "spec_curve")]
+    head, groups = _step_groups(plan)
+    assert [k for k, _ in head] == ["overview", "baseline"]
+    assert [[k for k, _ in g] for g in groups] == [["event_study", "pretrends"],
+                                                   ["placebo"], ["spec_curve"]]

@@ -281,14 +281,15 @@ def _twoway_exact(Z: np.ndarray, g1: np.ndarray, g2: np.ndarray,
     b-sums of X) - C' diag(1/W_a) (weighted a-sums of X). Two passes over the data, no
     iterations, no n x T matrix; groups with zero total weight get no effect.
     """
-    from policylab.engine import _passes
-
     if g1.max() < g2.max():
         g1, g2 = g2, g1
     na, nb = int(g1.max()) + 1, int(g2.max()) + 1
     large = Z.shape[0] >= COMPILED_ROWS
     if large:
-        # compiled sweeps, without na x k temporaries
+        # compiled sweeps, without na x k temporaries (imported here: a small panel
+        # needs neither numba nor its cache)
+        from policylab.engine import _passes
+
         wv = np.empty(0) if w is None else w
         C = _passes.pair_counts(g1, g2, na, nb, wv)
         s1, s2 = _twoway_sums(Z, g1, g2, na, nb, wv)  # (k, na), (k, nb)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -212,9 +213,9 @@ def event_study(
                         "use these names)")
     from policylab.engine.passes import fill_indicator
 
-    # each dummy is written straight into feols' design matrix (no n x k intermediate)
-    dummies = {n: (lambda out, e=float(e): fill_indicator(rel, e, out))
-               for n, e in zip(names, times)}
+    # each dummy is written straight into feols' design matrix (no n x k intermediate);
+    # a partial, not a lambda, so that the result pickles (a study's forked step lanes)
+    dummies = {n: partial(fill_indicator, rel, float(e)) for n, e in zip(names, times)}
     relv = rel[~np.isnan(rel)].astype(np.int64)
     counts = np.bincount(relv - lo, minlength=hi - lo + 1) if relv.size else np.zeros(
         hi - lo + 1, dtype=np.int64)

@@ -14,10 +14,15 @@ __all__ = ["write_report", "render_report"]
 _SCREEN_DPI = 150
 
 
-def _png_base64(fig: Any = None, png: str | Path | None = None) -> str:
+def _png_base64(fig: Any = None, png: str | Path | None = None,
+                screen: bytes | None = None) -> str:
     # at screen resolution: the PNG file is 300 dpi, for print, and would make the report
-    # several times larger. Scaling the written file down costs a few milliseconds;
-    # drawing the figure again (twice, for the tight bounding box) costs most of a second.
+    # several times larger. ``screen`` is that PNG already scaled down (by the process
+    # that wrote the file, from the pixels it had drawn: see :func:`screen_png`);
+    # scaling the written file down costs a decode; drawing the figure again (twice,
+    # for the tight bounding box) costs most of a second.
+    if screen is not None:
+        return base64.b64encode(screen).decode("ascii")
     if png is not None and Path(png).exists():
         scaled = _downscaled(Path(png))
         if scaled is not None or fig is None:
@@ -27,21 +32,45 @@ def _png_base64(fig: Any = None, png: str | Path | None = None) -> str:
     return base64.b64encode(buf.getvalue()).decode("ascii")
 
 
+def _reduced(im: Any, dpi: float) -> bytes | None:
+    """The PIL image ``im`` of ``dpi`` as PNG bytes at the screen resolution (None when
+    it has no higher dpi)."""
+    if dpi < 1.5 * _SCREEN_DPI:
+        return None
+    k = round(dpi / _SCREEN_DPI)  # 300 dpi: every 2 x 2 block of pixels averaged
+    buf = io.BytesIO()
+    im.reduce(k).save(buf, format="PNG", dpi=(dpi / k, dpi / k), optimize=False)
+    return buf.getvalue()
+
+
 def _downscaled(png: Path) -> bytes | None:
     """``png`` resampled to the screen resolution (None when it has no higher dpi)."""
     try:
         from PIL import Image  # matplotlib's own dependency
 
         with Image.open(png) as im:
-            dpi = float((im.info.get("dpi") or (0, 0))[0])
-            if dpi < 1.5 * _SCREEN_DPI:
-                return None
-            k = round(dpi / _SCREEN_DPI)  # 300 dpi: every 2 x 2 block of pixels averaged
-            small = im.reduce(k)
-            buf = io.BytesIO()
-            small.save(buf, format="PNG", dpi=(dpi / k, dpi / k), optimize=False)
-            return buf.getvalue()
+            return _reduced(im, float((im.info.get("dpi") or (0, 0))[0]))
     except Exception:  # an unreadable file: draw the figure instead
+        return None
+
+
+def screen_png(fig: Any, png: str | Path) -> bytes | None:
+    """The report's copy of ``png`` (just written from ``fig``), scaled down from the
+    pixels ``fig``'s Agg canvas still holds from drawing it, without decoding the file:
+    the same bytes :func:`_downscaled` makes from the file. None when the canvas holds
+    other pixels than the file's (not Agg, or drawn again since)."""
+    try:
+        import numpy as np
+        from PIL import Image
+
+        rgba = np.asarray(fig.canvas.buffer_rgba())
+        with Image.open(png) as im:  # reads the header only
+            size, mode = im.size, im.mode
+            dpi = float((im.info.get("dpi") or (0, 0))[0])
+        if mode != "RGBA" or rgba.ndim != 3 or (rgba.shape[1], rgba.shape[0]) != size:
+            return None
+        return _reduced(Image.fromarray(rgba, "RGBA"), dpi)
+    except Exception:  # no pixels to reuse: the report scales the file down itself
         return None
 
 
@@ -68,7 +97,7 @@ def render_report(sections: list[dict[str, Any]], *, lang: str = "en", title: st
     prepared = []
     all_warnings: list[str] = []
     for s in sections:
-        images = [{"data": _png_base64(f.get("figure"), f.get("png")),
+        images = [{"data": _png_base64(f.get("figure"), f.get("png"), f.get("screen")),
                    "alt": f.get("caption") or f.get("name", "figure"),
                    "caption": f.get("caption", ""), "notes": f.get("notes", [])}
                   for f in s.get("figures", [])]

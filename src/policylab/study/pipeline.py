@@ -8,6 +8,11 @@ behind. An optional step that fails is recorded (in the report and the manifest)
 the run goes on; a required step that fails stops the run. A file that cannot be
 written is recorded too, and every other file, results.json and manifest.json
 included, is still written.
+
+On a small panel the steps after the baseline run beside each other in forked child
+processes ("lanes", see :func:`_lanes`), which send their finished steps back pickled;
+the run hands them on in the plan's order, so figures, tables and results.json are
+those of a serial run (``POLICYLAB_STEPS=serial``).
 """
 
 from __future__ import annotations
@@ -171,8 +176,10 @@ def run_study(
         codes) in the returned summary, so that results can be re-studentised or
         predicted from afterwards (default). ``False`` (the CLI) drops them from a
         step's results as soon as no later step reads them: on a firm panel of
-        millions of rows they would otherwise add up to gigabytes. The numbers,
-        tables, figures and reports are the same either way.
+        millions of rows they would otherwise add up to gigabytes. ``False`` also
+        leaves out of the summary the Figure objects of steps run in lanes (their
+        files are written; the summary's ``figures`` then name them with None). The
+        numbers, tables, figures and reports are the same either way.
 
     Raises
     ------
@@ -213,11 +220,13 @@ def run_study(
     with Staging(target) as stage, Workers() as workers:
         root = stage.path
         figures = FigureFiles(root, spec.output.figure_formats, workers)
+        t_steps = time.perf_counter()
         outputs = _run_steps(ctx, progress=progress, executor=executor, on_step=on_step,
-                             after_step=figures.start, keep_fits=keep_fits)
+                             after_step=figures.start, keep_fits=keep_fits,
+                             figures=figures)
         t_write = time.perf_counter()
         rendered = _render(root, spec, outputs, ctx, figures, workers)
-        split = _split(prep_seconds, outputs, rendered.seconds)
+        split = _split(prep_seconds, t_write - t_steps, outputs, rendered.seconds)
         _write_json(root / "results.json", _results(outputs, rendered.failures))
         manifest = {
             "spec": str(spec_path),
@@ -264,9 +273,13 @@ def run_study(
 def _run_steps(ctx: Context, *, progress: bool, executor: Any,
                on_step: Callable[[StepOutput], None] | None,
                after_step: Callable[[StepOutput], None],
-               keep_fits: bool = True) -> list[StepOutput]:
-    """Run the planned steps in order; an optional step that fails is recorded, a
-    required one raises :class:`StudyFailed`. ``after_step`` gets each finished step."""
+               keep_fits: bool = True, figures: Any = None) -> list[StepOutput]:
+    """Run the planned steps; an optional step that fails is recorded, a required one
+    raises :class:`StudyFailed`. ``after_step`` and ``on_step`` get each finished step,
+    in the plan's order, whether the steps ran here or in lanes (see :func:`_lanes`).
+    With ``figures`` (the run's :class:`~policylab.study.render.FigureFiles`) a lane
+    writes the figures of its steps itself, and ``after_step`` is not called for them:
+    ``figures`` adopts the files."""
     from contextlib import ExitStack
 
     from policylab.execution import using_executor
@@ -276,6 +289,7 @@ def _run_steps(ctx: Context, *, progress: bool, executor: Any,
     plan = planned_steps(ctx.spec)
     outputs: list[StepOutput] = []
     bar = None
+    lanes = 1
     if progress:
         from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -283,29 +297,230 @@ def _run_steps(ctx: Context, *, progress: bool, executor: Any,
                        TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn())
         bar.start()
         task = bar.add_task("preparing", total=len(plan))
+
+    def finished(out: StepOutput, written: Any = None) -> None:
+        outputs.append(out)
+        if written is not None:
+            figures.adopt(out, *written)
+        else:
+            after_step(out)
+        if on_step:
+            on_step(out)
+        if bar is not None:
+            bar.advance(task)
+
+    def run_here(group: list[tuple[str, bool]]) -> None:
+        for key, required in group:
+            if bar is not None:
+                bar.update(task, description=key)
+            out = _run_step(ctx, key, required)
+            if not keep_fits:
+                release_fits(out.results, keep=_reachable(ctx.cache))
+            finished(out)
+
     try:
         # one executor for every draw-heavy step; a cluster made here is closed in the
         # finally below, whatever happens after it is made
         ctx.cache["executor"] = executors.enter_context(using_executor(executor))
-        for key, required in plan:
-            if bar is not None:
-                bar.update(task, description=key)
-            out = _run_step(ctx, key, required)
-            outputs.append(out)
-            if not keep_fits:
-                release_fits(out.results, keep=_reachable(ctx.cache))
-            after_step(out)
-            if on_step:
-                on_step(out)
-            if bar is not None:
-                bar.advance(task)
+        lanes = _lanes(ctx, executor)
+        head, groups = _step_groups(plan) if lanes > 1 else (plan, [])
+        run_here(head)
+        if groups:
+            _run_lanes(ctx, groups, lanes, keep_fits, figures, run_here, finished,
+                       (lambda keys: bar.update(task, description=keys))
+                       if bar is not None else None)
     finally:
         if bar is not None:
             bar.stop()
         executors.close()
     if not keep_fits:  # no step reads the shared results any more
         release_fits(ctx.cache, keep=set())
+        if lanes > 1:  # a lane's copies of its shared results came back with the steps
+            release_fits([o.results for o in outputs], keep=set())
     return outputs
+
+
+#: at most this many bytes of panel for running steps in forked lanes: a forked child
+#: shares the parent's memory only until either writes to it (Python's reference counts
+#: do, page by page), so on a firm panel of millions of rows lanes would double the
+#: memory for little gain (the draws there already run through the executor)
+LANE_MAX_BYTES = 64 * 2**20
+#: steps that read what an earlier step left in the context's cache (the event study
+#: and its lead tests): run in one lane, in order
+_CHAINED = (("event_study", "pretrends"),)
+#: steps run before the lanes fork, in order: the cheap first steps build the design
+#: and the baseline fits every later step reads from the cache
+_HEAD = ("overview", "descriptives", "baseline")
+
+
+def _lanes(ctx: Context, executor: Any) -> int:
+    """How many processes run the steps after the first ones.
+
+    Independent steps (given the Design) run beside each other in forked child
+    processes when the panel is small and no executor was given (an executor already
+    spreads the draws of each step); one (all steps here, in order) with a scheduler,
+    on a large panel, with an interactive matplotlib backend, where fork is unavailable (see
+    :func:`policylab.study.workers.fork_usable`), or with ``POLICYLAB_STEPS=serial``
+    in the environment. The numbers are the same either way: each step draws from the
+    study's seed, not from a stream shared with the steps before it.
+    """
+    import os
+
+    from policylab.study.workers import fork_usable
+
+    if (executor is not None or not fork_usable()
+            or os.environ.get("POLICYLAB_STEPS", "").lower() == "serial"):
+        return 1
+    try:
+        size = int(ctx.panel.df.memory_usage(index=True, deep=False).sum())
+    except Exception:  # no frame to size: stay in one process
+        return 1
+    if size > LANE_MAX_BYTES:
+        return 1
+    import matplotlib
+
+    # a lane draws its figures: only on plain Agg canvases, never on an interactive
+    # backend's (a forked child must not share the window-system connection); this
+    # resolves the backend as the first figure would
+    if matplotlib.get_backend().lower() != "agg":
+        return 1
+    return min(os.cpu_count() or 1, 4)
+
+
+def _step_groups(plan: list[tuple[str, bool]]
+                 ) -> tuple[list[tuple[str, bool]], list[list[tuple[str, bool]]]]:
+    """The plan as (steps run first, here; groups of steps for the lanes, in plan
+    order): a step and the later steps that read its cached results share a group."""
+    n_head = 0
+    while n_head < len(plan) and plan[n_head][0] in _HEAD:
+        n_head += 1
+    groups: list[list[tuple[str, bool]]] = []
+    home: dict[str, list[tuple[str, bool]]] = {}
+    for item in plan[n_head:]:
+        chain = next((c for c in _CHAINED if item[0] in c), None)
+        if chain is not None and chain in home:
+            home[chain].append(item)
+            continue
+        groups.append([item])
+        if chain is not None:
+            home[chain] = groups[-1]
+    return plan[:n_head], groups
+
+
+_LANE: dict[str, Any] = {}
+#: rough CPU seconds of each step on the bundled examples, only to start the longest
+#: first (the order steps are handed on in does not depend on it)
+_STEP_COST = {"event_study": 2.0, "pretrends": 1.0, "mediation": 1.5, "staggered": 1.4,
+              "psm_did": 1.2, "placebo": 1.0, "heterogeneity": 0.6, "spec_curve": 0.55,
+              "moderation": 0.2}
+_LANE_IMPORTS = ("matplotlib.pyplot", "matplotlib.backends.backend_agg", "PIL.PngImagePlugin",
+                 # what PIL's Image.open loads first (each figure writer opens its PNG)
+                 "PIL.BmpImagePlugin", "PIL.GifImagePlugin", "PIL.JpegImagePlugin",
+                 "PIL.PpmImagePlugin", "scipy.stats", "numba", "psutil",
+                 "policylab.study.steps")
+_WRITER_IMPORTS = ("docx", "openpyxl", "jinja2", "policylab.report.docx",
+                   "policylab.report.xlsx", "policylab.report.html")
+
+
+def _import_quietly(names: tuple[str, ...]) -> None:
+    """Import ``names`` now, skipping any that is not installed (an optional dependency:
+    the step or writer that needs it says so)."""
+    import importlib
+
+    for name in names:
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            pass
+
+
+def _lane_group(i: int) -> tuple[str, Any]:
+    """Run group ``i`` in a lane (a forked child): its outputs, or the message of the
+    required step that failed."""
+    ctx, group, keep_fits = _LANE["ctx"], _LANE["groups"][i], _LANE["keep_fits"]
+    files = _LANE["figures"]
+    outs: list[tuple[StepOutput, Any]] = []
+    try:
+        for key, required in group:
+            out = _run_step(ctx, key, required)
+            if not keep_fits:
+                release_fits(out.results, keep=_reachable(ctx.cache))
+            written = None
+            if files is not None:
+                # the lane that drew the figures writes them: nothing to pickle back
+                # but their names and file paths, no writer to fork
+                written = files.written_here(out)
+                if not keep_fits:  # nobody reads the Figure objects after the run
+                    out.figures = [(name, f["figure"]) for (name, _), f in
+                                   zip(out.figures, written[0])]
+            outs.append((out, written))
+    except StudyFailed as exc:
+        return "failed", str(exc)
+    return "ok", outs
+
+
+def _run_lanes(ctx: Context, groups: list[list[tuple[str, bool]]], lanes: int,
+               keep_fits: bool, figures: Any,
+               run_here: Callable[[list[tuple[str, bool]]], None],
+               finished: Callable[..., None],
+               describe: Callable[[str], None] | None) -> None:
+    """Run ``groups`` in ``lanes`` forked processes, handing each finished step to
+    ``finished`` in plan order. A group whose outputs cannot come back (a result that
+    does not pickle) is run again here."""
+    import multiprocessing
+    import multiprocessing.pool
+
+    from policylab.report.style import style_rc
+
+    # what several lanes need is imported once, here, rather than in each lane: the
+    # figures' machinery (the run draws the figures that come back, too), the
+    # statistics and the compiled kernels most steps load (a second copy cost about
+    # 1.5 s of CPU on the bundled examples, on a machine whose cores the lanes share
+    # with the figure writers)
+    _import_quietly(_LANE_IMPORTS)
+
+    # the figures come back pickled and are drawn here: a font the lanes would register
+    # (the bundled CJK font) must be registered here, and so before they fork
+    style_rc(ctx.lang)
+
+    lane_files = None
+    if figures is not None:
+        from policylab.study.render import FigureFiles
+        from policylab.study.workers import Workers
+
+        lane_files = FigureFiles(figures.root, figures.formats, Workers(fork=False))
+    _LANE.update(ctx=ctx, groups=groups, keep_fits=keep_fits, figures=lane_files)
+    try:
+        with warnings.catch_warnings():
+            # Python 3.12+ warns on fork in a process with threads (BLAS, the progress
+            # bar); the lanes run only steps and never touch their locks
+            warnings.simplefilter("ignore", DeprecationWarning)
+            pool = multiprocessing.get_context("fork").Pool(min(lanes, len(groups)))
+        with pool:
+            # the longest groups first, so that no long step starts last and leaves a
+            # lane idle (results are still taken in the plan's order)
+            order = sorted(range(len(groups)), key=lambda i: -sum(
+                _STEP_COST.get(k, 0.1) for k, _ in groups[i]))
+            jobs = {i: pool.apply_async(_lane_group, (i,)) for i in order}
+            pending = [jobs[i] for i in range(len(groups))]
+            # while the lanes compute, what the writers of the tables and reports load
+            # is loaded here, once, instead of in each writer forked after the steps
+            # (two of them load python-docx)
+            _import_quietly(_WRITER_IMPORTS)
+            for group, job in zip(groups, pending):
+                if describe is not None:
+                    describe(", ".join(k for k, _ in group))
+                try:
+                    status, value = job.get()
+                except multiprocessing.pool.MaybeEncodingError:
+                    run_here(group)
+                    continue
+                if status == "failed":
+                    raise StudyFailed(value)
+                for out, written in value:
+                    finished(out, written)
+    finally:
+        _LANE.clear()
 
 
 def _walk(obj: Any, depth: int = 0):  # noqa: ANN202 - a generator of objects
@@ -376,11 +591,13 @@ def _run_step(ctx: Context, key: str, required: bool) -> StepOutput:
     return out
 
 
-def _split(prep_seconds: float, outputs: list[StepOutput],
+def _split(prep_seconds: float, computing: float, outputs: list[StepOutput],
            rendered: dict[str, float]) -> dict[str, float]:
     """Where a run's time went (seconds, wall).
 
-    ``prepare``, ``computing`` (the steps, drawing their figures included), ``writing``
+    ``prepare``, ``computing`` (from the first step to the last, drawing their figures
+    included; ``steps`` adds up each step's own seconds, more than ``computing`` when
+    steps ran beside each other in lanes), ``writing``
     (from the last step to the published folder: reports, results.json, manifest, and
     waiting for the writers) and ``other`` (checking the spec and the folder) add up to
     the run's total. ``figures`` and ``tables`` are the work of the writer processes,
@@ -390,7 +607,8 @@ def _split(prep_seconds: float, outputs: list[StepOutput],
     is published.
     """
     return {"prepare": round(prep_seconds, 4),
-            "computing": round(sum(o.seconds for o in outputs), 4),
+            "computing": round(computing, 4),
+            "steps": round(sum(o.seconds for o in outputs), 4),
             "figures": round(rendered.get("figures", 0.0), 4),
             "tables": round(rendered.get("tables", 0.0), 4),
             "reports": round(rendered.get("reports", 0.0), 4),

@@ -119,19 +119,27 @@ def _save_figures(root: Path, key: str, drawn: list[tuple[Any, list[Path]]]
                   ) -> dict[str, Any]:
     """Write each figure to its paths (runs in a writer process): the paths written,
     what failed and how long it took."""
+    from policylab.report.html import screen_png
     from policylab.report.style import save_figure
 
     done = Rendered()
     written: list[list[str]] = []
+    screens: list[bytes | None] = []
     with done.timed("figures"):
         for fig, paths in drawn:
             ok: list[str] = []
+            screen = None
             for path in paths:
                 if done.attempt(root, path, key, lambda p=path, g=fig: save_figure(
                         g, p, formats=(p.suffix[1:],))):
                     ok.append(str(path))
+                    if path.suffix == ".png":
+                        # the HTML report's copy, from the pixels just drawn (scaling
+                        # the file down there would decode it again)
+                        screen = screen_png(fig, path)
             written.append(ok)
-    return {"written": written, "failures": done.failures,
+            screens.append(screen)
+    return {"written": written, "screens": screens, "failures": done.failures,
             "seconds": done.seconds["figures"]}
 
 
@@ -159,6 +167,7 @@ class FigureFiles:
         self.root, self.formats, self.workers = root, tuple(formats), workers
         self._taken: set[str] = set()
         self._started: dict[int, tuple[Job, list[dict[str, Any]]]] = {}
+        self._adopted: set[int] = set()
 
     def start(self, out: Any) -> None:
         """Start writing ``out``'s figures (a degenerate one gets no file)."""
@@ -179,6 +188,32 @@ class FigureFiles:
                else Job(value={"written": [], "failures": [], "seconds": 0.0}))
         self._started[id(out)] = (job, plan)
 
+    def written_here(self, out: Any) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+        """Write ``out``'s figures now, in this process (a step lane, which drew them),
+        and hand back what :meth:`adopt` takes: the figures as dicts and the writer's
+        failures and seconds. A figure whose PNG was written is dropped from its dict
+        (and closed): the reports read the PNG; one without a PNG stays, for the
+        reports to draw. File names depend only on the step's key and figure names,
+        so they are the names a serial run gives."""
+        import matplotlib.pyplot as plt
+
+        self.start(out)
+        done = Rendered()
+        self.collect(out, done)
+        plan = self._started.pop(id(out))[1]
+        for f in plan:
+            if f.get("png") is not None:
+                plt.close(f["figure"])
+                f["figure"] = None
+        return plan, {"failures": done.failures,
+                      "seconds": done.seconds.get("figures", 0.0)}
+
+    def adopt(self, out: Any, plan: list[dict[str, Any]], answer: dict[str, Any]) -> None:
+        """Take ``out``'s figures as another process wrote them (see
+        :meth:`written_here`) instead of starting a writer for them."""
+        self._started[id(out)] = (Job(value=answer), plan)
+        self._adopted.add(id(out))
+
     def planned(self, out: Any) -> list[dict[str, Any]]:
         """``out``'s figures as dicts (name, figure, and degenerate or, once
         :meth:`collect` has run, png), started if they were not."""
@@ -191,6 +226,12 @@ class FigureFiles:
         not be written) and add failures and the writer's seconds to ``done``."""
         plan = self.planned(out)
         job = self._started[id(out)][0]
+        if id(out) in self._adopted:  # written in a lane: its failures and seconds only
+            self._adopted.discard(id(out))
+            answer = job.result()
+            done.failures.extend(answer["failures"])
+            done.seconds["figures"] = done.seconds.get("figures", 0.0) + answer["seconds"]
+            return
         drawn = [f for f in plan if "paths" in f]
         if not drawn:  # none drawn, or collected already
             return
@@ -205,8 +246,10 @@ class FigureFiles:
                     p.unlink(missing_ok=True)
         done.failures.extend(answer["failures"])
         done.seconds["figures"] = done.seconds.get("figures", 0.0) + answer["seconds"]
-        for f, ok in zip(drawn, answer["written"]):
+        screens = answer.get("screens") or [None] * len(drawn)
+        for f, ok, screen in zip(drawn, answer["written"], screens):
             f["png"] = next((Path(p) for p in ok if p.endswith(".png")), None)
+            f["screen"] = screen if f["png"] is not None else None
             del f["paths"]
 
 
@@ -451,5 +494,10 @@ def write_all(tmp: Path, spec: StudySpec, outputs: list[Any], ctx: Any,
     done.report_docx = tmp / "report.docx" if word["written"] else None
     for s in sections:
         for f in s["all_figures"]:
-            plt.close(f["figure"])
+            if f["figure"] is not None:  # None: written and closed in a step lane
+                plt.close(f["figure"])
+    for out in outputs:  # a lane's figures came back for the caller: not kept open
+        for _, fig in out.figures:
+            if fig is not None:
+                plt.close(fig)
     return done

@@ -23,18 +23,24 @@ import warnings
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["Workers", "Job", "WorkerDied", "forking_available"]
+__all__ = ["Workers", "Job", "WorkerDied", "forking_available", "fork_usable"]
 
 
 class WorkerDied(RuntimeError):
     """A writer process ended without an answer (killed, out of memory)."""
 
 
-def forking_available() -> bool:
-    """Whether writers run in forked children here (Linux, several cores, not disabled)."""
+def fork_usable() -> bool:
+    """Whether work can go to forked children here: Linux (fork is missing on Windows
+    and unsafe on macOS) with more than one core."""
     return (sys.platform.startswith("linux") and hasattr(os, "fork")
-            and (os.cpu_count() or 1) > 1
-            and os.environ.get("POLICYLAB_WRITERS", "").lower() != "inline")
+            and (os.cpu_count() or 1) > 1)
+
+
+def forking_available() -> bool:
+    """Whether writers run in forked children here (:func:`fork_usable`, and not
+    disabled by ``POLICYLAB_WRITERS=inline``)."""
+    return fork_usable() and os.environ.get("POLICYLAB_WRITERS", "").lower() != "inline"
 
 
 class Job:

@@ -19,6 +19,12 @@ _LABELS = {
 _DIMS = ["outcome", "controls", "sample", "fe", "cluster"]
 
 
+def _one_based(v: float, _pos: Any) -> str:
+    """Tick label of the specification rank (a module-level function, not a lambda: a
+    figure made in a forked step lane goes back to the run pickled)."""
+    return f"{int(v) + 1}"
+
+
 @figure_builder
 def spec_curve_figure(specs: pd.DataFrame, alpha: float = 0.05, lang: str = "en",
                       ax: Any = None, labels: dict[str, str] | None = None) -> Any:
@@ -59,6 +65,6 @@ def spec_curve_figure(specs: pd.DataFrame, alpha: float = 0.05, lang: str = "en"
     from matplotlib.ticker import FuncFormatter, MaxNLocator
 
     bottom.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
-    bottom.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{int(v) + 1}"))
+    bottom.xaxis.set_major_formatter(FuncFormatter(_one_based))
     bottom.set_xlabel(lab["spec"])
     return fig
