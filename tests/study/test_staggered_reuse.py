@@ -70,6 +70,9 @@ def run(tmp_path_factory):
     calls = []
     real = staggered.att_gt
     with pytest.MonkeyPatch.context() as mp:
+        # in one process: forked lanes would count their calls (and hold the event study)
+        # apart from this one, and the staggered lane refits the event study by design
+        mp.setenv("POLICYLAB_STEPS", "serial")
         mp.setattr(staggered, "att_gt", lambda *a, **k: calls.append(k) or real(*a, **k))
         summary = run_study(d / "study.toml", d / "out", progress=False)
     return {s.key: s for s in summary.steps}, calls
