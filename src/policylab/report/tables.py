@@ -254,7 +254,7 @@ def _se_kind(r: Any, lang: str, labels: dict[str, str]) -> str | None:
     meta = getattr(r, "meta", None) or {}
     # the clusters by name in the reader's words (the spec's label, 省份 for "province")
     vc, cl = meta.get("vcov"), [level_label(c, lang, labels) for c in meta.get("cluster") or ()]
-    sep = " and " if lang == "en" else "、"
+    sep = word("and_sep", lang)
     by = sep.join(labels.get(c, c) for c in cl)
     # Callaway-Sant'Anna's multiplier bootstrap (a yes/no); "in" first, so a result whose
     # old "bootstrap" key (a count) was renamed is not read through its deprecated alias
@@ -271,8 +271,8 @@ def _se_kind(r: Any, lang: str, labels: dict[str, str]) -> str | None:
 
 
 def _cols(idx: list[int], lang: str) -> str:
-    cols = ", ".join(f"({i + 1})" for i in idx)
-    return cols if lang == "en" else f"第{cols.replace(', ', '、')}列"
+    cols = word("col_sep", lang).join(f"({i + 1})" for i in idx)
+    return word("note_col_list", lang, cols=cols)
 
 
 def _vcov_note(results: Sequence[Any], lang: str, labels: dict[str, str],
