@@ -302,9 +302,10 @@ def test_the_checker_sees_chinese_in_code_but_not_in_docstrings_or_comments(tmp_
     assert [line for line, _ in _code_strings_with_cjk(f)] == [7]
 
 
-def test_figures_and_steps_hold_no_chinese_words_of_their_own():
+def test_figures_tables_and_steps_hold_no_chinese_words_of_their_own():
     # every zh/en word of the figures and the battery lives in report/labels.py (issue 15)
-    files = [*sorted((SRC / "report" / "figures").glob("*.py")), SRC / "study" / "steps.py"]
+    files = [*sorted((SRC / "report" / "figures").glob("*.py")), SRC / "report" / "tables.py",
+             *(SRC / "study" / f"{m}.py" for m in ("steps", "render", "frame"))]
     found = {str(f.relative_to(SRC)): hits for f in files if (hits := _code_strings_with_cjk(f))}
     assert not found, found
 

@@ -639,11 +639,16 @@ def kernel_name(kernel: str, lang: str = "en") -> str:
 
 
 # the columns of a table that a note names: "(1), (3)" / "第(1)、(3)列"
-WORDS["en"].update({"note_col_list": "{cols}", "col_sep": ", ", "and_sep": " and "})
-WORDS["zh"].update({"note_col_list": "第{cols}列", "col_sep": "、", "and_sep": "、"})
-# punctuation between words: "name, 1,000 draws", "a × b", "test (recommended)"
-WORDS["en"].update({"clause_sep": ", ", "times": " × ", "in_parens": " ({x})"})
-WORDS["zh"].update({"clause_sep": "，", "times": "×", "in_parens": "（{x}）"})
+WORDS["en"].update({"note_col_list": "{cols}", "and_sep": " and ",
+                    "note_se_kind": "Standard errors in parentheses ({kind})"})
+WORDS["zh"].update({"note_col_list": "第{cols}列", "and_sep": "、",
+                    "note_se_kind": "括号内为{kind}标准误"})
+# punctuation between words: "a, b", "name, 1,000 draws", "a; b", "a × b", "test
+# (recommended)", the end of a note, and what leads a note ("注：" in Chinese tables)
+WORDS["en"].update({"list_sep": ", ", "clause_sep": ", ", "semi_sep": "; ", "times": " × ",
+                    "in_parens": " ({x})", "stop": ".", "note_lead": ""})
+WORDS["zh"].update({"list_sep": "、", "clause_sep": "，", "semi_sep": "；", "times": "×",
+                    "in_parens": "（{x}）", "stop": "。", "note_lead": "注："})
 
 # the battery's section titles, by step key
 STEP_TITLES = {
