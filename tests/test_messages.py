@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import ast
 import copy
+import io
 import pickle
 import re
 import string
+import tokenize
 import warnings
 from pathlib import Path
 
@@ -251,7 +253,7 @@ def test_every_report_word_has_chinese_words_without_an_english_sentence():
 
     english = re.compile(r"[A-Za-z]{3,}[ ,]+[a-z]{3,}")
     tables = {name: getattr(L, name) for name in ("WORDS", "REPORT", "FIGURES", "VALUES",
-                                                  "ESTIMATOR_NAMES")}
+                                                  "ESTIMATOR_NAMES", "STEP_TITLES")}
     tables["COLUMNS"] = {"en": L.COLUMNS_EN, "zh": L.COLUMNS_ZH}
     for name, t in tables.items():
         assert set(t["en"]) <= set(t["zh"]), (name, sorted(set(t["en"]) - set(t["zh"])))
@@ -269,3 +271,57 @@ def test_every_report_word_has_chinese_words_without_an_english_sentence():
     assert message_text(m, "zh") == "未运行：HonestDiD敏感性分析：敏感性分析需要除基准期外至少两个政策前时期。"
     assert message_text(Message("compare.not_run", name="group", why="x"), "en") == (
         "group was not run: x.")
+
+
+# Chinese ideographs, CJK punctuation (、。) and full-width forms (：，（）)
+_CJK_OR_FULL_WIDTH = re.compile(r"[\u3000-\u303f\u4e00-\u9fff\uff00-\uffef]")
+
+
+def _code_strings_with_cjk(path: Path) -> list[tuple[int, str]]:
+    """(line, text) of every string token in ``path`` holding Chinese, docstrings and
+    comments left out (comments are not string tokens; docstrings are found by ast)."""
+    text = path.read_text(encoding="utf-8")
+    docstrings = set()
+    for node in ast.walk(ast.parse(text)):
+        body = getattr(node, "body", None)
+        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)) \
+                and body and isinstance(body[0], ast.Expr) \
+                and isinstance(body[0].value, ast.Constant) and isinstance(body[0].value.value, str):
+            docstrings.add(body[0].lineno)
+    kinds = {tokenize.STRING, getattr(tokenize, "FSTRING_MIDDLE", tokenize.STRING)}
+    return [(tok.start[0], tok.string)
+            for tok in tokenize.generate_tokens(io.StringIO(text).readline)
+            if tok.type in kinds and _CJK_OR_FULL_WIDTH.search(tok.string)
+            and not (tok.type == tokenize.STRING and tok.start[0] in docstrings)]
+
+
+def test_the_checker_sees_chinese_in_code_but_not_in_docstrings_or_comments(tmp_path):
+    f = tmp_path / "m.py"
+    f.write_text('"""模块。"""\n\n\ndef g(lang):\n    """函数。"""\n    # 注释\n'
+                 '    return "x" if lang == "en" else f"第{lang}列"\n', encoding="utf-8")
+    assert [line for line, _ in _code_strings_with_cjk(f)] == [7]
+
+
+def test_figures_tables_and_steps_hold_no_chinese_words_of_their_own():
+    # every zh/en word of the figures and the battery lives in report/labels.py (issue 15)
+    files = [*sorted((SRC / "report" / "figures").glob("*.py")), SRC / "report" / "tables.py",
+             *(SRC / "study" / f"{m}.py" for m in ("steps", "render", "frame"))]
+    found = {str(f.relative_to(SRC)): hits for f in files if (hits := _code_strings_with_cjk(f))}
+    assert not found, found
+
+
+def test_every_figure_word_is_in_english_and_chinese_with_the_same_placeholders():
+    from policylab.report.labels import FIGURE_WORDS, figure_words
+
+    def fields(text: str) -> set[str]:
+        return {f for _, f, _, _ in string.Formatter().parse(text) if f is not None}
+
+    for figure, table in FIGURE_WORDS.items():
+        assert set(table) == {"en", "zh"}, figure
+        assert set(table["en"]) == set(table["zh"]), figure
+        for key, en in table["en"].items():
+            zh = table["zh"][key]
+            assert en and zh and fields(en) == fields(zh), (figure, key)
+        # a language without words of its own reads the English ones
+        assert figure_words(figure, "fr") == table["en"]
+    assert figure_words("bacon", "zh")["twfe"].format(v=0.0691) == "双向固定效应 = 0.069"

@@ -628,3 +628,148 @@ WORDS["zh"].update({
     "psm_method_radius": "半径匹配", "psm_sample_matched": "匹配成功的观测值（不加权）",
     "psm_sample_weighted": "以匹配权重加权的匹配样本", "psm_sample_support": "共同支撑域内的观测值",
 })
+
+# a kernel's name in the PSM-DID note (a kernel without a word keeps its own name)
+KERNELS = {"en": {"epan": "Epanechnikov"}, "zh": {"epan": "Epanechnikov", "normal": "高斯"}}
+
+
+def kernel_name(kernel: str, lang: str = "en") -> str:
+    """A matching kernel's name in the reader's language."""
+    return KERNELS.get(lang, KERNELS["en"]).get(kernel, kernel)
+
+
+# the columns of a table that a note names: "(1), (3)" / "第(1)、(3)列"
+WORDS["en"].update({"note_col_list": "{cols}", "and_sep": " and ",
+                    "note_se_kind": "Standard errors in parentheses ({kind})"})
+WORDS["zh"].update({"note_col_list": "第{cols}列", "and_sep": "、",
+                    "note_se_kind": "括号内为{kind}标准误"})
+# punctuation between words: "a, b", "name, 1,000 draws", "a; b", "a × b", "test
+# (recommended)", the end of a note, and what leads a note ("注：" in Chinese tables)
+WORDS["en"].update({"list_sep": ", ", "clause_sep": ", ", "semi_sep": "; ", "times": " × ",
+                    "in_parens": " ({x})", "stop": ".", "note_lead": ""})
+WORDS["zh"].update({"list_sep": "、", "clause_sep": "，", "semi_sep": "；", "times": "×",
+                    "in_parens": "（{x}）", "stop": "。", "note_lead": "注："})
+
+# the battery's section titles, by step key
+STEP_TITLES = {
+    "en": {
+        "overview": "Setting and variables",
+        "descriptives": "Descriptive statistics",
+        "baseline": "Baseline difference-in-differences",
+        "event_study": "Parallel trends and event study",
+        "pretrends": "Credibility of the parallel-trend assumption",
+        "staggered": "Heterogeneity-robust (staggered) estimators",
+        "psm_did": "PSM-DID",
+        "placebo": "Placebo test (randomization inference)",
+        "wild_bootstrap": "Wild cluster bootstrap",
+        "samples": "Robustness: alternative samples and overlapping policies",
+        "mediation": "Mechanisms: mediation",
+        "moderation": "Mechanisms: moderation",
+        "mechanisms": "Mechanism tests",
+        "heterogeneity": "Heterogeneity",
+        "spec_curve": "Specification curve",
+    },
+    "zh": {
+        "overview": "研究背景与变量定义",
+        "descriptives": "描述性统计",
+        "baseline": "基准回归（双重差分）",
+        "event_study": "平行趋势检验与事件研究",
+        "pretrends": "平行趋势假设的可信度",
+        "staggered": "异质性稳健估计（多期DID）",
+        "psm_did": "PSM-DID",
+        "placebo": "安慰剂检验（随机化推断）",
+        "wild_bootstrap": "野自助法（聚类）",
+        "samples": "稳健性检验：替换样本与排除其他政策",
+        "mediation": "机制检验：中介效应",
+        "moderation": "机制检验：调节效应",
+        "mechanisms": "机制检验",
+        "heterogeneity": "异质性分析",
+        "spec_curve": "设定曲线（多重设定）",
+    },
+}
+
+
+def step_title(lang: str, key: str) -> str:
+    """A battery step's section title (the key itself, in words, for a step without one)."""
+    return STEP_TITLES.get(lang, STEP_TITLES["en"]).get(key, key.replace("_", " ").capitalize())
+
+
+# the words inside figures (axis labels, legends), by figure then word; {placeholders}
+# are filled by the figure. Every word is in both languages (tests/test_messages.py).
+FIGURE_WORDS: dict[str, dict[str, dict[str, str]]] = {
+    "bacon": {
+        "en": {"x": "Weight", "y": "2x2 DID estimate", "twfe": "TWFE = {v:.3f}"},
+        "zh": {"x": "权重", "y": "2×2 DID估计值", "twfe": "双向固定效应 = {v:.3f}"},
+    },
+    "coefplot": {
+        "en": {"y": "Estimate ({level} CI)", "x": "Term"},
+        "zh": {"y": "估计系数（{level}置信区间）", "x": "变量"},
+    },
+    "event_study": {
+        "en": {"x": "Years relative to the policy", "y": "Estimate (95% CI)",
+               "time": "Year", "mean": "Mean outcome", "treated": "Treated",
+               "control": "Control", "norm": "{y} (relative to {b})", "mean_of": "Mean of {y}"},
+        "zh": {"x": "相对政策实施年份", "y": "估计系数（95%置信区间）", "time": "年份",
+               "mean": "均值", "treated": "处理组", "control": "对照组",
+               "norm": "{y}（相对于{b}年）", "mean_of": "{y}均值"},
+    },
+    "honest_did": {
+        # the bound's axis, by the grid's restriction ("M smoothness", ...)
+        "en": {"M smoothness": "M (smoothness bound)",
+               "M relative magnitudes": "Mbar (relative magnitudes)",
+               "y": "95% robust confidence interval", "orig": "original"},
+        "zh": {"M smoothness": "M（平滑性约束）", "M relative magnitudes": "M̄（相对幅度约束）",
+               "y": "95%稳健置信区间", "orig": "原始"},
+    },
+    "marginal_effect": {
+        "en": {"y": "Marginal effect of the policy (95% CI)"},
+        "zh": {"y": "政策的边际效应（95%置信区间）"},
+    },
+    "mediation_sensitivity": {
+        "en": {"x": "Sensitivity parameter ρ (correlation of mediator and outcome errors)",
+               "y": "Average causal mediation effect (ACME)"},
+        "zh": {"x": "敏感性参数 ρ（中介方程与结果方程误差的相关系数）",
+               "y": "平均因果中介效应（ACME）"},
+    },
+    "subgroup": {
+        "en": {"x": "Effect of the policy (95% CI)"},
+        "zh": {"x": "政策效应（95%置信区间）"},
+    },
+    "placebo": {
+        "en": {"x": "Placebo estimates", "d": "Kernel density", "p": "p-value",
+               "real": "Actual estimate", "pts": "p-value of each placebo", "p10": "p = 0.1"},
+        "zh": {"x": "安慰剂估计系数", "d": "核密度", "p": "p值", "real": "真实估计值",
+               "pts": "各安慰剂估计的p值", "p10": "p = 0.1"},
+    },
+    "psm": {
+        "en": {"before": "Before matching", "after": "After matching", "treated": "Treated",
+               "control": "Control", "score": "Propensity score", "density": "Density",
+               "bias": "Standardized % bias", "unmatched": "Unmatched", "matched": "Matched"},
+        "zh": {"before": "匹配前", "after": "匹配后", "treated": "处理组", "control": "对照组",
+               "score": "倾向得分", "density": "核密度", "bias": "标准化偏差（%）",
+               "unmatched": "匹配前", "matched": "匹配后"},
+    },
+    "spec_curve": {
+        "en": {"estimate": "Estimate", "spec": "Specification (sorted by estimate)",
+               "sig": "significant", "nonsig": "not significant"},
+        "zh": {"estimate": "估计系数", "spec": "模型设定（按估计值排序）",
+               "sig": "显著", "nonsig": "不显著"},
+    },
+    "staggered": {
+        "en": {"x": "Periods relative to adoption", "y": "Estimate (95% CI)",
+               "period": "Period", "cohort": "Cohort", "pre": "pre-treatment",
+               "post": "post-treatment", "band": "uniform band",
+               "group": "Cohort (first treated period)", "calendar": "Period"},
+        "zh": {"x": "相对政策实施期", "y": "估计系数（95%置信区间）",
+               "period": "时期", "cohort": "处理组（首次处理年份）", "pre": "处理前",
+               "post": "处理后", "band": "一致置信带",
+               "group": "处理组（首次处理年份）", "calendar": "时期"},
+    },
+}
+
+
+def figure_words(figure: str, lang: str = "en") -> dict[str, str]:
+    """The words of one figure (a key of :data:`FIGURE_WORDS`) in ``lang``, each word
+    falling back to English; unformatted, the figure fills its placeholders."""
+    table = FIGURE_WORDS[figure]
+    return {**table["en"], **table.get(lang, {})}

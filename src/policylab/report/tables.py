@@ -254,7 +254,7 @@ def _se_kind(r: Any, lang: str, labels: dict[str, str]) -> str | None:
     meta = getattr(r, "meta", None) or {}
     # the clusters by name in the reader's words (the spec's label, 省份 for "province")
     vc, cl = meta.get("vcov"), [level_label(c, lang, labels) for c in meta.get("cluster") or ()]
-    sep = " and " if lang == "en" else "、"
+    sep = word("and_sep", lang)
     by = sep.join(labels.get(c, c) for c in cl)
     # Callaway-Sant'Anna's multiplier bootstrap (a yes/no); "in" first, so a result whose
     # old "bootstrap" key (a count) was renamed is not read through its deprecated alias
@@ -271,8 +271,8 @@ def _se_kind(r: Any, lang: str, labels: dict[str, str]) -> str | None:
 
 
 def _cols(idx: list[int], lang: str) -> str:
-    cols = ", ".join(f"({i + 1})" for i in idx)
-    return cols if lang == "en" else f"第{cols.replace(', ', '、')}列"
+    cols = word("list_sep", lang).join(f"({i + 1})" for i in idx)
+    return word("note_col_list", lang, cols=cols)
 
 
 def _vcov_note(results: Sequence[Any], lang: str, labels: dict[str, str],
@@ -282,22 +282,19 @@ def _vcov_note(results: Sequence[Any], lang: str, labels: dict[str, str],
     what = word(f"note_{se}", lang, kind="")
     kinds = [_se_kind(r, lang, labels) for r in results]
     distinct = list(dict.fromkeys(kinds))
-    prefix = "" if lang == "en" else f"{word('note', lang)}："
+    prefix, stop = word("note_lead", lang), word("stop", lang)
     if distinct == [None]:
-        return f"{what}." if lang == "en" else f"{prefix}{what}。"
+        return f"{prefix}{what}{stop}"
     if len(distinct) == 1:
         kind = distinct[0]
-        if lang == "en":
-            return f"{what} ({kind})." if se == "se" else word("note_from", lang, what=what,
-                                                                 kind=kind)
         if se == "se":
-            return f"{prefix}{word('note_se', lang, kind=kind)}。"
+            return f"{prefix}{word('note_se_kind', lang, kind=kind)}{stop}"
         return f"{prefix}{word('note_from', lang, what=what, kind=kind)}"
     parts = [word("note_cols", lang, cols=_cols([i for i, k in enumerate(kinds) if k == d],
                                                 lang), kind=d or word("unstated", lang))
              for d in distinct]
     key = "note_mixed" if se == "se" else "note_from_mixed"
-    return prefix + word(key, lang, what=what, parts=("; " if lang == "en" else "；").join(parts))
+    return prefix + word(key, lang, what=what, parts=word("semi_sep", lang).join(parts))
 
 
 def etable(
@@ -439,11 +436,13 @@ def etable(
     header.append([word("term", lang)] + head_deps)
     a, b, c = sorted(stars, reverse=True)
     note_list = [_vcov_note(res, lang, labels, se)]
+    note_stars = word("note_stars", lang, a=a, b=b, c=c, a_pct=f"{a:.0%}", b_pct=f"{b:.0%}",
+                      c_pct=f"{c:.0%}")
     if lang == "en":
-        note_list.append(word("note_stars", lang, a=a, b=b, c=c))
-    else:
-        note_list[-1] = note_list[-1].rstrip("。") + "；" + word(
-            "note_stars", lang, a_pct=f"{a:.0%}", b_pct=f"{b:.0%}", c_pct=f"{c:.0%}") + "。"
+        note_list.append(note_stars)
+    else:  # Chinese journals put the stars in the same note as the standard errors
+        stop = word("stop", lang)
+        note_list[-1] = note_list[-1].rstrip(stop) + word("semi_sep", lang) + note_stars + stop
     if no_stars:
         from policylab.report.labels import report_word
 

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from policylab.messages import message_key, reason_of
-from policylab.report.labels import report_word, translate_warning
+from policylab.report.labels import report_word, translate_warning, word
 
 __all__ = ["FEW_TREATED", "pretrend_tests", "settle_status", "headline", "identities",
            "fmt_p", "p_is", "fmt_num", "number_sections", "translated_warnings",
@@ -142,8 +142,7 @@ def headline(outputs: list[Any], n_treated_groups: int | None, lang: str,
             rec, rec_kind, p = crv1, report_word("ci_crv1", lang), fmt_p(row["p_value"])
         rows.append({"outcome": labels.get(name, name), "estimate": fmt_num(row["estimate"],
                                                                             digits),
-                     "recommended": f"{rec}（{rec_kind}）" if lang == "zh"
-                     else f"{rec} ({rec_kind})", "p": p,
+                     "recommended": rec + word("in_parens", lang, x=rec_kind), "p": p,
                      "crv1": crv1 if few and w is not None else ""})
     why = report_word("why_wild" if few else "why_crv1", lang, g=n_treated_groups)
     out = {"rows": rows, "why": why, "checks": _checks(steps, lang, labels),
@@ -190,7 +189,7 @@ def _checks(steps: dict[str, Any], lang: str, labels: dict[str, str]
         out.append((report_word("placebo_p", lang), p_is(pl.results["placebo"].p_value)))
     wb = steps.get("wild_bootstrap")
     if wb and wb.status != "failed" and wb.results:
-        out.append((report_word("wild_p", lang), ("；" if lang == "zh" else "; ").join(
+        out.append((report_word("wild_p", lang), word("semi_sep", lang).join(
             f"{labels.get(k, k)}{report_word('colon', lang)}{p_is(v.p_value)}"
             for k, v in wb.results.items())))
     psm = steps.get("psm_did")
@@ -206,7 +205,7 @@ def _checks(steps: dict[str, Any], lang: str, labels: dict[str, str]
 
 
 def _join(items: list[str], lang: str) -> str:
-    return ("、" if lang == "zh" else ", ").join(items)
+    return word("list_sep", lang).join(items)
 
 
 def identities(df: Any, outcomes: list[str], controls: list[str], tol: float = 1e-8

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from policylab.report.labels import columns, report_word
+from policylab.report.labels import columns, report_word, word
 from policylab.study.frame import (
     degenerate,
     fmt_num,
@@ -293,7 +293,7 @@ def _pretrend_lines(out: Any, lang: str) -> list[str]:
         line = report_word("pretrend_line_ri" if m == "ri" else "pretrend_line", lang,
                            method=report_word(f"method_{m}", lang),
                            stat=fmt_num(t["statistic"], 2), p=p_is(t["p_value"]))
-        lines.append(f"{line} ({tag})" if lang == "en" else f"{line}（{tag}）")
+        lines.append(line + word("in_parens", lang, x=tag))
     k = pt["tests"][pt["recommended"]].get("df1", "")
     return [report_word("pretrend_note", lang, k=k), *lines]
 
@@ -323,7 +323,7 @@ def _table_notes(out: Any, name: str, outputs: dict[str, Any], lang: str,
                          if len(wb.results) > 1 else note)
     if out.key == "psm_did" and name == "balance":
         bad = (out.numbers.get("check_failed") or {}).get("balance")
-        notes.append(report_word("balance_bad", lang, vars=("、" if lang == "zh" else ", ")
+        notes.append(report_word("balance_bad", lang, vars=word("list_sep", lang)
                                  .join(labels.get(b, b) for b in bad)) if bad
                      else report_word("balance_ok", lang))
     return notes
@@ -380,7 +380,7 @@ def _section(out: Any, figs: list[dict[str, Any]], ctx: Any, outputs: dict[str, 
     error = out.error
     bad = (out.numbers.get("check_failed") or {}).get("balance")
     if out.status == "warned" and bad:
-        error = report_word("balance_bad", lang, vars=("、" if lang == "zh" else ", ").join(
+        error = report_word("balance_bad", lang, vars=word("list_sep", lang).join(
             labels.get(b, b) for b in bad))
     elif out.status in ("warned", "failed") and error:
         # a keyed error in the reader's words; an exception's own text as it is (listed
@@ -424,9 +424,9 @@ def _table_jobs(files: list[tuple[str, Path, Any, str]]
                 ) -> list[list[tuple[str, Path, Any, str]]]:
     """The table files cut in two writers' shares of about equal work: the Word tables
     (a document each) in one, every other format in the other."""
-    word = [f for f in files if f[3] == "docx"]
+    docx = [f for f in files if f[3] == "docx"]
     rest = [f for f in files if f[3] != "docx"]
-    return [part for part in (word, rest) if part]
+    return [part for part in (docx, rest) if part]
 
 
 def _answer(job: Job, root: Path, files: list[tuple[str, Path]]) -> dict[str, Any]:
@@ -481,17 +481,17 @@ def write_all(tmp: Path, spec: StudySpec, outputs: list[Any], ctx: Any,
     none = {"failures": [], "seconds": 0.0, "written": False}
     with done.timed("waiting"):
         answers = [_answer(job, tmp, [(f[0], f[1]) for f in part]) for job, part in tables]
-        page, word = (_answer(reports[fmt], tmp, [("report", tmp / f"report.{fmt}")])
+        page, docx = (_answer(reports[fmt], tmp, [("report", tmp / f"report.{fmt}")])
                       if fmt in reports else none for fmt in ("html", "docx"))
     # the table files' failures in the files' order, whichever writer met them
     order = {path.relative_to(tmp).as_posix(): i for i, (_, path, _, _) in enumerate(files)}
     done.failures += sorted((f for a in answers for f in a["failures"]),
                             key=lambda f: order.get(f["file"], len(order)))
-    done.failures += page["failures"] + word["failures"]
+    done.failures += page["failures"] + docx["failures"]
     done.seconds.update(tables=sum(a["seconds"] for a in answers),
-                        reports=page["seconds"] + word["seconds"])
+                        reports=page["seconds"] + docx["seconds"])
     done.report_html = tmp / "report.html" if page["written"] else None
-    done.report_docx = tmp / "report.docx" if word["written"] else None
+    done.report_docx = tmp / "report.docx" if docx["written"] else None
     for s in sections:
         for f in s["all_figures"]:
             if f["figure"] is not None:  # None: written and closed in a step lane

@@ -30,43 +30,6 @@ _ORDER = [
     "heterogeneity", "spec_curve",
 ]
 
-TITLES = {
-    "en": {
-        "overview": "Setting and variables",
-        "descriptives": "Descriptive statistics",
-        "baseline": "Baseline difference-in-differences",
-        "event_study": "Parallel trends and event study",
-        "pretrends": "Credibility of the parallel-trend assumption",
-        "staggered": "Heterogeneity-robust (staggered) estimators",
-        "psm_did": "PSM-DID",
-        "placebo": "Placebo test (randomization inference)",
-        "wild_bootstrap": "Wild cluster bootstrap",
-        "samples": "Robustness: alternative samples and overlapping policies",
-        "mediation": "Mechanisms: mediation",
-        "moderation": "Mechanisms: moderation",
-        "mechanisms": "Mechanism tests",
-        "heterogeneity": "Heterogeneity",
-        "spec_curve": "Specification curve",
-    },
-    "zh": {
-        "overview": "研究背景与变量定义",
-        "descriptives": "描述性统计",
-        "baseline": "基准回归（双重差分）",
-        "event_study": "平行趋势检验与事件研究",
-        "pretrends": "平行趋势假设的可信度",
-        "staggered": "异质性稳健估计（多期DID）",
-        "psm_did": "PSM-DID",
-        "placebo": "安慰剂检验（随机化推断）",
-        "wild_bootstrap": "野自助法（聚类）",
-        "samples": "稳健性检验：替换样本与排除其他政策",
-        "mediation": "机制检验：中介效应",
-        "moderation": "机制检验：调节效应",
-        "mechanisms": "机制检验",
-        "heterogeneity": "异质性分析",
-        "spec_curve": "设定曲线（多重设定）",
-    },
-}
-
 
 def planned_steps(spec: StudySpec) -> list[tuple[str, bool]]:
     """(step key, required) for every enabled step, in battery order."""
@@ -85,8 +48,10 @@ def planned_steps(spec: StudySpec) -> list[tuple[str, bool]]:
 
 def step_title(lang: str, key: str) -> str:
     """A step's section title in the report's language (the key itself, in words, for a
-    step without one)."""
-    return TITLES.get(lang, TITLES["en"]).get(key, key.replace("_", " ").capitalize())
+    step without one); the words are in :data:`policylab.report.labels.STEP_TITLES`."""
+    from policylab.report.labels import step_title as title
+
+    return title(lang, key)
 
 
 def _title(ctx: Context, key: str) -> str:
@@ -323,7 +288,9 @@ def step_baseline(ctx: Context) -> StepOutput:
 
 def _subtitle(ctx: Context, title: str, part: str) -> str:
     """"Title: part" (a full-width colon in Chinese titles)."""
-    return f"{title}{'：' if ctx.lang == 'zh' else ': '}{part}"
+    from policylab.report.labels import report_word
+
+    return f"{title}{report_word('colon', ctx.lang)}{part}"
 
 
 def _show_constant(ctx: Context) -> bool:
@@ -426,7 +393,7 @@ def _pretrend_notes(leads: dict[str, Any], lang: str) -> list[str]:
         name = report_word(f"method_{m}", lang)
         if t.get("draws"):
             draws = word("pretrend_draws", lang, n=f"{int(t['draws']):,}")
-            name += f", {draws}" if lang == "en" else f"，{draws}"
+            name += word("clause_sep", lang) + draws
         key = "pretrend_note_rec" if m == rec else "pretrend_note_cmp"
         notes.append(word(key, lang, name=name, stat_name="F" if m != "ri" else "Wald",
                           dfs=dfs, stat=f"{t['statistic']:.3f}",
@@ -820,10 +787,9 @@ def step_psm_did(ctx: Context) -> StepOutput:
 
 def _psm_note(p: Any, res: Any, lang: str) -> str:
     """How the PSM-DID's sample was made: mode, matching method, rows used."""
-    from policylab.report.labels import word
+    from policylab.report.labels import kernel_name, word
 
-    kernel = {"epan": "Epanechnikov"}.get(p.kernel, p.kernel) if lang == "en" else {
-        "epan": "Epanechnikov", "normal": "高斯"}.get(p.kernel, p.kernel)
+    kernel = kernel_name(p.kernel, lang)
     return word("psm_note", lang, mode=word(f"psm_mode_{p.mode}", lang),
                 method=word(f"psm_method_{p.method}", lang, kernel=kernel, bw=f"{p.bwidth:g}"),
                 sample=word(f"psm_sample_{p.did_sample}", lang),
@@ -1058,7 +1024,7 @@ def step_moderation(ctx: Context) -> StepOutput:
 def _moderation_table(ctx: Context, out: StepOutput) -> Any:
     """One column per moderator, as the papers show moderation: the treatment, its
     interaction with the (centered) moderator, the moderator, then the controls."""
-    from policylab.report.labels import VALUES
+    from policylab.report.labels import VALUES, word
     from policylab.report.tables import etable
 
     lab = dict(_labels(ctx))
@@ -1066,7 +1032,7 @@ def _moderation_table(ctx: Context, out: StepOutput) -> Any:
     for mod, r in out.results.items():
         D = r.meta["treat_term"]
         inter, cen = f"{D}_x_{mod}", f"{mod}_c"
-        times = "×" if ctx.lang == "zh" else " × "
+        times = word("times", ctx.lang)
         lab.setdefault(inter, f"{lab.get(D, D)}{times}{lab.get(mod, mod)}")
         lab.setdefault(cen, VALUES.get(ctx.lang, VALUES["en"])["centered"].format(
             x=lab.get(mod, mod)))
@@ -1175,12 +1141,12 @@ def step_heterogeneity(ctx: Context) -> StepOutput:
             names.get(str(lv), lab.get(f"{col}={lv}", f"{lab.get(col, col)}={lv}"))
             for lv in order]
         tests = res.tests[res.tests["by"] == col]
-        from policylab.report.labels import columns, report_word
+        from policylab.report.labels import columns, report_word, word
 
         # the recommended difference test first, named as such (issue 18)
         tnames, sep = columns(ctx.lang), report_word("colon", ctx.lang)
         rec = report_word("recommended", ctx.lang)
-        rec = f"（{rec}）" if ctx.lang == "zh" else f" ({rec})"
+        rec = word("in_parens", ctx.lang, x=rec)
         first = tests.sort_values("recommended", ascending=False, kind="stable") \
             if "recommended" in tests else tests
         notes = [f"{tnames.get(t.test, t.test)}{rec if t.recommended else ''}"

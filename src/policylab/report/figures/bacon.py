@@ -6,11 +6,8 @@ from typing import Any
 
 import pandas as pd
 
-from policylab.report.labels import cell_label
+from policylab.report.labels import cell_label, figure_words
 from policylab.report.style import PALETTE, figure_builder, new_figure
-
-_T = {"en": {"x": "Weight", "y": "2x2 DID estimate", "twfe": "TWFE = {v:.3f}"},
-      "zh": {"x": "权重", "y": "2×2 DID估计值", "twfe": "双向固定效应 = {v:.3f}"}}
 
 
 @figure_builder
@@ -21,7 +18,7 @@ def bacon_figure(comp: pd.DataFrame, twfe: float, lang: str = "en",
 
     ``comp`` needs type, weight and estimate columns; ``twfe`` is drawn as a dashed line.
     """
-    t = _T.get(lang, _T["en"])
+    t = figure_words("bacon", lang)
     fig, ax = new_figure(lang, ax=ax)
     for (typ, sub), color, marker in zip(comp.groupby("type"), PALETTE, "osx^"):
         label = cell_label(typ, lang, {})  # the comparison type in the catalogue's words

@@ -12,15 +12,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from policylab.report.labels import figure_words
 from policylab.report.style import PALETTE, figure_builder, new_figure
 
 __all__ = ["coefplot_figure"]
-
-_T = {
-    "en": {"y": "Estimate ({level} CI)", "x": "Term"},
-    "zh": {"y": "估计系数（{level}置信区间）", "x": "变量"},
-}
-
 
 @figure_builder
 def coefplot_figure(
@@ -47,7 +42,7 @@ def coefplot_figure(
     -------
     matplotlib Figure
     """
-    t = _T.get(lang, _T["en"])
+    t = figure_words("coefplot", lang)
     terms: list[str] = []
     for _, tab in models:
         terms.extend(x for x in tab["term"] if x not in terms)

@@ -7,16 +7,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from policylab.report.labels import figure_words
 from policylab.report.style import PALETTE, figure_builder, new_figure
-
-_T = {
-    "en": {"x": "Years relative to the policy", "y": "Estimate (95% CI)",
-           "time": "Year", "mean": "Mean outcome", "treated": "Treated", "control": "Control",
-           "norm": "{y} (relative to {b})", "mean_of": "Mean of {y}"},
-    "zh": {"x": "相对政策实施年份", "y": "估计系数（95%置信区间）", "time": "年份",
-           "mean": "均值", "treated": "处理组", "control": "对照组",
-           "norm": "{y}（相对于{b}年）", "mean_of": "{y}均值"},
-}
 
 
 @figure_builder
@@ -28,7 +20,7 @@ def event_study_figure(tidy: pd.DataFrame, kind: str = "band", lang: str = "en",
     ``tidy`` needs rel_time, estimate, conf_low, conf_high (the reference period at 0);
     ``ref`` is marked with a hollow marker.
     """
-    t = _T.get(lang, _T["en"])
+    t = figure_words("event_study", lang)
     fig, ax = new_figure(lang, ax=ax)
     x = tidy["rel_time"].to_numpy()
     b = tidy["estimate"].to_numpy()
@@ -63,7 +55,7 @@ def parallel_trends_figure(means: pd.DataFrame, lang: str = "en", policy_time: i
 
     ``ylabel`` names the outcome on the vertical axis (default: "Mean outcome").
     """
-    t = _T.get(lang, _T["en"])
+    t = figure_words("event_study", lang)
     fig, ax = new_figure(lang, ax=ax)
     for g, style in ((1, ("o", PALETTE[1], "-")), (0, ("s", PALETTE[0], "--"))):
         m = means[means["group"] == g].sort_values("time")

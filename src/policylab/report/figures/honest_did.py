@@ -6,13 +6,8 @@ from typing import Any
 
 import pandas as pd
 
+from policylab.report.labels import figure_words
 from policylab.report.style import PALETTE, figure_builder, new_figure
-
-_T = {"en": {"M": {"smoothness": "M (smoothness bound)",
-                   "relative magnitudes": "Mbar (relative magnitudes)"},
-             "y": "95% robust confidence interval", "orig": "original"},
-      "zh": {"M": {"smoothness": "M（平滑性约束）", "relative magnitudes": "M̄（相对幅度约束）"},
-             "y": "95%稳健置信区间", "orig": "原始"}}
 
 
 @figure_builder
@@ -20,7 +15,7 @@ def honest_did_figure(grid: pd.DataFrame, original: tuple[float, float, float],
                       lang: str = "en",
                       ax: Any = None) -> Any:
     """One panel per restriction: robust CIs against the bound, the original CI first."""
-    t = _T.get(lang, _T["en"])
+    t = figure_words("honest_did", lang)
     kinds = list(dict.fromkeys(grid["restriction"]))
     fig, axes = new_figure(lang, ax=ax, size=(4.5 * len(kinds), 3.6), ncols=len(kinds), sharey=True)
     axes = axes if len(kinds) > 1 else [axes]
@@ -37,6 +32,6 @@ def honest_did_figure(grid: pd.DataFrame, original: tuple[float, float, float],
         ax.set_xticklabels([t["orig"]] + [f"{m:.3g}" for m in g["M"]], rotation=45,
                            fontsize=8)
         ax.axhline(0, color="black", lw=0.8)
-        ax.set_xlabel(t["M"][kind])
+        ax.set_xlabel(t[f"M {kind}"])
     axes[0].set_ylabel(t["y"])
     return fig

@@ -8,10 +8,8 @@ from typing import Any
 
 import pandas as pd
 
+from policylab.report.labels import figure_words
 from policylab.report.style import PALETTE, figure_builder, new_figure
-
-_T = {"en": {"y": "Marginal effect of the policy (95% CI)"},
-      "zh": {"y": "政策的边际效应（95%置信区间）"}}
 
 
 @figure_builder
@@ -31,14 +29,8 @@ def marginal_effect_figure(marginal: pd.DataFrame, moderator: str, lang: str = "
         if lo <= x <= hi:
             ax.axvline(x, color=PALETTE[2], lw=0.8, ls="--")
     ax.set_xlabel(label or moderator)
-    ax.set_ylabel(_T.get(lang, _T["en"])["y"])
+    ax.set_ylabel(figure_words("marginal_effect", lang)["y"])
     return fig
-
-
-_S = {"en": {"x": "Sensitivity parameter ρ (correlation of mediator and outcome errors)",
-             "y": "Average causal mediation effect (ACME)"},
-      "zh": {"x": "敏感性参数 ρ（中介方程与结果方程误差的相关系数）",
-             "y": "平均因果中介效应（ACME）"}}
 
 
 @figure_builder
@@ -57,15 +49,12 @@ def mediation_sensitivity_figure(sensitivity: pd.DataFrame, lang: str = "en",
                 label=(labels or {}).get(med, med))
     ax.axhline(0, color="black", lw=0.8)
     ax.axvline(0, color="black", lw=0.6, ls=":")
-    t = _S.get(lang, _S["en"])
+    t = figure_words("mediation_sensitivity", lang)
     ax.set_xlabel(t["x"])
     ax.set_ylabel(t["y"])
     if sensitivity["mediator"].nunique() > 1:
         ax.legend(frameon=False)
     return fig
-
-
-_H = {"en": {"x": "Effect of the policy (95% CI)"}, "zh": {"x": "政策效应（95%置信区间）"}}
 
 
 @figure_builder
@@ -84,5 +73,5 @@ def subgroup_figure(estimates: pd.DataFrame, lang: str = "en",
     names = [f"{(labels or {}).get(b, b)} = {v}" for b, v in zip(rows["by"], rows["group"])]
     ax.set_yticks(ypos, names)
     ax.axvline(0, color="black", lw=0.8)
-    ax.set_xlabel(_H.get(lang, _H["en"])["x"])
+    ax.set_xlabel(figure_words("subgroup", lang)["x"])
     return fig

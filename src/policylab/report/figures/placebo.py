@@ -7,12 +7,8 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
+from policylab.report.labels import figure_words
 from policylab.report.style import PALETTE, figure_builder, new_figure
-
-_T = {"en": {"x": "Placebo estimates", "d": "Kernel density", "p": "p-value",
-             "real": "Actual estimate", "pts": "p-value of each placebo", "p10": "p = 0.1"},
-      "zh": {"x": "安慰剂估计系数", "d": "核密度", "p": "p值", "real": "真实估计值",
-             "pts": "各安慰剂估计的p值", "p10": "p = 0.1"}}
 
 
 @figure_builder
@@ -21,7 +17,7 @@ def placebo_figure(estimates: np.ndarray, p_values: np.ndarray, real: float,
                    ax: Any = None) -> Any:
     """Kernel density of placebo estimates, their p-values (second axis), the real
     estimate (vertical line) and p = 0.1 (horizontal dashed line)."""
-    t = _T.get(lang, _T["en"])
+    t = figure_words("placebo", lang)
     fig, ax = new_figure(lang, ax=ax)
     lo = min(estimates.min(), real)
     hi = max(estimates.max(), real)

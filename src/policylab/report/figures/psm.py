@@ -8,14 +8,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from policylab.report.labels import figure_words
 from policylab.report.style import PALETTE, figure_builder, new_figure
-
-_T = {"en": {"before": "Before matching", "after": "After matching", "treated": "Treated",
-             "control": "Control", "score": "Propensity score", "density": "Density",
-             "bias": "Standardized % bias", "unmatched": "Unmatched", "matched": "Matched"},
-      "zh": {"before": "匹配前", "after": "匹配后", "treated": "处理组", "control": "对照组",
-             "score": "倾向得分", "density": "核密度", "bias": "标准化偏差（%）",
-             "unmatched": "匹配前", "matched": "匹配后"}}
 
 
 def _kde(ax: Any, x: np.ndarray, w: np.ndarray | None, color: str, ls: str, label: str) -> None:
@@ -55,7 +49,7 @@ def density(x: np.ndarray, w: np.ndarray | None, grid: np.ndarray) -> np.ndarray
 def score_density_figure(rows: pd.DataFrame, lang: str = "en",
                          ax: Any = None) -> Any:
     """Two panels: score densities of treated and controls before / after matching."""
-    t = _T.get(lang, _T["en"])
+    t = figure_words("psm", lang)
     fig, axes = new_figure(lang, ax=ax, size=(9, 3.6), ncols=2, sharey=True)
     tr = rows["_treated"] == 1
     p = rows["_pscore"].to_numpy()
@@ -78,7 +72,7 @@ def bias_figure(table: pd.DataFrame, lang: str = "en",
                 labels: dict[str, str] | None = None,
                 ax: Any = None) -> Any:
     """Dot plot of each covariate's standardized bias before and after matching."""
-    t = _T.get(lang, _T["en"])
+    t = figure_words("psm", lang)
     fig, ax = new_figure(lang, ax=ax, size=(6, 0.5 * len(table) + 1.5))
     y = np.arange(len(table))
     ax.scatter(table["bias_before"], y, marker="o", color=PALETTE[2], label=t["unmatched"])

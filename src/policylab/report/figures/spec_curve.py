@@ -7,15 +7,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from policylab.report.labels import cell_label, report_word
+from policylab.report.labels import cell_label, figure_words, report_word
 from policylab.report.style import figure_builder, new_figure
 
-_LABELS = {
-    "en": {"estimate": "Estimate", "spec": "Specification (sorted by estimate)",
-           "sig": "significant", "nonsig": "not significant"},
-    "zh": {"estimate": "估计系数", "spec": "模型设定（按估计值排序）",
-           "sig": "显著", "nonsig": "不显著"},
-}
 _DIMS = ["outcome", "controls", "sample", "fe", "cluster"]
 
 
@@ -30,7 +24,7 @@ def spec_curve_figure(specs: pd.DataFrame, alpha: float = 0.05, lang: str = "en"
                       ax: Any = None, labels: dict[str, str] | None = None) -> Any:
     """Sorted estimates with CIs (top) over the indicator panel of choices (bottom);
     each choice in the reader's words (the catalogue's, or the column's ``labels``)."""
-    lab = _LABELS.get(lang, _LABELS["en"])
+    lab = figure_words("spec_curve", lang)
     s = specs.sort_values("estimate").reset_index(drop=True)
     dims = [d for d in _DIMS if s[d].nunique() > 1] or ["controls"]
     n_ind = sum(s[d].nunique() for d in dims)

@@ -8,17 +8,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from policylab.report.labels import cell_label
+from policylab.report.labels import cell_label, figure_words
 from policylab.report.style import PALETTE, figure_builder, new_figure
-
-_T = {"en": {"x": "Periods relative to adoption", "y": "Estimate (95% CI)",
-             "period": "Period", "cohort": "Cohort", "pre": "pre-treatment",
-             "post": "post-treatment", "band": "uniform band",
-             "group": "Cohort (first treated period)", "calendar": "Period"},
-      "zh": {"x": "相对政策实施期", "y": "估计系数（95%置信区间）",
-             "period": "时期", "cohort": "处理组（首次处理年份）", "pre": "处理前",
-             "post": "处理后", "band": "一致置信带",
-             "group": "处理组（首次处理年份）", "calendar": "时期"}}
 
 
 def _bars(ax: Any, x: np.ndarray, t: pd.DataFrame, color: str, marker: str = "o",
@@ -36,7 +27,7 @@ def att_gt_figure(tidy: pd.DataFrame, lang: str = "en",
                   ax: Any = None) -> Any:
     """One panel per cohort: ATT(g,t) against the period with CIs (and the uniform band
     when bootstrapped); pre-treatment cells grey, post-treatment cells coloured."""
-    t = _T.get(lang, _T["en"])
+    t = figure_words("staggered", lang)
     groups = sorted(tidy["group"].unique())
     fig, axes = new_figure(lang, ax=ax, size=(6.4, 1.9 * len(groups) + 0.6), nrows=len(groups),
                            sharex=True, squeeze=False)
@@ -61,7 +52,7 @@ def aggregate_figure(tidy: pd.DataFrame, kind: str = "dynamic", lang: str = "en"
                      ax: Any = None) -> Any:
     """An aggregation of ATT(g,t) (the overall row left out): estimates by event time,
     cohort or period with CIs, and the uniform band when bootstrapped."""
-    t = _T.get(lang, _T["en"])
+    t = figure_words("staggered", lang)
     d = tidy.iloc[1:]
     fig, ax = new_figure(lang, ax=ax)
     x = d["by"].to_numpy(dtype=float)
@@ -85,7 +76,7 @@ def aggregate_figure(tidy: pd.DataFrame, kind: str = "dynamic", lang: str = "en"
 def comparison_figure(est: pd.DataFrame, lang: str = "en",
                       ax: Any = None) -> Any:
     """Point estimates and CIs by event time, one colour and offset per estimator."""
-    t = _T.get(lang, _T["en"])
+    t = figure_words("staggered", lang)
     fig, ax = new_figure(lang, ax=ax, size=(7.5, 4.2))
     names = list(dict.fromkeys(est["estimator"]))
     width = 0.6
