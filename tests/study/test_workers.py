@@ -300,3 +300,36 @@ def test_a_step_and_the_steps_reading_its_cache_share_a_lane():
     assert [k for k, _ in head] == ["overview", "baseline"]
     assert [[k for k, _ in g] for g in groups] == [["event_study", "pretrends"],
                                                    ["placebo"], ["spec_curve"]]
+
+
+def test_a_lane_that_dies_costs_no_step_and_no_hang(tmp_path, monkeypatch):
+    """A lane process that dies hard (os._exit, as a crash or an OOM kill would) does
+    not leave the run waiting for ever: its steps, and those queued behind it, run again
+    in the run's own process, with the numbers of a serial run."""
+    import os
+
+    import policylab.study.pipeline as pipeline
+
+    (tmp_path / "s").mkdir()
+    spec = tmp_path / "s" / "s.toml"
+    spec.write_text(LANES_SPEC, encoding="utf-8")
+    parent = os.getpid()
+    here: list[str] = []
+    real = pipeline._run_step
+
+    def dies_in_a_lane(ctx, key, required):
+        if key == "placebo" and os.getpid() != parent:
+            os._exit(3)
+        if os.getpid() == parent:
+            here.append(key)
+        return real(ctx, key, required)
+
+    monkeypatch.setattr(pipeline, "_run_step", dies_in_a_lane)
+    lanes = run_study(spec, tmp_path / "lanes", progress=False)
+    assert "placebo" in here[3:]  # run again here after its lane died
+    monkeypatch.setenv("POLICYLAB_STEPS", "serial")
+    serial = run_study(spec, tmp_path / "serial", progress=False)
+    assert [(o.key, o.status) for o in lanes.steps] == [(o.key, o.status)
+                                                       for o in serial.steps]
+    a, b = _content(tmp_path / "lanes"), _content(tmp_path / "serial")
+    assert a["results.json"] == b["results.json"]

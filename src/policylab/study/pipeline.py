@@ -466,9 +466,9 @@ def _run_lanes(ctx: Context, groups: list[list[tuple[str, bool]]], lanes: int,
                describe: Callable[[str], None] | None) -> None:
     """Run ``groups`` in ``lanes`` forked processes, handing each finished step to
     ``finished`` in plan order. A group whose outputs cannot come back (a result that
-    does not pickle) is run again here."""
+    does not pickle, a lane that died) is run again here."""
     import multiprocessing
-    import multiprocessing.pool
+    import pickle
 
     from policylab.report.style import style_rc
 
@@ -490,37 +490,63 @@ def _run_lanes(ctx: Context, groups: list[list[tuple[str, bool]]], lanes: int,
 
         lane_files = FigureFiles(figures.root, figures.formats, Workers(fork=False))
     _LANE.update(ctx=ctx, groups=groups, keep_fits=keep_fits, figures=lane_files)
+    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
+
+    pool, done = None, False
     try:
         with warnings.catch_warnings():
             # Python 3.12+ warns on fork in a process with threads (BLAS, the progress
             # bar); the lanes run only steps and never touch their locks
             warnings.simplefilter("ignore", DeprecationWarning)
-            pool = multiprocessing.get_context("fork").Pool(min(lanes, len(groups)))
-        with pool:
+            # not multiprocessing.Pool: it replaces a lane that dies (killed, crashed)
+            # and waits for its result for ever; here its steps run again in this process
+            pool = ProcessPoolExecutor(min(lanes, len(groups)),
+                                       mp_context=multiprocessing.get_context("fork"))
             # the longest groups first, so that no long step starts last and leaves a
             # lane idle (results are still taken in the plan's order)
             order = sorted(range(len(groups)), key=lambda i: -sum(
                 _STEP_COST.get(k, 0.1) for k, _ in groups[i]))
-            jobs = {i: pool.apply_async(_lane_group, (i,)) for i in order}
-            pending = [jobs[i] for i in range(len(groups))]
-            # while the lanes compute, what the writers of the tables and reports load
-            # is loaded here, once, instead of in each writer forked after the steps
-            # (two of them load python-docx)
-            _import_quietly(_WRITER_IMPORTS)
-            for group, job in zip(groups, pending):
-                if describe is not None:
-                    describe(", ".join(k for k, _ in group))
-                try:
-                    status, value = job.get()
-                except multiprocessing.pool.MaybeEncodingError:
-                    run_here(group)
-                    continue
-                if status == "failed":
-                    raise StudyFailed(value)
-                for out, written in value:
-                    finished(out, written)
+            jobs = {i: pool.submit(_lane_group, i) for i in order}
+        pending = [jobs[i] for i in range(len(groups))]
+        # while the lanes compute, what the writers of the tables and reports load
+        # is loaded here, once, instead of in each writer forked after the steps
+        # (two of them load python-docx)
+        _import_quietly(_WRITER_IMPORTS)
+        for group, job in zip(groups, pending):
+            if describe is not None:
+                describe(", ".join(k for k, _ in group))
+            try:
+                status, value = job.result()
+            except (BrokenProcessPool, pickle.PicklingError, TypeError, AttributeError):
+                # a lane died, or the group's outputs do not pickle: run it here
+                run_here(group)
+                continue
+            if status == "failed":
+                raise StudyFailed(value)
+            for out, written in value:
+                finished(out, written)
+        done = True
     finally:
         _LANE.clear()
+        if pool is not None:
+            _stop_lanes(pool, done)
+
+
+def _stop_lanes(pool: Any, done: bool) -> None:
+    """Let idle lanes exit after the last result; after an error or Ctrl-C here, stop
+    them at once (nothing they still compute is read)."""
+    if done:
+        pool.shutdown(wait=True)
+        return
+    # the executor has no terminate(), and forgets its processes on shutdown
+    procs = list((getattr(pool, "_processes", None) or {}).values())
+    for proc in procs:
+        if proc.is_alive():
+            proc.terminate()
+    pool.shutdown(wait=False, cancel_futures=True)
+    for proc in procs:
+        proc.join(timeout=5)
 
 
 def _walk(obj: Any, depth: int = 0):  # noqa: ANN202 - a generator of objects
