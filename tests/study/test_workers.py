@@ -333,3 +333,31 @@ def test_a_lane_that_dies_costs_no_step_and_no_hang(tmp_path, monkeypatch):
                                                        for o in serial.steps]
     a, b = _content(tmp_path / "lanes"), _content(tmp_path / "serial")
     assert a["results.json"] == b["results.json"]
+
+
+def test_a_lane_stopped_while_writing_leaves_no_temporary_file(tmp_path, monkeypatch):
+    """The run stops lanes with SIGTERM (an error, Ctrl-C, or the pool after one lane
+    died): a lane caught writing a figure removes its hidden temporary file before it
+    exits, so nothing half-written reaches the outputs being built."""
+    import multiprocessing
+    import os
+    import signal
+
+    import policylab.study.pipeline as pipeline
+    from policylab.report.io import write_atomic
+
+    def save(path):
+        with open(path, "wb") as fh:
+            fh.write(b"half a figure")
+        os.kill(os.getpid(), signal.SIGTERM)  # the run stops this lane now
+
+    def steps(i):
+        write_atomic(tmp_path / "figure.png", save)
+        return "ok", []
+
+    monkeypatch.setattr(pipeline, "_lane_steps", steps)
+    lane = multiprocessing.get_context("fork").Process(target=pipeline._lane_group, args=(0,))
+    lane.start()
+    lane.join(30)
+    assert lane.exitcode == 143
+    assert list(tmp_path.iterdir()) == []

@@ -434,9 +434,40 @@ def _import_quietly(names: tuple[str, ...]) -> None:
             pass
 
 
+class _LaneStopped(BaseException):
+    """SIGTERM in a lane (the run stops its lanes): unwinds, so that a figure being
+    written removes its temporary file, before the lane exits."""
+
+
+_IN_STEPS = [False]
+
+
+def _stop_lane(signum: int, frame: Any) -> None:
+    import os
+
+    if not _IN_STEPS[0]:  # idle in the pool's loop: nothing being written
+        os._exit(143)
+    raise _LaneStopped
+
+
 def _lane_group(i: int) -> tuple[str, Any]:
     """Run group ``i`` in a lane (a forked child): its outputs, or the message of the
     required step that failed."""
+    import os
+    import signal
+
+    # stopped lanes must not leave half-written hidden files in the outputs being built
+    signal.signal(signal.SIGTERM, _stop_lane)
+    _IN_STEPS[0] = True
+    try:
+        return _lane_steps(i)
+    except _LaneStopped:
+        os._exit(143)  # the pool's worker loop would catch the exception and go on
+    finally:
+        _IN_STEPS[0] = False
+
+
+def _lane_steps(i: int) -> tuple[str, Any]:
     ctx, group, keep_fits = _LANE["ctx"], _LANE["groups"][i], _LANE["keep_fits"]
     files = _LANE["figures"]
     outs: list[tuple[StepOutput, Any]] = []
