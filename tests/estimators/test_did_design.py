@@ -77,3 +77,11 @@ def test_event_window_beyond_the_data_is_shrunk_with_a_warning():
         es = pl.event_study(df, y="y", unit="u", time="t", cohort="cohort", window=(-10, 12))
     assert es.meta["window"] == (-7, 7)
     assert max(es.meta["rel_times"]) == 7
+    # the window asked for is kept beside the one estimated
+    assert es.meta["window_requested"] == (-10, 12)
+
+
+def test_event_window_inside_the_data_is_both_requested_and_used():
+    es = pl.event_study(_stag(), y="y", unit="u", time="t", cohort="cohort", window=(-3, 4))
+    assert es.meta["window"] == es.meta["window_requested"] == (-3, 4)
+    assert not any(w.key == "event.window_clipped" for w in es.warnings)

@@ -152,7 +152,9 @@ def event_study(
     window : (int, int)
         Event times (-k, m) estimated. With ``bin_endpoints`` (default) earlier and
         later times are pooled into the endpoints; otherwise treated observations outside
-        the window are dropped (and counted in ``meta["dropped"]``).
+        the window are dropped (and counted in ``meta["dropped"]``). A binned window
+        wider than the data is shrunk to it, with a warning: ``meta["window"]`` is the
+        window estimated, ``meta["window_requested"]`` the one given here.
     ref : int
         Omitted reference period (default -1; e.g. ``-k`` to use the first period).
     bin_endpoints : bool
@@ -233,7 +235,7 @@ def event_study(
     res = EventStudyResult(
         nobs=reg.nobs,
         meta={**reg.meta, "rel_times": [times[names.index(n)] for n in kept], "ref": ref,
-              "window": window, "binned": bin_endpoints, "treat_design": design.facts,
+              "window": window, "window_requested": window, "binned": bin_endpoints, "treat_design": design.facts,
               "design": design.meta(nobs=reg.nobs, **({} if vcov is None else {
                   "cluster": None, "vcov": str(vcov)})),
               "unit": design.unit, "time": design.time, "assign": design.assign},
@@ -247,6 +249,8 @@ def event_study(
     if clipped:
         res.warn(Message("event.window_clipped", window=window, clipped=", ".join(clipped),
                          lo=lo, hi=hi))
+        # "window" is what the estimates span (pretrend tests and plots read it); the
+        # window asked for stays in "window_requested" (as draws / draws_requested)
         res.meta["window"] = (lo, hi)
     _event_warnings(res, design)
     return res
