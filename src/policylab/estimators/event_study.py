@@ -249,8 +249,7 @@ def event_study(
     if clipped:
         res.warn(Message("event.window_clipped", window=window, clipped=", ".join(clipped),
                          lo=lo, hi=hi))
-        # "window" is what the estimates span (pretrend tests and plots read it); the
-        # window asked for stays in "window_requested" (as draws / draws_requested)
+        # the window estimated (pretrend tests read it); the asked one: window_requested
         res.meta["window"] = (lo, hi)
     _event_warnings(res, design)
     return res
