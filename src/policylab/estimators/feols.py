@@ -18,6 +18,7 @@ from policylab.engine.ols import ols
 from policylab.engine.passes import column_moments, nonfinite_rows
 from policylab.errors import EstimationError, SpecError
 from policylab.estimators import prediction
+from policylab.estimators.design import _check_weights
 from policylab.estimators.fit import Fit, few_clusters_warnings, fit_variance, model_view
 from policylab.estimators.formula import (
     Formula,
@@ -188,7 +189,9 @@ def feols(
         Stata users' habit; current fixest and pyfixest default to iid (see
         docs/equivalence.md). The result's ``vcov_label`` says when the default was used.
     weights : str, optional
-        Column of analytic (precision) weights.
+        Column of analytic (precision) weights: non-negative numbers, none missing (a
+        DataError names the rows otherwise, as a Design's weights); rows weighted 0 are
+        dropped.
     cluster : str or list of str, optional
         Clustering columns, as fixest's ``cluster=``: ``"unit"``, ``"unit + year"``,
         ``"~unit"`` or ``["unit", "year"]``; same as ``vcov={"CRV1": ...}``.
@@ -389,7 +392,7 @@ def _sample(df: pd.DataFrame, f: Formula, Z: np.ndarray, yname: str, fe_names: l
             bad |= miss_cl
     w = None if weights is None else _weights(df, weights)
     if w is not None:
-        bad |= ~np.isfinite(w) | (w == 0)
+        bad |= w == 0
     dropped = {"missing values": int(bad.sum())}
     keep = ~bad
     if f.fe and drop_singletons and keep.any():
@@ -419,11 +422,13 @@ def _sample(df: pd.DataFrame, f: Formula, Z: np.ndarray, yname: str, fe_names: l
 
 
 def _weights(df: pd.DataFrame, weights: str) -> np.ndarray:
+    """The weights column as floats; missing, infinite, negative or non-numeric weights
+    are refused with the Design's error (the project's one rule: a weight is not a value
+    to drop quietly), zero weights drop their rows as in fixest."""
     require_columns(df, [weights], "weights column")
     w = pd.to_numeric(df[weights], errors="coerce").to_numpy(float)
-    neg = np.isfinite(w) & (w < 0)
-    if neg.any():
-        raise SpecError(f"weights column {weights!r} has {int(neg.sum())} negative values")
+    if not (w >= 0).all() or not np.isfinite(w).all():  # NaN fails w >= 0
+        _check_weights(df, weights)
     return w
 
 
