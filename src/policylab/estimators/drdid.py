@@ -3,8 +3,8 @@
 Outcome regression ("reg"), standardised inverse probability weighting ("ipw", R
 DRDID's ``std_ipw_did_panel``) and the traditional doubly robust estimator ("dr",
 Sant'Anna and Zhao 2020, R DRDID's ``drdid_panel``) on panel data, with their
-influence functions; the weighted logit of the propensity score; the rank check of
-the small Gram matrices. Arrays in, arrays out: ``att_gt`` in
+influence functions; the propensity score (the engine's logit with R did's rules on
+top); the rank check of the small Gram matrices. Arrays in, arrays out: ``att_gt`` in
 :mod:`policylab.estimators.staggered` builds the cells and calls
 :func:`att_2x2_cells` once per subsample.
 """
@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import numpy as np
 from scipy.linalg import cho_factor, cho_solve
-from scipy.special import expit
 
+from policylab.engine import binary_choice as bc
 from policylab.errors import EstimationError, SpecError
 
 __all__ = ["PS_TRIM", "att_2x2_cells", "logit", "rank_checked_cholesky"]
@@ -55,19 +55,14 @@ def logit(X: np.ndarray, d: np.ndarray, w: np.ndarray, tol: float = 1e-10,
           max_iter: int = 100) -> np.ndarray:
     """Fitted probabilities of the weighted logit of ``d`` on ``X`` (maximum likelihood).
 
-    Newton-Raphson (for the canonical logit link the same iterations as IRLS, which is
-    what R ``glm`` and statsmodels ``GLM`` run) on the small design: k + 1 parameters,
-    one weighted Gram matrix per step. Starts at the weighted share of ``d`` (X's first
-    column is the constant). Converged when every component of the score is below
-    ``tol`` times the total weight (a mean score of 1e-10); the step computed at that
-    point is still taken, which costs one product and, Newton converging
-    quadratically, leaves the coefficients at rounding level from the optimum rather
-    than ~1e-10 from it. A step that lowers the likelihood is halved (Newton can
-    overshoot when the fit is near separation).
-
-    Under complete separation the score still vanishes as the coefficients diverge, so
-    the fit "converges" with every probability at ~0 or ~1; that raises (R ``glm``
-    only warns, and R did then reports noise).
+    The project's logit (:func:`policylab.engine.binary_choice.binary_fit`: Newton with
+    step halving, R ``glm``'s IRLS for this canonical link; converged when the score is
+    below ``tol`` times the total weight, the last step still taken), with the rules R
+    did's cells need on top: no treated or no comparison weight, collinear covariates,
+    no convergence and complete separation raise. Under complete separation the score
+    still vanishes as the coefficients diverge, every probability at ~0 or ~1; R ``glm``
+    only warns, and R did then reports noise. Quasi-complete separation passes: the
+    comparison units it pushes to a score of ~1 are trimmed (:data:`PS_TRIM`).
 
     Raises
     ------
@@ -75,50 +70,27 @@ def logit(X: np.ndarray, d: np.ndarray, w: np.ndarray, tol: float = 1e-10,
         Singular design (covariates collinear in the subsample), complete separation
         or no convergence in ``max_iter`` steps.
     """
-    sw = w.sum()
-    beta = np.zeros(X.shape[1])
-    pbar = float(w @ d) / sw
+    pbar = float(w @ d) / w.sum()
     if not 0 < pbar < 1:
         raise EstimationError("propensity model failed: the subsample has no treated or "
                               "no comparison units with positive weight")
-    beta[0] = np.log(pbar / (1 - pbar))
-    eta = X @ beta
-    ll = float(w @ (d * eta - np.logaddexp(0.0, eta)))
-    for it in range(max_iter):
-        mu = expit(eta)
-        score = X.T @ (w * (d - mu))
-        info = (X * (w * mu * (1 - mu))[:, None]).T @ X
-        if it == 0:
-            # rank of the design (the weights are all positive at the start)
-            fac = rank_checked_cholesky(info, "propensity model")
-        else:
-            try:
-                fac = cho_factor(info)
-            except np.linalg.LinAlgError:
-                raise EstimationError("propensity model failed: singular information "
-                                      "matrix (near separation)") from None
-        step = cho_solve(fac, score)
-        if np.max(np.abs(score)) <= tol * sw:
-            mu = expit(X @ (beta + step))
-            if np.max(np.abs(d - mu)[w > 0]) < 1e-6:
-                # complete separation: the coefficients ran off to infinity and every
-                # comparison unit has a propensity score of ~0 (R glm only warns and
-                # the ATT is then noise)
-                raise EstimationError("no overlap: the covariates separate a cohort from "
-                                      "its comparison group perfectly; drop or coarsen them")
-            return mu
-        for _ in range(60):
-            new = beta + step
-            eta_new = X @ new
-            ll_new = float(w @ (d * eta_new - np.logaddexp(0.0, eta_new)))
-            # rounding of the log-likelihood near the optimum: accept ties
-            if ll_new >= ll - 1e-12 * max(1.0, abs(ll)):
-                break
-            step = step / 2
-        beta, eta, ll = new, eta_new, ll_new
-    raise EstimationError(f"propensity model failed: no convergence in {max_iter} Newton "
-                          "steps; check the covariates for near-separation or extreme "
-                          "scales")
+    fit = bc.binary_fit(X, d, "logit", weights=w, tol=tol, max_iter=max_iter)
+    if fit.status == "singular":
+        if fit.iterations <= 1:  # the first information is X'WX / 4: the design's rank
+            rank_checked_cholesky(X.T @ (X * w[:, None]), "propensity model")
+        raise EstimationError("propensity model failed: singular information matrix "
+                              "(near separation)")
+    if fit.status == "no_convergence":
+        raise EstimationError(f"propensity model failed: no convergence in {max_iter} "
+                              "Newton steps; check the covariates for near-separation or "
+                              "extreme scales")
+    if fit.status == "separation" or np.max(np.abs(d - fit.prob)[w > 0]) < 1e-6:
+        # complete separation: the coefficients ran off to infinity and every
+        # comparison unit has a propensity score of ~0 (R glm only warns and the ATT
+        # is then noise)
+        raise EstimationError("no overlap: the covariates separate a cohort from its "
+                              "comparison group perfectly; drop or coarsen them")
+    return fit.prob
 
 
 def att_2x2_cells(DY: np.ndarray, d: np.ndarray, X: np.ndarray, method: str,
