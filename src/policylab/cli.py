@@ -106,29 +106,52 @@ def run(
 
 
 def _print_summary(summary: RunSummary) -> None:
+    from rich.cells import cell_len
     from rich.markup import escape
+
+    from policylab.report.labels import (
+        report_word,
+        report_words,
+        step_title,
+        translate_warning,
+    )
+
+    # the study's language: every step's title is in it (the summary carries no other
+    # trace of the spec); the words come from the report's catalogue
+    lang = "zh" if any(s.title == step_title("zh", s.key) != step_title("en", s.key)
+                       for s in summary.steps) else "en"
+
+    def say(key: str, **kw: object) -> str:
+        return report_word(key, lang, **kw)
 
     for s in summary.steps:
         n = len(s.warnings)
         # "ok" alone would hide what the report flags: a failed own check is "warned"
-        word, colour = s.status, {"failed": "red", "warned": "yellow",
-                                  "skipped": "cyan"}.get(s.status, "green")
+        word, colour = report_words(lang).get(f"status_{s.status}", s.status), {"failed": "red", "warned": "yellow",
+                                                   "skipped": "cyan"}.get(s.status, "green")
         if n and s.status in ("ok", "warned"):
-            word += f", {n} warning{'s' if n > 1 else ''}"
+            word = say("console_status_with", status=word,
+                       warnings=say("console_warning" if n == 1 else "console_warnings", n=n))
             colour = "yellow"
-        mark = f"[{colour}]{word}[/{colour}]" + " " * max(0, 14 - len(word))
-        console.print(f"  {s.key:<16} {mark} {s.seconds:6.2f}s" +
-                      (f"  {escape(s.error)}" if s.error else ""), highlight=False)
+        # padded by display width: a Chinese character takes two columns
+        mark = f"[{colour}]{word}[/{colour}]" + " " * max(0, 14 - cell_len(word))
+        # a keyed reason in the study's language (English: the API's words, as before)
+        why = translate_warning(s.error, lang)[0] if s.error and lang != "en" else s.error
+        console.print(f"  {s.key:<16} {mark} " + say("console_step_seconds",
+                                                     seconds=f"{s.seconds:6.2f}") +
+                      (f"  {escape(why)}" if why else ""), highlight=False)
     for f in summary.output_failures:
-        err.print(f"[yellow]warning:[/yellow] could not write {escape(f['file'])}: "
-                  f"{escape(f['error'])}", highlight=False)
+        err.print(f"[yellow]{say('console_warning_label')}[/yellow]{say('colon')}" + say(
+            "console_not_written", file=escape(f["file"]), error=escape(f["error"])),
+            highlight=False)
     if summary.report_html:
-        console.print(f"report: {escape(str(summary.report_html))}", highlight=False)
+        console.print(say("console_report", path=escape(str(summary.report_html))),
+                      highlight=False)
     sp = summary.split
-    parts = (f" (computing {sp['computing']:.1f}s, figures {sp['figures']:.1f}s, "
-             f"writing {sp['writing']:.1f}s)" if sp else "")
-    console.print(f"finished in {summary.seconds:.1f}s{parts}; outputs in "
-                  f"{escape(str(summary.out_dir))}", highlight=False)
+    parts = (say("console_split", **{k: f"{sp[k]:.1f}" for k in
+                                      ("computing", "figures", "writing")}) if sp else "")
+    console.print(say("console_finished", seconds=f"{summary.seconds:.1f}", split=parts,
+                      out=escape(str(summary.out_dir))), highlight=False)
 
 
 @app.command()

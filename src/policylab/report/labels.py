@@ -122,6 +122,15 @@ REPORT = {
         "prov_unbalanced": "Unbalanced panel.",
         "failed": "This step failed", "none": "None raised.", "colon": ": ",
         "default_title": "Policy evaluation",
+        # the console summary of `policylab run` / `demo`
+        "console_warning": "{n} warning", "console_warnings": "{n} warnings",
+        "console_step_seconds": "{seconds}s",
+        "console_status_with": "{status}, {warnings}",
+        "console_warning_label": "warning",
+        "console_not_written": "could not write {file}: {error}",
+        "console_report": "report: {path}",
+        "console_split": " (computing {computing}s, figures {figures}s, writing {writing}s)",
+        "console_finished": "finished in {seconds}s{split}; outputs in {out}",
     },
     "zh": {
         "table_caption": "表{n} {title}", "figure_caption": "图{n} {title}",
@@ -170,6 +179,14 @@ REPORT = {
         "prov_unbalanced": "非平衡面板。",
         "failed": "此步骤运行失败", "none": "无。", "colon": "：",
         "default_title": "政策评估",
+        "console_warning": "{n}项警示", "console_warnings": "{n}项警示",
+        "console_step_seconds": "{seconds}秒",
+        "console_status_with": "{status}，{warnings}",
+        "console_warning_label": "警告",
+        "console_not_written": "未能写出{file}：{error}",
+        "console_report": "报告：{path}",
+        "console_split": "（计算{computing}秒，绘图{figures}秒，写出{writing}秒）",
+        "console_finished": "用时{seconds}秒{split}；输出目录：{out}",
     },
 }
 
