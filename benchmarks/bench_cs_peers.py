@@ -23,7 +23,10 @@ aggregation: the dynamic overall (average of post-treatment event-time effects) 
 moderndid, csdid and differences; the simple overall (group-size weighted average of
 post-treatment ATT(g,t)) for diff-diff, whose event-study container has no overall.
 
-Run with a Python that has policylab and the peers installed (not the project venv):
+Run with a Python that has policylab and the peers installed. None of them is a
+project dependency; the shared venv has moderndid and diff-diff (not csdid or
+differences, whose rows it reports as not installed), so
+``python benchmarks/bench_cs_peers.py`` runs there; for all four, a separate venv:
 
     python -m venv /tmp/csvenv && /tmp/csvenv/bin/pip install -e . moderndid diff-diff \
         csdid differences

@@ -1,6 +1,7 @@
-"""Logit score + Epanechnikov kernel matching (bandwidth 0.06, common support) +
-balance table at 3,584, 100k and 1M rows, against a direct n_treated x n_control numpy
-implementation of psmatch2's formula (skipped where it would not fit in memory).
+"""Logit score (policylab's own Newton-Raphson logit, ``engine.binary_choice``) +
+Epanechnikov kernel matching (bandwidth 0.06, common support) + balance table at 3,584,
+100k and 1M rows, against a direct n_treated x n_control numpy implementation of
+psmatch2's formula (skipped where it would not fit in memory).
 
     python benchmarks/bench_psm.py [--sizes 3584 1e5 1e6]
 """

@@ -3,7 +3,7 @@
 against every Python implementation, diff-diff being the fastest of them) on a
 staggered panel, side by side.
 
-    python benchmarks/bench_staggered.py [--rows 1e6] [--cs-rows 1e5]
+    python benchmarks/bench_staggered.py [--rows 1e6] [--cs-rows 1e6]
 """
 
 from __future__ import annotations

@@ -1,12 +1,14 @@
 """policylab vs statspai side by side: randomization inference (ri_test) on the city
-study and psmatch2-style kernel matching. statspai is not a project dependency: run in
-an environment with both installed (pip install statspai -e .).
+study and psmatch2-style kernel matching. statspai is not a project dependency (pip
+install statspai beside policylab; the shared venv has it). At 100,000 rows statspai's
+kernel matching takes minutes and about 18 GB of memory.
 
-    python benchmarks/bench_statspai.py
+    python benchmarks/bench_statspai.py [--sizes 3584 1e5]
 """
 
 from __future__ import annotations
 
+import argparse
 import time
 import warnings
 
@@ -23,6 +25,10 @@ def best(f, reps: int = 3) -> float:
 
 
 def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--sizes", type=float, nargs="*", default=[3584, 1e5],
+                    help="rows of the matching rows (statspai at 1e5: minutes, ~18 GB)")
+    args = ap.parse_args()
     import statspai as sp
 
     import policylab as pl
@@ -47,7 +53,7 @@ def main() -> None:
     print(f"statspai ri_test output: {keys}")
     from bench_psm import data
 
-    for n in (3584, 100_000):
+    for n in (int(x) for x in args.sizes):
         d = data(n)
         pl.match(d.head(500), "d", ["x1", "x2", "x3", "x4"], outcome="y")
         t_pl = best(lambda d=d: pl.balance_table(pl.match(d, "d", ["x1", "x2", "x3", "x4"],
