@@ -390,9 +390,56 @@ def _figure_png(f: dict[str, Any]) -> Any:
     return buf
 
 
-def _add_headline(doc: Any, headline: dict[str, Any], fonts: Sequence[str]) -> None:
+class _Styled:
+    """``doc.add_paragraph(text, style=name)`` with each style's id looked up once:
+    python-docx finds a style by name with a search of all ~160 styles per paragraph."""
+
+    def __init__(self, doc: Any) -> None:
+        self.doc, self.ids = doc, {}
+
+    def __call__(self, text: str, style: str) -> Any:
+        from docx.enum.style import WD_STYLE_TYPE
+
+        if style not in self.ids:
+            self.ids[style] = self.doc.part.get_style_id(style, WD_STYLE_TYPE.PARAGRAPH)
+        p = self.doc.add_paragraph(text)
+        p._p.style = self.ids[style]  # what Paragraph.style = name sets
+        return p
+
+    def heading(self, text: str, level: int) -> Any:
+        # as Document.add_heading names its styles
+        return self(text, "Title" if level == 0 else f"Heading {level}")
+
+
+class _Pictures:
+    """``doc.add_picture`` with the drawing ids counted here: python-docx finds the next
+    free id by searching every attribute of the document for each picture, which cost
+    more than the pictures once the report's tables were in.
+
+    The report's only numbered (``id``) elements are its pictures, so after the first
+    search each picture takes the next number, the id python-docx would have found.
+    """
+
+    def __init__(self, doc: Any) -> None:
+        self.doc, self.next_id = doc, None
+
+    def add(self, image: Any, width: Any) -> None:
+        from docx.oxml.shape import CT_Inline
+
+        part = self.doc.part
+        if self.next_id is None:
+            self.next_id = part.next_id
+        rid, img = part.get_or_add_image(image)
+        cx, cy = img.scaled_dimensions(width, None)
+        inline = CT_Inline.new_pic_inline(self.next_id, rid, img.filename, cx, cy)
+        self.next_id += 1
+        self.doc.add_paragraph().add_run()._r.add_drawing(inline)
+
+
+def _add_headline(doc: Any, headline: dict[str, Any], fonts: Sequence[str],
+                  styled: _Styled) -> None:
     """The first page's summary: main estimates and robustness verdicts (Tables)."""
-    doc.add_heading(headline["words"]["headline"], level=1)
+    styled.heading(headline["words"]["headline"], 1)
     for table in headline.get("tables", []):
         add_table(doc, table, fonts)
         doc.add_paragraph()
@@ -415,13 +462,14 @@ def write_report(sections: list[dict[str, Any]], path: str | Path, *, lang: str 
     doc = new_document(fonts)
     width = doc.sections[0].page_width - doc.sections[0].left_margin \
         - doc.sections[0].right_margin
-    doc.add_heading(title, level=0)
+    styled, pictures = _Styled(doc), _Pictures(doc)
+    styled.heading(title, 0)
     if overview:
         doc.add_paragraph(overview)
     if headline:
-        _add_headline(doc, headline, fonts)
+        _add_headline(doc, headline, fonts, styled)
     for i, s in enumerate(sections, 1):
-        doc.add_heading(f"{s.get('number', i)}. {s['title']}", level=1)
+        styled.heading(f"{s.get('number', i)}. {s['title']}", 1)
         if s.get("status") in ("failed", "warned"):
             doc.add_paragraph(f"{w[s['status']]}{w['colon']}{s.get('error')}")
         for p in s.get("text", []):
@@ -431,15 +479,15 @@ def write_report(sections: list[dict[str, Any]], path: str | Path, *, lang: str 
         for f in s.get("figures", []):
             if f.get("caption"):
                 _paragraph(doc, f["caption"], fonts, 10.5)
-            doc.add_picture(_figure_png(f), width=min(width, Mm(160)))
+            pictures.add(_figure_png(f), width=min(width, Mm(160)))
             for note in f.get("notes", []):
                 _paragraph(doc, note, fonts, 9)
         if s.get("warnings"):
             doc.add_paragraph(w["warnings"] + w["colon"].rstrip())
             for x in s["warnings"]:
-                doc.add_paragraph(x, style="List Bullet")
+                styled(x, "List Bullet")
     if provenance:
-        doc.add_heading(w["provenance"], level=1)
+        styled.heading(w["provenance"], 1)
         for k, v in provenance.items():
             doc.add_paragraph(f"{k}: {v}")
     return write_atomic(path, doc.save)
