@@ -10,10 +10,6 @@ from __future__ import annotations
 
 import io
 import re
-import struct
-import sys
-import time
-import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -21,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from policylab.report.io import write_atomic
+from policylab.report.ooxml import Part, part, write_package
 
 __all__ = ["write_report", "add_table", "write_table", "new_document", "DEFAULT_FONTS"]
 
@@ -88,7 +85,7 @@ class _Package:
     """A blank document's package, ready to take a body: every part but
     ``word/document.xml`` compressed once, and that part's text around the body."""
 
-    parts: tuple[tuple[str, int, int, bytes] | None, ...]  # name, CRC, size, deflated
+    parts: tuple[Part | None, ...]
     head: str  # document.xml up to the body's content
     tail: str  # the last section's properties to the end
     text_width: int  # between the margins, EMU
@@ -101,7 +98,7 @@ _DOCUMENT_PART = "word/document.xml"
 def _package(fonts: tuple[str, ...], margin_mm: float, landscape: bool) -> _Package:
     import zipfile
 
-    parts: list[tuple[str, int, int, bytes] | None] = []
+    parts: list[Part | None] = []
     with zipfile.ZipFile(io.BytesIO(_blank_document(fonts, margin_mm, landscape))) as z:
         for name in z.namelist():
             data = z.read(name)
@@ -109,41 +106,13 @@ def _package(fonts: tuple[str, ...], margin_mm: float, landscape: bool) -> _Pack
                 xml = data.decode("utf-8")
                 parts.append(None)
             else:
-                parts.append((name, zlib.crc32(data), len(data), _deflate(data)))
+                parts.append(part(name, data))
     cut = xml.rindex("<w:sectPr")
     tail = xml[cut:]
     # the width python-docx reads back (twips, not the millimetres asked for)
     twips = {k: int(v) for k, v in re.findall(r'w:(w|left|right)="(\d+)"', tail)}
     return _Package(tuple(parts), xml[:cut], tail,
                     (twips["w"] - twips["left"] - twips["right"]) * 635)
-
-
-def _deflate(data: bytes) -> bytes:
-    # as zipfile compresses a member (ZIP_DEFLATED, default level, raw stream)
-    c = zlib.compressobj(zlib.Z_DEFAULT_COMPRESSION, zlib.DEFLATED, -15)
-    return c.compress(data) + c.flush()
-
-
-def _zip(parts: Sequence[tuple[str, int, int, bytes]]) -> bytes:
-    """A ZIP archive of already deflated members, laid out as :mod:`zipfile` writes one
-    (the same headers, times and permissions), so the other parts of a table's Word
-    file are compressed once per process, not once per file."""
-    y, mo, d, h, mi, sec = time.localtime(time.time())[:6]
-    dos_time, dos_date = (h << 11) | (mi << 5) | (sec // 2), ((y - 1980) << 9) | (mo << 5) | d
-    system = 0 if sys.platform == "win32" else 3
-    local, central, offset = [], [], 0
-    for name, crc, size, data in parts:
-        raw = name.encode("ascii")
-        local += [struct.pack("<4s2B4HL2L2H", b"PK\x03\x04", 20, 0, 0, 8, dos_time,
-                              dos_date, crc, len(data), size, len(raw), 0), raw, data]
-        central += [struct.pack("<4s4B4HL2L5H2L", b"PK\x01\x02", 20, system, 20, 0, 0, 8,
-                                dos_time, dos_date, crc, len(data), size, len(raw), 0, 0,
-                                0, 0, 0o600 << 16, offset), raw]
-        offset += 30 + len(raw) + len(data)
-    directory = b"".join(central)
-    end = struct.pack("<4s4H2LH", b"PK\x05\x06", 0, 0, len(parts), len(parts),
-                      len(directory), offset, 0)
-    return b"".join(local) + directory + end
 
 
 def write_table(table: Any, path: str | Path, fonts: Sequence[str] = DEFAULT_FONTS,
@@ -154,14 +123,7 @@ def write_table(table: Any, path: str | Path, fonts: Sequence[str] = DEFAULT_FON
     f = tuple(fonts)
     pkg = _package(f, 25.0, table.ncols > WIDE_COLUMNS)
     document = (pkg.head + _table_xml(table, f, size, pkg.text_width) + pkg.tail).encode("utf-8")
-    parts = [p if p is not None else (_DOCUMENT_PART, zlib.crc32(document), len(document),
-                                      _deflate(document)) for p in pkg.parts]
-
-    def save(tmp: str) -> None:
-        with open(tmp, "wb") as fh:
-            fh.write(_zip(parts))
-
-    return write_atomic(path, save)
+    return write_package(path, [p or part(_DOCUMENT_PART, document) for p in pkg.parts])
 
 
 def _paragraph(container: Any, text: str, fonts: Sequence[str], size: float,
