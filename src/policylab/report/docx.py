@@ -22,6 +22,7 @@ from policylab.report.ooxml import Part, part, write_package
 __all__ = ["write_report", "add_table", "write_table", "new_document", "DEFAULT_FONTS"]
 
 DEFAULT_FONTS = ("Times New Roman", "SimSun")  # (Latin, East Asian); SimSun is 宋体
+_W = "http://schemas.openxmlformats.org/wordprocessingml/2006/main"
 _RULE = {"heavy": 12, "light": 6, "thin": 4}  # eighths of a point: 1.5, 0.75, 0.5 pt
 
 
@@ -98,8 +99,12 @@ _DOCUMENT_PART = "word/document.xml"
 def _package(fonts: tuple[str, ...], margin_mm: float, landscape: bool) -> _Package:
     import zipfile
 
+    if landscape:  # the portrait package with its page turned: styled and deflated once
+        base = _package(fonts, margin_mm, False)
+        tail = _turned(base.tail, margin_mm)
+        return _Package(base.parts, base.head, tail, _width_between_margins(tail))
     parts: list[Part | None] = []
-    with zipfile.ZipFile(io.BytesIO(_blank_document(fonts, margin_mm, landscape))) as z:
+    with zipfile.ZipFile(io.BytesIO(_blank_document(fonts, margin_mm, False))) as z:
         for name in z.namelist():
             data = z.read(name)
             if name == _DOCUMENT_PART:
@@ -108,11 +113,27 @@ def _package(fonts: tuple[str, ...], margin_mm: float, landscape: bool) -> _Pack
             else:
                 parts.append(part(name, data))
     cut = xml.rindex("<w:sectPr")
-    tail = xml[cut:]
-    # the width python-docx reads back (twips, not the millimetres asked for)
+    return _Package(tuple(parts), xml[:cut], xml[cut:], _width_between_margins(xml[cut:]))
+
+
+def _width_between_margins(tail: str) -> int:
+    # the width python-docx reads back (twips, not the millimetres asked for), in EMU
     twips = {k: int(v) for k, v in re.findall(r'w:(w|left|right)="(\d+)"', tail)}
-    return _Package(tuple(parts), xml[:cut], tail,
-                    (twips["w"] - twips["left"] - twips["right"]) * 635)
+    return (twips["w"] - twips["left"] - twips["right"]) * 635
+
+
+def _turned(tail: str, margin_mm: float) -> str:
+    """The end of a portrait document.xml (its last section's properties on) with the
+    section set on a landscape A4 page, as :func:`_a4` sets it in a document."""
+    from docx.oxml import parse_xml
+    from docx.section import Section
+    from lxml import etree
+
+    cut = tail.index("</w:sectPr>") + len("</w:sectPr>")
+    sect = parse_xml(tail[:cut].replace("<w:sectPr", f'<w:sectPr xmlns:w="{_W}"', 1))
+    _a4(Section(sect, None), landscape=True, margin_mm=margin_mm)
+    xml = etree.tostring(sect, encoding="unicode").replace(f' xmlns:w="{_W}"', "", 1)
+    return xml + tail[cut:]
 
 
 def write_table(table: Any, path: str | Path, fonts: Sequence[str] = DEFAULT_FONTS,
@@ -274,8 +295,6 @@ def _table_xml(table: Any, fonts: tuple[str, ...], size: float, width: int) -> s
     out += [_paragraph_xml(note, fonts, size - 1) for note in table.notes]
     return "".join(out)
 
-
-_W = "http://schemas.openxmlformats.org/wordprocessingml/2006/main"
 
 
 def add_table(doc: Any, table: Any, fonts: Sequence[str] = DEFAULT_FONTS,
