@@ -161,3 +161,18 @@ def test_report_pictures_have_distinct_ids_and_headings_their_styles(tmp_path):
                       ("Heading 1", "2. B"), ("List Bullet", "w"),
                       ("Heading 1", "Provenance")]
     assert len(doc.tables) == 2 and len(doc.inline_shapes) == 4
+
+
+def test_prepared_fonts_are_the_ones_a_table_gets(tmp_path):
+    from docx import Document
+
+    from policylab.report.docx import prepare
+
+    prepare(("Arial", "KaiTi"))  # what a run does before forking its writers
+    wide = Table(header=[[f"c{j}" for j in range(11)]], body=[[str(j) for j in range(11)]])
+    for t in (wide, _table("zh")):
+        doc = Document(str(t.to_docx(tmp_path / "t.docx", fonts=("Arial", "KaiTi"))))
+        rf = doc.styles["Normal"].element.rPr.rFonts
+        assert (rf.get(f"{W}ascii"), rf.get(f"{W}eastAsia")) == ("Arial", "KaiTi")
+        runs = [r for row in doc.tables[0].rows for c in row.cells for r in c.paragraphs[0].runs]
+        assert {_fonts(r) for r in runs} == {("Arial", "Arial", "KaiTi")}
