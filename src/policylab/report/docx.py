@@ -27,7 +27,6 @@ _W = "http://schemas.openxmlformats.org/wordprocessingml/2006/main"
 _RULE = {"heavy": 12, "light": 6, "thin": 4}  # eighths of a point: 1.5, 0.75, 0.5 pt
 
 
-
 def _fonts_on(rpr_owner: Any, fonts: Sequence[str]) -> None:
     from docx.oxml.ns import qn
 
@@ -272,8 +271,8 @@ def _table_xml(table: Any, fonts: tuple[str, ...], size: float, width: int) -> s
     col = [_twips(width * share) for share in shares]
     spans = {key: span for key, span in table.spans.items() if span > 1}
     rule_rows = {nh + i for i in table.rules if nh + i < last}
-    out.append("<w:tbl>" + _TBL_PR + "<w:tblGrid>" + "".join(f'<w:gridCol w:w="{w}"/>' for w in col)
-               + "</w:tblGrid>")
+    grid_cols = "".join(f'<w:gridCol w:w="{w}"/>' for w in col)
+    out.append(f"<w:tbl>{_TBL_PR}<w:tblGrid>{grid_cols}</w:tblGrid>")
     for i, r in enumerate(rows):
         # the rules of a three-line table; a later rule wins where two meet, as when
         # each was drawn over the last: group rule > body rule > bottom > under header
@@ -304,7 +303,6 @@ def _table_xml(table: Any, fonts: tuple[str, ...], size: float, width: int) -> s
     out.append("</w:tbl>")
     out += [_paragraph_xml(note, fonts, size - 1) for note in table.notes]
     return "".join(out)
-
 
 
 def add_table(doc: Any, table: Any, fonts: Sequence[str] = DEFAULT_FONTS,
