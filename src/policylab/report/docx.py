@@ -8,20 +8,23 @@ Chinese (``w:eastAsia``), both configurable; the page is A4 with 25 mm margins.
 
 from __future__ import annotations
 
-import copy
 import io
+import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 from policylab.report.io import write_atomic
+from policylab.report.ooxml import Part, part, write_package
 
-__all__ = ["write_report", "add_table", "new_document", "DEFAULT_FONTS"]
+__all__ = ["write_report", "add_table", "write_table", "new_document", "prepare",
+           "DEFAULT_FONTS"]
 
 DEFAULT_FONTS = ("Times New Roman", "SimSun")  # (Latin, East Asian); SimSun is 宋体
+_W = "http://schemas.openxmlformats.org/wordprocessingml/2006/main"
 _RULE = {"heavy": 12, "light": 6, "thin": 4}  # eighths of a point: 1.5, 0.75, 0.5 pt
-
 
 
 def _fonts_on(rpr_owner: Any, fonts: Sequence[str]) -> None:
@@ -78,41 +81,79 @@ def _blank_document(fonts: tuple[str, ...], margin_mm: float, landscape: bool) -
     return buf.getvalue()
 
 
-def _cell_border(cell: Any, **edges: int) -> None:
-    from docx.oxml import OxmlElement
-    from docx.oxml.ns import qn
+@dataclass(frozen=True)
+class _Package:
+    """A blank document's package, ready to take a body: every part but
+    ``word/document.xml`` compressed once, and that part's text around the body."""
 
-    tcPr = cell._tc.get_or_add_tcPr()
-    borders = tcPr.find(qn("w:tcBorders"))
-    if borders is None:
-        borders = OxmlElement("w:tcBorders")
-        tcPr.append(borders)
-    for edge, size in edges.items():
-        old = borders.find(qn(f"w:{edge}"))
-        if old is not None:
-            borders.remove(old)
-        el = OxmlElement(f"w:{edge}")
-        el.set(qn("w:val"), "single")
-        el.set(qn("w:sz"), str(size))
-        el.set(qn("w:space"), "0")
-        el.set(qn("w:color"), "000000")
-        borders.append(el)
+    parts: tuple[Part | None, ...]
+    head: str  # document.xml up to the body's content
+    tail: str  # the last section's properties to the end
+    text_width: int  # between the margins, EMU
 
 
-def _no_table_borders(t: Any) -> None:
-    from docx.oxml import OxmlElement
-    from docx.oxml.ns import qn
+_DOCUMENT_PART = "word/document.xml"
 
-    tblPr = t._tbl.tblPr
-    old = tblPr.find(qn("w:tblBorders"))
-    if old is not None:
-        tblPr.remove(old)
-    borders = OxmlElement("w:tblBorders")
-    for edge in ("top", "left", "bottom", "right", "insideH", "insideV"):
-        el = OxmlElement(f"w:{edge}")
-        el.set(qn("w:val"), "nil")
-        borders.append(el)
-    tblPr.append(borders)
+
+@lru_cache(maxsize=8)
+def _package(fonts: tuple[str, ...], margin_mm: float, landscape: bool) -> _Package:
+    import zipfile
+
+    if landscape:  # the portrait package with its page turned: styled and deflated once
+        base = _package(fonts, margin_mm, False)
+        tail = _turned(base.tail, margin_mm)
+        return _Package(base.parts, base.head, tail, _width_between_margins(tail))
+    parts: list[Part | None] = []
+    with zipfile.ZipFile(io.BytesIO(_blank_document(fonts, margin_mm, False))) as z:
+        for name in z.namelist():
+            data = z.read(name)
+            if name == _DOCUMENT_PART:
+                xml = data.decode("utf-8")
+                parts.append(None)
+            else:
+                parts.append(part(name, data))
+    cut = xml.rindex("<w:sectPr")
+    return _Package(tuple(parts), xml[:cut], xml[cut:], _width_between_margins(xml[cut:]))
+
+
+def _width_between_margins(tail: str) -> int:
+    # the width python-docx reads back (twips, not the millimetres asked for), in EMU
+    twips = {k: int(v) for k, v in re.findall(r'w:(w|left|right)="(\d+)"', tail)}
+    return (twips["w"] - twips["left"] - twips["right"]) * 635
+
+
+def _turned(tail: str, margin_mm: float) -> str:
+    """The end of a portrait document.xml (its last section's properties on) with the
+    section set on a landscape A4 page, as :func:`_a4` sets it in a document."""
+    from docx.oxml import parse_xml
+    from docx.section import Section
+    from lxml import etree
+
+    cut = tail.index("</w:sectPr>") + len("</w:sectPr>")
+    sect = parse_xml(tail[:cut].replace("<w:sectPr", f'<w:sectPr xmlns:w="{_W}"', 1))
+    _a4(Section(sect, None), landscape=True, margin_mm=margin_mm)
+    xml = etree.tostring(sect, encoding="unicode").replace(f' xmlns:w="{_W}"', "", 1)
+    return xml + tail[cut:]
+
+
+def prepare(fonts: Sequence[str] = DEFAULT_FONTS) -> None:
+    """Style the blank A4 document for ``fonts`` and compress its package now.
+
+    Each process does this once, on its first Word table or report (~0.05-0.1 s CPU); a
+    process that forks writer processes can call it first so that they share the work.
+    """
+    _package(tuple(fonts), 25.0, True)  # builds the portrait package under it
+
+
+def write_table(table: Any, path: str | Path, fonts: Sequence[str] = DEFAULT_FONTS,
+                size: float = 9.0) -> Path:
+    """Write ``table`` alone to the Word file ``path``, atomically: the document
+    :func:`new_document` starts (landscape for a table of more than
+    :data:`WIDE_COLUMNS` columns) with the table as :func:`add_table` appends it."""
+    f = tuple(fonts)
+    pkg = _package(f, 25.0, table.ncols > WIDE_COLUMNS)
+    document = (pkg.head + _table_xml(table, f, size, pkg.text_width) + pkg.tail).encode("utf-8")
+    return write_package(path, [p or part(_DOCUMENT_PART, document) for p in pkg.parts])
 
 
 def _paragraph(container: Any, text: str, fonts: Sequence[str], size: float,
@@ -136,70 +177,153 @@ def _style_paragraph(p: Any, text: str, fonts: Sequence[str], size: float, align
 
 
 @lru_cache(maxsize=64)
-def _cell_paragraph(fonts: tuple[str, ...], size: float, align: Any, bold: bool) -> Any:
-    """A table cell's ``<w:p>`` with an empty run, styled as :func:`_paragraph` styles it.
+def _paragraph_open(fonts: tuple[str, ...], size: float, align: Any, bold: bool) -> str:
+    """The XML of a paragraph styled as :func:`_paragraph` styles it, up to its run's
+    text: ``<w:p><w:pPr>..</w:pPr><w:r><w:rPr>..</w:rPr>``.
 
-    Built once per style and copied into each cell: styling a run through python-docx
-    (rPr, fonts, size) took most of a report's table-writing time.
+    python-docx styles it once per style; every paragraph of a table is then written
+    as text: styling each cell's run through python-docx took most of a study's
+    table-writing time.
     """
     from docx.oxml import OxmlElement
     from docx.text.paragraph import Paragraph
+    from lxml import etree
 
     p = Paragraph(OxmlElement("w:p"), None)
     _style_paragraph(p, "", fonts, size, align, bold)
-    return p._p
+    xml = etree.tostring(p._p, encoding="unicode")
+    body = xml[xml.index(">") + 1:]  # without the w: namespace declaration
+    if not body.endswith("</w:rPr></w:r></w:p>"):
+        raise AssertionError(f"unexpected paragraph XML from python-docx: {xml}")
+    return "<w:p>" + body[:-len("</w:r></w:p>")]
 
 
-def _cell_text(cell: Any, text: str, fonts: Sequence[str], size: float, align: Any) -> None:
-    """Fill an empty table cell exactly as ``_paragraph(cell, text, ...)`` would."""
-    p = copy.deepcopy(_cell_paragraph(tuple(fonts), size, align, False))
-    if text:
-        p.r_lst[0].text = text
-    cell._tc.replace(cell._tc.p_lst[0], p)
+# characters XML 1.0 cannot hold (lxml refuses them when python-docx sets a run's text)
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
+def _run_text(text: str) -> str:
+    """A run's content as python-docx writes ``run.text = text``: ``<w:t>`` (keeping
+    leading and trailing spaces), a tab as ``<w:tab/>``, a line end as ``<w:br/>``."""
+    if not text:
+        return ""
+    if _NOT_XML.search(text):
+        raise ValueError(f"text {text[:40]!r} holds a control character that Word files "
+                         "cannot store; remove it")
+    out, chunk = [], []
+
+    def flush() -> None:
+        t = "".join(chunk)
+        chunk.clear()
+        if t:
+            esc = t.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+            space = ' xml:space="preserve"' if len(t.strip()) < len(t) else ""
+            out.append(f"<w:t{space}>{esc}</w:t>")
+
+    if "\t" not in text and "\n" not in text and "\r" not in text:
+        chunk.append(text)
+    else:
+        for ch in text:
+            if ch in "\t\r\n":
+                flush()
+                out.append("<w:tab/>" if ch == "\t" else "<w:br/>")
+            else:
+                chunk.append(ch)
+    flush()
+    return "".join(out)
+
+
+def _paragraph_xml(text: str, fonts: tuple[str, ...], size: float, align: Any = None,
+                   bold: bool = False) -> str:
+    return _paragraph_open(fonts, size, align, bold) + _run_text(text) + "</w:r></w:p>"
+
+
+def _border_xml(edge: str, size: int) -> str:
+    return f'<w:{edge} w:val="single" w:sz="{size}" w:space="0" w:color="000000"/>'
+
+
+# python-docx's table properties after ``alignment = CENTER``, ``autofit = False`` and
+# the table borders switched off (a three-line table draws its rules on the cells)
+_TBL_PR = (
+    '<w:tblPr><w:tblW w:type="auto" w:w="0"/><w:jc w:val="center"/>'
+    '<w:tblLayout w:type="fixed"/><w:tblLook w:firstColumn="1" w:firstRow="1" '
+    'w:lastColumn="0" w:lastRow="0" w:noHBand="0" w:noVBand="1" w:val="04A0"/>'
+    '<w:tblBorders><w:top w:val="nil"/><w:left w:val="nil"/><w:bottom w:val="nil"/>'
+    '<w:right w:val="nil"/><w:insideH w:val="nil"/><w:insideV w:val="nil"/>'
+    "</w:tblBorders></w:tblPr>")
+
+
+def _twips(emu: float) -> int:
+    # as python-docx stores a width: whole EMU, rounded to twips
+    return int(round(int(emu) / 635.0))
+
+
+def _table_xml(table: Any, fonts: tuple[str, ...], size: float, width: int) -> str:
+    """``table`` as WordprocessingML: the title paragraph, the ``<w:tbl>`` and the notes,
+    written in one go (the cells as text, not through python-docx's cell API)."""
+    from docx.enum.text import WD_ALIGN_PARAGRAPH
+
+    center, left = WD_ALIGN_PARAGRAPH.CENTER, WD_ALIGN_PARAGRAPH.LEFT
+    rows, n, nh = table.header + table.body, table.ncols, len(table.header)
+    last = len(rows) - 1
+    out = [_paragraph_xml(table.title, fonts, size + 1, center, True)] if table.title else []
+    shares = _column_shares(rows, n, table.spans, nh)
+    col = [_twips(width * share) for share in shares]
+    spans = {key: span for key, span in table.spans.items() if span > 1}
+    rule_rows = {nh + i for i in table.rules if nh + i < last}
+    grid_cols = "".join(f'<w:gridCol w:w="{w}"/>' for w in col)
+    out.append(f"<w:tbl>{_TBL_PR}<w:tblGrid>{grid_cols}</w:tblGrid>")
+    for i, r in enumerate(rows):
+        # the rules of a three-line table; a later rule wins where two meet, as when
+        # each was drawn over the last: group rule > body rule > bottom > under header
+        row_bottom = (_RULE["thin"] if i in rule_rows else _RULE["heavy"] if i == last
+                      else _RULE["light"] if i == nh - 1 else None)
+        out.append("<w:tr>")
+        j = 0
+        while j < n:
+            span = spans.get((i, j), 1)
+            text = r[j] if j < len(r) else ""
+            bottom = row_bottom
+            if span > 1:
+                w = _twips(width * sum(shares[j:j + span]))
+                grid = f'<w:gridSpan w:val="{span}"/>'
+                if i < nh - 1 and text:
+                    bottom = _RULE["thin"]  # the rule under a group header (\cmidrule)
+            else:
+                w, grid = col[j], ""
+            edges = ((_border_xml("top", _RULE["heavy"]) if i == 0 else "")
+                     + (_border_xml("bottom", bottom) if bottom else ""))
+            out.append(f'<w:tc><w:tcPr><w:tcW w:type="dxa" w:w="{w}"/>{grid}'
+                       + (f"<w:tcBorders>{edges}</w:tcBorders>" if edges else "")
+                       + "</w:tcPr>"
+                       + _paragraph_xml(text, fonts, size, left if j == 0 else center)
+                       + "</w:tc>")
+            j += span
+        out.append("</w:tr>")
+    out.append("</w:tbl>")
+    out += [_paragraph_xml(note, fonts, size - 1) for note in table.notes]
+    return "".join(out)
 
 
 def add_table(doc: Any, table: Any, fonts: Sequence[str] = DEFAULT_FONTS,
               size: float = 9.0) -> Any:
     """Append ``table`` (title above, notes below) as a three-line table; returns it."""
-    from docx.enum.table import WD_TABLE_ALIGNMENT
-    from docx.enum.text import WD_ALIGN_PARAGRAPH
+    from docx.oxml import parse_xml
+    from docx.table import Table as WordTable
 
-    center, left = WD_ALIGN_PARAGRAPH.CENTER, WD_ALIGN_PARAGRAPH.LEFT
-    if table.title:
-        _paragraph(doc, table.title, fonts, size + 1, align=center, bold=True)
-    rows, n, nh = table.header + table.body, table.ncols, len(table.header)
-    t = doc.add_table(rows=len(rows), cols=n)
-    t.alignment = WD_TABLE_ALIGNMENT.CENTER
-    _no_table_borders(t)
-    covered = set()
-    for (i, j), span in table.spans.items():
-        if span > 1:
-            t.cell(i, j).merge(t.cell(i, j + span - 1))
-            covered.update((i, k) for k in range(j + 1, j + span))
-    # the cell grid once: Table.cell() rebuilds every cell of the table on each call,
-    # which made a 200-cell table cost 40,000 cell look-ups (seconds per report)
-    grid = [row.cells for row in t.rows]
-    for i, r in enumerate(rows):
-        for j in range(n):
-            if (i, j) in covered:
-                continue
-            _cell_text(grid[i][j], r[j] if j < len(r) else "", fonts, size,
-                       left if j == 0 else center)
-    for j in range(n):
-        _cell_border(grid[0][j], top=_RULE["heavy"])
-        _cell_border(grid[nh - 1][j], bottom=_RULE["light"])
-        _cell_border(grid[len(rows) - 1][j], bottom=_RULE["heavy"])
-        for i in table.rules:
-            if nh + i < len(rows) - 1:
-                _cell_border(grid[nh + i][j], bottom=_RULE["thin"])
-    for (i, j), span in table.spans.items():
-        if span > 1 and i < nh - 1 and rows[i][j]:
-            _cell_border(grid[i][j], bottom=_RULE["thin"])  # rule under a group header
-    _set_widths(t, grid, _column_shares(rows, n, table.spans, nh), _text_width(doc),
-                table.spans)
-    for note in table.notes:
-        _paragraph(doc, note, fonts, size - 1)
-    return t
+    xml = _table_xml(table, tuple(fonts), size, _text_width(doc))
+    box = parse_xml(f'<w:body xmlns:w="{_W}">{xml}</w:body>')
+    body = doc.element.body
+    end = body.sectPr  # the last section's properties stay last
+    tbl = None
+    for el in list(box):
+        if end is not None:
+            end.addprevious(el)
+        else:
+            body.append(el)
+        if el.tag == f"{{{_W}}}tbl":
+            tbl = el
+    return WordTable(tbl, doc._body)
 
 
 def _text_width(doc: Any) -> int:
@@ -232,21 +356,6 @@ def _column_shares(rows: list[list[str]], n: int, spans: dict[tuple[int, int], i
     return [x / total for x in need]
 
 
-def _set_widths(t: Any, grid: list[list[Any]], shares: list[float], width: int,
-                spans: dict[tuple[int, int], int]) -> None:
-    from docx.shared import Emu
-
-    t.autofit = False
-    for j, share in enumerate(shares):
-        w = Emu(int(width * share))
-        t.columns[j].width = w
-        for row in grid:
-            row[j].width = w
-    for (i, j), span in spans.items():  # a merged cell spans its columns' widths
-        if span > 1:
-            grid[i][j].width = Emu(int(width * sum(shares[j:j + span])))
-
-
 def _add_report_table(doc: Any, table: Any, fonts: Sequence[str]) -> None:
     # a wide table gets a landscape page of its own; the text goes on in portrait
     from docx.enum.section import WD_SECTION
@@ -270,9 +379,56 @@ def _figure_png(f: dict[str, Any]) -> Any:
     return buf
 
 
-def _add_headline(doc: Any, headline: dict[str, Any], fonts: Sequence[str]) -> None:
+class _Styled:
+    """``doc.add_paragraph(text, style=name)`` with each style's id looked up once:
+    python-docx finds a style by name with a search of all ~160 styles per paragraph."""
+
+    def __init__(self, doc: Any) -> None:
+        self.doc, self.ids = doc, {}
+
+    def __call__(self, text: str, style: str) -> Any:
+        from docx.enum.style import WD_STYLE_TYPE
+
+        if style not in self.ids:
+            self.ids[style] = self.doc.part.get_style_id(style, WD_STYLE_TYPE.PARAGRAPH)
+        p = self.doc.add_paragraph(text)
+        p._p.style = self.ids[style]  # what Paragraph.style = name sets
+        return p
+
+    def heading(self, text: str, level: int) -> Any:
+        # as Document.add_heading names its styles
+        return self(text, "Title" if level == 0 else f"Heading {level}")
+
+
+class _Pictures:
+    """``doc.add_picture`` with the drawing ids counted here: python-docx finds the next
+    free id by searching every attribute of the document for each picture, which cost
+    more than the pictures once the report's tables were in.
+
+    The report's only numbered (``id``) elements are its pictures, so after the first
+    search each picture takes the next number, the id python-docx would have found.
+    """
+
+    def __init__(self, doc: Any) -> None:
+        self.doc, self.next_id = doc, None
+
+    def add(self, image: Any, width: Any) -> None:
+        from docx.oxml.shape import CT_Inline
+
+        part = self.doc.part
+        if self.next_id is None:
+            self.next_id = part.next_id
+        rid, img = part.get_or_add_image(image)
+        cx, cy = img.scaled_dimensions(width, None)
+        inline = CT_Inline.new_pic_inline(self.next_id, rid, img.filename, cx, cy)
+        self.next_id += 1
+        self.doc.add_paragraph().add_run()._r.add_drawing(inline)
+
+
+def _add_headline(doc: Any, headline: dict[str, Any], fonts: Sequence[str],
+                  styled: _Styled) -> None:
     """The first page's summary: main estimates and robustness verdicts (Tables)."""
-    doc.add_heading(headline["words"]["headline"], level=1)
+    styled.heading(headline["words"]["headline"], 1)
     for table in headline.get("tables", []):
         add_table(doc, table, fonts)
         doc.add_paragraph()
@@ -295,13 +451,14 @@ def write_report(sections: list[dict[str, Any]], path: str | Path, *, lang: str 
     doc = new_document(fonts)
     width = doc.sections[0].page_width - doc.sections[0].left_margin \
         - doc.sections[0].right_margin
-    doc.add_heading(title, level=0)
+    styled, pictures = _Styled(doc), _Pictures(doc)
+    styled.heading(title, 0)
     if overview:
         doc.add_paragraph(overview)
     if headline:
-        _add_headline(doc, headline, fonts)
+        _add_headline(doc, headline, fonts, styled)
     for i, s in enumerate(sections, 1):
-        doc.add_heading(f"{s.get('number', i)}. {s['title']}", level=1)
+        styled.heading(f"{s.get('number', i)}. {s['title']}", 1)
         if s.get("status") in ("failed", "warned"):
             doc.add_paragraph(f"{w[s['status']]}{w['colon']}{s.get('error')}")
         for p in s.get("text", []):
@@ -311,15 +468,15 @@ def write_report(sections: list[dict[str, Any]], path: str | Path, *, lang: str 
         for f in s.get("figures", []):
             if f.get("caption"):
                 _paragraph(doc, f["caption"], fonts, 10.5)
-            doc.add_picture(_figure_png(f), width=min(width, Mm(160)))
+            pictures.add(_figure_png(f), width=min(width, Mm(160)))
             for note in f.get("notes", []):
                 _paragraph(doc, note, fonts, 9)
         if s.get("warnings"):
             doc.add_paragraph(w["warnings"] + w["colon"].rstrip())
             for x in s["warnings"]:
-                doc.add_paragraph(x, style="List Bullet")
+                styled(x, "List Bullet")
     if provenance:
-        doc.add_heading(w["provenance"], level=1)
+        styled.heading(w["provenance"], 1)
         for k, v in provenance.items():
             doc.add_paragraph(f"{k}: {v}")
     return write_atomic(path, doc.save)

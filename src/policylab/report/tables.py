@@ -167,13 +167,9 @@ class Table:
     def to_docx(self, path: str | Path, fonts: Sequence[str] | None = None) -> Path:
         """A Word file (A4; landscape for a table of more than nine columns) holding this
         table, written atomically."""
-        from policylab.report.docx import DEFAULT_FONTS, WIDE_COLUMNS, new_document
-        from policylab.report.io import write_atomic
+        from policylab.report.docx import DEFAULT_FONTS, write_table
 
-        f = tuple(fonts or DEFAULT_FONTS)
-        doc = new_document(f, landscape=self.ncols > WIDE_COLUMNS)
-        self.add_to_docx(doc, f)
-        return write_atomic(path, doc.save)
+        return write_table(self, path, tuple(fonts or DEFAULT_FONTS))
 
     def to_excel(self, path: str | Path) -> Path:
         """An Excel sheet with the same layout: numeric cells with number formats (stars
