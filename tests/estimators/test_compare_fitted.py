@@ -66,3 +66,23 @@ def test_an_event_study_shrunk_to_the_data_is_still_the_one_asked_for(design):
     reused = pl.compare_estimators(design, y="lemp", window=(-6, 3), estimators=("twfe",),
                                    fitted={"twfe": es})
     pd.testing.assert_frame_equal(reused.tidy(), fresh.tidy(), check_exact=True)
+
+
+def test_the_asked_window_is_read_from_the_metadata(design):
+    # event_study records the window asked for: the comparison reads it, not the
+    # warning's text; a result without it (fitted before) falls back on the warning
+    fresh = pl.compare_estimators(design, y="lemp", window=(-6, 3), estimators=("twfe",))
+    kw = dict(y="lemp", window=(-6, 3), estimators=("twfe",))
+    quiet = pl.event_study(design, y="lemp", window=(-6, 3))
+    quiet.warnings = [w for w in quiet.warnings if w.key != "event.window_clipped"]
+    assert quiet.meta["window_requested"] == (-6, 3)
+    reused = pl.compare_estimators(design, **kw, fitted={"twfe": quiet})
+    pd.testing.assert_frame_equal(reused.tidy(), fresh.tidy(), check_exact=True)
+    with pytest.raises(SpecError, match=r"window=\(-6, 3\) where this comparison fits "
+                                        r"window=\(-5, 3\)"):
+        pl.compare_estimators(design, y="lemp", window=(-5, 3), estimators=("twfe",),
+                              fitted={"twfe": quiet})
+    old = pl.event_study(design, y="lemp", window=(-6, 3))
+    del old.meta["window_requested"]
+    reused = pl.compare_estimators(design, **kw, fitted={"twfe": old})
+    pd.testing.assert_frame_equal(reused.tidy(), fresh.tidy(), check_exact=True)

@@ -174,9 +174,41 @@ def test_bad_columns_and_weights(files, tmp_path):
     bad = df.copy()
     bad.loc[0, "w"] = -1.0
     bad.to_parquet(tmp_path / "neg.parquet")
-    with pytest.raises(DataError, match="weights column .w. has negative values"):
+    with pytest.raises(DataError, match="weights column 'w' must be non-negative numbers; "
+                                        "1 rows are missing, negative"):
         feols_stream("y ~ x1 | unit", str(tmp_path / "neg.parquet"), weights="w",
                      progress=False)
+
+
+@pytest.mark.parametrize("fmt", ["parquet", "text parquet", "csv"])
+def test_bad_weights_are_refused_as_in_memory(tmp_path, fmt):
+    # missing, NaN, infinite, negative or non-numeric weights raise feols' (and the
+    # Design's) DataError with the count, instead of being dropped by the scan's filter
+    df = _frame()
+    bad = [2, 40, 41, 60, 61, 80]
+    w = df["w"].astype(object)
+    w[bad] = [None, np.nan, np.inf, -np.inf, -0.5, "abc" if fmt == "text parquet" else -1]
+    path = tmp_path / f"w.{fmt.split()[-1]}"
+    if fmt == "csv":
+        df.assign(w=w.astype(float)).to_csv(path, index=False)
+    elif fmt == "text parquet":  # a string column: numbers as text and one word
+        df.assign(w=w.map(lambda v: None if v is None else str(v))).to_parquet(path)
+    else:  # a float column with a null, NaN and infinities
+        df.assign(w=w.astype(float)).to_parquet(path)
+    data = pd.read_csv(path) if fmt == "csv" else pd.read_parquet(path)
+    data["w"] = pd.to_numeric(data["w"], errors="coerce")  # pandas: "abc" as NaN
+    fml = "y ~ x1 | unit + year"
+    msg = "weights column 'w' must be non-negative numbers; 6 rows are missing, negative"
+    with pytest.raises(DataError, match=msg):
+        feols(fml, data, weights="w")
+    with pytest.raises(DataError, match=msg + " or not numbers; fix or drop them"):
+        feols_stream(fml, str(path), weights="w", progress=False)
+    # rows outside the sample (where=) are not the model's: their weights are not checked
+    units = df.loc[bad, "unit"].unique().tolist()
+    ok = feols_stream(fml, str(path), weights="w", progress=False,
+                      where=f"unit NOT IN ({', '.join(map(str, units))})")
+    sub = data[~data["unit"].isin(units)]
+    _same(feols(fml, sub, weights="w"), ok)
 
 
 def test_backticked_names_are_columns(tmp_path):
@@ -243,3 +275,15 @@ def test_spill_opens_partitions_per_write_when_file_handles_are_short(files, mon
     fml = "y ~ x1 + x2 | unit + year"
     _same(feols(fml, df), feols_stream(fml, str(d / "part*.parquet"), batch_rows=100,
                                        progress=False))
+
+
+def test_integer_columns_are_numbers(tmp_path):
+    # Arrow hands back float columns read-only and converted integer ones writable: the
+    # compiled scatter took them as one tuple and failed to compile on the mix
+    df = _frame()
+    df["k"] = (df["unit"] * 7 + df["year"]) % 5  # an integer regressor
+    df.to_parquet(tmp_path / "int.parquet")
+    fml = "y ~ x1 + k | unit + year"
+    a = feols(fml, df, weights="w")
+    b = feols_stream(fml, str(tmp_path / "int.parquet"), weights="w", progress=False)
+    _same(a, b)

@@ -119,8 +119,8 @@ def group_by_partition(fcols: Sequence[np.ndarray], kcols: Sequence[np.ndarray],
     (a C-ordered float64 block of that shape)."""
     from policylab.engine._stream_kernels import scatter_by_hash
 
-    fc = tuple(np.ascontiguousarray(c, dtype=np.float64) for c in fcols)
-    kc = tuple(np.ascontiguousarray(c, dtype=np.int64) for c in kcols)
+    fc = tuple(_read_only(c, np.float64) for c in fcols)
+    kc = tuple(_read_only(c, np.int64) for c in kcols)
     shape = (len(kc[0]), len(fc) + len(kc))
     rows = np.empty(shape) if out is None else out
     if rows.shape != shape or rows.dtype != np.float64 or not rows.flags.c_contiguous:
@@ -128,6 +128,18 @@ def group_by_partition(fcols: Sequence[np.ndarray], kcols: Sequence[np.ndarray],
     bounds = np.empty(2**bits + 1, dtype=np.int64)
     scatter_by_hash(fc, kc, 0, int(bits), *split_rows(rows, len(fc)), bounds)
     return rows, bounds
+
+
+def _read_only(c: np.ndarray, dtype: type) -> np.ndarray:
+    """``c`` as a contiguous read-only array of ``dtype`` (a view when it already is
+    one): the compiled kernel takes a tuple of columns, which must all be of one type,
+    and columns read from Arrow are read-only while converted ones (integers, numbers
+    stored as text) are not."""
+    a = np.ascontiguousarray(c, dtype=dtype)
+    if a.flags.writeable:
+        a = a.view()
+        a.flags.writeable = False
+    return a
 
 
 def split_rows(rows: np.ndarray, n_float: int) -> tuple[np.ndarray, np.ndarray]:

@@ -10,7 +10,7 @@ cells R did estimates.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -21,9 +21,9 @@ from policylab.estimators.design import DesignNotHonoured
 from policylab.estimators.formula import _factorize
 from policylab.messages import Message
 
-__all__ = ["cell_specs", "cohort_codes", "first_period_covariates", "per_unit",
-           "sorted_codes", "unit_clusters", "unit_cohorts", "unit_weights",
-           "wide_outcomes"]
+__all__ = ["PanelCodes", "balanced_rows", "cell_specs", "cohort_codes",
+           "first_period_covariates", "panel_codes", "per_unit", "sorted_codes",
+           "unit_clusters", "unit_cohorts", "unit_weights", "wide_outcomes"]
 
 
 def sorted_codes(s: pd.Series) -> tuple[np.ndarray, np.ndarray]:
@@ -73,51 +73,98 @@ def unit_weights(df: pd.DataFrame, weights: str, cell: np.ndarray, units: np.nda
     return wu
 
 
+class PanelCodes(NamedTuple):
+    """Integer codes of a long panel's unit and period columns (sorted levels, -1 for
+    missing) and each row's cell ``unit * T + period`` (meaningless where an id is
+    missing), computed once and shared by the balancing and the outcome scatter."""
+
+    unit: np.ndarray
+    units: np.ndarray
+    time: np.ndarray
+    periods: np.ndarray
+    cell: np.ndarray
+
+
+def panel_codes(df: pd.DataFrame, unit: str, time: str) -> PanelCodes:
+    """The unit and period codes of ``df`` (see :func:`sorted_codes`)."""
+    uc, units = sorted_codes(df[unit])
+    tc, periods = sorted_codes(df[time])
+    return PanelCodes(uc, units, tc, periods, uc * len(periods) + tc)
+
+
 def balanced_rows(df: pd.DataFrame, y: str, unit: str, time: str,
-                  needed: Sequence[str]) -> tuple[pd.DataFrame, Message | None]:
+                  needed: Sequence[str], codes: PanelCodes | None = None
+                  ) -> tuple[pd.DataFrame, Message | None, PanelCodes]:
     """The rows of the units observed, with ``y`` and every ``needed`` column, in every
-    period, and a note of what was dropped (None when nothing was).
+    period, a note of what was dropped (None when nothing was) and the kept rows' codes.
 
     R did's rule with ``panel = TRUE`` (its default ``allow_unbalanced_panel = FALSE``):
     rows with a missing value are dropped, then the units no longer observed in every
-    period (``BMisc::makeBalancedPanel``)."""
+    period (``BMisc::makeBalancedPanel``). Duplicate (unit, period) rows count once
+    here (:func:`wide_outcomes` refuses them); with a missing id nothing is dropped
+    (:func:`wide_outcomes` says which). One pass over integer codes: a units x periods
+    table of the cells with a complete row.
+    """
+    codes = panel_codes(df, unit, time) if codes is None else codes
     cols = [y, *[c for c in needed if c and c in df.columns]]
     complete = df[cols].notna().all(axis=1).to_numpy()
-    keys = df[[unit, time]]
-    if keys.isna().any(axis=None):  # missing ids: wide_outcomes says which
-        return df, None
-    # the periods that have complete rows (makeBalancedPanel counts after the NA drop:
-    # a year without the outcome anywhere leaves the panel, not every unit)
-    n_periods = keys.loc[complete, time].nunique()
-    per_unit = keys[complete].groupby(unit, sort=False)[time].nunique()
-    full = per_unit.index[per_unit.to_numpy() == n_periods]
-    keep = complete & keys[unit].isin(full).to_numpy()
+    uc, tc = codes.unit, codes.time
+    if (uc < 0).any() or (tc < 0).any():
+        return df, None, codes
+    N, T = len(codes.units), len(codes.periods)
+    seen = np.zeros(N * T, dtype=bool)
+    seen[codes.cell if complete.all() else codes.cell[complete]] = True
+    if seen.all():  # every unit has a complete row in every period (the usual case)
+        full, in_panel, n_periods = np.ones(N, dtype=bool), np.ones(T, dtype=bool), T
+        keep = complete
+    else:
+        seen = seen.reshape(N, T)
+        # the periods that have complete rows (makeBalancedPanel counts after the NA
+        # drop: a year without the outcome anywhere leaves the panel, not every unit)
+        in_panel = seen.any(axis=0)
+        n_periods = int(in_panel.sum())
+        # the units with a complete row in each of them (none without complete rows)
+        full = (seen.sum(axis=1) == n_periods) & (n_periods > 0)
+        keep = complete & full[uc]
     if keep.all():
-        return df, None
+        return df, None, codes
     if not keep.any():
         raise DataError(f"att_gt needs a balanced panel: no unit has {cols} in all "
                         f"{n_periods} periods; fill the gaps or use did_imputation(), "
                         "which handles unbalanced panels")
-    gone = keys[unit].nunique() - keys.loc[keep, unit].nunique()  # units left out whole
-    return df[keep], Message("cs.balanced", units=int(gone), rows=int((~keep).sum()))
+    gone = N - int(full.sum())  # units left out whole
+    return df[keep], Message("cs.balanced", units=gone, rows=int((~keep).sum())), \
+        _kept_codes(codes, keep, full, in_panel)
 
 
-def wide_outcomes(df: pd.DataFrame, y: str, unit: str, time: str
+def _kept_codes(codes: PanelCodes, keep: np.ndarray, units: np.ndarray,
+                periods: np.ndarray) -> PanelCodes:
+    """The codes of the kept rows, whose levels are the ``units`` and ``periods`` kept
+    (each kept unit has a row in every kept period), recoded densely in sorted order:
+    what :func:`panel_codes` gives on the kept rows, without hashing them again."""
+    uk = (np.cumsum(units) - 1)[codes.unit[keep]]
+    tk = (np.cumsum(periods) - 1)[codes.time[keep]]
+    return PanelCodes(uk, codes.units[units], tk, codes.periods[periods],
+                      uk * int(periods.sum()) + tk)
+
+
+def wide_outcomes(df: pd.DataFrame, y: str, unit: str, time: str,
+                  codes: PanelCodes | None = None
                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Outcome matrix (units x periods, column-major) of a balanced panel in one scatter.
 
     Returns ``(Y, unit_levels, periods, cell)`` with units and periods sorted and
     ``cell`` each row's flat position ``unit_code * T + period_code``; raises on missing
-    ids, duplicate (unit, period) rows, gaps and missing outcomes.
+    ids, duplicate (unit, period) rows, gaps and missing outcomes. ``codes`` are
+    ``df``'s codes when already computed (:func:`balanced_rows` returns them).
     """
-    uc, units = sorted_codes(df[unit])
-    tc, periods = sorted_codes(df[time])
-    for name, codes in ((unit, uc), (time, tc)):
-        if (codes < 0).any():
-            raise DataError(f"{int((codes < 0).sum())} rows have a missing {name!r}; drop "
+    codes = panel_codes(df, unit, time) if codes is None else codes
+    uc, units, tc, periods, cell = codes
+    for name, c in ((unit, uc), (time, tc)):
+        if (c < 0).any():
+            raise DataError(f"{int((c < 0).sum())} rows have a missing {name!r}; drop "
                             "them or fill the ids")
     N, T = len(units), len(periods)
-    cell = uc * T + tc
     count = np.bincount(cell, minlength=N * T)
     if (count > 1).any():
         raise DataError(f"duplicate ({unit}, {time}) rows: att_gt needs one row per unit "

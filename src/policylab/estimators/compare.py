@@ -204,8 +204,11 @@ def _checked_fitted(fitted: Mapping[str, Any] | None, y: str, window: tuple[int,
 
 
 def _asked_window(r: Any) -> Any:
-    """The window an event study was asked for: ``meta["window"]`` unless it was
-    shrunk to the data, which its window_clipped warning records."""
+    """The window an event study was asked for: ``meta["window_requested"]``; for
+    results without it (fitted before event_study recorded it), the window_clipped
+    warning's when the window was shrunk to the data, else ``meta["window"]``."""
+    if r.meta.get("window_requested") is not None:
+        return tuple(r.meta["window_requested"])
     for w in getattr(r, "warnings", ()):
         if getattr(w, "key", None) == "event.window_clipped":
             return tuple(w.params["window"])

@@ -195,22 +195,37 @@ def _conditions(spec: _Spec, where: str | None, numeric: bool = True) -> str:
     if numeric:
         parts += [f"isfinite(CAST({q(c)} AS DOUBLE))" for c in spec.numeric]
     if numeric and spec.weights:
-        # negative weights pass, to be refused by name when the rows are read
+        # a weight of 0 drops its row, as in feols (bad weights were refused by _plan)
         parts.append(f"CAST({q(spec.weights)} AS DOUBLE) <> 0")
     cond = " AND ".join(parts)
     return f"({where}) AND {cond}" if where else cond
 
 
+def _bad_weights(spec: _Spec) -> list[str]:
+    """The SQL aggregate counting rows whose weight is missing, not a number, infinite
+    or negative (none without weights)."""
+    if not spec.weights:
+        return []
+    w = f"TRY_CAST({scan.quote_ident(spec.weights)} AS DOUBLE)"
+    return [f"count(*) FILTER (WHERE NOT coalesce(isfinite({w}) AND {w} >= 0, false))"]
+
+
 def _plan(spec: _Spec, source: Any, where: str | None, max_fe_levels: int,
           presorted: bool, have: list[str]) -> _Plan:
-    """Check the columns, count the rows and read the levels of the non-unit effects.
+    """Check the columns, count the rows (and the bad weights, refused) and read the
+    levels of the non-unit effects.
 
     Only the key columns are scanned here (levels of rows later dropped for missing
     values get no observations and drop out of the normal equations by themselves)."""
     missing = [c for c in spec.columns if c not in have]
     if missing:
         raise DataError(f"columns {missing} are not in the scanned data (it has {have[:20]})")
-    (n_total,) = scan.scan_aggregate(source, ["count(*)"], where)
+    n_total, *n_bad = scan.scan_aggregate(source, ["count(*)", *_bad_weights(spec)], where)
+    if n_bad and n_bad[0]:
+        # the Design's and feols' rule: a bad weight is refused, not dropped quietly
+        raise DataError(f"weights column {spec.weights!r} must be non-negative numbers; "
+                        f"{int(n_bad[0])} rows are missing, negative or not numbers; fix "
+                        "or drop them")
     keys = _conditions(spec, where, numeric=False)
     small: list[_Levels] = []
     large: list[_Levels] = []
@@ -241,12 +256,7 @@ def _columns(spec: _Spec, plan: _Plan, raw: dict[str, np.ndarray],
     codes, (cluster code), large-FE codes]."""
     fcols = [raw[c] for c in [*spec.xs, spec.y]]
     if spec.weights:
-        w = raw[spec.weights]
-        if (w < 0).any():
-            raise DataError(f"weights column {spec.weights!r} has negative values "
-                            f"({int((w < 0).sum())} in one block of rows); weights must "
-                            "be >= 0 (a weight of 0 drops the row)")
-        fcols.append(w)
+        fcols.append(raw[spec.weights])
     codes = [key] + [lv.codes(raw) + plan.offsets[j] for j, lv in enumerate(plan.small)]
     codes += [plan.cluster.codes(raw)] if plan.cluster is not None else []
     codes += [lv.codes(raw) for lv in plan.large]
@@ -470,7 +480,9 @@ def feols_stream(
         Clustering column, as feols' ``cluster=`` (``"firm"``, ``"~firm"``); the same
         as ``vcov={"CRV1": ...}``. One-way only.
     weights : str, optional
-        Column of analytic (precision) weights, as in :func:`policylab.feols`.
+        Column of analytic (precision) weights, as in :func:`policylab.feols`:
+        non-negative numbers, none missing in the rows ``where`` selects (a DataError
+        counts the bad rows otherwise); rows weighted 0 are dropped.
     where : str, optional
         SQL row filter pushed down to the scan, e.g. ``"year >= 2005"``.
     ssc : optional

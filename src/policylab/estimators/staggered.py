@@ -360,8 +360,8 @@ def att_gt(
     # the panel as arrays once: (units x periods) outcomes, one value per unit for the
     # cohort, cluster and covariates (no pivot, no groupby over the long rows)
     # a missing weight stays an error (unit_weights names it): a Design refuses it too
-    df, balanced = balanced_rows(df, y, unit, time, list(covariates or []))
-    Y, units, periods, cell = wide_outcomes(df, y, unit, time)
+    df, balanced, codes = balanced_rows(df, y, unit, time, list(covariates or []))
+    Y, units, periods, cell = wide_outcomes(df, y, unit, time, codes)
     N, T = Y.shape
     G, keep_units, notes = unit_cohorts(df, cohort, cell, units, periods, anticipation)
     notes = [balanced, *notes] if balanced is not None else notes
