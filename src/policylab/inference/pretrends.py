@@ -177,7 +177,7 @@ def pretrend_power(result: Any = None, *, powers: tuple[float, ...] = (0.5, 0.8)
     usual eyeball test). Accepts an ``event_study`` result or ``betahat=``, ``sigma=``,
     ``rel_times=``.
     """
-    from scipy import optimize, stats  # here, not at import: slow to import
+    from scipy import optimize  # here, not at import: slow to import
 
     beta, Sigma, e, ref = event_study_inputs(result, **arrays)
     if _cs_base_notes(result):
@@ -189,7 +189,7 @@ def pretrend_power(result: Any = None, *, powers: tuple[float, ...] = (0.5, 0.8)
         raise EstimationError(Message("pretrends.no_leads"))
     sd = np.sqrt(np.diag(Sigma))
     corr = Sigma[np.ix_(pre, pre)] / np.outer(sd[pre], sd[pre])
-    crit = stats.norm.ppf(1 - alpha / 2)
+    crit = ndtri(1 - alpha / 2)
     dist = (e - ref).astype(float)
 
     pass_prob = _PassProbability(dist[pre] / sd[pre], corr, crit)
@@ -506,7 +506,6 @@ def honest_did(result: Any = None, *, e: int = 0, l_vec: Any = None, M: Any = No
     HonestDiD's multi-period code), where HonestDiD's single-period code leaves it
     uncapped (a slightly longer interval).
     """
-    from scipy import stats  # here, not at import: slow to import
 
     if rm_method not in ("C-LF", "Conditional", "Bonferroni"):
         raise SpecError(f"rm_method={rm_method!r}: use 'C-LF', 'Conditional' or "
@@ -528,7 +527,7 @@ def honest_did(result: Any = None, *, e: int = 0, l_vec: Any = None, M: Any = No
     post = et >= 0
     est_t = float(l_post @ beta[post])
     se_e = float(np.sqrt(l_post @ Sigma[np.ix_(post, post)] @ l_post))
-    z = stats.norm.ppf(1 - alpha / 2)
+    z = ndtri(1 - alpha / 2)
     orig = (est_t, est_t - z * se_e, est_t + z * se_e)
     rows = []
     # --- smoothness: the optimal fixed-length CI over affine estimators
@@ -538,8 +537,15 @@ def honest_did(result: Any = None, *, e: int = 0, l_vec: Any = None, M: Any = No
     pre = et < 0
     Ms = np.linspace(0, 2 * se_e, 9) if M is None else np.asarray(M, float)
 
+    flci: dict[float, tuple[float, float, float]] = {}
+
     def sd_ci(m: float) -> tuple[float, float, float]:
-        return _flci_sd(beta, Sigma, kpos, l_post, pre, float(m), alpha)
+        # each is a whole optimisation; the breakdown search asks again for M = 0 and
+        # for the top of its bracket
+        m = float(m)
+        if m not in flci:
+            flci[m] = _flci_sd(beta, Sigma, kpos, l_post, pre, m, alpha)
+        return flci[m]
 
     for m in Ms:
         est, lo, hi = sd_ci(m)
@@ -604,7 +610,6 @@ def _rm_bonferroni(bfull: np.ndarray, Sfull: np.ndarray, pos: dict[int, int],
     """Conservative Delta^RM intervals: a Bonferroni upper bound (size alpha / 5) on the
     largest pre-period change, times Mbar and each post period's distance to the last
     pre period (weighted by |l|), added to the usual interval of size 4 alpha / 5."""
-    from scipy import stats  # here, not at import: slow to import
 
     k = len(bfull)
     t0 = int(max(pre_all))
@@ -618,9 +623,9 @@ def _rm_bonferroni(bfull: np.ndarray, Sfull: np.ndarray, pos: dict[int, int],
     Dm = np.array(diffs)
     dhat = Dm @ bfull
     dsd = np.sqrt(np.einsum("ij,jk,ik->i", Dm, Sfull, Dm))
-    zk = stats.norm.ppf(1 - kappa / (2 * len(dhat)))
+    zk = ndtri(1 - kappa / (2 * len(dhat)))
     max_change = float(np.max(np.abs(dhat) + zk * dsd))
-    za = stats.norm.ppf(1 - (alpha - kappa) / 2)
+    za = ndtri(1 - (alpha - kappa) / 2)
     out = []
     for mb in Mbars:
         width = mb * float(np.abs(l_post) @ (post_e - t0)) * max_change
