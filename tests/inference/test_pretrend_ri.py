@@ -237,3 +237,23 @@ def test_batched_cell_draws_equal_one_draw_at_a_time(window, monkeypatch):
     np.testing.assert_allclose(mod._cell_walds(cells, cohorts), one, rtol=1e-10, atol=0)
     monkeypatch.setattr(mod, "_WALD_NUMBERS", 1)  # one draw a batch (memory bound)
     np.testing.assert_allclose(mod._cell_walds(cells, cohorts), one, rtol=1e-10, atol=0)
+
+
+@pytest.mark.parametrize("route", ["gather", "gemm", "compiled"])
+def test_every_route_of_the_cluster_scores_gives_the_one_draw_statistics(route,
+                                                                         monkeypatch):
+    # the batched draws' cluster score sums come from the engine by one of three routes
+    # (gathered Gram blocks, one matrix product per cluster, a compiled pass); whichever
+    # the engine picks, each draw must equal the one-draw computation
+    import policylab.inference.pretrend_ri as mod
+    from policylab.inference.randomization import permutations
+
+    df = _regional_panel(seed=26, unbalanced=True)
+    es = pl.event_study(df, y="y", unit="unit", time="year", cohort="cohort",
+                        assign="region", window=(-4, 3), controls=["x"], cluster="unit")
+    cells = mod._cell_inputs(mod._inputs(es))
+    cohorts = cells.cohort_g[permutations(len(cells.cohort_g), 50, 8)]
+    one = np.array([mod._cell_wald(cells, c) for c in cohorts])
+    assert np.isfinite(one).sum() > 25
+    monkeypatch.setattr(mod, "cell_route", lambda *a: route)
+    np.testing.assert_allclose(mod._cell_walds(cells, cohorts), one, rtol=1e-10, atol=0)

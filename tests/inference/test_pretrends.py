@@ -144,3 +144,61 @@ def test_honest_did_l_vec_average_and_errors():
         pl.honest_did(betahat=beta, sigma=sigma, rel_times=e, l_vec="mean")
     with pytest.raises(pl.SpecError, match="post-period event time"):
         pl.honest_did(betahat=beta, sigma=sigma, rel_times=e, e=-2)
+
+
+def _pass_probability_reference(a, corr, crit, draws, seed=0):
+    """The simulation in one piece, every lead at once: each draw's interval of slopes
+    s with |z_j + s a_j| <= crit for all j (a lead with a_j = 0 passes or fails alone)."""
+    z = np.random.default_rng(seed).standard_normal((draws, len(a))) @ np.linalg.cholesky(
+        corr).T
+    moving = a != 0
+    ends = np.stack([(-crit - z[:, moving]) / a[moving], (crit - z[:, moving]) / a[moving]])
+    lo, hi = ends.min(axis=0).max(axis=1), ends.max(axis=0).min(axis=1)
+    ok = (lo <= hi) & np.all(np.abs(z[:, ~moving]) <= crit, axis=1)
+    return np.sort(lo[ok]), np.sort(hi[ok])
+
+
+@pytest.mark.parametrize("draws", [400_000, 10_001])
+def test_power_simulation_in_blocks_is_the_simulation_in_one_piece(draws):
+    # the draws are made and reduced a block at a time: the same normal stream and the
+    # same products, so the same intervals as the one-piece simulation
+    from policylab.inference.pretrends import _PassProbability
+
+    rng = np.random.default_rng(4)
+    A = rng.normal(size=(5, 5))
+    S = A @ A.T + np.eye(5)
+    corr = S / np.sqrt(np.outer(np.diag(S), np.diag(S)))
+    a = np.array([-4.0, -3.0, 0.0, -2.5, -1.0]) / 0.1  # one lead at zero distance
+    pp = _PassProbability(a, corr, 1.96, draws=draws, seed=3)
+    lo, hi = _pass_probability_reference(a, corr, 1.96, draws, seed=3)
+    np.testing.assert_array_equal(pp.lo, lo)
+    np.testing.assert_array_equal(pp.hi, hi)
+    assert pp(0.05) == ((lo <= 0.05).sum() - (hi < 0.05).sum()) / draws
+
+
+def test_pretrend_power_with_correlated_leads_matches_the_one_piece_simulation():
+    beta = np.array([0.02, -0.01, 0.03, 0.2, 0.25])
+    A = np.random.default_rng(9).normal(size=(5, 5))
+    sigma = (A @ A.T + 5 * np.eye(5)) * 1e-3
+    e = np.array([-4, -3, -2, 0, 1])
+    res = pl.pretrend_power(betahat=beta, sigma=sigma, rel_times=e).tidy()
+    sd = np.sqrt(np.diag(sigma))[:3]
+    corr = sigma[:3, :3] / np.outer(sd, sd)
+    lo, hi = _pass_probability_reference((e[:3] + 1) / sd, corr, stats.norm.ppf(0.975),
+                                         400_000)
+    for p, slope in zip(res["power"], res["slope"]):
+        # the reference's power at the reported slope is p (brentq's root, 1e-10 x)
+        inside = (np.searchsorted(lo, slope, "right") - np.searchsorted(hi, slope, "left"))
+        assert 1 - inside / 400_000 == pytest.approx(p, abs=3e-6)
+
+
+def test_folded_normal_critical_value_is_the_quantile_and_cached():
+    from scipy.special import ndtr
+
+    from policylab.inference.pretrends import _folded_cv
+
+    for b in (0.0, 0.7, 3.2, 55.0):
+        c = _folded_cv(b, 0.05)
+        assert ndtr(c - b) - ndtr(-c - b) == pytest.approx(0.95, abs=1e-12)
+        assert _folded_cv(b, 0.05) == c == _folded_cv.__wrapped__(b, 0.05)
+    assert _folded_cv(-0.7, 0.05) == _folded_cv(0.7, 0.05)

@@ -10,8 +10,11 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-__all__ = ["COMPILED_ROWS", "PARALLEL_ROWS", "all_threads", "fork_safe_threading",
-           "one_blas_thread", "parallel_kernel", "threads_for"]
+import numpy as np
+
+__all__ = ["COMPILED_ROWS", "PARALLEL_ROWS", "all_threads", "compiled_ready",
+           "fork_safe_threading", "one_blas_thread", "parallel_kernel", "prepare_compiled",
+           "threads_for"]
 
 #: below this many rows the parallel kernels run on one thread: waking the thread pool
 #: costs more than it saves (several-fold on a loaded 2-core machine at 100k rows;
@@ -99,6 +102,36 @@ def fork_safe_threading() -> None:
 
 
 _LAUNCH = threading.Lock()
+
+
+def compiled_ready() -> bool:
+    """Whether numba's compiler machinery is already set up in this process.
+
+    The first compiled call of a process, even one loaded from the disk cache, first
+    builds numba's typing and target contexts (its registries of typed functions):
+    about 0.3 s of CPU, against a few milliseconds for each kernel after it. A kernel
+    that saves less than that on a small problem is only worth calling when some other
+    step has paid it already. False when numba is not loaded, or where its internals
+    do not tell (then the caller's numpy route runs: the same numbers).
+    """
+    if "numba" not in sys.modules:
+        return False
+    try:
+        from numba.core import registry
+
+        return "_toplevel_target_context" in vars(registry.cpu_target)
+    except Exception:  # pragma: no cover - a numba whose internals moved
+        return False
+
+
+def prepare_compiled() -> None:
+    """Set numba's compiler machinery up now (see :func:`compiled_ready`), e.g. in a
+    process before it forks workers that each would otherwise set it up again."""
+    from policylab.engine._cell_kernels import cell_scores
+
+    # any cached kernel sets the machinery up; this one is small and has no threads
+    cell_scores(np.zeros((1, 1, 1)), np.zeros((1, 1)), np.zeros((1, 1), np.int64),
+                np.zeros((1, 1), np.int64), np.zeros((1, 1)), np.empty((1, 1, 1)))
 
 
 def parallel_kernel(fn: Callable[..., Any]) -> Callable[..., Any]:

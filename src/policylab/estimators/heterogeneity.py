@@ -392,7 +392,7 @@ def _times_group(x: pd.Series, grp: np.ndarray, j: int) -> Any:
 
 def _suest_row(stacked: Any, col: str, n_levels: int) -> dict[str, Any]:
     """The SUEST Wald test that every group's D coefficient equals the first group's."""
-    from scipy import stats
+    from scipy import special
 
     b = stacked.coef()
     V = stacked.vcov()
@@ -404,8 +404,8 @@ def _suest_row(stacked: Any, col: str, n_levels: int) -> dict[str, Any]:
     W = float(diff @ np.linalg.solve(R @ V.to_numpy() @ R.T, diff))
     q = n_levels - 1
     return {"by": col, "test": "suest", "statistic": W / q,
-            "p_value": float(stats.f.sf(W / q, q, stacked.df_t)) if stacked.df_t else
-            float(stats.chi2.sf(W, q)), "difference": float(diff[0]) if q == 1 else np.nan}
+            "p_value": float(special.fdtrc(q, stacked.df_t, W / q)) if stacked.df_t else
+            float(special.chdtrc(q, W)), "difference": float(diff[0]) if q == 1 else np.nan}
 
 
 def _recommended(n_min: int, min_treated: int, ran: set[str],

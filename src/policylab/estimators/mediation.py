@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+from scipy import special
 
 from policylab.data.panel import Panel, as_pandas, require_columns
 from policylab.engine import bootstrap_kernels as bk
@@ -86,7 +86,7 @@ def _sobel_family(a: float, sa: float, b: float, sb: float) -> dict[str, float]:
         se = np.sqrt(var) if var > 0 else np.nan
         z = a * b / se if se and np.isfinite(se) else np.nan
         out[f"{name}_se"] = se
-        out[f"{name}_p"] = float(2 * stats.norm.sf(abs(z))) if np.isfinite(z) else np.nan
+        out[f"{name}_p"] = float(2 * special.ndtr(-abs(z))) if np.isfinite(z) else np.nan
     return out
 
 
@@ -315,7 +315,7 @@ def _intervals(res: MediationResult, meds: list[str], joint: bool, bootstrap: in
         res.effects["conf_high"] = res.effects["boot_high"]
         res.meta["ci_method"] = f"cluster bootstrap percentile, {bootstrap} draws"
     else:
-        q = stats.norm.ppf(0.5 + level / 2)
+        q = special.ndtri(0.5 + level / 2)
         res.effects["conf_low"] = res.effects["estimate"] - q * res.effects["sobel_se"]
         res.effects["conf_high"] = res.effects["estimate"] + q * res.effects["sobel_se"]
         res.meta["ci_method"] = "normal with the Sobel SE"
@@ -514,9 +514,9 @@ def _bootstrap(res: MediationResult, meds: list[str], joint: bool, grams: np.nda
         est = eff.loc[i, "estimate"]
         eff.loc[i, ["boot_low", "boot_high"]] = np.quantile(d, [alpha / 2, 1 - alpha / 2])
         prop = np.clip(np.mean(d < est), 1 / (len(d) + 1), len(d) / (len(d) + 1))
-        z0 = stats.norm.ppf(prop)
-        zq = stats.norm.ppf([alpha / 2, 1 - alpha / 2])
-        eff.loc[i, ["bc_low", "bc_high"]] = np.quantile(d, stats.norm.cdf(2 * z0 + zq))
+        z0 = special.ndtri(prop)
+        zq = special.ndtri(np.array([alpha / 2, 1 - alpha / 2]))
+        eff.loc[i, ["bc_low", "bc_high"]] = np.quantile(d, special.ndtr(2 * z0 + zq))
         eff.loc[i, "boot_se"] = np.std(d, ddof=1)
     sens = res.sensitivity
     for med, curve in curves.items():

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+from scipy import special
 
 from policylab.data.panel import require_columns
 from policylab.estimators.design import as_design
@@ -99,7 +99,8 @@ def moderation(
     x = grid_m - mean
     eff = base.coef()[D] + base.coef()[inter] * x
     se = np.sqrt(V.loc[D, D] + 2 * x * V.loc[D, inter] + x**2 * V.loc[inter, inter])
-    q = stats.t.ppf(0.5 + level / 2, base.df_t) if base.df_t else stats.norm.ppf(0.5 + level / 2)
+    q = (special.stdtrit(base.df_t, 0.5 + level / 2) if base.df_t
+         else special.ndtri(0.5 + level / 2))
     marginal = pd.DataFrame({"moderator": grid_m, "effect": eff, "std_error": se,
                              "conf_low": eff - q * se, "conf_high": eff + q * se})
     fields_ = {k: getattr(base, k) for k in base.__dataclass_fields__}

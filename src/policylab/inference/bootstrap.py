@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+from scipy import special
 
 from policylab.errors import SpecError
 from policylab.estimators.feols import FeolsResult
@@ -50,14 +50,14 @@ class BootstrapResult(Result):
             b = d[:, j]
             est = self.estimate[j]
             prop = np.clip(np.mean(b < est), 1 / (len(b) + 1), len(b) / (len(b) + 1))
-            z0 = stats.norm.ppf(prop)
-            zq = stats.norm.ppf([a / 2, 1 - a / 2])
+            z0 = special.ndtri(prop)
+            zq = special.ndtri(np.array([a / 2, 1 - a / 2]))
             lo, hi = np.quantile(b, [a / 2, 1 - a / 2])
-            blo, bhi = np.quantile(b, stats.norm.cdf(2 * z0 + zq))
+            blo, bhi = np.quantile(b, special.ndtr(2 * z0 + zq))
             se = float(np.std(b, ddof=1))
             rows.append({"term": name, "estimate": est, "std_error": se,
                          "statistic": est / se if se else np.nan,
-                         "p_value": float(2 * stats.norm.sf(abs(est / se))) if se else np.nan,
+                         "p_value": float(2 * special.ndtr(-abs(est / se))) if se else np.nan,
                          "conf_low": lo, "conf_high": hi, "bc_low": blo, "bc_high": bhi,
                          "draws": len(b)})
         return pd.DataFrame(rows)

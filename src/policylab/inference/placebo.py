@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+from scipy import special
 
 from policylab.data.names import quote_name
 from policylab.engine import vcov as vc
@@ -78,7 +78,7 @@ class PlaceboResult(Result):
         # 593,775 enumerated draws took ~0.2 s for 5,000 points)
         step = max(1, len(self.tstats) // kw.get("max_points", 5000))
         p_each = np.full(len(self.tstats), np.nan)
-        p_each[::step] = 2 * stats.t.sf(np.abs(self.tstats[::step]), self.meta["df_t"])
+        p_each[::step] = 2 * special.stdtr(self.meta["df_t"], -np.abs(self.tstats[::step]))
         return placebo_figure(self.estimates, p_each, self.estimate, lang=lang, **kw)
 
 

@@ -52,6 +52,7 @@ import pandas as pd
 from scipy import sparse
 
 from policylab.engine import fixed_effects as fx
+from policylab.engine.cell_scores import cell_route, cluster_cell_scores
 from policylab.engine.threads import one_blas_thread, threads_for
 from policylab.errors import SpecError
 from policylab.estimators.design import COHORT_COL
@@ -525,25 +526,29 @@ def _cell_walds(cells: _Cells, cohorts: np.ndarray) -> np.ndarray:
     # draws x clusters x cells² numbers held at once: at most _WALD_NUMBERS
     size = int(max(1, min(_WALD_BATCH, _WALD_NUMBERS // max(1, len(cells.ay_g) * m[0] ** 2))
                    )) if B else 1
-    for b0 in range(0, B, size):
-        idx = np.flatnonzero(same[b0:b0 + size]) + b0
-        if len(idx):
-            stats, bad = _cell_wald_batch(cells, col[idx], active[idx], int(m[0]), k)
-            out[idx] = stats
-            rest += list(idx[bad])
+    route = cell_route(B, len(cells.ay_g), len(cells.group), int(m[0])) if B else "auto"
+    with one_blas_thread():  # many small products: BLAS threads cost more than they save
+        for b0 in range(0, B, size):
+            idx = np.flatnonzero(same[b0:b0 + size]) + b0
+            if len(idx):
+                stats, bad = _cell_wald_batch(cells, col[idx], active[idx], int(m[0]), k,
+                                              route)
+                out[idx] = stats
+                rest += list(idx[bad])
     for b in rest:
         out[b] = _cell_wald(cells, cohorts[b])
     return out
 
 
 def _cell_wald_batch(cells: _Cells, col: np.ndarray, active: np.ndarray, m: int,
-                     k: int) -> tuple[np.ndarray, np.ndarray]:
+                     k: int, route: str = "auto") -> tuple[np.ndarray, np.ndarray]:
     """Statistics of a batch whose draws each have ``m`` cells under a dummy, and which
     draws the batch cannot do (a dropped dummy or a singular meat)."""
     B = len(col)
     # each draw's active cells in increasing order (as np.flatnonzero gives them)
     s = np.argsort(~active, axis=1, kind="stable")[:, :m]
-    P = (np.take_along_axis(col, s, axis=1)[:, :, None] == np.arange(k)).astype(float)
+    cs = np.take_along_axis(col, s, axis=1)  # the dummy of each of those cells
+    P = (cs[:, :, None] == np.arange(k)).astype(float)
     H = P.transpose(0, 2, 1) @ cells.gram[s[:, :, None], s[:, None, :]] @ P
     diag = np.einsum("bkk->bk", H)
     bad = ~(diag > 1e-20 * np.maximum(diag.max(axis=1, initial=0.0), 1e-300)[:, None]
@@ -553,9 +558,9 @@ def _cell_wald_batch(cells: _Cells, col: np.ndarray, active: np.ndarray, m: int,
         return np.full(B, np.nan), np.zeros(B, bool)
     Hinv = np.linalg.pinv(np.where(bad[:, None, None], np.eye(k), H))
     b = (Hinv @ (cells.ay[s][:, None, :] @ P).transpose(0, 2, 1))[:, :, 0]
-    gs = cells.gram_g[:, s[:, :, None], s[:, None, :]].transpose(1, 0, 2, 3)  # B x G x m x m
-    PGP = P.transpose(0, 2, 1)[:, None] @ gs @ P[:, None]  # B x G x k x k
-    scores = cells.ay_g[:, s].transpose(1, 0, 2) @ P - (PGP @ b[:, None, :, None])[..., 0]
+    # each cluster's score sums P'(Ã_g'ỹ_g) - P'(Ã_g'Ã_g)P b: the engine picks a route
+    # that gathers no B x G x m x m block (the gather was most of the test's time)
+    scores = cluster_cell_scores(cells.gram_g, cells.ay_g, s, cs, b, route)  # B x G x k
     t = scores @ Hinv[:, :, leads]  # B x G x q
     meat = t.transpose(0, 2, 1) @ t
     bl = b[:, leads]
