@@ -529,7 +529,7 @@ def _run_lanes(ctx: Context, groups: list[list[tuple[str, bool]]], lanes: int,
     ``finished`` in plan order. A group whose outputs cannot come back (a result that
     does not pickle, a lane that died) is run again here. While the lanes compute,
     ``sections`` (:class:`~policylab.study.render.Sections`) starts writing the table
-    files of the steps handed on."""
+    files of the steps handed on whenever the run waits for a lane."""
     import multiprocessing
     import os
     import pickle
@@ -578,9 +578,12 @@ def _run_lanes(ctx: Context, groups: list[list[tuple[str, bool]]], lanes: int,
         # is loaded here, once, instead of in each writer forked after the steps
         # (two of them load python-docx)
         _import_quietly(_WRITER_IMPORTS)
-        if sections is not None:
-            sections.write_early()
-        for group, job in zip(groups, pending):
+        for i, (group, job) in enumerate(zip(groups, pending)):
+            if sections is not None and (i == 0 or not job.done()):
+                # about to wait for a lane: the table files of the steps handed on
+                # since the last wait go to one writer now (a writer per step would
+                # fork the run once per step when results come in a burst)
+                sections.write_early()
             if describe is not None:
                 describe(", ".join(k for k, _ in group))
             try:

@@ -455,17 +455,17 @@ class Sections:
     :meth:`add` takes each finished step (in the plan's order); a section is built,
     numbered and given its table files as soon as the steps it reads have finished
     (:data:`_SECTION_NEEDS`), so the sections and table files are those of building
-    them all at the end. After :meth:`write_early` the table files of the sections
-    built are handed to a writer (``workers``) as soon as they are built: while forked
-    lanes compute the last steps, the tables then no longer wait for the last step
-    (:func:`write_all` writes the rest and collects the writers' answers).
+    them all at the end. :meth:`write_early` hands the table files of the sections
+    built so far to a writer (``workers``): while forked lanes compute the last steps,
+    the tables then no longer wait for the last step (:func:`write_all` writes the rest
+    and collects the writers' answers).
     """
 
     def __init__(self, root: Path, spec: StudySpec, ctx: Any, figures: FigureFiles,
                  planned: list[str], workers: Workers | None = None) -> None:
         self.root, self.spec, self.ctx, self.figures = root, spec, ctx, figures
         self.workers = workers if workers is not None else _INLINE
-        self.planned, self.early = set(planned), False
+        self.planned = set(planned)
         self.outputs: list[Any] = []
         self.by_key: dict[str, Any] = {}
         self.sections: list[dict[str, Any]] = []
@@ -481,16 +481,10 @@ class Sections:
         self.outputs.append(out)
         self.by_key[out.key] = out
         self._build()
-        if self.early:
-            self._write()
 
     def write_early(self) -> None:
-        """Start writing the table files of the sections built so far, and from now on
-        those of each section as soon as it is built."""
-        self.early = True
-        self._write()
-
-    def _write(self) -> None:
+        """Start writing the table files of the sections built since the last call, in
+        one writer."""
         if self.written < len(self.files):
             (self.root / "tables").mkdir(exist_ok=True)
             part = self.files[self.written:]
