@@ -447,6 +447,16 @@ def _import_quietly(names: tuple[str, ...]) -> None:
             pass
 
 
+def _prepare_word() -> None:
+    """Build the blank Word document the table files and report.docx start from, once,
+    here (the run waits for its lanes) rather than in each writer forked later."""
+    try:
+        from policylab.report.docx import prepare
+    except ImportError:  # python-docx missing: the Word files say so themselves
+        return
+    prepare()
+
+
 class _LaneStopped(BaseException):
     """SIGTERM in a lane (the run stops its lanes): unwinds, so that a figure being
     written removes its temporary file, before the lane exits."""
@@ -578,6 +588,7 @@ def _run_lanes(ctx: Context, groups: list[list[tuple[str, bool]]], lanes: int,
         # is loaded here, once, instead of in each writer forked after the steps
         # (two of them load python-docx)
         _import_quietly(_WRITER_IMPORTS)
+        _prepare_word()
         for i, (group, job) in enumerate(zip(groups, pending)):
             if sections is not None and (i == 0 or not job.done()):
                 # about to wait for a lane: the table files of the steps handed on
