@@ -361,3 +361,121 @@ def test_a_lane_stopped_while_writing_leaves_no_temporary_file(tmp_path, monkeyp
     lane.join(30)
     assert lane.exitcode == 143
     assert list(tmp_path.iterdir()) == []
+
+
+@needs_fork
+def test_table_files_are_written_while_the_lanes_compute(tmp_path, monkeypatch):
+    """With the steps in lanes, the table files of the steps handed on are written
+    whenever the run waits for a lane, not after the last step: the first steps' before
+    the first lane's steps are handed on; the baseline's, whose notes quote the wild
+    bootstrap, not before that step is handed on. The writers run in the run's process
+    here (POLICYLAB_WRITERS=inline), so a file is there as soon as it is handed to a
+    writer. The finished folder is checked against a serial run by
+    test_steps_in_forked_lanes_give_the_numbers_and_files_of_a_serial_run."""
+    monkeypatch.setenv("POLICYLAB_WRITERS", "inline")
+    (tmp_path / "s").mkdir()
+    spec = tmp_path / "s" / "s.toml"
+    spec.write_text(LANES_SPEC, encoding="utf-8")
+    seen: dict[str, set[str]] = {}
+
+    def tables_now(out):
+        staged = [p for p in tmp_path.glob(".lanes*") if p.is_dir()]
+        assert len(staged) == 1  # the hidden folder the run builds its outputs in
+        seen[out.key] = {p.name for p in (staged[0] / "tables").glob("*")}
+
+    summary = run_study(spec, tmp_path / "lanes", progress=False, on_step=tables_now)
+    keys = [o.key for o in summary.steps]
+    final = {p.name for p in (tmp_path / "lanes" / "tables").glob("*")}
+    first_lane_step = keys[keys.index("baseline") + 1]
+    assert any(n.startswith("descriptives_") for n in seen[first_lane_step])
+    assert all(n.startswith(("overview_", "descriptives_")) for n in seen[first_lane_step])
+    for k in keys[:keys.index("wild_bootstrap")]:
+        assert not any(n.startswith("baseline_") for n in seen[k])
+    assert all(seen[k] <= final for k in keys)
+    assert any(n.startswith("baseline_") for n in final)
+
+
+def test_sections_built_step_by_step_are_those_built_at_the_end(tmp_path, monkeypatch):
+    """The report's sections and table files built as each step is handed on (in the
+    plan's order) are those built from all the steps at once: numbers, captions, notes
+    (the baseline's quotes the wild bootstrap, a later step) and file names."""
+    from policylab.study import render
+    from policylab.study.context import Context
+    from policylab.study.prepare import prepare
+    from policylab.study.spec import load_spec
+    from policylab.study.steps import STEPS, planned_steps
+
+    monkeypatch.setenv("POLICYLAB_STEPS", "serial")
+    spec_path = _spec(tmp_path / "s")
+    spec_path.write_text(LANES_SPEC, encoding="utf-8")
+    spec = load_spec(spec_path)
+    panel, _ = prepare(spec, spec_path.parent)
+    ctx = Context(spec=spec, panel=panel, base_dir=spec_path.parent, lang="en", seed=3)
+    outputs = [STEPS[k](ctx) for k, _ in planned_steps(spec)]
+    assert "wild_bootstrap" in [o.key for o in outputs]
+
+    def built(step_by_step: bool) -> tuple[list, list, list]:
+        root = tmp_path / f"out{step_by_step}"
+        root.mkdir()
+        figs = render.FigureFiles(root, ["png"], Workers(fork=False))
+        s = render.Sections(root, spec, ctx, figs, [o.key for o in outputs])
+        for o in outputs:
+            s.add(o)
+            if step_by_step:
+                s.write_early()
+        left = s.finish()
+        return ([(x["number"], [t.title for t in x["tables"]], [t.notes for t in x["tables"]],
+                  [f.get("caption") for f in x["figures"]]) for x in s.sections],
+                [(f[0], f[1].name, f[3]) for f in s.files], left)
+
+    early, at_end = built(True), built(False)
+    assert early[:2] == at_end[:2]
+    assert early[2] == [] and len(at_end[2]) == len(at_end[1])
+    base = early[0][[o.key for o in outputs].index("baseline")]
+    assert any("bootstrap" in n.lower() for notes in base[2] for n in notes)
+
+
+def _alive(pid: int) -> bool:
+    """Whether process ``pid`` still runs (a zombie waiting to be reaped does not)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    return state not in ("Z", "X")
+
+
+@needs_fork
+def test_lanes_end_when_the_run_is_killed_outright(tmp_path):
+    """A run killed outright (SIGKILL, as the OOM killer does) cannot stop its lanes;
+    they end anyway instead of waiting for work for ever."""
+    import subprocess
+    import sys
+    import time
+
+    (tmp_path / "s").mkdir()
+    spec = tmp_path / "s" / "s.toml"
+    spec.write_text(LANES_SPEC, encoding="utf-8")
+    pids = tmp_path / "lanes.txt"
+    script = f"""
+import os, signal, time
+import policylab.study.pipeline as pipeline
+real, run = pipeline._run_step, os.getpid()
+def step(ctx, key, required):
+    if os.getpid() != run:
+        with open({str(pids)!r}, "a") as fh:
+            fh.write(f"{{os.getpid()}}\\n")
+        if key == "placebo":
+            os.kill(run, signal.SIGKILL)
+            time.sleep(120)
+    return real(ctx, key, required)
+pipeline._run_step = step
+pipeline.run_study({str(spec)!r}, {str(tmp_path / "out")!r}, progress=False)
+"""
+    proc = subprocess.run([sys.executable, "-c", script], timeout=600)
+    assert proc.returncode == -signal.SIGKILL
+    lanes = {int(p) for p in pids.read_text().split()}
+    assert lanes
+    deadline = time.monotonic() + 60
+    while any(map(_alive, lanes)) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not any(map(_alive, lanes))

@@ -299,13 +299,16 @@ def _reference_line(line: Any) -> bool:
     return len(x) == 2 and (x == [0, 1] or y == [0, 1])
 
 
-def number_sections(sections: list[dict[str, Any]], lang: str) -> None:
+def number_sections(sections: list[dict[str, Any]], lang: str,
+                    start: tuple[int, int, int] = (0, 0, 0)) -> tuple[int, int, int]:
     """Number sections, tables and figures in order of appearance, captions in place.
 
     Tables are replaced by captioned copies, which the table files are written from.
+    ``start`` is how many sections, tables and figures come before ``sections`` (a
+    report numbered a few sections at a time); returns the counts after them.
     """
-    nt = nf = 0
-    for i, s in enumerate(sections, 1):
+    n0, nt, nf = start
+    for i, s in enumerate(sections, n0 + 1):
         s["number"] = i
         tables = []
         for t in s.get("tables", []):
@@ -317,3 +320,4 @@ def number_sections(sections: list[dict[str, Any]], lang: str) -> None:
             nf += 1
             f["caption"] = report_word("figure_caption", lang, n=nf,
                                        title=f.get("title") or s["title"])
+    return n0 + len(sections), nt, nf

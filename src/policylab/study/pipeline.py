@@ -211,7 +211,8 @@ def run_study(
 
     ctx = Context(spec=spec, panel=panel, base_dir=base_dir, lang=spec.output.language,
                   seed=spec.study.seed)
-    from policylab.study.render import FigureFiles
+    from policylab.study.render import FigureFiles, Sections
+    from policylab.study.steps import planned_steps
     from policylab.study.workers import Workers
 
     # the staging folder exists from here: each step's figures are written into it by a
@@ -220,12 +221,16 @@ def run_study(
     with Staging(target) as stage, Workers() as workers:
         root = stage.path
         figures = FigureFiles(root, spec.output.figure_formats, workers)
+        # the report's sections, built as the steps finish (their table files written
+        # then when the steps run in lanes)
+        sections = Sections(root, spec, ctx, figures, [k for k, _ in planned_steps(spec)],
+                            workers)
         t_steps = time.perf_counter()
         outputs = _run_steps(ctx, progress=progress, executor=executor, on_step=on_step,
                              after_step=figures.start, keep_fits=keep_fits,
-                             figures=figures)
+                             figures=figures, sections=sections)
         t_write = time.perf_counter()
-        rendered = _render(root, spec, outputs, ctx, figures, workers)
+        rendered = _render(root, spec, outputs, ctx, figures, workers, sections)
         split = _split(prep_seconds, t_write - t_steps, outputs, rendered.seconds)
         _write_json(root / "results.json", _results(outputs, rendered.failures))
         manifest = {
@@ -273,13 +278,16 @@ def run_study(
 def _run_steps(ctx: Context, *, progress: bool, executor: Any,
                on_step: Callable[[StepOutput], None] | None,
                after_step: Callable[[StepOutput], None],
-               keep_fits: bool = True, figures: Any = None) -> list[StepOutput]:
+               keep_fits: bool = True, figures: Any = None,
+               sections: Any = None) -> list[StepOutput]:
     """Run the planned steps; an optional step that fails is recorded, a required one
     raises :class:`StudyFailed`. ``after_step`` and ``on_step`` get each finished step,
     in the plan's order, whether the steps ran here or in lanes (see :func:`_lanes`).
     With ``figures`` (the run's :class:`~policylab.study.render.FigureFiles`) a lane
     writes the figures of its steps itself, and ``after_step`` is not called for them:
-    ``figures`` adopts the files."""
+    ``figures`` adopts the files. ``sections`` (the run's
+    :class:`~policylab.study.render.Sections`) is given each finished step too, after
+    its figures."""
     from contextlib import ExitStack
 
     from policylab.execution import using_executor
@@ -304,6 +312,8 @@ def _run_steps(ctx: Context, *, progress: bool, executor: Any,
             figures.adopt(out, *written)
         else:
             after_step(out)
+        if sections is not None:
+            sections.add(out)
         if on_step:
             on_step(out)
         if bar is not None:
@@ -328,7 +338,7 @@ def _run_steps(ctx: Context, *, progress: bool, executor: Any,
         if groups:
             _run_lanes(ctx, groups, lanes, keep_fits, figures, run_here, finished,
                        (lambda keys: bar.update(task, description=keys))
-                       if bar is not None else None)
+                       if bar is not None else None, sections)
     finally:
         if bar is not None:
             bar.stop()
@@ -408,11 +418,14 @@ def _step_groups(plan: list[tuple[str, bool]]
 
 
 _LANE: dict[str, Any] = {}
-#: rough CPU seconds of each step on the bundled examples, only to start the longest
-#: first (the order steps are handed on in does not depend on it)
-_STEP_COST = {"event_study": 2.0, "pretrends": 1.0, "mediation": 1.5, "staggered": 1.4,
-              "psm_did": 1.2, "placebo": 1.0, "heterogeneity": 0.6, "spec_curve": 0.55,
-              "moderation": 0.2}
+#: rough CPU seconds of each step in a lane on the bundled examples, its figures'
+#: files included (the larger of the two examples), only to start the longest first
+#: (the order steps are handed on in does not depend on it); a step put last because
+#: its figures were not counted (moderation: 0.2 s computing, 0.6 s figures) left the
+#: other lane idle at the end
+_STEP_COST = {"event_study": 2.2, "pretrends": 0.9, "mediation": 2.0, "staggered": 1.8,
+              "psm_did": 1.2, "placebo": 1.1, "heterogeneity": 0.85, "moderation": 0.85,
+              "spec_curve": 0.75, "samples": 0.2}
 _LANE_IMPORTS = ("matplotlib.pyplot", "matplotlib.backends.backend_agg", "PIL.PngImagePlugin",
                  # what PIL's Image.open loads first (each figure writer opens its PNG)
                  "PIL.BmpImagePlugin", "PIL.GifImagePlugin", "PIL.JpegImagePlugin",
@@ -434,6 +447,16 @@ def _import_quietly(names: tuple[str, ...]) -> None:
             pass
 
 
+def _prepare_word() -> None:
+    """Build the blank Word document the table files and report.docx start from, once,
+    here (the run waits for its lanes) rather than in each writer forked later."""
+    try:
+        from policylab.report.docx import prepare
+    except ImportError:  # python-docx missing: the Word files say so themselves
+        return
+    prepare()
+
+
 class _LaneStopped(BaseException):
     """SIGTERM in a lane (the run stops its lanes): unwinds, so that a figure being
     written removes its temporary file, before the lane exits."""
@@ -448,6 +471,23 @@ def _stop_lane(signum: int, frame: Any) -> None:
     if not _IN_STEPS[0]:  # idle in the pool's loop: nothing being written
         os._exit(143)
     raise _LaneStopped
+
+
+def _lane_init(parent: int) -> None:
+    """A lane ends with the run: when the run's process is killed outright (SIGKILL,
+    the OOM killer), which stops no lane, Linux sends the lanes SIGTERM (idle lanes
+    would otherwise wait for work for ever, each holding the others' pipes open)."""
+    import os
+    import signal
+
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):  # pragma: no cover - not Linux / no libc
+        return
+    if os.getppid() != parent:  # the run died before the line above
+        os._exit(143)
 
 
 def _lane_group(i: int) -> tuple[str, Any]:
@@ -494,11 +534,14 @@ def _run_lanes(ctx: Context, groups: list[list[tuple[str, bool]]], lanes: int,
                keep_fits: bool, figures: Any,
                run_here: Callable[[list[tuple[str, bool]]], None],
                finished: Callable[..., None],
-               describe: Callable[[str], None] | None) -> None:
+               describe: Callable[[str], None] | None, sections: Any = None) -> None:
     """Run ``groups`` in ``lanes`` forked processes, handing each finished step to
     ``finished`` in plan order. A group whose outputs cannot come back (a result that
-    does not pickle, a lane that died) is run again here."""
+    does not pickle, a lane that died) is run again here. While the lanes compute,
+    ``sections`` (:class:`~policylab.study.render.Sections`) starts writing the table
+    files of the steps handed on whenever the run waits for a lane."""
     import multiprocessing
+    import os
     import pickle
 
     from policylab.report.style import style_rc
@@ -533,7 +576,8 @@ def _run_lanes(ctx: Context, groups: list[list[tuple[str, bool]]], lanes: int,
             # not multiprocessing.Pool: it replaces a lane that dies (killed, crashed)
             # and waits for its result for ever; here its steps run again in this process
             pool = ProcessPoolExecutor(min(lanes, len(groups)),
-                                       mp_context=multiprocessing.get_context("fork"))
+                                       mp_context=multiprocessing.get_context("fork"),
+                                       initializer=_lane_init, initargs=(os.getpid(),))
             # the longest groups first, so that no long step starts last and leaves a
             # lane idle (results are still taken in the plan's order)
             order = sorted(range(len(groups)), key=lambda i: -sum(
@@ -544,7 +588,13 @@ def _run_lanes(ctx: Context, groups: list[list[tuple[str, bool]]], lanes: int,
         # is loaded here, once, instead of in each writer forked after the steps
         # (two of them load python-docx)
         _import_quietly(_WRITER_IMPORTS)
-        for group, job in zip(groups, pending):
+        _prepare_word()
+        for i, (group, job) in enumerate(zip(groups, pending)):
+            if sections is not None and (i == 0 or not job.done()):
+                # about to wait for a lane: the table files of the steps handed on
+                # since the last wait go to one writer now (a writer per step would
+                # fork the run once per step when results come in a burst)
+                sections.write_early()
             if describe is not None:
                 describe(", ".join(k for k, _ in group))
             try:
@@ -725,11 +775,11 @@ def _number_keys(value: Any, where: str = "") -> Iterator[tuple[str, dict[str, A
 
 
 def _render(root: Path, spec: StudySpec, outputs: list[StepOutput], ctx: Context,
-            figures: Any, workers: Any) -> Any:
+            figures: Any, workers: Any, sections: Any = None) -> Any:
     from policylab.study.render import Rendered, write_all
 
     try:
-        return write_all(root, spec, outputs, ctx, figures, workers)
+        return write_all(root, spec, outputs, ctx, figures, workers, sections)
     except Exception as exc:  # the writer as a whole broke: keep the numbers regardless
         return Rendered(failures=[{"file": "report", "step": "report",
                                    "error": f"{type(exc).__name__}: {exc}"}])

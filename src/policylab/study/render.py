@@ -31,7 +31,7 @@ from policylab.study.outdir import safe_filename
 from policylab.study.spec import StudySpec
 from policylab.study.workers import Job, WorkerDied, Workers
 
-__all__ = ["write_all", "Rendered", "FigureFiles"]
+__all__ = ["write_all", "Rendered", "FigureFiles", "Sections"]
 
 _TABLE_WRITERS = {
     "md": ("to_markdown", ".md"),
@@ -91,10 +91,12 @@ def _ext(fmt: str) -> str:
 
 
 def _table_files(root: Path, outputs: list[Any], sections: list[dict[str, Any]],
-                 formats: list[str]) -> list[tuple[str, Path, Any, str]]:
+                 formats: list[str], taken: set[str] | None = None
+                 ) -> list[tuple[str, Path, Any, str]]:
     """(step, path, table, format) of every table file; the table files are the
-    report's tables (same words, notes and number)."""
-    taken: set[str] = set()
+    report's tables (same words, notes and number). ``taken`` holds the file names
+    given to the tables of earlier sections."""
+    taken = set() if taken is None else taken
     files = []
     for out, sec in zip(outputs, sections):
         for (name, _), table in zip(out.tables, sec["tables"]):
@@ -442,15 +444,87 @@ def _answer(job: Job, root: Path, files: list[tuple[str, Path]]) -> dict[str, An
             for step, path in files]}
 
 
+#: steps whose report section reads a later step's results (the baseline's table notes
+#: give the wild cluster bootstrap's p-value): its section waits for those steps
+_SECTION_NEEDS = {"baseline": ("wild_bootstrap",)}
+
+
+class Sections:
+    """The report's sections, built in the plan's order as the steps finish.
+
+    :meth:`add` takes each finished step (in the plan's order); a section is built,
+    numbered and given its table files as soon as the steps it reads have finished
+    (:data:`_SECTION_NEEDS`), so the sections and table files are those of building
+    them all at the end. :meth:`write_early` hands the table files of the sections
+    built so far to a writer (``workers``): while forked lanes compute the last steps,
+    the tables then no longer wait for the last step (:func:`write_all` writes the rest
+    and collects the writers' answers).
+    """
+
+    def __init__(self, root: Path, spec: StudySpec, ctx: Any, figures: FigureFiles,
+                 planned: list[str], workers: Workers | None = None) -> None:
+        self.root, self.spec, self.ctx, self.figures = root, spec, ctx, figures
+        self.workers = workers if workers is not None else _INLINE
+        self.planned = set(planned)
+        self.outputs: list[Any] = []
+        self.by_key: dict[str, Any] = {}
+        self.sections: list[dict[str, Any]] = []
+        self.untranslated: list[str] = []
+        self.files: list[tuple[str, Path, Any, str]] = []
+        self.written = 0  # self.files[:written] went to the early writers
+        self.jobs: list[tuple[Job, list[tuple[str, Path, Any, str]]]] = []
+        self._taken: set[str] = set()
+        self._counts = (0, 0, 0)
+
+    def add(self, out: Any) -> None:
+        """Take the next finished step; build every section that can now be built."""
+        self.outputs.append(out)
+        self.by_key[out.key] = out
+        self._build()
+
+    def write_early(self) -> None:
+        """Start writing the table files of the sections built since the last call, in
+        one writer."""
+        if self.written < len(self.files):
+            (self.root / "tables").mkdir(exist_ok=True)
+            part = self.files[self.written:]
+            self.written = len(self.files)
+            self.jobs.append((self.workers.submit(lambda: _write_tables(self.root, part)),
+                              part))
+
+    def _ready(self, out: Any) -> bool:
+        return all(k in self.by_key or k not in self.planned
+                   for k in _SECTION_NEEDS.get(out.key, ()))
+
+    def _build(self, final: bool = False) -> None:
+        while len(self.sections) < len(self.outputs):
+            out = self.outputs[len(self.sections)]
+            if not (final or self._ready(out)):
+                return
+            sec = _section(out, self.figures.planned(out), self.ctx, self.by_key,
+                           self.untranslated)
+            self._counts = number_sections([sec], self.ctx.lang, self._counts)
+            self.sections.append(sec)
+            self.files += _table_files(self.root, [out], [sec],
+                                       list(self.spec.output.formats), self._taken)
+
+    def finish(self) -> list[tuple[str, Path, Any, str]]:
+        """Build the sections left (every step has been added): the table files not
+        written yet."""
+        self._build(final=True)
+        return self.files[self.written:]
+
+
 def write_all(tmp: Path, spec: StudySpec, outputs: list[Any], ctx: Any,
-              figures: FigureFiles | None = None, workers: Workers | None = None
-              ) -> Rendered:
+              figures: FigureFiles | None = None, workers: Workers | None = None,
+              built: Sections | None = None) -> Rendered:
     """Write every table and figure, then the HTML and Word reports, into ``tmp``.
 
     ``figures`` holds the figure files the run started writing while it computed;
-    ``workers`` writes the table files (two writers) and the HTML and Word reports
-    beside each other (both optional: without them everything is written here, in
-    order).
+    ``built`` the report's sections built (and table files written) while it
+    computed, every one of ``outputs`` added; ``workers`` writes the table files left
+    (two writers) and the HTML and Word reports beside each other (all optional:
+    without them everything is written here, in order).
     """
     import matplotlib.pyplot as plt
 
@@ -459,14 +533,15 @@ def write_all(tmp: Path, spec: StudySpec, outputs: list[Any], ctx: Any,
     workers = workers if workers is not None else Workers(fork=False)
     figures = figures if figures is not None else FigureFiles(
         tmp, spec.output.figure_formats, workers)
-    done = Rendered()
-    by_key = {o.key: o for o in outputs}
-    sections = [_section(out, figures.planned(out), ctx, by_key, done.untranslated)
-                for out in outputs]
-    number_sections(sections, ctx.lang)
-    files = _table_files(tmp, outputs, sections, list(spec.output.formats))
-    tables = [(workers.submit(lambda part=part: _write_tables(tmp, part)), part)
-              for part in _table_jobs(files)]
+    if built is None:
+        built = Sections(tmp, spec, ctx, figures, [o.key for o in outputs])
+        for out in outputs:
+            built.add(out)
+    left = built.finish()
+    done = Rendered(untranslated=built.untranslated)
+    files, sections = built.files, built.sections
+    tables = built.jobs + [(workers.submit(lambda part=part: _write_tables(tmp, part)), part)
+                           for part in _table_jobs(left)]
     with done.timed("waiting"):
         for out in outputs:
             figures.collect(out, done)
