@@ -13,6 +13,8 @@ for each rep, both routes draw and save every recorded figure:
   writes, ``fig.savefig(path, dpi=300, bbox_inches="tight")``, and a screen copy for an
   HTML page at 150 dpi the cheap way (the file read back with Pillow, every 2 x 2 block
   averaged, saved with Pillow's defaults);
+* previous: policylab before (main at 15aa3ab): the same savefig, and the report's
+  copy from the pixels the canvas still held after it;
 * policylab: the figure function, then :func:`policylab.report.raster.rasterize`
   (drawn once, cropped to the tight box), the PNG written from those pixels, and the
   report's screen copy from the same pixels (``screen_png``), as ``policylab run`` does.
@@ -96,6 +98,35 @@ def plain(calls: list[tuple], out: Path) -> dict[str, float]:
     return t
 
 
+def previous(calls: list[tuple], out: Path) -> dict[str, float]:
+    """policylab before this route (main at 15aa3ab): savefig(dpi=300,
+    bbox_inches="tight") and the report's copy from the pixels the canvas still held
+    (RGBA, Pillow's reduce and default PNG settings)."""
+    import matplotlib.pyplot as plt
+    from PIL import Image
+
+    t = {"draw": 0.0, "file": 0.0, "screen": 0.0, "bytes": 0, "screen_bytes": 0}
+    for i, call in enumerate(calls):
+        c0 = time.process_time()
+        fig = _draw(call)
+        c1 = time.process_time()
+        path = out / f"previous_{i:02d}.png"
+        fig.savefig(path, dpi=300, bbox_inches="tight")
+        c2 = time.process_time()
+        buf = io.BytesIO()
+        rgba = np.asarray(fig.canvas.buffer_rgba())
+        Image.fromarray(rgba, "RGBA").reduce(2).save(buf, format="PNG", dpi=(150, 150),
+                                                     optimize=False)
+        c3 = time.process_time()
+        plt.close(fig)
+        t["draw"] += c1 - c0
+        t["file"] += c2 - c1
+        t["screen"] += c3 - c2
+        t["bytes"] += path.stat().st_size
+        t["screen_bytes"] += len(buf.getvalue())
+    return t
+
+
 def policylab_route(calls: list[tuple], out: Path) -> dict[str, float]:
     """Draw, rasterize once, write the PNG, the report's copy from the same pixels."""
     import matplotlib.pyplot as plt
@@ -163,7 +194,8 @@ def main() -> None:
         plain(calls[:2], out)  # warm: fonts, imports
         policylab_route(calls[:2], out)
         for _ in range(args.reps):
-            for name, route in (("plain", plain), ("policylab", policylab_route)):
+            for name, route in (("plain", plain), ("previous", previous),
+                                ("policylab", policylab_route)):
                 t = route(calls, out)
                 total = t["draw"] + t["file"] + t["screen"]
                 if name not in best or total < best[name]["total"]:
@@ -175,9 +207,11 @@ def main() -> None:
         print(f"{name:<11}{t['draw']:>8.2f}{t['file']:>8.2f}{t['screen']:>8.2f}"
               f"{t['total']:>8.2f}   {t['bytes'] / 1e6:>8.2f} MB   "
               f"{t['screen_bytes'] / 1e6:>8.2f} MB")
-    p, q = best["plain"], best["policylab"]
-    print(f"ratio plain / policylab: total {p['total'] / q['total']:.2f}x, saving "
-          f"(file + screen) {(p['file'] + p['screen']) / (q['file'] + q['screen']):.2f}x")
+    q = best["policylab"]
+    for name in ("plain", "previous"):
+        p = best[name]
+        print(f"ratio {name} / policylab: total {p['total'] / q['total']:.2f}x, saving "
+              f"(file + screen) {(p['file'] + p['screen']) / (q['file'] + q['screen']):.2f}x")
     print(quality)
     print("load average after {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
 
