@@ -40,3 +40,19 @@ def test_plotted_p_values_are_those_of_the_plotted_draws():
         np.testing.assert_array_equal(got[:, 0], pt.estimates[::step])
         np.testing.assert_allclose(got[:, 1], want_p[::step], rtol=1e-13)
         plt.close(fig)
+
+
+def test_density_curve_is_scipys_kde_of_the_draws():
+    """Binned above 2,000 draws, the curve is scipy's Gaussian KDE of the draws (Scott's
+    bandwidth) to a millionth-order share of its height."""
+    import matplotlib.pyplot as plt
+
+    from policylab.report.figures.placebo import placebo_figure
+
+    rng = np.random.default_rng(2)
+    est = np.concatenate([rng.normal(-0.05, 0.01, 6000), rng.normal(0.02, 0.03, 9000)])
+    fig = placebo_figure(est, rng.uniform(size=len(est)), real=0.12)
+    x, y = fig.axes[0].lines[0].get_data()
+    want = stats.gaussian_kde(est)(x)
+    assert np.abs(y - want).max() < 1e-4 * want.max()
+    plt.close(fig)

@@ -19,59 +19,51 @@ def _png_base64(fig: Any = None, png: str | Path | None = None,
     # at screen resolution: the PNG file is 300 dpi, for print, and would make the report
     # several times larger. ``screen`` is that PNG already scaled down (by the process
     # that wrote the file, from the pixels it had drawn: see :func:`screen_png`);
-    # scaling the written file down costs a decode; drawing the figure again (twice,
-    # for the tight bounding box) costs most of a second.
+    # scaling the written file down costs a decode; drawing the figure again costs a
+    # draw at the screen resolution.
     if screen is not None:
         return base64.b64encode(screen).decode("ascii")
     if png is not None and Path(png).exists():
         scaled = _downscaled(Path(png))
         if scaled is not None or fig is None:
             return base64.b64encode(scaled or Path(png).read_bytes()).decode("ascii")
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=_SCREEN_DPI, bbox_inches="tight")
-    return base64.b64encode(buf.getvalue()).decode("ascii")
+    from policylab.report.raster import rasterize
+
+    return base64.b64encode(rasterize(fig, _SCREEN_DPI).png()).decode("ascii")
 
 
-def _reduced(im: Any, dpi: float) -> bytes | None:
-    """The PIL image ``im`` of ``dpi`` as PNG bytes at the screen resolution (None when
-    it has no higher dpi)."""
-    if dpi < 1.5 * _SCREEN_DPI:
+def _reduced(raster: Any) -> bytes | None:
+    """The :class:`~policylab.report.raster.Raster` ``raster`` as PNG bytes at the
+    screen resolution (None when it has no higher dpi)."""
+    if raster.dpi < 1.5 * _SCREEN_DPI:
         return None
-    k = round(dpi / _SCREEN_DPI)  # 300 dpi: every 2 x 2 block of pixels averaged
-    buf = io.BytesIO()
-    im.reduce(k).save(buf, format="PNG", dpi=(dpi / k, dpi / k), optimize=False)
-    return buf.getvalue()
+    k = round(raster.dpi / _SCREEN_DPI)  # 300 dpi: every 2 x 2 block of pixels averaged
+    return raster.reduced(k).png()
 
 
 def _downscaled(png: Path) -> bytes | None:
     """``png`` resampled to the screen resolution (None when it has no higher dpi)."""
     try:
+        import numpy as np
         from PIL import Image  # matplotlib's own dependency
 
+        from policylab.report.raster import Raster
+
         with Image.open(png) as im:
-            return _reduced(im, float((im.info.get("dpi") or (0, 0))[0]))
+            dpi = float((im.info.get("dpi") or (0, 0))[0])
+            if im.mode not in ("RGB", "RGBA"):
+                im = im.convert("RGBA")
+            return _reduced(Raster(np.asarray(im), dpi))
     except Exception:  # an unreadable file: draw the figure instead
         return None
 
 
-def screen_png(fig: Any, png: str | Path) -> bytes | None:
-    """The report's copy of ``png`` (just written from ``fig``), scaled down from the
-    pixels ``fig``'s Agg canvas still holds from drawing it, without decoding the file:
-    the same bytes :func:`_downscaled` makes from the file. None when the canvas holds
-    other pixels than the file's (not Agg, or drawn again since)."""
-    try:
-        import numpy as np
-        from PIL import Image
-
-        rgba = np.asarray(fig.canvas.buffer_rgba())
-        with Image.open(png) as im:  # reads the header only
-            size, mode = im.size, im.mode
-            dpi = float((im.info.get("dpi") or (0, 0))[0])
-        if mode != "RGBA" or rgba.ndim != 3 or (rgba.shape[1], rgba.shape[0]) != size:
-            return None
-        return _reduced(Image.fromarray(rgba, "RGBA"), dpi)
-    except Exception:  # no pixels to reuse: the report scales the file down itself
-        return None
+def screen_png(raster: Any) -> bytes | None:
+    """The report's copy of the PNG file written from ``raster`` (a
+    :class:`~policylab.report.raster.Raster`), scaled down from its pixels without
+    decoding the file: the same bytes :func:`_downscaled` makes from the file. None
+    when it has no higher resolution than the screen's."""
+    return _reduced(raster)
 
 
 # tables with more columns print on a landscape A4 page, in a smaller type

@@ -22,7 +22,7 @@ from policylab.errors import SpecError
 from policylab.report.io import write_atomic
 
 __all__ = ["cjk_font", "style_rc", "styled", "figure_builder", "new_figure", "save_figure",
-           "PALETTE"]
+           "PALETTE", "write_png"]
 
 PALETTE = ["#1f4e79", "#c00000", "#7f7f7f", "#548235", "#bf9000", "#7030a0"]
 _SYSTEM_CJK = ("Noto Sans CJK SC", "Source Han Sans SC", "WenQuanYi Micro Hei",
@@ -152,10 +152,14 @@ def save_figure(fig: Any, path: str | Path, formats: Sequence[str] = ("png",),
                 dpi: int = 300) -> list[Path]:
     """Write ``fig`` as ``path.<fmt>`` for each of png, pdf, svg, atomically.
 
-    PNG at ``dpi`` (300: print resolution); PDF and SVG are vector, with TrueType fonts
-    embedded in the PDF. Returns the paths written.
+    PNG at ``dpi`` (300: print resolution), cropped to the tight bounding box as
+    ``savefig(bbox_inches="tight")`` crops it (see :mod:`policylab.report.raster`);
+    PDF and SVG are vector, with TrueType fonts embedded in the PDF. Returns the paths
+    written.
     """
     import matplotlib
+
+    from policylab.report.raster import rasterize
 
     base = Path(path)
     base.parent.mkdir(parents=True, exist_ok=True)
@@ -166,7 +170,23 @@ def save_figure(fig: Any, path: str | Path, formats: Sequence[str] = ("png",),
     out = []
     for fmt in formats:
         target = base.with_name(base.name + f".{fmt}") if base.suffix != f".{fmt}" else base
+        if fmt == "png":
+            out.append(write_png(rasterize(fig, dpi), target))
+            continue
         with matplotlib.rc_context(_SAVE_RC):
             out.append(write_atomic(target, lambda p, f=fmt: fig.savefig(
                 p, format=f, dpi=dpi, bbox_inches="tight")))
     return out
+
+
+def write_png(raster: Any, path: str | Path) -> Path:
+    """Write a :class:`~policylab.report.raster.Raster` as the PNG file ``path``,
+    atomically (its folder is made if missing)."""
+    data = raster.png()
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+
+    def save(p: str) -> None:
+        with open(p, "wb") as fh:
+            fh.write(data)
+
+    return write_atomic(path, save)

@@ -122,7 +122,8 @@ def _save_figures(root: Path, key: str, drawn: list[tuple[Any, list[Path]]]
     """Write each figure to its paths (runs in a writer process): the paths written,
     what failed and how long it took."""
     from policylab.report.html import screen_png
-    from policylab.report.style import save_figure
+    from policylab.report.raster import rasterize
+    from policylab.report.style import save_figure, write_png
 
     done = Rendered()
     written: list[list[str]] = []
@@ -130,17 +131,23 @@ def _save_figures(root: Path, key: str, drawn: list[tuple[Any, list[Path]]]
     with done.timed("figures"):
         for fig, paths in drawn:
             ok: list[str] = []
-            screen = None
+            pixels: dict[str, Any] = {}  # the PNG's, for the report's copy
+
+            def save(p: Path, g: Any = fig, kept: dict[str, Any] = pixels) -> None:
+                if p.suffix != ".png":
+                    save_figure(g, p, formats=(p.suffix[1:],))
+                    return
+                kept["png"] = rasterize(g, 300)
+                write_png(kept["png"], p)
+
             for path in paths:
-                if done.attempt(root, path, key, lambda p=path, g=fig: save_figure(
-                        g, p, formats=(p.suffix[1:],))):
+                if done.attempt(root, path, key, lambda p=path: save(p)):
                     ok.append(str(path))
-                    if path.suffix == ".png":
-                        # the HTML report's copy, from the pixels just drawn (scaling
-                        # the file down there would decode it again)
-                        screen = screen_png(fig, path)
             written.append(ok)
-            screens.append(screen)
+            # the HTML report's copy, from the pixels just drawn (scaling the file
+            # down there would decode it again)
+            png_ok = any(p.endswith(".png") for p in ok)
+            screens.append(screen_png(pixels["png"]) if png_ok else None)
     return {"written": written, "screens": screens, "failures": done.failures,
             "seconds": done.seconds["figures"]}
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from scipy import stats
 
+from policylab.report.figures.psm import density
 from policylab.report.labels import figure_words
 from policylab.report.style import PALETTE, figure_builder, new_figure
 
@@ -27,8 +27,10 @@ def placebo_figure(estimates: np.ndarray, p_values: np.ndarray, real: float,
         # a KDE of 600k enumerated draws is slow and no smoother than one of 20k
         sample = estimates if len(estimates) <= 20_000 else np.sort(estimates)[
             np.linspace(0, len(estimates) - 1, 20_000).astype(int)]
-        ax.plot(grid, stats.gaussian_kde(sample)(grid), color=PALETTE[0], lw=1.4,
-                label=t["d"])
+        # binned above 2,000 draws: the same curve to about 1e-6 of its height, a
+        # tenth of the CPU (20,000 draws x 400 points: 0.12 s exact)
+        ax.plot(grid, density(sample, None, grid, bin_above=2_000), color=PALETTE[0],
+                lw=1.4, label=t["d"])
     ax.set_xlabel(t["x"])
     ax.set_ylabel(t["d"])
     ax.axvline(real, color=PALETTE[1], lw=1.2, ls="-", label=t["real"])

@@ -23,15 +23,16 @@ def _kde(ax: Any, x: np.ndarray, w: np.ndarray | None, color: str, ls: str, labe
 _BIN_ABOVE, _BINS = 20_000, 4096
 
 
-def density(x: np.ndarray, w: np.ndarray | None, grid: np.ndarray) -> np.ndarray:
+def density(x: np.ndarray, w: np.ndarray | None, grid: np.ndarray,
+            bin_above: int = _BIN_ABOVE) -> np.ndarray:
     """scipy's Gaussian KDE (Scott's bandwidth, optional weights) at ``grid``.
 
-    Above 20,000 points the data are first linearly binned on 4,096 points over their
+    Above ``bin_above`` (20,000) points the data are first linearly binned on 4,096 points over their
     range (as R's ``density``), so a curve costs O(grid x bins) instead of O(grid x n)
     (a firm panel's 200,000 scores: 0.5 s of CPU a curve, 0.04 s binned); the curve
     moves by about 1e-6 of its height, invisible in the figure."""
     kde = stats.gaussian_kde(x, weights=w)  # the bandwidth: O(n)
-    if len(x) <= _BIN_ABOVE:
+    if len(x) <= bin_above:
         return kde(grid)
     bw = float(np.sqrt(kde.covariance[0, 0]))
     ww = np.ones(len(x)) if w is None else np.asarray(w, float)
