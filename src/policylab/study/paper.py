@@ -154,9 +154,10 @@ def mediation_rows(columns: Sequence[tuple[Any | None, str]], lang: str, digits:
 
 
 def _p(est: float, se: float) -> float:
-    from scipy import stats
+    # scipy.special, not scipy.stats: norm.sf is ndtr(-z), and the import is a fraction
+    from scipy.special import ndtr
 
-    return float(2 * stats.norm.sf(abs(est / se))) if se > 0 else float("nan")
+    return float(2 * ndtr(-abs(est / se))) if se > 0 else float("nan")
 
 
 def path_entry(run: Any, med: str, label: str) -> dict[str, Any] | None:

@@ -431,7 +431,7 @@ _LANE_IMPORTS = ("matplotlib.pyplot", "matplotlib.backends.backend_agg", "PIL.Pn
                  "PIL.BmpImagePlugin", "PIL.GifImagePlugin", "PIL.JpegImagePlugin",
                  "PIL.PpmImagePlugin", "scipy.stats", "numba", "psutil",
                  "policylab.study.steps")
-_WRITER_IMPORTS = ("docx", "openpyxl", "jinja2", "policylab.report.docx",
+_WRITER_IMPORTS = ("docx", "jinja2", "policylab.report.docx",
                    "policylab.report.xlsx", "policylab.report.html")
 
 
