@@ -112,14 +112,10 @@ def _print_summary(summary: RunSummary) -> None:
     from policylab.report.labels import (
         report_word,
         report_words,
-        step_title,
         translate_warning,
     )
 
-    # the study's language: every step's title is in it (the summary carries no other
-    # trace of the spec); the words come from the report's catalogue
-    lang = "zh" if any(s.title == step_title("zh", s.key) != step_title("en", s.key)
-                       for s in summary.steps) else "en"
+    lang = summary.lang  # the words come from the report's catalogue
 
     def say(key: str, **kw: object) -> str:
         return report_word(key, lang, **kw)
@@ -262,7 +258,11 @@ def demo(
         _fail(exc)
     if out is None:
         out = Path(f"policylab-demo-{study}")
-    console.print(f"running the {study} example ({spec})", highlight=False)
+    from policylab.report.labels import report_word
+    from policylab.study.examples import example_language
+
+    console.print(report_word("console_demo", example_language(spec), study=study,
+                              spec=spec), highlight=False)
     run(spec, out, quiet=quiet, as_json=False, scheduler=None, force=force)
 
 

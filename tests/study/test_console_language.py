@@ -56,3 +56,19 @@ def test_cli_holds_no_chinese_words_of_its_own():
     # its words live in report/labels.py (the one catalogue)
     cli = Path(__file__).resolve().parents[2] / "src" / "policylab" / "cli.py"
     assert _code_strings_with_cjk(cli) == []
+
+
+@pytest.mark.parametrize(("study", "expected"), [
+    ("carbon_trading_pilot", "running the carbon_trading_pilot example ("),
+    ("energy_rights_pilot", "运行示例研究 energy_rights_pilot（")])
+def test_the_demo_announces_its_example_in_the_examples_language(monkeypatch, tmp_path,
+                                                                 study, expected):
+    # the run itself is the test above's; here only the line printed before it
+    import policylab.cli as cli
+
+    ran = []
+    monkeypatch.setattr(cli, "run", lambda spec, out, **kw: ran.append(spec))
+    r = CliRunner().invoke(app, ["demo", "--study", study, "--out", str(tmp_path / "o")])
+    assert r.exit_code == 0, r.output
+    assert " ".join(r.output.split()).startswith(expected), r.output
+    assert ran and ran[0].name == f"{study}.toml"

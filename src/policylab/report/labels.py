@@ -131,6 +131,7 @@ REPORT = {
         "console_report": "report: {path}",
         "console_split": " (computing {computing}s, figures {figures}s, writing {writing}s)",
         "console_finished": "finished in {seconds}s{split}; outputs in {out}",
+        "console_demo": "running the {study} example ({spec})",
     },
     "zh": {
         "table_caption": "表{n} {title}", "figure_caption": "图{n} {title}",
@@ -187,6 +188,7 @@ REPORT = {
         "console_report": "报告：{path}",
         "console_split": "（计算{computing}秒，绘图{figures}秒，写出{writing}秒）",
         "console_finished": "用时{seconds}秒{split}；输出目录：{out}",
+        "console_demo": "运行示例研究 {study}（{spec}）",
     },
 }
 

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import tomllib
 from importlib import resources
 from pathlib import Path
 
-__all__ = ["example_spec", "EXAMPLES"]
+__all__ = ["example_spec", "example_language", "EXAMPLES"]
 
 EXAMPLES = ("carbon_trading_pilot", "energy_rights_pilot")
 
@@ -22,3 +23,11 @@ def example_spec(name: str) -> Path:
     if repo.is_file():
         return repo
     raise FileNotFoundError(f"example spec {fname} not found (looked in the package and {repo})")
+
+
+def example_language(spec: Path) -> str:
+    """The report language of a bundled example spec (``output.language``, "en" if
+    unset): the demo's first console line is in it."""
+    with open(spec, "rb") as fh:
+        lang = tomllib.load(fh).get("output", {}).get("language", "en")
+    return lang if lang in ("en", "zh") else "en"

@@ -59,6 +59,8 @@ class RunSummary:
     seconds: float
     output_failures: list[dict[str, str]] = field(default_factory=list)
     split: dict[str, float] = field(default_factory=dict)
+    #: the study's language (spec ``output.language``): the console summary's words
+    lang: str = "en"
 
     @property
     def failed(self) -> list[str]:
@@ -272,7 +274,7 @@ def run_study(
     return RunSummary(out_dir=dest, report_html=placed(rendered.report_html),
                       report_docx=placed(rendered.report_docx), steps=outputs,
                       seconds=time.perf_counter() - t_start, output_failures=failures,
-                      split=split)
+                      split=split, lang=spec.output.language)
 
 
 def _run_steps(ctx: Context, *, progress: bool, executor: Any,
