@@ -127,8 +127,9 @@ def roster_treatment(
     top = tab.loc[levels == (level if member_of is None else "province"), "unit"]
     norm = _city_key if (level == "city" and member_of is None) else _normalise
     cohort_of = dict(zip(norm(top), years[top.index]))
-    cohort = norm(df[key]).map(cohort_of)
-    matched = set(cohort_of) & set(norm(df[key]).dropna())
+    keys = norm(df[key])
+    cohort = keys.map(cohort_of)
+    matched = set(cohort_of) & set(keys.dropna())
     if member_of is not None:
         city_rows = tab.index[levels == "city"]
         zh = {"Shenzhen": "深圳"}  # Chinese keys of the bundled city-level entries
@@ -137,8 +138,9 @@ def roster_treatment(
             own[str(tab.at[r, "unit"])] = years[r]
             if tab.at[r, "unit"] in zh:
                 own[zh[tab.at[r, "unit"]]] = years[r]
-        city_cohort = _city_key(df[unit]).map(own)
-        matched |= set(own) & set(_city_key(df[unit]).dropna())
+        cities = _city_key(df[unit])
+        city_cohort = cities.map(own)
+        matched |= set(own) & set(cities.dropna())
         cohort = city_cohort.fillna(cohort)
     if not matched:
         raise DataError(
