@@ -72,86 +72,83 @@ def _draw(call: tuple):
     return getattr(importlib.import_module(mod), name)(*args, **kwargs)
 
 
-def plain(calls: list[tuple], out: Path) -> dict[str, float]:
-    """Draw, savefig(dpi=300, bbox_inches="tight"), a 150-dpi copy with Pillow."""
+def _timed(calls: list[tuple], out: Path, prefix: str, save) -> dict[str, float]:
+    """Draw every recorded figure and save it by ``save(fig, path)``, which writes the
+    300-dpi file and returns it with a callable making the 150-dpi screen copy: CPU
+    seconds of drawing, the file and the copy, and their sizes."""
     import matplotlib.pyplot as plt
-    from PIL import Image
 
     t = {"draw": 0.0, "file": 0.0, "screen": 0.0, "bytes": 0, "screen_bytes": 0}
     for i, call in enumerate(calls):
         c0 = time.process_time()
         fig = _draw(call)
         c1 = time.process_time()
-        path = out / f"plain_{i:02d}.png"
-        fig.savefig(path, dpi=300, bbox_inches="tight")
+        path, screen = save(fig, out / f"{prefix}_{i:02d}.png")
         c2 = time.process_time()
-        buf = io.BytesIO()
-        with Image.open(path) as im:
-            im.reduce(2).save(buf, format="PNG", dpi=(150, 150))
+        copy = screen()
         c3 = time.process_time()
         plt.close(fig)
         t["draw"] += c1 - c0
         t["file"] += c2 - c1
         t["screen"] += c3 - c2
         t["bytes"] += path.stat().st_size
-        t["screen_bytes"] += len(buf.getvalue())
+        t["screen_bytes"] += len(copy or b"")
     return t
+
+
+def _plain_save(fig, path: Path):
+    from PIL import Image
+
+    fig.savefig(path, dpi=300, bbox_inches="tight")
+
+    def screen() -> bytes:
+        buf = io.BytesIO()
+        with Image.open(path) as im:
+            im.reduce(2).save(buf, format="PNG", dpi=(150, 150))
+        return buf.getvalue()
+
+    return path, screen
+
+
+def _previous_save(fig, path: Path):
+    from PIL import Image
+
+    fig.savefig(path, dpi=300, bbox_inches="tight")
+
+    def screen() -> bytes:
+        buf = io.BytesIO()
+        rgba = np.asarray(fig.canvas.buffer_rgba())
+        Image.fromarray(rgba, "RGBA").reduce(2).save(buf, format="PNG", dpi=(150, 150),
+                                                     optimize=False)
+        return buf.getvalue()
+
+    return path, screen
+
+
+def _policylab_save(fig, path: Path):
+    from policylab.report.html import screen_png
+    from policylab.report.raster import rasterize
+    from policylab.report.style import write_png
+
+    raster = rasterize(fig, 300)
+    return write_png(raster, path), lambda: screen_png(raster)
+
+
+def plain(calls: list[tuple], out: Path) -> dict[str, float]:
+    """Draw, savefig(dpi=300, bbox_inches="tight"), a 150-dpi copy with Pillow."""
+    return _timed(calls, out, "plain", _plain_save)
 
 
 def previous(calls: list[tuple], out: Path) -> dict[str, float]:
     """policylab before this route (main at 15aa3ab): savefig(dpi=300,
     bbox_inches="tight") and the report's copy from the pixels the canvas still held
     (RGBA, Pillow's reduce and default PNG settings)."""
-    import matplotlib.pyplot as plt
-    from PIL import Image
-
-    t = {"draw": 0.0, "file": 0.0, "screen": 0.0, "bytes": 0, "screen_bytes": 0}
-    for i, call in enumerate(calls):
-        c0 = time.process_time()
-        fig = _draw(call)
-        c1 = time.process_time()
-        path = out / f"previous_{i:02d}.png"
-        fig.savefig(path, dpi=300, bbox_inches="tight")
-        c2 = time.process_time()
-        buf = io.BytesIO()
-        rgba = np.asarray(fig.canvas.buffer_rgba())
-        Image.fromarray(rgba, "RGBA").reduce(2).save(buf, format="PNG", dpi=(150, 150),
-                                                     optimize=False)
-        c3 = time.process_time()
-        plt.close(fig)
-        t["draw"] += c1 - c0
-        t["file"] += c2 - c1
-        t["screen"] += c3 - c2
-        t["bytes"] += path.stat().st_size
-        t["screen_bytes"] += len(buf.getvalue())
-    return t
+    return _timed(calls, out, "previous", _previous_save)
 
 
 def policylab_route(calls: list[tuple], out: Path) -> dict[str, float]:
     """Draw, rasterize once, write the PNG, the report's copy from the same pixels."""
-    import matplotlib.pyplot as plt
-
-    from policylab.report.html import screen_png
-    from policylab.report.raster import rasterize
-    from policylab.report.style import write_png
-
-    t = {"draw": 0.0, "file": 0.0, "screen": 0.0, "bytes": 0, "screen_bytes": 0}
-    for i, call in enumerate(calls):
-        c0 = time.process_time()
-        fig = _draw(call)
-        c1 = time.process_time()
-        raster = rasterize(fig, 300)
-        path = write_png(raster, out / f"policylab_{i:02d}.png")
-        c2 = time.process_time()
-        screen = screen_png(raster)
-        c3 = time.process_time()
-        plt.close(fig)
-        t["draw"] += c1 - c0
-        t["file"] += c2 - c1
-        t["screen"] += c3 - c2
-        t["bytes"] += path.stat().st_size
-        t["screen_bytes"] += len(screen or b"")
-    return t
+    return _timed(calls, out, "policylab", _policylab_save)
 
 
 def compare(out: Path, n: int) -> str:

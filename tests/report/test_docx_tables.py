@@ -97,9 +97,13 @@ def test_odd_text_survives_as_python_docx_reads_it(tmp_path):
         assert z.testzip() is None
 
 
-def test_control_character_is_refused_and_no_file_is_left(tmp_path):
-    t = Table(header=[["term", "x"]], body=[["a\x01b", "1"]])
-    with pytest.raises(ValueError, match="control character"):
+@pytest.mark.parametrize("bad", ["a\x01b", "a\ufffeb", "a\ud800b"])
+def test_control_character_is_refused_and_no_file_is_left(tmp_path, bad):
+    from policylab.errors import DataError
+
+    # characters XML 1.0 cannot hold: a clear error, not a broken file or a raw traceback
+    t = Table(header=[["term", "x"]], body=[[bad, "1"]])
+    with pytest.raises(DataError, match="control character"):
         t.to_docx(tmp_path / "t.docx")
     assert list(tmp_path.iterdir()) == []
 

@@ -90,9 +90,13 @@ def test_columns_are_as_wide_as_their_text_cjk_counting_double(tmp_path):
     assert widths == [18, 8, 29]  # 8 CJK characters = 16, +2; at least 8; 27 + 2
 
 
-def test_control_character_is_refused_and_no_file_is_left(tmp_path):
-    t = Table(header=[["term", "x"]], body=[["a\x07b", "1"]])
-    with pytest.raises(ValueError, match="control character"):
+@pytest.mark.parametrize("bad", ["a\x07b", "a\ufffeb", "a\ud800b"])
+def test_control_character_is_refused_and_no_file_is_left(tmp_path, bad):
+    from policylab.errors import DataError
+
+    # characters XML 1.0 cannot hold: a clear error, not a broken file or a raw traceback
+    t = Table(header=[["term", "x"]], body=[[bad, "1"]])
+    with pytest.raises(DataError, match="control character"):
         t.to_excel(tmp_path / "t.xlsx")
     assert list(tmp_path.iterdir()) == []
 

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from policylab.report.io import write_atomic
-from policylab.report.ooxml import Part, part, write_package
+from policylab.report.ooxml import Part, part, refuse_non_xml, write_package
 
 __all__ = ["write_report", "add_table", "write_table", "new_document", "prepare",
            "DEFAULT_FONTS"]
@@ -198,18 +198,12 @@ def _paragraph_open(fonts: tuple[str, ...], size: float, align: Any, bold: bool)
     return "<w:p>" + body[:-len("</w:r></w:p>")]
 
 
-# characters XML 1.0 cannot hold (lxml refuses them when python-docx sets a run's text)
-_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
-
-
 def _run_text(text: str) -> str:
     """A run's content as python-docx writes ``run.text = text``: ``<w:t>`` (keeping
     leading and trailing spaces), a tab as ``<w:tab/>``, a line end as ``<w:br/>``."""
     if not text:
         return ""
-    if _NOT_XML.search(text):
-        raise ValueError(f"text {text[:40]!r} holds a control character that Word files "
-                         "cannot store; remove it")
+    refuse_non_xml(text, "Word")
     out, chunk = [], []
 
     def flush() -> None:

@@ -10,6 +10,7 @@ compress the same styles dozens of times.
 
 from __future__ import annotations
 
+import re
 import struct
 import sys
 import time
@@ -17,9 +18,21 @@ import zlib
 from collections.abc import Sequence
 from pathlib import Path
 
+from policylab.errors import DataError
 from policylab.report.io import write_atomic
 
-__all__ = ["Part", "part", "archive", "write_package"]
+__all__ = ["Part", "part", "archive", "write_package", "refuse_non_xml"]
+
+# characters XML 1.0 cannot hold: lxml refuses them in a Word run, openpyxl in a cell
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
+def refuse_non_xml(text: str, app: str) -> None:
+    """Raise :class:`DataError` when ``text`` (a table's cell, label or note) holds a
+    character an ``app`` ("Word", "Excel") file cannot store."""
+    if _NOT_XML.search(text):
+        raise DataError(f"text {text[:40]!r} holds a control character that {app} files "
+                        "cannot store; remove it from the label, note or cell")
 
 #: (member name, CRC-32, uncompressed size, raw deflate stream)
 Part = tuple[str, int, int, bytes]

@@ -17,19 +17,16 @@ than the tables (and importing openpyxl more than that).
 
 from __future__ import annotations
 
-import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 from policylab.report.numbers import Num
-from policylab.report.ooxml import Part, part, write_package
+from policylab.report.ooxml import Part, part, refuse_non_xml, write_package
 
 __all__ = ["table_to_excel", "put_text"]
 
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-# what a worksheet cannot hold (openpyxl refuses the same characters)
-_ILLEGAL = re.compile(r"[\000-\010]|[\013-\014]|[\016-\037]")
 _MAX_TEXT = 32767  # Excel's longest cell text; longer text is cut, as openpyxl cuts it
 _BUILTIN_FORMATS = {"General": 0, "0": 1, "0.00": 2, "#,##0": 3, "#,##0.00": 4, "0%": 9,
                     "0.00%": 10, "0.00E+00": 11, "@": 49}
@@ -125,9 +122,7 @@ def put_text(ws: Any, row: int, col: int, text: str) -> Any:
 def _text_cell(ref: str, style: int, text: str) -> str:
     """An inline-string cell (never a formula), as openpyxl writes ``data_type = "s"``."""
     text = text[:_MAX_TEXT]
-    if _ILLEGAL.search(text):
-        raise ValueError(f"text {text[:40]!r} holds a control character that Excel "
-                         "cannot store; remove it")
+    refuse_non_xml(text, "Excel")
     if not text:
         return f'<c r="{ref}" s="{style}" t="inlineStr"></c>'
     space = ' xml:space="preserve"' if text.strip() and text != text.strip() else ""
